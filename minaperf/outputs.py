@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-SECRET_MARKER = "[secret]"
+SECRET_MARKER = "[secret]"  # noqa: S105 (the marker Pulumi prints, not a secret)
 
 NodeRole = Literal["seed", "block-producer", "plain", "snark-coordinator"]
 

@@ -1,0 +1,84 @@
+"""What every service component of one experiment shares, built once by `Experiment`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.keys import ExperimentKeys
+from components.labels import Labels
+from minaperf.config import ExperimentConfig, GkePlatform
+from minaperf.keys.material import NodeSpec
+
+CLUSTER_DOMAIN = "svc.cluster.local"
+
+ROLE_PREFIX = {
+    "seed": "seed",
+    "block-producer": "bp",
+    "plain": "node",
+    "snark-coordinator": "coordinator",
+}
+
+
+def node_specs(config: ExperimentConfig) -> list[NodeSpec]:
+    """Every daemon of the experiment, in a stable order: names are `<prefix>-<n>`, from 1."""
+    counts = {
+        "seed": config.nodes.seeds,
+        "block-producer": config.nodes.block_producers,
+        "plain": config.nodes.plain_nodes,
+        "snark-coordinator": config.nodes.snark_coordinators,
+    }
+    return [
+        NodeSpec(name=f"{ROLE_PREFIX[role]}-{index}", role=role)
+        for role, count in counts.items()
+        for index in range(1, count + 1)
+    ]
+
+
+@dataclass(frozen=True)
+class GkeNetworking:
+    """The experiment's VPC, for resources outside the cluster (worker VMs, data disk)."""
+
+    project: str
+    region: str
+    zone: str
+    network: pulumi.Output[str]
+    subnet: pulumi.Output[str]
+    subnet_cidr: str
+    worker_tag: str
+
+
+@dataclass(frozen=True)
+class ExperimentContext:
+    config: ExperimentConfig
+    labels: Labels
+    namespace: pulumi.Output[str]
+    namespace_resource: k8s.core.v1.Namespace
+    keys: ExperimentKeys
+    genesis_timestamp: pulumi.Output[str]
+    trusted_cidrs: tuple[str, ...]
+    """Who may use a daemon's client port: the pod range and the worker pool's range."""
+    gke: GkeNetworking | None
+    gcp_provider: pulumi.ProviderResource | None
+
+    @property
+    def namespace_name(self) -> str:
+        """Known before deploy: the namespace is named after the stack, not auto-named."""
+        return self.config.namespace
+
+    def service_host(self, service: str) -> str:
+        return f"{service}.{self.config.namespace}.{CLUSTER_DOMAIN}"
+
+    def metadata(self, name: str, component: str, instance: str | None = None) -> dict[str, object]:
+        return {
+            "name": name,
+            "namespace": self.namespace,
+            "labels": self.labels.k8s(component, instance),
+        }
+
+    @property
+    def gke_platform(self) -> GkePlatform | None:
+        platform = self.config.platform
+        return platform if isinstance(platform, GkePlatform) else None

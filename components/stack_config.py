@@ -1,0 +1,17 @@
+"""Read this stack's `mina-itn:*` config from the engine, once, into `ExperimentConfig`."""
+
+from __future__ import annotations
+
+import pulumi
+from pulumi.runtime import config as runtime_config
+
+from minaperf.config import ConfigError, ExperimentConfig, parse_config, prepare_values
+
+
+def load_experiment_config() -> ExperimentConfig:
+    """The validated config; a bad key stops the run with `config error: <key>: <why>`."""
+    raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
+    try:
+        return parse_config(pulumi.get_stack(), prepare_values(raw))
+    except ConfigError as error:
+        raise pulumi.RunError(f"config error: {error}") from None

@@ -1,0 +1,722 @@
+"""What one experiment is: the stack config, validated once.
+
+Every stack key under the `mina-itn:` namespace maps to one field of `ExperimentConfig`. The model
+is strict (`extra="forbid"`, frozen) and checks meaning, not only types, so a bad stack fails
+before any resource is registered, with one error naming the key path and the fix.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from minaperf.machines import machine_shape
+
+CONFIG_NAMESPACE = "mina-itn"
+MAX_MINA_NODES = 250
+"""Upper bound on daemons per experiment: the seed issue sizes services for ~200 nodes."""
+
+MIN_WORKER_MEMORY_GIB = 8.0
+"""Memory one snark worker process needs (Mina docs, Mesa requirements: 8 GB per worker)."""
+
+_DNS_LABEL = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+_GCP_PROJECT = re.compile(r"^[a-z][-a-z0-9]{4,28}[a-z0-9]$")
+_GCP_REGION = re.compile(r"^[a-z]+-[a-z]+[0-9]$")
+_GCP_ZONE = re.compile(r"^(?P<region>[a-z]+-[a-z]+[0-9])-[a-z]$")
+_IMAGE = re.compile(
+    r"^(?:(?P<registry>[a-z0-9]+(?:[.-][a-z0-9]+)*(?::[0-9]+)?)/)?"
+    r"(?P<path>[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*)*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>sha256:[a-f0-9]{64}))?$"
+)
+_QUANTITY_CPU = re.compile(r"^([0-9]+(\.[0-9]+)?|[0-9]+m)$")
+_QUANTITY_MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti)?$")
+_MINA_AMOUNT = re.compile(r"^[0-9]{1,11}(\.[0-9]{1,9})?$")
+_LABEL_VALUE = re.compile(r"^[a-z0-9]([-_a-z0-9]{0,61}[a-z0-9])?$")
+_LABEL_KEY = re.compile(r"^[a-z][-_a-z0-9]{0,62}$")
+
+
+def _at(key: str, reason: str) -> ValueError:
+    """An error of a model-level check that belongs to one sub-key (see `_first_error`)."""
+    return ValueError(f"@{key}@{reason}")
+
+
+def _dns_label(max_length: int):
+    def check(value: str) -> str:
+        if len(value) > max_length or not _DNS_LABEL.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid name: use lowercase letters, digits and '-', "
+                f"start with a letter, at most {max_length} characters"
+            )
+        return value
+
+    return check
+
+
+def _cidr(value: str) -> str:
+    try:
+        network = ipaddress.ip_network(value, strict=True)
+    except ValueError as error:
+        raise ValueError(
+            f"{value!r} is not a CIDR block (e.g. 203.0.113.0/24): {error}; "
+            "use the network address with its prefix length"
+        ) from None
+    return str(network)
+
+
+def _image(value: str) -> str:
+    match = _IMAGE.match(value)
+    if match is None:
+        raise ValueError(
+            f"{value!r} is not an image reference; use registry/repository:tag or "
+            "registry/repository@sha256:<digest>"
+        )
+    if match["tag"] is None and match["digest"] is None:
+        raise ValueError(f"{value!r} has no tag or digest; pin it (e.g. {value}:1.2.3)")
+    if match["tag"] == "latest" and match["digest"] is None:
+        raise ValueError(f"{value!r} uses the mutable tag 'latest'; pin a version or a digest")
+    return value
+
+
+def _cpu(value: str) -> str:
+    if not _QUANTITY_CPU.match(value) or value in {"0", "0m"}:
+        raise ValueError(f"{value!r} is not a CPU quantity; use e.g. '2', '0.5' or '500m'")
+    return value
+
+
+def _memory(value: str) -> str:
+    if not _QUANTITY_MEMORY.match(value):
+        raise ValueError(f"{value!r} is not a memory quantity; use e.g. '8Gi' or '512Mi'")
+    return value
+
+
+def _amount(value: str) -> str:
+    if not _MINA_AMOUNT.match(value):
+        raise ValueError(
+            f"{value!r} is not a MINA amount; use a decimal string with at most 9 decimals, "
+            "e.g. '5000000' or '0.5'"
+        )
+    return value
+
+
+def _machine_type(value: str) -> str:
+    machine_shape(value)
+    return value
+
+
+Cidr = Annotated[str, AfterValidator(_cidr)]
+Image = Annotated[str, AfterValidator(_image)]
+CpuQuantity = Annotated[str, AfterValidator(_cpu)]
+MemoryQuantity = Annotated[str, AfterValidator(_memory)]
+MinaAmount = Annotated[str, AfterValidator(_amount)]
+MachineType = Annotated[str, AfterValidator(_machine_type)]
+
+PUBLIC_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Quantities
+
+
+def cpu_millis(quantity: str) -> int:
+    if quantity.endswith("m"):
+        return int(quantity[:-1])
+    return round(float(quantity) * 1000)
+
+
+_MEMORY_UNITS = {"Ki": 1024, "Mi": 1024**2, "Gi": 1024**3, "Ti": 1024**4}
+
+
+def memory_bytes(quantity: str) -> int:
+    for unit, factor in _MEMORY_UNITS.items():
+        if quantity.endswith(unit):
+            return round(float(quantity[: -len(unit)]) * factor)
+    return round(float(quantity))
+
+
+# ---------------------------------------------------------------------------------------------
+# Platform
+
+
+class GkeNetwork(_Model):
+    """Address ranges of the experiment's VPC; each experiment gets its own VPC."""
+
+    subnet_cidr: Cidr = Field("10.10.0.0/20", alias="subnetCidr")
+    pods_cidr: Cidr = Field("10.64.0.0/14", alias="podsCidr")
+    services_cidr: Cidr = Field("10.68.0.0/20", alias="servicesCidr")
+    master_cidr: Cidr = Field("172.16.0.0/28", alias="masterCidr")
+
+    @model_validator(mode="after")
+    def _disjoint(self) -> GkeNetwork:
+        ranges = {
+            "subnetCidr": self.subnet_cidr,
+            "podsCidr": self.pods_cidr,
+            "servicesCidr": self.services_cidr,
+            "masterCidr": self.master_cidr,
+        }
+        items = list(ranges.items())
+        for index, (name, cidr) in enumerate(items):
+            for other_name, other in items[index + 1 :]:
+                if ipaddress.ip_network(cidr).overlaps(ipaddress.ip_network(other)):
+                    raise _at(other_name, f"{other} overlaps {name} {cidr}; choose disjoint ranges")
+        if ipaddress.ip_network(self.master_cidr).prefixlen != 28:
+            raise _at("masterCidr", f"{self.master_cidr} must be a /28 (GKE requirement)")
+        return self
+
+
+class NodePoolConfig(_Model):
+    machine_type: MachineType = Field(alias="machineType")
+    count: int | None = Field(
+        None, ge=1, le=100, description="Machines in the pool; computed from requests when unset"
+    )
+    spot: bool = False
+    disk_gb: int = Field(100, alias="diskGb", ge=20, le=4000)
+
+
+class GkePools(_Model):
+    mina: NodePoolConfig = NodePoolConfig(machineType="n2-standard-16")  # type: ignore[call-arg]
+    services: NodePoolConfig = NodePoolConfig(machineType="n2-standard-8", count=1)  # type: ignore[call-arg]
+
+
+class GkePlatform(_Model):
+    """Creates a VPC, Cloud NAT, a private GKE cluster and its node pools."""
+
+    kind: Literal["gke"]
+    project: str = Field(description="GCP project id")
+    region: str = "us-central1"
+    zone: str = "us-central1-a"
+    network: GkeNetwork = GkeNetwork()  # type: ignore[call-arg]
+    release_channel: Literal["RAPID", "REGULAR", "STABLE"] = Field(
+        "REGULAR", alias="releaseChannel"
+    )
+    pools: GkePools = GkePools()
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str) -> str:
+        if not _GCP_PROJECT.match(value):
+            raise ValueError(
+                f"{value!r} is not a GCP project id; set it with "
+                "`pulumi config set --path mina-itn:platform.project <your-project-id>`"
+            )
+        return value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _GCP_REGION.match(value):
+            raise ValueError(f"{value!r} is not a GCP region (e.g. us-central1)")
+        return value
+
+    @model_validator(mode="after")
+    def _zone_in_region(self) -> GkePlatform:
+        match = _GCP_ZONE.match(self.zone)
+        if match is None or match["region"] != self.region:
+            raise _at(
+                "zone",
+                f"{self.zone!r} is not a zone of region {self.region!r}; use e.g. {self.region}-a",
+            )
+        return self
+
+    @property
+    def cluster_cidrs(self) -> list[str]:
+        return [self.network.pods_cidr, self.network.subnet_cidr]
+
+
+class KubernetesPlatform(_Model):
+    """An existing cluster, reached through a kubeconfig (kind on a laptop, a lab cluster)."""
+
+    kind: Literal["kubernetes"]
+    kubeconfig: str | None = Field(None, description="Path; default: $KUBECONFIG or ~/.kube/config")
+    context: str | None = None
+    pod_cidrs: list[Cidr] = Field(["10.0.0.0/8"], alias="podCidrs", min_length=1)
+    storage_class: str | None = Field(None, alias="storageClass")
+    worker_pods: int = Field(2, alias="workerPods", ge=0, le=64)
+
+
+Platform = Annotated[GkePlatform | KubernetesPlatform, Field(discriminator="kind")]
+
+
+# ---------------------------------------------------------------------------------------------
+# Mina network
+
+
+class NodeCounts(_Model):
+    seeds: int = Field(1, ge=1, description="At least one seed: every other node peers with it")
+    block_producers: int = Field(3, alias="blockProducers", ge=1)
+    plain_nodes: int = Field(5, alias="plainNodes", ge=0)
+    snark_coordinators: int = Field(1, alias="snarkCoordinators", ge=0, le=1)
+
+    @property
+    def total(self) -> int:
+        return self.seeds + self.block_producers + self.plain_nodes + self.snark_coordinators
+
+    @model_validator(mode="after")
+    def _bounded(self) -> NodeCounts:
+        if self.total > MAX_MINA_NODES:
+            raise _at(
+                "plainNodes",
+                f"{self.total} Mina nodes requested; at most {MAX_MINA_NODES} per experiment "
+                "(the log fetcher and PostgreSQL are sized for ~200): split it into stacks",
+            )
+        return self
+
+
+class Resources(_Model):
+    cpu_request: CpuQuantity = Field(alias="cpuRequest")
+    memory_request: MemoryQuantity = Field(alias="memoryRequest")
+    cpu_limit: CpuQuantity = Field(alias="cpuLimit")
+    memory_limit: MemoryQuantity = Field(alias="memoryLimit")
+
+    @model_validator(mode="after")
+    def _limits_cover_requests(self) -> Resources:
+        if cpu_millis(self.cpu_limit) < cpu_millis(self.cpu_request):
+            raise _at("cpuLimit", f"{self.cpu_limit} is below cpuRequest {self.cpu_request}")
+        if memory_bytes(self.memory_limit) < memory_bytes(self.memory_request):
+            raise _at(
+                "memoryLimit", f"{self.memory_limit} is below memoryRequest {self.memory_request}"
+            )
+        return self
+
+
+def _resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> Resources:
+    return Resources(
+        cpuRequest=cpu, memoryRequest=memory, cpuLimit=cpu_limit, memoryLimit=memory_limit
+    )
+
+
+class RoleResources(_Model):
+    """Per-role daemon resources. Defaults follow the Mina Foundation chart (4 CPU / 16Gi request,
+    8 CPU limit) for producing roles, and less for plain nodes that only relay and verify."""
+
+    seed: Resources = _resources("2", "8Gi", "4", "12Gi")
+    block_producer: Resources = Field(_resources("4", "16Gi", "8", "16Gi"), alias="blockProducer")
+    plain: Resources = _resources("2", "8Gi", "4", "12Gi")
+    snark_coordinator: Resources = Field(
+        _resources("4", "16Gi", "8", "16Gi"), alias="snarkCoordinator"
+    )
+
+
+class Images(_Model):
+    """Pinned images. The daemon default is the devnet build the perf-testing stack runs with
+    ITN features (reference/mina-nodes.md §2.3); a mainnet build cannot fund keys."""
+
+    daemon: Image = "minaprotocol/mina-daemon:4.0.0-6965b50-jammy-devnet"
+    orchestrator: Image = "o1labs/mina-perf-testing:orchestrator"
+    log_fetcher: Image = Field(
+        "o1labs/mina-perf-testing:internal-trace-consumer-persistence", alias="logFetcher"
+    )
+    uptime_backend: Image = Field(
+        "o1labs/mina-perf-testing:in-memory-uptime-backend", alias="uptimeBackend"
+    )
+    postgres: Image = "postgres:15.10-bookworm"
+    dashboard: Image = "directcuteo/mina-frontend:663f692"
+    experiments_api: Image = Field(
+        "o1labs/mina-perf-testing:experiments-api-persistence", alias="experimentsApi"
+    )
+    curl: Image = "curlimages/curl:8.10.1"
+    busybox: Image = "busybox:1.36.1"
+
+
+class MinaPackage(_Model):
+    """The Debian package the worker VMs install; must match the daemon image's version."""
+
+    name: str = "mina-devnet"
+    version: str = "4.0.0-6965b50"
+    channel: str = "alpha"
+    codename: str = "bookworm"
+
+    @field_validator("name", "channel", "codename")
+    @classmethod
+    def _word(cls, value: str) -> str:
+        if not re.match(r"^[a-z0-9][a-z0-9.+-]*$", value):
+            raise ValueError(f"{value!r} is not a Debian package/channel/codename word")
+        return value
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, value: str) -> str:
+        if not re.match(r"^[0-9][A-Za-z0-9.+~-]*$", value):
+            raise ValueError(f"{value!r} is not a Debian version (e.g. 4.0.0-6965b50)")
+        return value
+
+
+class NetworkParams(_Model):
+    slot_duration_ms: int = Field(180_000, alias="slotDurationMs", ge=10_000, le=600_000)
+    proof_level: Literal["full", "check", "none"] = Field("full", alias="proofLevel")
+    genesis_timestamp: str | None = Field(
+        None,
+        alias="genesisTimestamp",
+        description="RFC 3339 UTC; unset: fixed at first deploy, genesisDelayMinutes after the "
+        "cluster is ready, and kept on later runs",
+    )
+    genesis_delay_minutes: int = Field(15, alias="genesisDelayMinutes", ge=3, le=24 * 60)
+    block_producer_stake: MinaAmount = Field("5000000", alias="blockProducerStake")
+    funding_accounts: int = Field(2, alias="fundingAccounts", ge=1, le=64)
+    funding_balance: MinaAmount = Field("100000000", alias="fundingBalance")
+    node_balance: MinaAmount = Field("1000", alias="nodeBalance")
+    snark_worker_fee: MinaAmount = Field("0.001", alias="snarkWorkerFee")
+    work_selection: Literal["seq", "rand"] = Field("seq", alias="workSelection")
+    client_port: int = Field(8301, alias="clientPort", ge=1024, le=65535)
+    libp2p_port: int = Field(8302, alias="libp2pPort", ge=1024, le=65535)
+    graphql_port: int = Field(3085, alias="graphqlPort", ge=1024, le=65535)
+    itn_port: int = Field(3086, alias="itnPort", ge=1024, le=9999)
+
+    @field_validator("genesis_timestamp")
+    @classmethod
+    def _timestamp(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        if not re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$", value):
+            raise ValueError(f"{value!r} is not an RFC 3339 UTC time like 2026-12-01T12:00:00Z")
+        datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_ports(self) -> NetworkParams:
+        ports = [self.client_port, self.libp2p_port, self.graphql_port, self.itn_port]
+        if len(set(ports)) != len(ports):
+            raise _at(
+                "itnPort", f"clientPort, libp2pPort, graphqlPort and itnPort must differ ({ports})"
+            )
+        return self
+
+
+class KeysConfig(_Model):
+    """Where key material comes from. By default every stack derives its own keys from a random
+    seed Pulumi keeps in state; these switches reuse or import keys."""
+
+    seed: str | None = Field(
+        None,
+        description="Secret: base64 of 32 bytes. Reuse another stack's keys "
+        "(`python -m scripts.keys new seed`)",
+    )
+    funding_seed: str | None = Field(
+        None,
+        alias="fundingSeed",
+        description="Secret: base64 of 32 bytes; funding accounts only, reusable across stacks",
+    )
+
+    @field_validator("seed", "funding_seed")
+    @classmethod
+    def _seed(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        import base64
+        import binascii
+
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except binascii.Error:
+            raw = b""
+        if len(raw) != 32:
+            raise ValueError(
+                "must be base64 of exactly 32 bytes; "
+                "create one with `python -m scripts.keys new seed`"
+            )
+        return value
+
+
+class WorkerPoolConfig(_Model):
+    """Snark workers: on `gke`, bare GCE VMs running N worker processes each (no containers)."""
+
+    servers: int = Field(2, ge=0, le=64)
+    machine_type: MachineType = Field("c2d-highcpu-32", alias="machineType")
+    processes_per_server: int = Field(4, alias="processesPerServer", ge=1, le=256)
+    spot: bool = True
+    disk_gb: int = Field(50, alias="diskGb", ge=20, le=2000)
+    mina_package: MinaPackage = Field(MinaPackage(), alias="minaPackage")
+    pod_resources: Resources = Field(
+        _resources("4", "8Gi", "8", "12Gi"),
+        alias="podResources",
+        description="Per worker process, on the `kubernetes` platform",
+    )
+
+    @model_validator(mode="after")
+    def _fits_machine(self) -> WorkerPoolConfig:
+        shape = machine_shape(self.machine_type)
+        if self.processes_per_server > shape.vcpus:
+            raise _at(
+                "processesPerServer",
+                f"{self.processes_per_server} exceeds the "
+                f"{shape.vcpus} vCPUs of {self.machine_type}; use at most {shape.vcpus} "
+                "(guidance: one process per 8 vCPUs) or a larger machine type",
+            )
+        most = int(shape.memory_gib // MIN_WORKER_MEMORY_GIB)
+        if self.processes_per_server > most:
+            raise _at(
+                "processesPerServer",
+                f"{self.processes_per_server} processes need "
+                f"{self.processes_per_server * MIN_WORKER_MEMORY_GIB:g} GiB but "
+                f"{self.machine_type} has {shape.memory_gib:g} GiB "
+                f"({MIN_WORKER_MEMORY_GIB:g} GiB per worker); use at most {most}",
+            )
+        return self
+
+
+class PostgresConfig(_Model):
+    disk_gb: int = Field(1000, alias="diskGb", ge=10, le=65536)
+    disk_type: Literal["pd-balanced", "pd-ssd", "pd-standard"] = Field(
+        "pd-balanced", alias="diskType"
+    )
+    database: str = "logs"
+    user: str = "postgres"
+    allowed_cidrs: list[Cidr] = Field(
+        [],
+        alias="allowedCidrs",
+        description="Who may reach PostgreSQL from outside; empty: the admin CIDRs",
+    )
+    keep_data_on_destroy: bool = Field(True, alias="keepDataOnDestroy")
+    existing_disk: str | None = Field(
+        None,
+        alias="existingDisk",
+        description="GKE only: attach a disk kept by an earlier stack (its `postgres.dataDisk` "
+        "output) instead of creating one",
+    )
+    resources: Resources = _resources("2", "8Gi", "4", "8Gi")
+
+    @field_validator("database", "user")
+    @classmethod
+    def _identifier(cls, value: str) -> str:
+        if not re.match(r"^[a-z_][a-z0-9_]{0,62}$", value):
+            raise ValueError(f"{value!r} is not a plain PostgreSQL identifier")
+        return value
+
+    @field_validator("existing_disk")
+    @classmethod
+    def _disk(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(
+            r"^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/zones/[a-z]+-[a-z]+[0-9]-[a-z]/disks/"
+            r"[a-z]([-a-z0-9]{0,61}[a-z0-9])?$",
+            value,
+        ):
+            raise ValueError(
+                f"{value!r} is not a disk path; use projects/<project>/zones/<zone>/disks/<name>"
+            )
+        return value
+
+
+class DashboardConfig(_Model):
+    enabled: bool = False
+
+
+class AccessConfig(_Model):
+    admin_cidrs: list[Cidr] = Field(
+        [], alias="adminCidrs", description="Who may reach the cluster API, PostgreSQL, dashboard"
+    )
+    allow_public: bool = Field(
+        False,
+        alias="allowPublic",
+        description="Must be true to allow 0.0.0.0/0 anywhere (never a good idea)",
+    )
+
+
+class MetadataConfig(_Model):
+    owner: str = Field("unknown", description="Label value: who to ask about this experiment")
+    ttl_hours: int = Field(48, alias="ttlHours", ge=1, le=24 * 30)
+    labels: dict[str, str] = {}
+
+    @field_validator("owner")
+    @classmethod
+    def _owner(cls, value: str) -> str:
+        if not _LABEL_VALUE.match(value):
+            raise ValueError(
+                f"{value!r} is not a valid label value: lowercase letters, digits, '-' and '_'"
+            )
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        for key, item in value.items():
+            if not _LABEL_KEY.match(key):
+                raise ValueError(f"label key {key!r} must match {_LABEL_KEY.pattern}")
+            if not _LABEL_VALUE.match(item):
+                raise ValueError(f"label {key}={item!r}: value must match {_LABEL_VALUE.pattern}")
+            if key in {"experiment", "owner", "expiry", "managed-by"}:
+                raise ValueError(f"label key {key!r} is set by the program; choose another key")
+        return value
+
+
+class ExperimentConfig(_Model):
+    """The whole experiment. Defaults reproduce the seed issue's topology: 1 seed, 3 block
+    producers, 5 plain nodes, 1 snark coordinator, and a small worker pool."""
+
+    name: Annotated[str, AfterValidator(_dns_label(30))] = Field(
+        description="The stack name; names the namespace and cloud resources"
+    )
+    platform: Platform
+    nodes: NodeCounts = NodeCounts()  # type: ignore[call-arg]
+    resources: RoleResources = RoleResources()  # type: ignore[call-arg]
+    images: Images = Images()  # type: ignore[call-arg]
+    network: NetworkParams = NetworkParams()  # type: ignore[call-arg]
+    keys: KeysConfig = KeysConfig()  # type: ignore[call-arg]
+    worker_pool: WorkerPoolConfig = Field(WorkerPoolConfig(), alias="workerPool")  # type: ignore[call-arg]
+    postgres: PostgresConfig = PostgresConfig()  # type: ignore[call-arg]
+    dashboard: DashboardConfig = DashboardConfig()
+    access: AccessConfig = AccessConfig()  # type: ignore[call-arg]
+    metadata: MetadataConfig = MetadataConfig()  # type: ignore[call-arg]
+
+    @model_validator(mode="after")
+    def _no_public_unless_allowed(self) -> ExperimentConfig:
+        if self.access.allow_public:
+            return self
+        for path, cidrs in (
+            ("access.adminCidrs", self.access.admin_cidrs),
+            ("postgres.allowedCidrs", self.postgres.allowed_cidrs),
+        ):
+            public = PUBLIC_CIDRS.intersection(cidrs)
+            if public:
+                raise _at(
+                    path,
+                    f"contains {sorted(public)[0]}, which opens it to the whole internet; "
+                    "list your own ranges, or set access.allowPublic: true if you really mean it",
+                )
+        return self
+
+    @model_validator(mode="after")
+    def _platform_specifics(self) -> ExperimentConfig:
+        if isinstance(self.platform, GkePlatform) and not self.access.admin_cidrs:
+            raise _at(
+                "access.adminCidrs",
+                "is empty, but the GKE control plane only answers listed ranges; add the ranges "
+                "that run pulumi and kubectl (e.g. your address as x.y.z.w/32)",
+            )
+        if isinstance(self.platform, KubernetesPlatform) and self.postgres.existing_disk:
+            raise _at(
+                "postgres.existingDisk",
+                "is only supported on platform.kind gke; on kubernetes the "
+                "data stays in the retained namespace's PersistentVolumeClaim",
+            )
+        if isinstance(self.platform, GkePlatform) and self.postgres.existing_disk:
+            zone = self.postgres.existing_disk.split("/")[3]
+            if zone != self.platform.zone:
+                raise _at(
+                    "postgres.existingDisk",
+                    f"is in zone {zone} but the cluster is in "
+                    f"{self.platform.zone}; a zonal disk can only attach in its own zone",
+                )
+        if self.worker_pool.servers > 0 and self.nodes.snark_coordinators == 0:
+            raise _at(
+                "workerPool.servers",
+                "> 0 needs a snark coordinator (nodes.snarkCoordinators: 1), "
+                "or set workerPool.servers: 0",
+            )
+        return self
+
+    @property
+    def namespace(self) -> str:
+        return f"itn-{self.name}"
+
+    @property
+    def postgres_cidrs(self) -> list[str]:
+        return self.postgres.allowed_cidrs or self.access.admin_cidrs
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and errors
+
+
+class ConfigError(Exception):
+    """A bad stack config: `key` is the dotted config path, `reason` says what to do."""
+
+    def __init__(self, key: str, reason: str) -> None:
+        super().__init__(f"{key}: {reason}")
+        self.key = key
+        self.reason = reason
+
+
+def _wire_path(loc: tuple[int | str, ...]) -> str:
+    """Dotted config path from a pydantic error location (discriminator tags dropped)."""
+    parts: list[str] = []
+    for item in loc:
+        if isinstance(item, int):
+            parts[-1] = f"{parts[-1]}[{item}]" if parts else f"[{item}]"
+        elif item in {"gke", "kubernetes"} and parts and parts[-1] == "platform":
+            continue
+        else:
+            parts.append(str(item))
+    return ".".join(parts) if parts else "(top level)"
+
+
+def _first_error(error: ValidationError) -> ConfigError:
+    detail = error.errors(include_url=False)[0]
+    message = str(detail["msg"])
+    for prefix in ("Value error, ", "Assertion failed, "):
+        message = message.removeprefix(prefix)
+    if detail["type"] == "extra_forbidden":
+        message = "unknown key; check the spelling against the config reference in README.md"
+    elif detail["type"] == "missing":
+        message = "required key is missing"
+    elif detail["type"] == "union_tag_invalid":
+        message = "platform.kind must be 'gke' or 'kubernetes'"
+    elif detail["type"] == "union_tag_not_found":
+        message = "set kind: 'gke' (create a cluster) or 'kubernetes' (use an existing one)"
+    elif detail["type"] not in {"value_error", "assertion_error"} and "input" in detail:
+        message = f"{message} (got {detail['input']!r})"
+    loc = tuple(detail["loc"])
+    if message.startswith("@"):
+        sub_key, _, message = message[1:].partition("@")
+        loc = (*loc, *sub_key.split("."))
+    return ConfigError(_wire_path(loc), message)
+
+
+def parse_config(name: str, values: dict[str, Any]) -> ExperimentConfig:
+    """Validate the stack's `mina-itn:*` values (namespace already stripped)."""
+    if "name" in values:
+        raise ConfigError("name", "is the stack name and cannot be set in config")
+    try:
+        return ExperimentConfig.model_validate({"name": name, **values})
+    except ValidationError as error:
+        raise _first_error(error) from None
+
+
+def _decode(value: Any) -> Any:
+    """Structured values reach a program as JSON text; plain strings stay strings."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError:
+        return value
+
+
+def prepare_values(config: dict[str, Any]) -> dict[str, Any]:
+    """This project's values out of a flat `namespace:key` config map, ready for `parse_config`.
+
+    Keys of other namespaces belong to providers or the engine; the one borrowed is
+    `gcp:project`, the usual place for a GCP project, when `platform.project` is not set.
+    """
+    prefix = f"{CONFIG_NAMESPACE}:"
+    values = {
+        key.removeprefix(prefix): _decode(value)
+        for key, value in config.items()
+        if key.startswith(prefix)
+    }
+    platform = values.get("platform")
+    project = _decode(config.get("gcp:project"))
+    if isinstance(platform, dict) and platform.get("kind") == "gke" and "project" not in platform:
+        if project is None:
+            raise ConfigError(
+                "platform.project",
+                "no GCP project: run `pulumi config set gcp:project <your-project-id>`",
+            )
+        values["platform"] = {**platform, "project": project}
+    return values

@@ -1,0 +1,226 @@
+"""A recording stand-in for the Pulumi engine: runs the real program with no CLI and no cloud.
+
+The SDK's mock monitor is subclassed so every `RegisterResource` request is kept as the engine
+would receive it: type, name, parent, provider, dependencies, resource options, and the inputs
+under their wire names. `RecordingMocks` answers each resource with plausible provider outputs
+(a cluster endpoint, an address, a random seed) that are deterministic, so two runs of the same
+stack record byte-identical inputs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import ipaddress
+import runpy
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import pulumi.runtime
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.settings import set_root_resource
+from pulumi.runtime.stack import run_pulumi_func, wait_for_rpcs
+from pulumi.runtime.sync_await import _sync_await
+
+PROJECT = "mina-itn"
+PROGRAM = Path(__file__).resolve().parent.parent / "__main__.py"
+MOCK_NOW = datetime(2030, 1, 1, tzinfo=UTC)
+"""The clock the mocks report for resources that capture "now" at creation."""
+
+SECRET_SIG = rpc._special_sig_key  # pyright: ignore[reportPrivateUsage]
+SECRET_VALUE = rpc._special_secret_sig  # pyright: ignore[reportPrivateUsage]
+
+
+def _digest(*parts: str) -> bytes:
+    return hashlib.sha256("\x00".join(parts).encode()).digest()
+
+
+def _unwrap(value: Any) -> Any:
+    """Inputs with secret wrappers removed (for computing mock outputs from inputs)."""
+    if isinstance(value, dict):
+        if value.get(SECRET_SIG) == SECRET_VALUE:
+            return _unwrap(value.get("value"))
+        return {key: _unwrap(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_unwrap(item) for item in value]
+    return value
+
+
+class RecordingMocks(pulumi_mocks.Mocks):
+    """Provider outputs for the resource types the program creates."""
+
+    def __init__(self, stack: str) -> None:
+        self.stack = stack
+        self._addresses = 0
+
+    def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
+        state = dict(args.inputs)
+        plain = _unwrap(args.inputs)
+        resource_id = f"{args.name}-id"
+        typ = args.typ
+        if typ.startswith("kubernetes:"):
+            metadata = dict(plain.get("metadata") or {})
+            metadata.setdefault("name", args.name)
+            state["metadata"] = {**(state.get("metadata") or {}), "name": metadata["name"]}
+            if typ == "kubernetes:core/v1:Service":
+                state["status"] = {"loadBalancer": {"ingress": [{"ip": self._next_ip("10.10.8")}]}}
+            resource_id = f"{metadata.get('namespace', 'default')}/{metadata['name']}"
+        elif typ == "gcp:container/cluster:Cluster":
+            state |= {
+                "endpoint": "203.0.113.10",
+                "masterAuth": {
+                    "clusterCaCertificate": base64.b64encode(b"mock cluster CA").decode()
+                },
+                "name": plain.get("name", args.name),
+            }
+            project, location = plain.get("project"), plain.get("location")
+            resource_id = f"projects/{project}/locations/{location}/clusters/{args.name}"
+        elif typ == "gcp:compute/address:Address":
+            state["address"] = plain.get("address") or self._next_ip("10.10.4")
+        elif typ == "gcp:serviceaccount/account:Account":
+            state["email"] = f"{plain['accountId']}@{plain.get('project')}.iam.gserviceaccount.com"
+        elif typ in {
+            "gcp:compute/network:Network",
+            "gcp:compute/subnetwork:Subnetwork",
+            "gcp:compute/disk:Disk",
+            "gcp:compute/instance:Instance",
+        }:
+            name = plain.get("name", args.name)
+            state["name"] = name
+            state["selfLink"] = f"https://compute.mock/{typ.split(':')[1]}/{name}"
+            resource_id = name
+        elif typ == "random:index/randomBytes:RandomBytes":
+            raw = _digest(self.stack, args.name)[: int(plain["length"])]
+            state |= {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
+        elif typ == "random:index/randomPassword:RandomPassword":
+            state["result"] = base64.urlsafe_b64encode(_digest(self.stack, args.name)).decode()[
+                : int(plain["length"])
+            ]
+        elif typ == "pulumi-python:dynamic:Resource" and "delayMinutes" in plain:
+            moment = MOCK_NOW + timedelta(minutes=float(plain["delayMinutes"]))
+            state["timestamp"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return resource_id, state
+
+    def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
+        return {}, None
+
+    def _next_ip(self, prefix: str) -> str:
+        self._addresses += 1
+        return str(ipaddress.ip_address(f"{prefix}.0") + self._addresses)
+
+
+@dataclass
+class RecordedResource:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    parent: str | None
+    provider: str | None
+    dependencies: list[str]
+    property_dependencies: dict[str, list[str]]
+    options: dict[str, Any]
+    inputs: dict[str, Any]
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """Keeps every registration request, which the `Mocks` interface does not see."""
+
+    def __init__(self, mocks: RecordingMocks) -> None:
+        super().__init__(mocks)
+        self.recorded: list[RecordedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        response = super().RegisterResource(request)
+        if request.type == "pulumi:pulumi:Stack":
+            return response
+        timeouts = request.customTimeouts
+        self.recorded.append(
+            RecordedResource(
+                urn=response.urn,
+                type=request.type,
+                name=request.name,
+                custom=request.custom,
+                parent=request.parent or None,
+                provider=request.provider or None,
+                dependencies=sorted(request.dependencies),
+                property_dependencies={
+                    key: sorted(value.urns) for key, value in request.propertyDependencies.items()
+                },
+                options={
+                    "protect": request.protect,
+                    "retainOnDelete": request.retainOnDelete,
+                    "ignoreChanges": list(request.ignoreChanges),
+                    "replaceOnChanges": list(request.replaceOnChanges),
+                    "deleteBeforeReplace": request.deleteBeforeReplace,
+                    "customTimeouts": (
+                        {
+                            "create": timeouts.create,
+                            "update": timeouts.update,
+                            "delete": timeouts.delete,
+                        }
+                        if timeouts.create or timeouts.update or timeouts.delete
+                        else None
+                    ),
+                    "deletedWith": request.deletedWith or None,
+                    "aliases": [alias for alias in request.aliasURNs],
+                },
+                inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
+            )
+        )
+        return response
+
+
+@dataclass
+class ProgramRun:
+    """What one run of the program registered and exported."""
+
+    stack: str
+    resources: list[RecordedResource]
+    outputs: dict[str, Any]
+    secret_outputs: set[str] = field(default_factory=set)
+
+
+_program_modules_seen_before_mocks: set[str] = set()
+
+
+def program_modules_loaded() -> set[str]:
+    """Program packages already imported (the canary: must be empty before the first run)."""
+    return {name for name in sys.modules if name.split(".")[0] in {"components"}}
+
+
+def run_program(stack: str, config: dict[str, Any], secret_keys: list[str]) -> ProgramRun:
+    """Run `__main__.py` once under the recording engine with a flat `ns:key` config map."""
+    if not _program_modules_seen_before_mocks:
+        _program_modules_seen_before_mocks.update(program_modules_loaded() or {"<none>"})
+    mocks = RecordingMocks(stack)
+    monitor = RecordingMonitor(mocks)
+    set_root_resource(None)  # pyright: ignore[reportArgumentType]
+    pulumi.runtime.set_all_config(config, secret_keys)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
+    root = pulumi.runtime.settings.get_root_resource()
+    assert root is not None
+    exported: dict[str, Any] = {}
+    secret_outputs: set[str] = set()
+
+    async def program() -> None:
+        runpy.run_path(str(PROGRAM), run_name="__pulumi_program__")
+        await wait_for_rpcs()
+        for key, value in getattr(root, "outputs", {}).items():
+            output = pulumi.Output.from_input(value)
+            exported[key] = await output.future()
+            if await output.is_secret():
+                secret_outputs.add(key)
+
+    _sync_await(run_pulumi_func(program))
+    return ProgramRun(stack, monitor.recorded, exported, secret_outputs)
+
+
+def mocks_were_set_before_program_import() -> bool:
+    """True when no program module had been imported before the first run (the test canary)."""
+    return _program_modules_seen_before_mocks == {"<none>"}
