@@ -11,10 +11,18 @@ import pulumi_kubernetes as k8s
 
 from components.clock import Clock
 from components.context import ExperimentContext, GkeNetworking, node_specs
+from components.dashboard import Dashboard
 from components.keys import ExperimentKeys
-from components.labels import Labels, expiry_label
+from components.labels import Labels, expires_at, expiry_label
+from components.log_fetcher import LogFetcher
+from components.mina_network import MinaNetwork
+from components.orchestrator import OrchestratorWorkspace
 from components.platform import ExistingCluster, GkeCluster
+from components.postgres import Postgres
+from components.uptime import UptimeBackend
+from components.worker_pool import SnarkWorkerPool
 from minaperf.config import ExperimentConfig, GkePlatform
+from minaperf.orchestrator_config import orchestrator_config_json
 
 
 class Experiment(pulumi.ComponentResource):
@@ -118,13 +126,130 @@ class Experiment(pulumi.ComponentResource):
             gke=gke,
             gcp_provider=gcp_provider,
         )
+        ctx = self.context
+        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        uptime = UptimeBackend(f"{name}-uptime", ctx, opts=in_namespace)
+        network = MinaNetwork(
+            f"{name}-mina", ctx, uptime_submit_url=uptime.submit_url, opts=in_namespace
+        )
+        postgres = Postgres(f"{name}-postgres", ctx, opts=in_namespace)
+        fetcher = LogFetcher(
+            f"{name}-logs", ctx, postgres=postgres, online_url=uptime.online_url, opts=in_namespace
+        )
+        dashboard_url: pulumi.Output[str | None] | None = None
+        if config.dashboard.enabled:
+            dashboard_url = Dashboard(
+                f"{name}-dashboard",
+                ctx,
+                postgres=postgres,
+                log_api_url=fetcher.log_api_url,
+                fetcher_url=fetcher.fetcher_url,
+                opts=in_namespace,
+            ).url
+        worker_summary: dict[str, Any] = {}
+        if network.coordinator_host is not None:
+            worker_summary = SnarkWorkerPool(
+                f"{name}-workers",
+                ctx,
+                coordinator_host=network.coordinator_host,
+                coordinator_port=config.network.client_port,
+                opts=in_namespace,
+            ).summary
+
+        params = config.network
+        fund_daemon_ports = [
+            f"{node.service_host}:{params.client_port}"
+            for node in network.nodes
+            if node.role in {"seed", "plain"}
+        ] or [f"{node.service_host}:{params.client_port}" for node in network.nodes]
+        mina_exec = "mina"
+        workspace_dir = "/work"
+        orchestrator_key = keys.material.apply(lambda material: material.orchestrator.secret_b64)
+        orchestrator_config = pulumi.Output.secret(
+            pulumi.Output.all(orchestrator_key, genesis_timestamp).apply(
+                lambda values: orchestrator_config_json(
+                    key=values[0],
+                    online_url=uptime.online_url,
+                    fund_daemon_ports=fund_daemon_ports,
+                    mina_exec=mina_exec,
+                    slot_duration_ms=params.slot_duration_ms,
+                    genesis_timestamp=values[1],
+                    log_file=f"{workspace_dir}/orchestrator.log",
+                )
+            )
+        )
+        workspace = OrchestratorWorkspace(
+            f"{name}-orchestrator",
+            ctx,
+            orchestrator_config=orchestrator_config,
+            opts=in_namespace,
+        ).workspace
+
+        def node_output(node: Any) -> pulumi.Output[dict[str, Any]]:
+            return node.public_key.apply(
+                lambda public_key: {
+                    "name": node.name,
+                    "role": node.role,
+                    "publicKey": public_key,
+                    "service": node.service_host,
+                    "pod": node.pod,
+                    "clientPort": params.client_port,
+                    "graphqlPort": params.graphql_port,
+                    "itnPort": params.itn_port,
+                    "libp2pPort": params.libp2p_port,
+                }
+            )
+
+        funding_keys = pulumi.Output.secret(
+            keys.material.apply(
+                lambda material: [
+                    {
+                        "publicKey": account.public_key,
+                        "privateKey": account.private_key,
+                        "keyFile": account.key_file,
+                        "password": account.password,
+                    }
+                    for account in material.funding
+                ]
+            )
+        )
         self.stack_outputs = {
             "experiment": config.name,
             "namespace": config.namespace,
             "platform": platform.kind,
-            "expiresAt": started.timestamp.apply(lambda _: expiry),
+            "expiresAt": started.timestamp.apply(
+                lambda moment: expires_at(moment, config.metadata.ttl_hours)
+            ),
+            "nodes": pulumi.Output.all(*[node_output(node) for node in network.nodes]),
+            "seedMultiaddr": network.seed_multiaddr,
+            "uptimeOnlineUrl": uptime.online_url,
+            "uptimeSubmitUrl": uptime.submit_url,
             "genesisTimestamp": genesis_timestamp,
-            "slotDurationMs": config.network.slot_duration_ms,
-            "proofLevel": config.network.proof_level,
+            "slotDurationMs": params.slot_duration_ms,
+            "proofLevel": params.proof_level,
+            "fundDaemonPorts": fund_daemon_ports,
+            "orchestratorKey": pulumi.Output.secret(orchestrator_key),
+            "orchestratorPublicKey": keys.public.apply(
+                lambda summary: summary["itn"]["orchestrator"]
+            ),
+            "fetcherPublicKey": keys.public.apply(lambda summary: summary["itn"]["fetcher"]),
+            "fundingKeys": funding_keys,
+            "workspace": workspace,
+            "logApiUrl": fetcher.log_api_url,
+            "postgres": pulumi.Output.all(postgres.external_address, postgres.data_disk).apply(
+                lambda values: {
+                    "host": postgres.host,
+                    "port": postgres.port,
+                    "database": postgres.database,
+                    "user": postgres.user,
+                    "externalAddress": values[0],
+                    "dataDisk": values[1],
+                    "keepDataOnDestroy": config.postgres.keep_data_on_destroy,
+                }
+            ),
+            "postgresPassword": pulumi.Output.secret(postgres.password),
+            "dashboardUrl": dashboard_url,
+            "workerPool": worker_summary,
+            "estimatedHourlyCostUsd": 0.0,
         }
         self.register_outputs({})

@@ -20,6 +20,12 @@ EXPIRY_FORMAT = "%Y-%m-%d_%H-%M"
 """Expiry label values: UTC, minute precision, valid for both GCP and Kubernetes labels."""
 
 
+def expires_at(created: str, ttl_hours: int) -> str:
+    """RFC 3339 UTC expiry of an experiment created at `created`."""
+    moment = datetime.strptime(created, TIMESTAMP_FORMAT) + timedelta(hours=ttl_hours)
+    return moment.strftime(TIMESTAMP_FORMAT)
+
+
 def expiry_label(created: str, ttl_hours: int) -> str:
     moment = datetime.strptime(created, TIMESTAMP_FORMAT) + timedelta(hours=ttl_hours)
     return moment.strftime(EXPIRY_FORMAT)
