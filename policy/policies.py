@@ -1,0 +1,551 @@
+"""Guardrail policies for a Mina ITN experiment stack.
+
+Only `policy/__main__.py` builds the `PolicyPack` (constructing one starts a gRPC server that
+never returns), so everything testable lives here: pure `check_*` functions that take the wire
+inputs (camelCase, numbers as floats) and return violation messages, and thin
+`ResourceValidationPolicy` wrappers around them.
+
+This module must import nothing from the project: the engine runs the pack with only the `policy/`
+directory on `sys.path`.
+
+Conventions the program must follow (the label keys below are the contract):
+
+* GCP resources that accept labels carry `experiment`, `expiry`, `owner` and `managed-by` labels
+  (`resourceLabels` on a GKE Cluster, `nodeConfig.resourceLabels` on a NodePool).
+* Kubernetes objects carry `mina-itn/experiment`, `mina-itn/expiry`, `mina-itn/owner` and
+  `app.kubernetes.io/part-of: mina-itn` in `metadata.labels`.
+* A Service is "the PostgreSQL service" or "the dashboard service" when its `metadata.labels`
+  has `app.kubernetes.io/component` set to `postgres` or `dashboard`.
+* Expiry label values are `YYYY-MM-DD`, optionally followed by a label-safe UTC time such as
+  `_12-30` (the program's `%Y-%m-%d_%H-%M`), `t12-30z` or `t1230z` (labels cannot hold `:`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+import json
+import os
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyConfigSchema,
+    ReportViolation,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+
+# --- contract with the program (keep in step with the components that set them) -----------------
+
+GCP_LABEL_EXPERIMENT = "experiment"
+GCP_LABEL_EXPIRY = "expiry"
+GCP_LABEL_OWNER = "owner"
+GCP_LABEL_MANAGED_BY = "managed-by"
+
+K8S_LABEL_PART_OF = "app.kubernetes.io/part-of"
+K8S_PART_OF_VALUE = "mina-itn"
+K8S_LABEL_EXPERIMENT = "mina-itn/experiment"
+K8S_LABEL_EXPIRY = "mina-itn/expiry"
+K8S_LABEL_OWNER = "mina-itn/owner"
+K8S_LABEL_COMPONENT = "app.kubernetes.io/component"
+
+# Services with these component labels hold data or a UI and must never be open by accident.
+RESTRICTED_COMPONENTS = frozenset({"postgres", "dashboard"})
+
+# Stack config is read from the policy config first (what `run_policies` and
+# `--policy-pack-config` pass), then from the stack's own config under this namespace
+# (`mina-itn:allowPublic` or `mina-itn:access.allowPublic`; the experiment is the stack name).
+CONFIG_NAMESPACE = "mina-itn"
+CONFIG_ALLOW_PUBLIC = "allowPublic"
+CONFIG_EXPERIMENT = "experiment"
+CONFIG_ACCESS = "access"  # the program's `mina-itn:access` object holds `allowPublic`
+
+# Secret inputs recorded by mocks are wrapped as {SIG_KEY: SECRET_SIG, "value": ...}.
+_SIG_KEY = "4dabf18193072939515e22adb298388d"
+_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (a public type marker)
+
+# GCP types this program may create that accept labels in pulumi-gcp 10.2.0, and where the labels
+# live. Firewall, Network, Subnetwork, Router, RouterNat and service accounts take none.
+GCP_LABEL_PATHS: dict[str, tuple[str, ...]] = {
+    "gcp:compute/instance:Instance": ("labels",),
+    "gcp:compute/instanceTemplate:InstanceTemplate": ("labels",),
+    "gcp:compute/disk:Disk": ("labels",),
+    "gcp:compute/address:Address": ("labels",),
+    "gcp:compute/globalAddress:GlobalAddress": ("labels",),
+    "gcp:compute/forwardingRule:ForwardingRule": ("labels",),
+    "gcp:compute/snapshot:Snapshot": ("labels",),
+    "gcp:storage/bucket:Bucket": ("labels",),
+    "gcp:container/cluster:Cluster": ("resourceLabels",),
+    "gcp:container/nodePool:NodePool": ("nodeConfig", "resourceLabels"),
+}
+# `nodeConfig.labels` are Kubernetes node labels, accepted as a fallback for a NodePool.
+_NODE_POOL_FALLBACK = ("nodeConfig", "labels")
+
+FIREWALL = "gcp:compute/firewall:Firewall"
+SERVICE = "kubernetes:core/v1:Service"
+CLUSTER = "gcp:container/cluster:Cluster"
+INSTANCE_TYPES = frozenset(
+    {"gcp:compute/instance:Instance", "gcp:compute/instanceTemplate:InstanceTemplate"}
+)
+
+# Where the pod spec sits in each workload kind.
+POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
+    "kubernetes:core/v1:Pod": ("spec",),
+    "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
+    "kubernetes:apps/v1:ReplicaSet": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
+    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+}
+
+_INTERNAL_LB_ANNOTATIONS = (
+    "networking.gke.io/load-balancer-type",
+    "cloud.google.com/load-balancer-type",
+)
+_INTERNAL_LB_CLASS = "networking.gke.io/l4-regional-internal"
+_K8S_TOKEN = re.compile(r"^kubernetes:(?P<group>[^:/]+)/(?P<version>[^:]+):(?P<kind>[A-Za-z]+)$")
+_NOT_OBJECT_GROUPS = frozenset({"helm.sh", "yaml", "kustomize"})
+_EXPIRY = re.compile(
+    r"^(?P<date>\d{4}-\d{2}-\d{2})"
+    r"(?:[tT_](?P<h>\d{2})-?(?P<m>\d{2})(?:-?(?P<s>\d{2}))?[zZ]?)?$"
+)
+
+
+# --- small helpers -------------------------------------------------------------------------------
+
+
+def plain(value: Any) -> Any:
+    """Unwrap a mock-recorded secret so checks see the value, not the envelope."""
+    while isinstance(value, Mapping) and value.get(_SIG_KEY) == _SECRET_SIG:
+        value = value.get("value")
+    return value
+
+
+def get_path(props: Mapping[str, Any] | None, path: Sequence[str]) -> Any:
+    """Follow `path` through nested mappings; None when any step is missing."""
+    node: Any = plain(props)
+    for key in path:
+        if not isinstance(node, Mapping):
+            return None
+        node = plain(node.get(key))
+    return node
+
+
+def as_list(value: Any) -> list[Any]:
+    """Inputs may hold lists or the engine's list proxies; strings are never lists."""
+    value = plain(value)
+    if isinstance(value, Sequence) and not isinstance(value, str | bytes):
+        return [plain(item) for item in value]
+    return []
+
+
+def as_map(value: Any) -> Mapping[str, Any]:
+    value = plain(value)
+    return value if isinstance(value, Mapping) else {}
+
+
+def is_anywhere(cidr: Any) -> bool:
+    """True for a range that matches every address (`0.0.0.0/0`, `::/0`, `0/0`)."""
+    text = str(plain(cidr)).strip()
+    if text in {"0/0", "*", "any"}:
+        return True
+    try:
+        return ipaddress.ip_network(text, strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
+def parse_expiry(value: Any) -> dt.datetime | None:
+    """Read an expiry label value; None when it is not one of the accepted forms."""
+    match = _EXPIRY.match(str(plain(value) or "").strip())
+    if not match:
+        return None
+    try:
+        day = dt.date.fromisoformat(match["date"])
+        clock = dt.time(int(match["h"] or 0), int(match["m"] or 0), int(match["s"] or 0))
+    except ValueError:
+        return None
+    return dt.datetime.combine(day, clock, tzinfo=dt.UTC)
+
+
+def _truthy(value: Any) -> bool:
+    value = plain(value)
+    if isinstance(value, str):
+        return value.strip().lower() in {"true", "1", "yes"}
+    return bool(value)
+
+
+def stack_config(args: ResourceValidationArgs) -> dict[str, Any]:
+    """The experiment settings policies need: policy config, else the stack's own config."""
+    config = dict(args.get_config() or {})
+    if CONFIG_ALLOW_PUBLIC not in config:
+        value = _stack_config_value(CONFIG_ALLOW_PUBLIC)
+        if value is None:
+            value = as_map(_json(_stack_config_value(CONFIG_ACCESS))).get(CONFIG_ALLOW_PUBLIC)
+        if value is not None:
+            config[CONFIG_ALLOW_PUBLIC] = value
+    if CONFIG_EXPERIMENT not in config:
+        # One stack is one experiment; the engine names the stack in PULUMI_STACK.
+        value = _stack_config_value(CONFIG_EXPERIMENT) or os.environ.get("PULUMI_STACK")
+        if value:
+            config[CONFIG_EXPERIMENT] = value
+    return config
+
+
+def _json(value: Any) -> Any:
+    """Object-valued stack config arrives as JSON text."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return None
+    return value
+
+
+def _stack_config_value(key: str) -> Any:
+    """Read `mina-itn:<key>`; the analyzer loads the stack config from PULUMI_CONFIG."""
+    try:
+        import pulumi
+
+        return pulumi.Config(CONFIG_NAMESPACE).get(key)
+    except Exception:  # a runtime that is not configured means "not set"
+        return None
+
+
+def allow_public(config: Mapping[str, Any]) -> bool:
+    return _truthy(config.get(CONFIG_ALLOW_PUBLIC, False))
+
+
+def _labels_text(labels: Mapping[str, Any]) -> str:
+    return ", ".join(f"{k}={plain(v)}" for k, v in sorted(labels.items())) or "none"
+
+
+# --- pure checks: (resource type, inputs, config) -> violation messages ----------------------
+
+
+def check_public_ranges(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """No source range that admits the whole internet unless the stack opted in."""
+    if allow_public(config):
+        return []
+    fix = (
+        "list the client ranges explicitly (e.g. your office or VPN /32), "
+        f"or set config `{CONFIG_ALLOW_PUBLIC}: true` for a deliberately public experiment"
+    )
+    if resource_type == FIREWALL:
+        if str(plain(props.get("direction")) or "INGRESS").upper() != "INGRESS":
+            return []
+        ranges = [r for r in as_list(props.get("sourceRanges")) if is_anywhere(r)]
+        if ranges:
+            return [f"firewall `{name}` allows sourceRanges {ranges} (the whole internet); {fix}"]
+        return []
+    if resource_type == SERVICE:
+        spec = as_map(props.get("spec"))
+        if plain(spec.get("type")) != "LoadBalancer":
+            return []
+        ranges = as_list(spec.get("loadBalancerSourceRanges"))
+        open_ranges = [r for r in ranges if is_anywhere(r)]
+        if open_ranges:
+            return [
+                f"Service `{name}` has loadBalancerSourceRanges {open_ranges} "
+                f"(the whole internet); {fix}"
+            ]
+        labels = as_map(get_path(props, ("metadata", "labels")))
+        covered = plain(labels.get(K8S_LABEL_COMPONENT)) in RESTRICTED_COMPONENTS
+        if not ranges and not covered and not is_internal_lb(props):
+            return [
+                f"Service `{name}` is an external LoadBalancer without "
+                f"loadBalancerSourceRanges, so GKE opens it to 0.0.0.0/0; set "
+                f"spec.loadBalancerSourceRanges, make it internal "
+                f"(annotation networking.gke.io/load-balancer-type: Internal), or set config "
+                f"`{CONFIG_ALLOW_PUBLIC}: true`"
+            ]
+        return []
+    if resource_type == CLUSTER:
+        blocks = as_list(get_path(props, ("masterAuthorizedNetworksConfig", "cidrBlocks")))
+        open_blocks = [
+            plain(as_map(b).get("cidrBlock"))
+            for b in blocks
+            if is_anywhere(as_map(b).get("cidrBlock"))
+        ]
+        if open_blocks:
+            return [
+                f"GKE cluster `{name}` lets {open_blocks} reach the control plane "
+                f"(masterAuthorizedNetworksConfig.cidrBlocks); {fix}"
+            ]
+    return []
+
+
+def is_internal_lb(props: Mapping[str, Any]) -> bool:
+    """An internal GKE load balancer is reachable from the VPC only."""
+    annotations = as_map(get_path(props, ("metadata", "annotations")))
+    if any(
+        str(plain(annotations.get(key, ""))).lower() == "internal"
+        for key in _INTERNAL_LB_ANNOTATIONS
+    ):
+        return True
+    return plain(get_path(props, ("spec", "loadBalancerClass"))) == _INTERNAL_LB_CLASS
+
+
+def check_restricted_service_ranges(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """Data and UI load balancers always name their clients, even on public experiments."""
+    if resource_type != SERVICE:
+        return []
+    labels = as_map(get_path(props, ("metadata", "labels")))
+    component = plain(labels.get(K8S_LABEL_COMPONENT))
+    if component not in RESTRICTED_COMPONENTS:
+        return []
+    if plain(get_path(props, ("spec", "type"))) != "LoadBalancer":
+        return []
+    if as_list(get_path(props, ("spec", "loadBalancerSourceRanges"))):
+        return []
+    return [
+        f"Service `{name}` ({K8S_LABEL_COMPONENT}={component}) is a LoadBalancer without "
+        "spec.loadBalancerSourceRanges; list the client CIDRs that may connect "
+        "(required even when allowPublic is true)"
+    ]
+
+
+def _pod_spec(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    path = POD_SPEC_PATHS.get(resource_type)
+    if path is None:
+        return None
+    return as_map(get_path(props, path))
+
+
+def _containers(pod_spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    for field, label in (("initContainers", "initContainer"), ("containers", "container")):
+        for index, container in enumerate(as_list(pod_spec.get(field))):
+            body = as_map(container)
+            yield f"{label} `{plain(body.get('name')) or index}`", body
+
+
+def _present(value: Any) -> bool:
+    value = plain(value)
+    return value is not None and str(value).strip() != ""
+
+
+def check_container_resources(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """Every container states cpu/memory requests and limits, so nodes are never overcommitted."""
+    pod_spec = _pod_spec(resource_type, props)
+    if pod_spec is None:
+        return []
+    messages = []
+    for label, container in _containers(pod_spec):
+        resources = as_map(container.get("resources"))
+        missing = [
+            f"{section}.{kind}"
+            for section in ("requests", "limits")
+            for kind in ("cpu", "memory")
+            if not _present(as_map(resources.get(section)).get(kind))
+        ]
+        if missing:
+            messages.append(
+                f"{label} in `{name}` has no resources {', '.join(missing)}; set "
+                "resources.requests and resources.limits for cpu and memory"
+            )
+    return messages
+
+
+def check_privileged(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """No container may gain host-level privileges."""
+    pod_spec = _pod_spec(resource_type, props)
+    if pod_spec is None:
+        return []
+    messages = []
+    for label, container in _containers(pod_spec):
+        context = as_map(container.get("securityContext"))
+        bad = [
+            f"securityContext.{key}: true"
+            for key in ("privileged", "allowPrivilegeEscalation")
+            if plain(context.get(key)) is True
+        ]
+        if bad:
+            messages.append(
+                f"{label} in `{name}` sets {' and '.join(bad)}; remove it (or set it false)"
+            )
+    return messages
+
+
+def check_no_public_ip(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """Worker VMs reach the internet through Cloud NAT, never through their own public IP."""
+    if resource_type not in INSTANCE_TYPES:
+        return []
+    kinds = []
+    for nic in as_list(props.get("networkInterfaces")):
+        nic_map = as_map(nic)
+        if as_list(nic_map.get("accessConfigs")):
+            kinds.append("accessConfigs")
+        if as_list(nic_map.get("ipv6AccessConfigs")):
+            kinds.append("ipv6AccessConfigs")
+    if not kinds:
+        return []
+    return [
+        f"instance `{name}` has networkInterfaces[].{'/'.join(sorted(set(kinds)))} (a public "
+        "IP); remove them and reach the internet through Cloud NAT"
+    ]
+
+
+def _gcp_labels(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any]:
+    labels = as_map(get_path(props, GCP_LABEL_PATHS[resource_type]))
+    if not labels and resource_type == "gcp:container/nodePool:NodePool":
+        labels = as_map(get_path(props, _NODE_POOL_FALLBACK))
+    return labels
+
+
+def is_k8s_object(resource_type: str) -> bool:
+    """A Kubernetes API object we create (not a Patch, List, Helm release or YAML group)."""
+    match = _K8S_TOKEN.match(resource_type)
+    if not match or match["group"] in _NOT_OBJECT_GROUPS:
+        return False
+    return not match["kind"].endswith(("Patch", "List"))
+
+
+def check_labels(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """Experiment and expiry labels let the janitor find and remove leftovers."""
+    if resource_type in GCP_LABEL_PATHS:
+        labels = _gcp_labels(resource_type, props)
+        where = ".".join(GCP_LABEL_PATHS[resource_type])
+        experiment_key, expiry_key, required = GCP_LABEL_EXPERIMENT, GCP_LABEL_EXPIRY, ()
+    elif is_k8s_object(resource_type):
+        labels = as_map(get_path(props, ("metadata", "labels")))
+        where = "metadata.labels"
+        experiment_key, expiry_key = K8S_LABEL_EXPERIMENT, K8S_LABEL_EXPIRY
+        # The janitor selects namespaces by this label.
+        required = (K8S_LABEL_PART_OF,) if resource_type == "kubernetes:core/v1:Namespace" else ()
+    else:
+        return []
+    problems = [
+        f"missing `{key}`"
+        for key in (experiment_key, expiry_key, *required)
+        if not _present(labels.get(key))
+    ]
+    expiry = labels.get(expiry_key)
+    if _present(expiry) and parse_expiry(expiry) is None:
+        problems.append(f"`{expiry_key}`={plain(expiry)!r} is not YYYY-MM-DD")
+    experiment = plain(config.get(CONFIG_EXPERIMENT))
+    actual = plain(labels.get(experiment_key))
+    if experiment and _present(actual) and str(actual) != str(experiment):
+        problems.append(f"`{experiment_key}`={actual!r} but this experiment is {experiment!r}")
+    if not problems:
+        return []
+    return [
+        f"`{name}` ({resource_type}) {where}: {'; '.join(problems)} (labels: "
+        f"{_labels_text(labels)}); set `{experiment_key}` to the stack's experiment and "
+        f"`{expiry_key}` to its expiry date"
+    ]
+
+
+def check_cluster_deletion_protection(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """A cluster that can be destroyed in one step must say when it should be."""
+    if resource_type != CLUSTER:
+        return []
+    # The provider default is true, so only an explicit false counts.
+    if plain(props.get("deletionProtection")) is not False:
+        return []
+    expiry = as_map(props.get("resourceLabels")).get(GCP_LABEL_EXPIRY)
+    if parse_expiry(expiry) is not None:
+        return []
+    return [
+        f"GKE cluster `{name}` has deletionProtection false but no valid resourceLabels."
+        f"{GCP_LABEL_EXPIRY} (got {plain(expiry)!r}); set `{GCP_LABEL_EXPIRY}: YYYY-MM-DD` "
+        "or keep deletionProtection true"
+    ]
+
+
+# --- policies ------------------------------------------------------------------------------------
+
+Check = Callable[[str, str, Mapping[str, Any], Mapping[str, Any]], list[str]]
+
+_STACK_CONFIG_SCHEMA = PolicyConfigSchema(
+    properties={
+        CONFIG_ALLOW_PUBLIC: {"type": "boolean"},
+        CONFIG_EXPERIMENT: {"type": "string"},
+    }
+)
+
+
+def _validator(check: Check) -> Callable[[ResourceValidationArgs, ReportViolation], None]:
+    def validate(args: ResourceValidationArgs, report_violation: ReportViolation) -> None:
+        for message in check(args.resource_type, args.name, args.props, stack_config(args)):
+            report_violation(message, None)
+
+    validate.__doc__ = check.__doc__
+    return validate
+
+
+def _policy(name: str, description: str, check: Check) -> ResourceValidationPolicy:
+    return ResourceValidationPolicy(
+        name=name,
+        description=description,
+        validate=_validator(check),
+        enforcement_level=EnforcementLevel.MANDATORY,
+        config_schema=_STACK_CONFIG_SCHEMA,
+    )
+
+
+no_public_ingress = _policy(
+    "no-public-ingress",
+    "No 0.0.0.0/0 or ::/0 in firewall sourceRanges, Service loadBalancerSourceRanges or GKE "
+    "master authorized networks (and no external LoadBalancer without ranges) unless "
+    "allowPublic is true.",
+    check_public_ranges,
+)
+restricted_services_need_source_ranges = _policy(
+    "restricted-services-need-source-ranges",
+    "PostgreSQL and dashboard LoadBalancer Services (label app.kubernetes.io/component) must "
+    "list loadBalancerSourceRanges.",
+    check_restricted_service_ranges,
+)
+containers_have_resources = _policy(
+    "containers-have-resources",
+    "Every container and initContainer sets cpu and memory requests and limits.",
+    check_container_resources,
+)
+no_privileged_containers = _policy(
+    "no-privileged-containers",
+    "No container is privileged or allows privilege escalation.",
+    check_privileged,
+)
+no_vm_public_ip = _policy(
+    "no-vm-public-ip",
+    "GCE instances have no accessConfigs (no public IP).",
+    check_no_public_ip,
+)
+experiment_labels = _policy(
+    "experiment-labels",
+    "Labelled GCP resources and all Kubernetes objects carry experiment and expiry labels.",
+    check_labels,
+)
+cluster_deletion_protection_needs_expiry = _policy(
+    "cluster-deletion-protection-needs-expiry",
+    "A GKE cluster may turn deletionProtection off only when it carries an expiry label.",
+    check_cluster_deletion_protection,
+)
+
+ALL_POLICIES: list[ResourceValidationPolicy] = [
+    no_public_ingress,
+    restricted_services_need_source_ranges,
+    containers_have_resources,
+    no_privileged_containers,
+    no_vm_public_ip,
+    experiment_labels,
+    cluster_deletion_protection_needs_expiry,
+]

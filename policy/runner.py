@@ -1,0 +1,183 @@
+"""Run the policy pack over a recorded render, without the Pulumi CLI.
+
+`python -m scripts.render` writes `resources.json`; this turns each record into the same
+`ResourceValidationArgs` the engine would build (props wrapped in the engine's unknown-checking
+proxy, options and provider filled in) and calls every policy's `validate` with a collecting
+reporter. Command line: `python -m policy.runner build/<stack>/resources.json [--set KEY=VALUE]`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import inspect
+import json
+import sys
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pulumi_policy import (
+    PolicyCustomTimeouts,
+    PolicyProviderResource,
+    PolicyResourceOptions,
+    ResourceValidationArgs,
+    ResourceValidationPolicy,
+)
+from pulumi_policy.policy import _NotApplicableError
+from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
+
+from policy.policies import ALL_POLICIES, CONFIG_ALLOW_PUBLIC, CONFIG_EXPERIMENT
+
+
+@dataclass(frozen=True)
+class Violation:
+    policy: str
+    urn: str
+    name: str
+    resource_type: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"[{self.policy}] {self.resource_type} {self.name}: {self.message}"
+
+
+def _seconds(value: Any) -> float:
+    """Custom timeouts are recorded as Go durations ("10m") or numbers of seconds."""
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value or "").strip()
+    if not text:
+        return 0.0
+    units = {"h": 3600.0, "m": 60.0, "s": 1.0}
+    total, number = 0.0, ""
+    for char in text:
+        if char.isdigit() or char == ".":
+            number += char
+        elif char in units and number:
+            total, number = total + float(number) * units[char], ""
+        else:
+            raise ValueError(f"cannot read custom timeout {value!r}")
+    return total + (float(number) if number else 0.0)
+
+
+def _options(record: Mapping[str, Any]) -> PolicyResourceOptions:
+    options = record.get("options") or {}
+    timeouts = options.get("customTimeouts") or {}
+    return PolicyResourceOptions(
+        protect=bool(options.get("protect", False)),
+        ignore_changes=list(options.get("ignoreChanges") or []),
+        delete_before_replace=options.get("deleteBeforeReplace"),
+        aliases=list(options.get("aliases") or []),
+        custom_timeouts=PolicyCustomTimeouts(
+            _seconds(timeouts.get("create")),
+            _seconds(timeouts.get("update")),
+            _seconds(timeouts.get("delete")),
+        ),
+        additional_secret_outputs=list(options.get("additionalSecretOutputs") or []),
+        parent=record.get("parent") or None,
+    )
+
+
+def _provider(
+    reference: str | None, by_urn: Mapping[str, Mapping[str, Any]]
+) -> PolicyProviderResource | None:
+    """A provider reference is `<urn>::<id>`; resolve it to the recorded provider resource."""
+    if not reference:
+        return None
+    urn = reference.rsplit("::", 1)[0] if reference.count("::") > 3 else reference
+    record = by_urn.get(urn)
+    if record is None:
+        provider_type = urn.split("::")[-2].split("$")[-1] if "::" in urn else "unknown"
+        return PolicyProviderResource(provider_type, {}, urn, urn.rsplit("::", 1)[-1])
+    return PolicyProviderResource(
+        record["type"],
+        unknown_checking_proxy(dict(record.get("inputs") or {})),
+        record["urn"],
+        record["name"],
+    )
+
+
+def build_args(
+    record: Mapping[str, Any],
+    config: Mapping[str, Any],
+    by_urn: Mapping[str, Mapping[str, Any]] | None = None,
+) -> ResourceValidationArgs:
+    """The engine's view of one recorded resource."""
+    return ResourceValidationArgs(
+        resource_type=record["type"],
+        props=unknown_checking_proxy(json.loads(json.dumps(record.get("inputs") or {}))),
+        urn=record["urn"],
+        name=record["name"],
+        opts=_options(record),
+        provider=_provider(record.get("provider"), by_urn or {}),
+        config=dict(config),
+    )
+
+
+def _run(result: Any) -> None:
+    if inspect.isawaitable(result):
+        asyncio.run(_await(result))
+
+
+async def _await(result: Any) -> None:
+    await result
+
+
+def run_policies(
+    resources: Sequence[Mapping[str, Any]],
+    config: Mapping[str, Any],
+    policies: Iterable[ResourceValidationPolicy] = ALL_POLICIES,
+) -> list[Violation]:
+    """Every violation every policy reports over the recorded resources, in record order."""
+    # The given config is authoritative: never fall back to whatever stack config is ambient.
+    effective = {CONFIG_ALLOW_PUBLIC: False, CONFIG_EXPERIMENT: None, **config}
+    by_urn = {r["urn"]: r for r in resources}
+    policies = list(policies)
+    violations: list[Violation] = []
+    for record in resources:
+        for policy in policies:
+            args = build_args(record, effective, by_urn)
+
+            def report(message: str, urn: str | None = None, *, _policy=policy, _rec=record):
+                violations.append(
+                    Violation(_policy.name, _rec["urn"], _rec["name"], _rec["type"], message)
+                )
+
+            try:
+                _run(policy.validate(args, report))
+            except _NotApplicableError:
+                continue
+            except UnknownValueError as error:  # recorded renders hold no unknowns
+                raise ValueError(f"{record['urn']}: unknown input {error.message}") from error
+    return violations
+
+
+def _parse_set(values: Sequence[str]) -> dict[str, Any]:
+    config: dict[str, Any] = {}
+    for item in values:
+        key, sep, raw = item.partition("=")
+        if not sep:
+            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
+        try:
+            config[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            config[key] = raw
+    return config
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m policy.runner", description=__doc__)
+    parser.add_argument("resources", type=Path, help="resources.json written by scripts.render")
+    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    args = parser.parse_args(argv)
+    violations = run_policies(json.loads(args.resources.read_text()), _parse_set(args.set))
+    for violation in violations:
+        print(violation)
+    print(f"{len(violations)} violation(s)", file=sys.stderr)
+    return 1 if violations else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,558 @@
+"""Each policy rejects a realistic bad resource and accepts the sane version of it.
+
+Records use the format `scripts.render` writes to resources.json (camelCase wire inputs, numbers
+as floats, secrets as "[secret]"); `build_args` wraps them exactly as the engine does.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
+
+from policy import policies as p
+from policy.runner import build_args
+
+STACK = "dev"
+PROJECT = "mina-itn"
+GCP_LABELS = {
+    p.GCP_LABEL_EXPERIMENT: STACK,
+    p.GCP_LABEL_EXPIRY: "2031-05-01",
+    p.GCP_LABEL_OWNER: "perf-team",
+    p.GCP_LABEL_MANAGED_BY: "pulumi",
+}
+K8S_LABELS = {
+    p.K8S_LABEL_PART_OF: p.K8S_PART_OF_VALUE,
+    p.K8S_LABEL_EXPERIMENT: STACK,
+    p.K8S_LABEL_EXPIRY: "2031-05-01",
+    p.K8S_LABEL_OWNER: "perf-team",
+}
+CONFIG = {"allowPublic": False, "experiment": STACK}
+SECRET_SIG = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+
+
+def record(type_: str, name: str, inputs: dict[str, Any], parent: str = "Experiment") -> dict:
+    parent_urn = f"urn:pulumi:{STACK}::{PROJECT}::mina-itn:index:{parent}::{STACK}"
+    provider = None
+    if type_.startswith("kubernetes:"):
+        provider = f"urn:pulumi:{STACK}::{PROJECT}::pulumi:providers:kubernetes::k8s::id-1"
+    elif type_.startswith("gcp:"):
+        provider = f"urn:pulumi:{STACK}::{PROJECT}::pulumi:providers:gcp::gcp::id-2"
+    return {
+        "urn": f"urn:pulumi:{STACK}::{PROJECT}::mina-itn:index:{parent}${type_}::{name}",
+        "type": type_,
+        "name": name,
+        "custom": True,
+        "parent": parent_urn,
+        "provider": provider,
+        "dependencies": [],
+        "options": {
+            "protect": False,
+            "retainOnDelete": False,
+            "ignoreChanges": [],
+            "replaceOnChanges": [],
+            "deleteBeforeReplace": False,
+            "customTimeouts": None,
+            "deletedWith": None,
+        },
+        "inputs": inputs,
+    }
+
+
+def firewall(source_ranges: list[str], direction: str = "INGRESS") -> dict:
+    return record(
+        "gcp:compute/firewall:Firewall",
+        "dev-allow-postgres",
+        {
+            "name": "dev-allow-postgres",
+            "network": "projects/proj/global/networks/dev",
+            "direction": direction,
+            "allows": [{"protocol": "tcp", "ports": ["5432"]}],
+            "sourceRanges": source_ranges,
+            "targetTags": ["mina-itn-dev"],
+            "project": "proj",
+        },
+    )
+
+
+def service(
+    component: str | None,
+    *,
+    type_: str = "LoadBalancer",
+    ranges: list[str] | None = None,
+    internal: bool = False,
+    name: str = "postgres",
+) -> dict:
+    labels = dict(K8S_LABELS)
+    if component:
+        labels[p.K8S_LABEL_COMPONENT] = component
+    annotations = {"networking.gke.io/load-balancer-type": "Internal"} if internal else {}
+    spec: dict[str, Any] = {
+        "type": type_,
+        "selector": {"app.kubernetes.io/name": name},
+        "ports": [{"name": "pg", "port": 5432.0, "targetPort": 5432.0, "protocol": "TCP"}],
+    }
+    if ranges is not None:
+        spec["loadBalancerSourceRanges"] = ranges
+    return record(
+        "kubernetes:core/v1:Service",
+        name,
+        {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {
+                "name": name,
+                "namespace": "mina-dev",
+                "labels": labels,
+                "annotations": annotations,
+            },
+            "spec": spec,
+        },
+        parent="Postgres",
+    )
+
+
+def cluster(
+    *,
+    cidrs: list[str] | None = None,
+    deletion_protection: bool | None = False,
+    labels: dict[str, str] | None = None,
+) -> dict:
+    inputs: dict[str, Any] = {
+        "name": "mina-dev",
+        "location": "us-central1-a",
+        "removeDefaultNodePool": True,
+        "initialNodeCount": 1.0,
+        "network": "dev-net",
+        "subnetwork": "dev-subnet",
+        "networkingMode": "VPC_NATIVE",
+        "releaseChannel": {"channel": "REGULAR"},
+        "workloadIdentityConfig": {"workloadPool": "proj.svc.id.goog"},
+        "privateClusterConfig": {
+            "enablePrivateNodes": True,
+            "enablePrivateEndpoint": False,
+            "masterIpv4CidrBlock": "172.16.0.0/28",
+        },
+        "masterAuthorizedNetworksConfig": {
+            "cidrBlocks": [
+                {"cidrBlock": c, "displayName": f"net-{i}"}
+                for i, c in enumerate(cidrs or ["203.0.113.0/24"])
+            ]
+        },
+        "resourceLabels": GCP_LABELS if labels is None else labels,
+    }
+    if deletion_protection is not None:
+        inputs["deletionProtection"] = deletion_protection
+    return record("gcp:container/cluster:Cluster", "mina-dev", inputs, parent="GkePlatform")
+
+
+def node_pool(node_config_labels: dict[str, Any]) -> dict:
+    return record(
+        "gcp:container/nodePool:NodePool",
+        "mina-dev-nodes",
+        {
+            "cluster": "projects/proj/locations/us-central1-a/clusters/mina-dev",
+            "location": "us-central1-a",
+            "nodeCount": 3.0,
+            "nodeConfig": {
+                "machineType": "n2-standard-8",
+                "spot": False,
+                "oauthScopes": ["https://www.googleapis.com/auth/cloud-platform"],
+                "workloadMetadataConfig": {"mode": "GKE_METADATA"},
+                **node_config_labels,
+            },
+        },
+        parent="GkePlatform",
+    )
+
+
+def instance(access_configs: list[dict] | None = None, labels: dict | None = None) -> dict:
+    nic: dict[str, Any] = {"subnetwork": "projects/proj/regions/us-central1/subnetworks/dev"}
+    if access_configs is not None:
+        nic["accessConfigs"] = access_configs
+    return record(
+        "gcp:compute/instance:Instance",
+        "dev-snark-worker-0",
+        {
+            "machineType": "c3-highcpu-176",
+            "zone": "us-central1-a",
+            "bootDisk": {
+                "autoDelete": True,
+                "initializeParams": {"image": "debian-cloud/debian-12", "size": 50.0},
+            },
+            "networkInterfaces": [nic],
+            "metadata": {"startup-script": "[secret]"},
+            "scheduling": {"provisioningModel": "SPOT", "preemptible": True},
+            "allowStoppingForUpdate": True,
+            "labels": GCP_LABELS if labels is None else labels,
+        },
+        parent="SnarkWorkers",
+    )
+
+
+def good_container(name: str = "mina") -> dict:
+    return {
+        "name": name,
+        "image": "gcr.io/o1labs-192920/mina-daemon:3.0.0",
+        "resources": {
+            "requests": {"cpu": "2", "memory": "8Gi"},
+            "limits": {"cpu": 4.0, "memory": "12Gi"},
+        },
+        "securityContext": {"allowPrivilegeEscalation": False, "runAsNonRoot": True},
+    }
+
+
+def stateful_set(containers: list[dict], init_containers: list[dict] | None = None) -> dict:
+    pod_spec: dict[str, Any] = {"containers": containers}
+    if init_containers is not None:
+        pod_spec["initContainers"] = init_containers
+    return record(
+        "kubernetes:apps/v1:StatefulSet",
+        "bp-1",
+        {
+            "apiVersion": "apps/v1",
+            "kind": "StatefulSet",
+            "metadata": {"name": "bp-1", "namespace": "mina-dev", "labels": K8S_LABELS},
+            "spec": {
+                "replicas": 1.0,
+                "serviceName": "bp-1",
+                "selector": {"matchLabels": {"app.kubernetes.io/name": "bp-1"}},
+                "template": {
+                    "metadata": {"labels": {"app.kubernetes.io/name": "bp-1"}},
+                    "spec": pod_spec,
+                },
+            },
+        },
+        parent="MinaNode",
+    )
+
+
+def k8s(type_: str, name: str, labels: dict | None, **body: Any) -> dict:
+    kind = type_.rsplit(":", 1)[-1]
+    metadata: dict[str, Any] = {"name": name}
+    if labels is not None:
+        metadata["labels"] = labels
+    return record(type_, name, {"kind": kind, "metadata": metadata, **body})
+
+
+def violations(
+    policy: ResourceValidationPolicy, rec: dict, config: dict | None = None
+) -> list[str]:
+    found: list[str] = []
+    args = build_args(rec, CONFIG if config is None else config)
+    policy.validate(args, lambda message, urn=None: found.append(message))
+    return found
+
+
+# --- pack shape ---------------------------------------------------------------------------------
+
+
+def test_pack_policies_are_mandatory_and_uniquely_named():
+    names = [policy.name for policy in p.ALL_POLICIES]
+    assert len(names) == len(set(names)) == 7
+    assert all(policy.enforcement_level == EnforcementLevel.MANDATORY for policy in p.ALL_POLICIES)
+
+
+# --- no-public-ingress --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cidr", ["0.0.0.0/0", "::/0", "0.0.0.0/0 "])
+def test_public_firewall_rejected(cidr):
+    found = violations(p.no_public_ingress, firewall(["10.0.0.0/8", cidr]))
+    assert len(found) == 1
+    assert "dev-allow-postgres" in found[0]
+    assert "allowPublic" in found[0]
+
+
+def test_explicit_firewall_ranges_pass():
+    assert violations(p.no_public_ingress, firewall(["203.0.113.7/32", "10.128.0.0/9"])) == []
+
+
+def test_public_firewall_allowed_when_stack_opts_in():
+    rec = firewall(["0.0.0.0/0"])
+    assert violations(p.no_public_ingress, rec, {"allowPublic": True, "experiment": STACK}) == []
+
+
+def test_egress_firewall_is_not_ingress():
+    assert violations(p.no_public_ingress, firewall(["0.0.0.0/0"], direction="EGRESS")) == []
+
+
+def test_public_range_found_inside_a_secret_wrapper():
+    rec = firewall([])
+    rec["inputs"]["sourceRanges"] = {**SECRET_SIG, "value": ["0.0.0.0/0"]}
+    assert len(violations(p.no_public_ingress, rec)) == 1
+
+
+def test_public_service_ranges_rejected_unless_allowed():
+    rec = service("postgres", ranges=["0.0.0.0/0"])
+    found = violations(p.no_public_ingress, rec)
+    assert len(found) == 1
+    assert "Service `postgres`" in found[0]
+    assert "loadBalancerSourceRanges" in found[0]
+    assert violations(p.no_public_ingress, rec, {"allowPublic": True}) == []
+
+
+def test_external_load_balancer_without_ranges_is_public():
+    rec = service("log-api", ranges=None, name="log-api")
+    found = violations(p.no_public_ingress, rec)
+    assert len(found) == 1
+    assert "Internal" in found[0]
+
+
+def test_internal_load_balancer_without_ranges_passes():
+    assert violations(p.no_public_ingress, service("log-api", internal=True, name="a")) == []
+    rec = service("log-api", name="b")
+    rec["inputs"]["spec"]["loadBalancerClass"] = "networking.gke.io/l4-regional-internal"
+    assert violations(p.no_public_ingress, rec) == []
+
+
+def test_restricted_service_without_ranges_left_to_its_own_policy():
+    # One planted problem must give one violation, not one per policy.
+    assert violations(p.no_public_ingress, service("postgres", ranges=None)) == []
+
+
+def test_cluster_ip_service_is_not_exposed():
+    assert violations(p.no_public_ingress, service("uptime", type_="ClusterIP", name="up")) == []
+
+
+def test_public_master_authorized_network_rejected():
+    found = violations(p.no_public_ingress, cluster(cidrs=["203.0.113.0/24", "0.0.0.0/0"]))
+    assert len(found) == 1
+    assert "mina-dev" in found[0]
+    assert "masterAuthorizedNetworksConfig" in found[0]
+    assert violations(p.no_public_ingress, cluster()) == []
+
+
+# --- restricted-services-need-source-ranges -----------------------------------------------------
+
+
+@pytest.mark.parametrize("component", ["postgres", "dashboard"])
+@pytest.mark.parametrize("allow", [False, True])
+def test_restricted_load_balancer_needs_ranges(component, allow):
+    config = {"allowPublic": allow, "experiment": STACK}
+    for ranges in (None, []):
+        found = violations(
+            p.restricted_services_need_source_ranges, service(component, ranges=ranges), config
+        )
+        assert len(found) == 1
+        assert component in found[0]
+        assert "loadBalancerSourceRanges" in found[0]
+
+
+def test_restricted_services_with_ranges_or_internal_pass():
+    policy = p.restricted_services_need_source_ranges
+    assert violations(policy, service("postgres", ranges=["203.0.113.7/32"])) == []
+    assert violations(policy, service("dashboard", ranges=["10.0.0.0/8"], internal=True)) == []
+    assert violations(policy, service("postgres", type_="ClusterIP")) == []
+    assert violations(policy, service("log-api", ranges=None, name="log-api")) == []
+
+
+# --- containers-have-resources ------------------------------------------------------------------
+
+
+def test_container_without_limits_rejected():
+    bare = {"name": "install-keys", "image": "busybox", "resources": {"requests": {"cpu": "100m"}}}
+    found = violations(p.containers_have_resources, stateful_set([good_container()], [bare]))
+    assert len(found) == 1
+    message = found[0]
+    assert "initContainer `install-keys`" in message
+    assert "bp-1" in message
+    assert "requests.memory" in message
+    assert "limits.cpu" in message
+    assert "requests.cpu" not in message
+
+
+def test_every_container_is_checked():
+    missing = {"name": "sidecar", "image": "busybox"}
+    found = violations(p.containers_have_resources, stateful_set([good_container(), missing]))
+    assert len(found) == 1
+    assert "container `sidecar`" in found[0]
+
+
+def test_fully_resourced_pod_spec_passes():
+    rec = stateful_set([good_container()], [good_container("init")])
+    assert violations(p.containers_have_resources, rec) == []
+
+
+def test_pod_and_cronjob_specs_are_found():
+    missing = {"name": "x", "image": "busybox"}
+    pod = k8s("kubernetes:core/v1:Pod", "orchestrator", K8S_LABELS, spec={"containers": [missing]})
+    cron = k8s(
+        "kubernetes:batch/v1:CronJob",
+        "cleanup",
+        K8S_LABELS,
+        spec={"jobTemplate": {"spec": {"template": {"spec": {"containers": [missing]}}}}},
+    )
+    assert len(violations(p.containers_have_resources, pod)) == 1
+    assert len(violations(p.containers_have_resources, cron)) == 1
+
+
+# --- no-privileged-containers -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("key", ["privileged", "allowPrivilegeEscalation"])
+def test_privileged_container_rejected(key):
+    bad = good_container("sysctl")
+    bad["securityContext"] = {key: True}
+    found = violations(p.no_privileged_containers, stateful_set([good_container()], [bad]))
+    assert len(found) == 1
+    assert f"securityContext.{key}: true" in found[0]
+    assert "`sysctl`" in found[0]
+
+
+def test_unprivileged_containers_pass():
+    plain_container = good_container()
+    plain_container.pop("securityContext")
+    rec = stateful_set([good_container(), plain_container])
+    assert violations(p.no_privileged_containers, rec) == []
+
+
+# --- no-vm-public-ip ----------------------------------------------------------------------------
+
+
+def test_instance_with_access_config_rejected():
+    found = violations(p.no_vm_public_ip, instance([{"natIp": "198.51.100.4"}]))
+    assert len(found) == 1
+    assert "dev-snark-worker-0" in found[0]
+    assert "Cloud NAT" in found[0]
+    assert len(violations(p.no_vm_public_ip, instance([{}]))) == 1
+
+
+def test_instance_without_access_config_passes():
+    assert violations(p.no_vm_public_ip, instance()) == []
+    assert violations(p.no_vm_public_ip, instance([])) == []
+
+
+# --- experiment-labels --------------------------------------------------------------------------
+
+
+def test_gcp_resource_missing_expiry_rejected():
+    labels = {k: v for k, v in GCP_LABELS.items() if k != p.GCP_LABEL_EXPIRY}
+    found = violations(p.experiment_labels, instance(labels=labels))
+    assert len(found) == 1
+    assert "dev-snark-worker-0" in found[0]
+    assert f"missing `{p.GCP_LABEL_EXPIRY}`" in found[0]
+
+
+def test_labelled_gcp_resources_pass():
+    disk = record(
+        "gcp:compute/disk:Disk",
+        "dev-postgres-data",
+        {"type": "pd-ssd", "size": 1000.0, "zone": "us-central1-a", "labels": GCP_LABELS},
+    )
+    assert violations(p.experiment_labels, disk) == []
+    assert violations(p.experiment_labels, instance()) == []
+    assert violations(p.experiment_labels, cluster()) == []
+
+
+def test_types_without_labels_are_not_asked_for_them():
+    # A GCE firewall takes no labels in pulumi-gcp 10.2.0.
+    assert violations(p.experiment_labels, firewall(["10.0.0.0/8"])) == []
+
+
+def test_cluster_labels_live_in_resource_labels():
+    rec = cluster()
+    rec["inputs"]["labels"] = rec["inputs"].pop("resourceLabels")
+    found = violations(p.experiment_labels, rec)
+    assert len(found) == 1
+    assert "resourceLabels" in found[0]
+
+
+def test_node_pool_labels():
+    assert violations(p.experiment_labels, node_pool({"resourceLabels": GCP_LABELS})) == []
+    assert violations(p.experiment_labels, node_pool({"labels": GCP_LABELS})) == []
+    assert len(violations(p.experiment_labels, node_pool({}))) == 1
+
+
+def test_expiry_must_be_a_date():
+    labels = {**GCP_LABELS, p.GCP_LABEL_EXPIRY: "next-week"}
+    found = violations(p.experiment_labels, instance(labels=labels))
+    assert len(found) == 1
+    assert "not YYYY-MM-DD" in found[0]
+
+
+def test_experiment_label_must_name_this_experiment():
+    labels = {**GCP_LABELS, p.GCP_LABEL_EXPERIMENT: "exp-old"}
+    found = violations(p.experiment_labels, instance(labels=labels))
+    assert len(found) == 1
+    assert "exp-old" in found[0]
+    assert violations(p.experiment_labels, instance(labels=labels), {"allowPublic": False}) == []
+
+
+def test_kubernetes_objects_need_labels():
+    config_map = k8s("kubernetes:core/v1:ConfigMap", "runtime-config", None, data={"a": "b"})
+    found = violations(p.experiment_labels, config_map)
+    assert len(found) == 1
+    assert "runtime-config" in found[0]
+    assert p.K8S_LABEL_EXPERIMENT in found[0]
+    assert p.K8S_LABEL_EXPIRY in found[0]
+    secret = k8s("kubernetes:core/v1:Secret", "keys", K8S_LABELS, stringData="[secret]")
+    assert violations(p.experiment_labels, secret) == []
+
+
+def test_namespace_needs_part_of_for_the_janitor():
+    labels = {k: v for k, v in K8S_LABELS.items() if k != p.K8S_LABEL_PART_OF}
+    ns = k8s("kubernetes:core/v1:Namespace", "mina-dev", labels)
+    found = violations(p.experiment_labels, ns)
+    assert len(found) == 1
+    assert p.K8S_LABEL_PART_OF in found[0]
+    assert violations(p.experiment_labels, k8s(ns["type"], "mina-dev", K8S_LABELS)) == []
+
+
+def test_patches_providers_and_components_are_ignored():
+    patch = k8s("kubernetes:core/v1:NamespacePatch", "kube-system", {"x": "y"})
+    provider = record("pulumi:providers:kubernetes", "k8s", {"kubeconfig": "[secret]"})
+    component = record("mina-itn:index:Postgres", "postgres", {})
+    for rec in (patch, provider, component):
+        assert violations(p.experiment_labels, rec) == []
+
+
+# --- cluster-deletion-protection-needs-expiry ---------------------------------------------------
+
+
+def test_unprotected_cluster_without_expiry_rejected():
+    labels = {k: v for k, v in GCP_LABELS.items() if k != p.GCP_LABEL_EXPIRY}
+    found = violations(p.cluster_deletion_protection_needs_expiry, cluster(labels=labels))
+    assert len(found) == 1
+    assert "mina-dev" in found[0]
+    assert "deletionProtection" in found[0]
+
+
+def test_unprotected_cluster_with_expiry_passes():
+    assert violations(p.cluster_deletion_protection_needs_expiry, cluster()) == []
+
+
+@pytest.mark.parametrize("protection", [True, None])
+def test_protected_cluster_needs_no_expiry(protection):
+    rec = cluster(deletion_protection=protection, labels={})
+    assert violations(p.cluster_deletion_protection_needs_expiry, rec) == []
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2031-05-01", "2031-05-01T00:00:00+00:00"),
+        ("2031-05-01t12-30z", "2031-05-01T12:30:00+00:00"),
+        ("2031-05-01_06-45", "2031-05-01T06:45:00+00:00"),
+        ("2031-05-01t123005z", "2031-05-01T12:30:05+00:00"),
+        ("2031-02-30", None),
+        ("tomorrow", None),
+        ("", None),
+    ],
+)
+def test_parse_expiry(value, expected):
+    parsed = p.parse_expiry(value)
+    assert (parsed.isoformat() if parsed else None) == expected
+
+
+def test_records_are_not_mutated_by_policies():
+    rec = stateful_set([good_container()])
+    before = copy.deepcopy(rec)
+    for policy in p.ALL_POLICIES:
+        violations(policy, rec)
+    assert rec == before

@@ -1,0 +1,241 @@
+"""The offline runner finds exactly what the real analyzer finds.
+
+The parity test starts the policy pack the way the engine does (`python -m pulumi.policy` with the
+pack directory) and calls its gRPC `Analyze` for every recorded resource.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from google.protobuf import empty_pb2, struct_pb2
+from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
+
+from policy import policies as p
+from policy.runner import Violation, build_args, main, run_policies
+from tests.policy.test_policies import (
+    CONFIG,
+    K8S_LABELS,
+    STACK,
+    cluster,
+    firewall,
+    good_container,
+    instance,
+    k8s,
+    node_pool,
+    record,
+    service,
+    stateful_set,
+)
+
+POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"
+
+
+def sane_render() -> list[dict]:
+    """What a careful GKE experiment looks like: no policy should object."""
+    return [
+        record("mina-itn:index:Experiment", STACK, {}) | {"custom": False},
+        record("pulumi:providers:kubernetes", "k8s", {"kubeconfig": "[secret]"}),
+        cluster(),
+        node_pool(
+            {"resourceLabels": {p.GCP_LABEL_EXPERIMENT: STACK, p.GCP_LABEL_EXPIRY: "2031-05-01"}}
+        ),
+        firewall(["203.0.113.7/32"]),
+        instance(),
+        k8s("kubernetes:core/v1:Namespace", "mina-dev", K8S_LABELS),
+        service("postgres", ranges=["203.0.113.7/32"]),
+        service("log-api", internal=True, name="log-api"),
+        stateful_set([good_container()], [good_container("init-keys")]),
+    ]
+
+
+def unsafe_render() -> list[dict]:
+    """One planted problem per policy."""
+    bad_pod = good_container("sysctl")
+    bad_pod["securityContext"] = {"privileged": True}
+    unlimited = {"name": "fetcher", "image": "busybox"}
+    no_expiry = {p.GCP_LABEL_EXPERIMENT: STACK}
+    return [
+        firewall(["0.0.0.0/0"]),
+        service("dashboard", ranges=None, name="dashboard"),
+        stateful_set([unlimited]),
+        stateful_set([good_container()], [bad_pod]) | {"name": "seed", "urn": "urn:seed"},
+        instance([{}]),
+        k8s("kubernetes:core/v1:ConfigMap", "genesis", None),
+        cluster(labels=no_expiry),
+    ]
+
+
+def test_sane_render_is_clean():
+    assert run_policies(sane_render(), CONFIG) == []
+
+
+def test_unsafe_render_gives_one_violation_per_planted_problem():
+    found = run_policies(unsafe_render(), CONFIG)
+    by_policy = sorted((v.policy, v.name) for v in found)
+    assert by_policy == [
+        ("cluster-deletion-protection-needs-expiry", "mina-dev"),
+        ("containers-have-resources", "bp-1"),
+        ("experiment-labels", "genesis"),
+        ("experiment-labels", "mina-dev"),  # the cluster's missing expiry label, too
+        ("no-privileged-containers", "seed"),
+        ("no-public-ingress", "dev-allow-postgres"),
+        ("no-vm-public-ip", "dev-snark-worker-0"),
+        ("restricted-services-need-source-ranges", "dashboard"),
+    ]
+    firewall_violation = next(v for v in found if v.policy == "no-public-ingress")
+    assert firewall_violation.urn.endswith("::dev-allow-postgres")
+    assert firewall_violation.resource_type == "gcp:compute/firewall:Firewall"
+    assert "dev-allow-postgres" in str(firewall_violation)
+
+
+def test_allow_public_is_read_from_the_given_config():
+    recs = [firewall(["0.0.0.0/0"])]
+    assert len(run_policies(recs, {"experiment": STACK})) == 1
+    assert run_policies(recs, {"experiment": STACK, "allowPublic": True}) == []
+
+
+def test_given_config_beats_ambient_stack_config(monkeypatch):
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps({"mina-itn:allowPublic": "true"}))
+    assert len(run_policies([firewall(["0.0.0.0/0"])], {})) == 1
+
+
+def test_build_args_mirrors_the_engine():
+    rec = stateful_set([good_container()])
+    rec["options"] = {
+        "protect": True,
+        "ignoreChanges": ["spec.replicas"],
+        "deleteBeforeReplace": True,
+        "customTimeouts": {"create": "30m", "update": "1h2m3s", "delete": ""},
+    }
+    args = build_args(rec, {"allowPublic": False}, {})
+    assert args.props["spec"]["replicas"] == 1.0
+    assert args.opts.protect is True
+    assert args.opts.ignore_changes == ["spec.replicas"]
+    assert args.opts.delete_before_replace is True
+    assert args.opts.custom_timeouts.create_seconds == 1800.0
+    assert args.opts.custom_timeouts.update_seconds == 3723.0
+    assert args.opts.parent == rec["parent"]
+    assert args.provider is not None
+    assert args.provider.resource_type == "pulumi:providers:kubernetes"
+    assert args.provider.name == "k8s"
+    assert args.get_config() == {"allowPublic": False}
+
+
+def test_provider_reference_resolves_to_the_recorded_provider():
+    provider = record("pulumi:providers:kubernetes", "k8s", {"kubeconfig": "[secret]"})
+    provider["urn"] = f"urn:pulumi:{STACK}::mina-itn::pulumi:providers:kubernetes::k8s"
+    rec = service("postgres", ranges=["10.0.0.0/8"])
+    args = build_args(rec, {}, {provider["urn"]: provider})
+    assert args.provider is not None
+    assert args.provider.props["kubeconfig"] == "[secret]"
+
+
+def test_cli_exit_status(tmp_path, capsys):
+    path = tmp_path / "resources.json"
+    path.write_text(json.dumps(unsafe_render()))
+    assert main([str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "[no-public-ingress] gcp:compute/firewall:Firewall dev-allow-postgres" in out
+    path.write_text(json.dumps(sane_render()))
+    assert main([str(path), "--set", "experiment=dev", "--set", "allowPublic=false"]) == 0
+
+
+# --- parity with the real analyzer ---------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def start_analyzer(env: dict[str, str] | None = None) -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    """Run the pack as the engine does: `python -m pulumi.policy <engine> <pack dir>`."""
+    process = subprocess.Popen(
+        [sys.executable, "-u", "-m", "pulumi.policy", "127.0.0.1:1", "."],
+        cwd=POLICY_DIR,
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
+    try:
+        assert process.stdout is not None
+        port = int(process.stdout.readline().strip())
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=20)
+            yield analyzer_pb2_grpc.AnalyzerStub(channel)
+    finally:
+        process.kill()
+        process.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
+    with start_analyzer() as stub:
+        yield stub
+
+
+def configure(stub: analyzer_pb2_grpc.AnalyzerStub, config: dict) -> None:
+    request = analyzer_pb2.ConfigureAnalyzerRequest()
+    for policy in p.ALL_POLICIES:
+        entry = request.policyConfig[policy.name]
+        entry.enforcementLevel = analyzer_pb2.EnforcementLevel.MANDATORY
+        entry.properties.update(config)
+    stub.Configure(request)
+
+
+def analyze(stub: analyzer_pb2_grpc.AnalyzerStub, rec: dict) -> list[tuple[str, str]]:
+    properties = struct_pb2.Struct()
+    properties.update(rec["inputs"])
+    response = stub.Analyze(
+        analyzer_pb2.AnalyzeRequest(
+            type=rec["type"], properties=properties, urn=rec["urn"], name=rec["name"]
+        )
+    )
+    # The engine prefixes each message with the policy description.
+    return [(d.policyName, d.message.split("\n", 1)[-1]) for d in response.diagnostics]
+
+
+def test_pack_registers_every_policy_as_mandatory(analyzer):
+    info = analyzer.GetAnalyzerInfo(empty_pb2.Empty())
+    assert info.name == "mina-itn-guardrails"
+    assert sorted(x.name for x in info.policies) == sorted(x.name for x in p.ALL_POLICIES)
+    mandatory = analyzer_pb2.EnforcementLevel.MANDATORY
+    assert {x.enforcementLevel for x in info.policies} == {mandatory}
+
+
+@pytest.mark.parametrize("allow_public", [False, True])
+def test_runner_matches_the_analyzer(analyzer, allow_public):
+    config = {"allowPublic": allow_public, "experiment": STACK}
+    configure(analyzer, config)
+    records = sane_render() + unsafe_render()
+    engine = sorted(
+        (policy, rec["urn"], message)
+        for rec in records
+        for policy, message in analyze(analyzer, rec)
+    )
+    offline = sorted((v.policy, v.urn, v.message) for v in run_policies(records, config))
+    assert engine == offline
+    assert engine
+
+
+def test_analyzer_falls_back_to_stack_config():
+    # The engine hands the stack's config to the analyzer in PULUMI_CONFIG.
+    stack_config = {"mina-itn:access": json.dumps({"adminCidrs": [], "allowPublic": True})}
+    env = {"PULUMI_CONFIG": json.dumps(stack_config), "PULUMI_STACK": STACK}
+    with start_analyzer(env) as stub:
+        configure(stub, {})
+        assert analyze(stub, firewall(["0.0.0.0/0"])) == []
+        old = instance(labels={p.GCP_LABEL_EXPERIMENT: "exp-old", p.GCP_LABEL_EXPIRY: "2031-01-01"})
+        assert [x for x, _ in analyze(stub, old)] == ["experiment-labels"]
+        configure(stub, {"allowPublic": False})  # policy config wins
+        assert [x for x, _ in analyze(stub, firewall(["0.0.0.0/0"]))] == ["no-public-ingress"]
+
+
+def test_violation_is_a_value():
+    violation = Violation("p", "urn:x", "x", "t", "m")
+    assert violation == Violation("p", "urn:x", "x", "t", "m")

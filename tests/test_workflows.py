@@ -1,0 +1,113 @@
+"""The CI workflows are valid GitHub Actions files and do what the project relies on."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
+
+
+def load(name: str) -> dict[str, Any]:
+    data = yaml.safe_load((ROOT / ".github" / "workflows" / name).read_text())
+    # YAML 1.1 reads the bare key `on` as True.
+    data["on"] = data.pop(True, data.get("on"))
+    return data
+
+
+def steps(workflow: dict[str, Any]) -> list[dict[str, Any]]:
+    return [step for job in workflow["jobs"].values() for step in job["steps"]]
+
+
+def test_workflows_exist():
+    assert {p.name for p in WORKFLOWS} >= {"ci.yml", "preview.yml"}
+
+
+def test_workflows_match_the_github_schema():
+    tool = shutil.which("check-jsonschema") or str(
+        Path(sys.executable).with_name("check-jsonschema")
+    )
+    result = subprocess.run(
+        [tool, "--builtin-schema", "vendor.github-workflows", *map(str, WORKFLOWS)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_schema_check_catches_a_broken_workflow(tmp_path):
+    broken = tmp_path / "broken.yml"
+    broken.write_text("on: push\njobs:\n  test:\n    steps: []\n")  # no runs-on
+    tool = shutil.which("check-jsonschema") or str(
+        Path(sys.executable).with_name("check-jsonschema")
+    )
+    result = subprocess.run(
+        [tool, "--builtin-schema", "vendor.github-workflows", str(broken)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert result.returncode != 0
+
+
+def test_ci_runs_the_project_test_command_on_push_and_pull_request():
+    ci = load("ci.yml")
+    assert set(ci["on"]) == {"push", "pull_request"}
+    job = ci["jobs"]["test"]
+    assert job["runs-on"] == "ubuntu-latest"
+    setup = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python"))
+    assert setup["with"]["python-version"] == "3.11"
+    assert setup["with"]["cache"] == "pip"
+    cache = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/cache"))
+    assert cache["with"]["path"] == ".venv"
+    assert "requirements-dev.txt" in cache["with"]["key"]
+    assert any("bash .ci/run" in s.get("run", "") for s in job["steps"])
+
+
+def test_preview_uses_the_policy_pack_and_comments_on_the_pr():
+    preview = load("preview.yml")
+    assert list(preview["on"]) == ["pull_request"]
+    assert preview["permissions"] == {"contents": "read", "pull-requests": "write"}
+    action = next(s for s in steps(preview) if s.get("uses", "").startswith("pulumi/actions@"))
+    assert action["uses"] in {"pulumi/actions@v6", "pulumi/actions@v7"}
+    options = action["with"]
+    assert options["command"] == "preview"
+    assert options["stack-name"] == "dev"
+    assert options["comment-on-pr"] is True
+    assert options["policyPacks"] == "policy"
+    assert (ROOT / options["policyPacks"] / "PulumiPolicy.yaml").is_file()
+    assert "vars.PULUMI_BACKEND_URL" in options["cloud-url"]
+
+
+def test_preview_has_secrets_and_the_gke_auth_plugin():
+    preview = load("preview.yml")
+    job = preview["jobs"]["preview"]
+    assert "secrets.PULUMI_CONFIG_PASSPHRASE" in job["env"]["PULUMI_CONFIG_PASSPHRASE"]
+    assert "secrets.GOOGLE_CREDENTIALS" in job["env"]["GOOGLE_CREDENTIALS"]
+    gcloud = next(s for s in job["steps"] if "setup-gcloud" in s.get("uses", ""))
+    assert "gke-gcloud-auth-plugin" in gcloud["with"]["install_components"]
+    installs = " ".join(s.get("run", "") for s in job["steps"])
+    assert "pip install -r requirements.txt" in installs
+    assert "pip install -r policy/requirements.txt" in installs
+
+
+def test_preview_skips_fork_pull_requests():
+    job = load("preview.yml")["jobs"]["preview"]
+    assert "github.event.pull_request.head.repo.full_name == github.repository" in job["if"]
+
+
+@pytest.mark.parametrize("name", ["ci.yml", "preview.yml"])
+def test_actions_are_pinned_to_a_major_version(name):
+    for step in steps(load(name)):
+        if "uses" in step:
+            assert "@v" in step["uses"], step["uses"]
