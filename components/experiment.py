@@ -127,7 +127,9 @@ class Experiment(pulumi.ComponentResource):
             gcp_provider=gcp_provider,
         )
         ctx = self.context
-        in_namespace = pulumi.ResourceOptions(parent=self, depends_on=[namespace])
+        in_namespace = pulumi.ResourceOptions.merge(
+            in_cluster, pulumi.ResourceOptions(depends_on=[namespace])
+        )
         uptime = UptimeBackend(f"{name}-uptime", ctx, opts=in_namespace)
         network = MinaNetwork(
             f"{name}-mina", ctx, uptime_submit_url=uptime.submit_url, opts=in_namespace

@@ -13,7 +13,6 @@ import base64
 import hashlib
 import ipaddress
 import runpy
-import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -184,20 +183,12 @@ class ProgramRun:
     resources: list[RecordedResource]
     outputs: dict[str, Any]
     secret_outputs: set[str] = field(default_factory=set)
-
-
-_program_modules_seen_before_mocks: set[str] = set()
-
-
-def program_modules_loaded() -> set[str]:
-    """Program packages already imported (the canary: must be empty before the first run)."""
-    return {name for name in sys.modules if name.split(".")[0] in {"components"}}
+    engine_was_mocked: bool = False
+    """The canary: the program body ran while our recording monitor was the engine."""
 
 
 def run_program(stack: str, config: dict[str, Any], secret_keys: list[str]) -> ProgramRun:
     """Run `__main__.py` once under the recording engine with a flat `ns:key` config map."""
-    if not _program_modules_seen_before_mocks:
-        _program_modules_seen_before_mocks.update(program_modules_loaded() or {"<none>"})
     mocks = RecordingMocks(stack)
     monitor = RecordingMonitor(mocks)
     set_root_resource(None)  # pyright: ignore[reportArgumentType]
@@ -207,8 +198,10 @@ def run_program(stack: str, config: dict[str, Any], secret_keys: list[str]) -> P
     assert root is not None
     exported: dict[str, Any] = {}
     secret_outputs: set[str] = set()
+    mocked: list[bool] = []
 
     async def program() -> None:
+        mocked.append(pulumi.runtime.settings.SETTINGS.monitor is monitor)
         runpy.run_path(str(PROGRAM), run_name="__pulumi_program__")
         await wait_for_rpcs()
         for key, value in getattr(root, "outputs", {}).items():
@@ -218,9 +211,6 @@ def run_program(stack: str, config: dict[str, Any], secret_keys: list[str]) -> P
                 secret_outputs.add(key)
 
     _sync_await(run_pulumi_func(program))
-    return ProgramRun(stack, monitor.recorded, exported, secret_outputs)
-
-
-def mocks_were_set_before_program_import() -> bool:
-    """True when no program module had been imported before the first run (the test canary)."""
-    return _program_modules_seen_before_mocks == {"<none>"}
+    return ProgramRun(
+        stack, monitor.recorded, exported, secret_outputs, engine_was_mocked=mocked == [True]
+    )

@@ -166,13 +166,23 @@ def _plain(value: Any, show_secrets: bool) -> Any:
 
     if isinstance(value, dict):
         if value.get(SECRET_SIG) == SECRET_VALUE:
-            return _plain(value.get("value"), show_secrets) if show_secrets else SECRET_MARKER
+            inner = _plain(value.get("value"), show_secrets=True)
+            return inner if show_secrets else _masked(inner)
         return {str(k): _plain(v, show_secrets) for k, v in value.items() if k != "__provider"}
     if isinstance(value, list):
         return [_plain(v, show_secrets) for v in value]
     if isinstance(value, float) and value.is_integer():
         return int(value)
     return value
+
+
+def _masked(value: Any) -> Any:
+    """A secret with its shape kept (map keys are not secret) and every leaf hidden."""
+    if isinstance(value, dict):
+        return {key: _masked(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_masked(item) for item in value]
+    return SECRET_MARKER
 
 
 def _manifest(resource_type: str, inputs: dict[str, Any]) -> dict[str, Any]:
@@ -239,11 +249,18 @@ def _write_file(path: Path, value: Any) -> None:
     path.write_text(value if isinstance(value, str) else json.dumps(value))
 
 
+def _check_target(out: Path) -> None:
+    """Refuse to clobber a directory render did not write."""
+    if out.exists() and (
+        not out.is_dir() or (any(out.iterdir()) and not (out / "resources.json").exists())
+    ):
+        raise UsageError(f"{out} exists and is not a render directory; choose another --out")
+
+
 def _install(staging: Path, out: Path) -> None:
-    """Replace `out` with `staging`, refusing to clobber a directory render did not write."""
+    """Replace `out` with `staging` in one step, so a failed render leaves the old one."""
+    _check_target(out)
     if out.exists():
-        if not out.is_dir() or (any(out.iterdir()) and not (out / "resources.json").exists()):
-            raise UsageError(f"{out} exists and is not a render directory; choose another --out")
         shutil.rmtree(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(staging), str(out))
@@ -276,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             stack=args.stack, config_file=args.config, overrides=args.set
         )
         validate(stack_input)
+        _check_target(args.out)
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
         return 2

@@ -1,0 +1,1 @@
+"""Shell scripts shipped with the program (loaded as text, e.g. into ConfigMaps)."""

@@ -1,0 +1,264 @@
+#!/bin/bash
+# snark-worker-vm.sh - GCE VM startup script for a pool of Mina snark worker processes.
+#
+# This file is a TEMPLATE: minaperf.worker_script.render_worker_startup_script() replaces the
+# settings marker line below with `readonly NAME='value'` lines (validated, shell-quoted):
+#   COORDINATOR_HOST, COORDINATOR_PORT   coordinator client port the workers connect to
+#   WORKER_PROCESSES                     number of worker processes (systemd instances 1..N)
+#   PROOF_LEVEL                          full | check | none
+#   MINA_PACKAGE, MINA_VERSION           pinned Debian package, e.g. mina-devnet 4.0.0-6965b50
+#   APT_CHANNEL                          repository component, e.g. alpha
+#   APT_CODENAME                         distribution codename; empty = VERSION_CODENAME of
+#                                        /etc/os-release
+#
+# What it does (idempotent; GCE runs it on every boot):
+#   1. adds `deb [trusted=yes] http://packages.o1test.net <codename> <channel>` to apt,
+#   2. installs MINA_PACKAGE=MINA_VERSION unless exactly that version is installed
+#      (exits non-zero with a clear message when that fails),
+#   3. creates the system user mina-worker,
+#   4. writes the systemd template unit mina-snark-worker@.service (only when it changed;
+#      daemon-reload only then),
+#   5. enables and starts instances 1..WORKER_PROCESSES and disables/stops any other instance a
+#      previous run enabled; instances are restarted only when the unit or the package changed.
+#
+# Paths can be redirected for tests: SANDBOX_ROOT prefixes /etc, /var/lib and /usr/local/bin
+# (and skips the root check); APT_RETRIES / APT_RETRY_DELAY tune the apt retries.
+
+set -euo pipefail
+
+# @@MINAPERF_SETTINGS@@
+
+readonly PROG=mina-snark-worker-setup
+readonly SERVICE_USER=mina-worker
+readonly UNIT_TEMPLATE=mina-snark-worker@.service
+readonly APT_REPO_URL=http://packages.o1test.net
+readonly STATE_DIR=/var/lib/mina-worker
+
+ROOT=${SANDBOX_ROOT:-}
+UNIT_DIR="$ROOT/etc/systemd/system"
+APT_SOURCE="$ROOT/etc/apt/sources.list.d/mina.list"
+OS_RELEASE="$ROOT/etc/os-release"
+APT_RETRIES=${APT_RETRIES:-3}
+APT_RETRY_DELAY=${APT_RETRY_DELAY:-15}
+
+log() {
+    printf '%s: %s\n' "$PROG" "$*" >&2
+}
+
+die() {
+    log "ERROR: $*"
+    exit 1
+}
+
+if [ "${MINAPERF_RENDERED:-}" != 1 ]; then
+    die "this is the unrendered template; use minaperf.worker_script.render_worker_startup_script"
+fi
+
+# --- settings sanity (the renderer validates too; this keeps the unit file safe) -----------
+
+case "$COORDINATOR_HOST" in
+    '' | *[!A-Za-z0-9.-]*) die "invalid COORDINATOR_HOST '$COORDINATOR_HOST'" ;;
+esac
+case "$COORDINATOR_PORT" in
+    '' | *[!0-9]*) die "invalid COORDINATOR_PORT '$COORDINATOR_PORT'" ;;
+esac
+case "$WORKER_PROCESSES" in
+    '' | *[!0-9]*) die "invalid WORKER_PROCESSES '$WORKER_PROCESSES'" ;;
+esac
+if [ "$WORKER_PROCESSES" -lt 1 ] || [ "$WORKER_PROCESSES" -gt 256 ]; then
+    die "WORKER_PROCESSES must be in 1..256, got $WORKER_PROCESSES"
+fi
+case "$PROOF_LEVEL" in
+    full | check | none) ;;
+    *) die "invalid PROOF_LEVEL '$PROOF_LEVEL'" ;;
+esac
+
+if [ -z "$ROOT" ] && [ "$(id -u)" != 0 ]; then
+    die "must run as root (GCE runs startup scripts as root)"
+fi
+
+# --- helpers -------------------------------------------------------------------------------
+
+# write_if_changed PATH MODE CONTENT: write CONTENT to PATH atomically unless PATH already holds
+# exactly CONTENT. Returns 0 when it wrote, 1 when nothing changed (nothing is touched then).
+write_if_changed() {
+    local path=$1 mode=$2 content=$3 tmp
+    if [ -f "$path" ] && [ "$(cat -- "$path" && printf .)" = "$content." ]; then
+        return 1
+    fi
+    mkdir -p -- "$(dirname -- "$path")"
+    tmp=$(mktemp "$path.XXXXXX")
+    printf '%s' "$content" >"$tmp"
+    chmod "$mode" "$tmp"
+    mv -f -- "$tmp" "$path"
+    log "wrote $path"
+    return 0
+}
+
+installed_state() {
+    dpkg-query -W -f="\${Status} \${Version}" "$MINA_PACKAGE" 2>/dev/null || true
+}
+
+# --- 1. apt source -------------------------------------------------------------------------
+
+codename=$APT_CODENAME
+if [ -z "$codename" ]; then
+    if [ -r "$OS_RELEASE" ]; then
+        codename=$(sed -n 's/^VERSION_CODENAME=["'\'']\{0,1\}\([A-Za-z0-9._-]*\).*/\1/p' \
+            "$OS_RELEASE" | head -n 1)
+    fi
+    [ -n "$codename" ] || die "cannot read VERSION_CODENAME from $OS_RELEASE; set apt_codename"
+fi
+case "$codename" in
+    *[!A-Za-z0-9._-]*) die "invalid distribution codename '$codename'" ;;
+esac
+apt_line="deb [trusted=yes] $APT_REPO_URL $codename $APT_CHANNEL"
+write_if_changed "$APT_SOURCE" 0644 "$apt_line"$'\n' || true
+
+# --- 2. pinned package ---------------------------------------------------------------------
+
+package_changed=0
+wanted_state="install ok installed $MINA_VERSION"
+current_state=$(installed_state)
+if [ "$current_state" = "$wanted_state" ]; then
+    log "$MINA_PACKAGE=$MINA_VERSION already installed"
+else
+    log "installing $MINA_PACKAGE=$MINA_VERSION from '$apt_line' (now: ${current_state:-not installed})"
+    export DEBIAN_FRONTEND=noninteractive
+    attempt=1
+    while :; do
+        if apt-get -o DPkg::Lock::Timeout=300 update \
+            && apt-get -o DPkg::Lock::Timeout=300 install -y --allow-downgrades \
+                "$MINA_PACKAGE=$MINA_VERSION"; then
+            break
+        fi
+        if [ "$attempt" -ge "$APT_RETRIES" ]; then
+            die "could not install $MINA_PACKAGE=$MINA_VERSION from '$apt_line' after $attempt attempt(s); see the apt-get output above"
+        fi
+        log "apt-get failed (attempt $attempt of $APT_RETRIES); retrying in ${APT_RETRY_DELAY}s"
+        attempt=$((attempt + 1))
+        sleep "$APT_RETRY_DELAY"
+    done
+    current_state=$(installed_state)
+    if [ "$current_state" != "$wanted_state" ]; then
+        die "apt-get reported success but $MINA_PACKAGE is '${current_state:-not installed}', expected $MINA_VERSION"
+    fi
+    package_changed=1
+fi
+
+# The Debian package installs the binary as /usr/local/bin/mina.
+mina_exec=""
+for candidate in /usr/local/bin/mina /usr/bin/mina; do
+    if [ -x "$ROOT$candidate" ]; then
+        mina_exec=$candidate
+        break
+    fi
+done
+if [ -z "$mina_exec" ] && [ -z "$ROOT" ]; then
+    mina_exec=$(command -v mina || true)
+fi
+[ -n "$mina_exec" ] || die "$MINA_PACKAGE is installed but no mina executable was found"
+
+# --- 3. service user -----------------------------------------------------------------------
+
+if ! id -u "$SERVICE_USER" >/dev/null 2>&1; then
+    useradd --system --user-group --home-dir "$STATE_DIR" --no-create-home \
+        --shell /usr/sbin/nologin "$SERVICE_USER" \
+        || die "could not create user $SERVICE_USER"
+    log "created system user $SERVICE_USER"
+fi
+
+# --- 4. systemd template unit --------------------------------------------------------------
+
+cpus=$(nproc)
+case "$cpus" in
+    '' | *[!0-9]*) die "nproc printed '$cpus'" ;;
+esac
+threads=$((cpus / WORKER_PROCESSES))
+[ "$threads" -ge 1 ] || threads=1
+
+unit="[Unit]
+Description=Mina snark worker %i (coordinator $COORDINATOR_HOST:$COORDINATOR_PORT)
+Wants=network-online.target
+After=network-online.target
+StartLimitIntervalSec=0
+
+[Service]
+Type=simple
+User=$SERVICE_USER
+StateDirectory=mina-worker/%i
+Environment=RAYON_NUM_THREADS=$threads
+ExecStart=$mina_exec internal snark-worker --daemon-address $COORDINATOR_HOST:$COORDINATOR_PORT --proof-level $PROOF_LEVEL --shutdown-on-disconnect false --config-directory $STATE_DIR/%i
+Restart=always
+RestartSec=10
+StandardOutput=journal
+StandardError=journal
+NoNewPrivileges=yes
+ProtectSystem=full
+PrivateTmp=yes
+
+[Install]
+WantedBy=multi-user.target
+"
+
+unit_changed=0
+if write_if_changed "$UNIT_DIR/$UNIT_TEMPLATE" 0644 "$unit"; then
+    unit_changed=1
+    systemctl daemon-reload
+fi
+
+# --- 5. instances --------------------------------------------------------------------------
+
+instance_of() {
+    local name=${1#mina-snark-worker@}
+    printf '%s' "${name%.service}"
+}
+
+# Instances known to systemd or enabled by an earlier run (possibly with a larger count).
+known_instances() {
+    local link name _rest
+    for link in "$UNIT_DIR"/*.wants/mina-snark-worker@*.service; do
+        [ -e "$link" ] || [ -L "$link" ] || continue
+        instance_of "${link##*/}"
+        printf '\n'
+    done
+    systemctl list-units --all --plain --no-legend --type=service 'mina-snark-worker@*' \
+        | while read -r name _rest; do
+            case "$name" in
+                mina-snark-worker@*.service)
+                    instance_of "$name"
+                    printf '\n'
+                    ;;
+            esac
+        done
+}
+
+is_wanted() {
+    case "$1" in
+        '' | *[!0-9]* | 0*) return 1 ;;
+    esac
+    [ "$1" -le "$WORKER_PROCESSES" ]
+}
+
+while read -r instance; do
+    [ -n "$instance" ] || continue
+    if ! is_wanted "$instance"; then
+        log "disabling surplus worker instance $instance"
+        systemctl disable --now "mina-snark-worker@$instance.service"
+    fi
+done < <(known_instances | sort -u)
+
+restart=$((unit_changed || package_changed))
+for ((i = 1; i <= WORKER_PROCESSES; i++)); do
+    name="mina-snark-worker@$i.service"
+    if ! systemctl is-enabled --quiet "$name"; then
+        systemctl enable "$name"
+    fi
+    if [ "$restart" -eq 1 ]; then
+        systemctl restart "$name"
+    elif ! systemctl is-active --quiet "$name"; then
+        systemctl start "$name"
+    fi
+done
+
+log "ready: $WORKER_PROCESSES worker(s), RAYON_NUM_THREADS=$threads each, coordinator $COORDINATOR_HOST:$COORDINATOR_PORT"

@@ -1,0 +1,1 @@
+"""Post-deploy driving of the ITN orchestrator: config, script lint, readiness, run and stop."""

@@ -1,0 +1,283 @@
+#!/usr/bin/env python3
+"""Stand-in for the Go ITN orchestrator, speaking its documented protocol (perf-services §1).
+
+`fake_orchestrator.py <config.json> < script`. Exit codes as at HEAD: no argument → 1,
+unreadable config → 2, bad JSON / bad key → 3, not exactly one of onlineURL/aws → 11; a failing
+step ends the run silently with 0. Logs go to stderr in go-log's tab-separated form (and are
+appended to the config's logFile); outputs are JSON lines on stdout.
+
+Switches (env): FAIL_AT_STEP=N (log an error, exit 0), CRASH_AT_STEP=N (Go-style panic, exit 2),
+HANG_AT_STEP=N (sleep until killed), FAKE_PARTICIPANTS=a:1,b:2 (discovery result; otherwise
+/v1/online from onlineURL), STOP_RECORD_FILE (append one JSON line per stop), FAKE_STOP_FAIL=1,
+FAKE_INVOCATIONS_FILE (append one line per start).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import os
+import sys
+import time
+import urllib.request
+import uuid
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+
+class StepError(Exception):
+    pass
+
+
+LOG_FILE: Path | None = None
+
+
+def log(level: str, message: str) -> None:
+    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    line = f"{stamp}\t{level}\titn orchestrator\t{message}\n"
+    sys.stderr.write(line)
+    sys.stderr.flush()
+    if LOG_FILE is not None:
+        with LOG_FILE.open("a") as sink:
+            sink.write(line)
+
+
+def output(step: int, name: str, value: Any, multi: bool, cache: dict, sensitive: bool = False):
+    entry = cache.setdefault(step, {}).get(name)
+    if entry is not None and not (multi and entry["multi"]):
+        raise StepError(f"Error outputting multiple values for {name} on step {step}")
+    if entry is None:
+        cache[step][name] = {"multi": multi, "values": [value]}
+    else:
+        entry["values"].append(value)
+    if sensitive:
+        return
+    line: dict[str, Any] = {
+        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "step": step,
+        "name": name,
+    }
+    if multi:
+        line["multi"] = True
+    line["value"] = value
+    sys.stdout.write(json.dumps(line) + "\n")
+    sys.stdout.flush()
+
+
+def load_output_file(path: str) -> dict:
+    cache: dict = {}
+    for raw in Path(path).read_text().splitlines():
+        if not raw.strip():
+            continue
+        line = json.loads(raw)
+        entry = cache.setdefault(line["step"], {}).get(line["name"])
+        if entry is None:
+            cache[line["step"]][line["name"]] = {
+                "multi": bool(line.get("multi")),
+                "values": [line["value"]],
+            }
+        elif line.get("multi") and entry["multi"]:
+            entry["values"].append(line["value"])
+        else:
+            raise StepError(f"wrong output file {path}")
+    return cache
+
+
+def resolve(value: Any, step: int, caches: dict) -> Any:
+    if not isinstance(value, dict):
+        return value  # only JSON objects are references; arrays of objects are literals
+    if value.get("type") != "output":
+        raise StepError(f"unknown type {value.get('type', '')} needed for step {step}")
+    ref_step, name, file = value.get("step", 0), value.get("name", ""), value.get("file", "")
+    if ref_step < 0 and file:
+        raise StepError(f"use of negative step with file is prohibited, needed for step {step}")
+    if file not in caches:
+        try:
+            caches[file] = load_output_file(file)
+        except (OSError, ValueError) as error:
+            raise StepError(f"failed to read output file {file}: {error}") from error
+    if ref_step < 0:
+        ref_step += step
+    entry = caches[file].get(ref_step, {}).get(name)
+    if entry is None:
+        if "onEmpty" in value:
+            return value["onEmpty"]
+        raise StepError(f"couldn't find output {name} (step {ref_step}) needed for step {step}")
+    return list(entry["values"]) if entry["multi"] else entry["values"][0]
+
+
+def discover(config: dict, params: dict) -> list[str]:
+    listed = os.environ.get("FAKE_PARTICIPANTS")
+    if listed is not None:
+        nodes = [n for n in listed.split(",") if n]
+    else:
+        with urllib.request.urlopen(config["onlineURL"], timeout=10) as response:  # noqa: S310
+            entries = json.load(response)
+        nodes = [f"{e['remote_addr']}:{e['graphql_control_port']}" for e in entries]
+    limit = params.get("limit") or 0
+    return nodes[:limit] if limit else nodes
+
+
+def schedule(step: int, params: dict, cache: dict) -> None:
+    tps, min_tps, nodes = params.get("tps", 0), params.get("minTps", 0), params.get("nodes") or []
+    if not min_tps or min_tps <= 0:
+        raise StepError("minTps must be positive")
+    if not nodes:
+        raise StepError("no nodes")
+    count = max(1, min(len(nodes), int(tps // min_tps)))
+    for node in nodes[:count]:
+        handle = str(uuid.uuid4())
+        log("INFO", f"scheduled batch with tps {tps / count:f} for {node}: {handle}")
+        output(step, "receipt", {"address": node, "handle": handle}, True, cache)
+        output(step, "participant", node, True, cache)
+
+
+def run_step(config: dict, step: int, action: str, params: dict, cache: dict) -> None:
+    if action == "discovery":
+        for node in discover(config, params):
+            output(step, "participant", node, True, cache)
+    elif action in ("payments", "zkapp-txs"):
+        schedule(step, params, cache)
+    elif action == "stop":
+        receipts = params.get("receipts") or []
+        if not isinstance(receipts, list) or not all(isinstance(r, dict) for r in receipts):
+            raise StepError("json: cannot unmarshal receipts")
+        record = os.environ.get("STOP_RECORD_FILE")
+        if record:
+            with open(record, "a") as sink:
+                sink.write(json.dumps({"step": step, "receipts": receipts}) + "\n")
+        if os.environ.get("FAKE_STOP_FAIL"):
+            raise StepError("stopScheduledTransactions: connection refused")
+    elif action == "wait":
+        seconds = float(params.get("min") or 0) * 60 + float(params.get("sec") or 0)
+        time.sleep(seconds)
+    elif action == "load-keys":
+        directory = Path(params["dir"])
+        for path in sorted(directory.iterdir()):
+            if not path.name.endswith(".pub"):
+                output(step, "key", f"EK-{path.name}", True, cache, sensitive=True)
+    elif action == "join":
+        for i in range(1, 10):
+            for member in params.get(f"group{i}") or []:
+                output(step, "group", member, True, cache)
+    elif action == "except":
+        excluded = set(params.get("except") or [])
+        for member in params.get("group") or []:
+            if member not in excluded:
+                output(step, "group", member, True, cache)
+    elif action == "sample":
+        group, start = list(params.get("group") or []), 0
+        for i, ratio in enumerate(params.get("ratios") or [], start=1):
+            size = int(len(group) * ratio)
+            output(step, f"group{i}", group[start : start + size], False, cache)
+            start += size
+        output(step, "rest", group[start:], False, cache)
+    elif action == "slots-won":
+        for node in params.get("nodes") or []:
+            output(step, "slotsWon", {"address": node, "slots": []}, True, cache)
+    elif action == "set-zkapp-soft-limit":
+        for node in params.get("nodes") or []:
+            output(step, "participant", node, True, cache)
+    elif action == "restart" and not config.get("controlExec"):
+        raise StepError("controlExec is not set")
+    # fund-keys, stop-daemon, isolate, reset-gating, rotate-balance, …: nothing to print.
+
+
+def env_step(name: str) -> int | None:
+    value = os.environ.get(name)
+    return int(value) if value not in (None, "") else None
+
+
+def main() -> int:
+    global LOG_FILE
+    if len(sys.argv) < 2:
+        sys.stderr.write("No config provided")
+        return 1
+    invocations = os.environ.get("FAKE_INVOCATIONS_FILE")
+    if invocations:
+        with open(invocations, "a") as sink:
+            sink.write(json.dumps({"argv": sys.argv, "cwd": os.getcwd()}) + "\n")
+    try:
+        text = Path(sys.argv[1]).read_text()
+    except OSError as error:
+        sys.stderr.write(f"failed to load config {sys.argv[1]}: {error}")
+        return 2
+    try:
+        config = json.loads(text)
+        key = base64.b64decode(config.get("key", ""), validate=True)
+        if "key" in config and len(key) != 32:
+            raise ValueError("wrong size of Private key")
+    except (ValueError, binascii.Error) as error:
+        sys.stderr.write(f"failed to decode config {sys.argv[1]}: {error}")
+        return 3
+    if (config.get("aws") is None) == (not config.get("onlineURL")):
+        sys.stderr.write("Neither aws nor online url configured")
+        return 11
+    LOG_FILE = Path(config["logFile"]) if config.get("logFile") else None
+    log("INFO", "Launching logging: [itn orchestrator]")
+    fail_at, crash_at, hang_at = (
+        env_step(n) for n in ("FAIL_AT_STEP", "CRASH_AT_STEP", "HANG_AT_STEP")
+    )
+    stream, pos, step = sys.stdin.read(), 0, 0
+    decoder = json.JSONDecoder()
+    caches: dict = {"": {}}
+    batch: list[int] = []
+
+    def flush_batch() -> None:
+        if batch:
+            log("INFO", f"Performing steps fund-keys ({batch[0]}-{batch[-1]})")
+            batch.clear()  # errors of a batched step are discarded, as in the real one
+
+    while True:
+        while pos < len(stream) and stream[pos].isspace():
+            pos += 1
+        if pos >= len(stream):
+            break
+        try:
+            value, pos = decoder.raw_decode(stream, pos)
+        except json.JSONDecodeError:
+            return 0  # decode error: RunActions' error is discarded → silent exit 0
+        if isinstance(value, str):
+            log("INFO", value)
+            continue
+        if not isinstance(value, dict):
+            return 0
+        action, raw_params = value.get("action", ""), value.get("params") or {}
+        if action != "fund-keys":
+            flush_batch()
+        try:
+            params = {k: resolve(v, step, caches) for k, v in raw_params.items()}
+        except StepError:
+            return 0
+        if action == "fund-keys":
+            batch.append(step)
+            step += 1
+            continue
+        log("INFO", f"Performing step {action} ({step})")
+        if step == crash_at:
+            sys.stderr.write(
+                "panic: runtime error: invalid memory address or nil pointer dereference\n"
+                "[signal SIGSEGV: segmentation violation]\n\ngoroutine 1 [running]:\n"
+            )
+            sys.stderr.flush()
+            return 2
+        if step == hang_at:
+            while True:
+                time.sleep(3600)
+        if step == fail_at:
+            log("ERROR", f"Error running step {step}: injected failure")
+            return 0
+        try:
+            run_step(config, step, action, params, caches[""])
+        except StepError as error:
+            log("ERROR", f"Error running step {step}: {error}")
+            return 0
+        step += 1
+    flush_batch()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,449 @@
+"""End to end: `python -m scripts.experiment` against the stand-in orchestrator and kubectl."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from minaperf.keys.itn import ItnKey
+from minaperf.outputs import parse_outputs
+from scripts import experiment
+from tests.fakes.outputs_fixture import (
+    GENESIS,
+    ORCHESTRATOR_KEY,
+    ORCHESTRATOR_PUBLIC_KEY,
+    RECEIVER,
+    make_outputs,
+    node,
+    write_outputs,
+)
+from tests.fakes.servers import FakeDaemon, FakeUptimeBackend
+
+ROOT = Path(__file__).parents[2]
+FAKES = ROOT / "tests" / "fakes"
+FAKE_ORCHESTRATOR = str(FAKES / "fake_orchestrator.py")
+FAKE_KUBECTL = str(FAKES / "fake_kubectl.py")
+PARTICIPANTS = "10.0.0.1:3086,10.0.0.2:3086,10.0.0.3:3086"
+
+
+def _step(action: str, **params: object) -> dict:
+    return {"action": action, "params": params}
+
+
+def _ref(step: int, name: str) -> dict:
+    return {"type": "output", "step": step, "name": name}
+
+
+def payments_script(*tail: dict) -> str:
+    values: list[object] = [
+        "payments on three nodes",
+        _step("discovery"),
+        _step(
+            "payments",
+            experimentName="t",
+            tps=3,
+            minTps=1,
+            durationMin=5,
+            maxFee=2,
+            minFee=1,
+            amount=1,
+            receiver=RECEIVER,
+            feePayers=["EKa", "EKb", "EKc"],
+            nodes=_ref(0, "participant"),
+        ),
+        *tail,
+    ]
+    return "\n".join(json.dumps(v) for v in values) + "\n"
+
+
+@pytest.fixture
+def env(tmp_path: Path) -> dict:
+    outputs = write_outputs(tmp_path / "outputs.json", make_outputs(work_dir=str(tmp_path / "pod")))
+    variables = {
+        **os.environ,
+        "FAKE_PARTICIPANTS": PARTICIPANTS,
+        "STOP_RECORD_FILE": str(tmp_path / "stops.jsonl"),
+        "FAKE_INVOCATIONS_FILE": str(tmp_path / "invocations.jsonl"),
+        "FAKE_KUBECTL_LOG": str(tmp_path / "kubectl.jsonl"),
+        "PYTHONPATH": str(ROOT),
+    }
+    for name in ("FAIL_AT_STEP", "CRASH_AT_STEP", "HANG_AT_STEP", "FAKE_STOP_FAIL"):
+        variables.pop(name, None)
+    return {"tmp": tmp_path, "outputs": outputs, "env": variables}
+
+
+def cli(env: dict, *args: str, extra: dict | None = None, **kw: object) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "scripts.experiment", "--outputs", str(env["outputs"]), *args],
+        cwd=ROOT,
+        env={**env["env"], **(extra or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,  # type: ignore[arg-type]
+    )
+
+
+def run_cli(env: dict, *args: str, extra: dict | None = None) -> subprocess.CompletedProcess[str]:
+    process = cli(env, *args, extra=extra)
+    out, err = process.communicate(timeout=30)
+    return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+
+def write_script(env: dict, text: str) -> str:
+    path = env["tmp"] / "experiment.jsonl"
+    path.write_text(text)
+    return str(path)
+
+
+def stop_records(env: dict) -> list[dict]:
+    path = env["tmp"] / "stops.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def issued(run_dir: Path) -> list[dict]:
+    lines = [json.loads(x) for x in (run_dir / "stdout.jsonl").read_text().splitlines()]
+    return [line["value"] for line in lines if line["name"] == "receipt"]
+
+
+def wait_for_receipts(run_dir: Path, count: int, timeout: float = 15) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if (run_dir / "stdout.jsonl").exists() and len(issued(run_dir)) >= count:
+            state = json.loads((run_dir / "run.json").read_text())
+            if len(state["receiptsIssued"]) >= count and 2 in state["stepsStarted"]:
+                return
+        time.sleep(0.05)
+    raise AssertionError("receipts never appeared")
+
+
+def test_clean_run_with_its_own_stop(env: dict) -> None:
+    script = write_script(
+        env, payments_script(_step("wait", sec=0), _step("stop", receipts=_ref(1, "receipt")))
+    )
+    out = env["tmp"] / "run"
+    result = run_cli(
+        env, "run", "--script", script, "--out", str(out), "--orchestrator", FAKE_ORCHESTRATOR
+    )
+    assert result.returncode == 0, result.stderr
+    state = json.loads((out / "run.json").read_text())
+    assert state["outcome"] == "succeeded"
+    assert state["exitStatus"] == 0
+    assert len(state["receiptsIssued"]) == 3
+    assert sorted(r["handle"] for r in state["receiptsStopped"]) == sorted(
+        r["handle"] for r in issued(out)
+    )
+    assert len(stop_records(env)) == 1  # only the script's own stop; the runner had nothing left
+    assert stat.S_IMODE((out / "orchestrator-config.json").stat().st_mode) == 0o600
+    assert "Performing step payments (1)" in (out / "orchestrator.log").read_text()
+    assert (out / "orchestrator-logfile.log").exists()  # the config's logFile, in the run dir
+    assert ORCHESTRATOR_KEY not in result.stdout + result.stderr
+    assert "step 1/3: payments" in result.stderr
+    status = run_cli(env, "status", "--run", str(out))
+    assert "3 issued, 3 stopped" in status.stdout
+
+
+def test_sigint_stops_exactly_the_receipts_issued(env: dict) -> None:
+    script = write_script(env, payments_script(_step("wait", sec=60), _step("discovery")))
+    out = env["tmp"] / "run"
+    process = cli(
+        env,
+        "run",
+        "--script",
+        script,
+        "--out",
+        str(out),
+        "--orchestrator",
+        FAKE_ORCHESTRATOR,
+        extra={"HANG_AT_STEP": "2"},
+    )
+    wait_for_receipts(out, 3)
+    process.send_signal(signal.SIGINT)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    records = stop_records(env)
+    assert len(records) == 1
+    assert records[0]["receipts"] == issued(out)
+    state = json.loads((out / "run.json").read_text())
+    assert state["outcome"] == "interrupted"
+    assert state["stops"][0]["ok"] is True
+    assert len(state["receiptsStopped"]) == 3
+    assert "3 issued, 3 stopped" in run_cli(env, "status", "--run", str(out)).stdout
+
+
+def test_crash_is_detected_and_stopped(env: dict) -> None:
+    script = write_script(env, payments_script(_step("wait", sec=0)))
+    out = env["tmp"] / "run"
+    result = run_cli(
+        env,
+        "run",
+        "--script",
+        script,
+        "--out",
+        str(out),
+        "--orchestrator",
+        FAKE_ORCHESTRATOR,
+        extra={"CRASH_AT_STEP": "2"},
+    )
+    assert result.returncode == 1
+    state = json.loads((out / "run.json").read_text())
+    assert state["outcome"] == "failed"
+    assert state["exitStatus"] == 2
+    assert "exited 2" in state["reason"]
+    assert "panic" in state["reason"]
+    assert stop_records(env)[0]["receipts"] == issued(out)
+
+
+def test_failed_step_with_exit_0_is_a_failure(env: dict) -> None:
+    script = write_script(env, payments_script(_step("wait", sec=0), _step("discovery")))
+    out = env["tmp"] / "run"
+    result = run_cli(
+        env,
+        "run",
+        "--script",
+        script,
+        "--out",
+        str(out),
+        "--orchestrator",
+        FAKE_ORCHESTRATOR,
+        extra={"FAIL_AT_STEP": "2"},
+    )
+    assert result.returncode == 1
+    state = json.loads((out / "run.json").read_text())
+    assert state["exitStatus"] == 0
+    assert state["outcome"] == "failed"
+    assert "step 2 (wait" in state["reason"]
+    assert len(stop_records(env)[0]["receipts"]) == 3
+
+
+def test_failed_stop_is_reported(env: dict) -> None:
+    script = write_script(env, payments_script(_step("wait", sec=0)))
+    out = env["tmp"] / "run"
+    result = run_cli(
+        env,
+        "run",
+        "--script",
+        script,
+        "--out",
+        str(out),
+        "--orchestrator",
+        FAKE_ORCHESTRATOR,
+        extra={"CRASH_AT_STEP": "2", "FAKE_STOP_FAIL": "1"},
+    )
+    assert result.returncode == 3
+    assert "STOP FAILED" in result.stderr
+    state = json.loads((out / "run.json").read_text())
+    assert state["receiptsStopped"] == []
+    assert state["stops"][0]["ok"] is False
+    assert "3 issued, 0 stopped" in run_cli(env, "status", "--run", str(out)).stdout
+
+
+def test_stop_after_the_runner_was_killed(env: dict) -> None:
+    script = write_script(env, payments_script(_step("wait", sec=60)))
+    out = env["tmp"] / "run"
+    process = cli(
+        env,
+        "run",
+        "--script",
+        script,
+        "--out",
+        str(out),
+        "--orchestrator",
+        FAKE_ORCHESTRATOR,
+        extra={"HANG_AT_STEP": "2"},
+    )
+    wait_for_receipts(out, 3)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=10)
+    orphan = json.loads((out / "run.json").read_text())["pid"]
+    assert Path(f"/proc/{orphan}").exists()  # the orchestrator outlived its runner
+    assert stop_records(env) == []
+    status = run_cli(env, "status", "--run", str(out))
+    assert "STILL RUNNING" in status.stdout
+    result = run_cli(env, "stop", "--run", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "killed orphaned orchestrator" in result.stderr
+    assert stop_records(env)[0]["receipts"] == issued(out)
+    deadline = time.monotonic() + 5
+    while Path(f"/proc/{orphan}").exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    stat_line = Path(f"/proc/{orphan}/stat").read_text() if Path(f"/proc/{orphan}").exists() else ""
+    assert not stat_line or ") Z " in stat_line  # gone, or a zombie awaiting its dead parent
+    again = run_cli(env, "stop", "--run", str(out))
+    assert again.returncode == 0
+    assert "nothing to stop" in again.stderr
+
+
+def test_rejected_script_never_starts(env: dict) -> None:
+    script = write_script(env, payments_script(_step("wait", minutes=1)))
+    out = env["tmp"] / "run"
+    result = run_cli(
+        env, "run", "--script", script, "--out", str(out), "--orchestrator", FAKE_ORCHESTRATOR
+    )
+    assert result.returncode == 2
+    assert "line 4" in result.stderr
+    assert "rename it to `min`" in result.stderr
+    assert not (env["tmp"] / "invocations.jsonl").exists()
+    assert not out.exists()
+    check = run_cli(env, "check", script)
+    assert check.returncode == 2
+    assert "`minutes`" in check.stderr
+
+
+def test_check_ok_summary(env: dict) -> None:
+    result = run_cli(env, "check", str(ROOT / "stacks" / "scripts" / "small-payments.jsonl"))
+    assert result.returncode == 0
+    assert result.stdout.strip().endswith(
+        "ok: 5 steps (load-keys x1, discovery x1, payments x1, wait x1, stop x1), 3 comments"
+    )
+
+
+def test_config_agrees_with_outputs(env: dict) -> None:
+    outputs = parse_outputs(json.loads(env["outputs"].read_text()))
+    shown = run_cli(env, "config", "--show-secrets", "--run-dir", "/w/r1")
+    assert shown.returncode == 0
+    config = json.loads(shown.stdout)
+    assert ItnKey.from_secret_b64(config["key"]).public_b64 == outputs.orchestrator_public_key
+    assert ItnKey.from_secret_b64(config["key"]).public_b64 == ORCHESTRATOR_PUBLIC_KEY
+    assert config["genesisTimestamp"] == outputs.genesis_timestamp == GENESIS
+    assert config["slotDurationMs"] == outputs.slot_duration_ms
+    assert config["onlineURL"] == outputs.uptime_online_url
+    addresses = {f"{n.service}:{n.client_port}" for n in outputs.nodes}
+    assert config["fundDaemonPorts"]
+    assert set(config["fundDaemonPorts"]) <= addresses
+    assert config["logFile"] == "/w/r1/orchestrator-logfile.log"
+    assert "urlOverrides" not in config
+    masked = run_cli(env, "config")
+    assert json.loads(masked.stdout)["key"] == "[secret]"
+    assert ORCHESTRATOR_KEY not in masked.stdout + masked.stderr
+
+
+def test_bad_outputs_exit_2_naming_the_field(env: dict) -> None:
+    data = make_outputs(orchestrator_key="c2hvcnQ=")
+    write_outputs(env["outputs"], data)
+    result = run_cli(env, "config")
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: orchestrator config: key:")
+    assert len(result.stderr.strip().splitlines()) == 1
+    data = make_outputs()
+    del data["workspace"]["minaExec"]
+    write_outputs(env["outputs"], data)
+    result = run_cli(env, "config")
+    assert result.returncode == 2
+    assert "workspace.minaExec" in result.stderr
+
+
+def test_run_in_the_pod_through_kubectl_exec(env: dict) -> None:
+    outputs = make_outputs(work_dir=str(env["tmp"] / "pod"))
+    outputs["workspace"]["orchestratorExec"] = FAKE_ORCHESTRATOR
+    write_outputs(env["outputs"], outputs)
+    script = write_script(env, payments_script(_step("wait", sec=0)))
+    out = env["tmp"] / "run"
+    result = run_cli(
+        env,
+        "--kubectl",
+        FAKE_KUBECTL,
+        "run",
+        "--script",
+        script,
+        "--out",
+        str(out),
+        extra={"CRASH_AT_STEP": "2"},
+    )
+    assert result.returncode == 1, result.stderr
+    calls = [json.loads(x) for x in (env["tmp"] / "kubectl.jsonl").read_text().splitlines()]
+    assert all(ORCHESTRATOR_KEY not in " ".join(c) for c in calls)
+    assert all(
+        c[:8] == ["exec", "-i", "-n", "exp1", "orchestrator-0", "-c", "orchestrator", "--"]
+        for c in calls
+    )
+    remote = Path(json.loads((out / "run.json").read_text())["target"]["remoteDir"])
+    assert remote.is_relative_to(env["tmp"] / "pod" / "runs")
+    assert stat.S_IMODE((remote / "orchestrator-config.json").stat().st_mode) == 0o600
+    remote_config = json.loads((remote / "orchestrator-config.json").read_text())
+    assert remote_config["logFile"] == str(remote / "orchestrator-logfile.log")
+    assert stop_records(env)[0]["receipts"] == issued(out)
+
+
+@pytest.fixture
+def ready_network(env: dict):
+    daemons = [FakeDaemon({ORCHESTRATOR_PUBLIC_KEY}) for _ in range(2)]
+    uptime = FakeUptimeBackend(
+        [{"remote_addr": "127.0.0.1", "submitter": f"B62q-n{i}"} for i in range(2)]
+    )
+    pods = env["tmp"] / "pods.json"
+    pods.write_text(
+        json.dumps(
+            {
+                "items": [
+                    {
+                        "metadata": {"name": f"n{i}-0"},
+                        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+                    }
+                    for i in range(2)
+                ]
+            }
+        )
+    )
+    nodes = [
+        node(f"n{i}", itn_port=d.itn.port, graphql_port=d.graphql.port)
+        for i, d in enumerate(daemons)
+    ]
+    write_outputs(
+        env["outputs"],
+        make_outputs(nodes=nodes, online_url=f"http://127.0.0.1:{uptime.port}/v1/online"),
+    )
+    yield daemons, pods
+    for d in daemons:
+        d.close()
+    uptime.close()
+
+
+def test_wait_gate_all_ready(env: dict, ready_network, monkeypatch, capsys) -> None:
+    _, pods = ready_network
+    monkeypatch.setenv("FAKE_KUBECTL_PODS", str(pods))
+    code = experiment.main(
+        [
+            "--outputs",
+            str(env["outputs"]),
+            "--kubectl",
+            FAKE_KUBECTL,
+            "wait",
+            "--direct",
+            "--timeout",
+            "5",
+        ]
+    )
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "all 2 nodes ready" in captured.out
+
+
+def test_wait_gate_times_out_naming_the_node(env: dict, ready_network, monkeypatch, capsys) -> None:
+    daemons, pods = ready_network
+    daemons[1].sync_status = "CATCHUP"
+    monkeypatch.setenv("FAKE_KUBECTL_PODS", str(pods))
+    code = experiment.main(
+        [
+            "--outputs",
+            str(env["outputs"]),
+            "--kubectl",
+            FAKE_KUBECTL,
+            "wait",
+            "--direct",
+            "--timeout",
+            "1",
+        ]
+    )
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "n1: not synced (syncStatus CATCHUP)" in err
+    assert "  n0:" not in err
