@@ -22,7 +22,10 @@ from components.postgres import Postgres
 from components.uptime import UptimeBackend
 from components.worker_pool import SnarkWorkerPool
 from minaperf.config import ExperimentConfig, GkePlatform
-from minaperf.orchestrator_config import orchestrator_config_json
+from minaperf.orchestrator.config import LOG_FILE_NAME, OrchestratorConfig, config_text
+
+WORKSPACE_DIR = "/work"
+WORKSPACE_MINA_EXEC = "mina"
 
 
 class Experiment(pulumi.ComponentResource):
@@ -159,24 +162,21 @@ class Experiment(pulumi.ComponentResource):
             ).summary
 
         params = config.network
-        fund_daemon_ports = [
-            f"{node.service_host}:{params.client_port}"
-            for node in network.nodes
-            if node.role in {"seed", "plain"}
-        ] or [f"{node.service_host}:{params.client_port}" for node in network.nodes]
-        mina_exec = "mina"
-        workspace_dir = "/work"
+        fund_daemon_ports = [f"{node.service_host}:{params.client_port}" for node in network.nodes]
         orchestrator_key = keys.material.apply(lambda material: material.orchestrator.secret_b64)
         orchestrator_config = pulumi.Output.secret(
             pulumi.Output.all(orchestrator_key, genesis_timestamp).apply(
-                lambda values: orchestrator_config_json(
-                    key=values[0],
-                    online_url=uptime.online_url,
-                    fund_daemon_ports=fund_daemon_ports,
-                    mina_exec=mina_exec,
-                    slot_duration_ms=params.slot_duration_ms,
-                    genesis_timestamp=values[1],
-                    log_file=f"{workspace_dir}/orchestrator.log",
+                lambda values: config_text(
+                    OrchestratorConfig(
+                        key=values[0],
+                        onlineURL=uptime.online_url,
+                        fundDaemonPorts=fund_daemon_ports,
+                        minaExec=WORKSPACE_MINA_EXEC,
+                        slotDurationMs=params.slot_duration_ms,
+                        genesisTimestamp=values[1],
+                        logFile=f"{WORKSPACE_DIR}/{LOG_FILE_NAME}",
+                    ),
+                    show_secrets=True,
                 )
             )
         )

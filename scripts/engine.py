@@ -55,7 +55,6 @@ class RecordingMocks(pulumi_mocks.Mocks):
 
     def __init__(self, stack: str) -> None:
         self.stack = stack
-        self._addresses = 0
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
         state = dict(args.inputs)
@@ -67,7 +66,8 @@ class RecordingMocks(pulumi_mocks.Mocks):
             metadata.setdefault("name", args.name)
             state["metadata"] = {**(state.get("metadata") or {}), "name": metadata["name"]}
             if typ == "kubernetes:core/v1:Service":
-                state["status"] = {"loadBalancer": {"ingress": [{"ip": self._next_ip("10.10.8")}]}}
+                ingress = {"ip": self._ip("10.10.8", args.name)}
+                state["status"] = {"loadBalancer": {"ingress": [ingress]}}
             resource_id = f"{metadata.get('namespace', 'default')}/{metadata['name']}"
         elif typ == "gcp:container/cluster:Cluster":
             state |= {
@@ -80,7 +80,7 @@ class RecordingMocks(pulumi_mocks.Mocks):
             project, location = plain.get("project"), plain.get("location")
             resource_id = f"projects/{project}/locations/{location}/clusters/{args.name}"
         elif typ == "gcp:compute/address:Address":
-            state["address"] = plain.get("address") or self._next_ip("10.10.4")
+            state["address"] = plain.get("address") or self._ip("10.10.4", args.name)
         elif typ == "gcp:serviceaccount/account:Account":
             state["email"] = f"{plain['accountId']}@{plain.get('project')}.iam.gserviceaccount.com"
         elif typ in {
@@ -108,9 +108,9 @@ class RecordingMocks(pulumi_mocks.Mocks):
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         return {}, None
 
-    def _next_ip(self, prefix: str) -> str:
-        self._addresses += 1
-        return str(ipaddress.ip_address(f"{prefix}.0") + self._addresses)
+    def _ip(self, prefix: str, name: str) -> str:
+        """An address derived from the name: registration order is async, names are not."""
+        return str(ipaddress.ip_address(f"{prefix}.0") + 1 + _digest(self.stack, name)[0] % 250)
 
 
 @dataclass

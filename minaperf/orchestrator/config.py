@@ -115,7 +115,7 @@ def build_config(outputs: StackOutputs, run_dir: str | PurePath) -> Orchestrator
     return OrchestratorConfig(
         key=outputs.orchestrator_key,
         onlineURL=outputs.uptime_online_url,
-        fundDaemonPorts=[node.client_address for node in outputs.nodes],
+        fundDaemonPorts=list(outputs.fund_daemon_ports),
         minaExec=outputs.workspace.mina_exec,
         slotDurationMs=outputs.slot_duration_ms,
         genesisTimestamp=outputs.genesis_timestamp,
