@@ -200,11 +200,13 @@ class GkePlatform(_Model):
 
     kind: Literal["gke"]
     project: str = Field(description="GCP project id")
-    region: str = "us-central1"
-    zone: str = "us-central1-a"
+    region: str = Field("us-central1", description="GCP region of the VPC and NAT")
+    zone: str = Field(
+        "us-central1-a", description="Zone of the (zonal) cluster, worker VMs and data disk"
+    )
     network: GkeNetwork = GkeNetwork()  # type: ignore[call-arg]
     release_channel: Literal["RAPID", "REGULAR", "STABLE"] = Field(
-        "REGULAR", alias="releaseChannel"
+        "REGULAR", alias="releaseChannel", description="GKE release channel (no pinned version)"
     )
     pools: GkePools = GkePools()
 
@@ -245,10 +247,19 @@ class KubernetesPlatform(_Model):
 
     kind: Literal["kubernetes"]
     kubeconfig: str | None = Field(None, description="Path; default: $KUBECONFIG or ~/.kube/config")
-    context: str | None = None
-    pod_cidrs: list[Cidr] = Field(["10.0.0.0/8"], alias="podCidrs", min_length=1)
-    storage_class: str | None = Field(None, alias="storageClass")
-    worker_pods: int = Field(2, alias="workerPods", ge=0, le=64)
+    context: str | None = Field(None, description="kubeconfig context; default: current")
+    pod_cidrs: list[Cidr] = Field(
+        ["10.0.0.0/8"],
+        alias="podCidrs",
+        min_length=1,
+        description="Pod address ranges: trusted on the daemons' client port",
+    )
+    storage_class: str | None = Field(
+        None, alias="storageClass", description="For PostgreSQL and node data; default class"
+    )
+    worker_pods: int = Field(
+        2, alias="workerPods", ge=0, le=64, description='Snark worker pods (one per "server")'
+    )
 
 
 Platform = Annotated[GkePlatform | KubernetesPlatform, Field(discriminator="kind")]
@@ -260,9 +271,15 @@ Platform = Annotated[GkePlatform | KubernetesPlatform, Field(discriminator="kind
 
 class NodeCounts(_Model):
     seeds: int = Field(1, ge=1, description="At least one seed: every other node peers with it")
-    block_producers: int = Field(3, alias="blockProducers", ge=1)
-    plain_nodes: int = Field(5, alias="plainNodes", ge=0)
-    snark_coordinators: int = Field(1, alias="snarkCoordinators", ge=0, le=1)
+    block_producers: int = Field(
+        3, alias="blockProducers", ge=1, description="Nodes with stake that produce blocks"
+    )
+    plain_nodes: int = Field(
+        5, alias="plainNodes", ge=0, description="Nodes that relay and take orchestrator load"
+    )
+    snark_coordinators: int = Field(
+        1, alias="snarkCoordinators", ge=0, le=1, description="0 or 1; the worker pool feeds it"
+    )
 
     @property
     def total(self) -> int:
@@ -440,7 +457,7 @@ class WorkerPoolConfig(_Model):
     servers: int = Field(2, ge=0, le=64)
     machine_type: MachineType = Field("c2d-highcpu-32", alias="machineType")
     processes_per_server: int = Field(4, alias="processesPerServer", ge=1, le=256)
-    spot: bool = True
+    spot: bool = Field(True, description="Spot VMs (cheaper, may be preempted)")
     disk_gb: int = Field(50, alias="diskGb", ge=20, le=2000)
     mina_package: MinaPackage = Field(MinaPackage(), alias="minaPackage")
     pod_resources: Resources = Field(
@@ -514,7 +531,7 @@ class PostgresConfig(_Model):
 
 
 class DashboardConfig(_Model):
-    enabled: bool = False
+    enabled: bool = Field(False, description="Deploy the dashboard and experiments API")
 
 
 class AccessConfig(_Model):

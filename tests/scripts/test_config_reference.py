@@ -1,0 +1,19 @@
+"""The README's config reference is generated from the model and must match it."""
+
+from __future__ import annotations
+
+from minaperf.config import ExperimentConfig
+from scripts.config_reference import README, readme_section, render_reference
+
+
+def test_readme_reference_matches_the_model() -> None:
+    assert readme_section(README.read_text()) == render_reference(), (
+        "README.md is out of date: run `python -m scripts.config_reference --write`"
+    )
+
+
+def test_reference_lists_every_top_level_section() -> None:
+    reference = render_reference()
+    for name, field in ExperimentConfig.model_fields.items():
+        if name != "name":
+            assert f"| `{field.alias or name}`" in reference
