@@ -23,6 +23,7 @@ from components.uptime import UptimeBackend
 from components.worker_pool import SnarkWorkerPool
 from minaperf.config import ExperimentConfig, GkePlatform
 from minaperf.orchestrator.config import LOG_FILE_NAME, OrchestratorConfig, config_text
+from minaperf.sizing import estimated_hourly_cost
 
 WORKSPACE_DIR = "/work"
 WORKSPACE_MINA_EXEC = "mina"
@@ -252,6 +253,6 @@ class Experiment(pulumi.ComponentResource):
             "postgresPassword": pulumi.Output.secret(postgres.password),
             "dashboardUrl": dashboard_url,
             "workerPool": worker_summary,
-            "estimatedHourlyCostUsd": 0.0,
+            "estimatedHourlyCostUsd": estimated_hourly_cost(config),
         }
         self.register_outputs({})

@@ -7,8 +7,6 @@ subnet the worker VMs join.
 
 from __future__ import annotations
 
-import math
-from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
@@ -20,11 +18,9 @@ from minaperf.config import (
     ExperimentConfig,
     GkePlatform,
     KubernetesPlatform,
-    cpu_millis,
-    memory_bytes,
 )
 from minaperf.kubeconfig import gke_kubeconfig
-from minaperf.machines import machine_shape
+from minaperf.sizing import mina_pool_size
 
 NODE_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 NODE_ROLES = [
@@ -35,50 +31,6 @@ NODE_ROLES = [
 ]
 IAP_RANGE = "35.235.240.0/20"
 """Google's Identity-Aware Proxy range: SSH to worker VMs without public addresses."""
-
-ALLOCATABLE_FRACTION = 0.85
-"""Share of a machine's CPU and memory left to pods after GKE's system reservations."""
-
-
-@dataclass(frozen=True)
-class PoolDemand:
-    """Summed resource requests that must fit on one node pool."""
-
-    cpu_millis: int
-    memory_bytes: int
-    largest_cpu_millis: int
-    largest_memory_bytes: int
-
-
-def pool_size(machine_type: str, demand: PoolDemand) -> int:
-    """Machines needed for `demand`, with the largest single pod fitting on one machine."""
-    shape = machine_shape(machine_type)
-    cpu = shape.vcpus * 1000 * ALLOCATABLE_FRACTION
-    memory = shape.memory_gib * 1024**3 * ALLOCATABLE_FRACTION
-    if demand.largest_cpu_millis > cpu or demand.largest_memory_bytes > memory:
-        raise ValueError(
-            f"{machine_type} cannot hold the largest pod "
-            f"({demand.largest_cpu_millis}m CPU, {demand.largest_memory_bytes / 1024**3:.1f} GiB); "
-            "choose a larger machine type for the pool"
-        )
-    return max(1, math.ceil(demand.cpu_millis / cpu), math.ceil(demand.memory_bytes / memory))
-
-
-def mina_pool_demand(config: ExperimentConfig) -> PoolDemand:
-    counts = config.nodes
-    roles = [
-        (config.resources.seed, counts.seeds),
-        (config.resources.block_producer, counts.block_producers),
-        (config.resources.plain, counts.plain_nodes),
-        (config.resources.snark_coordinator, counts.snark_coordinators),
-    ]
-    present = [resources for resources, count in roles if count]
-    return PoolDemand(
-        cpu_millis=sum(cpu_millis(r.cpu_request) * count for r, count in roles),
-        memory_bytes=sum(memory_bytes(r.memory_request) * count for r, count in roles),
-        largest_cpu_millis=max(cpu_millis(r.cpu_request) for r in present),
-        largest_memory_bytes=max(memory_bytes(r.memory_request) for r in present),
-    )
 
 
 class GkeCluster(pulumi.ComponentResource):
@@ -208,10 +160,7 @@ class GkeCluster(pulumi.ComponentResource):
         mina_pool = platform.pools.mina
         services_pool = platform.pools.services
         pools = {
-            "mina": (
-                mina_pool,
-                mina_pool.count or pool_size(mina_pool.machine_type, mina_pool_demand(config)),
-            ),
+            "mina": (mina_pool, mina_pool_size(config, platform)),
             "services": (services_pool, services_pool.count or 1),
         }
         for pool_name, (pool, count) in pools.items():

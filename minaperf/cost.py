@@ -7,7 +7,6 @@ approximate by design (list prices for one region, see `data/gcp_prices.json`), 
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -15,13 +14,6 @@ from pathlib import Path
 from typing import Any
 
 PRICES_PATH = Path(__file__).with_name("data") / "gcp_prices.json"
-
-_STANDARD = re.compile(
-    r"^(?P<family>[a-z][a-z0-9]*)-(?P<kind>[a-z]+)-(?P<n>\d+)(?P<metal>-metal)?$"
-)
-_CUSTOM = re.compile(r"^(?:(?P<family>[a-z][a-z0-9]*)-)?custom-(?P<n>\d+)-(?P<mb>\d+)(?:-ext)?$")
-# Shared-core E2 shapes expose 2 vCPUs to the guest (time-sliced).
-_SHARED_CORE_VCPUS = {"e2-micro": 2, "e2-small": 2, "e2-medium": 2}
 
 
 class UnknownMachineTypeError(ValueError):
@@ -75,21 +67,6 @@ class MachinePrice:
     memory_gb: float
     on_demand: float
     spot: float | None
-
-
-def machine_vcpus(machine_type: str) -> int:
-    """vCPUs of a GCE machine type from its name, so worker counts can be checked offline."""
-    name = machine_type.strip().lower()
-    if name in _SHARED_CORE_VCPUS:
-        return _SHARED_CORE_VCPUS[name]
-    match = _STANDARD.match(name) or _CUSTOM.match(name)
-    if not match or int(match["n"]) < 1:
-        raise ValueError(
-            f"cannot read the vCPU count of machine type {machine_type!r}; expected "
-            "<family>-<kind>-<vCPUs>[-metal] (e.g. c3-highcpu-176), <family>-custom-<vCPUs>-<MB>, "
-            "or e2-micro/e2-small/e2-medium"
-        )
-    return int(match["n"])
 
 
 @cache

@@ -36,11 +36,14 @@ _MEMORY_PER_VCPU: dict[tuple[str, str], float] = {
     ("n4", "highmem"): 8,
 }
 
-# Shared-core and other irregular shapes: (vCPUs, GiB).
+# Shared-core and bare-metal shapes do not follow their family's ratio: (vCPUs, GiB).
 _SPECIAL: dict[str, tuple[int, float]] = {
     "e2-micro": (2, 1),
     "e2-small": (2, 2),
     "e2-medium": (2, 4),
+    "c3-highcpu-192-metal": (192, 512),
+    "c3-standard-192-metal": (192, 768),
+    "c3-highmem-192-metal": (192, 1536),
 }
 
 _NAME = re.compile(
@@ -60,7 +63,7 @@ def machine_shape(machine_type: str) -> MachineShape:
     """Shape of a predefined machine type; ValueError names what is accepted."""
     if machine_type in _SPECIAL:
         vcpus, memory = _SPECIAL[machine_type]
-        return MachineShape(machine_type, vcpus, memory, bare_metal=False)
+        return MachineShape(machine_type, vcpus, memory, machine_type.endswith("-metal"))
     match = _NAME.match(machine_type)
     ratio = _MEMORY_PER_VCPU.get((match["family"], match["kind"])) if match is not None else None
     if match is None or ratio is None:

@@ -109,7 +109,9 @@ class StackOutputs(_Model):
     postgres_password: str = Field(alias="postgresPassword", description="secret")
     dashboard_url: str | None = Field(alias="dashboardUrl", default=None)
     worker_pool: WorkerPool = Field(alias="workerPool")
-    estimated_hourly_cost_usd: float = Field(alias="estimatedHourlyCostUsd")
+    estimated_hourly_cost_usd: float | None = Field(
+        alias="estimatedHourlyCostUsd", description="List-price estimate; None if unpriced"
+    )
 
     @property
     def secrets_shown(self) -> bool:

@@ -317,7 +317,10 @@ def main(argv: list[str] | None = None) -> int:
         except UsageError as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
-    print(f"rendered stack {stack_input.name!r}: {len(run.resources)} resources -> {args.out}")
+    cost = run.outputs.get("estimatedHourlyCostUsd")
+    estimate = f", estimated ${cost:.2f}/hour at list prices" if cost is not None else ""
+    count = len(run.resources)
+    print(f"rendered stack {stack_input.name!r}: {count} resources{estimate} -> {args.out}")
     return 0
 
 

@@ -15,37 +15,8 @@ from minaperf.cost import (
     estimate_hourly_cost,
     load_prices,
     machine_prices,
-    machine_vcpus,
 )
-
-
-@pytest.mark.parametrize(
-    ("machine_type", "vcpus"),
-    [
-        ("e2-standard-4", 4),
-        ("n2-highcpu-96", 96),
-        ("c2-standard-60", 60),
-        ("c2d-highcpu-112", 112),
-        ("c3-highcpu-176", 176),
-        ("c3-highcpu-192-metal", 192),
-        ("c3-standard-192-metal", 192),
-        ("n2d-standard-8", 8),
-        ("n2-custom-6-20480", 6),
-        ("custom-4-8192", 4),
-        ("e2-micro", 2),
-        ("e2-small", 2),
-        ("e2-medium", 2),
-        (" C3-HIGHCPU-22 ", 22),
-    ],
-)
-def test_machine_vcpus(machine_type, vcpus):
-    assert machine_vcpus(machine_type) == vcpus
-
-
-@pytest.mark.parametrize("bad", ["c3-highcpu", "highcpu-8", "c3-highcpu-0", "", "e2-large"])
-def test_machine_vcpus_rejects_unreadable_names(bad):
-    with pytest.raises(ValueError, match="vCPU count"):
-        machine_vcpus(bad)
+from minaperf.machines import machine_shape
 
 
 def test_price_table_is_dated_and_covers_the_program_families():
@@ -67,7 +38,9 @@ def test_price_table_is_dated_and_covers_the_program_families():
         "c3-highcpu-192-metal",
     ]:
         assert name in prices
-        assert prices[name].vcpus == machine_vcpus(name)
+        shape = machine_shape(name)
+        assert prices[name].vcpus == shape.vcpus
+        assert prices[name].memory_gb == pytest.approx(shape.memory_gib)
     for price in prices.values():
         assert price.on_demand > 0
         assert price.spot is None or 0 < price.spot < price.on_demand

@@ -1,0 +1,104 @@
+"""How big an experiment is: node pool sizes from resource requests, and its hourly cost."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from minaperf.config import ExperimentConfig, GkePlatform, cpu_millis, memory_bytes
+from minaperf.cost import (
+    CostEstimate,
+    DiskLine,
+    MachineLine,
+    UnknownMachineTypeError,
+    estimate_hourly_cost,
+)
+from minaperf.machines import machine_shape
+
+ALLOCATABLE_FRACTION = 0.85
+"""Share of a machine's CPU and memory left to pods after GKE's system reservations."""
+
+
+@dataclass(frozen=True)
+class PoolDemand:
+    """Summed resource requests that must fit on one node pool."""
+
+    cpu_millis: int
+    memory_bytes: int
+    largest_cpu_millis: int
+    largest_memory_bytes: int
+
+
+def pool_size(machine_type: str, demand: PoolDemand) -> int:
+    """Machines needed for `demand`, with the largest single pod fitting on one machine."""
+    shape = machine_shape(machine_type)
+    cpu = shape.vcpus * 1000 * ALLOCATABLE_FRACTION
+    memory = shape.memory_gib * 1024**3 * ALLOCATABLE_FRACTION
+    if demand.largest_cpu_millis > cpu or demand.largest_memory_bytes > memory:
+        raise ValueError(
+            f"{machine_type} cannot hold the largest pod "
+            f"({demand.largest_cpu_millis}m CPU, {demand.largest_memory_bytes / 1024**3:.1f} GiB); "
+            "choose a larger machine type for the pool"
+        )
+    return max(1, math.ceil(demand.cpu_millis / cpu), math.ceil(demand.memory_bytes / memory))
+
+
+def mina_pool_demand(config: ExperimentConfig) -> PoolDemand:
+    counts = config.nodes
+    roles = [
+        (config.resources.seed, counts.seeds),
+        (config.resources.block_producer, counts.block_producers),
+        (config.resources.plain, counts.plain_nodes),
+        (config.resources.snark_coordinator, counts.snark_coordinators),
+    ]
+    present = [resources for resources, count in roles if count]
+    return PoolDemand(
+        cpu_millis=sum(cpu_millis(r.cpu_request) * count for r, count in roles),
+        memory_bytes=sum(memory_bytes(r.memory_request) * count for r, count in roles),
+        largest_cpu_millis=max(cpu_millis(r.cpu_request) for r in present),
+        largest_memory_bytes=max(memory_bytes(r.memory_request) for r in present),
+    )
+
+
+def mina_pool_size(config: ExperimentConfig, platform: GkePlatform) -> int:
+    pool = platform.pools.mina
+    return pool.count or pool_size(pool.machine_type, mina_pool_demand(config))
+
+
+NODE_DATA_GB = 20
+"""Per-daemon PersistentVolumeClaim (chain data) on the default storage class."""
+
+
+def estimated_hourly_cost(config: ExperimentConfig) -> float | None:
+    """The stack output: USD per hour, or None when a machine type has no list price."""
+    try:
+        return round(experiment_cost(config).total_usd_per_hour, 2)
+    except UnknownMachineTypeError:
+        return None
+
+
+def experiment_cost(config: ExperimentConfig) -> CostEstimate:
+    """List-price estimate of what this stack runs per hour on GKE (machines, disks, fee).
+
+    On the `kubernetes` platform the cluster is someone else's, so nothing is counted.
+    """
+    platform = config.platform
+    if not isinstance(platform, GkePlatform):
+        return estimate_hourly_cost([], [], gke_cluster=False)
+    pools = platform.pools
+    machines = [
+        MachineLine(pools.mina.machine_type, mina_pool_size(config, platform), pools.mina.spot),
+        MachineLine(pools.services.machine_type, pools.services.count or 1, pools.services.spot),
+    ]
+    workers = config.worker_pool
+    if workers.servers:
+        machines.append(MachineLine(workers.machine_type, workers.servers, workers.spot))
+    disks = [
+        DiskLine("pd-balanced", pools.mina.disk_gb, machines[0].count),
+        DiskLine("pd-balanced", pools.services.disk_gb, machines[1].count),
+        DiskLine(config.postgres.disk_type, config.postgres.disk_gb),
+        DiskLine("pd-balanced", NODE_DATA_GB, config.nodes.total),
+    ]
+    if workers.servers:
+        disks.append(DiskLine("pd-balanced", workers.disk_gb, workers.servers))
+    return estimate_hourly_cost(machines, disks, gke_cluster=True)
