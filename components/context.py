@@ -78,6 +78,11 @@ class ExperimentContext:
             "labels": self.labels.k8s(component, instance),
         }
 
+    def load_balancer_annotations(self) -> dict[str, str]:
+        """On an existing cluster there may be no load balancer implementation (kind): do not
+        hold `pulumi up` waiting for an address that never comes; the output stays empty."""
+        return {} if self.gke is not None else {"pulumi.com/skipAwait": "true"}
+
     @property
     def gke_platform(self) -> GkePlatform | None:
         platform = self.config.platform

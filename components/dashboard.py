@@ -1,11 +1,81 @@
-"""Optional dashboard and experiments API, reachable only from the admin ranges (to be built)."""
+"""Optional dashboard and experiments API, reachable only from the admin ranges.
+
+The dashboard is the runtime-config variant (reference/perf-services.md §5.1): an image built
+with `--configuration production` that reads `window.env` from `assets/env.js`. The container
+squashes `/etc/dashboard/fe-config.json` (from `services.dashboard_fe_config`, in a ConfigMap)
+into `ENV`, renders `env.template.js` into `env.js` with `envsubst`, then runs nginx.
+
+Every URL in that config is called by the user's browser, not by the pod. The fetcher's REST API
+(the node lister) is deliberately not published: it has unauthenticated `POST /reset` and
+`/freeze`. The node lister is therefore `http://localhost:4000`, which works for anyone with
+access to the experiment's namespace after
+
+    kubectl -n <namespace> port-forward svc/log-fetcher 4000:4000
+
+(the fetcher allows any origin for GET). Per-node GraphQL ports are private too, so `configs`
+stays empty. Only the dashboard itself is published, on a LoadBalancer limited to
+`access.adminCidrs`; with no admin range it is a ClusterIP Service (use port-forward) and `url`
+is None.
+
+The experiments API (`PSQL_CONNECTION_STRING` from the Secret `postgres-credentials`) serves
+`/api/experiments` and `/api/deployments` inside the cluster on port 3003.
+"""
 
 from __future__ import annotations
 
+import json
+from typing import cast
+from urllib.parse import urlsplit
+
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components.context import ExperimentContext
+from components.labels import Labels
 from components.postgres import Postgres
+from minaperf import services
+
+DASHBOARD = "dashboard"
+EXPERIMENTS_API = "experiments-api"
+DASHBOARD_PORT = 80
+EXPERIMENTS_API_PORT = 3003
+CONFIG_DIR = "/etc/dashboard"
+CONFIG_FILE = "fe-config.json"
+HTML_ASSETS = "/usr/share/nginx/html/assets"
+NODE_LISTER_ORIGIN = "http://localhost"
+"""Where the browser finds the fetcher: a `kubectl port-forward` on the user's machine."""
+
+START = f"""\
+ENV=$(tr -d '\\n' < {CONFIG_DIR}/{CONFIG_FILE} | tr -s ' ' | sed -e 's/ //g')
+export ENV
+envsubst < {HTML_ASSETS}/env.template.js > {HTML_ASSETS}/env.js
+exec nginx -g 'daemon off;'
+"""
+
+SECURITY: k8s.core.v1.SecurityContextArgsDict = {
+    "allow_privilege_escalation": False,
+    "privileged": False,
+}
+DASHBOARD_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
+    "requests": {"cpu": "50m", "memory": "64Mi"},
+    "limits": {"cpu": "500m", "memory": "256Mi"},
+}
+EXPERIMENTS_API_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
+    "requests": {"cpu": "100m", "memory": "128Mi"},
+    "limits": {"cpu": "1", "memory": "512Mi"},
+}
+
+
+def fe_config(fetcher_url: str) -> str:
+    """`fe-config.json`: the node lister on the fetcher's port, through a local port-forward."""
+    port = urlsplit(fetcher_url).port or 4000
+    config = services.dashboard_fe_config(node_lister_url=NODE_LISTER_ORIGIN, node_lister_port=port)
+    return json.dumps(config, separators=(",", ":"), sort_keys=True) + "\n"
+
+
+def _metadata(ctx: ExperimentContext, name: str, component: str) -> k8s.meta.v1.ObjectMetaArgsDict:
+    """`ctx.metadata`, typed for the SDK (it returns a plain dict)."""
+    return cast(k8s.meta.v1.ObjectMetaArgsDict, ctx.metadata(name, component))
 
 
 class Dashboard(pulumi.ComponentResource):
@@ -22,5 +92,164 @@ class Dashboard(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mina-itn:services:Dashboard", name, None, opts)
-        self.url = pulumi.Output.from_input(None)
-        self.register_outputs({})
+        child = pulumi.ResourceOptions(parent=self)
+        # log_api_url is kept in the interface: the production build does not read a tracing
+        # endpoint (§5.1), so nothing here uses it yet.
+        del log_api_url
+
+        config_json = fe_config(fetcher_url)
+        config_map = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=_metadata(ctx, "dashboard-config", DASHBOARD),
+            data={CONFIG_FILE: config_json},
+            opts=child,
+        )
+        selector = Labels.selector(DASHBOARD)
+        k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=_metadata(ctx, DASHBOARD, DASHBOARD),
+            spec={
+                "replicas": 1,
+                "selector": {"match_labels": selector},
+                "template": {
+                    "metadata": {"labels": ctx.labels.k8s(DASHBOARD)},
+                    "spec": {
+                        "automount_service_account_token": False,
+                        "containers": [
+                            {
+                                "name": DASHBOARD,
+                                "image": ctx.config.images.dashboard,
+                                "command": ["sh", "-ce", START],
+                                "ports": [
+                                    {
+                                        "name": "http",
+                                        "container_port": DASHBOARD_PORT,
+                                        "protocol": "TCP",
+                                    }
+                                ],
+                                "readiness_probe": {
+                                    "http_get": {"path": "/", "port": "http"},
+                                    "period_seconds": 10,
+                                },
+                                "resources": DASHBOARD_RESOURCES,
+                                "security_context": SECURITY,
+                                "volume_mounts": [
+                                    {"name": "config", "mount_path": CONFIG_DIR, "read_only": True}
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {"name": "config", "config_map": {"name": config_map.metadata.name}}
+                        ],
+                    },
+                },
+            },
+            opts=child,
+        )
+
+        api_selector = Labels.selector(EXPERIMENTS_API)
+        k8s.apps.v1.Deployment(
+            f"{name}-experiments-api",
+            metadata=_metadata(ctx, EXPERIMENTS_API, EXPERIMENTS_API),
+            spec={
+                "replicas": 1,
+                "selector": {"match_labels": api_selector},
+                "template": {
+                    "metadata": {"labels": ctx.labels.k8s(EXPERIMENTS_API)},
+                    "spec": {
+                        "automount_service_account_token": False,
+                        "containers": [
+                            {
+                                "name": EXPERIMENTS_API,
+                                "image": ctx.config.images.experiments_api,
+                                "env": [
+                                    {
+                                        "name": "PSQL_CONNECTION_STRING",
+                                        "value_from": {
+                                            "secret_key_ref": {
+                                                "name": postgres.secret_name,
+                                                "key": "uri",
+                                            }
+                                        },
+                                    },
+                                    {"name": "PORT", "value": str(EXPERIMENTS_API_PORT)},
+                                ],
+                                "ports": [
+                                    {
+                                        "name": "http",
+                                        "container_port": EXPERIMENTS_API_PORT,
+                                        "protocol": "TCP",
+                                    }
+                                ],
+                                "readiness_probe": {
+                                    "tcp_socket": {"port": "http"},
+                                    "period_seconds": 10,
+                                },
+                                "resources": EXPERIMENTS_API_RESOURCES,
+                                "security_context": SECURITY,
+                            }
+                        ],
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[postgres]),
+        )
+        k8s.core.v1.Service(
+            f"{name}-experiments-api-service",
+            metadata=_metadata(ctx, EXPERIMENTS_API, EXPERIMENTS_API),
+            spec={
+                "type": "ClusterIP",
+                "selector": api_selector,
+                "ports": [
+                    {
+                        "name": "http",
+                        "port": EXPERIMENTS_API_PORT,
+                        "target_port": "http",
+                        "protocol": "TCP",
+                    }
+                ],
+            },
+            opts=child,
+        )
+
+        admin = list(ctx.config.access.admin_cidrs)
+        ports: list[k8s.core.v1.ServicePortArgsDict] = [
+            {"name": "http", "port": DASHBOARD_PORT, "target_port": "http", "protocol": "TCP"}
+        ]
+        if admin:
+            service = k8s.core.v1.Service(
+                f"{name}-service",
+                metadata={
+                    **_metadata(ctx, DASHBOARD, DASHBOARD),
+                    "annotations": ctx.load_balancer_annotations(),
+                },
+                spec={
+                    "type": "LoadBalancer",
+                    "load_balancer_source_ranges": admin,
+                    "external_traffic_policy": "Local",
+                    "selector": selector,
+                    "ports": ports,
+                },
+                opts=pulumi.ResourceOptions(
+                    parent=self, custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m")
+                ),
+            )
+            self.url = service.status.apply(_url)
+        else:
+            k8s.core.v1.Service(
+                f"{name}-service",
+                metadata=_metadata(ctx, DASHBOARD, DASHBOARD),
+                spec={"type": "ClusterIP", "selector": selector, "ports": ports},
+                opts=child,
+            )
+            self.url = pulumi.Output.from_input(None)
+        self.register_outputs({"url": self.url})
+
+
+def _url(status: object) -> str | None:
+    load_balancer = getattr(status, "load_balancer", None)
+    for entry in getattr(load_balancer, "ingress", None) or []:
+        address = getattr(entry, "ip", None) or getattr(entry, "hostname", None)
+        if address:
+            return f"http://{address}"
+    return None

@@ -21,7 +21,7 @@ from components.platform import ExistingCluster, GkeCluster
 from components.postgres import Postgres
 from components.uptime import UptimeBackend
 from components.worker_pool import SnarkWorkerPool
-from minaperf.config import ExperimentConfig, GkePlatform
+from minaperf.config import ExperimentConfig, GkePlatform, KubernetesPlatform
 from minaperf.orchestrator.config import LOG_FILE_NAME, OrchestratorConfig, config_text
 from minaperf.sizing import estimated_hourly_cost
 
@@ -99,6 +99,10 @@ class Experiment(pulumi.ComponentResource):
                 in_cluster,
                 pulumi.ResourceOptions(
                     custom_timeouts=pulumi.CustomTimeouts(delete="20m"),
+                    # On an existing cluster PostgreSQL's claim lives in this namespace: keeping
+                    # the data means keeping the namespace (every workload in it is deleted).
+                    retain_on_delete=isinstance(platform, KubernetesPlatform)
+                    and config.postgres.keep_data_on_destroy,
                 ),
             ),
         )

@@ -1,12 +1,58 @@
-"""The Mina network: seed, block producers, plain nodes and snark coordinator (to be built)."""
+"""The Mina network: seed, block producers, plain nodes and snark coordinator.
+
+Every daemon is a one-replica StatefulSet named after its node (`seed-1`, `bp-2`, ...) with a
+Service of the same name and a Secret `<node>-keys`; all daemons share one runtime config and
+the entry script `mina-node.sh`, each in an immutable ConfigMap whose name carries a hash of its
+content, so a change creates a new ConfigMap and rolls every pod that references it.
+
+Decisions (reasons in reference/mina-nodes.md):
+- State directory on a PVC (`data`, 20Gi, default storage class): a restarted pod keeps its
+  ledgers and frontier and catches up in minutes; an emptyDir would force a full resync (and
+  lose the internal trace log) on every restart. PVCs are deleted with their StatefulSet.
+- Key files are copied from the Secret into a memory-backed emptyDir by an init container
+  (`mina-node.sh install-keys`): the daemon demands a 0700 directory and 0600 files, which a
+  Secret volume cannot give. Only the key files are mounted; passwords reach the daemon through
+  `secretKeyRef` env entries and are never written to the pod's filesystem.
+- Services are ClusterIP with `publishNotReadyAddresses`: the name always resolves (to a
+  stable virtual IP, even while the seed's pod is being rescheduled) and routes to a pod that
+  is still syncing, which peers need in order to sync at all.
+- The snark worker pool reaches the coordinator through its own Service: on GKE an internal
+  passthrough load balancer on a reserved subnet address (the VMs get that address at once and
+  never wait for the load balancer), open to the subnet only; elsewhere a ClusterIP Service.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
 
-from components.context import ExperimentContext
+from components.context import ROLE_PREFIX, ExperimentContext, node_specs
+from components.labels import K8S_PREFIX, Labels
+from minaperf import daemon
+from minaperf.config import KubernetesPlatform, Resources
+from minaperf.genesis import build_runtime_config
+from minaperf.keys.libp2p import seed_multiaddr
+from minaperf.keys.material import KeyMaterial, NodeSpec, PublicSummary
+from minaperf.node_script import mina_node_script
+
+COMPONENT = "mina-daemon"
+"""`app.kubernetes.io/component` of every daemon pod (anti-affinity spreads them)."""
+CONFIG_COMPONENT = "mina-config"
+ROLE_LABEL = f"{K8S_PREFIX}/role"
+GKE_POOL_LABEL = f"{K8S_PREFIX}/pool"
+GKE_MINA_POOL = "mina"
+"""Node label of the GKE node pool sized for the daemons (components/platform.py)."""
+SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
+INIT_RESOURCES = Resources(
+    cpuRequest="50m", memoryRequest="32Mi", cpuLimit="200m", memoryLimit="64Mi"
+)
+KEYS_VOLUME_LIMIT = "1Mi"
+GKE_INTERNAL_LB = {"networking.gke.io/load-balancer-type": "Internal"}
 
 
 @dataclass(frozen=True)
@@ -16,6 +62,457 @@ class MinaNodeInfo:
     service_host: str
     pod: str
     public_key: pulumi.Output[str]
+
+
+@dataclass(frozen=True)
+class DaemonSettings:
+    """What every daemon of the network shares, handed from MinaNetwork to its groups."""
+
+    ctx: ExperimentContext
+    ports: daemon.Ports
+    runtime_config_map: pulumi.Output[str]
+    script_config_map: pulumi.Output[str]
+    seed: str
+    """The first seed: every other daemon's `--peer`."""
+    seed_multiaddr: pulumi.Output[str]
+    uptime_submit_url: str
+    itn_keys: pulumi.Output[str]
+    """`--itn-keys`: the orchestrator's and the log fetcher's public keys."""
+    public_keys: pulumi.Output[dict[str, str]]
+    """Node name -> Mina public key (small and flat: each node's `apply` reads it cheaply)."""
+
+
+def _resources(resources: Resources) -> k8s.core.v1.ResourceRequirementsArgs:
+    return k8s.core.v1.ResourceRequirementsArgs(
+        requests={"cpu": resources.cpu_request, "memory": resources.memory_request},
+        limits={"cpu": resources.cpu_limit, "memory": resources.memory_limit},
+    )
+
+
+def _env(entries: Sequence[daemon.EnvVar], secret: str) -> list[k8s.core.v1.EnvVarArgs]:
+    env: list[k8s.core.v1.EnvVarArgs] = []
+    for entry in entries:
+        if entry.secret_key is not None:
+            source = k8s.core.v1.EnvVarSourceArgs(
+                secret_key_ref=k8s.core.v1.SecretKeySelectorArgs(
+                    name=secret, key=entry.secret_key, optional=False
+                )
+            )
+            env.append(k8s.core.v1.EnvVarArgs(name=entry.name, value_from=source))
+        elif entry.field_path is not None:
+            source = k8s.core.v1.EnvVarSourceArgs(
+                field_ref=k8s.core.v1.ObjectFieldSelectorArgs(
+                    field_path=entry.field_path, api_version="v1"
+                )
+            )
+            env.append(k8s.core.v1.EnvVarArgs(name=entry.name, value_from=source))
+        else:
+            env.append(k8s.core.v1.EnvVarArgs(name=entry.name, value=entry.value))
+    return env
+
+
+def _probe(probe: daemon.Probe) -> k8s.core.v1.ProbeArgs:
+    return k8s.core.v1.ProbeArgs(
+        period_seconds=probe.period_seconds,
+        timeout_seconds=probe.timeout_seconds,
+        failure_threshold=probe.failure_threshold,
+        success_threshold=1,
+        exec_=(
+            k8s.core.v1.ExecActionArgs(command=list(probe.command))
+            if probe.command is not None
+            else None
+        ),
+        tcp_socket=(
+            k8s.core.v1.TCPSocketActionArgs(port=probe.tcp_port)
+            if probe.tcp_port is not None
+            else None
+        ),
+    )
+
+
+def _container_security() -> k8s.core.v1.SecurityContextArgs:
+    # The daemon image runs as root by design (its files and /root/.mina-config belong to
+    # root); everything root does here is on files it owns, so no capability is needed.
+    return k8s.core.v1.SecurityContextArgs(
+        allow_privilege_escalation=False,
+        privileged=False,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"]),
+    )
+
+
+class MinaNodeGroup(pulumi.ComponentResource):
+    """All daemons of one role: per node a key Secret, a Service and a StatefulSet; for the
+    snark coordinator also the Service the worker pool dials."""
+
+    nodes: list[MinaNodeInfo]
+    coordinator_host: pulumi.Output[str] | None
+
+    def __init__(
+        self,
+        name: str,
+        settings: DaemonSettings,
+        role: str,
+        nodes: Sequence[NodeSpec],
+        opts: pulumi.ResourceOptions | None = None,
+    ) -> None:
+        super().__init__("mina-itn:mina:MinaNodeGroup", name, None, opts)
+        ctx = settings.ctx
+        self.nodes = []
+        self.coordinator_host = None
+        for node in nodes:
+            public_key = settings.public_keys.apply(
+                lambda keys, node_name=node.name: keys[node_name]
+            )
+            self._node(name, settings, node, public_key)
+            self.nodes.append(
+                MinaNodeInfo(
+                    name=node.name,
+                    role=node.role,
+                    service_host=ctx.service_host(node.name),
+                    pod=daemon.pod_name(node.name),
+                    public_key=public_key,
+                )
+            )
+        if role == daemon.SNARK_COORDINATOR and nodes:
+            self.coordinator_host = self._workers_service(name, settings, nodes[0].name)
+        self.register_outputs({"nodes": [node.name for node in self.nodes]})
+
+    # -----------------------------------------------------------------------------------------
+
+    def _node(
+        self,
+        group: str,
+        settings: DaemonSettings,
+        node: NodeSpec,
+        public_key: pulumi.Output[str],
+    ) -> None:
+        ctx = settings.ctx
+        config = ctx.config
+        child = pulumi.ResourceOptions(parent=self)
+        prefix = f"{group}-{node.name}"
+        labels = ctx.labels.k8s(COMPONENT, node.name).apply(
+            lambda values: {**values, ROLE_LABEL: node.role}
+        )
+        selector = Labels.selector(COMPONENT, node.name)
+
+        def secret_data(material: KeyMaterial) -> dict[str, str]:
+            keys = material.nodes[node.name]
+            return daemon.key_secret_data(
+                key_file=keys.key_file,
+                password=keys.password,
+                libp2p_key_file=keys.libp2p_key_file,
+                libp2p_password=keys.libp2p_password,
+            )
+
+        secret = k8s.core.v1.Secret(
+            f"{prefix}-keys",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=daemon.secret_name(node.name), namespace=ctx.namespace, labels=labels
+            ),
+            type="Opaque",
+            string_data=pulumi.Output.secret(ctx.keys.material.apply(secret_data)),
+            opts=child,
+        )
+        secret_name = secret.metadata.apply(lambda metadata: metadata.name or "")
+
+        service_ports = [
+            k8s.core.v1.ServicePortArgs(name=port_name, port=port, target_port=port_name)
+            for port_name, port in settings.ports.named()
+        ]
+        k8s.core.v1.Service(
+            f"{prefix}-service",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=node.name,
+                namespace=ctx.namespace,
+                labels=labels,
+                # DNS only: `pulumi up` does not wait for endpoints (see the StatefulSet).
+                annotations=SKIP_AWAIT,
+            ),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="ClusterIP",
+                selector=selector,
+                ports=service_ports,
+                # Peers must reach a node (above all the seed) while it syncs.
+                publish_not_ready_addresses=True,
+            ),
+            opts=child,
+        )
+
+        ports = settings.ports
+        seed_peer: pulumi.Output[str | None] = (
+            pulumi.Output.from_input(None)
+            if node.name == settings.seed
+            else settings.seed_multiaddr
+        )
+        params = config.network
+        is_coordinator = node.role == daemon.SNARK_COORDINATOR
+
+        def env(values: list) -> list[k8s.core.v1.EnvVarArgs]:
+            own_key, itn_keys, peer, secret_ref = values
+            entries = daemon.daemon_env(
+                node.role,
+                ports=ports,
+                itn_keys=itn_keys,
+                uptime_url=settings.uptime_submit_url,
+                trustlist=daemon.trustlist_value(ctx.trusted_cidrs),
+                seed_peer=peer,
+                coordinator_key=own_key if is_coordinator else None,
+                snark_worker_fee=params.snark_worker_fee if is_coordinator else None,
+                work_selection=params.work_selection if is_coordinator else None,
+            )
+            return _env(entries, secret_ref)
+
+        probes = daemon.probes(ports)
+        security = _container_security()
+        mounts_keys = k8s.core.v1.VolumeMountArgs(name="keys", mount_path=daemon.KEYS_DIR)
+        mount_script = k8s.core.v1.VolumeMountArgs(
+            name="node-script", mount_path=daemon.SCRIPT_DIR, read_only=True
+        )
+        init = k8s.core.v1.ContainerArgs(
+            name="install-keys",
+            image=config.images.daemon,
+            command=daemon.install_keys_command(),
+            resources=_resources(INIT_RESOURCES),
+            security_context=security,
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(
+                    name="key-files", mount_path=daemon.SECRETS_DIR, read_only=True
+                ),
+                mounts_keys,
+                mount_script,
+            ],
+        )
+        main = k8s.core.v1.ContainerArgs(
+            name="mina",
+            image=config.images.daemon,
+            command=daemon.start_command(),
+            env=pulumi.Output.all(public_key, settings.itn_keys, seed_peer, secret_name).apply(env),
+            ports=[
+                k8s.core.v1.ContainerPortArgs(name=port_name, container_port=port, protocol="TCP")
+                for port_name, port in ports.named()
+            ],
+            resources=_resources(_role_resources(ctx, node.role)),
+            security_context=security,
+            startup_probe=_probe(probes["startup"]),
+            liveness_probe=_probe(probes["liveness"]),
+            readiness_probe=_probe(probes["readiness"]),
+            volume_mounts=[
+                k8s.core.v1.VolumeMountArgs(
+                    name="runtime-config", mount_path=daemon.CONFIG_MOUNT, read_only=True
+                ),
+                mount_script,
+                mounts_keys,
+                k8s.core.v1.VolumeMountArgs(name=daemon.DATA_VOLUME, mount_path=daemon.STATE_DIR),
+            ],
+        )
+        volumes = [
+            k8s.core.v1.VolumeArgs(
+                name="runtime-config",
+                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=settings.runtime_config_map),
+            ),
+            k8s.core.v1.VolumeArgs(
+                name="node-script",
+                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                    name=settings.script_config_map, default_mode=daemon.SCRIPT_MODE
+                ),
+            ),
+            k8s.core.v1.VolumeArgs(
+                name="key-files",
+                secret=k8s.core.v1.SecretVolumeSourceArgs(
+                    secret_name=secret_name,
+                    default_mode=daemon.SECRET_MODE,
+                    items=[
+                        k8s.core.v1.KeyToPathArgs(key=key, path=key) for key in daemon.KEY_FILES
+                    ],
+                ),
+            ),
+            k8s.core.v1.VolumeArgs(
+                name="keys",
+                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                    medium="Memory", size_limit=KEYS_VOLUME_LIMIT
+                ),
+            ),
+        ]
+        platform = config.platform
+        storage_class = platform.storage_class if isinstance(platform, KubernetesPlatform) else None
+        pod_spec = k8s.core.v1.PodSpecArgs(
+            init_containers=[init],
+            containers=[main],
+            volumes=volumes,
+            termination_grace_period_seconds=daemon.TERMINATION_GRACE_SECONDS,
+            # The daemons never call the Kubernetes API, and with hundreds of Services in the
+            # namespace the legacy service-link variables would swamp the environment.
+            automount_service_account_token=False,
+            enable_service_links=False,
+            security_context=k8s.core.v1.PodSecurityContextArgs(
+                seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")
+            ),
+            node_selector={GKE_POOL_LABEL: GKE_MINA_POOL} if ctx.gke is not None else None,
+            affinity=k8s.core.v1.AffinityArgs(
+                pod_anti_affinity=k8s.core.v1.PodAntiAffinityArgs(
+                    preferred_during_scheduling_ignored_during_execution=[
+                        k8s.core.v1.WeightedPodAffinityTermArgs(
+                            weight=100,
+                            pod_affinity_term=k8s.core.v1.PodAffinityTermArgs(
+                                topology_key="kubernetes.io/hostname",
+                                label_selector=k8s.meta.v1.LabelSelectorArgs(
+                                    match_labels={"app.kubernetes.io/component": COMPONENT}
+                                ),
+                            ),
+                        )
+                    ]
+                )
+            ),
+        )
+        k8s.apps.v1.StatefulSet(
+            prefix,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=node.name,
+                namespace=ctx.namespace,
+                labels=labels,
+                # A daemon is Ready only once genesis has passed and it has synced, which can
+                # be long after `pulumi up`; `python -m scripts.experiment wait` gates on that,
+                # so `pulumi up` does not wait for rollout.
+                annotations=SKIP_AWAIT,
+            ),
+            spec=k8s.apps.v1.StatefulSetSpecArgs(
+                replicas=1,
+                service_name=node.name,
+                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
+                revision_history_limit=3,
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=labels,
+                        annotations={"kubectl.kubernetes.io/default-container": "mina"},
+                    ),
+                    spec=pod_spec,
+                ),
+                # Static on purpose: volumeClaimTemplates cannot change after creation.
+                volume_claim_templates=[
+                    k8s.core.v1.PersistentVolumeClaimArgs(
+                        metadata=k8s.meta.v1.ObjectMetaArgs(name=daemon.DATA_VOLUME),
+                        spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                            access_modes=["ReadWriteOnce"],
+                            storage_class_name=storage_class,
+                            resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                                requests={"storage": daemon.DATA_VOLUME_SIZE}
+                            ),
+                        ),
+                    )
+                ],
+                persistent_volume_claim_retention_policy=(
+                    k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
+                        when_deleted="Delete", when_scaled="Retain"
+                    )
+                ),
+            ),
+            opts=child,
+        )
+
+    def _workers_service(
+        self, group: str, settings: DaemonSettings, coordinator: str
+    ) -> pulumi.Output[str]:
+        ctx = settings.ctx
+        child = pulumi.ResourceOptions(parent=self)
+        service_name = daemon.workers_service_name(coordinator)
+        prefix = f"{group}-{coordinator}-workers"
+        labels = ctx.labels.k8s(COMPONENT, coordinator).apply(
+            lambda values: {**values, ROLE_LABEL: daemon.SNARK_COORDINATOR}
+        )
+        ports = [
+            k8s.core.v1.ServicePortArgs(
+                name="client", port=settings.ports.client, target_port="client"
+            )
+        ]
+        selector = Labels.selector(COMPONENT, coordinator)
+        gke = ctx.gke
+        if gke is None:
+            k8s.core.v1.Service(
+                prefix,
+                metadata=k8s.meta.v1.ObjectMetaArgs(
+                    name=service_name,
+                    namespace=ctx.namespace,
+                    labels=labels,
+                    annotations=SKIP_AWAIT,
+                ),
+                spec=k8s.core.v1.ServiceSpecArgs(
+                    type="ClusterIP",
+                    selector=selector,
+                    ports=ports,
+                    publish_not_ready_addresses=True,
+                ),
+                opts=child,
+            )
+            return pulumi.Output.from_input(ctx.service_host(service_name))
+
+        address = gcp.compute.Address(
+            f"{prefix}-address",
+            name=f"itn-{ctx.config.name}-{coordinator}",
+            project=gke.project,
+            region=gke.region,
+            subnetwork=gke.subnet,
+            address_type="INTERNAL",
+            description=f"Snark coordinator {coordinator} of experiment {ctx.config.name}",
+            labels=ctx.labels.gcp(),
+            opts=child,
+        )
+        # Awaited (no skipAwait): a load balancer GKE cannot build should fail `pulumi up`.
+        k8s.core.v1.Service(
+            prefix,
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=service_name,
+                namespace=ctx.namespace,
+                labels=labels,
+                annotations=GKE_INTERNAL_LB,
+            ),
+            spec=k8s.core.v1.ServiceSpecArgs(
+                type="LoadBalancer",
+                selector=selector,
+                ports=ports,
+                load_balancer_ip=address.address,
+                load_balancer_source_ranges=[gke.subnet_cidr],
+                # Keep the workers' own addresses (the coordinator's trustlist and logs see
+                # the VMs, not a node's SNAT address); only the coordinator's node answers.
+                external_traffic_policy="Local",
+                publish_not_ready_addresses=True,
+            ),
+            opts=child,
+        )
+        return address.address
+
+
+def _first_seed(nodes: Sequence[NodeSpec]) -> str:
+    for node in nodes:
+        if node.role == daemon.SEED:
+            return node.name
+    raise ValueError("the network needs a seed")
+
+
+def _role_resources(ctx: ExperimentContext, role: str) -> Resources:
+    per_role = ctx.config.resources
+    return {
+        daemon.SEED: per_role.seed,
+        daemon.BLOCK_PRODUCER: per_role.block_producer,
+        daemon.PLAIN: per_role.plain,
+        daemon.SNARK_COORDINATOR: per_role.snark_coordinator,
+    }[role]
+
+
+def runtime_config_text(
+    ctx: ExperimentContext, summary: PublicSummary, genesis_timestamp: str
+) -> str:
+    params = ctx.config.network
+    document = build_runtime_config(
+        summary,
+        genesis_timestamp=genesis_timestamp,
+        slot_duration_ms=params.slot_duration_ms,
+        proof_level=params.proof_level,
+        block_producer_stake=params.block_producer_stake,
+        funding_balance=params.funding_balance,
+        node_balance=params.node_balance,
+        ledger_name=ctx.config.namespace,
+    )
+    return json.dumps(document, indent=2) + "\n"
 
 
 class MinaNetwork(pulumi.ComponentResource):
@@ -33,8 +530,86 @@ class MinaNetwork(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mina-itn:mina:MinaNetwork", name, None, opts)
-        self.nodes = []
-        self.seed_multiaddr = pulumi.Output.from_input("")
+        child = pulumi.ResourceOptions(parent=self)
+        specs = node_specs(ctx.config)
+        ports = daemon.Ports.of(ctx.config.network)
+        public = ctx.keys.public
+
+        # Public keys only: build_runtime_config reads the public summary, never a secret.
+        self.runtime_config = pulumi.Output.all(public, ctx.genesis_timestamp).apply(
+            lambda values: runtime_config_text(ctx, values[0], values[1])
+        )
+        runtime_map = k8s.core.v1.ConfigMap(
+            f"{name}-runtime-config",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=self.runtime_config.apply(
+                    lambda text: daemon.hashed_name("mina-runtime-config", text)
+                ),
+                namespace=ctx.namespace,
+                labels=ctx.labels.k8s(CONFIG_COMPONENT),
+            ),
+            data={daemon.RUNTIME_CONFIG_FILE: self.runtime_config},
+            immutable=True,
+            opts=child,
+        )
+        script = mina_node_script()
+        script_map = k8s.core.v1.ConfigMap(
+            f"{name}-node-script",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=daemon.hashed_name("mina-node-script", script),
+                namespace=ctx.namespace,
+                labels=ctx.labels.k8s(CONFIG_COMPONENT),
+            ),
+            data={daemon.SCRIPT_FILE: script},
+            immutable=True,
+            opts=child,
+        )
+
+        seed = _first_seed(specs)
+        self.seed_multiaddr = public.apply(
+            lambda summary: seed_multiaddr(
+                ctx.service_host(seed), ports.libp2p, summary["nodes"][seed]["peer_id"]
+            )
+        )
+        settings = DaemonSettings(
+            ctx=ctx,
+            ports=ports,
+            runtime_config_map=runtime_map.metadata.apply(lambda metadata: metadata.name or ""),
+            script_config_map=script_map.metadata.apply(lambda metadata: metadata.name or ""),
+            seed=seed,
+            seed_multiaddr=self.seed_multiaddr,
+            uptime_submit_url=uptime_submit_url,
+            itn_keys=public.apply(
+                lambda summary: daemon.itn_keys_value(
+                    [summary["itn"]["orchestrator"], summary["itn"]["fetcher"]]
+                )
+            ),
+            public_keys=public.apply(
+                lambda summary: {
+                    node: values["public_key"] for node, values in summary["nodes"].items()
+                }
+            ),
+        )
+
+        by_name: dict[str, MinaNodeInfo] = {}
         self.coordinator_host = None
-        self.runtime_config = pulumi.Output.from_input("{}")
-        self.register_outputs({})
+        for role in daemon.ROLES:
+            members = [spec for spec in specs if spec.role == role]
+            if not members:
+                continue
+            group = MinaNodeGroup(
+                f"{name}-{ROLE_PREFIX[role]}", settings, role, members, opts=child
+            )
+            by_name.update({info.name: info for info in group.nodes})
+            if group.coordinator_host is not None:
+                self.coordinator_host = group.coordinator_host
+        self.nodes = [by_name[spec.name] for spec in specs]
+
+        self.register_outputs(
+            {
+                "nodes": [node.name for node in self.nodes],
+                "seedMultiaddr": self.seed_multiaddr,
+                "coordinatorHost": self.coordinator_host,
+                "runtimeConfigMap": settings.runtime_config_map,
+            }
+        )

@@ -1,12 +1,97 @@
-"""PostgreSQL for the experiment's logs, reachable from outside, data kept (to be built)."""
+"""PostgreSQL for the experiment's logs: reachable from outside, data kept.
+
+One server (a StatefulSet of one: never two pods on the data volume, even during a rollout)
+running the seed issue's settings (`services.postgres_server_args`, a 1 GiB memory-backed
+/dev/shm). The schema belongs to the log consumer project: an init container downloads the
+pinned files (`schema_pins`) and verifies their SHA-256 (`assets/pg-fetch-schema.sh`), and the
+image's initdb hook (`assets/pg-init.sh`) applies them on the first start only. The row the
+consumers need in `deployment` is written by the log fetcher pod (see `components.log_fetcher`).
+
+Credentials: a `RandomPassword` kept in state (stable across runs), published only in the
+Secret `postgres-credentials` (keys `password`, `uri`, `user`, `database`) and as secret outputs.
+
+Data:
+
+* `gke`: a `gcp.compute.Disk` (or `postgres.existingDisk`) bound statically through a
+  PersistentVolume (reclaim policy Retain) and the PVC `postgres-data`. With
+  `keepDataOnDestroy` (the default) Pulumi leaves the disk behind on `destroy`
+  (`retain_on_delete`); the `postgres.dataDisk` output names it, and `existingDisk` attaches it
+  to a later stack.
+* `kubernetes`: a dynamically provisioned PVC `postgres-data`, see `_kubernetes_claim`.
+
+External access: the LoadBalancer Service `postgres-external`, allowed only from
+`postgres.allowedCidrs` (default: `access.adminCidrs`); with no range at all it is not created.
+"""
 
 from __future__ import annotations
 
+from importlib import resources
+from typing import cast
+
 import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
+import pulumi_random as random
 
 from components.context import ExperimentContext
+from components.labels import Labels
+from minaperf import schema_pins, services
 
 POSTGRES_PORT = 5432
+COMPONENT = "postgres"
+SECRET_NAME = "postgres-credentials"  # noqa: S105 (a Secret object name)
+CLAIM_NAME = "postgres-data"
+DATA_MOUNT = "/var/lib/postgresql/data"
+PGDATA = f"{DATA_MOUNT}/pgdata"
+"""A subdirectory: a fresh ext4 disk has `lost+found` at its root, and initdb wants it empty."""
+SCHEMA_DIR = "/schema"
+SCRIPTS_DIR = "/opt/minaperf"
+PIN_FILE = "schema.sha256"
+INIT_HOOK = "10-minaperf-schema.sh"
+PASSWORD_LENGTH = 32
+GKE_PD_DRIVER = "pd.csi.storage.gke.io"
+SHUTDOWN_GRACE_SECONDS = 120
+
+INIT_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
+    "requests": {"cpu": "50m", "memory": "32Mi"},
+    "limits": {"cpu": "500m", "memory": "128Mi"},
+}
+SECURITY: k8s.core.v1.SecurityContextArgsDict = {
+    "allow_privilege_escalation": False,
+    "privileged": False,
+}
+
+FETCH_SCHEMA = f"""\
+if sh {SCRIPTS_DIR}/pg-fetch-schema.sh; then exit 0; fi
+status=$?
+if [ -d "$PGDATA" ]; then
+  echo "fetch-schema: download failed ($status) but $PGDATA exists: the schema is only needed on"
+  echo "fetch-schema: the first start; continuing (pg-init.sh still refuses an incomplete set)"
+  exit 0
+fi
+exit "$status"
+"""
+"""The init container: a fresh database needs the verified files; an initialised one only
+needs them if initdb never finished, and then pg-init.sh fails loudly on the missing files. So a
+GitHub outage does not keep an existing database from restarting."""
+
+STOP_FAST = "kill -INT 1 && while kill -0 1 2>/dev/null; do sleep 1; done"
+"""preStop: PostgreSQL's *fast* shutdown (SIGINT). The default SIGTERM is a *smart* shutdown that
+waits for every client to disconnect, which the consumers' pools never do, so the kubelet would
+SIGKILL the server and the next start would run crash recovery."""
+
+
+def asset(name: str) -> str:
+    return resources.files("minaperf.assets").joinpath(name).read_text()
+
+
+def data_disk_name(experiment: str) -> str:
+    return f"itn-{experiment}-postgres"
+
+
+def _metadata(ctx: ExperimentContext, name: str, component: str) -> k8s.meta.v1.ObjectMetaArgsDict:
+    """`ctx.metadata`, typed for the SDK (it returns a plain dict)."""
+    return cast(k8s.meta.v1.ObjectMetaArgsDict, ctx.metadata(name, component))
 
 
 class Postgres(pulumi.ComponentResource):
@@ -24,13 +109,394 @@ class Postgres(pulumi.ComponentResource):
         self, name: str, ctx: ExperimentContext, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mina-itn:services:Postgres", name, None, opts)
-        self.host = ctx.service_host("postgres")
+        child = pulumi.ResourceOptions(parent=self)
+        config = ctx.config.postgres
+        self.host = ctx.service_host(COMPONENT)
         self.port = POSTGRES_PORT
-        self.database = ctx.config.postgres.database
-        self.user = ctx.config.postgres.user
-        self.password = pulumi.Output.secret("")
-        self.uri = pulumi.Output.secret("")
-        self.secret_name = "postgres-credentials"  # noqa: S105 (a Secret object name)
+        self.database = config.database
+        self.user = config.user
+        self.secret_name = SECRET_NAME
+
+        # Letters and digits only (32 of them, ~190 bits): nothing to escape in a URI, a libpq
+        # connection string or a shell. postgres_uri percent-encodes anyway.
+        password = random.RandomPassword(
+            f"{name}-password", length=PASSWORD_LENGTH, special=False, opts=child
+        )
+        self.password = pulumi.Output.secret(password.result)
+        self.uri = pulumi.Output.secret(
+            password.result.apply(
+                lambda value: services.postgres_uri(
+                    self.host, self.port, self.user, self.database, value
+                )
+            )
+        )
+        credentials = k8s.core.v1.Secret(
+            f"{name}-credentials",
+            metadata=_metadata(ctx, SECRET_NAME, COMPONENT),
+            type="Opaque",
+            string_data={
+                "password": self.password,
+                "uri": self.uri,
+                "user": self.user,
+                "database": self.database,
+            },
+            opts=child,
+        )
+        scripts = k8s.core.v1.ConfigMap(
+            f"{name}-scripts",
+            metadata=_metadata(ctx, "postgres-scripts", COMPONENT),
+            data={
+                "pg-fetch-schema.sh": asset("pg-fetch-schema.sh"),
+                "pg-init.sh": asset("pg-init.sh"),
+                PIN_FILE: schema_pins.sha256sums(),
+            },
+            opts=child,
+        )
+
+        claim, self.data_disk = self._data_volume(name, ctx)
+
+        def from_secret(key: str) -> k8s.core.v1.EnvVarSourceArgsDict:
+            return {"secret_key_ref": {"name": credentials.metadata.name, "key": key}}
+
+        selector = Labels.selector(COMPONENT)
+        pg_resources = config.resources
+        self.statefulset = k8s.apps.v1.StatefulSet(
+            f"{name}-statefulset",
+            metadata=_metadata(ctx, COMPONENT, COMPONENT),
+            spec={
+                "replicas": 1,
+                "service_name": COMPONENT,
+                "selector": {"match_labels": selector},
+                "template": {
+                    "metadata": {"labels": ctx.labels.k8s(COMPONENT)},
+                    "spec": {
+                        "automount_service_account_token": False,
+                        "termination_grace_period_seconds": SHUTDOWN_GRACE_SECONDS,
+                        "init_containers": [
+                            {
+                                "name": "fetch-schema",
+                                "image": ctx.config.images.curl,
+                                "command": ["sh", "-c", FETCH_SCHEMA],
+                                "env": [
+                                    {
+                                        "name": "SCHEMA_BASE_URL",
+                                        "value": schema_pins.schema_base_url(),
+                                    },
+                                    {
+                                        "name": "SCHEMA_SHA256_FILE",
+                                        "value": f"{SCRIPTS_DIR}/{PIN_FILE}",
+                                    },
+                                    {"name": "SCHEMA_DIR", "value": SCHEMA_DIR},
+                                    {"name": "PGDATA", "value": PGDATA},
+                                ],
+                                "resources": INIT_RESOURCES,
+                                "security_context": SECURITY,
+                                "volume_mounts": [
+                                    {
+                                        "name": "scripts",
+                                        "mount_path": SCRIPTS_DIR,
+                                        "read_only": True,
+                                    },
+                                    {"name": "schema", "mount_path": SCHEMA_DIR},
+                                    {"name": "data", "mount_path": DATA_MOUNT, "read_only": True},
+                                ],
+                            }
+                        ],
+                        "containers": [
+                            {
+                                "name": COMPONENT,
+                                "image": ctx.config.images.postgres,
+                                "args": services.postgres_server_args(),
+                                "env": [
+                                    {"name": "POSTGRES_USER", "value_from": from_secret("user")},
+                                    {
+                                        "name": "POSTGRES_PASSWORD",
+                                        "value_from": from_secret("password"),
+                                    },
+                                    {"name": "POSTGRES_DB", "value_from": from_secret("database")},
+                                    {"name": "PGDATA", "value": PGDATA},
+                                    {"name": "SCHEMA_DIR", "value": SCHEMA_DIR},
+                                    {
+                                        "name": "SCHEMA_SHA256_FILE",
+                                        "value": f"{SCRIPTS_DIR}/{PIN_FILE}",
+                                    },
+                                ],
+                                "ports": [
+                                    {
+                                        "name": "postgres",
+                                        "container_port": POSTGRES_PORT,
+                                        "protocol": "TCP",
+                                    }
+                                ],
+                                # TCP on 127.0.0.1: false while initdb's temporary server (Unix
+                                # socket only) applies the schema, true once the real one listens.
+                                "readiness_probe": {
+                                    "exec_": {
+                                        "command": [
+                                            "pg_isready",
+                                            "-h",
+                                            "127.0.0.1",
+                                            "-p",
+                                            str(POSTGRES_PORT),
+                                            "-U",
+                                            self.user,
+                                            "-d",
+                                            self.database,
+                                        ]
+                                    },
+                                    "period_seconds": 10,
+                                    "timeout_seconds": 5,
+                                },
+                                "lifecycle": {
+                                    "pre_stop": {"exec_": {"command": ["sh", "-c", STOP_FAST]}}
+                                },
+                                "resources": {
+                                    "requests": {
+                                        "cpu": pg_resources.cpu_request,
+                                        "memory": pg_resources.memory_request,
+                                    },
+                                    "limits": {
+                                        "cpu": pg_resources.cpu_limit,
+                                        "memory": pg_resources.memory_limit,
+                                    },
+                                },
+                                "security_context": SECURITY,
+                                "volume_mounts": [
+                                    {"name": "data", "mount_path": DATA_MOUNT},
+                                    {"name": "shm", "mount_path": "/dev/shm"},  # noqa: S108
+                                    {"name": "schema", "mount_path": SCHEMA_DIR, "read_only": True},
+                                    {
+                                        "name": "scripts",
+                                        "mount_path": SCRIPTS_DIR,
+                                        "read_only": True,
+                                    },
+                                    {
+                                        "name": "initdb",
+                                        "mount_path": "/docker-entrypoint-initdb.d",
+                                        "read_only": True,
+                                    },
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {"name": "data", "persistent_volume_claim": {"claim_name": CLAIM_NAME}},
+                            {
+                                "name": "shm",
+                                "empty_dir": {"medium": "Memory", "size_limit": "1Gi"},
+                            },
+                            {"name": "schema", "empty_dir": {"size_limit": "64Mi"}},
+                            {
+                                "name": "scripts",
+                                "config_map": {
+                                    "name": scripts.metadata.name,
+                                    "default_mode": 0o555,
+                                },
+                            },
+                            {
+                                "name": "initdb",
+                                "config_map": {
+                                    "name": scripts.metadata.name,
+                                    "default_mode": 0o555,
+                                    "items": [{"key": "pg-init.sh", "path": INIT_HOOK}],
+                                },
+                            },
+                        ],
+                    },
+                },
+            },
+            opts=pulumi.ResourceOptions(
+                parent=self,
+                # The claim first; on destroy the server goes before its claim, volume and disk.
+                depends_on=[claim],
+                # Disk attach, image pull, initdb and the schema on a first start.
+                custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m"),
+            ),
+        )
+        self.service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=_metadata(ctx, COMPONENT, COMPONENT),
+            spec={
+                "type": "ClusterIP",
+                "selector": selector,
+                "ports": [
+                    {
+                        "name": "postgres",
+                        "port": POSTGRES_PORT,
+                        "target_port": "postgres",
+                        "protocol": "TCP",
+                    }
+                ],
+            },
+            opts=child,
+        )
+
         self.external_address = pulumi.Output.from_input(None)
-        self.data_disk = pulumi.Output.from_input(None)
-        self.register_outputs({})
+        cidrs = list(ctx.config.postgres_cidrs)
+        if cidrs:
+            external = k8s.core.v1.Service(
+                f"{name}-external",
+                metadata={
+                    **_metadata(ctx, "postgres-external", COMPONENT),
+                    "annotations": ctx.load_balancer_annotations(),
+                },
+                spec={
+                    "type": "LoadBalancer",
+                    "load_balancer_source_ranges": cidrs,
+                    # Keep the client address, so the source ranges see the real caller.
+                    "external_traffic_policy": "Local",
+                    "selector": selector,
+                    "ports": [
+                        {
+                            "name": "postgres",
+                            "port": POSTGRES_PORT,
+                            "target_port": "postgres",
+                            "protocol": "TCP",
+                        }
+                    ],
+                },
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    # A cloud load balancer takes minutes; the awaiter also waits for the pod.
+                    custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m"),
+                ),
+            )
+            self.external_address = external.status.apply(_ingress_address)
+        self.register_outputs(
+            {
+                "host": self.host,
+                "port": self.port,
+                "uri": self.uri,
+                "password": self.password,
+                "externalAddress": self.external_address,
+                "dataDisk": self.data_disk,
+            }
+        )
+
+    # -------------------------------------------------------------------------------- data
+
+    def _data_volume(
+        self, name: str, ctx: ExperimentContext
+    ) -> tuple[k8s.core.v1.PersistentVolumeClaim, pulumi.Output[str | None]]:
+        """The claim the server mounts, and the `postgres.dataDisk` output."""
+        gke = ctx.gke_platform
+        if gke is None:
+            return self._kubernetes_claim(name, ctx), pulumi.Output.from_input(None)
+        config = ctx.config.postgres
+        if config.existing_disk is not None:
+            disk_path: pulumi.Output[str] = pulumi.Output.from_input(config.existing_disk)
+        else:
+            disk = gcp.compute.Disk(
+                f"{name}-disk",
+                name=data_disk_name(ctx.config.name),
+                project=gke.project,
+                zone=gke.zone,
+                size=config.disk_gb,
+                type=config.disk_type,
+                labels=ctx.labels.gcp(),
+                description=f"PostgreSQL data of Mina ITN experiment {ctx.config.name}",
+                opts=pulumi.ResourceOptions(
+                    parent=self,
+                    retain_on_delete=config.keep_data_on_destroy,
+                    # Deleting waits for the detach from the node after the pod is gone.
+                    custom_timeouts=pulumi.CustomTimeouts(create="10m", delete="15m"),
+                ),
+            )
+            disk_path = pulumi.Output.all(disk.project, disk.zone, disk.name).apply(
+                lambda parts: f"projects/{parts[0]}/zones/{parts[1]}/disks/{parts[2]}"
+            )
+        size = f"{config.disk_gb}Gi"
+        volume = k8s.core.v1.PersistentVolume(
+            f"{name}-pv",
+            # Cluster-scoped: named after the experiment, labelled like everything else.
+            metadata={
+                "name": f"{ctx.namespace_name}-postgres-data",
+                "labels": ctx.labels.k8s(COMPONENT),
+            },
+            spec={
+                "capacity": {"storage": size},
+                "access_modes": ["ReadWriteOnce"],
+                "persistent_volume_reclaim_policy": "Retain",
+                "storage_class_name": "",
+                "volume_mode": "Filesystem",
+                "claim_ref": {
+                    "api_version": "v1",
+                    "kind": "PersistentVolumeClaim",
+                    "namespace": ctx.namespace,
+                    "name": CLAIM_NAME,
+                },
+                "csi": {"driver": GKE_PD_DRIVER, "volume_handle": disk_path, "fs_type": "ext4"},
+                "node_affinity": {
+                    "required": {
+                        "node_selector_terms": [
+                            {
+                                "match_expressions": [
+                                    {
+                                        "key": "topology.gke.io/zone",
+                                        "operator": "In",
+                                        "values": [gke.zone],
+                                    }
+                                ]
+                            }
+                        ]
+                    }
+                },
+            },
+            # Not retained: with reclaim policy Retain, deleting it never touches the disk.
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        claim = k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-pvc",
+            metadata=_metadata(ctx, CLAIM_NAME, COMPONENT),
+            spec={
+                "access_modes": ["ReadWriteOnce"],
+                "storage_class_name": "",
+                "volume_name": volume.metadata.name,
+                "resources": {"requests": {"storage": size}},
+            },
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return claim, disk_path.apply(lambda path: path)
+
+    def _kubernetes_claim(
+        self, name: str, ctx: ExperimentContext
+    ) -> k8s.core.v1.PersistentVolumeClaim:
+        """A dynamically provisioned PVC `postgres-data` (class `platform.storageClass`, or the
+        cluster's default), registered with `retain_on_delete=keepDataOnDestroy`.
+
+        What that does and does not keep: on `pulumi destroy` Pulumi skips the delete call for
+        the claim, but the claim lives in the experiment's namespace, and deleting a namespace
+        makes Kubernetes delete every object in it, claims included; the provisioned volume then
+        follows its class's reclaim policy (usually `Delete`). So the data survives a destroy
+        only when the namespace survives too: the `Experiment` must also retain the Namespace
+        when `keepDataOnDestroy` is true on this platform (the config error for `existingDisk`
+        says the same). The kept namespace and claim then belong to no stack; recreating the
+        stack needs them deleted or imported first, and deleting the namespace by hand is what
+        finally frees the data.
+        """
+        platform = ctx.config.platform
+        storage_class = getattr(platform, "storage_class", None)
+        spec: k8s.core.v1.PersistentVolumeClaimSpecArgsDict = {
+            "access_modes": ["ReadWriteOnce"],
+            "resources": {"requests": {"storage": f"{ctx.config.postgres.disk_gb}Gi"}},
+        }
+        if storage_class:
+            spec["storage_class_name"] = storage_class
+        return k8s.core.v1.PersistentVolumeClaim(
+            f"{name}-pvc",
+            metadata=_metadata(ctx, CLAIM_NAME, COMPONENT),
+            spec=spec,
+            opts=pulumi.ResourceOptions(
+                parent=self, retain_on_delete=ctx.config.postgres.keep_data_on_destroy
+            ),
+        )
+
+
+def _ingress_address(status: object) -> str | None:
+    """The first load-balancer ingress IP (or host name); None until one is assigned."""
+    load_balancer = getattr(status, "load_balancer", None)
+    ingress = getattr(load_balancer, "ingress", None) or []
+    for entry in ingress:
+        address = getattr(entry, "ip", None) or getattr(entry, "hostname", None)
+        if address:
+            return address
+    return None

@@ -1,12 +1,46 @@
-"""In-memory uptime backend: node discovery for the orchestrator and log fetcher (to be built)."""
+"""In-memory uptime backend: node discovery for the orchestrator and the log fetcher.
+
+Every Mina node submits to `submit_url`; the orchestrator and the fetcher read `online_url`,
+which lists each submitter with the `remote_addr` it submitted from (reference/perf-services.md
+§4). That address must be the node's pod IP, so nodes reach the backend through a plain
+ClusterIP Service (kube-proxy rewrites the destination only, never the source) and nothing that
+proxies or sets `X-Forwarded-For` sits in front of it.
+
+The backend keeps its state in memory: exactly one replica, replaced with `Recreate`, so there
+is never a second copy with a different view of who is online.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from typing import cast
+
 import pulumi
+import pulumi_kubernetes as k8s
 
 from components.context import ExperimentContext
+from components.labels import Labels
+from minaperf import services
+from minaperf.keys.material import PublicSummary
 
 UPTIME_PORT = 8080
+COMPONENT = "uptime-backend"
+CONFIG_DIR = "/config"
+CONFIG_FILE = "config.json"
+RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
+    "requests": {"cpu": "100m", "memory": "128Mi"},
+    "limits": {"cpu": "1", "memory": "512Mi"},
+}
+
+
+def whitelist(summary: PublicSummary) -> list[str]:
+    """Every node's public key, in node order: the keys the nodes submit with."""
+    return [node["public_key"] for node in summary["nodes"].values()]
+
+
+def _metadata(ctx: ExperimentContext, name: str, component: str) -> k8s.meta.v1.ObjectMetaArgsDict:
+    """`ctx.metadata`, typed for the SDK (it returns a plain dict)."""
+    return cast(k8s.meta.v1.ObjectMetaArgsDict, ctx.metadata(name, component))
 
 
 class UptimeBackend(pulumi.ComponentResource):
@@ -17,7 +51,97 @@ class UptimeBackend(pulumi.ComponentResource):
         self, name: str, ctx: ExperimentContext, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mina-itn:services:UptimeBackend", name, None, opts)
-        base = f"http://{ctx.service_host('uptime-backend')}:{UPTIME_PORT}"
+        child = pulumi.ResourceOptions(parent=self)
+        base = f"http://{ctx.service_host(COMPONENT)}:{UPTIME_PORT}"
         self.submit_url = f"{base}/v1/submit"
         self.online_url = f"{base}/v1/online"
-        self.register_outputs({})
+
+        network = services.uptime_network_env(ctx.config.images.daemon)
+        config_json = ctx.keys.public.apply(
+            lambda summary: services.uptime_backend_config(whitelist(summary))
+        )
+        config_map = k8s.core.v1.ConfigMap(
+            f"{name}-config",
+            metadata=_metadata(ctx, f"{COMPONENT}-config", COMPONENT),
+            # Immutable: a new whitelist replaces the object, and the checksum annotation below
+            # rolls the pod, so the backend never keeps running with a stale list.
+            immutable=True,
+            data={CONFIG_FILE: config_json},
+            opts=child,
+        )
+        checksum = config_json.apply(lambda text: hashlib.sha256(text.encode()).hexdigest())
+        selector = Labels.selector(COMPONENT)
+        self.deployment = k8s.apps.v1.Deployment(
+            f"{name}-deployment",
+            metadata=_metadata(ctx, COMPONENT, COMPONENT),
+            spec={
+                "replicas": 1,
+                "strategy": {"type": "Recreate"},
+                "selector": {"match_labels": selector},
+                "template": {
+                    "metadata": {
+                        "labels": ctx.labels.k8s(COMPONENT),
+                        "annotations": {"mina-itn/config-sha256": checksum},
+                    },
+                    "spec": {
+                        "automount_service_account_token": False,
+                        "containers": [
+                            {
+                                "name": COMPONENT,
+                                "image": ctx.config.images.uptime_backend,
+                                "env": [
+                                    {"name": "CONFIG_FILE", "value": f"{CONFIG_DIR}/{CONFIG_FILE}"},
+                                    {"name": "NETWORK", "value": network},
+                                ],
+                                "ports": [
+                                    {
+                                        "name": "http",
+                                        "container_port": UPTIME_PORT,
+                                        "protocol": "TCP",
+                                    }
+                                ],
+                                "readiness_probe": {
+                                    "http_get": {"path": "/", "port": "http"},
+                                    "period_seconds": 5,
+                                },
+                                "liveness_probe": {
+                                    "http_get": {"path": "/", "port": "http"},
+                                    "initial_delay_seconds": 10,
+                                    "period_seconds": 20,
+                                    "failure_threshold": 6,
+                                },
+                                "resources": RESOURCES,
+                                "security_context": {
+                                    "allow_privilege_escalation": False,
+                                    "privileged": False,
+                                    "capabilities": {"drop": ["ALL"]},
+                                },
+                                "volume_mounts": [
+                                    {"name": "config", "mount_path": CONFIG_DIR, "read_only": True}
+                                ],
+                            }
+                        ],
+                        "volumes": [
+                            {
+                                "name": "config",
+                                "config_map": {"name": config_map.metadata.name},
+                            }
+                        ],
+                    },
+                },
+            },
+            opts=child,
+        )
+        self.service = k8s.core.v1.Service(
+            f"{name}-service",
+            metadata=_metadata(ctx, COMPONENT, COMPONENT),
+            spec={
+                "type": "ClusterIP",
+                "selector": selector,
+                "ports": [
+                    {"name": "http", "port": UPTIME_PORT, "target_port": "http", "protocol": "TCP"}
+                ],
+            },
+            opts=child,
+        )
+        self.register_outputs({"submitUrl": self.submit_url, "onlineUrl": self.online_url})

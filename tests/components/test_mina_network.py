@@ -1,0 +1,554 @@
+"""The Mina network as rendered by the real program under the recording engine.
+
+Uses the session renders of tests/conftest.py (secrets shown): the dev stack (GKE, 10 daemons),
+the existing-cluster stack (stacks/kind.yaml) and the 200-node stack (stacks/large-200.yaml).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from components.mina_network import COMPONENT
+from minaperf import daemon
+from minaperf.genesis import build_runtime_config
+from minaperf.keys import libp2p, mina, secret_box
+from minaperf.keys.itn import ItnKey
+from minaperf.node_script import mina_node_script
+from tests.conftest import KUBERNETES_VERSION, Rendered, render
+
+STATEFULSET = "kubernetes:apps/v1:StatefulSet"
+SERVICE = "kubernetes:core/v1:Service"
+SECRET = "kubernetes:core/v1:Secret"
+CONFIGMAP = "kubernetes:core/v1:ConfigMap"
+ADDRESS = "gcp:compute/address:Address"
+ROLE_LABEL = "mina-itn/role"
+
+
+# ---------------------------------------------------------------------------------------------
+# Helpers over the recorded resources
+
+
+def daemons(rendered: Rendered) -> dict[str, dict[str, Any]]:
+    """Daemon StatefulSets by name."""
+    return {
+        r["inputs"]["metadata"]["name"]: r
+        for r in rendered.of_type(STATEFULSET)
+        if r["inputs"]["metadata"]["labels"].get("app.kubernetes.io/component") == COMPONENT
+    }
+
+
+def role_of(statefulset: dict[str, Any]) -> str:
+    return statefulset["inputs"]["metadata"]["labels"][ROLE_LABEL]
+
+
+def pod_spec(statefulset: dict[str, Any]) -> dict[str, Any]:
+    return statefulset["inputs"]["spec"]["template"]["spec"]
+
+
+def main_container(statefulset: dict[str, Any]) -> dict[str, Any]:
+    (container,) = pod_spec(statefulset)["containers"]
+    return container
+
+
+def env_of(statefulset: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {entry["name"]: entry for entry in main_container(statefulset)["env"]}
+
+
+def env_value(statefulset: dict[str, Any], name: str) -> str:
+    return env_of(statefulset)[name]["value"]
+
+
+def secret_data(rendered: Rendered, node: str) -> dict[str, str]:
+    return rendered.named(SECRET, f"{node}-keys")["inputs"]["stringData"]
+
+
+def peer_id_of(rendered: Rendered, node: str) -> str:
+    data = secret_data(rendered, node)
+    return libp2p.read_key_file(data["libp2p-key"], data["libp2p-password"]).peer_id
+
+
+def public_key_of(rendered: Rendered, node: str) -> str:
+    data = secret_data(rendered, node)
+    plaintext = secret_box.decrypt(data["node-key"], data["node-password"])
+    return mina.public_key_of_scalar(mina.scalar_from_private_key_bytes(plaintext))
+
+
+def expected_counts(rendered: Rendered) -> Counter[str]:
+    return Counter(node["role"] for node in rendered.outputs["nodes"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Shape
+
+
+def test_dev_has_the_seed_issue_topology(dev: Rendered) -> None:
+    sets = daemons(dev)
+    assert Counter(role_of(s) for s in sets.values()) == {
+        "seed": 1,
+        "block-producer": 3,
+        "plain": 5,
+        "snark-coordinator": 1,
+    }
+    expected = [
+        "seed-1",
+        "bp-1",
+        "bp-2",
+        "bp-3",
+        "node-1",
+        "node-2",
+        "node-3",
+        "node-4",
+        "node-5",
+        "coordinator-1",
+    ]
+    assert sorted(sets) == sorted(expected)
+    # The `nodes` output (MinaNetwork.nodes) keeps node_specs order.
+    assert [node["name"] for node in dev.outputs["nodes"]] == expected
+    assert [node["pod"] for node in dev.outputs["nodes"]] == [f"{n}-0" for n in expected]
+
+
+def test_200_node_stack_renders_the_counts_asked(large: Rendered) -> None:
+    sets = daemons(large)
+    assert Counter(role_of(s) for s in sets.values()) == {
+        "seed": 2,
+        "block-producer": 20,
+        "plain": 177,
+        "snark-coordinator": 1,
+    }
+    assert len(large.of_type(SECRET)) >= 200
+    names = {r["inputs"]["metadata"]["name"] for r in large.of_type(SERVICE)}
+    assert set(sets) <= names
+    # Every daemon, the second seed included, peers with the first seed.
+    multiaddr = large.outputs["seedMultiaddr"]
+    assert multiaddr.endswith(f"/p2p/{peer_id_of(large, 'seed-1')}")
+    without = [name for name, s in sets.items() if env_of(s).get("SEED_PEER") is None]
+    assert without == ["seed-1"]
+    assert {env_value(s, "SEED_PEER") for n, s in sets.items() if n != "seed-1"} == {multiaddr}
+
+
+def test_dev_with_196_plain_nodes_renders_201_daemons() -> None:
+    rendered = render("dev", overrides=["nodes.plainNodes=196"])
+    sets = daemons(rendered)
+    assert Counter(role_of(s) for s in sets.values()) == {
+        "seed": 1,
+        "block-producer": 3,
+        "plain": 196,
+        "snark-coordinator": 1,
+    }
+    assert [node["name"] for node in rendered.outputs["nodes"]][-2:] == [
+        "node-196",
+        "coordinator-1",
+    ]
+    multiaddr = rendered.outputs["seedMultiaddr"]
+    assert {env_value(s, "SEED_PEER") for n, s in sets.items() if n != "seed-1"} == {multiaddr}
+    secrets = {r["inputs"]["metadata"]["name"] for r in rendered.of_type(SECRET)}
+    assert {f"{name}-keys" for name in sets} <= secrets
+
+
+@pytest.mark.parametrize("stack", ["dev", "kubernetes_stack"])
+def test_statefulset_service_and_secret_per_node(
+    stack: str, request: pytest.FixtureRequest
+) -> None:
+    rendered: Rendered = request.getfixturevalue(stack)
+    sets = daemons(rendered)
+    assert Counter(role_of(s) for s in sets.values()) == expected_counts(rendered)
+    namespace = rendered.outputs["namespace"]
+    for name, statefulset in sets.items():
+        spec = statefulset["inputs"]["spec"]
+        metadata = statefulset["inputs"]["metadata"]
+        assert metadata["namespace"] == namespace
+        assert metadata["annotations"]["pulumi.com/skipAwait"] == "true"
+        assert spec["replicas"] == 1
+        assert spec["serviceName"] == name
+        selector = spec["selector"]["matchLabels"]
+        assert selector["app.kubernetes.io/instance"] == name
+        assert not any("expiry" in key for key in selector)
+        assert selector.items() <= spec["template"]["metadata"]["labels"].items()
+        (claim,) = spec["volumeClaimTemplates"]
+        assert claim["metadata"] == {"name": "data"}
+        assert claim["spec"]["resources"]["requests"]["storage"] == daemon.DATA_VOLUME_SIZE
+
+        service = rendered.named(SERVICE, name)["inputs"]
+        assert service["spec"]["publishNotReadyAddresses"] is True
+        assert service["spec"]["selector"] == selector
+        assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {
+            "client": 8301,
+            "graphql": 3085,
+            "itn": 3086,
+            "libp2p": 8302,
+        }
+        assert set(secret_data(rendered, name)) == {
+            "node-key",
+            "node-password",
+            "libp2p-key",
+            "libp2p-password",
+        }
+
+
+# ---------------------------------------------------------------------------------------------
+# The env contract of mina-node.sh
+
+
+def test_env_contract_per_role(dev: Rendered) -> None:
+    sets = daemons(dev)
+    namespace = dev.outputs["namespace"]
+    for name, statefulset in sets.items():
+        role = role_of(statefulset)
+        env = env_of(statefulset)
+        container = main_container(statefulset)
+        assert container["command"] == [daemon.SCRIPT_PATH, "start"]
+        assert env_value(statefulset, "NODE_ROLE") == role
+        assert env_value(statefulset, "RUNTIME_CONFIG") == "/config/daemon.json"
+        assert env_value(statefulset, "CONFIG_DIR") == "/root/.mina-config"
+        assert env_value(statefulset, "KEYS_DIR") == "/keys"
+        assert env["POD_IP"]["valueFrom"]["fieldRef"]["fieldPath"] == "status.podIP"
+        assert env_value(statefulset, "UPTIME_URL") == dev.outputs["uptimeSubmitUrl"]
+        assert env_value(statefulset, "MINA_CLIENT_TRUSTLIST") == "10.64.0.0/14,10.10.0.0/20"
+        assert env_value(statefulset, "ITN_FEATURES") == "1"
+        for variable, key in (
+            ("MINA_PRIVKEY_PASS", "node-password"),
+            ("UPTIME_PRIVKEY_PASS", "node-password"),
+            ("MINA_LIBP2P_PASS", "libp2p-password"),
+        ):
+            assert "value" not in env[variable]
+            assert env[variable]["valueFrom"]["secretKeyRef"] == {
+                "name": f"{name}-keys",
+                "key": key,
+                "optional": False,
+            }
+        coordinator_vars = {"SNARK_COORDINATOR_KEY", "SNARK_WORKER_FEE", "WORK_SELECTION"}
+        if role == "snark-coordinator":
+            assert coordinator_vars <= set(env)
+            assert env_value(statefulset, "SNARK_WORKER_FEE") == "0.001"
+            assert env_value(statefulset, "WORK_SELECTION") == "seq"
+        else:
+            assert not coordinator_vars & set(env)
+        if role == "seed":
+            assert "SEED_PEER" not in env
+        else:
+            assert env_value(statefulset, "SEED_PEER").startswith(
+                f"/dns4/seed-1.{namespace}.svc.cluster.local/tcp/8302/p2p/"
+            )
+        ports = {p["name"]: p["containerPort"] for p in container["ports"]}
+        for variable, port in (
+            ("CLIENT_PORT", "client"),
+            ("REST_PORT", "graphql"),
+            ("EXTERNAL_PORT", "libp2p"),
+            ("ITN_GRAPHQL_PORT", "itn"),
+        ):
+            assert env_value(statefulset, variable) == str(ports[port])
+
+
+def test_every_seed_peer_names_the_seeds_real_peer_id(dev: Rendered) -> None:
+    peer_id = peer_id_of(dev, "seed-1")
+    expected = f"/dns4/seed-1.itn-dev.svc.cluster.local/tcp/8302/p2p/{peer_id}"
+    assert dev.outputs["seedMultiaddr"] == expected
+    peers = {
+        name: env_value(s, "SEED_PEER") for name, s in daemons(dev).items() if role_of(s) != "seed"
+    }
+    assert len(peers) == 9
+    assert set(peers.values()) == {expected}
+
+
+def test_itn_keys_hold_the_orchestrators_and_the_fetchers_public_keys(dev: Rendered) -> None:
+    orchestrator = ItnKey(base64.b64decode(dev.outputs["orchestratorKey"])).public_b64
+    assert orchestrator == dev.outputs["orchestratorPublicKey"]
+    fetcher = dev.outputs["fetcherPublicKey"]
+    # The fetcher's public key belongs to the secret the fetcher is given.
+    fetcher_secrets = [
+        value
+        for secret in dev.of_type(SECRET)
+        for value in (secret["inputs"].get("stringData") or {}).values()
+        if isinstance(value, str) and _itn_public(value) == fetcher
+    ]
+    assert fetcher_secrets, "no Secret holds the fetcher's ITN key"
+    for statefulset in daemons(dev).values():
+        assert env_value(statefulset, "ITN_KEYS").split(",") == [orchestrator, fetcher]
+
+
+def _itn_public(value: str) -> str | None:
+    try:
+        return ItnKey.from_secret_b64(value.strip()).public_b64
+    except (ValueError, TypeError):
+        return None
+
+
+def test_uptime_submitter_keys_match_the_public_key_outputs(dev: Rendered) -> None:
+    """The node key file is also the uptime submitter key: what it opens to must be the public
+    key the stack exports (the uptime backend's whitelist and the ledger use that)."""
+    sets = daemons(dev)
+    for node in dev.outputs["nodes"]:
+        assert public_key_of(dev, node["name"]) == node["publicKey"]
+    coordinator = next(n for n in dev.outputs["nodes"] if n["role"] == "snark-coordinator")
+    assert env_value(sets["coordinator-1"], "SNARK_COORDINATOR_KEY") == coordinator["publicKey"]
+
+
+# ---------------------------------------------------------------------------------------------
+# ConfigMaps
+
+
+def _configmap(rendered: Rendered, prefix: str) -> dict[str, Any]:
+    (found,) = [
+        r["inputs"]
+        for r in rendered.of_type(CONFIGMAP)
+        if r["inputs"]["metadata"]["name"].startswith(prefix)
+    ]
+    return found
+
+
+def test_runtime_config_is_public_immutable_and_content_named(dev: Rendered) -> None:
+    config_map = _configmap(dev, "mina-runtime-config-")
+    text = config_map["data"]["daemon.json"]
+    assert config_map["immutable"] is True
+    assert config_map["metadata"]["name"] == daemon.hashed_name("mina-runtime-config", text)
+    document = json.loads(text)
+    summary = {
+        "nodes": {
+            n["name"]: {
+                "role": n["role"],
+                "public_key": n["publicKey"],
+                "peer_id": peer_id_of(dev, n["name"]),
+            }
+            for n in dev.outputs["nodes"]
+        },
+        "itn": {"orchestrator": "", "fetcher": ""},
+        "funding": [account["publicKey"] for account in dev.outputs["fundingKeys"]],
+    }
+    assert document == build_runtime_config(
+        summary,  # type: ignore[arg-type]
+        genesis_timestamp=dev.outputs["genesisTimestamp"],
+        slot_duration_ms=dev.outputs["slotDurationMs"],
+        proof_level=dev.outputs["proofLevel"],
+        block_producer_stake="5000000",
+        funding_balance="100000000",
+        node_balance="1000",
+        ledger_name="itn-dev",
+    )
+    assert document["genesis"]["genesis_state_timestamp"] == dev.outputs["genesisTimestamp"]
+    assert all("sk" not in account for account in document["ledger"]["accounts"])
+    assert (dev.directory / "files" / f"configmap-{config_map['metadata']['name']}").is_dir()
+    for statefulset in daemons(dev).values():
+        volumes = {v["name"]: v for v in pod_spec(statefulset)["volumes"]}
+        assert volumes["runtime-config"]["configMap"]["name"] == config_map["metadata"]["name"]
+
+
+def test_node_script_configmap(dev: Rendered) -> None:
+    config_map = _configmap(dev, "mina-node-script-")
+    assert config_map["immutable"] is True
+    assert config_map["data"] == {"mina-node.sh": mina_node_script()}
+    for statefulset in daemons(dev).values():
+        volumes = {v["name"]: v for v in pod_spec(statefulset)["volumes"]}
+        script = volumes["node-script"]["configMap"]
+        assert script == {"name": config_map["metadata"]["name"], "defaultMode": 0o555}
+
+
+# ---------------------------------------------------------------------------------------------
+# Pods: keys, resources, security, probes
+
+
+def test_pod_spec_keys_resources_security_and_probes(dev: Rendered) -> None:
+    for name, statefulset in daemons(dev).items():
+        spec = pod_spec(statefulset)
+        (init,) = spec["initContainers"]
+        assert init["command"] == [daemon.SCRIPT_PATH, "install-keys", "/secrets", "/keys"]
+        assert init["image"] == main_container(statefulset)["image"]
+        for container in (init, main_container(statefulset)):
+            for kind in ("requests", "limits"):
+                assert set(container["resources"][kind]) == {"cpu", "memory"}, container["name"]
+            security = container["securityContext"]
+            assert security["allowPrivilegeEscalation"] is False
+            assert security["privileged"] is False
+            assert security["capabilities"]["drop"] == ["ALL"]
+        volumes = {v["name"]: v for v in spec["volumes"]}
+        key_files = volumes["key-files"]["secret"]
+        assert key_files["secretName"] == f"{name}-keys"
+        # Only the key files are mounted; passwords reach the daemon through secretKeyRefs.
+        assert [item["key"] for item in key_files["items"]] == ["node-key", "libp2p-key"]
+        assert volumes["keys"]["emptyDir"]["medium"] == "Memory"
+        mounts = {m["name"]: m["mountPath"] for m in main_container(statefulset)["volumeMounts"]}
+        assert mounts == {
+            "runtime-config": "/config",
+            "node-script": daemon.SCRIPT_DIR,
+            "keys": "/keys",
+            "data": "/root/.mina-config",
+        }
+        container = main_container(statefulset)
+        assert container["startupProbe"]["tcpSocket"]["port"] == 8301
+        assert (
+            container["startupProbe"]["periodSeconds"]
+            * container["startupProbe"]["failureThreshold"]
+            >= 15 * 60
+        )
+        assert container["livenessProbe"]["exec"]["command"] == [daemon.SCRIPT_PATH, "alive"]
+        assert container["livenessProbe"]["periodSeconds"] == 60
+        assert container["livenessProbe"]["timeoutSeconds"] == 30
+        assert container["livenessProbe"]["failureThreshold"] == 5
+        assert container["readinessProbe"]["exec"]["command"] == [daemon.SCRIPT_PATH, "ready"]
+        assert container["readinessProbe"]["periodSeconds"] == 30
+        assert spec["terminationGracePeriodSeconds"] == 60
+        assert spec["enableServiceLinks"] is False
+        assert spec["nodeSelector"] == {"mina-itn/pool": "mina"}
+        anti = spec["affinity"]["podAntiAffinity"][
+            "preferredDuringSchedulingIgnoredDuringExecution"
+        ]
+        assert anti[0]["podAffinityTerm"]["labelSelector"]["matchLabels"] == {
+            "app.kubernetes.io/component": COMPONENT
+        }
+
+
+def test_resources_follow_the_role(dev: Rendered) -> None:
+    sets = daemons(dev)
+    requests = {role_of(s): main_container(s)["resources"]["requests"] for s in sets.values()}
+    assert requests["block-producer"] == {"cpu": "4", "memory": "16Gi"}
+    assert requests["plain"] == {"cpu": "2", "memory": "8Gi"}
+
+
+# ---------------------------------------------------------------------------------------------
+# No secret outside Secrets
+
+
+def test_no_password_or_key_appears_outside_secrets(dev: Rendered) -> None:
+    secrets: set[str] = set()
+    for node in dev.outputs["nodes"]:
+        data = secret_data(dev, node["name"])
+        secrets |= set(data.values())
+        key_file = json.loads(data["node-key"])
+        secrets |= {key_file["ciphertext"], key_file["nonce"], key_file["pwsalt"]}
+        plaintext = secret_box.decrypt(data["node-key"], data["node-password"])
+        secrets.add(mina.format_private_key(mina.scalar_from_private_key_bytes(plaintext)))
+        triple = secret_box.decrypt(data["libp2p-key"], data["libp2p-password"]).decode()
+        secrets.add(triple.split(",")[0])
+    assert all(len(secret) >= 16 for secret in secrets)
+    leaks = []
+    for resource in dev.resources:
+        if resource["type"] == SECRET:
+            continue
+        text = json.dumps(resource["inputs"])
+        leaks += [resource["name"] for secret in secrets if secret in text]
+    public_outputs = {k: v for k, v in dev.outputs.items() if k not in dev.run.secret_outputs}
+    for key, value in public_outputs.items():
+        text = json.dumps(value)
+        leaks += [f"output {key}" for secret in secrets if secret in text]
+    for path in (dev.directory / "manifests").rglob("*.yaml"):
+        if not path.name.startswith("secret-"):
+            body = path.read_text()
+            leaks += [str(path.name) for secret in secrets if secret in body]
+    assert not leaks, sorted(set(leaks))
+    # The Secrets themselves are registered as secret values (masked in state and previews).
+    for node in dev.outputs["nodes"]:
+        recorded = next(
+            r
+            for r in dev.run.resources
+            if r.type == SECRET and r.inputs["metadata"]["name"] == f"{node['name']}-keys"
+        )
+        assert _is_secret(recorded.inputs["stringData"])
+
+
+def _is_secret(value: Any) -> bool:
+    from scripts.engine import SECRET_SIG, SECRET_VALUE
+
+    return isinstance(value, dict) and value.get(SECRET_SIG) == SECRET_VALUE
+
+
+# ---------------------------------------------------------------------------------------------
+# Snark coordinator reachability
+
+
+def test_gke_coordinator_behind_an_internal_load_balancer_on_a_reserved_address(
+    dev: Rendered,
+) -> None:
+    (address,) = [r for r in dev.of_type(ADDRESS) if "coordinator" in r["name"]]
+    inputs = address["inputs"]
+    assert inputs["addressType"] == "INTERNAL"
+    assert inputs["region"] == "us-central1"
+    assert inputs["subnetwork"]
+    assert inputs["labels"]["experiment"] == "dev"
+    assert address["provider"]
+    assert "providers:gcp" in address["provider"]
+    service = dev.named(SERVICE, "coordinator-1-workers")["inputs"]
+    spec = service["spec"]
+    assert spec["type"] == "LoadBalancer"
+    assert service["metadata"]["annotations"] == {
+        "networking.gke.io/load-balancer-type": "Internal"
+    }
+    assert spec["loadBalancerSourceRanges"] == ["10.10.0.0/20"]
+    assert spec["ports"] == [{"name": "client", "port": 8301, "targetPort": "client"}]
+    assert spec["selector"]["app.kubernetes.io/instance"] == "coordinator-1"
+    host = spec["loadBalancerIP"]
+    assert dev.outputs["workerPool"]["coordinatorAddress"] == f"{host}:8301"
+
+
+def test_kubernetes_coordinator_behind_a_cluster_ip_service(kubernetes_stack: Rendered) -> None:
+    assert not kubernetes_stack.of_type(ADDRESS)
+    service = kubernetes_stack.named(SERVICE, "coordinator-1-workers")["inputs"]
+    assert service["spec"]["type"] == "ClusterIP"
+    sets = daemons(kubernetes_stack)
+    for statefulset in sets.values():
+        assert "nodeSelector" not in pod_spec(statefulset)
+        assert env_value(statefulset, "MINA_CLIENT_TRUSTLIST") == "10.244.0.0/16"
+
+
+# ---------------------------------------------------------------------------------------------
+# Pulumi structure and schema
+
+
+@pytest.mark.parametrize("stack", ["dev", "kubernetes_stack"])
+def test_children_are_parented_and_prefixed(stack: str, request: pytest.FixtureRequest) -> None:
+    rendered: Rendered = request.getfixturevalue(stack)
+    by_urn = {r["urn"]: r for r in rendered.resources}
+    (network,) = [r for r in rendered.resources if r["type"] == "mina-itn:mina:MinaNetwork"]
+    inside = [r for r in rendered.resources if _under(r, network["urn"], by_urn)]
+    assert len(inside) >= 3 * len(rendered.outputs["nodes"])
+    for resource in inside:
+        parent = by_urn[resource["parent"]]
+        assert resource["name"].startswith(f"{parent['name']}-"), resource["name"]
+        assert not resource["type"].startswith("pulumi:providers:")
+        if resource["type"].startswith("kubernetes:"):
+            assert resource["provider"], resource["name"]
+            assert "providers:kubernetes" in resource["provider"]
+
+
+def _under(resource: dict[str, Any], ancestor: str, by_urn: dict[str, dict[str, Any]]) -> bool:
+    parent = resource["parent"]
+    while parent:
+        if parent == ancestor:
+            return True
+        parent = by_urn[parent]["parent"] if parent in by_urn else None
+    return False
+
+
+@pytest.mark.parametrize("stack", ["dev", "kubernetes_stack"])
+def test_network_manifests_pass_strict_schema_validation(
+    stack: str, request: pytest.FixtureRequest
+) -> None:
+    rendered: Rendered = request.getfixturevalue(stack)
+    names = set(daemons(rendered)) | {"coordinator-1-workers"}
+    paths: list[Path] = [
+        path
+        for path in rendered.manifests()
+        if path.stem.split("-", 1)[-1].removesuffix("-keys") in names
+        or path.stem.startswith(("configmap-mina-runtime-config", "configmap-mina-node-script"))
+    ]
+    assert len(paths) >= 3 * len(daemons(rendered))
+    result = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("kubernetes-validate")),
+            "--strict",
+            "--quiet",
+            "-k",
+            KUBERNETES_VERSION,
+            *map(str, paths),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
