@@ -35,7 +35,8 @@
 #   ITN_KEYS               comma-separated base64 Ed25519 public keys -> --itn-keys (required)
 #   UPTIME_URL             -> --uptime-url, with --uptime-submitter-key $KEYS_DIR/node-key
 #                          (required)
-#   SEED_PEER              seed multiaddr -> --peer        (required for every role but seed)
+#   SEED_PEER              seed multiaddr -> --peer        (required for every role but seed;
+#                          set on seeds after the first, so they join the first seed)
 #   SNARK_COORDINATOR_KEY  B62 public key -> --run-snark-coordinator
 #                          (required for snark-coordinator)
 #   SNARK_WORKER_FEE       -> --snark-worker-fee   (snark-coordinator only; optional)
@@ -153,6 +154,19 @@ remove_builtin_config() {
     done
 }
 
+# A node keeps its chain on a persistent volume across restarts. When the runtime config changes
+# (a new genesis timestamp or ledger), that chain belongs to another network: start afresh.
+reset_state_on_new_runtime_config() {
+    stamp="$CONFIG_DIR/.runtime-config.sha256"
+    digest=$(sha256sum "$RUNTIME_CONFIG" | cut -d ' ' -f 1)
+    if [ -f "$stamp" ] && [ "$(cat "$stamp")" != "$digest" ]; then
+        log "runtime config changed (new genesis or ledger): clearing chain state in $CONFIG_DIR"
+        find "$CONFIG_DIR" -mindepth 1 -maxdepth 1 ! -name lost+found -exec rm -rf -- {} +
+    fi
+    mkdir -p "$CONFIG_DIR"
+    printf '%s\n' "$digest" >"$stamp"
+}
+
 # --- install-keys --------------------------------------------------------------------------
 
 install_keys() {
@@ -234,6 +248,7 @@ start() {
     fi
     check_key_permissions
     remove_builtin_config
+    reset_state_on_new_runtime_config
 
     set -- daemon \
         --config-file "$RUNTIME_CONFIG" \
@@ -256,6 +271,10 @@ start() {
     case "$NODE_ROLE" in
         seed)
             set -- "$@" --seed
+            # Seeds after the first join the first one; the first has no SEED_PEER.
+            if [ -n "${SEED_PEER:-}" ]; then
+                set -- "$@" --peer "$SEED_PEER"
+            fi
             ;;
         block-producer)
             set -- "$@" --peer "$SEED_PEER" --block-producer-key "$KEYS_DIR/node-key"

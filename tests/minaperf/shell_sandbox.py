@@ -73,6 +73,8 @@ _HOST_TOOLS = (
     "cut",
     "seq",
     "tee",
+    "sha256sum",
+    "find",
 )
 
 

@@ -578,3 +578,27 @@ def test_auto_falls_back_to_client_without_curl(sb: Sandbox) -> None:
     set_client(sb, client_status_json("Synced"))
     assert run_script(sb, ["ready"], PROBE_ENV).returncode == 0
     assert [c.argv[:2] for c in sb.calls("mina")] == [["client", "status"]]
+
+
+def test_extra_seed_peers_with_the_first_seed(sb: Sandbox) -> None:
+    env = {**make_node(sb, "seed"), "SEED_PEER": SEED_PEER}
+    proc = run_script(sb, ["start"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert sb.calls("mina")[0].argv == [*expected_argv(env, "seed"), "--peer", SEED_PEER]
+
+
+def test_new_runtime_config_clears_kept_chain_state(sb: Sandbox) -> None:
+    env = make_node(sb, "plain")
+    state = Path(env["CONFIG_DIR"])
+    assert run_script(sb, ["start"], env).returncode == 0
+    (state / "frontier").mkdir()
+    (state / "frontier" / "db").write_text("chain of the first genesis")
+    assert run_script(sb, ["start"], env).returncode == 0
+    assert (state / "frontier" / "db").exists(), "same config: the chain is kept"
+
+    Path(env["RUNTIME_CONFIG"]).write_text('{"genesis":{"genesis_state_timestamp":"later"}}\n')
+    proc = run_script(sb, ["start"], env)
+    assert proc.returncode == 0, proc.stderr
+    assert not (state / "frontier").exists(), "new genesis: the old chain is cleared"
+    assert "runtime config changed" in proc.stderr
+    assert len(sb.calls("mina")) == 3
