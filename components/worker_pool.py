@@ -1,16 +1,173 @@
-"""Snark worker pool: bare GCE VMs with N worker processes each, or pods (to be built)."""
+"""Snark worker pool: bare GCE VMs with N worker processes each, or pods.
+
+On `gke` every server is a plain Debian VM (no containers) in the experiment's subnet, without a
+public address (egress through the experiment's Cloud NAT), running `processesPerServer`
+`mina internal snark-worker` processes under systemd. The startup script is rendered by
+`minaperf.worker_script` and passed as the `startup-script` metadata key, which GCE re-reads on
+every boot and Pulumi updates in place (the `metadata_startup_script` argument would recreate the
+VM on every change; reference/pulumi-practice.md §5.2).
+
+On `kubernetes` (an existing cluster) the pool is a Deployment of `platform.workerPods` pods, each
+running `snark-worker-supervisor.sh` in the daemon image with `processesPerServer` processes.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from dataclasses import dataclass
+from typing import Any, cast
 
 import pulumi
+import pulumi_gcp as gcp
+import pulumi_kubernetes as k8s
 
 from components.context import ExperimentContext
+from components.labels import Labels
+from minaperf.config import (
+    ConfigError,
+    KubernetesPlatform,
+    WorkerPoolConfig,
+    cpu_millis,
+    memory_bytes,
+)
+from minaperf.machines import machine_shape
+from minaperf.node_script import SNARK_WORKER_SUPERVISOR_SCRIPT, snark_worker_supervisor_script
+from minaperf.worker_script import render_worker_startup_script
+
+COMPONENT = "snark-worker"
+BOOT_IMAGE = "debian-cloud/debian-12"
+WORKER_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter")
+WORKER_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+"""Broad scope, narrow identity: what the VM may do is decided by the two IAM roles above."""
+
+HYPERDISK_ONLY_FAMILIES = frozenset({"n4", "c4", "c4a", "c4d", "x4", "h4d"})
+"""Machine series whose VMs attach only Hyperdisk (no Persistent Disk)."""
+GVNIC_FAMILIES = frozenset({"c3", "c3d", "n4", "c4", "c4a", "c4d"})
+"""Machine series that require the gVNIC network interface (debian-12 supports it)."""
+
+SUPERVISOR_DIR = "/opt/minaperf"
+WORKER_STATE_DIR = "/var/lib/mina-worker"
+STOP_GRACE_SECONDS = 20
+
+
+@dataclass(frozen=True)
+class VmPlan:
+    """How one worker VM is shaped, from the pool config alone (pure, testable)."""
+
+    machine_type: str
+    bare_metal: bool
+    spot: bool
+    disk_type: str
+    nic_type: str | None
+    shielded: bool
+
+
+def vm_plan(pool: WorkerPoolConfig) -> VmPlan:
+    """The VM shape for `pool`; a ConfigError for combinations GCE refuses.
+
+    Bare metal (`*-metal`) instances cannot live-migrate (so `onHostMaintenance` must be
+    TERMINATE), cannot be Spot or preemptible, attach only Hyperdisk, need the IDPF network
+    interface and do not offer Shielded VM options.
+    """
+    shape = machine_shape(pool.machine_type)
+    family = pool.machine_type.split("-", 1)[0]
+    if shape.bare_metal and pool.spot:
+        raise ConfigError(
+            "workerPool.spot",
+            f"{pool.machine_type} is a bare metal machine type, which cannot run as Spot; "
+            "set workerPool.spot: false (on-demand) or choose a VM machine type",
+        )
+    hyperdisk = shape.bare_metal or family in HYPERDISK_ONLY_FAMILIES
+    if shape.bare_metal:
+        nic: str | None = "IDPF"
+    elif family in GVNIC_FAMILIES:
+        nic = "GVNIC"
+    else:
+        nic = None
+    return VmPlan(
+        machine_type=pool.machine_type,
+        bare_metal=shape.bare_metal,
+        spot=pool.spot,
+        disk_type="hyperdisk-balanced" if hyperdisk else "pd-balanced",
+        nic_type=nic,
+        shielded=not shape.bare_metal,
+    )
+
+
+def scheduling(plan: VmPlan) -> gcp.compute.InstanceSchedulingArgsDict:
+    if plan.spot:
+        # Spot VMs are stopped, not deleted, when reclaimed; a later `pulumi up` or a manual start
+        # brings them back, and the startup script is idempotent.
+        return {
+            "provisioning_model": "SPOT",
+            "preemptible": True,
+            "automatic_restart": False,
+            "instance_termination_action": "STOP",
+            "on_host_maintenance": "TERMINATE",
+        }
+    return {
+        "provisioning_model": "STANDARD",
+        "preemptible": False,
+        "automatic_restart": True,
+        # Bare metal cannot live-migrate; VMs can.
+        "on_host_maintenance": "TERMINATE" if plan.bare_metal else "MIGRATE",
+    }
+
+
+def service_account_id(experiment: str) -> str:
+    """A GCP service account id (6-30 chars, [a-z][-a-z0-9]*[a-z0-9]) unique per experiment."""
+    candidate = f"{experiment}-snark-workers"
+    if len(candidate) <= 30:
+        return candidate
+    digest = hashlib.sha256(experiment.encode()).hexdigest()[:6]
+    return f"{experiment[:20].rstrip('-')}-{digest}-sw"
+
+
+def instance_name(experiment: str, index: int) -> str:
+    return f"{experiment}-snark-worker-{index}"
+
+
+def _cpu_quantity(millis: int) -> str:
+    return str(millis // 1000) if millis % 1000 == 0 else f"{millis}m"
+
+
+def _memory_quantity(size: int) -> str:
+    for unit, factor in (("Ti", 1024**4), ("Gi", 1024**3), ("Mi", 1024**2), ("Ki", 1024)):
+        if size % factor == 0:
+            return f"{size // factor}{unit}"
+    return str(size)
+
+
+def pod_resources(pool: WorkerPoolConfig) -> k8s.core.v1.ResourceRequirementsArgsDict:
+    """One worker pod's resources: the per-process `podResources` times `processesPerServer`."""
+    per = pool.pod_resources
+    n = pool.processes_per_server
+    return {
+        "requests": {
+            "cpu": _cpu_quantity(cpu_millis(per.cpu_request) * n),
+            "memory": _memory_quantity(memory_bytes(per.memory_request) * n),
+        },
+        "limits": {
+            "cpu": _cpu_quantity(cpu_millis(per.cpu_limit) * n),
+            "memory": _memory_quantity(memory_bytes(per.memory_limit) * n),
+        },
+    }
+
+
+def worker_threads(pool: WorkerPoolConfig) -> int:
+    """RAYON_NUM_THREADS per process: its CPU limit in whole CPUs (nproc in a pod sees the node)."""
+    return max(1, cpu_millis(pool.pod_resources.cpu_limit) // 1000)
+
+
+def _metadata(ctx: ExperimentContext, name: str) -> k8s.meta.v1.ObjectMetaArgsDict:
+    return cast(k8s.meta.v1.ObjectMetaArgsDict, ctx.metadata(name, COMPONENT))
 
 
 class SnarkWorkerPool(pulumi.ComponentResource):
+    instances: list[gcp.compute.Instance]
     summary: dict[str, Any]
+    """Stack output `workerPool`: kind, servers, machineType, processesPerServer,
+    coordinatorAddress (host:port)."""
 
     def __init__(
         self,
@@ -22,5 +179,214 @@ class SnarkWorkerPool(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mina-itn:workers:SnarkWorkerPool", name, None, opts)
-        self.summary = {}
-        self.register_outputs({})
+        pool = ctx.config.worker_pool
+        host = pulumi.Output.from_input(coordinator_host)
+        address = host.apply(lambda value: f"{value}:{coordinator_port}")
+        platform = ctx.config.platform
+        if ctx.gke is not None:
+            try:
+                plan = vm_plan(pool)
+            except ConfigError as error:
+                raise pulumi.RunError(f"config error: {error}") from None
+            self.instances = self._vms(name, ctx, plan, host, coordinator_port)
+            self.summary = {
+                "kind": "gce",
+                "servers": pool.servers,
+                "machineType": pool.machine_type,
+                "processesPerServer": pool.processes_per_server,
+                "coordinatorAddress": address,
+            }
+        else:
+            assert isinstance(platform, KubernetesPlatform)
+            self.instances = []
+            self._pods(name, ctx, platform.worker_pods, address)
+            self.summary = {
+                "kind": "pods",
+                "servers": platform.worker_pods,
+                "machineType": None,
+                "processesPerServer": pool.processes_per_server,
+                "coordinatorAddress": address,
+            }
+        self.register_outputs({"coordinatorAddress": address})
+
+    # ------------------------------------------------------------------------------- GCE VMs
+
+    def _vms(
+        self,
+        name: str,
+        ctx: ExperimentContext,
+        plan: VmPlan,
+        host: pulumi.Output[str],
+        port: int,
+    ) -> list[gcp.compute.Instance]:
+        gke = ctx.gke
+        assert gke is not None
+        config = ctx.config
+        pool = config.worker_pool
+        if pool.servers == 0:
+            return []
+        child = pulumi.ResourceOptions(parent=self)
+        account = gcp.serviceaccount.Account(
+            f"{name}-sa",
+            account_id=service_account_id(config.name),
+            project=gke.project,
+            display_name=f"Snark worker VMs of experiment {config.name}",
+            opts=child,
+        )
+        member = account.email.apply(lambda email: f"serviceAccount:{email}")
+        grants = [
+            gcp.projects.IAMMember(
+                f"{name}-sa-{role.split('.')[-1].lower()}",
+                project=gke.project,
+                role=role,
+                member=member,
+                opts=child,
+            )
+            for role in WORKER_ROLES
+        ]
+        package = pool.mina_package
+        script = host.apply(
+            lambda value: render_worker_startup_script(
+                coordinator_host=value,
+                coordinator_port=port,
+                processes=pool.processes_per_server,
+                proof_level=config.network.proof_level,
+                mina_package=package.name,
+                mina_version=package.version,
+                apt_channel=package.channel,
+                apt_codename=package.codename,
+            )
+        )
+        network_interface: gcp.compute.InstanceNetworkInterfaceArgsDict = {
+            "subnetwork": gke.subnet,
+            # No access_configs: no public address; egress through the experiment's Cloud NAT.
+        }
+        if plan.nic_type is not None:
+            network_interface["nic_type"] = plan.nic_type
+        shielded: gcp.compute.InstanceShieldedInstanceConfigArgsDict | None = (
+            {"enable_secure_boot": True, "enable_vtpm": True, "enable_integrity_monitoring": True}
+            if plan.shielded
+            else None
+        )
+        instances = []
+        for index in range(1, pool.servers + 1):
+            instances.append(
+                gcp.compute.Instance(
+                    f"{name}-vm-{index}",
+                    name=instance_name(config.name, index),
+                    project=gke.project,
+                    zone=gke.zone,
+                    machine_type=plan.machine_type,
+                    boot_disk={
+                        "auto_delete": True,
+                        "initialize_params": {
+                            "image": BOOT_IMAGE,
+                            "size": pool.disk_gb,
+                            "type": plan.disk_type,
+                        },
+                    },
+                    network_interfaces=[network_interface],
+                    service_account={"email": account.email, "scopes": WORKER_SCOPES},
+                    scheduling=scheduling(plan),
+                    shielded_instance_config=shielded,
+                    metadata={
+                        "startup-script": script,
+                        "enable-oslogin": "TRUE",
+                    },
+                    tags=[gke.worker_tag],
+                    labels=ctx.labels.gcp(),
+                    allow_stopping_for_update=True,
+                    description=(
+                        f"Mina snark workers ({pool.processes_per_server} processes) of "
+                        f"experiment {config.name}"
+                    ),
+                    opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
+                )
+            )
+        return instances
+
+    # ---------------------------------------------------------------------------------- pods
+
+    def _pods(
+        self, name: str, ctx: ExperimentContext, replicas: int, address: pulumi.Output[str]
+    ) -> None:
+        if replicas == 0:
+            return
+        config = ctx.config
+        pool = config.worker_pool
+        child = pulumi.ResourceOptions(parent=self)
+        script = snark_worker_supervisor_script()
+        script_map = k8s.core.v1.ConfigMap(
+            f"{name}-supervisor",
+            metadata=_metadata(ctx, "snark-worker-supervisor"),
+            data={SNARK_WORKER_SUPERVISOR_SCRIPT: script},
+            opts=child,
+        )
+        selector = Labels.selector(COMPONENT)
+        pod_labels = ctx.labels.k8s(COMPONENT)
+        env: list[k8s.core.v1.EnvVarArgsDict] = [
+            {"name": "COORDINATOR_ADDRESS", "value": address},
+            {"name": "WORKER_PROCESSES", "value": str(pool.processes_per_server)},
+            {"name": "WORKER_THREADS", "value": str(worker_threads(pool))},
+            {"name": "PROOF_LEVEL", "value": config.network.proof_level},
+            {"name": "WORKER_STATE_DIR", "value": WORKER_STATE_DIR},
+            {"name": "STOP_GRACE_SECONDS", "value": str(STOP_GRACE_SECONDS)},
+        ]
+        spec: k8s.apps.v1.DeploymentSpecArgsDict = {
+            "replicas": replicas,
+            # Worker pods are large; never ask the cluster for a surge pod's worth of CPU.
+            "strategy": {"type": "Recreate"},
+            "selector": {"match_labels": selector},
+            "template": {
+                "metadata": {
+                    "labels": pod_labels,
+                    "annotations": {
+                        # Roll the pods when the supervisor changes.
+                        "mina-itn/supervisor-sha256": hashlib.sha256(script.encode()).hexdigest(),
+                    },
+                },
+                "spec": {
+                    "termination_grace_period_seconds": STOP_GRACE_SECONDS + 10,
+                    "security_context": {"seccomp_profile": {"type": "RuntimeDefault"}},
+                    "containers": [
+                        {
+                            "name": "snark-worker",
+                            "image": config.images.daemon,
+                            "command": [
+                                "bash",
+                                f"{SUPERVISOR_DIR}/{SNARK_WORKER_SUPERVISOR_SCRIPT}",
+                            ],
+                            "env": env,
+                            "resources": pod_resources(pool),
+                            "security_context": {
+                                "allow_privilege_escalation": False,
+                                "privileged": False,
+                                "capabilities": {"drop": ["ALL"]},
+                            },
+                            "volume_mounts": [
+                                {"name": "supervisor", "mount_path": SUPERVISOR_DIR},
+                                {"name": "state", "mount_path": WORKER_STATE_DIR},
+                            ],
+                        }
+                    ],
+                    "volumes": [
+                        {
+                            "name": "supervisor",
+                            "config_map": {
+                                "name": script_map.metadata.apply(
+                                    lambda metadata: metadata.name or "snark-worker-supervisor"
+                                ),
+                                "default_mode": 0o555,
+                            },
+                        },
+                        {"name": "state", "empty_dir": {}},
+                    ],
+                },
+            },
+        }
+        k8s.apps.v1.Deployment(
+            f"{name}-pods",
+            metadata=_metadata(ctx, "snark-workers"),
+            spec=spec,
+            opts=child,
+        )

@@ -1,0 +1,315 @@
+"""The snark worker pool as the real program renders it: GCE VMs on `gke`, pods on `kubernetes`."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import kubernetes_validate
+import pytest
+import yaml
+
+from components.worker_pool import (
+    pod_resources,
+    service_account_id,
+    vm_plan,
+    worker_threads,
+)
+from minaperf.config import ConfigError, WorkerPoolConfig
+from minaperf.node_script import snark_worker_supervisor_script
+from minaperf.outputs import WorkerPool
+from policy.runner import run_policies
+from tests.conftest import KUBERNETES_VERSION, ROOT, Rendered, render
+from tests.minaperf.shell_sandbox import shellcheck
+
+INSTANCE = "gcp:compute/instance:Instance"
+ACCOUNT = "gcp:serviceaccount/account:Account"
+IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
+SERVICE = "kubernetes:core/v1:Service"
+DEPLOYMENT = "kubernetes:apps/v1:Deployment"
+CONFIG_MAP = "kubernetes:core/v1:ConfigMap"
+POOL_TYPE = "mina-itn:workers:SnarkWorkerPool"
+KIND = ROOT / "stacks" / "kind.yaml"
+METAL = ["workerPool.machineType=c3-highcpu-192-metal", "workerPool.spot=false"]
+
+
+def instances(rendered: Rendered) -> list[dict[str, Any]]:
+    return sorted(rendered.of_type(INSTANCE), key=lambda r: r["inputs"]["name"])
+
+
+def pool_children(rendered: Rendered) -> list[dict[str, Any]]:
+    pools = [r["urn"] for r in rendered.of_type(POOL_TYPE)]
+    return [r for r in rendered.resources if r["parent"] in pools]
+
+
+def settings(script: str) -> dict[str, str]:
+    return dict(re.findall(r"^readonly ([A-Z_]+)='([^']*)'$", script, re.MULTILINE))
+
+
+def coordinator_lb_ip(rendered: Rendered) -> str:
+    """The reserved internal address the coordinator's worker Service is pinned to."""
+    for service in rendered.of_type(SERVICE):
+        spec = service["inputs"]["spec"]
+        if spec.get("type") == "LoadBalancer" and spec.get("loadBalancerIP"):
+            labels = service["inputs"]["metadata"].get("labels", {})
+            if labels.get("mina-itn/role") == "snark-coordinator":
+                return spec["loadBalancerIP"]
+    raise AssertionError("no coordinator LoadBalancer Service with a reserved address")
+
+
+# ----------------------------------------------------------------------------------- GCE VMs
+
+
+def test_dev_has_two_worker_vms(dev: Rendered) -> None:
+    vms = instances(dev)
+    assert [vm["inputs"]["name"] for vm in vms] == ["dev-snark-worker-1", "dev-snark-worker-2"]
+    for vm in vms:
+        inputs = vm["inputs"]
+        assert inputs["machineType"] == "c2d-highcpu-32"
+        assert inputs["zone"] == "us-central1-a"
+        assert inputs["allowStoppingForUpdate"] is True
+        assert inputs["bootDisk"]["initializeParams"] == {
+            "image": "debian-cloud/debian-12",
+            "size": 50,
+            "type": "pd-balanced",
+        }
+        assert inputs["tags"] == ["itn-dev-snark-worker"]
+        assert inputs["shieldedInstanceConfig"]["enableSecureBoot"] is True
+
+
+def test_worker_vms_have_no_public_address(dev: Rendered) -> None:
+    for vm in instances(dev):
+        (nic,) = vm["inputs"]["networkInterfaces"]
+        assert "accessConfigs" not in nic
+        assert "ipv6AccessConfigs" not in nic
+        assert nic["subnetwork"] == "itn-dev-subnet"
+
+
+def test_worker_vms_are_labelled(dev: Rendered) -> None:
+    for vm in instances(dev):
+        labels = vm["inputs"]["labels"]
+        assert labels["experiment"] == "dev"
+        assert re.fullmatch(r"\d{4}-\d{2}-\d{2}_\d{2}-\d{2}", labels["expiry"])
+        assert labels["owner"] == "platform-team"
+
+
+def test_worker_vms_are_spot(dev: Rendered) -> None:
+    for vm in instances(dev):
+        assert vm["inputs"]["scheduling"] == {
+            "provisioningModel": "SPOT",
+            "preemptible": True,
+            "automaticRestart": False,
+            "instanceTerminationAction": "STOP",
+            "onHostMaintenance": "TERMINATE",
+        }
+
+
+def test_startup_script_is_metadata_not_the_recreating_argument(dev: Rendered) -> None:
+    for vm in instances(dev):
+        inputs = vm["inputs"]
+        assert "metadataStartupScript" not in inputs
+        assert inputs["metadata"]["startup-script"].startswith("#!/bin/bash")
+
+
+def test_startup_script_names_the_coordinators_reserved_address(dev: Rendered) -> None:
+    address = coordinator_lb_ip(dev)
+    for vm in instances(dev):
+        values = settings(vm["inputs"]["metadata"]["startup-script"])
+        assert values["COORDINATOR_HOST"] == address
+        assert values["COORDINATOR_PORT"] == "8301"
+        assert values["WORKER_PROCESSES"] == "4"
+        assert values["PROOF_LEVEL"] == "full"
+        assert values["MINA_PACKAGE"] == "mina-devnet"
+        assert values["MINA_VERSION"] == "4.0.0-6965b50"
+        assert values["APT_CHANNEL"] == "alpha"
+        assert values["APT_CODENAME"] == "bookworm"
+    assert dev.outputs["workerPool"]["coordinatorAddress"] == f"{address}:8301"
+
+
+def test_rendered_startup_script_passes_shellcheck(dev: Rendered) -> None:
+    for vm in instances(dev):
+        path = dev.directory / "files" / f"instance-{vm['inputs']['name']}" / "startup-script.sh"
+        assert path.read_text() == vm["inputs"]["metadata"]["startup-script"]
+        result = shellcheck(path)
+        assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_worker_service_account_is_minimal(dev: Rendered) -> None:
+    (account,) = [r for r in dev.of_type(ACCOUNT) if r["name"] == "dev-workers-sa"]
+    email = f"{account['inputs']['accountId']}@your-gcp-project.iam.gserviceaccount.com"
+    grants = [r for r in dev.of_type(IAM_MEMBER) if r["parent"] == account["parent"]]
+    assert sorted(g["inputs"]["role"] for g in grants) == [
+        "roles/logging.logWriter",
+        "roles/monitoring.metricWriter",
+    ]
+    assert all(g["inputs"]["member"] == f"serviceAccount:{email}" for g in grants)
+    for vm in instances(dev):
+        assert vm["inputs"]["serviceAccount"]["email"] == email
+
+
+def test_children_are_parented_and_prefixed(dev: Rendered) -> None:
+    children = pool_children(dev)
+    assert {r["type"] for r in children} == {ACCOUNT, IAM_MEMBER, INSTANCE}
+    assert all(r["name"].startswith("dev-workers-") for r in children)
+    (pool,) = dev.of_type(POOL_TYPE)
+    providers = {r["provider"] for r in children}
+    assert all(p and "pulumi:providers:gcp" in p for p in providers)
+    assert pool["parent"] is not None
+
+
+def test_summary_matches_the_outputs_model(dev: Rendered) -> None:
+    summary = WorkerPool.model_validate(dev.outputs["workerPool"])
+    assert summary.kind == "gce"
+    assert summary.servers == 2
+    assert summary.machine_type == "c2d-highcpu-32"
+    assert summary.processes_per_server == 4
+
+
+def test_worker_resources_pass_the_policies(dev: Rendered) -> None:
+    mine = {r["urn"] for r in pool_children(dev)}
+    violations = [v for v in run_policies(dev.resources, {"experiment": "dev"}) if v.urn in mine]
+    assert violations == []
+
+
+def test_on_demand_vms_migrate_on_maintenance() -> None:
+    rendered = render("dev", overrides=["workerPool.spot=false"])
+    for vm in instances(rendered):
+        assert vm["inputs"]["scheduling"] == {
+            "provisioningModel": "STANDARD",
+            "preemptible": False,
+            "automaticRestart": True,
+            "onHostMaintenance": "MIGRATE",
+        }
+
+
+def test_bare_metal_workers() -> None:
+    rendered = render("dev", overrides=METAL)
+    for vm in instances(rendered):
+        inputs = vm["inputs"]
+        assert inputs["machineType"] == "c3-highcpu-192-metal"
+        assert inputs["scheduling"]["onHostMaintenance"] == "TERMINATE"
+        assert inputs["scheduling"]["provisioningModel"] == "STANDARD"
+        assert inputs["bootDisk"]["initializeParams"]["type"] == "hyperdisk-balanced"
+        assert inputs["networkInterfaces"][0]["nicType"] == "IDPF"
+        assert "shieldedInstanceConfig" not in inputs
+
+
+def test_bare_metal_cannot_be_spot() -> None:
+    pool = WorkerPoolConfig.model_validate(
+        {"machineType": "c3-highcpu-192-metal", "spot": True, "processesPerServer": 8}
+    )
+    with pytest.raises(ConfigError) as error:
+        vm_plan(pool)
+    assert error.value.key == "workerPool.spot"
+
+
+@pytest.mark.parametrize(
+    ("machine_type", "disk", "nic"),
+    [
+        ("c2d-highcpu-32", "pd-balanced", None),
+        ("n2-standard-16", "pd-balanced", None),
+        ("c3-highcpu-44", "pd-balanced", "GVNIC"),
+        ("n4-highcpu-32", "hyperdisk-balanced", "GVNIC"),
+    ],
+)
+def test_vm_plan_per_family(machine_type: str, disk: str, nic: str | None) -> None:
+    plan = vm_plan(WorkerPoolConfig.model_validate({"machineType": machine_type}))
+    assert (plan.disk_type, plan.nic_type, plan.shielded) == (disk, nic, True)
+
+
+@pytest.mark.parametrize("experiment", ["dev", "a", "x" * 30, "exp-" + "y" * 26, "ab-cd-ef"])
+def test_service_account_ids_are_valid(experiment: str) -> None:
+    account = service_account_id(experiment)
+    assert re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", account), account
+
+
+def test_long_experiment_names_get_distinct_accounts() -> None:
+    assert service_account_id("a" * 30) != service_account_id("a" * 29 + "b")
+
+
+# -------------------------------------------------------------------------------------- pods
+
+
+def test_kubernetes_platform_runs_worker_pods(kubernetes_stack: Rendered) -> None:
+    assert kubernetes_stack.of_type(INSTANCE) == []
+    assert kubernetes_stack.of_type(ACCOUNT) == []
+    deployment = kubernetes_stack.named(DEPLOYMENT, "snark-workers")
+    spec = deployment["inputs"]["spec"]
+    assert spec["replicas"] == 1
+    pod = spec["template"]["spec"]
+    (container,) = pod["containers"]
+    assert container["image"] == "minaprotocol/mina-daemon:4.0.0-6965b50-jammy-devnet"
+    assert container["command"] == ["bash", "/opt/minaperf/snark-worker-supervisor.sh"]
+    env = {e["name"]: e["value"] for e in container["env"]}
+    summary = kubernetes_stack.outputs["workerPool"]
+    assert env["COORDINATOR_ADDRESS"] == summary["coordinatorAddress"]
+    assert env["COORDINATOR_ADDRESS"].endswith(".svc.cluster.local:8301")
+    assert env["WORKER_PROCESSES"] == "2"
+    assert env["WORKER_THREADS"] == "8"
+    assert env["PROOF_LEVEL"] == "none"
+    assert container["resources"] == {
+        "requests": {"cpu": "8", "memory": "16Gi"},
+        "limits": {"cpu": "16", "memory": "24Gi"},
+    }
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    (volume,) = [v for v in pod["volumes"] if v["name"] == "supervisor"]
+    assert volume["configMap"]["defaultMode"] == 0o555
+    config_map = kubernetes_stack.named(CONFIG_MAP, volume["configMap"]["name"])
+    assert config_map["inputs"]["data"] == {
+        "snark-worker-supervisor.sh": snark_worker_supervisor_script()
+    }
+    assert WorkerPool.model_validate(summary).kind == "pods"
+    assert summary["servers"] == 1
+    assert summary["machineType"] is None
+
+
+def test_no_worker_pods_when_none_are_asked_for() -> None:
+    rendered = render(config_file=KIND, overrides=["platform.workerPods=0"])
+    assert [r for r in rendered.of_type(DEPLOYMENT) if "snark" in r["name"]] == []
+    assert rendered.outputs["workerPool"]["servers"] == 0
+
+
+def test_pod_sizing_helpers() -> None:
+    pool = WorkerPoolConfig.model_validate(
+        {
+            "processesPerServer": 3,
+            "podResources": {
+                "cpuRequest": "500m",
+                "memoryRequest": "1536Mi",
+                "cpuLimit": "1.5",
+                "memoryLimit": "2Gi",
+            },
+        }
+    )
+    assert pod_resources(pool) == {
+        "requests": {"cpu": "1500m", "memory": "4608Mi"},
+        "limits": {"cpu": "4500m", "memory": "6Gi"},
+    }
+    assert worker_threads(pool) == 1
+
+
+def _worker_manifests(rendered: Rendered) -> list[Path]:
+    return [
+        path
+        for path in rendered.manifests()
+        if "snark-worker" in path.name or path.name == "deployment-snark-workers.yaml"
+    ]
+
+
+def test_worker_manifests_pass_strict_schema_validation(kubernetes_stack: Rendered) -> None:
+    paths = _worker_manifests(kubernetes_stack)
+    assert len(paths) == 2
+    for path in paths:
+        kubernetes_validate.validate(
+            yaml.safe_load(path.read_text()), KUBERNETES_VERSION, strict=True
+        )
+
+
+def test_worker_pods_pass_the_policies(kubernetes_stack: Rendered) -> None:
+    mine = {r["urn"] for r in pool_children(kubernetes_stack)}
+    assert mine
+    violations = [
+        v for v in run_policies(kubernetes_stack.resources, {"experiment": "kind"}) if v.urn in mine
+    ]
+    assert violations == []
