@@ -13,6 +13,8 @@ from minaperf.config import ExperimentConfig, GkePlatform
 from minaperf.keys.material import NodeSpec
 
 CLUSTER_DOMAIN = "svc.cluster.local"
+POOL_LABEL = "mina-itn/pool"
+"""Node label naming a GKE node pool (`mina` or `services`); workloads select on it."""
 
 ROLE_PREFIX = {
     "seed": "seed",
@@ -77,6 +79,10 @@ class ExperimentContext:
             "namespace": self.namespace,
             "labels": self.labels.k8s(component, instance),
         }
+
+    def services_node_selector(self) -> dict[str, str] | None:
+        """On GKE the perf services run on the `services` pool, never beside the daemons."""
+        return {POOL_LABEL: "services"} if self.gke is not None else None
 
     def load_balancer_annotations(self) -> dict[str, str]:
         """On an existing cluster there may be no load balancer implementation (kind): do not

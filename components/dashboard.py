@@ -115,6 +115,7 @@ class Dashboard(pulumi.ComponentResource):
                     "metadata": {"labels": ctx.labels.k8s(DASHBOARD)},
                     "spec": {
                         "automount_service_account_token": False,
+                        "node_selector": ctx.services_node_selector(),
                         "containers": [
                             {
                                 "name": DASHBOARD,
@@ -158,6 +159,7 @@ class Dashboard(pulumi.ComponentResource):
                     "metadata": {"labels": ctx.labels.k8s(EXPERIMENTS_API)},
                     "spec": {
                         "automount_service_account_token": False,
+                        "node_selector": ctx.services_node_selector(),
                         "containers": [
                             {
                                 "name": EXPERIMENTS_API,

@@ -196,6 +196,7 @@ class LogFetcher(pulumi.ComponentResource):
                     "metadata": {"labels": ctx.labels.k8s(FETCHER)},
                     "spec": {
                         "automount_service_account_token": False,
+                        "node_selector": ctx.services_node_selector(),
                         "init_containers": [
                             {
                                 "name": "deployment-row",
@@ -324,6 +325,7 @@ class LogFetcher(pulumi.ComponentResource):
                     "metadata": {"labels": ctx.labels.k8s(LOG_API)},
                     "spec": {
                         "automount_service_account_token": False,
+                        "node_selector": ctx.services_node_selector(),
                         "containers": [
                             {
                                 "name": LOG_API,

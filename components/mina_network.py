@@ -31,6 +31,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from components.context import POOL_LABEL as GKE_POOL_LABEL
 from components.context import ROLE_PREFIX, ExperimentContext, node_specs
 from components.labels import K8S_PREFIX, Labels
 from minaperf import daemon
@@ -44,7 +45,6 @@ COMPONENT = "mina-daemon"
 """`app.kubernetes.io/component` of every daemon pod (anti-affinity spreads them)."""
 CONFIG_COMPONENT = "mina-config"
 ROLE_LABEL = f"{K8S_PREFIX}/role"
-GKE_POOL_LABEL = f"{K8S_PREFIX}/pool"
 GKE_MINA_POOL = "mina"
 """Node label of the GKE node pool sized for the daemons (components/platform.py)."""
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}

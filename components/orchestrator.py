@@ -34,10 +34,12 @@ from typing import Any, cast
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.context import POOL_LABEL as GKE_POOL_LABEL
 from components.context import ExperimentContext
 from components.labels import Labels
 from minaperf.config import KubernetesPlatform
 from minaperf.keys.material import KeyMaterial
+from minaperf.sizing import ORCHESTRATOR_CPU, ORCHESTRATOR_MEMORY
 
 COMPONENT = "orchestrator"
 POD = "orchestrator-0"
@@ -56,16 +58,14 @@ FUNDING_SECRET_DIR = "/run/secrets/funding-keys"  # noqa: S105 (a mount path)
 PASSWORD_ENV = "FUNDING_KEY_PASSWORD"  # noqa: S105 (the NAME of the variable)
 SMOKE_OK = "/tmp/orchestrator-smoke-ok"  # noqa: S108 (a status marker inside the container)
 PATH = f"{BIN_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
-GKE_POOL_LABEL = "mina-itn/pool"
-"""Node label `components.platform.GkeCluster` puts on its node pools."""
 
 SMALL: k8s.core.v1.ResourceRequirementsArgsDict = {
     "requests": {"cpu": "100m", "memory": "64Mi"},
     "limits": {"cpu": "500m", "memory": "256Mi"},
 }
 MAIN_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
-    "requests": {"cpu": "4", "memory": "8Gi"},
-    "limits": {"cpu": "4", "memory": "8Gi"},
+    "requests": {"cpu": ORCHESTRATOR_CPU, "memory": ORCHESTRATOR_MEMORY},
+    "limits": {"cpu": ORCHESTRATOR_CPU, "memory": ORCHESTRATOR_MEMORY},
 }
 
 # The orchestrator image is debian:bookworm (glibc 2.36) with Go binaries built by

@@ -13,6 +13,7 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
+from components.context import POOL_LABEL
 from components.labels import Labels
 from minaperf.config import (
     ExperimentConfig,
@@ -20,7 +21,7 @@ from minaperf.config import (
     KubernetesPlatform,
 )
 from minaperf.kubeconfig import gke_kubeconfig
-from minaperf.sizing import mina_pool_size
+from minaperf.sizing import mina_pool_size, services_pool_size
 
 NODE_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 NODE_ROLES = [
@@ -161,7 +162,7 @@ class GkeCluster(pulumi.ComponentResource):
         services_pool = platform.pools.services
         pools = {
             "mina": (mina_pool, mina_pool_size(config, platform)),
-            "services": (services_pool, services_pool.count or 1),
+            "services": (services_pool, services_pool_size(config, platform)),
         }
         for pool_name, (pool, count) in pools.items():
             gcp.container.NodePool(
@@ -180,7 +181,7 @@ class GkeCluster(pulumi.ComponentResource):
                     "oauth_scopes": NODE_SCOPES,
                     "workload_metadata_config": {"mode": "GKE_METADATA"},
                     "resource_labels": gcp_labels,
-                    "labels": {"mina-itn/pool": pool_name},
+                    "labels": {POOL_LABEL: pool_name},
                 },
                 management={"auto_repair": True, "auto_upgrade": True},
                 opts=child,

@@ -171,6 +171,7 @@ class Postgres(pulumi.ComponentResource):
                     "metadata": {"labels": ctx.labels.k8s(COMPONENT)},
                     "spec": {
                         "automount_service_account_token": False,
+                        "node_selector": ctx.services_node_selector(),
                         "termination_grace_period_seconds": SHUTDOWN_GRACE_SECONDS,
                         "init_containers": [
                             {

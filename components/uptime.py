@@ -85,6 +85,7 @@ class UptimeBackend(pulumi.ComponentResource):
                     },
                     "spec": {
                         "automount_service_account_token": False,
+                        "node_selector": ctx.services_node_selector(),
                         "containers": [
                             {
                                 "name": COMPONENT,

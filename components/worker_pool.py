@@ -24,7 +24,6 @@ import pulumi_kubernetes as k8s
 from components.context import ExperimentContext
 from components.labels import Labels
 from minaperf.config import (
-    ConfigError,
     KubernetesPlatform,
     WorkerPoolConfig,
     cpu_millis,
@@ -63,7 +62,7 @@ class VmPlan:
 
 
 def vm_plan(pool: WorkerPoolConfig) -> VmPlan:
-    """The VM shape for `pool`; a ConfigError for combinations GCE refuses.
+    """The VM shape for `pool` (combinations GCE refuses are rejected by the config model).
 
     Bare metal (`*-metal`) instances cannot live-migrate (so `onHostMaintenance` must be
     TERMINATE), cannot be Spot or preemptible, attach only Hyperdisk, need the IDPF network
@@ -71,12 +70,7 @@ def vm_plan(pool: WorkerPoolConfig) -> VmPlan:
     """
     shape = machine_shape(pool.machine_type)
     family = pool.machine_type.split("-", 1)[0]
-    if shape.bare_metal and pool.spot:
-        raise ConfigError(
-            "workerPool.spot",
-            f"{pool.machine_type} is a bare metal machine type, which cannot run as Spot; "
-            "set workerPool.spot: false (on-demand) or choose a VM machine type",
-        )
+    # Spot on bare metal is refused by the config model (`WorkerPoolConfig`).
     hyperdisk = shape.bare_metal or family in HYPERDISK_ONLY_FAMILIES
     if shape.bare_metal:
         nic: str | None = "IDPF"
@@ -184,10 +178,7 @@ class SnarkWorkerPool(pulumi.ComponentResource):
         address = host.apply(lambda value: f"{value}:{coordinator_port}")
         platform = ctx.config.platform
         if ctx.gke is not None:
-            try:
-                plan = vm_plan(pool)
-            except ConfigError as error:
-                raise pulumi.RunError(f"config error: {error}") from None
+            plan = vm_plan(pool)
             self.instances = self._vms(name, ctx, plan, host, coordinator_port)
             self.summary = {
                 "kind": "gce",

@@ -192,7 +192,7 @@ class NodePoolConfig(_Model):
 
 class GkePools(_Model):
     mina: NodePoolConfig = NodePoolConfig(machineType="n2-standard-16")  # type: ignore[call-arg]
-    services: NodePoolConfig = NodePoolConfig(machineType="n2-standard-8", count=1)  # type: ignore[call-arg]
+    services: NodePoolConfig = NodePoolConfig(machineType="n2-standard-16")  # type: ignore[call-arg]
 
 
 class GkePlatform(_Model):
@@ -469,6 +469,12 @@ class WorkerPoolConfig(_Model):
     @model_validator(mode="after")
     def _fits_machine(self) -> WorkerPoolConfig:
         shape = machine_shape(self.machine_type)
+        if shape.bare_metal and self.spot:
+            raise _at(
+                "spot",
+                f"{self.machine_type} is a bare metal machine type, which GCE does not offer as "
+                "Spot; set workerPool.spot: false or choose a VM machine type",
+            )
         if self.processes_per_server > shape.vcpus:
             raise _at(
                 "processesPerServer",
@@ -700,9 +706,13 @@ def parse_config(name: str, values: dict[str, Any]) -> ExperimentConfig:
     if "name" in values:
         raise ConfigError("name", "is the stack name and cannot be set in config")
     try:
-        return ExperimentConfig.model_validate({"name": name, **values})
+        config = ExperimentConfig.model_validate({"name": name, **values})
     except ValidationError as error:
         raise _first_error(error) from None
+    from minaperf.sizing import validate_pools
+
+    validate_pools(config)
+    return config
 
 
 def _decode(value: Any) -> Any:

@@ -96,7 +96,7 @@ FETCHER_MEMORY_LIMIT_PER_NODE = 512 * MIB
 FETCHER_BASE_MEMORY = 256 * MIB
 # Cap: one pod should fit a 32-vCPU machine; past ~32 nodes the per-node share shrinks.
 FETCHER_CPU_LIMIT_CAP_MILLI = 32_000
-FETCHER_CPU_REQUEST_CAP_MILLI = 16_000
+FETCHER_CPU_REQUEST_CAP_MILLI = 12_000  # fits one n2-standard-16 (13.6 CPU allocatable)
 FETCHER_MEMORY_LIMIT_CAP = 32 * GIB
 FETCHER_MEMORY_REQUEST_CAP = 16 * GIB
 
@@ -117,7 +117,8 @@ def _positive_int(name: str, value: int) -> None:
 def fetcher_resources(node_count: int) -> dict[str, dict[str, str]]:
     """Kubernetes `resources` of the log fetcher pod for `node_count` Mina nodes.
 
-    CPU: request 0.5, limit 1 CPU per node (seed issue), capped at 16 / 32 CPU.
+    CPU: request 0.5, limit 1 CPU per node (seed issue), capped at 12 / 32 CPU: the request
+    must fit one services machine; past ~24 nodes the fetcher bursts into its limit.
     Memory: 256 MiB base + 256 MiB (request) / 512 MiB (limit) per node, capped at 16 / 32 GiB.
     """
     _positive_int("node_count", node_count)

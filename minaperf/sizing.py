@@ -60,9 +60,71 @@ def mina_pool_demand(config: ExperimentConfig) -> PoolDemand:
     )
 
 
+def validate_pools(config: ExperimentConfig) -> None:
+    """Refuse pools whose machines cannot hold the experiment (raises ConfigError).
+
+    Runs at config time, so a render or `pulumi up` stops before anything is created, instead of
+    leaving a pod Pending forever on a pool that is too small.
+    """
+    from minaperf.config import ConfigError
+
+    platform = config.platform
+    if not isinstance(platform, GkePlatform):
+        return
+    for name, pool, demand in (
+        ("mina", platform.pools.mina, mina_pool_demand(config)),
+        ("services", platform.pools.services, services_pool_demand(config)),
+    ):
+        try:
+            needed = pool_size(pool.machine_type, demand)
+        except ValueError as error:
+            raise ConfigError(f"platform.pools.{name}.machineType", str(error)) from None
+        if pool.count is not None and pool.count < needed:
+            raise ConfigError(
+                f"platform.pools.{name}.count",
+                f"{pool.count} x {pool.machine_type} cannot hold the requests of this experiment "
+                f"({demand.cpu_millis / 1000:g} CPU, {demand.memory_bytes / 1024**3:.0f} GiB); "
+                f"use at least {needed}, or leave count unset to size the pool automatically",
+            )
+
+
 def mina_pool_size(config: ExperimentConfig, platform: GkePlatform) -> int:
     pool = platform.pools.mina
     return pool.count or pool_size(pool.machine_type, mina_pool_demand(config))
+
+
+ORCHESTRATOR_CPU = "4"
+ORCHESTRATOR_MEMORY = "8Gi"
+"""The orchestrator workspace: ~4 CPU in the seed issue."""
+SMALL_SERVICES_CPU_MILLIS = 1000
+SMALL_SERVICES_MEMORY = 2 * 1024**3
+"""Uptime backend, log API, dashboard, experiments API and sidecars together, with headroom."""
+
+
+def services_pool_demand(config: ExperimentConfig) -> PoolDemand:
+    """What the `services` pool carries: PostgreSQL, the orchestrator, the log fetcher and the
+    small services."""
+    from minaperf.services import fetcher_resources
+
+    fetcher = fetcher_resources(config.nodes.total)["requests"]
+    postgres = config.postgres.resources
+    parts = [
+        (cpu_millis(postgres.cpu_request), memory_bytes(postgres.memory_request)),
+        (cpu_millis(ORCHESTRATOR_CPU), memory_bytes(ORCHESTRATOR_MEMORY)),
+        (cpu_millis(fetcher["cpu"]), memory_bytes(fetcher["memory"])),
+        (SMALL_SERVICES_CPU_MILLIS, SMALL_SERVICES_MEMORY),
+    ]
+    return PoolDemand(
+        cpu_millis=sum(cpu for cpu, _ in parts),
+        memory_bytes=sum(memory for _, memory in parts),
+        largest_cpu_millis=max(cpu for cpu, _ in parts),
+        largest_memory_bytes=max(memory for _, memory in parts),
+    )
+
+
+def services_pool_size(config: ExperimentConfig, platform: GkePlatform) -> int:
+    pool = platform.pools.services
+    return pool.count or pool_size(pool.machine_type, services_pool_demand(config))
 
 
 NODE_DATA_GB = 20
@@ -88,7 +150,9 @@ def experiment_cost(config: ExperimentConfig) -> CostEstimate:
     pools = platform.pools
     machines = [
         MachineLine(pools.mina.machine_type, mina_pool_size(config, platform), pools.mina.spot),
-        MachineLine(pools.services.machine_type, pools.services.count or 1, pools.services.spot),
+        MachineLine(
+            pools.services.machine_type, services_pool_size(config, platform), pools.services.spot
+        ),
     ]
     workers = config.worker_pool
     if workers.servers:

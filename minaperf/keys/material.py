@@ -46,8 +46,10 @@ def _check_seed(seed: bytes, what: str) -> None:
         raise ValueError(f"{what} must be exactly {SEED_LENGTH} bytes")
 
 
-def _boxed_mina_key(seed: bytes, prefix: str, keypair: mina.MinaKeypair) -> tuple[str, str]:
-    password = _derive_password(seed, f"{prefix}/password")
+def _boxed_mina_key(
+    seed: bytes, prefix: str, keypair: mina.MinaKeypair, password: str | None = None
+) -> tuple[str, str]:
+    password = password if password is not None else _derive_password(seed, f"{prefix}/password")
     key_file = secret_box.encrypt(
         keypair.private_key_bytes,
         password,
@@ -251,10 +253,13 @@ def derive_key_material(
     node_keys = {node.name: _node_keys(seed, node, imported.get(node.name)) for node in nodes}
     fund_seed = seed if funding_seed is None else bytes(funding_seed)
     funding: list[FundingAccount] = []
+    # One password for every funding key file: the orchestrator's `fund-keys`/`load-keys` and the
+    # generator name a single password variable for all the keys of a step.
+    funding_password = _derive_password(fund_seed, "funding-key/password")
     for index in range(funding_accounts):
         prefix = f"funding-key/{index}"
         keypair = mina.MinaKeypair.from_scalar(_derive_scalar(fund_seed, prefix))
-        key_file, password = _boxed_mina_key(fund_seed, prefix, keypair)
+        key_file, password = _boxed_mina_key(fund_seed, prefix, keypair, funding_password)
         funding.append(FundingAccount(index, keypair, key_file, password))
     orchestrator = ItnKey(_derive(seed, "itn-key/orchestrator", 32))
     fetcher = ItnKey(_derive(seed, "itn-key/fetcher", 32))

@@ -16,7 +16,7 @@ from components.worker_pool import (
     vm_plan,
     worker_threads,
 )
-from minaperf.config import ConfigError, WorkerPoolConfig
+from minaperf.config import ConfigError, WorkerPoolConfig, parse_config
 from minaperf.node_script import snark_worker_supervisor_script
 from minaperf.outputs import WorkerPool
 from policy.runner import run_policies
@@ -196,11 +196,15 @@ def test_bare_metal_workers() -> None:
 
 
 def test_bare_metal_cannot_be_spot() -> None:
-    pool = WorkerPoolConfig.model_validate(
-        {"machineType": "c3-highcpu-192-metal", "spot": True, "processesPerServer": 8}
-    )
     with pytest.raises(ConfigError) as error:
-        vm_plan(pool)
+        parse_config(
+            "dev",
+            {
+                "platform": {"kind": "gke", "project": "my-project-123"},
+                "access": {"adminCidrs": ["198.51.100.0/24"]},
+                "workerPool": {"machineType": "c3-highcpu-192-metal", "processesPerServer": 8},
+            },
+        )
     assert error.value.key == "workerPool.spot"
 
 
@@ -246,11 +250,11 @@ def test_kubernetes_platform_runs_worker_pods(kubernetes_stack: Rendered) -> Non
     assert env["COORDINATOR_ADDRESS"] == summary["coordinatorAddress"]
     assert env["COORDINATOR_ADDRESS"].endswith(".svc.cluster.local:8301")
     assert env["WORKER_PROCESSES"] == "2"
-    assert env["WORKER_THREADS"] == "8"
+    assert env["WORKER_THREADS"] == "2"
     assert env["PROOF_LEVEL"] == "none"
     assert container["resources"] == {
-        "requests": {"cpu": "8", "memory": "16Gi"},
-        "limits": {"cpu": "16", "memory": "24Gi"},
+        "requests": {"cpu": "1", "memory": "2Gi"},
+        "limits": {"cpu": "4", "memory": "8Gi"},
     }
     assert container["securityContext"]["allowPrivilegeEscalation"] is False
     (volume,) = [v for v in pod["volumes"] if v["name"] == "supervisor"]

@@ -272,6 +272,18 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ),
     ("ttl zero", config(metadata={"ttlHours": 0}), "metadata.ttlHours", "1"),
     (
+        "services pool too small",
+        config(platform={**GKE, "pools": {"services": {"machineType": "n2-standard-4"}}}),
+        "platform.pools.services.machineType",
+        "cannot hold the largest pod",
+    ),
+    (
+        "mina pool count too small",
+        config(platform={**GKE, "pools": {"mina": {"machineType": "n2-standard-16", "count": 1}}}),
+        "platform.pools.mina.count",
+        "use at least 3",
+    ),
+    (
         "bad pod cidr",
         {"platform": {"kind": "kubernetes", "podCidrs": ["bad"]}},
         "platform.podCidrs[0]",

@@ -209,3 +209,17 @@ def test_seed_length_and_unknown_import() -> None:
     _, imported = _imported()
     with pytest.raises(ValueError, match="unknown nodes: ghost"):
         _derive(imported={"ghost": imported})
+
+
+def test_funding_keys_share_one_password_so_one_variable_opens_them_all() -> None:
+    from minaperf.keys import secret_box
+    from minaperf.keys.material import NodeSpec, derive_key_material
+
+    material = derive_key_material(bytes(32), [NodeSpec("seed-1", "seed")], funding_accounts=3)
+    passwords = {account.password for account in material.funding}
+    assert len(passwords) == 1
+    password = passwords.pop()
+    for account in material.funding:
+        plaintext = secret_box.decrypt(account.key_file, password)
+        assert plaintext[1:] == account.mina.private_key_bytes[1:]
+    assert password != material.nodes["seed-1"].password

@@ -124,7 +124,7 @@ def test_fetcher_resources_scale_and_cap() -> None:
         "limits": {"cpu": "10", "memory": "5376Mi"},
     }
     assert fetcher_resources(1000) == {
-        "requests": {"cpu": "16", "memory": "16Gi"},
+        "requests": {"cpu": "12", "memory": "16Gi"},
         "limits": {"cpu": "32", "memory": "32Gi"},
     }
     for bad in (0, -1, True):
