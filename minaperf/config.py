@@ -537,7 +537,7 @@ class PostgresConfig(_Model):
 
 
 class DashboardConfig(_Model):
-    enabled: bool = Field(False, description="Deploy the dashboard and experiments API")
+    enabled: bool = Field(default=False, description="Deploy the dashboard and experiments API")
 
 
 class AccessConfig(_Model):

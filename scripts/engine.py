@@ -61,10 +61,16 @@ class RecordingMocks(pulumi_mocks.Mocks):
         plain = _unwrap(args.inputs)
         resource_id = f"{args.name}-id"
         typ = args.typ
-        if typ.startswith("kubernetes:"):
+        if typ.startswith("kubernetes:") and typ != "pulumi:providers:kubernetes":
+            # The program reads back only metadata and status of Kubernetes objects; echoing
+            # the whole spec would only cost deserialization time on large stacks.
             metadata = dict(plain.get("metadata") or {})
             metadata.setdefault("name", args.name)
-            state["metadata"] = {**(state.get("metadata") or {}), "name": metadata["name"]}
+            state = {
+                "apiVersion": plain.get("apiVersion"),
+                "kind": plain.get("kind"),
+                "metadata": {**(state.get("metadata") or {}), "name": metadata["name"]},
+            }
             if typ == "kubernetes:core/v1:Service":
                 ingress = {"ip": self._ip("10.10.8", args.name)}
                 state["status"] = {"loadBalancer": {"ingress": [ingress]}}
@@ -201,7 +207,7 @@ def run_program(stack: str, config: dict[str, Any], secret_keys: list[str]) -> P
     mocked: list[bool] = []
 
     async def program() -> None:
-        mocked.append(pulumi.runtime.settings.SETTINGS.monitor is monitor)
+        mocked.append(pulumi.runtime.settings.get_monitor() is monitor)
         runpy.run_path(str(PROGRAM), run_name="__pulumi_program__")
         await wait_for_rpcs()
         for key, value in getattr(root, "outputs", {}).items():
