@@ -1,0 +1,105 @@
+"""End an experiment safely: stop its scheduled load, then `pulumi destroy`, then say where the
+data is.
+
+    python -m scripts.teardown --stack NAME [--runs DIR] [--yes] [--force]
+
+`pulumi destroy` alone deletes the nodes, but load an orchestrator scheduled keeps running until
+then, and a run directory the runner left (Ctrl-C'd, killed) may still hold receipts nobody
+stopped. This stops every run of this stack that the runner knows of (`--runs`, default `runs/`)
+and still has receipts outstanding, refuses to destroy if a stop fails (unless `--force`), then
+destroys the stack and prints where PostgreSQL's data was kept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from minaperf.orchestrator.config import CONFIG_FILE_NAME
+from minaperf.orchestrator.runner import STATE_FILE, receipt_key, stop_saved_run
+from minaperf.outputs import StackOutputs, read_stack_outputs
+
+EXIT_STOP_FAILED = 3
+
+
+def outstanding_runs(runs: Path, outputs: StackOutputs) -> list[Path]:
+    """Run directories of this stack whose issued receipts are not all stopped."""
+    found = []
+    for state_file in sorted(runs.glob(f"*/{STATE_FILE}")):
+        run_dir = state_file.parent
+        try:
+            state = json.loads(state_file.read_text())
+            config = json.loads((run_dir / CONFIG_FILE_NAME).read_text())
+        except (OSError, ValueError):
+            continue
+        if config.get("onlineURL") != outputs.uptime_online_url:
+            continue  # another experiment's run
+        stopped = {receipt_key(r) for r in state.get("receiptsStopped", [])}
+        if any(receipt_key(r) not in stopped for r in state.get("receiptsIssued", [])):
+            found.append(run_dir)
+    return found
+
+
+def data_note(outputs: StackOutputs) -> str:
+    postgres = outputs.postgres
+    if not postgres.keep_data_on_destroy:
+        return "PostgreSQL's data was deleted with the stack (postgres.keepDataOnDestroy: false)."
+    if postgres.data_disk:
+        return (
+            f"PostgreSQL's data is kept on disk {postgres.data_disk}. Attach it to a new stack "
+            f"with `postgres.existingDisk: {postgres.data_disk}`, or delete it with "
+            f"`gcloud compute disks delete {postgres.data_disk.rsplit('/', 1)[-1]} "
+            f"--zone {postgres.data_disk.split('/')[3]}`."
+        )
+    return (
+        f"PostgreSQL's data is kept in namespace {outputs.namespace} (claim postgres-data); "
+        f"delete it with `kubectl delete namespace {outputs.namespace}`."
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.teardown", description=__doc__)
+    parser.add_argument("--stack", required=True, help="the experiment stack to destroy")
+    parser.add_argument("--runs", type=Path, default=Path("runs"), help="run directories")
+    parser.add_argument("--kubectl", default="kubectl", help="kubectl executable for pod runs")
+    parser.add_argument("--yes", action="store_true", help="pass --yes to pulumi destroy")
+    parser.add_argument("--force", action="store_true", help="destroy even if a stop failed")
+    args = parser.parse_args(argv)
+
+    try:
+        outputs = read_stack_outputs(args.stack, show_secrets=False)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    failed = []
+    for run_dir in outstanding_runs(args.runs, outputs):
+        print(f"stopping load still scheduled by {run_dir}", file=sys.stderr)
+        try:
+            code = stop_saved_run(
+                run_dir, kubectl=args.kubectl, orchestrator=None, terminal=sys.stderr
+            )
+        except ValueError as error:
+            print(f"error: {error}", file=sys.stderr)
+            code = EXIT_STOP_FAILED
+        if code != 0:
+            failed.append(run_dir)
+    if failed and not args.force:
+        print(
+            "error: could not stop " + ", ".join(map(str, failed)) + "; fix it (`python -m "
+            "scripts.experiment stop --run DIR`) or pass --force to destroy anyway",
+            file=sys.stderr,
+        )
+        return EXIT_STOP_FAILED
+    command = ["pulumi", "destroy", "--stack", args.stack, *(["--yes"] if args.yes else [])]
+    destroyed = subprocess.run(command, check=False)
+    if destroyed.returncode != 0:
+        return destroyed.returncode
+    print(data_note(outputs))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
