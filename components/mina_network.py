@@ -1,7 +1,10 @@
 """The Mina network: seed, block producers, plain nodes and snark coordinator.
 
-Every daemon is a one-replica StatefulSet named after its node (`seed-1`, `bp-2`, ...) with a
-Service of the same name and a Secret `<node>-keys`; all daemons share one runtime config and
+Every daemon is a one-replica StatefulSet named after its node (`seed-1`, `bp-2`, ...), running
+the pod `<node>-0`. The daemons of one role form a group named after the role's node prefix
+(`seed`, `bp`, `node`, `coordinator`) that owns one headless Service and one Secret for all its
+members (names in minaperf/daemon.py): a 200-node network registers ~200 StatefulSets plus a
+handful of shared objects, not three objects per node. All daemons share one runtime config and
 the entry script `mina-node.sh`, each in an immutable ConfigMap whose name carries a hash of its
 content, so a change creates a new ConfigMap and rolls every pod that references it.
 
@@ -11,11 +14,18 @@ Decisions (reasons in reference/mina-nodes.md):
   lose the internal trace log) on every restart. PVCs are deleted with their StatefulSet.
 - Key files are copied from the Secret into a memory-backed emptyDir by an init container
   (`mina-node.sh install-keys`): the daemon demands a 0700 directory and 0600 files, which a
-  Secret volume cannot give. Only the key files are mounted; passwords reach the daemon through
-  `secretKeyRef` env entries and are never written to the pod's filesystem.
-- Services are ClusterIP with `publishNotReadyAddresses`: the name always resolves (to a
-  stable virtual IP, even while the seed's pod is being rescheduled) and routes to a pod that
-  is still syncing, which peers need in order to sync at all.
+  Secret volume cannot give. A pod mounts only its own two key files (volume `items`, under
+  the file names the script expects); its passwords reach the daemon through `secretKeyRef`s
+  to its own entries and are never written to the pod's filesystem. The group's Secret holds
+  every member's keys (~1.2 KiB per node as stored, ~300 KiB at the 250-node maximum, well
+  below the 1 MiB object limit), so the kubelet of a machine running any member of a group can
+  read the whole group's keys.
+- A group's Service is headless (`clusterIP: None`) with `publishNotReadyAddresses`, and is
+  every member StatefulSet's `serviceName`: each pod gets its own DNS name
+  `<node>-0.<group>.<namespace>.svc.cluster.local`, published while the pod is still syncing,
+  which peers need in order to sync at all. The name resolves to the pod's own IP: it follows
+  the pod when it is rescheduled and does not resolve while no pod exists (unlike a per-node
+  ClusterIP Service's stable virtual IP, which cost one more object per node).
 - The snark worker pool reaches the coordinator through its own Service: on GKE an internal
   passthrough load balancer on a reserved subnet address (the VMs get that address at once and
   never wait for the load balancer), open to the subnet only; elsewhere a ClusterIP Service.
@@ -141,8 +151,8 @@ def _container_security() -> k8s.core.v1.SecurityContextArgs:
 
 
 class MinaNodeGroup(pulumi.ComponentResource):
-    """All daemons of one role: per node a key Secret, a Service and a StatefulSet; for the
-    snark coordinator also the Service the worker pool dials."""
+    """All daemons of one role: the group's headless Service and key Secret, per node a
+    StatefulSet; for the snark coordinator also the Service the worker pool dials."""
 
     nodes: list[MinaNodeInfo]
     coordinator_host: pulumi.Output[str] | None
@@ -157,18 +167,23 @@ class MinaNodeGroup(pulumi.ComponentResource):
     ) -> None:
         super().__init__("mina-itn:mina:MinaNodeGroup", name, None, opts)
         ctx = settings.ctx
+        group = ROLE_PREFIX[role]
+        service = daemon.group_service_name(group)
+        service_host = ctx.service_host(service)
         self.nodes = []
         self.coordinator_host = None
+        secret_name = self._secret(name, settings, role, group, nodes)
+        self._service(name, settings, role, service)
         for node in nodes:
             public_key = settings.public_keys.apply(
                 lambda keys, node_name=node.name: keys[node_name]
             )
-            self._node(name, settings, node, public_key)
+            self._node(name, settings, node, public_key, service, secret_name)
             self.nodes.append(
                 MinaNodeInfo(
                     name=node.name,
                     role=node.role,
-                    service_host=ctx.service_host(node.name),
+                    service_host=daemon.pod_host(node.name, service_host),
                     pod=daemon.pod_name(node.name),
                     public_key=public_key,
                 )
@@ -179,64 +194,92 @@ class MinaNodeGroup(pulumi.ComponentResource):
 
     # -----------------------------------------------------------------------------------------
 
-    def _node(
+    def _group_labels(self, ctx: ExperimentContext, role: str) -> pulumi.Output[dict[str, str]]:
+        return ctx.labels.k8s(COMPONENT).apply(lambda values: {**values, ROLE_LABEL: role})
+
+    def _secret(
         self,
-        group: str,
+        group_resource: str,
         settings: DaemonSettings,
-        node: NodeSpec,
-        public_key: pulumi.Output[str],
-    ) -> None:
+        role: str,
+        group: str,
+        nodes: Sequence[NodeSpec],
+    ) -> pulumi.Output[str]:
+        """The group's Secret: every member's key files and passwords under `<node>.<entry>`."""
         ctx = settings.ctx
-        config = ctx.config
-        child = pulumi.ResourceOptions(parent=self)
-        prefix = f"{group}-{node.name}"
-        labels = ctx.labels.k8s(COMPONENT, node.name).apply(
-            lambda values: {**values, ROLE_LABEL: node.role}
-        )
-        selector = Labels.selector(COMPONENT, node.name)
+        members = [node.name for node in nodes]
 
         def secret_data(material: KeyMaterial) -> dict[str, str]:
-            keys = material.nodes[node.name]
-            return daemon.key_secret_data(
-                key_file=keys.key_file,
-                password=keys.password,
-                libp2p_key_file=keys.libp2p_key_file,
-                libp2p_password=keys.libp2p_password,
-            )
+            data: dict[str, str] = {}
+            for member in members:
+                keys = material.nodes[member]
+                data |= daemon.key_secret_data(
+                    member,
+                    key_file=keys.key_file,
+                    password=keys.password,
+                    libp2p_key_file=keys.libp2p_key_file,
+                    libp2p_password=keys.libp2p_password,
+                )
+            return data
 
         secret = k8s.core.v1.Secret(
-            f"{prefix}-keys",
+            f"{group_resource}-keys",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=daemon.secret_name(node.name), namespace=ctx.namespace, labels=labels
+                name=daemon.group_secret_name(group),
+                namespace=ctx.namespace,
+                labels=self._group_labels(ctx, role),
             ),
             type="Opaque",
             string_data=pulumi.Output.secret(ctx.keys.material.apply(secret_data)),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        secret_name = secret.metadata.apply(lambda metadata: metadata.name or "")
+        return secret.metadata.apply(lambda metadata: metadata.name or "")
 
-        service_ports = [
-            k8s.core.v1.ServicePortArgs(name=port_name, port=port, target_port=port_name)
-            for port_name, port in settings.ports.named()
-        ]
+    def _service(
+        self, group_resource: str, settings: DaemonSettings, role: str, service: str
+    ) -> None:
+        """The group's headless Service: the DNS subdomain of every member's pod."""
+        ctx = settings.ctx
         k8s.core.v1.Service(
-            f"{prefix}-service",
+            f"{group_resource}-service",
             metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=node.name,
+                name=service,
                 namespace=ctx.namespace,
-                labels=labels,
+                labels=self._group_labels(ctx, role),
                 # DNS only: `pulumi up` does not wait for endpoints (see the StatefulSet).
                 annotations=SKIP_AWAIT,
             ),
             spec=k8s.core.v1.ServiceSpecArgs(
                 type="ClusterIP",
-                selector=selector,
-                ports=service_ports,
+                cluster_ip="None",
+                selector={**Labels.selector(COMPONENT), ROLE_LABEL: role},
+                ports=[
+                    k8s.core.v1.ServicePortArgs(name=port_name, port=port, target_port=port_name)
+                    for port_name, port in settings.ports.named()
+                ],
                 # Peers must reach a node (above all the seed) while it syncs.
                 publish_not_ready_addresses=True,
             ),
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
+
+    def _node(
+        self,
+        group_resource: str,
+        settings: DaemonSettings,
+        node: NodeSpec,
+        public_key: pulumi.Output[str],
+        service: str,
+        secret_name: pulumi.Output[str],
+    ) -> None:
+        ctx = settings.ctx
+        config = ctx.config
+        child = pulumi.ResourceOptions(parent=self)
+        prefix = f"{group_resource}-{node.name}"
+        labels = ctx.labels.k8s(COMPONENT, node.name).apply(
+            lambda values: {**values, ROLE_LABEL: node.role}
+        )
+        selector = Labels.selector(COMPONENT, node.name)
 
         ports = settings.ports
         seed_peer: pulumi.Output[str | None] = (
@@ -251,6 +294,7 @@ class MinaNodeGroup(pulumi.ComponentResource):
             own_key, itn_keys, peer, secret_ref = values
             entries = daemon.daemon_env(
                 node.role,
+                node=node.name,
                 ports=ports,
                 itn_keys=itn_keys,
                 uptime_url=settings.uptime_submit_url,
@@ -321,8 +365,10 @@ class MinaNodeGroup(pulumi.ComponentResource):
                 secret=k8s.core.v1.SecretVolumeSourceArgs(
                     secret_name=secret_name,
                     default_mode=daemon.SECRET_MODE,
+                    # Only this node's key files out of its group's Secret.
                     items=[
-                        k8s.core.v1.KeyToPathArgs(key=key, path=key) for key in daemon.KEY_FILES
+                        k8s.core.v1.KeyToPathArgs(key=key, path=path, mode=daemon.SECRET_MODE)
+                        for key, path in daemon.key_file_items(node.name)
                     ],
                 ),
             ),
@@ -377,7 +423,7 @@ class MinaNodeGroup(pulumi.ComponentResource):
             ),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 replicas=1,
-                service_name=node.name,
+                service_name=service,
                 selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
                 revision_history_limit=3,
                 template=k8s.core.v1.PodTemplateSpecArgs(
@@ -566,9 +612,12 @@ class MinaNetwork(pulumi.ComponentResource):
         )
 
         seed = _first_seed(specs)
+        seed_host = daemon.pod_host(
+            seed, ctx.service_host(daemon.group_service_name(ROLE_PREFIX[daemon.SEED]))
+        )
         self.seed_multiaddr = public.apply(
             lambda summary: seed_multiaddr(
-                ctx.service_host(seed), ports.libp2p, summary["nodes"][seed]["peer_id"]
+                seed_host, ports.libp2p, summary["nodes"][seed]["peer_id"]
             )
         )
         settings = DaemonSettings(

@@ -3,7 +3,14 @@
 `components/mina_network.py` turns these plain values into Kubernetes objects; keeping them here
 makes the contract with `minaperf/assets/mina-node.sh` (its header lists the environment `start`
 reads) testable without Pulumi. Nothing in this module ever holds a password or a private key:
-passwords reach the daemon as `secretKeyRef`s to the node's own Secret, never as values.
+passwords reach the daemon as `secretKeyRef`s to the node's own entries of its role's Secret,
+never as values.
+
+Naming: the daemons of one role form a group named after the role's node prefix (`seed`, `bp`,
+`node`, `coordinator`); node `bp-2` is the StatefulSet `bp-2` with the pod `bp-2-0`. The group
+has one headless Service named after the group (`bp`: never a StatefulSet or pod name, which
+always end in `-<n>`), giving each pod the DNS name `bp-2-0.bp.<namespace>.svc.cluster.local`,
+and one Secret `bp-keys` holding every member's entries as `<node>.<entry>` (`bp-2.node-key`).
 """
 
 from __future__ import annotations
@@ -38,7 +45,8 @@ KEYS_DIR = "/keys"
 """Memory-backed emptyDir, mode 0700, key files 0600 (the daemon refuses anything looser)."""
 SECRET_MODE = 0o400
 
-# Entries of each node's `<node>-keys` Secret.
+# A node's entries of its group's Secret, each stored under `<node>.<entry>`; the key files are
+# mounted under these names.
 NODE_KEY = "node-key"
 LIBP2P_KEY = "libp2p-key"
 NODE_PASSWORD = "node-password"  # noqa: S105 (a Secret key name, not a password)
@@ -57,13 +65,37 @@ PROBE_TIMEOUT_SECONDS = 20
 TERMINATION_GRACE_SECONDS = 60
 
 
-def secret_name(node: str) -> str:
-    return f"{node}-keys"
+_SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
+
+
+def group_service_name(group: str) -> str:
+    """The headless Service of a role group (`bp`): the DNS subdomain of every member's pod."""
+    return group
+
+
+def group_secret_name(group: str) -> str:
+    """The Secret holding the keys of every node of a role group (`bp` -> `bp-keys`)."""
+    return f"{group}-keys"
+
+
+def node_secret_key(node: str, entry: str) -> str:
+    """A node's entry in its group's Secret: `<node>.<entry>` (`bp-2.node-password`)."""
+    key = f"{node}.{entry}"
+    if len(key) > 253 or not _SECRET_KEY.match(key):
+        raise ValueError(f"not a valid Secret key: {key!r}")
+    return key
 
 
 def pod_name(node: str) -> str:
     """The StatefulSet `<node>` with one replica runs the pod `<node>-0`."""
     return f"{node}-0"
+
+
+def pod_host(node: str, service_host: str) -> str:
+    """The node's pod by DNS under its group's headless Service: `<node>-0.<service host>`,
+    e.g. `bp-2-0.bp.itn-dev.svc.cluster.local` (published before the pod is Ready: the Service
+    sets `publishNotReadyAddresses`)."""
+    return f"{pod_name(node)}.{service_host}"
 
 
 def workers_service_name(coordinator: str) -> str:
@@ -103,7 +135,7 @@ class Ports:
 
 @dataclass(frozen=True)
 class EnvVar:
-    """One container env entry: a plain value, a key of the node's Secret, or a pod field."""
+    """One container env entry: a plain value, a key of the group's Secret, or a pod field."""
 
     name: str
     value: str | None = None
@@ -141,6 +173,7 @@ _FEE = re.compile(r"^[0-9]+(\.[0-9]{1,9})?$")
 def daemon_env(
     role: str,
     *,
+    node: str,
     ports: Ports,
     itn_keys: str,
     uptime_url: str,
@@ -153,9 +186,9 @@ def daemon_env(
     """The environment of `mina-node.sh start` for one node (see the script's header).
 
     `seed_peer` is required for every role but the seed (a seed may carry it too, for when
-    several seeds exist). Passwords are Secret references: MINA_PRIVKEY_PASS and
-    UPTIME_PRIVKEY_PASS open the node key (it is also the uptime submitter key),
-    MINA_LIBP2P_PASS opens the libp2p key.
+    several seeds exist). Passwords are references to `node`'s own entries of its group's
+    Secret: MINA_PRIVKEY_PASS and UPTIME_PRIVKEY_PASS open the node key (it is also the uptime
+    submitter key), MINA_LIBP2P_PASS opens the libp2p key.
     """
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; one of {', '.join(ROLES)}")
@@ -196,23 +229,30 @@ def daemon_env(
         EnvVar("LOG_LEVEL", LOG_LEVEL),
         EnvVar("FILE_LOG_LEVEL", LOG_LEVEL),
         EnvVar("PROBE_TIMEOUT", str(PROBE_TIMEOUT_SECONDS)),
-        EnvVar("MINA_PRIVKEY_PASS", secret_key=NODE_PASSWORD),
-        EnvVar("UPTIME_PRIVKEY_PASS", secret_key=NODE_PASSWORD),
-        EnvVar("MINA_LIBP2P_PASS", secret_key=LIBP2P_PASSWORD),
+        EnvVar("MINA_PRIVKEY_PASS", secret_key=node_secret_key(node, NODE_PASSWORD)),
+        EnvVar("UPTIME_PRIVKEY_PASS", secret_key=node_secret_key(node, NODE_PASSWORD)),
+        EnvVar("MINA_LIBP2P_PASS", secret_key=node_secret_key(node, LIBP2P_PASSWORD)),
     ]
     return env
 
 
 def key_secret_data(
-    *, key_file: str, password: str, libp2p_key_file: str, libp2p_password: str
+    node: str, *, key_file: str, password: str, libp2p_key_file: str, libp2p_password: str
 ) -> dict[str, str]:
-    """The `<node>-keys` Secret's entries (the caller wraps them with `Output.secret`)."""
+    """`node`'s entries of its group's Secret (the caller merges the members' entries and wraps
+    them with `Output.secret`)."""
     return {
-        NODE_KEY: key_file,
-        NODE_PASSWORD: password,
-        LIBP2P_KEY: libp2p_key_file,
-        LIBP2P_PASSWORD: libp2p_password,
+        node_secret_key(node, NODE_KEY): key_file,
+        node_secret_key(node, NODE_PASSWORD): password,
+        node_secret_key(node, LIBP2P_KEY): libp2p_key_file,
+        node_secret_key(node, LIBP2P_PASSWORD): libp2p_password,
     }
+
+
+def key_file_items(node: str) -> list[tuple[str, str]]:
+    """(Secret key, file name) of the only entries `node`'s pod mounts: its own two key files,
+    under the names `install-keys` and `start` expect (`node-key`, `libp2p-key`)."""
+    return [(node_secret_key(node, entry), entry) for entry in KEY_FILES]
 
 
 # ---------------------------------------------------------------------------------------------

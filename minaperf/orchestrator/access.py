@@ -60,6 +60,14 @@ def split_service_host(host: str, default_namespace: str) -> tuple[str, str]:
     raise ValueError(f"{host!r} is not an in-cluster Service name (svc[.ns[.svc.cluster.local]])")
 
 
+def split_pod_host(host: str) -> tuple[str, str] | None:
+    """`pod.svc.ns.svc.cluster.local` → (pod, ns); None for any other name."""
+    labels = host.split(".")
+    if len(labels) == 6 and labels[3:] == ["svc", "cluster", "local"]:
+        return labels[0], labels[2]
+    return None
+
+
 @dataclass(frozen=True)
 class ProxyAccess:
     """Rewrite in-cluster addresses to the API server proxy behind a local `kubectl proxy`."""
@@ -68,6 +76,12 @@ class ProxyAccess:
     namespace: str
 
     def service_url(self, host: str, port: int, path: str) -> str:
+        pod = split_pod_host(host)
+        if pod is not None:
+            # A pod's own DNS name under a headless Service: reach exactly that pod, not
+            # whichever member of the Service the API server would pick.
+            name, ns = pod
+            return _join(f"{self.base}/api/v1/namespaces/{ns}/pods/{name}:{port}/proxy", path)
         svc, ns = split_service_host(host, self.namespace)
         return _join(f"{self.base}/api/v1/namespaces/{ns}/services/{svc}:{port}/proxy", path)
 

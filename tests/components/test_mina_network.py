@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -18,6 +19,7 @@ import pytest
 
 from components.mina_network import COMPONENT
 from minaperf import daemon
+from minaperf.config import MAX_MINA_NODES
 from minaperf.genesis import build_runtime_config
 from minaperf.keys import libp2p, mina, secret_box
 from minaperf.keys.itn import ItnKey
@@ -30,6 +32,14 @@ SECRET = "kubernetes:core/v1:Secret"
 CONFIGMAP = "kubernetes:core/v1:ConfigMap"
 ADDRESS = "gcp:compute/address:Address"
 ROLE_LABEL = "mina-itn/role"
+ENTRIES = ("node-key", "node-password", "libp2p-key", "libp2p-password")
+GROUPS = {
+    "seed": "seed",
+    "block-producer": "bp",
+    "plain": "node",
+    "snark-coordinator": "coordinator",
+}
+"""Role -> group: the name of the role's headless Service, and `<group>-keys` its Secret."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -66,8 +76,29 @@ def env_value(statefulset: dict[str, Any], name: str) -> str:
     return env_of(statefulset)[name]["value"]
 
 
+def group_of(rendered: Rendered, node: str) -> str:
+    (role,) = [n["role"] for n in rendered.outputs["nodes"] if n["name"] == node]
+    return GROUPS[role]
+
+
+def members(rendered: Rendered) -> dict[str, list[str]]:
+    """Group -> its nodes, from the `nodes` output."""
+    groups: dict[str, list[str]] = {}
+    for node in rendered.outputs["nodes"]:
+        groups.setdefault(GROUPS[node["role"]], []).append(node["name"])
+    return groups
+
+
+def group_secret(rendered: Rendered, group: str) -> dict[str, str]:
+    return rendered.named(SECRET, f"{group}-keys")["inputs"]["stringData"]
+
+
 def secret_data(rendered: Rendered, node: str) -> dict[str, str]:
-    return rendered.named(SECRET, f"{node}-keys")["inputs"]["stringData"]
+    """The node's own entries of its group's Secret (`<node>.<entry>`), by entry."""
+    data = group_secret(rendered, group_of(rendered, node))
+    own = {entry: data[f"{node}.{entry}"] for entry in ENTRIES}
+    assert len(set(own.values())) == len(own)
+    return own
 
 
 def peer_id_of(rendered: Rendered, node: str) -> str:
@@ -123,12 +154,29 @@ def test_200_node_stack_renders_the_counts_asked(large: Rendered) -> None:
         "plain": 177,
         "snark-coordinator": 1,
     }
-    assert len(large.of_type(SECRET)) >= 200
+    # One Secret and one headless Service per role group, not one per node.
+    secrets = {r["inputs"]["metadata"]["name"]: r["inputs"] for r in large.of_type(SECRET)}
+    assert {name for name in secrets if name.endswith("-keys")} == {
+        "seed-keys",
+        "bp-keys",
+        "node-keys",
+        "coordinator-keys",
+        "orchestrator-funding-keys",
+    }
+    for group, nodes in members(large).items():
+        assert set(secrets[f"{group}-keys"]["stringData"]) == {
+            f"{node}.{entry}" for node in nodes for entry in ENTRIES
+        }
     names = {r["inputs"]["metadata"]["name"] for r in large.of_type(SERVICE)}
-    assert set(sets) <= names
-    # Every daemon, the second seed included, peers with the first seed.
+    assert {"seed", "bp", "node", "coordinator", "coordinator-1-workers"} <= names
+    assert not names & set(sets)
+    assert {s["inputs"]["spec"]["serviceName"] for s in sets.values()} == set(GROUPS.values())
+    # Every daemon, the second seed included, peers with the first seed's pod.
     multiaddr = large.outputs["seedMultiaddr"]
-    assert multiaddr.endswith(f"/p2p/{peer_id_of(large, 'seed-1')}")
+    assert multiaddr == (
+        f"/dns4/seed-1-0.seed.{large.outputs['namespace']}.svc.cluster.local/tcp/8302"
+        f"/p2p/{peer_id_of(large, 'seed-1')}"
+    )
     without = [name for name, s in sets.items() if env_of(s).get("SEED_PEER") is None]
     assert without == ["seed-1"]
     assert {env_value(s, "SEED_PEER") for n, s in sets.items() if n != "seed-1"} == {multiaddr}
@@ -148,49 +196,114 @@ def test_dev_with_196_plain_nodes_renders_201_daemons() -> None:
         "coordinator-1",
     ]
     multiaddr = rendered.outputs["seedMultiaddr"]
+    assert multiaddr.endswith(f"/p2p/{peer_id_of(rendered, 'seed-1')}")
     assert {env_value(s, "SEED_PEER") for n, s in sets.items() if n != "seed-1"} == {multiaddr}
-    secrets = {r["inputs"]["metadata"]["name"] for r in rendered.of_type(SECRET)}
-    assert {f"{name}-keys" for name in sets} <= secrets
+    plain = group_secret(rendered, "node")
+    assert set(plain) == {f"node-{i}.{entry}" for i in range(1, 197) for entry in ENTRIES}
+    for name in sets:
+        assert set(secret_data(rendered, name)) == set(ENTRIES)
+
+
+def test_group_secrets_stay_far_below_the_object_size_limit(large: Rendered) -> None:
+    """A Secret object is at most 1 MiB (etcd); its data is stored base64-encoded. The largest
+    group of the largest network allowed must fit with room to spare."""
+    per_node = max(
+        sum(len(base64.b64encode(value.encode())) + len(key) for key, value in data.items())
+        / len(nodes)
+        for group, nodes in members(large).items()
+        for data in [group_secret(large, group)]
+    )
+    assert per_node * MAX_MINA_NODES < 512 * 1024, per_node
+
+
+def test_network_registers_one_object_per_node_plus_a_few_per_group(large: Rendered) -> None:
+    by_urn = {r["urn"]: r for r in large.resources}
+    (network,) = [r for r in large.resources if r["type"] == "mina-itn:mina:MinaNetwork"]
+    inside = Counter(r["type"] for r in large.resources if _under(r, network["urn"], by_urn))
+    nodes = len(large.outputs["nodes"])
+    assert inside[STATEFULSET] == nodes
+    assert inside[SECRET] == len(GROUPS)
+    assert inside[SERVICE] == len(GROUPS) + 1  # and the coordinator's worker-facing Service
+    assert inside[CONFIGMAP] == 2
+    assert sum(inside.values()) <= nodes + 3 * len(GROUPS) + 8
 
 
 @pytest.mark.parametrize("stack", ["dev", "kubernetes_stack"])
-def test_statefulset_service_and_secret_per_node(
+def test_statefulset_per_node_headless_service_and_secret_per_group(
     stack: str, request: pytest.FixtureRequest
 ) -> None:
     rendered: Rendered = request.getfixturevalue(stack)
     sets = daemons(rendered)
     assert Counter(role_of(s) for s in sets.values()) == expected_counts(rendered)
     namespace = rendered.outputs["namespace"]
+    outputs = {node["name"]: node for node in rendered.outputs["nodes"]}
+    services = {r["inputs"]["metadata"]["name"]: r["inputs"] for r in rendered.of_type(SERVICE)}
+    pods = {f"{name}-0" for name in sets}
+    # Group Services never take a StatefulSet's or a pod's name.
+    assert not set(services) & (set(sets) | pods)
     for name, statefulset in sets.items():
+        role = role_of(statefulset)
+        group = GROUPS[role]
         spec = statefulset["inputs"]["spec"]
         metadata = statefulset["inputs"]["metadata"]
         assert metadata["namespace"] == namespace
         assert metadata["annotations"]["pulumi.com/skipAwait"] == "true"
         assert spec["replicas"] == 1
-        assert spec["serviceName"] == name
+        assert spec["serviceName"] == group
         selector = spec["selector"]["matchLabels"]
         assert selector["app.kubernetes.io/instance"] == name
         assert not any("expiry" in key for key in selector)
-        assert selector.items() <= spec["template"]["metadata"]["labels"].items()
+        pod_labels = spec["template"]["metadata"]["labels"]
+        assert selector.items() <= pod_labels.items()
         (claim,) = spec["volumeClaimTemplates"]
         assert claim["metadata"] == {"name": "data"}
         assert claim["spec"]["resources"]["requests"]["storage"] == daemon.DATA_VOLUME_SIZE
+        # The pod's own DNS name under its group's headless Service.
+        assert outputs[name]["pod"] == f"{name}-0"
+        assert outputs[name]["service"] == f"{name}-0.{group}.{namespace}.svc.cluster.local"
 
-        service = rendered.named(SERVICE, name)["inputs"]
+        service = services[group]
+        assert service["metadata"]["namespace"] == namespace
+        assert service["metadata"]["annotations"]["pulumi.com/skipAwait"] == "true"
+        assert service["spec"]["type"] == "ClusterIP"
+        assert service["spec"]["clusterIP"] == "None"
         assert service["spec"]["publishNotReadyAddresses"] is True
-        assert service["spec"]["selector"] == selector
+        # The Service selects this pod and no pod of another role.
+        service_selector = service["spec"]["selector"]
+        assert service_selector == {
+            "app.kubernetes.io/name": COMPONENT,
+            "app.kubernetes.io/component": COMPONENT,
+            ROLE_LABEL: role,
+        }
+        assert service_selector.items() <= pod_labels.items()
+        for other in sets.values():
+            other_labels = other["inputs"]["spec"]["template"]["metadata"]["labels"]
+            selected = service_selector.items() <= other_labels.items()
+            assert selected == (role_of(other) == role)
         assert {p["name"]: p["port"] for p in service["spec"]["ports"]} == {
             "client": 8301,
             "graphql": 3085,
             "itn": 3086,
             "libp2p": 8302,
         }
-        assert set(secret_data(rendered, name)) == {
-            "node-key",
-            "node-password",
-            "libp2p-key",
-            "libp2p-password",
+        assert {p["name"]: p["targetPort"] for p in service["spec"]["ports"]} == {
+            "client": "client",
+            "graphql": "graphql",
+            "itn": "itn",
+            "libp2p": "libp2p",
         }
+        assert set(secret_data(rendered, name)) == set(ENTRIES)
+    # Each group's Secret holds exactly its members' entries.
+    groups = members(rendered)
+    assert set(groups) <= set(services)
+    for group, nodes in groups.items():
+        secret = rendered.named(SECRET, f"{group}-keys")["inputs"]
+        assert secret["metadata"]["namespace"] == namespace
+        assert secret["type"] == "Opaque"
+        assert set(secret["stringData"]) == {
+            f"{node}.{entry}" for node in nodes for entry in ENTRIES
+        }
+        assert all(re.fullmatch(r"[-._a-zA-Z0-9]+", key) for key in secret["stringData"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -220,8 +333,8 @@ def test_env_contract_per_role(dev: Rendered) -> None:
         ):
             assert "value" not in env[variable]
             assert env[variable]["valueFrom"]["secretKeyRef"] == {
-                "name": f"{name}-keys",
-                "key": key,
+                "name": f"{GROUPS[role]}-keys",
+                "key": f"{name}.{key}",
                 "optional": False,
             }
         coordinator_vars = {"SNARK_COORDINATOR_KEY", "SNARK_WORKER_FEE", "WORK_SELECTION"}
@@ -235,7 +348,7 @@ def test_env_contract_per_role(dev: Rendered) -> None:
             assert "SEED_PEER" not in env
         else:
             assert env_value(statefulset, "SEED_PEER").startswith(
-                f"/dns4/seed-1.{namespace}.svc.cluster.local/tcp/8302/p2p/"
+                f"/dns4/seed-1-0.seed.{namespace}.svc.cluster.local/tcp/8302/p2p/"
             )
         ports = {p["name"]: p["containerPort"] for p in container["ports"]}
         for variable, port in (
@@ -249,7 +362,8 @@ def test_env_contract_per_role(dev: Rendered) -> None:
 
 def test_every_seed_peer_names_the_seeds_real_peer_id(dev: Rendered) -> None:
     peer_id = peer_id_of(dev, "seed-1")
-    expected = f"/dns4/seed-1.itn-dev.svc.cluster.local/tcp/8302/p2p/{peer_id}"
+    # The peer id comes from decrypting the seed's own libp2p key file out of `seed-keys`.
+    expected = f"/dns4/seed-1-0.seed.itn-dev.svc.cluster.local/tcp/8302/p2p/{peer_id}"
     assert dev.outputs["seedMultiaddr"] == expected
     peers = {
         name: env_value(s, "SEED_PEER") for name, s in daemons(dev).items() if role_of(s) != "seed"
@@ -369,9 +483,25 @@ def test_pod_spec_keys_resources_security_and_probes(dev: Rendered) -> None:
             assert security["capabilities"]["drop"] == ["ALL"]
         volumes = {v["name"]: v for v in spec["volumes"]}
         key_files = volumes["key-files"]["secret"]
-        assert key_files["secretName"] == f"{name}-keys"
-        # Only the key files are mounted; passwords reach the daemon through secretKeyRefs.
-        assert [item["key"] for item in key_files["items"]] == ["node-key", "libp2p-key"]
+        group = GROUPS[role_of(statefulset)]
+        assert key_files["secretName"] == f"{group}-keys"
+        assert key_files["defaultMode"] == 0o400
+        # Only the node's own key files are mounted, under the names install-keys copies;
+        # passwords reach the daemon through secretKeyRefs.
+        assert key_files["items"] == [
+            {"key": f"{name}.node-key", "path": "node-key", "mode": 0o400},
+            {"key": f"{name}.libp2p-key", "path": "libp2p-key", "mode": 0o400},
+        ]
+        init_mounts = {m["name"]: m for m in init["volumeMounts"]}
+        assert init_mounts["key-files"]["mountPath"] == "/secrets"
+        assert init_mounts["key-files"]["readOnly"] is True
+        assert init_mounts["keys"]["mountPath"] == "/keys"
+        # Every Secret key the pod references anywhere is one of its own.
+        referenced = _secret_refs(spec)
+        assert referenced == {
+            (f"{group}-keys", f"{name}.{entry}")
+            for entry in ("node-key", "libp2p-key", "node-password", "libp2p-password")
+        }
         assert volumes["keys"]["emptyDir"]["medium"] == "Memory"
         mounts = {m["name"]: m["mountPath"] for m in main_container(statefulset)["volumeMounts"]}
         assert mounts == {
@@ -402,6 +532,23 @@ def test_pod_spec_keys_resources_security_and_probes(dev: Rendered) -> None:
         assert anti[0]["podAffinityTerm"]["labelSelector"]["matchLabels"] == {
             "app.kubernetes.io/component": COMPONENT
         }
+
+
+def _secret_refs(value: Any) -> set[tuple[str, str]]:
+    """(Secret, key) pairs a pod spec references: volume items and env secretKeyRefs."""
+    found: set[tuple[str, str]] = set()
+    if isinstance(value, dict):
+        if "secretName" in value:
+            found |= {(value["secretName"], item["key"]) for item in value.get("items") or []}
+            assert value.get("items"), "a Secret volume must mount named items only"
+        if "secretKeyRef" in value:
+            found.add((value["secretKeyRef"]["name"], value["secretKeyRef"]["key"]))
+        for item in value.values():
+            found |= _secret_refs(item)
+    elif isinstance(value, list):
+        for item in value:
+            found |= _secret_refs(item)
+    return found
 
 
 def test_resources_follow_the_role(dev: Rendered) -> None:
@@ -443,11 +590,11 @@ def test_no_password_or_key_appears_outside_secrets(dev: Rendered) -> None:
             leaks += [str(path.name) for secret in secrets if secret in body]
     assert not leaks, sorted(set(leaks))
     # The Secrets themselves are registered as secret values (masked in state and previews).
-    for node in dev.outputs["nodes"]:
+    for group in members(dev):
         recorded = next(
             r
             for r in dev.run.resources
-            if r.type == SECRET and r.inputs["metadata"]["name"] == f"{node['name']}-keys"
+            if r.type == SECRET and r.inputs["metadata"]["name"] == f"{group}-keys"
         )
         assert _is_secret(recorded.inputs["stringData"])
 
@@ -506,7 +653,7 @@ def test_children_are_parented_and_prefixed(stack: str, request: pytest.FixtureR
     by_urn = {r["urn"]: r for r in rendered.resources}
     (network,) = [r for r in rendered.resources if r["type"] == "mina-itn:mina:MinaNetwork"]
     inside = [r for r in rendered.resources if _under(r, network["urn"], by_urn)]
-    assert len(inside) >= 3 * len(rendered.outputs["nodes"])
+    assert len(inside) >= len(rendered.outputs["nodes"]) + 2 * len(members(rendered))
     for resource in inside:
         parent = by_urn[resource["parent"]]
         assert resource["name"].startswith(f"{parent['name']}-"), resource["name"]
@@ -530,14 +677,20 @@ def test_network_manifests_pass_strict_schema_validation(
     stack: str, request: pytest.FixtureRequest
 ) -> None:
     rendered: Rendered = request.getfixturevalue(stack)
-    names = set(daemons(rendered)) | {"coordinator-1-workers"}
+    groups = set(members(rendered))
+    expected = (
+        {f"statefulset-{name}" for name in daemons(rendered)}
+        | {f"service-{group}" for group in groups}
+        | {f"secret-{group}-keys" for group in groups}
+        | {"service-coordinator-1-workers"}
+    )
     paths: list[Path] = [
         path
         for path in rendered.manifests()
-        if path.stem.split("-", 1)[-1].removesuffix("-keys") in names
+        if path.stem in expected
         or path.stem.startswith(("configmap-mina-runtime-config", "configmap-mina-node-script"))
     ]
-    assert len(paths) >= 3 * len(daemons(rendered))
+    assert len(paths) == len(expected) + 2
     result = subprocess.run(
         [
             str(Path(sys.executable).with_name("kubernetes-validate")),

@@ -11,7 +11,8 @@ from minaperf.config import NetworkParams
 from minaperf.node_script import mina_node_script
 
 PORTS = daemon.Ports(client=8301, graphql=3085, itn=3086, libp2p=8302)
-SEED_PEER = "/dns4/seed-1.itn-t.svc.cluster.local/tcp/8302/p2p/12D3KooWAbc"
+SEED_PEER = "/dns4/seed-1-0.seed.itn-t.svc.cluster.local/tcp/8302/p2p/12D3KooWAbc"
+NODE = "bp-2"
 COORD_KEY = "B62qcoordinator"
 ALWAYS = {
     "NODE_ROLE",
@@ -36,6 +37,7 @@ PASSWORDS = {"MINA_PRIVKEY_PASS", "UPTIME_PRIVKEY_PASS", "MINA_LIBP2P_PASS"}
 
 def env_for(role: str, **overrides: object) -> dict[str, daemon.EnvVar]:
     arguments: dict[str, object] = {
+        "node": NODE,
         "ports": PORTS,
         "itn_keys": "orch=,fetch=",
         "uptime_url": "http://uptime:8080/v1/submit",
@@ -112,12 +114,18 @@ def test_passwords_are_secret_references_only(role: str) -> None:
     env = env_for(role)
     for name in PASSWORDS:
         assert env[name].value is None
-    assert env["MINA_PRIVKEY_PASS"].secret_key == daemon.NODE_PASSWORD
-    assert env["UPTIME_PRIVKEY_PASS"].secret_key == daemon.NODE_PASSWORD
-    assert env["MINA_LIBP2P_PASS"].secret_key == daemon.LIBP2P_PASSWORD
+    # The node's own entries of its group's Secret, never another member's.
+    assert env["MINA_PRIVKEY_PASS"].secret_key == "bp-2.node-password"
+    assert env["UPTIME_PRIVKEY_PASS"].secret_key == "bp-2.node-password"
+    assert env["MINA_LIBP2P_PASS"].secret_key == "bp-2.libp2p-password"
     for name, entry in env.items():
         if name not in PASSWORDS:
             assert entry.secret_key is None, name
+    other = env_for(role, node="node-12")
+    assert {other[name].secret_key for name in PASSWORDS} == {
+        "node-12.node-password",
+        "node-12.libp2p-password",
+    }
 
 
 def test_invalid_inputs_are_refused() -> None:
@@ -186,16 +194,23 @@ def test_commands_use_the_script_subcommands() -> None:
 
 def test_key_secret_data_and_mounted_files() -> None:
     data = daemon.key_secret_data(
-        key_file="{k}", password="p", libp2p_key_file="{l}", libp2p_password="q"
+        "bp-2", key_file="{k}", password="p", libp2p_key_file="{l}", libp2p_password="q"
     )
     assert data == {
-        "node-key": "{k}",
-        "node-password": "p",
-        "libp2p-key": "{l}",
-        "libp2p-password": "q",
+        "bp-2.node-key": "{k}",
+        "bp-2.node-password": "p",
+        "bp-2.libp2p-key": "{l}",
+        "bp-2.libp2p-password": "q",
     }
-    # Only the key files the script checks are mounted; passwords stay out of the filesystem.
+    assert all(re.fullmatch(r"[-._a-zA-Z0-9]+", key) for key in data)
+    # Only the node's own key files are mounted, under the names the script checks; passwords
+    # stay out of the filesystem.
     assert set(daemon.KEY_FILES) == {"node-key", "libp2p-key"}
+    assert daemon.key_file_items("bp-2") == [
+        ("bp-2.node-key", "node-key"),
+        ("bp-2.libp2p-key", "libp2p-key"),
+    ]
+    assert {key for key, _ in daemon.key_file_items("bp-2")} < set(data)
     assert "$KEYS_DIR/node-key" in mina_node_script()
     assert "$KEYS_DIR/libp2p-key" in mina_node_script()
 
@@ -208,6 +223,14 @@ def test_hashed_names_follow_content() -> None:
 
 
 def test_names() -> None:
-    assert daemon.secret_name("bp-1") == "bp-1-keys"
+    assert daemon.group_secret_name("bp") == "bp-keys"
+    assert daemon.group_service_name("bp") == "bp"
+    assert daemon.node_secret_key("bp-1", "node-key") == "bp-1.node-key"
     assert daemon.pod_name("bp-1") == "bp-1-0"
+    assert (
+        daemon.pod_host("bp-1", "bp.itn-t.svc.cluster.local") == "bp-1-0.bp.itn-t.svc.cluster.local"
+    )
     assert daemon.workers_service_name("coordinator-1") == "coordinator-1-workers"
+    for bad in ("bp 1", "bp/1", "x" * 250):
+        with pytest.raises(ValueError, match="Secret key"):
+            daemon.node_secret_key(bad, "node-key")

@@ -69,3 +69,24 @@ def test_kubectl_proxy_that_never_serves_fails_clearly(tmp_path: Path) -> None:
     silent.chmod(0o755)
     with pytest.raises(RuntimeError, match="Starting to serve"):
         KubectlProxy(str(silent), startup_timeout=5).start()
+
+
+def test_pod_dns_names_under_a_headless_service_go_to_that_pod() -> None:
+    from minaperf.orchestrator.access import ProxyAccess
+
+    access = ProxyAccess("http://127.0.0.1:9", "itn-dev")
+    assert access.service_url("bp-2-0.bp.itn-dev.svc.cluster.local", 3086, "/graphql") == (
+        "http://127.0.0.1:9/api/v1/namespaces/itn-dev/pods/bp-2-0:3086/proxy/graphql"
+    )
+    assert access.service_url("uptime-backend.itn-dev.svc.cluster.local", 8080, "/v1/online") == (
+        "http://127.0.0.1:9/api/v1/namespaces/itn-dev/services/uptime-backend:8080/proxy/v1/online"
+    )
+
+
+def test_every_rendered_node_address_can_be_proxied(dev) -> None:
+    from minaperf.orchestrator.access import ProxyAccess
+
+    access = ProxyAccess("http://127.0.0.1:9", "itn-dev")
+    for node in dev.outputs["nodes"]:
+        url = access.service_url(node["service"], node["itnPort"], "/graphql")
+        assert url.endswith(f"/pods/{node['pod']}:{node['itnPort']}/proxy/graphql")
