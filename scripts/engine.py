@@ -13,6 +13,7 @@ import base64
 import hashlib
 import ipaddress
 import runpy
+import threading
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -55,15 +56,24 @@ class RecordingMocks(pulumi_mocks.Mocks):
 
     def __init__(self, stack: str) -> None:
         self.stack = stack
+        self._current = threading.local()
+        """Per thread: the inputs of the registration being answered. The SDK registers on
+        executor threads and calls `new_resource` on the registering thread."""
+
+    def current_inputs(self) -> dict[str, Any]:
+        return self._current.inputs
 
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
+        self._current.inputs = args.inputs
         state = dict(args.inputs)
-        plain = _unwrap(args.inputs)
         resource_id = f"{args.name}-id"
         typ = args.typ
-        if typ.startswith("kubernetes:") and typ != "pulumi:providers:kubernetes":
+        if typ.startswith("kubernetes:"):
             # The program reads back only metadata and status of Kubernetes objects; echoing
-            # the whole spec would only cost deserialization time on large stacks.
+            # (or even unwrapping) the whole spec would only cost time on large stacks.
+            plain = {
+                key: _unwrap(args.inputs.get(key)) for key in ("apiVersion", "kind", "metadata")
+            }
             metadata = dict(plain.get("metadata") or {})
             metadata.setdefault("name", args.name)
             state = {
@@ -75,7 +85,9 @@ class RecordingMocks(pulumi_mocks.Mocks):
                 ingress = {"ip": self._ip("10.10.8", args.name)}
                 state["status"] = {"loadBalancer": {"ingress": [ingress]}}
             resource_id = f"{metadata.get('namespace', 'default')}/{metadata['name']}"
-        elif typ == "gcp:container/cluster:Cluster":
+            return resource_id, state
+        plain = _unwrap(args.inputs)
+        if typ == "gcp:container/cluster:Cluster":
             state |= {
                 "endpoint": "203.0.113.10",
                 "masterAuth": {
@@ -138,6 +150,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
 
     def __init__(self, mocks: RecordingMocks) -> None:
         super().__init__(mocks)
+        self.recording_mocks = mocks
         self.recorded: list[RecordedResource] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
@@ -175,7 +188,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                     "deletedWith": request.deletedWith or None,
                     "aliases": [alias for alias in request.aliasURNs],
                 },
-                inputs=rpc.deserialize_properties(request.object, keep_unknowns=True),
+                # Deserialized once, by the SDK's monitor, on its way to `new_resource`.
+                inputs=self.recording_mocks.current_inputs(),
             )
         )
         return response

@@ -38,6 +38,8 @@ from minaperf.outputs import SECRET_MARKER
 ROOT = Path(__file__).resolve().parent.parent
 
 PLACEHOLDER_PROJECT = "your-gcp-project"
+_YAML_DUMPER = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+"""libyaml's dumper when PyYAML was built with it: writing hundreds of manifests stays quick."""
 
 
 class UsageError(Exception):
@@ -214,7 +216,10 @@ def write_render(run: Any, out: Path, *, show_secrets: bool) -> None:
                 "inputs": _plain(resource.inputs, show_secrets),
             }
         )
-    (out / "resources.json").write_text(json.dumps(resources, indent=2, sort_keys=True) + "\n")
+    # A JSON list with one resource per line: valid JSON, diffable per resource, and written by
+    # the C encoder (indented output is several times slower on large stacks).
+    lines = ",\n".join(json.dumps(resource, sort_keys=True) for resource in resources)
+    (out / "resources.json").write_text(f"[\n{lines}\n]\n")
 
     manifests = out / "manifests"
     files = out / "files"
@@ -228,7 +233,7 @@ def write_render(run: Any, out: Path, *, show_secrets: bool) -> None:
             name = (manifest.get("metadata") or {}).get("name") or resource["name"]
             target = manifests / namespace / f"{manifest['kind'].lower()}-{name}.yaml"
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(yaml.safe_dump(manifest, sort_keys=False))
+            target.write_text(yaml.dump(manifest, Dumper=_YAML_DUMPER, sort_keys=False))
             for field in ("data", "stringData"):
                 for key, value in (inputs.get(field) or {}).items():
                     _write_file(files / f"{manifest['kind'].lower()}-{name}" / key, value)
