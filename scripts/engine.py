@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import ipaddress
+import json
 import runpy
 import threading
 from dataclasses import dataclass, field
@@ -212,7 +213,9 @@ def run_program(stack: str, config: dict[str, Any], secret_keys: list[str]) -> P
     mocks = RecordingMocks(stack)
     monitor = RecordingMonitor(mocks)
     set_root_resource(None)  # pyright: ignore[reportArgumentType]
-    pulumi.runtime.set_all_config(config, secret_keys)
+    # As the engine does: structured and scalar values reach the program as text.
+    as_text = {k: v if isinstance(v, str) else json.dumps(v) for k, v in config.items()}
+    pulumi.runtime.set_all_config(as_text, secret_keys)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, monitor=monitor)
     root = pulumi.runtime.settings.get_root_resource()
     assert root is not None

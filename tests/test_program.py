@@ -214,3 +214,16 @@ def test_two_stacks_get_different_keys(
     other = render(config_file=copy)
     assert other.outputs["orchestratorPublicKey"] != dev.outputs["orchestratorPublicKey"]
     assert other.outputs["orchestratorKey"] != dev.outputs["orchestratorKey"]
+
+
+def test_gcp_resources_use_the_explicit_provider(dev: Rendered) -> None:
+    (provider,) = dev.of_type("pulumi:providers:gcp")
+    gcp = [r for r in dev.resources if r["type"].startswith("gcp:")]
+    assert gcp
+    assert [r["urn"] for r in gcp if not (r["provider"] or "").startswith(provider["urn"])] == []
+
+
+@pytest.mark.parametrize("path", ["Pulumi.dev.yaml", "stacks/kind.yaml", "stacks/large-200.yaml"])
+def test_stacks_disable_default_providers(path: str) -> None:
+    config = yaml.safe_load((ROOT / path).read_text())["config"]
+    assert set(config["pulumi:disable-default-providers"]) >= {"kubernetes", "gcp"}

@@ -105,3 +105,20 @@ def test_render_refuses_to_clobber_another_directory(tmp_path: Path) -> None:
     assert result.returncode == 2
     assert "not a render directory" in result.stderr
     assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_encrypted_values_get_deterministic_placeholders(tmp_path: Path) -> None:
+    from scripts.render import read_stack_input, validate
+
+    stack = tmp_path / "secure.yaml"
+    stack.write_text(
+        "config:\n"
+        "  mina-itn:platform:\n    kind: kubernetes\n"
+        "  mina-itn:keys:\n    seed:\n      secure: v1:AAAA:BBBB\n"
+    )
+    first = read_stack_input(stack=None, config_file=stack, overrides=())
+    second = read_stack_input(stack=None, config_file=stack, overrides=())
+    assert first.config == second.config
+    assert first.secret_keys == ["mina-itn:keys"]
+    assert any("mina-itn:keys.seed is encrypted" in line for line in first.warnings)
+    assert validate(first).keys.seed == first.config["mina-itn:keys"]["seed"]
