@@ -98,6 +98,9 @@ class Experiment(pulumi.ComponentResource):
             opts=pulumi.ResourceOptions.merge(
                 in_cluster,
                 pulumi.ResourceOptions(
+                    # After the node pools too, not only the cluster: awaited workloads would
+                    # otherwise time out while their pool is still being created.
+                    depends_on=platform_ready,
                     custom_timeouts=pulumi.CustomTimeouts(delete="20m"),
                     # On an existing cluster PostgreSQL's claim lives in this namespace: keeping
                     # the data means keeping the namespace (every workload in it is deleted).

@@ -70,3 +70,9 @@ def test_an_existing_cluster_keeps_the_namespace_holding_the_data() -> None:
     )
     assert _namespace(dropped)["options"]["retainOnDelete"] is False
     assert dropped.of_type(DISK) == []
+
+
+def test_workloads_wait_for_the_node_pools(dev: Rendered) -> None:
+    pools = [r["urn"] for r in dev.of_type("gcp:container/nodePool:NodePool")]
+    assert len(pools) == 2
+    assert set(pools) <= set(_namespace(dev)["dependencies"])
