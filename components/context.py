@@ -13,6 +13,11 @@ from minaperf.config import ExperimentConfig, GkePlatform
 from minaperf.keys.material import NodeSpec
 
 CLUSTER_DOMAIN = "svc.cluster.local"
+NO_PRIVILEGE: k8s.core.v1.SecurityContextArgsDict = {
+    "allow_privilege_escalation": False,
+    "privileged": False,
+}
+"""Every service container: never privileged, no privilege escalation."""
 POOL_LABEL = "mina-itn/pool"
 """Node label naming a GKE node pool (`mina` or `services`); workloads select on it."""
 
@@ -73,7 +78,9 @@ class ExperimentContext:
     def service_host(self, service: str) -> str:
         return f"{service}.{self.config.namespace}.{CLUSTER_DOMAIN}"
 
-    def metadata(self, name: str, component: str, instance: str | None = None) -> dict[str, object]:
+    def metadata(
+        self, name: str, component: str, instance: str | None = None
+    ) -> k8s.meta.v1.ObjectMetaArgsDict:
         return {
             "name": name,
             "namespace": self.namespace,

@@ -24,12 +24,12 @@ The experiments API (`PSQL_CONNECTION_STRING` from the Secret `postgres-credenti
 from __future__ import annotations
 
 import json
-from typing import cast
 from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.context import NO_PRIVILEGE as SECURITY
 from components.context import ExperimentContext
 from components.labels import Labels
 from components.postgres import Postgres
@@ -52,10 +52,6 @@ envsubst < {HTML_ASSETS}/env.template.js > {HTML_ASSETS}/env.js
 exec nginx -g 'daemon off;'
 """
 
-SECURITY: k8s.core.v1.SecurityContextArgsDict = {
-    "allow_privilege_escalation": False,
-    "privileged": False,
-}
 DASHBOARD_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
     "requests": {"cpu": "50m", "memory": "64Mi"},
     "limits": {"cpu": "500m", "memory": "256Mi"},
@@ -71,11 +67,6 @@ def fe_config(fetcher_url: str) -> str:
     port = urlsplit(fetcher_url).port or 4000
     config = services.dashboard_fe_config(node_lister_url=NODE_LISTER_ORIGIN, node_lister_port=port)
     return json.dumps(config, separators=(",", ":"), sort_keys=True) + "\n"
-
-
-def _metadata(ctx: ExperimentContext, name: str, component: str) -> k8s.meta.v1.ObjectMetaArgsDict:
-    """`ctx.metadata`, typed for the SDK (it returns a plain dict)."""
-    return cast(k8s.meta.v1.ObjectMetaArgsDict, ctx.metadata(name, component))
 
 
 class Dashboard(pulumi.ComponentResource):
@@ -100,14 +91,14 @@ class Dashboard(pulumi.ComponentResource):
         config_json = fe_config(fetcher_url)
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",
-            metadata=_metadata(ctx, "dashboard-config", DASHBOARD),
+            metadata=ctx.metadata("dashboard-config", DASHBOARD),
             data={CONFIG_FILE: config_json},
             opts=child,
         )
         selector = Labels.selector(DASHBOARD)
         k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=_metadata(ctx, DASHBOARD, DASHBOARD),
+            metadata=ctx.metadata(DASHBOARD, DASHBOARD),
             spec={
                 "replicas": 1,
                 "selector": {"match_labels": selector},
@@ -151,7 +142,7 @@ class Dashboard(pulumi.ComponentResource):
         api_selector = Labels.selector(EXPERIMENTS_API)
         k8s.apps.v1.Deployment(
             f"{name}-experiments-api",
-            metadata=_metadata(ctx, EXPERIMENTS_API, EXPERIMENTS_API),
+            metadata=ctx.metadata(EXPERIMENTS_API, EXPERIMENTS_API),
             spec={
                 "replicas": 1,
                 "selector": {"match_labels": api_selector},
@@ -198,7 +189,7 @@ class Dashboard(pulumi.ComponentResource):
         )
         k8s.core.v1.Service(
             f"{name}-experiments-api-service",
-            metadata=_metadata(ctx, EXPERIMENTS_API, EXPERIMENTS_API),
+            metadata=ctx.metadata(EXPERIMENTS_API, EXPERIMENTS_API),
             spec={
                 "type": "ClusterIP",
                 "selector": api_selector,
@@ -222,7 +213,7 @@ class Dashboard(pulumi.ComponentResource):
             service = k8s.core.v1.Service(
                 f"{name}-service",
                 metadata={
-                    **_metadata(ctx, DASHBOARD, DASHBOARD),
+                    **ctx.metadata(DASHBOARD, DASHBOARD),
                     "annotations": ctx.load_balancer_annotations(),
                 },
                 spec={
@@ -240,7 +231,7 @@ class Dashboard(pulumi.ComponentResource):
         else:
             k8s.core.v1.Service(
                 f"{name}-service",
-                metadata=_metadata(ctx, DASHBOARD, DASHBOARD),
+                metadata=ctx.metadata(DASHBOARD, DASHBOARD),
                 spec={"type": "ClusterIP", "selector": selector, "ports": ports},
                 opts=child,
             )

@@ -32,6 +32,7 @@ from typing import cast
 import pulumi
 import pulumi_kubernetes as k8s
 
+from components.context import NO_PRIVILEGE as SECURITY
 from components.context import ExperimentContext
 from components.labels import Labels
 from components.postgres import Postgres, asset
@@ -54,10 +55,6 @@ LOG_QUOTA_PER_NODE_BYTES = 2 * services.GIB
 into PostgreSQL, so local files are only a buffer; 2 GiB holds hours of one node's traces."""
 LOG_QUOTA_INTERVAL_SECONDS = 60
 
-SECURITY: k8s.core.v1.SecurityContextArgsDict = {
-    "allow_privilege_escalation": False,
-    "privileged": False,
-}
 ROW_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
     "requests": {"cpu": "50m", "memory": "64Mi"},
     "limits": {"cpu": "500m", "memory": "256Mi"},
@@ -98,11 +95,6 @@ def log_api_args() -> list[str]:
     return ["consumer", "serve", "--db-uri", "$(DB_URI)", "--port", str(LOG_API_PORT)]
 
 
-def _metadata(ctx: ExperimentContext, name: str, component: str) -> k8s.meta.v1.ObjectMetaArgsDict:
-    """`ctx.metadata`, typed for the SDK (it returns a plain dict)."""
-    return cast(k8s.meta.v1.ObjectMetaArgsDict, ctx.metadata(name, component))
-
-
 class LogFetcher(pulumi.ComponentResource):
     log_api_url: str
     fetcher_url: str
@@ -127,14 +119,14 @@ class LogFetcher(pulumi.ComponentResource):
 
         key = k8s.core.v1.Secret(
             f"{name}-key",
-            metadata=_metadata(ctx, "log-fetcher-key", FETCHER),
+            metadata=ctx.metadata("log-fetcher-key", FETCHER),
             type="Opaque",
             string_data={KEY_FILE: pulumi.Output.secret(ctx.keys.material.apply(fetcher_secret))},
             opts=child,
         )
         scripts = k8s.core.v1.ConfigMap(
             f"{name}-scripts",
-            metadata=_metadata(ctx, "log-fetcher-scripts", FETCHER),
+            metadata=ctx.metadata("log-fetcher-scripts", FETCHER),
             data={
                 "log-quota.sh": asset("log-quota.sh"),
                 "pg-deployment-row.sh": asset("pg-deployment-row.sh"),
@@ -143,7 +135,7 @@ class LogFetcher(pulumi.ComponentResource):
         )
         names = k8s.core.v1.ConfigMap(
             f"{name}-names",
-            metadata=_metadata(ctx, "log-fetcher-names", FETCHER),
+            metadata=ctx.metadata("log-fetcher-names", FETCHER),
             data={NAMES_FILE: ctx.keys.public.apply(node_names)},
             opts=child,
         )
@@ -160,7 +152,7 @@ class LogFetcher(pulumi.ComponentResource):
             output_spec["storage_class_name"] = storage_class
         output = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-output",
-            metadata=_metadata(ctx, "log-fetcher-output", FETCHER),
+            metadata=ctx.metadata("log-fetcher-output", FETCHER),
             spec=output_spec,
             opts=child,
         )
@@ -186,7 +178,7 @@ class LogFetcher(pulumi.ComponentResource):
         fetcher_selector = Labels.selector(FETCHER)
         self.fetcher = k8s.apps.v1.Deployment(
             f"{name}-fetcher",
-            metadata=_metadata(ctx, FETCHER, FETCHER),
+            metadata=ctx.metadata(FETCHER, FETCHER),
             spec={
                 "replicas": 1,
                 # One writer on a ReadWriteOnce volume: the old pod goes before the new one.
@@ -303,7 +295,7 @@ class LogFetcher(pulumi.ComponentResource):
         )
         k8s.core.v1.Service(
             f"{name}-fetcher-service",
-            metadata=_metadata(ctx, FETCHER, FETCHER),
+            metadata=ctx.metadata(FETCHER, FETCHER),
             spec={
                 "type": "ClusterIP",
                 "selector": fetcher_selector,
@@ -317,7 +309,7 @@ class LogFetcher(pulumi.ComponentResource):
         api_selector = Labels.selector(LOG_API)
         self.log_api = k8s.apps.v1.Deployment(
             f"{name}-api",
-            metadata=_metadata(ctx, LOG_API, LOG_API),
+            metadata=ctx.metadata(LOG_API, LOG_API),
             spec={
                 "replicas": 1,
                 "selector": {"match_labels": api_selector},
@@ -359,7 +351,7 @@ class LogFetcher(pulumi.ComponentResource):
         )
         k8s.core.v1.Service(
             f"{name}-api-service",
-            metadata=_metadata(ctx, LOG_API, LOG_API),
+            metadata=ctx.metadata(LOG_API, LOG_API),
             spec={
                 "type": "ClusterIP",
                 "selector": api_selector,

@@ -29,7 +29,7 @@ Layout inside the pod:
 from __future__ import annotations
 
 import hashlib
-from typing import Any, cast
+from typing import Any
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -157,10 +157,6 @@ def funding_fingerprint(public_keys: list[str]) -> str:
     return hashlib.sha256("\n".join(public_keys).encode()).hexdigest()
 
 
-def _metadata(ctx: ExperimentContext, name: str) -> k8s.meta.v1.ObjectMetaArgsDict:
-    return cast(k8s.meta.v1.ObjectMetaArgsDict, ctx.metadata(name, COMPONENT))
-
-
 def _restricted(add: list[str] | None = None) -> k8s.core.v1.SecurityContextArgsDict:
     capabilities: k8s.core.v1.CapabilitiesArgsDict = {"drop": ["ALL"]}
     if add:
@@ -190,7 +186,7 @@ class OrchestratorWorkspace(pulumi.ComponentResource):
 
         config_secret = k8s.core.v1.Secret(
             f"{name}-config",
-            metadata=_metadata(ctx, "orchestrator-config"),
+            metadata=ctx.metadata("orchestrator-config", COMPONENT),
             type="Opaque",
             string_data=pulumi.Output.secret(orchestrator_config).apply(
                 lambda text: {CONFIG_FILE: text}
@@ -199,7 +195,7 @@ class OrchestratorWorkspace(pulumi.ComponentResource):
         )
         funding_secret = k8s.core.v1.Secret(
             f"{name}-funding-keys",
-            metadata=_metadata(ctx, "orchestrator-funding-keys"),
+            metadata=ctx.metadata("orchestrator-funding-keys", COMPONENT),
             type="Opaque",
             string_data=pulumi.Output.secret(ctx.keys.material.apply(funding_secret_data)),
             opts=child,
@@ -315,7 +311,7 @@ class OrchestratorWorkspace(pulumi.ComponentResource):
         # Governing Service of the StatefulSet (headless: no ports, no load balancing).
         service = k8s.core.v1.Service(
             f"{name}-service",
-            metadata=_metadata(ctx, "orchestrator"),
+            metadata=ctx.metadata("orchestrator", COMPONENT),
             spec={"cluster_ip": "None", "selector": Labels.selector(COMPONENT)},
             opts=child,
         )
@@ -345,7 +341,7 @@ class OrchestratorWorkspace(pulumi.ComponentResource):
         }
         self.stateful_set = k8s.apps.v1.StatefulSet(
             f"{name}-statefulset",
-            metadata=_metadata(ctx, "orchestrator"),
+            metadata=ctx.metadata("orchestrator", COMPONENT),
             spec=spec,
             opts=child,
         )

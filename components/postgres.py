@@ -26,13 +26,13 @@ External access: the LoadBalancer Service `postgres-external`, allowed only from
 from __future__ import annotations
 
 from importlib import resources
-from typing import cast
 
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
+from components.context import NO_PRIVILEGE as SECURITY
 from components.context import ExperimentContext
 from components.labels import Labels
 from minaperf import schema_pins, services
@@ -55,10 +55,6 @@ SHUTDOWN_GRACE_SECONDS = 120
 INIT_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
     "requests": {"cpu": "50m", "memory": "32Mi"},
     "limits": {"cpu": "500m", "memory": "128Mi"},
-}
-SECURITY: k8s.core.v1.SecurityContextArgsDict = {
-    "allow_privilege_escalation": False,
-    "privileged": False,
 }
 
 FETCH_SCHEMA = f"""\
@@ -87,11 +83,6 @@ def asset(name: str) -> str:
 
 def data_disk_name(experiment: str) -> str:
     return f"itn-{experiment}-postgres"
-
-
-def _metadata(ctx: ExperimentContext, name: str, component: str) -> k8s.meta.v1.ObjectMetaArgsDict:
-    """`ctx.metadata`, typed for the SDK (it returns a plain dict)."""
-    return cast(k8s.meta.v1.ObjectMetaArgsDict, ctx.metadata(name, component))
 
 
 class Postgres(pulumi.ComponentResource):
@@ -132,7 +123,7 @@ class Postgres(pulumi.ComponentResource):
         )
         credentials = k8s.core.v1.Secret(
             f"{name}-credentials",
-            metadata=_metadata(ctx, SECRET_NAME, COMPONENT),
+            metadata=ctx.metadata(SECRET_NAME, COMPONENT),
             type="Opaque",
             string_data={
                 "password": self.password,
@@ -144,7 +135,7 @@ class Postgres(pulumi.ComponentResource):
         )
         scripts = k8s.core.v1.ConfigMap(
             f"{name}-scripts",
-            metadata=_metadata(ctx, "postgres-scripts", COMPONENT),
+            metadata=ctx.metadata("postgres-scripts", COMPONENT),
             data={
                 "pg-fetch-schema.sh": asset("pg-fetch-schema.sh"),
                 "pg-init.sh": asset("pg-init.sh"),
@@ -162,7 +153,7 @@ class Postgres(pulumi.ComponentResource):
         pg_resources = config.resources
         self.statefulset = k8s.apps.v1.StatefulSet(
             f"{name}-statefulset",
-            metadata=_metadata(ctx, COMPONENT, COMPONENT),
+            metadata=ctx.metadata(COMPONENT, COMPONENT),
             spec={
                 "replicas": 1,
                 "service_name": COMPONENT,
@@ -315,7 +306,7 @@ class Postgres(pulumi.ComponentResource):
         )
         self.service = k8s.core.v1.Service(
             f"{name}-service",
-            metadata=_metadata(ctx, COMPONENT, COMPONENT),
+            metadata=ctx.metadata(COMPONENT, COMPONENT),
             spec={
                 "type": "ClusterIP",
                 "selector": selector,
@@ -337,7 +328,7 @@ class Postgres(pulumi.ComponentResource):
             external = k8s.core.v1.Service(
                 f"{name}-external",
                 metadata={
-                    **_metadata(ctx, "postgres-external", COMPONENT),
+                    **ctx.metadata("postgres-external", COMPONENT),
                     "annotations": ctx.load_balancer_annotations(),
                 },
                 spec={
@@ -447,7 +438,7 @@ class Postgres(pulumi.ComponentResource):
         )
         claim = k8s.core.v1.PersistentVolumeClaim(
             f"{name}-pvc",
-            metadata=_metadata(ctx, CLAIM_NAME, COMPONENT),
+            metadata=ctx.metadata(CLAIM_NAME, COMPONENT),
             spec={
                 "access_modes": ["ReadWriteOnce"],
                 "storage_class_name": "",
@@ -484,7 +475,7 @@ class Postgres(pulumi.ComponentResource):
             spec["storage_class_name"] = storage_class
         return k8s.core.v1.PersistentVolumeClaim(
             f"{name}-pvc",
-            metadata=_metadata(ctx, CLAIM_NAME, COMPONENT),
+            metadata=ctx.metadata(CLAIM_NAME, COMPONENT),
             spec=spec,
             opts=pulumi.ResourceOptions(
                 parent=self, retain_on_delete=ctx.config.postgres.keep_data_on_destroy

@@ -13,7 +13,6 @@ is never a second copy with a different view of who is online.
 from __future__ import annotations
 
 import hashlib
-from typing import cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -38,11 +37,6 @@ def whitelist(summary: PublicSummary) -> list[str]:
     return [node["public_key"] for node in summary["nodes"].values()]
 
 
-def _metadata(ctx: ExperimentContext, name: str, component: str) -> k8s.meta.v1.ObjectMetaArgsDict:
-    """`ctx.metadata`, typed for the SDK (it returns a plain dict)."""
-    return cast(k8s.meta.v1.ObjectMetaArgsDict, ctx.metadata(name, component))
-
-
 class UptimeBackend(pulumi.ComponentResource):
     submit_url: str
     online_url: str
@@ -62,7 +56,7 @@ class UptimeBackend(pulumi.ComponentResource):
         )
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",
-            metadata=_metadata(ctx, f"{COMPONENT}-config", COMPONENT),
+            metadata=ctx.metadata(f"{COMPONENT}-config", COMPONENT),
             # Immutable: a new whitelist replaces the object, and the checksum annotation below
             # rolls the pod, so the backend never keeps running with a stale list.
             immutable=True,
@@ -73,7 +67,7 @@ class UptimeBackend(pulumi.ComponentResource):
         selector = Labels.selector(COMPONENT)
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=_metadata(ctx, COMPONENT, COMPONENT),
+            metadata=ctx.metadata(COMPONENT, COMPONENT),
             spec={
                 "replicas": 1,
                 "strategy": {"type": "Recreate"},
@@ -135,7 +129,7 @@ class UptimeBackend(pulumi.ComponentResource):
         )
         self.service = k8s.core.v1.Service(
             f"{name}-service",
-            metadata=_metadata(ctx, COMPONENT, COMPONENT),
+            metadata=ctx.metadata(COMPONENT, COMPONENT),
             spec={
                 "type": "ClusterIP",
                 "selector": selector,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import pulumi
 import pulumi_gcp as gcp
@@ -151,10 +151,6 @@ def pod_resources(pool: WorkerPoolConfig) -> k8s.core.v1.ResourceRequirementsArg
 def worker_threads(pool: WorkerPoolConfig) -> int:
     """RAYON_NUM_THREADS per process: its CPU limit in whole CPUs (nproc in a pod sees the node)."""
     return max(1, cpu_millis(pool.pod_resources.cpu_limit) // 1000)
-
-
-def _metadata(ctx: ExperimentContext, name: str) -> k8s.meta.v1.ObjectMetaArgsDict:
-    return cast(k8s.meta.v1.ObjectMetaArgsDict, ctx.metadata(name, COMPONENT))
 
 
 class SnarkWorkerPool(pulumi.ComponentResource):
@@ -309,7 +305,7 @@ class SnarkWorkerPool(pulumi.ComponentResource):
         script = snark_worker_supervisor_script()
         script_map = k8s.core.v1.ConfigMap(
             f"{name}-supervisor",
-            metadata=_metadata(ctx, "snark-worker-supervisor"),
+            metadata=ctx.metadata("snark-worker-supervisor", COMPONENT),
             data={SNARK_WORKER_SUPERVISOR_SCRIPT: script},
             opts=child,
         )
@@ -377,7 +373,7 @@ class SnarkWorkerPool(pulumi.ComponentResource):
         }
         k8s.apps.v1.Deployment(
             f"{name}-pods",
-            metadata=_metadata(ctx, "snark-workers"),
+            metadata=ctx.metadata("snark-workers", COMPONENT),
             spec=spec,
             opts=child,
         )
