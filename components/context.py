@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 
 from components.keys import ExperimentKeys
 from components.labels import Labels
-from minaperf.config import ExperimentConfig, GkePlatform
+from minaperf.config import ExperimentConfig, GkePlatform, node_names
 from minaperf.keys.material import NodeSpec
 
 CLUSTER_DOMAIN = "svc.cluster.local"
@@ -21,27 +21,10 @@ NO_PRIVILEGE: k8s.core.v1.SecurityContextArgsDict = {
 POOL_LABEL = "mina-itn/pool"
 """Node label naming a GKE node pool (`mina` or `services`); workloads select on it."""
 
-ROLE_PREFIX = {
-    "seed": "seed",
-    "block-producer": "bp",
-    "plain": "node",
-    "snark-coordinator": "coordinator",
-}
-
 
 def node_specs(config: ExperimentConfig) -> list[NodeSpec]:
     """Every daemon of the experiment, in a stable order: names are `<prefix>-<n>`, from 1."""
-    counts = {
-        "seed": config.nodes.seeds,
-        "block-producer": config.nodes.block_producers,
-        "plain": config.nodes.plain_nodes,
-        "snark-coordinator": config.nodes.snark_coordinators,
-    }
-    return [
-        NodeSpec(name=f"{ROLE_PREFIX[role]}-{index}", role=role)
-        for role, count in counts.items()
-        for index in range(1, count + 1)
-    ]
+    return [NodeSpec(name=name, role=role) for name, role in node_names(config.nodes)]
 
 
 @dataclass(frozen=True)

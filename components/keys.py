@@ -2,19 +2,44 @@
 
 A `RandomBytes` resource holds the seed in state (encrypted), so every `pulumi up` of a stack
 derives byte-identical keys and key files, while each new stack gets its own. `keys.seed` and
-`keys.fundingSeed` in config reuse another stack's keys instead.
+`keys.fundingSeed` in config reuse another stack's keys instead, and `keys.imported` puts a user's
+own key file on a node.
 """
 
 from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import pulumi
 import pulumi_random as random
 
 from minaperf.config import KeysConfig
-from minaperf.keys.material import KeyMaterial, NodeSpec, PublicSummary, derive_key_material
+from minaperf.keys.material import (
+    ImportedMinaKey,
+    KeyMaterial,
+    NodeSpec,
+    PublicSummary,
+    derive_key_material,
+)
+from minaperf.keys.secret_box import KeyFileError
+
+
+def _read_imported(node: str, key_file: str, password: str) -> ImportedMinaKey:
+    """A user's key file for `node`, decrypted once to prove file and password belong together."""
+    path = Path(key_file).expanduser()
+    try:
+        return ImportedMinaKey.from_key_file(path.read_text(), password)
+    except OSError as error:
+        raise pulumi.RunError(
+            f"config error: keys.imported.{node}.keyFile: cannot read {path}: {error.strerror}"
+        ) from None
+    except KeyFileError as error:
+        raise pulumi.RunError(
+            f"config error: keys.imported.{node}: {error} (check keyFile and password)"
+        ) from None
 
 
 class ExperimentKeys(pulumi.ComponentResource):
@@ -46,17 +71,28 @@ class ExperimentKeys(pulumi.ComponentResource):
             else pulumi.Output.from_input(None)
         )
         node_list = list(nodes)
+        imported = {
+            node: pulumi.Output.secret(entry.password).apply(
+                lambda password, entry=entry, node=node: _read_imported(
+                    node, entry.key_file, password
+                )
+            )
+            for node, entry in keys.imported.items()
+        }
 
-        def derive(values: list[str | None]) -> KeyMaterial:
-            master, funding = values
+        def derive(values: list[Any]) -> KeyMaterial:
+            master, funding, *imported_keys = values
             assert master is not None
             return derive_key_material(
                 base64.b64decode(master),
                 node_list,
                 funding_accounts=funding_accounts,
                 funding_seed=base64.b64decode(funding) if funding else None,
+                imported=dict(zip(imported, imported_keys, strict=True)),
             )
 
-        self.material = pulumi.Output.secret(pulumi.Output.all(seed, funding_seed).apply(derive))
+        self.material = pulumi.Output.secret(
+            pulumi.Output.all(seed, funding_seed, *imported.values()).apply(derive)
+        )
         self.public = pulumi.Output.unsecret(self.material.apply(lambda m: m.public_summary()))
         self.register_outputs({})

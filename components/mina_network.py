@@ -42,9 +42,10 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.context import POOL_LABEL as GKE_POOL_LABEL
-from components.context import ROLE_PREFIX, ExperimentContext, node_specs
+from components.context import ExperimentContext, node_specs
 from components.labels import K8S_PREFIX, Labels
 from minaperf import daemon
+from minaperf.config import ROLE_PREFIXES as ROLE_PREFIX
 from minaperf.config import KubernetesPlatform, Resources
 from minaperf.genesis import build_runtime_config
 from minaperf.keys.libp2p import seed_multiaddr

@@ -416,6 +416,16 @@ class NetworkParams(_Model):
         return self
 
 
+class ImportedKeyConfig(_Model):
+    """A Mina key file the user already has (e.g. a funded block producer of an earlier run)."""
+
+    key_file: str = Field(alias="keyFile", description="Path, relative to the project")
+    password: str = Field(
+        description="Secret: `pulumi config set --secret --path "
+        "'mina-itn:keys.imported.<node>.password' ...`"
+    )
+
+
 class KeysConfig(_Model):
     """Where key material comes from. By default every stack derives its own keys from a random
     seed Pulumi keeps in state; these switches reuse or import keys."""
@@ -429,6 +439,12 @@ class KeysConfig(_Model):
         None,
         alias="fundingSeed",
         description="Secret: base64 of 32 bytes; funding accounts only, reusable across stacks",
+    )
+
+    imported: dict[str, ImportedKeyConfig] = Field(
+        {},
+        description="Node name (e.g. bp-1) -> a user's existing Mina key file to use for that "
+        "node instead of a derived key",
     )
 
     @field_validator("seed", "funding_seed")
@@ -578,6 +594,35 @@ class MetadataConfig(_Model):
         return value
 
 
+ROLE_PREFIXES = {
+    "seed": "seed",
+    "block-producer": "bp",
+    "plain": "node",
+    "snark-coordinator": "coordinator",
+}
+"""Daemon names are `<prefix>-<n>`, counted from 1 per role."""
+
+
+def node_names(counts: NodeCounts) -> list[tuple[str, str]]:
+    """Every daemon as (name, role), in a stable order."""
+    per_role = {
+        "seed": counts.seeds,
+        "block-producer": counts.block_producers,
+        "plain": counts.plain_nodes,
+        "snark-coordinator": counts.snark_coordinators,
+    }
+    return [
+        (f"{ROLE_PREFIXES[role]}-{index}", role)
+        for role, count in per_role.items()
+        for index in range(1, count + 1)
+    ]
+
+
+def _natural(name: str) -> tuple[str, int]:
+    prefix, _, number = name.rpartition("-")
+    return prefix, int(number)
+
+
 class ExperimentConfig(_Model):
     """The whole experiment. Defaults reproduce the seed issue's topology: 1 seed, 3 block
     producers, 5 plain nodes, 1 snark coordinator, and a small worker pool."""
@@ -635,6 +680,14 @@ class ExperimentConfig(_Model):
                     "postgres.existingDisk",
                     f"is in zone {zone} but the cluster is in "
                     f"{self.platform.zone}; a zonal disk can only attach in its own zone",
+                )
+        known = {name for name, _ in node_names(self.nodes)}
+        for node in self.keys.imported:
+            if node not in known:
+                raise _at(
+                    f"keys.imported.{node}",
+                    f"no node named {node!r} in this topology; nodes are "
+                    f"{', '.join(sorted(known, key=_natural))}",
                 )
         if self.worker_pool.servers > 0 and self.nodes.snark_coordinators == 0:
             raise _at(

@@ -120,6 +120,14 @@ def cmd_new_itn(_args: argparse.Namespace) -> None:
     print(f"public: {key.public_b64}")
 
 
+def cmd_new_seed(_args: argparse.Namespace) -> None:
+    """A key seed for `keys.seed`/`keys.fundingSeed`: 32 random bytes, base64 (a secret)."""
+    import base64
+    import secrets
+
+    print(base64.b64encode(secrets.token_bytes(32)).decode())
+
+
 def cmd_inspect(args: argparse.Namespace) -> None:
     text = _read_text(Path(args.file))
     env_name = args.password_env
@@ -239,6 +247,10 @@ def build_parser() -> argparse.ArgumentParser:
         sub.set_defaults(func=func)
     itn_parser = kinds.add_parser("itn", help="print a new ITN Ed25519 secret and public key")
     itn_parser.set_defaults(func=cmd_new_itn)
+    seed_parser = kinds.add_parser(
+        "seed", help="print a new key seed (base64, 32 bytes) for keys.seed / keys.fundingSeed"
+    )
+    seed_parser.set_defaults(func=cmd_new_seed)
 
     inspect = commands.add_parser(
         "inspect",

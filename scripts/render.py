@@ -310,7 +310,14 @@ def main(argv: list[str] | None = None) -> int:
 
     from scripts.engine import run_program
 
-    run = run_program(stack_input.name, stack_input.config, stack_input.secret_keys)
+    try:
+        run = run_program(stack_input.name, stack_input.config, stack_input.secret_keys)
+    except Exception as error:
+        message = str(error)
+        if not message.startswith("config error: "):
+            raise
+        print(message, file=sys.stderr)
+        return 2
     with tempfile.TemporaryDirectory(
         prefix=".render-", dir=args.out.parent if args.out.parent.exists() else None
     ) as tmp:
