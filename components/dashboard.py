@@ -31,6 +31,7 @@ import pulumi_kubernetes as k8s
 
 from components.context import NO_PRIVILEGE as SECURITY
 from components.context import ExperimentContext
+from components.exposure import restricted_load_balancer
 from components.labels import Labels
 from components.postgres import Postgres
 from minaperf import services
@@ -210,24 +211,17 @@ class Dashboard(pulumi.ComponentResource):
             {"name": "http", "port": DASHBOARD_PORT, "target_port": "http", "protocol": "TCP"}
         ]
         if admin:
-            service = k8s.core.v1.Service(
+            address = restricted_load_balancer(
                 f"{name}-service",
-                metadata={
-                    **ctx.metadata(DASHBOARD, DASHBOARD),
-                    "annotations": ctx.load_balancer_annotations(),
-                },
-                spec={
-                    "type": "LoadBalancer",
-                    "load_balancer_source_ranges": admin,
-                    "external_traffic_policy": "Local",
-                    "selector": selector,
-                    "ports": ports,
-                },
-                opts=pulumi.ResourceOptions(
-                    parent=self, custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m")
-                ),
+                ctx,
+                name=DASHBOARD,
+                component=DASHBOARD,
+                selector=selector,
+                ports=ports,
+                source_ranges=admin,
+                parent=self,
             )
-            self.url = service.status.apply(_url)
+            self.url = address.apply(lambda host: f"http://{host}" if host else None)
         else:
             k8s.core.v1.Service(
                 f"{name}-service",
@@ -237,12 +231,3 @@ class Dashboard(pulumi.ComponentResource):
             )
             self.url = pulumi.Output.from_input(None)
         self.register_outputs({"url": self.url})
-
-
-def _url(status: object) -> str | None:
-    load_balancer = getattr(status, "load_balancer", None)
-    for entry in getattr(load_balancer, "ingress", None) or []:
-        address = getattr(entry, "ip", None) or getattr(entry, "hostname", None)
-        if address:
-            return f"http://{address}"
-    return None

@@ -34,6 +34,7 @@ import pulumi_random as random
 
 from components.context import NO_PRIVILEGE as SECURITY
 from components.context import ExperimentContext
+from components.exposure import restricted_load_balancer
 from components.labels import Labels
 from minaperf import schema_pins, services
 
@@ -325,34 +326,23 @@ class Postgres(pulumi.ComponentResource):
         self.external_address = pulumi.Output.from_input(None)
         cidrs = list(ctx.config.postgres_cidrs)
         if cidrs:
-            external = k8s.core.v1.Service(
+            self.external_address = restricted_load_balancer(
                 f"{name}-external",
-                metadata={
-                    **ctx.metadata("postgres-external", COMPONENT),
-                    "annotations": ctx.load_balancer_annotations(),
-                },
-                spec={
-                    "type": "LoadBalancer",
-                    "load_balancer_source_ranges": cidrs,
-                    # Keep the client address, so the source ranges see the real caller.
-                    "external_traffic_policy": "Local",
-                    "selector": selector,
-                    "ports": [
-                        {
-                            "name": "postgres",
-                            "port": POSTGRES_PORT,
-                            "target_port": "postgres",
-                            "protocol": "TCP",
-                        }
-                    ],
-                },
-                opts=pulumi.ResourceOptions(
-                    parent=self,
-                    # A cloud load balancer takes minutes; the awaiter also waits for the pod.
-                    custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m"),
-                ),
+                ctx,
+                name="postgres-external",
+                component=COMPONENT,
+                selector=selector,
+                ports=[
+                    {
+                        "name": "postgres",
+                        "port": POSTGRES_PORT,
+                        "target_port": "postgres",
+                        "protocol": "TCP",
+                    }
+                ],
+                source_ranges=cidrs,
+                parent=self,
             )
-            self.external_address = external.status.apply(_ingress_address)
         self.register_outputs(
             {
                 "host": self.host,
@@ -481,14 +471,3 @@ class Postgres(pulumi.ComponentResource):
                 parent=self, retain_on_delete=ctx.config.postgres.keep_data_on_destroy
             ),
         )
-
-
-def _ingress_address(status: object) -> str | None:
-    """The first load-balancer ingress IP (or host name); None until one is assigned."""
-    load_balancer = getattr(status, "load_balancer", None)
-    ingress = getattr(load_balancer, "ingress", None) or []
-    for entry in ingress:
-        address = getattr(entry, "ip", None) or getattr(entry, "hostname", None)
-        if address:
-            return address
-    return None
