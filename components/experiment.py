@@ -1,8 +1,12 @@
 """One experiment: the platform, the Mina network, the perf services, the worker pool, the
-orchestrator workspace, and the stack outputs the post-deploy runner reads."""
+orchestrator workspace, and the stack outputs the post-deploy runner reads.
+
+`Experiment.__init__` is the wiring, one call per part; each part is a method below it.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -15,13 +19,13 @@ from components.dashboard import Dashboard
 from components.keys import ExperimentKeys
 from components.labels import Labels, expires_at, expiry_label
 from components.log_fetcher import LogFetcher
-from components.mina_network import MinaNetwork
+from components.mina_network import MinaNetwork, MinaNodeInfo
 from components.orchestrator import OrchestratorWorkspace
 from components.platform import ExistingCluster, GkeCluster
 from components.postgres import Postgres
 from components.uptime import UptimeBackend
 from components.worker_pool import SnarkWorkerPool
-from minaperf.config import ExperimentConfig, GkePlatform, KubernetesPlatform
+from minaperf.config import ExperimentConfig, GkePlatform, KubernetesPlatform, NetworkParams
 from minaperf.orchestrator.config import LOG_FILE_NAME, OrchestratorConfig, config_text
 from minaperf.sizing import estimated_hourly_cost
 
@@ -29,46 +33,99 @@ WORKSPACE_DIR = "/work"
 WORKSPACE_MINA_EXEC = "mina"
 
 
+@dataclass(frozen=True)
+class PlatformParts:
+    """What the chosen platform hands to everything that runs on it."""
+
+    k8s_provider: k8s.Provider
+    gcp_provider: gcp.Provider | None
+    gke: GkeNetworking | None
+    trusted_cidrs: tuple[str, ...]
+    ready: list[pulumi.Resource]
+    """In-cluster objects wait for these: the cluster and its node pools."""
+
+
+@dataclass(frozen=True)
+class NetworkParts:
+    uptime: UptimeBackend
+    mina: MinaNetwork
+
+
+@dataclass(frozen=True)
+class ServiceParts:
+    postgres: Postgres
+    fetcher: LogFetcher
+    dashboard_url: pulumi.Output[str | None] | None
+
+
 class Experiment(pulumi.ComponentResource):
+    context: ExperimentContext
     stack_outputs: dict[str, Any]
 
     def __init__(
         self, name: str, config: ExperimentConfig, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mina-itn:index:Experiment", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
+        self._name = name
+        self._config = config
+        started = Clock(f"{name}-started", delay_minutes=0, opts=self._child())
+        labels = self._labels(started)
+        platform = self._platform(labels)
+        self.context = ctx = self._context(platform, labels)
+        network = self._network(ctx)
+        services = self._services(ctx, network)
+        workers = self._workers(ctx, network)
+        workspace = self._workspace(ctx, network)
+        self.stack_outputs = self._outputs(ctx, started, network, services, workers, workspace)
+        self.register_outputs({})
 
-        started = Clock(f"{name}-started", delay_minutes=0, opts=child)
+    # ------------------------------------------------------------------------------- parts
+
+    def _child(self) -> pulumi.ResourceOptions:
+        return pulumi.ResourceOptions(parent=self)
+
+    def _labels(self, started: Clock) -> Labels:
+        config = self._config
         expiry = started.timestamp.apply(
             lambda moment: expiry_label(moment, config.metadata.ttl_hours)
         )
-        labels = Labels(
+        return Labels(
             experiment=config.name,
             owner=config.metadata.owner,
             expiry=expiry,
             extra=config.metadata.labels,
         )
 
-        platform = config.platform
-        gke: GkeNetworking | None = None
-        gcp_provider: gcp.Provider | None = None
-        if isinstance(platform, GkePlatform):
-            gcp_provider = gcp.Provider(
-                f"{name}-gcp",
-                project=platform.project,
-                region=platform.region,
-                zone=platform.zone,
-                opts=child,
+    def _platform(self, labels: Labels) -> PlatformParts:
+        """A new GKE cluster in its own VPC, or an existing cluster from a kubeconfig."""
+        name, config, platform = self._name, self._config, self._config.platform
+        if not isinstance(platform, GkePlatform):
+            existing = ExistingCluster(f"itn-{name}", platform, opts=self._child())
+            return PlatformParts(
+                k8s_provider=existing.provider,
+                gcp_provider=None,
+                gke=None,
+                trusted_cidrs=tuple(platform.pod_cidrs),
+                ready=[existing],
             )
-            cluster = GkeCluster(
-                f"itn-{name}",
-                config,
-                platform,
-                labels,
-                opts=pulumi.ResourceOptions(parent=self, providers={"gcp": gcp_provider}),
-            )
-            k8s_provider = cluster.provider
-            gke = GkeNetworking(
+        gcp_provider = gcp.Provider(
+            f"{name}-gcp",
+            project=platform.project,
+            region=platform.region,
+            zone=platform.zone,
+            opts=self._child(),
+        )
+        cluster = GkeCluster(
+            f"itn-{name}",
+            config,
+            platform,
+            labels,
+            opts=pulumi.ResourceOptions(parent=self, providers={"gcp": gcp_provider}),
+        )
+        return PlatformParts(
+            k8s_provider=cluster.provider,
+            gcp_provider=gcp_provider,
+            gke=GkeNetworking(
                 project=platform.project,
                 region=platform.region,
                 zone=platform.zone,
@@ -76,38 +133,40 @@ class Experiment(pulumi.ComponentResource):
                 subnet=cluster.subnet.id,
                 subnet_cidr=platform.network.subnet_cidr,
                 worker_tag=f"itn-{name}-snark-worker",
-            )
-            trusted = (platform.network.pods_cidr, platform.network.subnet_cidr)
-            platform_ready: list[pulumi.Resource] = [cluster]
-        else:
-            existing = ExistingCluster(f"itn-{name}", platform, opts=child)
-            k8s_provider = existing.provider
-            trusted = tuple(platform.pod_cidrs)
-            platform_ready = [existing]
+            ),
+            trusted_cidrs=(platform.network.pods_cidr, platform.network.subnet_cidr),
+            ready=[cluster],
+        )
 
-        in_cluster = pulumi.ResourceOptions(
+    def _context(self, platform: PlatformParts, labels: Labels) -> ExperimentContext:
+        """The namespace, the genesis time and the keys: what every component shares."""
+        name, config = self._name, self._config
+        self._in_cluster = pulumi.ResourceOptions(
             parent=self,
             providers={
-                "kubernetes": k8s_provider,
-                **({"gcp": gcp_provider} if gcp_provider else {}),
+                "kubernetes": platform.k8s_provider,
+                **({"gcp": platform.gcp_provider} if platform.gcp_provider else {}),
             },
         )
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata={"name": config.namespace, "labels": labels.k8s("experiment")},
             opts=pulumi.ResourceOptions.merge(
-                in_cluster,
+                self._in_cluster,
                 pulumi.ResourceOptions(
                     # After the node pools too, not only the cluster: awaited workloads would
                     # otherwise time out while their pool is still being created.
-                    depends_on=platform_ready,
+                    depends_on=platform.ready,
                     custom_timeouts=pulumi.CustomTimeouts(delete="20m"),
                     # On an existing cluster PostgreSQL's claim lives in this namespace: keeping
                     # the data means keeping the namespace (every workload in it is deleted).
-                    retain_on_delete=isinstance(platform, KubernetesPlatform)
+                    retain_on_delete=isinstance(config.platform, KubernetesPlatform)
                     and config.postgres.keep_data_on_destroy,
                 ),
             ),
+        )
+        self._in_namespace = pulumi.ResourceOptions.merge(
+            self._in_cluster, pulumi.ResourceOptions(depends_on=[namespace])
         )
         if config.network.genesis_timestamp is not None:
             genesis_timestamp = pulumi.Output.from_input(config.network.genesis_timestamp)
@@ -115,69 +174,82 @@ class Experiment(pulumi.ComponentResource):
             genesis_timestamp = Clock(
                 f"{name}-genesis",
                 delay_minutes=config.network.genesis_delay_minutes,
-                opts=pulumi.ResourceOptions(parent=self, depends_on=platform_ready),
+                opts=pulumi.ResourceOptions(parent=self, depends_on=platform.ready),
             ).timestamp
-
-        nodes = node_specs(config)
         keys = ExperimentKeys(
             f"{name}-keys",
             config.keys,
-            nodes,
+            node_specs(config),
             config.network.funding_accounts,
-            opts=child,
+            opts=self._child(),
         )
-        self.context = ExperimentContext(
+        return ExperimentContext(
             config=config,
             labels=labels,
             namespace=namespace.metadata.apply(lambda metadata: metadata.name or config.namespace),
             namespace_resource=namespace,
             keys=keys,
             genesis_timestamp=genesis_timestamp,
-            trusted_cidrs=trusted,
-            gke=gke,
-            gcp_provider=gcp_provider,
+            trusted_cidrs=platform.trusted_cidrs,
+            gke=platform.gke,
+            gcp_provider=platform.gcp_provider,
         )
-        ctx = self.context
-        in_namespace = pulumi.ResourceOptions.merge(
-            in_cluster, pulumi.ResourceOptions(depends_on=[namespace])
+
+    def _network(self, ctx: ExperimentContext) -> NetworkParts:
+        """The daemons, and the uptime backend they submit to."""
+        uptime = UptimeBackend(f"{self._name}-uptime", ctx, opts=self._in_namespace)
+        mina = MinaNetwork(
+            f"{self._name}-mina",
+            ctx,
+            uptime_submit_url=uptime.submit_url,
+            opts=self._in_namespace,
         )
-        uptime = UptimeBackend(f"{name}-uptime", ctx, opts=in_namespace)
-        network = MinaNetwork(
-            f"{name}-mina", ctx, uptime_submit_url=uptime.submit_url, opts=in_namespace
-        )
-        postgres = Postgres(f"{name}-postgres", ctx, opts=in_namespace)
+        return NetworkParts(uptime=uptime, mina=mina)
+
+    def _services(self, ctx: ExperimentContext, network: NetworkParts) -> ServiceParts:
+        """PostgreSQL, the log fetcher and log API, and the dashboard when enabled."""
+        name, opts = self._name, self._in_namespace
+        postgres = Postgres(f"{name}-postgres", ctx, opts=opts)
         fetcher = LogFetcher(
-            f"{name}-logs", ctx, postgres=postgres, online_url=uptime.online_url, opts=in_namespace
+            f"{name}-logs", ctx, postgres=postgres, online_url=network.uptime.online_url, opts=opts
         )
         dashboard_url: pulumi.Output[str | None] | None = None
-        if config.dashboard.enabled:
+        if ctx.config.dashboard.enabled:
             dashboard_url = Dashboard(
                 f"{name}-dashboard",
                 ctx,
                 postgres=postgres,
                 log_api_url=fetcher.log_api_url,
                 fetcher_url=fetcher.fetcher_url,
-                opts=in_namespace,
+                opts=opts,
             ).url
-        worker_summary: dict[str, Any] = {}
-        if network.coordinator_host is not None:
-            worker_summary = SnarkWorkerPool(
-                f"{name}-workers",
-                ctx,
-                coordinator_host=network.coordinator_host,
-                coordinator_port=config.network.client_port,
-                opts=in_namespace,
-            ).summary
+        return ServiceParts(postgres=postgres, fetcher=fetcher, dashboard_url=dashboard_url)
 
-        params = config.network
-        fund_daemon_ports = [f"{node.service_host}:{params.client_port}" for node in network.nodes]
-        orchestrator_key = keys.material.apply(lambda material: material.orchestrator.secret_b64)
+    def _workers(self, ctx: ExperimentContext, network: NetworkParts) -> dict[str, Any]:
+        """The snark worker pool, when the network has a coordinator to feed."""
+        if network.mina.coordinator_host is None:
+            return {}
+        return SnarkWorkerPool(
+            f"{self._name}-workers",
+            ctx,
+            coordinator_host=network.mina.coordinator_host,
+            coordinator_port=ctx.config.network.client_port,
+            opts=self._in_namespace,
+        ).summary
+
+    def _workspace(self, ctx: ExperimentContext, network: NetworkParts) -> dict[str, Any]:
+        """The orchestrator workspace, with its config file (a secret: it holds the key)."""
+        params = ctx.config.network
+        fund_daemon_ports = fund_ports(network.mina.nodes, params.client_port)
+        orchestrator_key = ctx.keys.material.apply(
+            lambda material: material.orchestrator.secret_b64
+        )
         orchestrator_config = pulumi.Output.secret(
-            pulumi.Output.all(orchestrator_key, genesis_timestamp).apply(
+            pulumi.Output.all(orchestrator_key, ctx.genesis_timestamp).apply(
                 lambda values: config_text(
                     OrchestratorConfig(
                         key=values[0],
-                        onlineURL=uptime.online_url,
+                        onlineURL=network.uptime.online_url,
                         fundDaemonPorts=fund_daemon_ports,
                         minaExec=WORKSPACE_MINA_EXEC,
                         slotDurationMs=params.slot_duration_ms,
@@ -188,64 +260,62 @@ class Experiment(pulumi.ComponentResource):
                 )
             )
         )
-        workspace = OrchestratorWorkspace(
-            f"{name}-orchestrator",
+        return OrchestratorWorkspace(
+            f"{self._name}-orchestrator",
             ctx,
             orchestrator_config=orchestrator_config,
-            opts=in_namespace,
+            opts=self._in_namespace,
         ).workspace
 
-        def node_output(node: Any) -> pulumi.Output[dict[str, Any]]:
-            return node.public_key.apply(
-                lambda public_key: {
-                    "name": node.name,
-                    "role": node.role,
-                    "publicKey": public_key,
-                    "service": node.service_host,
-                    "pod": node.pod,
-                    "clientPort": params.client_port,
-                    "graphqlPort": params.graphql_port,
-                    "itnPort": params.itn_port,
-                    "libp2pPort": params.libp2p_port,
-                }
-            )
-
-        funding_keys = pulumi.Output.secret(
-            keys.material.apply(
-                lambda material: [
-                    {
-                        "publicKey": account.public_key,
-                        "privateKey": account.private_key,
-                        "keyFile": account.key_file,
-                        "password": account.password,
-                    }
-                    for account in material.funding
-                ]
-            )
-        )
-        self.stack_outputs = {
+    def _outputs(
+        self,
+        ctx: ExperimentContext,
+        started: Clock,
+        network: NetworkParts,
+        services: ServiceParts,
+        workers: dict[str, Any],
+        workspace: dict[str, Any],
+    ) -> dict[str, Any]:
+        """The stack outputs (contract: minaperf/outputs.py)."""
+        config, keys, postgres = ctx.config, ctx.keys, services.postgres
+        params = config.network
+        return {
             "experiment": config.name,
             "namespace": config.namespace,
-            "platform": platform.kind,
+            "platform": config.platform.kind,
             "expiresAt": started.timestamp.apply(
                 lambda moment: expires_at(moment, config.metadata.ttl_hours)
             ),
-            "nodes": pulumi.Output.all(*[node_output(node) for node in network.nodes]),
-            "seedMultiaddr": network.seed_multiaddr,
-            "uptimeOnlineUrl": uptime.online_url,
-            "uptimeSubmitUrl": uptime.submit_url,
-            "genesisTimestamp": genesis_timestamp,
+            "nodes": pulumi.Output.all(*[node_output(node, params) for node in network.mina.nodes]),
+            "seedMultiaddr": network.mina.seed_multiaddr,
+            "uptimeOnlineUrl": network.uptime.online_url,
+            "uptimeSubmitUrl": network.uptime.submit_url,
+            "genesisTimestamp": ctx.genesis_timestamp,
             "slotDurationMs": params.slot_duration_ms,
             "proofLevel": params.proof_level,
-            "fundDaemonPorts": fund_daemon_ports,
-            "orchestratorKey": pulumi.Output.secret(orchestrator_key),
+            "fundDaemonPorts": fund_ports(network.mina.nodes, params.client_port),
+            "orchestratorKey": pulumi.Output.secret(
+                keys.material.apply(lambda material: material.orchestrator.secret_b64)
+            ),
             "orchestratorPublicKey": keys.public.apply(
                 lambda summary: summary["itn"]["orchestrator"]
             ),
             "fetcherPublicKey": keys.public.apply(lambda summary: summary["itn"]["fetcher"]),
-            "fundingKeys": funding_keys,
+            "fundingKeys": pulumi.Output.secret(
+                keys.material.apply(
+                    lambda material: [
+                        {
+                            "publicKey": account.public_key,
+                            "privateKey": account.private_key,
+                            "keyFile": account.key_file,
+                            "password": account.password,
+                        }
+                        for account in material.funding
+                    ]
+                )
+            ),
             "workspace": workspace,
-            "logApiUrl": fetcher.log_api_url,
+            "logApiUrl": services.fetcher.log_api_url,
             "postgres": pulumi.Output.all(postgres.external_address, postgres.data_disk).apply(
                 lambda values: {
                     "host": postgres.host,
@@ -258,8 +328,29 @@ class Experiment(pulumi.ComponentResource):
                 }
             ),
             "postgresPassword": pulumi.Output.secret(postgres.password),
-            "dashboardUrl": dashboard_url,
-            "workerPool": worker_summary,
+            "dashboardUrl": services.dashboard_url,
+            "workerPool": workers,
             "estimatedHourlyCostUsd": estimated_hourly_cost(config),
         }
-        self.register_outputs({})
+
+
+def fund_ports(nodes: list[MinaNodeInfo], client_port: int) -> list[str]:
+    """The orchestrator's `fundDaemonPorts`: every daemon's client port."""
+    return [f"{node.service_host}:{client_port}" for node in nodes]
+
+
+def node_output(node: MinaNodeInfo, params: NetworkParams) -> pulumi.Output[dict[str, Any]]:
+    """One entry of the `nodes` stack output."""
+    return node.public_key.apply(
+        lambda public_key: {
+            "name": node.name,
+            "role": node.role,
+            "publicKey": public_key,
+            "service": node.service_host,
+            "pod": node.pod,
+            "clientPort": params.client_port,
+            "graphqlPort": params.graphql_port,
+            "itnPort": params.itn_port,
+            "libp2pPort": params.libp2p_port,
+        }
+    )

@@ -151,6 +151,131 @@ def _container_security() -> k8s.core.v1.SecurityContextArgs:
     )
 
 
+_KEYS_MOUNT = k8s.core.v1.VolumeMountArgs(name="keys", mount_path=daemon.KEYS_DIR)
+_SCRIPT_MOUNT = k8s.core.v1.VolumeMountArgs(
+    name="node-script", mount_path=daemon.SCRIPT_DIR, read_only=True
+)
+
+
+def _install_keys_container(ctx: ExperimentContext) -> k8s.core.v1.ContainerArgs:
+    """Copies this node's key files into the 0700 memory volume the daemon demands."""
+    return k8s.core.v1.ContainerArgs(
+        name="install-keys",
+        image=ctx.config.images.daemon,
+        command=daemon.install_keys_command(),
+        resources=_resources(INIT_RESOURCES),
+        security_context=_container_security(),
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(
+                name="key-files", mount_path=daemon.SECRETS_DIR, read_only=True
+            ),
+            _KEYS_MOUNT,
+            _SCRIPT_MOUNT,
+        ],
+    )
+
+
+def _daemon_container(
+    settings: DaemonSettings,
+    node: NodeSpec,
+    public_key: pulumi.Output[str],
+    secret_name: pulumi.Output[str],
+) -> k8s.core.v1.ContainerArgs:
+    ctx = settings.ctx
+    ports = settings.ports
+    probes = daemon.probes(ports)
+    return k8s.core.v1.ContainerArgs(
+        name="mina",
+        image=ctx.config.images.daemon,
+        command=daemon.start_command(),
+        env=_daemon_env(settings, node, public_key, secret_name),
+        ports=[
+            k8s.core.v1.ContainerPortArgs(name=port_name, container_port=port, protocol="TCP")
+            for port_name, port in ports.named()
+        ],
+        resources=_resources(_role_resources(ctx, node.role)),
+        security_context=_container_security(),
+        startup_probe=_probe(probes["startup"]),
+        liveness_probe=_probe(probes["liveness"]),
+        readiness_probe=_probe(probes["readiness"]),
+        volume_mounts=[
+            k8s.core.v1.VolumeMountArgs(
+                name="runtime-config", mount_path=daemon.CONFIG_MOUNT, read_only=True
+            ),
+            _SCRIPT_MOUNT,
+            _KEYS_MOUNT,
+            k8s.core.v1.VolumeMountArgs(name=daemon.DATA_VOLUME, mount_path=daemon.STATE_DIR),
+        ],
+    )
+
+
+def _daemon_env(
+    settings: DaemonSettings,
+    node: NodeSpec,
+    public_key: pulumi.Output[str],
+    secret_name: pulumi.Output[str],
+) -> pulumi.Output[list[k8s.core.v1.EnvVarArgs]]:
+    ctx = settings.ctx
+    params = ctx.config.network
+    is_coordinator = node.role == daemon.SNARK_COORDINATOR
+    seed_peer: pulumi.Output[str | None] = (
+        pulumi.Output.from_input(None) if node.name == settings.seed else settings.seed_multiaddr
+    )
+
+    def env(values: list) -> list[k8s.core.v1.EnvVarArgs]:
+        own_key, itn_keys, peer, secret_ref = values
+        entries = daemon.daemon_env(
+            node.role,
+            node=node.name,
+            ports=settings.ports,
+            itn_keys=itn_keys,
+            uptime_url=settings.uptime_submit_url,
+            trustlist=daemon.trustlist_value(ctx.trusted_cidrs),
+            seed_peer=peer,
+            coordinator_key=own_key if is_coordinator else None,
+            snark_worker_fee=params.snark_worker_fee if is_coordinator else None,
+            work_selection=params.work_selection if is_coordinator else None,
+        )
+        return _env(entries, secret_ref)
+
+    return pulumi.Output.all(public_key, settings.itn_keys, seed_peer, secret_name).apply(env)
+
+
+def _daemon_volumes(
+    settings: DaemonSettings, node: NodeSpec, secret_name: pulumi.Output[str]
+) -> list[k8s.core.v1.VolumeArgs]:
+    return [
+        k8s.core.v1.VolumeArgs(
+            name="runtime-config",
+            config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=settings.runtime_config_map),
+        ),
+        k8s.core.v1.VolumeArgs(
+            name="node-script",
+            config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
+                name=settings.script_config_map, default_mode=daemon.SCRIPT_MODE
+            ),
+        ),
+        k8s.core.v1.VolumeArgs(
+            name="key-files",
+            secret=k8s.core.v1.SecretVolumeSourceArgs(
+                secret_name=secret_name,
+                default_mode=daemon.SECRET_MODE,
+                # Only this node's key files out of its group's Secret.
+                items=[
+                    k8s.core.v1.KeyToPathArgs(key=key, path=path, mode=daemon.SECRET_MODE)
+                    for key, path in daemon.key_file_items(node.name)
+                ],
+            ),
+        ),
+        k8s.core.v1.VolumeArgs(
+            name="keys",
+            empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
+                medium="Memory", size_limit=KEYS_VOLUME_LIMIT
+            ),
+        ),
+    ]
+
+
 class MinaNodeGroup(pulumi.ComponentResource):
     """All daemons of one role: the group's headless Service and key Secret, per node a
     StatefulSet; for the snark coordinator also the Service the worker pool dials."""
@@ -273,119 +398,73 @@ class MinaNodeGroup(pulumi.ComponentResource):
         service: str,
         secret_name: pulumi.Output[str],
     ) -> None:
+        """One daemon: a one-replica StatefulSet with its own data volume."""
         ctx = settings.ctx
-        config = ctx.config
-        child = pulumi.ResourceOptions(parent=self)
-        prefix = f"{group_resource}-{node.name}"
         labels = ctx.labels.k8s(COMPONENT, node.name).apply(
             lambda values: {**values, ROLE_LABEL: node.role}
         )
-        selector = Labels.selector(COMPONENT, node.name)
-
-        ports = settings.ports
-        seed_peer: pulumi.Output[str | None] = (
-            pulumi.Output.from_input(None)
-            if node.name == settings.seed
-            else settings.seed_multiaddr
-        )
-        params = config.network
-        is_coordinator = node.role == daemon.SNARK_COORDINATOR
-
-        def env(values: list) -> list[k8s.core.v1.EnvVarArgs]:
-            own_key, itn_keys, peer, secret_ref = values
-            entries = daemon.daemon_env(
-                node.role,
-                node=node.name,
-                ports=ports,
-                itn_keys=itn_keys,
-                uptime_url=settings.uptime_submit_url,
-                trustlist=daemon.trustlist_value(ctx.trusted_cidrs),
-                seed_peer=peer,
-                coordinator_key=own_key if is_coordinator else None,
-                snark_worker_fee=params.snark_worker_fee if is_coordinator else None,
-                work_selection=params.work_selection if is_coordinator else None,
-            )
-            return _env(entries, secret_ref)
-
-        probes = daemon.probes(ports)
-        security = _container_security()
-        mounts_keys = k8s.core.v1.VolumeMountArgs(name="keys", mount_path=daemon.KEYS_DIR)
-        mount_script = k8s.core.v1.VolumeMountArgs(
-            name="node-script", mount_path=daemon.SCRIPT_DIR, read_only=True
-        )
-        init = k8s.core.v1.ContainerArgs(
-            name="install-keys",
-            image=config.images.daemon,
-            command=daemon.install_keys_command(),
-            resources=_resources(INIT_RESOURCES),
-            security_context=security,
-            volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(
-                    name="key-files", mount_path=daemon.SECRETS_DIR, read_only=True
-                ),
-                mounts_keys,
-                mount_script,
-            ],
-        )
-        main = k8s.core.v1.ContainerArgs(
-            name="mina",
-            image=config.images.daemon,
-            command=daemon.start_command(),
-            env=pulumi.Output.all(public_key, settings.itn_keys, seed_peer, secret_name).apply(env),
-            ports=[
-                k8s.core.v1.ContainerPortArgs(name=port_name, container_port=port, protocol="TCP")
-                for port_name, port in ports.named()
-            ],
-            resources=_resources(_role_resources(ctx, node.role)),
-            security_context=security,
-            startup_probe=_probe(probes["startup"]),
-            liveness_probe=_probe(probes["liveness"]),
-            readiness_probe=_probe(probes["readiness"]),
-            volume_mounts=[
-                k8s.core.v1.VolumeMountArgs(
-                    name="runtime-config", mount_path=daemon.CONFIG_MOUNT, read_only=True
-                ),
-                mount_script,
-                mounts_keys,
-                k8s.core.v1.VolumeMountArgs(name=daemon.DATA_VOLUME, mount_path=daemon.STATE_DIR),
-            ],
-        )
-        volumes = [
-            k8s.core.v1.VolumeArgs(
-                name="runtime-config",
-                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(name=settings.runtime_config_map),
-            ),
-            k8s.core.v1.VolumeArgs(
-                name="node-script",
-                config_map=k8s.core.v1.ConfigMapVolumeSourceArgs(
-                    name=settings.script_config_map, default_mode=daemon.SCRIPT_MODE
-                ),
-            ),
-            k8s.core.v1.VolumeArgs(
-                name="key-files",
-                secret=k8s.core.v1.SecretVolumeSourceArgs(
-                    secret_name=secret_name,
-                    default_mode=daemon.SECRET_MODE,
-                    # Only this node's key files out of its group's Secret.
-                    items=[
-                        k8s.core.v1.KeyToPathArgs(key=key, path=path, mode=daemon.SECRET_MODE)
-                        for key, path in daemon.key_file_items(node.name)
-                    ],
-                ),
-            ),
-            k8s.core.v1.VolumeArgs(
-                name="keys",
-                empty_dir=k8s.core.v1.EmptyDirVolumeSourceArgs(
-                    medium="Memory", size_limit=KEYS_VOLUME_LIMIT
-                ),
-            ),
-        ]
-        platform = config.platform
+        platform = ctx.config.platform
         storage_class = platform.storage_class if isinstance(platform, KubernetesPlatform) else None
-        pod_spec = k8s.core.v1.PodSpecArgs(
-            init_containers=[init],
-            containers=[main],
-            volumes=volumes,
+        k8s.apps.v1.StatefulSet(
+            f"{group_resource}-{node.name}",
+            metadata=k8s.meta.v1.ObjectMetaArgs(
+                name=node.name,
+                namespace=ctx.namespace,
+                labels=labels,
+                # A daemon is Ready only once genesis has passed and it has synced, which can
+                # be long after `pulumi up`; `python -m scripts.experiment wait` gates on that,
+                # so `pulumi up` does not wait for rollout.
+                annotations=SKIP_AWAIT,
+            ),
+            spec=k8s.apps.v1.StatefulSetSpecArgs(
+                replicas=1,
+                service_name=service,
+                selector=k8s.meta.v1.LabelSelectorArgs(
+                    match_labels=Labels.selector(COMPONENT, node.name)
+                ),
+                revision_history_limit=3,
+                template=k8s.core.v1.PodTemplateSpecArgs(
+                    metadata=k8s.meta.v1.ObjectMetaArgs(
+                        labels=labels,
+                        annotations={"kubectl.kubernetes.io/default-container": "mina"},
+                    ),
+                    spec=self._pod_spec(settings, node, public_key, secret_name),
+                ),
+                # Static on purpose: volumeClaimTemplates cannot change after creation.
+                volume_claim_templates=[
+                    k8s.core.v1.PersistentVolumeClaimArgs(
+                        metadata=k8s.meta.v1.ObjectMetaArgs(name=daemon.DATA_VOLUME),
+                        spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
+                            access_modes=["ReadWriteOnce"],
+                            storage_class_name=storage_class,
+                            resources=k8s.core.v1.VolumeResourceRequirementsArgs(
+                                requests={"storage": daemon.DATA_VOLUME_SIZE}
+                            ),
+                        ),
+                    )
+                ],
+                persistent_volume_claim_retention_policy=(
+                    k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
+                        when_deleted="Delete", when_scaled="Retain"
+                    )
+                ),
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+
+    def _pod_spec(
+        self,
+        settings: DaemonSettings,
+        node: NodeSpec,
+        public_key: pulumi.Output[str],
+        secret_name: pulumi.Output[str],
+    ) -> k8s.core.v1.PodSpecArgs:
+        """The daemon's pod: key installer, daemon, volumes, placement."""
+        ctx = settings.ctx
+        return k8s.core.v1.PodSpecArgs(
+            init_containers=[_install_keys_container(ctx)],
+            containers=[_daemon_container(settings, node, public_key, secret_name)],
+            volumes=_daemon_volumes(settings, node, secret_name),
             termination_grace_period_seconds=daemon.TERMINATION_GRACE_SECONDS,
             # The daemons never call the Kubernetes API, and with hundreds of Services in the
             # namespace the legacy service-link variables would swamp the environment.
@@ -410,50 +489,6 @@ class MinaNodeGroup(pulumi.ComponentResource):
                     ]
                 )
             ),
-        )
-        k8s.apps.v1.StatefulSet(
-            prefix,
-            metadata=k8s.meta.v1.ObjectMetaArgs(
-                name=node.name,
-                namespace=ctx.namespace,
-                labels=labels,
-                # A daemon is Ready only once genesis has passed and it has synced, which can
-                # be long after `pulumi up`; `python -m scripts.experiment wait` gates on that,
-                # so `pulumi up` does not wait for rollout.
-                annotations=SKIP_AWAIT,
-            ),
-            spec=k8s.apps.v1.StatefulSetSpecArgs(
-                replicas=1,
-                service_name=service,
-                selector=k8s.meta.v1.LabelSelectorArgs(match_labels=selector),
-                revision_history_limit=3,
-                template=k8s.core.v1.PodTemplateSpecArgs(
-                    metadata=k8s.meta.v1.ObjectMetaArgs(
-                        labels=labels,
-                        annotations={"kubectl.kubernetes.io/default-container": "mina"},
-                    ),
-                    spec=pod_spec,
-                ),
-                # Static on purpose: volumeClaimTemplates cannot change after creation.
-                volume_claim_templates=[
-                    k8s.core.v1.PersistentVolumeClaimArgs(
-                        metadata=k8s.meta.v1.ObjectMetaArgs(name=daemon.DATA_VOLUME),
-                        spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
-                            access_modes=["ReadWriteOnce"],
-                            storage_class_name=storage_class,
-                            resources=k8s.core.v1.VolumeResourceRequirementsArgs(
-                                requests={"storage": daemon.DATA_VOLUME_SIZE}
-                            ),
-                        ),
-                    )
-                ],
-                persistent_volume_claim_retention_policy=(
-                    k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
-                        when_deleted="Delete", when_scaled="Retain"
-                    )
-                ),
-            ),
-            opts=child,
         )
 
     def _workers_service(

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from minaperf.config import ConfigError, ExperimentConfig, parse_config, prepare_values
+from minaperf.config import ConfigError, ExperimentConfig, prepare_values
+from minaperf.load import parse_config
 
 
 def load_experiment_config() -> ExperimentConfig:

@@ -754,18 +754,18 @@ def _first_error(error: ValidationError) -> ConfigError:
     return ConfigError(_wire_path(loc), message)
 
 
-def parse_config(name: str, values: dict[str, Any]) -> ExperimentConfig:
-    """Validate the stack's `mina-itn:*` values (namespace already stripped)."""
+def validate_model(name: str, values: dict[str, Any]) -> ExperimentConfig:
+    """Validate the stack's `mina-itn:*` values (namespace already stripped) against the model.
+
+    The sizing rules (does the experiment fit its pools?) run on top of this in
+    `minaperf.load.parse_config`; the model itself knows nothing about them.
+    """
     if "name" in values:
         raise ConfigError("name", "is the stack name and cannot be set in config")
     try:
-        config = ExperimentConfig.model_validate({"name": name, **values})
+        return ExperimentConfig.model_validate({"name": name, **values})
     except ValidationError as error:
         raise _first_error(error) from None
-    from minaperf.sizing import validate_pools
-
-    validate_pools(config)
-    return config
 
 
 def _decode(value: Any) -> Any:
@@ -779,7 +779,8 @@ def _decode(value: Any) -> Any:
 
 
 def prepare_values(config: dict[str, Any]) -> dict[str, Any]:
-    """This project's values out of a flat `namespace:key` config map, ready for `parse_config`.
+    """This project's values out of a flat `namespace:key` config map, ready for
+    `minaperf.load.parse_config`.
 
     Keys of other namespaces belong to providers or the engine; the one borrowed is
     `gcp:project`, the usual place for a GCP project, when `platform.project` is not set.

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from minaperf.config import ExperimentConfig, GkePlatform, cpu_millis, memory_bytes
+from minaperf.config import ConfigError, ExperimentConfig, GkePlatform, cpu_millis, memory_bytes
 from minaperf.cost import (
     CostEstimate,
     DiskLine,
@@ -14,6 +14,7 @@ from minaperf.cost import (
     estimate_hourly_cost,
 )
 from minaperf.machines import machine_shape
+from minaperf.services import fetcher_resources
 
 ALLOCATABLE_FRACTION = 0.85
 """Share of a machine's CPU and memory left to pods after GKE's system reservations."""
@@ -66,8 +67,6 @@ def validate_pools(config: ExperimentConfig) -> None:
     Runs at config time, so a render or `pulumi up` stops before anything is created, instead of
     leaving a pod Pending forever on a pool that is too small.
     """
-    from minaperf.config import ConfigError
-
     platform = config.platform
     if not isinstance(platform, GkePlatform):
         return
@@ -104,8 +103,6 @@ SMALL_SERVICES_MEMORY = 2 * 1024**3
 def services_pool_demand(config: ExperimentConfig) -> PoolDemand:
     """What the `services` pool carries: PostgreSQL, the orchestrator, the log fetcher and the
     small services."""
-    from minaperf.services import fetcher_resources
-
     fetcher = fetcher_resources(config.nodes.total)["requests"]
     postgres = config.postgres.resources
     parts = [

@@ -30,9 +30,9 @@ from minaperf.config import (
     CONFIG_NAMESPACE,
     ConfigError,
     ExperimentConfig,
-    parse_config,
     prepare_values,
 )
+from minaperf.load import parse_config
 from minaperf.outputs import SECRET_MARKER
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -16,7 +16,8 @@ from components.worker_pool import (
     vm_plan,
     worker_threads,
 )
-from minaperf.config import ConfigError, WorkerPoolConfig, parse_config
+from minaperf.config import ConfigError, WorkerPoolConfig
+from minaperf.load import parse_config
 from minaperf.node_script import snark_worker_supervisor_script
 from minaperf.outputs import WorkerPool
 from policy.runner import run_policies

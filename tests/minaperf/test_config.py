@@ -11,9 +11,9 @@ from minaperf.config import (
     ConfigError,
     ExperimentConfig,
     GkePlatform,
-    parse_config,
     prepare_values,
 )
+from minaperf.load import parse_config
 
 GKE = {"kind": "gke", "project": "my-project-123"}
 ADMIN = {"adminCidrs": ["198.51.100.0/24"]}

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from minaperf.config import GkePlatform, parse_config
+from minaperf.config import GkePlatform
+from minaperf.load import parse_config
 from minaperf.sizing import (
     PoolDemand,
     estimated_hourly_cost,
