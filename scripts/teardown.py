@@ -19,7 +19,8 @@ import sys
 from pathlib import Path
 
 from minaperf.orchestrator.config import CONFIG_FILE_NAME
-from minaperf.orchestrator.runner import STATE_FILE, receipt_key, stop_saved_run
+from minaperf.orchestrator.rundir import STATE_FILE, receipt_key
+from minaperf.orchestrator.stopping import stop_saved_run
 from minaperf.outputs import StackOutputs, read_stack_outputs
 
 EXIT_STOP_FAILED = 3

@@ -4,6 +4,13 @@ A node counts as ready when (a) its pod is Ready, (b) the uptime backend lists i
 submitter (that is how the orchestrator's `discovery` finds it), (c) it answers a signed ITN `auth`
 query with our orchestrator key (so `--itn-keys` is right and the ITN port is reachable), and
 (d) its GraphQL reports `syncStatus == SYNCED` (payments to an unsynced node fail).
+
+Beyond the nodes, a sweep runs a list of cluster checks (`ClusterCheck`): callables that take no
+arguments and return a `CheckStatus` (ok flag + one status line saying what it saw or waits for).
+This is the seam for whatever else must be up before load starts (service rollouts Pulumi no
+longer awaits, the snark worker pool, trace flow): add a callable to the list `wait_ready` gets;
+`wait` is done only when every node is ready AND every check is ok. A check must not raise for
+"not ready yet" (return ok=False with the reason); raising `ClusterUnreachableError` ends the wait.
 """
 
 from __future__ import annotations
@@ -12,7 +19,8 @@ import json
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
@@ -23,6 +31,7 @@ from minaperf.outputs import NodeEndpoint, StackOutputs
 
 AUTH_QUERY = "query { auth { serverUuid signerSequenceNumber libp2pPort peerId isBlockProducer } }"
 SYNC_QUERY = "{ syncStatus }"
+DEFAULT_PARALLELISM = 16
 
 AuthHeader = Callable[[bytes], str]
 
@@ -35,6 +44,42 @@ class NodeReadiness:
     @property
     def ready(self) -> bool:
         return not self.problems
+
+
+@dataclass(frozen=True)
+class CheckStatus:
+    """One cluster check's verdict in one sweep: `line` says what it saw or is waiting for."""
+
+    name: str
+    ok: bool
+    line: str
+
+
+ClusterCheck = Callable[[], CheckStatus]
+
+
+class ClusterUnreachableError(RuntimeError):
+    """kubectl cannot talk to the API server: polling again would only repeat the error."""
+
+
+@dataclass
+class Sweep:
+    """One pass over every node and every cluster check."""
+
+    nodes: list[NodeReadiness]
+    checks: list[CheckStatus] = field(default_factory=list)
+
+    @property
+    def waiting(self) -> list[NodeReadiness]:
+        return [n for n in self.nodes if not n.ready]
+
+    @property
+    def failing(self) -> list[CheckStatus]:
+        return [c for c in self.checks if not c.ok]
+
+    @property
+    def ready(self) -> bool:
+        return not self.waiting and not self.failing
 
 
 @dataclass(frozen=True)
@@ -142,8 +187,14 @@ def check_once(
     *,
     kubectl: str,
     client: httpx.Client,
-) -> list[NodeReadiness]:
-    """One pass over all four conditions for every node."""
+    checks: Sequence[ClusterCheck] = (),
+    parallelism: int = DEFAULT_PARALLELISM,
+) -> Sweep:
+    """One pass over all four node conditions and every cluster check.
+
+    Nodes are queried concurrently, at most `parallelism` at a time, so one sweep over hundreds
+    of nodes takes seconds, not the sum of every node's round trips.
+    """
     results = {node.name: NodeReadiness(node.name) for node in outputs.nodes}
     try:
         pods = ready_pods(kubectl, outputs.namespace)
@@ -166,8 +217,15 @@ def check_once(
             )
         if submitters is not None and node.public_key not in submitters:
             result.problems.append("not listed by uptime backend /v1/online")
-        _check_node_http(node, access, auth_header, client, result)
-    return list(results.values())
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        node_checks = [
+            pool.submit(_check_node_http, node, access, auth_header, client, results[node.name])
+            for node in outputs.nodes
+        ]
+        statuses = [check() for check in checks]
+        for future in node_checks:
+            future.result()
+    return Sweep(list(results.values()), statuses)
 
 
 def _check_node_http(
@@ -190,6 +248,18 @@ def _check_node_http(
         result.problems.append(f"GraphQL syncStatus failed: {error}")
 
 
+def progress_line(sweep: Sweep, elapsed: float) -> str:
+    """`[wait 12s] ready 3/5; waiting: …`, naming at most four nodes and every failing check."""
+    waiting = sweep.waiting
+    parts = [f"[wait {elapsed:5.0f}s] ready {len(sweep.nodes) - len(waiting)}/{len(sweep.nodes)}"]
+    if waiting:
+        detail = "; ".join(f"{r.name}: {r.problems[0]}" for r in waiting[:4])
+        more = f" (+{len(waiting) - 4} more)" if len(waiting) > 4 else ""
+        parts.append(f"waiting: {detail}{more}")
+    parts.extend(f"waiting for {c.name}: {c.line}" for c in sweep.failing)
+    return "; ".join(parts)
+
+
 def wait_ready(
     outputs: StackOutputs,
     access: Access,
@@ -197,32 +267,32 @@ def wait_ready(
     *,
     kubectl: str,
     timeout: float,
+    checks: Sequence[ClusterCheck] = (),
+    parallelism: int = DEFAULT_PARALLELISM,
     out: TextIO = sys.stderr,
     first_interval: float = 1.0,
     max_interval: float = 15.0,
-) -> list[NodeReadiness]:
-    """Poll with exponential backoff; return the last results (all ready, or the timeout's)."""
+) -> Sweep:
+    """Poll with exponential backoff; return the last sweep (all ready, or the timeout's)."""
     deadline = time.monotonic() + timeout
     started = time.monotonic()
     interval = first_interval
     with httpx.Client(timeout=httpx.Timeout(10.0, connect=5.0), trust_env=False) as client:
         while True:
-            results = check_once(outputs, access, auth_header, kubectl=kubectl, client=client)
-            waiting = [r for r in results if not r.ready]
-            elapsed = time.monotonic() - started
-            ready_count = len(results) - len(waiting)
-            detail = "; ".join(f"{r.name}: {r.problems[0]}" for r in waiting[:4])
-            more = f" (+{len(waiting) - 4} more)" if len(waiting) > 4 else ""
-            print(
-                f"[wait {elapsed:5.0f}s] ready {ready_count}/{len(results)}"
-                + (f"; waiting: {detail}{more}" if waiting else ""),
-                file=out,
-                flush=True,
+            sweep = check_once(
+                outputs,
+                access,
+                auth_header,
+                kubectl=kubectl,
+                client=client,
+                checks=checks,
+                parallelism=parallelism,
             )
-            if not waiting:
-                return results
+            print(progress_line(sweep, time.monotonic() - started), file=out, flush=True)
+            if sweep.ready:
+                return sweep
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                return results
+                return sweep
             time.sleep(min(interval, remaining))
             interval = min(interval * 2, max_interval)

@@ -108,7 +108,7 @@ def test_uint16_fields_as_string_or_number() -> None:
 
 def test_all_ready(network: dict) -> None:
     out = io.StringIO()
-    results = wait_ready(
+    sweep = wait_ready(
         parse_outputs(network["outputs"]),
         DirectAccess(),
         KEY.authorization_header,
@@ -116,7 +116,8 @@ def test_all_ready(network: dict) -> None:
         timeout=5,
         out=out,
     )
-    assert all(r.ready for r in results)
+    assert sweep.ready
+    assert all(r.ready for r in sweep.nodes)
     assert "ready 2/2" in out.getvalue()
 
 
@@ -124,7 +125,7 @@ def test_unsynced_and_wrong_key_nodes_are_named(network: dict) -> None:
     network["daemons"]["bp-1"].sync_status = "BOOTSTRAP"
     network["daemons"]["plain-1"].itn_keys = {OTHER_PUBLIC_KEY}
     network["uptime"].online = network["uptime"].online[:1]
-    results = wait_ready(
+    sweep = wait_ready(
         parse_outputs(network["outputs"]),
         DirectAccess(),
         KEY.authorization_header,
@@ -133,7 +134,7 @@ def test_unsynced_and_wrong_key_nodes_are_named(network: dict) -> None:
         out=io.StringIO(),
         first_interval=0.1,
     )
-    problems = {r.name: " | ".join(r.problems) for r in results}
+    problems = {r.name: " | ".join(r.problems) for r in sweep.nodes}
     assert "not synced (syncStatus BOOTSTRAP)" in problems["bp-1"]
     assert "ITN auth failed" in problems["plain-1"]
     assert "401" in problems["plain-1"]

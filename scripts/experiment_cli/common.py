@@ -1,0 +1,56 @@
+"""What every experiment subcommand shares: the one-line error contract and reading the outputs."""
+
+from __future__ import annotations
+
+import argparse
+import os
+from pathlib import Path, PurePath
+
+from pydantic import ValidationError
+
+from minaperf.orchestrator.config import OrchestratorConfig, build_config
+from minaperf.outputs import StackOutputs, load_outputs, read_stack_outputs
+
+EXIT_BAD_INPUT = 2
+
+
+class CliError(Exception):
+    """Bad input; reported as one `error: …` line and exit status 2."""
+
+
+def validation_message(error: ValidationError, prefix: str = "") -> str:
+    first = error.errors()[0]
+    field = ".".join(str(part) for part in first["loc"]) or "(root)"
+    return f"{prefix}{field}: {first['msg']}"
+
+
+def stack_outputs(args: argparse.Namespace) -> StackOutputs:
+    """The outputs named by the global `--stack` / `--outputs`, or a CliError."""
+    try:
+        if args.stack:
+            return read_stack_outputs(args.stack, show_secrets=True)
+        if args.outputs:
+            return load_outputs(Path(args.outputs))
+    except ValidationError as error:
+        raise CliError(
+            validation_message(error, "outputs: ") + " (fix the outputs file)"
+        ) from error
+    except FileNotFoundError as error:
+        raise CliError(f"--outputs: {error.filename} does not exist") from error
+    except ValueError as error:
+        raise CliError(f"outputs: {error}") from error
+    raise CliError("pass --stack NAME or --outputs FILE (the stack outputs) before the command")
+
+
+def orchestrator_config(outputs: StackOutputs, run_dir: str | PurePath) -> OrchestratorConfig:
+    try:
+        return build_config(outputs, run_dir)
+    except ValidationError as error:
+        raise CliError(
+            validation_message(error, "orchestrator config: ")
+            + " (fix the stack outputs it comes from)"
+        ) from error
+
+
+def kubectl(args: argparse.Namespace) -> str:
+    return args.kubectl or os.environ.get("MINAPERF_KUBECTL", "kubectl")

@@ -1,0 +1,100 @@
+"""`run` (lint, run, judge, stop on failure), `stop --run` and `status --run`."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from minaperf.orchestrator import runner, stopping
+from minaperf.orchestrator.rundir import STATE_FILE, status_report
+from minaperf.orchestrator.script import lint_script
+from minaperf.orchestrator.targets import LocalTarget, PodTarget, Target, remote_run_dir
+from scripts.experiment_cli.common import (
+    EXIT_BAD_INPUT,
+    CliError,
+    kubectl,
+    orchestrator_config,
+    stack_outputs,
+)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    script_path = Path(args.script)
+    if not script_path.is_file():
+        raise CliError(f"--script: {script_path} does not exist")
+    text = script_path.read_text()
+    script = lint_script(text)
+    if script.errors and not args.skip_check:
+        for error in script.errors:
+            print(f"{script_path}:{error}", file=sys.stderr)
+        print(
+            f"{script_path}: {len(script.errors)} error(s); the orchestrator was not started "
+            "(fix them, or --skip-check)",
+            file=sys.stderr,
+        )
+        return EXIT_BAD_INPUT
+    outputs = stack_outputs(args)
+    out_dir = Path(args.out)
+    if (out_dir / STATE_FILE).exists():
+        raise CliError(f"--out: {out_dir} already holds a run; choose a new directory")
+    target: Target
+    if args.orchestrator:
+        if not os.access(args.orchestrator, os.X_OK):
+            raise CliError(f"--orchestrator: {args.orchestrator} is not an executable file")
+        target = LocalTarget(args.orchestrator, out_dir)
+    else:
+        ws = outputs.workspace
+        target = PodTarget(
+            kubectl(args),
+            ws.namespace,
+            ws.pod,
+            ws.container,
+            remote_run_dir(ws.work_dir, out_dir),
+            ws.orchestrator_exec,
+        )
+    config = orchestrator_config(outputs, target.run_dir())
+    try:
+        return runner.ExperimentRunner(out_dir, target).run(script, text, str(script_path), config)
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+
+
+def cmd_stop(args: argparse.Namespace) -> int:
+    try:
+        return stopping.stop_saved_run(
+            Path(args.run),
+            kubectl=kubectl(args),
+            orchestrator=args.orchestrator,
+            terminal=sys.stderr,
+        )
+    except ValueError as error:
+        raise CliError(str(error)) from error
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    try:
+        print(status_report(Path(args.run)))
+    except ValueError as error:
+        raise CliError(str(error)) from error
+    return 0
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="lint, run a script, and stop it safely on failure")
+    p.add_argument("--script", required=True)
+    p.add_argument("--out", required=True, help="new run directory (state, stdout, logs)")
+    p.add_argument("--orchestrator", help="local orchestrator executable (default: in the pod)")
+    p.add_argument("--skip-check", action="store_true", help="run even if the lint fails")
+    p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("stop", help="stop what a saved run scheduled (after the runner died)")
+    p.add_argument("--run", required=True)
+    p.add_argument("--orchestrator", help="local orchestrator executable to run the stop with")
+    p.set_defaults(func=cmd_stop)
+
+    p = sub.add_parser("status", help="what a saved run did and what may still be running")
+    p.add_argument("--run", required=True)
+    p.set_defaults(func=cmd_status)

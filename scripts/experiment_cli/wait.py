@@ -1,0 +1,117 @@
+"""`wait`: the readiness gate before an experiment starts.
+
+Extra checks plug in here: `CHECKS` is a list of factories. Each takes the `WaitContext` and
+returns a `readiness.ClusterCheck` (a no-argument callable returning `CheckStatus(name, ok, line)`)
+or None when it does not apply to this stack. Every sweep runs every check next to the node
+checks, prints the failing ones' lines ("waiting for <name>: <line>"), and `wait` succeeds only
+when all nodes are ready and all checks are ok. To add one, write the factory in your own module
+and append it to `CHECKS`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from minaperf.keys.itn import ItnKey
+from minaperf.orchestrator import access, readiness
+from minaperf.orchestrator.config import default_run_dir
+from minaperf.outputs import StackOutputs
+from scripts.experiment_cli.common import CliError, kubectl, orchestrator_config, stack_outputs
+
+
+@dataclass(frozen=True)
+class WaitContext:
+    """What a check factory may use: the stack outputs, kubectl, and how to reach addresses."""
+
+    outputs: StackOutputs
+    kubectl: str
+    access: access.Access
+
+
+CheckFactory = Callable[[WaitContext], readiness.ClusterCheck | None]
+
+CHECKS: list[CheckFactory] = []
+
+
+def positive_seconds(text: str) -> float:
+    """argparse type for `--timeout`: a finite number > 0 (nan would poll forever)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of seconds") from None
+    if not math.isfinite(value) or value <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: must be a finite number of seconds > 0")
+    return value
+
+
+def make_auth_header(secret_b64: str) -> readiness.AuthHeader:
+    return ItnKey.from_secret_b64(secret_b64).authorization_header
+
+
+def cmd_wait(args: argparse.Namespace) -> int:
+    outputs = stack_outputs(args)
+    if not outputs.secrets_shown:
+        raise CliError(
+            "outputs: orchestratorKey is masked; the readiness gate signs ITN requests with it "
+            "(use --stack NAME or outputs rendered with --show-secrets)"
+        )
+    orchestrator_config(outputs, default_run_dir(outputs))  # validates the key
+    auth_header = make_auth_header(outputs.orchestrator_key)
+    kubectl_exe = kubectl(args)
+    proxy: access.KubectlProxy | None = None
+    try:
+        if args.direct:
+            gate_access: access.Access = access.DirectAccess()
+        else:
+            proxy = access.KubectlProxy(kubectl_exe)
+            gate_access = access.ProxyAccess(proxy.start(), outputs.namespace)
+        context = WaitContext(outputs, kubectl_exe, gate_access)
+        checks = [check for factory in CHECKS if (check := factory(context)) is not None]
+        sweep = readiness.wait_ready(
+            outputs,
+            gate_access,
+            auth_header,
+            kubectl=kubectl_exe,
+            timeout=args.timeout,
+            checks=checks,
+            parallelism=args.parallel,
+        )
+    except RuntimeError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    finally:
+        if proxy is not None:
+            proxy.stop()
+    if sweep.ready:
+        extra = f" and {len(sweep.checks)} cluster check(s) ok" if sweep.checks else ""
+        print(f"all {len(sweep.nodes)} nodes ready{extra}")
+        return 0
+    print(f"timed out after {args.timeout:g}s; not ready:", file=sys.stderr)
+    for result in sweep.waiting:
+        print(f"  {result.name}: {'; '.join(result.problems)}", file=sys.stderr)
+    for check in sweep.failing:
+        print(f"  {check.name}: {check.line}", file=sys.stderr)
+    return 1
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("wait", help="wait until every node is ready for an experiment")
+    p.add_argument(
+        "--timeout", type=positive_seconds, default=1800.0, help="seconds > 0 (default 1800)"
+    )
+    p.add_argument(
+        "--parallel",
+        type=int,
+        choices=range(1, 129),
+        metavar="N",
+        default=readiness.DEFAULT_PARALLELISM,
+        help=f"nodes queried at once, 1-128 (default {readiness.DEFAULT_PARALLELISM})",
+    )
+    p.add_argument(
+        "--direct", action="store_true", help="use in-cluster addresses as is (no kubectl proxy)"
+    )
+    p.set_defaults(func=cmd_wait)
