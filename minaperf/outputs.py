@@ -112,6 +112,12 @@ class StackOutputs(_Model):
     estimated_hourly_cost_usd: float | None = Field(
         alias="estimatedHourlyCostUsd", description="List-price estimate; None if unpriced"
     )
+    mock_values: list[str] = Field(
+        default=[],
+        alias="mockValues",
+        description="Written by render only: output paths the mock engine invented (addresses, "
+        "the clock, random bytes); never real values",
+    )
 
     @property
     def secrets_shown(self) -> bool:

@@ -55,8 +55,12 @@ def _unwrap(value: Any) -> Any:
 class RecordingMocks(pulumi_mocks.Mocks):
     """Provider outputs for the resource types the program creates."""
 
-    def __init__(self, stack: str) -> None:
+    def __init__(self, stack: str, variant: int = 0) -> None:
         self.stack = stack
+        self.variant = variant
+        """Shifts every invented value (clock, addresses, random bytes) so a second run with
+        another variant shows which outputs came from the mocks rather than from the config."""
+        self.now = MOCK_NOW + timedelta(days=variant)
         self._current = threading.local()
         """Per thread: the inputs of the registration being answered. The SDK registers on
         executor threads and calls `new_resource` on the registering thread."""
@@ -90,9 +94,11 @@ class RecordingMocks(pulumi_mocks.Mocks):
         plain = _unwrap(args.inputs)
         if typ == "gcp:container/cluster:Cluster":
             state |= {
-                "endpoint": "203.0.113.10",
+                "endpoint": f"203.0.113.{10 + self.variant}",
                 "masterAuth": {
-                    "clusterCaCertificate": base64.b64encode(b"mock cluster CA").decode()
+                    "clusterCaCertificate": base64.b64encode(
+                        f"mock cluster CA {self.variant}".encode()
+                    ).decode()
                 },
                 "name": plain.get("name", args.name),
             }
@@ -113,23 +119,26 @@ class RecordingMocks(pulumi_mocks.Mocks):
             state["selfLink"] = f"https://compute.mock/{typ.split(':')[1]}/{name}"
             resource_id = name
         elif typ == "random:index/randomBytes:RandomBytes":
-            raw = _digest(self.stack, args.name)[: int(plain["length"])]
+            raw = self._digest(args.name)[: int(plain["length"])]
             state |= {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
         elif typ == "random:index/randomPassword:RandomPassword":
-            state["result"] = base64.urlsafe_b64encode(_digest(self.stack, args.name)).decode()[
+            state["result"] = base64.urlsafe_b64encode(self._digest(args.name)).decode()[
                 : int(plain["length"])
             ]
         elif typ == "pulumi-python:dynamic:Resource" and "delayMinutes" in plain:
-            moment = MOCK_NOW + timedelta(minutes=float(plain["delayMinutes"]))
+            moment = self.now + timedelta(minutes=float(plain["delayMinutes"]))
             state["timestamp"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
         return resource_id, state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         return {}, None
 
+    def _digest(self, name: str) -> bytes:
+        return _digest(self.stack, name, *([str(self.variant)] if self.variant else []))
+
     def _ip(self, prefix: str, name: str) -> str:
         """An address derived from the name: registration order is async, names are not."""
-        return str(ipaddress.ip_address(f"{prefix}.0") + 1 + _digest(self.stack, name)[0] % 250)
+        return str(ipaddress.ip_address(f"{prefix}.0") + 1 + self._digest(name)[0] % 250)
 
 
 @dataclass
@@ -208,9 +217,11 @@ class ProgramRun:
     """The canary: the program body ran while our recording monitor was the engine."""
 
 
-def run_program(stack: str, config: dict[str, Any], secret_keys: list[str]) -> ProgramRun:
+def run_program(
+    stack: str, config: dict[str, Any], secret_keys: list[str], *, variant: int = 0
+) -> ProgramRun:
     """Run `__main__.py` once under the recording engine with a flat `ns:key` config map."""
-    mocks = RecordingMocks(stack)
+    mocks = RecordingMocks(stack, variant)
     monitor = RecordingMonitor(mocks)
     set_root_resource(None)  # pyright: ignore[reportArgumentType]
     # As the engine does: structured and scalar values reach the program as text.
@@ -235,5 +246,30 @@ def run_program(stack: str, config: dict[str, Any], secret_keys: list[str]) -> P
 
     _sync_await(run_pulumi_func(program))
     return ProgramRun(
-        stack, monitor.recorded, exported, secret_outputs, engine_was_mocked=mocked == [True]
+        stack,
+        sorted(monitor.recorded, key=lambda resource: resource.urn),
+        exported,
+        secret_outputs,
+        engine_was_mocked=mocked == [True],
     )
+
+
+def mock_value_paths(first: Any, second: Any, path: str = "") -> list[str]:
+    """Output paths whose values differ between two runs with different mock variants.
+
+    The config is the same in both runs, so a difference can only come from a value the mock
+    engine invented (or one computed from it): the clock, an address, random bytes.
+    """
+    if isinstance(first, dict) and isinstance(second, dict) and set(first) == set(second):
+        return [
+            found
+            for key in sorted(first)
+            for found in mock_value_paths(first[key], second[key], f"{path}.{key}" if path else key)
+        ]
+    if isinstance(first, list) and isinstance(second, list) and len(first) == len(second):
+        return [
+            found
+            for index, (a, b) in enumerate(zip(first, second, strict=True))
+            for found in mock_value_paths(a, b, f"{path}[{index}]")
+        ]
+    return [] if first == second else [path]

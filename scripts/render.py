@@ -1,14 +1,18 @@
-"""Render what `pulumi up` would send, without a cloud or the Pulumi CLI.
+"""Render what `pulumi up` would send, without a cloud or the Pulumi CLI, and preview it.
 
-    python -m scripts.render (--stack NAME | --config FILE) [--set KEY=VALUE]... --out DIR
-                             [--show-secrets]
+    python -m scripts.render (--stack NAME | --config FILE) [--set KEY=VALUE]...
+                             (--out DIR [--force] [--show-secrets] | --diff OLD_DIR) [--json]
 
 Runs the real program (`__main__.py`) under the recording mock engine with the stack's config and
-writes `resources.json`, `manifests/`, `outputs.json` and `files/` (runtime config, VM startup
-scripts, orchestrator config, every ConfigMap and Secret entry). Secret values are written as
-`[secret]` unless `--show-secrets`. Encrypted config values (`secure:`) cannot be read here and are
-replaced by deterministic placeholders, with a warning. A bad config exits 2 with
-`config error: <key>: <why>` and writes nothing.
+writes `resources.json` (sorted by URN, byte-stable), `manifests/`, `outputs.json` (with the
+`mockValues` the engine invented) and `files/` (runtime config, VM startup scripts, orchestrator
+config, every ConfigMap and Secret entry); prints a summary (`minaperf.preview`) and, with
+`--diff`, what changed since an older render (`minaperf.render_diff`). Secret values are written
+as `[secret]` unless `--show-secrets` (then files are 0600 in 0700 directories). Encrypted config
+values (`secure:`) cannot be read here and are replaced by deterministic placeholders, with a
+warning. `--out` is replaced only when render wrote it (marker file) or with `--force`, by a
+swap, never half-written. A bad config exits 2 with `config error: <key>: <why>` and writes
+nothing.
 """
 
 from __future__ import annotations
@@ -16,13 +20,15 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import sys
 import tempfile
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import yaml
 
@@ -155,6 +161,7 @@ def read_stack_input(
 
 
 def validate(stack_input: StackInput) -> ExperimentConfig:
+    """The typed config (raises ConfigError naming the key)."""
     return parse_config(stack_input.name, prepare_values(stack_input.config))
 
 
@@ -198,10 +205,46 @@ def _manifest(resource_type: str, inputs: dict[str, Any]) -> dict[str, Any]:
     return manifest
 
 
-def write_render(run: Any, out: Path, *, show_secrets: bool) -> None:
-    """Write one program run into `out` (a fresh directory)."""
+MARKER = ".mina-itn-render"
+"""Written into every render directory: the only directories render replaces without --force."""
+
+
+class _Writer:
+    """Creates the files of one render; private (0600 files in 0700 directories) when the
+    render holds secrets in clear."""
+
+    def __init__(self, root: Path, *, private: bool) -> None:
+        self.root = root
+        self.private = private
+
+    def directory(self, path: Path) -> None:
+        missing = []
+        while not path.exists():
+            missing.append(path)
+            path = path.parent
+        for directory in reversed(missing):
+            directory.mkdir(mode=0o700 if self.private else 0o777)
+
+    def write(self, path: Path, text: str) -> None:
+        self.directory(path.parent)
+        mode = 0o600 if self.private else 0o666
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+
+
+def write_render(
+    run: Any, out: Path, *, show_secrets: bool, mock_values: list[str] | None = None
+) -> None:
+    """Write one program run into `out` (an existing, empty directory).
+
+    Records are sorted by URN and every object by key, so two renders of the same config are
+    byte-identical and can be diffed. `mock_values` lists the output paths the mock engine
+    invented; it is written into `outputs.json` as `mockValues`.
+    """
+    writer = _Writer(out, private=show_secrets)
     resources = []
-    for resource in run.resources:
+    for resource in sorted(run.resources, key=lambda resource: resource.urn):
         resources.append(
             {
                 "urn": resource.urn,
@@ -219,7 +262,7 @@ def write_render(run: Any, out: Path, *, show_secrets: bool) -> None:
     # A JSON list with one resource per line: valid JSON, diffable per resource, and written by
     # the C encoder (indented output is several times slower on large stacks).
     lines = ",\n".join(json.dumps(resource, sort_keys=True) for resource in resources)
-    (out / "resources.json").write_text(f"[\n{lines}\n]\n")
+    writer.write(out / "resources.json", f"[\n{lines}\n]\n")
 
     manifests = out / "manifests"
     files = out / "files"
@@ -232,50 +275,127 @@ def write_render(run: Any, out: Path, *, show_secrets: bool) -> None:
             namespace = (manifest.get("metadata") or {}).get("namespace") or "_cluster"
             name = (manifest.get("metadata") or {}).get("name") or resource["name"]
             target = manifests / namespace / f"{manifest['kind'].lower()}-{name}.yaml"
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_text(yaml.dump(manifest, Dumper=_YAML_DUMPER, sort_keys=False))
+            writer.write(target, yaml.dump(manifest, Dumper=_YAML_DUMPER, sort_keys=False))
             for field in ("data", "stringData"):
                 for key, value in (inputs.get(field) or {}).items():
-                    _write_file(files / f"{manifest['kind'].lower()}-{name}" / key, value)
+                    _write_file(writer, files / f"{manifest['kind'].lower()}-{name}" / key, value)
         elif resource["type"] == "gcp:compute/instance:Instance":
             script = (inputs.get("metadata") or {}).get("startup-script")
             if script is not None:
-                _write_file(files / f"instance-{inputs.get('name')}" / "startup-script.sh", script)
+                _write_file(
+                    writer, files / f"instance-{inputs.get('name')}" / "startup-script.sh", script
+                )
 
     outputs = {
         key: (SECRET_MARKER if key in run.secret_outputs and not show_secrets else value)
         for key, value in sorted(run.outputs.items())
     }
-    (out / "outputs.json").write_text(json.dumps(_plain(outputs, True), indent=2) + "\n")
+    if mock_values is not None:
+        outputs["mockValues"] = mock_values
+    writer.write(
+        out / "outputs.json", json.dumps(_plain(outputs, True), indent=2, sort_keys=True) + "\n"
+    )
 
 
-def _write_file(path: Path, value: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(value if isinstance(value, str) else json.dumps(value))
+def _write_file(writer: _Writer, path: Path, value: Any) -> None:
+    writer.write(path, value if isinstance(value, str) else json.dumps(value, sort_keys=True))
 
 
-def _check_target(out: Path) -> None:
-    """Refuse to clobber a directory render did not write."""
-    if out.exists() and (
-        not out.is_dir() or (any(out.iterdir()) and not (out / "resources.json").exists())
-    ):
-        raise UsageError(f"{out} exists and is not a render directory; choose another --out")
+# ---------------------------------------------------------------------------------------------
+# Replacing the output directory
+
+
+def _check_target(out: Path, *, force: bool) -> None:
+    """Replace only what render made (its marker), an empty directory, or with --force."""
+    if not out.exists() and not out.is_symlink():
+        return
+    if not out.is_dir():
+        raise UsageError(f"--out: {out} exists and is not a directory; choose another --out")
+    if (out / MARKER).is_file() or not any(out.iterdir()):
+        return
+    if not force:
+        raise UsageError(
+            f"--out: {out} exists and is not a render directory (no {MARKER} marker); "
+            "choose another --out, or pass --force to replace it"
+        )
 
 
 def _install(staging: Path, out: Path) -> None:
-    """Replace `out` with `staging` in one step, so a failed render leaves the old one."""
-    _check_target(out)
-    if out.exists():
-        shutil.rmtree(out)
+    """Swap the finished render in: the old directory moves aside, the new one takes its name,
+    the old one is removed. Both renames stay within one parent directory, so `out` is never a
+    partial render; if the second rename fails, the old render is put back."""
+    if not out.exists() and not out.is_symlink():
+        staging.rename(out)
+        return
+    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+    old = aside / "render"
+    out.rename(old)
+    try:
+        staging.rename(out)
+    except OSError:
+        old.rename(out)
+        raise
+    shutil.rmtree(aside)
+
+
+def write_output_directory(
+    run: Any, out: Path, *, show_secrets: bool, mock_values: list[str], stack: str
+) -> None:
+    """Render beside `out` and swap it in; on any failure `out` is left as it was."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    shutil.move(str(staging), str(out))
+    staging_parent = Path(tempfile.mkdtemp(prefix=f".{out.name}.render-", dir=out.parent))
+    try:
+        staging = staging_parent / "render"
+        staging.mkdir(mode=0o700 if show_secrets else 0o777)
+        write_render(run, staging, show_secrets=show_secrets, mock_values=mock_values)
+        marker = {"writtenBy": "python -m scripts.render", "stack": stack}
+        _Writer(staging, private=show_secrets).write(
+            staging / MARKER, json.dumps(marker, sort_keys=True) + "\n"
+        )
+        _install(staging, out)
+    finally:
+        shutil.rmtree(staging_parent, ignore_errors=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Progress
+
+
+class Progress:
+    """Stage lines on stderr while the SDK loads and the program runs; only on a terminal."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self.stream = stream
+        self.enabled = stream.isatty()
+        self.started = time.monotonic()
+
+    def stage(self, message: str) -> None:
+        if self.enabled:
+            elapsed = time.monotonic() - self.started
+            self.stream.write(f"render [{elapsed:5.1f}s] {message}\n")
+            self.stream.flush()
 
 
 # ---------------------------------------------------------------------------------------------
 # Command line
 
 
-def main(argv: list[str] | None = None) -> int:
+def _read_old_render(directory: Path) -> list[dict[str, Any]]:
+    path = directory / "resources.json"
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UsageError(f"--diff: {directory} has no resources.json (not a render)") from None
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise UsageError(f"--diff: cannot read {path}: {error}") from None
+    if not isinstance(records, list) or not all(
+        isinstance(record, dict) and isinstance(record.get("urn"), str) for record in records
+    ):
+        raise UsageError(f"--diff: {path} is not a list of resource records")
+    return records
+
+
+def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.render", description=(__doc__ or "").split("\n\n")[0]
     )
@@ -289,16 +409,36 @@ def main(argv: list[str] | None = None) -> int:
         metavar="KEY=VALUE",
         help="override a config key, e.g. --set nodes.plainNodes=20",
     )
-    parser.add_argument("--out", type=Path, required=True, help="directory to write")
-    parser.add_argument("--show-secrets", action="store_true", help="write secret values in clear")
-    args = parser.parse_args(argv)
+    parser.add_argument("--out", type=Path, help="directory to write (required unless --diff)")
+    parser.add_argument(
+        "--force", action="store_true", help="replace --out even if render did not write it"
+    )
+    parser.add_argument(
+        "--show-secrets",
+        action="store_true",
+        help="write secret values in clear (files 0600 in 0700 directories)",
+    )
+    parser.add_argument(
+        "--diff", type=Path, metavar="OLD_DIR", help="say what changed since the render in OLD_DIR"
+    )
+    parser.add_argument("--json", action="store_true", help="print the summary (and diff) as JSON")
+    return parser
 
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    progress = Progress(sys.stderr)
     try:
+        if args.out is None and args.diff is None:
+            raise UsageError("--out DIR is required (or --diff OLD_DIR to only compare)")
+        progress.stage("reading the stack config")
         stack_input = read_stack_input(
             stack=args.stack, config_file=args.config, overrides=args.set
         )
-        validate(stack_input)
-        _check_target(args.out)
+        config = validate(stack_input)
+        if args.out is not None:
+            _check_target(args.out, force=args.force)
+        old_records = _read_old_render(args.diff) if args.diff is not None else None
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
         return 2
@@ -308,31 +448,68 @@ def main(argv: list[str] | None = None) -> int:
     for warning in stack_input.warnings:
         print(warning, file=sys.stderr)
 
-    from scripts.engine import run_program
+    progress.stage("loading the Pulumi SDK and running the program under the mock engine")
+    from scripts.engine import mock_value_paths, run_program
 
     try:
         run = run_program(stack_input.name, stack_input.config, stack_input.secret_keys)
+        progress.stage("running it again with other mock values, to mark them")
+        shifted = run_program(
+            stack_input.name, stack_input.config, stack_input.secret_keys, variant=1
+        )
     except Exception as error:
         message = str(error)
         if not message.startswith("config error: "):
             raise
         print(message, file=sys.stderr)
         return 2
-    with tempfile.TemporaryDirectory(
-        prefix=".render-", dir=args.out.parent if args.out.parent.exists() else None
-    ) as tmp:
-        staging = Path(tmp) / "out"
-        staging.mkdir()
-        write_render(run, staging, show_secrets=args.show_secrets)
+    mock_values = mock_value_paths(run.outputs, shifted.outputs)
+    if args.out is not None:
+        progress.stage(f"writing {args.out}")
         try:
-            _install(staging, args.out)
-        except UsageError as error:
-            print(f"error: {error}", file=sys.stderr)
+            write_output_directory(
+                run,
+                args.out,
+                show_secrets=args.show_secrets,
+                mock_values=mock_values,
+                stack=stack_input.name,
+            )
+        except OSError as error:
+            print(f"error: --out: cannot write {args.out}: {error.strerror}", file=sys.stderr)
             return 2
-    cost = run.outputs.get("estimatedHourlyCostUsd")
-    estimate = f", estimated ${cost:.2f}/hour at list prices" if cost is not None else ""
-    count = len(run.resources)
-    print(f"rendered stack {stack_input.name!r}: {count} resources{estimate} -> {args.out}")
+
+    from minaperf.preview import format_summary, summarize
+    from minaperf.render_diff import diff_records, format_diff
+
+    records = [
+        {
+            "urn": resource.urn,
+            "type": resource.type,
+            "name": resource.name,
+            "custom": resource.custom,
+            "parent": resource.parent,
+            "options": resource.options,
+            "inputs": _plain(resource.inputs, show_secrets=False),
+        }
+        for resource in run.resources
+    ]
+    outputs = _plain(run.outputs, show_secrets=False)
+    summary = summarize(
+        records, outputs, ttl_hours=config.metadata.ttl_hours, mock_values=mock_values
+    )
+    diff = diff_records(old_records, records) if old_records is not None else None
+    progress.stage("done")
+    if args.json:
+        document = {**summary, "out": str(args.out) if args.out else None}
+        if diff is not None:
+            document["diff"] = diff
+        sys.stdout.write(json.dumps(document, indent=2, sort_keys=True) + "\n")
+        return 0
+    sys.stdout.write(format_summary(summary))
+    if args.out is not None:
+        sys.stdout.write(f"\nwritten to {args.out}\n")
+    if diff is not None:
+        sys.stdout.write(f"\nchanges since {args.diff}:\n" + format_diff(diff))
     return 0
 
 

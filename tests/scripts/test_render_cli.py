@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
@@ -13,6 +15,7 @@ from tests.conftest import ROOT
 
 
 def run_render(*args: str) -> subprocess.CompletedProcess[str]:
+    """One render, stdout and stderr captured (so neither is a terminal)."""
     return subprocess.run(
         [sys.executable, "-m", "scripts.render", *args],
         cwd=ROOT,
@@ -104,7 +107,228 @@ def test_render_refuses_to_clobber_another_directory(tmp_path: Path) -> None:
     result = run_render("--stack", "dev", "--out", str(tmp_path))
     assert result.returncode == 2
     assert "not a render directory" in result.stderr
+    assert "--force" in result.stderr
     assert (tmp_path / "precious.txt").read_text() == "keep me"
+
+
+def test_a_resources_json_alone_does_not_make_a_render_directory(tmp_path: Path) -> None:
+    """Issue 15: render used to delete any directory holding a file named resources.json."""
+    out = tmp_path / "mine"
+    out.mkdir()
+    (out / "resources.json").write_text("[]")
+    (out / "notes.txt").write_text("keep me")
+    refused = run_render("--stack", "dev", "--out", str(out))
+    assert refused.returncode == 2
+    assert (out / "notes.txt").read_text() == "keep me"
+    forced = run_render("--stack", "dev", "--out", str(out), "--force")
+    assert forced.returncode == 0, forced.stderr
+    assert not (out / "notes.txt").exists()
+    assert (out / ".mina-itn-render").is_file()
+
+
+def test_render_replaces_its_own_directory_and_leaves_nothing_beside_it(
+    dev_render: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    out = tmp_path / "dev"
+    first = run_render("--stack", "dev", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    second = run_render("--stack", "dev", "--set", "nodes.plainNodes=6", "--out", str(out))
+    assert second.returncode == 0, second.stderr
+    names = {record["name"] for record in json.loads((out / "resources.json").read_text())}
+    assert "dev-mina-node-node-6" in names
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["dev"]
+
+
+def test_a_failed_render_leaves_the_old_one_whole(tmp_path: Path) -> None:
+    out = tmp_path / "dev"
+    assert run_render("--stack", "dev", "--out", str(out)).returncode == 0
+    before = _tree(out)
+    bad = run_render("--stack", "dev", "--set", "nodes.seeds=0", "--out", str(out))
+    assert bad.returncode == 2
+    assert _tree(out) == before
+
+
+def test_a_write_that_fails_halfway_never_leaves_half_a_directory(tmp_path: Path) -> None:
+    from scripts.render import write_output_directory
+
+    out = tmp_path / "dev"
+    out.mkdir()
+    (out / ".mina-itn-render").write_text("{}")
+    (out / "resources.json").write_text("old")
+
+    class BrokenRun:
+        def __init__(self) -> None:
+            self.outputs: dict[str, object] = {}
+            self.secret_outputs: set[str] = set()
+
+        @property
+        def resources(self) -> list[object]:
+            raise OSError(28, "No space left on device")
+
+    with pytest.raises(OSError, match="No space left"):
+        write_output_directory(BrokenRun(), out, show_secrets=False, mock_values=[], stack="dev")
+    assert (out / "resources.json").read_text() == "old"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["dev"]
+
+
+def test_show_secrets_writes_private_files(tmp_path: Path) -> None:
+    out = tmp_path / "secret"
+    result = run_render("--stack", "dev", "--show-secrets", "--out", str(out))
+    assert result.returncode == 0, result.stderr
+    modes = {(path.is_dir(), path.stat().st_mode & 0o777) for path in [out, *out.rglob("*")]}
+    assert modes == {(True, 0o700), (False, 0o600)}
+
+
+def _record_lines(out: Path) -> list[str]:
+    return (out / "resources.json").read_text().splitlines()[1:-1]
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(root)): path.read_bytes() for path in root.rglob("*") if path.is_file()
+    }
+
+
+def test_two_renders_of_the_same_config_are_byte_identical(
+    dev_render: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    first, _ = dev_render
+    again = tmp_path / "again"
+    assert run_render("--stack", "dev", "--out", str(again)).returncode == 0
+    assert _tree(again) == _tree(first)
+    urns = [json.loads(line.rstrip(","))["urn"] for line in _record_lines(first)]
+    assert urns == sorted(urns)
+    line = _record_lines(first)[0].rstrip(",")
+    assert line == json.dumps(json.loads(line), sort_keys=True)
+
+
+def test_outputs_mark_what_the_mock_engine_invented(
+    dev_render: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    from minaperf.outputs import load_outputs
+
+    out, _ = dev_render
+    outputs = load_outputs(out / "outputs.json")
+    marked = set(outputs.mock_values)
+    # The clock and an address the cloud assigns are invented; the namespace is configured.
+    assert {"genesisTimestamp", "expiresAt", "postgres.externalAddress"} <= marked
+    assert "namespace" not in marked
+    assert "experiment" not in marked
+
+
+def test_summary_on_stdout(dev_render: tuple[Path, subprocess.CompletedProcess[str]]) -> None:
+    _, result = dev_render
+    text = result.stdout
+    assert "node pools:" in text
+    assert "mina: 3 x n2-standard-16" in text
+    assert "dev-snark-worker-1: c2d-highcpu-32 (spot, 4 snark worker processes)" in text
+    assert "service/itn-dev/postgres-external 5432/TCP" in text
+    assert "from 203.0.113.0/24" in text
+    assert "over the 48 h TTL" in text
+    assert "genesis: 2030-01-01T00:15:00Z (mock clock)" in text
+
+
+def test_json_summary_adds_up(tmp_path: Path) -> None:
+    result = run_render("--stack", "dev", "--json", "--out", str(tmp_path / "dev"))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    parts = {part["part"]: part for part in summary["cost"]["parts"]}
+    assert set(parts) == {
+        "cluster pools",
+        "worker VMs",
+        "disks",
+        "load balancers",
+        "GKE cluster fee",
+    }
+    total = sum(part["usdPerHour"] for part in parts.values())
+    assert summary["cost"]["usdPerHour"] == pytest.approx(total, abs=1e-3)
+    assert summary["cost"]["usdOverTtl"] == pytest.approx(total * 48, abs=0.01)
+    assert [vm["spot"] for vm in summary["workerVms"]] == [True, True]
+    mina = next(pool for pool in summary["pools"] if pool["name"] == "mina")
+    assert sum(w["replicas"] for w in mina["runs"]) == 10
+    assert "genesisTimestamp" in summary["mockValues"]
+
+
+def test_progress_goes_to_a_terminal_only(
+    dev_render: tuple[Path, subprocess.CompletedProcess[str]], tmp_path: Path
+) -> None:
+    _, quiet = dev_render
+    assert "render [" not in quiet.stderr
+    leader, follower = pty.openpty()
+    try:
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "scripts.render",
+                "--stack",
+                "dev",
+                "--out",
+                str(tmp_path / "t"),
+            ],
+            cwd=ROOT,
+            stdout=subprocess.PIPE,
+            stderr=follower,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+        os.close(follower)
+        follower = -1
+        shown = b""
+        while True:
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if follower != -1:
+            os.close(follower)
+        os.close(leader)
+    assert result.returncode == 0
+    assert b"render [" in shown
+    assert "render [" not in result.stdout
+
+
+def test_diff_says_what_is_created_updated_and_replaced(
+    dev_render: tuple[Path, subprocess.CompletedProcess[str]],
+) -> None:
+    old, _ = dev_render
+    result = run_render(
+        "--stack",
+        "dev",
+        "--set",
+        "nodes.plainNodes=6",
+        "--set",
+        "workerPool.spot=false",
+        "--diff",
+        str(old),
+        "--json",
+    )
+    assert result.returncode == 0, result.stderr
+    diff = json.loads(result.stdout)["diff"]
+    assert [item["name"] for item in diff["added"]] == ["dev-mina-node-node-6"]
+    assert diff["removed"] == []
+    changed = {item["name"]: item for item in diff["changed"]}
+    # Spot is ForceNew on a GCE instance; a new node list rewrites a ConfigMap (replaced) that
+    # the StatefulSets mount (updated in place).
+    vm = changed["dev-workers-vm-1"]
+    assert vm["action"] == "replace"
+    assert "scheduling.provisioningModel" in vm["replaceBecause"]
+    assert changed["dev-mina-runtime-config"]["action"] == "replace"
+    assert changed["dev-mina-bp-bp-1"]["action"] == "update"
+    assert changed["dev-mina-bp-bp-1"]["paths"] == ["spec.template.spec.volumes[0].configMap.name"]
+
+
+def test_diff_needs_a_render_directory(tmp_path: Path) -> None:
+    result = run_render("--stack", "dev", "--diff", str(tmp_path))
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        f"error: --diff: {tmp_path} has no resources.json (not a render)"
+    ]
 
 
 def test_encrypted_values_get_deterministic_placeholders(tmp_path: Path) -> None:

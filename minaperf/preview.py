@@ -1,0 +1,500 @@
+"""What a stack would create, for a person: the summary `scripts.render` prints.
+
+Everything here reads the records `scripts.render` writes to `resources.json` (wire names,
+camelCase inputs) and the stack outputs, so a summary can be computed from a render directory
+without running the program again. Costs use the same dated list-price table as the
+`estimatedHourlyCostUsd` output (`minaperf/data/gcp_prices.json`).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from minaperf.config import memory_bytes
+from minaperf.cost import CostLine, DiskLine, MachineLine, estimate_hourly_cost, load_prices
+
+Record = Mapping[str, Any]
+
+POOL_LABEL = "mina-itn/pool"
+INTERNAL_LB_ANNOTATION = "networking.gke.io/load-balancer-type"
+GKE_DEFAULT_DISK = "pd-balanced"
+"""GKE's default StorageClass (`standard-rwo`) provisions pd-balanced disks."""
+WORKLOAD_KINDS = ("StatefulSet", "Deployment", "DaemonSet")
+
+
+@dataclass(frozen=True)
+class Workload:
+    kind: str
+    name: str
+    replicas: int
+
+
+def _kind(record: Record) -> str:
+    return str(record["type"]).rsplit(":", 1)[-1]
+
+
+def _metadata(record: Record) -> Mapping[str, Any]:
+    return record["inputs"].get("metadata") or {}
+
+
+def _short_type(type_: str) -> str:
+    if type_.startswith("pulumi:providers:"):
+        return f"{type_.rsplit(':', 1)[-1]} provider"
+    if type_ == "pulumi-python:dynamic:Resource":
+        return "dynamic resource"
+    return type_.rsplit(":", 1)[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# The component tree
+
+
+def component_tree(records: Sequence[Record]) -> list[dict[str, Any]]:
+    """Components (non-custom resources) nested by parent, each with the number of resources
+    below it and the custom resources it owns directly, counted by type."""
+    by_urn = {record["urn"]: record for record in records}
+    children: dict[str | None, list[Record]] = defaultdict(list)
+    for record in records:
+        parent = record.get("parent")
+        children[parent if parent in by_urn else None].append(record)
+
+    def node(record: Record) -> dict[str, Any]:
+        kids = children.get(record["urn"], [])
+        components = [node(kid) for kid in kids if not kid["custom"]]
+        direct: dict[str, int] = defaultdict(int)
+        for kid in kids:
+            if kid["custom"]:
+                direct[_short_type(kid["type"])] += 1
+        total = sum(direct.values()) + sum(c["resources"] + 1 for c in components)
+        return {
+            "name": record["name"],
+            "type": record["type"],
+            "resources": total,
+            "owns": dict(sorted(direct.items())),
+            "children": components,
+        }
+
+    roots = children.get(None, [])
+    tree = [node(root) for root in roots if not root["custom"]]
+    loose: dict[str, int] = defaultdict(int)
+    for root in roots:
+        if root["custom"]:
+            loose[_short_type(root["type"])] += 1
+    if loose:
+        tree.append(
+            {
+                "name": "(stack)",
+                "type": "pulumi:pulumi:Stack",
+                "resources": sum(loose.values()),
+                "owns": dict(sorted(loose.items())),
+                "children": [],
+            }
+        )
+    return tree
+
+
+# ---------------------------------------------------------------------------------------------
+# Pools, workloads, worker VMs
+
+
+def _pod_spec(record: Record) -> Mapping[str, Any]:
+    return ((record["inputs"].get("spec") or {}).get("template") or {}).get("spec") or {}
+
+
+def _workload_pool(record: Record) -> str | None:
+    """The node pool a workload's pods are pinned to (nodeSelector or required affinity)."""
+    spec = _pod_spec(record)
+    selected = (spec.get("nodeSelector") or {}).get(POOL_LABEL)
+    if selected:
+        return str(selected)
+    required = (
+        ((spec.get("affinity") or {}).get("nodeAffinity") or {}).get(
+            "requiredDuringSchedulingIgnoredDuringExecution"
+        )
+        or {}
+    ).get("nodeSelectorTerms") or []
+    for term in required:
+        for expression in term.get("matchExpressions") or []:
+            if expression.get("key") == POOL_LABEL and expression.get("operator") == "In":
+                return ",".join(expression.get("values") or [])
+    return None
+
+
+def workloads(records: Sequence[Record]) -> dict[str | None, list[Workload]]:
+    """Workloads by the pool they run on (None: no pool pinned)."""
+    found: dict[str | None, list[Workload]] = defaultdict(list)
+    for record in records:
+        if not str(record["type"]).startswith("kubernetes:apps/") or _kind(record) not in (
+            WORKLOAD_KINDS
+        ):
+            continue
+        replicas = (record["inputs"].get("spec") or {}).get("replicas", 1)
+        name = _metadata(record).get("name") or record["name"]
+        found[_workload_pool(record)].append(Workload(_kind(record), name, int(replicas)))
+    return {pool: sorted(items, key=lambda w: w.name) for pool, items in found.items()}
+
+
+def node_pools(records: Sequence[Record]) -> list[dict[str, Any]]:
+    running = workloads(records)
+    pools = []
+    for record in records:
+        if record["type"] != "gcp:container/nodePool:NodePool":
+            continue
+        inputs = record["inputs"]
+        node_config = inputs.get("nodeConfig") or {}
+        label = (node_config.get("labels") or {}).get(POOL_LABEL, inputs.get("name"))
+        pools.append(
+            {
+                "name": inputs.get("name") or record["name"],
+                "machineType": node_config.get("machineType"),
+                "count": int(inputs.get("nodeCount") or inputs.get("initialNodeCount") or 0),
+                "spot": bool(node_config.get("spot") or node_config.get("preemptible")),
+                "diskGb": node_config.get("diskSizeGb"),
+                "diskType": node_config.get("diskType") or GKE_DEFAULT_DISK,
+                "runs": [
+                    {"kind": w.kind, "name": w.name, "replicas": w.replicas}
+                    for w in running.get(label, [])
+                ],
+            }
+        )
+    return sorted(pools, key=lambda pool: pool["name"])
+
+
+def _spot(inputs: Mapping[str, Any]) -> bool:
+    scheduling = inputs.get("scheduling") or {}
+    return scheduling.get("provisioningModel") == "SPOT" or bool(scheduling.get("preemptible"))
+
+
+def worker_vms(records: Sequence[Record], outputs: Mapping[str, Any]) -> list[dict[str, Any]]:
+    pool = outputs.get("workerPool") or {}
+    processes = pool.get("processesPerServer") if pool.get("kind") == "gce" else None
+    vms = []
+    for record in records:
+        if record["type"] != "gcp:compute/instance:Instance":
+            continue
+        inputs = record["inputs"]
+        boot = (inputs.get("bootDisk") or {}).get("initializeParams") or {}
+        vms.append(
+            {
+                "name": inputs.get("name") or record["name"],
+                "machineType": inputs.get("machineType"),
+                "spot": _spot(inputs),
+                "processes": processes,
+                "bootDiskGb": boot.get("size"),
+                "bootDiskType": boot.get("type") or "pd-standard",
+            }
+        )
+    return sorted(vms, key=lambda vm: vm["name"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Endpoints
+
+
+def _ports(spec: Mapping[str, Any]) -> list[str]:
+    return [f"{port.get('port')}/{port.get('protocol', 'TCP')}" for port in spec.get("ports") or []]
+
+
+def endpoints(records: Sequence[Record]) -> list[dict[str, Any]]:
+    """Everything reachable from outside the cluster network, and from where."""
+    found = []
+    for record in records:
+        inputs = record["inputs"]
+        if record["type"] == "kubernetes:core/v1:Service":
+            spec = inputs.get("spec") or {}
+            if spec.get("type") not in {"LoadBalancer", "NodePort"}:
+                continue
+            metadata = _metadata(record)
+            where = f"{metadata.get('namespace', 'default')}/{metadata.get('name')}"
+            internal = (metadata.get("annotations") or {}).get(INTERNAL_LB_ANNOTATION) == "Internal"
+            sources = list(spec.get("loadBalancerSourceRanges") or []) or ["0.0.0.0/0"]
+            found.append(
+                {
+                    "name": f"service/{where}",
+                    "kind": f"{spec['type']} ({'internal' if internal else 'external'})",
+                    "public": not internal,
+                    "ports": _ports(spec),
+                    "reachableFrom": sources,
+                }
+            )
+        elif record["type"] == "gcp:container/cluster:Cluster":
+            private = inputs.get("privateClusterConfig") or {}
+            blocks = (inputs.get("masterAuthorizedNetworksConfig") or {}).get("cidrBlocks")
+            sources = [block.get("cidrBlock") for block in blocks or []]
+            found.append(
+                {
+                    "name": f"cluster/{inputs.get('name')} API",
+                    "kind": "GKE control plane"
+                    + (" (private endpoint)" if private.get("enablePrivateEndpoint") else ""),
+                    "public": not private.get("enablePrivateEndpoint"),
+                    "ports": ["443/TCP"],
+                    "reachableFrom": sources if blocks is not None else ["0.0.0.0/0"],
+                }
+            )
+        elif record["type"] == "gcp:compute/firewall:Firewall":
+            if inputs.get("direction", "INGRESS") != "INGRESS" or inputs.get("denies"):
+                continue
+            ports = [
+                f"{port}/{allow.get('protocol', 'all').upper()}"
+                for allow in inputs.get("allows") or []
+                for port in allow.get("ports") or ["*"]
+            ]
+            found.append(
+                {
+                    "name": f"firewall/{inputs.get('name')}",
+                    "kind": "VPC firewall to tags " + ",".join(inputs.get("targetTags") or ["*"]),
+                    "public": True,
+                    "ports": ports,
+                    # GCP's default sourceRanges is everything when no source is given.
+                    "reachableFrom": list(inputs.get("sourceRanges") or []) or ["0.0.0.0/0"],
+                }
+            )
+    return sorted(found, key=lambda endpoint: endpoint["name"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Cost
+
+
+def _storage_gb(quantity: Any) -> float:
+    return memory_bytes(str(quantity)) / 1024**3
+
+
+def _disks(records: Sequence[Record]) -> list[DiskLine]:
+    lines: list[DiskLine] = []
+    for record in records:
+        inputs = record["inputs"]
+        kind = record["type"]
+        if kind == "gcp:compute/disk:Disk":
+            lines.append(DiskLine(inputs.get("type") or "pd-standard", float(inputs["size"])))
+        elif kind == "gcp:container/nodePool:NodePool":
+            node_config = inputs.get("nodeConfig") or {}
+            count = int(inputs.get("nodeCount") or inputs.get("initialNodeCount") or 0)
+            lines.append(
+                DiskLine(
+                    node_config.get("diskType") or GKE_DEFAULT_DISK,
+                    float(node_config.get("diskSizeGb") or 100),
+                    count,
+                )
+            )
+        elif kind == "gcp:compute/instance:Instance":
+            boot = (inputs.get("bootDisk") or {}).get("initializeParams") or {}
+            lines.append(DiskLine(boot.get("type") or "pd-standard", float(boot.get("size") or 10)))
+        elif kind == "kubernetes:apps/v1:StatefulSet":
+            spec = inputs.get("spec") or {}
+            for template in spec.get("volumeClaimTemplates") or []:
+                storage = ((template.get("spec") or {}).get("resources") or {}).get("requests")
+                if storage and "storage" in storage:
+                    size = _storage_gb(storage["storage"])
+                    lines.append(DiskLine(GKE_DEFAULT_DISK, size, int(spec.get("replicas", 1))))
+        elif kind == "kubernetes:core/v1:PersistentVolumeClaim":
+            spec = inputs.get("spec") or {}
+            storage = (spec.get("resources") or {}).get("requests") or {}
+            # A claim bound to a named volume uses a disk counted on its own (gcp Disk).
+            if not spec.get("volumeName") and "storage" in storage:
+                lines.append(DiskLine(GKE_DEFAULT_DISK, _storage_gb(storage["storage"])))
+    return lines
+
+
+def _merge_disks(lines: list[DiskLine]) -> list[DiskLine]:
+    merged: dict[tuple[str, float], int] = defaultdict(int)
+    for line in lines:
+        merged[(line.disk_type, line.size_gb)] += line.count
+    return [DiskLine(kind, size, count) for (kind, size), count in sorted(merged.items())]
+
+
+def _line(line: CostLine) -> dict[str, Any]:
+    return {
+        "item": line.item,
+        "quantity": line.quantity,
+        "usdPerHour": round(line.usd_per_hour, 4),
+    }
+
+
+def cost(records: Sequence[Record], ttl_hours: float | None) -> dict[str, Any]:
+    """List-price cost by part: cluster pools, worker VMs, disks, load balancers, GKE fee."""
+    table = load_prices()
+    gke = any(record["type"] == "gcp:container/cluster:Cluster" for record in records)
+    pools = [
+        MachineLine(pool["machineType"], pool["count"], pool["spot"])
+        for pool in node_pools(records)
+    ]
+    vms = [MachineLine(vm["machineType"], 1, vm["spot"]) for vm in worker_vms(records, {})]
+    balancers = sum(
+        1
+        for record in records
+        if record["type"] == "kubernetes:core/v1:Service"
+        and (record["inputs"].get("spec") or {}).get("type") == "LoadBalancer"
+    )
+    parts: list[dict[str, Any]] = []
+
+    def add(part: str, lines: list[CostLine]) -> None:
+        if lines:
+            parts.append(
+                {
+                    "part": part,
+                    "lines": [_line(line) for line in lines],
+                    "usdPerHour": round(sum(line.usd_per_hour for line in lines), 4),
+                }
+            )
+
+    if gke:
+        add("cluster pools", estimate_hourly_cost(pools, [], gke_cluster=False).lines)
+        add("worker VMs", estimate_hourly_cost(_merge_vms(vms), [], gke_cluster=False).lines)
+        add(
+            "disks",
+            estimate_hourly_cost([], _merge_disks(_disks(records)), gke_cluster=False).lines,
+        )
+        rule = float(table["forwardingRulePerHour"])
+        add(
+            "load balancers",
+            [CostLine("forwarding rule", balancers, rule, rule * balancers)] if balancers else [],
+        )
+        fee = float(table["gkeClusterManagementPerHour"])
+        add("GKE cluster fee", [CostLine("GKE cluster management fee", 1, fee, fee)])
+    total = round(sum(part["usdPerHour"] for part in parts), 4)
+    return {
+        "parts": parts,
+        "usdPerHour": total,
+        "ttlHours": ttl_hours,
+        "usdOverTtl": round(total * ttl_hours, 2) if ttl_hours is not None else None,
+        "asOf": table["asOf"],
+        "region": table["region"],
+        "note": (
+            "list prices, approximate; not counted: Cloud NAT, network egress, logging"
+            if gke
+            else "an existing cluster: nothing this stack creates is billed by it"
+        ),
+    }
+
+
+def _merge_vms(lines: list[MachineLine]) -> list[MachineLine]:
+    merged: dict[tuple[str, bool], int] = defaultdict(int)
+    for line in lines:
+        merged[(line.machine_type, line.spot)] += line.count
+    return [MachineLine(kind, count, spot) for (kind, spot), count in sorted(merged.items())]
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole summary
+
+
+def summarize(
+    records: Sequence[Record],
+    outputs: Mapping[str, Any],
+    *,
+    ttl_hours: float | None,
+    mock_values: Sequence[str] = (),
+) -> dict[str, Any]:
+    running = workloads(records)
+    return {
+        "stack": outputs.get("experiment"),
+        "platform": outputs.get("platform"),
+        "resources": sum(1 for record in records if record["custom"]),
+        "components": component_tree(records),
+        "pools": node_pools(records),
+        "unpinnedWorkloads": [
+            {"kind": w.kind, "name": w.name, "replicas": w.replicas} for w in running.get(None, [])
+        ],
+        "workerVms": worker_vms(records, outputs),
+        "endpoints": endpoints(records),
+        "cost": cost(records, ttl_hours),
+        "genesisTimestamp": outputs.get("genesisTimestamp"),
+        "expiresAt": outputs.get("expiresAt"),
+        "mockValues": list(mock_values),
+    }
+
+
+def _count_components(nodes: list[dict[str, Any]]) -> int:
+    return sum(
+        (0 if node["type"] == "pulumi:pulumi:Stack" else 1) + _count_components(node["children"])
+        for node in nodes
+    )
+
+
+def _money(value: float) -> str:
+    return f"${value:,.2f}"
+
+
+def format_summary(summary: Mapping[str, Any]) -> str:
+    components = _count_components(summary["components"])
+    lines = [
+        f"stack {summary['stack']!r} on {summary['platform']}: "
+        f"{summary['resources'] + components} resources "
+        f"({summary['resources']} cloud and cluster objects, {components} components)",
+        "",
+        "components (resources below each):",
+    ]
+
+    def tree(nodes: list[dict[str, Any]], depth: int) -> None:
+        for item in nodes:
+            owns = ", ".join(f"{count} {kind}" for kind, count in item["owns"].items())
+            lines.append(
+                f"{'  ' * depth}  {item['name']} ({_short_type(item['type'])}): "
+                f"{item['resources']}" + (f"  [{owns}]" if owns else "")
+            )
+            tree(item["children"], depth + 1)
+
+    tree(summary["components"], 0)
+
+    def runs(items: list[dict[str, Any]]) -> str:
+        """Pods by workload family (`node-1` … `node-200` count as `node`)."""
+        families: dict[str, int] = {}
+        for workload in items:
+            family = re.sub(r"-\d+$", "", workload["name"])
+            families[family] = families.get(family, 0) + workload["replicas"]
+        return ", ".join(f"{count} {name}" for name, count in families.items()) or "nothing"
+
+    if summary["pools"]:
+        lines += ["", "node pools:"]
+        for pool in summary["pools"]:
+            lines.append(
+                f"  {pool['name']}: {pool['count']} x {pool['machineType']}"
+                f" ({'spot' if pool['spot'] else 'on-demand'}, {pool['diskGb']} GB "
+                f"{pool['diskType']}) runs {runs(pool['runs'])}"
+            )
+    if summary["unpinnedWorkloads"]:
+        lines += ["", "workloads on any node:", f"  {runs(summary['unpinnedWorkloads'])}"]
+    if summary["workerVms"]:
+        lines += ["", "worker VMs:"]
+        for vm in summary["workerVms"]:
+            processes = f", {vm['processes']} snark worker processes" if vm["processes"] else ""
+            lines.append(
+                f"  {vm['name']}: {vm['machineType']} "
+                f"({'spot' if vm['spot'] else 'on-demand'}{processes})"
+            )
+    lines += ["", "reachable from outside the cluster:"]
+    for endpoint in summary["endpoints"] or []:
+        lines.append(
+            f"  {endpoint['name']} {'/'.join(endpoint['ports'])} [{endpoint['kind']}] "
+            f"from {', '.join(endpoint['reachableFrom']) or 'nobody'}"
+        )
+    if not summary["endpoints"]:
+        lines.append("  nothing")
+    money = summary["cost"]
+    lines += ["", f"cost (list prices {money['region']}, {money['asOf']}):"]
+    for part in money["parts"]:
+        lines.append(f"  {part['part']}: {_money(part['usdPerHour'])}/hour")
+        for line in part["lines"]:
+            lines.append(
+                f"    {line['quantity']:g} x {line['item']}: {_money(line['usdPerHour'])}/hour"
+            )
+    over = (
+        f", {_money(money['usdOverTtl'])} over the {money['ttlHours']:g} h TTL"
+        if money["usdOverTtl"] is not None
+        else ""
+    )
+    lines.append(f"  total: {_money(money['usdPerHour'])}/hour{over}")
+    lines.append(f"  ({money['note']})")
+    mock = set(summary["mockValues"])
+    lines += [
+        "",
+        f"genesis: {summary['genesisTimestamp']}"
+        + (" (mock clock)" if "genesisTimestamp" in mock else ""),
+        f"expires: {summary['expiresAt']}" + (" (mock clock)" if "expiresAt" in mock else ""),
+    ]
+    return "\n".join(lines) + "\n"
