@@ -1,0 +1,117 @@
+"""Experiment report: what the network did under a run's load, as numbers (summary.json) and plots
+(report.html). `scripts.report` is the command; the pieces are pure enough to test one by one."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import psycopg
+
+from minaperf.outputs import StackOutputs
+from minaperf.report import page, queries
+from minaperf.report.run import RunStory
+from minaperf.report.summary import build_summary, window
+
+REPORT_FILE = "report.html"
+SUMMARY_FILE = "summary.json"
+
+
+def read_database(
+    conn: psycopg.Connection, name: str, start: datetime, end: datetime
+) -> tuple[dict[str, Any] | None, str | None, dict[str, Any] | None]:
+    """(figures, what is missing, deployment) for the deployment named `name` in the window."""
+    missing = [
+        row[0]
+        for row in conn.execute(queries.MISSING_TABLES, {"tables": list(queries.SCHEMA_TABLES)})
+    ]
+    if missing:
+        return (
+            None,
+            f"schema missing: no table {', '.join(missing)} (is this the logs database?)",
+            None,
+        )
+    row = conn.execute(queries.FIND_DEPLOYMENT, {"name": name}).fetchone()
+    if row is None or row[0] is None:
+        return (
+            None,
+            f"no deployment row named {name!r} (the database holds no data of this stack)",
+            None,
+        )
+    deployment = {"id": row[0], "name": name, "newest": row[1]}
+    if row[1] != row[0]:
+        deployment["warning"] = (
+            f"deployment {row[1]} is newer: consumers write new rows to the newest deployment"
+        )
+    scope = queries.Scope(deployment_id=row[0], start=start, end=end)
+    return queries.collect(conn, scope), None, deployment
+
+
+def load_compare(directory: Path) -> dict[str, Any]:
+    """The summary of another run: `<dir>/report/summary.json` or `<dir>/summary.json`."""
+    for candidate in (directory / "report" / SUMMARY_FILE, directory / SUMMARY_FILE):
+        if candidate.is_file():
+            data = json.loads(candidate.read_text())
+            if not isinstance(data, dict) or data.get("version") != 1:
+                raise ValueError(f"--compare: {candidate} is not a version-1 summary.json")
+            return data
+    raise ValueError(
+        f"--compare: no summary.json under {directory}; report that run first "
+        f"(python -m scripts.report --run {directory} …)"
+    )
+
+
+def build(
+    story: RunStory,
+    outputs: StackOutputs | None,
+    conn: psycopg.Connection | None,
+    *,
+    grace: timedelta = timedelta(minutes=5),
+    db_note: str | None = None,
+    compare: dict[str, Any] | None = None,
+    now: datetime | None = None,
+) -> tuple[dict[str, Any], str]:
+    """(summary, html) of one run."""
+    start, end = window(story, grace)
+    db: dict[str, Any] | None = None
+    deployment: dict[str, Any] | None = None
+    if conn is not None and outputs is not None:
+        db, db_note, deployment = read_database(conn, outputs.experiment, start, end)
+    elif db_note is None:
+        db_note = "not read (no stack outputs or no connection)"
+    summary = build_summary(
+        story=story,
+        start=start,
+        end=end,
+        db=db,
+        db_note=db_note,
+        outputs=outputs,
+        deployment=deployment,
+        generated=now or datetime.now(UTC),
+    )
+    return summary, page.render(summary, start, compare)
+
+
+def write(out_dir: Path, summary: dict[str, Any], html_text: str) -> None:
+    """Write both files whole or not at all (temporary files renamed into place)."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staged: list[tuple[str, str]] = []
+    try:
+        for name, text in (
+            (SUMMARY_FILE, json.dumps(summary, indent=2, default=str) + "\n"),
+            (REPORT_FILE, html_text),
+        ):
+            fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=f".{name}.")
+            staged.append((tmp, name))
+            with os.fdopen(fd, "w") as f:
+                f.write(text)
+            os.chmod(tmp, 0o644)
+        for tmp, name in staged:
+            os.replace(tmp, out_dir / name)
+    finally:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)

@@ -1,0 +1,366 @@
+"""Every figure of the report, aggregated inside PostgreSQL over upstream's tables.
+
+Schema: o1-labs/mina-perf-testing@7da1f2c `load-tests-cluster/init-sql/` (pinned in
+minaperf/schema_pins.py). What the rows mean, from the log consumer that writes them
+(o1-labs/mina-internal-trace-consumer@46be56f) and the triggers that derive the rest:
+
+- `block_trace`: one row per (node, block) a node's consumer saw (src/persistent_registry.ml
+  add_block_trace). `source` becomes `Internal` on `Begin_block_production` and `External` on
+  `External_block_received` (002-init-triggeres.sql block_trace_update_source_trigger);
+  `trace_started_at` / `trace_completed_at` are the first / last main checkpoint in epoch seconds,
+  frozen once `Breadcrumb_integrated` sets `status = 'Success'` (002 block_trace_update_started_at
+  and block_trace_update_status). A producer's trace gets the state hash as `block_id`
+  (src/store.ml update_block_trace_block_id), so producer and receivers share `block_id`.
+  Checkpoints outside any block go to the node's trace with `block_id = '0'`
+  (src/internal_trace_consumer.ml `current_block = ref "0"`).
+- `tx_traces` / `sw_traces`: one row per pool event per node, made by triggers from a gossip
+  checkpoint plus the control checkpoint carrying the diff (002 tx_traces_trigger,
+  003 sw_traces_add). They have no `deployment_id`: they are scoped through their checkpoint's
+  `block_trace` (`block_trace_checkpoint_id` is the control checkpoint's id).
+- `unique_txs` (first sighting of each hash on any node) and `block_txs` (earliest time a block
+  holding the hash reached any node, and its result) carry `deployment_id`; upstream's `txs` view
+  joins them on hash and deployment to get latency = `block_received - time` (002 view `txs`).
+- `uniq_sws`, `sw_interruptions`, `node_restarts` carry `deployment_id` (003, 004).
+
+Every query is scoped to one deployment and to the run's window; Python only formats results.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import psycopg
+
+# Params: d = deployment_id, t0/t1 = window (timestamptz), e0/e1 = the same in epoch seconds.
+# Queries are assembled from the constant fragments below only (S608 does not apply); every
+# value is a bound parameter.
+
+FIND_DEPLOYMENT = """
+SELECT min(deployment_id), (SELECT max(deployment_id) FROM deployment)
+FROM deployment WHERE metadata_json->>'name' = %(name)s
+"""
+
+SCHEMA_TABLES = (
+    "deployment",
+    "block_trace",
+    "block_trace_checkpoint",
+    "tx_traces",
+    "unique_txs",
+    "block_txs",
+    "sw_traces",
+    "uniq_sws",
+    "sw_interruptions",
+    "node_restarts",
+)
+MISSING_TABLES = """
+SELECT t FROM unnest(%(tables)s::text[]) AS t WHERE to_regclass(t) IS NULL
+"""
+
+_MINUTE = "floor(extract(epoch FROM {col} - %(t0)s) / 60)::int"
+
+SEEN_PER_MINUTE = f"""
+SELECT {_MINUTE.format(col="time")} AS minute, count(*)
+FROM unique_txs
+WHERE deployment_id = %(d)s AND time >= %(t0)s AND time < %(t1)s
+GROUP BY 1 ORDER BY 1
+"""  # noqa: S608 (constant fragments, bound values)
+
+INCLUDED_PER_MINUTE = f"""
+SELECT {_MINUTE.format(col="block_received")} AS minute, count(*)
+FROM block_txs
+WHERE deployment_id = %(d)s AND block_received >= %(t0)s AND block_received < %(t1)s
+GROUP BY 1 ORDER BY 1
+"""  # noqa: S608 (constant fragments, bound values)
+
+# Pool events across all nodes: how much gossip the load caused, and what the pools rejected.
+_DEPLOYMENT_TX_TRACES = """
+FROM tx_traces t
+JOIN block_trace_checkpoint c ON c.block_trace_checkpoint_id = t.block_trace_checkpoint_id
+JOIN block_trace b ON b.block_trace_id = c.block_trace_id
+WHERE b.deployment_id = %(d)s AND t.time >= %(t0)s AND t.time < %(t1)s
+"""
+
+POOL_EVENTS_PER_MINUTE = f"""
+SELECT {_MINUTE.format(col="t.time")} AS minute, t.action::text, count(*)
+{_DEPLOYMENT_TX_TRACES}
+GROUP BY 1, 2 ORDER BY 1, 2
+"""
+
+POOL_REJECTIONS = f"""
+SELECT coalesce(t.reason, '(no reason)'), count(*)
+{_DEPLOYMENT_TX_TRACES} AND t.action = 'rejected'
+GROUP BY 1 ORDER BY 2 DESC, 1 LIMIT 10
+"""
+
+# Seen in the window, and of those, included (at any time) and with which result.
+LOAD_TOTALS = """
+SELECT count(*) AS seen,
+       count(b.hash) AS included,
+       count(*) FILTER (WHERE b.result = 'Failed') AS failed,
+       count(*) FILTER (WHERE u.type <> 'payment') AS zkapps
+FROM unique_txs u
+LEFT JOIN block_txs b ON b.hash = u.hash AND b.deployment_id = u.deployment_id
+WHERE u.deployment_id = %(d)s AND u.time >= %(t0)s AND u.time < %(t1)s
+"""
+
+_LATENCY = """
+WITH lat AS (
+  SELECT u.time, extract(epoch FROM b.block_received - u.time)::float8 AS s
+  FROM unique_txs u
+  JOIN block_txs b ON b.hash = u.hash AND b.deployment_id = u.deployment_id
+  WHERE u.deployment_id = %(d)s AND u.time >= %(t0)s AND u.time < %(t1)s
+)
+"""
+
+LATENCY = (
+    _LATENCY
+    + """
+SELECT count(*),
+       percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY s),
+       max(s)
+FROM lat
+"""
+)
+
+LATENCY_PER_MINUTE = (
+    _LATENCY
+    + f"""
+SELECT {_MINUTE.format(col="time")} AS minute, count(*),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY s),
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY s),
+       max(s)
+FROM lat GROUP BY 1 ORDER BY 1
+"""  # noqa: S608 (constant fragments, bound values)
+)
+
+_PRODUCED = """
+WITH produced AS (
+  SELECT block_id, node_name AS producer, trace_completed_at AS at
+  FROM block_trace
+  WHERE deployment_id = %(d)s AND source = 'Internal' AND status = 'Success'
+    AND block_id <> '0' AND trace_started_at >= %(e0)s AND trace_started_at < %(e1)s
+),
+received AS (
+  SELECT r.node_name, r.trace_started_at - p.at AS delay
+  FROM produced p
+  JOIN block_trace r ON r.block_id = p.block_id AND r.deployment_id = %(d)s
+  WHERE r.source = 'External' AND r.node_name <> p.producer AND r.trace_started_at > 0
+)
+"""
+
+# Production = the producer's trace end (its breadcrumb integrated, right before it broadcasts);
+# receipt = the first checkpoint of the receiving node's trace (`External_block_received`).
+PROPAGATION_PER_NODE = (
+    _PRODUCED
+    + """
+SELECT node_name, count(*),
+       percentile_cont(0.5) WITHIN GROUP (ORDER BY delay),
+       percentile_cont(0.9) WITHIN GROUP (ORDER BY delay),
+       max(delay)
+FROM received GROUP BY node_name
+ORDER BY 4 DESC, node_name
+"""
+)
+
+PROPAGATION_TOTAL = (
+    _PRODUCED  # noqa: S608 (constant fragments, bound values)
+    + """
+SELECT (SELECT count(*) FROM produced), count(*),
+       percentile_cont(ARRAY[0.5, 0.9, 0.99]) WITHIN GROUP (ORDER BY delay),
+       max(delay)
+FROM received
+"""
+)
+
+_BLOCKS = """
+FROM block_trace
+WHERE deployment_id = %(d)s AND status = 'Success' AND block_id <> '0'
+  AND blockchain_length > 0 AND trace_started_at >= %(e0)s AND trace_started_at < %(e1)s
+"""
+
+BLOCKS_PER_PRODUCER = """
+SELECT node_name, count(DISTINCT block_id)
+FROM block_trace
+WHERE deployment_id = %(d)s AND source = 'Internal' AND status = 'Success' AND block_id <> '0'
+  AND trace_started_at >= %(e0)s AND trace_started_at < %(e1)s
+GROUP BY node_name ORDER BY node_name
+"""
+
+CHAIN_TOTALS = f"""
+SELECT count(DISTINCT block_id), count(DISTINCT global_slot), count(DISTINCT blockchain_length),
+       min(global_slot), max(global_slot)
+{_BLOCKS}
+"""
+
+FORKS = f"""
+SELECT blockchain_length, count(DISTINCT block_id)
+{_BLOCKS}
+GROUP BY 1 HAVING count(DISTINCT block_id) > 1 ORDER BY 1
+"""
+
+SNARK_EVENTS = """
+SELECT s.action::text, count(*)
+FROM sw_traces s
+JOIN block_trace_checkpoint c ON c.block_trace_checkpoint_id = s.block_trace_checkpoint_id
+JOIN block_trace b ON b.block_trace_id = c.block_trace_id
+WHERE b.deployment_id = %(d)s AND s.time >= %(t0)s AND s.time < %(t1)s
+GROUP BY 1 ORDER BY 1
+"""
+
+# Request to proof: from the work being scheduled to its proof arriving in a pool (upstream's
+# sw_experiments view measures the same `time_received - time_scheduled`, 003).
+SNARK_DELAY = """
+WITH w AS (
+  SELECT extract(epoch FROM time_received - time_scheduled)::float8 AS s
+  FROM uniq_sws
+  WHERE deployment_id = %(d)s AND time_received >= %(t0)s AND time_received < %(t1)s
+    AND time_scheduled IS NOT NULL
+)
+SELECT count(*), percentile_cont(ARRAY[0.5, 0.9]) WITHIN GROUP (ORDER BY s), max(s) FROM w
+"""
+
+SNARK_UNIQUE = """
+SELECT count(*)
+FROM uniq_sws
+WHERE deployment_id = %(d)s AND time_received >= %(t0)s AND time_received < %(t1)s
+"""
+
+SNARK_INTERRUPTIONS = """
+SELECT reason, count(*)
+FROM sw_interruptions
+WHERE deployment_id = %(d)s AND time >= %(t0)s AND time < %(t1)s
+GROUP BY 1 ORDER BY 2 DESC, 1
+"""
+
+RESTARTS = """
+SELECT node_name, time, reason, code
+FROM node_restarts
+WHERE deployment_id = %(d)s AND time >= %(t0)s AND time < %(t1)s
+ORDER BY time, node_name LIMIT 1000
+"""
+
+RESTARTS_PER_NODE = """
+SELECT node_name, count(*)
+FROM node_restarts
+WHERE deployment_id = %(d)s AND time >= %(t0)s AND time < %(t1)s
+GROUP BY 1 ORDER BY 2 DESC, 1
+"""
+
+# Blocks a node had to fetch by catch-up instead of gossip: the database's trace of a node
+# falling out of sync (source `Catchup` on `To_download`, 002 block_trace_update_source_trigger).
+CATCHUP_PER_NODE = """
+SELECT node_name, count(*),
+       min(trace_started_at), max(trace_started_at)
+FROM block_trace
+WHERE deployment_id = %(d)s AND source = 'Catchup'
+  AND trace_started_at >= %(e0)s AND trace_started_at < %(e1)s
+GROUP BY 1 ORDER BY 2 DESC, 1
+"""
+
+
+@dataclass(frozen=True)
+class Scope:
+    deployment_id: int
+    start: datetime
+    end: datetime
+
+    def params(self) -> dict[str, Any]:
+        return {
+            "d": self.deployment_id,
+            "t0": self.start,
+            "t1": self.end,
+            "e0": self.start.timestamp(),
+            "e1": self.end.timestamp(),
+        }
+
+
+def _num(value: Any) -> float | None:
+    return None if value is None else float(value)
+
+
+def _pcts(values: Any, names: tuple[str, ...]) -> dict[str, float | None]:
+    values = values or [None] * len(names)
+    return {name: _num(v) for name, v in zip(names, values, strict=True)}
+
+
+def collect(conn: psycopg.Connection, scope: Scope) -> dict[str, Any]:
+    """Raw figures from the database for one deployment and window (no derived ratios)."""
+    p = scope.params()
+
+    def rows(sql: str) -> list[tuple[Any, ...]]:
+        return list(conn.execute(sql, p).fetchall())  # type: ignore[arg-type]
+
+    def one(sql: str) -> tuple[Any, ...]:
+        row = conn.execute(sql, p).fetchone()  # type: ignore[arg-type]
+        assert row is not None  # aggregates without GROUP BY always return one row
+        return tuple(row)
+
+    seen, included, failed, zkapps = one(LOAD_TOTALS)
+    pool: dict[int, dict[str, int]] = {}
+    for minute, action, count in rows(POOL_EVENTS_PER_MINUTE):
+        pool.setdefault(minute, {})[action] = count
+    lat_n, lat_p, lat_max = one(LATENCY)
+    prod_blocks, recv_n, prop_p, prop_max = one(PROPAGATION_TOTAL)
+    blocks, slots_filled, heights, slot_min, slot_max = one(CHAIN_TOTALS)
+    sw_n, sw_p, sw_max = one(SNARK_DELAY)
+    return {
+        "load": {
+            "seenPerMinute": {m: c for m, c in rows(SEEN_PER_MINUTE)},
+            "includedPerMinute": {m: c for m, c in rows(INCLUDED_PER_MINUTE)},
+            "poolEventsPerMinute": pool,
+            "rejections": [{"reason": r, "count": c} for r, c in rows(POOL_REJECTIONS)],
+            "seen": seen,
+            "includedOfSeen": included,
+            "failedOfSeen": failed,
+            "zkappsOfSeen": zkapps,
+        },
+        "latency": {
+            "count": lat_n,
+            **_pcts(lat_p, ("p50", "p90", "p99")),
+            "max": _num(lat_max),
+            "perMinute": [
+                {"minute": m, "count": n, "p50": _num(a), "p90": _num(b), "max": _num(c)}
+                for m, n, a, b, c in rows(LATENCY_PER_MINUTE)
+            ],
+        },
+        "propagation": {
+            "blocksProduced": prod_blocks,
+            "receipts": recv_n,
+            **_pcts(prop_p, ("p50", "p90", "p99")),
+            "max": _num(prop_max),
+            "perNode": [
+                {"node": node, "blocks": n, "p50": _num(a), "p90": _num(b), "max": _num(c)}
+                for node, n, a, b, c in rows(PROPAGATION_PER_NODE)
+            ],
+        },
+        "production": {
+            "perProducer": {node: n for node, n in rows(BLOCKS_PER_PRODUCER)},
+            "blocks": blocks,
+            "slotsFilled": slots_filled,
+            "heights": heights,
+            "firstSlot": slot_min,
+            "lastSlot": slot_max,
+            "forks": [{"height": h, "blocks": n} for h, n in rows(FORKS)],
+        },
+        "snark": {
+            "events": {action: n for action, n in rows(SNARK_EVENTS)},
+            "uniqueWorks": one(SNARK_UNIQUE)[0],
+            "delayCount": sw_n,
+            **_pcts(sw_p, ("delayP50", "delayP90")),
+            "delayMax": _num(sw_max),
+            "interruptions": [{"reason": r, "count": n} for r, n in rows(SNARK_INTERRUPTIONS)],
+        },
+        "health": {
+            "restarts": [
+                {"node": node, "time": t, "reason": reason, "code": code}
+                for node, t, reason, code in rows(RESTARTS)
+            ],
+            "restartsPerNode": {node: n for node, n in rows(RESTARTS_PER_NODE)},
+            "catchupPerNode": [
+                {"node": node, "blocks": n, "first": _num(a), "last": _num(b)}
+                for node, n, a, b in rows(CATCHUP_PER_NODE)
+            ],
+        },
+    }

@@ -1,0 +1,275 @@
+"""The run directory's own story: what was scheduled, when each step ran, what failed and stopped.
+
+Reads what `scripts.experiment run` leaves behind (minaperf/orchestrator/runner.py): `run.json`
+(the runner's state), `script.jsonl` (the script with the runner's sentinel), `stdout.jsonl` (the
+orchestrator's outputs, one JSON object per line: `time`, `step`, `name`, `value`) and
+`orchestrator.log` (stderr; every line starts with a timestamp, and `Performing step <action>
+(<n>)` marks the start of step n). The same files also give the report's time window.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from minaperf.orchestrator import runner
+from minaperf.orchestrator.script import parse_script
+
+LOAD_ACTIONS = frozenset({"payments", "zkapp-txs"})
+_STEP_MARK = re.compile(r"Performing step (\S+) \((\d+)\)")
+_BATCH_MARK = re.compile(r"Performing steps (\S+) \((\d+)-(-?\d+)\)")
+
+
+class RunDirError(ValueError):
+    """The run directory is missing or unreadable; the message names the file and the fix."""
+
+
+def parse_time(value: Any) -> datetime | None:
+    """An RFC 3339 time as Go prints it (up to 9 fractional digits) or as the runner writes it."""
+    if not isinstance(value, str) or not value:
+        return None
+    return runner._parse_time(value)
+
+
+@dataclass
+class StepStory:
+    index: int
+    action: str
+    line: int
+    params: dict[str, Any]
+    started: datetime | None = None
+    ended: datetime | None = None
+    state: str = "not started"  # not started | completed | failed | running
+
+
+@dataclass
+class LoadSpan:
+    """One load step: `tps` transactions per second from `start` to `end` (after stops)."""
+
+    step: int
+    action: str
+    tps: float
+    start: datetime
+    end: datetime
+    planned_end: datetime
+    receipts: int
+    stopped: int
+
+
+@dataclass
+class RunStory:
+    directory: Path
+    outcome: str
+    reason: str | None
+    started: datetime
+    finished: datetime | None
+    exit_status: int | None
+    steps: list[StepStory]
+    load: list[LoadSpan]
+    receipts_issued: int
+    receipts_stopped: int
+    stops: list[dict[str, Any]]
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def window_end(self) -> datetime:
+        """When the run's effect ended: the last of its finish and its scheduled load."""
+        ends = [self.finished or self.started, *(span.end for span in self.load)]
+        return max(ends)
+
+    def scheduled_per_minute(self, start: datetime, minutes: int) -> list[float]:
+        """Transactions scheduled in each minute from `start`: tps x seconds of overlap."""
+        out = []
+        for m in range(minutes):
+            lo, hi = start + timedelta(minutes=m), start + timedelta(minutes=m + 1)
+            total = 0.0
+            for span in self.load:
+                overlap = (min(hi, span.end) - max(lo, span.start)).total_seconds()
+                if overlap > 0:
+                    total += span.tps * overlap
+            out.append(total)
+        return out
+
+    def as_json(self) -> dict[str, Any]:
+        def iso(t: datetime | None) -> str | None:
+            return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if t else None
+
+        return {
+            "directory": str(self.directory),
+            "outcome": self.outcome,
+            "reason": self.reason,
+            "started": iso(self.started),
+            "finished": iso(self.finished),
+            "exitStatus": self.exit_status,
+            "steps": [
+                {
+                    "index": s.index,
+                    "action": s.action,
+                    "line": s.line,
+                    "started": iso(s.started),
+                    "ended": iso(s.ended),
+                    "state": s.state,
+                }
+                for s in self.steps
+            ],
+            "load": [
+                {
+                    "step": span.step,
+                    "action": span.action,
+                    "tps": span.tps,
+                    "start": iso(span.start),
+                    "end": iso(span.end),
+                    "plannedEnd": iso(span.planned_end),
+                    "receipts": span.receipts,
+                    "stopped": span.stopped,
+                }
+                for span in self.load
+            ],
+            "receiptsIssued": self.receipts_issued,
+            "receiptsStopped": self.receipts_stopped,
+            "stops": [
+                {k: stop.get(k) for k in ("tag", "started", "finished", "ok", "reason")}
+                | {"receipts": len(stop.get("receipts") or [])}
+                for stop in self.stops
+            ],
+            "errors": self.errors,
+        }
+
+
+def _step_starts(log_path: Path) -> tuple[dict[int, datetime], list[str]]:
+    """Start time of each step and the error lines, from the orchestrator's stderr log."""
+    starts: dict[int, datetime] = {}
+    errors: list[str] = []
+    if not log_path.is_file():
+        return starts, errors
+    for raw in log_path.read_text(errors="replace").splitlines():
+        stamp = parse_time(raw.split("\t", 1)[0].strip())
+        if runner.is_error_line(raw):
+            errors.append(raw.strip()[:300])
+        if stamp is None:
+            continue
+        if mark := _STEP_MARK.search(raw):
+            starts.setdefault(int(mark.group(2)), stamp)
+        elif mark := _BATCH_MARK.search(raw):
+            first, last = int(mark.group(2)), int(mark.group(3))
+            for index in range(first, max(first, last) + 1):
+                starts.setdefault(index, stamp)
+    return starts, errors
+
+
+def read_run(directory: Path) -> RunStory:
+    """The story of one run directory; RunDirError when it is not one."""
+    if not directory.is_dir():
+        raise RunDirError(f"--run: {directory} is not a directory; pass a run directory")
+    try:
+        state = json.loads((directory / runner.STATE_FILE).read_text())
+    except FileNotFoundError as error:
+        raise RunDirError(
+            f"--run: {directory} has no {runner.STATE_FILE}; pass the --out of `experiment run`"
+        ) from error
+    except (OSError, json.JSONDecodeError) as error:
+        raise RunDirError(
+            f"--run: {directory / runner.STATE_FILE} is not JSON ({error})"
+        ) from error
+    if not isinstance(state, dict):
+        raise RunDirError(f"--run: {directory / runner.STATE_FILE} is not a JSON object")
+    started = parse_time(state.get("started"))
+    if started is None:
+        raise RunDirError(f"--run: {directory / runner.STATE_FILE} has no valid `started` time")
+    finished = parse_time(state.get("finished"))
+
+    script_path = directory / runner.SCRIPT_FILE
+    script = parse_script(script_path.read_text()) if script_path.is_file() else None
+    declared: list[Any] = state["steps"] if isinstance(state.get("steps"), list) else []
+    by_index = {s.index: s for s in script.steps} if script else {}
+    starts, errors = _step_starts(directory / runner.STDERR_FILE)
+    started_set = {i for i in state.get("stepsStarted", []) if isinstance(i, int)}
+    outcome = str(state.get("outcome") or "unknown")
+    steps: list[StepStory] = []
+    for entry in declared:
+        index = int(entry.get("index", len(steps)))
+        parsed = by_index.get(index)
+        steps.append(
+            StepStory(
+                index=index,
+                action=str(entry.get("action") or (parsed.action if parsed else "?")),
+                line=int(entry.get("line") or (parsed.line if parsed else 0)),
+                params=dict(parsed.params) if parsed else {},
+                started=starts.get(index),
+            )
+        )
+    total = len(steps)
+    sentinel_started = total in started_set or total in starts
+    for position, step in enumerate(steps):
+        ran = step.index in started_set or step.started is not None
+        if not ran:
+            continue
+        following = [s.started for s in steps[position + 1 :] if s.started is not None]
+        step.ended = following[0] if following else (starts.get(total) or finished)
+        later_ran = any(s.index in started_set for s in steps[position + 1 :])
+        if later_ran or sentinel_started:
+            step.state = "completed"
+        elif outcome == "running":
+            step.state = "running"
+        else:
+            step.state = "failed"
+
+    outputs = runner.read_outputs(directory / runner.STDOUT_FILE)
+    issued = runner.receipts_from_outputs(outputs)
+    stopped_keys = {runner.receipt_key(r) for r in state.get("receiptsStopped", [])}
+    stops = [s for s in state.get("stops", []) if isinstance(s, dict)]
+    stop_time: dict[tuple[str, str], datetime] = {}
+    for stop in stops:
+        when = parse_time(stop.get("finished")) or parse_time(stop.get("started"))
+        if stop.get("ok") and when is not None:
+            for receipt in stop.get("receipts") or []:
+                stop_time.setdefault(runner.receipt_key(receipt), when)
+
+    load: list[LoadSpan] = []
+    for step in steps:
+        if step.action not in LOAD_ACTIONS:
+            continue
+        mine = [r for r in issued if r.get("step") == step.index]
+        times = [t for r in mine if (t := parse_time(r.get("time"))) is not None]
+        tps, duration = step.params.get("tps"), step.params.get("durationMin")
+        if not times or not isinstance(tps, int | float) or not isinstance(duration, int):
+            continue
+        start = min(times)
+        planned_end = start + timedelta(minutes=duration)
+        keys = [runner.receipt_key(r) for r in mine]
+        stopped = [k for k in keys if k in stopped_keys]
+        end = planned_end
+        if keys and len(stopped) == len(keys):  # all of the step's receipts were stopped
+            ends = [stop_time[k] for k in keys if k in stop_time]
+            if ends:
+                end = max(start, min(planned_end, max(ends)))
+        load.append(
+            LoadSpan(
+                step=step.index,
+                action=step.action,
+                tps=float(tps),
+                start=start,
+                end=end,
+                planned_end=planned_end,
+                receipts=len(keys),
+                stopped=len(stopped),
+            )
+        )
+    return RunStory(
+        directory=directory,
+        outcome=outcome,
+        reason=state.get("reason"),
+        started=started,
+        finished=finished,
+        exit_status=state.get("exitStatus"),
+        steps=steps,
+        load=load,
+        receipts_issued=len(issued),
+        receipts_stopped=sum(1 for r in issued if runner.receipt_key(r) in stopped_keys),
+        stops=stops,
+        errors=errors[:20],
+    )

@@ -1,0 +1,280 @@
+"""The report's figures: database aggregates plus the run's schedule, with every ratio guarded.
+
+`summary.json` is this structure. Each section carries `status` (`ok` or `no data`) and, when
+there is nothing to show, a `note` saying what is missing, so a half-failed run or an empty window
+reads as "no data" instead of a zero or a division error.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from minaperf.outputs import StackOutputs
+from minaperf.report.run import RunStory
+
+SUMMARY_VERSION = 1
+NO_DATA = "no data"
+
+
+def ratio(numerator: float | None, denominator: float | None) -> float | None:
+    """numerator / denominator, or None when either is missing or the denominator is zero."""
+    if numerator is None or not denominator:
+        return None
+    return numerator / denominator
+
+
+def iso(t: datetime | None) -> str | None:
+    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if t else None
+
+
+def _section(ok: bool, note: str, body: dict[str, Any]) -> dict[str, Any]:
+    return {"status": "ok" if ok else NO_DATA, **({} if ok else {"note": note}), **body}
+
+
+def node_labels(outputs: StackOutputs | None, names: list[str]) -> dict[str, str]:
+    """Consumer node names (`<last 8 chars of pk>-<ip>-<port>`, perf-services §2.2) → `bp-1 (…)`."""
+    by_suffix = {n.public_key[-8:]: n.name for n in outputs.nodes} if outputs else {}
+    labels = {}
+    for name in names:
+        ours = by_suffix.get(name.split("-", 1)[0])
+        labels[name] = f"{ours} ({name})" if ours else name
+    return labels
+
+
+def window(story: RunStory, grace: timedelta) -> tuple[datetime, datetime]:
+    """From the run's start to the end of its effect (finish or scheduled load) plus a grace."""
+    return story.started, story.window_end + grace
+
+
+def build_summary(
+    *,
+    story: RunStory,
+    start: datetime,
+    end: datetime,
+    db: dict[str, Any] | None,
+    db_note: str | None,
+    outputs: StackOutputs | None,
+    deployment: dict[str, Any] | None,
+    generated: datetime,
+) -> dict[str, Any]:
+    minutes = max(1, math.ceil((end - start).total_seconds() / 60))
+    summary: dict[str, Any] = {
+        "version": SUMMARY_VERSION,
+        "generated": iso(generated),
+        "experiment": outputs.experiment if outputs else None,
+        "deployment": deployment,
+        "window": {"start": iso(start), "end": iso(end), "minutes": minutes},
+        "sources": {"run": "ok", "database": db_note or "ok"},
+        "run": story.as_json(),
+    }
+    missing = db_note or "the database was not read"
+    raw = db or {}
+    summary["load"] = _load(story, start, minutes, raw.get("load"), missing)
+    summary["latency"] = _latency(raw.get("latency"), missing)
+    summary["propagation"] = _propagation(raw.get("propagation"), outputs, missing)
+    summary["production"] = _production(
+        raw.get("production"), outputs, end - start, missing, raw.get("propagation")
+    )
+    summary["snark"] = _snark(raw.get("snark"), missing)
+    summary["health"] = _health(raw.get("health"), outputs, start, missing)
+    return summary
+
+
+def _load(
+    story: RunStory, start: datetime, minutes: int, raw: dict[str, Any] | None, missing: str
+) -> dict[str, Any]:
+    scheduled = story.scheduled_per_minute(start, minutes)
+    total_scheduled = sum(scheduled)
+    raw = raw or {}
+    seen_pm = raw.get("seenPerMinute", {})
+    incl_pm = raw.get("includedPerMinute", {})
+    pool_pm = raw.get("poolEventsPerMinute", {})
+    per_minute = [
+        {
+            "minute": m,
+            "scheduled": round(scheduled[m], 3),
+            "seen": seen_pm.get(m, 0),
+            "included": incl_pm.get(m, 0),
+            "poolReceived": pool_pm.get(m, {}).get("received", 0),
+            "poolAccepted": pool_pm.get(m, {}).get("accepted", 0),
+            "poolRejected": pool_pm.get(m, {}).get("rejected", 0),
+        }
+        for m in range(minutes)
+    ]
+    included = sum(incl_pm.values())
+    seen = raw.get("seen", 0)
+    if story.load:  # achieved TPS over the load itself, not the set-up steps before it
+        lo = min(s.start for s in story.load)
+        hi = max(s.end for s in story.load)
+        first = max(0, math.floor((lo - start).total_seconds() / 60))
+        last = min(minutes, math.ceil((hi - start).total_seconds() / 60))
+        load_included = sum(incl_pm.get(m, 0) for m in range(first, last))
+        load_seconds = (last - first) * 60
+    else:
+        load_included, load_seconds = included, minutes * 60
+    has_data = bool(seen or included or total_scheduled)
+    note = missing if raw == {} else "no transactions were scheduled, seen or included"
+    return _section(
+        has_data,
+        note,
+        {
+            "scheduled": round(total_scheduled, 3),
+            "scheduledTps": max((s.tps for s in story.load), default=None),
+            "seen": seen,
+            "included": included,
+            "includedOfSeen": raw.get("includedOfSeen", 0),
+            "failedOfSeen": raw.get("failedOfSeen", 0),
+            "zkappsOfSeen": raw.get("zkappsOfSeen", 0),
+            "achievedTps": ratio(load_included, load_seconds),
+            "shareIncluded": ratio(raw.get("includedOfSeen"), seen),
+            "shareOfScheduled": ratio(included, total_scheduled),
+            "rejections": raw.get("rejections", []),
+            "perMinute": per_minute,
+        },
+    )
+
+
+def _latency(raw: dict[str, Any] | None, missing: str) -> dict[str, Any]:
+    raw = raw or {}
+    count = raw.get("count", 0)
+    note = missing if not raw else "no transaction was both seen in a pool and included"
+    return _section(
+        bool(count),
+        note,
+        {
+            "unit": "s",
+            "count": count,
+            **{k: raw.get(k) for k in ("p50", "p90", "p99", "max")},
+            "perMinute": raw.get("perMinute", []),
+        },
+    )
+
+
+def _propagation(
+    raw: dict[str, Any] | None, outputs: StackOutputs | None, missing: str
+) -> dict[str, Any]:
+    raw = raw or {}
+    per_node = raw.get("perNode", [])
+    labels = node_labels(outputs, [n["node"] for n in per_node])
+    nodes = [{**n, "label": labels[n["node"]]} for n in per_node]
+    note = missing if not raw else "no block produced in the window reached another node"
+    return _section(
+        bool(raw.get("receipts")),
+        note,
+        {
+            "unit": "s",
+            "blocksProduced": raw.get("blocksProduced", 0),
+            "receipts": raw.get("receipts", 0),
+            **{k: raw.get(k) for k in ("p50", "p90", "p99", "max")},
+            "perNode": nodes,
+            "slowest": [n["label"] for n in nodes[:5]],
+        },
+    )
+
+
+def _production(
+    raw: dict[str, Any] | None,
+    outputs: StackOutputs | None,
+    span: timedelta,
+    missing: str,
+    propagation: dict[str, Any] | None,
+) -> dict[str, Any]:
+    raw = raw or {}
+    per_producer: dict[str, int] = raw.get("perProducer", {})
+    labels = node_labels(outputs, list(per_producer))
+    total = sum(per_producer.values())
+    producers = [n for n in outputs.nodes if n.role == "block-producer"] if outputs else []
+    # Every producer holds `network.blockProducerStake` in the genesis ledger the stack builds
+    # (minaperf/genesis.py); funding accounts are delegated round-robin, so shares are ~equal.
+    stake_share = ratio(1, len(producers))
+    seen_names = {labels[n].split(" ", 1)[0] for n in per_producer}
+    rows = [
+        {
+            "node": node,
+            "label": labels[node],
+            "blocks": count,
+            "blockShare": ratio(count, total),
+            "stakeShare": stake_share,
+        }
+        for node, count in sorted(per_producer.items())
+    ]
+    rows += [
+        {"node": p.name, "label": p.name, "blocks": 0, "blockShare": 0.0, "stakeShare": stake_share}
+        for p in producers
+        if p.name not in seen_names and total
+    ]
+    slot_ms = outputs.slot_duration_ms if outputs else None
+    elapsed = math.floor(span.total_seconds() * 1000 / slot_ms) if slot_ms else None
+    blocks = raw.get("blocks", 0)
+    heights = raw.get("heights", 0)
+    note = missing if not raw else "no block was produced or received in the window"
+    return _section(
+        bool(blocks or total),
+        note,
+        {
+            "producers": rows,
+            "blocks": blocks,
+            "slotsFilled": raw.get("slotsFilled", 0),
+            "slotsElapsed": elapsed,
+            "slotFillRate": ratio(raw.get("slotsFilled", 0), elapsed),
+            "heights": heights,
+            "forks": raw.get("forks", []),
+            "orphans": max(0, blocks - heights),
+            "blocksProducedTraced": (propagation or {}).get("blocksProduced", 0),
+        },
+    )
+
+
+def _snark(raw: dict[str, Any] | None, missing: str) -> dict[str, Any]:
+    raw = raw or {}
+    events: dict[str, int] = raw.get("events", {})
+    has = bool(sum(events.values()) or raw.get("uniqueWorks") or raw.get("interruptions"))
+    note = missing if not raw else "no snark work was recorded in the window"
+    return _section(
+        has,
+        note,
+        {
+            "unit": "s",
+            "events": events,
+            "produced": raw.get("uniqueWorks", 0),
+            "accepted": events.get("accepted", 0),
+            "rejected": events.get("rejected", 0),
+            "requestToProofCount": raw.get("delayCount", 0),
+            "requestToProofP50": raw.get("delayP50"),
+            "requestToProofP90": raw.get("delayP90"),
+            "requestToProofMax": raw.get("delayMax"),
+            "interruptions": raw.get("interruptions", []),
+        },
+    )
+
+
+def _health(
+    raw: dict[str, Any] | None, outputs: StackOutputs | None, start: datetime, missing: str
+) -> dict[str, Any]:
+    raw = raw or {}
+    restarts = raw.get("restarts", [])
+    catchup = raw.get("catchupPerNode", [])
+    labels = node_labels(outputs, [r["node"] for r in restarts] + [c["node"] for c in catchup])
+    note = missing if not raw else "no restarts and no catch-up recorded in the window"
+    return _section(
+        bool(raw),
+        note,
+        {
+            "restarts": [
+                {
+                    "node": r["node"],
+                    "label": labels[r["node"]],
+                    "time": iso(r["time"]),
+                    "minute": (r["time"] - start).total_seconds() / 60,
+                    "reason": r["reason"],
+                    "code": r["code"],
+                }
+                for r in restarts
+            ],
+            "restartsPerNode": raw.get("restartsPerNode", {}),
+            "catchup": [{**c, "label": labels[c["node"]]} for c in catchup],
+            "syncStatus": "not recorded in the database; catch-up blocks per node stand in",
+        },
+    )
