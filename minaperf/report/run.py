@@ -1,6 +1,6 @@
 """The run directory's own story: what was scheduled, when each step ran, what failed and stopped.
 
-Reads what `scripts.experiment run` leaves behind (minaperf/orchestrator/runner.py): `run.json`
+Reads what `scripts.experiment run` leaves behind (minaperf/orchestrator/rundir.py): `run.json`
 (the runner's state), `script.jsonl` (the script with the runner's sentinel), `stdout.jsonl` (the
 orchestrator's outputs, one JSON object per line: `time`, `step`, `name`, `value`) and
 `orchestrator.log` (stderr; every line starts with a timestamp, and `Performing step <action>
@@ -10,18 +10,16 @@ orchestrator's outputs, one JSON object per line: `time`, `step`, `name`, `value
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from minaperf.orchestrator import runner
+from minaperf.orchestrator import rundir
+from minaperf.orchestrator.process import _BATCH_MARK, _STEP_MARK, is_error_line
 from minaperf.orchestrator.script import parse_script
 
 LOAD_ACTIONS = frozenset({"payments", "zkapp-txs"})
-_STEP_MARK = re.compile(r"Performing step (\S+) \((\d+)\)")
-_BATCH_MARK = re.compile(r"Performing steps (\S+) \((\d+)-(-?\d+)\)")
 
 
 class RunDirError(ValueError):
@@ -32,7 +30,7 @@ def parse_time(value: Any) -> datetime | None:
     """An RFC 3339 time as Go prints it (up to 9 fractional digits) or as the runner writes it."""
     if not isinstance(value, str) or not value:
         return None
-    return runner._parse_time(value)
+    return rundir._parse_time(value)
 
 
 @dataclass
@@ -148,7 +146,7 @@ def _step_starts(log_path: Path) -> tuple[dict[int, datetime], list[str]]:
         return starts, errors
     for raw in log_path.read_text(errors="replace").splitlines():
         stamp = parse_time(raw.split("\t", 1)[0].strip())
-        if runner.is_error_line(raw):
+        if is_error_line(raw):
             errors.append(raw.strip()[:300])
         if stamp is None:
             continue
@@ -166,27 +164,27 @@ def read_run(directory: Path) -> RunStory:
     if not directory.is_dir():
         raise RunDirError(f"--run: {directory} is not a directory; pass a run directory")
     try:
-        state = json.loads((directory / runner.STATE_FILE).read_text())
+        state = json.loads((directory / rundir.STATE_FILE).read_text())
     except FileNotFoundError as error:
         raise RunDirError(
-            f"--run: {directory} has no {runner.STATE_FILE}; pass the --out of `experiment run`"
+            f"--run: {directory} has no {rundir.STATE_FILE}; pass the --out of `experiment run`"
         ) from error
     except (OSError, json.JSONDecodeError) as error:
         raise RunDirError(
-            f"--run: {directory / runner.STATE_FILE} is not JSON ({error})"
+            f"--run: {directory / rundir.STATE_FILE} is not JSON ({error})"
         ) from error
     if not isinstance(state, dict):
-        raise RunDirError(f"--run: {directory / runner.STATE_FILE} is not a JSON object")
+        raise RunDirError(f"--run: {directory / rundir.STATE_FILE} is not a JSON object")
     started = parse_time(state.get("started"))
     if started is None:
-        raise RunDirError(f"--run: {directory / runner.STATE_FILE} has no valid `started` time")
+        raise RunDirError(f"--run: {directory / rundir.STATE_FILE} has no valid `started` time")
     finished = parse_time(state.get("finished"))
 
-    script_path = directory / runner.SCRIPT_FILE
+    script_path = directory / rundir.SCRIPT_FILE
     script = parse_script(script_path.read_text()) if script_path.is_file() else None
     declared: list[Any] = state["steps"] if isinstance(state.get("steps"), list) else []
     by_index = {s.index: s for s in script.steps} if script else {}
-    starts, errors = _step_starts(directory / runner.STDERR_FILE)
+    starts, errors = _step_starts(directory / rundir.STDERR_FILE)
     started_set = {i for i in state.get("stepsStarted", []) if isinstance(i, int)}
     outcome = str(state.get("outcome") or "unknown")
     steps: list[StepStory] = []
@@ -218,16 +216,16 @@ def read_run(directory: Path) -> RunStory:
         else:
             step.state = "failed"
 
-    outputs = runner.read_outputs(directory / runner.STDOUT_FILE)
-    issued = runner.receipts_from_outputs(outputs)
-    stopped_keys = {runner.receipt_key(r) for r in state.get("receiptsStopped", [])}
+    outputs = rundir.read_outputs(directory / rundir.STDOUT_FILE)
+    issued = rundir.receipts_from_outputs(outputs)
+    stopped_keys = {rundir.receipt_key(r) for r in state.get("receiptsStopped", [])}
     stops = [s for s in state.get("stops", []) if isinstance(s, dict)]
     stop_time: dict[tuple[str, str], datetime] = {}
     for stop in stops:
         when = parse_time(stop.get("finished")) or parse_time(stop.get("started"))
         if stop.get("ok") and when is not None:
             for receipt in stop.get("receipts") or []:
-                stop_time.setdefault(runner.receipt_key(receipt), when)
+                stop_time.setdefault(rundir.receipt_key(receipt), when)
 
     load: list[LoadSpan] = []
     for step in steps:
@@ -240,7 +238,7 @@ def read_run(directory: Path) -> RunStory:
             continue
         start = min(times)
         planned_end = start + timedelta(minutes=duration)
-        keys = [runner.receipt_key(r) for r in mine]
+        keys = [rundir.receipt_key(r) for r in mine]
         stopped = [k for k in keys if k in stopped_keys]
         end = planned_end
         if keys and len(stopped) == len(keys):  # all of the step's receipts were stopped
@@ -269,7 +267,7 @@ def read_run(directory: Path) -> RunStory:
         steps=steps,
         load=load,
         receipts_issued=len(issued),
-        receipts_stopped=sum(1 for r in issued if runner.receipt_key(r) in stopped_keys),
+        receipts_stopped=sum(1 for r in issued if rundir.receipt_key(r) in stopped_keys),
         stops=stops,
         errors=errors[:20],
     )
