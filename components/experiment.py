@@ -22,6 +22,7 @@ from components.log_fetcher import LogFetcher
 from components.mina_network import MinaNetwork, MinaNodeInfo
 from components.orchestrator import OrchestratorWorkspace
 from components.platform import ExistingCluster, GkeCluster
+from components.platform import gcp_provider as platform_gcp_provider
 from components.postgres import Postgres
 from components.uptime import UptimeBackend
 from components.worker_pool import SnarkWorkerPool
@@ -70,7 +71,7 @@ class Experiment(pulumi.ComponentResource):
         self._config = config
         started = Clock(f"{name}-started", delay_minutes=0, opts=self._child())
         labels = self._labels(started)
-        platform = self._platform(labels)
+        platform = self._platform(labels, started)
         self.context = ctx = self._context(platform, labels)
         network = self._network(ctx)
         services = self._services(ctx, network)
@@ -96,7 +97,7 @@ class Experiment(pulumi.ComponentResource):
             extra=config.metadata.labels,
         )
 
-    def _platform(self, labels: Labels) -> PlatformParts:
+    def _platform(self, labels: Labels, started: Clock) -> PlatformParts:
         """A new GKE cluster in its own VPC, or an existing cluster from a kubeconfig."""
         name, config, platform = self._name, self._config, self._config.platform
         if not isinstance(platform, GkePlatform):
@@ -108,18 +109,14 @@ class Experiment(pulumi.ComponentResource):
                 trusted_cidrs=tuple(platform.pod_cidrs),
                 ready=[existing],
             )
-        gcp_provider = gcp.Provider(
-            f"{name}-gcp",
-            project=platform.project,
-            region=platform.region,
-            zone=platform.zone,
-            opts=self._child(),
-        )
+        # Usable only once the project's APIs are enabled (see components.platform).
+        gcp_provider = platform_gcp_provider(name, platform, opts=self._child())
         cluster = GkeCluster(
             f"itn-{name}",
             config,
             platform,
             labels,
+            started.timestamp,
             opts=pulumi.ResourceOptions(parent=self, providers={"gcp": gcp_provider}),
         )
         return PlatformParts(

@@ -20,16 +20,43 @@ from minaperf.config import (
     GkePlatform,
     KubernetesPlatform,
 )
+from minaperf.gcp_project import (
+    docker_hub_repository_id,
+    required_apis,
+    service_account_id,
+    upgrade_exclusion,
+)
 from minaperf.kubeconfig import gke_kubeconfig
 from minaperf.sizing import mina_pool_size, services_pool_size
 
 NODE_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 NODE_ROLES = [
-    "roles/logging.logWriter",
-    "roles/monitoring.metricWriter",
-    "roles/monitoring.viewer",
+    # What GKE recommends for a custom node service account: logs, metrics and the other node
+    # agents (cloud.google.com/kubernetes-engine/docs/how-to/hardening-your-cluster
+    # #use_least_privilege_sa).
+    "roles/container.defaultNodeServiceAccount",
+    # Image pulls from Artifact Registry (the Docker Hub remote repository, if enabled).
     "roles/artifactregistry.reader",
 ]
+MAINTENANCE_WINDOW_START = "03:00"
+"""Daily, UTC. pulumi-gcp needs exactly one window beside the exclusions (terraform-provider-google
+@e03b7622 google/services/container/resource_container_cluster.go:1230)."""
+KMS_ENCRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+
+NODE_POOL_IGNORED = [
+    # GKE writes `goog-gke-node-pool-provisioning-model` (on-demand/spot) and other `goog-gke-*`
+    # keys into the node pool's resource labels after create. The provider suppresses them in its
+    # own diff (terraform-provider-google@e03b7622 google/services/container/node_config.go:3277,
+    # hashicorp/terraform-provider-google#21082), but once `pulumi refresh` has copied them into
+    # the recorded inputs, the next `up` would try to remove them: keep whatever is recorded.
+    'nodeConfig.resourceLabels["goog-gke-node-pool-provisioning-model"]',
+]
+"""Fields GKE changes after create on the resources this module makes. Checked and not needed:
+`databaseEncryption.state` (GKE answers ALL_OBJECTS_ENCRYPTION_ENABLED for ENCRYPTED; the provider
+suppresses it, hashicorp/terraform-provider-google#27040), node pool `version` and the
+cluster's `masterVersion` (auto-upgrade; computed, never set here), `nodeConfig.kubeletConfig`
+(server defaults accepted since hashicorp/terraform-provider-google#19817), Disk `labels` (the
+provider only manages the keys it sets since v5's label model)."""
 IAP_RANGE = "35.235.240.0/20"
 """Google's Identity-Aware Proxy range: SSH to worker VMs without public addresses."""
 
@@ -49,6 +76,7 @@ class GkeCluster(pulumi.ComponentResource):
         config: ExperimentConfig,
         platform: GkePlatform,
         labels: Labels,
+        started: pulumi.Output[str],
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mina-itn:platform:GkeCluster", name, None, opts)
@@ -112,7 +140,7 @@ class GkeCluster(pulumi.ComponentResource):
 
         node_account = gcp.serviceaccount.Account(
             f"{name}-nodes",
-            account_id=f"{name}-nodes"[:30],
+            account_id=service_account_id(config.name, "nodes"),
             project=platform.project,
             display_name=f"GKE nodes of experiment {config.name}",
             opts=child,
@@ -154,6 +182,13 @@ class GkeCluster(pulumi.ComponentResource):
             },
             workload_identity_config={"workload_pool": f"{platform.project}.svc.id.goog"},
             release_channel={"channel": platform.release_channel},
+            # GKE Dataplane V2 (eBPF): enforces NetworkPolicy without the Calico add-on.
+            datapath_provider="ADVANCED_DATAPATH",
+            enable_shielded_nodes=True,
+            database_encryption=self._secrets_encryption(name, platform),
+            maintenance_policy=started.apply(
+                lambda moment: _maintenance_policy(moment, config.metadata.ttl_hours)
+            ),
             resource_labels=gcp_labels,
             opts=child,
         )
@@ -179,12 +214,17 @@ class GkeCluster(pulumi.ComponentResource):
                     "disk_type": "pd-balanced",
                     "service_account": node_account.email,
                     "oauth_scopes": NODE_SCOPES,
+                    # Pods reach the GKE metadata server, never the node's own credentials.
                     "workload_metadata_config": {"mode": "GKE_METADATA"},
+                    "shielded_instance_config": {
+                        "enable_secure_boot": True,
+                        "enable_integrity_monitoring": True,
+                    },
                     "resource_labels": gcp_labels,
                     "labels": {POOL_LABEL: pool_name},
                 },
                 management={"auto_repair": True, "auto_upgrade": True},
-                opts=child,
+                opts=pulumi.ResourceOptions(parent=self, ignore_changes=NODE_POOL_IGNORED),
             )
 
         self.kubeconfig = pulumi.Output.secret(
@@ -206,7 +246,128 @@ class GkeCluster(pulumi.ComponentResource):
             cluster_identifier=self.cluster.id,
             opts=child,
         )
+        self.image_registry: pulumi.Output[str] | None = None
+        if platform.docker_hub_mirror:
+            repository = gcp.artifactregistry.Repository(
+                f"{name}-docker-hub",
+                project=platform.project,
+                location=platform.region,
+                repository_id=docker_hub_repository_id(config.name),
+                format="DOCKER",
+                mode="REMOTE_REPOSITORY",
+                description=f"Docker Hub pull-through cache of experiment {config.name}",
+                remote_repository_config={
+                    "description": "Docker Hub",
+                    "docker_repository": {"public_repository": "DOCKER_HUB"},
+                },
+                labels=gcp_labels,
+                opts=child,
+            )
+            self.image_registry = repository.registry_uri
         self.register_outputs({"clusterName": self.cluster.name, "network": self.network.name})
+
+    def _secrets_encryption(
+        self, name: str, platform: GkePlatform
+    ) -> gcp.container.ClusterDatabaseEncryptionArgsDict | None:
+        """Application-layer Secrets encryption with `platform.secretsKmsKey`: GKE's service agent
+        must be able to use the key before the cluster is created."""
+        key = platform.secrets_kms_key
+        if key is None:
+            return None
+        project = gcp.organizations.get_project_output(
+            project_id=platform.project, opts=pulumi.InvokeOutputOptions(parent=self)
+        )
+        grant = gcp.kms.CryptoKeyIAMMember(
+            f"{name}-secrets-key",
+            crypto_key_id=key,
+            role=KMS_ENCRYPTER,
+            member=project.number.apply(
+                lambda number: f"serviceAccount:{gke_service_agent(number)}"
+            ),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        return {
+            "state": "ENCRYPTED",
+            # Through the grant's output: the cluster is created after the grant.
+            "key_name": grant.crypto_key_id,
+        }
+
+
+def gke_service_agent(project_number: str) -> str:
+    """GKE's Google-managed service account in a project (it encrypts Secrets with the key)."""
+    return f"service-{project_number}@container-engine-robot.iam.gserviceaccount.com"
+
+
+def _maintenance_policy(
+    started: str, ttl_hours: int
+) -> gcp.container.ClusterMaintenancePolicyArgsDict:
+    window = upgrade_exclusion(started, ttl_hours)
+    return {
+        "daily_maintenance_window": {"start_time": MAINTENANCE_WINDOW_START},
+        "maintenance_exclusions": [
+            {
+                "exclusion_name": "experiment-ttl",
+                "start_time": window.start,
+                "end_time": window.end,
+                # No control plane or node upgrades: a node upgrade restarts every daemon on it.
+                "exclusion_options": {"scope": "NO_UPGRADES"},
+            }
+        ],
+    }
+
+
+class ProjectApis(pulumi.ComponentResource):
+    """The APIs `up` calls, enabled in the project. Never disabled on destroy: another stack (or
+    team) in the same project may use them."""
+
+    services: list[gcp.projects.Service]
+
+    def __init__(
+        self, name: str, platform: GkePlatform, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mina-itn:platform:ProjectApis", name, None, opts)
+        self.services = [
+            gcp.projects.Service(
+                f"{name}-{api.split('.')[0]}",
+                project=platform.project,
+                service=api,
+                disable_on_destroy=False,
+                disable_dependent_services=False,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            for api in required_apis(platform)
+        ]
+        self.register_outputs({})
+
+
+def gcp_provider(
+    name: str, platform: GkePlatform, opts: pulumi.ResourceOptions | None = None
+) -> gcp.Provider:
+    """The experiment's GCP provider, usable only once the project's APIs are enabled.
+
+    The APIs are enabled through a provider of their own; the experiment's provider depends on
+    them, and every GCP resource uses it, so nothing (VPC, cluster, disk, worker VMs) is created
+    before its API is on, whichever component creates it.
+    """
+    bootstrap = gcp.Provider(
+        f"{name}-gcp-apis",
+        project=platform.project,
+        region=platform.region,
+        zone=platform.zone,
+        opts=opts,
+    )
+    apis = ProjectApis(
+        f"{name}-apis",
+        platform,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(provider=bootstrap)),
+    )
+    return gcp.Provider(
+        f"{name}-gcp",
+        project=platform.project,
+        region=platform.region,
+        zone=platform.zone,
+        opts=pulumi.ResourceOptions.merge(opts, pulumi.ResourceOptions(depends_on=apis.services)),
+    )
 
 
 class ExistingCluster(pulumi.ComponentResource):

@@ -82,8 +82,18 @@ def asset(name: str) -> str:
     return resources.files("minaperf.assets").joinpath(name).read_text()
 
 
-def data_disk_name(experiment: str) -> str:
-    return f"itn-{experiment}-postgres"
+DISK_SUFFIX_BYTES = 3
+
+
+def data_disk_name(experiment: str, suffix: str) -> str:
+    """`itn-<stack>-postgres-<6 hex>`: the suffix is drawn once per deploy and kept in state.
+
+    A kept disk outlives `pulumi destroy`; a fixed name would make the next `pulumi up` of the
+    same stack fail with "already exists". The next deploy draws a new suffix and creates a new
+    disk; the earlier one stays where `teardown` and `preflight` say, ready for
+    `postgres.existingDisk`.
+    """
+    return f"itn-{experiment}-postgres-{suffix}"
 
 
 class Postgres(pulumi.ComponentResource):
@@ -367,9 +377,15 @@ class Postgres(pulumi.ComponentResource):
         if config.existing_disk is not None:
             disk_path: pulumi.Output[str] = pulumi.Output.from_input(config.existing_disk)
         else:
+            # Not retained: destroying the stack forgets it, so a re-deploy names a new disk.
+            suffix = random.RandomId(
+                f"{name}-disk-suffix",
+                byte_length=DISK_SUFFIX_BYTES,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
             disk = gcp.compute.Disk(
                 f"{name}-disk",
-                name=data_disk_name(ctx.config.name),
+                name=suffix.hex.apply(lambda value: data_disk_name(ctx.config.name, value)),
                 project=gke.project,
                 zone=gke.zone,
                 size=config.disk_gb,

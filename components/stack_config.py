@@ -6,6 +6,7 @@ import pulumi
 from pulumi.runtime import config as runtime_config
 
 from minaperf.config import ConfigError, ExperimentConfig, prepare_values
+from minaperf.gcp_project import with_docker_hub_mirror
 from minaperf.load import parse_config
 
 
@@ -13,6 +14,8 @@ def load_experiment_config() -> ExperimentConfig:
     """The validated config; a bad key stops the run with `config error: <key>: <why>`."""
     raw = {**runtime_config.get_config_env(), **runtime_config.CONFIG.get()}
     try:
-        return parse_config(pulumi.get_stack(), prepare_values(raw))
+        config = parse_config(pulumi.get_stack(), prepare_values(raw))
     except ConfigError as error:
         raise pulumi.RunError(f"config error: {error}") from None
+    # Docker Hub images through the Artifact Registry remote repository, if asked for.
+    return with_docker_hub_mirror(config)

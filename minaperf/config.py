@@ -47,6 +47,10 @@ _QUANTITY_MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti)?$")
 _MINA_AMOUNT = re.compile(r"^[0-9]{1,11}(\.[0-9]{1,9})?$")
 _LABEL_VALUE = re.compile(r"^[a-z0-9]([-_a-z0-9]{0,61}[a-z0-9])?$")
 _LABEL_KEY = re.compile(r"^[a-z][-_a-z0-9]{0,62}$")
+_KMS_KEY = re.compile(
+    r"^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/locations/(?P<location>[a-z0-9-]+)/keyRings/"
+    r"[A-Za-z0-9_-]{1,63}/cryptoKeys/[A-Za-z0-9_-]{1,63}$"
+)
 
 
 def _at(key: str, reason: str) -> ValueError:
@@ -209,6 +213,28 @@ class GkePlatform(_Model):
         "REGULAR", alias="releaseChannel", description="GKE release channel (no pinned version)"
     )
     pools: GkePools = GkePools()
+    secrets_kms_key: str | None = Field(
+        None,
+        alias="secretsKmsKey",
+        description="Cloud KMS key for application-layer Secrets encryption: "
+        "projects/<p>/locations/<cluster region>/keyRings/<r>/cryptoKeys/<k>",
+    )
+    docker_hub_mirror: bool = Field(
+        False,
+        alias="dockerHubMirror",
+        description="Pull Docker Hub images through an Artifact Registry remote repository "
+        "in the region (no Docker Hub rate limit on the NAT address)",
+    )
+
+    @field_validator("secrets_kms_key")
+    @classmethod
+    def _kms_key(cls, value: str | None) -> str | None:
+        if value is not None and not _KMS_KEY.match(value):
+            raise ValueError(
+                f"{value!r} is not a Cloud KMS key name; use "
+                "projects/<project>/locations/<region>/keyRings/<ring>/cryptoKeys/<key>"
+            )
+        return value
 
     @field_validator("project")
     @classmethod
@@ -234,6 +260,13 @@ class GkePlatform(_Model):
             raise _at(
                 "zone",
                 f"{self.zone!r} is not a zone of region {self.region!r}; use e.g. {self.region}-a",
+            )
+        key = _KMS_KEY.match(self.secrets_kms_key or "")
+        if key is not None and key["location"] != self.region:
+            raise _at(
+                "secretsKmsKey",
+                f"is in location {key['location']!r}; GKE needs the key in the cluster's region "
+                f"{self.region!r}: create it there",
             )
         return self
 

@@ -121,6 +121,9 @@ class RecordingMocks(pulumi_mocks.Mocks):
         elif typ == "random:index/randomBytes:RandomBytes":
             raw = self._digest(args.name)[: int(plain["length"])]
             state |= {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
+        elif typ == "random:index/randomId:RandomId":
+            raw = _digest(self.stack, args.name)[: int(plain["byteLength"])]
+            state |= {"hex": raw.hex(), "b64Url": base64.urlsafe_b64encode(raw).decode()}
         elif typ == "random:index/randomPassword:RandomPassword":
             state["result"] = base64.urlsafe_b64encode(self._digest(args.name)).decode()[
                 : int(plain["length"])
@@ -131,7 +134,11 @@ class RecordingMocks(pulumi_mocks.Mocks):
         return resource_id, state
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
-        return {}, None
+        if args.token == "gcp:organizations/getProject:getProject":  # noqa: S105 (invoke token)
+            project = args.args.get("projectId") or "your-gcp-project"
+            number = str(int.from_bytes(_digest(project)[:5]))
+            return {"projectId": project, "number": number, "name": project}, []
+        return {}, []
 
     def _digest(self, name: str) -> bytes:
         return _digest(self.stack, name, *([str(self.variant)] if self.variant else []))

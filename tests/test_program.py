@@ -217,10 +217,19 @@ def test_two_stacks_get_different_keys(
 
 
 def test_gcp_resources_use_the_explicit_provider(dev: Rendered) -> None:
-    (provider,) = dev.of_type("pulumi:providers:gcp")
+    """Two explicit providers: one enables the project's APIs, the other (which depends on
+    those APIs, see tests/components/test_platform.py) serves every other GCP resource."""
+    providers = {r["name"]: r for r in dev.of_type("pulumi:providers:gcp")}
+    assert set(providers) == {"dev-gcp", "dev-gcp-apis"}
     gcp = [r for r in dev.resources if r["type"].startswith("gcp:")]
     assert gcp
-    assert [r["urn"] for r in gcp if not (r["provider"] or "").startswith(provider["urn"])] == []
+
+    def served_by(name: str) -> list[str]:
+        urn = providers[name]["urn"]
+        return [r["type"] for r in gcp if (r["provider"] or "").startswith(urn)]
+
+    assert set(served_by("dev-gcp-apis")) == {"gcp:projects/service:Service"}
+    assert len(served_by("dev-gcp")) + len(served_by("dev-gcp-apis")) == len(gcp)
 
 
 @pytest.mark.parametrize("path", ["Pulumi.dev.yaml", "stacks/kind.yaml", "stacks/large-200.yaml"])

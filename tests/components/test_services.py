@@ -4,6 +4,7 @@ program renders them under the recording engine, checked against their consumers
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import kubernetes_validate
@@ -277,7 +278,9 @@ def test_gke_data_disk_is_kept_by_default(dev: Rendered) -> None:
     assert disk["inputs"]["zone"] == "us-central1-a"
     assert disk["inputs"]["labels"]["experiment"] == "dev"
     path = dev.outputs["postgres"]["dataDisk"]
-    assert path == "projects/your-gcp-project/zones/us-central1-a/disks/itn-dev-postgres"
+    assert re.fullmatch(
+        r"projects/your-gcp-project/zones/us-central1-a/disks/itn-dev-postgres-[0-9a-f]{6}", path
+    )
     volume = dev.named(PV, "itn-dev-postgres-data")
     spec = spec_of(volume)
     assert spec["csi"]["driver"] == "pd.csi.storage.gke.io"

@@ -1,0 +1,230 @@
+"""What one experiment needs from its GCP project, computed from the config alone.
+
+The program (`components.platform`) and the preflight check (`scripts.preflight`) read the same
+lists, so what `pulumi up` enables, creates and consumes is exactly what preflight checks first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from minaperf.config import ExperimentConfig, GkePlatform
+from minaperf.machines import machine_shape
+from minaperf.sizing import mina_pool_size, services_pool_size
+
+BASE_APIS = (
+    "compute.googleapis.com",
+    "container.googleapis.com",
+    "iam.googleapis.com",
+    "cloudresourcemanager.googleapis.com",
+)
+"""Off on a fresh project: the VPC, cluster, service accounts and project IAM bindings need them."""
+KMS_API = "cloudkms.googleapis.com"
+ARTIFACT_REGISTRY_API = "artifactregistry.googleapis.com"
+
+SERVICE_ACCOUNT_ID = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])$")
+"""IAM `accountId`: 6-30 characters, RFC 1035 (projects.serviceAccounts.create reference)."""
+SERVICE_ACCOUNT_ID_LENGTH = (6, 30)
+_DIGEST_CHARS = 8
+
+MAX_NO_UPGRADE_EXCLUSION = timedelta(days=30)
+"""GKE refuses a `NO_UPGRADES` maintenance exclusion longer than 30 days
+(cloud.google.com/kubernetes-engine/docs/concepts/maintenance-windows-and-exclusions)."""
+TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+
+
+def required_apis(platform: GkePlatform) -> tuple[str, ...]:
+    """Service Usage names of every API `pulumi up` calls in the experiment's project."""
+    apis: list[str] = list(BASE_APIS)
+    if platform.secrets_kms_key is not None:
+        apis.append(KMS_API)
+    if platform.docker_hub_mirror:
+        apis.append(ARTIFACT_REGISTRY_API)
+    return tuple(apis)
+
+
+def service_account_id(experiment: str, purpose: str) -> str:
+    """A valid, per-experiment service account id: readable prefix + a digest of the full name.
+
+    Truncating `itn-<stack>-<purpose>` alone lets two long stack names share an account (one
+    stack's destroy then deletes the other's) and can leave a trailing '-'. The digest covers the
+    untruncated name, so distinct (experiment, purpose) pairs get distinct ids.
+    """
+    full = f"itn-{experiment}-{purpose}"
+    digest = hashlib.sha256(full.encode()).hexdigest()[:_DIGEST_CHARS]
+    room = SERVICE_ACCOUNT_ID_LENGTH[1] - _DIGEST_CHARS - 1
+    prefix = full[:room].rstrip("-")
+    return f"{prefix}-{digest}"
+
+
+@dataclass(frozen=True)
+class ExclusionWindow:
+    start: str
+    end: str
+
+
+def upgrade_exclusion(started: str, ttl_hours: int) -> ExclusionWindow:
+    """No GKE auto-upgrades from deploy to the experiment's expiry (capped at GKE's 30 days)."""
+    start = datetime.strptime(started, TIMESTAMP_FORMAT)
+    end = start + min(timedelta(hours=ttl_hours), MAX_NO_UPGRADE_EXCLUSION)
+    return ExclusionWindow(start.strftime(TIMESTAMP_FORMAT), end.strftime(TIMESTAMP_FORMAT))
+
+
+# ------------------------------------------------------------------------------ quotas
+
+CPU_QUOTA_BY_FAMILY = {
+    "e2": "CPUS",
+    "n1": "CPUS",
+    "n2": "N2_CPUS",
+    "n2d": "N2D_CPUS",
+    "c2": "C2_CPUS",
+    "c2d": "C2D_CPUS",
+    "c3": "C3_CPUS",
+    "c3d": "C3D_CPUS",
+    "n4": "N4_CPUS",
+}
+"""Regional vCPU quota metric per machine family (Compute Engine "Allocation quotas": E2 and N1
+count against CPUS, the newer families against their own <FAMILY>_CPUS)."""
+PREEMPTIBLE_CPUS = "PREEMPTIBLE_CPUS"
+"""Spot and preemptible VMs use it when the project has it (limit > 0), else the standard one."""
+DISK_QUOTA_BY_TYPE = {
+    "pd-standard": "DISKS_TOTAL_GB",
+    "pd-balanced": "SSD_TOTAL_GB",
+    "pd-ssd": "SSD_TOTAL_GB",
+}
+"""Regional disk quota metric per disk type (balanced PDs count against SSD_TOTAL_GB)."""
+HYPERDISK_QUOTA = "HYPERDISK_BALANCED_TOTAL_GB"
+IN_USE_ADDRESSES = "IN_USE_ADDRESSES"
+
+
+@dataclass(frozen=True)
+class Machines:
+    """`count` machines of one type, as one request against the quotas."""
+
+    role: str
+    machine_type: str
+    count: int
+    spot: bool
+    disk_type: str
+    disk_gb: int
+
+
+def machines(config: ExperimentConfig, platform: GkePlatform) -> list[Machines]:
+    """Every VM `pulumi up` creates: the two node pools and the snark worker servers."""
+    pools = platform.pools
+    result = [
+        Machines(
+            "mina node pool",
+            pools.mina.machine_type,
+            mina_pool_size(config, platform),
+            pools.mina.spot,
+            "pd-balanced",
+            pools.mina.disk_gb,
+        ),
+        Machines(
+            "services node pool",
+            pools.services.machine_type,
+            services_pool_size(config, platform),
+            pools.services.spot,
+            "pd-balanced",
+            pools.services.disk_gb,
+        ),
+    ]
+    workers = config.worker_pool
+    if workers.servers and config.nodes.snark_coordinators:
+        shape = machine_shape(workers.machine_type)
+        family = workers.machine_type.split("-", 1)[0]
+        hyperdisk = shape.bare_metal or family in {"n4", "c4", "c4a", "c4d", "x4", "h4d"}
+        result.append(
+            Machines(
+                "snark worker servers",
+                workers.machine_type,
+                workers.servers,
+                workers.spot,
+                "hyperdisk-balanced" if hyperdisk else "pd-balanced",
+                workers.disk_gb,
+            )
+        )
+    return result
+
+
+def cpu_quota_metric(machine_type: str, *, spot: bool, preemptible_quota: bool) -> str:
+    if spot and preemptible_quota:
+        return PREEMPTIBLE_CPUS
+    family = machine_type.split("-", 1)[0]
+    return CPU_QUOTA_BY_FAMILY.get(family, f"{family.upper()}_CPUS")
+
+
+def quota_demand(
+    config: ExperimentConfig, platform: GkePlatform, *, preemptible_quota: bool
+) -> dict[str, float]:
+    """What the render asks of each regional quota metric (vCPUs, disk GB, in-use addresses)."""
+    demand: dict[str, float] = {}
+
+    def add(metric: str, amount: float) -> None:
+        demand[metric] = demand.get(metric, 0.0) + amount
+
+    for group in machines(config, platform):
+        shape = machine_shape(group.machine_type)
+        metric = cpu_quota_metric(
+            group.machine_type, spot=group.spot, preemptible_quota=preemptible_quota
+        )
+        add(metric, shape.vcpus * group.count)
+        add(DISK_QUOTA_BY_TYPE.get(group.disk_type, HYPERDISK_QUOTA), group.disk_gb * group.count)
+    if config.postgres.existing_disk is None:
+        add(DISK_QUOTA_BY_TYPE[config.postgres.disk_type], config.postgres.disk_gb)
+    # One Cloud NAT address (AUTO_ONLY allocates one to start) plus the external load
+    # balancers' forwarding rules: PostgreSQL and, if enabled, the dashboard.
+    addresses = 1 + (1 if config.postgres_cidrs else 0) + (1 if config.dashboard.enabled else 0)
+    add(IN_USE_ADDRESSES, addresses)
+    return demand
+
+
+# ------------------------------------------------------------------------------ images
+
+DOCKER_HUB_HOSTS = frozenset({"docker.io", "index.docker.io", "registry-1.docker.io"})
+
+
+def docker_hub_repository_id(experiment: str) -> str:
+    return f"itn-{experiment}-docker-hub"
+
+
+def docker_hub_registry(platform: GkePlatform, experiment: str) -> str:
+    """Where the remote repository serves Docker Hub: `<region>-docker.pkg.dev/<project>/<id>`."""
+    repository = docker_hub_repository_id(experiment)
+    return f"{platform.region}-docker.pkg.dev/{platform.project}/{repository}"
+
+
+def through_mirror(image: str, registry: str) -> str:
+    """A Docker Hub reference rewritten to the remote repository; others unchanged.
+
+    Docker's reference rules: the first path component is a registry host only if it has a '.'
+    or ':' or is `localhost`; otherwise the image is on Docker Hub, and a one-component name is
+    an official image under `library/` (distribution/reference normalize.go). A remote
+    repository serves Docker Hub paths as they are, `library/` included.
+    """
+    first, _, rest = image.partition("/")
+    if rest and (first in DOCKER_HUB_HOSTS):
+        image = rest
+    elif rest and ("." in first or ":" in first or first == "localhost"):
+        return image
+    if "/" not in image.split("@", 1)[0].split(":", 1)[0]:
+        image = f"library/{image}"
+    return f"{registry}/{image}"
+
+
+def with_docker_hub_mirror(config: ExperimentConfig) -> ExperimentConfig:
+    """The config with every Docker Hub image pulled through the experiment's remote repository
+    (only on `gke` with `platform.dockerHubMirror: true`)."""
+    platform = config.platform
+    if not isinstance(platform, GkePlatform) or not platform.docker_hub_mirror:
+        return config
+    registry = docker_hub_registry(platform, config.name)
+    images = {
+        field: through_mirror(getattr(config.images, field), registry)
+        for field in type(config.images).model_fields
+    }
+    return config.model_copy(update={"images": config.images.model_copy(update=images)})

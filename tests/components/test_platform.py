@@ -1,0 +1,241 @@
+"""The GKE platform as `pulumi up` would send it: APIs first, hardened cluster and node pools,
+the KMS and Docker Hub options, and the PostgreSQL disk that survives a re-deploy."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pytest
+
+from components.platform import NODE_POOL_IGNORED, gke_service_agent
+from minaperf.gcp_project import BASE_APIS, SERVICE_ACCOUNT_ID
+from tests.conftest import ROOT, Rendered, render
+
+SERVICE = "gcp:projects/service:Service"
+PROVIDER = "pulumi:providers:gcp"
+CLUSTER = "gcp:container/cluster:Cluster"
+NODE_POOL = "gcp:container/nodePool:NodePool"
+DISK = "gcp:compute/disk:Disk"
+RANDOM_ID = "random:index/randomId:RandomId"
+KMS_KEY = "projects/kms-project/locations/us-central1/keyRings/itn/cryptoKeys/secrets"
+
+
+def _provider(rendered: Rendered, name: str) -> dict[str, Any]:
+    return next(r for r in rendered.of_type(PROVIDER) if r["name"] == name)
+
+
+def _dependencies(resource: dict[str, Any]) -> set[str]:
+    found = set(resource["dependencies"])
+    for urns in resource["propertyDependencies"].values():
+        found.update(urns)
+    return found
+
+
+@pytest.fixture(scope="module")
+def large() -> Rendered:
+    return render(config_file=ROOT / "stacks" / "large-200.yaml")
+
+
+@pytest.fixture(scope="module")
+def options() -> Rendered:
+    return render(
+        "dev", overrides=[f"platform.secretsKmsKey={KMS_KEY}", "platform.dockerHubMirror=true"]
+    )
+
+
+# ------------------------------------------------------------------------------ APIs
+
+
+def test_the_apis_a_fresh_project_lacks_are_enabled_and_never_disabled(dev: Rendered) -> None:
+    services = dev.of_type(SERVICE)
+    assert sorted(s["inputs"]["service"] for s in services) == sorted(BASE_APIS)
+    for service in services:
+        assert service["inputs"]["project"] == "your-gcp-project"
+        assert service["inputs"]["disableOnDestroy"] is False
+        assert service["inputs"]["disableDependentServices"] is False
+
+
+def test_every_gcp_resource_waits_for_the_apis(dev: Rendered) -> None:
+    """The experiment's provider depends on every Service; every other GCP resource (whatever
+    component creates it) uses that provider, so none is created before its API is on."""
+    services = {s["urn"] for s in dev.of_type(SERVICE)}
+    experiment_provider = _provider(dev, "dev-gcp")
+    assert services <= _dependencies(experiment_provider)
+    others = [r for r in dev.resources if r["type"].startswith("gcp:") and r["type"] != SERVICE]
+    assert {r["type"] for r in others} >= {CLUSTER, NODE_POOL, DISK, "gcp:compute/network:Network"}
+    assert [
+        r["name"] for r in others if not r["provider"].startswith(experiment_provider["urn"])
+    ] == []
+    bootstrap = _provider(dev, "dev-gcp-apis")
+    assert all(s["provider"].startswith(bootstrap["urn"]) for s in dev.of_type(SERVICE))
+
+
+def test_options_add_their_apis(options: Rendered) -> None:
+    enabled = {s["inputs"]["service"] for s in options.of_type(SERVICE)}
+    assert enabled == {*BASE_APIS, "cloudkms.googleapis.com", "artifactregistry.googleapis.com"}
+
+
+def test_an_existing_cluster_enables_nothing() -> None:
+    rendered = render(config_file=ROOT / "stacks" / "kind.yaml")
+    assert rendered.of_type(SERVICE) == []
+    assert rendered.of_type(PROVIDER) == []
+
+
+# ------------------------------------------------------------------------------ cluster
+
+
+def test_cluster_enforces_network_policy_with_shielded_nodes(dev: Rendered) -> None:
+    (cluster,) = dev.of_type(CLUSTER)
+    inputs = cluster["inputs"]
+    assert inputs["datapathProvider"] == "ADVANCED_DATAPATH"
+    # Dataplane V2 enforces policies itself; the Calico add-on must stay off.
+    assert "networkPolicy" not in inputs
+    assert inputs["enableShieldedNodes"] is True
+    assert "databaseEncryption" not in inputs
+
+
+@pytest.mark.parametrize("stack", ["dev", "large"])
+def test_every_node_pool_has_secure_boot_and_the_gke_metadata_server(
+    stack: str, dev: Rendered, large: Rendered
+) -> None:
+    rendered = {"dev": dev, "large": large}[stack]
+    pools = rendered.of_type(NODE_POOL)
+    assert len(pools) == 2
+    for pool in pools:
+        config = pool["inputs"]["nodeConfig"]
+        assert config["shieldedInstanceConfig"] == {
+            "enableSecureBoot": True,
+            "enableIntegrityMonitoring": True,
+        }
+        assert config["workloadMetadataConfig"] == {"mode": "GKE_METADATA"}
+
+
+def test_maintenance_exclusion_covers_the_ttl(dev: Rendered, large: Rendered) -> None:
+    for rendered, hours in ((dev, 48), (large, 72)):
+        (cluster,) = rendered.of_type(CLUSTER)
+        policy = cluster["inputs"]["maintenancePolicy"]
+        assert policy["dailyMaintenanceWindow"] == {"startTime": "03:00"}
+        (exclusion,) = policy["maintenanceExclusions"]
+        assert exclusion["exclusionOptions"] == {"scope": "NO_UPGRADES"}
+        assert exclusion["startTime"] == "2030-01-01T00:00:00Z"  # the mock engine's "now"
+        assert exclusion["endTime"] == f"2030-01-0{1 + hours // 24}T00:00:00Z"
+        assert rendered.outputs["expiresAt"] == exclusion["endTime"]
+
+
+def test_exclusion_is_capped_at_gke_s_thirty_days() -> None:
+    rendered = render("dev", overrides=["metadata.ttlHours=720"])
+    (cluster,) = rendered.of_type(CLUSTER)
+    (exclusion,) = cluster["inputs"]["maintenancePolicy"]["maintenanceExclusions"]
+    assert exclusion["endTime"] == "2030-01-31T00:00:00Z"
+
+
+def test_secrets_encryption_uses_the_key_after_granting_gke_s_agent(options: Rendered) -> None:
+    (cluster,) = options.of_type(CLUSTER)
+    assert cluster["inputs"]["databaseEncryption"] == {"state": "ENCRYPTED", "keyName": KMS_KEY}
+    (grant,) = options.of_type("gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember")
+    assert grant["inputs"]["cryptoKeyId"] == KMS_KEY
+    assert grant["inputs"]["role"] == "roles/cloudkms.cryptoKeyEncrypterDecrypter"
+    member = grant["inputs"]["member"]
+    assert re.fullmatch(
+        r"serviceAccount:service-[0-9]+@container-engine-robot\.iam\.gserviceaccount\.com", member
+    )
+    assert grant["urn"] in _dependencies(cluster)
+
+
+def test_gke_service_agent_address() -> None:
+    assert gke_service_agent("123") == "service-123@container-engine-robot.iam.gserviceaccount.com"
+
+
+# ------------------------------------------------------------------------------ node account
+
+
+def test_node_account_gets_the_recommended_role(dev: Rendered) -> None:
+    (account,) = [
+        a for a in dev.of_type("gcp:serviceaccount/account:Account") if a["name"] == "itn-dev-nodes"
+    ]
+    account_id = account["inputs"]["accountId"]
+    assert SERVICE_ACCOUNT_ID.match(account_id)
+    assert 6 <= len(account_id) <= 30
+    email = f"serviceAccount:{account_id}@your-gcp-project.iam.gserviceaccount.com"
+    roles = {
+        m["inputs"]["role"]
+        for m in dev.of_type("gcp:projects/iAMMember:IAMMember")
+        if m["inputs"]["member"] == email
+    }
+    assert roles == {"roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader"}
+    for pool in dev.of_type(NODE_POOL):
+        assert pool["inputs"]["nodeConfig"]["serviceAccount"] == email.removeprefix(
+            "serviceAccount:"
+        )
+
+
+# ------------------------------------------------------------------------------ drift
+
+
+def test_node_pools_ignore_exactly_what_gke_writes(dev: Rendered) -> None:
+    for pool in dev.of_type(NODE_POOL):
+        assert pool["options"]["ignoreChanges"] == NODE_POOL_IGNORED
+        labels = pool["inputs"]["nodeConfig"]["resourceLabels"]
+        # We never set the key we ignore: GKE does.
+        assert "goog-gke-node-pool-provisioning-model" not in labels
+    others = [r for r in dev.resources if r["type"].startswith("gcp:") and r["type"] != NODE_POOL]
+    assert [r["name"] for r in others if r["options"]["ignoreChanges"]] == []
+
+
+# ------------------------------------------------------------------------------ images
+
+
+def test_docker_hub_images_are_pulled_through_the_remote_repository(options: Rendered) -> None:
+    (repository,) = options.of_type("gcp:artifactregistry/repository:Repository")
+    inputs = repository["inputs"]
+    assert inputs["mode"] == "REMOTE_REPOSITORY"
+    assert inputs["format"] == "DOCKER"
+    assert inputs["location"] == "us-central1"
+    assert inputs["remoteRepositoryConfig"]["dockerRepository"] == {
+        "publicRepository": "DOCKER_HUB"
+    }
+    registry = f"us-central1-docker.pkg.dev/your-gcp-project/{inputs['repositoryId']}/"
+    images = {
+        line.split("image:", 1)[1].strip()
+        for path in options.manifests()
+        for line in path.read_text().splitlines()
+        if line.strip().startswith("image:")
+    }
+    assert images
+    assert [image for image in images if not image.startswith(registry)] == []
+    assert f"{registry}library/postgres:15.10-bookworm" in images
+    # Pods start only after the cluster component, the repository included.
+    (namespace,) = options.of_type("kubernetes:core/v1:Namespace")
+    assert repository["urn"] in namespace["dependencies"]
+
+
+def test_without_the_mirror_images_come_from_docker_hub(dev: Rendered) -> None:
+    assert dev.of_type("gcp:artifactregistry/repository:Repository") == []
+
+
+# ------------------------------------------------------------------------------ the data disk
+
+
+def test_postgres_disk_is_named_per_deploy(dev: Rendered) -> None:
+    """A re-deploy after `destroy` never meets "already exists": the kept disk stays, but the
+    suffix (a RandomId, not retained) is forgotten with the stack and drawn anew."""
+    (disk,) = dev.of_type(DISK)
+    (suffix,) = [r for r in dev.of_type(RANDOM_ID) if r["name"].endswith("disk-suffix")]
+    assert disk["options"]["retainOnDelete"] is True
+    assert suffix["options"]["retainOnDelete"] is False
+    assert suffix["urn"] in _dependencies(disk)
+    assert re.fullmatch(r"itn-dev-postgres-[0-9a-f]{6}", disk["inputs"]["name"])
+    assert len(disk["inputs"]["name"]) <= 63
+
+
+def test_a_kept_disk_is_reattached_not_recreated(dev: Rendered) -> None:
+    """The other path: the earlier deploy's disk (its `postgres.dataDisk`), set as
+    `postgres.existingDisk`, is attached and no new disk is made."""
+    kept = dev.outputs["postgres"]["dataDisk"]
+    rendered = render("dev", overrides=[f"postgres.existingDisk={kept}"])
+    assert rendered.of_type(DISK) == []
+    assert [r for r in rendered.of_type(RANDOM_ID) if r["name"].endswith("disk-suffix")] == []
+    (volume,) = rendered.of_type("kubernetes:core/v1:PersistentVolume")
+    assert volume["inputs"]["spec"]["csi"]["volumeHandle"] == kept
+    assert rendered.outputs["postgres"]["dataDisk"] == kept
