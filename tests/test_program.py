@@ -226,7 +226,8 @@ def test_gcp_resources_use_the_explicit_provider(dev: Rendered) -> None:
 
     def served_by(name: str) -> list[str]:
         urn = providers[name]["urn"]
-        return [r["type"] for r in gcp if (r["provider"] or "").startswith(urn)]
+        # A provider reference is "<urn>::<id>".
+        return [r["type"] for r in gcp if (r["provider"] or "").rsplit("::", 1)[0] == urn]
 
     assert set(served_by("dev-gcp-apis")) == {"gcp:projects/service:Service"}
     assert len(served_by("dev-gcp")) + len(served_by("dev-gcp-apis")) == len(gcp)
