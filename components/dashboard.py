@@ -10,7 +10,7 @@ Every URL in that config is called by the user's browser, not by the pod. The fe
 `/freeze`. The node lister is therefore `http://localhost:4000`, which works for anyone with
 access to the experiment's namespace after
 
-    kubectl -n <namespace> port-forward svc/log-fetcher 4000:4000
+    kubectl -n <namespace> port-forward deploy/log-fetcher-1 4000:4000
 
 (the fetcher allows any origin for GET). Per-node GraphQL ports are private too, so `configs`
 stays empty. Only the dashboard itself is published, on a LoadBalancer limited to
@@ -24,7 +24,6 @@ The experiments API (`PSQL_CONNECTION_STRING` from the Secret `postgres-credenti
 from __future__ import annotations
 
 import json
-from urllib.parse import urlsplit
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -33,6 +32,7 @@ from components.context import NO_PRIVILEGE as SECURITY
 from components.context import ExperimentContext
 from components.exposure import restricted_load_balancer
 from components.labels import Labels
+from components.log_fetcher import FETCHER_PORT
 from components.postgres import Postgres
 from minaperf import services
 
@@ -63,10 +63,11 @@ EXPERIMENTS_API_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
 }
 
 
-def fe_config(fetcher_url: str) -> str:
+def fe_config() -> str:
     """`fe-config.json`: the node lister on the fetcher's port, through a local port-forward."""
-    port = urlsplit(fetcher_url).port or 4000
-    config = services.dashboard_fe_config(node_lister_url=NODE_LISTER_ORIGIN, node_lister_port=port)
+    config = services.dashboard_fe_config(
+        node_lister_url=NODE_LISTER_ORIGIN, node_lister_port=FETCHER_PORT
+    )
     return json.dumps(config, separators=(",", ":"), sort_keys=True) + "\n"
 
 
@@ -80,7 +81,6 @@ class Dashboard(pulumi.ComponentResource):
         *,
         postgres: Postgres,
         log_api_url: str,
-        fetcher_url: str,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mina-itn:services:Dashboard", name, None, opts)
@@ -89,7 +89,7 @@ class Dashboard(pulumi.ComponentResource):
         # endpoint (§5.1), so nothing here uses it yet.
         del log_api_url
 
-        config_json = fe_config(fetcher_url)
+        config_json = fe_config()
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",
             metadata=ctx.metadata("dashboard-config", DASHBOARD),

@@ -207,9 +207,7 @@ class Experiment(pulumi.ComponentResource):
         """PostgreSQL, the log fetcher and log API, and the dashboard when enabled."""
         name, opts = self._name, self._in_namespace
         postgres = Postgres(f"{name}-postgres", ctx, opts=opts)
-        fetcher = LogFetcher(
-            f"{name}-logs", ctx, postgres=postgres, online_url=network.uptime.online_url, opts=opts
-        )
+        fetcher = LogFetcher(f"{name}-logs", ctx, postgres=postgres, opts=opts)
         dashboard_url: pulumi.Output[str | None] | None = None
         if ctx.config.dashboard.enabled:
             dashboard_url = Dashboard(
@@ -217,7 +215,6 @@ class Experiment(pulumi.ComponentResource):
                 ctx,
                 postgres=postgres,
                 log_api_url=fetcher.log_api_url,
-                fetcher_url=fetcher.fetcher_url,
                 opts=opts,
             ).url
         return ServiceParts(postgres=postgres, fetcher=fetcher, dashboard_url=dashboard_url)

@@ -1,16 +1,34 @@
-"""Internal log fetcher (with a per-node disk quota) and the log API.
+"""Internal log fetchers (sharded, each with a per-node disk quota) and the log API.
 
-The fetcher finds nodes through the uptime backend's `/v1/online`, fetches each node's internal
-logs with the experiment's ITN fetcher key and runs one consumer per node that writes to
-PostgreSQL (reference/perf-services.md §2). Its pod:
+Each fetcher fetches its nodes' internal logs with the experiment's ITN fetcher key (one key, one
+Secret, for every shard) and runs one consumer process per node that writes to PostgreSQL
+(reference/perf-services.md §2). A consumer needs 0.5-1 CPU (seed issue), so the fetchers are
+sharded: shard `log-fetcher-<k>` follows a fixed set of at most `FETCHER_NODES_PER_SHARD` nodes
+and requests 0.5 CPU per node (`services.fetcher_shards`, `services.fetcher_resources`); the
+total follows the node count at any scale. Each shard's pod:
 
 * init container `deployment-row` (`assets/pg-deployment-row.sh`, postgres image for `psql`):
-  waits for the database and makes sure `deployment` holds this experiment's row, else every
-  consumer fails with "Deployment table is empty!". It runs before every fetcher start, so a
-  rebuilt database gets its row back;
-* `fetcher`, sized by node count (`services.fetcher_resources`);
-* `log-quota` (`assets/log-quota.sh`): trims each node's output directory to `QUOTA_BYTES`,
-  the "limit of total space used per Mina node" the seed issue asks for and the fetcher lacks.
+  waits for the database and makes sure `deployment` holds this experiment's row (under an
+  advisory lock, so concurrent shards write it once), else every consumer fails with
+  "Deployment table is empty!";
+* `fetcher` in `discovery` mode whose `ONLINE_URL` is the shard's own static node list, served
+  on 127.0.0.1 by the `node-list` container (busybox httpd). The list names each node by its
+  pod's DNS name `<node>-0.<group>` and submitter key, so the fetcher's node names
+  (`<key[-8:]>-<host>-<port>`, the log API's `node_name`) and the `/nodes` names from the
+  `-n` map stay what discovery gives, but stable across pod restarts, and the fetcher no
+  longer depends on the uptime backend (a whitelist change that restarts it no longer drops
+  every node's traces). `node-address-port` mode was not used: it follows one node per
+  process, the REST port 4000 is hard-coded (ITC@46be56f internal-log-fetcher/src/main.rs:447)
+  so a pod can run only one fetcher, and its nodes carry no submitter key, so they lose their
+  name (main.rs:112-119,205-208);
+* `log-quota` (`assets/log-quota.sh`): never deletes or truncates a file a process holds open
+  (the pod shares one PID namespace so it can tell), truncates the consumers' logs in place,
+  prunes closed leftovers to a per-node quota, and writes `quota-status.txt` (usage, read by
+  `scripts.experiment wait`). The output volume is sized for the open trace files at the highest
+  rate a node can deliver over the experiment's TTL (`services.node_output_bytes`).
+
+The fetchers' REST API (:4000, with unauthenticated `POST /reset`) has no Service: nothing
+outside the pod reaches it.
 
 The database URI contains the password, so it is never written into the pod spec. Containers
 get it as the env var `DB_URI` from the Secret `postgres-credentials`, and the command line
@@ -33,10 +51,11 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.context import NO_PRIVILEGE as SECURITY
-from components.context import ExperimentContext
+from components.context import ExperimentContext, node_specs
 from components.labels import Labels
 from components.postgres import Postgres, asset
-from minaperf import services
+from minaperf import daemon, services
+from minaperf.config import ROLE_PREFIXES, ExperimentConfig
 from minaperf.keys.material import KeyMaterial, PublicSummary
 
 LOG_API_PORT = 9080
@@ -49,10 +68,11 @@ OUTPUT_DIR = "/output"
 SCRIPTS_DIR = "/opt/minaperf"
 NAMES_DIR = "/names-data"
 NAMES_FILE = "node_names.json"
-FETCH_INTERVAL_MS = 10_000
-LOG_QUOTA_PER_NODE_BYTES = 2 * services.GIB
-"""Per-node cap on the fetcher's local files (traces and consumer logs). The consumers stream
-into PostgreSQL, so local files are only a buffer; 2 GiB holds hours of one node's traces."""
+NODE_LIST_DIR = "/srv/node-list"
+NODE_LIST_FILE = "online.json"
+NODE_LIST_PORT = 8081
+NODE_LIST_URL = f"http://127.0.0.1:{NODE_LIST_PORT}/{NODE_LIST_FILE}"
+QUOTA_STATUS_FILE = f"{OUTPUT_DIR}/quota-status.txt"
 LOG_QUOTA_INTERVAL_SECONDS = 60
 
 ROW_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
@@ -62,6 +82,10 @@ ROW_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
 QUOTA_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
     "requests": {"cpu": "20m", "memory": "32Mi"},
     "limits": {"cpu": "500m", "memory": "128Mi"},
+}
+NODE_LIST_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
+    "requests": {"cpu": "10m", "memory": "16Mi"},
+    "limits": {"cpu": "100m", "memory": "64Mi"},
 }
 LOG_API_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
     "requests": {"cpu": "250m", "memory": "512Mi"},
@@ -74,6 +98,24 @@ def node_names(summary: PublicSummary) -> str:
     return json.dumps(
         {node["public_key"]: name for name, node in summary["nodes"].items()}, sort_keys=True
     )
+
+
+def fetched_nodes(config: ExperimentConfig, summary: PublicSummary) -> list[services.FetchedNode]:
+    """Every daemon as the fetchers follow it, in node order: its pod's DNS name under its
+    group's headless Service, relative to the namespace (`bp-2-0.bp`)."""
+    return [
+        services.FetchedNode(
+            name=node.name,
+            public_key=summary["nodes"][node.name]["public_key"],
+            host=f"{daemon.pod_name(node.name)}.{daemon.group_service_name(ROLE_PREFIXES[node.role])}",
+            itn_port=config.network.itn_port,
+        )
+        for node in node_specs(config)
+    ]
+
+
+def shard_name(index: int) -> str:
+    return f"{FETCHER}-{index + 1}"
 
 
 def fetcher_args() -> list[str]:
@@ -97,7 +139,8 @@ def log_api_args() -> list[str]:
 
 class LogFetcher(pulumi.ComponentResource):
     log_api_url: str
-    fetcher_url: str
+    shards: list[str]
+    """Names of the fetcher shards' Deployments, in order (shard k follows the k-th node set)."""
 
     def __init__(
         self,
@@ -105,14 +148,12 @@ class LogFetcher(pulumi.ComponentResource):
         ctx: ExperimentContext,
         *,
         postgres: Postgres,
-        online_url: str,
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mina-itn:services:LogFetcher", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
         self.log_api_url = f"http://{ctx.service_host(LOG_API)}:{LOG_API_PORT}/graphql"
-        self.fetcher_url = f"http://{ctx.service_host(FETCHER)}:{FETCHER_PORT}"
-        node_count = ctx.config.nodes.total
+        hours = ctx.config.metadata.ttl_hours
 
         def fetcher_secret(material: KeyMaterial) -> str:
             return material.fetcher.secret_b64 + "\n"
@@ -139,23 +180,6 @@ class LogFetcher(pulumi.ComponentResource):
             data={NAMES_FILE: ctx.keys.public.apply(node_names)},
             opts=child,
         )
-        storage_class = getattr(ctx.config.platform, "storage_class", None)
-        output_spec: k8s.core.v1.PersistentVolumeClaimSpecArgsDict = {
-            "access_modes": ["ReadWriteOnce"],
-            "resources": {
-                "requests": {
-                    "storage": services.fetcher_output_quota(node_count, LOG_QUOTA_PER_NODE_BYTES)
-                }
-            },
-        }
-        if storage_class:
-            output_spec["storage_class_name"] = storage_class
-        output = k8s.core.v1.PersistentVolumeClaim(
-            f"{name}-output",
-            metadata=ctx.metadata("log-fetcher-output", FETCHER),
-            spec=output_spec,
-            opts=child,
-        )
 
         def credential(key_name: str) -> k8s.core.v1.EnvVarSourceArgsDict:
             return {"secret_key_ref": {"name": postgres.secret_name, "key": key_name}}
@@ -175,19 +199,98 @@ class LogFetcher(pulumi.ComponentResource):
             *({"name": key_name, "value": value} for key_name, value in row.env().items()),
             {"name": "WAIT_TIMEOUT", "value": "600"},
         ]
-        fetcher_selector = Labels.selector(FETCHER)
-        self.fetcher = k8s.apps.v1.Deployment(
-            f"{name}-fetcher",
-            metadata=ctx.metadata(FETCHER, FETCHER),
+        storage_class = getattr(ctx.config.platform, "storage_class", None)
+        # Shards are cut from the node order alone (no keys needed), so the resource graph is
+        # known at preview; each shard's list is filled in once the public keys are.
+        node_indexes = list(range(ctx.config.nodes.total))
+        self.shards = []
+        for index, members in enumerate(services.fetcher_shards(node_indexes)):
+            shard = shard_name(index)
+            self.shards.append(shard)
+
+            def shard_list(summary: PublicSummary, members: list[int] = members) -> str:
+                everyone = fetched_nodes(ctx.config, summary)
+                return services.fetcher_node_list([everyone[i] for i in members])
+
+            node_list = k8s.core.v1.ConfigMap(
+                f"{name}-{index + 1}-nodes",
+                metadata=ctx.metadata(f"{shard}-nodes", FETCHER, shard),
+                data={NODE_LIST_FILE: ctx.keys.public.apply(shard_list)},
+                opts=child,
+            )
+            output_spec: k8s.core.v1.PersistentVolumeClaimSpecArgsDict = {
+                "access_modes": ["ReadWriteOnce"],
+                "resources": {
+                    "requests": {"storage": services.fetcher_output_volume(len(members), hours)}
+                },
+            }
+            if storage_class:
+                output_spec["storage_class_name"] = storage_class
+            output = k8s.core.v1.PersistentVolumeClaim(
+                f"{name}-{index + 1}-output",
+                metadata=ctx.metadata(f"{shard}-output", FETCHER, shard),
+                spec=output_spec,
+                opts=child,
+            )
+            self._shard(
+                f"{name}-{index + 1}",
+                ctx,
+                shard=shard,
+                node_count=len(members),
+                volumes=[
+                    {
+                        "name": "key",
+                        "secret": {"secret_name": key.metadata.name, "default_mode": 0o400},
+                    },
+                    {
+                        "name": "output",
+                        "persistent_volume_claim": {"claim_name": output.metadata.name},
+                    },
+                    {"name": "names", "config_map": {"name": names.metadata.name}},
+                    {"name": "node-list", "config_map": {"name": node_list.metadata.name}},
+                    {
+                        "name": "scripts",
+                        "config_map": {"name": scripts.metadata.name, "default_mode": 0o555},
+                    },
+                ],
+                db_uri_env=db_uri_env,
+                row_env=row_env,
+                postgres=postgres,
+            )
+        self._log_api(name, ctx, db_uri_env=db_uri_env, postgres=postgres)
+        self.register_outputs({"logApiUrl": self.log_api_url, "fetcherShards": self.shards})
+
+    def _shard(
+        self,
+        name: str,
+        ctx: ExperimentContext,
+        *,
+        shard: str,
+        node_count: int,
+        volumes: list[k8s.core.v1.VolumeArgsDict],
+        db_uri_env: k8s.core.v1.EnvVarArgsDict,
+        row_env: list[k8s.core.v1.EnvVarArgsDict],
+        postgres: Postgres,
+    ) -> None:
+        scripts_mount: k8s.core.v1.VolumeMountArgsDict = {
+            "name": "scripts",
+            "mount_path": SCRIPTS_DIR,
+            "read_only": True,
+        }
+        k8s.apps.v1.Deployment(
+            name,
+            metadata=ctx.metadata(shard, FETCHER, shard),
             spec={
                 "replicas": 1,
                 # One writer on a ReadWriteOnce volume: the old pod goes before the new one.
                 "strategy": {"type": "Recreate"},
-                "selector": {"match_labels": fetcher_selector},
+                "selector": {"match_labels": Labels.selector(FETCHER, shard)},
                 "template": {
-                    "metadata": {"labels": ctx.labels.k8s(FETCHER)},
+                    "metadata": {"labels": ctx.labels.k8s(FETCHER, shard)},
                     "spec": {
                         "automount_service_account_token": False,
+                        # log-quota.sh must see which files the fetcher and consumers hold open.
+                        "share_process_namespace": True,
                         "node_selector": ctx.services_node_selector(),
                         "init_containers": [
                             {
@@ -197,13 +300,7 @@ class LogFetcher(pulumi.ComponentResource):
                                 "env": row_env,
                                 "resources": ROW_RESOURCES,
                                 "security_context": SECURITY,
-                                "volume_mounts": [
-                                    {
-                                        "name": "scripts",
-                                        "mount_path": SCRIPTS_DIR,
-                                        "read_only": True,
-                                    }
-                                ],
+                                "volume_mounts": [scripts_mount],
                             }
                         ],
                         "containers": [
@@ -213,8 +310,11 @@ class LogFetcher(pulumi.ComponentResource):
                                 "args": fetcher_args(),
                                 "env": [
                                     db_uri_env,
-                                    {"name": "ONLINE_URL", "value": online_url},
-                                    {"name": "FETCH_INTERVAL_MS", "value": str(FETCH_INTERVAL_MS)},
+                                    {"name": "ONLINE_URL", "value": NODE_LIST_URL},
+                                    {
+                                        "name": "FETCH_INTERVAL_MS",
+                                        "value": str(services.FETCH_INTERVAL_MS),
+                                    },
                                     {
                                         "name": "INTERNAL_TRACE_CONSUMER_EXE",
                                         "value": "/internal_trace_consumer",
@@ -244,44 +344,51 @@ class LogFetcher(pulumi.ComponentResource):
                                 ],
                             },
                             {
+                                "name": "node-list",
+                                "image": ctx.config.images.busybox,
+                                "command": [
+                                    "httpd",
+                                    "-f",
+                                    "-p",
+                                    f"127.0.0.1:{NODE_LIST_PORT}",
+                                    "-h",
+                                    NODE_LIST_DIR,
+                                ],
+                                "resources": NODE_LIST_RESOURCES,
+                                "security_context": SECURITY,
+                                "volume_mounts": [
+                                    {
+                                        "name": "node-list",
+                                        "mount_path": NODE_LIST_DIR,
+                                        "read_only": True,
+                                    }
+                                ],
+                            },
+                            {
                                 "name": "log-quota",
                                 "image": ctx.config.images.busybox,
                                 "command": ["sh", f"{SCRIPTS_DIR}/log-quota.sh"],
                                 "env": [
                                     {"name": "OUTPUT_DIR", "value": OUTPUT_DIR},
-                                    {"name": "QUOTA_BYTES", "value": str(LOG_QUOTA_PER_NODE_BYTES)},
+                                    {
+                                        "name": "QUOTA_BYTES",
+                                        "value": str(services.CLOSED_FILES_QUOTA_BYTES),
+                                    },
+                                    {
+                                        "name": "LOG_MAX_BYTES",
+                                        "value": str(services.CONSUMER_LOG_MAX_BYTES),
+                                    },
                                     {"name": "INTERVAL", "value": str(LOG_QUOTA_INTERVAL_SECONDS)},
                                 ],
                                 "resources": QUOTA_RESOURCES,
                                 "security_context": SECURITY,
                                 "volume_mounts": [
                                     {"name": "output", "mount_path": OUTPUT_DIR},
-                                    {
-                                        "name": "scripts",
-                                        "mount_path": SCRIPTS_DIR,
-                                        "read_only": True,
-                                    },
+                                    scripts_mount,
                                 ],
                             },
                         ],
-                        "volumes": [
-                            {
-                                "name": "key",
-                                "secret": {"secret_name": key.metadata.name, "default_mode": 0o400},
-                            },
-                            {
-                                "name": "output",
-                                "persistent_volume_claim": {"claim_name": output.metadata.name},
-                            },
-                            {"name": "names", "config_map": {"name": names.metadata.name}},
-                            {
-                                "name": "scripts",
-                                "config_map": {
-                                    "name": scripts.metadata.name,
-                                    "default_mode": 0o555,
-                                },
-                            },
-                        ],
+                        "volumes": volumes,
                     },
                 },
             },
@@ -293,19 +400,15 @@ class LogFetcher(pulumi.ComponentResource):
                 custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m"),
             ),
         )
-        k8s.core.v1.Service(
-            f"{name}-fetcher-service",
-            metadata=ctx.metadata(FETCHER, FETCHER),
-            spec={
-                "type": "ClusterIP",
-                "selector": fetcher_selector,
-                "ports": [
-                    {"name": "http", "port": FETCHER_PORT, "target_port": "http", "protocol": "TCP"}
-                ],
-            },
-            opts=child,
-        )
 
+    def _log_api(
+        self,
+        name: str,
+        ctx: ExperimentContext,
+        *,
+        db_uri_env: k8s.core.v1.EnvVarArgsDict,
+        postgres: Postgres,
+    ) -> None:
         api_selector = Labels.selector(LOG_API)
         self.log_api = k8s.apps.v1.Deployment(
             f"{name}-api",
@@ -364,6 +467,5 @@ class LogFetcher(pulumi.ComponentResource):
                     }
                 ],
             },
-            opts=child,
+            opts=pulumi.ResourceOptions(parent=self),
         )
-        self.register_outputs({"logApiUrl": self.log_api_url, "fetcherUrl": self.fetcher_url})

@@ -11,9 +11,10 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import quote
 
+T = TypeVar("T")
 GIB = 1024**3
 MIB = 1024**2
 
@@ -86,6 +87,21 @@ def uptime_network_env(daemon_image: str) -> str:
 
 # --------------------------------------------------------------------------- log fetcher
 
+FETCH_INTERVAL_MS = 5_000
+"""The fetcher's poll interval per node, as upstream runs it (o1-labs/mina-perf-testing@7da1f2c
+load-tests-cluster/docker-compose.yaml:47). A node keeps only its last 500 ITN log entries
+(MinaProtocol/mina src/lib/itn_logger/itn_logger.ml:19,36-37 @162beeb), so a node producing more
+than 500 entries per interval loses the excess; 5 s tolerates 100 entries/s per node."""
+ITN_LOG_QUEUE_BOUND = 500
+TRACE_LINE_BYTES = 200
+"""Bytes per trace line assumed for sizing: ITC@46be56f ships a one-hour trace of one node
+(`internal-trace.jsonl`: 411,204 bytes in 4,488 lines, 92 bytes/line); doubled for the larger
+transaction metadata under load."""
+
+FETCHER_NODES_PER_SHARD = 8
+"""Nodes one fetcher pod follows. Each pod runs one consumer process per node, so its requests
+grow with its nodes: 8 nodes = 4 CPU requested, which fits every services machine type we
+accept (n2-standard-8 and larger)."""
 # Seed issue: "0.5-1 CPU per Mina node" for the fetcher (one consumer process per node).
 FETCHER_CPU_REQUEST_PER_NODE_MILLI = 500
 FETCHER_CPU_LIMIT_PER_NODE_MILLI = 1000
@@ -94,11 +110,6 @@ FETCHER_CPU_LIMIT_PER_NODE_MILLI = 1000
 FETCHER_MEMORY_REQUEST_PER_NODE = 256 * MIB
 FETCHER_MEMORY_LIMIT_PER_NODE = 512 * MIB
 FETCHER_BASE_MEMORY = 256 * MIB
-# Cap: one pod should fit a 32-vCPU machine; past ~32 nodes the per-node share shrinks.
-FETCHER_CPU_LIMIT_CAP_MILLI = 32_000
-FETCHER_CPU_REQUEST_CAP_MILLI = 12_000  # fits one n2-standard-16 (13.6 CPU allocatable)
-FETCHER_MEMORY_LIMIT_CAP = 32 * GIB
-FETCHER_MEMORY_REQUEST_CAP = 16 * GIB
 
 
 def _cpu(milli: int) -> str:
@@ -114,47 +125,118 @@ def _positive_int(name: str, value: int) -> None:
         raise ValueError(f"{name} must be a positive integer, got {value!r}")
 
 
-def fetcher_resources(node_count: int) -> dict[str, dict[str, str]]:
-    """Kubernetes `resources` of the log fetcher pod for `node_count` Mina nodes.
+def fetcher_shards(nodes: Sequence[T], per_shard: int = FETCHER_NODES_PER_SHARD) -> list[list[T]]:
+    """Split `nodes` (in their stable order) into consecutive shards of at most `per_shard`,
+    as even as possible: 10 nodes in shards of 8 -> 5 + 5, not 8 + 2."""
+    _positive_int("per_shard", per_shard)
+    if not nodes:
+        raise ValueError("no nodes to shard")
+    count = math.ceil(len(nodes) / per_shard)
+    base, extra = divmod(len(nodes), count)
+    shards: list[list[T]] = []
+    start = 0
+    for i in range(count):
+        size = base + (1 if i < extra else 0)
+        shards.append(list(nodes[start : start + size]))
+        start += size
+    return shards
 
-    CPU: request 0.5, limit 1 CPU per node (seed issue), capped at 12 / 32 CPU: the request
-    must fit one services machine; past ~24 nodes the fetcher bursts into its limit.
-    Memory: 256 MiB base + 256 MiB (request) / 512 MiB (limit) per node, capped at 16 / 32 GiB.
+
+def fetcher_resources(node_count: int) -> dict[str, dict[str, str]]:
+    """Kubernetes `resources` of one fetcher shard following `node_count` nodes.
+
+    CPU: request 0.5, limit 1 CPU per node (seed issue); memory 256 MiB base + 256 MiB (request)
+    / 512 MiB (limit) per node. No cap: a shard holds at most FETCHER_NODES_PER_SHARD nodes, and
+    more nodes mean more shards, so the fetchers' total follows the node count at any scale.
     """
     _positive_int("node_count", node_count)
-    cpu_req = min(node_count * FETCHER_CPU_REQUEST_PER_NODE_MILLI, FETCHER_CPU_REQUEST_CAP_MILLI)
-    cpu_lim = min(node_count * FETCHER_CPU_LIMIT_PER_NODE_MILLI, FETCHER_CPU_LIMIT_CAP_MILLI)
-    mem_req = min(
-        FETCHER_BASE_MEMORY + node_count * FETCHER_MEMORY_REQUEST_PER_NODE,
-        FETCHER_MEMORY_REQUEST_CAP,
-    )
-    mem_lim = min(
-        FETCHER_BASE_MEMORY + node_count * FETCHER_MEMORY_LIMIT_PER_NODE, FETCHER_MEMORY_LIMIT_CAP
-    )
     return {
-        "requests": {"cpu": _cpu(cpu_req), "memory": _mem(mem_req)},
-        "limits": {"cpu": _cpu(cpu_lim), "memory": _mem(mem_lim)},
+        "requests": {
+            "cpu": _cpu(node_count * FETCHER_CPU_REQUEST_PER_NODE_MILLI),
+            "memory": _mem(FETCHER_BASE_MEMORY + node_count * FETCHER_MEMORY_REQUEST_PER_NODE),
+        },
+        "limits": {
+            "cpu": _cpu(node_count * FETCHER_CPU_LIMIT_PER_NODE_MILLI),
+            "memory": _mem(FETCHER_BASE_MEMORY + node_count * FETCHER_MEMORY_LIMIT_PER_NODE),
+        },
     }
 
 
-# Output directories per node: the fetcher names them `<pk[-8:]>-<ip>-<port>`, so a node that
-# restarts with a new pod IP gets a new directory, and log-quota.sh keeps each old one's newest
-# file; files also grow between two prune passes. Factor 2 plus 1 GiB covers both.
-FETCHER_OUTPUT_HEADROOM_FACTOR = 2
+def trace_bytes_per_hour(fetch_interval_ms: int = FETCH_INTERVAL_MS) -> int:
+    """Most trace bytes one node's fetcher can write per hour: a full ITN log queue per poll."""
+    _positive_int("fetch_interval_ms", fetch_interval_ms)
+    return ITN_LOG_QUEUE_BOUND * TRACE_LINE_BYTES * 3_600_000 // fetch_interval_ms
+
+
+@dataclass(frozen=True)
+class FetchedNode:
+    """One node as a fetcher shard follows it: its submitter key, stable DNS host, ITN port."""
+
+    name: str
+    public_key: str
+    host: str
+    itn_port: int
+
+    @property
+    def trace_name(self) -> str:
+        """The fetcher's name for the node: its output directory and the consumer's
+        MINA_NODE_NAME, hence `node_name` in PostgreSQL and the log API:
+        `<last 8 chars of the submitter key>-<host>-<port>` (ITC@46be56f
+        internal-log-fetcher/src/node.rs:29-37, src/main.rs:305,320,359)."""
+        return f"{self.public_key[-8:]}-{self.host}-{self.itn_port}"
+
+
+def fetcher_node_list(nodes: Sequence[FetchedNode]) -> str:
+    """A shard's static `ONLINE_URL` document, in the uptime backend's `/v1/online` shape that the
+    fetcher decodes: `[{remote_addr, submitter, graphql_control_port}]`, the port required (ITC
+    internal-log-fetcher/src/discovery.rs:17-22,106-124). A `remote_addr` that is no socket
+    address is used verbatim as the host (discovery.rs:89-103), so the fetcher reaches the node by
+    its DNS name, which follows the pod across restarts."""
+    if not nodes:
+        raise ValueError("a fetcher shard needs at least one node")
+    entries = []
+    for node in nodes:
+        _positive_int(f"node {node.name} itn_port", node.itn_port)
+        if not node.host or any(c in node.host for c in "/: "):
+            raise ValueError(f"node {node.name}: invalid host {node.host!r}")
+        entries.append(
+            {
+                "remote_addr": node.host,
+                "submitter": node.public_key,
+                "graphql_control_port": node.itn_port,
+            }
+        )
+    return json.dumps(entries, indent=1) + "\n"
+
+
+CONSUMER_LOG_MAX_BYTES = 64 * MIB
+"""log-quota.sh truncates a consumer-*.log in place above this (two per node)."""
+CLOSED_FILES_QUOTA_BYTES = 256 * MIB
+"""Per-node quota for files nobody holds open (a finished worker's leftovers); their traces are
+in PostgreSQL or were lost with the worker, so they are kept only for a look after the fact."""
 FETCHER_OUTPUT_HEADROOM_BYTES = 1 * GIB
 
 
-def fetcher_output_quota(node_count: int, per_node_bytes: int) -> str:
-    """Size of the fetcher's output volume, as a Kubernetes quantity in whole GiB.
+def node_output_bytes(hours: int, fetch_interval_ms: int = FETCH_INTERVAL_MS) -> int:
+    """Disk one node may need in the fetcher's output over `hours`.
 
-    `per_node_bytes` is the `QUOTA_BYTES` given to log-quota.sh; the volume holds
-    2 * node_count * per_node_bytes + 1 GiB, rounded up to a whole GiB.
+    The open trace files cannot be trimmed while the node's worker lives (see log-quota.sh), and
+    the fetcher panics on a full disk (ITC@46be56f internal-log-fetcher/src/mina_server.rs:50-51
+    `write_all(..).unwrap()`), so they are sized for the whole experiment at the highest rate a
+    node can deliver, plus two consumer logs at their cap and the closed-files quota.
     """
-    _positive_int("node_count", node_count)
-    _positive_int("per_node_bytes", per_node_bytes)
-    need = (
-        FETCHER_OUTPUT_HEADROOM_FACTOR * node_count * per_node_bytes + FETCHER_OUTPUT_HEADROOM_BYTES
+    _positive_int("hours", hours)
+    return (
+        trace_bytes_per_hour(fetch_interval_ms) * hours
+        + 2 * CONSUMER_LOG_MAX_BYTES
+        + CLOSED_FILES_QUOTA_BYTES
     )
+
+
+def fetcher_output_volume(node_count: int, hours: int) -> str:
+    """Size of one shard's output volume (whole GiB): its nodes' needs plus 1 GiB headroom."""
+    _positive_int("node_count", node_count)
+    need = node_count * node_output_bytes(hours) + FETCHER_OUTPUT_HEADROOM_BYTES
     return f"{math.ceil(need / GIB)}Gi"
 
 

@@ -14,7 +14,7 @@ from minaperf.cost import (
     estimate_hourly_cost,
 )
 from minaperf.machines import machine_shape
-from minaperf.services import fetcher_resources
+from minaperf.services import fetcher_resources, fetcher_shards
 
 ALLOCATABLE_FRACTION = 0.85
 """Share of a machine's CPU and memory left to pods after GKE's system reservations."""
@@ -101,16 +101,17 @@ SMALL_SERVICES_MEMORY = 2 * 1024**3
 
 
 def services_pool_demand(config: ExperimentConfig) -> PoolDemand:
-    """What the `services` pool carries: PostgreSQL, the orchestrator, the log fetcher and the
-    small services."""
-    fetcher = fetcher_resources(config.nodes.total)["requests"]
+    """What the `services` pool carries: PostgreSQL, the orchestrator, the log fetcher shards
+    (0.5 CPU per node in all) and the small services."""
     postgres = config.postgres.resources
     parts = [
         (cpu_millis(postgres.cpu_request), memory_bytes(postgres.memory_request)),
         (cpu_millis(ORCHESTRATOR_CPU), memory_bytes(ORCHESTRATOR_MEMORY)),
-        (cpu_millis(fetcher["cpu"]), memory_bytes(fetcher["memory"])),
         (SMALL_SERVICES_CPU_MILLIS, SMALL_SERVICES_MEMORY),
     ]
+    for shard in fetcher_shards(range(config.nodes.total)):
+        requests = fetcher_resources(len(shard))["requests"]
+        parts.append((cpu_millis(requests["cpu"]), memory_bytes(requests["memory"])))
     return PoolDemand(
         cpu_millis=sum(cpu for cpu, _ in parts),
         memory_bytes=sum(memory for _, memory in parts),

@@ -28,7 +28,8 @@ EXISTING_DISK = "projects/kept-project/zones/us-central1-a/disks/itn-old-postgre
 SERVICE_WORKLOADS = {
     (DEPLOYMENT, "uptime-backend"),
     (STATEFULSET, "postgres"),
-    (DEPLOYMENT, "log-fetcher"),
+    (DEPLOYMENT, "log-fetcher-1"),
+    (DEPLOYMENT, "log-fetcher-2"),
     (DEPLOYMENT, "log-api"),
     (DEPLOYMENT, "dashboard"),
     (DEPLOYMENT, "experiments-api"),
@@ -103,18 +104,31 @@ def test_uptime_backend_is_one_in_memory_replica_behind_a_cluster_ip(dev: Render
 # ------------------------------------------------------------------------------ log fetcher
 
 
+def fetcher_shards(rendered: Rendered) -> list[dict[str, Any]]:
+    shards = [
+        d
+        for d in rendered.of_type(DEPLOYMENT)
+        if d["inputs"]["metadata"]["labels"]["app.kubernetes.io/component"] == "log-fetcher"
+    ]
+    return sorted(shards, key=lambda d: int(d["inputs"]["metadata"]["name"].rsplit("-", 1)[1]))
+
+
+def cpu(quantity: str) -> float:
+    return int(quantity[:-1]) / 1000 if quantity.endswith("m") else float(quantity)
+
+
 def test_fetcher_secret_key_derives_the_published_fetcher_public_key(dev: Rendered) -> None:
     secret = dev.named(SECRET, "log-fetcher-key")
     text = secret["inputs"]["stringData"]["secret_key"]
     assert ItnKey.from_secret_b64(text).public_b64 == dev.outputs["fetcherPublicKey"]
-    # The key reaches the container only as a mounted file.
-    fetcher = dev.named(DEPLOYMENT, "log-fetcher")
-    volumes = {v["name"]: v for v in pod_spec(fetcher)["volumes"]}
-    assert volumes["key"]["secret"]["secretName"] == "log-fetcher-key"
+    # One key for every shard; it reaches the containers only as a mounted file.
+    for fetcher in fetcher_shards(dev):
+        volumes = {v["name"]: v for v in pod_spec(fetcher)["volumes"]}
+        assert volumes["key"]["secret"]["secretName"] == "log-fetcher-key"
 
 
 def test_fetcher_takes_the_db_uri_from_the_secret_by_reference(dev: Rendered) -> None:
-    fetcher = containers(dev.named(DEPLOYMENT, "log-fetcher"))
+    fetcher = containers(dev.named(DEPLOYMENT, "log-fetcher-1"))
     main = fetcher["fetcher"]
     assert main["args"] == [
         "fetcher",
@@ -130,13 +144,15 @@ def test_fetcher_takes_the_db_uri_from_the_secret_by_reference(dev: Rendered) ->
     ]
     env = env_of(main)
     assert env["DB_URI"] == {"secretKeyRef": {"name": "postgres-credentials", "key": "uri"}}
-    assert env["ONLINE_URL"] == dev.outputs["uptimeOnlineUrl"]
-    assert env["FETCH_INTERVAL_MS"] == "10000"
+    # Its own static node list, not the uptime backend (served by the node-list container).
+    assert env["ONLINE_URL"] == "http://127.0.0.1:8081/online.json"
+    assert fetcher["node-list"]["command"] == [
+        "httpd", "-f", "-p", "127.0.0.1:8081", "-h", "/srv/node-list"
+    ]  # fmt: skip
+    # MPT@7da1f2c load-tests-cluster/docker-compose.yaml:47
+    assert env["FETCH_INTERVAL_MS"] == "5000"
     assert env["INTERNAL_TRACE_CONSUMER_EXE"] == "/internal_trace_consumer"
     assert env["HANDLE_STATUS_CHANGE"] == "true"
-    # 10 nodes: 0.5 / 1 CPU per node.
-    assert main["resources"]["requests"]["cpu"] == "5"
-    assert main["resources"]["limits"]["cpu"] == "10"
 
     row = env_of(fetcher["deployment-row"])
     assert row["DEPLOYMENT_NAME"] == "dev"
@@ -147,19 +163,63 @@ def test_fetcher_takes_the_db_uri_from_the_secret_by_reference(dev: Rendered) ->
 
     quota = env_of(fetcher["log-quota"])
     assert quota["OUTPUT_DIR"] == "/output"
-    assert int(quota["QUOTA_BYTES"]) > 0
+    assert int(quota["LOG_MAX_BYTES"]) == 64 * 1024**2
+    assert int(quota["QUOTA_BYTES"]) == 256 * 1024**2
+    # The quota sidecar must see the fetcher's and consumers' open files.
+    assert pod_spec(dev.named(DEPLOYMENT, "log-fetcher-1"))["shareProcessNamespace"] is True
 
     api = containers(dev.named(DEPLOYMENT, "log-api"))["log-api"]
     assert api["args"] == ["consumer", "serve", "--db-uri", "$(DB_URI)", "--port", "9080"]
     assert env_of(api)["DB_URI"] == {"secretKeyRef": {"name": "postgres-credentials", "key": "uri"}}
     assert [p["port"] for p in spec_of(dev.named(SERVICE, "log-api"))["ports"]] == [9080]
-    assert [p["port"] for p in spec_of(dev.named(SERVICE, "log-fetcher"))["ports"]] == [4000]
 
 
-def test_fetcher_output_volume_is_sized_from_the_per_node_quota(dev: Rendered) -> None:
-    claim = dev.named(PVC, "log-fetcher-output")
-    # 2 x 10 nodes x 2 GiB + 1 GiB
-    assert spec_of(claim)["resources"]["requests"]["storage"] == "41Gi"
+def test_no_service_reaches_the_fetchers_rest_api(dev: Rendered) -> None:
+    """`POST /reset` deletes every node's output (ITC main.rs:266-285): nothing publishes :4000."""
+    for service in dev.of_type(SERVICE):
+        ports = [p.get("targetPort") for p in spec_of(service).get("ports", [])]
+        selector = spec_of(service).get("selector") or {}
+        assert selector.get("app.kubernetes.io/component") != "log-fetcher", service
+        assert 4000 not in ports
+
+
+def test_shards_follow_every_node_once_by_dns_name_and_key(dev: Rendered) -> None:
+    followed: list[dict[str, Any]] = []
+    for index, _ in enumerate(fetcher_shards(dev), start=1):
+        text = dev.named(CONFIG_MAP, f"log-fetcher-{index}-nodes")["inputs"]["data"]["online.json"]
+        followed += json.loads(text)
+    names = json.loads(
+        dev.named(CONFIG_MAP, "log-fetcher-names")["inputs"]["data"]["node_names.json"]
+    )
+    # Every node exactly once, named in the -n map (so /nodes shows its name).
+    assert sorted(entry["submitter"] for entry in followed) == sorted(names)
+    hosts = {names[e["submitter"]]: e["remote_addr"] for e in followed}
+    for node, host in hosts.items():
+        assert host.startswith(f"{node}-0.")  # the pod's DNS name under its group's Service
+    assert {e["graphql_control_port"] for e in followed} == {3086}
+
+
+def test_fetcher_output_volumes_are_sized_for_the_trace_rate(dev: Rendered) -> None:
+    for index, shard in enumerate(fetcher_shards(dev), start=1):
+        count = len(
+            json.loads(
+                dev.named(CONFIG_MAP, f"log-fetcher-{index}-nodes")["inputs"]["data"]["online.json"]
+            )
+        )
+        claim = dev.named(PVC, f"log-fetcher-{index}-output")
+        size = int(spec_of(claim)["resources"]["requests"]["storage"].removesuffix("Gi"))
+        # per node: 72 MB/h of traces for the 48 h TTL + 384 MiB of logs and leftovers.
+        assert size * 1024**3 >= count * (72_000_000 * 48 + 384 * 1024**2)
+        assert containers(shard)["fetcher"]["resources"]["requests"]["cpu"] == (
+            f"{count * 500}m" if count % 2 else f"{count // 2}"
+        )
+
+
+def test_large_stack_gives_the_fetchers_half_a_cpu_per_node(large: Rendered) -> None:
+    shards = fetcher_shards(large)
+    requested = sum(cpu(containers(s)["fetcher"]["resources"]["requests"]["cpu"]) for s in shards)
+    assert len(shards) == 25
+    assert requested >= 0.5 * 200
 
 
 # ------------------------------------------------------------------------------ secrets

@@ -1,12 +1,22 @@
-"""log-quota.sh on a real directory tree, under dash/coreutils and under busybox."""
+"""log-quota.sh against processes that hold files the way the fetcher and consumer do, under
+dash/coreutils and under busybox (the sidecar's image).
+
+The stand-ins (tests/fakes/itc_standin.py) copy ITC@46be56f: the fetcher holds the trace file
+open without O_APPEND (utils.rs:20-24) and the consumer logs with O_APPEND (worker.rs:36-46);
+the consumer tails the trace file and reopens it when it disappears
+(trace_file_processor.ml:72-78,172-180).
+"""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,6 +24,7 @@ import pytest
 from .conftest import ASSETS
 
 SCRIPT = ASSETS / "log-quota.sh"
+REPO = ASSETS.parents[1]
 NOW = 1_750_000_000
 
 
@@ -24,37 +35,12 @@ def _file(path: Path, size: int, age: int) -> Path:
     return path
 
 
-def _tree(root: Path) -> dict[str, list[tuple[Path, int, int]]]:
-    """Three nodes: two over quota with nested dirs and spaces in names, one under quota."""
-    spec = {
-        "aaaaaaaa-10.0.0.1-11111": [
-            ("internal-trace.jsonl", 300, 10),  # newest
-            ("consumer-stdout.log", 400, 500),
-            ("consumer stderr.log", 250, 400),
-            ("rotated/internal-trace.jsonl.1", 500, 900),  # oldest
-            ("rotated/internal-trace.jsonl.2", 200, 700),
-        ],
-        "bbbbbbbb-10.0.0.2-11111": [
-            ("big-newest.jsonl", 1500, 5),  # newest and alone above the quota
-            ("old.log", 100, 1000),
-        ],
-        "cccccccc-10.0.0.3-11111": [
-            ("a.jsonl", 300, 50),
-            ("b.log", 300, 5000),
-        ],
-    }
-    out: dict[str, list[tuple[Path, int, int]]] = {}
-    for node, files in spec.items():
-        out[node] = [(_file(root / node / rel, size, age), size, age) for rel, size, age in files]
-    _file(root / "not-a-node.txt", 5000, 99999)
-    return out
-
-
-def _run(root: Path, quota: int, shell: list[str], path: str) -> subprocess.CompletedProcess[str]:
-    env = {"PATH": path, "OUTPUT_DIR": str(root), "QUOTA_BYTES": str(quota)}
+def _run(
+    root: Path, quota: int, shell: list[str], path: str, **env: str
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*shell, str(SCRIPT), "--once"],
-        env=env,
+        env={"PATH": path, "OUTPUT_DIR": str(root), "QUOTA_BYTES": str(quota), **env},
         capture_output=True,
         text=True,
         timeout=60,
@@ -64,6 +50,15 @@ def _run(root: Path, quota: int, shell: list[str], path: str) -> subprocess.Comp
 
 def _node_bytes(d: Path) -> int:
     return sum(p.stat().st_size for p in d.rglob("*") if p.is_file())
+
+
+def _fake_proc(base: Path, open_paths: list[Path]) -> Path:
+    """A /proc look-alike: one process whose fds point at `open_paths` (deterministic cases)."""
+    fd_dir = base / "4242" / "fd"
+    fd_dir.mkdir(parents=True)
+    for i, p in enumerate(open_paths, start=3):
+        (fd_dir / str(i)).symlink_to(p)
+    return base
 
 
 SHELLS = ["dash", "busybox"]
@@ -87,98 +82,195 @@ def busybox_bin_or_none(request: pytest.FixtureRequest) -> Path | None:
     return request.getfixturevalue("busybox_bin")
 
 
-def test_prunes_each_node_oldest_first_keeping_newest(
-    tmp_path: Path, shell: tuple[list[str], str]
+class StandIn:
+    def __init__(self, mode: str, node_dir: Path, *extra: Path) -> None:
+        self.proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "tests.fakes.itc_standin",
+                mode,
+                str(node_dir),
+                *map(str, extra),
+            ],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+
+    def send(self, command: str) -> None:
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
+        self.proc.stdin.write(command + "\n")
+        self.proc.stdin.flush()
+        assert self.proc.stdout.readline().strip() == "ok"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def standins() -> Iterator[list[StandIn]]:
+    made: list[StandIn] = []
+    yield made
+    for s in made:
+        s.stop()
+
+
+def _progress(progress: Path, want_lines: int) -> tuple[int, int]:
+    deadline = time.monotonic() + 20
+    lines = reopens = -1
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError):
+            lines, reopens = map(int, progress.read_text().split())
+        if lines >= want_lines:
+            break
+        time.sleep(0.05)
+    return lines, reopens
+
+
+def test_live_worker_files_survive_logs_truncate_in_place_stale_files_go(
+    tmp_path: Path, shell: tuple[list[str], str], standins: list[StandIn]
 ) -> None:
-    quota = 1000
-    tree = _tree(tmp_path)
-    r = _run(tmp_path, quota, *shell)
+    out = tmp_path / "output"
+    live = out / "aaaaaaaa-bp-1-0.bp-3086"
+    stale = out / "aaaaaaaa-10.0.0.9-3086"  # the node's earlier address: nobody holds it
+    stale_files = [
+        _file(stale / "internal-trace.jsonl", 9000, 900),  # oldest
+        _file(stale / "verifier-internal-trace.jsonl", 4000, 800),
+        _file(stale / "consumer-stdout.log", 3000, 700),
+        _file(stale / "prover-internal-trace.jsonl", 2000, 600),  # newest
+    ]
+    fetcher = StandIn("fetcher", live)
+    standins.append(fetcher)
+    fetcher.send("trace 2000")
+    fetcher.send("log 30000")
+    progress = tmp_path / "consumer-progress"
+    consumer = StandIn("consumer", live, progress)
+    standins.append(consumer)
+    assert _progress(progress, 2000) == (2000, 0)
+    trace = live / "internal-trace.jsonl"
+    before = trace.stat()
+
+    r = _run(out, 8000, *shell, LOG_MAX_BYTES="8000")
     assert r.returncode == 0, r.stderr
 
-    a = tree["aaaaaaaa-10.0.0.1-11111"]
-    # total 1650 > 1000: remove .1 (500, oldest) -> 1150, then .2 (200) -> 950 <= 1000. Stop.
-    kept_a = {p.name for p, _, _ in a if p.exists()}
-    assert kept_a == {"internal-trace.jsonl", "consumer-stdout.log", "consumer stderr.log"}
-    assert _node_bytes(tmp_path / "aaaaaaaa-10.0.0.1-11111") == 950
+    # The open trace file is neither deleted nor truncated, although it alone is over quota.
+    after = trace.stat()
+    assert (after.st_ino, after.st_size) == (before.st_ino, before.st_size)
+    assert before.st_size > 8000
+    assert f"WARNING: node={live.name} open files hold" in r.stdout
+    # The consumer log was truncated in place; the O_APPEND writer continues at the new end.
+    assert (live / "consumer-stdout.log").stat().st_size == 0
+    fetcher.send("log 100")
+    assert (live / "consumer-stdout.log").read_bytes() == b"d" * 100
+    # Tracing goes on: new lines reach the tailing consumer, which never had to reopen.
+    fetcher.send("trace 25")
+    assert _progress(progress, 2025) == (2025, 0)
+    assert trace.stat().st_size > before.st_size
+    # The stale directory: its consumer log (3000 <= 8000) is kept; closed files go oldest
+    # first until it is within quota: 18000 -> 9000 (trace gone) -> 5000 (verifier gone).
+    assert [p.exists() for p in stale_files] == [False, False, True, True]
+    assert _node_bytes(stale) == 5000
     assert (
-        "log-quota: node=aaaaaaaa-10.0.0.1-11111 removed_files=2 removed_bytes=700 "
-        "remaining_bytes=950 quota=1000"
+        f"node={stale.name} removed_files=2 removed_bytes=13000 truncated_bytes=0 "
+        "remaining_bytes=5000 quota=8000"
     ) in r.stdout
+    # Usage is surfaced: one status file for `wait`/`status`, one summary log line.
+    status = (out / "quota-status.txt").read_text().splitlines()
+    assert f"node={stale.name} used_bytes=5000 open_bytes=0 files=2" in status
+    live_line = next(line for line in status if line.startswith(f"node={live.name} "))
+    assert f"open_bytes={before.st_size}" in live_line
+    summary = status[-1]
+    assert summary.startswith("summary nodes=2 ")
+    assert "reclaimed_bytes=13000 truncated_bytes=30000 " in summary
+    assert "volume_size_bytes=" in summary
+    assert "volume_used_pct=" in summary
+    assert f"log-quota: {summary.removeprefix('summary ')}" in r.stdout
 
-    b = tree["bbbbbbbb-10.0.0.2-11111"]
-    assert b[0][0].exists()  # newest never removed, even alone above quota
-    assert not b[1][0].exists()
-    assert "WARNING: node=bbbbbbbb-10.0.0.2-11111 newest file alone exceeds the quota" in r.stdout
 
-    c = tree["cccccccc-10.0.0.3-11111"]
-    assert all(p.exists() for p, _, _ in c)  # under quota: untouched
-    assert all(int(p.stat().st_mtime) == NOW - age for p, _, age in c)
-    assert "cccccccc" not in r.stdout
-    assert (tmp_path / "not-a-node.txt").exists()  # files outside node dirs are not ours
-
-
-def test_every_node_ends_within_quota_and_second_pass_is_a_no_op(
+def test_closed_files_pruned_oldest_first_open_ones_skipped(
     tmp_path: Path, shell: tuple[list[str], str]
 ) -> None:
-    for n in range(4):
-        for i in range(12):
-            _file(
-                tmp_path / f"node-{n}" / f"sub{i % 3}" / f"f{i:02d}.log", 97 * (i + n + 1), 1000 - i
-            )
-    before = {p: p.stat().st_mtime for p in tmp_path.rglob("*") if p.is_file()}
-    r = _run(tmp_path, 2000, *shell)
+    out = tmp_path / "out"
+    node = out / "cccccccc-10.0.0.3-3086"
+    files = [
+        _file(node / "rotated" / "a b.jsonl", 500, 900),  # oldest, but held open
+        _file(node / "rotated" / "old.jsonl", 400, 800),
+        _file(node / "x.jsonl", 300, 700),
+        _file(node / "y.jsonl", 300, 100),
+    ]
+    small = out / "dddddddd-10.0.0.4-3086"
+    kept = [_file(small / "a.jsonl", 100, 5000)]
+    _file(out / "not-a-node.txt", 5000, 99999)
+    proc = _fake_proc(tmp_path / "proc", [files[0]])
+
+    r = _run(out, 1000, *shell, PROC_DIR=str(proc))
     assert r.returncode == 0, r.stderr
-    for n in range(4):
-        node = tmp_path / f"node-{n}"
-        assert _node_bytes(node) <= 2000
-        left = sorted(p for p in node.rglob("*") if p.is_file())
-        gone = [p for p in before if p.is_relative_to(node) and not p.exists()]
-        assert (node / "sub2" / "f11.log") in left  # the newest
-        # everything removed is older than everything kept
-        assert max(before[p] for p in gone) < min(before[p] for p in left)
-    again = _run(tmp_path, 2000, *shell)
-    assert again.returncode == 0
-    assert again.stdout == ""
+    # 1500 -> open 500 skipped -> old 400 gone (1100) -> x 300 gone (800 <= 1000).
+    assert [p.exists() for p in files] == [True, False, False, True]
+    assert all(int(p.stat().st_mtime) == NOW - 5000 for p in kept)  # under quota: untouched
+    assert "dddddddd" not in r.stdout.replace("node=dddddddd", "")  # no per-node line
+    assert (out / "not-a-node.txt").exists()
+    again = _run(out, 1000, *shell, PROC_DIR=str(proc))
+    assert "removed_files" not in again.stdout
+
+
+def test_deletes_nothing_when_no_open_file_is_visible(
+    tmp_path: Path, shell: tuple[list[str], str]
+) -> None:
+    out = tmp_path / "out"
+    files = [_file(out / "n1" / f"f{i}.jsonl", 400, 100 + i) for i in range(5)]
+    empty_proc = tmp_path / "proc"
+    empty_proc.mkdir()
+    r = _run(out, 500, *shell, PROC_DIR=str(empty_proc))
+    assert r.returncode == 0, r.stderr
+    assert all(p.exists() for p in files)
+    assert "no open file under" in r.stdout
+    assert "deleting nothing" in r.stdout
 
 
 def test_bad_settings_are_refused(tmp_path: Path) -> None:
-    for quota in ("0", "10k", ""):
-        r = (
-            _run(tmp_path, 0, ["sh"], "/usr/bin:/bin")
-            if quota == "0"
-            else subprocess.run(
-                ["sh", str(SCRIPT), "--once"],
-                env={"PATH": "/usr/bin:/bin", "OUTPUT_DIR": str(tmp_path), "QUOTA_BYTES": quota},
-                capture_output=True,
-                text=True,
-                check=False,
-            )
+    for name, value in (("QUOTA_BYTES", "0"), ("QUOTA_BYTES", "10k"), ("LOG_MAX_BYTES", "-1")):
+        env = {"PATH": "/usr/bin:/bin", "OUTPUT_DIR": str(tmp_path), "QUOTA_BYTES": "100"}
+        env[name] = value
+        r = subprocess.run(
+            ["sh", str(SCRIPT), "--once"], env=env, capture_output=True, text=True, check=False
         )
-        assert r.returncode == 2, quota
+        assert r.returncode == 2, (name, value)
+        assert name in r.stderr
     r = subprocess.run(["sh", str(SCRIPT), "--bogus"], capture_output=True, text=True, check=False)
     assert r.returncode == 2
 
 
-def test_loop_mode_prunes_periodically_and_stops_on_term(tmp_path: Path) -> None:
-    _file(tmp_path / "n1" / "old.log", 800, 100)
-    _file(tmp_path / "n1" / "new.log", 100, 1)
+def test_loop_mode_truncates_periodically_and_stops_on_term(
+    tmp_path: Path, standins: list[StandIn]
+) -> None:
+    node = tmp_path / "n1"
+    fetcher = StandIn("fetcher", node)
+    standins.append(fetcher)
+    fetcher.send("log 900")
     env = {
         "PATH": "/usr/bin:/bin",
         "OUTPUT_DIR": str(tmp_path),
-        "QUOTA_BYTES": "500",
+        "QUOTA_BYTES": "100000",
+        "LOG_MAX_BYTES": "500",
         "INTERVAL": "1",
     }
     proc = subprocess.Popen(["sh", str(SCRIPT)], env=env, stdout=subprocess.PIPE, text=True)
+    log = node / "consumer-stdout.log"
     try:
         deadline = time.monotonic() + 20
-        while (tmp_path / "n1" / "old.log").exists() and time.monotonic() < deadline:
+        while log.stat().st_size and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not (tmp_path / "n1" / "old.log").exists()
-        _file(tmp_path / "n1" / "newer.log", 600, 0)  # new.log is now the oldest
-        while (tmp_path / "n1" / "new.log").exists() and time.monotonic() < deadline:
+        assert log.stat().st_size == 0
+        fetcher.send("log 700")
+        while log.stat().st_size and time.monotonic() < deadline:
             time.sleep(0.1)
-        assert not (tmp_path / "n1" / "new.log").exists()
-        assert (tmp_path / "n1" / "newer.log").exists()
+        assert log.stat().st_size == 0
         proc.send_signal(signal.SIGTERM)
         out, _ = proc.communicate(timeout=10)
     finally:
@@ -186,4 +278,5 @@ def test_loop_mode_prunes_periodically_and_stops_on_term(tmp_path: Path) -> None
             proc.kill()
             proc.communicate()
     assert proc.returncode == 0
-    assert "removed_files=1 removed_bytes=800" in out
+    assert "truncated_bytes=900" in out
+    assert "truncated_bytes=700" in out

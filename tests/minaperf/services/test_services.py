@@ -19,12 +19,17 @@ from hypothesis import strategies as st
 from minaperf import services
 from minaperf.services import (
     DashboardNode,
+    FetchedNode,
     dashboard_fe_config,
     deployment_row,
-    fetcher_output_quota,
+    fetcher_node_list,
+    fetcher_output_volume,
     fetcher_resources,
+    fetcher_shards,
+    node_output_bytes,
     postgres_server_args,
     postgres_uri,
+    trace_bytes_per_hour,
     uptime_backend_config,
     uptime_network_env,
 )
@@ -114,45 +119,61 @@ def test_network_env_refuses(image: str, message: str) -> None:
 # ----------------------------------------------------------------------------- fetcher
 
 
-def test_fetcher_resources_scale_and_cap() -> None:
+def test_fetcher_resources_follow_the_shard_size() -> None:
     assert fetcher_resources(1) == {
         "requests": {"cpu": "500m", "memory": "512Mi"},
         "limits": {"cpu": "1", "memory": "768Mi"},
     }
-    assert fetcher_resources(10) == {
-        "requests": {"cpu": "5", "memory": "2816Mi"},
-        "limits": {"cpu": "10", "memory": "5376Mi"},
-    }
-    assert fetcher_resources(1000) == {
-        "requests": {"cpu": "12", "memory": "16Gi"},
-        "limits": {"cpu": "32", "memory": "32Gi"},
+    assert fetcher_resources(8) == {
+        "requests": {"cpu": "4", "memory": "2304Mi"},
+        "limits": {"cpu": "8", "memory": "4352Mi"},
     }
     for bad in (0, -1, True):
         with pytest.raises(ValueError, match="positive"):
             fetcher_resources(bad)
 
 
-@given(st.integers(min_value=1, max_value=5000))
-def test_fetcher_resources_requests_never_exceed_limits(n: int) -> None:
-    r = fetcher_resources(n)
-
-    def cpu(q: str) -> float:
-        return int(q[:-1]) / 1000 if q.endswith("m") else float(q)
-
-    def mem(q: str) -> int:
-        return int(q[:-2]) * (1024**3 if q.endswith("Gi") else 1024**2)
-
-    assert cpu(r["requests"]["cpu"]) <= cpu(r["limits"]["cpu"]) <= 32
-    assert mem(r["requests"]["memory"]) <= mem(r["limits"]["memory"]) <= 32 * 1024**3
+@given(st.integers(min_value=1, max_value=400), st.integers(min_value=1, max_value=16))
+def test_shards_cover_every_node_once_evenly_in_order(n: int, per_shard: int) -> None:
+    nodes = list(range(n))
+    shards = fetcher_shards(nodes, per_shard)
+    assert [node for shard in shards for node in shard] == nodes
+    sizes = [len(shard) for shard in shards]
+    assert max(sizes) <= per_shard
+    assert max(sizes) - min(sizes) <= 1
+    assert len(shards) == -(-n // per_shard)
 
 
-def test_fetcher_output_quota() -> None:
-    gib = 1024**3
-    assert fetcher_output_quota(10, gib) == "21Gi"
-    assert fetcher_output_quota(1, 1) == "2Gi"
-    assert fetcher_output_quota(3, 512 * 1024**2) == "4Gi"
-    with pytest.raises(ValueError, match="per_node_bytes"):
-        fetcher_output_quota(1, 0)
+def test_shards_refuse_nothing_to_shard() -> None:
+    with pytest.raises(ValueError, match="no nodes"):
+        fetcher_shards([])
+    assert [len(s) for s in fetcher_shards(range(10), 8)] == [5, 5]
+
+
+def test_trace_volume_is_sized_from_the_highest_rate_a_node_can_deliver() -> None:
+    # 500 queued entries (itn_logger.ml) x 200 bytes every 5 s poll = 20 kB/s = 72 MB/h.
+    assert services.FETCH_INTERVAL_MS == 5000
+    assert trace_bytes_per_hour() == 72_000_000
+    assert trace_bytes_per_hour(10_000) == 36_000_000
+    # 72 h: 5.184 GB of traces + 2 x 64 MiB consumer logs + 256 MiB closed-file quota per node.
+    assert node_output_bytes(72) == 5_184_000_000 + 3 * 128 * 1024**2
+    assert fetcher_output_volume(8, 72) == "43Gi"  # 8 x 5.21 GiB + 1 GiB, rounded up
+    assert fetcher_output_volume(1, 1) == "2Gi"
+    with pytest.raises(ValueError, match="hours"):
+        node_output_bytes(0)
+
+
+def test_node_list_has_the_online_shape_the_fetcher_decodes() -> None:
+    node = FetchedNode("bp-2", REAL_KEYS[0], "bp-2-0.bp", 3086)
+    assert json.loads(fetcher_node_list([node])) == [
+        {"remote_addr": "bp-2-0.bp", "submitter": REAL_KEYS[0], "graphql_control_port": 3086}
+    ]
+    # ITC node.rs:29-37: `<pk[-8:]>-<ip>-<port>`.
+    assert node.trace_name == f"{REAL_KEYS[0][-8:]}-bp-2-0.bp-3086"
+    with pytest.raises(ValueError, match="at least one node"):
+        fetcher_node_list([])
+    with pytest.raises(ValueError, match="invalid host"):
+        fetcher_node_list([FetchedNode("x", REAL_KEYS[0], "10.0.0.1:80", 3086)])
 
 
 # ----------------------------------------------------------------------------- PostgreSQL
