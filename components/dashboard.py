@@ -28,18 +28,20 @@ import json
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.context import NO_PRIVILEGE as SECURITY
 from components.context import ExperimentContext
 from components.exposure import restricted_load_balancer
 from components.labels import Labels
 from components.log_fetcher import FETCHER_PORT
 from components.postgres import Postgres
+from components.security import container_security, pod_security, scanner_skips
 from minaperf import services
 
 DASHBOARD = "dashboard"
 EXPERIMENTS_API = "experiments-api"
 DASHBOARD_PORT = 80
 EXPERIMENTS_API_PORT = 3003
+NODE_UID = 1000
+"""The `node` user of the node:22-alpine image the experiments API is built on."""
 CONFIG_DIR = "/etc/dashboard"
 CONFIG_FILE = "fe-config.json"
 HTML_ASSETS = "/usr/share/nginx/html/assets"
@@ -99,7 +101,21 @@ class Dashboard(pulumi.ComponentResource):
         selector = Labels.selector(DASHBOARD)
         k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=ctx.metadata(DASHBOARD, DASHBOARD),
+            metadata={
+                **ctx.metadata(DASHBOARD, DASHBOARD),
+                "annotations": scanner_skips(
+                    {
+                        "CKV_K8S_22": "the start script renders env.js into nginx's html "
+                        "directory inside the image",
+                        "CKV_K8S_23": "the nginx master starts as root to bind port 80 and "
+                        "switch its workers to the nginx user",
+                        "CKV_K8S_40": "see CKV_K8S_23",
+                        "CKV_K8S_37": "only the four capabilities nginx's root master needs "
+                        "(see the container's securityContext)",
+                        "CKV_K8S_25": "see CKV_K8S_37",
+                    }
+                ),
+            },
             spec={
                 "replicas": 1,
                 "selector": {"match_labels": selector},
@@ -107,6 +123,7 @@ class Dashboard(pulumi.ComponentResource):
                     "metadata": {"labels": ctx.labels.k8s(DASHBOARD)},
                     "spec": {
                         "automount_service_account_token": False,
+                        "security_context": pod_security(),
                         "node_selector": ctx.services_node_selector(),
                         "containers": [
                             {
@@ -124,8 +141,20 @@ class Dashboard(pulumi.ComponentResource):
                                     "http_get": {"path": "/", "port": "http"},
                                     "period_seconds": 10,
                                 },
+                                "liveness_probe": {
+                                    "http_get": {"path": "/", "port": "http"},
+                                    "initial_delay_seconds": 10,
+                                    "period_seconds": 30,
+                                    "failure_threshold": 4,
+                                },
                                 "resources": DASHBOARD_RESOURCES,
-                                "security_context": SECURITY,
+                                # nginx's master (root): NET_BIND_SERVICE for port 80, SETUID
+                                # and SETGID to run its workers as `nginx`, CHOWN for its
+                                # temporary directories under /var/cache/nginx.
+                                "security_context": container_security(
+                                    read_only_root=False,
+                                    add=["CHOWN", "NET_BIND_SERVICE", "SETGID", "SETUID"],
+                                ),
                                 "volume_mounts": [
                                     {"name": "config", "mount_path": CONFIG_DIR, "read_only": True}
                                 ],
@@ -143,7 +172,16 @@ class Dashboard(pulumi.ComponentResource):
         api_selector = Labels.selector(EXPERIMENTS_API)
         k8s.apps.v1.Deployment(
             f"{name}-experiments-api",
-            metadata=ctx.metadata(EXPERIMENTS_API, EXPERIMENTS_API),
+            metadata={
+                **ctx.metadata(EXPERIMENTS_API, EXPERIMENTS_API),
+                "annotations": scanner_skips(
+                    {
+                        "CKV_K8S_35": "the experiments API reads its database only from "
+                        "PSQL_CONNECTION_STRING",
+                        "CKV_K8S_40": "uid 1000 is the image's own `node` user",
+                    }
+                ),
+            },
             spec={
                 "replicas": 1,
                 "selector": {"match_labels": api_selector},
@@ -151,6 +189,7 @@ class Dashboard(pulumi.ComponentResource):
                     "metadata": {"labels": ctx.labels.k8s(EXPERIMENTS_API)},
                     "spec": {
                         "automount_service_account_token": False,
+                        "security_context": pod_security(),
                         "node_selector": ctx.services_node_selector(),
                         "containers": [
                             {
@@ -179,9 +218,24 @@ class Dashboard(pulumi.ComponentResource):
                                     "tcp_socket": {"port": "http"},
                                     "period_seconds": 10,
                                 },
+                                "liveness_probe": {
+                                    "tcp_socket": {"port": "http"},
+                                    "initial_delay_seconds": 15,
+                                    "period_seconds": 30,
+                                    "failure_threshold": 4,
+                                },
                                 "resources": EXPERIMENTS_API_RESOURCES,
-                                "security_context": SECURITY,
+                                "security_context": container_security(user=NODE_UID),
+                                # npm's cache and logs, and scratch: the root is read-only.
+                                "volume_mounts": [
+                                    {"name": "npm", "mount_path": "/home/node/.npm"},
+                                    {"name": "tmp", "mount_path": "/tmp"},  # noqa: S108
+                                ],
                             }
+                        ],
+                        "volumes": [
+                            {"name": "npm", "empty_dir": {"size_limit": "256Mi"}},
+                            {"name": "tmp", "empty_dir": {"size_limit": "256Mi"}},
                         ],
                     },
                 },

@@ -20,10 +20,12 @@ from components.keys import ExperimentKeys
 from components.labels import Labels, expires_at, expiry_label
 from components.log_fetcher import LogFetcher
 from components.mina_network import MinaNetwork, MinaNodeInfo
+from components.network_policy import NetworkPolicies
 from components.orchestrator import OrchestratorWorkspace
 from components.platform import ExistingCluster, GkeCluster
 from components.platform import gcp_provider as platform_gcp_provider
 from components.postgres import Postgres
+from components.security import POD_SECURITY_LABELS
 from components.uptime import UptimeBackend
 from components.worker_pool import SnarkWorkerPool
 from minaperf.config import ExperimentConfig, GkePlatform, KubernetesPlatform, NetworkParams
@@ -147,7 +149,12 @@ class Experiment(pulumi.ComponentResource):
         )
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
-            metadata={"name": config.namespace, "labels": labels.k8s("experiment")},
+            metadata={
+                "name": config.namespace,
+                "labels": labels.k8s("experiment").apply(
+                    lambda values: {**values, **POD_SECURITY_LABELS}
+                ),
+            },
             opts=pulumi.ResourceOptions.merge(
                 self._in_cluster,
                 pulumi.ResourceOptions(
@@ -193,7 +200,9 @@ class Experiment(pulumi.ComponentResource):
         )
 
     def _network(self, ctx: ExperimentContext) -> NetworkParts:
-        """The daemons, and the uptime backend they submit to."""
+        """The namespace's NetworkPolicies (every pod starts behind the default deny), the
+        daemons, and the uptime backend they submit to."""
+        NetworkPolicies(f"{self._name}-network-policies", ctx, opts=self._in_namespace)
         uptime = UptimeBackend(f"{self._name}-uptime", ctx, opts=self._in_namespace)
         mina = MinaNetwork(
             f"{self._name}-mina",

@@ -50,10 +50,10 @@ from typing import cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.context import NO_PRIVILEGE as SECURITY
 from components.context import ExperimentContext, node_specs
 from components.labels import Labels
-from components.postgres import Postgres, asset
+from components.postgres import POSTGRES_UID, Postgres, asset
+from components.security import NOBODY, container_security, pod_security, scanner_skips
 from minaperf import daemon, services
 from minaperf.config import ROLE_PREFIXES, ExperimentConfig
 from minaperf.keys.material import KeyMaterial, PublicSummary
@@ -279,7 +279,17 @@ class LogFetcher(pulumi.ComponentResource):
         }
         k8s.apps.v1.Deployment(
             name,
-            metadata=ctx.metadata(shard, FETCHER, shard),
+            metadata={
+                **ctx.metadata(shard, FETCHER, shard),
+                "annotations": scanner_skips(
+                    {
+                        "CKV_K8S_8": "the node-list and log-quota sidecars serve nobody outside "
+                        "the pod; if one dies its container exits and restarts (the fetcher "
+                        "has probes)",
+                        "CKV_K8S_9": "see CKV_K8S_8",
+                    }
+                ),
+            },
             spec={
                 "replicas": 1,
                 # One writer on a ReadWriteOnce volume: the old pod goes before the new one.
@@ -289,6 +299,8 @@ class LogFetcher(pulumi.ComponentResource):
                     "metadata": {"labels": ctx.labels.k8s(FETCHER, shard)},
                     "spec": {
                         "automount_service_account_token": False,
+                        # The output volume belongs to the fetcher's group.
+                        "security_context": pod_security(fs_group=NOBODY),
                         # log-quota.sh must see which files the fetcher and consumers hold open.
                         "share_process_namespace": True,
                         "node_selector": ctx.services_node_selector(),
@@ -299,7 +311,8 @@ class LogFetcher(pulumi.ComponentResource):
                                 "command": ["sh", f"{SCRIPTS_DIR}/pg-deployment-row.sh"],
                                 "env": row_env,
                                 "resources": ROW_RESOURCES,
-                                "security_context": SECURITY,
+                                # psql only; the image's postgres user.
+                                "security_context": container_security(user=POSTGRES_UID),
                                 "volume_mounts": [scripts_mount],
                             }
                         ],
@@ -332,14 +345,24 @@ class LogFetcher(pulumi.ComponentResource):
                                     "http_get": {"path": "/nodes", "port": "http"},
                                     "period_seconds": 10,
                                 },
+                                # Its REST API answers while the fetch loop runs.
+                                "liveness_probe": {
+                                    "http_get": {"path": "/nodes", "port": "http"},
+                                    "initial_delay_seconds": 30,
+                                    "period_seconds": 30,
+                                    "timeout_seconds": 10,
+                                    "failure_threshold": 5,
+                                },
                                 "resources": cast(
                                     k8s.core.v1.ResourceRequirementsArgsDict,
                                     services.fetcher_resources(node_count),
                                 ),
-                                "security_context": SECURITY,
+                                # Writes only to its output volume (and scratch in /tmp).
+                                "security_context": container_security(user=NOBODY),
                                 "volume_mounts": [
                                     {"name": "key", "mount_path": KEY_DIR, "read_only": True},
                                     {"name": "output", "mount_path": OUTPUT_DIR},
+                                    {"name": "tmp", "mount_path": "/tmp"},  # noqa: S108
                                     {"name": "names", "mount_path": NAMES_DIR, "read_only": True},
                                 ],
                             },
@@ -355,7 +378,8 @@ class LogFetcher(pulumi.ComponentResource):
                                     NODE_LIST_DIR,
                                 ],
                                 "resources": NODE_LIST_RESOURCES,
-                                "security_context": SECURITY,
+                                # Serves a read-only ConfigMap on an unprivileged port.
+                                "security_context": container_security(user=NOBODY),
                                 "volume_mounts": [
                                     {
                                         "name": "node-list",
@@ -381,14 +405,16 @@ class LogFetcher(pulumi.ComponentResource):
                                     {"name": "INTERVAL", "value": str(LOG_QUOTA_INTERVAL_SECONDS)},
                                 ],
                                 "resources": QUOTA_RESOURCES,
-                                "security_context": SECURITY,
+                                # The fetcher's user: it reads the fetcher's /proc entries to
+                                # see open files, and deletes the fetcher's files.
+                                "security_context": container_security(user=NOBODY),
                                 "volume_mounts": [
                                     {"name": "output", "mount_path": OUTPUT_DIR},
                                     scripts_mount,
                                 ],
                             },
                         ],
-                        "volumes": volumes,
+                        "volumes": [*volumes, {"name": "tmp", "empty_dir": {"size_limit": "1Gi"}}],
                     },
                 },
             },
@@ -420,6 +446,7 @@ class LogFetcher(pulumi.ComponentResource):
                     "metadata": {"labels": ctx.labels.k8s(LOG_API)},
                     "spec": {
                         "automount_service_account_token": False,
+                        "security_context": pod_security(),
                         "node_selector": ctx.services_node_selector(),
                         "containers": [
                             {
@@ -438,8 +465,14 @@ class LogFetcher(pulumi.ComponentResource):
                                     "tcp_socket": {"port": "graphql"},
                                     "period_seconds": 10,
                                 },
+                                "liveness_probe": {
+                                    "tcp_socket": {"port": "graphql"},
+                                    "initial_delay_seconds": 30,
+                                    "period_seconds": 30,
+                                    "failure_threshold": 5,
+                                },
                                 "resources": LOG_API_RESOURCES,
-                                "security_context": SECURITY,
+                                "security_context": container_security(user=NOBODY),
                             }
                         ],
                     },

@@ -37,6 +37,7 @@ import pulumi_kubernetes as k8s
 from components.context import POOL_LABEL as GKE_POOL_LABEL
 from components.context import ExperimentContext
 from components.labels import Labels
+from components.security import container_security, pod_security, scanner_skips
 from minaperf.config import KubernetesPlatform
 from minaperf.keys.material import KeyMaterial
 from minaperf.sizing import ORCHESTRATOR_CPU, ORCHESTRATOR_MEMORY
@@ -157,17 +158,6 @@ def funding_fingerprint(public_keys: list[str]) -> str:
     return hashlib.sha256("\n".join(public_keys).encode()).hexdigest()
 
 
-def _restricted(add: list[str] | None = None) -> k8s.core.v1.SecurityContextArgsDict:
-    capabilities: k8s.core.v1.CapabilitiesArgsDict = {"drop": ["ALL"]}
-    if add:
-        capabilities["add"] = add
-    return {
-        "allow_privilege_escalation": False,
-        "privileged": False,
-        "capabilities": capabilities,
-    }
-
-
 class OrchestratorWorkspace(pulumi.ComponentResource):
     workspace: dict[str, Any]
 
@@ -231,14 +221,16 @@ class OrchestratorWorkspace(pulumi.ComponentResource):
         ]
         pod_spec: k8s.core.v1.PodSpecArgsDict = {
             "termination_grace_period_seconds": 10,
-            "security_context": {"seccomp_profile": {"type": "RuntimeDefault"}},
+            # `scripts.experiment` execs into the pod from outside; nothing inside calls the API.
+            "automount_service_account_token": False,
+            "security_context": pod_security(),
             "init_containers": [
                 {
                     "name": "install-binaries",
                     "image": config.images.orchestrator,
                     "command": ["sh", "-c", INSTALL_BINARIES],
                     "resources": SMALL,
-                    "security_context": _restricted(),
+                    "security_context": container_security(),
                     "volume_mounts": [{"name": "bin", "mount_path": BIN_DIR}],
                 },
                 {
@@ -247,7 +239,7 @@ class OrchestratorWorkspace(pulumi.ComponentResource):
                     "command": ["sh", "-c", INSTALL_FUNDING_KEYS],
                     "resources": SMALL,
                     # Root writing into a volume it may not own (provisioner-dependent).
-                    "security_context": _restricted(add=["CHOWN", "DAC_OVERRIDE", "FOWNER"]),
+                    "security_context": container_security(add=["CHOWN", "DAC_OVERRIDE", "FOWNER"]),
                     "volume_mounts": [
                         {"name": "work", "mount_path": WORK_DIR},
                         {
@@ -266,10 +258,9 @@ class OrchestratorWorkspace(pulumi.ComponentResource):
                     "working_dir": WORK_DIR,
                     "env": env,
                     "resources": MAIN_RESOURCES,
-                    "security_context": {
-                        "allow_privilege_escalation": False,
-                        "privileged": False,
-                    },
+                    # An interactive workspace: people install tools and the `mina` CLI writes
+                    # under $HOME, so the root filesystem stays writable.
+                    "security_context": container_security(read_only_root=False),
                     "readiness_probe": {
                         "exec_": {"command": ["test", "-f", SMOKE_OK]},
                         "period_seconds": 10,
@@ -341,7 +332,26 @@ class OrchestratorWorkspace(pulumi.ComponentResource):
         }
         self.stateful_set = k8s.apps.v1.StatefulSet(
             f"{name}-statefulset",
-            metadata=ctx.metadata("orchestrator", COMPONENT),
+            metadata={
+                **ctx.metadata("orchestrator", COMPONENT),
+                "annotations": scanner_skips(
+                    {
+                        "CKV_K8S_8": "an interactive workspace idling in `sleep`: nothing to probe "
+                        "that the container's exit does not show, and a restart would end "
+                        "people's sessions",
+                        "CKV_K8S_22": "an interactive workspace (tools, the mina CLI's $HOME); "
+                        "both init containers are read-only",
+                        "CKV_K8S_23": "the daemon image (for the mina CLI) and the orchestrator "
+                        "image run as root and own their files",
+                        "CKV_K8S_40": "see CKV_K8S_23",
+                        "CKV_K8S_35": "the mina CLI and the generator read key passwords only "
+                        "from environment variables (-password-env)",
+                        "CKV_K8S_37": "install-funding-keys adds CHOWN, DAC_OVERRIDE and FOWNER "
+                        "to install key files into a volume root may not own",
+                        "CKV_K8S_25": "see CKV_K8S_37",
+                    }
+                ),
+            },
             spec=spec,
             opts=child,
         )

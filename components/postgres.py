@@ -32,10 +32,10 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.context import NO_PRIVILEGE as SECURITY
 from components.context import ExperimentContext
 from components.exposure import restricted_load_balancer
 from components.labels import Labels
+from components.security import container_security, pod_security, scanner_skips
 from minaperf import schema_pins, services
 
 POSTGRES_PORT = 5432
@@ -52,6 +52,12 @@ INIT_HOOK = "10-minaperf-schema.sh"
 PASSWORD_LENGTH = 32
 GKE_PD_DRIVER = "pd.csi.storage.gke.io"
 SHUTDOWN_GRACE_SECONDS = 120
+POSTGRES_UID = 999
+"""The `postgres` user of the official image (docker-library/postgres 15/bookworm/Dockerfile:
+`useradd -r -g postgres --uid=999`); the entrypoint runs the server as it anyway."""
+CURL_UID = 100
+"""`curl_user` of the curlimages/curl image, which runs as it by default."""
+CREDENTIALS_DIR = "/run/secrets/postgres"
 
 INIT_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
     "requests": {"cpu": "50m", "memory": "32Mi"},
@@ -157,14 +163,19 @@ class Postgres(pulumi.ComponentResource):
 
         claim, self.data_disk = self._data_volume(name, ctx)
 
-        def from_secret(key: str) -> k8s.core.v1.EnvVarSourceArgsDict:
-            return {"secret_key_ref": {"name": credentials.metadata.name, "key": key}}
-
         selector = Labels.selector(COMPONENT)
         pg_resources = config.resources
         self.statefulset = k8s.apps.v1.StatefulSet(
             f"{name}-statefulset",
-            metadata=ctx.metadata(COMPONENT, COMPONENT),
+            metadata={
+                **ctx.metadata(COMPONENT, COMPONENT),
+                "annotations": scanner_skips(
+                    {
+                        "CKV_K8S_40": "uid 999 is the image's postgres user, which owns the data "
+                        "directory of every disk it initialised (kept across stacks)"
+                    }
+                ),
+            },
             spec={
                 "replicas": 1,
                 "service_name": COMPONENT,
@@ -173,6 +184,8 @@ class Postgres(pulumi.ComponentResource):
                     "metadata": {"labels": ctx.labels.k8s(COMPONENT)},
                     "spec": {
                         "automount_service_account_token": False,
+                        # The data volume belongs to the postgres group (fresh disks are root's).
+                        "security_context": pod_security(fs_group=POSTGRES_UID),
                         "node_selector": ctx.services_node_selector(),
                         "termination_grace_period_seconds": SHUTDOWN_GRACE_SECONDS,
                         "init_containers": [
@@ -193,7 +206,7 @@ class Postgres(pulumi.ComponentResource):
                                     {"name": "PGDATA", "value": PGDATA},
                                 ],
                                 "resources": INIT_RESOURCES,
-                                "security_context": SECURITY,
+                                "security_context": container_security(user=CURL_UID),
                                 "volume_mounts": [
                                     {
                                         "name": "scripts",
@@ -211,12 +224,14 @@ class Postgres(pulumi.ComponentResource):
                                 "image": ctx.config.images.postgres,
                                 "args": services.postgres_server_args(),
                                 "env": [
-                                    {"name": "POSTGRES_USER", "value_from": from_secret("user")},
+                                    {"name": "POSTGRES_USER", "value": self.user},
+                                    # The entrypoint reads `<VAR>_FILE` instead of `<VAR>`
+                                    # (docker-library/postgres docker-entrypoint.sh `file_env`).
                                     {
-                                        "name": "POSTGRES_PASSWORD",
-                                        "value_from": from_secret("password"),
+                                        "name": "POSTGRES_PASSWORD_FILE",
+                                        "value": f"{CREDENTIALS_DIR}/password",
                                     },
-                                    {"name": "POSTGRES_DB", "value_from": from_secret("database")},
+                                    {"name": "POSTGRES_DB", "value": self.database},
                                     {"name": "PGDATA", "value": PGDATA},
                                     {"name": "SCHEMA_DIR", "value": SCHEMA_DIR},
                                     {
@@ -250,6 +265,21 @@ class Postgres(pulumi.ComponentResource):
                                     "period_seconds": 10,
                                     "timeout_seconds": 5,
                                 },
+                                # Alive while the server answers at all: 0 accepting, 1 rejecting
+                                # (starting, recovering, stopping); 2 is no answer (pg_isready(1)).
+                                "liveness_probe": {
+                                    "exec_": {
+                                        "command": [
+                                            "sh",
+                                            "-c",
+                                            "pg_isready -q -h /var/run/postgresql; [ $? -le 1 ]",
+                                        ]
+                                    },
+                                    "initial_delay_seconds": 30,
+                                    "period_seconds": 20,
+                                    "timeout_seconds": 10,
+                                    "failure_threshold": 6,
+                                },
                                 "lifecycle": {
                                     "pre_stop": {"exec_": {"command": ["sh", "-c", STOP_FAST]}}
                                 },
@@ -263,9 +293,17 @@ class Postgres(pulumi.ComponentResource):
                                         "memory": pg_resources.memory_limit,
                                     },
                                 },
-                                "security_context": SECURITY,
+                                # Runs as the image's postgres user: no capability needed.
+                                "security_context": container_security(user=POSTGRES_UID),
                                 "volume_mounts": [
                                     {"name": "data", "mount_path": DATA_MOUNT},
+                                    {"name": "run", "mount_path": "/var/run/postgresql"},
+                                    {"name": "tmp", "mount_path": "/tmp"},  # noqa: S108
+                                    {
+                                        "name": "credentials",
+                                        "mount_path": CREDENTIALS_DIR,
+                                        "read_only": True,
+                                    },
                                     {"name": "shm", "mount_path": "/dev/shm"},  # noqa: S108
                                     {"name": "schema", "mount_path": SCHEMA_DIR, "read_only": True},
                                     {
@@ -288,6 +326,18 @@ class Postgres(pulumi.ComponentResource):
                                 "empty_dir": {"medium": "Memory", "size_limit": "1Gi"},
                             },
                             {"name": "schema", "empty_dir": {"size_limit": "64Mi"}},
+                            # Socket and lock file; scratch (read-only root filesystem).
+                            {"name": "run", "empty_dir": {"medium": "Memory", "size_limit": "1Mi"}},
+                            {"name": "tmp", "empty_dir": {"size_limit": "256Mi"}},
+                            {
+                                "name": "credentials",
+                                "secret": {
+                                    "secret_name": credentials.metadata.name,
+                                    # Group-readable: fsGroup makes the postgres group own it.
+                                    "default_mode": 0o440,
+                                    "items": [{"key": "password", "path": "password"}],
+                                },
+                            },
                             {
                                 "name": "scripts",
                                 "config_map": {

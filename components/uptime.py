@@ -19,6 +19,7 @@ import pulumi_kubernetes as k8s
 
 from components.context import ExperimentContext
 from components.labels import Labels
+from components.security import NOBODY, container_security, pod_security
 from minaperf import services
 from minaperf.keys.material import PublicSummary
 
@@ -79,6 +80,7 @@ class UptimeBackend(pulumi.ComponentResource):
                     },
                     "spec": {
                         "automount_service_account_token": False,
+                        "security_context": pod_security(),
                         "node_selector": ctx.services_node_selector(),
                         "containers": [
                             {
@@ -106,11 +108,8 @@ class UptimeBackend(pulumi.ComponentResource):
                                     "failure_threshold": 6,
                                 },
                                 "resources": RESOURCES,
-                                "security_context": {
-                                    "allow_privilege_escalation": False,
-                                    "privileged": False,
-                                    "capabilities": {"drop": ["ALL"]},
-                                },
+                                # A Go server on an unprivileged port, state in memory.
+                                "security_context": container_security(user=NOBODY),
                                 "volume_mounts": [
                                     {"name": "config", "mount_path": CONFIG_DIR, "read_only": True}
                                 ],

@@ -23,6 +23,7 @@ import pulumi_kubernetes as k8s
 
 from components.context import ExperimentContext
 from components.labels import Labels
+from components.security import container_security, pod_security, scanner_skips
 from minaperf.config import (
     KubernetesPlatform,
     WorkerPoolConfig,
@@ -46,6 +47,8 @@ GVNIC_FAMILIES = frozenset({"c3", "c3d", "n4", "c4", "c4a", "c4d"})
 
 SUPERVISOR_DIR = "/opt/minaperf"
 WORKER_STATE_DIR = "/var/lib/mina-worker"
+COORDINATOR_REACHABLE = 'exec 3<>"/dev/tcp/${COORDINATOR_ADDRESS%:*}/${COORDINATOR_ADDRESS##*:}"'
+"""Readiness of a worker pod: bash opens a TCP connection to the coordinator's client port."""
 STOP_GRACE_SECONDS = 20
 
 
@@ -334,7 +337,8 @@ class SnarkWorkerPool(pulumi.ComponentResource):
                 },
                 "spec": {
                     "termination_grace_period_seconds": STOP_GRACE_SECONDS + 10,
-                    "security_context": {"seccomp_profile": {"type": "RuntimeDefault"}},
+                    "automount_service_account_token": False,
+                    "security_context": pod_security(),
                     "containers": [
                         {
                             "name": "snark-worker",
@@ -345,11 +349,13 @@ class SnarkWorkerPool(pulumi.ComponentResource):
                             ],
                             "env": env,
                             "resources": pod_resources(pool),
-                            "security_context": {
-                                "allow_privilege_escalation": False,
-                                "privileged": False,
-                                "capabilities": {"drop": ["ALL"]},
+                            # Ready while the coordinator's client port accepts connections.
+                            "readiness_probe": {
+                                "exec_": {"command": ["bash", "-c", COORDINATOR_REACHABLE]},
+                                "period_seconds": 15,
+                                "timeout_seconds": 5,
                             },
+                            "security_context": container_security(read_only_root=False),
                             "volume_mounts": [
                                 {"name": "supervisor", "mount_path": SUPERVISOR_DIR},
                                 {"name": "state", "mount_path": WORKER_STATE_DIR},
@@ -373,7 +379,19 @@ class SnarkWorkerPool(pulumi.ComponentResource):
         }
         k8s.apps.v1.Deployment(
             f"{name}-pods",
-            metadata=ctx.metadata("snark-workers", COMPONENT),
+            metadata={
+                **ctx.metadata("snark-workers", COMPONENT),
+                "annotations": scanner_skips(
+                    {
+                        "CKV_K8S_8": "the supervisor restarts each worker process itself; "
+                        "restarting the pod would add nothing",
+                        "CKV_K8S_22": "the workers (mina internal snark-worker) write under "
+                        "$HOME besides their state directory",
+                        "CKV_K8S_23": "the Mina daemon image runs as root and owns its files",
+                        "CKV_K8S_40": "see CKV_K8S_23",
+                    }
+                ),
+            },
             spec=spec,
             opts=child,
         )

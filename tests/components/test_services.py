@@ -276,12 +276,16 @@ def test_postgres_server_pod(dev: Rendered) -> None:
     server = pods["postgres"]
     env = env_of(server)
     assert env["PGDATA"] == "/var/lib/postgresql/data/pgdata"
-    for variable, key in (
-        ("POSTGRES_PASSWORD", "password"),
-        ("POSTGRES_USER", "user"),
-        ("POSTGRES_DB", "database"),
-    ):
-        assert env[variable] == {"secretKeyRef": {"name": "postgres-credentials", "key": key}}
+    assert env["POSTGRES_USER"] == "postgres"
+    assert env["POSTGRES_DB"] == "logs"
+    # The password as a file (the entrypoint's POSTGRES_PASSWORD_FILE), never an env value.
+    assert "POSTGRES_PASSWORD" not in env
+    password_dir = env["POSTGRES_PASSWORD_FILE"].rsplit("/", 1)[0]
+    credentials = {v["name"]: v for v in pod_spec(statefulset)["volumes"]}[
+        {m["mountPath"]: m["name"] for m in server["volumeMounts"]}[password_dir]
+    ]["secret"]
+    assert credentials["secretName"] == "postgres-credentials"
+    assert credentials["items"] == [{"key": "password", "path": "password"}]
     assert server["args"] == ["-c", "max_connections=10000", "-c", "shared_buffers=2048MB"]
     assert server["readinessProbe"]["exec"]["command"][0] == "pg_isready"
     volumes = {v["name"]: v for v in pod_spec(statefulset)["volumes"]}

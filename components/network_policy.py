@@ -1,0 +1,210 @@
+"""Who may open a connection to whom inside the experiment's namespace: deny, then allow flows.
+
+One `default-deny-ingress` policy selects every pod of the namespace, so a pod takes connections
+only from what a later policy lets in. `flows` lists every allowed connection with the reason it
+exists; each target workload gets one policy holding its flows. Workloads are matched by their
+`app.kubernetes.io/component` label alone (never by name or instance), so a component that runs
+several pods (a sharded log fetcher, many daemons) is covered by the same policy.
+
+Deliberately reached by nothing: a daemon's GraphQL port (unauthenticated, it can stop the node)
+except from the control plane (the readiness gate reads `syncStatus` through the API-server
+proxy); the log fetcher's REST API (unauthenticated `POST /reset` and `/freeze`), which people
+reach only with `kubectl port-forward` (the kubelet connects inside the pod's own network
+namespace, so no policy applies); it has no Service.
+
+Egress is not restricted: the daemons may download proving keys they do not find locally, and
+PostgreSQL's init container fetches the pinned schema from GitHub; neither has a fixed address.
+
+Policies only take effect under a network plugin that enforces them: GKE Dataplane V2 on the
+`gke` platform (components/platform.py); on `kubernetes`, the cluster's CNI (Calico, Cilium...;
+kind's default kindnet does not enforce them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components import dashboard, log_fetcher, orchestrator, postgres, uptime, worker_pool
+from components.context import ExperimentContext
+from components.mina_network import COMPONENT as DAEMON
+from components.mina_network import ROLE_LABEL
+from minaperf import daemon
+from minaperf.config import ExperimentConfig, GkePlatform
+
+COMPONENT_LABEL = "app.kubernetes.io/component"
+DEFAULT_DENY = "default-deny-ingress"
+COORDINATOR = "snark-coordinator"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Pods that receive a flow: a component, optionally narrowed by more labels."""
+
+    name: str
+    """Names the policy: `allow-<name>`."""
+    labels: Mapping[str, str]
+
+
+@dataclass(frozen=True)
+class Flow:
+    """Connections to `port` (a container port name) of `target` from `pods` or `cidrs`."""
+
+    target: Target
+    port: str
+    why: str
+    pods: Sequence[str] = ()
+    """Source components, in the same namespace."""
+    cidrs: Sequence[str] = ()
+    """Source address ranges (load-balancer clients, worker VMs, the control plane)."""
+
+    def peers(self) -> list[k8s.networking.v1.NetworkPolicyPeerArgsDict]:
+        return [
+            *({"pod_selector": {"match_labels": {COMPONENT_LABEL: pod}}} for pod in self.pods),
+            *({"ip_block": {"cidr": cidr}} for cidr in self.cidrs),
+        ]
+
+
+def _component(component: str) -> Target:
+    return Target(component, {COMPONENT_LABEL: component})
+
+
+def flows(config: ExperimentConfig) -> list[Flow]:
+    """Every connection the experiment needs, and nothing else (flows without any source, e.g.
+    the control plane on a platform where we do not know its range, are left out)."""
+    daemons = _component(DAEMON)
+    coordinator = Target(
+        COORDINATOR, {COMPONENT_LABEL: DAEMON, ROLE_LABEL: daemon.SNARK_COORDINATOR}
+    )
+    platform = config.platform
+    control_plane = [platform.network.master_cidr] if isinstance(platform, GkePlatform) else []
+    workspace = orchestrator.COMPONENT
+    fetcher = log_fetcher.FETCHER
+    if isinstance(platform, GkePlatform):
+        workers = Flow(
+            coordinator,
+            "client",
+            "snark workers on the worker VMs (internal load balancer keeps their addresses)",
+            cidrs=[platform.network.subnet_cidr],
+        )
+    else:
+        workers = Flow(
+            coordinator,
+            "client",
+            "snark worker pods",
+            pods=[worker_pool.COMPONENT] if platform.worker_pods > 0 else [],
+        )
+    all_flows = [
+        Flow(daemons, "libp2p", "gossip and sync between daemons", pods=[DAEMON]),
+        Flow(
+            daemons,
+            "itn",
+            "signed ITN queries: the orchestrator, the log fetcher, the readiness gate "
+            "(through the API-server proxy)",
+            pods=[workspace, fetcher],
+            cidrs=control_plane,
+        ),
+        Flow(daemons, "client", "the mina CLI of fund-keys in the workspace", pods=[workspace]),
+        workers,
+        Flow(
+            daemons,
+            "graphql",
+            "the readiness gate's syncStatus through the API-server proxy; nothing else",
+            cidrs=control_plane,
+        ),
+        Flow(
+            _component(uptime.COMPONENT),
+            "http",
+            "daemons submit; the orchestrator and the readiness gate list who is online",
+            pods=[DAEMON, workspace],
+            cidrs=control_plane,
+        ),
+        Flow(
+            _component(postgres.COMPONENT),
+            "postgres",
+            "the log fetcher and its consumers, the log API, the experiments API",
+            pods=[
+                fetcher,
+                log_fetcher.LOG_API,
+                *([dashboard.EXPERIMENTS_API] if config.dashboard.enabled else []),
+            ],
+        ),
+        Flow(
+            _component(postgres.COMPONENT),
+            "postgres",
+            "people outside, through the load balancer (it keeps their addresses)",
+            cidrs=config.postgres_cidrs,
+        ),
+        Flow(
+            _component(log_fetcher.LOG_API),
+            "graphql",
+            "people, through the API-server proxy",
+            cidrs=control_plane,
+        ),
+    ]
+    if config.dashboard.enabled:
+        all_flows += [
+            Flow(
+                _component(dashboard.DASHBOARD),
+                "http",
+                "browsers in the admin ranges, through the load balancer; the API-server proxy",
+                cidrs=[*config.access.admin_cidrs, *control_plane],
+            ),
+            Flow(
+                _component(dashboard.EXPERIMENTS_API),
+                "http",
+                "people, through the API-server proxy",
+                cidrs=control_plane,
+            ),
+        ]
+    return [flow for flow in all_flows if flow.pods or flow.cidrs]
+
+
+def policy_specs(
+    config: ExperimentConfig,
+) -> dict[str, k8s.networking.v1.NetworkPolicySpecArgsDict]:
+    """Policy name -> NetworkPolicy spec: the default deny, then one policy per target."""
+    specs: dict[str, k8s.networking.v1.NetworkPolicySpecArgsDict] = {
+        DEFAULT_DENY: {"pod_selector": {}, "policy_types": ["Ingress"]},
+    }
+    rules: dict[str, list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict]] = {}
+    for flow in flows(config):
+        name = f"allow-{flow.target.name}"
+        if name not in rules:
+            rules[name] = []
+            specs[name] = {
+                "pod_selector": {"match_labels": dict(flow.target.labels)},
+                "policy_types": ["Ingress"],
+                "ingress": rules[name],
+            }
+        rules[name].append(
+            {"ports": [{"port": flow.port, "protocol": "TCP"}], "from_": flow.peers()}
+        )
+    return specs
+
+
+class NetworkPolicies(pulumi.ComponentResource):
+    """The namespace's NetworkPolicies (see the module doc)."""
+
+    def __init__(
+        self, name: str, ctx: ExperimentContext, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mina-itn:security:NetworkPolicies", name, None, opts)
+        reasons: dict[str, list[str]] = {}
+        for flow in flows(ctx.config):
+            reasons.setdefault(f"allow-{flow.target.name}", []).append(f"{flow.port}: {flow.why}")
+        for policy, spec in policy_specs(ctx.config).items():
+            why = "\n".join(reasons.get(policy, ["every pod: only what another policy allows"]))
+            k8s.networking.v1.NetworkPolicy(
+                f"{name}-{policy}",
+                metadata={
+                    **ctx.metadata(policy, "network-policy"),
+                    "annotations": {"mina-itn/allows": why},
+                },
+                spec=spec,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.register_outputs({})

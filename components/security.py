@@ -1,0 +1,123 @@
+"""Pod Security settings every workload shares: one place decides what a container may do.
+
+Each pod runs under the runtime's default seccomp profile, and each container drops every Linux
+capability, cannot gain privileges and, unless its process writes to its own filesystem, has a
+read-only root filesystem (scratch space is an emptyDir). Callers add back only the
+capabilities they need, and say why next to the call. Images that can run as an unprivileged
+user get one here (`user`); the rest run as root, which the namespace's `baseline` Pod Security
+level allows and `restricted` warns about.
+
+Where a check of the scanner (checkov, see `.checkov.yaml`) cannot pass for a real reason, the
+object carries a `checkov.io/skip<N>` annotation made by `scanner_skips`, stating that reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pulumi_kubernetes as k8s
+
+POD_SECURITY_LABELS = {
+    "pod-security.kubernetes.io/enforce": "baseline",
+    "pod-security.kubernetes.io/enforce-version": "latest",
+    "pod-security.kubernetes.io/warn": "restricted",
+    "pod-security.kubernetes.io/warn-version": "latest",
+}
+"""Namespace labels: the API server refuses pods that break `baseline` (host namespaces,
+privileged, extra capabilities, hostPath...) and warns about anything short of `restricted`."""
+
+BASELINE_CAPABILITIES = frozenset(
+    {
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    }
+)
+"""The only capabilities Pod Security `baseline` lets a container add (kubernetes/pod-security-
+admission@8f84a87 policy/check_capabilities_baseline.go:62-75)."""
+
+NOBODY = 65534
+"""An unprivileged user for images whose process needs no account of its own."""
+
+
+def pod_security(*, fs_group: int | None = None) -> k8s.core.v1.PodSecurityContextArgsDict:
+    """Every pod: the container runtime's default seccomp profile. `fs_group` makes mounted
+    volumes group-owned by it, for a non-root process that writes to a persistent volume."""
+    context: k8s.core.v1.PodSecurityContextArgsDict = {
+        "seccomp_profile": {"type": "RuntimeDefault"}
+    }
+    if fs_group is not None:
+        context["fs_group"] = fs_group
+        # Only re-chown a volume whose root is not already ours (large data disks).
+        context["fs_group_change_policy"] = "OnRootMismatch"
+    return context
+
+
+def container_security(
+    *,
+    user: int | None = None,
+    read_only_root: bool = True,
+    add: Sequence[str] = (),
+) -> k8s.core.v1.SecurityContextArgsDict:
+    """A container that drops every capability and adds back only `add` (each a baseline
+    capability); runs as `user` (and its group) when given, else as the image's user."""
+    unknown = sorted(set(add) - BASELINE_CAPABILITIES)
+    if unknown:
+        raise ValueError(f"capabilities {unknown} are not allowed under Pod Security baseline")
+    capabilities: k8s.core.v1.CapabilitiesArgsDict = {"drop": ["ALL"]}
+    if add:
+        capabilities["add"] = sorted(add)
+    context: k8s.core.v1.SecurityContextArgsDict = {
+        "allow_privilege_escalation": False,
+        "privileged": False,
+        "capabilities": capabilities,
+        "read_only_root_filesystem": read_only_root,
+    }
+    if user is not None:
+        context["run_as_user"] = user
+        context["run_as_group"] = user
+        context["run_as_non_root"] = True
+    return context
+
+
+def scanner_skips(reasons: Mapping[str, str]) -> dict[str, str]:
+    """`checkov.io/skip<N>: <check>=<reason>` annotations, one per check, in a stable order."""
+    annotations: dict[str, str] = {}
+    for number, (check, reason) in enumerate(sorted(reasons.items()), start=1):
+        if not check.startswith(("CKV_K8S_", "CKV2_K8S_")) or not reason.strip():
+            raise ValueError(f"a skip needs a Kubernetes check id and a reason: {check!r}")
+        annotations[f"checkov.io/skip{number}"] = f"{check}={reason}"
+    return annotations
+
+
+def container_security_args(
+    *, user: int | None = None, read_only_root: bool = True, add: Sequence[str] = ()
+) -> k8s.core.v1.SecurityContextArgs:
+    """`container_security` for components written with the typed `...Args` classes."""
+    container_security(user=user, read_only_root=read_only_root, add=add)  # same checks
+    return k8s.core.v1.SecurityContextArgs(
+        allow_privilege_escalation=False,
+        privileged=False,
+        capabilities=k8s.core.v1.CapabilitiesArgs(drop=["ALL"], add=sorted(add) or None),
+        read_only_root_filesystem=read_only_root,
+        run_as_user=user,
+        run_as_group=user,
+        run_as_non_root=True if user is not None else None,
+    )
+
+
+def pod_security_args() -> k8s.core.v1.PodSecurityContextArgs:
+    """`pod_security` for components written with the typed `...Args` classes."""
+    return k8s.core.v1.PodSecurityContextArgs(
+        seccomp_profile=k8s.core.v1.SeccompProfileArgs(type="RuntimeDefault")
+    )
