@@ -319,6 +319,7 @@ class Experiment(pulumi.ComponentResource):
             ),
             "workspace": workspace,
             "logApiUrl": services.fetcher.log_api_url,
+            "logFetchers": services.fetcher.shard_nodes,
             "postgres": pulumi.Output.all(postgres.external_address, postgres.data_disk).apply(
                 lambda values: {
                     "host": postgres.host,

@@ -141,6 +141,8 @@ class LogFetcher(pulumi.ComponentResource):
     log_api_url: str
     shards: list[str]
     """Names of the fetcher shards' Deployments, in order (shard k follows the k-th node set)."""
+    shard_nodes: pulumi.Output[list[dict[str, object]]]
+    """The `logFetchers` output: per shard its Deployment and node name -> trace name."""
 
     def __init__(
         self,
@@ -203,10 +205,22 @@ class LogFetcher(pulumi.ComponentResource):
         # Shards are cut from the node order alone (no keys needed), so the resource graph is
         # known at preview; each shard's list is filled in once the public keys are.
         node_indexes = list(range(ctx.config.nodes.total))
-        self.shards = []
-        for index, members in enumerate(services.fetcher_shards(node_indexes)):
+        shard_members = services.fetcher_shards(node_indexes)
+        self.shards = [shard_name(index) for index in range(len(shard_members))]
+
+        def shard_summary(summary: PublicSummary) -> list[dict[str, object]]:
+            everyone = fetched_nodes(ctx.config, summary)
+            return [
+                {
+                    "deployment": shard_name(index),
+                    "nodes": {everyone[i].name: everyone[i].trace_name for i in members},
+                }
+                for index, members in enumerate(shard_members)
+            ]
+
+        self.shard_nodes = ctx.keys.public.apply(shard_summary)
+        for index, members in enumerate(shard_members):
             shard = shard_name(index)
-            self.shards.append(shard)
 
             def shard_list(summary: PublicSummary, members: list[int] = members) -> str:
                 everyone = fetched_nodes(ctx.config, summary)

@@ -82,6 +82,14 @@ class WorkerPool(_Model):
     coordinator_address: str = Field(alias="coordinatorAddress")
 
 
+class LogFetcherShard(_Model):
+    """One fetcher shard: its Deployment and, per node it follows, the name the fetcher gives
+    the node (its output directory and `node_name` in PostgreSQL)."""
+
+    deployment: str
+    nodes: dict[str, str] = Field(description="Node name -> trace name")
+
+
 class StackOutputs(_Model):
     """Everything downstream tools need, so nobody copies a value by hand."""
 
@@ -105,6 +113,7 @@ class StackOutputs(_Model):
     funding_keys: list[FundingKey] | Literal["[secret]"] = Field(alias="fundingKeys")
     workspace: Workspace
     log_api_url: str = Field(alias="logApiUrl")
+    log_fetchers: list[LogFetcherShard] = Field(alias="logFetchers", default=[])
     postgres: PostgresEndpoint
     postgres_password: str = Field(alias="postgresPassword", description="secret")
     dashboard_url: str | None = Field(alias="dashboardUrl", default=None)

@@ -17,7 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from minaperf.keys.itn import ItnKey
-from minaperf.orchestrator import access, readiness
+from minaperf.orchestrator import access, readiness, traces
 from minaperf.orchestrator.config import default_run_dir
 from minaperf.outputs import StackOutputs
 from scripts.experiment_cli.common import CliError, kubectl, orchestrator_config, stack_outputs
@@ -34,7 +34,10 @@ class WaitContext:
 
 CheckFactory = Callable[[WaitContext], readiness.ClusterCheck | None]
 
-CHECKS: list[CheckFactory] = []
+CHECKS: list[CheckFactory] = [
+    # Every node's traces on its fetcher's disk and in PostgreSQL (minaperf.orchestrator.traces).
+    lambda context: traces.trace_flow_check(context.outputs, context.kubectl),
+]
 
 
 def positive_seconds(text: str) -> float:

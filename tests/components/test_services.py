@@ -471,3 +471,24 @@ def test_service_manifests_pass_the_strict_schema(variant: str) -> None:
         except kubernetes_validate.ValidationError as error:
             failures.append(f"{path.name}: {error.message}")
     assert failures == []
+
+
+def test_log_fetchers_output_names_nodes_as_the_fetcher_will(dev: Rendered) -> None:
+    """ITC node.rs:29-37: `<submitter[-8:]>-<remote_addr>-<port>`, from each shard's list."""
+    names = json.loads(
+        dev.named(CONFIG_MAP, "log-fetcher-names")["inputs"]["data"]["node_names.json"]
+    )
+    published = dev.outputs["logFetchers"]
+    assert [s["deployment"] for s in published] == [
+        d["inputs"]["metadata"]["name"] for d in fetcher_shards(dev)
+    ]
+    for index, shard in enumerate(published, start=1):
+        listed = json.loads(
+            dev.named(CONFIG_MAP, f"log-fetcher-{index}-nodes")["inputs"]["data"]["online.json"]
+        )
+        assert shard["nodes"] == {
+            names[e["submitter"]]: (
+                f"{e['submitter'][-8:]}-{e['remote_addr']}-{e['graphql_control_port']}"
+            )
+            for e in listed
+        }
