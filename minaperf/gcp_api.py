@@ -1,0 +1,203 @@
+"""The few Google Cloud REST calls preflight makes, over httpx, with Google's error shapes decoded.
+
+Every call returns parsed JSON or raises `GcpApiError`. Google APIs answer errors as
+`{"error": {"code", "message", "status", "details": [...]}}` (AIP-193); the `details` carry a
+`google.rpc.ErrorInfo` whose `reason` says why (googleapis/googleapis@2f8d204
+google/api/error_reason.proto, enum ErrorReason: SERVICE_DISABLED, RATE_LIMIT_EXCEEDED,
+RESOURCE_QUOTA_EXCEEDED), and Compute's v1 API also keeps its older
+`errors: [{"domain", "reason", "message"}]` list (e.g. `accessNotConfigured`, `notFound`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+CRM = "https://cloudresourcemanager.googleapis.com"
+SERVICE_USAGE = "https://serviceusage.googleapis.com"
+COMPUTE = "https://compute.googleapis.com"
+BATCH_GET_LIMIT = 20
+"""services:batchGet takes at most 20 names per call (Service Usage v1 reference)."""
+TIMEOUT_SECONDS = 20.0
+
+
+@dataclass
+class GcpApiError(Exception):
+    """A failed call: HTTP status, canonical status, ErrorInfo reason, and the message."""
+
+    http_status: int
+    status: str
+    reason: str
+    message: str
+    metadata: dict[str, str] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return f"{self.http_status} {self.status or self.reason}: {self.message}"
+
+    @property
+    def service_disabled(self) -> bool:
+        return self.reason in {"SERVICE_DISABLED", "accessNotConfigured"}
+
+    @property
+    def rate_limited(self) -> bool:
+        return self.http_status == 429 or self.reason in {
+            "RATE_LIMIT_EXCEEDED",
+            "rateLimitExceeded",
+        }
+
+    @property
+    def not_found(self) -> bool:
+        return self.http_status == 404
+
+
+def decode_error(response: httpx.Response) -> GcpApiError:
+    """A `GcpApiError` from any of the error bodies Google APIs send (or a non-JSON one)."""
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        text = response.text.strip().splitlines()[0] if response.text.strip() else ""
+        return GcpApiError(response.status_code, "", "", text or response.reason_phrase)
+    reason, metadata = "", {}
+    for detail in error.get("details") or []:
+        if isinstance(detail, dict) and str(detail.get("@type", "")).endswith(
+            "google.rpc.ErrorInfo"
+        ):
+            reason = str(detail.get("reason", ""))
+            metadata = {str(k): str(v) for k, v in (detail.get("metadata") or {}).items()}
+            break
+    if not reason:
+        legacy = error.get("errors") or []
+        if legacy and isinstance(legacy[0], dict):
+            reason = str(legacy[0].get("reason", ""))
+    return GcpApiError(
+        http_status=response.status_code,
+        status=str(error.get("status", "")),
+        reason=reason,
+        message=str(error.get("message", "")).strip(),
+        metadata=metadata,
+    )
+
+
+class GcpApi:
+    """Cloud Resource Manager, Service Usage and Compute, reached with one bearer token.
+
+    `base_url` replaces all three hosts (a stand-in in tests, a private endpoint in a VPC-SC
+    perimeter); the paths are the public ones.
+    """
+
+    def __init__(self, token: str, *, base_url: str | None = None) -> None:
+        self._hosts = {
+            "crm": base_url or CRM,
+            "serviceusage": base_url or SERVICE_USAGE,
+            "compute": base_url or COMPUTE,
+        }
+        self._client = httpx.Client(
+            headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT_SECONDS
+        )
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _call(self, api: str, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        url = self._hosts[api].rstrip("/") + path
+        try:
+            response = self._client.request(method, url, **kwargs)
+        except httpx.HTTPError as error:
+            raise GcpApiError(0, "UNAVAILABLE", "", f"{url}: {error}") from None
+        if response.status_code >= 400:
+            raise decode_error(response)
+        try:
+            body = response.json()
+        except ValueError:
+            raise GcpApiError(response.status_code, "", "", f"{url}: not JSON") from None
+        return body if isinstance(body, dict) else {}
+
+    # ------------------------------------------------------------------ Resource Manager
+
+    def test_project_permissions(self, project: str, permissions: list[str]) -> set[str]:
+        """The subset of `permissions` the caller holds on the project. An empty subset comes
+        back as `{}`: proto3 JSON omits an empty repeated field."""
+        body = self._call(
+            "crm",
+            "POST",
+            f"/v1/projects/{quote(project)}:testIamPermissions",
+            json={"permissions": permissions},
+        )
+        return set(body.get("permissions") or [])
+
+    # ------------------------------------------------------------------ Service Usage
+
+    def service_states(self, project: str, services: list[str]) -> dict[str, str]:
+        """`ENABLED` or `DISABLED` for each service name (e.g. compute.googleapis.com)."""
+        states: dict[str, str] = {}
+        for start in range(0, len(services), BATCH_GET_LIMIT):
+            names = [
+                ("names", f"projects/{project}/services/{service}")
+                for service in services[start : start + BATCH_GET_LIMIT]
+            ]
+            body = self._call(
+                "serviceusage",
+                "GET",
+                f"/v1/projects/{quote(project)}/services:batchGet",
+                params=names,
+            )
+            for service in body.get("services") or []:
+                name = str((service.get("config") or {}).get("name") or "")
+                name = name or str(service.get("name", "")).rsplit("/", 1)[-1]
+                states[name] = str(service.get("state", "STATE_UNSPECIFIED"))
+        return states
+
+    # ------------------------------------------------------------------ Compute
+
+    def compute_project(self, project: str) -> dict[str, Any]:
+        return self._call("compute", "GET", f"/compute/v1/projects/{quote(project)}")
+
+    def region(self, project: str, region: str) -> dict[str, Any]:
+        return self._call(
+            "compute", "GET", f"/compute/v1/projects/{quote(project)}/regions/{quote(region)}"
+        )
+
+    def zone(self, project: str, zone: str) -> dict[str, Any]:
+        return self._call(
+            "compute", "GET", f"/compute/v1/projects/{quote(project)}/zones/{quote(zone)}"
+        )
+
+    def machine_type(self, project: str, zone: str, machine_type: str) -> dict[str, Any]:
+        return self._call(
+            "compute",
+            "GET",
+            f"/compute/v1/projects/{quote(project)}/zones/{quote(zone)}"
+            f"/machineTypes/{quote(machine_type)}",
+        )
+
+    def image_from_family(self, project: str, family: str) -> dict[str, Any]:
+        return self._call(
+            "compute",
+            "GET",
+            f"/compute/v1/projects/{quote(project)}/global/images/family/{quote(family)}",
+        )
+
+    def disks(self, project: str, zone: str, name_regex: str) -> list[dict[str, Any]]:
+        """Disks in the zone whose whole name matches `name_regex` (Compute's `eq` filter)."""
+        found: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            params = {"filter": f'name eq "{name_regex}"', "maxResults": "500"}
+            if token:
+                params["pageToken"] = token
+            body = self._call(
+                "compute",
+                "GET",
+                f"/compute/v1/projects/{quote(project)}/zones/{quote(zone)}/disks",
+                params=params,
+            )
+            found.extend(body.get("items") or [])
+            token = str(body.get("nextPageToken") or "")
+            if not token:
+                return found

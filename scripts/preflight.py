@@ -1,0 +1,136 @@
+"""`python -m scripts.preflight --stack NAME`: can `pulumi up` of this stack start?
+
+Checks, all at once: credentials and the GKE auth plugin; the deployer's permissions
+(testIamPermissions); the APIs; regional quotas against what the render asks for (printed side by
+side); machine types in the zone and the worker image; that access.adminCidrs contains this
+machine's public IPv4 address.
+
+Output: the quota table and notes on stdout; one line per problem, each with its fix, on stderr.
+Exit 0 when nothing is wrong, 2 otherwise (also for a bad stack config). `scripts.experiment up`
+runs it first (`run_preflight` is the same check as a function).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+from pathlib import Path
+
+import httpx
+
+from minaperf.config import ConfigError, ExperimentConfig, GkePlatform
+from minaperf.gcp_api import GcpApi
+from minaperf.preflight import AUTH_PLUGIN, Environment, PreflightReport, Problem, preflight
+from scripts.render import PLACEHOLDER_PROJECT, UsageError, read_stack_input, validate
+
+IPV4_ECHO = "https://ifconfig.me/ip"
+"""Answers with the caller's address as plain text; asked over IPv4 only (see public_ipv4)."""
+SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
+TOKEN_ENV = "GOOGLE_OAUTH_ACCESS_TOKEN"  # noqa: S105 (an environment variable name)
+"""An access token, as the pulumi-gcp provider also accepts it; used as is when set."""
+KEY_ENV = "GOOGLE_CREDENTIALS"
+"""A key file's path or its JSON, as the pulumi-gcp provider reads it."""
+API_BASE_ENV = "MINA_ITN_GCP_API_BASE"
+"""One base URL for Resource Manager, Service Usage and Compute (a stand-in, a private endpoint)."""
+
+
+def public_ipv4(url: str = IPV4_ECHO) -> str:
+    """This machine's public address as the internet sees it over IPv4 (bound to 0.0.0.0, so
+    the connection cannot go out over IPv6, like `curl -4`)."""
+    transport = httpx.HTTPTransport(local_address="0.0.0.0")  # noqa: S104 (binds the client)
+    try:
+        with httpx.Client(transport=transport, timeout=10.0) as client:
+            response = client.get(url, headers={"Accept": "text/plain"})
+            response.raise_for_status()
+            return response.text
+    except httpx.HTTPError as error:
+        raise OSError(f"{url}: {error}") from None
+
+
+def access_token() -> tuple[str | None, str | None]:
+    """(token, where it came from), or (None, why not)."""
+    token = os.environ.get(TOKEN_ENV)
+    if token:
+        return token, TOKEN_ENV
+    import google.auth
+    import google.auth.exceptions
+    import google.auth.transport.requests
+
+    try:
+        key = os.environ.get(KEY_ENV)
+        if key:
+            info = json.loads(key) if key.lstrip().startswith("{") else None
+            if info is not None:
+                credentials, _ = google.auth.load_credentials_from_dict(info, scopes=SCOPES)
+            else:
+                credentials, _ = google.auth.load_credentials_from_file(key, scopes=SCOPES)
+            source = KEY_ENV
+        else:
+            credentials, _ = google.auth.default(scopes=SCOPES)
+            source = "application-default credentials"
+        credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
+    except (google.auth.exceptions.GoogleAuthError, ValueError, OSError) as error:
+        return None, str(error).splitlines()[0] if str(error) else type(error).__name__
+    return str(credentials.token), source  # type: ignore[attr-defined]
+
+
+def check(config: ExperimentConfig, *, ipv4_url: str = IPV4_ECHO) -> PreflightReport:
+    token, source = access_token()
+    env = Environment(
+        credentials=source if token else None,
+        auth_plugin=shutil.which(AUTH_PLUGIN) is not None,
+        public_ipv4=lambda: public_ipv4(ipv4_url),
+    )
+    api = GcpApi(token, base_url=os.environ.get(API_BASE_ENV)) if token else None
+    try:
+        report = preflight(config, env, api)
+    finally:
+        if api is not None:
+            api.close()
+    if token is None and source:
+        report.notes.append(f"credentials: {source}")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.preflight",
+        description="Check a GCP project before `pulumi up` of a stack; exit 2 with the fixes.",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--stack", help="read Pulumi.<STACK>.yaml")
+    source.add_argument("--config", type=Path, help="read a stack config file (stacks/*.yaml)")
+    parser.add_argument("--ipv4-url", default=IPV4_ECHO, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    try:
+        stack_input = read_stack_input(stack=args.stack, config_file=args.config, overrides=())
+        config = validate(stack_input)
+    except (ConfigError, UsageError) as error:
+        print(f"preflight: config error: {error}", file=sys.stderr)
+        return 2
+    platform = config.platform
+    if isinstance(platform, GkePlatform) and platform.project == PLACEHOLDER_PROJECT:
+        problem = Problem(
+            "config", "no GCP project is set", "pulumi config set gcp:project <your-project-id>"
+        )
+        print(problem.line(), file=sys.stderr)
+        return 2
+    report = check(config, ipv4_url=args.ipv4_url)
+    if report.quotas:
+        print("\n".join(report.table()))
+    for note in report.notes:
+        print(f"note: {note}")
+    for problem in report.problems:
+        print(problem.line(), file=sys.stderr)
+    if report.problems:
+        print(f"preflight: {len(report.problems)} problem(s); fix them before `pulumi up`")
+        return 2
+    print(f"preflight: project {getattr(platform, 'project', '-')} is ready for `pulumi up`")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

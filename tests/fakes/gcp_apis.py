@@ -1,0 +1,281 @@
+"""A stand-in for the Google Cloud APIs preflight calls: Cloud Resource Manager v1, Service
+Usage v1 and Compute v1, on 127.0.0.1, answering in their documented shapes, errors first.
+
+Behaviours copied (each where the real API documents or shows it):
+
+* A missing or wrong bearer token: 401 UNAUTHENTICATED (AIP-193 error body).
+* Errors are `{"error": {"code", "message", "status", "details"}}` with a `google.rpc.ErrorInfo`
+  detail (googleapis/googleapis@2f8d204 google/api/error_reason.proto: SERVICE_DISABLED,
+  RATE_LIMIT_EXCEEDED); Compute v1 adds its legacy `errors: [{domain, reason, message}]` list
+  (`accessNotConfigured` for a disabled API, `notFound`, `forbidden`).
+* A disabled API answers 403 PERMISSION_DENIED + SERVICE_DISABLED for every call to it.
+* `rateLimited`: any call to that API answers 429 RESOURCE_EXHAUSTED + RATE_LIMIT_EXCEEDED.
+* projects.testIamPermissions: 403 for a project the caller cannot see (Resource Manager does not
+  reveal whether it exists); 400 INVALID_ARGUMENT for a malformed permission; otherwise the
+  granted subset, and `{}` (the field omitted, proto3 JSON) when nothing is granted.
+* services.batchGet: at most 20 names, all under the request's parent (else 400); needs
+  serviceusage.services.get (else 403 with an IAM_PERMISSION_DENIED ErrorInfo); a service
+  never enabled comes back with state DISABLED.
+* Compute reads need their `compute.<collection>.get/list` permission (403 `forbidden` with
+  "Required '<permission>' permission for '<resource>'"); unknown resources are 404 `notFound`;
+  list responses omit `items` when empty; `filter=name eq "<re>"` is a whole-name regex match.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlsplit
+
+from tests.fakes.servers import _Server  # pyright: ignore[reportPrivateUsage]
+
+TOKEN = "stand-in-access-token"
+_PERMISSION = re.compile(r"^[a-z][a-zA-Z0-9]*\.[a-zA-Z0-9]+\.[a-zA-Z0-9]+$")
+
+
+@dataclass
+class FakeProject:
+    project_id: str = "my-project-1"
+    number: str = "123456789012"
+    granted: set[str] = field(default_factory=set)
+    enabled: set[str] = field(default_factory=set)
+    rate_limited: set[str] = field(default_factory=set)
+    """API hosts ("compute", "crm", "serviceusage") that answer 429 to everything."""
+    regional_quotas: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    project_quotas: list[dict[str, Any]] = field(default_factory=list)
+    zones: dict[str, str] = field(default_factory=dict)
+    """zone -> status (UP, DOWN)."""
+    machine_types: dict[str, set[str]] = field(default_factory=dict)
+    """zone -> machine type names offered there."""
+    images: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    disks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    requests: list[str] = field(default_factory=list)
+
+
+def _error(
+    code: int,
+    status: str,
+    message: str,
+    *,
+    reason: str = "",
+    metadata: dict[str, str] | None = None,
+    legacy: tuple[str, str] | None = None,
+) -> tuple[int, dict[str, Any]]:
+    error: dict[str, Any] = {"code": code, "message": message, "status": status}
+    if reason:
+        error["details"] = [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": reason,
+                "domain": "iam.googleapis.com"
+                if reason == "IAM_PERMISSION_DENIED"
+                else "googleapis.com",
+                "metadata": metadata or {},
+            }
+        ]
+    if legacy is not None:
+        domain, legacy_reason = legacy
+        error["errors"] = [{"message": message, "domain": domain, "reason": legacy_reason}]
+    return code, {"error": error}
+
+
+class FakeGcp:
+    """One server for the three APIs (preflight's `base_url`); paths are the public ones."""
+
+    def __init__(self, project: FakeProject) -> None:
+        self.project = project
+        self._server = _Server(self._handle)
+        self.url = f"http://127.0.0.1:{self._server.port}"
+
+    def close(self) -> None:
+        self._server.close()
+
+    # ------------------------------------------------------------------------ dispatch
+
+    def _handle(
+        self, method: str, target: str, headers: dict[str, str], body: bytes
+    ) -> tuple[int, Any]:
+        parts = urlsplit(target)
+        path, query = unquote(parts.path), parse_qs(parts.query)
+        self.project.requests.append(f"{method} {path}")
+        if headers.get("Authorization") != f"Bearer {TOKEN}":
+            return _error(
+                401,
+                "UNAUTHENTICATED",
+                "Request had invalid authentication credentials. Expected OAuth 2 access token.",
+            )
+        if path.startswith("/compute/v1/"):
+            return self._guard("compute", "Compute Engine API") or self._compute(
+                path.removeprefix("/compute/v1/"), query
+            )
+        if path.endswith(":testIamPermissions"):
+            return self._guard("crm", "Cloud Resource Manager API") or self._test_permissions(
+                path, body
+            )
+        if path.endswith("/services:batchGet"):
+            return self._guard("serviceusage", "Service Usage API") or self._batch_get(path, query)
+        return _error(404, "NOT_FOUND", f"no such method: {method} {path}")
+
+    def _guard(self, api: str, title: str) -> tuple[int, Any] | None:
+        project = self.project
+        service = {
+            "compute": "compute.googleapis.com",
+            "crm": "cloudresourcemanager.googleapis.com",
+            "serviceusage": "serviceusage.googleapis.com",
+        }[api]
+        consumer = {"consumer": f"projects/{project.number}", "service": service}
+        if api in project.rate_limited:
+            return _error(
+                429,
+                "RESOURCE_EXHAUSTED",
+                f"Quota exceeded for quota metric 'Queries' and limit 'Queries per minute' of "
+                f"service '{service}' for consumer 'project_number:{project.number}'.",
+                reason="RATE_LIMIT_EXCEEDED",
+                metadata={**consumer, "quota_limit": "QueriesPerMinutePerProject"},
+                legacy=("usageLimits", "rateLimitExceeded") if api == "compute" else None,
+            )
+        if service not in project.enabled:
+            return _error(
+                403,
+                "PERMISSION_DENIED",
+                f"{title} has not been used in project {project.number} before or it is "
+                f"disabled. Enable it by visiting https://console.developers.google.com/apis/"
+                f"api/{service}/overview?project={project.number} then retry.",
+                reason="SERVICE_DISABLED",
+                metadata=consumer,
+                legacy=("usageLimits", "accessNotConfigured") if api == "compute" else None,
+            )
+        return None
+
+    # ------------------------------------------------------------------------ CRM
+
+    def _test_permissions(self, path: str, body: bytes) -> tuple[int, Any]:
+        project_id = path.removeprefix("/v1/projects/").removesuffix(":testIamPermissions")
+        if project_id != self.project.project_id:
+            return _error(
+                403,
+                "PERMISSION_DENIED",
+                "The caller does not have permission",
+            )
+        asked = json.loads(body or b"{}").get("permissions") or []
+        for permission in asked:
+            if not _PERMISSION.match(permission):
+                return _error(400, "INVALID_ARGUMENT", f"Permission {permission} is not valid.")
+        granted = sorted(p for p in asked if p in self.project.granted)
+        return 200, ({"permissions": granted} if granted else {})
+
+    # ------------------------------------------------------------------------ Service Usage
+
+    def _batch_get(self, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+        parent = path.removeprefix("/v1/").removesuffix("/services:batchGet")
+        names = query.get("names") or []
+        if len(names) > 20:
+            return _error(400, "INVALID_ARGUMENT", "Too many services requested (max 20).")
+        if parent != f"projects/{self.project.project_id}":
+            return _error(403, "PERMISSION_DENIED", "The caller does not have permission")
+        if "serviceusage.services.get" not in self.project.granted:
+            return _error(
+                403,
+                "PERMISSION_DENIED",
+                f"Permission denied to get service [{names[0] if names else ''}]",
+                reason="IAM_PERMISSION_DENIED",
+                metadata={"permission": "serviceusage.services.get"},
+            )
+        services = []
+        for name in names:
+            if not name.startswith(f"{parent}/services/"):
+                return _error(400, "INVALID_ARGUMENT", f"Invalid service name {name}")
+            service = name.rsplit("/", 1)[-1]
+            services.append(
+                {
+                    "name": f"projects/{self.project.number}/services/{service}",
+                    "config": {"name": service},
+                    "state": "ENABLED" if service in self.project.enabled else "DISABLED",
+                    "parent": f"projects/{self.project.number}",
+                }
+            )
+        return 200, {"services": services}
+
+    # ------------------------------------------------------------------------ Compute
+
+    def _forbidden(self, permission: str, resource: str) -> tuple[int, Any]:
+        message = f"Required '{permission}' permission for '{resource}'"
+        return _error(403, "PERMISSION_DENIED", message, legacy=("global", "forbidden"))
+
+    def _not_found(self, resource: str) -> tuple[int, Any]:
+        return 404, {
+            "error": {
+                "code": 404,
+                "message": f"The resource '{resource}' was not found",
+                "errors": [
+                    {
+                        "message": f"The resource '{resource}' was not found",
+                        "domain": "global",
+                        "reason": "notFound",
+                    }
+                ],
+            }
+        }
+
+    def _compute(self, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+        project = self.project
+        segments = path.split("/")
+        if segments[:2] == ["projects", "debian-cloud"] and segments[2:4] == ["global", "images"]:
+            image = project.images.get(("debian-cloud", segments[-1]))
+            return (200, image) if image else self._not_found(path)
+        if segments[:2] != ["projects", project.project_id]:
+            return self._forbidden("compute.projects.get", "/".join(segments[:2]))
+        rest = segments[2:]
+        if not rest:
+            if "compute.projects.get" not in project.granted:
+                return self._forbidden("compute.projects.get", path)
+            return 200, {
+                "kind": "compute#project",
+                "name": project.project_id,
+                "defaultServiceAccount": f"{project.number}-compute@developer.gserviceaccount.com",
+                "quotas": project.project_quotas,
+            }
+        if rest[0] == "regions" and len(rest) == 2:
+            if "compute.regions.get" not in project.granted:
+                return self._forbidden("compute.regions.get", path)
+            if rest[1] not in project.regional_quotas:
+                return self._not_found(path)
+            return 200, {
+                "kind": "compute#region",
+                "name": rest[1],
+                "status": "UP",
+                "quotas": project.regional_quotas[rest[1]],
+            }
+        if rest[0] == "zones" and len(rest) >= 2:
+            zone = rest[1]
+            if len(rest) == 2:
+                if "compute.zones.get" not in project.granted:
+                    return self._forbidden("compute.zones.get", path)
+                if zone not in project.zones:
+                    return self._not_found(path)
+                return 200, {"kind": "compute#zone", "name": zone, "status": project.zones[zone]}
+            if rest[2] == "machineTypes" and len(rest) == 4:
+                if "compute.machineTypes.get" not in project.granted:
+                    return self._forbidden("compute.machineTypes.get", path)
+                if rest[3] not in project.machine_types.get(zone, set()):
+                    return self._not_found(path)
+                return 200, {"kind": "compute#machineType", "name": rest[3], "zone": zone}
+            if rest[2] == "disks" and len(rest) == 3:
+                if "compute.disks.list" not in project.granted:
+                    return self._forbidden("compute.disks.list", path)
+                return 200, self._list_disks(zone, query)
+        return self._not_found(path)
+
+    def _list_disks(self, zone: str, query: dict[str, list[str]]) -> dict[str, Any]:
+        disks = self.project.disks.get(zone, [])
+        expression = (query.get("filter") or [""])[0]
+        match = re.fullmatch(r'name eq "(.*)"', expression)
+        if match:
+            pattern = re.compile(match[1])
+            disks = [d for d in disks if pattern.fullmatch(d["name"])]
+        body: dict[str, Any] = {"kind": "compute#diskList"}
+        if disks:
+            body["items"] = disks
+        return body
