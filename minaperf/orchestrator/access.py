@@ -1,53 +1,56 @@
-"""How a runner outside the cluster reaches in-cluster addresses.
+"""How a runner outside the cluster reaches in-cluster ports without losing request headers.
 
-The stack outputs name Services by in-cluster DNS (`svc.ns.svc.cluster.local`). Inside the network
-(`--direct`) those work as is. Outside, `kubectl proxy` exposes the API server's proxy
-subresources, so each URL is rewritten to
-`http://127.0.0.1:PORT/api/v1/namespaces/<ns>/services/<svc>:<port>/proxy/<path>` (or `pods/…`).
+The ITN GraphQL port checks a signed `Authorization` header on every request. The API server's
+proxy subresources (what `kubectl proxy` exposes) cannot carry it: once the API server has
+authenticated a request it deletes `Authorization` before handing the request on
+(k8s.io/apiserver pkg/endpoints/filters/authentication.go, WithAuthentication: "authorization
+header is not required anymore in case of a successful authentication"), and client-go's bearer
+and exec round-trippers leave a caller's own `Authorization` alone rather than adding a second
+one (client-go transport/round_trippers.go, bearerAuthRoundTripper.RoundTrip returns early when
+the header is set), so the signed header either never reaches the daemon or is taken as the
+API server's credential. A signed request sent that way gets 401.
 
-Caveat: through the API-server proxy the `Authorization` header is not guaranteed to reach the
-backend unchanged, so ITN-signed checks are most trustworthy with `--direct` from inside the
-cluster (e.g. the workspace pod).
+So the default is `kubectl port-forward`: a TCP tunnel through the API server to the pod, which
+carries bytes, headers included, untouched. One forward per node, opened for the duration of that
+node's checks (`PortForwardAccess.open`); kubectl prints one `Forwarding from 127.0.0.1:L -> R`
+line per port once it listens (client-go tools/portforward/portforward.go, getListener).
+Inside the network (`--direct`) addresses are used as they are.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import threading
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 from urllib.parse import urlsplit
 
-_SERVE_LINE = re.compile(r"Starting to serve on (127\.0\.0\.1|localhost|\[::1\]):(\d+)")
+_FORWARDING = re.compile(r"Forwarding from (127\.0\.0\.1|\[::1\]):(\d+) -> (\d+)")
+_KLOG_PREFIX = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\]]+\] ")
+
+
+class PortForwardError(RuntimeError):
+    """kubectl port-forward did not come up (pod missing or not running, RBAC, no cluster)."""
+
+
+def kubectl_error_line(stderr: str) -> str:
+    """The first non-empty line of kubectl's stderr, without klog's `E1129 12:00:00.1 1 x.go:1]`."""
+    for line in stderr.splitlines():
+        text = _KLOG_PREFIX.sub("", line.strip()).strip()
+        if text:
+            return text[:300]
+    return "kubectl failed without a message"
 
 
 class Access(Protocol):
-    def url(self, url: str) -> str:
-        """Turn an in-cluster URL into one this process can open."""
+    def open(
+        self, host: str, ports: Sequence[int], *, pod: str | None = None
+    ) -> contextlib.AbstractContextManager[Mapping[int, str]]:
+        """Make `ports` of `host` (or of `pod`) reachable; yields remote port → base URL."""
         ...
-
-    def service_url(self, host: str, port: int, path: str) -> str: ...
-
-    def pod_url(self, pod: str, port: int, path: str) -> str: ...
-
-
-def _join(base: str, path: str) -> str:
-    return base + "/" + path.lstrip("/")
-
-
-@dataclass(frozen=True)
-class DirectAccess:
-    """The runner is inside the network: use addresses as they are."""
-
-    def url(self, url: str) -> str:
-        return url
-
-    def service_url(self, host: str, port: int, path: str) -> str:
-        return _join(f"http://{host}:{port}", path)
-
-    def pod_url(self, pod: str, port: int, path: str) -> str:
-        return _join(f"http://{pod}:{port}", path)
 
 
 def split_service_host(host: str, default_namespace: str) -> tuple[str, str]:
@@ -68,80 +71,98 @@ def split_pod_host(host: str) -> tuple[str, str] | None:
     return None
 
 
+def url_parts(url: str) -> tuple[str, int, str]:
+    """`http://host:port/path?q` → (host, port, path?q); only plain http URLs."""
+    parts = urlsplit(url)
+    if parts.scheme != "http" or not parts.hostname:
+        raise ValueError(f"cannot reach {url!r}: only http://host:port/... URLs are supported")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return parts.hostname, parts.port or 80, path
+
+
 @dataclass(frozen=True)
-class ProxyAccess:
-    """Rewrite in-cluster addresses to the API server proxy behind a local `kubectl proxy`."""
+class DirectAccess:
+    """The runner is inside the network: use addresses as they are."""
 
-    base: str  # e.g. http://127.0.0.1:40123
+    @contextlib.contextmanager
+    def open(
+        self, host: str, ports: Sequence[int], *, pod: str | None = None
+    ) -> Iterator[Mapping[int, str]]:
+        yield {port: f"http://{host}:{port}" for port in ports}
+
+
+@dataclass(frozen=True)
+class PortForwardAccess:
+    """One `kubectl port-forward` per `open`, to the pod (or the Service's pod), ended on exit."""
+
+    kubectl: str
     namespace: str
+    startup_timeout: float = 20.0
 
-    def service_url(self, host: str, port: int, path: str) -> str:
-        pod = split_pod_host(host)
-        if pod is not None:
-            # A pod's own DNS name under a headless Service: reach exactly that pod, not
-            # whichever member of the Service the API server would pick.
-            name, ns = pod
-            return _join(f"{self.base}/api/v1/namespaces/{ns}/pods/{name}:{port}/proxy", path)
-        svc, ns = split_service_host(host, self.namespace)
-        return _join(f"{self.base}/api/v1/namespaces/{ns}/services/{svc}:{port}/proxy", path)
+    def _resource(self, host: str, pod: str | None) -> tuple[str, str]:
+        if pod:
+            return f"pod/{pod}", self.namespace
+        in_pod = split_pod_host(host)
+        if in_pod is not None:
+            return f"pod/{in_pod[0]}", in_pod[1]
+        service, namespace = split_service_host(host, self.namespace)
+        return f"service/{service}", namespace
 
-    def pod_url(self, pod: str, port: int, path: str) -> str:
-        return _join(
-            f"{self.base}/api/v1/namespaces/{self.namespace}/pods/{pod}:{port}/proxy", path
-        )
-
-    def url(self, url: str) -> str:
-        parts = urlsplit(url)
-        if parts.scheme != "http" or not parts.hostname:
-            raise ValueError(f"cannot proxy {url!r}: only http://host:port/... URLs are supported")
-        path = parts.path + (f"?{parts.query}" if parts.query else "")
-        return self.service_url(parts.hostname, parts.port or 80, path)
-
-
-class KubectlProxy:
-    """A `kubectl proxy --port=0` child, started and stopped by this process only."""
-
-    def __init__(self, kubectl: str = "kubectl", *, startup_timeout: float = 20.0) -> None:
-        self.kubectl = kubectl
-        self.startup_timeout = startup_timeout
-        self.process: subprocess.Popen[str] | None = None
-        self.base = ""
-
-    def start(self) -> str:
-        self.process = subprocess.Popen(
-            [self.kubectl, "proxy", "--port=0", "--address=127.0.0.1"],
+    @contextlib.contextmanager
+    def open(
+        self, host: str, ports: Sequence[int], *, pod: str | None = None
+    ) -> Iterator[Mapping[int, str]]:
+        resource, namespace = self._resource(host, pod)
+        process = subprocess.Popen(
+            [
+                self.kubectl,
+                "port-forward",
+                "-n",
+                namespace,
+                "--address",
+                "127.0.0.1",
+                resource,
+                *(f":{port}" for port in ports),
+            ],
+            stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
         )
-        found: list[str] = []
-        stdout = self.process.stdout
+        try:
+            yield self._await_listeners(process, resource, ports)
+        finally:
+            _end(process)
+
+    def _await_listeners(
+        self, process: subprocess.Popen[str], resource: str, ports: Sequence[int]
+    ) -> dict[int, str]:
+        found: dict[int, str] = {}
+        listening = threading.Event()
+        stdout = process.stdout
         assert stdout is not None
 
-        def read() -> None:
-            for line in stdout:
-                match = _SERVE_LINE.search(line)
-                if match:
-                    host = "127.0.0.1" if match.group(1) != "[::1]" else "[::1]"
-                    found.append(f"http://{host}:{match.group(2)}")
-                    return
+        def read() -> None:  # keeps draining: kubectl prints a line per connection
+            with stdout:
+                for line in stdout:
+                    match = _FORWARDING.search(line)
+                    if match:
+                        found[int(match.group(3))] = f"http://127.0.0.1:{match.group(2)}"
+                        if set(ports) <= set(found):
+                            listening.set()
+            listening.set()
 
-        reader = threading.Thread(target=read, daemon=True)
-        reader.start()
-        reader.join(self.startup_timeout)
-        if not found:
-            self.stop()
-            raise RuntimeError(
-                "kubectl proxy did not report `Starting to serve on 127.0.0.1:PORT`; "
-                "check the kubeconfig/context, or run with --direct from inside the cluster"
-            )
-        self.base = found[0]
-        return self.base
+        threading.Thread(target=read, daemon=True).start()
+        listening.wait(self.startup_timeout)
+        if set(ports) <= set(found):
+            return found
+        _stop(process)
+        stderr = process.stderr.read() if process.stderr else ""
+        raise PortForwardError(f"port-forward to {resource}: {kubectl_error_line(stderr)}")
 
-    def stop(self) -> None:
-        process, self.process = self.process, None
-        if process is None or process.poll() is not None:
-            return
+
+def _stop(process: subprocess.Popen[str]) -> None:
+    if process.poll() is None:
         process.terminate()
         try:
             process.wait(5)
@@ -149,9 +170,8 @@ class KubectlProxy:
             process.kill()
             process.wait()
 
-    def __enter__(self) -> KubectlProxy:
-        self.start()
-        return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+def _end(process: subprocess.Popen[str]) -> None:
+    _stop(process)
+    if process.stderr is not None:  # stdout is closed by its reader at EOF
+        process.stderr.close()

@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 import httpx
 
-from minaperf.orchestrator.access import Access
+from minaperf.orchestrator.access import Access, PortForwardError, kubectl_error_line, url_parts
 from minaperf.outputs import NodeEndpoint, StackOutputs
 
 AUTH_QUERY = "query { auth { serverUuid signerSequenceNumber libp2pPort peerId isBlockProducer } }"
@@ -151,23 +151,77 @@ def sync_status(client: httpx.Client, url: str) -> str:
     return status
 
 
+def kubectl_json(kubectl: str, *args: str) -> Any:
+    """`kubectl ARGS -o json`, parsed; any failure means the cluster cannot be asked at all."""
+    try:
+        result = subprocess.run(
+            [kubectl, *args, "-o", "json"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=60,
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ClusterUnreachableError(f"{kubectl}: {error}") from error
+    if result.returncode != 0:
+        raise ClusterUnreachableError(kubectl_error_line(result.stderr))
+    try:
+        return json.loads(result.stdout)
+    except ValueError as error:
+        raise ClusterUnreachableError(f"kubectl printed no JSON ({error})") from error
+
+
 def ready_pods(kubectl: str, namespace: str) -> dict[str, bool]:
     """Pod name → Ready condition, from `kubectl get pods -o json`."""
-    result = subprocess.run(
-        [kubectl, "get", "pods", "-n", namespace, "-o", "json"],
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=60,
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"kubectl get pods failed: {result.stderr.strip()[:300]}")
     pods: dict[str, bool] = {}
-    for item in json.loads(result.stdout).get("items", []):
+    for item in kubectl_json(kubectl, "get", "pods", "-n", namespace).get("items", []):
         name = item.get("metadata", {}).get("name", "")
         conditions = item.get("status", {}).get("conditions") or []
         pods[name] = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
     return pods
+
+
+def _rollout_gap(item: dict[str, Any]) -> str | None:
+    """Why a Deployment/StatefulSet is not rolled out yet, or None when it is.
+
+    The same conditions `kubectl rollout status` waits for (kubectl
+    pkg/polymorphichelpers/rollout_status.go, DeploymentStatusViewer / StatefulSetStatusViewer):
+    the controller has seen the latest spec, every replica runs it, and every replica is ready.
+    """
+    meta, spec, status = item.get("metadata", {}), item.get("spec", {}), item.get("status", {})
+    wanted = spec.get("replicas", 1)
+    if status.get("observedGeneration", 0) < meta.get("generation", 0):
+        return "spec change not yet observed"
+    updated = status.get("updatedReplicas", 0)
+    if updated < wanted:
+        return f"{updated}/{wanted} replicas updated"
+    ready = status.get("readyReplicas", 0)
+    if ready < wanted:
+        return f"{ready}/{wanted} replicas ready"
+    return None
+
+
+def rollout_check(kubectl: str, namespace: str) -> ClusterCheck:
+    """Every Deployment and StatefulSet of the experiment is rolled out.
+
+    `pulumi up` does not await the service rollouts (PostgreSQL, log fetcher, uptime backend,
+    log API, dashboard carry skipAwait), so the gate waits for them here, by name.
+    """
+
+    def check() -> CheckStatus:
+        listing = kubectl_json(kubectl, "get", "deployments,statefulsets", "-n", namespace)
+        pending = []
+        items = listing.get("items", [])
+        for item in items:
+            gap = _rollout_gap(item)
+            if gap:
+                kind = str(item.get("kind", "workload")).lower()
+                pending.append(f"{kind}/{item.get('metadata', {}).get('name')} ({gap})")
+        if not pending:
+            return CheckStatus("rollouts", True, f"{len(items)} workloads rolled out")
+        return CheckStatus("rollouts", False, ", ".join(pending))
+
+    return check
 
 
 def online_submitters(client: httpx.Client, url: str) -> set[str]:
@@ -196,31 +250,30 @@ def check_once(
     of nodes takes seconds, not the sum of every node's round trips.
     """
     results = {node.name: NodeReadiness(node.name) for node in outputs.nodes}
+    pods = ready_pods(kubectl, outputs.namespace)
     try:
-        pods = ready_pods(kubectl, outputs.namespace)
-    except (RuntimeError, ValueError, OSError, subprocess.TimeoutExpired) as error:
-        pods = None
-        for r in results.values():
-            r.problems.append(f"pods unknown ({error})")
-    try:
-        online_url = access.url(outputs.uptime_online_url)
-        submitters: set[str] | None = online_submitters(client, online_url)
-    except (httpx.HTTPError, ValueError) as error:
+        host, port, path = url_parts(outputs.uptime_online_url)
+        with access.open(host, [port]) as base:
+            submitters: set[str] | None = online_submitters(client, base[port] + path)
+    except (httpx.HTTPError, ValueError, PortForwardError) as error:
         submitters = None
         for r in results.values():
             r.problems.append(f"uptime backend unreachable ({error})")
+    reachable = []
     for node in outputs.nodes:
         result = results[node.name]
-        if pods is not None and not pods.get(node.pod, False):
+        if not pods.get(node.pod, False):
             result.problems.append(
                 "pod not Ready" if node.pod in pods else f"pod {node.pod} not found"
             )
+        else:
+            reachable.append(node)
         if submitters is not None and node.public_key not in submitters:
             result.problems.append("not listed by uptime backend /v1/online")
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         node_checks = [
             pool.submit(_check_node_http, node, access, auth_header, client, results[node.name])
-            for node in outputs.nodes
+            for node in reachable
         ]
         statuses = [check() for check in checks]
         for future in node_checks:
@@ -235,17 +288,21 @@ def _check_node_http(
     client: httpx.Client,
     result: NodeReadiness,
 ) -> None:
+    """The signed ITN `auth` query and `syncStatus`, through one tunnel to the node's pod."""
     try:
-        itn_auth(client, access.service_url(node.service, node.itn_port, "/graphql"), auth_header)
-    except (httpx.HTTPError, ValueError) as error:
-        result.problems.append(f"ITN auth failed: {error}")
-    try:
-        graphql_url = access.service_url(node.service, node.graphql_port, "/graphql")
-        status = sync_status(client, graphql_url)
-        if status != "SYNCED":
-            result.problems.append(f"not synced (syncStatus {status})")
-    except (httpx.HTTPError, ValueError) as error:
-        result.problems.append(f"GraphQL syncStatus failed: {error}")
+        with access.open(node.service, [node.itn_port, node.graphql_port], pod=node.pod) as base:
+            try:
+                itn_auth(client, base[node.itn_port] + "/graphql", auth_header)
+            except (httpx.HTTPError, ValueError) as error:
+                result.problems.append(f"ITN auth failed: {error}")
+            try:
+                status = sync_status(client, base[node.graphql_port] + "/graphql")
+                if status != "SYNCED":
+                    result.problems.append(f"not synced (syncStatus {status})")
+            except (httpx.HTTPError, ValueError) as error:
+                result.problems.append(f"GraphQL syncStatus failed: {error}")
+    except PortForwardError as error:
+        result.problems.append(f"unreachable ({error})")
 
 
 def progress_line(sweep: Sweep, elapsed: float) -> str:
@@ -269,7 +326,7 @@ def wait_ready(
     timeout: float,
     checks: Sequence[ClusterCheck] = (),
     parallelism: int = DEFAULT_PARALLELISM,
-    out: TextIO = sys.stderr,
+    out: TextIO | None = None,
     first_interval: float = 1.0,
     max_interval: float = 15.0,
 ) -> Sweep:
@@ -288,7 +345,11 @@ def wait_ready(
                 checks=checks,
                 parallelism=parallelism,
             )
-            print(progress_line(sweep, time.monotonic() - started), file=out, flush=True)
+            print(
+                progress_line(sweep, time.monotonic() - started),
+                file=out or sys.stderr,
+                flush=True,
+            )
             if sweep.ready:
                 return sweep
             remaining = deadline - time.monotonic()

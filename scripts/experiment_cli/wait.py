@@ -34,7 +34,14 @@ class WaitContext:
 
 CheckFactory = Callable[[WaitContext], readiness.ClusterCheck | None]
 
+
+def rollouts(context: WaitContext) -> readiness.ClusterCheck:
+    return readiness.rollout_check(context.kubectl, context.outputs.namespace)
+
+
 CHECKS: list[CheckFactory] = [
+    # Every Deployment/StatefulSet rolled out (the service rollouts pulumi up does not await).
+    rollouts,
     # Every node's traces on its fetcher's disk and in PostgreSQL (minaperf.orchestrator.traces).
     lambda context: traces.trace_flow_check(context.outputs, context.kubectl),
 ]
@@ -65,15 +72,14 @@ def cmd_wait(args: argparse.Namespace) -> int:
     orchestrator_config(outputs, default_run_dir(outputs))  # validates the key
     auth_header = make_auth_header(outputs.orchestrator_key)
     kubectl_exe = kubectl(args)
-    proxy: access.KubectlProxy | None = None
+    gate_access: access.Access = (
+        access.DirectAccess()
+        if args.direct
+        else access.PortForwardAccess(kubectl_exe, outputs.namespace)
+    )
+    context = WaitContext(outputs, kubectl_exe, gate_access)
+    checks = [check for factory in CHECKS if (check := factory(context)) is not None]
     try:
-        if args.direct:
-            gate_access: access.Access = access.DirectAccess()
-        else:
-            proxy = access.KubectlProxy(kubectl_exe)
-            gate_access = access.ProxyAccess(proxy.start(), outputs.namespace)
-        context = WaitContext(outputs, kubectl_exe, gate_access)
-        checks = [check for factory in CHECKS if (check := factory(context)) is not None]
         sweep = readiness.wait_ready(
             outputs,
             gate_access,
@@ -83,12 +89,9 @@ def cmd_wait(args: argparse.Namespace) -> int:
             checks=checks,
             parallelism=args.parallel,
         )
-    except RuntimeError as error:
-        print(f"error: {error}", file=sys.stderr)
+    except readiness.ClusterUnreachableError as error:
+        print(f"error: cannot reach the cluster: {error}", file=sys.stderr)
         return 1
-    finally:
-        if proxy is not None:
-            proxy.stop()
     if sweep.ready:
         extra = f" and {len(sweep.checks)} cluster check(s) ok" if sweep.checks else ""
         print(f"all {len(sweep.nodes)} nodes ready{extra}")
@@ -115,6 +118,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         help=f"nodes queried at once, 1-128 (default {readiness.DEFAULT_PARALLELISM})",
     )
     p.add_argument(
-        "--direct", action="store_true", help="use in-cluster addresses as is (no kubectl proxy)"
+        "--direct",
+        action="store_true",
+        help="inside the network: use in-cluster addresses (no port-forward)",
     )
     p.set_defaults(func=cmd_wait)

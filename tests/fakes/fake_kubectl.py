@@ -1,34 +1,166 @@
 #!/usr/bin/env python3
-"""Stand-in for the `kubectl` subcommands the runner uses.
+"""Stand-in for the `kubectl` subcommands the runner uses; the "cluster" is this machine.
 
 - `get pods -n NS -o json`: prints $FAKE_KUBECTL_PODS (a file with a PodList).
-- `proxy --port=0 …`: serves HTTP on 127.0.0.1 (echoing the path as JSON) after printing
-  `Starting to serve on 127.0.0.1:PORT`, like kubectl.
-- `exec -i -n NS POD -c CONTAINER -- CMD…`: runs CMD here, stdin/stdout/stderr passed through
-  (the "pod" is this machine).
+- `get deployments,statefulsets -n NS -o json`: prints $FAKE_KUBECTL_WORKLOADS (a List), or an
+  empty List when unset.
+- `port-forward -n NS --address 127.0.0.1 pod/NAME|service/NAME :PORT…`: a TCP relay from a new
+  local port to 127.0.0.1:PORT, announced as kubectl does, `Forwarding from 127.0.0.1:L -> R`
+  (client-go tools/portforward/portforward.go, getListener), plus `Handling connection for R`
+  per connection. Bytes pass untouched, headers included. A pod missing from $FAKE_KUBECTL_PODS
+  fails like kubectl (`Error from server (NotFound): pods "x" not found`), and so does one whose
+  phase is not Running (kubectl's port-forward refuses: "unable to forward port because pod is not
+  running").
+- `proxy --port=0 …`: the API server's proxy subresources on a local port. A request to
+  `/api/v1/namespaces/NS/(services|pods)/NAME:PORT/proxy/PATH` is passed to 127.0.0.1:PORT/PATH
+  WITHOUT its `Authorization` header: the API server deletes that header once it has
+  authenticated the request (k8s.io/apiserver pkg/endpoints/filters/authentication.go,
+  WithAuthentication, `req.Header.Del("Authorization")`). So an ITN-signed request sent this way
+  arrives unsigned, as on a real cluster.
+- `exec -i -n NS POD -c CONTAINER -- CMD…`: runs CMD here, stdin/stdout/stderr passed through.
+- $FAKE_KUBECTL_UNREACHABLE=1: every command fails as kubectl does with no API server: klog
+  error lines, then `The connection to the server … was refused`, exit 1.
 Every argv is appended to $FAKE_KUBECTL_LOG as a JSON line, so tests can check no secret is on it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import socket
 import sys
-from http.server import BaseHTTPRequestHandler, HTTPServer
-from pathlib import Path
+import threading
+import time
+from typing import Any
+
+_PROXY_PATH = re.compile(r"^/api/v1/namespaces/[^/]+/(services|pods)/[^/:]+:(\d+)/proxy(/.*)?$")
+_SERVER = "127.0.0.1:6443"
 
 
-class Echo(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        data = json.dumps({"path": self.path}).encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
+def _unreachable() -> int:
+    stamp = time.strftime("%m%d %H:%M:%S")
+    for _ in range(3):  # kubectl's discovery client retries and logs each try via klog
+        sys.stderr.write(
+            f"E{stamp}.000000   4242 memcache.go:265] couldn't get current server API group "
+            f'list: Get "https://{_SERVER}/api?timeout=32s": dial tcp {_SERVER}: connect: '
+            "connection refused\n"
+        )
+    sys.stderr.write(
+        f"The connection to the server {_SERVER} was refused - did you specify the right host "
+        "or port?\n"
+    )
+    return 1
 
-    def log_message(self, format: str, *args: object) -> None:
-        return
+
+def _read(path: str) -> str:
+    with open(path) as source:
+        return source.read()
+
+
+def _pods() -> list[dict[str, Any]]:
+    path = os.environ.get("FAKE_KUBECTL_PODS")
+    return json.loads(_read(path)).get("items", []) if path else []
+
+
+def _serve_proxy() -> int:
+    # Imported here: http.server and urllib cost ~0.2 s of start-up that the port-forwards,
+    # started once per node per sweep, should not pay.
+    import urllib.error
+    import urllib.request
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    class _Proxy(BaseHTTPRequestHandler):
+        def _forward(self) -> None:
+            match = _PROXY_PATH.match(self.path)
+            if not match:
+                self.send_error(404)
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length) if length else None
+            headers = {
+                k: v
+                for k, v in self.headers.items()
+                if k.lower() not in ("authorization", "host", "content-length", "connection")
+            }
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{match.group(2)}{match.group(3) or '/'}",
+                data=body,
+                headers=headers,
+                method=self.command,
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310
+                    status, data = response.status, response.read()
+            except urllib.error.HTTPError as error:
+                status, data = error.code, error.read()
+            self.send_response(status)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = _forward  # noqa: N815
+        do_POST = _forward  # noqa: N815
+
+        def log_message(self, format: str, *args: object) -> None:
+            return
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Proxy)
+    print(f"Starting to serve on 127.0.0.1:{server.server_address[1]}", flush=True)
+    server.serve_forever()
+    return 0
+
+
+def _pump(source: socket.socket, sink: socket.socket) -> None:
+    try:
+        while chunk := source.recv(65536):
+            sink.sendall(chunk)
+    except OSError:
+        pass
+    finally:
+        for sock in (source, sink):
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+
+def _relay(listener: socket.socket, remote: int) -> None:
+    while True:
+        client, _ = listener.accept()
+        print(f"Handling connection for {remote}", flush=True)
+        try:
+            upstream = socket.create_connection(("127.0.0.1", remote), timeout=5)
+        except OSError:
+            client.close()
+            continue
+        for a, b in ((client, upstream), (upstream, client)):
+            threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+
+
+def _port_forward(args: list[str]) -> int:
+    resource = next(a for a in args if "/" in a)
+    kind, _, name = resource.partition("/")
+    if kind in ("pod", "pods", "po"):
+        pod = next((p for p in _pods() if p.get("metadata", {}).get("name") == name), None)
+        if pod is None:
+            sys.stderr.write(f'Error from server (NotFound): pods "{name}" not found\n')
+            return 1
+        phase = pod.get("status", {}).get("phase", "Running")
+        if phase != "Running":
+            sys.stderr.write(
+                "error: unable to forward port because pod is not running. "
+                f"Current status={phase}\n"
+            )
+            return 1
+    remotes = [int(a.rpartition(":")[2]) for a in args if re.fullmatch(r"\d*:\d+", a)]
+    for remote in remotes:
+        listener = socket.socket()
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(64)
+        print(f"Forwarding from 127.0.0.1:{listener.getsockname()[1]} -> {remote}", flush=True)
+        threading.Thread(target=_relay, args=(listener, remote), daemon=True).start()
+    while True:
+        time.sleep(3600)
 
 
 def main() -> int:
@@ -37,18 +169,24 @@ def main() -> int:
     if log:
         with open(log, "a") as sink:
             sink.write(json.dumps(args) + "\n")
+    if os.environ.get("FAKE_KUBECTL_UNREACHABLE"):
+        return _unreachable()
     if args[:2] == ["get", "pods"]:
         pods = os.environ.get("FAKE_KUBECTL_PODS")
         if not pods:
             sys.stderr.write("error: the server doesn't have a resource type pods\n")
             return 1
-        sys.stdout.write(Path(pods).read_text())
+        sys.stdout.write(_read(pods))
         return 0
+    if args[:2] == ["get", "deployments,statefulsets"]:
+        workloads = os.environ.get("FAKE_KUBECTL_WORKLOADS")
+        text = _read(workloads) if workloads else '{"kind": "List", "items": []}'
+        sys.stdout.write(text)
+        return 0
+    if args[:1] == ["port-forward"]:
+        return _port_forward(args[1:])
     if args[:1] == ["proxy"]:
-        server = HTTPServer(("127.0.0.1", 0), Echo)
-        print(f"Starting to serve on 127.0.0.1:{server.server_address[1]}", flush=True)
-        server.serve_forever()
-        return 0
+        return _serve_proxy()
     if args[:1] == ["exec"] and "--" in args:
         command = args[args.index("--") + 1 :]
         os.execvp(command[0], command)  # noqa: S606

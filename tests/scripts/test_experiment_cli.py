@@ -447,3 +447,99 @@ def test_wait_gate_times_out_naming_the_node(env: dict, ready_network, monkeypat
     assert code == 1
     assert "n1: not synced (syncStatus CATCHUP)" in err
     assert "  n0:" not in err
+
+
+def _wait(env: dict, *args: str) -> int:
+    return experiment.main(
+        ["--outputs", str(env["outputs"]), "--kubectl", FAKE_KUBECTL, "wait", *args]
+    )
+
+
+def test_wait_through_port_forward_by_default(
+    env: dict, ready_network, monkeypatch, capsys
+) -> None:
+    """No --direct: every ITN request goes through `kubectl port-forward` and keeps its
+    signature (the fake daemons answer 401 to an unsigned one)."""
+    daemons, pods = ready_network
+    monkeypatch.setenv("FAKE_KUBECTL_PODS", str(pods))
+    monkeypatch.setenv("FAKE_KUBECTL_LOG", str(env["tmp"] / "kubectl.jsonl"))
+    outputs = json.loads(env["outputs"].read_text())
+    outputs["uptimeOnlineUrl"] = outputs["uptimeOnlineUrl"].replace(
+        "127.0.0.1", "uptime-backend.exp1.svc.cluster.local"
+    )
+    write_outputs(env["outputs"], outputs)
+    code = _wait(env, "--timeout", "20")
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "all 2 nodes ready" in captured.out
+    calls = [json.loads(x) for x in (env["tmp"] / "kubectl.jsonl").read_text().splitlines()]
+    forwards = [c for c in calls if c[0] == "port-forward"]
+    assert {c[-3] for c in forwards} >= {"pod/n0-0", "pod/n1-0"}
+    assert ["port-forward", "-n", "exp1", "--address", "127.0.0.1", "service/uptime-backend"] in [
+        c[:-1] for c in forwards
+    ]
+    assert all(d.requests and d.requests[-1]["status"] == 200 for d in daemons)
+    assert all(ORCHESTRATOR_KEY not in " ".join(c) for c in calls)
+
+
+def test_wait_ends_at_once_when_the_cluster_is_unreachable(
+    env: dict, ready_network, monkeypatch, capsys
+) -> None:
+    monkeypatch.setenv("FAKE_KUBECTL_UNREACHABLE", "1")
+    started = time.monotonic()
+    code = _wait(env, "--timeout", "600")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert time.monotonic() - started < 10
+    assert err.splitlines() == [
+        "error: cannot reach the cluster: couldn't get current server API group list: "
+        'Get "https://127.0.0.1:6443/api?timeout=32s": dial tcp 127.0.0.1:6443: connect: '
+        "connection refused"
+    ]
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "0", "-5", "soon"])
+def test_wait_timeout_must_be_finite_and_positive(env: dict, value: str) -> None:
+    result = run_cli(env, "wait", f"--timeout={value}")
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("error: argument --timeout:")
+
+
+def test_wait_gates_service_rollouts_and_names_them(
+    env: dict, ready_network, monkeypatch, capsys
+) -> None:
+    """Pulumi skips awaiting these rollouts; `wait` must not pass while one is not ready."""
+    _, pods = ready_network
+    workloads = env["tmp"] / "workloads.json"
+    workloads.write_text(
+        json.dumps(
+            {
+                "items": [
+                    {
+                        "kind": "Deployment",
+                        "metadata": {"name": "log-fetcher", "generation": 2},
+                        "spec": {"replicas": 1},
+                        "status": {"observedGeneration": 2, "updatedReplicas": 1},
+                    },
+                    {
+                        "kind": "StatefulSet",
+                        "metadata": {"name": "postgres", "generation": 1},
+                        "spec": {"replicas": 1},
+                        "status": {
+                            "observedGeneration": 1,
+                            "updatedReplicas": 1,
+                            "readyReplicas": 1,
+                        },
+                    },
+                ]
+            }
+        )
+    )
+    monkeypatch.setenv("FAKE_KUBECTL_PODS", str(pods))
+    monkeypatch.setenv("FAKE_KUBECTL_WORKLOADS", str(workloads))
+    code = _wait(env, "--direct", "--timeout", "1")
+    err = capsys.readouterr().err
+    assert code == 1
+    assert "waiting for rollouts: deployment/log-fetcher (0/1 replicas ready)" in err
+    assert "postgres" not in err

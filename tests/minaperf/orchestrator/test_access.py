@@ -1,92 +1,119 @@
+"""Reaching daemon ports from outside the cluster: port-forward carries the ITN signature."""
+
 from __future__ import annotations
 
+import json
+import subprocess
 from pathlib import Path
 
 import httpx
 import pytest
 
+from minaperf.keys.itn import ItnKey
 from minaperf.orchestrator.access import (
     DirectAccess,
-    KubectlProxy,
-    ProxyAccess,
+    PortForwardAccess,
+    PortForwardError,
+    kubectl_error_line,
+    split_pod_host,
     split_service_host,
+    url_parts,
 )
+from minaperf.orchestrator.readiness import itn_auth
+from tests.fakes.outputs_fixture import ORCHESTRATOR_KEY, ORCHESTRATOR_PUBLIC_KEY
+from tests.fakes.servers import FakeDaemon
 
 FAKE_KUBECTL = str(Path(__file__).parents[2] / "fakes" / "fake_kubectl.py")
+KEY = ItnKey.from_secret_b64(ORCHESTRATOR_KEY)
 
 
-def test_service_and_pod_urls_through_the_api_proxy() -> None:
-    proxy = ProxyAccess("http://127.0.0.1:4000", "exp1")
-    assert (
-        proxy.url("http://uptime-backend.exp1.svc.cluster.local:8080/v1/online")
-        == "http://127.0.0.1:4000/api/v1/namespaces/exp1/services/uptime-backend:8080/proxy/v1/online"
-    )
-    assert (
-        proxy.service_url("bp-1.other.svc.cluster.local", 3086, "/graphql")
-        == "http://127.0.0.1:4000/api/v1/namespaces/other/services/bp-1:3086/proxy/graphql"
-    )
-    assert (
-        proxy.service_url("bp-1", 3085, "graphql")
-        == "http://127.0.0.1:4000/api/v1/namespaces/exp1/services/bp-1:3085/proxy/graphql"
-    )
-    assert (
-        proxy.pod_url("bp-1-0", 3086, "/graphql")
-        == "http://127.0.0.1:4000/api/v1/namespaces/exp1/pods/bp-1-0:3086/proxy/graphql"
-    )
+def _pods(tmp_path: Path, **phases: str) -> Path:
+    path = tmp_path / "pods.json"
+    items = [{"metadata": {"name": n}, "status": {"phase": p}} for n, p in phases.items()]
+    path.write_text(json.dumps({"items": items}))
+    return path
+
+
+@pytest.fixture
+def daemon():
+    daemon = FakeDaemon({ORCHESTRATOR_PUBLIC_KEY})
+    yield daemon
+    daemon.close()
 
 
 def test_direct_access_keeps_addresses() -> None:
-    direct = DirectAccess()
-    assert direct.url("http://x:1/v1/online") == "http://x:1/v1/online"
-    assert direct.service_url("127.0.0.1", 5, "/graphql") == "http://127.0.0.1:5/graphql"
+    with DirectAccess().open("127.0.0.1", [5, 6]) as base:
+        assert base == {5: "http://127.0.0.1:5", 6: "http://127.0.0.1:6"}
 
 
-def test_non_service_hosts_are_refused() -> None:
+def test_names_and_urls() -> None:
+    assert split_service_host("bp-1", "ns") == ("bp-1", "ns")
+    assert split_service_host("uptime.exp1.svc.cluster.local", "ns") == ("uptime", "exp1")
+    assert split_pod_host("bp-2-0.bp.itn-dev.svc.cluster.local") == ("bp-2-0", "itn-dev")
+    assert url_parts("http://u.exp1.svc:8080/v1/online") == ("u.exp1.svc", 8080, "/v1/online")
     with pytest.raises(ValueError, match="not an in-cluster Service"):
         split_service_host("example.com.evil.net", "ns")
     with pytest.raises(ValueError, match="only http"):
-        ProxyAccess("http://127.0.0.1:1", "ns").url("https://x.ns:443/")
+        url_parts("https://x.ns:443/")
 
 
-def test_kubectl_proxy_start_and_stop_against_fake_kubectl() -> None:
-    proxy = KubectlProxy(FAKE_KUBECTL)
-    base = proxy.start()
+def test_signed_auth_passes_through_port_forward(
+    tmp_path: Path, daemon: FakeDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_KUBECTL_PODS", str(_pods(tmp_path, **{"bp-1-0": "Running"})))
+    access = PortForwardAccess(FAKE_KUBECTL, "exp1")
+    with (
+        access.open("bp-1.exp1.svc.cluster.local", [daemon.itn.port], pod="bp-1-0") as base,
+        httpx.Client(trust_env=False) as client,
+    ):
+        assert base[daemon.itn.port].startswith("http://127.0.0.1:")
+        info = itn_auth(client, base[daemon.itn.port] + "/graphql", KEY.authorization_header)
+    assert info.server_uuid == daemon.server_uuid
+    assert daemon.requests[-1]["status"] == 200
+
+
+def test_the_api_server_proxy_strips_the_signature(daemon: FakeDaemon) -> None:
+    """Why `wait` no longer uses `kubectl proxy`: the same request arrives without its header
+    (k8s.io/apiserver pkg/endpoints/filters/authentication.go deletes `Authorization`)."""
+    proxy = subprocess.Popen([FAKE_KUBECTL, "proxy", "--port=0"], stdout=subprocess.PIPE, text=True)
     try:
-        assert base.startswith("http://127.0.0.1:")
-        url = ProxyAccess(base, "exp1").url("http://svc.exp1.svc.cluster.local:80/x")
-        response = httpx.get(url, trust_env=False)
-        assert response.json()["path"] == "/api/v1/namespaces/exp1/services/svc:80/proxy/x"
+        assert proxy.stdout is not None
+        base = proxy.stdout.readline().strip().rpartition(" ")[2]
+        url = f"http://{base}/api/v1/namespaces/exp1/pods/bp-1-0:{daemon.itn.port}/proxy/graphql"
+        with (
+            httpx.Client(trust_env=False) as client,
+            pytest.raises(ValueError, match="401"),
+        ):
+            itn_auth(client, url, KEY.authorization_header)
+        assert daemon.requests[-1]["authorization"] == ""
     finally:
-        process = proxy.process
-        proxy.stop()
-    assert process is not None
-    assert process.poll() is not None
+        proxy.terminate()
+        proxy.wait()
+        assert proxy.stdout is not None
+        proxy.stdout.close()
 
 
-def test_kubectl_proxy_that_never_serves_fails_clearly(tmp_path: Path) -> None:
-    silent = tmp_path / "kubectl"
-    silent.write_text("#!/bin/sh\necho 'error: no context' >&2\nexit 1\n")
-    silent.chmod(0o755)
-    with pytest.raises(RuntimeError, match="Starting to serve"):
-        KubectlProxy(str(silent), startup_timeout=5).start()
+def test_port_forward_to_a_missing_or_pending_pod_fails_in_one_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FAKE_KUBECTL_PODS", str(_pods(tmp_path, **{"bp-1-0": "Pending"})))
+    access = PortForwardAccess(FAKE_KUBECTL, "exp1", startup_timeout=10)
+    with (
+        pytest.raises(PortForwardError, match='pods "gone-0" not found'),
+        access.open("x", [1], pod="gone-0"),
+    ):
+        pass
+    with (
+        pytest.raises(PortForwardError, match="pod is not running"),
+        access.open("x", [1], pod="bp-1-0"),
+    ):
+        pass
 
 
-def test_pod_dns_names_under_a_headless_service_go_to_that_pod() -> None:
-    from minaperf.orchestrator.access import ProxyAccess
-
-    access = ProxyAccess("http://127.0.0.1:9", "itn-dev")
-    assert access.service_url("bp-2-0.bp.itn-dev.svc.cluster.local", 3086, "/graphql") == (
-        "http://127.0.0.1:9/api/v1/namespaces/itn-dev/pods/bp-2-0:3086/proxy/graphql"
+def test_kubectl_error_line_drops_klog_headers() -> None:
+    stderr = (
+        "E1129 19:36:28.123456   4242 memcache.go:265] couldn't get current server API group "
+        "list: connection refused\nThe connection to the server 127.0.0.1:6443 was refused\n"
     )
-    assert access.service_url("uptime-backend.itn-dev.svc.cluster.local", 8080, "/v1/online") == (
-        "http://127.0.0.1:9/api/v1/namespaces/itn-dev/services/uptime-backend:8080/proxy/v1/online"
-    )
-
-
-def test_every_rendered_node_address_can_be_proxied(dev) -> None:
-    from minaperf.orchestrator.access import ProxyAccess
-
-    access = ProxyAccess("http://127.0.0.1:9", "itn-dev")
-    for node in dev.outputs["nodes"]:
-        url = access.service_url(node["service"], node["itnPort"], "/graphql")
-        assert url.endswith(f"/pods/{node['pod']}:{node['itnPort']}/proxy/graphql")
+    assert kubectl_error_line(stderr).startswith("couldn't get current server API group list")
+    assert kubectl_error_line("") == "kubectl failed without a message"
