@@ -16,13 +16,14 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
-from scripts.experiment_cli import lint, runs, wait
+from scripts.experiment_cli import lint, runs, up, wait
 from scripts.experiment_cli.common import EXIT_BAD_INPUT, CliError
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     lint.register,  # config, check
     wait.register,  # wait
     runs.register,  # run, stop, status
+    up.register,  # up (the whole lifecycle)
 )
 
 

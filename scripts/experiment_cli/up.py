@@ -1,0 +1,515 @@
+"""`up`: one command from config to report, through Pulumi's Automation API.
+
+    python -m scripts.experiment up --stack NAME [--config FILE] [--set K=V]... --script S
+        [--out RUN_DIR] [--report] [--destroy-after] [--keep-on-failure]
+
+Steps: select or create the stack, apply `--config` / `--set`, `python -m scripts.preflight`
+when that module exists, `up` (progress streamed to stderr), `wait`, `run`, optionally
+`python -m scripts.report`; then always stop the load the run started, and with
+`--destroy-after` destroy (on success, failure and Ctrl-C; `--keep-on-failure` keeps a failed
+stack). One summary on stdout at the end; exit codes in `minaperf.lifecycle`.
+
+Ctrl-C: `wait` and `report` stop at once; `run` stops the load it scheduled (the runner's own
+signal handling); `up` asks Pulumi to cancel (it finishes the resource in flight and releases the
+lock). A terminal delivers Ctrl-C to the whole process group, so `pulumi` gets it directly; when
+only this process got the signal (`kill -INT`), it is forwarded to the running `pulumi`. While
+stopping the load and destroying, further Ctrl-C is noted and ignored so cleanup completes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import importlib.util
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, TypeVar
+
+from minaperf import lifecycle
+from minaperf.config import ConfigError
+from minaperf.lifecycle import Lifecycle
+from minaperf.orchestrator import readiness, stopping
+from minaperf.orchestrator.rundir import STATE_FILE
+from minaperf.orchestrator.script import lint_script
+from minaperf.outputs import parse_outputs
+from scripts.experiment_cli import runs, wait
+from scripts.experiment_cli.common import EXIT_BAD_INPUT, CliError, validation_message
+
+ROOT = Path(__file__).resolve().parents[2]
+PREFLIGHT_MODULE = "scripts.preflight"
+REPORT_MODULE = "scripts.report"
+OUTPUTS_FILE = "stack-outputs.json"
+"""The outputs `up` produced, secrets included (0600, like the run's orchestrator config)."""
+PASSPHRASE_TEXT = "passphrase must be set with PULUMI_CONFIG_PASSPHRASE"  # noqa: S105
+"""pulumi/pulumi@1b594989 pkg/secrets/passphrase/manager.go:395."""
+
+T = TypeVar("T")
+
+
+class StepFailedError(Exception):
+    def __init__(self, detail: str, exit_code: int | None = None) -> None:
+        super().__init__(detail)
+        self.exit_code = exit_code
+
+
+def say(message: str) -> None:
+    print(f"[up] {message}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# Config
+
+
+def desired_config(
+    stack: str, config_file: Path | None, overrides: list[str], project_dir: Path
+) -> dict[str, Any]:
+    """The `namespace:key` values to set on the stack, validated as render validates them.
+
+    With --config, every key of that file; otherwise only the keys --set touches (the stack's
+    own Pulumi.<stack>.yaml holds the rest, encrypted values included)."""
+    from scripts.render import PLACEHOLDER_PROJECT, UsageError, read_stack_input, validate
+
+    base = config_file if config_file is not None else project_dir / f"Pulumi.{stack}.yaml"
+    if config_file is None and not base.exists():
+        base = Path(os.devnull)  # a new stack: only what --set gives
+    try:
+        stack_input = read_stack_input(stack=None, config_file=base, overrides=overrides)
+        stack_input.name = stack
+        validate(stack_input)
+    except ConfigError as error:
+        raise CliError(f"config error: {error}") from None
+    except UsageError as error:
+        raise CliError(str(error)) from None
+    keys = set(stack_input.config) if config_file is not None else set(map(_top_key, overrides))
+    if stack_input.config.get("gcp:project") == PLACEHOLDER_PROJECT:
+        # Render's stand-in for a missing project must never reach a real stack; the stack's own
+        # gcp:project (pulumi config set gcp:project …) is used instead.
+        keys.discard("gcp:project")
+    encrypted = sorted(keys & set(stack_input.secret_keys))
+    if encrypted:
+        raise CliError(
+            f"{encrypted[0]}: holds encrypted (secure:) values, which cannot be copied into "
+            f"stack {stack}; set them with `pulumi config set --secret --path` on that stack"
+        )
+    return {key: stack_input.config[key] for key in sorted(keys)}
+
+
+def _top_key(item: str) -> str:
+    from minaperf.config import CONFIG_NAMESPACE
+
+    key = item.partition("=")[0]
+    qualified = key if ":" in key else f"{CONFIG_NAMESPACE}:{key}"
+    namespace, _, path = qualified.partition(":")
+    return f"{namespace}:{path.split('.')[0].split('[')[0]}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Signals
+
+
+def _child_pids() -> list[int]:
+    """Direct children of this process, from every thread (Linux /proc)."""
+    pids: list[int] = []
+    tasks = Path("/proc/self/task")
+    for task in tasks.iterdir() if tasks.is_dir() else []:
+        with contextlib.suppress(OSError):
+            pids.extend(int(pid) for pid in (task / "children").read_text().split())
+    return pids
+
+
+def _terminal_delivers_to_group() -> bool:
+    """True when Ctrl-C on a terminal reaches our whole foreground process group."""
+    try:
+        return sys.stdin.isatty() and os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def sigint_mode(mode: str, latch: list[int]) -> Iterator[None]:
+    """`forward`: note SIGINT/SIGTERM and pass SIGINT on to the running `pulumi` (it cancels
+    cleanly); `defer`: note it and carry on (cleanup must finish)."""
+
+    def handle(signum: int, frame: object) -> None:
+        latch.append(signum)
+        if mode == "forward":
+            say("interrupted: asking pulumi to cancel (it finishes the resource in flight)")
+            if not _terminal_delivers_to_group():
+                for pid in _child_pids():
+                    with contextlib.suppress(OSError):
+                        os.kill(pid, signal.SIGINT)
+        else:
+            say("interrupted: still cleaning up (stopping load, destroying); please wait")
+
+    old = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in old.items():
+            signal.signal(sig, handler)
+
+
+def in_thread(call: Callable[[], T], mode: str, latch: list[int]) -> T:
+    """Run a blocking Automation API call in a thread so signals reach our handler."""
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = call()
+        except BaseException as error:
+            box["error"] = error
+
+    worker = threading.Thread(target=target, daemon=True)
+    with sigint_mode(mode, latch):
+        worker.start()
+        while worker.is_alive():
+            worker.join(0.1)
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+# ---------------------------------------------------------------------------------------------
+# The steps
+
+
+class Experiment:
+    def __init__(self, args: argparse.Namespace, stack_name: str, config: dict[str, Any]) -> None:
+        self.args = args
+        self.stack_name = stack_name
+        self.config = config
+        self.project_dir = Path(args.project_dir)
+        self.run_dir = Path(args.out)
+        self.life = Lifecycle(stack_name)
+        self.signals: list[int] = []
+        self.stack: Any = None
+        self.locked = False
+
+    def kubectl(self) -> str | None:
+        return self.args.kubectl
+
+    # -- stack and up ---------------------------------------------------------------------------
+
+    def prepare_stack(self) -> None:
+        from pulumi import automation as auto
+
+        try:
+            workspace = auto.LocalWorkspace(work_dir=str(self.project_dir))
+        except FileNotFoundError:
+            raise StepFailedError(
+                "the `pulumi` CLI is not on PATH; install it (https://www.pulumi.com/docs/install/)",
+                EXIT_BAD_INPUT,
+            ) from None
+        except auto.errors.InvalidVersionError as error:
+            raise StepFailedError(str(error), EXIT_BAD_INPUT) from None
+        try:
+            self.stack = auto.Stack.create_or_select(self.stack_name, workspace)
+            self.life.stack_created = True
+            if self.config:
+                self.stack.set_all_config_json(json.dumps(lifecycle.set_all_json(self.config)))
+        except auto.errors.CommandError as error:
+            raise self._command_failed(error) from None
+
+    def _command_failed(self, error: Exception) -> StepFailedError:
+        from pulumi import automation as auto
+
+        line = lifecycle.cli_error_line(str(error))
+        if PASSPHRASE_TEXT in line:
+            return StepFailedError(
+                "PULUMI_CONFIG_PASSPHRASE is not set; the stack's secrets provider needs it "
+                "(export it, or PULUMI_CONFIG_PASSPHRASE_FILE)",
+                EXIT_BAD_INPUT,
+            )
+        if isinstance(error, auto.errors.ConcurrentUpdateError):
+            self.locked = True
+            return StepFailedError(
+                "the stack is locked by another update; nothing was changed "
+                f"({line.splitlines()[0]})"
+            )
+        return StepFailedError(line)
+
+    def preflight(self) -> None:
+        if importlib.util.find_spec(PREFLIGHT_MODULE) is None:
+            self.life.add("preflight", "skipped", f"{PREFLIGHT_MODULE} not available")
+            return
+        result = subprocess.run(
+            [sys.executable, "-m", PREFLIGHT_MODULE, "--stack", self.stack_name],
+            cwd=self.project_dir,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        if result.returncode == 0:
+            self.life.add("preflight", "ok")
+            return
+        for line in (result.stdout + result.stderr).splitlines():
+            if line.strip():
+                print(line, file=sys.stderr)
+        problems = "refused" if result.returncode == 2 else f"exited {result.returncode}"
+        raise StepFailedError(f"preflight {problems}; nothing was deployed")
+
+    def up(self) -> None:
+        from pulumi import automation as auto
+
+        def call() -> Any:
+            return self.stack.up(on_output=lambda line: print(line, file=sys.stderr, flush=True))
+
+        try:
+            in_thread(call, "forward", self.signals)
+        except auto.errors.CommandError as error:
+            if self.signals:
+                raise KeyboardInterrupt from None
+            raise self._command_failed(error) from None
+        if self.signals:
+            raise KeyboardInterrupt
+
+    def save_outputs(self) -> Path:
+        values = {key: output.value for key, output in self.stack.outputs().items()}
+        try:
+            parse_outputs(values)
+        except Exception as error:
+            from pydantic import ValidationError
+
+            if isinstance(error, ValidationError):
+                raise StepFailedError(validation_message(error, "stack outputs: ")) from None
+            raise
+        self.run_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        path = self.run_dir / OUTPUTS_FILE
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            json.dump(values, handle, indent=2)
+        return path
+
+    # -- wait, run, report ----------------------------------------------------------------------
+
+    def _runner_args(self, outputs: Path, **extra: Any) -> argparse.Namespace:
+        return argparse.Namespace(
+            stack=None, outputs=str(outputs), kubectl=self.args.kubectl, **extra
+        )
+
+    def wait(self, outputs: Path) -> None:
+        args = self._runner_args(
+            outputs,
+            timeout=self.args.wait_timeout,
+            parallel=readiness.DEFAULT_PARALLELISM,
+            direct=self.args.direct,
+        )
+        with contextlib.redirect_stdout(sys.stderr):
+            code = wait.cmd_wait(args)
+        if code != 0:
+            raise StepFailedError(f"not ready after {self.args.wait_timeout:g}s")
+
+    def run(self, outputs: Path) -> None:
+        args = self._runner_args(
+            outputs,
+            script=self.args.script,
+            out=str(self.run_dir),
+            orchestrator=self.args.orchestrator,
+            skip_check=False,
+        )
+        self.life.run_dir = str(self.run_dir)
+        with contextlib.redirect_stdout(sys.stderr):
+            code = runs.cmd_run(args)
+        if code == 130:
+            raise KeyboardInterrupt
+        if code != 0:
+            state = self.run_dir / STATE_FILE
+            reason = ""
+            if state.is_file():
+                reason = json.loads(state.read_text()).get("reason") or ""
+            raise StepFailedError(reason or f"the run exited {code}")
+
+    def report(self) -> None:
+        if importlib.util.find_spec(REPORT_MODULE) is None:
+            self.life.add("report", "skipped", f"{REPORT_MODULE} not available")
+            return
+        result = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                REPORT_MODULE,
+                "--run",
+                str(self.run_dir),
+                "--stack",
+                self.stack_name,
+            ],
+            cwd=self.project_dir,
+            stdout=sys.stderr,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise StepFailedError(f"report exited {result.returncode}")
+        found = sorted(self.run_dir.rglob("report.html"))
+        self.life.report_path = str(found[0]) if found else None
+        self.life.add("report", "ok")
+
+    # -- cleanup --------------------------------------------------------------------------------
+
+    def stop(self) -> None:
+        if not (self.run_dir / STATE_FILE).is_file():
+            return
+        try:
+            code = stopping.stop_saved_run(
+                self.run_dir,
+                kubectl=self.args.kubectl or os.environ.get("MINAPERF_KUBECTL", "kubectl"),
+                orchestrator=self.args.orchestrator,
+                terminal=sys.stderr,
+            )
+        except (ValueError, OSError, RuntimeError) as error:
+            self.life.add("stop", "failed", str(error))
+            return
+        if code == 0:
+            self.life.add("stop", "ok")
+        else:
+            self.life.add(
+                "stop",
+                "failed",
+                f"load may still be scheduled; retry `python -m scripts.experiment stop --run "
+                f"{self.run_dir}`",
+            )
+
+    def destroy(self) -> None:
+        from pulumi import automation as auto
+
+        def call() -> Any:
+            return self.stack.destroy(
+                on_output=lambda line: print(line, file=sys.stderr, flush=True)
+            )
+
+        try:
+            in_thread(call, "defer", self.signals)
+        except auto.errors.CommandError as error:
+            self.life.add("destroy", "failed", lifecycle.cli_error_line(str(error)))
+            return
+        self.life.add("destroy", "ok")
+
+    # -- the whole thing ------------------------------------------------------------------------
+
+    def step(self, name: str, action: Callable[[], T]) -> T:
+        say(f"{name} …")
+        try:
+            value = action()
+        except StepFailedError as error:
+            self.life.add(name, "failed", str(error), error.exit_code)
+            raise
+        except KeyboardInterrupt:
+            self.life.add(name, "interrupted")
+            raise
+        if self.life.step(name) is None:
+            self.life.add(name, "ok")
+        return value
+
+    def execute(self) -> int:
+        try:
+            self.step("stack", self.prepare_stack)
+            self.step("preflight", self.preflight)
+            self.step("up", self.up)
+            outputs = self.step("wait", lambda: self._outputs_then_wait())
+            self.step("run", lambda: self.run(outputs))
+            if self.args.report:
+                self.step("report", self.report)
+        except (StepFailedError, KeyboardInterrupt):
+            pass
+        finally:
+            with sigint_mode("defer", self.signals):
+                self.stop()
+            if self.locked:
+                say("the stack is locked by another update: not destroying under it")
+            elif lifecycle.should_destroy(
+                self.life,
+                destroy_after=self.args.destroy_after,
+                keep_on_failure=self.args.keep_on_failure,
+            ):
+                say("destroy …")
+                self.destroy()
+        failed = next((s for s in self.life.steps if s.status == "failed"), None)
+        if failed is not None and failed.exit_code == EXIT_BAD_INPUT:
+            print(f"error: {failed.detail}", file=sys.stderr)
+        sys.stdout.write(lifecycle.summary_text(self.life, destroy_asked=self.args.destroy_after))
+        return lifecycle.exit_code(self.life)
+
+    def _outputs_then_wait(self) -> Path:
+        outputs = self.save_outputs()
+        self.wait(outputs)
+        return outputs
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+
+
+def cmd_up(args: argparse.Namespace) -> int:
+    stack = args.up_stack or args.stack
+    if not stack:
+        raise CliError("up: --stack NAME is required")
+    script = Path(args.script)
+    if not script.is_file():
+        raise CliError(f"--script: {script} does not exist")
+    lint = lint_script(script.read_text())
+    if lint.errors:
+        for error in lint.errors:
+            print(f"{script}:{error}", file=sys.stderr)
+        print(f"{script}: {len(lint.errors)} error(s); nothing was deployed", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    if args.orchestrator and not os.access(args.orchestrator, os.X_OK):
+        raise CliError(f"--orchestrator: {args.orchestrator} is not an executable file")
+    if args.out is None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        args.out = str(Path("runs") / f"{stack}-{stamp}")
+    if Path(args.out).exists() and any(Path(args.out).iterdir()):
+        raise CliError(f"--out: {args.out} is not empty; choose a new run directory")
+    config = desired_config(
+        stack, Path(args.config) if args.config else None, args.set, Path(args.project_dir)
+    )
+    return Experiment(args, stack, config).execute()
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "up",
+        help="config → pulumi up → wait → run → report, then stop the load and (optionally) "
+        "destroy",
+    )
+    p.add_argument("--stack", dest="up_stack", metavar="NAME", help="the stack (created if new)")
+    p.add_argument("--config", help="a stack config file to apply (stacks/*.yaml)")
+    p.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="set a config key on the stack, e.g. --set nodes.plainNodes=20",
+    )
+    p.add_argument("--script", required=True, help="the orchestrator script to run")
+    p.add_argument("--out", help="new run directory (default runs/<stack>-<UTC time>)")
+    p.add_argument("--report", action="store_true", help="run scripts.report after the run")
+    p.add_argument(
+        "--destroy-after",
+        action="store_true",
+        help="destroy the stack at the end: on success, on failure and on Ctrl-C",
+    )
+    p.add_argument(
+        "--keep-on-failure",
+        action="store_true",
+        help="with --destroy-after: keep the stack when a step failed, for debugging",
+    )
+    p.add_argument(
+        "--wait-timeout",
+        type=wait.positive_seconds,
+        default=1800.0,
+        help="seconds for the readiness gate (default 1800)",
+    )
+    p.add_argument(
+        "--direct", action="store_true", help="wait: use in-cluster addresses (no kubectl proxy)"
+    )
+    p.add_argument("--orchestrator", help="local orchestrator executable (default: in the pod)")
+    p.add_argument(
+        "--project-dir", default=str(ROOT), help="the Pulumi project (default: this checkout)"
+    )
+    p.set_defaults(func=cmd_up)

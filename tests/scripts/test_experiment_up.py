@@ -1,0 +1,444 @@
+"""`python -m scripts.experiment up`: the lifecycle through the Automation API, against the
+stand-in `pulumi` (tests/fakes/fake_pulumi.py), orchestrator, kubectl and daemons.
+
+Every scenario ends in its documented state (minaperf/lifecycle.py): no load left scheduled, and
+no stack left up unless --destroy-after was not given or --keep-on-failure kept it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from minaperf import lifecycle
+from minaperf.lifecycle import Lifecycle
+from tests.fakes.outputs_fixture import ORCHESTRATOR_PUBLIC_KEY, make_outputs, node
+from tests.fakes.servers import FakeDaemon, FakeUptimeBackend
+from tests.scripts.test_experiment_cli import (
+    FAKE_KUBECTL,
+    FAKE_ORCHESTRATOR,
+    PARTICIPANTS,
+    payments_script,
+)
+
+ROOT = Path(__file__).parents[2]
+FAKE_PULUMI = ROOT / "tests" / "fakes" / "fake_pulumi.py"
+
+
+class World:
+    """A project directory, a diy backend, the fakes on PATH, and a ready two-node network."""
+
+    def __init__(self, tmp: Path) -> None:
+        self.tmp = tmp
+        self.project = tmp / "project"
+        self.project.mkdir()
+        shutil.copy(ROOT / "Pulumi.yaml", self.project / "Pulumi.yaml")
+        self.state = tmp / "state"
+        self.state.mkdir()
+        bin_dir = tmp / "bin"
+        bin_dir.mkdir()
+        wrapper = bin_dir / "pulumi"
+        wrapper.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{FAKE_PULUMI}" "$@"\n')
+        wrapper.chmod(0o755)
+        self.daemons = [FakeDaemon({ORCHESTRATOR_PUBLIC_KEY}) for _ in range(2)]
+        self.uptime = FakeUptimeBackend(
+            [{"remote_addr": "127.0.0.1", "submitter": f"B62q-n{i}"} for i in range(2)]
+        )
+        pods = tmp / "pods.json"
+        pods.write_text(
+            json.dumps(
+                {
+                    "items": [
+                        {
+                            "metadata": {"name": f"n{i}-0"},
+                            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+                        }
+                        for i in range(2)
+                    ]
+                }
+            )
+        )
+        nodes = [
+            node(f"n{i}", itn_port=d.itn.port, graphql_port=d.graphql.port)
+            for i, d in enumerate(self.daemons)
+        ]
+        outputs = make_outputs(
+            nodes=nodes,
+            online_url=f"http://127.0.0.1:{self.uptime.port}/v1/online",
+            work_dir=str(tmp / "pod"),
+        )
+        (tmp / "outputs.json").write_text(json.dumps(outputs))
+        self.script = tmp / "experiment.jsonl"
+        self.script.write_text(payments_script())
+        self.run_dir = tmp / "run"
+        self.env = {
+            **os.environ,
+            "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
+            "PULUMI_BACKEND_URL": f"file://{self.state}",
+            "PULUMI_CONFIG_PASSPHRASE": "correct horse",
+            "FAKE_PULUMI_OUTPUTS": str(tmp / "outputs.json"),
+            "FAKE_PULUMI_LOG": str(tmp / "pulumi.jsonl"),
+            "FAKE_KUBECTL_PODS": str(pods),
+            "FAKE_PARTICIPANTS": PARTICIPANTS,
+            "STOP_RECORD_FILE": str(tmp / "stops.jsonl"),
+            "FAKE_INVOCATIONS_FILE": str(tmp / "invocations.jsonl"),
+            "FAKE_KUBECTL_LOG": str(tmp / "kubectl.jsonl"),
+            "PYTHONPATH": str(ROOT),
+        }
+        for name in ("FAIL_AT_STEP", "CRASH_AT_STEP", "HANG_AT_STEP", "FAKE_STOP_FAIL"):
+            self.env.pop(name, None)
+
+    def close(self) -> None:
+        for daemon in self.daemons:
+            daemon.close()
+        self.uptime.close()
+
+    def command(self, *extra: str, stack: str = "exp1") -> list[str]:
+        return [
+            sys.executable,
+            "-m",
+            "scripts.experiment",
+            "--kubectl",
+            FAKE_KUBECTL,
+            "up",
+            "--stack",
+            stack,
+            "--config",
+            str(ROOT / "stacks" / "kind.yaml"),
+            "--script",
+            str(self.script),
+            "--out",
+            str(self.run_dir),
+            "--orchestrator",
+            FAKE_ORCHESTRATOR,
+            "--direct",
+            "--wait-timeout",
+            "5",
+            "--project-dir",
+            str(self.project),
+            *extra,
+        ]
+
+    def start(self, *extra: str, env: dict[str, str] | None = None) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.command(*extra),
+            cwd=ROOT,
+            env={**self.env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+
+    def up(
+        self, *extra: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        process = self.start(*extra, env=env)
+        out, err = process.communicate(timeout=120)
+        return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+    # -- what the fakes saw ----------------------------------------------------------------------
+
+    def stack_state(self, stack: str = "exp1") -> dict[str, Any] | None:
+        path = self.state / ".pulumi" / "stacks" / "mina-itn" / f"{stack}.json"
+        return json.loads(path.read_text()) if path.exists() else None
+
+    def locks(self, stack: str = "exp1") -> list[Path]:
+        directory = self.state / ".pulumi" / "locks" / "organization" / "mina-itn" / stack
+        return sorted(directory.glob("*.json")) if directory.is_dir() else []
+
+    def pulumi_commands(self) -> list[list[str]]:
+        path = self.tmp / "pulumi.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [json.loads(line) for line in lines]
+
+    def issued(self) -> list[dict[str, Any]]:
+        path = self.run_dir / "stdout.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        outputs = [json.loads(line) for line in lines]
+        return [line["value"] for line in outputs if line["name"] == "receipt"]
+
+    def stopped(self) -> list[dict[str, Any]]:
+        path = self.tmp / "stops.jsonl"
+        lines = path.read_text().splitlines() if path.exists() else []
+        return [receipt for line in lines for receipt in json.loads(line)["receipts"]]
+
+    def assert_no_load_left(self) -> None:
+        issued = {(r["address"], r["handle"]) for r in self.issued()}
+        stopped = {(r["address"], r["handle"]) for r in self.stopped()}
+        assert issued <= stopped, f"still scheduled: {issued - stopped}"
+
+    def assert_destroyed(self) -> None:
+        state = self.stack_state()
+        assert state is not None
+        assert state["resources"] == []
+        assert self.locks() == []
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> Iterator[World]:
+    made = World(tmp_path)
+    yield made
+    made.close()
+
+
+def _wait_until(condition: Callable[[], bool], timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        time.sleep(0.05)
+    raise AssertionError("condition never held")
+
+
+def test_whole_lifecycle_stops_the_load_and_destroys(world: World) -> None:
+    result = world.up("--destroy-after")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("experiment up: succeeded\n")
+    assert "  stack exp1: destroyed" in result.stdout
+    assert f"  run directory: {world.run_dir}" in result.stdout
+    world.assert_destroyed()
+    # The script scheduled payments and ended: the lifecycle stopped them.
+    assert world.issued()
+    world.assert_no_load_left()
+    commands = [args[1:3] for args in world.pulumi_commands() if args[0] == "--non-interactive"]
+    assert commands[:3] == [["stack", "select"], ["stack", "init"], ["config", "set-all"]]
+    assert ["up", "--yes"] in commands
+    assert commands.index(["up", "--yes"]) < commands.index(["destroy", "--skip-preview"])
+    # The config was applied to the stack's own file, in the project directory.
+    config = (world.project / "Pulumi.exp1.yaml").read_text()
+    assert "kind: kubernetes" in config
+    # The outputs kept for the run are private.
+    assert (world.run_dir / "stack-outputs.json").stat().st_mode & 0o777 == 0o600
+
+
+def test_without_destroy_after_the_stack_stays_up(world: World) -> None:
+    result = world.up()
+    assert result.returncode == 0, result.stderr
+    assert "  stack exp1: up; remove it with `python -m scripts.teardown --stack exp1`" in (
+        result.stdout
+    )
+    state = world.stack_state()
+    assert state is not None
+    assert len(state["resources"]) == 3
+    world.assert_no_load_left()
+
+
+def test_up_failing_halfway_is_destroyed_when_asked(world: World) -> None:
+    result = world.up("--destroy-after", env={"FAKE_PULUMI_FAIL_AT": "1"})
+    assert result.returncode == lifecycle.EXIT_UP_FAILED, result.stderr
+    assert "experiment up: failed at up: update failed" in result.stdout
+    assert "run directory: none" in result.stdout
+    world.assert_destroyed()
+    assert not (world.run_dir / "run.json").exists()
+
+
+def test_up_failing_halfway_without_destroy_leaves_what_it_made(world: World) -> None:
+    result = world.up(env={"FAKE_PULUMI_FAIL_AT": "2"})
+    assert result.returncode == lifecycle.EXIT_UP_FAILED
+    assert "up (partly: up did not finish)" in result.stdout
+    state = world.stack_state()
+    assert state is not None
+    assert state["resources"] == ["resource-0", "resource-1"]
+
+
+def test_wait_timeout_destroys_and_never_runs(world: World) -> None:
+    world.daemons[1].sync_status = "CATCHUP"
+    result = world.up("--destroy-after", "--wait-timeout", "1")
+    assert result.returncode == lifecycle.EXIT_WAIT_FAILED, result.stderr
+    assert "failed at wait: not ready after 1s" in result.stdout
+    assert "n1: not synced (syncStatus CATCHUP)" in result.stderr
+    assert not (world.run_dir / "run.json").exists()
+    world.assert_destroyed()
+
+
+def test_failed_run_step_stops_load_and_keeps_the_stack_on_request(world: World) -> None:
+    result = world.up("--destroy-after", "--keep-on-failure", env={"FAIL_AT_STEP": "1"})
+    assert result.returncode == lifecycle.EXIT_RUN_FAILED, result.stderr
+    assert "failed at run:" in result.stdout
+    assert "(kept: --keep-on-failure)" in result.stdout
+    state = world.stack_state()
+    assert state is not None
+    assert state["resources"]
+    world.assert_no_load_left()
+
+
+def test_missing_passphrase_is_one_line_and_creates_nothing(world: World) -> None:
+    env = dict(world.env)
+    env.pop("PULUMI_CONFIG_PASSPHRASE")
+    process = subprocess.run(
+        world.command("--destroy-after"),
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert process.returncode == lifecycle.EXIT_BAD_INPUT
+    errors = [line for line in process.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: PULUMI_CONFIG_PASSPHRASE is not set; the stack's secrets provider needs it "
+        "(export it, or PULUMI_CONFIG_PASSPHRASE_FILE)"
+    ]
+    assert "Traceback" not in process.stderr
+    assert world.stack_state() is None
+    assert "  stack exp1: not created" in process.stdout
+
+
+def test_a_locked_stack_is_left_alone(world: World) -> None:
+    assert world.up().returncode == 0  # the stack exists
+    lock_dir = world.state / ".pulumi" / "locks" / "organization" / "mina-itn" / "exp1"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    other = lock_dir / "someone-else.json"
+    other.write_text(
+        json.dumps({"pid": 4242, "username": "ci", "hostname": "runner", "timestamp": "2026-01-01"})
+    )
+    shutil.rmtree(world.run_dir)
+    result = world.up("--destroy-after")
+    assert result.returncode == lifecycle.EXIT_UP_FAILED
+    assert "the stack is locked by another update" in result.stdout
+    assert "the stack is currently locked by 1 lock(s)" in result.stdout
+    assert world.locks() == [other]
+    state = world.stack_state()
+    assert state is not None
+    assert len(state["resources"]) == 3  # not destroyed under someone else's update
+    assert not any(args[1:2] == ["destroy"] for args in world.pulumi_commands())
+
+
+def _interrupt_when(world: World, condition: Callable[[], bool], *extra: str, **env: str):
+    process = world.start("--destroy-after", *extra, env=env)
+    try:
+        _wait_until(condition)
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    return process.returncode, out, err
+
+
+def test_ctrl_c_during_up_cancels_pulumi_and_destroys(world: World) -> None:
+    def creating() -> bool:
+        state = world.stack_state()
+        return bool(state and state["resources"])
+
+    code, out, err = _interrupt_when(
+        world, creating, FAKE_PULUMI_RESOURCES="6", FAKE_PULUMI_STEP_SECONDS="0.3"
+    )
+    assert code == lifecycle.EXIT_INTERRUPTED, err
+    assert "experiment up: interrupted during up" in out
+    assert "^C received; cancelling." in err
+    world.assert_destroyed()  # pulumi cancelled and released its lock, then destroy ran
+
+
+def test_ctrl_c_during_wait_destroys_without_running(world: World) -> None:
+    world.daemons[0].sync_status = "BOOTSTRAP"
+    code, out, err = _interrupt_when(
+        world,
+        lambda: (world.run_dir / "stack-outputs.json").exists(),
+        "--wait-timeout",
+        "60",
+    )
+    assert code == lifecycle.EXIT_INTERRUPTED, err
+    assert "interrupted during wait" in out
+    assert not (world.run_dir / "run.json").exists()
+    world.assert_destroyed()
+
+
+def test_ctrl_c_during_run_stops_the_load_and_destroys(world: World) -> None:
+    def scheduled() -> bool:
+        return len(world.issued()) >= 3
+
+    code, out, err = _interrupt_when(world, scheduled, HANG_AT_STEP="2")
+    assert code == lifecycle.EXIT_INTERRUPTED, err
+    assert "interrupted during run" in out
+    world.assert_no_load_left()
+    world.assert_destroyed()
+
+
+def test_ctrl_c_during_destroy_lets_it_finish(world: World) -> None:
+    def destroying() -> bool:
+        return any(args[1:2] == ["destroy"] for args in world.pulumi_commands())
+
+    code, out, err = _interrupt_when(
+        world, destroying, FAKE_PULUMI_RESOURCES="6", FAKE_PULUMI_STEP_SECONDS="0.2"
+    )
+    assert code == 0, err
+    assert "still cleaning up" in err
+    assert "  stack exp1: destroyed" in out
+    world.assert_destroyed()
+
+
+def test_preflight_problems_stop_before_up(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scripts import experiment
+    from scripts.experiment_cli import up
+
+    monkeypatch.setattr(up, "PREFLIGHT_MODULE", "tests.fakes.fake_preflight")
+    for key, value in world.env.items():
+        monkeypatch.setenv(key, value)
+    code = experiment.main(world.command("--destroy-after")[3:])
+    captured = capsys.readouterr()
+    assert code == lifecycle.EXIT_BAD_INPUT
+    assert "problem: the quota for C2D CPUs in us-central1 is 24, this stack needs 64" in (
+        captured.err
+    )
+    assert "failed at preflight: preflight refused; nothing was deployed" in captured.out
+    assert not any(args[1:2] == ["up"] for args in world.pulumi_commands())
+
+
+def test_bad_input_touches_nothing(world: World) -> None:
+    result = world.up("--set", "nodes.seeds=0")
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [
+        "error: config error: nodes.seeds: Input should be greater than or equal to 1 (got 0)"
+    ]
+    assert world.pulumi_commands() == []
+
+
+# ---------------------------------------------------------------------------------------------
+# The rules, without processes
+
+
+def _life(*steps: tuple[str, lifecycle.Status]) -> Lifecycle:
+    life = Lifecycle("s", stack_created=True)
+    for name, status in steps:
+        life.add(name, status)
+    return life
+
+
+def test_exit_code_precedence() -> None:
+    assert lifecycle.exit_code(_life(("up", "ok"), ("wait", "failed"))) == 4
+    assert lifecycle.exit_code(_life(("up", "ok"), ("run", "interrupted"))) == 130
+    assert lifecycle.exit_code(_life(("run", "interrupted"), ("stop", "failed"))) == 7
+    assert lifecycle.exit_code(_life(("stop", "failed"), ("destroy", "failed"))) == 8
+    assert lifecycle.exit_code(_life(("up", "ok"), ("run", "ok"))) == 0
+
+
+def test_destroy_decision() -> None:
+    failed = _life(("up", "ok"), ("run", "failed"))
+    assert lifecycle.should_destroy(failed, destroy_after=True, keep_on_failure=False)
+    assert not lifecycle.should_destroy(failed, destroy_after=True, keep_on_failure=True)
+    assert not lifecycle.should_destroy(failed, destroy_after=False, keep_on_failure=False)
+    never_up = _life(("stack", "failed"))
+    assert not lifecycle.should_destroy(never_up, destroy_after=True, keep_on_failure=False)
+
+
+def test_set_all_json_has_the_pulumi_config_json_shape() -> None:
+    document = lifecycle.set_all_json({"ns:obj": {"a": [1]}, "ns:n": 3, "ns:s": "x"})
+    assert document == {
+        "ns:n": {"value": "3", "secret": False},
+        "ns:obj": {"value": '{"a": [1]}', "objectValue": {"a": [1]}, "secret": False},
+        "ns:s": {"value": "x", "secret": False},
+    }
