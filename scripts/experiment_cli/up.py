@@ -239,8 +239,12 @@ class Experiment:
         if importlib.util.find_spec(PREFLIGHT_MODULE) is None:
             self.life.add("preflight", "skipped", f"{PREFLIGHT_MODULE} not available")
             return
+        # The stack's own file in the project it was just configured in (the preflight's
+        # `--stack` reads this checkout's Pulumi.<stack>.yaml, which may be another project).
+        own = self.project_dir / f"Pulumi.{self.stack_name}.yaml"
+        source = ["--config", str(own)] if own.is_file() else ["--stack", self.stack_name]
         result = subprocess.run(
-            [sys.executable, "-m", PREFLIGHT_MODULE, "--stack", self.stack_name],
+            [sys.executable, "-m", PREFLIGHT_MODULE, *source],
             cwd=self.project_dir,
             capture_output=True,
             text=True,

@@ -210,6 +210,7 @@ def test_whole_lifecycle_stops_the_load_and_destroys(world: World) -> None:
     # The script scheduled payments and ended: the lifecycle stopped them.
     assert world.issued()
     world.assert_no_load_left()
+    assert "preflight ok" in result.stdout  # scripts.preflight ran on the stack's own file
     commands = [args[1:3] for args in world.pulumi_commands() if args[0] == "--non-interactive"]
     assert commands[:3] == [["stack", "select"], ["stack", "init"], ["config", "set-all"]]
     assert ["up", "--yes"] in commands
