@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import base64
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_random as random
 
-from minaperf.config import KeysConfig
+from minaperf.config import ConfigError, KeysConfig
 from minaperf.keys.material import (
     ImportedMinaKey,
     KeyMaterial,
@@ -24,22 +23,15 @@ from minaperf.keys.material import (
     PublicSummary,
     derive_key_material,
 )
-from minaperf.keys.secret_box import KeyFileError
+from minaperf.local_inputs import read_imported_key
 
 
 def _read_imported(node: str, key_file: str, password: str) -> ImportedMinaKey:
     """A user's key file for `node`, decrypted once to prove file and password belong together."""
-    path = Path(key_file).expanduser()
     try:
-        return ImportedMinaKey.from_key_file(path.read_text(), password)
-    except OSError as error:
-        raise pulumi.RunError(
-            f"config error: keys.imported.{node}.keyFile: cannot read {path}: {error.strerror}"
-        ) from None
-    except KeyFileError as error:
-        raise pulumi.RunError(
-            f"config error: keys.imported.{node}: {error} (check keyFile and password)"
-        ) from None
+        return read_imported_key(node, key_file, password)
+    except ConfigError as error:
+        raise pulumi.RunError(f"config error: {error}") from None
 
 
 class ExperimentKeys(pulumi.ComponentResource):

@@ -7,8 +7,6 @@ subnet the worker VMs join.
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
@@ -16,6 +14,7 @@ import pulumi_kubernetes as k8s
 from components.context import POOL_LABEL
 from components.labels import Labels
 from minaperf.config import (
+    ConfigError,
     ExperimentConfig,
     GkePlatform,
     KubernetesPlatform,
@@ -27,6 +26,7 @@ from minaperf.gcp_project import (
     upgrade_exclusion,
 )
 from minaperf.kubeconfig import gke_kubeconfig
+from minaperf.local_inputs import read_kubeconfig
 from minaperf.sizing import mina_pool_size, services_pool_size
 
 NODE_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
@@ -384,13 +384,12 @@ class ExistingCluster(pulumi.ComponentResource):
         super().__init__("mina-itn:platform:ExistingCluster", name, None, opts)
         kubeconfig: str | None = None
         if platform.kubeconfig is not None:
-            path = Path(platform.kubeconfig).expanduser()
-            if not path.is_file():
+            try:
+                kubeconfig = read_kubeconfig(platform.kubeconfig)
+            except ConfigError as error:
                 raise pulumi.RunError(
-                    f"config error: platform.kubeconfig: {path} does not exist; "
-                    "point it at your kubeconfig or leave it unset to use $KUBECONFIG"
-                )
-            kubeconfig = path.read_text()
+                    f"config error: {error} (or leave it unset to use $KUBECONFIG)"
+                ) from None
         self.provider = k8s.Provider(
             f"{name}-k8s",
             kubeconfig=pulumi.Output.secret(kubeconfig) if kubeconfig is not None else None,

@@ -7,18 +7,23 @@ before any resource is registered, with one error naming the key path and the fi
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import json
 import re
-from datetime import datetime
+from collections.abc import Collection
+from datetime import UTC, date, datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -45,12 +50,110 @@ _IMAGE = re.compile(
 _QUANTITY_CPU = re.compile(r"^([0-9]+(\.[0-9]+)?|[0-9]+m)$")
 _QUANTITY_MEMORY = re.compile(r"^[0-9]+(\.[0-9]+)?(Ki|Mi|Gi|Ti)?$")
 _MINA_AMOUNT = re.compile(r"^[0-9]{1,11}(\.[0-9]{1,9})?$")
-_LABEL_VALUE = re.compile(r"^[a-z0-9]([-_a-z0-9]{0,61}[a-z0-9])?$")
+# GCP labels: keys start with a lowercase letter, keys and values hold lowercase letters, digits,
+# '-' and '_', at most 63 characters, 64 labels per resource
+# (cloud.google.com/compute/docs/labeling-resources#requirements). The same values also land in
+# Kubernetes labels (`mina-itn/<key>`), whose values must begin and end with an alphanumeric
+# (kubernetes/apimachinery pkg/util/validation/validation.go: labelValueFmt, LabelValueMaxLength),
+# so a value is the intersection of both rules.
+_LABEL_VALUE = re.compile(r"^([a-z0-9]([-_a-z0-9]{0,61}[a-z0-9])?)?$")
 _LABEL_KEY = re.compile(r"^[a-z][-_a-z0-9]{0,62}$")
 _KMS_KEY = re.compile(
     r"^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/locations/(?P<location>[a-z0-9-]+)/keyRings/"
     r"[A-Za-z0-9_-]{1,63}/cryptoKeys/[A-Za-z0-9_-]{1,63}$"
 )
+GCP_MAX_LABELS = 64
+PROGRAM_GCP_LABELS = ("experiment", "owner", "managed-by", "expiry")
+"""Labels the program puts on every labelled GCP resource (components/labels.py)."""
+
+CONFIG_NAMESPACES = frozenset({"mina-itn", "gcp", "kubernetes", "pulumi"})
+"""Namespaces a stack file may use: ours, the two providers' and the engine's."""
+
+SECRET_CONFIG_PATHS = (
+    re.compile(r"^keys\.seed$"),
+    re.compile(r"^keys\.fundingSeed$"),
+    re.compile(r"^keys\.imported\.[^.]+\.password$"),
+)
+"""Values that must be Pulumi secrets and never appear in an error message."""
+
+MAX_PUBLIC_ADDRESSES = 1 << 16
+"""Most public IPv4 addresses (a /16) a set of allowed ranges may cover without
+`access.allowPublic`; IPv6 ranges are bounded at a /48 (see `public_width_error`)."""
+MAX_PUBLIC_IPV6_ADDRESSES = 1 << 80
+MAX_PODS_PER_NODE = 110
+"""GKE's default (and the program's) maximum pods per node: each node takes a /24 of the pods
+range (cloud.google.com/kubernetes-engine/docs/how-to/flexible-pod-cidr, "110 pods -> /24")."""
+
+
+def _whole_number(value: Any) -> Any:
+    """A count is an integer: YAML `20`, a digit string (`pulumi config set` without --type), or
+    a float with an integral value (`20.0`). `true` is not 1 and `2.5` is not 2."""
+    if isinstance(value, bool | date | datetime):
+        raise ValueError(
+            f"expects a whole number (e.g. 20), got {_kind(value)}; "
+            "integers and integral floats like 20.0 are accepted"
+        )
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise ValueError(
+                f"expects a whole number, got {value!r}; "
+                "only integral floats like 20.0 are accepted"
+            )
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"[0-9]{1,12}", value.strip()):
+        return int(value)
+    if isinstance(value, str):
+        raise ValueError(f"expects a whole number (e.g. 20), got the string {value!r}")
+    return value
+
+
+def _flag(value: Any) -> Any:
+    """A switch is `true`/`false` (or the strings Pulumi stores for them), never 1, 0 or 'yes'."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in {"true", "false"}:
+        return value.strip().lower() == "true"
+    raise ValueError(f"expects true or false, got {_kind(value)}")
+
+
+def _kind(value: Any) -> str:
+    """What a value is, for messages (its text is shown only for short plain values)."""
+    if isinstance(value, bool):
+        return f"the boolean {str(value).lower()}"
+    if isinstance(value, datetime | date):
+        return "a date/time (quote the timestamp)"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    text = repr(value)
+    return text if len(text) <= 60 else f"{text[:57]}..."
+
+
+def _number_text(value: Any) -> Any:
+    """Quantities and MINA amounts may be written as YAML numbers (`cpuRequest: 2`)."""
+    if isinstance(value, bool):
+        raise ValueError(f"expects a quantity, got {_kind(value)}")
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise ValueError(f"{value!r} is not a finite number")
+        return format(Decimal(repr(value)), "f")
+    return value
+
+
+def _timestamp_text(value: Any) -> Any:
+    if isinstance(value, datetime | date):
+        raise ValueError(
+            "YAML read an unquoted timestamp as a date/time; quote the timestamp, "
+            'e.g. "2026-12-01T12:00:00Z"'
+        )
+    return value
+
+
+Count = Annotated[int, BeforeValidator(_whole_number)]
+Flag = Annotated[bool, BeforeValidator(_flag)]
 
 
 def _at(key: str, reason: str) -> ValueError:
@@ -79,6 +182,15 @@ def _cidr(value: str) -> str:
             "use the network address with its prefix length"
         ) from None
     return str(network)
+
+
+def _ipv4_cidr(value: str) -> str:
+    """GKE subnet, secondary and control-plane ranges are IPv4 only."""
+    if ipaddress.ip_network(value).version != 4:
+        raise ValueError(
+            f"{value} is an IPv6 range, but GCP needs an IPv4 range here (e.g. 10.10.0.0/20)"
+        )
+    return value
 
 
 def _image(value: str) -> str:
@@ -117,18 +229,114 @@ def _amount(value: str) -> str:
 
 
 def _machine_type(value: str) -> str:
+    """A machine type the shape table and the price list both know, so sizing and the cost
+    estimate always hold; anything else is refused with the nearest known shapes."""
+    from minaperf.cost import machine_prices
+
+    known = machine_prices()
+    if value not in known:
+        raise ValueError(
+            f"unknown machine type {value!r}; closest known: "
+            + ", ".join(closest_machine_types(value, list(known)))
+        )
     machine_shape(value)
     return value
 
 
+def closest_machine_types(value: str, known: list[str], limit: int = 3) -> list[str]:
+    """Known types nearest to `value`: same family and kind by vCPU distance, else by spelling."""
+    match = re.match(
+        r"^(?P<prefix>[a-z][a-z0-9]*-[a-z]+)-(?P<vcpus>[0-9]+)(?P<metal>-metal)?$", value
+    )
+    if match is not None:
+        if match["metal"]:
+            metal = sorted(name for name in known if name.endswith("-metal"))
+            same = [name for name in metal if name.startswith(match["prefix"] + "-")]
+            return (same or metal)[:limit]
+        wanted = int(match["vcpus"])
+        same = [
+            name
+            for name in known
+            if name.startswith(match["prefix"] + "-") and not name.endswith("-metal")
+        ]
+        if same:
+            return sorted(same, key=lambda name: (abs(int(name.rsplit("-", 1)[1]) - wanted), name))[
+                :limit
+            ]
+    return difflib.get_close_matches(value, known, n=limit, cutoff=0) or sorted(known)[:limit]
+
+
 Cidr = Annotated[str, AfterValidator(_cidr)]
+Ipv4Cidr = Annotated[str, AfterValidator(_cidr), AfterValidator(_ipv4_cidr)]
 Image = Annotated[str, AfterValidator(_image)]
-CpuQuantity = Annotated[str, AfterValidator(_cpu)]
-MemoryQuantity = Annotated[str, AfterValidator(_memory)]
-MinaAmount = Annotated[str, AfterValidator(_amount)]
+CpuQuantity = Annotated[str, BeforeValidator(_number_text), AfterValidator(_cpu)]
+MemoryQuantity = Annotated[str, BeforeValidator(_number_text), AfterValidator(_memory)]
+MinaAmount = Annotated[str, BeforeValidator(_number_text), AfterValidator(_amount)]
 MachineType = Annotated[str, AfterValidator(_machine_type)]
 
-PUBLIC_CIDRS = frozenset({"0.0.0.0/0", "::/0"})
+
+_NOT_PUBLIC = [
+    ipaddress.ip_network(block)
+    for block in (
+        # RFC 6890 special-purpose blocks: private, shared, loopback, link-local, documentation.
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "fc00::/7",
+        "fe80::/10",
+        "::1/128",
+        "2001:db8::/32",
+    )
+]
+
+
+def public_address_count(cidrs: list[str], version: int) -> int:
+    """Public addresses the union of `cidrs` covers, however it is spelled (`0.0.0.0/1` plus
+    `128.0.0.0/1` is the whole internet), not counting private and documentation blocks."""
+    networks = [
+        network
+        for network in (ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
+        if network.version == version
+    ]
+    total = 0
+    for network in ipaddress.collapse_addresses(networks):  # type: ignore[arg-type]
+        covered = network.num_addresses
+        for reserved in _NOT_PUBLIC:
+            if reserved.version != version:
+                continue
+            if network.subnet_of(reserved):  # type: ignore[arg-type]
+                covered = 0
+                break
+            if reserved.subnet_of(network):  # type: ignore[arg-type]
+                covered -= reserved.num_addresses
+        total += covered
+    return total
+
+
+def public_width_error(cidrs: list[str]) -> str | None:
+    """Why `cidrs` open too much of the internet, or None when they stay under the bound."""
+    v4 = public_address_count(cidrs, 4)
+    if v4 > MAX_PUBLIC_ADDRESSES:
+        return (
+            f"covers {v4:,} public IPv4 addresses (more than a /16, {MAX_PUBLIC_ADDRESSES:,}), "
+            "which opens it to a large part of the internet"
+        )
+    v6 = public_address_count(cidrs, 6)
+    if v6 > MAX_PUBLIC_IPV6_ADDRESSES:
+        return (
+            "covers more public IPv6 space than a /48, which opens it to a large part of the "
+            "internet"
+        )
+    return None
 
 
 class _Model(BaseModel):
@@ -162,10 +370,10 @@ def memory_bytes(quantity: str) -> int:
 class GkeNetwork(_Model):
     """Address ranges of the experiment's VPC; each experiment gets its own VPC."""
 
-    subnet_cidr: Cidr = Field("10.10.0.0/20", alias="subnetCidr")
-    pods_cidr: Cidr = Field("10.64.0.0/14", alias="podsCidr")
-    services_cidr: Cidr = Field("10.68.0.0/20", alias="servicesCidr")
-    master_cidr: Cidr = Field("172.16.0.0/28", alias="masterCidr")
+    subnet_cidr: Ipv4Cidr = Field("10.10.0.0/20", alias="subnetCidr")
+    pods_cidr: Ipv4Cidr = Field("10.64.0.0/14", alias="podsCidr")
+    services_cidr: Ipv4Cidr = Field("10.68.0.0/20", alias="servicesCidr")
+    master_cidr: Ipv4Cidr = Field("172.16.0.0/28", alias="masterCidr")
 
     @model_validator(mode="after")
     def _disjoint(self) -> GkeNetwork:
@@ -187,11 +395,11 @@ class GkeNetwork(_Model):
 
 class NodePoolConfig(_Model):
     machine_type: MachineType = Field(alias="machineType")
-    count: int | None = Field(
+    count: Count | None = Field(
         None, ge=1, le=100, description="Machines in the pool; computed from requests when unset"
     )
-    spot: bool = False
-    disk_gb: int = Field(100, alias="diskGb", ge=20, le=4000)
+    spot: Flag = False
+    disk_gb: Count = Field(100, alias="diskGb", ge=20, le=4000)
 
 
 class GkePools(_Model):
@@ -290,7 +498,7 @@ class KubernetesPlatform(_Model):
     storage_class: str | None = Field(
         None, alias="storageClass", description="For PostgreSQL and node data; default class"
     )
-    worker_pods: int = Field(
+    worker_pods: Count = Field(
         2, alias="workerPods", ge=0, le=64, description='Snark worker pods (one per "server")'
     )
 
@@ -303,14 +511,14 @@ Platform = Annotated[GkePlatform | KubernetesPlatform, Field(discriminator="kind
 
 
 class NodeCounts(_Model):
-    seeds: int = Field(1, ge=1, description="At least one seed: every other node peers with it")
-    block_producers: int = Field(
+    seeds: Count = Field(1, ge=1, description="At least one seed: every other node peers with it")
+    block_producers: Count = Field(
         3, alias="blockProducers", ge=1, description="Nodes with stake that produce blocks"
     )
-    plain_nodes: int = Field(
+    plain_nodes: Count = Field(
         5, alias="plainNodes", ge=0, description="Nodes that relay and take orchestrator load"
     )
-    snark_coordinators: int = Field(
+    snark_coordinators: Count = Field(
         1, alias="snarkCoordinators", ge=0, le=1, description="0 or 1; the worker pool feeds it"
     )
 
@@ -413,25 +621,31 @@ class MinaPackage(_Model):
 
 
 class NetworkParams(_Model):
-    slot_duration_ms: int = Field(180_000, alias="slotDurationMs", ge=10_000, le=600_000)
+    slot_duration_ms: Count = Field(180_000, alias="slotDurationMs", ge=10_000, le=600_000)
     proof_level: Literal["full", "check", "none"] = Field("full", alias="proofLevel")
-    genesis_timestamp: str | None = Field(
+    genesis_timestamp: Annotated[str | None, BeforeValidator(_timestamp_text)] = Field(
         None,
         alias="genesisTimestamp",
-        description="RFC 3339 UTC; unset: fixed at first deploy, genesisDelayMinutes after the "
-        "cluster is ready, and kept on later runs",
+        description="RFC 3339 UTC, quoted, in the future; unset: fixed at first deploy, "
+        "genesisDelayMinutes after the cluster is ready, and kept on later runs",
     )
-    genesis_delay_minutes: int = Field(15, alias="genesisDelayMinutes", ge=3, le=24 * 60)
+    allow_past_genesis: Flag = Field(
+        False,
+        alias="allowPastGenesis",
+        description="Accept a genesisTimestamp in the past: only to keep running a chain that "
+        "already started from it",
+    )
+    genesis_delay_minutes: Count = Field(15, alias="genesisDelayMinutes", ge=3, le=24 * 60)
     block_producer_stake: MinaAmount = Field("5000000", alias="blockProducerStake")
-    funding_accounts: int = Field(2, alias="fundingAccounts", ge=1, le=64)
+    funding_accounts: Count = Field(2, alias="fundingAccounts", ge=1, le=64)
     funding_balance: MinaAmount = Field("100000000", alias="fundingBalance")
     node_balance: MinaAmount = Field("1000", alias="nodeBalance")
     snark_worker_fee: MinaAmount = Field("0.001", alias="snarkWorkerFee")
     work_selection: Literal["seq", "rand"] = Field("seq", alias="workSelection")
-    client_port: int = Field(8301, alias="clientPort", ge=1024, le=65535)
-    libp2p_port: int = Field(8302, alias="libp2pPort", ge=1024, le=65535)
-    graphql_port: int = Field(3085, alias="graphqlPort", ge=1024, le=65535)
-    itn_port: int = Field(3086, alias="itnPort", ge=1024, le=9999)
+    client_port: Count = Field(8301, alias="clientPort", ge=1024, le=65535)
+    libp2p_port: Count = Field(8302, alias="libp2pPort", ge=1024, le=65535)
+    graphql_port: Count = Field(3085, alias="graphqlPort", ge=1024, le=65535)
+    itn_port: Count = Field(3086, alias="itnPort", ge=1024, le=9999)
 
     @field_validator("genesis_timestamp")
     @classmethod
@@ -440,8 +654,26 @@ class NetworkParams(_Model):
             return None
         if not re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$", value):
             raise ValueError(f"{value!r} is not an RFC 3339 UTC time like 2026-12-01T12:00:00Z")
-        datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+        try:
+            datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
+        except ValueError:
+            raise ValueError(f"{value!r} is not a valid date and time") from None
         return value
+
+    @model_validator(mode="after")
+    def _genesis_ahead(self, info: ValidationInfo) -> NetworkParams:
+        if self.genesis_timestamp is None or self.allow_past_genesis:
+            return self
+        now = (info.context or {}).get("now") or datetime.now(UTC)
+        moment = datetime.strptime(self.genesis_timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        if moment <= now:
+            raise _at(
+                "genesisTimestamp",
+                f"{self.genesis_timestamp} is in the past, so a new chain would start with its "
+                "slots already gone; choose a future time (or unset it), or set "
+                "network.allowPastGenesis: true to keep running a chain that started then",
+            )
+        return self
 
     @model_validator(mode="after")
     def _distinct_ports(self) -> NetworkParams:
@@ -507,11 +739,11 @@ class KeysConfig(_Model):
 class WorkerPoolConfig(_Model):
     """Snark workers: on `gke`, bare GCE VMs running N worker processes each (no containers)."""
 
-    servers: int = Field(2, ge=0, le=64)
+    servers: Count = Field(2, ge=0, le=64)
     machine_type: MachineType = Field("c2d-highcpu-32", alias="machineType")
-    processes_per_server: int = Field(4, alias="processesPerServer", ge=1, le=256)
-    spot: bool = Field(True, description="Spot VMs (cheaper, may be preempted)")
-    disk_gb: int = Field(50, alias="diskGb", ge=20, le=2000)
+    processes_per_server: Count = Field(4, alias="processesPerServer", ge=1, le=256)
+    spot: Flag = Field(True, description="Spot VMs (cheaper, may be preempted)")
+    disk_gb: Count = Field(50, alias="diskGb", ge=20, le=2000)
     mina_package: MinaPackage = Field(MinaPackage(), alias="minaPackage")
     pod_resources: Resources = Field(
         _resources("4", "8Gi", "8", "12Gi"),
@@ -548,7 +780,7 @@ class WorkerPoolConfig(_Model):
 
 
 class PostgresConfig(_Model):
-    disk_gb: int = Field(1000, alias="diskGb", ge=10, le=65536)
+    disk_gb: Count = Field(1000, alias="diskGb", ge=10, le=65536)
     disk_type: Literal["pd-balanced", "pd-ssd", "pd-standard"] = Field(
         "pd-balanced", alias="diskType"
     )
@@ -559,7 +791,7 @@ class PostgresConfig(_Model):
         alias="allowedCidrs",
         description="Who may reach PostgreSQL from outside; empty: the admin CIDRs",
     )
-    keep_data_on_destroy: bool = Field(True, alias="keepDataOnDestroy")
+    keep_data_on_destroy: Flag = Field(True, alias="keepDataOnDestroy")
     existing_disk: str | None = Field(
         None,
         alias="existingDisk",
@@ -590,14 +822,14 @@ class PostgresConfig(_Model):
 
 
 class DashboardConfig(_Model):
-    enabled: bool = Field(default=False, description="Deploy the dashboard and experiments API")
+    enabled: Flag = Field(default=False, description="Deploy the dashboard and experiments API")
 
 
 class AccessConfig(_Model):
     admin_cidrs: list[Cidr] = Field(
         [], alias="adminCidrs", description="Who may reach the cluster API, PostgreSQL, dashboard"
     )
-    allow_public: bool = Field(
+    allow_public: Flag = Field(
         False,
         alias="allowPublic",
         description="Must be true to allow 0.0.0.0/0 anywhere (never a good idea)",
@@ -606,7 +838,7 @@ class AccessConfig(_Model):
 
 class MetadataConfig(_Model):
     owner: str = Field("unknown", description="Label value: who to ask about this experiment")
-    ttl_hours: int = Field(48, alias="ttlHours", ge=1, le=24 * 30)
+    ttl_hours: Count = Field(48, alias="ttlHours", ge=1, le=24 * 30)
     labels: dict[str, str] = {}
 
     @field_validator("owner")
@@ -621,12 +853,25 @@ class MetadataConfig(_Model):
     @field_validator("labels")
     @classmethod
     def _labels(cls, value: dict[str, str]) -> dict[str, str]:
+        room = GCP_MAX_LABELS - len(PROGRAM_GCP_LABELS)
+        if len(value) > room:
+            raise ValueError(
+                f"{len(value)} labels; GCP allows {GCP_MAX_LABELS} per resource and the program "
+                f"sets {len(PROGRAM_GCP_LABELS)} ({', '.join(PROGRAM_GCP_LABELS)}), "
+                f"so use at most {room}"
+            )
         for key, item in value.items():
             if not _LABEL_KEY.match(key):
-                raise ValueError(f"label key {key!r} must match {_LABEL_KEY.pattern}")
-            if not _LABEL_VALUE.match(item):
-                raise ValueError(f"label {key}={item!r}: value must match {_LABEL_VALUE.pattern}")
-            if key in {"experiment", "owner", "expiry", "managed-by"}:
+                raise ValueError(
+                    f"label key {key!r}: start with a lowercase letter, then lowercase letters, "
+                    "digits, '-' or '_', at most 63 characters"
+                )
+            if not isinstance(item, str) or not _LABEL_VALUE.match(item):
+                raise ValueError(
+                    f"label {key}={item!r}: a value holds lowercase letters, digits, '-' and '_', "
+                    "begins and ends with a letter or digit, at most 63 characters"
+                )
+            if key in PROGRAM_GCP_LABELS:
                 raise ValueError(f"label key {key!r} is set by the program; choose another key")
         return value
 
@@ -681,19 +926,46 @@ class ExperimentConfig(_Model):
 
     @model_validator(mode="after")
     def _no_public_unless_allowed(self) -> ExperimentConfig:
+        """Judge the address space a set of ranges covers, not its spelling. PostgreSQL and the
+        dashboard are never public, whatever `access.allowPublic` says."""
+        never_public = [
+            (
+                "postgres.allowedCidrs",
+                self.postgres.allowed_cidrs,
+                "PostgreSQL is never public: list only your own ranges",
+            )
+        ]
+        if not self.postgres.allowed_cidrs:
+            never_public.append(
+                (
+                    "access.adminCidrs",
+                    self.access.admin_cidrs,
+                    "PostgreSQL (which defaults to these ranges) is never public: set "
+                    "postgres.allowedCidrs to your own ranges",
+                )
+            )
+        if self.dashboard.enabled:
+            never_public.append(
+                (
+                    "access.adminCidrs",
+                    self.access.admin_cidrs,
+                    "the dashboard (reached from these ranges) is never public: narrow them "
+                    "or set dashboard.enabled: false",
+                )
+            )
+        for path, cidrs, fix in never_public:
+            reason = public_width_error(cidrs)
+            if reason is not None:
+                raise _at(path, f"{reason}; {fix}, whatever access.allowPublic says")
         if self.access.allow_public:
             return self
-        for path, cidrs in (
-            ("access.adminCidrs", self.access.admin_cidrs),
-            ("postgres.allowedCidrs", self.postgres.allowed_cidrs),
-        ):
-            public = PUBLIC_CIDRS.intersection(cidrs)
-            if public:
-                raise _at(
-                    path,
-                    f"contains {sorted(public)[0]}, which opens it to the whole internet; "
-                    "list your own ranges, or set access.allowPublic: true if you really mean it",
-                )
+        reason = public_width_error(self.access.admin_cidrs)
+        if reason is not None:
+            raise _at(
+                "access.adminCidrs",
+                f"{reason}; list your own ranges, or set access.allowPublic: true if you really "
+                "mean it",
+            )
         return self
 
     @model_validator(mode="after")
@@ -769,8 +1041,14 @@ def _wire_path(loc: tuple[int | str, ...]) -> str:
     return ".".join(parts) if parts else "(top level)"
 
 
+def is_secret_path(path: str) -> bool:
+    """A config path whose value is a secret (`keys.seed`, an imported key's password...)."""
+    return any(pattern.match(path) for pattern in SECRET_CONFIG_PATHS)
+
+
 def _first_error(error: ValidationError) -> ConfigError:
     detail = error.errors(include_url=False)[0]
+    secret = is_secret_path(_wire_path(tuple(detail["loc"])))
     message = str(detail["msg"])
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
@@ -782,8 +1060,11 @@ def _first_error(error: ValidationError) -> ConfigError:
         message = "platform.kind must be 'gke' or 'kubernetes'"
     elif detail["type"] == "union_tag_not_found":
         message = "set kind: 'gke' (create a cluster) or 'kubernetes' (use an existing one)"
+    elif secret:
+        # Never echo a secret, even one of the wrong type (`keys.seed: 123456789`).
+        message = f"{message.split(',')[0]}; the value is not shown because it is a secret"
     elif detail["type"] not in {"value_error", "assertion_error"} and "input" in detail:
-        message = f"{message} (got {detail['input']!r})"
+        message = f"{message} (got {_kind(detail['input'])})"
     loc = tuple(detail["loc"])
     if message.startswith("@"):
         sub_key, _, message = message[1:].partition("@")
@@ -791,18 +1072,55 @@ def _first_error(error: ValidationError) -> ConfigError:
     return ConfigError(_wire_path(loc), message)
 
 
-def validate_model(name: str, values: dict[str, Any]) -> ExperimentConfig:
+def validate_model(
+    name: str,
+    values: dict[str, Any],
+    *,
+    secret_paths: Collection[str] | None = None,
+    now: datetime | None = None,
+) -> ExperimentConfig:
     """Validate the stack's `mina-itn:*` values (namespace already stripped) against the model.
 
     The sizing rules (does the experiment fit its pools?) run on top of this in
     `minaperf.load.parse_config`; the model itself knows nothing about them.
+    `secret_paths` are the config paths the engine holds as secrets (a top-level key such as
+    `keys` covers everything under it); when given, secret values in plain text are refused.
+    `now` judges `network.genesisTimestamp` (default: the clock).
     """
     if "name" in values:
         raise ConfigError("name", "is the stack name and cannot be set in config")
     try:
-        return ExperimentConfig.model_validate({"name": name, **values})
+        config = ExperimentConfig.model_validate(
+            {"name": name, **values}, context={"now": now or datetime.now(UTC)}
+        )
     except ValidationError as error:
         raise _first_error(error) from None
+    except RecursionError:
+        raise ConfigError("(top level)", "the config is nested too deeply") from None
+    if secret_paths is not None:
+        _require_secrets(config, secret_paths)
+    return config
+
+
+def _require_secrets(config: ExperimentConfig, secret_paths: Collection[str]) -> None:
+    """Seeds and key passwords must be stored encrypted by Pulumi, never in the stack file."""
+
+    def covered(path: str) -> bool:
+        parts = path.split(".")
+        return any(".".join(parts[:end]) in secret_paths for end in range(1, len(parts) + 1))
+
+    present = [
+        ("keys.seed", config.keys.seed is not None),
+        ("keys.fundingSeed", config.keys.funding_seed is not None),
+        *((f"keys.imported.{node}.password", True) for node in config.keys.imported),
+    ]
+    for path, is_set in present:
+        if is_set and not covered(path):
+            raise ConfigError(
+                path,
+                "is a secret but is stored in plain text; remove it and set it with "
+                f"`pulumi config set --secret --path 'mina-itn:{path}' <value>`",
+            )
 
 
 def _decode(value: Any) -> Any:
@@ -815,6 +1133,28 @@ def _decode(value: Any) -> Any:
         return value
 
 
+def check_namespace(key: str) -> None:
+    """A stack key under a namespace nobody reads would be silently ignored: refuse it.
+
+    The Pulumi CLI itself refuses a key without a namespace in a stack file
+    (pulumi/pulumi sdk/go/common/resource/config/key.go, ParseKey: "configuration keys should be
+    of the form `<namespace>:<name>`").
+    """
+    namespace, sep, name = key.partition(":")
+    if not sep:
+        raise ConfigError(
+            key,
+            f"has no namespace, so nothing reads it; did you mean {CONFIG_NAMESPACE}:{key}?",
+        )
+    if namespace not in CONFIG_NAMESPACES:
+        known = ", ".join(f"{n}:" for n in sorted(CONFIG_NAMESPACES))
+        raise ConfigError(
+            key,
+            f"unknown namespace {namespace!r} (known: {known}), so nothing reads it; "
+            f"did you mean {CONFIG_NAMESPACE}:{name}?",
+        )
+
+
 def prepare_values(config: dict[str, Any]) -> dict[str, Any]:
     """This project's values out of a flat `namespace:key` config map, ready for
     `minaperf.load.parse_config`.
@@ -823,6 +1163,8 @@ def prepare_values(config: dict[str, Any]) -> dict[str, Any]:
     `gcp:project`, the usual place for a GCP project, when `platform.project` is not set.
     """
     prefix = f"{CONFIG_NAMESPACE}:"
+    for key in config:
+        check_namespace(key)
     values = {
         key.removeprefix(prefix): _decode(value)
         for key, value in config.items()

@@ -3,14 +3,24 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+from datetime import datetime
 from typing import Any
 
 from minaperf.config import ExperimentConfig, validate_model
 from minaperf.sizing import validate_pools
 
 
-def parse_config(name: str, values: dict[str, Any]) -> ExperimentConfig:
-    """Validate the stack's `mina-itn:*` values (namespace already stripped); raises ConfigError."""
-    config = validate_model(name, values)
+def parse_config(
+    name: str,
+    values: dict[str, Any],
+    *,
+    secret_paths: Collection[str] | None = None,
+    now: datetime | None = None,
+) -> ExperimentConfig:
+    """Validate the stack's `mina-itn:*` values (namespace already stripped); raises ConfigError.
+
+    `secret_paths` and `now` as in `minaperf.config.validate_model`."""
+    config = validate_model(name, values, secret_paths=secret_paths, now=now)
     validate_pools(config)
     return config

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import math
 from dataclasses import dataclass
 
@@ -70,6 +71,7 @@ def validate_pools(config: ExperimentConfig) -> None:
     platform = config.platform
     if not isinstance(platform, GkePlatform):
         return
+    sizes: dict[str, int] = {}
     for name, pool, demand in (
         ("mina", platform.pools.mina, mina_pool_demand(config)),
         ("services", platform.pools.services, services_pool_demand(config)),
@@ -78,6 +80,7 @@ def validate_pools(config: ExperimentConfig) -> None:
             needed = pool_size(pool.machine_type, demand)
         except ValueError as error:
             raise ConfigError(f"platform.pools.{name}.machineType", str(error)) from None
+        sizes[name] = pool.count or needed
         if pool.count is not None and pool.count < needed:
             raise ConfigError(
                 f"platform.pools.{name}.count",
@@ -85,6 +88,34 @@ def validate_pools(config: ExperimentConfig) -> None:
                 f"({demand.cpu_millis / 1000:g} CPU, {demand.memory_bytes / 1024**3:.0f} GiB); "
                 f"use at least {needed}, or leave count unset to size the pool automatically",
             )
+
+
+    _check_pods_range(platform, sum(sizes.values()))
+
+
+def _check_pods_range(platform: GkePlatform, nodes: int) -> None:
+    """GKE gives every node a /24 of the pods range (110 max pods per node, the default we keep;
+    cloud.google.com/kubernetes-engine/docs/how-to/flexible-pod-cidr), plus one surge node per
+    pool during an upgrade (the node pool default maxSurge 1)."""
+    from minaperf.config import MAX_PODS_PER_NODE, ConfigError
+
+    pods = ipaddress.ip_network(platform.network.pods_cidr)
+    per_node = 2 ** (32 - pod_range_prefix(MAX_PODS_PER_NODE))
+    needed = nodes + 2
+    capacity = pods.num_addresses // per_node
+    if capacity < needed:
+        smallest = 32 - math.ceil(math.log2(needed * per_node))
+        raise ConfigError(
+            "platform.network.podsCidr",
+            f"{pods} holds pod addresses for {capacity} node(s), but the pools need {needed} "
+            f"({nodes} nodes + 1 upgrade surge per pool, {MAX_PODS_PER_NODE} pods each = a "
+            f"/{pod_range_prefix(MAX_PODS_PER_NODE)} per node); use a /{smallest} or larger",
+        )
+
+
+def pod_range_prefix(max_pods: int) -> int:
+    """Prefix of the per-node pod range GKE assigns: twice max pods, rounded up to a power of 2."""
+    return 32 - math.ceil(math.log2(2 * max_pods))
 
 
 def mina_pool_size(config: ExperimentConfig, platform: GkePlatform) -> int:

@@ -25,8 +25,8 @@ import shutil
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -36,9 +36,11 @@ from minaperf.config import (
     CONFIG_NAMESPACE,
     ConfigError,
     ExperimentConfig,
+    check_namespace,
     prepare_values,
 )
 from minaperf.load import parse_config
+from minaperf.local_inputs import check_local_inputs
 from minaperf.outputs import SECRET_MARKER
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -52,6 +54,50 @@ class UsageError(Exception):
     """Bad command line or unreadable input (exit 2)."""
 
 
+class _StackFileLoader(yaml.SafeLoader):
+    """YAML as the Pulumi CLI reads a stack file: a repeated key is an error, not "last wins"
+    (the CLI decodes with gopkg.in/yaml.v3, whose decoder.go `d.merge`/mapping checks fail with
+    "mapping key %q already defined at line %d")."""
+
+
+def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=True)  # pyright: ignore[reportArgumentType]
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping key must be a plain value", key_node.start_mark
+            ) from None
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None,
+                None,
+                f"mapping key {key!r} already defined at line {seen[key] + 1}",
+                key_node.start_mark,
+            )
+        seen[key] = key_node.start_mark.line
+    loader.flatten_mapping(node)
+    return dict(loader.construct_pairs(node, deep=True))
+
+
+_StackFileLoader.add_constructor(
+    yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG,
+    _mapping_without_duplicates,  # pyright: ignore[reportArgumentType]
+)
+
+
+def load_yaml(text: str) -> Any:
+    """One YAML document, duplicate keys refused; YAMLError or RecursionError on bad input."""
+    return yaml.load(text, Loader=_StackFileLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def _one_line(error: yaml.YAMLError) -> str:
+    """PyYAML's multi-line message, as one line with the position."""
+    return " ".join(str(error).split())
+
+
 @dataclass
 class StackInput:
     """A stack's flat `namespace:key` config, ready for the engine."""
@@ -60,6 +106,10 @@ class StackInput:
     config: dict[str, Any]
     secret_keys: list[str]
     warnings: list[str]
+    secret_paths: list[str] = field(default_factory=list)
+    """Every config path held as a secret (`ns:a.b.c`)."""
+    placeholder_paths: list[str] = field(default_factory=list)
+    """Secrets whose value is an encrypted placeholder here (cannot be decrypted offline)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -109,8 +159,14 @@ def _set_path(config: dict[str, Any], dotted: str, value: Any) -> None:
 
 
 def read_stack_input(
-    *, stack: str | None, config_file: Path | None, overrides: Iterable[str]
+    *,
+    stack: str | None,
+    config_file: Path | None,
+    overrides: Iterable[str],
+    secrets: Mapping[str, str] | None = None,
 ) -> StackInput:
+    """The stack's config; `secrets` are config paths set as `pulumi config set --secret` would
+    (values in clear here, held as secrets by the engine)."""
     if stack is not None:
         path = ROOT / f"Pulumi.{stack}.yaml"
         name = stack
@@ -119,11 +175,15 @@ def read_stack_input(
         path = config_file
         name = config_file.stem.removeprefix("Pulumi.")
     try:
-        document = yaml.safe_load(path.read_text()) or {}
+        document = load_yaml(path.read_bytes().decode("utf-8")) or {}
     except OSError as error:
         raise UsageError(f"cannot read {path}: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise UsageError(f"{path} is not a UTF-8 text file (binary?)") from None
     except yaml.YAMLError as error:
-        raise UsageError(f"{path} is not valid YAML: {error}") from None
+        raise UsageError(f"{path} is not valid YAML: {_one_line(error)}") from None
+    except RecursionError:
+        raise UsageError(f"{path} is nested too deeply") from None
     if not isinstance(document, dict):
         raise UsageError(f"{path} must be a YAML mapping")
     raw = document.get("config", document if config_file is not None else {})
@@ -134,13 +194,29 @@ def read_stack_input(
     secure_paths: list[str] = []
     config: dict[str, Any] = {}
     for key, value in raw.items():
-        qualified = _qualified(str(key))
-        config[qualified] = _replace_secure(value, name, qualified, secure_paths)
+        # As the CLI: every stack-file key names its namespace (no `mina-itn:` implied).
+        check_namespace(str(key))
+        try:
+            config[str(key)] = _replace_secure(value, name, str(key), secure_paths)
+        except RecursionError:
+            raise ConfigError(str(key), "is nested too deeply") from None
     for item in overrides:
         key, sep, text = item.partition("=")
         if not sep or not key:
             raise UsageError(f"--set {item!r}: use KEY=VALUE, e.g. --set nodes.plainNodes=20")
-        _set_path(config, key, yaml.safe_load(text) if text else "")
+        try:
+            value = load_yaml(text) if text else ""
+        except (yaml.YAMLError, RecursionError) as error:
+            detail = _one_line(error) if isinstance(error, yaml.YAMLError) else "nested too deeply"
+            raise UsageError(
+                f"--set {key}: the value is not valid YAML ({detail}); quote it as a string, "
+                f"e.g. --set '{key}=\"...\"'"
+            ) from None
+        _set_path(config, key, value)
+    secret_paths: list[str] = []
+    for key, secret in (secrets or {}).items():
+        _set_path(config, key, secret)
+        secret_paths.append(_qualified(key))
     for secure in secure_paths:
         warnings.append(
             f"warning: {secure} is encrypted and cannot be read here; "
@@ -156,13 +232,33 @@ def read_stack_input(
                 "(set it with `pulumi config set gcp:project <id>` before `pulumi up`)"
             )
             config["gcp:project"] = PLACEHOLDER_PROJECT
-    secret_keys = sorted({path.split(".")[0].split("[")[0] for path in secure_paths})
-    return StackInput(name=name, config=config, secret_keys=secret_keys, warnings=warnings)
+    secret_paths.extend(secure_paths)
+    secret_keys = sorted({path.split(".")[0].split("[")[0] for path in secret_paths})
+    return StackInput(
+        name=name,
+        config=config,
+        secret_keys=secret_keys,
+        warnings=warnings,
+        secret_paths=sorted(secret_paths),
+        placeholder_paths=sorted(secure_paths),
+    )
+
+
+def _unqualified(paths: Iterable[str]) -> set[str]:
+    prefix = f"{CONFIG_NAMESPACE}:"
+    return {path.removeprefix(prefix) for path in paths if path.startswith(prefix)}
 
 
 def validate(stack_input: StackInput) -> ExperimentConfig:
-    """The typed config (raises ConfigError naming the key)."""
-    return parse_config(stack_input.name, prepare_values(stack_input.config))
+    """The config as the program will see it, plus the local files it names, before the engine
+    starts: every input error comes out here, in one line."""
+    config = parse_config(
+        stack_input.name,
+        prepare_values(stack_input.config),
+        secret_paths=_unqualified(stack_input.secret_paths),
+    )
+    check_local_inputs(config, unreadable_secrets=_unqualified(stack_input.placeholder_paths))
+    return config
 
 
 # ---------------------------------------------------------------------------------------------
@@ -395,6 +491,22 @@ def _read_old_render(directory: Path) -> list[dict[str, Any]]:
     return records
 
 
+def _secrets_from_environment(items: Iterable[str]) -> dict[str, str]:
+    """`--set-secret KEY=ENV_VAR`: the value comes from the environment, never from argv."""
+    secrets: dict[str, str] = {}
+    for item in items:
+        key, sep, variable = item.partition("=")
+        if not sep or not key or not variable:
+            raise UsageError(
+                f"--set-secret {item!r}: use KEY=ENV_VAR, e.g. "
+                "--set-secret keys.seed=MINA_KEY_SEED (the value never goes on the command line)"
+            )
+        if variable not in os.environ:
+            raise UsageError(f"--set-secret {key}: environment variable {variable} is not set")
+        secrets[key] = os.environ[variable]
+    return secrets
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="python -m scripts.render", description=(__doc__ or "").split("\n\n")[0]
@@ -408,6 +520,14 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="KEY=VALUE",
         help="override a config key, e.g. --set nodes.plainNodes=20",
+    )
+    parser.add_argument(
+        "--set-secret",
+        action="append",
+        default=[],
+        metavar="KEY=ENV_VAR",
+        help="set a secret config key from an environment variable, as "
+        "`pulumi config set --secret` would (e.g. keys.seed=MINA_KEY_SEED)",
     )
     parser.add_argument("--out", type=Path, help="directory to write (required unless --diff)")
     parser.add_argument(
@@ -433,7 +553,10 @@ def main(argv: list[str] | None = None) -> int:
             raise UsageError("--out DIR is required (or --diff OLD_DIR to only compare)")
         progress.stage("reading the stack config")
         stack_input = read_stack_input(
-            stack=args.stack, config_file=args.config, overrides=args.set
+            stack=args.stack,
+            config_file=args.config,
+            overrides=args.set,
+            secrets=_secrets_from_environment(args.set_secret),
         )
         config = validate(stack_input)
         if args.out is not None:

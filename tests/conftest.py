@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -54,11 +54,14 @@ def render(
     *,
     config_file: Path | None = None,
     overrides: Iterable[str] = (),
+    secrets: Mapping[str, str] | None = None,
 ) -> Rendered:
-    """Render a stack once per session (cached by its inputs)."""
-    key = (stack, str(config_file), tuple(overrides))
+    """Render a stack once per session (cached by its inputs); `secrets` as `--set-secret`."""
+    key = (stack, str(config_file), tuple(overrides), tuple(sorted((secrets or {}).items())))
     if key not in _cache:
-        stack_input = read_stack_input(stack=stack, config_file=config_file, overrides=overrides)
+        stack_input = read_stack_input(
+            stack=stack, config_file=config_file, overrides=overrides, secrets=secrets
+        )
         validate(stack_input)
         run = run_program(stack_input.name, stack_input.config, stack_input.secret_keys)
         out = _workdir / f"render-{len(_cache)}"

@@ -37,11 +37,6 @@ TAG_LENGTH = nacl.secret.SecretBox.MACBYTES  # 16
 KEY_LENGTH = nacl.secret.SecretBox.KEY_SIZE  # 32
 FIELDS = ("box_primitive", "pw_primitive", "nonce", "pwsalt", "pwdiff", "ciphertext")
 
-# Upper bound on what we are willing to spend reading a file: refuses a hostile pwdiff that would
-# allocate gigabytes. 1 GiB is well above the daemon's "moderate" 128 MiB.
-_MAX_READ_MEMLIMIT = 1 << 30
-_MAX_READ_OPSLIMIT = 64
-
 
 class KeyFileError(ValueError):
     """A key file is unreadable: corrupt, badly encoded, or the password is wrong."""
@@ -63,6 +58,14 @@ MODERATE_PWDIFF = PwDiff(
 )
 GENERATED_PWDIFF = PwDiff(65536, 3)
 MIN_PWDIFF = PwDiff(nacl.pwhash.argon2i.MEMLIMIT_MIN, nacl.pwhash.argon2i.OPSLIMIT_MIN)
+
+# Upper bound on what we are willing to spend reading a file, which states its own cost: a hostile
+# pwdiff would allocate gigabytes or run for minutes. libsodium's "sensitive" preset is the most
+# any of its callers asks for (libsodium src/libsodium/include/sodium/crypto_pwhash_argon2i.h:
+# crypto_pwhash_argon2i_MEMLIMIT_SENSITIVE 536870912U, _OPSLIMIT_SENSITIVE 8U).
+MAX_READ_PWDIFF = PwDiff(
+    nacl.pwhash.argon2i.MEMLIMIT_SENSITIVE, nacl.pwhash.argon2i.OPSLIMIT_SENSITIVE
+)
 
 
 def _password_bytes(password: str | bytes) -> bytes:
@@ -148,6 +151,8 @@ def parse(text: str | bytes) -> SecretBoxFile:
         raise KeyFileError(f"key file is not valid JSON: {error.msg}") from error
     except UnicodeDecodeError as error:
         raise KeyFileError("key file is not UTF-8 text") from error
+    except RecursionError:
+        raise KeyFileError("key file is not a key file (JSON nested too deeply)") from None
     if not isinstance(document, dict):
         raise KeyFileError("key file is not a JSON object")
     missing = [name for name in FIELDS if name not in document]
@@ -165,9 +170,14 @@ def parse(text: str | bytes) -> SecretBoxFile:
     ):
         raise KeyFileError("key file pwdiff must be [memlimit, opslimit] integers")
     memlimit, opslimit = pwdiff
-    if not (MIN_PWDIFF.memlimit <= memlimit <= _MAX_READ_MEMLIMIT):
+    if memlimit > MAX_READ_PWDIFF.memlimit or opslimit > MAX_READ_PWDIFF.opslimit:
+        raise KeyFileError(
+            f"KDF cost too high: pwdiff {pwdiff} exceeds libsodium's 'sensitive' "
+            f"{MAX_READ_PWDIFF.as_list()}; re-encrypt the key with a lower cost"
+        )
+    if memlimit < MIN_PWDIFF.memlimit:
         raise KeyFileError(f"key file pwdiff memlimit {memlimit} out of range")
-    if not (MIN_PWDIFF.opslimit <= opslimit <= _MAX_READ_OPSLIMIT):
+    if opslimit < MIN_PWDIFF.opslimit:
         raise KeyFileError(f"key file pwdiff opslimit {opslimit} out of range")
     ciphertext = _field_bytes(document, "ciphertext", None)
     if len(ciphertext) < TAG_LENGTH:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -20,10 +21,8 @@ PASSWORD = "naughty blue worm"
 def test_an_imported_key_file_runs_the_node() -> None:
     rendered = render(
         "dev",
-        overrides=[
-            f"keys.imported.bp-1.keyFile={VECTOR}",
-            f"keys.imported.bp-1.password={PASSWORD}",
-        ],
+        overrides=[f"keys.imported.bp-1.keyFile={VECTOR}"],
+        secrets={"keys.imported.bp-1.password": PASSWORD},
     )
     key_file = (ROOT / VECTOR).read_text()
     expected = mina.public_key_of_scalar(
@@ -65,11 +64,63 @@ def test_a_wrong_password_stops_the_render_with_one_line(tmp_path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "scripts.render", "--stack", "dev", "--out", str(tmp_path / "out"),
          "--set", f"keys.imported.bp-1.keyFile={VECTOR}",
-         "--set", "keys.imported.bp-1.password=wrong"],
+         "--set-secret", "keys.imported.bp-1.password=BP1_PASSWORD"],
         cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "BP1_PASSWORD": "wrong"},
     )  # fmt: skip
     assert result.returncode == 2
     errors = [line for line in result.stderr.splitlines() if not line.startswith("warning:")]
     assert len(errors) == 1
     assert errors[0].startswith("config error: keys.imported.bp-1:")
     assert not (tmp_path / "out").exists()
+
+
+def test_a_plain_password_is_refused_naming_the_secret_command(tmp_path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.render", "--stack", "dev", "--out", str(tmp_path / "out"),
+         "--set", f"keys.imported.bp-1.keyFile={VECTOR}",
+         "--set", f"keys.imported.bp-1.password={PASSWORD}"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert result.stderr.startswith("config error: keys.imported.bp-1.password:")
+    assert "pulumi config set --secret" in result.stderr
+    assert PASSWORD not in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"\xff\xfe\x00binary", "not a UTF-8 text file"),
+        (b"[" * 100_000, "nested too deeply"),
+        (b'{"box_primitive": "xsalsa20poly1305"}', "lacks field"),
+    ],
+)
+def test_bad_key_files_are_one_line_before_the_program_starts(
+    tmp_path, content: bytes, fragment: str
+) -> None:
+    key_file = tmp_path / "key.json"
+    key_file.write_bytes(content)
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.render", "--stack", "dev", "--out", str(tmp_path / "out"),
+         "--set", f"keys.imported.bp-1.keyFile={key_file}",
+         "--set-secret", "keys.imported.bp-1.password=BP1_PASSWORD"],
+        cwd=ROOT, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "BP1_PASSWORD": PASSWORD},
+    )  # fmt: skip
+    assert result.returncode == 2, result.stderr
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("config error: keys.imported.bp-1"), result.stderr
+    assert fragment in result.stderr
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_key_file_asking_for_a_huge_kdf_cost_is_refused_without_running_it() -> None:
+    text = (ROOT / VECTOR).read_text()
+    document = json.loads(text)
+    document["pwdiff"] = [1 << 40, 3]
+    with pytest.raises(secret_box.KeyFileError, match="KDF cost too high"):
+        secret_box.decrypt(json.dumps(document), PASSWORD)
+    document["pwdiff"] = [secret_box.MAX_READ_PWDIFF.memlimit, 1000]
+    with pytest.raises(secret_box.KeyFileError, match="KDF cost too high"):
+        secret_box.parse(json.dumps(document))

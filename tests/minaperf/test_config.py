@@ -42,7 +42,7 @@ def test_config_is_frozen() -> None:
 
 def test_gcp_project_falls_back_to_the_provider_key() -> None:
     values = prepare_values(
-        {"mina-itn:platform": '{"kind": "gke"}', "gcp:project": "other-project", "x:y": "1"}
+        {"mina-itn:platform": '{"kind": "gke"}', "gcp:project": "other-project", "pulumi:x": "1"}
     )
     assert values == {"platform": {"kind": "gke", "project": "other-project"}}
 
@@ -56,7 +56,9 @@ def test_missing_gcp_project_names_the_fix() -> None:
 
 def test_public_ranges_are_allowed_only_when_asked() -> None:
     opened = {"adminCidrs": ["0.0.0.0/0"], "allowPublic": True}
-    parsed = parse_config("dev", config(access=opened))
+    parsed = parse_config(
+        "dev", config(access=opened, postgres={"allowedCidrs": ["198.51.100.0/24"]})
+    )
     assert parsed.access.admin_cidrs == ["0.0.0.0/0"]
 
 
@@ -84,7 +86,7 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("negative plain", config(nodes={"plainNodes": -1}), "nodes.plainNodes", "0"),
     ("two coordinators", config(nodes={"snarkCoordinators": 2}), "nodes.snarkCoordinators", "1"),
     ("too many nodes", config(nodes={"plainNodes": 300}), "nodes.plainNodes", "at most 250"),
-    ("count not a number", config(nodes={"seeds": "one"}), "nodes.seeds", "integer"),
+    ("count not a number", config(nodes={"seeds": "one"}), "nodes.seeds", "whole number"),
     ("platform missing", {"access": ADMIN}, "platform", "required"),
     ("platform kind wrong", config(platform={"kind": "eks"}), "platform", "'gke' or 'kubernetes'"),
     ("platform kind missing", config(platform={"project": "p"}), "platform", "set kind"),

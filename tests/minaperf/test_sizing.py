@@ -47,9 +47,12 @@ def test_cost_grows_with_the_worker_pool() -> None:
     assert any("GKE cluster management" in line.item for line in small.lines)
 
 
-def test_unpriced_machine_gives_no_estimate_instead_of_failing() -> None:
-    config = parse_config("dev", {**BASE, "workerPool": {"machineType": "n2d-highcpu-32"}})
-    assert estimated_hourly_cost(config) is None
+def test_an_unpriced_machine_is_refused_so_the_estimate_is_never_dropped() -> None:
+    with pytest.raises(ConfigError) as raised:
+        parse_config("dev", {**BASE, "workerPool": {"machineType": "n2d-highcpu-32"}})
+    assert raised.value.key == "workerPool.machineType"
+    assert "n2-highcpu-32" in raised.value.reason
+    assert estimated_hourly_cost(parse_config("dev", BASE)) is not None
 
 
 def test_existing_cluster_costs_nothing_here() -> None:
