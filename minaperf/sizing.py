@@ -89,7 +89,6 @@ def validate_pools(config: ExperimentConfig) -> None:
                 f"use at least {needed}, or leave count unset to size the pool automatically",
             )
 
-
     _check_pods_range(platform, sum(sizes.values()))
 
 
