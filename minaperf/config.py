@@ -7,7 +7,6 @@ before any resource is registered, with one error naming the key path and the fi
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import json
 import re
@@ -229,41 +228,9 @@ def _amount(value: str) -> str:
 
 
 def _machine_type(value: str) -> str:
-    """A machine type the shape table and the price list both know, so sizing and the cost
-    estimate always hold; anything else is refused with the nearest known shapes."""
-    from minaperf.cost import machine_prices
-
-    known = machine_prices()
-    if value not in known:
-        raise ValueError(
-            f"unknown machine type {value!r}; closest known: "
-            + ", ".join(closest_machine_types(value, list(known)))
-        )
+    """A machine type the shape table knows (it names the closest shapes otherwise)."""
     machine_shape(value)
     return value
-
-
-def closest_machine_types(value: str, known: list[str], limit: int = 3) -> list[str]:
-    """Known types nearest to `value`: same family and kind by vCPU distance, else by spelling."""
-    match = re.match(
-        r"^(?P<prefix>[a-z][a-z0-9]*-[a-z]+)-(?P<vcpus>[0-9]+)(?P<metal>-metal)?$", value
-    )
-    if match is not None:
-        if match["metal"]:
-            metal = sorted(name for name in known if name.endswith("-metal"))
-            same = [name for name in metal if name.startswith(match["prefix"] + "-")]
-            return (same or metal)[:limit]
-        wanted = int(match["vcpus"])
-        same = [
-            name
-            for name in known
-            if name.startswith(match["prefix"] + "-") and not name.endswith("-metal")
-        ]
-        if same:
-            return sorted(same, key=lambda name: (abs(int(name.rsplit("-", 1)[1]) - wanted), name))[
-                :limit
-            ]
-    return difflib.get_close_matches(value, known, n=limit, cutoff=0) or sorted(known)[:limit]
 
 
 Cidr = Annotated[str, AfterValidator(_cidr)]

@@ -7,6 +7,7 @@ ratio of each family and kind, not from the Compute API.
 
 from __future__ import annotations
 
+import difflib
 import re
 from dataclasses import dataclass
 
@@ -34,6 +35,34 @@ _MEMORY_PER_VCPU: dict[tuple[str, str], float] = {
     ("n4", "standard"): 4,
     ("n4", "highcpu"): 2,
     ("n4", "highmem"): 8,
+}
+
+# Predefined vCPU counts of each (family, kind), from the GCE machine family pages
+# (cloud.google.com/compute/docs/general-purpose-machines, /compute-optimized-machines): a name
+# with any other count, or `-metal` outside `_SPECIAL`, does not exist and would fail at create.
+_VCPUS: dict[tuple[str, str], tuple[int, ...]] = {
+    ("e2", "standard"): (2, 4, 8, 16, 32),
+    ("e2", "highcpu"): (2, 4, 8, 16, 32),
+    ("e2", "highmem"): (2, 4, 8, 16),
+    ("n2", "standard"): (2, 4, 8, 16, 32, 48, 64, 80, 96, 128),
+    ("n2", "highcpu"): (2, 4, 8, 16, 32, 48, 64, 80, 96),
+    ("n2", "highmem"): (2, 4, 8, 16, 32, 48, 64, 80, 96, 128),
+    ("n2d", "standard"): (2, 4, 8, 16, 32, 48, 64, 80, 96, 128, 224),
+    ("n2d", "highcpu"): (2, 4, 8, 16, 32, 48, 64, 80, 96, 128, 224),
+    ("n2d", "highmem"): (2, 4, 8, 16, 32, 48, 64, 80, 96),
+    ("c2", "standard"): (4, 8, 16, 30, 60),
+    ("c2d", "standard"): (2, 4, 8, 16, 32, 56, 112),
+    ("c2d", "highcpu"): (2, 4, 8, 16, 32, 56, 112),
+    ("c2d", "highmem"): (2, 4, 8, 16, 32, 56, 112),
+    ("c3", "standard"): (4, 8, 22, 44, 88, 176),
+    ("c3", "highcpu"): (4, 8, 22, 44, 88, 176),
+    ("c3", "highmem"): (4, 8, 22, 44, 88, 176),
+    ("c3d", "standard"): (4, 8, 16, 30, 60, 90, 180, 360),
+    ("c3d", "highcpu"): (4, 8, 16, 30, 60, 90, 180, 360),
+    ("c3d", "highmem"): (4, 8, 16, 30, 60, 90, 180, 360),
+    ("n4", "standard"): (2, 4, 8, 16, 32, 48, 64, 80),
+    ("n4", "highcpu"): (2, 4, 8, 16, 32, 48, 64, 80),
+    ("n4", "highmem"): (2, 4, 8, 16, 32, 48, 64, 80),
 }
 
 # Shared-core and bare-metal shapes do not follow their family's ratio: (vCPUs, GiB).
@@ -66,11 +95,40 @@ def machine_shape(machine_type: str) -> MachineShape:
         return MachineShape(machine_type, vcpus, memory, machine_type.endswith("-metal"))
     match = _NAME.match(machine_type)
     ratio = _MEMORY_PER_VCPU.get((match["family"], match["kind"])) if match is not None else None
-    if match is None or ratio is None:
-        families = sorted({f"{family}-{kind}" for family, kind in _MEMORY_PER_VCPU})
+    if (
+        match is None
+        or ratio is None
+        or match["metal"] is not None
+        or int(match["vcpus"]) not in _VCPUS[(match["family"], match["kind"])]
+    ):
         raise ValueError(
-            f"unknown machine type {machine_type!r}; use a predefined type of "
-            f"{', '.join(families)} (e.g. c2d-highcpu-32, or c3-highcpu-192-metal for bare metal)"
+            f"unknown machine type {machine_type!r}; closest known: "
+            + ", ".join(closest_machine_types(machine_type))
         )
     vcpus = int(match["vcpus"])
     return MachineShape(machine_type, vcpus, vcpus * ratio, bare_metal=match["metal"] is not None)
+
+
+def known_machine_types() -> list[str]:
+    """Every machine type the shape table accepts."""
+    names = [
+        f"{family}-{kind}-{vcpus}" for (family, kind), counts in _VCPUS.items() for vcpus in counts
+    ]
+    return [*names, *_SPECIAL]
+
+
+def closest_machine_types(value: str, limit: int = 3) -> list[str]:
+    """Known types nearest to `value`: same family and kind by vCPU distance, else by spelling."""
+    known = known_machine_types()
+    match = _NAME.match(value)
+    if match is not None:
+        prefix = f"{match['family']}-{match['kind']}-"
+        if match["metal"]:
+            metal = sorted(name for name in known if name.endswith("-metal"))
+            same = [name for name in metal if name.startswith(prefix)]
+            return (same or metal)[:limit]
+        wanted = int(match["vcpus"])
+        same = [n for n in known if n.startswith(prefix) and not n.endswith("-metal")]
+        if same:
+            return sorted(same, key=lambda n: (abs(int(n.rsplit("-", 1)[1]) - wanted), n))[:limit]
+    return difflib.get_close_matches(value, known, n=limit, cutoff=0) or sorted(known)[:limit]
