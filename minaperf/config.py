@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from minaperf.machines import machine_shape
+from policy.ranges import public_width_error
 
 CONFIG_NAMESPACE = "mina-itn"
 MAX_MINA_NODES = 250
@@ -75,10 +76,6 @@ SECRET_CONFIG_PATHS = (
 )
 """Values that must be Pulumi secrets and never appear in an error message."""
 
-MAX_PUBLIC_ADDRESSES = 1 << 16
-"""Most public IPv4 addresses (a /16) a set of allowed ranges may cover without
-`access.allowPublic`; IPv6 ranges are bounded at a /48 (see `public_width_error`)."""
-MAX_PUBLIC_IPV6_ADDRESSES = 1 << 80
 MAX_PODS_PER_NODE = 110
 """GKE's default (and the program's) maximum pods per node: each node takes a /24 of the pods
 range (cloud.google.com/kubernetes-engine/docs/how-to/flexible-pod-cidr, "110 pods -> /24")."""
@@ -240,70 +237,6 @@ CpuQuantity = Annotated[str, BeforeValidator(_number_text), AfterValidator(_cpu)
 MemoryQuantity = Annotated[str, BeforeValidator(_number_text), AfterValidator(_memory)]
 MinaAmount = Annotated[str, BeforeValidator(_number_text), AfterValidator(_amount)]
 MachineType = Annotated[str, AfterValidator(_machine_type)]
-
-
-_NOT_PUBLIC = [
-    ipaddress.ip_network(block)
-    for block in (
-        # RFC 6890 special-purpose blocks: private, shared, loopback, link-local, documentation.
-        "0.0.0.0/8",
-        "10.0.0.0/8",
-        "100.64.0.0/10",
-        "127.0.0.0/8",
-        "169.254.0.0/16",
-        "172.16.0.0/12",
-        "192.0.0.0/24",
-        "192.0.2.0/24",
-        "192.168.0.0/16",
-        "198.18.0.0/15",
-        "198.51.100.0/24",
-        "203.0.113.0/24",
-        "fc00::/7",
-        "fe80::/10",
-        "::1/128",
-        "2001:db8::/32",
-    )
-]
-
-
-def public_address_count(cidrs: list[str], version: int) -> int:
-    """Public addresses the union of `cidrs` covers, however it is spelled (`0.0.0.0/1` plus
-    `128.0.0.0/1` is the whole internet), not counting private and documentation blocks."""
-    networks = [
-        network
-        for network in (ipaddress.ip_network(cidr, strict=False) for cidr in cidrs)
-        if network.version == version
-    ]
-    total = 0
-    for network in ipaddress.collapse_addresses(networks):  # type: ignore[arg-type]
-        covered = network.num_addresses
-        for reserved in _NOT_PUBLIC:
-            if reserved.version != version:
-                continue
-            if network.subnet_of(reserved):  # type: ignore[arg-type]
-                covered = 0
-                break
-            if reserved.subnet_of(network):  # type: ignore[arg-type]
-                covered -= reserved.num_addresses
-        total += covered
-    return total
-
-
-def public_width_error(cidrs: list[str]) -> str | None:
-    """Why `cidrs` open too much of the internet, or None when they stay under the bound."""
-    v4 = public_address_count(cidrs, 4)
-    if v4 > MAX_PUBLIC_ADDRESSES:
-        return (
-            f"covers {v4:,} public IPv4 addresses (more than a /16, {MAX_PUBLIC_ADDRESSES:,}), "
-            "which opens it to a large part of the internet"
-        )
-    v6 = public_address_count(cidrs, 6)
-    if v6 > MAX_PUBLIC_IPV6_ADDRESSES:
-        return (
-            "covers more public IPv6 space than a /48, which opens it to a large part of the "
-            "internet"
-        )
-    return None
 
 
 class _Model(BaseModel):

@@ -23,7 +23,6 @@ Conventions the program must follow (the label keys below are the contract):
 from __future__ import annotations
 
 import datetime as dt
-import ipaddress
 import json
 import os
 import re
@@ -37,6 +36,11 @@ from pulumi_policy import (
     ResourceValidationArgs,
     ResourceValidationPolicy,
 )
+
+try:  # imported from the project (tests, scripts)
+    from policy.ranges import public_width_error
+except ImportError:  # run by the engine, with only this directory on sys.path
+    from ranges import public_width_error  # pyright: ignore[reportMissingImports]
 
 # --- contract with the program (keep in step with the components that set them) -----------------
 
@@ -55,13 +59,41 @@ K8S_LABEL_COMPONENT = "app.kubernetes.io/component"
 # Services with these component labels hold data or a UI and must never be open by accident.
 RESTRICTED_COMPONENTS = frozenset({"postgres", "dashboard"})
 
-# Stack config is read from the policy config first (what `run_policies` and
-# `--policy-pack-config` pass), then from the stack's own config under this namespace
-# (`mina-itn:allowPublic` or `mina-itn:access.allowPublic`; the experiment is the stack name).
+# The opt-in for public ranges comes only from the policy pack's own config, which the operator
+# sets (`pulumi preview --policy-pack policy --policy-pack-config policy/config.json`), never from
+# the stack it guards: a stack cannot waive its own guardrail. The experiment is the stack name.
 CONFIG_NAMESPACE = "mina-itn"
 CONFIG_ALLOW_PUBLIC = "allowPublic"
 CONFIG_EXPERIMENT = "experiment"
-CONFIG_ACCESS = "access"  # the program's `mina-itn:access` object holds `allowPublic`
+
+# Pod Security Standards, baseline: the capabilities a container may add
+# (kubernetes/pod-security-admission policy/check_capabilities_baseline.go,
+# capabilities_allowed_1_0; compared verbatim there too, so `CAP_CHOWN` is not `CHOWN`).
+BASELINE_CAPABILITIES = frozenset(
+    {
+        "AUDIT_WRITE",
+        "CHOWN",
+        "DAC_OVERRIDE",
+        "FOWNER",
+        "FSETID",
+        "KILL",
+        "MKNOD",
+        "NET_BIND_SERVICE",
+        "SETFCAP",
+        "SETGID",
+        "SETPCAP",
+        "SETUID",
+        "SYS_CHROOT",
+    }
+)
+# A workload whose image really needs uid 0 says so per container, with the reason, in a pod
+# template annotation `mina-itn/root.<container>: <why>`; runAsUser 0 anywhere else is refused.
+ROOT_REASON_ANNOTATION = "mina-itn/root."
+
+# GCP label limits (cloud.google.com/compute/docs/labeling-resources#requirements).
+GCP_MAX_LABELS = 64
+_GCP_LABEL_KEY = re.compile(r"^[a-z][-_a-z0-9]{0,62}$")
+_GCP_LABEL_VALUE = re.compile(r"^[-_a-z0-9]{0,63}$")
 
 # Secret inputs recorded by mocks are wrapped as {SIG_KEY: SECRET_SIG, "value": ...}.
 _SIG_KEY = "4dabf18193072939515e22adb298388d"
@@ -148,17 +180,6 @@ def as_map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def is_anywhere(cidr: Any) -> bool:
-    """True for a range that matches every address (`0.0.0.0/0`, `::/0`, `0/0`)."""
-    text = str(plain(cidr)).strip()
-    if text in {"0/0", "*", "any"}:
-        return True
-    try:
-        return ipaddress.ip_network(text, strict=False).prefixlen == 0
-    except ValueError:
-        return False
-
-
 def parse_expiry(value: Any) -> dt.datetime | None:
     """Read an expiry label value; None when it is not one of the accepted forms."""
     match = _EXPIRY.match(str(plain(value) or "").strip())
@@ -180,40 +201,17 @@ def _truthy(value: Any) -> bool:
 
 
 def stack_config(args: ResourceValidationArgs) -> dict[str, Any]:
-    """The experiment settings policies need: policy config, else the stack's own config."""
+    """The settings policies need: the pack's own config, plus the experiment (stack) name.
+
+    `allowPublic` is read only from the pack config; the stack's `mina-itn:access.allowPublic`
+    is deliberately ignored here."""
     config = dict(args.get_config() or {})
-    if CONFIG_ALLOW_PUBLIC not in config:
-        value = _stack_config_value(CONFIG_ALLOW_PUBLIC)
-        if value is None:
-            value = as_map(_json(_stack_config_value(CONFIG_ACCESS))).get(CONFIG_ALLOW_PUBLIC)
-        if value is not None:
-            config[CONFIG_ALLOW_PUBLIC] = value
-    if CONFIG_EXPERIMENT not in config:
+    if not config.get(CONFIG_EXPERIMENT):
         # One stack is one experiment; the engine names the stack in PULUMI_STACK.
-        value = _stack_config_value(CONFIG_EXPERIMENT) or os.environ.get("PULUMI_STACK")
+        value = os.environ.get("PULUMI_STACK")
         if value:
             config[CONFIG_EXPERIMENT] = value
     return config
-
-
-def _json(value: Any) -> Any:
-    """Object-valued stack config arrives as JSON text."""
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return None
-    return value
-
-
-def _stack_config_value(key: str) -> Any:
-    """Read `mina-itn:<key>`; the analyzer loads the stack config from PULUMI_CONFIG."""
-    try:
-        import pulumi
-
-        return pulumi.Config(CONFIG_NAMESPACE).get(key)
-    except Exception:  # a runtime that is not configured means "not set"
-        return None
 
 
 def allow_public(config: Mapping[str, Any]) -> bool:
@@ -227,34 +225,38 @@ def _labels_text(labels: Mapping[str, Any]) -> str:
 # --- pure checks: (resource type, inputs, config) -> violation messages ----------------------
 
 
+def _too_wide(ranges: Sequence[Any]) -> str | None:
+    return public_width_error(str(plain(r)) for r in ranges)
+
+
 def check_public_ranges(
     resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
 ) -> list[str]:
-    """No source range that admits the whole internet unless the stack opted in."""
+    """No set of source ranges that covers a large part of the internet (judged on the addresses
+    it covers, not its spelling) unless the operator opted in through the pack's config."""
     if allow_public(config):
         return []
     fix = (
-        "list the client ranges explicitly (e.g. your office or VPN /32), "
-        f"or set config `{CONFIG_ALLOW_PUBLIC}: true` for a deliberately public experiment"
+        "list the client ranges explicitly (e.g. your office or VPN /32), or have the operator "
+        f"set `{CONFIG_ALLOW_PUBLIC}: true` in the policy pack config for a deliberately public "
+        "experiment"
     )
     if resource_type == FIREWALL:
         if str(plain(props.get("direction")) or "INGRESS").upper() != "INGRESS":
             return []
-        ranges = [r for r in as_list(props.get("sourceRanges")) if is_anywhere(r)]
-        if ranges:
-            return [f"firewall `{name}` allows sourceRanges {ranges} (the whole internet); {fix}"]
+        ranges = as_list(props.get("sourceRanges"))
+        reason = _too_wide(ranges)
+        if reason:
+            return [f"firewall `{name}` sourceRanges {ranges} {reason}; {fix}"]
         return []
     if resource_type == SERVICE:
         spec = as_map(props.get("spec"))
         if plain(spec.get("type")) != "LoadBalancer":
             return []
         ranges = as_list(spec.get("loadBalancerSourceRanges"))
-        open_ranges = [r for r in ranges if is_anywhere(r)]
-        if open_ranges:
-            return [
-                f"Service `{name}` has loadBalancerSourceRanges {open_ranges} "
-                f"(the whole internet); {fix}"
-            ]
+        reason = _too_wide(ranges)
+        if reason:
+            return [f"Service `{name}` loadBalancerSourceRanges {ranges} {reason}; {fix}"]
         labels = as_map(get_path(props, ("metadata", "labels")))
         covered = plain(labels.get(K8S_LABEL_COMPONENT)) in RESTRICTED_COMPONENTS
         if not ranges and not covered and not is_internal_lb(props):
@@ -262,22 +264,15 @@ def check_public_ranges(
                 f"Service `{name}` is an external LoadBalancer without "
                 f"loadBalancerSourceRanges, so GKE opens it to 0.0.0.0/0; set "
                 f"spec.loadBalancerSourceRanges, make it internal "
-                f"(annotation networking.gke.io/load-balancer-type: Internal), or set config "
-                f"`{CONFIG_ALLOW_PUBLIC}: true`"
+                f"(annotation networking.gke.io/load-balancer-type: Internal), or {fix}"
             ]
         return []
     if resource_type == CLUSTER:
         blocks = as_list(get_path(props, ("masterAuthorizedNetworksConfig", "cidrBlocks")))
-        open_blocks = [
-            plain(as_map(b).get("cidrBlock"))
-            for b in blocks
-            if is_anywhere(as_map(b).get("cidrBlock"))
-        ]
-        if open_blocks:
-            return [
-                f"GKE cluster `{name}` lets {open_blocks} reach the control plane "
-                f"(masterAuthorizedNetworksConfig.cidrBlocks); {fix}"
-            ]
+        ranges = [plain(as_map(b).get("cidrBlock")) for b in blocks]
+        reason = _too_wide(ranges)
+        if reason:
+            return [f"GKE cluster `{name}` master authorized networks {ranges} {reason}; {fix}"]
     return []
 
 
@@ -304,13 +299,20 @@ def check_restricted_service_ranges(
         return []
     if plain(get_path(props, ("spec", "type"))) != "LoadBalancer":
         return []
-    if as_list(get_path(props, ("spec", "loadBalancerSourceRanges"))):
-        return []
-    return [
-        f"Service `{name}` ({K8S_LABEL_COMPONENT}={component}) is a LoadBalancer without "
-        "spec.loadBalancerSourceRanges; list the client CIDRs that may connect "
-        "(required even when allowPublic is true)"
-    ]
+    ranges = as_list(get_path(props, ("spec", "loadBalancerSourceRanges")))
+    if not ranges:
+        return [
+            f"Service `{name}` ({K8S_LABEL_COMPONENT}={component}) is a LoadBalancer without "
+            "spec.loadBalancerSourceRanges; list the client CIDRs that may connect "
+            "(required even when allowPublic is true)"
+        ]
+    reason = _too_wide(ranges)
+    if reason:
+        return [
+            f"Service `{name}` ({K8S_LABEL_COMPONENT}={component}) loadBalancerSourceRanges "
+            f"{ranges} {reason}; {component} is never public, whatever allowPublic says"
+        ]
+    return []
 
 
 def _pod_spec(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -367,9 +369,9 @@ def check_privileged(
     for label, container in _containers(pod_spec):
         context = as_map(container.get("securityContext"))
         bad = [
-            f"securityContext.{key}: true"
+            f"securityContext.{key}: {json.dumps(plain(context.get(key)))}"
             for key in ("privileged", "allowPrivilegeEscalation")
-            if plain(context.get(key)) is True
+            if _truthy(context.get(key))
         ]
         if bad:
             messages.append(
@@ -470,11 +472,171 @@ def check_cluster_deletion_protection(
     ]
 
 
+def check_host_access(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """Pod Security baseline: no host namespaces, host paths or host ports."""
+    pod_spec = _pod_spec(resource_type, props)
+    if pod_spec is None:
+        return []
+    found = [
+        f"{key}: true"
+        for key in ("hostNetwork", "hostPID", "hostIPC")
+        if _truthy(pod_spec.get(key))
+    ]
+    found += [
+        f"volume `{plain(as_map(v).get('name'))}` is a hostPath"
+        for v in as_list(pod_spec.get("volumes"))
+        if as_map(v).get("hostPath") is not None
+    ]
+    for label, container in _containers(pod_spec):
+        for port in as_list(container.get("ports")):
+            if plain(as_map(port).get("hostPort")) not in (None, 0, "0"):
+                found.append(f"{label} uses hostPort {plain(as_map(port).get('hostPort'))}")
+    if not found:
+        return []
+    return [f"`{name}` reaches into the host: {'; '.join(found)}; remove it"]
+
+
+def check_capabilities(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """Pod Security baseline: containers add no capability beyond the baseline list."""
+    pod_spec = _pod_spec(resource_type, props)
+    if pod_spec is None:
+        return []
+    messages = []
+    for label, container in _containers(pod_spec):
+        added = as_list(get_path(container, ("securityContext", "capabilities", "add")))
+        extra = sorted({str(plain(c)) for c in added} - BASELINE_CAPABILITIES)
+        if extra:
+            messages.append(
+                f"{label} in `{name}` adds capabilities {extra} beyond the Pod Security "
+                "baseline; drop them"
+            )
+    return messages
+
+
+def check_root_user(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """`runAsUser: 0` only for a container whose image needs root, with the reason stated."""
+    pod_spec = _pod_spec(resource_type, props)
+    if pod_spec is None:
+        return []
+    path = POD_SPEC_PATHS[resource_type]
+    template = get_path(props, path[:-1]) if len(path) > 1 else props
+    annotations = as_map(get_path(template, ("metadata", "annotations")))
+    if len(path) == 1:  # a bare Pod carries its own metadata
+        annotations = as_map(get_path(props, ("metadata", "annotations")))
+    pod_user = plain(as_map(pod_spec.get("securityContext")).get("runAsUser"))
+    messages = []
+    for label, container in _containers(pod_spec):
+        user = plain(as_map(container.get("securityContext")).get("runAsUser"))
+        effective = pod_user if user is None else user
+        container_name = plain(container.get("name"))
+        reason = plain(annotations.get(f"{ROOT_REASON_ANNOTATION}{container_name}"))
+        if str(effective) == "0" and not _present(reason):
+            messages.append(
+                f"{label} in `{name}` runs as root (runAsUser: 0); run it as a non-root uid, or "
+                f"state why the image needs root in the pod annotation "
+                f"`{ROOT_REASON_ANNOTATION}{container_name}`"
+            )
+    return messages
+
+
+def check_node_exposure(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """No NodePort Service (it opens a port on every node) and no externalIPs (CVE-2020-8554)."""
+    if resource_type != SERVICE:
+        return []
+    spec = as_map(props.get("spec"))
+    found = []
+    if plain(spec.get("type")) == "NodePort":
+        found.append("type NodePort opens the port on every node")
+    if as_list(spec.get("externalIPs")):
+        found.append(f"externalIPs {as_list(spec.get('externalIPs'))} (CVE-2020-8554)")
+    if not found:
+        return []
+    return [
+        f"Service `{name}`: {'; '.join(found)}; use ClusterIP, or an internal or "
+        "range-restricted LoadBalancer"
+    ]
+
+
+def check_firewall_sources(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """An ingress firewall names its sources: with no sourceRanges (and no source tags or service
+    accounts) GCP applies it to 0.0.0.0/0."""
+    if resource_type != FIREWALL:
+        return []
+    if str(plain(props.get("direction")) or "INGRESS").upper() != "INGRESS":
+        return []
+    if any(
+        as_list(props.get(key)) for key in ("sourceRanges", "sourceTags", "sourceServiceAccounts")
+    ):
+        return []
+    return [
+        f"firewall `{name}` has no sourceRanges, so GCP admits 0.0.0.0/0; list the source "
+        "ranges explicitly"
+    ]
+
+
+def check_private_cluster(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """GKE nodes have no public addresses and the control plane answers listed ranges only."""
+    if resource_type != CLUSTER:
+        return []
+    problems = []
+    if not _truthy(get_path(props, ("privateClusterConfig", "enablePrivateNodes"))):
+        problems.append("nodes are not private (privateClusterConfig.enablePrivateNodes)")
+    if not as_list(get_path(props, ("masterAuthorizedNetworksConfig", "cidrBlocks"))):
+        problems.append(
+            "the control plane has no authorized networks "
+            "(masterAuthorizedNetworksConfig.cidrBlocks)"
+        )
+    if not problems:
+        return []
+    return [f"GKE cluster `{name}`: {'; '.join(problems)}; set them"]
+
+
+def check_label_limits(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """GCP refuses more than 64 labels, or keys and values outside its character rules."""
+    if resource_type not in GCP_LABEL_PATHS:
+        return []
+    labels = _gcp_labels(resource_type, props)
+    problems = []
+    if len(labels) > GCP_MAX_LABELS:
+        problems.append(f"{len(labels)} labels, more than GCP's {GCP_MAX_LABELS}")
+    bad_keys = sorted(str(k) for k in labels if not _GCP_LABEL_KEY.match(str(k)))
+    if bad_keys:
+        problems.append(f"invalid keys {bad_keys[:5]}")
+    bad_values = sorted(
+        f"{k}={plain(v)!r}"
+        for k, v in labels.items()
+        if not isinstance(plain(v), str) or not _GCP_LABEL_VALUE.match(plain(v))
+    )
+    if bad_values:
+        problems.append(f"invalid values {bad_values[:5]}")
+    if not problems:
+        return []
+    return [
+        f"`{name}` ({resource_type}) labels: {'; '.join(problems)}; keys start with a lowercase "
+        "letter, keys and values hold lowercase letters, digits, '-' and '_', at most 63 "
+        "characters"
+    ]
+
+
 # --- policies ------------------------------------------------------------------------------------
 
 Check = Callable[[str, str, Mapping[str, Any], Mapping[str, Any]], list[str]]
 
-_STACK_CONFIG_SCHEMA = PolicyConfigSchema(
+_PACK_CONFIG_SCHEMA = PolicyConfigSchema(
     properties={
         CONFIG_ALLOW_PUBLIC: {"type": "boolean"},
         CONFIG_EXPERIMENT: {"type": "string"},
@@ -497,21 +659,21 @@ def _policy(name: str, description: str, check: Check) -> ResourceValidationPoli
         description=description,
         validate=_validator(check),
         enforcement_level=EnforcementLevel.MANDATORY,
-        config_schema=_STACK_CONFIG_SCHEMA,
+        config_schema=_PACK_CONFIG_SCHEMA,
     )
 
 
 no_public_ingress = _policy(
     "no-public-ingress",
-    "No 0.0.0.0/0 or ::/0 in firewall sourceRanges, Service loadBalancerSourceRanges or GKE "
-    "master authorized networks (and no external LoadBalancer without ranges) unless "
-    "allowPublic is true.",
+    "Firewall sourceRanges, Service loadBalancerSourceRanges and GKE master authorized networks "
+    "cover at most a /16 of public addresses (however spelled), and no external LoadBalancer "
+    "lacks ranges, unless the policy pack config sets allowPublic.",
     check_public_ranges,
 )
 restricted_services_need_source_ranges = _policy(
     "restricted-services-need-source-ranges",
-    "PostgreSQL and dashboard LoadBalancer Services (label app.kubernetes.io/component) must "
-    "list loadBalancerSourceRanges.",
+    "PostgreSQL and dashboard LoadBalancer Services (label app.kubernetes.io/component) list "
+    "loadBalancerSourceRanges and are never public, whatever allowPublic says.",
     check_restricted_service_ranges,
 )
 containers_have_resources = _policy(
@@ -521,8 +683,43 @@ containers_have_resources = _policy(
 )
 no_privileged_containers = _policy(
     "no-privileged-containers",
-    "No container is privileged or allows privilege escalation.",
+    "No container is privileged or allows privilege escalation (also when spelled as a string).",
     check_privileged,
+)
+no_host_access = _policy(
+    "no-host-access",
+    "Pod Security baseline: no hostNetwork, hostPID, hostIPC, hostPath volumes or hostPort.",
+    check_host_access,
+)
+baseline_capabilities_only = _policy(
+    "baseline-capabilities-only",
+    "Pod Security baseline: containers add no capability beyond the baseline list.",
+    check_capabilities,
+)
+no_needless_root = _policy(
+    "no-needless-root",
+    "runAsUser 0 only for containers whose need for root is stated in an annotation.",
+    check_root_user,
+)
+no_node_exposure = _policy(
+    "no-node-exposure",
+    "No NodePort Services and no Service externalIPs.",
+    check_node_exposure,
+)
+firewall_names_sources = _policy(
+    "firewall-names-sources",
+    "Ingress firewalls list their sources (GCP's default is 0.0.0.0/0).",
+    check_firewall_sources,
+)
+private_cluster = _policy(
+    "private-cluster",
+    "GKE clusters have private nodes and master authorized networks.",
+    check_private_cluster,
+)
+gcp_label_limits = _policy(
+    "gcp-label-limits",
+    "At most 64 GCP labels per resource, keys and values within GCP's character rules.",
+    check_label_limits,
 )
 no_vm_public_ip = _policy(
     "no-vm-public-ip",
@@ -545,6 +742,13 @@ ALL_POLICIES: list[ResourceValidationPolicy] = [
     restricted_services_need_source_ranges,
     containers_have_resources,
     no_privileged_containers,
+    no_host_access,
+    baseline_capabilities_only,
+    no_needless_root,
+    no_node_exposure,
+    firewall_names_sources,
+    private_cluster,
+    gcp_label_limits,
     no_vm_public_ip,
     experiment_labels,
     cluster_deletion_protection_needs_expiry,

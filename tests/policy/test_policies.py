@@ -251,7 +251,7 @@ def violations(
 
 def test_pack_policies_are_mandatory_and_uniquely_named():
     names = [policy.name for policy in p.ALL_POLICIES]
-    assert len(names) == len(set(names)) == 7
+    assert len(names) == len(set(names)) == 14
     assert all(policy.enforcement_level == EnforcementLevel.MANDATORY for policy in p.ALL_POLICIES)
 
 
@@ -321,7 +321,7 @@ def test_public_master_authorized_network_rejected():
     found = violations(p.no_public_ingress, cluster(cidrs=["203.0.113.0/24", "0.0.0.0/0"]))
     assert len(found) == 1
     assert "mina-dev" in found[0]
-    assert "masterAuthorizedNetworksConfig" in found[0]
+    assert "master authorized networks" in found[0]
     assert violations(p.no_public_ingress, cluster()) == []
 
 

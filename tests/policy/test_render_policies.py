@@ -1,13 +1,24 @@
-"""The policy pack over what the real program registers, as `pulumi preview` would run it."""
+"""The policy pack over what the real program registers, as `pulumi preview` would run it.
+
+Every policy must be able to fire: each one gets a planted violation built from the dev render
+(one real record, changed the way a careless edit would change it), and the untouched renders have
+none at all.
+"""
 
 from __future__ import annotations
 
+import copy
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
+from policy import policies as p
 from policy.runner import run_policies
 from tests.conftest import ROOT, Rendered, render
 
 ORGANISATION_CONFIG = {"allowPublic": False}
+HALVES = ["0.0.0.0/1", "128.0.0.0/1"]
 
 
 @pytest.mark.parametrize(
@@ -28,21 +39,124 @@ def test_safe_stacks_pass_every_policy(stack) -> None:
     assert [f"{v.policy}: {v.urn}: {v.message}" for v in violations] == []
 
 
-def test_unsafe_stack_yields_one_violation_per_planted_problem() -> None:
+def test_a_stacks_own_opt_in_does_not_waive_the_organisations_policy() -> None:
+    # The stack sets access.allowPublic and opens its control plane to both halves of the
+    # internet; the config check lets it through (the stack opted in), the pack does not.
     rendered = render(config_file=ROOT / "tests" / "data" / "stacks" / "unsafe.yaml")
     violations = run_policies(rendered.resources, {**ORGANISATION_CONFIG, "experiment": "unsafe"})
-    found = sorted((v.resource_type, v.name) for v in violations)
-    assert found == sorted(
-        [
-            ("gcp:container/cluster:Cluster", "itn-unsafe"),
-            ("kubernetes:core/v1:Service", "unsafe-postgres-external"),
-            ("kubernetes:core/v1:Service", "unsafe-dashboard-service"),
-        ]
-    ), [f"{v.policy}: {v.name}: {v.message}" for v in violations]
-    for violation in violations:
-        assert "0.0.0.0/0" in violation.message
+    assert [(v.policy, v.resource_type) for v in violations] == [
+        ("no-public-ingress", "gcp:container/cluster:Cluster")
+    ], [v.message for v in violations]
+    assert "public IPv4 addresses" in violations[0].message
+    operator_opt_in = {"allowPublic": True, "experiment": "unsafe"}
+    assert run_policies(rendered.resources, operator_opt_in) == []
 
 
-def test_the_stack_opt_in_is_honoured_when_the_organisation_allows_it() -> None:
-    rendered = render(config_file=ROOT / "tests" / "data" / "stacks" / "unsafe.yaml")
-    assert run_policies(rendered.resources, {"allowPublic": True, "experiment": "unsafe"}) == []
+# --- planted violations ---------------------------------------------------------------------
+
+
+def _first(resources: list[dict[str, Any]], kind: str, **labels: str) -> dict[str, Any]:
+    for record in resources:
+        record_labels = ((record["inputs"].get("metadata") or {}).get("labels")) or {}
+        if record["type"] == kind and all(record_labels.get(k) == v for k, v in labels.items()):
+            return record
+    raise AssertionError(f"the dev render has no {kind} {labels}")
+
+
+def _pod(record: dict[str, Any]) -> dict[str, Any]:
+    return record["inputs"]["spec"]["template"]["spec"]
+
+
+def _container(record: dict[str, Any]) -> dict[str, Any]:
+    return _pod(record)["containers"][0]
+
+
+STATEFULSET = "kubernetes:apps/v1:StatefulSet"
+SERVICE = "kubernetes:core/v1:Service"
+FIREWALL = "gcp:compute/firewall:Firewall"
+CLUSTER = "gcp:container/cluster:Cluster"
+INSTANCE = "gcp:compute/instance:Instance"
+
+
+def _lb(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return next(
+        r
+        for r in resources
+        if r["type"] == SERVICE
+        and (r["inputs"].get("spec") or {}).get("type") == "LoadBalancer"
+        and r["inputs"]["metadata"]["labels"].get("app.kubernetes.io/component") == "postgres"
+    )
+
+
+Plant = Callable[[dict[str, Any]], None]
+PLANTS: list[tuple[str, str, Callable[[list[dict[str, Any]]], dict[str, Any]], Plant, bool]] = [
+    # (policy, case, which record, how to break it, operator opted in to public ranges)
+    ("no-public-ingress", "internet halves on a firewall", lambda rs: _first(rs, FIREWALL),
+     lambda i: i.update(sourceRanges=HALVES), False),
+    ("no-public-ingress", "many /9s on the control plane", lambda rs: _first(rs, CLUSTER),
+     lambda i: i["masterAuthorizedNetworksConfig"].update(
+         cidrBlocks=[{"cidrBlock": f"{n}.0.0.0/9"} for n in range(11, 60, 2)]), False),
+    ("restricted-services-need-source-ranges", "PostgreSQL open even with the opt-in", _lb,
+     lambda i: i["spec"].update(loadBalancerSourceRanges=["0.0.0.0/2", "64.0.0.0/2"]), True),
+    ("restricted-services-need-source-ranges", "PostgreSQL without ranges", _lb,
+     lambda i: i["spec"].pop("loadBalancerSourceRanges"), True),
+    ("containers-have-resources", "no limits", lambda rs: _first(rs, STATEFULSET),
+     lambda i: _container({"inputs": i})["resources"].pop("limits"), False),
+    ("no-privileged-containers", "privileged as a string", lambda rs: _first(rs, STATEFULSET),
+     lambda i: _container({"inputs": i})["securityContext"].update(privileged="true"), False),
+    ("no-host-access", "hostPID", lambda rs: _first(rs, STATEFULSET),
+     lambda i: _pod({"inputs": i}).update(hostPID=True), False),
+    ("no-host-access", "hostNetwork", lambda rs: _first(rs, STATEFULSET),
+     lambda i: _pod({"inputs": i}).update(hostNetwork=True), False),
+    ("no-host-access", "hostIPC", lambda rs: _first(rs, STATEFULSET),
+     lambda i: _pod({"inputs": i}).update(hostIPC=True), False),
+    ("no-host-access", "hostPath", lambda rs: _first(rs, STATEFULSET),
+     lambda i: _pod({"inputs": i}).setdefault("volumes", []).append(
+         {"name": "host", "hostPath": {"path": "/"}}), False),
+    ("baseline-capabilities-only", "NET_ADMIN", lambda rs: _first(rs, STATEFULSET),
+     lambda i: _container({"inputs": i})["securityContext"].update(
+         capabilities={"drop": ["ALL"], "add": ["CHOWN", "NET_ADMIN"]}), False),
+    ("no-needless-root", "runAsUser 0", lambda rs: _first(rs, STATEFULSET),
+     lambda i: _container({"inputs": i})["securityContext"].update(runAsUser=0), False),
+    ("no-node-exposure", "NodePort", lambda rs: _first(rs, SERVICE),
+     lambda i: i["spec"].update(type="NodePort"), False),
+    ("no-node-exposure", "externalIPs", lambda rs: _first(rs, SERVICE),
+     lambda i: i["spec"].update(externalIPs=["198.51.100.7"]), False),
+    ("firewall-names-sources", "no sourceRanges", lambda rs: _first(rs, FIREWALL),
+     lambda i: i.pop("sourceRanges"), False),
+    ("private-cluster", "public nodes", lambda rs: _first(rs, CLUSTER),
+     lambda i: i["privateClusterConfig"].update(enablePrivateNodes=False), False),
+    ("private-cluster", "no authorized networks", lambda rs: _first(rs, CLUSTER),
+     lambda i: i.pop("masterAuthorizedNetworksConfig"), False),
+    ("gcp-label-limits", "65 labels", lambda rs: _first(rs, INSTANCE),
+     lambda i: i["labels"].update({f"extra-{n}": "x" for n in range(61)}), False),
+    ("gcp-label-limits", "bad characters", lambda rs: _first(rs, INSTANCE),
+     lambda i: i["labels"].update({"team": "Platform.Team"}), False),
+    ("no-vm-public-ip", "access config", lambda rs: _first(rs, INSTANCE),
+     lambda i: i["networkInterfaces"][0].update(accessConfigs=[{}]), False),
+    ("experiment-labels", "no experiment label", lambda rs: _first(rs, INSTANCE),
+     lambda i: i["labels"].pop("experiment"), False),
+    ("cluster-deletion-protection-needs-expiry", "no expiry", lambda rs: _first(rs, CLUSTER),
+     lambda i: i["resourceLabels"].pop("expiry"), False),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("policy", "pick", "plant", "opted_in"),
+    [pytest.param(policy, pick, plant, opt, id=f"{policy}: {case}")
+     for policy, case, pick, plant, opt in PLANTS],
+)  # fmt: skip
+def test_every_policy_fires_on_a_planted_violation(policy, pick, plant, opted_in) -> None:
+    resources = copy.deepcopy(render("dev").resources)
+    target = pick(resources)
+    plant(target["inputs"])
+    config = {"allowPublic": opted_in, "experiment": "dev"}
+    violations = run_policies(resources, config)
+    assert policy in {v.policy for v in violations if v.urn == target["urn"]}, [
+        f"{v.policy}: {v.message}" for v in violations
+    ]
+    assert {v.urn for v in violations} == {target["urn"]}
+
+
+def test_every_policy_has_a_planted_violation() -> None:
+    assert {policy for policy, *_ in PLANTS} == {policy.name for policy in p.ALL_POLICIES}

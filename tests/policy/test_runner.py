@@ -223,17 +223,21 @@ def test_runner_matches_the_analyzer(analyzer, allow_public):
     assert engine
 
 
-def test_analyzer_falls_back_to_stack_config():
-    # The engine hands the stack's config to the analyzer in PULUMI_CONFIG.
-    stack_config = {"mina-itn:access": json.dumps({"adminCidrs": [], "allowPublic": True})}
+def test_a_stack_cannot_waive_its_own_guardrail():
+    # The engine hands the stack's config to the analyzer in PULUMI_CONFIG; the opt-in there is
+    # ignored. Only the pack's own config (set by the operator) opens public ranges.
+    stack_config = {
+        "mina-itn:access": json.dumps({"adminCidrs": [], "allowPublic": True}),
+        "mina-itn:allowPublic": "true",
+    }
     env = {"PULUMI_CONFIG": json.dumps(stack_config), "PULUMI_STACK": STACK}
     with start_analyzer(env) as stub:
         configure(stub, {})
-        assert analyze(stub, firewall(["0.0.0.0/0"])) == []
+        assert [x for x, _ in analyze(stub, firewall(["0.0.0.0/0"]))] == ["no-public-ingress"]
         old = instance(labels={p.GCP_LABEL_EXPERIMENT: "exp-old", p.GCP_LABEL_EXPIRY: "2031-01-01"})
         assert [x for x, _ in analyze(stub, old)] == ["experiment-labels"]
-        configure(stub, {"allowPublic": False})  # policy config wins
-        assert [x for x, _ in analyze(stub, firewall(["0.0.0.0/0"]))] == ["no-public-ingress"]
+        configure(stub, {"allowPublic": True})  # the operator's opt-in
+        assert analyze(stub, firewall(["0.0.0.0/0"])) == []
 
 
 def test_violation_is_a_value():
