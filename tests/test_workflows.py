@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import subprocess
 import sys
@@ -77,15 +79,24 @@ def test_ci_runs_the_project_test_command_on_push_and_pull_request():
 def test_preview_uses_the_policy_pack_and_comments_on_the_pr():
     preview = load("preview.yml")
     assert list(preview["on"]) == ["pull_request"]
-    assert preview["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert preview["permissions"] == {
+        "contents": "read",
+        "pull-requests": "write",
+        "id-token": "write",
+    }
     action = next(s for s in steps(preview) if s.get("uses", "").startswith("pulumi/actions@"))
-    assert action["uses"] in {"pulumi/actions@v6", "pulumi/actions@v7"}
     options = action["with"]
     assert options["command"] == "preview"
     assert options["stack-name"] == "dev"
     assert options["comment-on-pr"] is True
     assert options["policyPacks"] == "policy"
     assert (ROOT / options["policyPacks"] / "PulumiPolicy.yaml").is_file()
+    # The operator's opt-ins come from the pack's own config file, never from the stack.
+    pack_config = json.loads((ROOT / options["policyPackConfigs"]).read_text())
+    from policy.policies import ALL_POLICIES, CONFIG_ALLOW_PUBLIC
+
+    assert set(pack_config) <= {policy.name for policy in ALL_POLICIES}
+    assert pack_config["no-public-ingress"][CONFIG_ALLOW_PUBLIC] is False
     assert "vars.PULUMI_BACKEND_URL" in options["cloud-url"]
 
 
@@ -106,8 +117,23 @@ def test_preview_skips_fork_pull_requests():
     assert "github.event.pull_request.head.repo.full_name == github.repository" in job["if"]
 
 
+def test_preview_offers_workload_identity_federation_before_a_key():
+    job = load("preview.yml")["jobs"]["preview"]
+    auth = [s for s in job["steps"] if s.get("uses", "").startswith("google-github-actions/auth@")]
+    federated = next(s for s in auth if "workload_identity_provider" in s["with"])
+    assert "vars.GCP_WORKLOAD_IDENTITY_PROVIDER" in federated["with"]["workload_identity_provider"]
+    assert "vars.GCP_SERVICE_ACCOUNT" in federated["with"]["service_account"]
+    assert "env.WIF_PROVIDER != ''" in federated["if"]
+    keyed = next(s for s in auth if "credentials_json" in s["with"])
+    assert "env.WIF_PROVIDER == ''" in keyed["if"]
+
+
 @pytest.mark.parametrize("name", ["ci.yml", "preview.yml"])
-def test_actions_are_pinned_to_a_major_version(name):
+def test_actions_are_pinned_by_commit_sha(name):
+    text = (ROOT / ".github" / "workflows" / name).read_text()
     for step in steps(load(name)):
         if "uses" in step:
-            assert "@v" in step["uses"], step["uses"]
+            action, _, ref = step["uses"].partition("@")
+            assert re.fullmatch(r"[0-9a-f]{40}", ref), step["uses"]
+            # The release the SHA stands for is named next to it, for humans and for bumps.
+            assert re.search(rf"{re.escape(step['uses'])} # v\d+\.\d+\.\d+", text), action
