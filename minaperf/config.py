@@ -327,7 +327,7 @@ class GkePlatform(_Model):
         description="Cloud KMS key for application-layer Secrets encryption: "
         "projects/<p>/locations/<cluster region>/keyRings/<r>/cryptoKeys/<k>",
     )
-    docker_hub_mirror: bool = Field(
+    docker_hub_mirror: Flag = Field(
         False,
         alias="dockerHubMirror",
         description="Pull Docker Hub images through an Artifact Registry remote repository "

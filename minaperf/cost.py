@@ -75,7 +75,10 @@ def load_prices(path: Path = PRICES_PATH) -> dict[str, Any]:
 
 
 def machine_prices(table: Mapping[str, Any] | None = None) -> dict[str, MachinePrice]:
-    """Every priced machine type, expanded from family rates and shapes."""
+    """Every machine type the shape table (`minaperf/machines.py`) knows, priced from its
+    family's per-vCPU and per-GB rates: the config accepts no type without a price."""
+    from minaperf.machines import known_machine_types, machine_shape
+
     table = load_prices() if table is None else table
     families = table["families"]
     prices: dict[str, MachinePrice] = {}
@@ -88,10 +91,10 @@ def machine_prices(table: Mapping[str, Any] | None = None) -> dict[str, MachineP
             name, vcpus, memory_gb, on_demand, spot if spot_allowed else None
         )
 
-    for prefix, shape in table["shapes"].items():
-        family = prefix.split("-", 1)[0]
-        for vcpus in shape["vcpus"]:
-            add(f"{prefix}-{vcpus}", family, vcpus, vcpus * shape["memoryPerVcpu"], True)
+    for name in known_machine_types():
+        shape = machine_shape(name)
+        if name not in table["metal"] and name not in table["sharedCore"]:
+            add(name, name.split("-", 1)[0], shape.vcpus, shape.memory_gib, True)
     for name, shape in table["metal"].items():
         add(name, shape["family"], shape["vcpus"], shape["memoryGb"], False)
     for name, shape in table["sharedCore"].items():

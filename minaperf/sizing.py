@@ -167,22 +167,6 @@ def estimated_hourly_cost(config: ExperimentConfig) -> float | None:
         return None
 
 
-def unpriced_reason(config: ExperimentConfig) -> str:
-    """Why there is no estimate: the machine types the price list lacks (said, never dropped
-    silently)."""
-    from minaperf.cost import PRICES_PATH, machine_prices
-
-    prices = machine_prices()
-    platform = config.platform
-    types = [config.worker_pool.machine_type] if config.worker_pool.servers else []
-    if isinstance(platform, GkePlatform):
-        types += [platform.pools.mina.machine_type, platform.pools.services.machine_type]
-    missing = sorted({name for name in types if name not in prices})
-    if not missing:
-        return "the price list covers every machine type"
-    return f"no list price for {', '.join(missing)} in {PRICES_PATH.name}"
-
-
 def experiment_cost(config: ExperimentConfig) -> CostEstimate:
     """List-price estimate of what this stack runs per hour on GKE (machines, disks, fee).
 

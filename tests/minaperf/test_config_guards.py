@@ -11,10 +11,10 @@ from minaperf.config import (
     GCP_MAX_LABELS,
     PROGRAM_GCP_LABELS,
     ConfigError,
-    parse_config,
     prepare_values,
-    public_address_count,
 )
+from minaperf.load import parse_config
+from policy.ranges import public_address_count
 
 GKE = {"kind": "gke", "project": "my-project-123"}
 ADMIN = {"adminCidrs": ["198.51.100.0/24"]}

@@ -12,7 +12,6 @@ from minaperf.sizing import (
     experiment_cost,
     mina_pool_size,
     pool_size,
-    unpriced_reason,
 )
 
 BASE = {
@@ -48,11 +47,13 @@ def test_cost_grows_with_the_worker_pool() -> None:
     assert any("GKE cluster management" in line.item for line in small.lines)
 
 
-def test_an_unpriced_machine_gives_no_estimate_and_says_why() -> None:
+def test_every_accepted_machine_type_has_a_price_so_the_estimate_is_never_dropped() -> None:
+    from minaperf.cost import machine_prices
+    from minaperf.machines import known_machine_types
+
+    assert set(known_machine_types()) <= set(machine_prices())
     config = parse_config("dev", {**BASE, "workerPool": {"machineType": "n2d-highcpu-32"}})
-    assert estimated_hourly_cost(config) is None
-    assert "no list price for n2d-highcpu-32" in unpriced_reason(config)
-    assert estimated_hourly_cost(parse_config("dev", BASE)) is not None
+    assert estimated_hourly_cost(config) is not None
 
 
 def test_existing_cluster_costs_nothing_here() -> None:

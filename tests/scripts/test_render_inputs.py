@@ -100,10 +100,3 @@ def test_a_secret_set_on_the_command_line_comes_from_the_environment() -> None:
     assert (
         line == "error: --set-secret keys.seed: environment variable NO_SUCH_VARIABLE_X is not set"
     )
-
-
-def test_an_unpriced_machine_type_says_there_is_no_estimate(tmp_path: Path) -> None:
-    result = run_render("--stack", "dev", "--set", "workerPool.machineType=n2d-highcpu-32",
-                        "--out", str(tmp_path / "o"))  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert "no cost estimate (no list price for n2d-highcpu-32" in result.stdout
