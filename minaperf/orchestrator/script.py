@@ -36,59 +36,189 @@ def _spec(
     return ActionSpec(frozenset(params), tuple(required), frozenset(outputs), output_pattern)
 
 
-_TX_COMMON = ("experimentName", "tps", "minTps", "durationMin", "maxFee", "minFee", "feePayers")
-_ZKAPP_EXTRA = (
-    "zkapps",
-    "newAccountRatio",
-    "queueSize",
-    "gap",
-    "noPrecondition",
-    "maxCost",
-    "minBalanceChange",
-    "maxBalanceChange",
-    "deploymentFee",
-)
+# Upstream: o1-labs/mina-perf-testing@7da1f2c orchestrator/src. Each action decodes its params with
+# Go's encoding/json into the struct named below, so these are the Go field types:
+#   uint64 / int: a JSON integer literal only (strconv.ParseUint/ParseInt refuse `1e9`, `1.5`,
+#                 and a string), in range; float64: any number; bool: true/false; string: a
+#                 string; []T: an array of T (a scalar fails); *int: an int.
+#   node / privkey / pubkey are strings (NodeAddress data.go:34, itn_json_types keys).
+# Go is more lenient in two ways the linter refuses on purpose, saying why: it matches JSON keys
+# to fields case-insensitively, and ResolveParams skips `null` (params.go:119-123), which then
+# leaves the field at its zero value: both silently run something else than what was written.
+_PAYMENT_SUB = {  # PaymentSubParams, payments.go:10-19
+    "experimentName": "string",
+    "tps": "float64",
+    "minTps": "float64",
+    "durationMin": "int",
+    "maxFee": "uint64",
+    "minFee": "uint64",
+    "amount": "uint64",
+    "receiver": "string",
+}
+_ZKAPP_SUB = {  # ZkappSubParams, zkapp.go:11-27
+    "experimentName": "string",
+    "tps": "float64",
+    "minTps": "float64",
+    "durationMin": "int",
+    "maxFee": "uint64",
+    "minFee": "uint64",
+    "zkapps": "int",
+    "newAccountRatio": "float64",
+    "queueSize": "int",
+    "gap": "int",
+    "noPrecondition": "bool",
+    "maxCost": "bool",
+    "minBalanceChange": "uint64",
+    "maxBalanceChange": "uint64",
+    "deploymentFee": "uint64",
+}
+PARAM_TYPES: dict[str, dict[str, str]] = {
+    "load-keys": {"dir": "string", "limit": "int", "passwordEnv": "string"},  # keyloader.go:62
+    "discovery": {  # DiscoveryParams, discovery.go:29-34
+        "limit": "int",
+        "onlyBPs": "bool",
+        "noBPs": "bool",
+        "exactly": "bool",
+    },
+    # PaymentParams, payments.go:21-25
+    "payments": {**_PAYMENT_SUB, "feePayers": "[]string", "nodes": "[]string"},
+    # ZkappCommandParams, zkapp.go:29-33
+    "zkapp-txs": {**_ZKAPP_SUB, "feePayers": "[]string", "nodes": "[]string"},
+    "stop": {"receipts": "[]receipt"},  # StopParams, stop.go:8-10
+    "stop-daemon": {"nodes": "[]string", "clean": "bool"},  # StopDaemonParams, stop.go:42-45
+    "restart": {"nodes": "[]string", "clean": "bool"},  # RestartParams, restart.go:11-14
+    "wait": {"min": "int", "sec": "int", "slot": "int"},  # WaitParams, misc.go:22-26
+    "fund-keys": {  # FundParams, fund.go:15-22
+        "amount": "uint64",
+        "fee": "uint64",
+        "prefix": "string",
+        "num": "int",
+        "privkeys": "[]string",
+        "passwordEnv": "string",
+    },
+    "rotate-balance": {  # RotateParams, rotate.go:12-29
+        "pubkeys": "[]string",
+        "servers": "[]string",
+        "ratio": "float64",
+        "mapping": "[]int",
+        "fee": "uint64",
+        "passwordEnv": "string",
+    },
+    "join": {f"group{i}": "[]any" for i in range(1, 10)},  # JoinParams, misc.go:96-106
+    "except": {"group": "[]string", "except": "[]string"},  # ExceptParams, misc.go:137-140
+    "sample": {"group": "[]string", "ratios": "[]float64"},  # SampleParams, misc.go:166-169
+    "slots-won": {"nodes": "[]string"},  # SlotsWonParams, slots_won.go:9-11
+    # SlotsCoveredCheckParams, slots_won.go:50-53
+    "slots-covered-check": {"threshold": "float64", "slotsWon": "[]slotsWon"},
+    "allocate-slots": {  # AllocateSlotsParams, slots_allocation.go:12-21
+        "groups": "[]int",
+        "slotsWon": "[]slotsWon",
+        "minSlots": "int",
+        "maxSlots": "int",
+    },
+    "isolate": {"nodes": "[]string"},  # IsolateParams, gating.go:10-12
+    "reset-gating": {"nodes": "[]string", "addRandomPeers": "int"},  # gating.go:64-67
+    # SetZkappSoftLimitParams, set_zkapp_soft_limit.go:7-10
+    "set-zkapp-soft-limit": {"nodes": "[]string", "limit": "*int"},
+}
 
 ACTIONS: dict[str, ActionSpec] = {
-    "load-keys": _spec(("dir", "limit", "passwordEnv"), ("dir",), ("key",)),
-    "discovery": _spec(("limit", "onlyBPs", "noBPs", "exactly"), (), ("participant",)),
+    "load-keys": _spec(PARAM_TYPES["load-keys"], ("dir",), ("key",)),
+    "discovery": _spec(PARAM_TYPES["discovery"], (), ("participant",)),
     "payments": _spec(
-        (*_TX_COMMON, "amount", "receiver", "nodes"),
+        PARAM_TYPES["payments"],
         ("tps", "minTps", "durationMin", "feePayers", "nodes", "receiver"),
         ("receipt", "participant"),
     ),
     "zkapp-txs": _spec(
-        (*_TX_COMMON, "nodes", *_ZKAPP_EXTRA),
+        PARAM_TYPES["zkapp-txs"],
         ("tps", "minTps", "durationMin", "feePayers", "nodes"),
         ("receipt", "participant"),
     ),
-    "stop": _spec(("receipts",), ("receipts",)),
-    "stop-daemon": _spec(("nodes", "clean"), ("nodes",)),
-    "restart": _spec(("nodes", "clean"), ("nodes",)),
-    "wait": _spec(("min", "sec", "slot")),
+    "stop": _spec(PARAM_TYPES["stop"], ("receipts",)),
+    "stop-daemon": _spec(PARAM_TYPES["stop-daemon"], ("nodes",)),
+    "restart": _spec(PARAM_TYPES["restart"], ("nodes",)),
+    "wait": _spec(PARAM_TYPES["wait"]),
     "fund-keys": _spec(
-        ("amount", "fee", "prefix", "num", "privkeys", "passwordEnv"),
+        PARAM_TYPES["fund-keys"],
         ("amount", "fee", "prefix", "num", "privkeys"),
     ),
     "rotate-balance": _spec(
-        ("pubkeys", "servers", "ratio", "mapping", "fee", "passwordEnv"),
+        PARAM_TYPES["rotate-balance"],
         ("pubkeys", "servers", "ratio", "mapping"),
     ),
-    "join": _spec(tuple(f"group{i}" for i in range(1, 10)), (), ("group",)),
-    "except": _spec(("group", "except"), ("group", "except"), ("group",)),
-    "sample": _spec(("group", "ratios"), ("group", "ratios"), ("rest",), r"group[1-9][0-9]*"),
-    "slots-won": _spec(("nodes",), ("nodes",), ("slotsWon",)),
-    "slots-covered-check": _spec(("threshold", "slotsWon"), ("threshold", "slotsWon")),
+    "join": _spec(PARAM_TYPES["join"], (), ("group",)),
+    "except": _spec(PARAM_TYPES["except"], ("group", "except"), ("group",)),
+    "sample": _spec(PARAM_TYPES["sample"], ("group", "ratios"), ("rest",), r"group[1-9][0-9]*"),
+    "slots-won": _spec(PARAM_TYPES["slots-won"], ("nodes",), ("slotsWon",)),
+    "slots-covered-check": _spec(PARAM_TYPES["slots-covered-check"], ("threshold", "slotsWon")),
     "allocate-slots": _spec(
-        ("groups", "slotsWon", "minSlots", "maxSlots"),
+        PARAM_TYPES["allocate-slots"],
         ("groups", "slotsWon", "minSlots", "maxSlots"),
         ("nextEmptySlot", "lastSlot"),
         r"group[0-9]+",
     ),
-    "isolate": _spec(("nodes",), ("nodes",)),
-    "reset-gating": _spec(("nodes", "addRandomPeers"), ("nodes",)),
-    "set-zkapp-soft-limit": _spec(("nodes", "limit"), ("nodes", "limit"), ("participant",)),
+    "isolate": _spec(PARAM_TYPES["isolate"], ("nodes",)),
+    "reset-gating": _spec(PARAM_TYPES["reset-gating"], ("nodes",)),
+    "set-zkapp-soft-limit": _spec(
+        PARAM_TYPES["set-zkapp-soft-limit"], ("nodes", "limit"), ("participant",)
+    ),
 }
+
+_INT_RANGE = {"uint64": (0, 2**64 - 1), "int": (-(2**63), 2**63 - 1), "*int": (-(2**63), 2**63 - 1)}
+
+
+def type_problem(kind: str, value: Any) -> str | None:
+    """Why Go's encoding/json would refuse `value` for a field of type `kind` (None: it decodes).
+
+    Python's json reads `1e9` and `1.0` as floats and `1` as an int, which is exactly Go's split:
+    an integer field takes only an integer literal (no fraction, no exponent).
+    """
+    if kind in _INT_RANGE:
+        if isinstance(value, bool) or not isinstance(value, int):
+            what = "a fraction or exponent" if isinstance(value, float) else type(value).__name__
+            return f"must be a JSON integer literal ({kind}); Go refuses {what} here"
+        low, high = _INT_RANGE[kind]
+        if not low <= value <= high:
+            return f"out of {kind} range ({low}..{high})"
+        return None
+    if kind == "float64":
+        ok = isinstance(value, int | float) and not isinstance(value, bool)
+        return None if ok else "must be a number (float64)"
+    if kind == "bool":
+        return None if isinstance(value, bool) else "must be true or false (bool)"
+    if kind == "string":
+        return None if isinstance(value, str) else "must be a string"
+    if kind.startswith("[]"):
+        if not isinstance(value, list):
+            return f"must be an array ({kind}); Go refuses a scalar here"
+        element = kind[2:]
+        for index, item in enumerate(value):
+            problem = _element_problem(element, item)
+            if problem:
+                return f"element {index} {problem}"
+        return None
+    return None
+
+
+def _element_problem(element: str, item: Any) -> str | None:
+    if element == "any":
+        return None
+    if element == "receipt":  # ScheduledPaymentsReceipt, payments.go:27-30
+        if not isinstance(item, dict):
+            return "must be an object {address, handle}"
+        for key in ("address", "handle"):
+            if key in item and not isinstance(item[key], str):
+                return f"`{key}` must be a string"
+        return None
+    if element == "slotsWon":  # SlotsWonOutput, slots_won.go:13-16
+        if not isinstance(item, dict):
+            return "must be an object {address, slots}"
+        if "slots" in item:
+            return type_problem("[]int", item["slots"])
+        return None
+    return type_problem(element, item)
+
 
 # Names from the orchestrator README that the code no longer reads (perf-services §1.5).
 RENAMED: dict[str, str] = {
@@ -142,29 +272,48 @@ class Script:
         return f"ok: {len(self.steps)} steps ({actions or 'none'}), {len(self.comments)} comments"
 
 
-def _line_of(text: str, pos: int) -> int:
-    return text.count("\n", 0, pos) + 1
+class _LineCounter:
+    """Line of a position, counting only the newlines since the last question: linear overall
+    (counting from the start for each value made `check` quadratic in the script's size)."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.pos = 0
+        self.line = 1
+
+    def __call__(self, pos: int) -> int:
+        if pos < self.pos:
+            return self.text.count("\n", 0, pos) + 1
+        self.line += self.text.count("\n", self.pos, pos)
+        self.pos = pos
+        return self.line
 
 
 def parse_script(text: str) -> Script:
     """Split the value stream into steps and comments, recording each value's line."""
     script = Script()
     decoder = json.JSONDecoder()
+    line_of = _LineCounter(text)
     pos = 0
     while True:
         while pos < len(text) and text[pos] in " \t\r\n":
             pos += 1
         if pos >= len(text):
             break
-        line = _line_of(text, pos)
+        line = line_of(pos)
         try:
             value, end = decoder.raw_decode(text, pos)
         except json.JSONDecodeError as error:
             script.errors.append(
                 LintError(
-                    _line_of(text, error.pos),
+                    line_of(error.pos),
                     f"invalid JSON ({error.msg}); the orchestrator stops reading here",
                 )
+            )
+            break
+        except RecursionError:
+            script.errors.append(
+                LintError(line, "JSON nested too deeply to check; no step needs nesting this deep")
             )
             break
         pos = end
@@ -196,6 +345,19 @@ def parse_script(text: str) -> Script:
             params = {}
         script.steps.append(Step(index, line, action, params))
     return script
+
+
+def decode_script(data: bytes) -> str:
+    """The script's text; a binary or non-UTF-8 file is a ValueError naming the byte."""
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"not a UTF-8 text file (byte {error.start}); a script is JSON lines"
+        ) from None
+    if "\x00" in text:
+        raise ValueError("holds NUL bytes: a binary file, not a script of JSON lines")
+    return text
 
 
 def _is_reference(value: Any) -> bool:
@@ -272,48 +434,128 @@ def _check_reference(step: Step, param: str, ref: dict[str, Any], steps: list[St
     return problems
 
 
+def _literal(params: dict[str, Any], key: str) -> Any:
+    """The literal value of a param, or None when absent or an output reference."""
+    value = params.get(key)
+    return None if _is_reference(value) else value
+
+
 def _check_literals(step: Step) -> list[str]:
-    """Literal values that the orchestrator's code rejects."""
+    """Literal values that the orchestrator refuses, or on which it crashes."""
     problems: list[str] = []
     p = step.params
     where = f"step {step.index} ({step.action})"
     if step.action in ("payments", "zkapp-txs"):
         for key in ("tps", "minTps"):
-            value = p.get(key)
-            if (
-                key in p
-                and not _is_reference(value)
-                and (not isinstance(value, int | float) or isinstance(value, bool) or value <= 0)
-            ):
+            value = _literal(p, key)
+            if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
                 problems.append(f"{where}: `{key}` must be a number > 0, got {value!r}")
-        duration = p.get("durationMin")
-        if (
-            "durationMin" in p
-            and not _is_reference(duration)
-            and (not isinstance(duration, int) or isinstance(duration, bool) or duration <= 0)
-        ):
+        duration = _literal(p, "durationMin")
+        if isinstance(duration, int) and not isinstance(duration, bool) and duration <= 0:
             problems.append(f"{where}: `durationMin` must be a whole number of minutes > 0")
         for key in ("nodes", "feePayers"):
-            value = p.get(key)
-            if key in p and not _is_reference(value) and (not isinstance(value, list) or not value):
+            if _literal(p, key) == []:
+                # len(FeePayers)/len(nodes) divides by zero (payments.go:66, zkapp.go:127)
                 problems.append(f"{where}: `{key}` must be a non-empty list or an output reference")
-    if step.action == "zkapp-txs" and "zkapps" not in p and "gap" not in p:
-        problems.append(f"{where}: set `zkapps` or `gap` (the action requires one of them)")
+    if step.action == "zkapp-txs" and not p.get("zkapps") and not p.get("gap"):
+        # zkapp.go:120-122: "either zkappsToDeploy or gap parameters should be specified"
+        problems.append(
+            f"{where}: set `zkapps` or `gap` to a non-zero value (the action requires one)"
+        )
     if step.action == "join" and not any(k.startswith("group") for k in p):
         problems.append(f"{where}: needs at least one of group1…group9")
-    if step.action == "stop" and "receipts" in p and not _is_reference(p["receipts"]):
-        receipts = p["receipts"]
-        if not isinstance(receipts, list) or not all(
+    if step.action == "restart":
+        # restart.go:19-21: "no restart exec provided"; our config never sets controlExec
+        problems.append(
+            f"{where}: the orchestrator config of this stack sets no `controlExec`, so `restart` "
+            "always fails; use `stop-daemon` (the pod restarts the daemon)"
+        )
+    if step.action == "fund-keys":
+        num = _literal(p, "num")
+        if isinstance(num, int) and not isinstance(num, bool) and num <= 0:
+            # fund.go:77 divides the amount by num (a Go panic at 0)
+            problems.append(f"{where}: `num` must be > 0 (the orchestrator divides by it)")
+        if _literal(p, "privkeys") == []:
+            # fund.go:51-52 divides num by len(privkeys)
+            problems.append(f"{where}: `privkeys` must name at least one funding key file")
+    if step.action == "rotate-balance":
+        lengths = {
+            k: len(v)
+            for k in ("pubkeys", "servers", "mapping")
+            if isinstance(v := _literal(p, k), list)
+        }
+        if len(lengths) == 3 and len(set(lengths.values())) > 1:
+            # rotate.go:38-43
+            problems.append(
+                f"{where}: `pubkeys`, `servers` and `mapping` must have equal lengths, got "
+                + ", ".join(f"{k} {n}" for k, n in lengths.items())
+            )
+        ratio = _literal(p, "ratio")
+        if isinstance(ratio, int | float) and not isinstance(ratio, bool) and ratio < 1e-3:
+            problems.append(f"{where}: `ratio` must be at least 0.001 (rotate.go: ratio too small)")
+        mapping = _literal(p, "mapping")
+        pubkeys = _literal(p, "pubkeys")
+        if (
+            isinstance(mapping, list)
+            and isinstance(pubkeys, list)
+            and any(isinstance(m, int) and not 0 <= m < len(pubkeys) for m in mapping)
+        ):
+            problems.append(f"{where}: `mapping` indexes must be in 0..{len(pubkeys) - 1}")
+    if step.action == "stop":
+        receipts = _literal(p, "receipts")
+        if isinstance(receipts, list) and not all(
             isinstance(r, dict) and {"address", "handle"} <= set(r) for r in receipts
         ):
             problems.append(
                 f"{where}: `receipts` must be a list of {{address, handle}} or a reference"
             )
-    if step.action == "sample" and isinstance(p.get("ratios"), list):
-        ratios = p["ratios"]
-        if not all(isinstance(r, int | float) and r >= 0 for r in ratios) or sum(ratios) > 1:
-            problems.append(f"{where}: `ratios` must be non-negative numbers summing to ≤ 1")
+    if step.action == "sample":
+        ratios = _literal(p, "ratios")
+        numbers = isinstance(ratios, list) and all(
+            isinstance(r, int | float) and not isinstance(r, bool) for r in ratios
+        )
+        # misc.go:178-186: each ratio in [0, 1], their sum at most 1
+        if numbers and (any(not 0 <= r <= 1 for r in ratios) or sum(ratios) > 1):
+            problems.append(f"{where}: `ratios` must be numbers in [0, 1] summing to ≤ 1")
     return problems
+
+
+def _param_problems(step: Step, spec: ActionSpec, steps: list[Step]) -> list[str]:
+    where = f"step {step.index} ({step.action})"
+    types = PARAM_TYPES[step.action]
+    by_folded = {name.lower(): name for name in spec.params}
+    messages: list[str] = []
+    for param, value in step.params.items():
+        renamed = RENAMED_PER_ACTION.get((step.action, param)) or RENAMED.get(param)
+        if renamed and renamed in spec.params:
+            messages.append(
+                f"{where}: param `{param}` is an out-of-date README name the code ignores; "
+                f"rename it to `{renamed}`"
+            )
+            continue
+        if param not in spec.params:
+            folded = by_folded.get(param.lower())
+            if folded:
+                messages.append(
+                    f"{where}: write `{folded}`, not `{param}` (Go would match it "
+                    "case-insensitively, but nothing else in the toolchain does)"
+                )
+            else:
+                messages.append(
+                    f"{where}: unknown param `{param}`; {step.action} takes "
+                    f"{', '.join(sorted(spec.params)) or 'no params'}"
+                )
+            continue
+        if value is None:
+            messages.append(
+                f"{where}: `{param}` is null; the orchestrator skips nulls and runs with the "
+                "zero value instead, so write the value or leave the param out"
+            )
+        elif _is_reference(value):
+            messages.extend(_check_reference(step, param, value, steps))
+        elif problem := type_problem(types[param], value):
+            messages.append(f"{where}: `{param}` {problem}, got {json.dumps(value)[:60]}")
+    return messages
 
 
 def lint_script(text: str) -> Script:
@@ -332,23 +574,7 @@ def lint_script(text: str) -> Script:
                     )
                 )
             continue
-        messages: list[str] = []
-        for param, value in step.params.items():
-            renamed = RENAMED_PER_ACTION.get((step.action, param)) or RENAMED.get(param)
-            if renamed and renamed in spec.params:
-                messages.append(
-                    f"{where}: param `{param}` is an out-of-date README name the code ignores; "
-                    f"rename it to `{renamed}`"
-                )
-                continue
-            if param not in spec.params:
-                messages.append(
-                    f"{where}: unknown param `{param}`; {step.action} takes "
-                    f"{', '.join(sorted(spec.params)) or 'no params'}"
-                )
-                continue
-            if _is_reference(value):
-                messages.extend(_check_reference(step, param, value, script.steps))
+        messages = _param_problems(step, spec, script.steps)
         for param in spec.required:
             if param not in step.params:
                 messages.append(f"{where}: missing required param `{param}`")
@@ -359,4 +585,4 @@ def lint_script(text: str) -> Script:
 
 
 def lint_file(path: Path) -> Script:
-    return lint_script(path.read_text())
+    return lint_script(decode_script(path.read_bytes()))

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from minaperf.orchestrator.config import config_text, default_run_dir
-from minaperf.orchestrator.script import lint_script
+from minaperf.orchestrator.script import Script, decode_script, lint_script
 from minaperf.outputs import SECRET_MARKER
 from scripts.experiment_cli.common import (
     EXIT_BAD_INPUT,
@@ -30,11 +30,25 @@ def cmd_config(args: argparse.Namespace) -> int:
     return 0
 
 
+def read_script(path: Path, what: str) -> tuple[str, Script]:
+    """Read and lint a script file; unreadable, binary or step-less input is a CliError."""
+    if path.is_dir():
+        raise CliError(f"{what}: {path} is a directory, not a script file")
+    if not path.is_file():
+        raise CliError(f"{what}: {path} does not exist")
+    try:
+        text = decode_script(path.read_bytes())
+    except (OSError, ValueError) as error:
+        raise CliError(f"{what}: {path}: {error}") from error
+    script = lint_script(text)
+    if not script.steps and not script.errors:
+        raise CliError(f"{what}: {path} is empty (no steps); nothing would run")
+    return text, script
+
+
 def cmd_check(args: argparse.Namespace) -> int:
     path = Path(args.script)
-    if not path.is_file():
-        raise CliError(f"SCRIPT: {path} does not exist")
-    script = lint_script(path.read_text())
+    _, script = read_script(path, "SCRIPT")
     if script.errors:
         for error in script.errors:
             print(f"{path}:{error}", file=sys.stderr)

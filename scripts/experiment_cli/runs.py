@@ -9,7 +9,6 @@ from pathlib import Path
 
 from minaperf.orchestrator import runner, stopping
 from minaperf.orchestrator.rundir import STATE_FILE, status_report
-from minaperf.orchestrator.script import lint_script
 from minaperf.orchestrator.targets import LocalTarget, PodTarget, Target, remote_run_dir
 from scripts.experiment_cli.common import (
     EXIT_BAD_INPUT,
@@ -18,14 +17,12 @@ from scripts.experiment_cli.common import (
     orchestrator_config,
     stack_outputs,
 )
+from scripts.experiment_cli.lint import read_script
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     script_path = Path(args.script)
-    if not script_path.is_file():
-        raise CliError(f"--script: {script_path} does not exist")
-    text = script_path.read_text()
-    script = lint_script(text)
+    text, script = read_script(script_path, "--script")
     if script.errors and not args.skip_check:
         for error in script.errors:
             print(f"{script_path}:{error}", file=sys.stderr)

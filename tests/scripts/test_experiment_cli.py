@@ -543,3 +543,60 @@ def test_wait_gates_service_rollouts_and_names_them(
     assert code == 1
     assert "waiting for rollouts: deployment/log-fetcher (0/1 replicas ready)" in err
     assert "postgres" not in err
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [
+        (b"", "is empty (no steps); nothing would run"),
+        (b'"only a comment"\n', "is empty (no steps)"),
+        (b"\x89PNG\r\n\x1a\n\x00\x00", "not a UTF-8 text file"),
+        (b'"a"\x00', "NUL bytes"),
+    ],
+)
+def test_check_refuses_empty_and_binary_scripts_in_one_line(
+    env: dict, content: bytes, expected: str
+) -> None:
+    path = env["tmp"] / "script.jsonl"
+    path.write_bytes(content)
+    result = run_cli(env, "check", str(path))
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("error: SCRIPT: ")
+    assert expected in result.stderr
+
+
+def test_check_of_deeply_nested_json_has_no_traceback(env: dict) -> None:
+    path = env["tmp"] / "deep.jsonl"
+    path.write_text("[" * 200_000 + "]" * 200_000)
+    result = run_cli(env, "check", str(path))
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr
+    assert "nested too deeply" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("write", "expected"),
+    [
+        (lambda p: p.mkdir(), "is a directory; pass the outputs.json file"),
+        (lambda p: p.write_text("[" * 200_000 + "]" * 200_000), "JSON nested too deeply"),
+        (lambda p: p.write_bytes(b"\xff\xfe{}"), "not a UTF-8 text file"),
+        (lambda p: p.write_text("[1, 2]"), "outputs: "),
+    ],
+)
+def test_bad_outputs_files_are_one_line(env: dict, write, expected: str) -> None:
+    path = env["tmp"] / "bad-outputs"
+    write(path)
+    result = subprocess.run(
+        [sys.executable, "-m", "scripts.experiment", "--outputs", str(path), "config"],
+        cwd=ROOT,
+        env=env["env"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 2
+    assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+    assert result.stderr.startswith("error: ")
+    assert expected in result.stderr

@@ -187,3 +187,125 @@ def test_shipped_examples_pass() -> None:
     assert examples
     for path in examples:
         assert lint_script(path.read_text()).errors == [], path
+
+
+# Each script below is one that the orchestrator at o1-labs/mina-perf-testing@7da1f2c refuses
+# (Go's encoding/json into the action's *Params struct) or crashes on.
+_FUND = {
+    "amount": 40,
+    "fee": 1,
+    "prefix": "fund_keys/a/key",
+    "num": 4,
+    "privkeys": ["/work/keys/funding/funding-0"],
+}
+
+
+@pytest.mark.parametrize(
+    ("step", "expected"),
+    [
+        # uint64 from a literal with an exponent or a fraction: strconv.ParseUint refuses
+        (_payments(maxFee=1e9), "`maxFee` must be a JSON integer literal (uint64)"),
+        (_payments(amount=1.5), "`amount` must be a JSON integer literal (uint64)"),
+        (_payments(minFee="1"), "`minFee` must be a JSON integer literal (uint64); Go refuses str"),
+        (_payments(amount=-1), "`amount` out of uint64 range"),
+        (_payments(durationMin=2.0), "`durationMin` must be a JSON integer literal (int)"),
+        (_payments(tps="1"), "`tps` must be a number (float64)"),
+        (_payments(receiver=5), "`receiver` must be a string"),
+        (_payments(nodes="10.0.0.1:3086"), "`nodes` must be an array ([]string)"),
+        (_payments(feePayers=[1]), "`feePayers` element 0 must be a string"),
+        (_payments(nodes=[]), "`nodes` must be a non-empty list"),  # payments.go:66 divides
+        ({"action": "discovery", "params": {"noBPs": "yes"}}, "`noBPs` must be true or false"),
+        ({"action": "wait", "params": {"sec": 1.5}}, "`sec` must be a JSON integer literal"),
+        ({"action": "wait", "params": {"sec": None}}, "`sec` is null; the orchestrator skips"),
+        ({"action": "wait", "params": {"Sec": 1}}, "write `sec`, not `Sec` (Go would match"),
+        ({"action": "fund-keys", "params": {**_FUND, "num": 0}}, "`num` must be > 0"),
+        ({"action": "fund-keys", "params": {**_FUND, "privkeys": []}}, "`privkeys` must name"),
+        ({"action": "fund-keys", "params": {**_FUND, "amount": 4e10}}, "`amount` must be a JSON"),
+        ({"action": "restart", "params": {"nodes": ["a:1"]}}, "sets no `controlExec`"),
+        (
+            {
+                "action": "zkapp-txs",
+                "params": {
+                    "tps": 1,
+                    "minTps": 1,
+                    "durationMin": 1,
+                    "feePayers": ["k"],
+                    "nodes": ["a:1"],
+                    "gap": 0,
+                },
+            },
+            "set `zkapps` or `gap` to a non-zero value",
+        ),
+        (
+            {
+                "action": "rotate-balance",
+                "params": {
+                    "pubkeys": ["a", "b"],
+                    "servers": ["s"],
+                    "ratio": 0.5,
+                    "mapping": [1, 0],
+                },
+            },
+            "must have equal lengths, got pubkeys 2, servers 1, mapping 2",
+        ),
+        (
+            {
+                "action": "rotate-balance",
+                "params": {"pubkeys": ["a"], "servers": ["s"], "ratio": 0.0001, "mapping": [0]},
+            },
+            "`ratio` must be at least 0.001",
+        ),
+        (
+            {"action": "sample", "params": {"group": ["a"], "ratios": [0.7, 0.4]}},
+            "`ratios` must be numbers in [0, 1] summing to ≤ 1",
+        ),
+        (
+            {"action": "stop", "params": {"receipts": [{"address": "a:1", "handle": 7}]}},
+            "`receipts` element 0 `handle` must be a string",
+        ),
+        (
+            {"action": "set-zkapp-soft-limit", "params": {"nodes": ["a:1"], "limit": 1.5}},
+            "`limit` must be a JSON integer literal (*int)",
+        ),
+    ],
+)
+def test_what_go_refuses_is_refused(step: dict, expected: str) -> None:
+    errors = _errors(*GOOD[:3], step)
+    assert any(expected in e for e in errors), errors
+
+
+def test_every_action_has_a_type_for_every_param() -> None:
+    from minaperf.orchestrator.script import ACTIONS, PARAM_TYPES
+
+    assert set(PARAM_TYPES) == set(ACTIONS)
+    for action, spec in ACTIONS.items():
+        assert set(spec.params) == set(PARAM_TYPES[action]), action
+
+
+def test_integral_values_decode_as_go_does() -> None:
+    from minaperf.orchestrator.script import type_problem
+
+    assert type_problem("uint64", 2**64 - 1) is None
+    assert type_problem("uint64", 2**64) is not None
+    assert type_problem("int", True) is not None  # a bool is not a number to Go
+    assert type_problem("float64", 3) is None  # an integer literal decodes into float64
+    assert type_problem("[]int", [1, 2]) is None
+
+
+def test_deep_nesting_and_binary_input_are_one_error() -> None:
+    from minaperf.orchestrator.script import decode_script
+
+    script = lint_script("[" * 100_000 + "]" * 100_000)
+    assert len(script.errors) == 1
+    assert "nested too deeply" in str(script.errors[0])
+    with pytest.raises(ValueError, match="not a UTF-8 text file"):
+        decode_script(b"\xff\xfe\x00")
+    with pytest.raises(ValueError, match="NUL bytes"):
+        decode_script(b'"a"\x00')
+
+
+def test_line_numbers_stay_right_in_a_long_script() -> None:
+    text = "\n".join(json.dumps({"action": "wait", "params": {"sec": 1}}) for _ in range(5000))
+    text += '\n{"action": "wait", "params": {"sec": 1.5}}\n'
+    errors = lint_script(text).errors
+    assert [e.line for e in errors] == [5001]
