@@ -2,10 +2,17 @@
 
 On `gke` every server is a plain Debian VM (no containers) in the experiment's subnet, without a
 public address (egress through the experiment's Cloud NAT), running `processesPerServer`
-`mina internal snark-worker` processes under systemd. The startup script is rendered by
-`minaperf.worker_script` and passed as the `startup-script` metadata key, which GCE re-reads on
-every boot and Pulumi updates in place (the `metadata_startup_script` argument would recreate the
-VM on every change; reference/pulumi-practice.md §5.2).
+`mina internal snark-worker` processes under systemd. The VMs are a zonal managed instance group
+(MIG) built from one instance template: a Spot VM that GCE reclaims is deleted and the MIG
+recreates it when capacity returns (lifecycle policy REPAIR), so the pool heals itself during a
+48-72 hour run instead of losing workers until someone runs `pulumi up`. The startup script is
+rendered by `minaperf.worker_script` into the template's `startup-script` metadata; GCE runs it
+on every boot. A changed template (script, machine type, package) rolls the VMs one at a time.
+
+There is no autohealing health check on purpose: recreating a VM cannot fix what makes workers
+fail on a healthy VM (a wrong package, an unreachable coordinator), it would only loop. Each VM
+publishes its workers' state as guest attributes (`snark-worker-status.sh`) and
+`python -m scripts.experiment wait` reports it (minaperf/orchestrator/workers.py).
 
 On `kubernetes` (an existing cluster) the pool is a Deployment of `platform.workerPods` pods, each
 running `snark-worker-supervisor.sh` in the daemon image with `processesPerServer` processes.
@@ -50,6 +57,8 @@ WORKER_STATE_DIR = "/var/lib/mina-worker"
 COORDINATOR_REACHABLE = 'exec 3<>"/dev/tcp/${COORDINATOR_ADDRESS%:*}/${COORDINATOR_ADDRESS##*:}"'
 """Readiness of a worker pod: bash opens a TCP connection to the coordinator's client port."""
 STOP_GRACE_SECONDS = 20
+GUEST_ATTRIBUTES_NAMESPACE = "mina-workers"
+"""Where each worker VM publishes its state (snark-worker-status.sh; read by `wait`)."""
 
 
 @dataclass(frozen=True)
@@ -91,15 +100,15 @@ def vm_plan(pool: WorkerPoolConfig) -> VmPlan:
     )
 
 
-def scheduling(plan: VmPlan) -> gcp.compute.InstanceSchedulingArgsDict:
+def scheduling(plan: VmPlan) -> gcp.compute.InstanceTemplateSchedulingArgsDict:
     if plan.spot:
-        # Spot VMs are stopped, not deleted, when reclaimed; a later `pulumi up` or a manual start
-        # brings them back, and the startup script is idempotent.
+        # A reclaimed Spot VM is deleted; its MIG recreates it from the template when capacity
+        # returns (a stopped VM would only be repaired the same way, after holding its disk).
         return {
             "provisioning_model": "SPOT",
             "preemptible": True,
             "automatic_restart": False,
-            "instance_termination_action": "STOP",
+            "instance_termination_action": "DELETE",
             "on_host_maintenance": "TERMINATE",
         }
     return {
@@ -120,8 +129,16 @@ def service_account_id(experiment: str) -> str:
     return f"{experiment[:20].rstrip('-')}-{digest}-sw"
 
 
-def instance_name(experiment: str, index: int) -> str:
-    return f"{experiment}-snark-worker-{index}"
+def group_name(experiment: str) -> str:
+    """The MIG; its VMs are named `<experiment>-snark-worker-<4 random chars>` by GCE."""
+    return f"{experiment}-snark-workers"
+
+
+def base_instance_name(experiment: str) -> str:
+    return f"{experiment}-snark-worker"
+
+
+WORKER_DEPLOYMENT = "snark-workers"
 
 
 def _cpu_quantity(millis: int) -> str:
@@ -157,10 +174,10 @@ def worker_threads(pool: WorkerPoolConfig) -> int:
 
 
 class SnarkWorkerPool(pulumi.ComponentResource):
-    instances: list[gcp.compute.Instance]
+    group: gcp.compute.InstanceGroupManager | None
     summary: dict[str, Any]
-    """Stack output `workerPool`: kind, servers, machineType, processesPerServer,
-    coordinatorAddress (host:port)."""
+    """Stack output `workerPool` (minaperf.outputs.WorkerPool): kind, servers, machineType,
+    processesPerServer, coordinatorAddress (host:port), and where `wait` finds the workers."""
 
     def __init__(
         self,
@@ -178,17 +195,20 @@ class SnarkWorkerPool(pulumi.ComponentResource):
         platform = ctx.config.platform
         if ctx.gke is not None:
             plan = vm_plan(pool)
-            self.instances = self._vms(name, ctx, plan, host, coordinator_port)
+            self.group = self._vms(name, ctx, plan, host, coordinator_port)
             self.summary = {
                 "kind": "gce",
                 "servers": pool.servers,
                 "machineType": pool.machine_type,
                 "processesPerServer": pool.processes_per_server,
                 "coordinatorAddress": address,
+                "group": group_name(ctx.config.name) if self.group is not None else None,
+                "project": ctx.gke.project,
+                "zone": ctx.gke.zone,
             }
         else:
             assert isinstance(platform, KubernetesPlatform)
-            self.instances = []
+            self.group = None
             self._pods(name, ctx, platform.worker_pods, address)
             self.summary = {
                 "kind": "pods",
@@ -196,6 +216,7 @@ class SnarkWorkerPool(pulumi.ComponentResource):
                 "machineType": None,
                 "processesPerServer": pool.processes_per_server,
                 "coordinatorAddress": address,
+                "deployment": WORKER_DEPLOYMENT if platform.worker_pods else None,
             }
         self.register_outputs({"coordinatorAddress": address})
 
@@ -208,13 +229,13 @@ class SnarkWorkerPool(pulumi.ComponentResource):
         plan: VmPlan,
         host: pulumi.Output[str],
         port: int,
-    ) -> list[gcp.compute.Instance]:
+    ) -> gcp.compute.InstanceGroupManager | None:
         gke = ctx.gke
         assert gke is not None
         config = ctx.config
         pool = config.worker_pool
         if pool.servers == 0:
-            return []
+            return None
         child = pulumi.ResourceOptions(parent=self)
         account = gcp.serviceaccount.Account(
             f"{name}-sa",
@@ -235,65 +256,99 @@ class SnarkWorkerPool(pulumi.ComponentResource):
             for role in WORKER_ROLES
         ]
         package = pool.mina_package
+        # The config model fills both from the daemon image (or refuses to go on without them).
+        assert package.name is not None
+        assert package.version is not None
+        package_name, package_version = package.name, package.version
         script = host.apply(
             lambda value: render_worker_startup_script(
                 coordinator_host=value,
                 coordinator_port=port,
                 processes=pool.processes_per_server,
                 proof_level=config.network.proof_level,
-                mina_package=package.name,
-                mina_version=package.version,
+                mina_package=package_name,
+                mina_version=package_version,
                 apt_channel=package.channel,
                 apt_codename=package.codename,
+                signing_key_fingerprint=package.signing_key_fingerprint,
             )
         )
-        network_interface: gcp.compute.InstanceNetworkInterfaceArgsDict = {
+        network_interface: gcp.compute.InstanceTemplateNetworkInterfaceArgsDict = {
             "subnetwork": gke.subnet,
             # No access_configs: no public address; egress through the experiment's Cloud NAT.
         }
         if plan.nic_type is not None:
             network_interface["nic_type"] = plan.nic_type
-        shielded: gcp.compute.InstanceShieldedInstanceConfigArgsDict | None = (
+        shielded: gcp.compute.InstanceTemplateShieldedInstanceConfigArgsDict | None = (
             {"enable_secure_boot": True, "enable_vtpm": True, "enable_integrity_monitoring": True}
             if plan.shielded
             else None
         )
-        instances = []
-        for index in range(1, pool.servers + 1):
-            instances.append(
-                gcp.compute.Instance(
-                    f"{name}-vm-{index}",
-                    name=instance_name(config.name, index),
-                    project=gke.project,
-                    zone=gke.zone,
-                    machine_type=plan.machine_type,
-                    boot_disk={
-                        "auto_delete": True,
-                        "initialize_params": {
-                            "image": BOOT_IMAGE,
-                            "size": pool.disk_gb,
-                            "type": plan.disk_type,
-                        },
-                    },
-                    network_interfaces=[network_interface],
-                    service_account={"email": account.email, "scopes": WORKER_SCOPES},
-                    scheduling=scheduling(plan),
-                    shielded_instance_config=shielded,
-                    metadata={
-                        "startup-script": script,
-                        "enable-oslogin": "TRUE",
-                    },
-                    tags=[gke.worker_tag],
-                    labels=ctx.labels.gcp(),
-                    allow_stopping_for_update=True,
-                    description=(
-                        f"Mina snark workers ({pool.processes_per_server} processes) of "
-                        f"experiment {config.name}"
-                    ),
-                    opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
-                )
-            )
-        return instances
+        template = gcp.compute.InstanceTemplate(
+            f"{name}-template",
+            # Templates are immutable: a change creates a new one (unique name), then the group
+            # rolls to it, then the old one is deleted.
+            name_prefix=f"{base_instance_name(config.name)}-",
+            project=gke.project,
+            machine_type=plan.machine_type,
+            disks=[
+                {
+                    "boot": True,
+                    "auto_delete": True,
+                    "source_image": BOOT_IMAGE,
+                    "disk_size_gb": pool.disk_gb,
+                    "disk_type": plan.disk_type,
+                }
+            ],
+            network_interfaces=[network_interface],
+            service_account={"email": account.email, "scopes": WORKER_SCOPES},
+            scheduling=scheduling(plan),
+            shielded_instance_config=shielded,
+            metadata={
+                "startup-script": script,
+                "enable-oslogin": "TRUE",
+                # Only OS Login (IAM) grants SSH; keys someone put in project metadata do not
+                # reach these VMs, which can reach every pod's client port.
+                "block-project-ssh-keys": "TRUE",
+                # snark-worker-status.sh publishes the workers' state here for `wait`.
+                "enable-guest-attributes": "TRUE",
+            },
+            tags=[gke.worker_tag],
+            labels=ctx.labels.gcp(),
+            description=(
+                f"Mina snark workers ({pool.processes_per_server} processes) of "
+                f"experiment {config.name}"
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
+        )
+        return gcp.compute.InstanceGroupManager(
+            f"{name}-group",
+            name=group_name(config.name),
+            base_instance_name=base_instance_name(config.name),
+            project=gke.project,
+            zone=gke.zone,
+            target_size=pool.servers,
+            versions=[{"name": "workers", "instance_template": template.self_link_unique}],
+            # A failed VM (a reclaimed Spot VM, one that stopped) is recreated from the current
+            # template.
+            instance_lifecycle_policy={
+                "default_action_on_failure": "REPAIR",
+                "force_update_on_repair": "YES",
+            },
+            # A new template replaces one VM at a time, never buying extra VMs (bare metal
+            # quota); RECREATE keeps the instance names.
+            update_policy={
+                "type": "PROACTIVE",
+                "minimal_action": "REPLACE",
+                "replacement_method": "RECREATE",
+                "max_surge_fixed": 0,
+                "max_unavailable_fixed": 1,
+            },
+            # `python -m scripts.experiment wait` reports the workers; `pulumi up` does not wait.
+            wait_for_instances=False,
+            description=f"Snark worker VMs of experiment {config.name}",
+            opts=child,
+        )
 
     # ---------------------------------------------------------------------------------- pods
 
@@ -380,7 +435,7 @@ class SnarkWorkerPool(pulumi.ComponentResource):
         k8s.apps.v1.Deployment(
             f"{name}-pods",
             metadata={
-                **ctx.metadata("snark-workers", COMPONENT),
+                **ctx.metadata(WORKER_DEPLOYMENT, COMPONENT),
                 "annotations": scanner_skips(
                     {
                         "CKV_K8S_8": "the supervisor restarts each worker process itself; "

@@ -460,16 +460,27 @@ def _resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> Reso
     )
 
 
-class RoleResources(_Model):
-    """Per-role daemon resources. Defaults follow the Mina Foundation chart (4 CPU / 16Gi request,
-    8 CPU limit) for producing roles, and less for plain nodes that only relay and verify."""
+FULL_PROOF_RESOURCES = _resources("4", "16Gi", "8", "16Gi")
+"""Every role at proofLevel full or check: the Mina Foundation `mina-daemon` chart's defaults
+(requests cpu 4 / memory 16.0Gi, limits cpu 8 / memory 16.0Gi; reference/mina-nodes.md §6.1,
+MinaFoundation/helm-charts@8d46fc9 mina-daemon/values.yaml). The chart does not distinguish
+roles: a seed or plain node verifies the same proofs and holds the same ledgers and frontier as
+a block producer, so a 12Gi limit would be OOM-killed exactly when load makes blocks large."""
+NO_PROOF_RESOURCES = _resources("1", "4Gi", "2", "6Gi")
+"""Every role at proofLevel none: no prover or verifier keys are built or held and no proof is
+checked, so a daemon needs a fraction of the memory (our kind stack runs 2Gi/4Gi nodes)."""
+ROLE_KEYS = ("seed", "blockProducer", "plain", "snarkCoordinator")
 
-    seed: Resources = _resources("2", "8Gi", "4", "12Gi")
-    block_producer: Resources = Field(_resources("4", "16Gi", "8", "16Gi"), alias="blockProducer")
-    plain: Resources = _resources("2", "8Gi", "4", "12Gi")
-    snark_coordinator: Resources = Field(
-        _resources("4", "16Gi", "8", "16Gi"), alias="snarkCoordinator"
-    )
+
+class RoleResources(_Model):
+    """Per-role daemon resources. Defaults at proofLevel full/check follow the Mina Foundation
+    chart for every role: 4 CPU / 16Gi requested, 8 CPU / 16Gi limit. At proofLevel none, roles
+    left unset get 1 CPU / 4Gi requested, 2 CPU / 6Gi limit (no proving or verifying keys)."""
+
+    seed: Resources = FULL_PROOF_RESOURCES
+    block_producer: Resources = Field(FULL_PROOF_RESOURCES, alias="blockProducer")
+    plain: Resources = FULL_PROOF_RESOURCES
+    snark_coordinator: Resources = Field(FULL_PROOF_RESOURCES, alias="snarkCoordinator")
 
 
 class Images(_Model):
@@ -497,27 +508,73 @@ class Images(_Model):
     busybox: Image = "busybox:1.36.1"
 
 
-class MinaPackage(_Model):
-    """The Debian package the worker VMs install; must match the daemon image's version."""
+DEBIAN_CODENAMES = frozenset(
+    {"buster", "bullseye", "bookworm", "trixie", "focal", "jammy", "noble"}
+)
+"""Distribution codenames Mina's daemon image tags end in (`<version>-<codename>-<network>`)."""
+_DAEMON_TAG = re.compile(
+    r"^(?P<version>[0-9][A-Za-z0-9.+~]*(?:-[A-Za-z0-9.+~]+)*?)-(?P<codename>[a-z]+)-(?P<network>[a-z]+)$"
+)
 
-    name: str = "mina-devnet"
-    version: str = "4.0.0-6965b50"
+
+def package_of_daemon_image(image: str) -> tuple[str, str] | None:
+    """(Debian package, version) built together with a daemon image, from its tag.
+
+    Mina publishes each build as image `minaprotocol/mina-daemon:<version>-<codename>-<network>`
+    and package `mina-<network>=<version>` (reference/mina-nodes.md §2.3, §7: image
+    `4.0.0-6965b50-jammy-devnet` pairs with `mina-devnet=4.0.0-6965b50`). None when the tag does
+    not follow that pattern (or the image is pinned by digest only).
+    """
+    match = _IMAGE.match(image)
+    tag = match["tag"] if match else None
+    parts = _DAEMON_TAG.match(tag) if tag else None
+    if parts is None or parts["codename"] not in DEBIAN_CODENAMES:
+        return None
+    return f"mina-{parts['network']}", parts["version"]
+
+
+class MinaPackage(_Model):
+    """The Debian package the worker VMs install. Name and version default to the build of the
+    daemon image (images.daemon tag `<version>-<codename>-<network>` -> `mina-<network>`
+    `<version>`): the snark-work RPCs are versioned, so workers and coordinator must match."""
+
+    name: str | None = Field(None, description="Default: `mina-<network>` from images.daemon")
+    version: str | None = Field(None, description="Default: `<version>` from images.daemon")
     channel: str = "alpha"
     codename: str = "bookworm"
+    signing_key_fingerprint: str | None = Field(
+        None,
+        alias="signingKeyFingerprint",
+        description="OpenPGP fingerprint (40 hex) the repository signing key must have; the VM "
+        "refuses a key with another one",
+    )
 
     @field_validator("name", "channel", "codename")
     @classmethod
-    def _word(cls, value: str) -> str:
-        if not re.match(r"^[a-z0-9][a-z0-9.+-]*$", value):
+    def _word(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[a-z0-9][a-z0-9.+-]*$", value):
             raise ValueError(f"{value!r} is not a Debian package/channel/codename word")
         return value
 
     @field_validator("version")
     @classmethod
-    def _version(cls, value: str) -> str:
-        if not re.match(r"^[0-9][A-Za-z0-9.+~-]*$", value):
+    def _version(cls, value: str | None) -> str | None:
+        if value is not None and not re.match(r"^[0-9][A-Za-z0-9.+~-]*$", value):
             raise ValueError(f"{value!r} is not a Debian version (e.g. 4.0.0-6965b50)")
         return value
+
+    @field_validator("signing_key_fingerprint")
+    @classmethod
+    def _fingerprint(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        compact = value.replace(" ", "").upper()
+        if not re.fullmatch(r"[0-9A-F]{40}", compact):
+            raise ValueError(
+                f"{value!r} is not an OpenPGP v4 fingerprint; use the 40 hex digits that "
+                "`gpg --show-keys --with-fingerprint` prints"
+            )
+        return compact
 
 
 class NetworkParams(_Model):
@@ -644,7 +701,7 @@ class WorkerPoolConfig(_Model):
     processes_per_server: Count = Field(4, alias="processesPerServer", ge=1, le=256)
     spot: Flag = Field(True, description="Spot VMs (cheaper, may be preempted)")
     disk_gb: Count = Field(50, alias="diskGb", ge=20, le=2000)
-    mina_package: MinaPackage = Field(MinaPackage(), alias="minaPackage")
+    mina_package: MinaPackage = Field(MinaPackage(), alias="minaPackage")  # type: ignore[call-arg]
     pod_resources: Resources = Field(
         _resources("4", "8Gi", "8", "12Gi"),
         alias="podResources",
@@ -823,6 +880,54 @@ class ExperimentConfig(_Model):
     dashboard: DashboardConfig = DashboardConfig()
     access: AccessConfig = AccessConfig()  # type: ignore[call-arg]
     metadata: MetadataConfig = MetadataConfig()  # type: ignore[call-arg]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _resources_for_proof_level(cls, values: Any) -> Any:
+        """At proofLevel none, roles without explicit resources get the small defaults."""
+        if not isinstance(values, dict):
+            return values
+        network = values.get("network")
+        if not isinstance(network, dict) or network.get("proofLevel") != "none":
+            return values
+        resources = values.get("resources") or {}
+        if not isinstance(resources, dict):
+            return values
+        small = NO_PROOF_RESOURCES.model_dump(by_alias=True)
+        filled = {key: resources.get(key, small) for key in ROLE_KEYS}
+        return {**values, "resources": {**resources, **filled}}
+
+    @model_validator(mode="after")
+    def _worker_package_matches_daemon(self) -> ExperimentConfig:
+        """Fill the worker package from the daemon image, or refuse a hand-set mismatch."""
+        package = self.worker_pool.mina_package
+        derived = package_of_daemon_image(self.images.daemon)
+        if derived is None:
+            if self.worker_pool.servers and (package.name is None or package.version is None):
+                raise _at(
+                    "workerPool.minaPackage.version",
+                    f"cannot derive the worker package from images.daemon {self.images.daemon!r} "
+                    "(its tag is not <version>-<codename>-<network>); set "
+                    "workerPool.minaPackage.name and .version to the same build",
+                )
+            return self
+        name, version = derived
+        for key, given, wanted in (
+            ("name", package.name, name),
+            ("version", package.version, version),
+        ):
+            if given is not None and given != wanted:
+                raise _at(
+                    f"workerPool.minaPackage.{key}",
+                    f"{given!r} does not match images.daemon {self.images.daemon!r}, which is "
+                    f"{key} {wanted!r}: the snark-work RPCs are versioned, so workers and the "
+                    f"coordinator must run one build; unset workerPool.minaPackage.{key} to "
+                    "follow the daemon image, or pin both to the same build",
+                )
+        paired = package.model_copy(update={"name": name, "version": version})
+        pool = self.worker_pool.model_copy(update={"mina_package": paired})
+        object.__setattr__(self, "worker_pool", pool)
+        return self
 
     @model_validator(mode="after")
     def _no_public_unless_allowed(self) -> ExperimentConfig:

@@ -80,6 +80,10 @@ class WorkerPool(_Model):
     machine_type: str | None = Field(alias="machineType", default=None)
     processes_per_server: int = Field(alias="processesPerServer")
     coordinator_address: str = Field(alias="coordinatorAddress")
+    group: str | None = Field(None, description="gce: the managed instance group of the VMs")
+    project: str | None = Field(None, description="gce: GCP project of the group")
+    zone: str | None = Field(None, description="gce: zone of the group")
+    deployment: str | None = Field(None, description="pods: the worker Deployment")
 
 
 class LogFetcherShard(_Model):

@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import re
 
-from minaperf.node_script import snark_worker_vm_template
+from minaperf.node_script import snark_worker_status_script, snark_worker_vm_template
 
 SETTINGS_MARKER = "# @@MINAPERF_SETTINGS@@"
+STATUS_SCRIPT_MARKER = "# @@MINAPERF_STATUS_SCRIPT@@"
+STATUS_SCRIPT_END = "MINAPERF_STATUS_EOF"
+"""The quoted here-document that carries `snark-worker-status.sh` inside the startup script."""
 PROOF_LEVELS = ("full", "check", "none")
 MAX_PROCESSES = 256
 
@@ -23,6 +26,7 @@ _PACKAGE_RE = re.compile(r"[a-z0-9][a-z0-9.+-]+")
 _VERSION_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+~:-]*")
 # apt suite/component names and distribution codenames
 _APT_WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_FINGERPRINT_RE = re.compile(r"[0-9A-F]{40}")
 
 
 def _shell_quote(value: str) -> str:
@@ -51,12 +55,15 @@ def render_worker_startup_script(
     mina_version: str,
     apt_channel: str,
     apt_codename: str | None,
+    signing_key_fingerprint: str | None = None,
 ) -> str:
     """The complete startup script text for one worker VM.
 
     `coordinator_host` is a DNS name or IPv4 address of the coordinator's client port,
     `processes` the number of worker processes (1..256), `apt_codename` the distribution
-    codename of the package repository (None: read VERSION_CODENAME on the VM).
+    codename of the package repository (None: read VERSION_CODENAME on the VM),
+    `signing_key_fingerprint` the 40 hex digits the repository key must have (None: keep the
+    key first fetched over HTTPS).
     Raises ValueError for any value outside its allowed character set or range.
     """
     settings = {
@@ -70,6 +77,11 @@ def render_worker_startup_script(
         "APT_CODENAME": (
             "" if apt_codename is None else _check("apt_codename", apt_codename, _APT_WORD_RE, 64)
         ),
+        "SIGNING_KEY_FINGERPRINT": (
+            ""
+            if signing_key_fingerprint is None
+            else _check("signing_key_fingerprint", signing_key_fingerprint, _FINGERPRINT_RE, 40)
+        ),
         "MINAPERF_RENDERED": "1",
     }
     if proof_level not in PROOF_LEVELS:
@@ -79,5 +91,8 @@ def render_worker_startup_script(
     lines = template.split("\n")
     if lines.count(SETTINGS_MARKER) != 1:
         raise RuntimeError(f"template must contain the line {SETTINGS_MARKER!r} exactly once")
-    rendered = "\n".join(header if line == SETTINGS_MARKER else line for line in lines)
-    return rendered
+    status = snark_worker_status_script().rstrip("\n")
+    if STATUS_SCRIPT_END in status.split("\n") or lines.count(STATUS_SCRIPT_MARKER) != 1:
+        raise RuntimeError("the status script cannot be embedded in the startup script")
+    replacements = {SETTINGS_MARKER: header, STATUS_SCRIPT_MARKER: status}
+    return "\n".join(replacements.get(line, line) for line in lines)

@@ -118,6 +118,14 @@ class RecordingMocks(pulumi_mocks.Mocks):
             state["name"] = name
             state["selfLink"] = f"https://compute.mock/{typ.split(':')[1]}/{name}"
             resource_id = name
+        elif typ == "gcp:compute/instanceTemplate:InstanceTemplate":
+            # GCE names a prefixed template `<namePrefix><unique suffix>`; `selfLinkUnique`
+            # pins the exact template version (the link a managed group should follow).
+            suffix = _digest(self.stack, args.name)[:4].hex()
+            name = plain.get("name") or f"{plain.get('namePrefix', '')}{suffix}"
+            link = f"https://compute.mock/instanceTemplates/{name}"
+            state |= {"name": name, "selfLink": link, "selfLinkUnique": f"{link}?uniqueId={suffix}"}
+            resource_id = name
         elif typ == "random:index/randomBytes:RandomBytes":
             raw = self._digest(args.name)[: int(plain["length"])]
             state |= {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}

@@ -115,6 +115,12 @@ class StackInput:
 # ---------------------------------------------------------------------------------------------
 # Reading the stack config
 
+VM_SCRIPT_TYPES = {
+    "gcp:compute/instance:Instance": "instance",
+    "gcp:compute/instanceTemplate:InstanceTemplate": "instance-template",
+}
+"""GCE resources whose `startup-script` metadata the render writes out as a file."""
+
 
 def _placeholder(stack: str, path: str) -> str:
     """Deterministic stand-in for an encrypted value: 32 bytes, base64, so key seeds parse."""
@@ -375,12 +381,11 @@ def write_render(
             for field in ("data", "stringData"):
                 for key, value in (inputs.get(field) or {}).items():
                     _write_file(writer, files / f"{manifest['kind'].lower()}-{name}" / key, value)
-        elif resource["type"] == "gcp:compute/instance:Instance":
+        elif resource["type"] in VM_SCRIPT_TYPES:
             script = (inputs.get("metadata") or {}).get("startup-script")
             if script is not None:
-                _write_file(
-                    writer, files / f"instance-{inputs.get('name')}" / "startup-script.sh", script
-                )
+                folder = f"{VM_SCRIPT_TYPES[resource['type']]}-{resource['name']}"
+                _write_file(writer, files / folder / "startup-script.sh", script)
 
     outputs = {
         key: (SECRET_MARKER if key in run.secret_outputs and not show_secrets else value)

@@ -10,16 +10,23 @@
 #   APT_CHANNEL                          repository component, e.g. alpha
 #   APT_CODENAME                         distribution codename; empty = VERSION_CODENAME of
 #                                        /etc/os-release
+#   SIGNING_KEY_FINGERPRINT              40 hex digits the repository signing key must have;
+#                                        empty = keep the key first fetched over HTTPS
 #
 # What it does (idempotent; GCE runs it on every boot):
-#   1. adds `deb [trusted=yes] http://packages.o1test.net <codename> <channel>` to apt,
+#   1. fetches the repository signing key over HTTPS (once; checked against
+#      SIGNING_KEY_FINGERPRINT when set) and adds
+#      `deb [signed-by=<that key>] https://packages.o1test.net <codename> <channel>` to apt, so
+#      apt verifies the repository's signed Release file (no `trusted=yes`, no plain HTTP),
 #   2. installs MINA_PACKAGE=MINA_VERSION unless exactly that version is installed
 #      (exits non-zero with a clear message when that fails),
 #   3. creates the system user mina-worker,
 #   4. writes the systemd template unit mina-snark-worker@.service (only when it changed;
-#      daemon-reload only then),
+#      daemon-reload only then); each instance keeps its proving keys in its CacheDirectory,
 #   5. enables and starts instances 1..WORKER_PROCESSES and disables/stops any other instance a
-#      previous run enabled; instances are restarted only when the unit or the package changed.
+#      previous run enabled; instances are restarted only when the unit or the package changed,
+#   6. installs mina-worker-status (service + 30 s timer), which publishes the workers' state as
+#      GCE guest attributes for `python -m scripts.experiment wait`.
 #
 # Paths can be redirected for tests: SANDBOX_ROOT prefixes /etc, /var/lib and /usr/local/bin
 # (and skips the root check); APT_RETRIES / APT_RETRY_DELAY tune the apt retries.
@@ -31,12 +38,19 @@ set -euo pipefail
 readonly PROG=mina-snark-worker-setup
 readonly SERVICE_USER=mina-worker
 readonly UNIT_TEMPLATE=mina-snark-worker@.service
-readonly APT_REPO_URL=http://packages.o1test.net
+# Upstream serves the repository and its signing key over HTTPS (MinaProtocol/mina release
+# tooling fetches `https://$REPO/repo-signing-key.asc` and uses `deb ... https://$REPO ...`).
+readonly APT_REPO_URL=https://packages.o1test.net
+readonly SIGNING_KEY_URL=https://packages.o1test.net/repo-signing-key.asc
+readonly KEYRING_PATH=/etc/apt/keyrings/mina-archive-keyring.asc
 readonly STATE_DIR=/var/lib/mina-worker
+readonly CACHE_DIR=/var/cache/mina-worker
+readonly STATUS_EXEC=/usr/local/bin/mina-worker-status
 
 ROOT=${SANDBOX_ROOT:-}
 UNIT_DIR="$ROOT/etc/systemd/system"
 APT_SOURCE="$ROOT/etc/apt/sources.list.d/mina.list"
+KEYRING="$ROOT$KEYRING_PATH"
 OS_RELEASE="$ROOT/etc/os-release"
 APT_RETRIES=${APT_RETRIES:-3}
 APT_RETRY_DELAY=${APT_RETRY_DELAY:-15}
@@ -71,6 +85,9 @@ fi
 case "$PROOF_LEVEL" in
     full | check | none) ;;
     *) die "invalid PROOF_LEVEL '$PROOF_LEVEL'" ;;
+esac
+case "$SIGNING_KEY_FINGERPRINT" in
+    *[!0-9A-F]*) die "invalid SIGNING_KEY_FINGERPRINT '$SIGNING_KEY_FINGERPRINT'" ;;
 esac
 
 if [ -z "$ROOT" ] && [ "$(id -u)" != 0 ]; then
@@ -112,7 +129,40 @@ fi
 case "$codename" in
     *[!A-Za-z0-9._-]*) die "invalid distribution codename '$codename'" ;;
 esac
-apt_line="deb [trusted=yes] $APT_REPO_URL $codename $APT_CHANNEL"
+# key_fingerprint FILE: the primary key fingerprint of an OpenPGP key file (empty if none).
+key_fingerprint() {
+    gpg --batch --show-keys --with-colons "$1" 2>/dev/null | grep '^fpr:' | head -n 1 | cut -d: -f10
+}
+
+if [ -n "$SIGNING_KEY_FINGERPRINT" ] && ! command -v gpg >/dev/null 2>&1; then
+    # From Debian's own signed archive; needed only to check the fingerprint.
+    apt-get -o DPkg::Lock::Timeout=300 update
+    DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout=300 install -y gpg
+fi
+if [ ! -s "$KEYRING" ] || {
+    [ -n "$SIGNING_KEY_FINGERPRINT" ] \
+        && [ "$(key_fingerprint "$KEYRING")" != "$SIGNING_KEY_FINGERPRINT" ]
+}; then
+    mkdir -p -- "$(dirname -- "$KEYRING")"
+    chmod 0755 "$(dirname -- "$KEYRING")"
+    key_tmp=$(mktemp "$KEYRING.XXXXXX")
+    if ! curl --proto '=https' --proto-redir '=https' --tlsv1.2 --fail --silent --show-error \
+        --location --retry 3 --max-time 60 --output "$key_tmp" "$SIGNING_KEY_URL"; then
+        rm -f -- "$key_tmp"
+        die "could not fetch the repository signing key from $SIGNING_KEY_URL"
+    fi
+    if [ -n "$SIGNING_KEY_FINGERPRINT" ]; then
+        fetched=$(key_fingerprint "$key_tmp")
+        if [ "$fetched" != "$SIGNING_KEY_FINGERPRINT" ]; then
+            rm -f -- "$key_tmp"
+            die "the key at $SIGNING_KEY_URL has fingerprint '${fetched:-none}', expected $SIGNING_KEY_FINGERPRINT; refusing to trust it"
+        fi
+    fi
+    chmod 0644 "$key_tmp"
+    mv -f -- "$key_tmp" "$KEYRING"
+    log "installed repository signing key $KEYRING_PATH"
+fi
+apt_line="deb [signed-by=$KEYRING_PATH] $APT_REPO_URL $codename $APT_CHANNEL"
 write_if_changed "$APT_SOURCE" 0644 "$apt_line"$'\n' || true
 
 # --- 2. pinned package ---------------------------------------------------------------------
@@ -187,6 +237,12 @@ StartLimitIntervalSec=0
 Type=simple
 User=$SERVICE_USER
 StateDirectory=mina-worker/%i
+# Proving keys: the worker builds them on first start under \$TMPDIR/coda_cache_dir
+# (MinaProtocol/mina src/lib/cache_dir/cache_dir.ml: autogen_path = Filename.temp_dir_name
+# ^/ \"coda_cache_dir\"; OCaml reads TMPDIR). A CacheDirectory survives restarts, PrivateTmp
+# does not.
+CacheDirectory=mina-worker/%i
+Environment=TMPDIR=$CACHE_DIR/%i
 Environment=RAYON_NUM_THREADS=$threads
 ExecStart=$mina_exec internal snark-worker --daemon-address $COORDINATOR_HOST:$COORDINATOR_PORT --proof-level $PROOF_LEVEL --shutdown-on-disconnect false --config-directory $STATE_DIR/%i
 Restart=always
@@ -204,6 +260,45 @@ WantedBy=multi-user.target
 unit_changed=0
 if write_if_changed "$UNIT_DIR/$UNIT_TEMPLATE" 0644 "$unit"; then
     unit_changed=1
+fi
+
+# The status publisher (section 6) is written here so that one daemon-reload covers all units.
+status_script=""
+IFS= read -r -d '' status_script <<'MINAPERF_STATUS_EOF' || true
+# @@MINAPERF_STATUS_SCRIPT@@
+MINAPERF_STATUS_EOF
+status_unit="[Unit]
+Description=Publish the snark workers' state as GCE guest attributes
+After=network-online.target
+
+[Service]
+Type=oneshot
+Environment=WORKER_PROCESSES=$WORKER_PROCESSES
+Environment=MINA_PACKAGE=$MINA_PACKAGE
+ExecStart=$STATUS_EXEC
+"
+status_timer="[Unit]
+Description=Publish the snark workers' state every 30 s
+
+[Timer]
+OnBootSec=30s
+OnUnitActiveSec=30s
+AccuracySec=5s
+
+[Install]
+WantedBy=timers.target
+"
+status_changed=0
+if write_if_changed "$ROOT$STATUS_EXEC" 0755 "$status_script"; then
+    status_changed=1
+fi
+if write_if_changed "$UNIT_DIR/mina-worker-status.service" 0644 "$status_unit"; then
+    status_changed=1
+fi
+if write_if_changed "$UNIT_DIR/mina-worker-status.timer" 0644 "$status_timer"; then
+    status_changed=1
+fi
+if [ "$unit_changed" -eq 1 ] || [ "$status_changed" -eq 1 ]; then
     systemctl daemon-reload
 fi
 
@@ -260,5 +355,16 @@ for ((i = 1; i <= WORKER_PROCESSES; i++)); do
         systemctl start "$name"
     fi
 done
+
+# --- 6. status publisher ---------------------------------------------------------------------
+
+if ! systemctl is-enabled --quiet mina-worker-status.timer; then
+    systemctl enable mina-worker-status.timer
+fi
+if [ "$status_changed" -eq 1 ]; then
+    systemctl restart mina-worker-status.timer
+elif ! systemctl is-active --quiet mina-worker-status.timer; then
+    systemctl start mina-worker-status.timer
+fi
 
 log "ready: $WORKER_PROCESSES worker(s), RAYON_NUM_THREADS=$threads each, coordinator $COORDINATOR_HOST:$COORDINATOR_PORT"

@@ -25,6 +25,8 @@ from tests.conftest import KUBERNETES_VERSION, ROOT, Rendered, render
 from tests.minaperf.shell_sandbox import shellcheck
 
 INSTANCE = "gcp:compute/instance:Instance"
+TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate"
+GROUP = "gcp:compute/instanceGroupManager:InstanceGroupManager"
 ACCOUNT = "gcp:serviceaccount/account:Account"
 IAM_MEMBER = "gcp:projects/iAMMember:IAMMember"
 SERVICE = "kubernetes:core/v1:Service"
@@ -35,8 +37,13 @@ KIND = ROOT / "stacks" / "kind.yaml"
 METAL = ["workerPool.machineType=c3-highcpu-192-metal", "workerPool.spot=false"]
 
 
-def instances(rendered: Rendered) -> list[dict[str, Any]]:
-    return sorted(rendered.of_type(INSTANCE), key=lambda r: r["inputs"]["name"])
+def templates(rendered: Rendered) -> list[dict[str, Any]]:
+    return rendered.of_type(TEMPLATE)
+
+
+def group(rendered: Rendered) -> dict[str, Any]:
+    (manager,) = rendered.of_type(GROUP)
+    return manager
 
 
 def pool_children(rendered: Rendered) -> list[dict[str, Any]]:
@@ -62,78 +69,152 @@ def coordinator_lb_ip(rendered: Rendered) -> str:
 # ----------------------------------------------------------------------------------- GCE VMs
 
 
-def test_dev_has_two_worker_vms(dev: Rendered) -> None:
-    vms = instances(dev)
-    assert [vm["inputs"]["name"] for vm in vms] == ["dev-snark-worker-1", "dev-snark-worker-2"]
-    for vm in vms:
-        inputs = vm["inputs"]
-        assert inputs["machineType"] == "c2d-highcpu-32"
-        assert inputs["zone"] == "us-central1-a"
-        assert inputs["allowStoppingForUpdate"] is True
-        assert inputs["bootDisk"]["initializeParams"] == {
-            "image": "debian-cloud/debian-12",
-            "size": 50,
-            "type": "pd-balanced",
+def test_dev_has_a_self_healing_group_of_two_worker_vms(dev: Rendered) -> None:
+    manager = group(dev)["inputs"]
+    assert len(templates(dev)) == 1
+    assert manager["name"] == "dev-snark-workers"
+    assert manager["baseInstanceName"] == "dev-snark-worker"
+    assert manager["zone"] == "us-central1-a"
+    assert manager["targetSize"] == 2
+    (version,) = manager["versions"]
+    # the group follows the template's unique link: a new template rolls the VMs
+    assert version["instanceTemplate"].startswith(
+        "https://compute.mock/instanceTemplates/dev-snark-worker-"
+    )
+    assert "?uniqueId=" in version["instanceTemplate"]
+    # a failed VM (a reclaimed Spot VM) is recreated from the current template
+    assert manager["instanceLifecyclePolicy"] == {
+        "defaultActionOnFailure": "REPAIR",
+        "forceUpdateOnRepair": "YES",
+    }
+    assert manager["updatePolicy"] == {
+        "type": "PROACTIVE",
+        "minimalAction": "REPLACE",
+        "replacementMethod": "RECREATE",
+        "maxSurgeFixed": 0,
+        "maxUnavailableFixed": 1,
+    }
+    assert manager["waitForInstances"] is False
+    # no autohealing health check: recreating cannot fix a failing worker (README)
+    assert "autoHealingPolicies" not in manager
+    assert dev.of_type(INSTANCE) == []
+
+
+def test_worker_template_shape(dev: Rendered) -> None:
+    (template,) = templates(dev)
+    inputs = template["inputs"]
+    assert inputs["namePrefix"] == "dev-snark-worker-"
+    assert inputs["machineType"] == "c2d-highcpu-32"
+    assert inputs["disks"] == [
+        {
+            "boot": True,
+            "autoDelete": True,
+            "sourceImage": "debian-cloud/debian-12",
+            "diskSizeGb": 50,
+            "diskType": "pd-balanced",
         }
-        assert inputs["tags"] == ["itn-dev-snark-worker"]
-        assert inputs["shieldedInstanceConfig"]["enableSecureBoot"] is True
+    ]
+    assert inputs["tags"] == ["itn-dev-snark-worker"]
+    assert inputs["shieldedInstanceConfig"]["enableSecureBoot"] is True
+    metadata = inputs["metadata"]
+    assert metadata["block-project-ssh-keys"] == "TRUE"
+    assert metadata["enable-oslogin"] == "TRUE"
+    assert metadata["enable-guest-attributes"] == "TRUE"
 
 
 def test_worker_vms_have_no_public_address(dev: Rendered) -> None:
-    for vm in instances(dev):
-        (nic,) = vm["inputs"]["networkInterfaces"]
+    for template in templates(dev):
+        (nic,) = template["inputs"]["networkInterfaces"]
         assert "accessConfigs" not in nic
         assert "ipv6AccessConfigs" not in nic
         assert nic["subnetwork"] == "itn-dev-subnet"
 
 
 def test_worker_vms_are_labelled(dev: Rendered) -> None:
-    for vm in instances(dev):
-        labels = vm["inputs"]["labels"]
+    for template in templates(dev):
+        labels = template["inputs"]["labels"]
         assert labels["experiment"] == "dev"
         assert re.fullmatch(r"\d{4}-\d{2}-\d{2}_\d{2}-\d{2}", labels["expiry"])
         assert labels["owner"] == "platform-team"
 
 
-def test_worker_vms_are_spot(dev: Rendered) -> None:
-    for vm in instances(dev):
-        assert vm["inputs"]["scheduling"] == {
+def test_worker_vms_are_spot_and_deleted_when_reclaimed(dev: Rendered) -> None:
+    for template in templates(dev):
+        assert template["inputs"]["scheduling"] == {
             "provisioningModel": "SPOT",
             "preemptible": True,
             "automaticRestart": False,
-            "instanceTerminationAction": "STOP",
+            "instanceTerminationAction": "DELETE",
             "onHostMaintenance": "TERMINATE",
         }
 
 
 def test_startup_script_is_metadata_not_the_recreating_argument(dev: Rendered) -> None:
-    for vm in instances(dev):
-        inputs = vm["inputs"]
+    for template in templates(dev):
+        inputs = template["inputs"]
         assert "metadataStartupScript" not in inputs
         assert inputs["metadata"]["startup-script"].startswith("#!/bin/bash")
 
 
 def test_startup_script_names_the_coordinators_reserved_address(dev: Rendered) -> None:
     address = coordinator_lb_ip(dev)
-    for vm in instances(dev):
-        values = settings(vm["inputs"]["metadata"]["startup-script"])
+    for template in templates(dev):
+        values = settings(template["inputs"]["metadata"]["startup-script"])
         assert values["COORDINATOR_HOST"] == address
         assert values["COORDINATOR_PORT"] == "8301"
         assert values["WORKER_PROCESSES"] == "4"
         assert values["PROOF_LEVEL"] == "full"
+        # derived from the daemon image tag 4.0.0-6965b50-jammy-devnet
         assert values["MINA_PACKAGE"] == "mina-devnet"
         assert values["MINA_VERSION"] == "4.0.0-6965b50"
         assert values["APT_CHANNEL"] == "alpha"
         assert values["APT_CODENAME"] == "bookworm"
+        assert values["SIGNING_KEY_FINGERPRINT"] == ""
     assert dev.outputs["workerPool"]["coordinatorAddress"] == f"{address}:8301"
 
 
 def test_rendered_startup_script_passes_shellcheck(dev: Rendered) -> None:
-    for vm in instances(dev):
-        path = dev.directory / "files" / f"instance-{vm['inputs']['name']}" / "startup-script.sh"
-        assert path.read_text() == vm["inputs"]["metadata"]["startup-script"]
+    for template in templates(dev):
+        folder = f"instance-template-{template['name']}"
+        path = dev.directory / "files" / folder / "startup-script.sh"
+        assert path.read_text() == template["inputs"]["metadata"]["startup-script"]
         result = shellcheck(path)
         assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_a_daemon_image_of_another_build_moves_the_workers_with_it() -> None:
+    rendered = render(
+        "dev", overrides=["images.daemon=minaprotocol/mina-daemon:3.1.0-abc1234-focal-devnet"]
+    )
+    (template,) = templates(rendered)
+    values = settings(template["inputs"]["metadata"]["startup-script"])
+    assert (values["MINA_PACKAGE"], values["MINA_VERSION"]) == ("mina-devnet", "3.1.0-abc1234")
+
+
+def test_a_hand_set_package_of_another_build_is_refused() -> None:
+    with pytest.raises(ConfigError) as error:
+        parse_config(
+            "dev",
+            {
+                "platform": {"kind": "gke", "project": "my-project-123"},
+                "access": {"adminCidrs": ["198.51.100.0/24"]},
+                "workerPool": {"minaPackage": {"version": "4.0.1-0000000"}},
+            },
+        )
+    assert error.value.key == "workerPool.minaPackage.version"
+    assert "'4.0.1-0000000'" in error.value.reason
+    assert "minaprotocol/mina-daemon:4.0.0-6965b50-jammy-devnet" in error.value.reason
+    assert "'4.0.0-6965b50'" in error.value.reason
+
+
+def test_a_pinned_signing_key_reaches_the_vm() -> None:
+    fingerprint = "0123 4567 89AB CDEF 0123  4567 89ab cdef 0123 4567"
+    rendered = render(
+        "dev", overrides=[f"workerPool.minaPackage.signingKeyFingerprint={fingerprint}"]
+    )
+    (template,) = templates(rendered)
+    values = settings(template["inputs"]["metadata"]["startup-script"])
+    assert values["SIGNING_KEY_FINGERPRINT"] == "0123456789ABCDEF0123456789ABCDEF01234567"
 
 
 def test_worker_service_account_is_minimal(dev: Rendered) -> None:
@@ -145,13 +226,13 @@ def test_worker_service_account_is_minimal(dev: Rendered) -> None:
         "roles/monitoring.metricWriter",
     ]
     assert all(g["inputs"]["member"] == f"serviceAccount:{email}" for g in grants)
-    for vm in instances(dev):
-        assert vm["inputs"]["serviceAccount"]["email"] == email
+    for template in templates(dev):
+        assert template["inputs"]["serviceAccount"]["email"] == email
 
 
 def test_children_are_parented_and_prefixed(dev: Rendered) -> None:
     children = pool_children(dev)
-    assert {r["type"] for r in children} == {ACCOUNT, IAM_MEMBER, INSTANCE}
+    assert {r["type"] for r in children} == {ACCOUNT, IAM_MEMBER, TEMPLATE, GROUP}
     assert all(r["name"].startswith("dev-workers-") for r in children)
     (pool,) = dev.of_type(POOL_TYPE)
     providers = {r["provider"] for r in children}
@@ -165,6 +246,11 @@ def test_summary_matches_the_outputs_model(dev: Rendered) -> None:
     assert summary.servers == 2
     assert summary.machine_type == "c2d-highcpu-32"
     assert summary.processes_per_server == 4
+    assert (summary.group, summary.project, summary.zone) == (
+        "dev-snark-workers",
+        "your-gcp-project",
+        "us-central1-a",
+    )
 
 
 def test_worker_resources_pass_the_policies(dev: Rendered) -> None:
@@ -175,8 +261,8 @@ def test_worker_resources_pass_the_policies(dev: Rendered) -> None:
 
 def test_on_demand_vms_migrate_on_maintenance() -> None:
     rendered = render("dev", overrides=["workerPool.spot=false"])
-    for vm in instances(rendered):
-        assert vm["inputs"]["scheduling"] == {
+    for template in templates(rendered):
+        assert template["inputs"]["scheduling"] == {
             "provisioningModel": "STANDARD",
             "preemptible": False,
             "automaticRestart": True,
@@ -186,12 +272,12 @@ def test_on_demand_vms_migrate_on_maintenance() -> None:
 
 def test_bare_metal_workers() -> None:
     rendered = render("dev", overrides=METAL)
-    for vm in instances(rendered):
-        inputs = vm["inputs"]
+    for template in templates(rendered):
+        inputs = template["inputs"]
         assert inputs["machineType"] == "c3-highcpu-192-metal"
         assert inputs["scheduling"]["onHostMaintenance"] == "TERMINATE"
         assert inputs["scheduling"]["provisioningModel"] == "STANDARD"
-        assert inputs["bootDisk"]["initializeParams"]["type"] == "hyperdisk-balanced"
+        assert inputs["disks"][0]["diskType"] == "hyperdisk-balanced"
         assert inputs["networkInterfaces"][0]["nicType"] == "IDPF"
         assert "shieldedInstanceConfig" not in inputs
 
@@ -237,7 +323,8 @@ def test_long_experiment_names_get_distinct_accounts() -> None:
 
 
 def test_kubernetes_platform_runs_worker_pods(kubernetes_stack: Rendered) -> None:
-    assert kubernetes_stack.of_type(INSTANCE) == []
+    assert kubernetes_stack.of_type(TEMPLATE) == []
+    assert kubernetes_stack.of_type(GROUP) == []
     assert kubernetes_stack.of_type(ACCOUNT) == []
     deployment = kubernetes_stack.named(DEPLOYMENT, "snark-workers")
     spec = deployment["inputs"]["spec"]

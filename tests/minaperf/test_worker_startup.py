@@ -70,13 +70,15 @@ import fnmatch, json, sys
 from pathlib import Path
 root = Path(os.environ["SANDBOX_ROOT"])
 unit_dir = root / "etc/systemd/system"
-wants = unit_dir / "multi-user.target.wants"
 state_path = Path(STATE, "systemd.json")
 st = json.loads(state_path.read_text()) if state_path.exists() else {"active": [], "loaded": None}
 def save():
     state_path.write_text(json.dumps(st))
 def template_of(name):
-    return name.split("@", 1)[0] + "@.service"
+    return name.split("@", 1)[0] + "@.service" if "@" in name else name
+def wants_of(name):
+    target = "timers.target" if name.endswith(".timer") else "multi-user.target"
+    return unit_dir / f"{target}.wants"
 def unit_text(name):
     p = unit_dir / template_of(name)
     return p.read_text() if p.exists() else None
@@ -84,10 +86,12 @@ args = [a for a in argv if not a.startswith("--")]
 flags = [a for a in argv if a.startswith("--")]
 verb, names = args[0], args[1:]
 if verb == "daemon-reload":
-    st["loaded"] = {p.name: p.read_text() for p in unit_dir.glob("*.service")}
+    st["loaded"] = {
+        p.name: p.read_text() for p in [*unit_dir.glob("*.service"), *unit_dir.glob("*.timer")]
+    }
     save(); sys.exit(0)
 if verb == "is-enabled":
-    sys.exit(0 if (wants / names[0]).is_symlink() else 1)
+    sys.exit(0 if (wants_of(names[0]) / names[0]).is_symlink() else 1)
 if verb == "is-active":
     sys.exit(0 if names[0] in st["active"] else 3)
 if verb == "list-units":
@@ -106,6 +110,7 @@ for name in names:
         if verb != "enable" and (st["loaded"] or {}).get(template_of(name)) != text:
             print(f"unit {name} changed on disk, run daemon-reload", file=sys.stderr)
             sys.exit(1)
+    wants = wants_of(name)
     if verb == "enable":
         wants.mkdir(parents=True, exist_ok=True)
         if not (wants / name).is_symlink():
@@ -155,6 +160,32 @@ users.write_text(" ".join(known + [name]))
 
 NPROC_STUB = "print(os.environ.get('STUB_NPROC', '32'))"
 
+FINGERPRINT = "0123456789ABCDEF0123456789ABCDEF01234567"
+"""A stand-in key's fingerprint (the stub gpg reads it from the key file)."""
+
+CURL_STUB = """
+import sys
+from pathlib import Path
+url = argv[-1]
+if "--proto" not in argv or argv[argv.index("--proto") + 1] != "=https" or not url.startswith("https://"):
+    print("curl stub: refusing a non-HTTPS fetch", file=sys.stderr); sys.exit(1)
+served = Path(STATE, "served_key")
+if not served.exists():
+    print("curl: (6) Could not resolve host: packages.o1test.net", file=sys.stderr); sys.exit(6)
+Path(argv[argv.index("--output") + 1]).write_text(served.read_text())
+"""
+
+GPG_STUB = """
+import sys
+from pathlib import Path
+# `gpg --show-keys --with-colons FILE`: one fpr record per key (field 10 is the fingerprint).
+text = Path(argv[-1]).read_text() if Path(argv[-1]).exists() else ""
+if not text.startswith("KEY "):
+    print("gpg: no valid OpenPGP data found.", file=sys.stderr); sys.exit(2)
+print("pub:-:4096:1:ABCDEF0123456789:1600000000:::-:::scESC::::::23::0:")
+print("fpr:::::::::" + text.split()[1] + ":")
+"""
+
 
 def render(**overrides: object) -> str:
     kwargs: dict[str, Any] = {
@@ -189,7 +220,14 @@ class Vm:
         self.sb.stub("useradd", USERADD_STUB)
         self.sb.stub("nproc", NPROC_STUB)
         self.sb.stub("mina")
+        self.sb.stub("curl", CURL_STUB)
+        self.sb.stub("gpg", GPG_STUB)
+        self.serve_key(FINGERPRINT)
         self.script = tmp / "startup.sh"
+
+    def serve_key(self, fingerprint: str) -> None:
+        """What https://packages.o1test.net/repo-signing-key.asc returns (stand-in key)."""
+        (self.sb.state / "served_key").write_text(f"KEY {fingerprint}\n")
 
     def run(self, text: str, **env: str) -> subprocess.CompletedProcess[str]:
         self.script.write_text(text)
@@ -202,6 +240,9 @@ class Vm:
 
     def systemd(self) -> dict[str, Any]:
         return json.loads((self.sb.state / "systemd.json").read_text())
+
+    def workers_active(self) -> list[str]:
+        return sorted(n for n in self.systemd()["active"] if n.startswith("mina-snark-worker@"))
 
     def enabled(self) -> list[str]:
         wants = self.root / "etc/systemd/system/multi-user.target.wants"
@@ -316,9 +357,16 @@ def test_first_run_installs_and_starts_workers(vm: Vm) -> None:
     proc = vm.run(render(processes=4), STUB_NPROC="32")
     assert proc.returncode == 0, proc.stderr
 
-    # apt source from os-release codename, then the pinned install
+    # the signing key over HTTPS, then the apt source from os-release codename, signed-by it
+    [fetch] = vm.sb.calls("curl")
+    assert fetch.argv[-1] == "https://packages.o1test.net/repo-signing-key.asc"
+    assert fetch.argv[:2] == ["--proto", "=https"]
+    keyring = vm.root / "etc/apt/keyrings/mina-archive-keyring.asc"
+    assert keyring.read_text() == f"KEY {FINGERPRINT}\n"
+    assert keyring.stat().st_mode & 0o777 == 0o644
     assert (vm.root / "etc/apt/sources.list.d/mina.list").read_text() == (
-        "deb [trusted=yes] http://packages.o1test.net bookworm alpha\n"
+        "deb [signed-by=/etc/apt/keyrings/mina-archive-keyring.asc] "
+        "https://packages.o1test.net bookworm alpha\n"
     )
     apt = vm.sb.calls("apt-get")
     assert [c.argv for c in apt] == [
@@ -358,6 +406,9 @@ def test_first_run_installs_and_starts_workers(vm: Vm) -> None:
         "ProtectSystem=full",
         "PrivateTmp=yes",
         "StateDirectory=mina-worker/%i",
+        # proving keys persist: OCaml's temp dir (TMPDIR) is the instance's cache directory
+        "CacheDirectory=mina-worker/%i",
+        "Environment=TMPDIR=/var/cache/mina-worker/%i",
         "WantedBy=multi-user.target",
     ):
         assert expected in lines
@@ -365,10 +416,55 @@ def test_first_run_installs_and_starts_workers(vm: Vm) -> None:
     # systemd: reload once, then exactly instances 1..4 enabled and running
     assert len(vm.systemctl("daemon-reload")) == 1
     assert vm.enabled() == instances(4)
-    assert sorted(vm.systemd()["active"]) == instances(4)
+    assert vm.workers_active() == instances(4)
     first_start = min(i for i, c in enumerate(vm.systemctl()) if {"restart", "start"} & set(c.argv))
     reload_at = next(i for i, c in enumerate(vm.systemctl()) if "daemon-reload" in c.argv)
     assert reload_at < first_start
+
+    # the status publisher: script, oneshot service, enabled and started timer
+    status = vm.root / "usr/local/bin/mina-worker-status"
+    assert status.stat().st_mode & 0o777 == 0o755
+    assert status.read_text().startswith("#!/bin/bash\n# snark-worker-status.sh")
+    service = (vm.root / "etc/systemd/system/mina-worker-status.service").read_text()
+    assert "Environment=WORKER_PROCESSES=4" in service.splitlines()
+    assert f"Environment=MINA_PACKAGE={PACKAGE}" in service.splitlines()
+    timer_link = vm.root / "etc/systemd/system/timers.target.wants/mina-worker-status.timer"
+    assert timer_link.is_symlink()
+    assert "mina-worker-status.timer" in vm.systemd()["active"]
+
+
+def test_pinned_fingerprint_accepts_the_matching_key(vm: Vm) -> None:
+    proc = vm.run(render(signing_key_fingerprint=FINGERPRINT))
+    assert proc.returncode == 0, proc.stderr
+    assert (vm.root / "etc/apt/keyrings/mina-archive-keyring.asc").exists()
+
+
+def test_pinned_fingerprint_refuses_another_key(vm: Vm) -> None:
+    other = "F" * 40
+    vm.serve_key(other)
+    proc = vm.run(render(signing_key_fingerprint=FINGERPRINT))
+    assert proc.returncode != 0
+    assert f"has fingerprint '{other}', expected {FINGERPRINT}" in proc.stderr
+    assert not (vm.root / "etc/apt/keyrings/mina-archive-keyring.asc").exists()
+    assert not (vm.root / "etc/apt/sources.list.d/mina.list").exists()
+    assert vm.sb.calls("apt-get") == []
+
+
+def test_a_kept_key_that_no_longer_matches_the_pin_is_replaced(vm: Vm) -> None:
+    vm.serve_key("F" * 40)
+    assert vm.run(render()).returncode == 0  # unpinned: first key kept
+    vm.serve_key(FINGERPRINT)
+    assert vm.run(render(signing_key_fingerprint=FINGERPRINT)).returncode == 0
+    keyring = vm.root / "etc/apt/keyrings/mina-archive-keyring.asc"
+    assert keyring.read_text() == f"KEY {FINGERPRINT}\n"
+
+
+def test_unreachable_key_server_fails_before_apt(vm: Vm) -> None:
+    (vm.sb.state / "served_key").unlink()
+    proc = vm.run(render())
+    assert proc.returncode != 0
+    assert "could not fetch the repository signing key" in proc.stderr
+    assert vm.sb.calls("apt-get") == []
 
 
 def test_second_run_is_a_no_op(vm: Vm) -> None:
@@ -385,6 +481,7 @@ def test_second_run_is_a_no_op(vm: Vm) -> None:
     assert vm.systemd() == state_before
     assert vm.sb.calls("apt-get") == []
     assert vm.sb.calls("useradd") == []
+    assert vm.sb.calls("curl") == [], "the key is fetched once, then kept"
     changing = {"daemon-reload", "enable", "disable", "start", "restart", "stop"}
     assert [c.argv for c in vm.systemctl() if changing & set(c.argv)] == []
 
@@ -409,7 +506,7 @@ def test_smaller_count_disables_extra_instances(vm: Vm) -> None:
     proc = vm.run(render(processes=2), STUB_NPROC="20")
     assert proc.returncode == 0, proc.stderr
     assert vm.enabled() == instances(2)
-    assert sorted(vm.systemd()["active"]) == instances(2)
+    assert vm.workers_active() == instances(2)
     disabled = [c.argv for c in vm.systemctl("disable")]
     assert sorted(disabled) == [
         ["disable", "--now", f"mina-snark-worker@{i}.service"] for i in (3, 4, 5)
@@ -417,7 +514,7 @@ def test_smaller_count_disables_extra_instances(vm: Vm) -> None:
     # fewer processes -> more threads each; the unit changed, so the survivors restart
     assert "Environment=RAYON_NUM_THREADS=10" in vm.unit().read_text().splitlines()
     assert len(vm.systemctl("daemon-reload")) == 1
-    assert sorted(c.argv[1] for c in vm.systemctl("restart")) == instances(2)
+    assert sorted(c.argv[1] for c in vm.systemctl("restart") if "@" in c.argv[1]) == instances(2)
     assert vm.sb.calls("apt-get") == []
 
 
@@ -427,7 +524,7 @@ def test_active_but_not_enabled_extra_instance_is_stopped(vm: Vm) -> None:
     state["active"].append("mina-snark-worker@7.service")
     (vm.sb.state / "systemd.json").write_text(json.dumps(state))
     assert vm.run(render(processes=2)).returncode == 0
-    assert sorted(vm.systemd()["active"]) == instances(2)
+    assert vm.workers_active() == instances(2)
 
 
 def test_threads_at_least_one(vm: Vm) -> None:
@@ -458,13 +555,14 @@ def test_package_upgrade_restarts_workers_even_if_unit_is_unchanged(vm: Vm) -> N
     vm.sb.clear_calls()
     assert vm.run(render(processes=2)).returncode == 0
     assert vm.systemctl("daemon-reload") == []
-    assert sorted(c.argv[1] for c in vm.systemctl("restart")) == instances(2)
+    assert sorted(c.argv[1] for c in vm.systemctl("restart") if "@" in c.argv[1]) == instances(2)
 
 
 def test_explicit_codename_and_channel(vm: Vm) -> None:
     assert vm.run(render(apt_codename="jammy", apt_channel="devnet")).returncode == 0
     assert (vm.root / "etc/apt/sources.list.d/mina.list").read_text() == (
-        "deb [trusted=yes] http://packages.o1test.net jammy devnet\n"
+        "deb [signed-by=/etc/apt/keyrings/mina-archive-keyring.asc] "
+        "https://packages.o1test.net jammy devnet\n"
     )
 
 
