@@ -551,11 +551,15 @@ def _secret_refs(value: Any) -> set[tuple[str, str]]:
     return found
 
 
-def test_resources_follow_the_role(dev: Rendered) -> None:
-    sets = daemons(dev)
-    requests = {role_of(s): main_container(s)["resources"]["requests"] for s in sets.values()}
-    assert requests["block-producer"] == {"cpu": "4", "memory": "16Gi"}
-    assert requests["plain"] == {"cpu": "2", "memory": "8Gi"}
+def test_every_role_gets_the_chart_resources_at_full_proof(dev: Rendered) -> None:
+    """Mina Foundation mina-daemon chart: requests 4 CPU / 16Gi, limits 8 CPU / 16Gi."""
+    resources = {role_of(s): main_container(s)["resources"] for s in daemons(dev).values()}
+    assert set(resources) == {"seed", "block-producer", "plain", "snark-coordinator"}
+    for role, given in resources.items():
+        assert given == {
+            "requests": {"cpu": "4", "memory": "16Gi"},
+            "limits": {"cpu": "8", "memory": "16Gi"},
+        }, role
 
 
 # ---------------------------------------------------------------------------------------------

@@ -342,3 +342,20 @@ def test_model_lists_every_documented_section() -> None:
         "access",
         "metadata",
     }
+
+
+def test_daemon_memory_follows_the_proof_level() -> None:
+    full = parse_config("dev", config())
+    for role in (full.resources.seed, full.resources.plain, full.resources.block_producer):
+        assert (role.memory_request, role.memory_limit) == ("16Gi", "16Gi")
+    light = parse_config(
+        "dev",
+        config(
+            network={"proofLevel": "none"},
+            resources={"seed": {"cpuRequest": "3", "memoryRequest": "5Gi", "cpuLimit": "3",
+                                "memoryLimit": "5Gi"}},
+        ),
+    )  # fmt: skip
+    assert light.resources.seed.memory_request == "5Gi"  # set by hand: kept
+    for role in (light.resources.plain, light.resources.block_producer):
+        assert (role.cpu_request, role.memory_request, role.memory_limit) == ("1", "4Gi", "6Gi")
