@@ -169,6 +169,23 @@ def _spot(inputs: Mapping[str, Any]) -> bool:
     return scheduling.get("provisioningModel") == "SPOT" or bool(scheduling.get("preemptible"))
 
 
+GROUP_TYPE = "gcp:compute/instanceGroupManager:InstanceGroupManager"
+TEMPLATE_TYPE = "gcp:compute/instanceTemplate:InstanceTemplate"
+
+
+def instance_groups(records: Sequence[Record]) -> list[tuple[Record, Record]]:
+    """Every managed instance group with the template it creates its VMs from."""
+    # The worker pool component owns one template and the group built from it.
+    templates = {
+        record.get("parent"): record for record in records if record["type"] == TEMPLATE_TYPE
+    }
+    return [
+        (record, templates[record.get("parent")])
+        for record in records
+        if record["type"] == GROUP_TYPE and record.get("parent") in templates
+    ]
+
+
 def worker_vms(records: Sequence[Record], outputs: Mapping[str, Any]) -> list[dict[str, Any]]:
     pool = outputs.get("workerPool") or {}
     processes = pool.get("processesPerServer") if pool.get("kind") == "gce" else None
@@ -187,6 +204,23 @@ def worker_vms(records: Sequence[Record], outputs: Mapping[str, Any]) -> list[di
                 "bootDiskGb": boot.get("size"),
                 "bootDiskType": boot.get("type") or "pd-standard",
             }
+        )
+    for group, template in instance_groups(records):
+        inputs = template["inputs"]
+        boot = next((d for d in inputs.get("disks") or [] if d.get("boot")), {})
+        size = int(group["inputs"].get("targetSize") or 0)
+        # GCE names group members `<baseInstanceName>-<4 random characters>` when it creates them.
+        name = group["inputs"].get("name") or group["name"]
+        vms.extend(
+            {
+                "name": f"{name} VM {index}/{size}",
+                "machineType": inputs.get("machineType"),
+                "spot": _spot(inputs),
+                "processes": processes,
+                "bootDiskGb": boot.get("diskSizeGb"),
+                "bootDiskType": boot.get("diskType") or "pd-standard",
+            }
+            for index in range(1, size + 1)
         )
     return sorted(vms, key=lambda vm: vm["name"])
 
@@ -284,6 +318,20 @@ def _disks(records: Sequence[Record]) -> list[DiskLine]:
         elif kind == "gcp:compute/instance:Instance":
             boot = (inputs.get("bootDisk") or {}).get("initializeParams") or {}
             lines.append(DiskLine(boot.get("type") or "pd-standard", float(boot.get("size") or 10)))
+        elif kind == GROUP_TYPE:
+            template = next(
+                (t for g, t in instance_groups(records) if g["urn"] == record["urn"]), None
+            )
+            if template is not None:
+                disks = template["inputs"].get("disks") or []
+                boot = next((disk for disk in disks if disk.get("boot")), {})
+                lines.append(
+                    DiskLine(
+                        boot.get("diskType") or "pd-standard",
+                        float(boot.get("diskSizeGb") or 10),
+                        int(inputs.get("targetSize") or 0),
+                    )
+                )
         elif kind == "kubernetes:apps/v1:StatefulSet":
             spec = inputs.get("spec") or {}
             for template in spec.get("volumeClaimTemplates") or []:

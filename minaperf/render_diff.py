@@ -68,6 +68,25 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "scheduling.preemptible",
         "scheduling.provisioningModel",
     ),
+    # google/services/compute/resource_compute_instance_template.go (@00b984c6): a template is
+    # immutable, every argument but labels is ForceNew (name, name_prefix, disk, machine_type,
+    # description, metadata, network_interface, scheduling, service_account, tags, ...).
+    "gcp:compute/instanceTemplate:InstanceTemplate": (
+        *_GCP_IDENTITY,
+        "namePrefix",
+        "disks",
+        "machineType",
+        "description",
+        "metadata",
+        "networkInterfaces",
+        "scheduling",
+        "serviceAccount",
+        "shieldedInstanceConfig",
+        "tags",
+    ),
+    # google/services/compute/resource_compute_instance_group_manager.go: name and zone;
+    # versions, target_size and the policies update in place (the group rolls its VMs).
+    "gcp:compute/instanceGroupManager:InstanceGroupManager": (*_GCP_IDENTITY, "zone"),
     # google/services/compute/resource_compute_disk.go: name :486, type :876, zone :885;
     # size (:705) grows in place.
     "gcp:compute/disk:Disk": (*_GCP_IDENTITY, "type", "zone"),

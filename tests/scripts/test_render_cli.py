@@ -221,7 +221,7 @@ def test_summary_on_stdout(dev_render: tuple[Path, subprocess.CompletedProcess[s
     text = result.stdout
     assert "node pools:" in text
     assert "mina: 3 x n2-standard-16" in text
-    assert "dev-snark-worker-1: c2d-highcpu-32 (spot, 4 snark worker processes)" in text
+    assert "dev-snark-workers VM 1/2: c2d-highcpu-32 (spot, 4 snark worker processes)" in text
     assert "service/itn-dev/postgres-external 5432/TCP" in text
     assert "from 203.0.113.0/24" in text
     assert "over the 48 h TTL" in text
@@ -313,11 +313,11 @@ def test_diff_says_what_is_created_updated_and_replaced(
     assert [item["name"] for item in diff["added"]] == ["dev-mina-node-node-6"]
     assert diff["removed"] == []
     changed = {item["name"]: item for item in diff["changed"]}
-    # Spot is ForceNew on a GCE instance; a new node list rewrites a ConfigMap (replaced) that
-    # the StatefulSets mount (updated in place).
-    vm = changed["dev-workers-vm-1"]
-    assert vm["action"] == "replace"
-    assert "scheduling.provisioningModel" in vm["replaceBecause"]
+    # An instance template is immutable (spot is ForceNew on it); a new node list rewrites a
+    # ConfigMap (replaced) that the StatefulSets mount (updated in place).
+    template = changed["dev-workers-template"]
+    assert template["action"] == "replace"
+    assert any(path.startswith("scheduling") for path in template["replaceBecause"])
     assert changed["dev-mina-runtime-config"]["action"] == "replace"
     assert changed["dev-mina-bp-bp-1"]["action"] == "update"
     assert changed["dev-mina-bp-bp-1"]["paths"] == ["spec.template.spec.volumes[0].configMap.name"]
