@@ -113,7 +113,8 @@ class Dashboard(pulumi.ComponentResource):
                         "CKV_K8S_37": "only the four capabilities nginx's root master needs "
                         "(see the container's securityContext)",
                         "CKV_K8S_25": "see CKV_K8S_37",
-                    }
+                    },
+                    images=[ctx.config.images.dashboard],
                 ),
             },
             spec={
@@ -179,7 +180,8 @@ class Dashboard(pulumi.ComponentResource):
                         "CKV_K8S_35": "the experiments API reads its database only from "
                         "PSQL_CONNECTION_STRING",
                         "CKV_K8S_40": "uid 1000 is the image's own `node` user",
-                    }
+                    },
+                    images=[ctx.config.images.experiments_api],
                 ),
             },
             spec={

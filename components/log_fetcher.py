@@ -30,14 +30,16 @@ total follows the node count at any scale. Each shard's pod:
 The fetchers' REST API (:4000, with unauthenticated `POST /reset`) has no Service: nothing
 outside the pod reaches it.
 
-The database URI contains the password, so it is never written into the pod spec. Containers
-get it as the env var `DB_URI` from the Secret `postgres-credentials`, and the command line
-names it as `$(DB_URI)`: the kubelet substitutes `$(VAR)` references in `command`/`args` from
-the container's own environment when it starts the container. The Deployment object (in the
-API, in etcd, in Pulumi state, in `kubectl get -o yaml`) therefore holds only the literal text
-`$(DB_URI)`. The expanded value exists only in the running processes' argv, which only someone
-who can already exec into the pod or read the node's /proc can see; the fetcher has no other
-way to take it (`--db-uri` is a flag) and hands it to each consumer the same way.
+The database's address and credentials never appear in a command line or the pod spec: the
+fetcher, its consumers and the log API are given the URI `postgresql://` (`DB_URI_FROM_ENV`),
+which makes libpq take host, port, user, database and password from `PGHOST`, `PGPORT`,
+`PGUSER`, `PGDATABASE` and `PGPASSWORD` (the password by reference to the Secret
+`postgres-credentials`). The consumer passes a URI with a host to libpq unchanged (Caqti's
+PostgreSQL driver, `Pg_ext.conninfo_of_uri`), and the fetcher starts each consumer with its own
+environment (ITC@46be56f internal-log-fetcher/src/trace_consumer/worker.rs:48-55, no
+`env_clear`), so the variables reach every consumer. Why the password is an env var and not
+libpq's password file: libpq ignores that file unless it is 0600, and a Secret volume under the
+pod's `fsGroup` is always group-readable.
 
 The log API (`consumer serve`, :9080) serves the stored traces over GraphQL.
 """
@@ -118,6 +120,14 @@ def shard_name(index: int) -> str:
     return f"{FETCHER}-{index + 1}"
 
 
+DB_URI_FROM_ENV = "postgresql://"
+"""A PostgreSQL URI with nothing in it: libpq takes every part from the PG* variables."""
+LIBPQ_ENV_REASON = (
+    "libpq reads the database password from PGPASSWORD; its password file would have to be "
+    "0600, which a Secret volume under the pod's fsGroup cannot be"
+)
+
+
 def fetcher_args() -> list[str]:
     return [
         "fetcher",
@@ -128,13 +138,13 @@ def fetcher_args() -> list[str]:
         "-n",
         f"{NAMES_DIR}/{NAMES_FILE}",
         "--db-uri",
-        "$(DB_URI)",
+        DB_URI_FROM_ENV,
         "discovery",
     ]
 
 
 def log_api_args() -> list[str]:
-    return ["consumer", "serve", "--db-uri", "$(DB_URI)", "--port", str(LOG_API_PORT)]
+    return ["consumer", "serve", "--db-uri", DB_URI_FROM_ENV, "--port", str(LOG_API_PORT)]
 
 
 class LogFetcher(pulumi.ComponentResource):
@@ -186,18 +196,20 @@ class LogFetcher(pulumi.ComponentResource):
         def credential(key_name: str) -> k8s.core.v1.EnvVarSourceArgsDict:
             return {"secret_key_ref": {"name": postgres.secret_name, "key": key_name}}
 
-        db_uri_env: k8s.core.v1.EnvVarArgsDict = {"name": "DB_URI", "value_from": credential("uri")}
         row = services.deployment_row(
             ctx.config.name,
             comment=f"mina-itn experiment {ctx.config.name}",
             extra={"namespace": ctx.namespace_name, "owner": ctx.config.metadata.owner},
         )
-        row_env: list[k8s.core.v1.EnvVarArgsDict] = [
+        db_env: list[k8s.core.v1.EnvVarArgsDict] = [
             {"name": "PGHOST", "value": postgres.host},
             {"name": "PGPORT", "value": str(postgres.port)},
             {"name": "PGUSER", "value": postgres.user},
             {"name": "PGDATABASE", "value": postgres.database},
             {"name": "PGPASSWORD", "value_from": credential("password")},
+        ]
+        row_env: list[k8s.core.v1.EnvVarArgsDict] = [
+            *db_env,
             *({"name": key_name, "value": value} for key_name, value in row.env().items()),
             {"name": "WAIT_TIMEOUT", "value": "600"},
         ]
@@ -267,11 +279,11 @@ class LogFetcher(pulumi.ComponentResource):
                         "config_map": {"name": scripts.metadata.name, "default_mode": 0o555},
                     },
                 ],
-                db_uri_env=db_uri_env,
+                db_env=db_env,
                 row_env=row_env,
                 postgres=postgres,
             )
-        self._log_api(name, ctx, db_uri_env=db_uri_env, postgres=postgres)
+        self._log_api(name, ctx, db_env=db_env, postgres=postgres)
         self.register_outputs({"logApiUrl": self.log_api_url, "fetcherShards": self.shards})
 
     def _shard(
@@ -282,7 +294,7 @@ class LogFetcher(pulumi.ComponentResource):
         shard: str,
         node_count: int,
         volumes: list[k8s.core.v1.VolumeArgsDict],
-        db_uri_env: k8s.core.v1.EnvVarArgsDict,
+        db_env: list[k8s.core.v1.EnvVarArgsDict],
         row_env: list[k8s.core.v1.EnvVarArgsDict],
         postgres: Postgres,
     ) -> None:
@@ -301,7 +313,13 @@ class LogFetcher(pulumi.ComponentResource):
                         "the pod; if one dies its container exits and restarts (the fetcher "
                         "has probes)",
                         "CKV_K8S_9": "see CKV_K8S_8",
-                    }
+                        "CKV_K8S_35": LIBPQ_ENV_REASON,
+                    },
+                    images=[
+                        ctx.config.images.postgres,
+                        ctx.config.images.log_fetcher,
+                        ctx.config.images.busybox,
+                    ],
                 ),
             },
             spec={
@@ -336,7 +354,7 @@ class LogFetcher(pulumi.ComponentResource):
                                 "image": ctx.config.images.log_fetcher,
                                 "args": fetcher_args(),
                                 "env": [
-                                    db_uri_env,
+                                    *db_env,
                                     {"name": "ONLINE_URL", "value": NODE_LIST_URL},
                                     {
                                         "name": "FETCH_INTERVAL_MS",
@@ -446,13 +464,18 @@ class LogFetcher(pulumi.ComponentResource):
         name: str,
         ctx: ExperimentContext,
         *,
-        db_uri_env: k8s.core.v1.EnvVarArgsDict,
+        db_env: list[k8s.core.v1.EnvVarArgsDict],
         postgres: Postgres,
     ) -> None:
         api_selector = Labels.selector(LOG_API)
         self.log_api = k8s.apps.v1.Deployment(
             f"{name}-api",
-            metadata=ctx.metadata(LOG_API, LOG_API),
+            metadata={
+                **ctx.metadata(LOG_API, LOG_API),
+                "annotations": scanner_skips(
+                    {"CKV_K8S_35": LIBPQ_ENV_REASON}, images=[ctx.config.images.log_fetcher]
+                ),
+            },
             spec={
                 "replicas": 1,
                 "selector": {"match_labels": api_selector},
@@ -467,7 +490,7 @@ class LogFetcher(pulumi.ComponentResource):
                                 "name": LOG_API,
                                 "image": ctx.config.images.log_fetcher,
                                 "args": log_api_args(),
-                                "env": [db_uri_env],
+                                "env": db_env,
                                 "ports": [
                                     {
                                         "name": "graphql",

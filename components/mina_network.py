@@ -142,17 +142,15 @@ def _probe(probe: daemon.Probe) -> k8s.core.v1.ProbeArgs:
     )
 
 
-DAEMON_SCANNER_SKIPS = scanner_skips(
-    {
-        "CKV_K8S_22": "the daemon writes outside its state volume (the libp2p helper's and the "
-        "CLI's files under $HOME and /tmp); the install-keys init container is read-only",
-        "CKV_K8S_23": "the Mina daemon image runs as root and its files (/root, /var/lib/coda) "
-        "belong to root; it holds no capability",
-        "CKV_K8S_40": "runs as the image's root user (see CKV_K8S_23)",
-        "CKV_K8S_35": "the daemon reads key passwords only from MINA_PRIVKEY_PASS and "
-        "MINA_LIBP2P_PASS (no file option)",
-    }
-)
+DAEMON_SKIP_REASONS = {
+    "CKV_K8S_22": "the daemon writes outside its state volume (the libp2p helper's and the "
+    "CLI's files under $HOME and /tmp); the install-keys init container is read-only",
+    "CKV_K8S_23": "the Mina daemon image runs as root and its files (/root, /var/lib/coda) "
+    "belong to root; it holds no capability",
+    "CKV_K8S_40": "runs as the image's root user (see CKV_K8S_23)",
+    "CKV_K8S_35": "the daemon reads key passwords only from MINA_PRIVKEY_PASS and "
+    "MINA_LIBP2P_PASS (no file option)",
+}
 """Why a daemon pod cannot pass these checks (checkov annotations on every StatefulSet)."""
 
 
@@ -420,7 +418,10 @@ class MinaNodeGroup(pulumi.ComponentResource):
                 # A daemon is Ready only once genesis has passed and it has synced, which can
                 # be long after `pulumi up`; `python -m scripts.experiment wait` gates on that,
                 # so `pulumi up` does not wait for rollout.
-                annotations={**SKIP_AWAIT, **DAEMON_SCANNER_SKIPS},
+                annotations={
+                    **SKIP_AWAIT,
+                    **scanner_skips(DAEMON_SKIP_REASONS, images=[ctx.config.images.daemon]),
+                },
             ),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
                 replicas=1,

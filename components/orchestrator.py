@@ -349,7 +349,8 @@ class OrchestratorWorkspace(pulumi.ComponentResource):
                         "CKV_K8S_37": "install-funding-keys adds CHOWN, DAC_OVERRIDE and FOWNER "
                         "to install key files into a volume root may not own",
                         "CKV_K8S_25": "see CKV_K8S_37",
-                    }
+                    },
+                    images=[config.images.orchestrator, config.images.daemon],
                 ),
             },
             spec=spec,

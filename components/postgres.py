@@ -173,7 +173,8 @@ class Postgres(pulumi.ComponentResource):
                     {
                         "CKV_K8S_40": "uid 999 is the image's postgres user, which owns the data "
                         "directory of every disk it initialised (kept across stacks)"
-                    }
+                    },
+                    images=[ctx.config.images.curl, ctx.config.images.postgres],
                 ),
             },
             spec={

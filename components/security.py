@@ -90,8 +90,19 @@ def container_security(
     return context
 
 
-def scanner_skips(reasons: Mapping[str, str]) -> dict[str, str]:
-    """`checkov.io/skip<N>: <check>=<reason>` annotations, one per check, in a stable order."""
+def scanner_skips(
+    reasons: Mapping[str, str] | None = None, *, images: Sequence[str] = ()
+) -> dict[str, str]:
+    """`checkov.io/skip<N>: <check>=<reason>` annotations, one per check, in a stable order.
+    `images` are the workload's images: those without a digest get the digest check skipped,
+    naming them (no digest could be established for them from public sources)."""
+    reasons = dict(reasons or {})
+    unpinned = sorted({image for image in images if "@sha256:" not in image})
+    if unpinned:
+        reasons["CKV_K8S_43"] = (
+            f"no public digest known for {', '.join(unpinned)}; pin it in the stack's "
+            "`images` config as repo:tag@sha256:<digest> (README: Images)"
+        )
     annotations: dict[str, str] = {}
     for number, (check, reason) in enumerate(sorted(reasons.items()), start=1):
         if not check.startswith(("CKV_K8S_", "CKV2_K8S_")) or not reason.strip():

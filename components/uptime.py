@@ -19,7 +19,7 @@ import pulumi_kubernetes as k8s
 
 from components.context import ExperimentContext
 from components.labels import Labels
-from components.security import NOBODY, container_security, pod_security
+from components.security import NOBODY, container_security, pod_security, scanner_skips
 from minaperf import services
 from minaperf.keys.material import PublicSummary
 
@@ -68,7 +68,10 @@ class UptimeBackend(pulumi.ComponentResource):
         selector = Labels.selector(COMPONENT)
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
-            metadata=ctx.metadata(COMPONENT, COMPONENT),
+            metadata={
+                **ctx.metadata(COMPONENT, COMPONENT),
+                "annotations": scanner_skips(images=[ctx.config.images.uptime_backend]),
+            },
             spec={
                 "replicas": 1,
                 "strategy": {"type": "Recreate"},

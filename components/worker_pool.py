@@ -444,7 +444,8 @@ class SnarkWorkerPool(pulumi.ComponentResource):
                         "$HOME besides their state directory",
                         "CKV_K8S_23": "the Mina daemon image runs as root and owns its files",
                         "CKV_K8S_40": "see CKV_K8S_23",
-                    }
+                    },
+                    images=[config.images.daemon],
                 ),
             },
             spec=spec,

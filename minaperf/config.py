@@ -499,13 +499,24 @@ class Images(_Model):
     uptime_backend: Image = Field(
         "o1labs/mina-perf-testing:in-memory-uptime-backend", alias="uptimeBackend"
     )
-    postgres: Image = "postgres:15.10-bookworm"
+    # Digests of the multi-platform index, from docker-library/repo-info
+    # (repos/postgres/remote/15.10-bookworm.md, repos/busybox/remote/1.36.1.md) and, for curl,
+    # as published in several independent public projects; see README "Images".
+    postgres: Image = (
+        "postgres:15.10-bookworm"
+        "@sha256:06dd85a64e950719a3ee8435ce1bdc32b5f8acf406185d7ff875bcced5817165"
+    )
     dashboard: Image = "directcuteo/mina-frontend:663f692"
     experiments_api: Image = Field(
         "o1labs/mina-perf-testing:experiments-api-persistence", alias="experimentsApi"
     )
-    curl: Image = "curlimages/curl:8.10.1"
-    busybox: Image = "busybox:1.36.1"
+    curl: Image = (
+        "curlimages/curl:8.10.1"
+        "@sha256:d9b4541e214bcd85196d6e92e2753ac6d0ea699f0af5741f8c6cccbfcf00ef4b"
+    )
+    busybox: Image = (
+        "busybox:1.36.1@sha256:9ae97d36d26566ff84e8893c64a6dc4fe8ca6d1144bf5b87b2b85a32def253c7"
+    )
 
 
 DEBIAN_CODENAMES = frozenset(

@@ -127,7 +127,7 @@ def test_fetcher_secret_key_derives_the_published_fetcher_public_key(dev: Render
         assert volumes["key"]["secret"]["secretName"] == "log-fetcher-key"
 
 
-def test_fetcher_takes_the_db_uri_from_the_secret_by_reference(dev: Rendered) -> None:
+def test_fetcher_takes_the_database_from_the_environment_never_argv(dev: Rendered) -> None:
     fetcher = containers(dev.named(DEPLOYMENT, "log-fetcher-1"))
     main = fetcher["fetcher"]
     assert main["args"] == [
@@ -139,11 +139,15 @@ def test_fetcher_takes_the_db_uri_from_the_secret_by_reference(dev: Rendered) ->
         "-n",
         "/names-data/node_names.json",
         "--db-uri",
-        "$(DB_URI)",
+        "postgresql://",
         "discovery",
     ]
     env = env_of(main)
-    assert env["DB_URI"] == {"secretKeyRef": {"name": "postgres-credentials", "key": "uri"}}
+    assert env["PGPASSWORD"] == {
+        "secretKeyRef": {"name": "postgres-credentials", "key": "password"}
+    }
+    assert env["PGHOST"] == "postgres.itn-dev.svc.cluster.local"
+    assert (env["PGPORT"], env["PGUSER"], env["PGDATABASE"]) == ("5432", "postgres", "logs")
     # Its own static node list, not the uptime backend (served by the node-list container).
     assert env["ONLINE_URL"] == "http://127.0.0.1:8081/online.json"
     assert fetcher["node-list"]["command"] == [
@@ -169,8 +173,8 @@ def test_fetcher_takes_the_db_uri_from_the_secret_by_reference(dev: Rendered) ->
     assert pod_spec(dev.named(DEPLOYMENT, "log-fetcher-1"))["shareProcessNamespace"] is True
 
     api = containers(dev.named(DEPLOYMENT, "log-api"))["log-api"]
-    assert api["args"] == ["consumer", "serve", "--db-uri", "$(DB_URI)", "--port", "9080"]
-    assert env_of(api)["DB_URI"] == {"secretKeyRef": {"name": "postgres-credentials", "key": "uri"}}
+    assert api["args"] == ["consumer", "serve", "--db-uri", "postgresql://", "--port", "9080"]
+    assert env_of(api)["PGPASSWORD"] == env["PGPASSWORD"]
     assert [p["port"] for p in spec_of(dev.named(SERVICE, "log-api"))["ports"]] == [9080]
 
 
