@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from components.platform import NODE_POOL_IGNORED, gke_service_agent
+from minaperf.config import Images
 from minaperf.gcp_project import BASE_APIS, SERVICE_ACCOUNT_ID
 from tests.conftest import ROOT, Rendered, render
 
@@ -207,7 +208,8 @@ def test_docker_hub_images_are_pulled_through_the_remote_repository(options: Ren
     }
     assert images
     assert [image for image in images if not image.startswith(registry)] == []
-    assert f"{registry}library/postgres:15.10-bookworm" in images
+    # The digest pin travels with the image: the remote repository serves Docker Hub's manifests.
+    assert f"{registry}library/{Images.model_validate({}).postgres}" in images
     # Pods start only after the cluster component, the repository included.
     (namespace,) = options.of_type("kubernetes:core/v1:Namespace")
     assert repository["urn"] in namespace["dependencies"]
