@@ -301,6 +301,9 @@ def gke_service_agent(project_number: str) -> str:
 def _maintenance_policy(
     started: str, ttl_hours: int
 ) -> gcp.container.ClusterMaintenancePolicyArgsDict:
+    # Starts at the deploy's "now", already past when the cluster is created: GKE takes an
+    # exclusion that is already running (GoogleCloudPlatform/cluster-toolkit#5910 starts its
+    # exclusions at cluster creation the same way).
     window = upgrade_exclusion(started, ttl_hours)
     return {
         "daily_maintenance_window": {"start_time": MAINTENANCE_WINDOW_START},

@@ -19,6 +19,7 @@ import httpx
 CRM = "https://cloudresourcemanager.googleapis.com"
 SERVICE_USAGE = "https://serviceusage.googleapis.com"
 COMPUTE = "https://compute.googleapis.com"
+KMS = "https://cloudkms.googleapis.com"
 BATCH_GET_LIMIT = 20
 """services:batchGet takes at most 20 names per call (Service Usage v1 reference)."""
 TIMEOUT_SECONDS = 20.0
@@ -85,7 +86,7 @@ def decode_error(response: httpx.Response) -> GcpApiError:
 
 
 class GcpApi:
-    """Cloud Resource Manager, Service Usage and Compute, reached with one bearer token.
+    """Cloud Resource Manager, Service Usage, Compute and Cloud KMS, with one bearer token.
 
     `base_url` replaces all three hosts (a stand-in in tests, a private endpoint in a VPC-SC
     perimeter); the paths are the public ones.
@@ -96,6 +97,7 @@ class GcpApi:
             "crm": base_url or CRM,
             "serviceusage": base_url or SERVICE_USAGE,
             "compute": base_url or COMPUTE,
+            "kms": base_url or KMS,
         }
         self._client = httpx.Client(
             headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT_SECONDS
@@ -128,6 +130,13 @@ class GcpApi:
             "POST",
             f"/v1/projects/{quote(project)}:testIamPermissions",
             json={"permissions": permissions},
+        )
+        return set(body.get("permissions") or [])
+
+    def test_key_permissions(self, key: str, permissions: list[str]) -> set[str]:
+        """The subset of `permissions` the caller holds on a Cloud KMS key."""
+        body = self._call(
+            "kms", "POST", f"/v1/{quote(key)}:testIamPermissions", json={"permissions": permissions}
         )
         return set(body.get("permissions") or [])
 

@@ -237,6 +237,46 @@ def _role_for(permission: str) -> str:
     return "roles/editor"
 
 
+KEY_PERMISSIONS = ("cloudkms.cryptoKeys.getIamPolicy", "cloudkms.cryptoKeys.setIamPolicy")
+"""`up` grants GKE's service agent encrypt/decrypt on platform.secretsKmsKey."""
+
+
+def _check_secrets_key(api: GcpApi, platform: GkePlatform, report: PreflightReport) -> None:
+    key = platform.secrets_kms_key
+    if key is None:
+        return
+    try:
+        granted = api.test_key_permissions(key, list(KEY_PERMISSIONS))
+    except GcpApiError as error:
+        if error.http_status in {403, 404} and not error.service_disabled:
+            report.problems.append(
+                Problem(
+                    "permissions",
+                    f"platform.secretsKmsKey {key} does not exist or you cannot see it "
+                    f"({error.message})",
+                    "create the key in the cluster's region, or have its owner grant you "
+                    "roles/cloudkms.admin on it",
+                )
+            )
+        else:
+            report.problems.append(
+                _api_problem("permissions", error, key.split("/")[1], "check the KMS key")
+            )
+        return
+    for permission in KEY_PERMISSIONS:
+        if permission not in granted:
+            report.problems.append(
+                Problem(
+                    "permissions",
+                    f"missing {permission} on {key} (to let GKE's service agent use the key)",
+                    "have the key's owner grant you roles/cloudkms.admin on it, or grant "
+                    "roles/cloudkms.cryptoKeyEncrypterDecrypter to "
+                    "service-<project number>@container-engine-robot.iam.gserviceaccount.com "
+                    "themselves",
+                )
+            )
+
+
 def _check_apis(
     api: GcpApi, platform: GkePlatform, project: str, report: PreflightReport
 ) -> set[str]:
@@ -415,6 +455,7 @@ def preflight(config: ExperimentConfig, env: Environment, api: GcpApi | None) ->
     if api is None:
         return report
     _check_permissions(api, config, platform.project, report)
+    _check_secrets_key(api, platform, report)
     disabled = _check_apis(api, platform, platform.project, report)
     if "compute.googleapis.com" in disabled:
         report.notes.append("quota and zone checks skipped until compute.googleapis.com is on")

@@ -17,6 +17,7 @@ import json
 import os
 import shutil
 import sys
+import warnings
 from pathlib import Path
 
 import httpx
@@ -55,6 +56,11 @@ def access_token() -> tuple[str | None, str | None]:
     token = os.environ.get(TOKEN_ENV)
     if token:
         return token, TOKEN_ENV
+    with warnings.catch_warnings():
+        return _load_token()
+
+
+def _load_token() -> tuple[str | None, str | None]:
     import google.auth
     import google.auth.exceptions
     import google.auth.transport.requests
@@ -62,6 +68,9 @@ def access_token() -> tuple[str | None, str | None]:
     try:
         key = os.environ.get(KEY_ENV)
         if key:
+            # google-auth warns that these loaders do not vet a configuration from an untrusted
+            # source; this one is the user's own, as the pulumi-gcp provider also takes it.
+            warnings.simplefilter("ignore", DeprecationWarning)
             info = json.loads(key) if key.lstrip().startswith("{") else None
             if info is not None:
                 credentials, _ = google.auth.load_credentials_from_dict(info, scopes=SCOPES)
@@ -101,12 +110,14 @@ def main(argv: list[str] | None = None) -> int:
         description="Check a GCP project before `pulumi up` of a stack; exit 2 with the fixes.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--stack", help="read Pulumi.<STACK>.yaml")
+    source.add_argument("--stack", help="read Pulumi.<STACK>.yaml in the current directory")
     source.add_argument("--config", type=Path, help="read a stack config file (stacks/*.yaml)")
     parser.add_argument("--ipv4-url", default=IPV4_ECHO, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     try:
-        stack_input = read_stack_input(stack=args.stack, config_file=args.config, overrides=())
+        # Like `pulumi`: the stack's settings file in the current (project) directory.
+        config_file = Path.cwd() / f"Pulumi.{args.stack}.yaml" if args.stack else args.config
+        stack_input = read_stack_input(stack=None, config_file=config_file, overrides=())
         config = validate(stack_input)
     except (ConfigError, UsageError) as error:
         print(f"preflight: config error: {error}", file=sys.stderr)

@@ -10,6 +10,8 @@ Behaviours copied (each where the real API documents or shows it):
   (`accessNotConfigured` for a disabled API, `notFound`, `forbidden`).
 * A disabled API answers 403 PERMISSION_DENIED + SERVICE_DISABLED for every call to it.
 * `rateLimited`: any call to that API answers 429 RESOURCE_EXHAUSTED + RATE_LIMIT_EXCEEDED.
+* cryptoKeys.testIamPermissions (Cloud KMS): 403 "... (or it may not exist)" for a key the
+  caller cannot see; otherwise the granted subset, `{}` when none.
 * projects.testIamPermissions: 403 for a project the caller cannot see (Resource Manager does not
   reveal whether it exists); 400 INVALID_ARGUMENT for a malformed permission; otherwise the
   granted subset, and `{}` (the field omitted, proto3 JSON) when nothing is granted.
@@ -51,6 +53,8 @@ class FakeProject:
     """zone -> machine type names offered there."""
     images: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     disks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    keys: dict[str, set[str]] = field(default_factory=dict)
+    """Cloud KMS key name -> permissions the caller holds on it."""
     requests: list[str] = field(default_factory=list)
 
 
@@ -110,6 +114,10 @@ class FakeGcp:
             return self._guard("compute", "Compute Engine API") or self._compute(
                 path.removeprefix("/compute/v1/"), query
             )
+        if "/cryptoKeys/" in path and path.endswith(":testIamPermissions"):
+            return self._guard("kms", "Cloud Key Management Service (KMS) API") or (
+                self._test_key_permissions(path, body)
+            )
         if path.endswith(":testIamPermissions"):
             return self._guard("crm", "Cloud Resource Manager API") or self._test_permissions(
                 path, body
@@ -124,6 +132,7 @@ class FakeGcp:
             "compute": "compute.googleapis.com",
             "crm": "cloudresourcemanager.googleapis.com",
             "serviceusage": "serviceusage.googleapis.com",
+            "kms": "cloudkms.googleapis.com",
         }[api]
         consumer = {"consumer": f"projects/{project.number}", "service": service}
         if api in project.rate_limited:
@@ -164,6 +173,22 @@ class FakeGcp:
             if not _PERMISSION.match(permission):
                 return _error(400, "INVALID_ARGUMENT", f"Permission {permission} is not valid.")
         granted = sorted(p for p in asked if p in self.project.granted)
+        return 200, ({"permissions": granted} if granted else {})
+
+    def _test_key_permissions(self, path: str, body: bytes) -> tuple[int, Any]:
+        key = path.removeprefix("/v1/").removesuffix(":testIamPermissions")
+        asked = json.loads(body or b"{}").get("permissions") or []
+        if key not in self.project.keys:
+            # KMS does not say whether a key you cannot see exists.
+            return _error(
+                403,
+                "PERMISSION_DENIED",
+                f"Permission '{asked[0] if asked else ''}' denied on resource '{key}' (or it "
+                "may not exist).",
+                reason="IAM_PERMISSION_DENIED",
+                metadata={"resource": key, "permission": asked[0] if asked else ""},
+            )
+        granted = sorted(p for p in asked if p in self.project.keys[key])
         return 200, ({"permissions": granted} if granted else {})
 
     # ------------------------------------------------------------------------ Service Usage

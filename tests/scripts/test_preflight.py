@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -226,6 +227,20 @@ def test_a_wrong_token_is_unauthenticated(gcp: FakeGcp) -> None:
     assert (caught.value.http_status, caught.value.status) == (401, "UNAUTHENTICATED")
 
 
+KEY = "projects/my-project-1/locations/us-central1/keyRings/itn/cryptoKeys/secrets"
+
+
+def test_the_secrets_key_must_be_grantable(gcp: FakeGcp) -> None:
+    config = _config("Pulumi.dev.yaml", f"platform.secretsKmsKey={KEY}")
+    (line,) = _lines(_run(gcp, config))
+    assert line.startswith(f"permissions: platform.secretsKmsKey {KEY} does not exist or you")
+    gcp.project.keys[KEY] = {"cloudkms.cryptoKeys.getIamPolicy"}
+    (line,) = _lines(_run(gcp, config))
+    assert line.startswith(f"permissions: missing cloudkms.cryptoKeys.setIamPolicy on {KEY}")
+    gcp.project.keys[KEY].add("cloudkms.cryptoKeys.setIamPolicy")
+    assert _lines(_run(gcp, config)) == []
+
+
 # ------------------------------------------------------------------------------ APIs
 
 
@@ -444,3 +459,27 @@ def test_run_preflight_returns_only_the_problems(gcp: FakeGcp) -> None:
         api.close()
     assert problem.check == "permissions"
     assert isinstance(_config().platform, GkePlatform)
+
+
+# ------------------------------------------------------------------------------ credentials
+
+
+def test_unusable_google_credentials_are_one_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    """(Exchanging good credentials for a token is google-auth's job against Google's fixed
+    token endpoint, which no stand-in can take the place of.)"""
+    monkeypatch.delenv(cli.TOKEN_ENV, raising=False)
+    monkeypatch.setenv(cli.KEY_ENV, json.dumps({"type": "authorized_user", "client_id": "x"}))
+    token, why = cli.access_token()
+    assert token is None
+    assert why is not None
+    assert "\n" not in why
+
+
+def test_no_credentials_anywhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv(cli.TOKEN_ENV, raising=False)
+    monkeypatch.delenv(cli.KEY_ENV, raising=False)
+    monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
+    token, why = cli.access_token()
+    assert token is None
+    assert why is not None
+    assert "missing.json" in why
