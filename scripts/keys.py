@@ -79,9 +79,39 @@ def _read_text(path: Path) -> str:
         raise CliError(f"{path}: {error.strerror}") from error
 
 
-def cmd_public_key(args: argparse.Namespace) -> None:
+MAX_STDIN_KEY_BYTES = 4096
+"""An EK private key is 52 characters; more than a few KiB on stdin is not a key."""
+
+
+def _private_key_input(args: argparse.Namespace) -> str:
+    """The private key from an environment variable or stdin, never from argv (shell history,
+    `ps` and audit logs keep the command line)."""
+    if args.private_key is not None:
+        raise CliError(
+            "the private key is read from stdin or --from-env VAR, never from the command line "
+            "(it would land in shell history and ps); e.g. "
+            "`python -m scripts.keys public-key < key.txt`"
+        )
+    if args.from_env is not None:
+        value = os.environ.get(args.from_env)
+        if value is None:
+            raise CliError(f"set the private key in the environment variable {args.from_env}")
+        return value.strip()
+    if sys.stdin is None or sys.stdin.isatty():
+        raise CliError("pipe the private key on stdin, or name a variable with --from-env VAR")
+    data = sys.stdin.buffer.read(MAX_STDIN_KEY_BYTES + 1)
+    if len(data) > MAX_STDIN_KEY_BYTES:
+        raise CliError("stdin holds more than a private key (over 4 KiB)")
     try:
-        print(mina.public_key_of(args.private_key))
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError as error:
+        raise CliError("stdin is not UTF-8 text") from error
+
+
+def cmd_public_key(args: argparse.Namespace) -> None:
+    private_key = _private_key_input(args)
+    try:
+        print(mina.public_key_of(private_key))
     except mina.MinaKeyError as error:
         raise CliError(str(error)) from error
 
@@ -90,34 +120,57 @@ def _pwdiff(args: argparse.Namespace) -> secret_box.PwDiff:
     return secret_box.GENERATED_PWDIFF if args.fast else secret_box.MODERATE_PWDIFF
 
 
+def _refuse_existing(*paths: Path) -> None:
+    """Refuse before writing anything when any output file exists (a key, or only its .pub)."""
+    for path in paths:
+        if path.exists() or path.is_symlink():
+            raise CliError(
+                f"{path} already exists; refusing to overwrite a key (choose another --out)"
+            )
+
+
 def cmd_new_mina(args: argparse.Namespace) -> None:
     password = _password(args.password_env or DEFAULT_MINA_PASSWORD_ENV)
     out = Path(args.out)
+    _refuse_existing(out, Path(f"{out}.pub"))
     _ensure_private_dir(out.parent)
     keypair = mina.MinaKeypair.generate()
     key_file = secret_box.encrypt_random(keypair.private_key_bytes, password, pwdiff=_pwdiff(args))
     _write_private(out, key_file, exclusive=True)
-    _write_private(Path(f"{out}.pub"), keypair.public_key + "\n", exclusive=False)
+    _write_private(Path(f"{out}.pub"), keypair.public_key + "\n", exclusive=True)
     print(keypair.public_key)
 
 
 def cmd_new_libp2p(args: argparse.Namespace) -> None:
     password = _password(args.password_env or DEFAULT_LIBP2P_PASSWORD_ENV)
     out = Path(args.out)
+    _refuse_existing(out, Path(f"{out}.peerid"))
     _ensure_private_dir(out.parent)
     keypair = libp2p.Libp2pKeypair.generate()
     key_file = secret_box.encrypt_random(
         keypair.triple().encode("utf-8"), password, pwdiff=_pwdiff(args)
     )
     _write_private(out, key_file, exclusive=True)
-    _write_private(Path(f"{out}.peerid"), keypair.peer_id, exclusive=False)
+    _write_private(Path(f"{out}.peerid"), keypair.peer_id, exclusive=True)
     print(keypair.peer_id)
 
 
-def cmd_new_itn(_args: argparse.Namespace) -> None:
+def cmd_new_itn(args: argparse.Namespace) -> None:
+    """The public key always; the secret only to a 0600 file (--out) or when asked."""
     key = itn.ItnKey.generate()
-    print(f"secret: {key.secret_b64}")
+    if args.out is not None:
+        out = Path(args.out)
+        _refuse_existing(out)
+        _ensure_private_dir(out.parent)
+        _write_private(out, key.secret_b64 + "\n", exclusive=True)
+    if args.show_secret:
+        print(f"secret: {key.secret_b64}")
     print(f"public: {key.public_b64}")
+    if args.out is None and not args.show_secret:
+        print(
+            "note: the secret was not shown; use --out FILE (0600) or --show-secret",
+            file=sys.stderr,
+        )
 
 
 def cmd_new_seed(_args: argparse.Namespace) -> None:
@@ -217,8 +270,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m scripts.keys", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    public_key = commands.add_parser("public-key", help="print the B62 public key of an EK key")
-    public_key.add_argument("private_key", metavar="EK_KEY")
+    public_key = commands.add_parser(
+        "public-key",
+        help="print the B62 public key of an EK key read from stdin or --from-env",
+        description="Read an EK private key from stdin (or --from-env VAR), never from argv.",
+    )
+    public_key.add_argument("private_key", nargs="?", help=argparse.SUPPRESS)
+    public_key.add_argument("--from-env", metavar="VAR", help="env var holding the private key")
     public_key.set_defaults(func=cmd_public_key)
 
     new = commands.add_parser("new", help="generate a key")
@@ -245,7 +303,11 @@ def build_parser() -> argparse.ArgumentParser:
             help="cheap Argon2i cost; only for random passwords stored next to the file",
         )
         sub.set_defaults(func=func)
-    itn_parser = kinds.add_parser("itn", help="print a new ITN Ed25519 secret and public key")
+    itn_parser = kinds.add_parser(
+        "itn", help="make an ITN Ed25519 key: prints the public key; the secret only if asked"
+    )
+    itn_parser.add_argument("--out", metavar="FILE", help="write the base64 secret here (0600)")
+    itn_parser.add_argument("--show-secret", action="store_true", help="print the secret too")
     itn_parser.set_defaults(func=cmd_new_itn)
     seed_parser = kinds.add_parser(
         "seed", help="print a new key seed (base64, 32 bytes) for keys.seed / keys.fundingSeed"

@@ -18,12 +18,15 @@ EK = "EKFFrQVB9tmtHVxAGBqvZYUy9Wm2e5ERwNh4dgZpjyLsT6nfpmPS"
 B62 = "B62qmabsxin5ukW6E1UJXhTx1wKn6WurScBRjPs42Z6mriP7FKhvWmy"
 
 
-def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def run(
+    *args: str, env: dict[str, str] | None = None, stdin: str = ""
+) -> subprocess.CompletedProcess[str]:
     base = {k: v for k, v in os.environ.items() if not k.startswith(("MINA_", "TEST_PW"))}
     return subprocess.run(
         [sys.executable, "-m", "scripts.keys", *args],
         cwd=REPO,
         env={**base, **(env or {})},
+        input=stdin,
         capture_output=True,
         text=True,
         check=False,
@@ -43,15 +46,24 @@ def assert_bad_input(result: subprocess.CompletedProcess[str], fragment: str) ->
     assert result.stdout == ""
 
 
-def test_public_key() -> None:
+def test_public_key_reads_the_private_key_from_stdin_or_the_environment() -> None:
+    result = run("public-key", stdin=EK + "\n")
+    assert (result.returncode, result.stdout) == (0, B62 + "\n"), result.stderr
+    result = run("public-key", "--from-env", "TEST_PW_EK", env={"TEST_PW_EK": EK})
+    assert (result.returncode, result.stdout) == (0, B62 + "\n"), result.stderr
+
+
+def test_public_key_never_takes_the_key_from_argv() -> None:
     result = run("public-key", EK)
-    assert result.returncode == 0
-    assert result.stdout == B62 + "\n"
+    assert_bad_input(result, "never from the command line")
+    assert EK not in result.stderr
 
 
 def test_public_key_rejects_bad_key() -> None:
-    assert_bad_input(run("public-key", EK[:-1] + "T"), "checksum")
-    assert_bad_input(run("public-key", B62), "version byte")
+    assert_bad_input(run("public-key", stdin=EK[:-1] + "T"), "checksum")
+    assert_bad_input(run("public-key", stdin=B62), "version byte")
+    assert_bad_input(run("public-key", stdin="x" * 10_000), "more than a private key")
+    assert_bad_input(run("public-key", "--from-env", "TEST_PW_UNSET"), "TEST_PW_UNSET")
 
 
 def test_new_mina_fast(tmp_path: Path) -> None:
@@ -120,8 +132,19 @@ def test_new_libp2p_with_custom_variable(tmp_path: Path) -> None:
     assert libp2p.parse_triple(json.loads(shown.stdout)["keypair"]).peer_id == peer_id
 
 
-def test_new_itn() -> None:
-    result = run("new", "itn")
+def test_new_itn_prints_the_secret_only_when_asked(tmp_path: Path) -> None:
+    quiet = run("new", "itn")
+    assert quiet.returncode == 0
+    assert [line.split(":")[0] for line in quiet.stdout.splitlines()] == ["public"]
+    assert "secret was not shown" in quiet.stderr
+    out = tmp_path / "itn" / "key"
+    to_file = run("new", "itn", "--out", str(out))
+    assert to_file.returncode == 0, to_file.stderr
+    assert mode(out) == 0o600
+    key = itn.ItnKey.from_secret_b64(out.read_text().strip())
+    assert to_file.stdout == f"public: {key.public_b64}\n"
+    assert_bad_input(run("new", "itn", "--out", str(out)), "already exists")
+    result = run("new", "itn", "--show-secret")
     assert result.returncode == 0
     secret_line, public_line = result.stdout.splitlines()
     assert secret_line.startswith("secret: ")
@@ -288,3 +311,40 @@ def test_unwritable_output_is_a_one_line_error(tmp_path: Path) -> None:
     assert_bad_input(
         run("new", "mina", "--fast", "--out", str(blocker / "a" / "k"), env=env), "error"
     )
+
+
+@pytest.mark.parametrize(("kind", "side"), [("mina", ".pub"), ("libp2p", ".peerid")])
+def test_new_refuses_when_any_output_file_exists(tmp_path: Path, kind: str, side: str) -> None:
+    out = tmp_path / "keys" / "k"
+    out.parent.mkdir(mode=0o700)
+    (tmp_path / "keys" / f"k{side}").write_text("mine\n")
+    env = {"TEST_PW_NEW": "pw"}
+    result = run("new", kind, "--fast", "--out", str(out), "--password-env", "TEST_PW_NEW", env=env)
+    assert_bad_input(result, "already exists")
+    assert (tmp_path / "keys" / f"k{side}").read_text() == "mine\n"
+    assert not out.exists()
+
+
+@pytest.mark.parametrize(
+    ("content", "fragment"),
+    [
+        (b"[" * 200_000, "nested too deeply"),
+        (b"\xff\xfe\x00\x01", "UTF-8"),
+    ],
+)
+def test_inspect_hostile_files_are_one_line(tmp_path: Path, content: bytes, fragment: str) -> None:
+    path = tmp_path / "k"
+    path.write_bytes(content)
+    result = run("inspect", str(path), env={"MINA_PRIVKEY_PASS": "pw"})
+    assert_bad_input(result, fragment)
+
+
+def test_inspect_refuses_a_kdf_cost_past_libsodium_sensitive(tmp_path: Path) -> None:
+    env = {"MINA_PRIVKEY_PASS": "pw"}
+    out = tmp_path / "keys" / "k"
+    assert run("new", "mina", "--fast", "--out", str(out), env=env).returncode == 0
+    document = json.loads(out.read_text())
+    document["pwdiff"] = [1 << 34, 4]  # 16 GiB of Argon2 memory: a hang, or an OOM kill
+    hostile = tmp_path / "hostile"
+    hostile.write_text(json.dumps(document))
+    assert_bad_input(run("inspect", str(hostile), env=env), "KDF cost too high")
