@@ -16,6 +16,9 @@ from components.clock import TIMESTAMP_FORMAT
 
 PART_OF = "mina-itn"
 K8S_PREFIX = "mina-itn"
+OWN_GCP_LABEL = "mina-itn-experiment"
+"""A GCP label only this project sets (the experiment as value): the janitor selects by it, never
+by look-alike generic labels (`experiment`, `managed-by=pulumi`) another team may also use."""
 EXPIRY_FORMAT = "%Y-%m-%d_%H-%M"
 """Expiry label values: UTC, minute precision, valid for both GCP and Kubernetes labels."""
 
@@ -39,7 +42,12 @@ class Labels:
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def gcp(self) -> pulumi.Output[dict[str, str]]:
-        base = {"experiment": self.experiment, "owner": self.owner, "managed-by": "pulumi"}
+        base = {
+            "experiment": self.experiment,
+            OWN_GCP_LABEL: self.experiment,
+            "owner": self.owner,
+            "managed-by": "pulumi",
+        }
         return self.expiry.apply(lambda expiry: {**self.extra, **base, "expiry": expiry})
 
     def k8s(self, component: str, instance: str | None = None) -> pulumi.Output[dict[str, str]]:

@@ -63,7 +63,7 @@ _KMS_KEY = re.compile(
     r"[A-Za-z0-9_-]{1,63}/cryptoKeys/[A-Za-z0-9_-]{1,63}$"
 )
 GCP_MAX_LABELS = 64
-PROGRAM_GCP_LABELS = ("experiment", "owner", "managed-by", "expiry")
+PROGRAM_GCP_LABELS = ("experiment", "mina-itn-experiment", "owner", "managed-by", "expiry")
 """Labels the program puts on every labelled GCP resource (components/labels.py)."""
 
 CONFIG_NAMESPACES = frozenset({"mina-itn", "gcp", "kubernetes", "pulumi"})

@@ -3,12 +3,20 @@
 Experiments are meant to be short; forgotten ones cost money. Stacks expire by their `expiresAt`
 output; cloud leftovers by their expiry label (`expiry` on GCP, `mina-itn/expiry` on Kubernetes).
 
-    python -m scripts.janitor [--delete] [--now ISO] [--no-gcloud] [--no-kubectl]
+    python -m scripts.janitor --project P [--delete] [--now ISO] [--no-gcloud] [--no-kubectl]
 
-Read-only by default. `--delete` runs `pulumi destroy --yes --stack S` for expired stacks, and
-deletes expired GCE instances and namespaces only when no stack owns their experiment (a stack's
-own resources go with its destroy). Disks and GKE clusters are only reported: a kept disk may hold
-an experiment's data on purpose, and a cluster deserves a human look.
+It deletes only what is ours. GCP resources are selected by `mina-itn-experiment`, a label only
+this project sets (never by generic look-alikes such as `experiment` or `managed-by=pulumi` that
+another team's Pulumi VMs may carry), and must belong to `--project`, checked on every item
+gcloud returns (its selfLink/zone), not only in the query. Namespaces must carry
+`app.kubernetes.io/part-of=mina-itn` and `mina-itn/experiment`.
+
+Read-only by default; the listing is the plan: exactly the commands `--delete` would run. An
+expired stack goes through `python -m scripts.teardown --stack S --yes`, which stops the load its
+runs left scheduled before `pulumi destroy`. Expired GCE instances and namespaces are deleted only
+when no stack owns their experiment (a stack's own resources go with its teardown). Disks and GKE
+clusters are only reported: a kept disk may hold an experiment's data on purpose, and a cluster
+deserves a human look.
 """
 
 from __future__ import annotations
@@ -24,13 +32,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-GCP_LABEL_EXPERIMENT = "experiment"
+GCP_LABEL_OWN = "mina-itn-experiment"
+"""Set by this project alone (components/labels.py OWN_GCP_LABEL); its value is the experiment."""
 GCP_LABEL_EXPIRY = "expiry"
+K8S_LABEL_PART_OF = "app.kubernetes.io/part-of"
+K8S_PART_OF = "mina-itn"
 K8S_LABEL_EXPERIMENT = "mina-itn/experiment"
 K8S_LABEL_EXPIRY = "mina-itn/expiry"
-K8S_SELECTOR = "app.kubernetes.io/part-of=mina-itn"
-GCP_FILTER = "labels.managed-by=pulumi"
-GKE_FILTER = "resourceLabels.managed-by=pulumi"
+K8S_SELECTOR = f"{K8S_LABEL_PART_OF}={K8S_PART_OF},{K8S_LABEL_EXPERIMENT}"
+# gcloud's filter `labels.KEY:*` means "has the key" (gcloud topic filters: `:*` existence).
+GCP_FILTER = f"labels.{GCP_LABEL_OWN}:*"
+GKE_FILTER = f"resourceLabels.{GCP_LABEL_OWN}:*"
 _INSTALL_HINTS = {
     "pulumi": "install the Pulumi CLI (https://www.pulumi.com/docs/install/)",
     "gcloud": "install the Google Cloud CLI, or pass --no-gcloud to skip GCE and GKE",
@@ -115,21 +127,38 @@ def list_stacks() -> tuple[list[Finding], list[str]]:
     return findings, names
 
 
-def list_gcp() -> list[Finding]:
+def _in_project(item: dict[str, Any], project: str) -> bool:
+    """The item's own URL names `project` (compute: selfLink/zone; GKE: selfLink)."""
+    marker = f"/projects/{project}/"
+    return any(marker in str(item.get(key) or "") for key in ("selfLink", "zone"))
+
+
+def list_gcp(project: str) -> list[Finding]:
+    """Our GCE instances, disks and GKE clusters in `project`; anything else gcloud returns
+    (look-alike labels, another project) is dropped here, whatever the filter did."""
     found = []
     for kind, argv, labels_key, label_filter in (
         ("instance", ["gcloud", "compute", "instances", "list"], "labels", GCP_FILTER),
         ("disk", ["gcloud", "compute", "disks", "list"], "labels", GCP_FILTER),
         ("cluster", ["gcloud", "container", "clusters", "list"], "resourceLabels", GKE_FILTER),
     ):
-        for item in _run_json([*argv, "--format=json", f"--filter={label_filter}"]) or []:
+        listing = _run_json(
+            [*argv, f"--project={project}", "--format=json", f"--filter={label_filter}"]
+        )
+        for item in listing if isinstance(listing, list) else []:
+            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+                continue
             labels = item.get(labels_key) or {}
+            if not isinstance(labels, dict) or not labels.get(GCP_LABEL_OWN):
+                continue  # not ours: no label only this project sets
+            if not _in_project(item, project):
+                continue  # ours by label, but another project's: not ours to delete here
             location = _last_segment(item.get("zone")) or item.get("location")
             found.append(
                 Finding(
                     kind,
                     item["name"],
-                    labels.get(GCP_LABEL_EXPERIMENT),
+                    str(labels[GCP_LABEL_OWN]),
                     parse_time(labels.get(GCP_LABEL_EXPIRY)),
                     location,
                 )
@@ -140,9 +169,11 @@ def list_gcp() -> list[Finding]:
 def list_namespaces() -> list[Finding]:
     data = _run_json(["kubectl", "get", "namespaces", "-l", K8S_SELECTOR, "-o", "json"]) or {}
     found = []
-    for item in data.get("items", []):
-        metadata = item.get("metadata", {})
+    for item in data.get("items", []) if isinstance(data, dict) else []:
+        metadata = item.get("metadata", {}) if isinstance(item, dict) else {}
         labels = metadata.get("labels") or {}
+        if labels.get(K8S_LABEL_PART_OF) != K8S_PART_OF or not labels.get(K8S_LABEL_EXPERIMENT):
+            continue
         found.append(
             Finding(
                 "namespace",
@@ -154,24 +185,39 @@ def list_namespaces() -> list[Finding]:
     return found
 
 
-def _delete_command(finding: Finding) -> list[str]:
+def _delete_command(finding: Finding, project: str | None) -> list[str]:
     if finding.kind == "stack":
-        return ["pulumi", "destroy", "--yes", "--stack", finding.name]
+        # The teardown path: stop the load runs left scheduled, then `pulumi destroy --yes`.
+        return ["python", "-m", "scripts.teardown", "--stack", finding.name, "--yes"]
+    scope = [f"--project={project}"] if project else []
     if finding.kind == "instance":
         zone = ["--zone", finding.location] if finding.location else []
-        return ["gcloud", "compute", "instances", "delete", finding.name, *zone, "--quiet"]
+        return ["gcloud", "compute", "instances", "delete", finding.name, *zone, *scope, "--quiet"]
     if finding.kind == "disk":
         zone = ["--zone", finding.location] if finding.location else []
-        return ["gcloud", "compute", "disks", "delete", finding.name, *zone, "--quiet"]
+        return ["gcloud", "compute", "disks", "delete", finding.name, *zone, *scope, "--quiet"]
     if finding.kind == "cluster":
         where = ["--location", finding.location] if finding.location else []
-        return ["gcloud", "container", "clusters", "delete", finding.name, *where, "--quiet"]
+        return [
+            "gcloud", "container", "clusters", "delete", finding.name, *where, *scope, "--quiet"
+        ]  # fmt: skip
     return ["kubectl", "delete", "namespace", finding.name]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One line of the plan: a command --delete runs, or a finding left for a human."""
+
+    finding: Finding
+    command: list[str]
+    runs: bool
+    note: str
 
 
 def _act(command: list[str]) -> bool:
     print(f"  running: {' '.join(command)}", flush=True)
-    result = subprocess.run(command, check=False)
+    argv = [sys.executable, *command[1:]] if command[0] == "python" else command
+    result = subprocess.run(argv, check=False)
     if result.returncode != 0:
         print(f"  FAILED ({result.returncode}): {' '.join(command)}", file=sys.stderr)
     return result.returncode == 0
@@ -183,53 +229,77 @@ def _describe(finding: Finding) -> str:
     return f"{finding.kind:9} {finding.name}{where} experiment={finding.experiment} {expires}"
 
 
-def run(*, delete: bool, now: dt.datetime, gcloud: bool, kubectl: bool) -> int:
+def plan(
+    stacks: list[Finding],
+    leftovers: list[Finding],
+    owners: set[str],
+    now: dt.datetime,
+    project: str | None,
+) -> list[Step]:
+    """What --delete does, in order; the read-only listing prints exactly this."""
+    steps = [
+        Step(s, _delete_command(s, project), True, "expired stack: teardown")
+        for s in stacks
+        if s.expired(now)
+    ]
+    for finding in (r for r in leftovers if r.expired(now)):
+        command = _delete_command(finding, project)
+        if finding.experiment in owners:
+            steps.append(
+                Step(finding, command, False, "owned by its stack: goes with its teardown")
+            )
+        elif finding.kind in {"instance", "namespace"}:
+            steps.append(Step(finding, command, True, "no stack owns it"))
+        else:
+            steps.append(Step(finding, command, False, "left for a human (data or a cluster)"))
+    return steps  # fmt: skip
+
+
+def run(*, delete: bool, now: dt.datetime, gcloud: bool, kubectl: bool, project: str | None) -> int:
     required = ["pulumi"] + (["gcloud"] if gcloud else []) + (["kubectl"] if kubectl else [])
     missing = [tool for tool in required if shutil.which(tool) is None]
     if missing:
         raise JanitorError(
             "; ".join(f"`{tool}` is not on PATH: {_INSTALL_HINTS[tool]}" for tool in missing)
         )
+    if gcloud and not project:
+        raise JanitorError("--project is required with gcloud: only that project is searched")
     stacks, stack_names = list_stacks()
     owners = {_short(name) for name in stack_names}
-    leftovers = (list_gcp() if gcloud else []) + (list_namespaces() if kubectl else [])
-
-    expired_stacks = [s for s in stacks if s.expired(now)]
-    expired_leftovers = [r for r in leftovers if r.expired(now)]
+    leftovers = (list_gcp(project or "") if gcloud else []) + (list_namespaces() if kubectl else [])
+    steps = plan(stacks, leftovers, owners, now, project)
     print(f"janitor: now={now.isoformat()} mode={'DELETE' if delete else 'read-only'}")
-    print(f"{len(expired_stacks)} expired stack(s) of {len(stacks)}:")
-    for finding in expired_stacks:
-        print(f"  {_describe(finding)}")
-    print(f"{len(expired_leftovers)} expired resource(s) of {len(leftovers)}:")
-    for finding in expired_leftovers:
-        owner = finding.experiment in owners
-        print(f"  {_describe(finding)} ({'owned by its stack' if owner else 'no stack owns it'})")
-    no_expiry = [f for f in stacks + leftovers if f.expires is None]
-    for finding in no_expiry:
+    expired_stacks = sum(s.expired(now) for s in stacks)
+    expired_leftovers = sum(r.expired(now) for r in leftovers)
+    print(
+        f"{expired_stacks} expired stack(s) of {len(stacks)}; "
+        f"{expired_leftovers} expired resource(s) of {len(leftovers)}"
+    )
+    doing = [step for step in steps if step.runs]
+    print(f"{'will run' if delete else '--delete would run'} ({len(doing)}):")
+    for step in doing:
+        print(f"  {' '.join(step.command)}    # {_describe(step.finding)}: {step.note}")
+    kept = [step for step in steps if not step.runs]
+    if kept:
+        print(f"not deleted ({len(kept)}):")
+        for step in kept:
+            print(f"  {_describe(step.finding)}: {step.note}; by hand: {' '.join(step.command)}")
+    for finding in (f for f in stacks + leftovers if f.expires is None):
         print(f"  note: {finding.kind} {finding.name} carries no expiry; check it by hand")
 
     failures = 0
     if delete:
-        for finding in expired_stacks:
-            failures += not _act(_delete_command(finding))
-        for finding in expired_leftovers:
-            if finding.experiment in owners:
-                print(f"  skipped {finding.kind} {finding.name}: destroy its stack instead")
-            elif finding.kind in {"instance", "namespace"}:
-                failures += not _act(_delete_command(finding))
-            else:
-                print(
-                    f"  left {finding.kind} {finding.name} for a human; to remove it: "
-                    + " ".join(_delete_command(finding))
-                )
-    elif expired_stacks or expired_leftovers:
-        print("read-only: nothing changed; rerun with --delete to act")
+        for step in doing:
+            failures += not _act(step.command)
+    elif doing:
+        print("read-only: nothing changed; rerun with --delete to run the commands above")
     return 1 if failures else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m scripts.janitor", description=__doc__)
-    parser.add_argument("--delete", action="store_true", help="destroy/delete what expired")
+    parser.add_argument("--delete", action="store_true", help="run the plan the listing shows")
+    parser.add_argument("--project", help="the GCP project to search (required with gcloud)")
     parser.add_argument("--now", help="ISO time to judge expiry against (default: now, UTC)")
     parser.add_argument("--no-gcloud", action="store_true", help="skip GCE and GKE")
     parser.add_argument("--no-kubectl", action="store_true", help="skip Kubernetes namespaces")
@@ -242,7 +312,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         now = parsed
     try:
         return run(
-            delete=args.delete, now=now, gcloud=not args.no_gcloud, kubectl=not args.no_kubectl
+            delete=args.delete,
+            now=now,
+            gcloud=not args.no_gcloud,
+            kubectl=not args.no_kubectl,
+            project=args.project,
         )
     except JanitorError as error:
         print(f"janitor: {error}", file=sys.stderr)

@@ -1,7 +1,10 @@
-"""The janitor against stub `pulumi`, `gcloud` and `kubectl` executables first on PATH.
+"""The janitor against stand-in `pulumi`, `gcloud` and `kubectl` executables first on PATH.
 
-Each stub records its argv and prints the canned JSON registered for that command line, so the
-tests see exactly which commands a read-only run and a --delete run would issue.
+Each stand-in records its argv and prints the canned JSON registered for that command line. The
+`gcloud` and `kubectl` stand-ins ignore `--filter`, `--project` and `-l` and return everything,
+including another team's Pulumi VMs with look-alike labels (`experiment`, `managed-by=pulumi`,
+`expiry`) and resources of another project: the worst a filter typo or a shared listing can do.
+The janitor must still delete only what is ours.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pathlib import Path
 import pytest
 
 from scripts.janitor import parse_time
+from tests.conftest import render
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "2030-06-01T12:00:00Z"
@@ -27,7 +31,13 @@ argv = [os.path.basename(sys.argv[0])] + sys.argv[1:]
 with open(os.environ["STUB_LOG"], "a") as log:
     log.write(json.dumps(argv) + "\\n")
 canned = json.load(open(os.environ["STUB_CANNED"]))
-key = " ".join(argv)
+# Filters and scopes are ignored: the stand-in returns every resource it knows.
+ignored = ("--filter=", "--project=")
+words = [a for a in argv if not a.startswith(ignored)]
+if words[:2] == ["kubectl", "get"] and "-l" in words:
+    index = words.index("-l")
+    del words[index : index + 2]
+key = " ".join(words)
 if key in canned.get("fail", []):
     sys.stderr.write("stub failure\\n")
     sys.exit(1)
@@ -37,50 +47,77 @@ if out is not None:
 """
 
 
-def gcp_labels(experiment: str, expiry: str) -> dict[str, str]:
+def ours(experiment: str, expiry: str) -> dict[str, str]:
+    return {**lookalike(experiment, expiry), "mina-itn-experiment": experiment}
+
+
+def lookalike(experiment: str, expiry: str) -> dict[str, str]:
+    """What another team's Pulumi program may well put on its VMs."""
     return {"experiment": experiment, "expiry": expiry, "managed-by": "pulumi", "owner": "perf"}
 
 
-def ns(name: str, experiment: str, expiry: str) -> dict:
-    labels = {
-        "app.kubernetes.io/part-of": "mina-itn",
-        "mina-itn/experiment": experiment,
-        "mina-itn/expiry": expiry,
-    }
+def ns(name: str, labels: dict[str, str]) -> dict:
     return {"metadata": {"name": name, "labels": labels}}
 
 
-ZONE = "https://www.googleapis.com/compute/v1/projects/p/zones/us-central1-a"
-CANNED = {
-    "outputs": {
+def ns_ours(name: str, experiment: str, expiry: str) -> dict:
+    return ns(
+        name,
+        {
+            "app.kubernetes.io/part-of": "mina-itn",
+            "mina-itn/experiment": experiment,
+            "mina-itn/expiry": expiry,
+        },
+    )
+
+
+def compute(project: str, name: str, labels: dict[str, str], kind: str = "instances") -> dict:
+    zone = f"https://www.googleapis.com/compute/v1/projects/{project}/zones/us-central1-a"
+    return {"name": name, "zone": zone, "selfLink": f"{zone}/{kind}/{name}", "labels": labels}
+
+
+def cluster(project: str, name: str, labels: dict[str, str]) -> dict:
+    link = f"https://container.googleapis.com/v1/projects/{project}/zones/us-central1-a/clusters/{name}"
+    return {"name": name, "location": "us-central1-a", "selfLink": link, "resourceLabels": labels}
+
+
+def canned_outputs() -> dict:
+    dev_outputs = {**render("dev").outputs, "expiresAt": "2030-06-01T06:00:00Z"}
+    return {
         "pulumi stack ls --json": [
             {"name": "dev", "current": True, "resourceCount": 40},
             {"name": "exp-2", "current": False, "resourceCount": 40},
             {"name": "exp-3", "current": False, "resourceCount": 0},
         ],
-        "pulumi stack output --json --stack dev": {"expiresAt": "2030-06-01T06:00:00Z"},
+        "pulumi stack output --json --stack dev": dev_outputs,
         "pulumi stack output --json --stack exp-2": {"expiresAt": "2030-06-03T00:00:00Z"},
         "pulumi stack output --json --stack exp-3": {},
-        "gcloud compute instances list --format=json --filter=labels.managed-by=pulumi": [
-            {"name": "itn-dev-worker-0", "zone": ZONE, "labels": gcp_labels("dev", PAST)},
-            {"name": "itn-gone-worker-0", "zone": ZONE, "labels": gcp_labels("gone", PAST)},
-            {"name": "itn-new-worker-0", "zone": ZONE, "labels": gcp_labels("new", FUTURE)},
+        "gcloud compute instances list --format=json": [
+            compute("p", "itn-dev-worker-0", ours("dev", PAST)),
+            compute("p", "itn-gone-worker-0", ours("gone", PAST)),
+            compute("p", "itn-new-worker-0", ours("new", FUTURE)),
+            # Another team's expired Pulumi VMs, same project, same generic labels:
+            compute("p", "payments-batch-7", lookalike("payments", PAST)),
+            compute("p", "itn-gone-worker-9", lookalike("gone", PAST)),
+            # Our label, but another project (a shared listing): not ours to delete here.
+            compute("other-team", "itn-gone-worker-1", ours("gone", PAST)),
         ],
-        "gcloud compute disks list --format=json --filter=labels.managed-by=pulumi": [
-            {"name": "itn-gone-pgdata", "zone": ZONE, "labels": gcp_labels("gone", PAST)},
+        "gcloud compute disks list --format=json": [
+            compute("p", "itn-gone-pgdata", ours("gone", PAST), "disks"),
+            compute("p", "payments-db", lookalike("payments", PAST), "disks"),
         ],
-        "gcloud container clusters list --format=json --filter=resourceLabels.managed-by=pulumi": [
-            {
-                "name": "itn-gone",
-                "location": "us-central1-a",
-                "resourceLabels": gcp_labels("gone", "2030-05-30_06-00"),
-            },
+        "gcloud container clusters list --format=json": [
+            cluster("p", "itn-gone", ours("gone", "2030-05-30_06-00")),
+            cluster("p", "payments", lookalike("payments", PAST)),
         ],
-        "kubectl get namespaces -l app.kubernetes.io/part-of=mina-itn -o json": {
-            "items": [ns("mina-dev", "dev", PAST), ns("mina-gone", "gone", PAST)]
+        "kubectl get namespaces -o json": {
+            "items": [
+                ns_ours("mina-dev", "dev", PAST),
+                ns_ours("mina-gone", "gone", PAST),
+                ns("payments", {"experiment": "payments", "mina-itn/expiry": PAST}),
+            ]
         },
     }
-}
 
 
 @pytest.fixture
@@ -91,7 +128,7 @@ def stubs(tmp_path: Path) -> Path:
         path = bin_dir / tool
         path.write_text(STUB.format(python=sys.executable))
         path.chmod(0o755)
-    (tmp_path / "canned.json").write_text(json.dumps(CANNED))
+    (tmp_path / "canned.json").write_text(json.dumps({"outputs": canned_outputs()}))
     return tmp_path
 
 
@@ -114,7 +151,7 @@ def janitor(
         env=env,
         capture_output=True,
         text=True,
-        timeout=60,
+        timeout=120,
         check=False,
     )
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
@@ -125,52 +162,72 @@ def mutating(calls: list[list[str]]) -> list[str]:
     return [" ".join(c) for c in calls if "delete" in c or "destroy" in c]
 
 
-def test_read_only_run_lists_expired_and_changes_nothing(stubs):
-    result, calls = janitor(stubs, "--now", NOW)
+FOREIGN = ("payments", "itn-gone-worker-9", "itn-gone-worker-1")
+
+
+def test_read_only_listing_is_the_plan_and_changes_nothing(stubs):
+    result, calls = janitor(stubs, "--project", "p", "--now", NOW)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "1 expired stack(s) of 3" in out
-    assert "stack     dev" in out
-    assert "exp-2" not in out.split("expired resource")[0].split("expired stack")[1]
-    assert "itn-gone-worker-0 [us-central1-a] experiment=gone" in out
-    assert "itn-dev-worker-0" in out
-    assert "owned by its stack" in out
-    assert "itn-new-worker-0" not in out
-    assert "itn-gone-pgdata" in out
-    assert "cluster   itn-gone [us-central1-a]" in out
-    assert "mina-gone" in out
-    assert "stack exp-3 carries no expiry" in out
-    assert "rerun with --delete" in out
-    assert mutating(calls) == []
-    assert ["pulumi", "stack", "output", "--json", "--stack", "exp-2"] in calls
-
-
-def test_delete_destroys_expired_stacks_and_orphans_only(stubs):
-    result, calls = janitor(stubs, "--delete", "--now", NOW)
-    assert result.returncode == 0, result.stderr
-    assert mutating(calls) == [
-        "pulumi destroy --yes --stack dev",
-        "gcloud compute instances delete itn-gone-worker-0 --zone us-central1-a --quiet",
+    assert "1 expired stack(s) of 3; 6 expired resource(s) of 7" in out
+    plan = out.split("--delete would run (3):\n")[1].split("not deleted")[0]
+    assert [line.split("    #")[0].strip() for line in plan.strip().splitlines()] == [
+        "python -m scripts.teardown --stack dev --yes",
+        "gcloud compute instances delete itn-gone-worker-0 --zone us-central1-a --project=p "
+        "--quiet",
         "kubectl delete namespace mina-gone",
     ]
-    out = result.stdout
-    assert "running: pulumi destroy --yes --stack dev" in out
-    assert "skipped instance itn-dev-worker-0: destroy its stack instead" in out
-    # Kept data and whole clusters are left to a human, with the command to run.
-    assert "gcloud compute disks delete itn-gone-pgdata --zone us-central1-a --quiet" in out
-    assert "gcloud container clusters delete itn-gone --location us-central1-a --quiet" in out
+    assert "itn-dev-worker-0" in out
+    assert "owned by its stack" in out
+    assert "itn-gone-pgdata" in out
+    assert "cluster   itn-gone [us-central1-a]" in out
+    assert "itn-new-worker-0" not in out
+    assert "stack exp-3 carries no expiry" in out
+    for name in FOREIGN:
+        assert name not in out
+    assert mutating(calls) == []
+    lists = [c for c in calls if c[0] == "gcloud"]
+    assert all("--project=p" in c for c in lists)
+    assert all(
+        any(a.startswith("--filter=") and "mina-itn-experiment" in a for a in c) for c in lists
+    )
+
+
+def test_delete_runs_exactly_the_listed_plan_through_teardown(stubs):
+    listed, _ = janitor(stubs, "--project", "p", "--now", NOW)
+    result, calls = janitor(stubs, "--project", "p", "--delete", "--now", NOW)
+    assert result.returncode == 0, result.stderr + result.stdout
+    # The teardown path reads the stack's outputs (to stop scheduled load), then destroys.
+    assert mutating(calls) == [
+        "pulumi destroy --stack dev --yes",
+        "gcloud compute instances delete itn-gone-worker-0 --zone us-central1-a --project=p "
+        "--quiet",
+        "kubectl delete namespace mina-gone",
+    ]
+    planned = listed.stdout.split("--delete would run (3):\n")[1].split("not deleted")[0]
+    ran = result.stdout.split("will run (3):\n")[1].split("not deleted")[0]
+    assert planned == ran
+    for name in FOREIGN:
+        assert not any(name in call for call in mutating(calls))
+
+
+def test_gcloud_needs_a_project(stubs):
+    result, calls = janitor(stubs, "--now", NOW)
+    assert result.returncode == 2
+    assert "--project is required" in result.stderr
+    assert calls == []
 
 
 def test_now_decides_what_expired(stubs):
-    result, calls = janitor(stubs, "--delete", "--now", "2030-05-01")
+    result, calls = janitor(stubs, "--project", "p", "--delete", "--now", "2030-05-01")
     assert result.returncode == 0, result.stderr
     assert "0 expired stack(s) of 3" in result.stdout
     assert mutating(calls) == []
 
 
-def test_failed_destroy_is_reported(stubs):
-    canned = {**CANNED, "fail": ["pulumi destroy --yes --stack dev"]}
-    result, calls = janitor(stubs, "--delete", "--now", NOW, canned=canned)
+def test_failed_teardown_is_reported_and_the_rest_still_runs(stubs):
+    canned = {"outputs": canned_outputs(), "fail": ["pulumi destroy --stack dev --yes"]}
+    result, calls = janitor(stubs, "--project", "p", "--delete", "--now", NOW, canned=canned)
     assert result.returncode == 1
     assert "FAILED" in result.stderr
     assert "kubectl delete namespace mina-gone" in mutating(calls)
@@ -180,7 +237,7 @@ def test_missing_cli_is_a_clear_error(stubs):
     only_pulumi = stubs / "only"
     only_pulumi.mkdir()
     (only_pulumi / "pulumi").symlink_to(stubs / "bin" / "pulumi")
-    result, calls = janitor(stubs, "--now", NOW, path=str(only_pulumi))
+    result, calls = janitor(stubs, "--project", "p", "--now", NOW, path=str(only_pulumi))
     assert result.returncode == 2
     assert "`gcloud` is not on PATH" in result.stderr
     assert "--no-gcloud" in result.stderr
@@ -223,3 +280,16 @@ def test_bad_now_is_rejected(stubs):
 )
 def test_parse_time(value, expected):
     assert parse_time(value) == expected
+
+
+def test_the_program_sets_the_label_the_janitor_selects_by() -> None:
+    from minaperf.config import PROGRAM_GCP_LABELS
+    from policy.policies import GCP_LABEL_PATHS, get_path
+    from scripts.janitor import GCP_LABEL_OWN
+
+    labelled = [r for r in render("dev").resources if r["type"] in GCP_LABEL_PATHS]
+    assert labelled
+    for record in labelled:
+        labels = get_path(record["inputs"], GCP_LABEL_PATHS[record["type"]]) or {}
+        assert labels.get(GCP_LABEL_OWN) == "dev", record["urn"]
+        assert set(labels) == set(PROGRAM_GCP_LABELS), record["urn"]
