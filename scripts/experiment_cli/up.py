@@ -59,6 +59,22 @@ class StepFailedError(Exception):
         self.exit_code = exit_code
 
 
+def _module_env() -> dict[str, str]:
+    """The environment for `python -m scripts.…` run from the project directory: this
+    checkout's modules importable wherever the project is."""
+    path = os.environ.get("PYTHONPATH")
+    return {**os.environ, "PYTHONPATH": f"{ROOT}{os.pathsep}{path}" if path else str(ROOT)}
+
+
+def _stderr_fd() -> int | None:
+    """Our stderr for a child's stdout (progress stays off our stdout); None if it has no
+    descriptor (then the child shares ours)."""
+    try:
+        return sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
 def say(message: str) -> None:
     print(f"[up] {message}", file=sys.stderr, flush=True)
 
@@ -246,6 +262,7 @@ class Experiment:
         result = subprocess.run(
             [sys.executable, "-m", PREFLIGHT_MODULE, *source],
             cwd=self.project_dir,
+            env=_module_env(),
             capture_output=True,
             text=True,
             check=False,
@@ -345,7 +362,8 @@ class Experiment:
                 self.stack_name,
             ],
             cwd=self.project_dir,
-            stdout=sys.stderr,
+            env=_module_env(),
+            stdout=_stderr_fd(),
             check=False,
         )
         if result.returncode != 0:
@@ -406,11 +424,25 @@ class Experiment:
         except KeyboardInterrupt:
             self.life.add(name, "interrupted")
             raise
+        except Exception as error:
+            detail = f"unexpected {type(error).__name__}: {error}"
+            self.life.add(name, "failed", detail)
+            raise StepFailedError(detail) from error
         if self.life.step(name) is None:
             self.life.add(name, "ok")
         return value
 
     def execute(self) -> int:
+        def terminate(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt  # SIGTERM (CI cancelling a job) cleans up like Ctrl-C
+
+        previous = signal.signal(signal.SIGTERM, terminate)
+        try:
+            return self._execute()
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+
+    def _execute(self) -> int:
         try:
             self.step("stack", self.prepare_stack)
             self.step("preflight", self.preflight)

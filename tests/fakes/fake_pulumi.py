@@ -10,7 +10,8 @@ The Automation API drives the CLI with these command lines (installed SDK, pulum
 - `config set-all --stack S --json J` (_local_workspace.py:365-367);
 - `up --yes --skip-preview [--color C] --exec-kind auto.local --stack S` (_stack.py:391-443);
 - `destroy --skip-preview --yes --exec-kind auto.local --stack S` (_stack.py:981-1038);
-- `stack output --json [--show-secrets] --stack S` (_local_workspace.py:699-712);
+- `stack output --json [--show-secrets] --stack S` (_local_workspace.py:699-712; also run
+  without `--non-interactive` by minaperf/outputs.py read_stack_outputs);
 - `stack history --json [--show-secrets] --page-size 1 --page 1 --stack S` after up and destroy
   (_stack.py:1408-1416, 1454).
 
@@ -288,9 +289,8 @@ def main(argv: list[str]) -> int:
     if args[:1] == ["version"]:
         print(VERSION)
         return 0
-    if args[:1] != ["--non-interactive"]:
-        fail("the fake only serves the Automation API, which always passes --non-interactive")
-    args = args[1:]
+    if args[:1] == ["--non-interactive"]:  # the Automation API always passes it first
+        args = args[1:]
     command = args[:2] if args[:1] in (["stack"], ["config"]) else args[:1]
     rest = args[len(command) :]
     if command == ["stack", "select"]:

@@ -367,6 +367,22 @@ def test_ctrl_c_during_run_stops_the_load_and_destroys(world: World) -> None:
     world.assert_destroyed()
 
 
+def test_sigterm_during_wait_cleans_up_like_ctrl_c(world: World) -> None:
+    world.daemons[0].sync_status = "BOOTSTRAP"
+    process = world.start("--destroy-after", "--wait-timeout", "60")
+    try:
+        _wait_until(lambda: (world.run_dir / "stack-outputs.json").exists())
+        time.sleep(0.5)  # inside the readiness loop
+        process.send_signal(signal.SIGTERM)
+        out, err = process.communicate(timeout=120)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == lifecycle.EXIT_INTERRUPTED, err
+    assert "interrupted during wait" in out
+    world.assert_destroyed()
+
+
 def test_ctrl_c_during_destroy_lets_it_finish(world: World) -> None:
     def destroying() -> bool:
         return any(args[1:2] == ["destroy"] for args in world.pulumi_commands())
@@ -383,13 +399,10 @@ def test_ctrl_c_during_destroy_lets_it_finish(world: World) -> None:
 def test_preflight_problems_stop_before_up(
     world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from scripts import experiment
     from scripts.experiment_cli import up
 
     monkeypatch.setattr(up, "PREFLIGHT_MODULE", "tests.fakes.fake_preflight")
-    for key, value in world.env.items():
-        monkeypatch.setenv(key, value)
-    code = experiment.main(world.command("--destroy-after")[3:])
+    code = _in_process(world, monkeypatch, "--destroy-after")
     captured = capsys.readouterr()
     assert code == lifecycle.EXIT_BAD_INPUT
     assert "problem: the quota for C2D CPUs in us-central1 is 24, this stack needs 64" in (
@@ -397,6 +410,45 @@ def test_preflight_problems_stop_before_up(
     )
     assert "failed at preflight: preflight refused; nothing was deployed" in captured.out
     assert not any(args[1:2] == ["up"] for args in world.pulumi_commands())
+
+
+def _in_process(world: World, monkeypatch: pytest.MonkeyPatch, *extra: str) -> int:
+    from scripts import experiment
+
+    for key, value in world.env.items():
+        monkeypatch.setenv(key, value)
+    return experiment.main(world.command(*extra)[3:])
+
+
+def test_report_runs_while_the_stack_is_up(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scripts.experiment_cli import up
+
+    monkeypatch.setattr(up, "REPORT_MODULE", "tests.fakes.fake_report")
+    code = _in_process(world, monkeypatch, "--report", "--destroy-after")
+    out = capsys.readouterr().out
+    assert code == 0, out
+    report = world.run_dir / "report" / "report.html"
+    assert report.read_text() == "<html>exp1</html>"  # read the outputs before destroy
+    assert f"  report: {report}" in out
+    world.assert_destroyed()
+    world.assert_no_load_left()
+
+
+def test_failed_report_still_stops_and_destroys(
+    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scripts.experiment_cli import up
+
+    monkeypatch.setattr(up, "REPORT_MODULE", "tests.fakes.fake_report")
+    monkeypatch.setenv("FAKE_REPORT_FAIL", "1")
+    code = _in_process(world, monkeypatch, "--report", "--destroy-after")
+    out = capsys.readouterr().out
+    assert code == lifecycle.EXIT_REPORT_FAILED
+    assert "failed at report: report exited 1" in out
+    world.assert_destroyed()
+    world.assert_no_load_left()
 
 
 def test_bad_input_touches_nothing(world: World) -> None:

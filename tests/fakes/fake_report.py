@@ -1,0 +1,26 @@
+"""A stand-in for `python -m scripts.report --run DIR --stack NAME` (ARCHITECTURE.md contract).
+
+It reads the stack outputs the way the real report does (`pulumi stack output --show-secrets`,
+so the stack must still be up), then writes `<run>/report/report.html`. FAKE_REPORT_FAIL=1 makes
+it fail like a report that cannot reach PostgreSQL.
+"""
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+from minaperf.outputs import read_stack_outputs
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--run", required=True)
+    parser.add_argument("--stack", required=True)
+    args = parser.parse_args()
+    outputs = read_stack_outputs(args.stack, show_secrets=True)
+    if os.environ.get("FAKE_REPORT_FAIL"):
+        print("error: cannot reach PostgreSQL", file=sys.stderr)
+        sys.exit(1)
+    out = Path(args.run) / "report"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "report.html").write_text(f"<html>{outputs.experiment}</html>")
