@@ -14,12 +14,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import NoReturn
 
 from minaperf.orchestrator.config import CONFIG_FILE_NAME
-from minaperf.orchestrator.rundir import STATE_FILE, receipt_key
+from minaperf.orchestrator.rundir import (
+    STATE_FILE,
+    RunState,
+    all_receipts,
+    may_be_live,
+    script_steps,
+)
 from minaperf.orchestrator.stopping import stop_saved_run
 from minaperf.outputs import StackOutputs, read_stack_outputs
 
@@ -27,19 +36,22 @@ EXIT_STOP_FAILED = 3
 
 
 def outstanding_runs(runs: Path, outputs: StackOutputs) -> list[Path]:
-    """Run directories of this stack whose issued receipts are not all stopped."""
+    """Run directories of this stack with a receipt that may still be live: not stopped, not
+    ended, and within its `durationMin` (or of unknown duration). Receipts come from `run.json`
+    and from `stdout.jsonl`, which is ahead of `run.json` when the runner was killed."""
     found = []
+    now = datetime.now(UTC)
     for state_file in sorted(runs.glob(f"*/{STATE_FILE}")):
         run_dir = state_file.parent
         try:
-            state = json.loads(state_file.read_text())
+            state = RunState.load(run_dir)
             config = json.loads((run_dir / CONFIG_FILE_NAME).read_text())
         except (OSError, ValueError):
             continue
-        if config.get("onlineURL") != outputs.uptime_online_url:
+        if not isinstance(config, dict) or config.get("onlineURL") != outputs.uptime_online_url:
             continue  # another experiment's run
-        stopped = {receipt_key(r) for r in state.get("receiptsStopped", [])}
-        if any(receipt_key(r) not in stopped for r in state.get("receiptsIssued", [])):
+        steps = script_steps(run_dir)
+        if any(may_be_live(state.data, r, steps, now) for r in all_receipts(run_dir, state.data)):
             found.append(run_dir)
     return found
 
@@ -61,8 +73,16 @@ def data_note(outputs: StackOutputs) -> str:
     )
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage errors as one line, exit 2; `--help` lists every option this command has."""
+
+    def error(self, message: str) -> NoReturn:
+        print(f"error: {message} (see --help)", file=sys.stderr)
+        sys.exit(2)
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.teardown", description=__doc__)
+    parser = _Parser(prog="python -m scripts.teardown", description=__doc__, allow_abbrev=False)
     parser.add_argument("--stack", required=True, help="the experiment stack to destroy")
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="run directories")
     parser.add_argument("--kubectl", default="kubectl", help="kubectl executable for pod runs")
@@ -70,10 +90,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="destroy even if a stop failed")
     args = parser.parse_args(argv)
 
+    if shutil.which("pulumi") is None:  # teardown has no --outputs: it must run `pulumi destroy`
+        print(
+            "error: the `pulumi` CLI is not on PATH; teardown needs it to destroy", file=sys.stderr
+        )
+        return 2
     try:
         outputs = read_stack_outputs(args.stack, show_secrets=False)
     except ValueError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: --stack {args.stack}: {str(error).splitlines()[0]}", file=sys.stderr)
         return 2
     failed = []
     for run_dir in outstanding_runs(args.runs, outputs):
@@ -82,18 +107,21 @@ def main(argv: list[str] | None = None) -> int:
             code = stop_saved_run(
                 run_dir, kubectl=args.kubectl, orchestrator=None, terminal=sys.stderr
             )
-        except ValueError as error:
-            print(f"error: {error}", file=sys.stderr)
+        except (ValueError, RuntimeError, OSError) as error:
+            print(f"error: {run_dir}: {error}", file=sys.stderr)
             code = EXIT_STOP_FAILED
         if code != 0:
             failed.append(run_dir)
     if failed and not args.force:
         print(
-            "error: could not stop " + ", ".join(map(str, failed)) + "; fix it (`python -m "
-            "scripts.experiment stop --run DIR`) or pass --force to destroy anyway",
+            "error: load may still be running from " + ", ".join(map(str, failed)) + "; retry "
+            "`python -m scripts.experiment stop --run DIR` for each, or rerun this with --force "
+            "to destroy anyway",
             file=sys.stderr,
         )
         return EXIT_STOP_FAILED
+    if failed:
+        print("--force: destroying although load may still be running", file=sys.stderr)
     command = ["pulumi", "destroy", "--stack", args.stack, *(["--yes"] if args.yes else [])]
     destroyed = subprocess.run(command, check=False)
     if destroyed.returncode != 0:

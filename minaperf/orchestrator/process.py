@@ -9,7 +9,7 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TextIO
@@ -19,11 +19,22 @@ from minaperf.orchestrator.targets import LocalTarget, Target
 _STEP_MARK = re.compile(r"Performing step (\S+) \((\d+)\)")
 _BATCH_MARK = re.compile(r"Performing steps (\S+) \((\d+)-(-?\d+)\)")
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_ERROR_LINE = re.compile(r"(^|\s)(ERROR|DPANIC|PANIC|FATAL)(\s|$)|^panic:|^Error: |^goroutine \d+")
+# go-log's console lines are `time<TAB>LEVEL<TAB>logger<TAB>…`: the level is the second field, so
+# a message that merely contains the word ERROR (a script comment, which the orchestrator logs at
+# INFO, orchestrator.go:270) is not an error.
+_GO_LOG_LEVEL = re.compile(r"^\S+\t(DEBUG|INFO|WARN|ERROR|DPANIC|PANIC|FATAL)\t")
+_FAILURE_LEVELS = frozenset({"ERROR", "DPANIC", "PANIC", "FATAL"})
+# Lines Go writes without the logger: a panic and its goroutine dump, and main's final
+# `Error: …` (itn_orchestrator/main.go:69).
+_RAW_FAILURE = re.compile(r"^panic:|^goroutine \d+ \[|^Error: |^fatal error:")
 
 
 def is_error_line(line: str) -> bool:
-    return bool(_ERROR_LINE.search(_ANSI.sub("", line).strip()))
+    clean = _ANSI.sub("", line).rstrip("\r\n")
+    level = _GO_LOG_LEVEL.match(clean)
+    if level:
+        return level.group(1) in _FAILURE_LEVELS
+    return bool(_RAW_FAILURE.match(clean.strip()))
 
 
 @dataclass
@@ -50,10 +61,12 @@ class OrchestratorProcess:
         terminal: TextIO,
         on_output: Callable[[dict[str, Any]], None] | None = None,
         on_step: Callable[[int, str], None] | None = None,
+        comments: Iterable[str] = (),
     ) -> None:
         self.target = target
         self.tag = tag
         self.script_text = script_text
+        self.comments = frozenset(comments)
         self.stdout_path = stdout_path
         self.stderr_path = stderr_path
         self.terminal = terminal
@@ -116,7 +129,8 @@ class OrchestratorProcess:
                 line = raw.decode(errors="replace").rstrip("\n")
                 print(f"  | {line}", file=self.terminal, flush=True)
                 clean = _ANSI.sub("", line)
-                if is_error_line(clean):
+                # orchestrator.go:271 also echoes each comment raw to stderr: not a log line
+                if clean.strip() not in self.comments and is_error_line(clean):
                     self.error_lines.append(clean.strip())
                 batch = _BATCH_MARK.search(clean)
                 if batch:

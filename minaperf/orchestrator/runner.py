@@ -46,6 +46,31 @@ EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_STOP_FAILED = 3
 EXIT_INTERRUPTED = 130
+FAILED_TO_START = "failed to start"
+
+
+def unfunded_step(script: Script, result: StreamResult, target: Target) -> str | None:
+    """Why a `fund-keys` step the run got past did not fund anything, or None.
+
+    A failed fund-keys leaves no ERROR line: batched steps run in handlePrevAction, whose error
+    RunActions drops (orchestrator.go:275-277), and its retries log at WARN (misc.go:234-236).
+    What it leaves is a missing file: it writes `<prefix>-<i>-<n>` key files (fund.go:55-62), so
+    the runner looks for them, in the directory of `prefix` (relative to the run directory).
+    """
+    reached = max(result.markers, default=-1)
+    for step in script.steps:
+        prefix = step.params.get("prefix")
+        if step.action != "fund-keys" or step.index > reached or not isinstance(prefix, str):
+            continue
+        folder, _, stem = prefix.rpartition("/")
+        names = target.list_dir(folder or ".")
+        keys = [n for n in names or [] if n.startswith(f"{stem}-") and not n.endswith(".pub")]
+        if not keys:
+            return (
+                f"step {step.index} (fund-keys, line {step.line}) funded nothing: no key files "
+                f"{prefix}-* (a failed fund-keys logs no ERROR; see its WARN lines)"
+            )
+    return None
 
 
 def judge(script: Script, result: StreamResult) -> tuple[bool, str]:
@@ -57,7 +82,8 @@ def judge(script: Script, result: StreamResult) -> tuple[bool, str]:
         return False, f"orchestrator exited {result.exit_status}{detail}"
     sentinel = len(script.steps)
     if sentinel not in result.markers:
-        last = max(result.markers | {result.batch_max}, default=-1)
+        # Not the batch marker: its range always starts at main's step 0 (main.go:35).
+        last = max(result.markers, default=-1)
         if last >= 0 and last < len(script.steps):
             failed = script.steps[last]
             return False, (
@@ -134,6 +160,12 @@ class ExperimentRunner:
     def say(self, message: str) -> None:
         print(f"[experiment] {message}", file=self.terminal, flush=True)
 
+    def _failed_to_start(self, state: RunState, error: Exception) -> int:
+        """Nothing ran, so nothing is scheduled; the directory may be reused as `--out`."""
+        state.update(outcome=FAILED_TO_START, finished=now_iso(), reason=str(error))
+        self.say(f"run {FAILED_TO_START}: {error}")
+        return EXIT_FAILED
+
     def run(
         self,
         script: Script,
@@ -171,7 +203,10 @@ class ExperimentRunner:
             },
         )
         state.save()
-        self.target.install_config(rendered)
+        try:
+            self.target.install_config(rendered)
+        except (OSError, RuntimeError) as error:
+            return self._failed_to_start(state, error)
         total = len(script.steps)
 
         def on_step(index: int, action: str) -> None:
@@ -207,13 +242,20 @@ class ExperimentRunner:
             terminal=self.terminal,
             on_output=on_output,
             on_step=on_step,
+            comments=[text for _, text in script.comments],
         )
         with SignalLatch() as latch:
-            pid = process.start()
+            try:
+                pid = process.start()
+            except OSError as error:
+                return self._failed_to_start(state, error)
             state.update(pid=pid)
             self.say(f"orchestrator started ({total} steps); output in {self.run_dir}")
             result = process.wait(lambda: latch.received is not None)
             ok, reason = judge(script, result)
+            unfunded = None if result.interrupted else unfunded_step(script, result, self.target)
+            if unfunded:
+                ok, reason = False, unfunded
             if latch.received is not None:
                 reason = f"interrupted by {signal.Signals(latch.received).name}"
             outcome = "succeeded" if ok else ("interrupted" if result.interrupted else "failed")

@@ -1,31 +1,47 @@
-"""Stopping what a run scheduled.
+"""Stopping what a run scheduled, one receipt at a time, and remembering each receipt's fate.
 
-Stop format. The stop script is one `stop` step whose `receipts` param is a literal JSON array of
-`{"address","handle"}`. The orchestrator only treats a param as a reference when it decodes as a
-JSON *object* (`ResolveParam` unmarshals into the reference struct and passes the raw value through
-on failure); an array, even of objects, is passed literally and decoded into the receipts list.
-Unlike `{"type":"output",...,"file":...}` references this needs no copy of our saved stdout next to
-the orchestrator (in the pod), can stop exactly the receipts seen so far (a reference takes a whole
-step's output), and still works when the run's step numbering is unknown. A sentinel step follows
-it so a failed stop is visible.
+Stop format. A stop script has one `stop` step per receipt, each with a literal one-element
+`receipts` array, then a sentinel step. The orchestrator only treats a param as a reference when it
+decodes as a JSON *object* (o1-labs/mina-perf-testing@7da1f2c orchestrator/src/params.go:78-82,
+`ResolveParam` passes the raw value on when it does not unmarshal into the reference struct), so an
+array of objects is decoded as the receipts list (stop.go:8-10). Literal receipts need no copy of
+our saved stdout next to the orchestrator and stop exactly the receipts we know of.
+
+Why one step per receipt. `StopTransactions` tries every receipt of a step and fails the step with
+the joined errors (stop.go:12-26); a failing step ends the run, and `main` discards that error
+without printing it (itn_orchestrator/main.go:48), so the only per-receipt signal is the INFO line
+`stopped scheduled transactions at <handle> on <address>` (stop.go:17) and the step markers. With
+one receipt per step, the step that did not finish names the receipt that failed; the runner marks
+it failed and starts a new stop run with the receipts after it, so one failure never hides the
+others.
+
+Receipt states in `run.json` (`receiptsStopped`, `receiptStates`): stopped; ended (its
+`durationMin` has run out: the daemon has forgotten the handle by itself, mina_graphql.ml
+`schedule_payments`, and a stop would only get "Could not find scheduled transactions with
+handle …"); failed (the stop step failed, with the reason; it may still be running until its
+duration ends); scheduled (not yet tried). A stop succeeds when no receipt may still be live.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
 from minaperf.orchestrator.config import CONFIG_FILE_NAME
 from minaperf.orchestrator.process import OrchestratorProcess
 from minaperf.orchestrator.rundir import (
-    STDOUT_FILE,
     RunState,
+    all_receipts,
+    may_be_live,
     now_iso,
-    read_outputs,
+    receipt_end,
     receipt_key,
-    receipts_from_outputs,
+    receipt_state,
+    script_steps,
 )
 from minaperf.orchestrator.targets import PodTarget, Target, target_from_state
 
@@ -34,41 +50,43 @@ SENTINEL_COMMENT = "sentinel step added by scripts.experiment: proves the previo
 EXIT_OK = 0
 EXIT_STOP_FAILED = 3
 
+_STOPPED_LINE = re.compile(r"stopped scheduled transactions at (\S+) on (\S+):")
+
 
 def stop_script(receipts: list[dict[str, Any]]) -> str:
-    literal = [{"address": r["address"], "handle": r["handle"]} for r in receipts]
-    lines = [
-        json.dumps(f"stop {len(literal)} scheduled transaction receipt(s)"),
-        json.dumps({"action": "stop", "params": {"receipts": literal}}),
-        json.dumps(SENTINEL_COMMENT),
-        json.dumps(SENTINEL),
-    ]
+    lines = [json.dumps(f"stop {len(receipts)} scheduled transaction receipt(s), one per step")]
+    for r in receipts:
+        literal = [{"address": r["address"], "handle": r["handle"]}]
+        lines.append(json.dumps({"action": "stop", "params": {"receipts": literal}}))
+    lines += [json.dumps(SENTINEL_COMMENT), json.dumps(SENTINEL)]
     return "\n".join(lines) + "\n"
 
 
-def stop_outstanding(
-    run_dir: Path, target: Target, state: RunState, say: Callable[[str], None], terminal: TextIO
-) -> bool:
-    """Stop every receipt issued and not yet stopped; True when nothing is left scheduled."""
-    issued = receipts_from_outputs(read_outputs(run_dir / STDOUT_FILE))
-    known = {receipt_key(r) for r in state.data.get("receiptsIssued", [])}
-    for receipt in issued:  # the state file may lag the saved stdout if we were killed
-        if receipt_key(receipt) not in known:
-            state.data["receiptsIssued"].append(receipt)
-            known.add(receipt_key(receipt))
-    stopped = {receipt_key(r) for r in state.data.get("receiptsStopped", [])}
-    pending = [r for r in state.data["receiptsIssued"] if receipt_key(r) not in stopped]
-    seen: set[tuple[str, str]] = set()
-    pending = [r for r in pending if not (receipt_key(r) in seen or seen.add(receipt_key(r)))]
-    if not pending:
-        say("nothing to stop: no scheduled transactions outstanding")
-        state.save()
-        return True
+def _set_state(state: RunState, receipt: dict[str, Any], fate: str, reason: str) -> None:
+    with state.lock:
+        if fate == "stopped":
+            stopped = state.data.setdefault("receiptsStopped", [])
+            if receipt_key(receipt) not in {receipt_key(r) for r in stopped}:
+                stopped.append({"address": receipt["address"], "handle": receipt["handle"]})
+        state.data.setdefault("receiptStates", {})[" ".join(receipt_key(receipt))] = {
+            "state": fate,
+            "reason": reason,
+            "at": now_iso(),
+        }
+
+
+def _one_stop_run(
+    run_dir: Path,
+    target: Target,
+    state: RunState,
+    pending: list[dict[str, Any]],
+    terminal: TextIO,
+) -> tuple[set[tuple[str, str]], str | None]:
+    """One orchestrator invocation over `pending`; (receipts it stopped, why it ended early)."""
     number = len(state.data.get("stops", [])) + 1
     tag = f"stop-{number}"
     text = stop_script(pending)
     (run_dir / f"{tag}.script.jsonl").write_text(text)
-    say(f"stopping {len(pending)} receipt(s) with a `stop` run ({tag})")
     process = OrchestratorProcess(
         target,
         tag,
@@ -82,43 +100,109 @@ def stop_outstanding(
         "started": now_iso(),
         "receipts": [{"address": r["address"], "handle": r["handle"]} for r in pending],
     }
+    stopped: set[tuple[str, str]] = set()
     try:
         process.start()
         result = process.wait()
-        ok = result.exit_status == 0 and 1 in result.markers and not result.error_lines
-        if ok:
-            reason = "stopped"
-        elif result.exit_status != 0:
-            reason = f"stop run exited {result.exit_status}"
-        elif result.error_lines:
-            reason = f"stop reported: {result.error_lines[0]}"
-        else:
-            reason = "the stop step did not finish (no sentinel)"
-        record.update(exitStatus=result.exit_status, ok=ok, reason=reason)
     except (OSError, RuntimeError) as error:
-        ok = False
-        record.update(exitStatus=None, ok=False, reason=f"could not start: {error}")
+        reason: str | None = f"could not start the stop run: {error}"
+        record.update(exitStatus=None, ok=False, reason=reason)
+    else:
+        log = (run_dir / f"{tag}.log").read_text(errors="replace")
+        stopped = {(m.group(2), m.group(1)) for m in _STOPPED_LINE.finditer(log)}
+        finished = {i for i in result.markers if i - 1 >= 0}
+        for index, receipt in enumerate(pending):
+            if index + 1 in finished:  # the next step began: this one returned without error
+                stopped.add(receipt_key(receipt))
+        ok = len(pending) in result.markers
+        if ok:
+            reason = None
+        elif result.exit_status not in (0, None):
+            reason = f"stop run exited {result.exit_status}"
+            if result.error_lines:
+                reason += f": {result.error_lines[0]}"
+        else:
+            reason = "the stop step failed (the orchestrator does not print why)"
+        record.update(exitStatus=result.exit_status, ok=ok, reason=reason or "stopped")
     record["finished"] = now_iso()
     with state.lock:
         state.data.setdefault("stops", []).append(record)
-        if ok:
-            state.data.setdefault("receiptsStopped", []).extend(record["receipts"])
+    return stopped, reason
+
+
+def stop_outstanding(
+    run_dir: Path,
+    target: Target,
+    state: RunState,
+    say: Callable[[str], None],
+    terminal: TextIO,
+    *,
+    now: datetime | None = None,
+) -> bool:
+    """Stop every receipt that may still be live; True when none is left live."""
+    now = now or datetime.now(UTC)
+    steps = script_steps(run_dir)
+    receipts = all_receipts(run_dir, state.data)
+    state.data["receiptsIssued"] = receipts
+    pending = []
+    for receipt in receipts:
+        fate = receipt_state(state.data, receipt)["state"]
+        if fate in ("stopped", "ended"):
+            continue
+        end = receipt_end(receipt, steps)
+        if end is not None and end <= now:
+            _set_state(state, receipt, "ended", f"its durationMin ran out at {end:%H:%M:%SZ}")
+            continue
+        pending.append(receipt)
+    if not pending:
         state.save()
-    if ok:
-        say(f"stop succeeded for {len(pending)} receipt(s)")
-    else:
-        say(
-            f"STOP FAILED ({record['reason']}); still scheduled: "
-            + ", ".join(f"{r['address']}/{r['handle']}" for r in pending)
-            + f". Retry with `python -m scripts.experiment stop --run {run_dir}`"
+        say("nothing left to stop: every receipt is stopped or has ended")
+        return True
+    say(f"stopping {len(pending)} receipt(s), one `stop` step each")
+    while pending:
+        stopped, reason = _one_stop_run(run_dir, target, state, pending, terminal)
+        rest = []
+        failed_here = False
+        for receipt in pending:
+            if receipt_key(receipt) in stopped:
+                _set_state(state, receipt, "stopped", "stopped")
+            elif not failed_here and reason is not None:
+                failed_here = True  # the first unconfirmed receipt is the step that failed
+                _set_state(state, receipt, "failed", reason)
+                if reason.startswith("could not start"):
+                    for other in pending:  # nothing else can run either
+                        if receipt_key(other) not in stopped:
+                            _set_state(state, other, "failed", reason)
+                    rest = []
+                    break
+            else:
+                rest.append(receipt)
+        state.save()
+        pending = rest
+    live = [
+        r
+        for r in receipts
+        if receipt_state(state.data, r)["state"] == "failed"
+        and may_be_live(state.data, r, steps, now)
+    ]
+    if not live:
+        say("stop succeeded: no scheduled transactions left running")
+        return True
+    say(
+        f"STOP FAILED for {len(live)} receipt(s) that may still be running: "
+        + ", ".join(
+            f"{r['address']}/{r['handle']} ({receipt_state(state.data, r)['reason']})" for r in live
         )
-    return ok
+        + f". Retry with `python -m scripts.experiment stop --run {run_dir}`"
+    )
+    return False
 
 
 def stop_saved_run(
     run_dir: Path, *, kubectl: str, orchestrator: str | None, terminal: TextIO
 ) -> int:
-    """`stop --run`: kill a leftover orchestrator, then stop what its saved stdout issued."""
+    """`stop --run`: kill a leftover orchestrator, then stop what may still be live. Idempotent:
+    a second call finds nothing left and exits 0."""
     state = RunState.load(run_dir)
     if not (run_dir / CONFIG_FILE_NAME).is_file():
         raise ValueError(f"--run: {run_dir} has no {CONFIG_FILE_NAME}; cannot authenticate a stop")
@@ -134,6 +218,10 @@ def stop_saved_run(
         say(killed)
     if state.data.get("outcome") == "running":
         state.data.update(outcome="runner-died", finished=now_iso(), reason="runner died")
-    if isinstance(target, PodTarget):
+    if isinstance(target, PodTarget) and any(
+        may_be_live(state.data, r, script_steps(run_dir), datetime.now(UTC))
+        for r in all_receipts(run_dir, state.data)
+    ):
         target.install_config((run_dir / CONFIG_FILE_NAME).read_text())
-    return EXIT_OK if stop_outstanding(run_dir, target, state, say, terminal) else EXIT_STOP_FAILED
+    ok = stop_outstanding(run_dir, target, state, say, terminal)
+    return EXIT_OK if ok else EXIT_STOP_FAILED

@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from minaperf.orchestrator.access import kubectl_error_line
 from minaperf.orchestrator.config import CONFIG_FILE_NAME, write_secret_file
 
 
@@ -55,6 +56,10 @@ class Target:
         """Kill an orchestrator left behind by a dead runner; return what was done."""
         raise NotImplementedError
 
+    def list_dir(self, path: str) -> list[str] | None:
+        """File names in `path` (relative to the run directory), or None when it is missing."""
+        raise NotImplementedError
+
 
 @dataclass
 class LocalTarget(Target):
@@ -77,6 +82,10 @@ class LocalTarget(Target):
 
     def cwd(self) -> str | None:
         return str(self.directory)
+
+    def list_dir(self, path: str) -> list[str] | None:
+        directory = self.directory / path
+        return sorted(p.name for p in directory.iterdir()) if directory.is_dir() else None
 
     def kill_orphan(self, state: dict[str, Any], tag: str) -> str | None:
         pid = state.get("pid")
@@ -149,9 +158,16 @@ class PodTarget(Target):
             self.remote_dir,
             CONFIG_FILE_NAME,
         )
-        result = subprocess.run(command, input=text, capture_output=True, text=True, check=False)
+        try:
+            result = subprocess.run(
+                command, input=text, capture_output=True, text=True, check=False, timeout=120
+            )
+        except (OSError, subprocess.TimeoutExpired) as error:
+            raise RuntimeError(f"cannot reach the workspace pod {self.pod}: {error}") from error
         if result.returncode != 0:
-            raise RuntimeError(f"could not write the config into the pod: {result.stderr.strip()}")
+            raise RuntimeError(
+                f"cannot reach the workspace pod {self.pod}: {kubectl_error_line(result.stderr)}"
+            )
 
     def command(self, tag: str) -> list[str]:
         return self._exec(
@@ -168,10 +184,25 @@ class PodTarget(Target):
             self.remote_dir,
             tag,
         )
-        result = subprocess.run(command, capture_output=True, text=True, check=False, timeout=60)
+        try:
+            result = subprocess.run(
+                command, capture_output=True, text=True, check=False, timeout=60
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None  # the pod is out of reach; the stop that follows says so in one line
         if "killed" in result.stdout:
             return f"killed orchestrator in pod {self.pod} ({self.remote_dir}/{tag}.pid)"
         return None
+
+    def list_dir(self, path: str) -> list[str] | None:
+        command = self._exec('cd "$1" && test -d "$2" && ls -1A "$2"', self.remote_dir, path)
+        try:
+            result = subprocess.run(
+                command, capture_output=True, text=True, check=False, timeout=60
+            )
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return sorted(result.stdout.split()) if result.returncode == 0 else None
 
 
 def target_from_state(state: dict[str, Any], run_dir: Path, kubectl: str) -> Target:

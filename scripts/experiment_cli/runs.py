@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 from minaperf.orchestrator import runner, stopping
-from minaperf.orchestrator.rundir import STATE_FILE, status_report
+from minaperf.orchestrator.rundir import STATE_FILE, RunState, status_report
 from minaperf.orchestrator.targets import LocalTarget, PodTarget, Target, remote_run_dir
 from scripts.experiment_cli.common import (
     EXIT_BAD_INPUT,
@@ -18,6 +18,14 @@ from scripts.experiment_cli.common import (
     stack_outputs,
 )
 from scripts.experiment_cli.lint import read_script
+
+
+def _never_started(out_dir: Path) -> bool:
+    """A run directory whose run could not start holds nothing worth keeping: reuse it."""
+    try:
+        return RunState.load(out_dir).data.get("outcome") == runner.FAILED_TO_START
+    except ValueError:
+        return False
 
 
 def cmd_run(args: argparse.Namespace) -> int:
@@ -34,13 +42,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         return EXIT_BAD_INPUT
     outputs = stack_outputs(args)
     out_dir = Path(args.out)
-    if (out_dir / STATE_FILE).exists():
+    if (out_dir / STATE_FILE).exists() and not _never_started(out_dir):
         raise CliError(f"--out: {out_dir} already holds a run; choose a new directory")
     target: Target
     if args.orchestrator:
         if not os.access(args.orchestrator, os.X_OK):
             raise CliError(f"--orchestrator: {args.orchestrator} is not an executable file")
-        target = LocalTarget(args.orchestrator, out_dir)
+        target = LocalTarget(os.path.abspath(args.orchestrator), out_dir)
     else:
         ws = outputs.workspace
         target = PodTarget(

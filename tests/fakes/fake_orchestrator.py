@@ -6,10 +6,14 @@ unreadable config → 2, bad JSON / bad key → 3, not exactly one of onlineURL/
 step ends the run silently with 0. Logs go to stderr in go-log's tab-separated form (and are
 appended to the config's logFile); outputs are JSON lines on stdout.
 
-Switches (env): FAIL_AT_STEP=N (log an error, exit 0), CRASH_AT_STEP=N (Go-style panic, exit 2),
+A failing step ends the run silently with exit 0, as upstream (o1-labs/mina-perf-testing@7da1f2c
+orchestrator/src/itn_orchestrator/main.go:48 discards RunActions' error). Switches (env):
+FAIL_AT_STEP=N (fail that step, exit 0), CRASH_AT_STEP=N (Go-style panic, exit 2),
 HANG_AT_STEP=N (sleep until killed), FAKE_PARTICIPANTS=a:1,b:2 (discovery result; otherwise
 /v1/online from onlineURL), STOP_RECORD_FILE (append one JSON line per stop), FAKE_STOP_FAIL=1,
-FAKE_INVOCATIONS_FILE (append one line per start).
+FAKE_INVOCATIONS_FILE (append one line per start), FAKE_SCHEDULER_FILE (the daemons' handle
+table, default ./.fake-scheduler.json), FAKE_FORGET_FIRST=1 (the first node forgets its handle),
+FAKE_CLOCK_OFFSET_SEC (shift this process's clock), FAKE_FUND_FAIL=1 (fund-keys fails: WARN only).
 """
 
 from __future__ import annotations
@@ -18,11 +22,12 @@ import base64
 import binascii
 import json
 import os
+import re
 import sys
 import time
 import urllib.request
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -34,8 +39,13 @@ class StepError(Exception):
 LOG_FILE: Path | None = None
 
 
+def now() -> datetime:
+    """This process's clock; FAKE_CLOCK_OFFSET_SEC shifts it (a run that started long ago)."""
+    return datetime.now(UTC) + timedelta(seconds=float(os.environ.get("FAKE_CLOCK_OFFSET_SEC", 0)))
+
+
 def log(level: str, message: str) -> None:
-    stamp = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    stamp = now().strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     line = f"{stamp}\t{level}\titn orchestrator\t{message}\n"
     sys.stderr.write(line)
     sys.stderr.flush()
@@ -55,7 +65,7 @@ def output(step: int, name: str, value: Any, multi: bool, cache: dict, sensitive
     if sensitive:
         return
     line: dict[str, Any] = {
-        "time": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "time": now().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "step": step,
         "name": name,
     }
@@ -120,6 +130,52 @@ def discover(config: dict, params: dict) -> list[str]:
     return nodes[:limit] if limit else nodes
 
 
+def _table_path() -> Path:
+    return Path(os.environ.get("FAKE_SCHEDULER_FILE") or ".fake-scheduler.json")
+
+
+def scheduler_table() -> dict:
+    """The daemons' schedule handles (mina_graphql.ml `scheduler_tbl`), shared by every run."""
+    path = _table_path()
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def save_table(table: dict) -> None:
+    _table_path().write_text(json.dumps(table))
+
+
+def stop_receipts(receipts: list) -> None:
+    """stop.go:12-26: try every receipt, log each success, fail with the joined errors. The daemon
+    forgets a handle once its durationMin is over or once stopped (mina_graphql.ml
+    schedule_payments: `Uuid.Table.remove scheduler_tbl uuid`), and then answers
+    `Could not find scheduled transactions with handle …` (stop_scheduled_transactions)."""
+    table = scheduler_table()
+    errors = []
+    for receipt in receipts:
+        handle, address = receipt.get("handle"), receipt.get("address")
+        entry = table.get(handle)
+        if os.environ.get("FAKE_STOP_FAIL"):
+            errors.append(
+                f"error stoping transactions at {handle} on {address}: connection refused"
+            )
+        elif entry is None or entry["expires"] <= now().timestamp():
+            table.pop(handle, None)
+            errors.append(
+                f"error stoping transactions at {handle} on {address}: "
+                f"Could not find scheduled transactions with handle {handle}"
+            )
+        else:
+            del table[handle]
+            log(
+                "INFO",
+                f"stopped scheduled transactions at {handle} on {address}: "
+                f"Requesting stop of scheduled transactions with handle {handle}",
+            )
+    save_table(table)
+    if errors:
+        raise StepError("\n".join(errors))
+
+
 def schedule(step: int, params: dict, cache: dict) -> None:
     tps, min_tps, nodes = params.get("tps", 0), params.get("minTps", 0), params.get("nodes") or []
     if not min_tps or min_tps <= 0:
@@ -127,8 +183,14 @@ def schedule(step: int, params: dict, cache: dict) -> None:
     if not nodes:
         raise StepError("no nodes")
     count = max(1, min(len(nodes), int(tps // min_tps)))
-    for node in nodes[:count]:
+    table = scheduler_table()
+    forget_first = bool(os.environ.get("FAKE_FORGET_FIRST"))  # e.g. that daemon restarted
+    for position, node in enumerate(nodes[:count]):
         handle = str(uuid.uuid4())
+        if not (forget_first and position == 0):
+            expires = now().timestamp() + float(params.get("durationMin") or 0) * 60
+            table[handle] = {"address": node, "expires": expires}
+        save_table(table)
         log("INFO", f"scheduled batch with tps {tps / count:f} for {node}: {handle}")
         output(step, "receipt", {"address": node, "handle": handle}, True, cache)
         output(step, "participant", node, True, cache)
@@ -148,8 +210,7 @@ def run_step(config: dict, step: int, action: str, params: dict, cache: dict) ->
         if record:
             with open(record, "a") as sink:
                 sink.write(json.dumps({"step": step, "receipts": receipts}) + "\n")
-        if os.environ.get("FAKE_STOP_FAIL"):
-            raise StepError("stopScheduledTransactions: connection refused")
+        stop_receipts(receipts)
     elif action == "wait":
         seconds = float(params.get("min") or 0) * 60 + float(params.get("sec") or 0)
         time.sleep(seconds)
@@ -221,14 +282,31 @@ def main() -> int:
         env_step(n) for n in ("FAIL_AT_STEP", "CRASH_AT_STEP", "HANG_AT_STEP")
     )
     stream, pos, step = sys.stdin.read(), 0, 0
+    if re.match(r'"stop \d+ scheduled transaction receipt', stream):
+        fail_at = crash_at = hang_at = None  # failure switches target experiment runs only
     decoder = json.JSONDecoder()
     caches: dict = {"": {}}
-    batch: list[int] = []
+    batch: list[dict] = []
 
     def flush_batch() -> None:
-        if batch:
-            log("INFO", f"Performing steps fund-keys ({batch[0]}-{batch[-1]})")
-            batch.clear()  # errors of a batched step are discarded, as in the real one
+        """main.go:34-46: the marker carries main's `step` (always 0) and len-0; RunActions
+        ignores handlePrevAction's error (orchestrator.go:275-277): a failed fund-keys leaves only
+        WARN retry lines (misc.go:234-236), never an ERROR."""
+        if not batch:
+            return
+        log("INFO", f"Performing steps fund-keys (0-{len(batch)})")
+        for params in batch:
+            if os.environ.get("FAKE_FUND_FAIL"):
+                log("WARN", "Failed to run fund command, retrying in 1 minutes: exit status 1")
+                continue
+            prefix, privkeys = params.get("prefix", ""), params.get("privkeys") or []
+            Path(prefix).parent.mkdir(parents=True, exist_ok=True)
+            for i in range(len(privkeys)):  # fund.go:50-62: --key-prefix <prefix>-<i>
+                share = params["num"] // len(privkeys) + (i < params["num"] % len(privkeys))
+                for n in range(share):
+                    Path(f"{prefix}-{i}-{n}").write_text("{}")
+                    Path(f"{prefix}-{i}-{n}.pub").write_text("B62q")
+        batch.clear()
 
     while True:
         while pos < len(stream) and stream[pos].isspace():
@@ -240,7 +318,8 @@ def main() -> int:
         except json.JSONDecodeError:
             return 0  # decode error: RunActions' error is discarded → silent exit 0
         if isinstance(value, str):
-            log("INFO", value)
+            log("INFO", value)  # orchestrator.go:270-271: logged, and echoed raw to stderr
+            sys.stderr.write(value + "\n")
             continue
         if not isinstance(value, dict):
             return 0
@@ -252,7 +331,9 @@ def main() -> int:
         except StepError:
             return 0
         if action == "fund-keys":
-            batch.append(step)
+            if Path(params.get("prefix", "")).parent.exists():  # fund.go:146-156 Validate
+                return 0  # "Error validating action", discarded by main.go:48
+            batch.append(params)
             step += 1
             continue
         log("INFO", f"Performing step {action} ({step})")
@@ -267,15 +348,17 @@ def main() -> int:
             while True:
                 time.sleep(3600)
         if step == fail_at:
-            log("ERROR", f"Error running step {step}: injected failure")
-            return 0
+            return 0  # a failing step ends the run; main.go:48 discards the error unprinted
         try:
             run_step(config, step, action, params, caches[""])
-        except StepError as error:
-            log("ERROR", f"Error running step {step}: {error}")
-            return 0
+        except StepError:
+            return 0  # as above: no ERROR line, exit 0
         step += 1
-    flush_batch()
+    if batch:  # main.go:50-56: a trailing batch's error is printed, and exits 1
+        flush_batch()
+        if os.environ.get("FAKE_FUND_FAIL"):
+            sys.stderr.write("Error: Error running previous action: fund failed")
+            return 1
     return 0
 
 

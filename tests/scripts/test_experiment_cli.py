@@ -104,6 +104,11 @@ def write_script(env: dict, text: str) -> str:
     return str(path)
 
 
+def stopped_by_runner(env: dict) -> list[dict]:
+    """Receipts the runner's stop runs sent, in order (one `stop` step per receipt)."""
+    return [r for record in stop_records(env) for r in record["receipts"]]
+
+
 def stop_records(env: dict) -> list[dict]:
     path = env["tmp"] / "stops.jsonl"
     return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
@@ -170,8 +175,8 @@ def test_sigint_stops_exactly_the_receipts_issued(env: dict) -> None:
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
     records = stop_records(env)
-    assert len(records) == 1
-    assert records[0]["receipts"] == issued(out)
+    assert all(len(record["receipts"]) == 1 for record in records)  # one receipt per step
+    assert stopped_by_runner(env) == issued(out)
     state = json.loads((out / "run.json").read_text())
     assert state["outcome"] == "interrupted"
     assert state["stops"][0]["ok"] is True
@@ -199,7 +204,7 @@ def test_crash_is_detected_and_stopped(env: dict) -> None:
     assert state["exitStatus"] == 2
     assert "exited 2" in state["reason"]
     assert "panic" in state["reason"]
-    assert stop_records(env)[0]["receipts"] == issued(out)
+    assert stopped_by_runner(env) == issued(out)
 
 
 def test_failed_step_with_exit_0_is_a_failure(env: dict) -> None:
@@ -221,7 +226,7 @@ def test_failed_step_with_exit_0_is_a_failure(env: dict) -> None:
     assert state["exitStatus"] == 0
     assert state["outcome"] == "failed"
     assert "step 2 (wait" in state["reason"]
-    assert len(stop_records(env)[0]["receipts"]) == 3
+    assert len(stopped_by_runner(env)) == 3
 
 
 def test_failed_stop_is_reported(env: dict) -> None:
@@ -271,7 +276,7 @@ def test_stop_after_the_runner_was_killed(env: dict) -> None:
     result = run_cli(env, "stop", "--run", str(out))
     assert result.returncode == 0, result.stderr
     assert "killed orphaned orchestrator" in result.stderr
-    assert stop_records(env)[0]["receipts"] == issued(out)
+    assert stopped_by_runner(env) == issued(out)
     deadline = time.monotonic() + 5
     while Path(f"/proc/{orphan}").exists() and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -279,7 +284,7 @@ def test_stop_after_the_runner_was_killed(env: dict) -> None:
     assert not stat_line or ") Z " in stat_line  # gone, or a zombie awaiting its dead parent
     again = run_cli(env, "stop", "--run", str(out))
     assert again.returncode == 0
-    assert "nothing to stop" in again.stderr
+    assert "nothing left to stop" in again.stderr
 
 
 def test_rejected_script_never_starts(env: dict) -> None:
@@ -370,7 +375,7 @@ def test_run_in_the_pod_through_kubectl_exec(env: dict) -> None:
     assert stat.S_IMODE((remote / "orchestrator-config.json").stat().st_mode) == 0o600
     remote_config = json.loads((remote / "orchestrator-config.json").read_text())
     assert remote_config["logFile"] == str(remote / "orchestrator-logfile.log")
-    assert stop_records(env)[0]["receipts"] == issued(out)
+    assert stopped_by_runner(env) == issued(out)
 
 
 @pytest.fixture
@@ -600,3 +605,141 @@ def test_bad_outputs_files_are_one_line(env: dict, write, expected: str) -> None
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
     assert result.stderr.startswith("error: ")
     assert expected in result.stderr
+
+
+def _run(env: dict, script_text: str, *extra_args: str, extra: dict | None = None):
+    out = env["tmp"] / "run"
+    result = run_cli(
+        env,
+        "run",
+        "--script",
+        write_script(env, script_text),
+        "--out",
+        str(out),
+        "--orchestrator",
+        FAKE_ORCHESTRATOR,
+        *extra_args,
+        extra=extra,
+    )
+    return out, result
+
+
+def test_one_forgotten_handle_does_not_hide_the_others(env: dict) -> None:
+    """The first node forgot its schedule (e.g. it restarted): its stop fails, the other two
+    are still stopped, in a second stop run (stop.go joins errors and fails the whole step)."""
+    out, result = _run(
+        env, payments_script(), extra={"CRASH_AT_STEP": "2", "FAKE_FORGET_FIRST": "1"}
+    )
+    assert result.returncode == 3
+    state = json.loads((out / "run.json").read_text())
+    first, *others = issued(out)
+    assert sorted(r["handle"] for r in state["receiptsStopped"]) == sorted(
+        r["handle"] for r in others
+    )
+    fates = state["receiptStates"]
+    assert fates[f"{first['address']} {first['handle']}"]["state"] == "failed"
+    assert [s["ok"] for s in state["stops"]] == [False, True]
+    assert "STOP FAILED for 1 receipt(s)" in result.stderr
+
+
+def test_load_that_already_ended_is_not_a_failed_stop(env: dict) -> None:
+    """Receipts whose durationMin has run out are ended (the daemon forgot them): the failed run
+    reports its own failure, not STOP FAILED, and `stop --run` is idempotent."""
+    out, result = _run(
+        env, payments_script(), extra={"CRASH_AT_STEP": "2", "FAKE_CLOCK_OFFSET_SEC": "-600"}
+    )
+    assert result.returncode == 1, result.stderr
+    assert "STOP FAILED" not in result.stderr
+    state = json.loads((out / "run.json").read_text())
+    assert {f["state"] for f in state["receiptStates"].values()} == {"ended"}
+    assert stop_records(env) == []
+    for _ in range(2):
+        again = run_cli(env, "stop", "--run", str(out))
+        assert again.returncode == 0
+        assert "nothing left to stop" in again.stderr
+
+
+def test_a_comment_with_error_in_it_does_not_fail_the_run(env: dict) -> None:
+    """The orchestrator logs each comment at INFO and echoes it raw (orchestrator.go:270-271)."""
+    text = json.dumps("ERROR budget: if this fails, Error: see the runbook") + "\n"
+    out, result = _run(env, text + payments_script(_step("stop", receipts=_ref(1, "receipt"))))
+    assert result.returncode == 0, result.stderr
+    assert json.loads((out / "run.json").read_text())["outcome"] == "succeeded"
+
+
+def test_relative_orchestrator_path_is_the_callers(env: dict) -> None:
+    relative = os.path.relpath(FAKE_ORCHESTRATOR, ROOT)
+    script = write_script(env, payments_script(_step("stop", receipts=_ref(1, "receipt"))))
+    out = env["tmp"] / "run"
+    result = run_cli(
+        env, "run", "--script", script, "--out", str(out), "--orchestrator", relative,
+    )  # fmt: skip
+    assert json.loads((out / "run.json").read_text())["target"]["executable"] == FAKE_ORCHESTRATOR
+    assert result.returncode == 0, result.stderr
+
+
+def test_a_failed_fund_keys_is_that_steps_failure(env: dict) -> None:
+    script = "\n".join(
+        json.dumps(v)
+        for v in [
+            _step(
+                "fund-keys",
+                amount=40,
+                fee=1,
+                prefix="fund_keys/a/key",
+                num=2,
+                privkeys=["/work/keys/funding/funding-0"],
+            ),
+            _step("wait", sec=0),
+        ]
+    )
+    out, result = _run(env, script, extra={"FAKE_FUND_FAIL": "1"})
+    assert result.returncode == 1
+    state = json.loads((out / "run.json").read_text())
+    assert state["reason"].startswith("step 0 (fund-keys, line 1) funded nothing")
+    ok_out = env["tmp"] / "funded"
+    ok = run_cli(
+        env, "run", "--script", str(env["tmp"] / "experiment.jsonl"), "--out", str(ok_out),
+        "--orchestrator", FAKE_ORCHESTRATOR,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_a_run_that_cannot_start_says_so_and_frees_its_out(env: dict) -> None:
+    out = env["tmp"] / "run"
+    args = ["--kubectl", FAKE_KUBECTL, "run", "--script", write_script(env, payments_script())]
+    unreachable = {"FAKE_KUBECTL_UNREACHABLE": "1"}
+    result = run_cli(env, *args, "--out", str(out), extra=unreachable)
+    assert result.returncode == 1
+    state = json.loads((out / "run.json").read_text())
+    assert state["outcome"] == "failed to start"
+    assert "cannot reach the workspace pod orchestrator-0" in state["reason"]
+    status = run_cli(env, "status", "--run", str(out))
+    assert "failed to start" in status.stdout
+    assert "running" not in status.stdout.splitlines()[0]
+    again = run_cli(env, *args, "--out", str(out), extra=unreachable)
+    assert "already holds a run" not in again.stderr
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "[]",
+        '{"target": "pod"}',
+        '{"target": {"kind": "pod"}, "receiptsIssued": {}}',
+        '{"target": {"kind": "local", "executable": 5}}',
+        '{"target": {"kind": "local", "executable": "x"}, "stepsStarted": ["1"]}',
+        "[" * 100_000,
+        "\udcff",
+    ],
+)
+def test_run_json_of_the_wrong_shape_is_one_line(env: dict, content: str) -> None:
+    run = env["tmp"] / "bad-run"
+    run.mkdir()
+    (run / "run.json").write_bytes(content.encode("utf-8", "surrogateescape"))
+    (run / "orchestrator-config.json").write_text("{}")
+    for command in ("status", "stop"):
+        result = run_cli(env, command, "--run", str(run))
+        assert result.returncode == 2, result.stderr
+        assert len(result.stderr.strip().splitlines()) == 1, result.stderr
+        assert result.stderr.startswith(f"error: --run: {run / 'run.json'}")
