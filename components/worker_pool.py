@@ -203,6 +203,7 @@ class SnarkWorkerPool(pulumi.ComponentResource):
                 "processesPerServer": pool.processes_per_server,
                 "coordinatorAddress": address,
                 "group": group_name(ctx.config.name) if self.group is not None else None,
+                "packageVersion": pool.mina_package.version,
                 "project": ctx.gke.project,
                 "zone": ctx.gke.zone,
             }

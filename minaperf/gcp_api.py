@@ -210,3 +210,36 @@ class GcpApi:
             token = str(body.get("nextPageToken") or "")
             if not token:
                 return found
+
+    def managed_instances(self, project: str, zone: str, group: str) -> list[dict[str, Any]]:
+        """`instanceGroupManagers.listManagedInstances` (a POST, paged by `nextPageToken`):
+        every member with `instance` (URL; absent while being created), `instanceStatus` and
+        `currentAction`. An empty group comes back without the field."""
+        found: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            params = {"maxResults": "500", **({"pageToken": token} if token else {})}
+            body = self._call(
+                "compute",
+                "POST",
+                f"/compute/v1/projects/{quote(project)}/zones/{quote(zone)}"
+                f"/instanceGroupManagers/{quote(group)}/listManagedInstances",
+                params=params,
+            )
+            found.extend(body.get("managedInstances") or [])
+            token = str(body.get("nextPageToken") or "")
+            if not token:
+                return found
+
+    def guest_attributes(
+        self, project: str, zone: str, instance: str, query_path: str
+    ) -> dict[str, Any]:
+        """`instances.getGuestAttributes` for a namespace path (`<namespace>/`): the body has
+        `queryValue.items[] = {namespace, key, value}`; 404 when nothing is published there."""
+        return self._call(
+            "compute",
+            "GET",
+            f"/compute/v1/projects/{quote(project)}/zones/{quote(zone)}"
+            f"/instances/{quote(instance)}/getGuestAttributes",
+            params={"queryPath": query_path},
+        )

@@ -84,6 +84,9 @@ class WorkerPool(_Model):
     project: str | None = Field(None, description="gce: GCP project of the group")
     zone: str | None = Field(None, description="gce: zone of the group")
     deployment: str | None = Field(None, description="pods: the worker Deployment")
+    package_version: str | None = Field(
+        None, alias="packageVersion", description="gce: the Mina package version the VMs install"
+    )
 
 
 class LogFetcherShard(_Model):

@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from minaperf.gcp_api import GcpApi
 from minaperf.keys.itn import ItnKey
-from minaperf.orchestrator import access, readiness, traces
+from minaperf.orchestrator import access, readiness, traces, workers
 from minaperf.orchestrator.config import default_run_dir
 from minaperf.outputs import StackOutputs
 from scripts.experiment_cli.common import CliError, kubectl, orchestrator_config, stack_outputs
@@ -39,11 +41,30 @@ def rollouts(context: WaitContext) -> readiness.ClusterCheck:
     return readiness.rollout_check(context.kubectl, context.outputs.namespace)
 
 
+def compute_client() -> GcpApi:
+    """Compute API access for the worker VMs' status, with the credentials preflight uses."""
+    from scripts.preflight import API_BASE_ENV, access_token
+
+    token, why = access_token()
+    if token is None:
+        raise CliError(
+            f"snark workers: no Google credentials to read the worker VMs ({why}); run "
+            "`gcloud auth application-default login` or set GOOGLE_OAUTH_ACCESS_TOKEN"
+        )
+    return GcpApi(token, base_url=os.environ.get(API_BASE_ENV))
+
+
+def snark_workers(context: WaitContext) -> readiness.ClusterCheck | None:
+    return workers.worker_pool_check(context.outputs, context.kubectl, compute_client)
+
+
 CHECKS: list[CheckFactory] = [
     # Every Deployment/StatefulSet rolled out (the service rollouts pulumi up does not await).
     rollouts,
     # Every node's traces on its fetcher's disk and in PostgreSQL (minaperf.orchestrator.traces).
     lambda context: traces.trace_flow_check(context.outputs, context.kubectl),
+    # Worker processes running and reaching the coordinator (minaperf.orchestrator.workers).
+    snark_workers,
 ]
 
 

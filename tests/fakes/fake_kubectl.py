@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Stand-in for the `kubectl` subcommands the runner uses; the "cluster" is this machine.
 
-- `get pods -n NS -o json`: prints $FAKE_KUBECTL_PODS (a file with a PodList).
+- `get pods -n NS [-l k=v,...] -o json`: prints $FAKE_KUBECTL_PODS (a file with a PodList),
+  filtered by an equality label selector when given.
 - `get deployments,statefulsets -n NS -o json`: prints $FAKE_KUBECTL_WORKLOADS (a List), or an
   empty List when unset.
 - `port-forward -n NS --address 127.0.0.1 pod/NAME|service/NAME :PORT…`: a TCP relay from a new
@@ -176,7 +177,21 @@ def main() -> int:
         if not pods:
             sys.stderr.write("error: the server doesn't have a resource type pods\n")
             return 1
-        sys.stdout.write(_read(pods))
+        if "-l" not in args:
+            sys.stdout.write(_read(pods))
+            return 0
+        # `-l k=v[,k=v]`: equality selectors only, every term must match (kubectl/apimachinery
+        # labels.Parse; `=` and `==` mean the same).
+        terms = [t.replace("==", "=").split("=", 1) for t in args[args.index("-l") + 1].split(",")]
+        listing = json.loads(_read(pods))
+        listing["items"] = [
+            item
+            for item in listing.get("items", [])
+            if all(
+                item.get("metadata", {}).get("labels", {}).get(key) == value for key, value in terms
+            )
+        ]
+        sys.stdout.write(json.dumps(listing))
         return 0
     if args[:2] == ["get", "deployments,statefulsets"]:
         workloads = os.environ.get("FAKE_KUBECTL_WORKLOADS")

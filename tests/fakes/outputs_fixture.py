@@ -98,3 +98,14 @@ def make_outputs(
 def write_outputs(path: Path, data: dict[str, Any]) -> Path:
     path.write_text(json.dumps(data, indent=2))
     return path
+
+
+def worker_pod_item(
+    name: str = "snark-workers-5d9c7-x2x7q", *, ready: bool = True
+) -> dict[str, Any]:
+    """A worker pod as `kubectl get pods -o json` lists it: what `wait` counts for the one
+    worker pod `make_outputs` configures (`workerPool.servers`)."""
+    return {
+        "metadata": {"name": name, "labels": {"app.kubernetes.io/component": "snark-worker"}},
+        "status": {"conditions": [{"type": "Ready", "status": "True" if ready else "False"}]},
+    }

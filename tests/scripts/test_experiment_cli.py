@@ -23,6 +23,7 @@ from tests.fakes.outputs_fixture import (
     RECEIVER,
     make_outputs,
     node,
+    worker_pod_item,
     write_outputs,
 )
 from tests.fakes.servers import FakeDaemon, FakeUptimeBackend
@@ -389,11 +390,14 @@ def ready_network(env: dict):
         json.dumps(
             {
                 "items": [
-                    {
-                        "metadata": {"name": f"n{i}-0"},
-                        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
-                    }
-                    for i in range(2)
+                    *(
+                        {
+                            "metadata": {"name": f"n{i}-0"},
+                            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+                        }
+                        for i in range(2)
+                    ),
+                    worker_pod_item(),
                 ]
             }
         )

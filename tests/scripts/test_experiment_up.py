@@ -22,7 +22,7 @@ import pytest
 
 from minaperf import lifecycle
 from minaperf.lifecycle import Lifecycle
-from tests.fakes.outputs_fixture import ORCHESTRATOR_PUBLIC_KEY, make_outputs, node
+from tests.fakes.outputs_fixture import ORCHESTRATOR_PUBLIC_KEY, make_outputs, node, worker_pod_item
 from tests.fakes.servers import FakeDaemon, FakeUptimeBackend
 from tests.scripts.test_experiment_cli import (
     FAKE_KUBECTL,
@@ -59,11 +59,14 @@ class World:
             json.dumps(
                 {
                     "items": [
-                        {
-                            "metadata": {"name": f"n{i}-0"},
-                            "status": {"conditions": [{"type": "Ready", "status": "True"}]},
-                        }
-                        for i in range(2)
+                        *(
+                            {
+                                "metadata": {"name": f"n{i}-0"},
+                                "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+                            }
+                            for i in range(2)
+                        ),
+                        worker_pod_item(),
                     ]
                 }
             )

@@ -1,0 +1,233 @@
+"""The `wait` check for the snark worker pool: are the workers running and reaching the coordinator?
+
+Source of truth, chosen from what upstream offers:
+
+- The coordinator cannot tell: a snark worker dials the daemon anew for every RPC
+  (`Rpc.Connection.with_client` in MinaProtocol/mina src/lib/snark_worker/functor.ml, `dispatch`)
+  and the daemon keeps no list of workers, so neither its GraphQL nor its client port can count
+  them.
+- The worker itself knows: its log says how each RPC ended ("No jobs available", "... received
+  from ...", "Submitted completed SNARK work" vs "Error getting work"). On GCE each VM sums that
+  up every 30 s and publishes it as guest attributes (`snark-worker-status.sh`, namespace
+  `mina-workers`: configured, running, connected, version, updated). This module reads them with
+  Compute's `instances.getGuestAttributes` for every member that
+  `instanceGroupManagers.listManagedInstances` lists, so a VM the group is still (re)creating
+  is named too.
+- On the `kubernetes` platform the workers are pods: their Ready condition is the signal.
+
+The check reports "N/M worker processes running, K/M connected" and names every VM (or pod) that
+falls short and why. It never raises for "not there yet"; it raises `ClusterUnreachableError`
+only when nothing can be asked at all (Compute refuses the credentials).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from minaperf.gcp_api import GcpApiError
+from minaperf.orchestrator.readiness import (
+    CheckStatus,
+    ClusterCheck,
+    ClusterUnreachableError,
+    kubectl_json,
+)
+from minaperf.outputs import StackOutputs
+
+NAME = "snark workers"
+GUEST_ATTRIBUTES_NAMESPACE = "mina-workers"
+"""Must match components/worker_pool.py and snark-worker-status.sh."""
+STALE_AFTER_SECONDS = 120.0
+"""The VM reports every 30 s; four missed reports mean its publisher (or the VM) is stuck."""
+WORKER_POD_SELECTOR = "app.kubernetes.io/component=snark-worker"
+PARALLEL_QUERIES = 8
+SHOWN_PROBLEMS = 4
+
+
+class WorkerCompute(Protocol):
+    """The two Compute v1 calls this check makes (`minaperf.gcp_api.GcpApi` has them)."""
+
+    def managed_instances(self, project: str, zone: str, group: str) -> list[dict[str, Any]]: ...
+
+    def guest_attributes(
+        self, project: str, zone: str, instance: str, query_path: str
+    ) -> dict[str, Any]: ...
+
+
+@dataclass(frozen=True)
+class VmStatus:
+    """What one worker VM published, or why there is nothing to count."""
+
+    name: str
+    running: int = 0
+    connected: int = 0
+    problem: str | None = None
+
+
+def instance_name(member: dict[str, Any]) -> str:
+    """The VM name from a managed instance's `instance` URL (…/zones/<z>/instances/<name>)."""
+    return str(member.get("instance") or "").rsplit("/", 1)[-1] or "(not created yet)"
+
+
+def _count(values: dict[str, str], key: str) -> int | None:
+    value = values.get(key, "")
+    return int(value) if value.isdigit() else None
+
+
+def vm_status(
+    name: str, attributes: dict[str, Any], processes: int, now: float, package_version: str | None
+) -> VmStatus:
+    """Judge one VM's published guest attributes (`getGuestAttributes` response body)."""
+    items = (attributes.get("queryValue") or {}).get("items") or []
+    values = {
+        str(item.get("key")): str(item.get("value", ""))
+        for item in items
+        if isinstance(item, dict) and item.get("namespace") == GUEST_ATTRIBUTES_NAMESPACE
+    }
+    running, connected = _count(values, "running"), _count(values, "connected")
+    updated, configured = _count(values, "updated"), _count(values, "configured")
+    if running is None or connected is None or updated is None:
+        return VmStatus(name, problem="no complete status published yet")
+    age = now - updated
+    if age > STALE_AFTER_SECONDS:
+        return VmStatus(name, problem=f"status is {age:.0f}s old (publisher or VM stuck)")
+    problems = []
+    if configured is not None and configured != processes:
+        problems.append(f"configured for {configured} processes, stack says {processes}")
+    version = values.get("version")
+    if package_version and version and version != package_version:
+        problems.append(f"runs package {version}, stack says {package_version}")
+    if running < processes:
+        problems.append(f"{running}/{processes} running")
+    if connected < running:
+        problems.append(f"{connected}/{running} connected")
+    return VmStatus(
+        name,
+        running=min(running, processes),
+        connected=min(connected, processes),
+        problem="; ".join(problems) or None,
+    )
+
+
+def gce_worker_check(
+    outputs: StackOutputs,
+    compute: WorkerCompute,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> ClusterCheck:
+    """The check for a GCE worker group (outputs.worker_pool.kind == "gce")."""
+    pool = outputs.worker_pool
+    package_version = pool.package_version
+    if pool.group is None or pool.project is None or pool.zone is None:
+        raise ValueError("outputs.workerPool names no managed instance group")
+    group, project, zone = pool.group, pool.project, pool.zone
+    processes = pool.processes_per_server
+    wanted_total = pool.servers * processes
+
+    def member_status(member: dict[str, Any], now: float) -> VmStatus:
+        name = instance_name(member)
+        status = member.get("instanceStatus")
+        action = member.get("currentAction", "NONE")
+        if status != "RUNNING" or action not in ("NONE", "VERIFYING"):
+            state = str(status or "no VM yet").lower()
+            doing = f", {str(action).lower()}" if action != "NONE" else ""
+            return VmStatus(name, problem=f"VM {state}{doing}")
+        try:
+            attributes = compute.guest_attributes(
+                project, zone, name, f"{GUEST_ATTRIBUTES_NAMESPACE}/"
+            )
+        except GcpApiError as error:
+            if error.not_found:
+                return VmStatus(name, problem="no status published yet (startup script running?)")
+            return VmStatus(name, problem=f"status unreadable ({error})")
+        return vm_status(name, attributes, processes, now, package_version)
+
+    def check() -> CheckStatus:
+        try:
+            members = compute.managed_instances(project, zone, group)
+        except GcpApiError as error:
+            if error.http_status == 401:
+                raise ClusterUnreachableError(f"Compute API: {error}") from None
+            return CheckStatus(NAME, False, f"group {group} unreadable ({error})")
+        now = clock()
+        with ThreadPoolExecutor(max_workers=PARALLEL_QUERIES) as pool_:
+            statuses = list(pool_.map(lambda member: member_status(member, now), members))
+        running = sum(s.running for s in statuses)
+        connected = sum(s.connected for s in statuses)
+        problems = [
+            f"{s.name}: {s.problem}" for s in sorted(statuses, key=lambda s: s.name) if s.problem
+        ]
+        missing = pool.servers - len(members)
+        if missing > 0:
+            problems.insert(0, f"{missing} of {pool.servers} VMs not in group {group}")
+        head = (
+            f"{running}/{wanted_total} worker processes running, "
+            f"{connected}/{wanted_total} connected to the coordinator"
+        )
+        ok = not problems and connected == wanted_total
+        if ok:
+            return CheckStatus(NAME, True, f"{head} on {pool.servers} VMs")
+        more = (
+            f" (+{len(problems) - SHOWN_PROBLEMS} more)" if len(problems) > SHOWN_PROBLEMS else ""
+        )
+        return CheckStatus(NAME, False, f"{head}; " + "; ".join(problems[:SHOWN_PROBLEMS]) + more)
+
+    return check
+
+
+def pod_worker_check(outputs: StackOutputs, kubectl: str) -> ClusterCheck:
+    """The check for worker pods (outputs.worker_pool.kind == "pods")."""
+    pool = outputs.worker_pool
+    processes = pool.processes_per_server
+
+    def check() -> CheckStatus:
+        listing = kubectl_json(
+            kubectl, "get", "pods", "-n", outputs.namespace, "-l", WORKER_POD_SELECTOR
+        )
+        ready, problems = 0, []
+        for item in listing.get("items", []):
+            name = item.get("metadata", {}).get("name", "?")
+            if item.get("metadata", {}).get("deletionTimestamp"):
+                continue  # a pod on its way out does not count
+            conditions = item.get("status", {}).get("conditions") or []
+            if any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions):
+                ready += 1
+            else:
+                phase = str(item.get("status", {}).get("phase", "Unknown")).lower()
+                problems.append(f"{name}: not ready ({phase})")
+        missing = pool.servers - ready - len(problems)
+        if missing > 0:
+            problems.insert(0, f"{missing} of {pool.servers} pods not created")
+        head = (
+            f"{ready}/{pool.servers} worker pods ready "
+            f"({ready * processes}/{pool.servers * processes} processes)"
+        )
+        if not problems and ready >= pool.servers:
+            return CheckStatus(NAME, True, head)
+        return CheckStatus(NAME, False, f"{head}; " + "; ".join(problems[:SHOWN_PROBLEMS]))
+
+    return check
+
+
+def worker_pool_check(
+    outputs: StackOutputs,
+    kubectl: str,
+    compute: Callable[[], WorkerCompute],
+    *,
+    clock: Callable[[], float] = time.time,
+) -> ClusterCheck | None:
+    """The `wait` check for this stack's worker pool, or None when it has no workers.
+
+    `compute` makes the Compute API client; it is only called for a GCE pool.
+    """
+    pool = outputs.worker_pool
+    if pool.servers == 0:
+        return None
+    if pool.kind == "pods":
+        return pod_worker_check(outputs, kubectl)
+    if pool.group is None:
+        return None
+    return gce_worker_check(outputs, compute(), clock=clock)
