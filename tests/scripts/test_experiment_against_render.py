@@ -93,3 +93,58 @@ def test_workspace_config_matches_the_runner_config(
     in_cluster = json.loads(secret["inputs"]["stringData"]["config.json"])
     for key in ("key", "onlineURL", "fundDaemonPorts", "slotDurationMs", "genesisTimestamp"):
         assert in_cluster[key] == orchestrator_config[key], key
+
+
+def _workspace_container(rendered: Rendered) -> dict[str, Any]:
+    outputs = json.loads((rendered.directory / "outputs.json").read_text())
+    workspace = outputs["workspace"]
+    for resource in rendered.of_type("kubernetes:apps/v1:StatefulSet"):
+        spec = resource["inputs"]["spec"]["template"]["spec"]
+        for container in spec["containers"]:
+            if (
+                container["name"] == workspace["container"]
+                and resource["inputs"]["metadata"]["name"] == workspace["pod"].rsplit("-", 1)[0]
+            ):
+                return container
+    raise AssertionError("no workspace container in the render")
+
+
+@pytest.mark.parametrize("script", sorted((ROOT / "stacks" / "scripts").glob("*.jsonl")), ids=str)
+def test_shipped_scripts_run_in_the_rendered_workspace(dev: Rendered, script) -> None:
+    """Key paths, env names and directories of every example, against what we deploy."""
+    from minaperf.orchestrator.script import lint_script
+
+    outputs = json.loads((dev.directory / "outputs.json").read_text())
+    fund_dir = outputs["workspace"]["fundingKeyDir"]
+    funding_files = {f"{fund_dir}/funding-{i}" for i in range(2)}  # fundingAccounts default 2
+    env_names = {e["name"] for e in _workspace_container(dev).get("env", [])}
+    parsed = lint_script(script.read_text())
+    assert parsed.errors == []
+    created: set[str] = set()
+    for step in parsed.steps:
+        password_env = step.params.get("passwordEnv")
+        if password_env is not None:
+            assert password_env in env_names, (step.index, password_env, sorted(env_names))
+        if step.action == "fund-keys":
+            assert set(step.params["privkeys"]) <= funding_files, step.params["privkeys"]
+            prefix = step.params["prefix"]
+            assert not prefix.startswith("/"), "a relative prefix lands in the run's new directory"
+            created.add(prefix.rpartition("/")[0])
+            _assert_funded_enough(parsed.steps, step)
+        if step.action == "load-keys":
+            assert step.params["dir"] in created, "load-keys reads a directory no step created"
+
+
+def _assert_funded_enough(steps: list, fund: Any) -> None:
+    """payments.go:32-40 PaymentKeygenRequirements with the generator's default gap (180)."""
+    import math
+
+    gap = 180
+    for step in steps:
+        if step.action != "payments":
+            continue
+        p = step.params
+        keys = math.ceil(p["tps"] / p["minTps"]) + 2 * math.ceil(p["tps"] * gap)
+        balance = 3 * (p["maxFee"] + p["amount"]) * math.ceil(p["durationMin"] * 60 * p["tps"])
+        assert fund.params["num"] >= keys
+        assert fund.params["amount"] >= balance

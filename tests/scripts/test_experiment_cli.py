@@ -308,7 +308,8 @@ def test_check_ok_summary(env: dict) -> None:
     result = run_cli(env, "check", str(ROOT / "stacks" / "scripts" / "small-payments.jsonl"))
     assert result.returncode == 0
     assert result.stdout.strip().endswith(
-        "ok: 5 steps (load-keys x1, discovery x1, payments x1, wait x1, stop x1), 3 comments"
+        "ok: 7 steps (fund-keys x1, wait x2, load-keys x1, discovery x1, payments x1, stop x1), "
+        "5 comments"
     )
 
 
