@@ -15,7 +15,6 @@ import pulumi_kubernetes as k8s
 
 from components.clock import Clock
 from components.context import ExperimentContext, GkeNetworking, node_specs
-from components.dashboard import Dashboard
 from components.keys import ExperimentKeys
 from components.labels import Labels, expires_at, expiry_label
 from components.log_fetcher import LogFetcher
@@ -58,7 +57,6 @@ class NetworkParts:
 class ServiceParts:
     postgres: Postgres
     fetcher: LogFetcher
-    dashboard_url: pulumi.Output[str | None] | None
 
 
 class Experiment(pulumi.ComponentResource):
@@ -213,20 +211,11 @@ class Experiment(pulumi.ComponentResource):
         return NetworkParts(uptime=uptime, mina=mina)
 
     def _services(self, ctx: ExperimentContext, network: NetworkParts) -> ServiceParts:
-        """PostgreSQL, the log fetcher and log API, and the dashboard when enabled."""
+        """PostgreSQL, the log fetchers and the log API. No dashboard: README "Trace path"."""
         name, opts = self._name, self._in_namespace
         postgres = Postgres(f"{name}-postgres", ctx, opts=opts)
         fetcher = LogFetcher(f"{name}-logs", ctx, postgres=postgres, opts=opts)
-        dashboard_url: pulumi.Output[str | None] | None = None
-        if ctx.config.dashboard.enabled:
-            dashboard_url = Dashboard(
-                f"{name}-dashboard",
-                ctx,
-                postgres=postgres,
-                log_api_url=fetcher.log_api_url,
-                opts=opts,
-            ).url
-        return ServiceParts(postgres=postgres, fetcher=fetcher, dashboard_url=dashboard_url)
+        return ServiceParts(postgres=postgres, fetcher=fetcher)
 
     def _workers(self, ctx: ExperimentContext, network: NetworkParts) -> dict[str, Any]:
         """The snark worker pool, when the network has a coordinator to feed."""
@@ -332,7 +321,6 @@ class Experiment(pulumi.ComponentResource):
                 }
             ),
             "postgresPassword": pulumi.Output.secret(postgres.password),
-            "dashboardUrl": services.dashboard_url,
             "workerPool": workers,
             "estimatedHourlyCostUsd": estimated_hourly_cost(config),
         }

@@ -1,6 +1,6 @@
 """Publishing a service outside the cluster: only through a load balancer limited to given ranges.
 
-PostgreSQL and the dashboard are the two things reached from outside; both go through here, so
+PostgreSQL is what is reached from outside; it goes through here, so
 the rules (explicit source ranges, client addresses kept, no wait on clusters without a load
 balancer implementation) live in one place.
 """

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components import dashboard, log_fetcher, orchestrator, postgres, uptime, worker_pool
+from components import log_fetcher, orchestrator, postgres, uptime, worker_pool
 from components.context import ExperimentContext
 from components.mina_network import COMPONENT as DAEMON
 from components.mina_network import ROLE_LABEL
@@ -125,12 +125,8 @@ def flows(config: ExperimentConfig) -> list[Flow]:
         Flow(
             _component(postgres.COMPONENT),
             "postgres",
-            "the log fetcher and its consumers, the log API, the experiments API",
-            pods=[
-                fetcher,
-                log_fetcher.LOG_API,
-                *([dashboard.EXPERIMENTS_API] if config.dashboard.enabled else []),
-            ],
+            "the log fetcher and its consumers, the log API",
+            pods=[fetcher, log_fetcher.LOG_API],
         ),
         Flow(
             _component(postgres.COMPONENT),
@@ -145,21 +141,6 @@ def flows(config: ExperimentConfig) -> list[Flow]:
             cidrs=control_plane,
         ),
     ]
-    if config.dashboard.enabled:
-        all_flows += [
-            Flow(
-                _component(dashboard.DASHBOARD),
-                "http",
-                "browsers in the admin ranges, through the load balancer; the API-server proxy",
-                cidrs=[*config.access.admin_cidrs, *control_plane],
-            ),
-            Flow(
-                _component(dashboard.EXPERIMENTS_API),
-                "http",
-                "people, through the API-server proxy",
-                cidrs=control_plane,
-            ),
-        ]
     return [flow for flow in all_flows if flow.pods or flow.cidrs]
 
 

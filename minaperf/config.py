@@ -506,10 +506,6 @@ class Images(_Model):
         "postgres:15.10-bookworm"
         "@sha256:06dd85a64e950719a3ee8435ce1bdc32b5f8acf406185d7ff875bcced5817165"
     )
-    dashboard: Image = "directcuteo/mina-frontend:663f692"
-    experiments_api: Image = Field(
-        "o1labs/mina-perf-testing:experiments-api-persistence", alias="experimentsApi"
-    )
     curl: Image = (
         "curlimages/curl:8.10.1"
         "@sha256:d9b4541e214bcd85196d6e92e2753ac6d0ea699f0af5741f8c6cccbfcf00ef4b"
@@ -789,13 +785,9 @@ class PostgresConfig(_Model):
         return value
 
 
-class DashboardConfig(_Model):
-    enabled: Flag = Field(default=False, description="Deploy the dashboard and experiments API")
-
-
 class AccessConfig(_Model):
     admin_cidrs: list[Cidr] = Field(
-        [], alias="adminCidrs", description="Who may reach the cluster API, PostgreSQL, dashboard"
+        [], alias="adminCidrs", description="Who may reach the cluster API and PostgreSQL"
     )
     allow_public: Flag = Field(
         False,
@@ -888,7 +880,6 @@ class ExperimentConfig(_Model):
     keys: KeysConfig = KeysConfig()  # type: ignore[call-arg]
     worker_pool: WorkerPoolConfig = Field(WorkerPoolConfig(), alias="workerPool")  # type: ignore[call-arg]
     postgres: PostgresConfig = PostgresConfig()  # type: ignore[call-arg]
-    dashboard: DashboardConfig = DashboardConfig()
     access: AccessConfig = AccessConfig()  # type: ignore[call-arg]
     metadata: MetadataConfig = MetadataConfig()  # type: ignore[call-arg]
 
@@ -942,8 +933,8 @@ class ExperimentConfig(_Model):
 
     @model_validator(mode="after")
     def _no_public_unless_allowed(self) -> ExperimentConfig:
-        """Judge the address space a set of ranges covers, not its spelling. PostgreSQL and the
-        dashboard are never public, whatever `access.allowPublic` says."""
+        """Judge the address space a set of ranges covers, not its spelling. PostgreSQL is never
+        public, whatever `access.allowPublic` says."""
         never_public = [
             (
                 "postgres.allowedCidrs",
@@ -958,15 +949,6 @@ class ExperimentConfig(_Model):
                     self.access.admin_cidrs,
                     "PostgreSQL (which defaults to these ranges) is never public: set "
                     "postgres.allowedCidrs to your own ranges",
-                )
-            )
-        if self.dashboard.enabled:
-            never_public.append(
-                (
-                    "access.adminCidrs",
-                    self.access.admin_cidrs,
-                    "the dashboard (reached from these ranges) is never public: narrow them "
-                    "or set dashboard.enabled: false",
                 )
             )
         for path, cidrs, fix in never_public:
@@ -1062,6 +1044,15 @@ def is_secret_path(path: str) -> bool:
     return any(pattern.match(path) for pattern in SECRET_CONFIG_PATHS)
 
 
+REMOVED_KEYS = {
+    "dashboard": "removed: no dashboard image can show this deployment's traces (README "
+    "'Trace path'); delete the key",
+    "images.dashboard": "removed with the dashboard; delete the key",
+    "images.experimentsApi": "removed with the dashboard; delete the key",
+}
+"""Keys earlier versions accepted, with why they are gone (instead of "unknown key")."""
+
+
 def _first_error(error: ValidationError) -> ConfigError:
     detail = error.errors(include_url=False)[0]
     secret = is_secret_path(_wire_path(tuple(detail["loc"])))
@@ -1069,7 +1060,10 @@ def _first_error(error: ValidationError) -> ConfigError:
     for prefix in ("Value error, ", "Assertion failed, "):
         message = message.removeprefix(prefix)
     if detail["type"] == "extra_forbidden":
-        message = "unknown key; check the spelling against the config reference in README.md"
+        message = REMOVED_KEYS.get(
+            _wire_path(tuple(detail["loc"])),
+            "unknown key; check the spelling against the config reference in README.md",
+        )
     elif detail["type"] == "missing":
         message = "required key is missing"
     elif detail["type"] == "union_tag_invalid":

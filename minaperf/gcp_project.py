@@ -177,8 +177,8 @@ def quota_demand(
     if config.postgres.existing_disk is None:
         add(DISK_QUOTA_BY_TYPE[config.postgres.disk_type], config.postgres.disk_gb)
     # One Cloud NAT address (AUTO_ONLY allocates one to start) plus the external load
-    # balancers' forwarding rules: PostgreSQL and, if enabled, the dashboard.
-    addresses = 1 + (1 if config.postgres_cidrs else 0) + (1 if config.dashboard.enabled else 0)
+    # balancers' forwarding rules: PostgreSQL.
+    addresses = 1 + (1 if config.postgres_cidrs else 0)
     add(IN_USE_ADDRESSES, addresses)
     return demand
 

@@ -123,7 +123,6 @@ class StackOutputs(_Model):
     log_fetchers: list[LogFetcherShard] = Field(alias="logFetchers", default=[])
     postgres: PostgresEndpoint
     postgres_password: str = Field(alias="postgresPassword", description="secret")
-    dashboard_url: str | None = Field(alias="dashboardUrl", default=None)
     worker_pool: WorkerPool = Field(alias="workerPool")
     estimated_hourly_cost_usd: float | None = Field(
         alias="estimatedHourlyCostUsd", description="List-price estimate; None if unpriced"

@@ -1,7 +1,7 @@
 """Pure builders for the performance-testing services (no Pulumi imports).
 
-Facts from reference/perf-services.md (§2 fetcher, §3 PostgreSQL, §4 uptime backend,
-§5 dashboard) and the seed issue; the numbers chosen here are documented where they are set.
+Facts from reference/perf-services.md (§2 fetcher, §3 PostgreSQL, §4 uptime backend)
+and the seed issue; the numbers chosen here are documented where they are set.
 """
 
 from __future__ import annotations
@@ -331,88 +331,3 @@ def deployment_row(
         metadata["comment"] = comment
     json.dumps(metadata)  # must be JSON-serialisable
     return DeploymentRow(name=name, metadata=metadata)
-
-
-# --------------------------------------------------------------------------- dashboard
-
-DASHBOARD_FEATURES = frozenset(
-    {
-        "dashboard",
-        "resources",
-        "network",
-        "tracing",
-        "web-node",
-        "benchmarks",
-        "explorer",
-        "logs",
-        "storage",
-        "snark-worker",
-        "experiments",
-    }
-)
-DEFAULT_DASHBOARD_FEATURES: dict[str, list[str]] = {
-    "dashboard": ["nodes"],
-    "tracing": ["overview", "blocks"],
-}
-
-
-@dataclass(frozen=True)
-class DashboardNode:
-    """One entry of `configs`: a node's name, its GraphQL URL and optionally its tracing URL."""
-
-    name: str
-    graphql: str
-    tracing_graphql: str | None = None
-
-
-def _url(what: str, url: str) -> str:
-    if not re.fullmatch(r"https?://[^\s/]+(/\S*)?", url):
-        raise ValueError(f"{what}: not an http(s) URL: {url!r}")
-    return url.rstrip("/")
-
-
-def _origin(url: str) -> str:
-    if not re.fullmatch(r"https?://[^\s/:?#]+", url.rstrip("/")):
-        raise ValueError(f"node lister: want scheme://host without port or path, got {url!r}")
-    return url.rstrip("/")
-
-
-def dashboard_fe_config(
-    *,
-    node_lister_url: str,
-    node_lister_port: int = 4000,
-    nodes: Sequence[DashboardNode] = (),
-    features: Mapping[str, Sequence[str]] | None = None,
-    is_vanilla: bool = True,
-) -> dict[str, Any]:
-    """`fe-config.json` for a dashboard image built with `--configuration production` (§5.1).
-
-    Only the keys that build reads from `window.env` are emitted: `nodeLister{domain,port}`
-    (the fetcher's REST API, which lists nodes), `configs[]{name,graphql,tracing-graphql}`,
-    `globalConfig.features` and `isVanilla` (`production` is hard-coded in that build, and
-    `tracingEndpoint` is not read). Every URL must be reachable from the users' browsers.
-    """
-    if isinstance(node_lister_port, bool) or not 0 < node_lister_port < 65536:
-        raise ValueError(f"invalid node lister port {node_lister_port!r}")
-    feats = dict(DEFAULT_DASHBOARD_FEATURES if features is None else features)
-    unknown = sorted(set(feats) - DASHBOARD_FEATURES)
-    if unknown:
-        raise ValueError(
-            f"unknown dashboard feature(s) {unknown}; known: {sorted(DASHBOARD_FEATURES)}"
-        )
-    configs: list[dict[str, str]] = []
-    names: set[str] = set()
-    for n in nodes:
-        if not n.name or n.name in names:
-            raise ValueError(f"dashboard node names must be unique and non-empty: {n.name!r}")
-        names.add(n.name)
-        entry = {"name": n.name, "graphql": _url(f"node {n.name} graphql", n.graphql)}
-        if n.tracing_graphql is not None:
-            entry["tracing-graphql"] = _url(f"node {n.name} tracing-graphql", n.tracing_graphql)
-        configs.append(entry)
-    return {
-        "isVanilla": is_vanilla,
-        "nodeLister": {"domain": _origin(node_lister_url), "port": node_lister_port},
-        "globalConfig": {"features": {k: list(v) for k, v in feats.items()}},
-        "configs": configs,
-    }

@@ -127,7 +127,7 @@ ORCHESTRATOR_MEMORY = "8Gi"
 """The orchestrator workspace: ~4 CPU in the seed issue."""
 SMALL_SERVICES_CPU_MILLIS = 1000
 SMALL_SERVICES_MEMORY = 2 * 1024**3
-"""Uptime backend, log API, dashboard, experiments API and sidecars together, with headroom."""
+"""Uptime backend, log API and sidecars together, with headroom."""
 
 
 def services_pool_demand(config: ExperimentConfig) -> PoolDemand:

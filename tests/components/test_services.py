@@ -1,4 +1,4 @@
-"""The perf services (uptime backend, PostgreSQL, log fetcher, log API, dashboard) as the real
+"""The perf services (uptime backend, PostgreSQL, log fetchers, log API) as the real
 program renders them under the recording engine, checked against their consumers' rules."""
 
 from __future__ import annotations
@@ -31,18 +31,12 @@ SERVICE_WORKLOADS = {
     (DEPLOYMENT, "log-fetcher-1"),
     (DEPLOYMENT, "log-fetcher-2"),
     (DEPLOYMENT, "log-api"),
-    (DEPLOYMENT, "dashboard"),
-    (DEPLOYMENT, "experiments-api"),
 }
-
-
-def dashboard_stack() -> Rendered:
-    return render("dev", overrides=["dashboard.enabled=true"])
 
 
 def kind_closed() -> Rendered:
     """The existing-cluster stack with no admin range at all (allowed on that platform)."""
-    return render(config_file=KIND, overrides=["access.adminCidrs=[]", "dashboard.enabled=true"])
+    return render(config_file=KIND, overrides=["access.adminCidrs=[]"])
 
 
 def spec_of(resource: dict[str, Any]) -> dict[str, Any]:
@@ -237,11 +231,9 @@ def _strings(value: Any) -> list[str]:
     return [value] if isinstance(value, str) else []
 
 
-@pytest.mark.parametrize("variant", ["dev", "dashboard", "kind"])
+@pytest.mark.parametrize("variant", ["dev", "kind"])
 def test_database_password_appears_only_in_secrets(variant: str) -> None:
-    rendered = {"dev": lambda: render("dev"), "dashboard": dashboard_stack, "kind": kind_closed}[
-        variant
-    ]()
+    rendered = {"dev": lambda: render("dev"), "kind": kind_closed}[variant]()
     password = rendered.outputs["postgresPassword"]
     assert isinstance(password, str)
     assert len(password) >= 24
@@ -386,50 +378,12 @@ def test_kubernetes_platform_claims_storage_dynamically_and_retains_the_claim() 
     assert rendered.outputs["postgres"]["dataDisk"] is None
 
 
-# ------------------------------------------------------------------------------ dashboard
-
-
-def test_dashboard_objects_exist_only_when_enabled(dev: Rendered) -> None:
-    for name in ("dashboard", "experiments-api"):
-        with pytest.raises(KeyError):
-            dev.named(DEPLOYMENT, name)
-    assert not [r for r in dev.resources if "Dashboard" in r["type"]]
-    assert dev.outputs["dashboardUrl"] is None
-
-    rendered = dashboard_stack()
-    dashboard = containers(rendered.named(DEPLOYMENT, "dashboard"))["dashboard"]
-    assert dashboard["command"][:2] == ["sh", "-ce"]
-    assert "envsubst" in dashboard["command"][2]
-    assert "exec nginx" in dashboard["command"][2]
-    fe_config = json.loads(
-        rendered.named(CONFIG_MAP, "dashboard-config")["inputs"]["data"]["fe-config.json"]
-    )
-    assert fe_config["nodeLister"]["port"] == 4000
-    api = containers(rendered.named(DEPLOYMENT, "experiments-api"))["experiments-api"]
-    assert env_of(api)["PSQL_CONNECTION_STRING"] == {
-        "secretKeyRef": {"name": "postgres-credentials", "key": "uri"}
-    }
-    service = rendered.named(SERVICE, "dashboard")
-    assert spec_of(service)["type"] == "LoadBalancer"
-    assert spec_of(service)["loadBalancerSourceRanges"] == ["203.0.113.0/24"]
-    assert service["inputs"]["metadata"]["labels"]["app.kubernetes.io/component"] == "dashboard"
-    assert rendered.outputs["dashboardUrl"].startswith("http://")
-
-
-def test_dashboard_is_not_published_without_admin_ranges() -> None:
-    rendered = kind_closed()
-    assert spec_of(rendered.named(SERVICE, "dashboard"))["type"] == "ClusterIP"
-    assert rendered.outputs["dashboardUrl"] is None
-
-
 # ------------------------------------------------------------------------------ pod hygiene
 
 
-@pytest.mark.parametrize("variant", ["dev", "dashboard", "kind"])
+@pytest.mark.parametrize("variant", ["dev", "kind"])
 def test_every_service_container_is_bounded_and_unprivileged(variant: str) -> None:
-    rendered = {"dev": lambda: render("dev"), "dashboard": dashboard_stack, "kind": kind_closed}[
-        variant
-    ]()
+    rendered = {"dev": lambda: render("dev"), "kind": kind_closed}[variant]()
     found = workloads(rendered)
     assert len(found) >= 4
     for workload in found:
@@ -456,10 +410,10 @@ def test_service_objects_are_labelled_and_prefixed(dev: Rendered) -> None:
             assert labels["app.kubernetes.io/part-of"] == "mina-itn", resource["urn"]
 
 
-@pytest.mark.parametrize("variant", ["dashboard", "kind", "existing-disk"])
+@pytest.mark.parametrize("variant", ["dev", "kind", "existing-disk"])
 def test_service_manifests_pass_the_strict_schema(variant: str) -> None:
     rendered = {
-        "dashboard": dashboard_stack,
+        "dev": lambda: render("dev"),
         "kind": kind_closed,
         "existing-disk": lambda: render(
             "dev", overrides=[f"postgres.existingDisk={EXISTING_DISK}"]

@@ -29,7 +29,6 @@ def test_defaults_reproduce_the_seed_topology() -> None:
     assert (parsed.nodes.plain_nodes, parsed.nodes.snark_coordinators) == (5, 1)
     assert parsed.postgres.disk_gb == 1000
     assert parsed.postgres.keep_data_on_destroy
-    assert parsed.dashboard.enabled is False
     assert parsed.namespace == "itn-dev"
     assert isinstance(parsed.platform, GkePlatform)
 
@@ -75,6 +74,8 @@ def test_node_count_at_the_documented_maximum_is_accepted() -> None:
 # (case id, config values, expected key path, a fragment of the reason)
 BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("unknown top key", config(node={}), "node", "unknown key"),
+    ("removed dashboard", config(dashboard={"enabled": True}), "dashboard", "Trace path"),
+    ("removed image", config(images={"dashboard": "a/b:1"}), "images.dashboard", "removed"),
     ("unknown nested key", config(nodes={"blockProducer": 2}), "nodes.blockProducer", "unknown"),
     ("no seed", config(nodes={"seeds": 0}), "nodes.seeds", "greater than or equal to 1"),
     (
@@ -338,7 +339,6 @@ def test_model_lists_every_documented_section() -> None:
         "keys",
         "workerPool",
         "postgres",
-        "dashboard",
         "access",
         "metadata",
     }

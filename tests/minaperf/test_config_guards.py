@@ -92,13 +92,11 @@ def test_the_covered_address_space_is_judged_not_the_spelling() -> None:
     assert "allowPublic" in refused(wide).reason
 
 
-def test_opting_in_opens_admin_ranges_but_never_postgres_or_the_dashboard() -> None:
+def test_opting_in_opens_admin_ranges_but_never_postgres() -> None:
     opened = {"adminCidrs": ["0.0.0.0/1", "128.0.0.0/1"], "allowPublic": True}
     assert refused(config(access=opened)).key == "access.adminCidrs"  # PostgreSQL's default
     mine = {"allowedCidrs": ["198.51.100.0/24"]}
     parse_config("dev", config(access=opened, postgres=mine), now=NOW)
-    error = refused(config(access=opened, postgres=mine, dashboard={"enabled": True}))
-    assert "dashboard" in error.reason
     wide_db = {"allowedCidrs": ["0.0.0.0/2", "64.0.0.0/2"]}
     error = refused(config(access={**ADMIN, "allowPublic": True}, postgres=wide_db))
     assert error.key == "postgres.allowedCidrs"
@@ -140,7 +138,7 @@ def test_an_empty_label_value_is_allowed() -> None:
         (config(nodes={"plainNodes": 2.5}), "nodes.plainNodes"),
         (config(workerPool={"spot": 1}), "workerPool.spot"),
         (config(workerPool={"spot": "yes"}), "workerPool.spot"),
-        (config(dashboard={"enabled": 0}), "dashboard.enabled"),
+        (config(postgres={"keepDataOnDestroy": 0}), "postgres.keepDataOnDestroy"),
     ],
 )
 def test_a_bool_is_not_a_count_and_a_count_is_not_a_bool(values: dict[str, Any], key: str) -> None:

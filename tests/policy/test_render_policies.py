@@ -29,7 +29,6 @@ HALVES = ["0.0.0.0/1", "128.0.0.0/1"]
         pytest.param(
             lambda: render(config_file=ROOT / "stacks" / "large-200.yaml"), id="large-200"
         ),
-        pytest.param(lambda: render("dev", overrides=["dashboard.enabled=true"]), id="dashboard"),
     ],
 )
 def test_safe_stacks_pass_every_policy(stack) -> None:

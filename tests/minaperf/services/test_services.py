@@ -18,9 +18,7 @@ from hypothesis import strategies as st
 
 from minaperf import services
 from minaperf.services import (
-    DashboardNode,
     FetchedNode,
-    dashboard_fe_config,
     deployment_row,
     fetcher_node_list,
     fetcher_output_volume,
@@ -287,46 +285,6 @@ def test_deployment_row_builder() -> None:
         deployment_row("e", extra={"name": "other"})
     with pytest.raises(TypeError):
         deployment_row("e", extra={"x": object()})
-
-
-# ----------------------------------------------------------------------------- dashboard
-
-
-def test_dashboard_fe_config() -> None:
-    cfg = dashboard_fe_config(
-        node_lister_url="http://fetcher.example",
-        nodes=[
-            DashboardNode(
-                "bp-1", "http://bp-1.example:3085/graphql", "http://log-api.example:9080/graphql"
-            ),
-            DashboardNode("plain-1", "http://plain-1.example:3085/graphql"),
-        ],
-    )
-    assert cfg == {
-        "isVanilla": True,
-        "nodeLister": {"domain": "http://fetcher.example", "port": 4000},
-        "globalConfig": {"features": {"dashboard": ["nodes"], "tracing": ["overview", "blocks"]}},
-        "configs": [
-            {
-                "name": "bp-1",
-                "graphql": "http://bp-1.example:3085/graphql",
-                "tracing-graphql": "http://log-api.example:9080/graphql",
-            },
-            {"name": "plain-1", "graphql": "http://plain-1.example:3085/graphql"},
-        ],
-    }
-    json.dumps(cfg)
-    with pytest.raises(ValueError, match="unknown dashboard feature"):
-        dashboard_fe_config(node_lister_url="http://f", features={"bogus": []})
-    with pytest.raises(ValueError, match="without port or path"):
-        dashboard_fe_config(node_lister_url="http://f:4000")
-    with pytest.raises(ValueError, match="unique"):
-        dashboard_fe_config(
-            node_lister_url="http://f",
-            nodes=[DashboardNode("a", "http://a/graphql"), DashboardNode("a", "http://b/graphql")],
-        )
-    with pytest.raises(ValueError, match="not an http"):
-        dashboard_fe_config(node_lister_url="http://f", nodes=[DashboardNode("a", "ftp://a")])
 
 
 def test_services_module_has_no_pulumi_import() -> None:
