@@ -135,11 +135,11 @@ def admits(rendered: Rendered, source: Source, destination: Pod, port: int) -> b
 
 
 def dev() -> Rendered:
-    return render("dev", overrides=["dashboard.enabled=true"])
+    return render("dev")
 
 
 def kind() -> Rendered:
-    return render(config_file=ROOT / "stacks" / "kind.yaml", overrides=["dashboard.enabled=true"])
+    return render(config_file=ROOT / "stacks" / "kind.yaml")
 
 
 def large() -> Rendered:
@@ -206,8 +206,6 @@ def test_dev_flows_allowed_and_denied() -> None:
     workspace = pod(rendered, "orchestrator")
     fetcher = pod(rendered, "log-fetcher")
     log_api = pod(rendered, "log-api")
-    experiments_api = pod(rendered, "experiments-api")
-    dashboard = pod(rendered, "dashboard")
     uptime = pod(rendered, "uptime-backend")
     postgres = pod(rendered, "postgres")
     libp2p, client, graphql, itn = (seed.ports[n] for n in ("libp2p", "client", "graphql", "itn"))
@@ -225,9 +223,7 @@ def test_dev_flows_allowed_and_denied() -> None:
         (workspace, uptime, 8080),
         (fetcher, postgres, 5432),
         (log_api, postgres, 5432),
-        (experiments_api, postgres, 5432),
         (ADMIN, postgres, 5432),
-        (ADMIN, dashboard, 80),
         (CONTROL_PLANE, log_api, 9080),
     ]
     denied = [
@@ -252,7 +248,6 @@ def test_dev_flows_allowed_and_denied() -> None:
         (STRANGER, coordinator, client),
         (ADMIN, uptime, 8080),
         (postgres, uptime, 8080),
-        (STRANGER, dashboard, 80),
         (producer, log_api, 9080),
     ]
     for source, destination, port in allowed:

@@ -16,8 +16,8 @@ WORKLOAD_TYPES = ("kubernetes:apps/v1:Deployment", "kubernetes:apps/v1:StatefulS
 
 def renders() -> list[Rendered]:
     return [
-        render("dev", overrides=["dashboard.enabled=true"]),
-        render(config_file=ROOT / "stacks" / "kind.yaml", overrides=["dashboard.enabled=true"]),
+        render("dev"),
+        render(config_file=ROOT / "stacks" / "kind.yaml"),
     ]
 
 
