@@ -74,7 +74,8 @@ STATEFULSET = "kubernetes:apps/v1:StatefulSet"
 SERVICE = "kubernetes:core/v1:Service"
 FIREWALL = "gcp:compute/firewall:Firewall"
 CLUSTER = "gcp:container/cluster:Cluster"
-INSTANCE = "gcp:compute/instance:Instance"
+INSTANCE = "gcp:compute/instanceTemplate:InstanceTemplate"
+"""The worker VMs' definition (a MIG creates the instances from it)."""
 
 
 def _lb(resources: list[dict[str, Any]]) -> dict[str, Any]:
