@@ -45,9 +45,10 @@ KMS_ENCRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 
 NODE_POOL_IGNORED = [
     # GKE writes `goog-gke-node-pool-provisioning-model` (on-demand/spot) into the node pool's
-    # resource labels after create. The provider suppresses `goog-gke*` keys in its own diff (terraform-provider-google@e03b7622 google/services/container/node_config.go:3277,
-    # hashicorp/terraform-provider-google#21082), but once `pulumi refresh` has copied them into
-    # the recorded inputs, the next `up` would try to remove them: keep whatever is recorded.
+    # resource labels after create. The provider suppresses `goog-gke*` keys in its own diff
+    # (terraform-provider-google@e03b7622 google/services/container/node_config.go:3277,
+    # hashicorp/terraform-provider-google#21082), but once `pulumi refresh` has copied the key
+    # into the recorded inputs, the next `up` would try to remove it: keep what is recorded.
     'nodeConfig.resourceLabels["goog-gke-node-pool-provisioning-model"]',
 ]
 """Fields GKE changes after create on the resources this module makes. Checked and not needed:
