@@ -42,7 +42,7 @@ _SOURCE_OF_FIRST = {
 }
 
 
-def start_upstream_server() -> PgImage:
+def start_upstream_server(server_args: tuple[str, ...] = ()) -> PgImage:
     """A server whose `logs` database holds the pinned upstream schema (the test template)."""
     bindir = find_pg_bindir()
     if bindir is None:
@@ -56,7 +56,7 @@ def start_upstream_server() -> PgImage:
         run_as=pick_run_as(),
         base=base,
         password=PASSWORD,
-        server_args=["-c", "max_connections=40", "-c", "fsync=off"],
+        server_args=["-c", "max_connections=40", "-c", "fsync=off", *server_args],
         db="logs",
     )
     server.start()

@@ -9,6 +9,7 @@ every background fetch switched off, so an external reference would simply fail 
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -63,7 +64,7 @@ class Browser:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
             pass_fds=(3, 4),
-            preexec_fn=place_pipe_ends,  # noqa: PLW1509 (single-threaded test process)
+            preexec_fn=place_pipe_ends,
         )
         os.close(child_in)
         os.close(child_out)
@@ -131,24 +132,18 @@ class Browser:
         return result["result"].get("value")
 
     def screenshot(self) -> bytes:
-        shot = self.send(
-            "Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True}
-        )
+        shot = self.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True})
         return base64.b64decode(shot["data"])
 
     def close(self) -> None:
-        try:
+        with contextlib.suppress(RuntimeError, TimeoutError, OSError):
             self.send("Browser.close", page=False)
-        except (RuntimeError, TimeoutError, OSError):
-            pass
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
         for fd in (self._to_browser, self._from_browser):
-            try:
+            with contextlib.suppress(OSError):
                 os.close(fd)
-            except OSError:
-                pass
         shutil.rmtree(self.profile, ignore_errors=True)

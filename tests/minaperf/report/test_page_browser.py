@@ -77,19 +77,24 @@ def test_every_plot_renders_offline_in_headless_chromium(
     finally:
         browser.close()
 
-    assert requests and all(url.startswith("file://") for url in requests), requests
+    assert requests, "the page was never requested"
+    assert all(url.startswith("file://") for url in requests), requests
     assert [p["plot"] for p in plots] == PLOTS
     image = Image.open(io.BytesIO(png)).convert("RGB")
     for p in plots:
         name = p["plot"]
-        assert p["width"] > 300 and p["height"] > 100, name
-        assert p["axes"] >= 1 and p["frameWidth"] > 100 and p["frameHeight"] > 50, name
-        assert p["xticks"] >= 2 and p["yticks"] >= 1, name
+        assert p["width"] > 300, name
+        assert p["height"] > 100, name
+        assert p["axes"] >= 1, name
+        assert p["frameWidth"] > 100, name
+        assert p["frameHeight"] > 50, name
+        assert p["xticks"] >= 2, name
+        assert p["yticks"] >= 1, name
         assert p["lines"] >= 5, name
         box = (int(p["x"]), int(p["y"]), int(p["x"] + p["width"]), int(p["y"] + p["height"]))
         crop = image.crop(box)
         colours = crop.getcolors(maxcolors=1 << 20) or []
-        ink = sum(n for n, rgb in colours if sum(rgb) < 3 * 235)
+        ink = sum(n for n, rgb in colours if isinstance(rgb, tuple) and sum(rgb) < 3 * 235)
         assert ink > 0.01 * crop.width * crop.height, f"{name}: the plot's box is blank"
         assert len(colours) > 20, f"{name}: too few colours for a drawn plot"
     labels = {p["plot"]: " ".join(p["texts"]) for p in plots}
