@@ -58,23 +58,20 @@ def _svg(fig: Figure, name: str) -> str:
 
 def load_plot(load: dict[str, Any]) -> str:
     rows = load["perMinute"]
-    x = [r["minute"] for r in rows]
+    x = [r["minute"] for r in rows] + [len(rows)]  # each minute drawn as a step across it
+
+    def per_second(key: str) -> list[float]:
+        values = [r[key] / 60 for r in rows]
+        return values + values[-1:]
+
     fig, ax = _figure()
-    ax.step(
-        x,
-        [r["scheduled"] / 60 for r in rows],
-        where="post",
-        linestyle="--",
-        color=COLOURS["scheduled"],
-        label="scheduled (run script)",
+    series = (
+        ("scheduled", "scheduled (run script)", "--"),
+        ("seen", "first seen in a pool", "-"),
+        ("included", "included in a block", "-"),
     )
-    ax.plot(x, [r["seen"] / 60 for r in rows], color=COLOURS["seen"], label="first seen in a pool")
-    ax.plot(
-        x,
-        [r["included"] / 60 for r in rows],
-        color=COLOURS["included"],
-        label="included in a block",
-    )
+    for key, label, style in series:
+        ax.step(x, per_second(key), where="post", linestyle=style, color=COLOURS[key], label=label)
     if load.get("scheduledTps"):
         ax.axhline(
             load["scheduledTps"],
@@ -179,9 +176,10 @@ def health_plot(health: dict[str, Any], load: dict[str, Any]) -> str:
     fig = Figure(figsize=(9, 4), layout="constrained")
     top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[1, 1.4])
     rows = load["perMinute"]
-    top.plot(
+    top.step(
         [r["minute"] for r in rows],
         [r["included"] / 60 for r in rows],
+        where="post",
         color=COLOURS["included"],
         label="included TPS",
     )

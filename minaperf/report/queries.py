@@ -1,26 +1,28 @@
 """Every figure of the report, aggregated inside PostgreSQL over upstream's tables.
 
 Schema: o1-labs/mina-perf-testing@7da1f2c `load-tests-cluster/init-sql/` (pinned in
-minaperf/schema_pins.py). What the rows mean, from the log consumer that writes them
-(o1-labs/mina-internal-trace-consumer@46be56f) and the triggers that derive the rest:
+minaperf/schema_pins.py; below "002:n" = 002-init-triggeres.sql line n). What the rows mean, from
+the log consumer that writes them (o1-labs/mina-internal-trace-consumer@46be56f, "ITC") and the
+triggers that derive the rest:
 
-- `block_trace`: one row per (node, block) a node's consumer saw (src/persistent_registry.ml
-  add_block_trace). `source` becomes `Internal` on `Begin_block_production` and `External` on
-  `External_block_received` (002-init-triggeres.sql block_trace_update_source_trigger);
+- `block_trace`: one row per (node, block) a node's consumer saw (ITC src/persistent_registry.ml:20
+  add_block_trace, src/store.ml:430). `source` becomes `Internal` on `Begin_block_production` and
+  `External` on `External_block_received` (ITC src/block_tracing.ml:75; 002:543-570);
   `trace_started_at` / `trace_completed_at` are the first / last main checkpoint in epoch seconds,
-  frozen once `Breadcrumb_integrated` sets `status = 'Success'` (002 block_trace_update_started_at
-  and block_trace_update_status). A producer's trace gets the state hash as `block_id`
-  (src/store.ml update_block_trace_block_id), so producer and receivers share `block_id`.
-  Checkpoints outside any block go to the node's trace with `block_id = '0'`
-  (src/internal_trace_consumer.ml `current_block = ref "0"`).
+  frozen once `Breadcrumb_integrated` sets `status = 'Success'` (002:472-490, 002:507-533). A
+  producer's trace takes the state hash as `block_id` (ITC src/persistent_registry.ml:76,
+  src/store.ml:460), so producer and receivers share `block_id`. Checkpoints outside any block go
+  to the node's trace with `block_id = '0'` (ITC src/internal_trace_consumer.ml:5).
 - `tx_traces` / `sw_traces`: one row per pool event per node, made by triggers from a gossip
-  checkpoint plus the control checkpoint carrying the diff (002 tx_traces_trigger,
-  003 sw_traces_add). They have no `deployment_id`: they are scoped through their checkpoint's
-  `block_trace` (`block_trace_checkpoint_id` is the control checkpoint's id).
-- `unique_txs` (first sighting of each hash on any node) and `block_txs` (earliest time a block
-  holding the hash reached any node, and its result) carry `deployment_id`; upstream's `txs` view
-  joins them on hash and deployment to get latency = `block_received - time` (002 view `txs`).
-- `uniq_sws`, `sw_interruptions`, `node_restarts` carry `deployment_id` (003, 004).
+  checkpoint plus the control checkpoint carrying the diff (002:69, 002:167-230; 003:78, 003
+  sw_traces_add). They have no `deployment_id`: they are scoped through their checkpoint's
+  `block_trace` (`block_trace_checkpoint_id` is the control checkpoint's id, 002:167).
+- `unique_txs` (first sighting of each hash on any node, 002:325-348) and `block_txs` (earliest
+  time a block holding the hash reached any node, and its result, 002:288-315) carry
+  `deployment_id`; upstream's `txs` view joins them on hash and deployment for latency =
+  `block_received - time` (002:352-365).
+- `uniq_sws` (003:164-238), `sw_interruptions` (003:243-280), `node_restarts` (004) carry
+  `deployment_id`.
 
 Every query is scoped to one deployment and to the run's window; Python only formats results.
 """
@@ -210,7 +212,7 @@ GROUP BY 1 ORDER BY 1
 """
 
 # Request to proof: from the work being scheduled to its proof arriving in a pool (upstream's
-# sw_experiments view measures the same `time_received - time_scheduled`, 003).
+# sw_experiments view measures the same `time_received - time_scheduled`, 003:314).
 SNARK_DELAY = """
 WITH w AS (
   SELECT extract(epoch FROM time_received - time_scheduled)::float8 AS s

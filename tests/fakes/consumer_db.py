@@ -5,9 +5,11 @@ the project) and applied one by one with psql and ON_ERROR_STOP, as the postgres
 applies /docker-entrypoint-initdb.d (MPT load-tests-cluster/docker-compose.yaml mounts them there).
 
 `Consumer` issues exactly the statements of o1-labs/mina-internal-trace-consumer@46be56f
-src/store.ml (add_block_trace, add_block_trace_checkpoint, update_block_trace,
-update_block_trace_block_id), in the order src/persistent_registry.ml and
-src/internal_trace_consumer.ml issue them, so every derived table (tx_traces, sw_traces,
+src/store.ml (add_block_trace :430, add_block_trace_checkpoint :594 with the row encoding of
+:387-399, update_block_trace :444, update_block_trace_block_id :460), in the order
+src/persistent_registry.ml (:20 add, :36 get_or_add, :56 push_block_metadata, :76 produced
+state hash) and src/internal_trace_consumer.ml (:5 `current_block` "0", :299-318 controls) issue
+them, so every derived table (tx_traces, sw_traces,
 unique_txs, block_txs, uniq_sws, sw_interruptions, trace times, status and source) comes from
 upstream's own triggers.
 """

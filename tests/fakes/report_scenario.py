@@ -219,3 +219,66 @@ EXPECTED: dict[str, Any] = {
     "restartsPerNode": {N2: 1},
     "catchup": [{"node": N2, "blocks": 1}],
 }
+
+
+def load_demo(conn: psycopg.Connection, t0: datetime, seed: int = 7) -> None:
+    """A livelier run for the page test and README's screenshot (figures not hand-checked):
+    the same run script, ~2 tx/s for 5 minutes seen by 2-4 nodes each, a block every 20 s
+    slot that one of the producers wins, one fork, a few rejections, snark work, a restart."""
+    import random
+
+    rng = random.Random(seed)
+    e = t0.timestamp()
+    add_deployment(conn, EXPERIMENT)
+    names = [P1, P2, N1, N2, "EEEEEEEE-10.0.0.5-3085", "FFFFFFFF-10.0.0.6-3085"]
+    nodes = {name: Consumer(conn, name) for name in names}
+    with conn.transaction():
+        pending: list[tuple[str, float]] = []
+        for i in range(560):
+            at = e + 60 + i * 300 / 560 + rng.uniform(0, 0.4)
+            tx_hash = f"Tx{i:04d}"
+            for name in rng.sample(names, rng.randint(2, 4)):
+                seen = at + rng.uniform(0, 3)
+                nodes[name].tx_event("received", seen, [tx("payment", tx_hash)])
+                if rng.random() < 0.03:
+                    nodes[name].tx_event(
+                        "rejected", seen + 0.1, [tx("payment", tx_hash)], reason="Insufficient_fee"
+                    )
+            pending.append((tx_hash, at))
+        length = 10
+        for slot in range(3, 36):
+            start = e + slot * 20
+            if rng.random() < 0.25:
+                continue  # an empty slot
+            producer = nodes[P1 if rng.random() < 0.55 else P2]
+            taken = [h for h, at in pending if at < start - 5][: 60 + int(slot * 1.5)]
+            taken_set = set(taken)
+            pending = [(h, at) for h, at in pending if h not in taken_set]
+            block_txs = [block_tx("payment", h, "Applied") for h in taken]
+            length += 1
+            state_hash = f"3N{slot}"
+            integrated = start + rng.uniform(3, 6)
+            producer.produce(
+                f"slot-{slot}", state_hash, start, integrated, block_meta(length, slot, block_txs)
+            )
+            for name in names:
+                if nodes[name] is producer:
+                    continue
+                got = integrated + rng.lognormvariate(0, 0.6) + (2 if name == N2 else 0)
+                nodes[name].receive(state_hash, got, got + 1, block_meta(length, slot, block_txs))
+            if slot == 20:  # the other producer won the same height
+                other = nodes[P2 if producer is nodes[P1] else P1]
+                other.produce(
+                    f"slot-{slot}-x",
+                    f"3N{slot}x",
+                    start + 1,
+                    start + 5,
+                    block_meta(length, slot + 1),
+                )
+        for w in range(40):
+            at = e + 90 + w * 7
+            nodes[N1].snark_event("scheduled", at, [w, w + 1])
+            nodes[N1].snark_event("received", at + rng.uniform(15, 60), [w, w + 1])
+            nodes[N1].snark_event("accepted", at + 61, [w, w + 1])
+        nodes[N2].catchup("3NOLD", e + 400)
+    add_restart(conn, N2, "OOMKilled", 137)

@@ -58,7 +58,7 @@ def test_every_plot_renders_offline_in_headless_chromium(
         pytest.skip("chromium not installed (apt-get install chromium)")
     t0 = sc.run_start()
     with upstream_server.connect(upstream_db) as conn:
-        sc.load(conn, t0)
+        sc.load_demo(conn, t0)
         run_dir = sc.write_run(tmp_path / "exp-42-1", t0)
         outputs = parse_outputs(sc.outputs(upstream_server.port, "x"))
         summary, page = build(read_run(run_dir), outputs, conn)
