@@ -17,9 +17,11 @@ from minaperf.report import build, queries, read_database
 from minaperf.report.run import read_run
 from tests.fakes import report_scenario as sc
 from tests.fakes.consumer_db import (
+    Consumer,
     PgImage,
     add_deployment,
     fresh_database,
+    tx,
     upstream_db,  # noqa: F401 (fixture)
     upstream_server,  # noqa: F401 (fixture)
     write_run_dir,
@@ -78,6 +80,46 @@ def test_load_per_minute_is_scoped_to_deployment_and_window(scenario) -> None:
     assert load["rejections"] == [{"reason": "Insufficient_fee", "count": 1}]
     for key in ("seen", "includedOfSeen", "failedOfSeen", "zkappsOfSeen"):
         assert load[key] == sc.EXPECTED[key], key
+
+
+def test_pool_events_scoped_by_node_name_when_names_are_exclusive(scenario) -> None:
+    conn, _t0, run_dir, _o, _ = scenario
+    assert _raw(conn, run_dir)["scoping"] == "node names"  # exp-41's nodes have other names
+
+
+def test_shared_node_names_fall_back_to_the_exact_join(
+    upstream_server: PgImage,  # noqa: F811
+    upstream_db: str,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    """A later deployment reuses plain-1's consumer name and writes pool events in our window:
+    matching by name would count them; the checkpoint join does not."""
+    t0 = sc.run_start()
+    e = t0.timestamp()
+    with upstream_server.connect(upstream_db) as conn:
+        sc.load(conn, t0)
+        run_dir = sc.write_run(tmp_path / "run", t0)
+        add_deployment(conn, "exp-43")
+        reused = Consumer(conn, sc.N1)
+        reused.tx_event("received", e + 75, [tx("payment", "TxX")])
+        reused.tx_event("rejected", e + 76, [tx("payment", "TxX")], reason="Other")
+        reused.snark_event("received", e + 135, [70, 71])
+        story = read_run(run_dir)
+        start, end = story.started, story.window_end + timedelta(minutes=5)
+        db, _, deployment = read_database(conn, sc.EXPERIMENT, start, end)
+        assert db is not None
+        assert deployment is not None
+        assert deployment["newest"] == 3
+        assert "warning" in deployment
+        assert db["scoping"] == "checkpoint join"
+        assert db["load"]["poolEventsPerMinute"] == sc.EXPECTED["poolPerMinute"]
+        assert db["load"]["rejections"] == [{"reason": "Insufficient_fee", "count": 1}]
+        assert db["snark"]["events"] == sc.EXPECTED["snarkEvents"]
+        by_name = conn.execute(
+            queries.POOL_EVENTS_PER_MINUTE_BY_NAME,  # type: ignore[arg-type]
+            queries.Scope(2, start, end).params(),
+        ).fetchall()
+        assert (1, "received", 4) in by_name  # what matching by name alone would have said
 
 
 def test_latency_percentiles_and_over_time(scenario) -> None:
@@ -265,9 +307,10 @@ def test_every_query_is_scoped_by_deployment_and_window() -> None:
         v
         for k, v in vars(queries).items()
         if k.isupper()
+        and not k.startswith("_")
         and isinstance(v, str)
         and "SELECT" in v
-        and k not in {"FIND_DEPLOYMENT", "MISSING_TABLES"}
+        and k not in {"FIND_DEPLOYMENT", "MISSING_TABLES", "NAMES_SHARED"}
     ]
     assert len(figure_queries) >= 15
     for sql in figure_queries:
