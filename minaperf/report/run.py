@@ -9,7 +9,6 @@ orchestrator's outputs, one JSON object per line: `time`, `step`, `name`, `value
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -46,7 +45,10 @@ class StepStory:
 
 @dataclass
 class LoadSpan:
-    """One load step: `tps` transactions per second from `start` to `end` (after stops)."""
+    """One receipt's share of a load step: `tps` from `start` (issued) to `end` (stopped, or
+    its `durationMin` ran out). The orchestrator splits a step's `tps` over the nodes it
+    schedules on (o1-labs/mina-perf-testing@7da1f2c orchestrator/src/payments.go:65-86), so each
+    receipt carries the step's tps divided by the step's receipts."""
 
     step: int
     action: str
@@ -54,8 +56,7 @@ class LoadSpan:
     start: datetime
     end: datetime
     planned_end: datetime
-    receipts: int
-    stopped: int
+    state: str  # scheduled | stopped | ended | failed (minaperf/orchestrator/stopping.py)
 
 
 @dataclass
@@ -68,6 +69,7 @@ class RunStory:
     exit_status: int | None
     steps: list[StepStory]
     load: list[LoadSpan]
+    step_tps: dict[int, float]
     receipts_issued: int
     receipts_stopped: int
     stops: list[dict[str, Any]]
@@ -122,8 +124,7 @@ class RunStory:
                     "start": iso(span.start),
                     "end": iso(span.end),
                     "plannedEnd": iso(span.planned_end),
-                    "receipts": span.receipts,
-                    "stopped": span.stopped,
+                    "state": span.state,
                 }
                 for span in self.load
             ],
@@ -164,17 +165,9 @@ def read_run(directory: Path) -> RunStory:
     if not directory.is_dir():
         raise RunDirError(f"--run: {directory} is not a directory; pass a run directory")
     try:
-        state = json.loads((directory / rundir.STATE_FILE).read_text())
-    except FileNotFoundError as error:
-        raise RunDirError(
-            f"--run: {directory} has no {rundir.STATE_FILE}; pass the --out of `experiment run`"
-        ) from error
-    except (OSError, json.JSONDecodeError) as error:
-        raise RunDirError(
-            f"--run: {directory / rundir.STATE_FILE} is not JSON ({error})"
-        ) from error
-    if not isinstance(state, dict):
-        raise RunDirError(f"--run: {directory / rundir.STATE_FILE} is not a JSON object")
+        state = rundir.RunState.load(directory).data  # shape-checked like `experiment status`
+    except (OSError, ValueError) as error:
+        raise RunDirError(str(error).splitlines()[0]) from error
     started = parse_time(state.get("started"))
     if started is None:
         raise RunDirError(f"--run: {directory / rundir.STATE_FILE} has no valid `started` time")
@@ -216,11 +209,9 @@ def read_run(directory: Path) -> RunStory:
         else:
             step.state = "failed"
 
-    outputs = rundir.read_outputs(directory / rundir.STDOUT_FILE)
-    issued = rundir.receipts_from_outputs(outputs)
-    stopped_keys = {rundir.receipt_key(r) for r in state.get("receiptsStopped", [])}
+    issued = rundir.all_receipts(directory, state)
     stops = [s for s in state.get("stops", []) if isinstance(s, dict)]
-    stop_time: dict[tuple[str, str], datetime] = {}
+    stop_time: dict[tuple[str, str], datetime] = {}  # run.json before per-receipt states
     for stop in stops:
         when = parse_time(stop.get("finished")) or parse_time(stop.get("started"))
         if stop.get("ok") and when is not None:
@@ -228,35 +219,43 @@ def read_run(directory: Path) -> RunStory:
                 stop_time.setdefault(rundir.receipt_key(receipt), when)
 
     load: list[LoadSpan] = []
+    step_tps: dict[int, float] = {}
     for step in steps:
-        if step.action not in LOAD_ACTIONS:
-            continue
-        mine = [r for r in issued if r.get("step") == step.index]
-        times = [t for r in mine if (t := parse_time(r.get("time"))) is not None]
         tps, duration = step.params.get("tps"), step.params.get("durationMin")
-        if not times or not isinstance(tps, int | float) or not isinstance(duration, int):
+        mine = [r for r in issued if r.get("step") == step.index]
+        if step.action not in LOAD_ACTIONS or not mine:
             continue
-        start = min(times)
-        planned_end = start + timedelta(minutes=duration)
-        keys = [rundir.receipt_key(r) for r in mine]
-        stopped = [k for k in keys if k in stopped_keys]
-        end = planned_end
-        if keys and len(stopped) == len(keys):  # all of the step's receipts were stopped
-            ends = [stop_time[k] for k in keys if k in stop_time]
-            if ends:
-                end = max(start, min(planned_end, max(ends)))
-        load.append(
-            LoadSpan(
-                step=step.index,
-                action=step.action,
-                tps=float(tps),
-                start=start,
-                end=end,
-                planned_end=planned_end,
-                receipts=len(keys),
-                stopped=len(stopped),
+        if isinstance(tps, bool) or not isinstance(tps, int | float):
+            continue
+        if isinstance(duration, bool) or not isinstance(duration, int):
+            continue
+        step_tps[step.index] = float(tps)
+        for receipt in mine:
+            start = parse_time(receipt.get("time"))
+            if start is None:
+                continue
+            planned_end = start + timedelta(minutes=duration)
+            fate = rundir.receipt_state(state, receipt)
+            key = rundir.receipt_key(receipt)
+            end = planned_end
+            if fate["state"] == "stopped":
+                recorded = state.get("receiptStates", {}).get(" ".join(key))
+                at = recorded.get("at") if isinstance(recorded, dict) else None
+                stopped_at = parse_time(at) or stop_time.get(key)
+                if stopped_at is not None:
+                    end = max(start, min(planned_end, stopped_at))
+            load.append(
+                LoadSpan(
+                    step=step.index,
+                    action=step.action,
+                    tps=float(tps) / len(mine),
+                    start=start,
+                    end=end,
+                    planned_end=planned_end,
+                    state=str(fate["state"]),
+                )
             )
-        )
+    stopped_count = sum(1 for r in issued if rundir.receipt_state(state, r)["state"] == "stopped")
     return RunStory(
         directory=directory,
         outcome=outcome,
@@ -266,8 +265,9 @@ def read_run(directory: Path) -> RunStory:
         exit_status=state.get("exitStatus"),
         steps=steps,
         load=load,
+        step_tps=step_tps,
         receipts_issued=len(issued),
-        receipts_stopped=sum(1 for r in issued if rundir.receipt_key(r) in stopped_keys),
+        receipts_stopped=stopped_count,
         stops=stops,
         errors=errors[:20],
     )

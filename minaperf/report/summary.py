@@ -121,7 +121,7 @@ def _load(
         note,
         {
             "scheduled": round(total_scheduled, 3),
-            "scheduledTps": max((s.tps for s in story.load), default=None),
+            "scheduledTps": max(story.step_tps.values(), default=None),
             "seen": seen,
             "included": included,
             "includedOfSeen": raw.get("includedOfSeen", 0),

@@ -282,6 +282,7 @@ def write_run_dir(
     finished: float | None = None,
     stops: list[dict[str, Any]] | None = None,
     error_lines: list[str] = (),  # type: ignore[assignment]
+    receipt_states: dict[str, dict[str, Any]] | None = None,
 ) -> Path:
     """What `scripts.experiment run` leaves (minaperf/orchestrator/runner.py): the script with
     its sentinel, run.json, stdout.jsonl (orchestrator outputs), orchestrator.log (stderr)."""
@@ -340,6 +341,13 @@ def write_run_dir(
         "receiptsStopped": stopped,
         "stops": stops or [],
     }
+    if receipt_states is not None:  # minaperf/orchestrator/stopping.py _set_state
+        state["receiptStates"] = receipt_states
+        state["receiptsStopped"] = [
+            {"address": key.split(" ")[0], "handle": key.split(" ")[1]}
+            for key, fate in receipt_states.items()
+            if fate["state"] == "stopped"
+        ]
     (directory / "run.json").write_text(json.dumps(state, indent=2))
     return directory
 

@@ -285,6 +285,34 @@ def test_run_failed_halfway_reports_what_ran_and_what_was_stopped(
     assert "connection refused" in page
 
 
+def test_each_receipt_carries_its_share_until_its_own_stop(tmp_path: Path) -> None:
+    """Per-receipt states (minaperf/orchestrator/stopping.py): one receipt stopped at +180,
+    the other's stop failed, so it runs to its planned end (+60 + 10 min)."""
+    t0 = sc.run_start()
+    stamp = (t0 + timedelta(seconds=180)).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    run_dir = write_run_dir(
+        tmp_path / "run",
+        t0,
+        steps=[{"action": "payments", "params": {"tps": 4, "minTps": 1, "durationMin": 10}}],
+        step_starts=[0, 60],
+        receipts=[(0, 60, "h1"), (0, 60, "h2")],
+        outcome="interrupted",
+        reason="interrupted by SIGINT",
+        finished=120,
+        receipt_states={
+            "10.0.0.1:3086 h1": {"state": "stopped", "reason": "stopped", "at": stamp},
+            "10.0.0.1:3086 h2": {"state": "failed", "reason": "stop step failed", "at": stamp},
+        },
+    )
+    story = read_run(run_dir)
+    assert [(s.tps, s.state) for s in story.load] == [(2.0, "stopped"), (2.0, "failed")]
+    assert story.step_tps == {0: 4.0}
+    assert story.receipts_stopped == 1
+    per_minute = story.scheduled_per_minute(t0, 12)
+    assert per_minute == [0, 240, 240] + [120] * 8 + [0]
+    assert sum(per_minute) == 2 * 120 + 2 * 600
+
+
 def test_missing_schema_and_missing_deployment_are_named(
     upstream_server: PgImage,  # noqa: F811
     upstream_db: str,  # noqa: F811
