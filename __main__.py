@@ -1,6 +1,11 @@
 """One Mina ITN performance experiment per stack: `pulumi up` builds it, `pulumi destroy` ends
 it."""
 
+from minaperf.python_version import require_supported_python
+
+require_supported_python()
+
+# After the version check, so a wrong Python gets one line, not an import error.
 import pulumi
 
 from components.experiment import Experiment
