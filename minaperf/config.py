@@ -1021,9 +1021,17 @@ class ConfigError(Exception):
     """A bad stack config: `key` is the dotted config path, `reason` says what to do."""
 
     def __init__(self, key: str, reason: str) -> None:
-        super().__init__(f"{key}: {reason}")
+        super().__init__(f"{one_line(key)}: {one_line(reason)}")
         self.key = key
         self.reason = reason
+
+
+def one_line(text: str) -> str:
+    """`text` safe to print as one line: characters that break or hide a line (newlines, NEL,
+    U+2028, controls) are shown escaped, so a hostile key name cannot add lines to an error."""
+    if text.isprintable():
+        return text
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 def _wire_path(loc: tuple[int | str, ...]) -> str:

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import NoReturn
 
+from minaperf.config import one_line
 from minaperf.keys import itn, libp2p, mina, secret_box
 from minaperf.keys.secret_box import KeyFileError
 
@@ -350,7 +351,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, ValueError, OSError) as error:
         # ValueError covers every key-library error (KeyFileError, MinaKeyError, ...).
         lines = str(error).strip().splitlines() or [type(error).__name__]
-        print(f"error: {lines[0]}", file=sys.stderr)
+        print(f"error: {one_line(lines[0])}", file=sys.stderr)
         return EXIT_BAD_INPUT
     return 0
 

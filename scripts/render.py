@@ -37,6 +37,7 @@ from minaperf.config import (
     ConfigError,
     ExperimentConfig,
     check_namespace,
+    one_line,
     prepare_values,
 )
 from minaperf.load import parse_config
@@ -571,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"config error: {error}", file=sys.stderr)
         return 2
     except UsageError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {one_line(str(error))}", file=sys.stderr)
         return 2
     for warning in stack_input.warnings:
         print(warning, file=sys.stderr)
@@ -589,7 +590,7 @@ def main(argv: list[str] | None = None) -> int:
         message = str(error)
         if not message.startswith("config error: "):
             raise
-        print(message, file=sys.stderr)
+        print(one_line(message), file=sys.stderr)
         return 2
     mock_values = mock_value_paths(run.outputs, shifted.outputs)
     if args.out is not None:

@@ -1,0 +1,428 @@
+"""The CLI contract, by property: every command either succeeds or exits 2 with exactly one
+`error: …` / `config error: <key>: …` line; never a traceback, never a hang, never a write outside
+`--out`.
+
+Hypothesis mutates valid inputs the way a hostile new user would: stack files (values of every
+type at every path, unknown namespaces, repeated keys), `--set` values, key files, outputs files,
+experiment scripts and run directories. The runs are derandomised with a fixed number of examples
+and a per-example alarm, so CI time is bounded and a failure reproduces.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import io
+import json
+import os
+import signal
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.conftest import ROOT, render
+
+EXAMPLE_SECONDS = 20
+"""An example that takes longer than this is a hang (the slowest honest one is well under 5 s)."""
+
+CONTRACT = settings(
+    max_examples=40,
+    derandomize=True,
+    deadline=None,  # the alarm below bounds each example; timing noise is not a failure
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+
+
+class _HangError(Exception):
+    pass
+
+
+@contextlib.contextmanager
+def _alarm(seconds: int) -> Iterator[None]:
+    def fire(_signum: int, _frame: Any) -> None:
+        raise _HangError(f"no answer within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, fire)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        str(path.relative_to(root)): path.read_bytes()
+        for path in sorted(root.rglob("*"))
+        if path.is_file()
+    }
+
+
+def check_contract(
+    command: Callable[[], int | None],
+    *,
+    sandbox: Path,
+    out: Path | None = None,
+    lint_of: Path | None = None,
+) -> tuple[int, str]:
+    """Run one CLI invocation in-process and hold it to the contract. A linter (`lint_of` the
+    file it checks) reports every finding, one line each, all naming that file."""
+    before = _files(sandbox)
+    stderr, stdout = io.StringIO(), io.StringIO()
+    with (
+        _alarm(EXAMPLE_SECONDS),
+        contextlib.redirect_stderr(stderr),
+        contextlib.redirect_stdout(stdout),
+    ):
+        try:
+            code = command()
+        except SystemExit as stop:
+            code = stop.code if isinstance(stop.code, int) else 2
+    code = 0 if code is None else code
+    errors = [
+        line
+        for line in stderr.getvalue().splitlines()
+        if not line.startswith(("warning:", "note:"))
+    ]
+    assert code in (0, 2), (code, stderr.getvalue())
+    if code == 2 and lint_of is not None and not errors[0].startswith("error: "):
+        assert all(line.lstrip().startswith(str(lint_of)) for line in errors), errors
+    elif code == 2:
+        assert len(errors) == 1, stderr.getvalue()
+        assert errors[0].startswith(("error: ", "config error: ")), errors[0]
+    assert "Traceback" not in stderr.getvalue()
+    after = _files(sandbox)
+    outside = {
+        name
+        for name in set(before) | set(after)
+        if before.get(name) != after.get(name)
+        and (out is None or not (sandbox / name).is_relative_to(out))
+    }
+    assert not outside, f"wrote outside --out: {sorted(outside)}"
+    return code, stderr.getvalue()
+
+
+# --- values a hostile user types --------------------------------------------------------------
+
+SCALARS = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(min_value=-(10**15), max_value=10**15),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.text(max_size=40),
+    st.sampled_from(
+        [
+            "0.0.0.0/0",
+            "0.0.0.0/1",
+            "::/0",
+            "fd00::/8",
+            "10.0.0.0/33",
+            "n2-standard-7",
+            "c2d-highcpu-32-metal",
+            "2020-01-01T00:00:00Z",
+            "true",
+            "-1",
+            "1e9",
+            "Ünïcode",
+            "a" * 300,
+            "${secret}",
+            "\x00",
+            "secure: abc",
+        ]
+    ),
+)
+YAML_SCALARS = SCALARS | st.dates() | st.datetimes()
+
+
+def _nested(scalars: st.SearchStrategy[Any]) -> st.SearchStrategy[Any]:
+    return st.recursive(
+        scalars,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)
+        ),
+        max_leaves=8,
+    )
+
+
+VALUES = _nested(YAML_SCALARS)
+"""What YAML can hold (dates and times included)."""
+JSON_VALUES = _nested(SCALARS)
+"""What JSON can hold (NaN and Infinity included, as Python's encoder writes them)."""
+
+
+def _paths(node: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    found = [prefix] if prefix else []
+    if isinstance(node, dict):
+        for key, value in node.items():
+            found += _paths(value, (*prefix, key))
+    elif isinstance(node, list):
+        for index, value in enumerate(node):
+            found += _paths(value, (*prefix, index))
+    return found
+
+
+@st.composite
+def mutated(
+    draw: st.DrawFn, document: dict[str, Any], values: st.SearchStrategy[Any] = VALUES
+) -> dict[str, Any]:
+    """`document` with one to three edits: a value replaced, a key dropped, renamed or added."""
+    result = copy.deepcopy(document)
+    for _ in range(draw(st.integers(1, 3))):
+        paths = _paths(result)
+        if not paths:
+            break
+        path = draw(st.sampled_from(paths))
+        parent: Any = result
+        for step in path[:-1]:
+            parent = parent[step]
+        last = path[-1]
+        action = draw(st.sampled_from(["replace", "replace", "drop", "rename", "add"]))
+        if action == "replace":
+            parent[last] = draw(values)
+        elif action == "drop" and isinstance(parent, dict):
+            parent.pop(last)
+        elif action == "rename" and isinstance(parent, dict):
+            new = draw(st.sampled_from(["minaitn:nodes", "nodes", "mina-itn:nodez", "x:y", ""]))
+            parent[new if len(path) == 1 else new.split(":")[-1]] = parent.pop(last)
+        elif action == "add" and isinstance(parent, dict):
+            parent[draw(st.text(min_size=1, max_size=12))] = draw(values)
+    return result
+
+
+def _stack(name: str) -> dict[str, Any]:
+    return yaml.safe_load((ROOT / name).read_text())
+
+
+class _ValidatedError(Exception):
+    """Raised in place of the engine run: the input passed every check before the program."""
+
+
+@pytest.fixture
+def no_engine(monkeypatch: pytest.MonkeyPatch) -> None:
+    import scripts.engine
+
+    def stop(*_args: Any, **_kwargs: Any) -> Any:
+        raise _ValidatedError
+
+    monkeypatch.setattr(scripts.engine, "run_program", stop)
+
+
+def _render(argv: list[str]) -> Callable[[], int]:
+    from scripts import render as render_cli
+
+    def call() -> int:
+        try:
+            return render_cli.main(argv)
+        except _ValidatedError:
+            return 0
+
+    return call
+
+
+# --- stack files and --set --------------------------------------------------------------------
+
+
+@CONTRACT
+@given(data=st.data(), base=st.sampled_from(["Pulumi.dev.yaml", "stacks/kind.yaml"]))
+def test_render_of_a_mutated_stack_file(no_engine, tmp_path_factory, data, base) -> None:
+    sandbox = tmp_path_factory.mktemp("stack")
+    document = data.draw(mutated(_stack(base)))
+    text = yaml.safe_dump(document, allow_unicode=True) if isinstance(document, dict) else ""
+    if data.draw(st.booleans()):  # a repeated key, as a hand edit leaves it
+        text += "  mina-itn:nodes: {plainNodes: 2}\n  mina-itn:nodes: {plainNodes: 3}\n"
+    stack_file = sandbox / "Pulumi.exp.yaml"
+    stack_file.write_text(text)
+    out = sandbox / "out"
+    check_contract(
+        _render(["--config", str(stack_file), "--out", str(out)]), sandbox=sandbox, out=out
+    )
+
+
+SET_KEYS = [
+    "nodes.plainNodes", "network.genesisTimestamp", "access.adminCidrs", "workerPool.machineType",
+    "metadata.labels", "keys.seed", "resources.plain.cpuRequest", "platform.network.podsCidr",
+    "network.blockProducerStake", "postgres.allowedCidrs", "minaitn:nodes", "gcp:project",
+]  # fmt: skip
+
+
+@CONTRACT
+@given(key=st.sampled_from(SET_KEYS), value=st.text(max_size=60))
+def test_render_with_any_set_value(no_engine, tmp_path_factory, key, value) -> None:
+    sandbox = tmp_path_factory.mktemp("set")
+    out = sandbox / "out"
+    argv = ["--stack", "dev", "--set", f"{key}={value}", "--out", str(out)]
+    _, stderr = check_contract(_render(argv), sandbox=sandbox, out=out)
+    if key == "keys.seed" and len(value) > 8:
+        assert value not in stderr  # a secret never comes back in an error
+
+
+# --- key files --------------------------------------------------------------------------------
+
+KEY_FILE = (
+    ROOT / "tests/data/vectors/minimina-large/block_producer_keys/receiver.json"
+).read_text()
+
+
+@st.composite
+def key_files(draw: st.DrawFn) -> bytes:
+    kind = draw(st.sampled_from(["json", "nested", "bytes", "pwdiff"]))
+    if kind == "bytes":
+        return draw(st.binary(max_size=200))
+    if kind == "nested":
+        depth = draw(st.integers(1, 100_000))
+        return ("[" * depth + "]" * draw(st.integers(0, depth))).encode()
+    document = json.loads(KEY_FILE)
+    if kind == "pwdiff":
+        document["pwdiff"] = draw(st.lists(JSON_VALUES, max_size=3) | st.just([1 << 40, 1 << 20]))
+    else:
+        document = draw(mutated(document, JSON_VALUES))
+    return json.dumps(document).encode()
+
+
+@CONTRACT
+@given(content=key_files())
+def test_keys_inspect_of_any_file(tmp_path_factory, monkeypatch, content) -> None:
+    from scripts import keys
+
+    sandbox = tmp_path_factory.mktemp("inspect")
+    path = sandbox / "key.json"
+    path.write_bytes(content)
+    monkeypatch.setenv("MINA_PRIVKEY_PASS", "naughty blue worm")
+    check_contract(lambda: keys.main(["inspect", str(path)]), sandbox=sandbox)
+
+
+# --- outputs files ----------------------------------------------------------------------------
+
+
+@CONTRACT
+@given(data=st.data())
+def test_keys_export_of_a_mutated_outputs_file(tmp_path_factory, data) -> None:
+    from scripts import keys
+
+    sandbox = tmp_path_factory.mktemp("export")
+    document = data.draw(mutated({"root": render("dev").outputs}, JSON_VALUES)).get("root")
+    outputs = sandbox / "outputs.json"
+    outputs.write_text(json.dumps(document))
+    out = sandbox / "funding"
+    check_contract(
+        lambda: keys.main(["export", "--outputs", str(outputs), "--out", str(out)]),
+        sandbox=sandbox,
+        out=out,
+    )
+
+
+# --- experiment scripts and run directories (runner's code, fuzzed through its CLI) -------------
+
+SCRIPT_LINES = (ROOT / "stacks/scripts/small-payments.jsonl").read_text().splitlines()
+
+
+@st.composite
+def scripts_text(draw: st.DrawFn) -> str:
+    lines = []
+    for line in SCRIPT_LINES:
+        if draw(st.booleans()):
+            lines.append(
+                json.dumps(draw(mutated({"root": json.loads(line)}, JSON_VALUES)).get("root"))
+            )
+        else:
+            lines.append(line)
+    if draw(st.booleans()):
+        lines.insert(draw(st.integers(0, len(lines))), draw(st.text(max_size=40)))
+    return "\n".join(lines)
+
+
+@pytest.fixture(scope="module")
+def outputs_file(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("outputs") / "outputs.json"
+    path.write_text(json.dumps(render("dev").outputs))
+    return path
+
+
+RUNNER_OWNED = pytest.mark.xfail(
+    strict=False,
+    reason="found by this fuzzer in the runner's code (helper 'runner' owns it): lint lines echo "
+    "parameter names with line-breaking characters; `status` on a run.json of the wrong shape "
+    "(e.g. null) raises AttributeError",
+)
+
+
+@RUNNER_OWNED
+@CONTRACT
+@given(text=scripts_text())
+def test_experiment_check_of_a_mutated_script(tmp_path_factory, outputs_file, text) -> None:
+    from scripts import experiment
+
+    sandbox = tmp_path_factory.mktemp("check")
+    script = sandbox / "script.jsonl"
+    script.write_text(text)
+    argv = ["--outputs", str(outputs_file), "check", str(script)]
+    check_contract(lambda: experiment.main(argv), sandbox=sandbox, lint_of=script)
+
+
+RUN_STATE = {
+    "version": 1,
+    "script": "stacks/scripts/small-payments.jsonl",
+    "scriptCopy": "script.jsonl",
+    "steps": [{"index": 0, "action": "payments", "line": 1}],
+    "target": "pod itn-dev/orchestrator-0",
+    "started": "2030-01-01T00:00:00.000000Z",
+    "finished": None,
+    "exitStatus": None,
+    "outcome": "running",
+    "reason": None,
+}
+
+
+@RUNNER_OWNED
+@CONTRACT
+@given(data=st.data())
+def test_experiment_status_of_a_mutated_run_directory(tmp_path_factory, data) -> None:
+    from scripts import experiment
+
+    sandbox = tmp_path_factory.mktemp("run")
+    run_dir = sandbox / "run"
+    run_dir.mkdir()
+    state = data.draw(mutated({"root": RUN_STATE}, JSON_VALUES)).get("root")
+    (run_dir / "run.json").write_text(json.dumps(state))
+    (run_dir / "stdout.jsonl").write_text(data.draw(st.text(max_size=200)))
+    argv = ["status", "--run", str(run_dir)]
+    with contextlib.chdir(sandbox):
+        check_contract(lambda: experiment.main(argv), sandbox=sandbox)
+
+
+def test_the_contract_catches_a_traceback_and_a_stray_write(tmp_path) -> None:
+    def crash() -> int:
+        raise KeyError("boom")
+
+    with pytest.raises(KeyError):
+        check_contract(crash, sandbox=tmp_path)
+
+    def stray() -> int:
+        (tmp_path / "stray").write_text("x")
+        return 0
+
+    with pytest.raises(AssertionError, match="outside --out"):
+        check_contract(stray, sandbox=tmp_path, out=tmp_path / "out")
+
+    def two_lines() -> int:
+        print("error: one\nerror: two", file=__import__("sys").stderr)
+        return 2
+
+    with pytest.raises(AssertionError):
+        check_contract(two_lines, sandbox=tmp_path)
+
+
+def test_the_alarm_stops_a_hang(tmp_path) -> None:
+    def hang() -> int:
+        while True:
+            os.sched_yield()
+
+    with pytest.raises(_HangError), _alarm(1):
+        hang()
