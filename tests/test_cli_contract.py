@@ -345,15 +345,6 @@ def outputs_file(tmp_path_factory) -> Path:
     return path
 
 
-RUNNER_OWNED = pytest.mark.xfail(
-    strict=False,
-    reason="found by this fuzzer in the runner's code (helper 'runner' owns it): lint lines echo "
-    "parameter names with line-breaking characters; `status` on a run.json of the wrong shape "
-    "(e.g. null) raises AttributeError",
-)
-
-
-@RUNNER_OWNED
 @CONTRACT
 @given(text=scripts_text())
 def test_experiment_check_of_a_mutated_script(tmp_path_factory, outputs_file, text) -> None:
@@ -380,7 +371,6 @@ RUN_STATE = {
 }
 
 
-@RUNNER_OWNED
 @CONTRACT
 @given(data=st.data())
 def test_experiment_status_of_a_mutated_run_directory(tmp_path_factory, data) -> None:
