@@ -41,7 +41,8 @@
 #   WARN_PCT       volume usage that triggers a warning (default 80)
 #   PROC_DIR       where to look for open files (default /proc)
 #
-# POSIX sh; needs only find, stat -c, sort, readlink, df, rm, mv and sleep (busybox applets).
+# POSIX sh; needs only find, stat -c, sort, grep, readlink, df, rm, mv and sleep (busybox
+# applets), and writes nowhere but OUTPUT_DIR (the container's root filesystem is read-only).
 set -eu
 
 log() { printf 'log-quota: %s\n' "$*"; }
@@ -147,7 +148,8 @@ prune_all() {
 		return 0
 	}
 	root=$(cd "$OUTPUT_DIR" && pwd -P)
-	open_list=$(mktemp)
+	# Scratch files live on the output volume: the container's root filesystem is read-only.
+	open_list=$root/.open-files.tmp
 	status_tmp=$root/.quota-status.tmp
 	: >"$status_tmp"
 	open_files "$open_list"

@@ -40,7 +40,14 @@ def _run(
 ) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [*shell, str(SCRIPT), "--once"],
-        env={"PATH": path, "OUTPUT_DIR": str(root), "QUOTA_BYTES": str(quota), **env},
+        # The sidecar's root filesystem is read-only: scratch outside OUTPUT_DIR must fail.
+        env={
+            "PATH": path,
+            "OUTPUT_DIR": str(root),
+            "QUOTA_BYTES": str(quota),
+            "TMPDIR": "/nonexistent",
+            **env,
+        },
         capture_output=True,
         text=True,
         timeout=60,
@@ -268,7 +275,9 @@ def test_loop_mode_truncates_periodically_and_stops_on_term(
             time.sleep(0.1)
         assert log.stat().st_size == 0
         fetcher.send("log 700")
-        while log.stat().st_size and time.monotonic() < deadline:
+        status = tmp_path / "quota-status.txt"
+        # Wait for the end of the pass (its status file), not only for the truncation.
+        while "truncated_bytes=700 " not in status.read_text() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert log.stat().st_size == 0
         proc.send_signal(signal.SIGTERM)
@@ -280,3 +289,26 @@ def test_loop_mode_truncates_periodically_and_stops_on_term(
     assert proc.returncode == 0
     assert "truncated_bytes=900" in out
     assert "truncated_bytes=700" in out
+
+
+def test_standin_consumer_stops_reading_when_its_trace_file_is_deleted(
+    tmp_path: Path, standins: list[StandIn]
+) -> None:
+    """What the quota must never do, shown on the stand-ins: after the file is unlinked the
+    fetcher keeps writing into the deleted inode and the consumer, reopening by path, sees none
+    of it (ITC utils.rs:20-24, trace_file_processor.ml:72-78,172-180)."""
+    node = tmp_path / "n1"
+    fetcher = StandIn("fetcher", node)
+    standins.append(fetcher)
+    fetcher.send("trace 10")
+    progress = tmp_path / "progress"
+    standins.append(StandIn("consumer", node, progress))
+    assert _progress(progress, 10) == (10, 0)
+    (node / "internal-trace.jsonl").unlink()
+    deadline = time.monotonic() + 20
+    while _progress(progress, 0)[1] < 1 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    fetcher.send("trace 10")  # into the deleted inode: nobody will ever read it
+    time.sleep(1)
+    assert _progress(progress, 0) == (10, 1)
+    assert not (node / "internal-trace.jsonl").exists()
