@@ -318,9 +318,11 @@ class Experiment(pulumi.ComponentResource):
                     "externalAddress": values[0],
                     "dataDisk": values[1],
                     "keepDataOnDestroy": config.postgres.keep_data_on_destroy,
+                    "readerUser": postgres.reader,
                 }
             ),
             "postgresPassword": pulumi.Output.secret(postgres.password),
+            "postgresReaderPassword": postgres.reader_password,
             "workerPool": workers,
             "estimatedHourlyCostUsd": estimated_hourly_cost(config),
         }

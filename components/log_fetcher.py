@@ -120,6 +120,7 @@ def shard_name(index: int) -> str:
     return f"{FETCHER}-{index + 1}"
 
 
+READER_SCRAM_DIR = "/run/secrets/reader"
 DB_URI_FROM_ENV = "postgresql://"
 """A PostgreSQL URI with nothing in it: libpq takes every part from the PG* variables."""
 LIBPQ_ENV_REASON = (
@@ -183,6 +184,7 @@ class LogFetcher(pulumi.ComponentResource):
             data={
                 "log-quota.sh": asset("log-quota.sh"),
                 "pg-deployment-row.sh": asset("pg-deployment-row.sh"),
+                "pg-reader-role.sh": asset("pg-reader-role.sh"),
             },
             opts=child,
         )
@@ -346,7 +348,31 @@ class LogFetcher(pulumi.ComponentResource):
                                 # psql only; the image's postgres user.
                                 "security_context": container_security(user=POSTGRES_UID),
                                 "volume_mounts": [scripts_mount],
-                            }
+                            },
+                            {
+                                # The read-only role people outside use (components/postgres.py).
+                                "name": "reader-role",
+                                "image": ctx.config.images.postgres,
+                                "command": ["sh", f"{SCRIPTS_DIR}/pg-reader-role.sh"],
+                                "env": [
+                                    *row_env,
+                                    {"name": "READER", "value": postgres.reader},
+                                    {
+                                        "name": "READER_SCRAM_FILE",
+                                        "value": f"{READER_SCRAM_DIR}/scram",
+                                    },
+                                ],
+                                "resources": ROW_RESOURCES,
+                                "security_context": container_security(user=POSTGRES_UID),
+                                "volume_mounts": [
+                                    scripts_mount,
+                                    {
+                                        "name": "reader-scram",
+                                        "mount_path": READER_SCRAM_DIR,
+                                        "read_only": True,
+                                    },
+                                ],
+                            },
                         ],
                         "containers": [
                             {
@@ -446,7 +472,18 @@ class LogFetcher(pulumi.ComponentResource):
                                 ],
                             },
                         ],
-                        "volumes": [*volumes, {"name": "tmp", "empty_dir": {"size_limit": "1Gi"}}],
+                        "volumes": [
+                            *volumes,
+                            {"name": "tmp", "empty_dir": {"size_limit": "1Gi"}},
+                            {
+                                "name": "reader-scram",
+                                "secret": {
+                                    "secret_name": postgres.secret_name,
+                                    "items": [{"key": "reader-scram", "path": "scram"}],
+                                    "default_mode": 0o440,
+                                },
+                            },
+                        ],
                     },
                 },
             },

@@ -25,6 +25,8 @@ External access: the LoadBalancer Service `postgres-external`, allowed only from
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from importlib import resources
 
 import pulumi
@@ -36,7 +38,7 @@ from components.context import ExperimentContext
 from components.exposure import restricted_load_balancer
 from components.labels import Labels
 from components.security import container_security, pod_security, scanner_skips
-from minaperf import schema_pins, services
+from minaperf import postgres_access, schema_pins, services
 
 POSTGRES_PORT = 5432
 COMPONENT = "postgres"
@@ -58,6 +60,9 @@ POSTGRES_UID = 999
 CURL_UID = 100
 """`curl_user` of the curlimages/curl image, which runs as it by default."""
 CREDENTIALS_DIR = "/run/secrets/postgres"
+TLS_DIR = "/etc/postgresql/tls"
+HBA_DIR = "/etc/postgresql/hba"
+TLS_SECRET = "postgres-tls"  # noqa: S105 (a Secret object name)
 
 INIT_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
     "requests": {"cpu": "50m", "memory": "32Mi"},
@@ -102,12 +107,36 @@ def data_disk_name(experiment: str, suffix: str) -> str:
     return f"itn-{experiment}-postgres-{suffix}"
 
 
+def cluster_cidrs(ctx: ExperimentContext) -> list[str]:
+    """The pod ranges: where in-cluster consumers connect from (pg_hba `host` lines)."""
+    gke = ctx.gke_platform
+    if gke is not None:
+        return [gke.network.pods_cidr]
+    return list(getattr(ctx.config.platform, "pod_cidrs", []))
+
+
+def tls_server_args() -> list[str]:
+    """TLS on, with the certificate from the `postgres-tls` Secret, and our pg_hba.conf."""
+    return [
+        "-c",
+        "ssl=on",
+        "-c",
+        f"ssl_cert_file={TLS_DIR}/tls.crt",
+        "-c",
+        f"ssl_key_file={TLS_DIR}/tls.key",
+        "-c",
+        f"hba_file={HBA_DIR}/pg_hba.conf",
+    ]
+
+
 class Postgres(pulumi.ComponentResource):
     host: str
     port: int
     database: str
     user: str
     password: pulumi.Output[str]
+    reader: str
+    reader_password: pulumi.Output[str]
     uri: pulumi.Output[str]
     secret_name: str
     external_address: pulumi.Output[str | None]
@@ -131,6 +160,36 @@ class Postgres(pulumi.ComponentResource):
             f"{name}-password", length=PASSWORD_LENGTH, special=False, opts=child
         )
         self.password = pulumi.Output.secret(password.result)
+        self.reader = postgres_access.READER
+        reader_password = random.RandomPassword(
+            f"{name}-reader-password", length=PASSWORD_LENGTH, special=False, opts=child
+        )
+        self.reader_password = pulumi.Output.secret(reader_password.result)
+        # One random seed kept in state: the TLS key and the reader's SCRAM salt derive from it,
+        # so neither changes from one `pulumi up` to the next.
+        seed = random.RandomBytes(f"{name}-seed", length=32, opts=child)
+        seed_bytes = seed.base64.apply(lambda value: base64.b64decode(value))
+        reader_scram = pulumi.Output.secret(
+            pulumi.Output.all(reader_password.result, seed_bytes).apply(
+                lambda values: postgres_access.scram_verifier(
+                    values[0], hashlib.sha256(b"reader salt" + values[1]).digest()[:16]
+                )
+            )
+        )
+        certificate = pulumi.Output.secret(
+            seed_bytes.apply(
+                lambda value: postgres_access.server_certificate(
+                    value, [self.host, COMPONENT, f"{COMPONENT}.{ctx.namespace_name}"]
+                )
+            )
+        )
+        tls = k8s.core.v1.Secret(
+            f"{name}-tls",
+            metadata=ctx.metadata(TLS_SECRET, COMPONENT),
+            type="kubernetes.io/tls",
+            string_data=certificate.apply(lambda pair: {"tls.crt": pair[0], "tls.key": pair[1]}),
+            opts=child,
+        )
         self.uri = pulumi.Output.secret(
             password.result.apply(
                 lambda value: services.postgres_uri(
@@ -145,6 +204,8 @@ class Postgres(pulumi.ComponentResource):
             string_data={
                 "password": self.password,
                 "uri": self.uri,
+                "reader-password": self.reader_password,
+                "reader-scram": reader_scram,
                 "user": self.user,
                 "database": self.database,
             },
@@ -156,6 +217,9 @@ class Postgres(pulumi.ComponentResource):
             data={
                 "pg-fetch-schema.sh": asset("pg-fetch-schema.sh"),
                 "pg-init.sh": asset("pg-init.sh"),
+                "pg_hba.conf": postgres_access.hba_conf(
+                    cluster_cidrs=cluster_cidrs(ctx), database=self.database
+                ),
                 PIN_FILE: schema_pins.sha256sums(),
             },
             opts=child,
@@ -223,7 +287,7 @@ class Postgres(pulumi.ComponentResource):
                             {
                                 "name": COMPONENT,
                                 "image": ctx.config.images.postgres,
-                                "args": services.postgres_server_args(),
+                                "args": [*services.postgres_server_args(), *tls_server_args()],
                                 "env": [
                                     {"name": "POSTGRES_USER", "value": self.user},
                                     # The entrypoint reads `<VAR>_FILE` instead of `<VAR>`
@@ -305,6 +369,8 @@ class Postgres(pulumi.ComponentResource):
                                         "mount_path": CREDENTIALS_DIR,
                                         "read_only": True,
                                     },
+                                    {"name": "tls", "mount_path": TLS_DIR, "read_only": True},
+                                    {"name": "hba", "mount_path": HBA_DIR, "read_only": True},
                                     {"name": "shm", "mount_path": "/dev/shm"},  # noqa: S108
                                     {"name": "schema", "mount_path": SCHEMA_DIR, "read_only": True},
                                     {
@@ -330,6 +396,20 @@ class Postgres(pulumi.ComponentResource):
                             # Socket and lock file; scratch (read-only root filesystem).
                             {"name": "run", "empty_dir": {"medium": "Memory", "size_limit": "1Mi"}},
                             {"name": "tmp", "empty_dir": {"size_limit": "256Mi"}},
+                            {
+                                # Root-owned, group postgres (fsGroup), 0440: PostgreSQL accepts
+                                # a root-owned key that only its group can read
+                                # (src/backend/libpq/be-secure-common.c check_ssl_key_file).
+                                "name": "tls",
+                                "secret": {"secret_name": tls.metadata.name, "default_mode": 0o440},
+                            },
+                            {
+                                "name": "hba",
+                                "config_map": {
+                                    "name": scripts.metadata.name,
+                                    "items": [{"key": "pg_hba.conf", "path": "pg_hba.conf"}],
+                                },
+                            },
                             {
                                 "name": "credentials",
                                 "secret": {

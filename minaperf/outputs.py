@@ -72,6 +72,11 @@ class PostgresEndpoint(_Model):
     )
     data_disk: str | None = Field(alias="dataDisk", default=None)
     keep_data_on_destroy: bool = Field(alias="keepDataOnDestroy")
+    reader_user: str | None = Field(
+        alias="readerUser",
+        default=None,
+        description="Read-only role for connections from outside (TLS only)",
+    )
 
 
 class WorkerPool(_Model):
@@ -123,6 +128,9 @@ class StackOutputs(_Model):
     log_fetchers: list[LogFetcherShard] = Field(alias="logFetchers", default=[])
     postgres: PostgresEndpoint
     postgres_password: str = Field(alias="postgresPassword", description="secret")
+    postgres_reader_password: str | None = Field(
+        alias="postgresReaderPassword", default=None, description="secret"
+    )
     worker_pool: WorkerPool = Field(alias="workerPool")
     estimated_hourly_cost_usd: float | None = Field(
         alias="estimatedHourlyCostUsd", description="List-price estimate; None if unpriced"

@@ -56,6 +56,14 @@ def env_of(container: dict[str, Any]) -> dict[str, Any]:
     return {e["name"]: e.get("value", e.get("valueFrom")) for e in container.get("env", [])}
 
 
+def volumes_of(resource: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {v["name"]: v for v in pod_spec(resource)["volumes"]}
+
+
+def mounts_of(container: dict[str, Any]) -> dict[str, str]:
+    return {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+
+
 def workloads(rendered: Rendered) -> list[dict[str, Any]]:
     found = []
     for resource_type, name in SERVICE_WORKLOADS:
@@ -256,10 +264,13 @@ def test_database_password_appears_only_in_secrets(variant: str) -> None:
 
 def test_postgres_password_is_a_kept_random_password_without_specials(dev: Rendered) -> None:
     # (The mock engine ignores `special`; what the provider would get is the input.)
-    [random_password] = dev.of_type("random:index/randomPassword:RandomPassword")
-    assert random_password["inputs"]["special"] is False
-    assert random_password["inputs"]["length"] == 32
-    assert "postgresPassword" in dev.run.secret_outputs
+    # The superuser's and the read-only role's.
+    passwords = dev.of_type("random:index/randomPassword:RandomPassword")
+    assert len(passwords) == 2
+    for random_password in passwords:
+        assert random_password["inputs"]["special"] is False
+        assert random_password["inputs"]["length"] == 32
+    assert {"postgresPassword", "postgresReaderPassword"} <= set(dev.run.secret_outputs)
 
 
 # ------------------------------------------------------------------------------ PostgreSQL
@@ -282,7 +293,22 @@ def test_postgres_server_pod(dev: Rendered) -> None:
     ]["secret"]
     assert credentials["secretName"] == "postgres-credentials"
     assert credentials["items"] == [{"key": "password", "path": "password"}]
-    assert server["args"] == ["-c", "max_connections=10000", "-c", "shared_buffers=2048MB"]
+    assert server["args"] == [
+        *["-c", "max_connections=10000", "-c", "shared_buffers=2048MB"],
+        *["-c", "ssl=on", "-c", "ssl_cert_file=/etc/postgresql/tls/tls.crt"],
+        *["-c", "ssl_key_file=/etc/postgresql/tls/tls.key"],
+        *["-c", "hba_file=/etc/postgresql/hba/pg_hba.conf"],
+    ]
+    # The TLS key and pg_hba.conf the args name are mounted there, from the stack's own objects.
+    tls = volumes_of(statefulset)[mounts_of(server)["/etc/postgresql/tls"]]["secret"]
+    assert tls["secretName"] == "postgres-tls"
+    assert tls["defaultMode"] == 0o440
+    assert dev.named(SECRET, "postgres-tls")["inputs"]["type"] == "kubernetes.io/tls"
+    hba = volumes_of(statefulset)[mounts_of(server)["/etc/postgresql/hba"]]["configMap"]
+    assert hba["items"] == [{"key": "pg_hba.conf", "path": "pg_hba.conf"}]
+    hba_text = dev.named(CONFIG_MAP, "postgres-scripts")["inputs"]["data"]["pg_hba.conf"]
+    assert "host all all 10.64.0.0/14 scram-sha-256" in hba_text  # the dev pod range
+    assert "hostssl logs logs_reader 0.0.0.0/0 scram-sha-256" in hba_text
     assert server["readinessProbe"]["exec"]["command"][0] == "pg_isready"
     volumes = {v["name"]: v for v in pod_spec(statefulset)["volumes"]}
     mounts = {m["mountPath"]: m["name"] for m in server["volumeMounts"]}

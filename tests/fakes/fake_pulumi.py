@@ -55,7 +55,7 @@ from typing import Any, NoReturn
 
 VERSION = "v3.205.0"
 SECRET_SENTINEL = "[secret]"
-SECRET_OUTPUTS = {"orchestratorKey", "fundingKeys", "postgresPassword"}
+SECRET_OUTPUTS = {"orchestratorKey", "fundingKeys", "postgresPassword", "postgresReaderPassword"}
 
 
 class CliError(Exception):
