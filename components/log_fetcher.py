@@ -52,7 +52,7 @@ from typing import cast
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.context import ExperimentContext, node_specs
+from components.context import SKIP_AWAIT, ExperimentContext, node_specs
 from components.labels import Labels
 from components.postgres import POSTGRES_UID, Postgres, asset
 from components.security import NOBODY, container_security, pod_security, scanner_skips
@@ -309,7 +309,8 @@ class LogFetcher(pulumi.ComponentResource):
             name,
             metadata={
                 **ctx.metadata(shard, FETCHER, shard),
-                "annotations": scanner_skips(
+                "annotations": SKIP_AWAIT
+                | scanner_skips(
                     {
                         "CKV_K8S_8": "the node-list and log-quota sidecars serve nobody outside "
                         "the pod; if one dies its container exits and restarts (the fetcher "
@@ -509,7 +510,8 @@ class LogFetcher(pulumi.ComponentResource):
             f"{name}-api",
             metadata={
                 **ctx.metadata(LOG_API, LOG_API),
-                "annotations": scanner_skips(
+                "annotations": SKIP_AWAIT
+                | scanner_skips(
                     {"CKV_K8S_35": LIBPQ_ENV_REASON}, images=[ctx.config.images.log_fetcher]
                 ),
             },
@@ -561,7 +563,7 @@ class LogFetcher(pulumi.ComponentResource):
         )
         k8s.core.v1.Service(
             f"{name}-api-service",
-            metadata=ctx.metadata(LOG_API, LOG_API),
+            metadata={**ctx.metadata(LOG_API, LOG_API), "annotations": SKIP_AWAIT},
             spec={
                 "type": "ClusterIP",
                 "selector": api_selector,

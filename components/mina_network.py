@@ -42,7 +42,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.context import POOL_LABEL as GKE_POOL_LABEL
-from components.context import ExperimentContext, node_specs
+from components.context import SKIP_AWAIT, ExperimentContext, node_specs
 from components.labels import K8S_PREFIX, Labels
 from components.security import container_security_args, pod_security_args, scanner_skips
 from minaperf import daemon
@@ -59,7 +59,6 @@ CONFIG_COMPONENT = "mina-config"
 ROLE_LABEL = f"{K8S_PREFIX}/role"
 GKE_MINA_POOL = "mina"
 """Node label of the GKE node pool sized for the daemons (components/platform.py)."""
-SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 INIT_RESOURCES = Resources(
     cpuRequest="50m", memoryRequest="32Mi", cpuLimit="200m", memoryLimit="64Mi"
 )

@@ -35,7 +35,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components.context import POOL_LABEL as GKE_POOL_LABEL
-from components.context import ExperimentContext
+from components.context import SKIP_AWAIT, ExperimentContext
 from components.labels import Labels
 from components.security import container_security, pod_security, scanner_skips
 from minaperf.config import KubernetesPlatform
@@ -334,7 +334,8 @@ class OrchestratorWorkspace(pulumi.ComponentResource):
             f"{name}-statefulset",
             metadata={
                 **ctx.metadata("orchestrator", COMPONENT),
-                "annotations": scanner_skips(
+                "annotations": SKIP_AWAIT
+                | scanner_skips(
                     {
                         "CKV_K8S_8": "an interactive workspace idling in `sleep`: nothing to probe "
                         "that the container's exit does not show, and a restart would end "

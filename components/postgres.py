@@ -34,7 +34,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 import pulumi_random as random
 
-from components.context import ExperimentContext
+from components.context import SKIP_AWAIT, ExperimentContext
 from components.exposure import restricted_load_balancer
 from components.labels import Labels
 from components.security import container_security, pod_security, scanner_skips
@@ -233,7 +233,8 @@ class Postgres(pulumi.ComponentResource):
             f"{name}-statefulset",
             metadata={
                 **ctx.metadata(COMPONENT, COMPONENT),
-                "annotations": scanner_skips(
+                "annotations": SKIP_AWAIT
+                | scanner_skips(
                     {
                         "CKV_K8S_40": "uid 999 is the image's postgres user, which owns the data "
                         "directory of every disk it initialised (kept across stacks)"
@@ -448,7 +449,7 @@ class Postgres(pulumi.ComponentResource):
         )
         self.service = k8s.core.v1.Service(
             f"{name}-service",
-            metadata=ctx.metadata(COMPONENT, COMPONENT),
+            metadata={**ctx.metadata(COMPONENT, COMPONENT), "annotations": SKIP_AWAIT},
             spec={
                 "type": "ClusterIP",
                 "selector": selector,

@@ -20,7 +20,7 @@ import hashlib
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.context import ExperimentContext
+from components.context import SKIP_AWAIT, ExperimentContext
 from components.labels import Labels
 from components.security import NOBODY, container_security, pod_security, scanner_skips
 from minaperf import services
@@ -73,7 +73,8 @@ class UptimeBackend(pulumi.ComponentResource):
             f"{name}-deployment",
             metadata={
                 **ctx.metadata(COMPONENT, COMPONENT),
-                "annotations": scanner_skips(images=[ctx.config.images.uptime_backend]),
+                "annotations": SKIP_AWAIT
+                | scanner_skips(images=[ctx.config.images.uptime_backend]),
             },
             spec={
                 "replicas": 1,
@@ -134,7 +135,7 @@ class UptimeBackend(pulumi.ComponentResource):
         )
         self.service = k8s.core.v1.Service(
             f"{name}-service",
-            metadata=ctx.metadata(COMPONENT, COMPONENT),
+            metadata={**ctx.metadata(COMPONENT, COMPONENT), "annotations": SKIP_AWAIT},
             spec={
                 "type": "ClusterIP",
                 "selector": selector,
