@@ -72,7 +72,9 @@ def test_ci_runs_the_project_test_command_on_push_and_pull_request():
     assert setup["with"]["cache"] == "pip"
     cache = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/cache"))
     assert cache["with"]["path"] == ".venv"
-    assert "requirements-dev.txt" in cache["with"]["key"]
+    assert "requirements-dev.lock" in cache["with"]["key"]
+    installs = " ".join(s.get("run", "") for s in job["steps"])
+    assert "pip install --require-hashes -r requirements-dev.lock" in installs
     assert any("bash .ci/run" in s.get("run", "") for s in job["steps"])
 
 
@@ -108,7 +110,7 @@ def test_preview_has_secrets_and_the_gke_auth_plugin():
     gcloud = next(s for s in job["steps"] if "setup-gcloud" in s.get("uses", ""))
     assert "gke-gcloud-auth-plugin" in gcloud["with"]["install_components"]
     installs = " ".join(s.get("run", "") for s in job["steps"])
-    assert "pip install -r requirements.txt" in installs
+    assert "pip install --require-hashes -r requirements.lock" in installs
     assert "pip install -r policy/requirements.txt" in installs
 
 

@@ -1,0 +1,64 @@
+"""Python dependencies are locked with hashes, and the locks are what gets installed."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PIN = re.compile(r"^(?P<name>[A-Za-z0-9_.-]+)(?:\[[^\]]+\])?==(?P<version>[^\s;\\]+)")
+
+
+def _name(name: str) -> str:
+    """PEP 503 normalised project name."""
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def pins(path: Path) -> dict[str, str]:
+    """`name==version` lines of a requirements file, following `-r` includes."""
+    found: dict[str, str] = {}
+    for line in path.read_text().splitlines():
+        line = line.split(" #")[0].strip()
+        if line.startswith("-r "):
+            found.update(pins(path.parent / line.split(maxsplit=1)[1]))
+        elif match := PIN.match(line):
+            found[_name(match["name"])] = match["version"]
+    return found
+
+
+def lock_entries(path: Path) -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, hashes) of a `--generate-hashes` lock file."""
+    entries: dict[str, tuple[str, list[str]]] = {}
+    text = path.read_text().replace("\\\n", " ")
+    for line in text.splitlines():
+        match = PIN.match(line.strip())
+        if match:
+            hashes = re.findall(r"--hash=sha256:([0-9a-f]{64})", line)
+            entries[_name(match["name"])] = (match["version"], hashes)
+    return entries
+
+
+@pytest.mark.parametrize(
+    ("source", "lock"),
+    [("requirements.txt", "requirements.lock"), ("requirements-dev.txt", "requirements-dev.lock")],
+)
+def test_every_pin_is_locked_at_its_version_with_hashes(source: str, lock: str) -> None:
+    entries = lock_entries(ROOT / lock)
+    for name, version in pins(ROOT / source).items():
+        assert name in entries, f"{name} is pinned in {source} but not in {lock}: run .ci/lock"
+        assert entries[name][0] == version, f"{name}: {source} says {version}: run .ci/lock"
+    for name, (_, hashes) in entries.items():
+        assert hashes, f"{name} has no hash in {lock}"
+
+
+def test_ci_installs_the_lock_with_required_hashes() -> None:
+    run = (ROOT / ".ci" / "run").read_text()
+    assert "pip install -q --require-hashes -r requirements-dev.lock" in run
+
+
+def test_the_lock_parser_sees_a_missing_hash(tmp_path: Path) -> None:
+    lock = tmp_path / "x.lock"
+    lock.write_text("foo==1.0 \\\n    --hash=sha256:" + "a" * 64 + "\nbar==2.0\n")
+    assert lock_entries(lock) == {"foo": ("1.0", ["a" * 64]), "bar": ("2.0", [])}
