@@ -15,6 +15,7 @@ import pulumi_kubernetes as k8s
 
 from components.clock import Clock
 from components.context import ExperimentContext, GkeNetworking, node_specs
+from components.disruption import ServiceDisruptionBudgets
 from components.keys import ExperimentKeys
 from components.labels import Labels, expires_at, expiry_label
 from components.log_fetcher import LogFetcher
@@ -215,6 +216,7 @@ class Experiment(pulumi.ComponentResource):
         name, opts = self._name, self._in_namespace
         postgres = Postgres(f"{name}-postgres", ctx, opts=opts)
         fetcher = LogFetcher(f"{name}-logs", ctx, postgres=postgres, opts=opts)
+        ServiceDisruptionBudgets(f"{name}-budgets", ctx, opts=opts)
         return ServiceParts(postgres=postgres, fetcher=fetcher)
 
     def _workers(self, ctx: ExperimentContext, network: NetworkParts) -> dict[str, Any]:

@@ -43,6 +43,7 @@ import pulumi_kubernetes as k8s
 
 from components.context import POOL_LABEL as GKE_POOL_LABEL
 from components.context import SKIP_AWAIT, ExperimentContext, node_specs
+from components.disruption import daemon_max_unavailable, disruption_budget
 from components.labels import K8S_PREFIX, Labels
 from components.security import container_security_args, pod_security_args, scanner_skips
 from minaperf import daemon
@@ -317,6 +318,14 @@ class MinaNodeGroup(pulumi.ComponentResource):
                     public_key=public_key,
                 )
             )
+        disruption_budget(
+            f"{name}-budget",
+            ctx,
+            budget_name=f"{group}-budget",
+            selector={**Labels.selector(COMPONENT), ROLE_LABEL: role},
+            max_unavailable=daemon_max_unavailable(len(nodes)),
+            opts=pulumi.ResourceOptions(parent=self),
+        )
         if role == daemon.SNARK_COORDINATOR and nodes:
             self.coordinator_host = self._workers_service(name, settings, nodes[0].name)
         self.register_outputs({"nodes": [node.name for node in self.nodes]})

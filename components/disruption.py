@@ -1,0 +1,71 @@
+"""PodDisruptionBudgets: what a planned disruption (a node drain, a GKE upgrade) may take at once.
+
+Daemons: never every daemon of one role (seeds, block producers, plain nodes, coordinator); a
+role with several members loses at most one at a time, a role of one member (the usual seed and
+coordinator) none, so a drain waits instead of cutting the network off its seed or the workers
+off their coordinator. Services are one replica each and hold state a restart loses (PostgreSQL
+connections, the uptime backend's in-memory submissions, a run in the workspace): none may be
+evicted; the log fetcher shards go one at a time. GKE honours a budget for up to an hour per node
+during an upgrade, then drains anyway; the maintenance exclusion keeps upgrades out of a run.
+"""
+
+from __future__ import annotations
+
+import pulumi
+import pulumi_kubernetes as k8s
+
+from components.context import ExperimentContext
+from components.labels import Labels
+
+COMPONENT = "disruption-budget"
+
+
+def daemon_max_unavailable(members: int) -> int:
+    """At most one daemon of a role at a time, and none when it is the role's only member."""
+    return 1 if members > 1 else 0
+
+
+def disruption_budget(
+    name: str,
+    ctx: ExperimentContext,
+    *,
+    budget_name: str,
+    selector: dict[str, str],
+    max_unavailable: int,
+    opts: pulumi.ResourceOptions,
+) -> k8s.policy.v1.PodDisruptionBudget:
+    return k8s.policy.v1.PodDisruptionBudget(
+        name,
+        metadata=ctx.metadata(budget_name, COMPONENT),
+        spec={"max_unavailable": max_unavailable, "selector": {"match_labels": selector}},
+        opts=opts,
+    )
+
+
+SERVICE_BUDGETS: tuple[tuple[str, str, int], ...] = (
+    ("postgres", "postgres", 0),
+    ("uptime-backend", "uptime-backend", 0),
+    ("log-api", "log-api", 0),
+    ("log-fetcher", "log-fetcher", 1),
+    ("orchestrator", "orchestrator", 0),
+)
+"""(budget name, component label of the pods, maxUnavailable)."""
+
+
+class ServiceDisruptionBudgets(pulumi.ComponentResource):
+    """One budget per perf service (components as in their own modules)."""
+
+    def __init__(
+        self, name: str, ctx: ExperimentContext, opts: pulumi.ResourceOptions | None = None
+    ) -> None:
+        super().__init__("mina-itn:services:DisruptionBudgets", name, None, opts)
+        for budget, component, max_unavailable in SERVICE_BUDGETS:
+            disruption_budget(
+                f"{name}-{budget}",
+                ctx,
+                budget_name=f"{budget}-budget",
+                selector=Labels.selector(component),
+                max_unavailable=max_unavailable,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+        self.register_outputs({})
