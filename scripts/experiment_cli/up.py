@@ -53,6 +53,12 @@ PASSPHRASE_TEXT = "passphrase must be set with PULUMI_CONFIG_PASSPHRASE"  # noqa
 T = TypeVar("T")
 
 
+class SignalledError(BaseException):
+    """Ctrl-C or SIGTERM outside the phases that catch it themselves. Not KeyboardInterrupt:
+    after one of those the interpreter ends by re-raising SIGINT on itself (exit -2 instead of
+    our documented 130), which we saw whenever it was raised inside the readiness loop."""
+
+
 class StepFailedError(Exception):
     def __init__(self, detail: str, exit_code: int | None = None) -> None:
         super().__init__(detail)
@@ -286,10 +292,10 @@ class Experiment:
             in_thread(call, "forward", self.signals)
         except auto.errors.CommandError as error:
             if self.signals:
-                raise KeyboardInterrupt from None
+                raise SignalledError from None
             raise self._command_failed(error) from None
         if self.signals:
-            raise KeyboardInterrupt
+            raise SignalledError
 
     def save_outputs(self) -> Path:
         values = {key: output.value for key, output in self.stack.outputs().items()}
@@ -339,7 +345,7 @@ class Experiment:
         with contextlib.redirect_stdout(sys.stderr):
             code = runs.cmd_run(args)
         if code == 130:
-            raise KeyboardInterrupt
+            raise SignalledError
         if code != 0:
             state = self.run_dir / STATE_FILE
             reason = ""
@@ -421,7 +427,7 @@ class Experiment:
         except StepFailedError as error:
             self.life.add(name, "failed", str(error), error.exit_code)
             raise
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, SignalledError):
             self.life.add(name, "interrupted")
             raise
         except Exception as error:
@@ -433,14 +439,15 @@ class Experiment:
         return value
 
     def execute(self) -> int:
-        def terminate(signum: int, frame: object) -> None:
-            raise KeyboardInterrupt  # SIGTERM (CI cancelling a job) cleans up like Ctrl-C
+        def interrupt(signum: int, frame: object) -> None:
+            raise SignalledError  # SIGTERM (CI cancelling a job) cleans up like Ctrl-C
 
-        previous = signal.signal(signal.SIGTERM, terminate)
+        previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
         try:
             return self._execute()
         finally:
-            signal.signal(signal.SIGTERM, previous)
+            for sig, handler in previous.items():
+                signal.signal(sig, handler)
 
     def _execute(self) -> int:
         try:
@@ -451,7 +458,7 @@ class Experiment:
             self.step("run", lambda: self.run(outputs))
             if self.args.report:
                 self.step("report", self.report)
-        except (StepFailedError, KeyboardInterrupt):
+        except (StepFailedError, KeyboardInterrupt, SignalledError):
             pass
         finally:
             with sigint_mode("defer", self.signals):
