@@ -37,7 +37,7 @@ from minaperf.config import (
     cpu_millis,
     memory_bytes,
 )
-from minaperf.machines import machine_shape
+from minaperf.machines import boot_disk_type, machine_shape
 from minaperf.node_script import SNARK_WORKER_SUPERVISOR_SCRIPT, snark_worker_supervisor_script
 from minaperf.worker_script import render_worker_startup_script
 
@@ -47,8 +47,6 @@ WORKER_ROLES = ("roles/logging.logWriter", "roles/monitoring.metricWriter")
 WORKER_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 """Broad scope, narrow identity: what the VM may do is decided by the two IAM roles above."""
 
-HYPERDISK_ONLY_FAMILIES = frozenset({"n4", "c4", "c4a", "c4d", "x4", "h4d"})
-"""Machine series whose VMs attach only Hyperdisk (no Persistent Disk)."""
 GVNIC_FAMILIES = frozenset({"c3", "c3d", "n4", "c4", "c4a", "c4d"})
 """Machine series that require the gVNIC network interface (debian-12 supports it)."""
 
@@ -83,7 +81,6 @@ def vm_plan(pool: WorkerPoolConfig) -> VmPlan:
     shape = machine_shape(pool.machine_type)
     family = pool.machine_type.split("-", 1)[0]
     # Spot on bare metal is refused by the config model (`WorkerPoolConfig`).
-    hyperdisk = shape.bare_metal or family in HYPERDISK_ONLY_FAMILIES
     if shape.bare_metal:
         nic: str | None = "IDPF"
     elif family in GVNIC_FAMILIES:
@@ -94,7 +91,7 @@ def vm_plan(pool: WorkerPoolConfig) -> VmPlan:
         machine_type=pool.machine_type,
         bare_metal=shape.bare_metal,
         spot=pool.spot,
-        disk_type="hyperdisk-balanced" if hyperdisk else "pd-balanced",
+        disk_type=boot_disk_type(pool.machine_type),
         nic_type=nic,
         shielded=not shape.bare_metal,
     )

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from minaperf.config import ExperimentConfig, GkePlatform
-from minaperf.machines import machine_shape
+from minaperf.machines import boot_disk_type, machine_shape
 from minaperf.sizing import mina_pool_size, services_pool_size
 
 BASE_APIS = (
@@ -135,16 +135,13 @@ def machines(config: ExperimentConfig, platform: GkePlatform) -> list[Machines]:
     ]
     workers = config.worker_pool
     if workers.servers and config.nodes.snark_coordinators:
-        shape = machine_shape(workers.machine_type)
-        family = workers.machine_type.split("-", 1)[0]
-        hyperdisk = shape.bare_metal or family in {"n4", "c4", "c4a", "c4d", "x4", "h4d"}
         result.append(
             Machines(
                 "snark worker servers",
                 workers.machine_type,
                 workers.servers,
                 workers.spot,
-                "hyperdisk-balanced" if hyperdisk else "pd-balanced",
+                boot_disk_type(workers.machine_type),
                 workers.disk_gb,
             )
         )

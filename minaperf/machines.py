@@ -109,6 +109,19 @@ def machine_shape(machine_type: str) -> MachineShape:
     return MachineShape(machine_type, vcpus, vcpus * ratio, bare_metal=match["metal"] is not None)
 
 
+HYPERDISK_ONLY_FAMILIES = frozenset({"n4", "c4", "c4a", "c4d", "x4", "h4d"})
+"""Machine series whose VMs attach only Hyperdisk (no Persistent Disk)."""
+
+
+def boot_disk_type(machine_type: str) -> str:
+    """The boot disk a VM of this type can attach: bare metal and the newer series take only
+    Hyperdisk (https://cloud.google.com/compute/docs/disks/hyperdisks#machine-type-support)."""
+    family = machine_type.split("-", 1)[0]
+    if machine_shape(machine_type).bare_metal or family in HYPERDISK_ONLY_FAMILIES:
+        return "hyperdisk-balanced"
+    return "pd-balanced"
+
+
 def known_machine_types() -> list[str]:
     """Every machine type the shape table accepts."""
     names = [

@@ -107,3 +107,14 @@ def test_unknown_disk_type_and_negative_counts_rejected():
         estimate_hourly_cost([], [DiskLine("hyperdisk-extreme", 10)], gke_cluster=False)
     with pytest.raises(ValueError, match="negative"):
         estimate_hourly_cost([MachineLine("e2-micro", -1)], [], gke_cluster=False)
+
+
+def test_every_boot_disk_a_worker_vm_can_get_is_priced():
+    """The render's cost lines price each worker VM's boot disk; none may be unknown."""
+    from minaperf.machines import boot_disk_type, known_machine_types
+
+    disk_types = {boot_disk_type(name) for name in known_machine_types()}
+    assert disk_types == {"pd-balanced", "hyperdisk-balanced"}
+    for disk_type in disk_types:
+        estimate = estimate_hourly_cost([], [DiskLine(disk_type, 100)], gke_cluster=False)
+        assert estimate.total_usd_per_hour > 0
