@@ -1,0 +1,136 @@
+"""The modelled critical path of a `pulumi up` from an empty project, from a render's graph.
+
+    python -m benchmarks.bench_critical_path [--stack dev | --config stacks/large-200.yaml]
+
+Renders the stack, then walks `resources.json`: a resource starts when all its dependencies are
+done (a dependency on a component waits for everything under it) and takes the time assumed
+below for its type. Kubernetes workloads and Services marked `pulumi.com/skipAwait` take only
+the API call; awaited ones take their rollout. Prints the longest chain with its times, the
+total, and the part after the node pools (goal, issue "Time to a running experiment": about one
+minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+API_CALL_SECONDS = 2.0
+"""Creating a Kubernetes object the provider does not wait on."""
+ASSUMED_SECONDS: dict[str, float] = {
+    # GCP, typical create times
+    "gcp:compute/network:Network": 30,
+    "gcp:compute/subnetwork:Subnetwork": 20,
+    "gcp:compute/router:Router": 15,
+    "gcp:compute/routerNat:RouterNat": 30,
+    "gcp:compute/firewall:Firewall": 10,
+    "gcp:compute/address:Address": 5,
+    "gcp:compute/disk:Disk": 10,
+    "gcp:compute/instanceTemplate:InstanceTemplate": 5,
+    "gcp:compute/instanceGroupManager:InstanceGroupManager": 15,
+    "gcp:serviceaccount/account:Account": 5,
+    "gcp:projects/iAMMember:IAMMember": 10,
+    "gcp:container/cluster:Cluster": 420,
+    "gcp:container/nodePool:NodePool": 240,
+    "gcp:kms/cryptoKey:CryptoKey": 5,
+    "gcp:kms/keyRing:KeyRing": 5,
+    # Kubernetes objects that are awaited (no skipAwait)
+    "kubernetes:apps/v1:StatefulSet": 120,
+    "kubernetes:apps/v1:Deployment": 90,
+    "kubernetes:batch/v1:Job": 60,
+}
+LOAD_BALANCER_SECONDS = 60.0
+"""An awaited `type: LoadBalancer` Service: until the address is allocated."""
+NODE_POOL = "gcp:container/nodePool:NodePool"
+
+
+def render(args: list[str], out: Path) -> list[dict[str, Any]]:
+    subprocess.run(
+        [sys.executable, "-m", "scripts.render", *args, "--out", str(out)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
+    return json.loads((out / "resources.json").read_text())
+
+
+def duration(resource: dict[str, Any]) -> float:
+    kind = resource["type"]
+    if not resource["custom"] or kind.startswith("pulumi:"):
+        return 0.0
+    inputs = resource.get("inputs") or {}
+    if kind.startswith("kubernetes:"):
+        annotations = (inputs.get("metadata") or {}).get("annotations") or {}
+        if annotations.get("pulumi.com/skipAwait") == "true":
+            return API_CALL_SECONDS
+        if kind == "kubernetes:core/v1:Service":
+            spec = inputs.get("spec") or {}
+            return LOAD_BALANCER_SECONDS if spec.get("type") == "LoadBalancer" else 10.0
+        return ASSUMED_SECONDS.get(kind, API_CALL_SECONDS)
+    return ASSUMED_SECONDS.get(kind, 5.0)
+
+
+def critical_path(resources: list[dict[str, Any]]) -> tuple[float, list[tuple[str, float]], float]:
+    """(total seconds, [(resource, finish time)] along the longest chain, pools' finish)."""
+    by_urn = {r["urn"]: r for r in resources}
+    children: dict[str, list[str]] = {}
+    for r in resources:
+        if r.get("parent"):
+            children.setdefault(r["parent"], []).append(r["urn"])
+
+    @cache
+    def finish(urn: str) -> tuple[float, str | None]:
+        """When `urn` is done, and the dependency that decided its start."""
+        resource = by_urn.get(urn)
+        if resource is None:
+            return 0.0, None
+        if not resource["custom"]:  # a component: done when everything under it is
+            parts = [(finish(c)[0], c) for c in children.get(urn, [])]
+            return max(parts, default=(0.0, None))
+        deps = set(resource.get("dependencies") or [])
+        start, via = max(((finish(d)[0], d) for d in deps), default=(0.0, None))
+        return start + duration(resource), via
+
+    end_urn = max(by_urn, key=lambda u: finish(u)[0])
+    chain: list[tuple[str, float]] = []
+    urn: str | None = end_urn
+    while urn is not None:
+        resource = by_urn[urn]
+        if resource["custom"]:
+            chain.append(
+                (f"{resource['type'].rsplit(':', 1)[-1]} {resource['name']}", finish(urn)[0])
+            )
+        urn = finish(urn)[1]
+    pools = max((finish(r["urn"])[0] for r in resources if r["type"] == NODE_POOL), default=0.0)
+    return finish(end_urn)[0], list(reversed(chain)), pools
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_critical_path")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--stack", default=None)
+    source.add_argument("--config", default=None)
+    args = parser.parse_args()
+    render_args = ["--config", args.config] if args.config else ["--stack", args.stack or "dev"]
+    with tempfile.TemporaryDirectory() as tmp:
+        resources = render(render_args, Path(tmp) / "render")
+    total, chain, pools = critical_path(resources)
+    print(f"modelled critical path ({' '.join(render_args)}), assumed times per type:")
+    previous = 0.0
+    for name, done in chain:
+        print(f"  {done:7.0f} s  (+{done - previous:4.0f})  {name}")
+        previous = done
+    print(f"total: {total / 60:.1f} min; after the node pools: {total - pools:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
