@@ -53,12 +53,16 @@ NODE_POOL = "gcp:container/nodePool:NodePool"
 
 
 def render(args: list[str], out: Path) -> list[dict[str, Any]]:
-    subprocess.run(
+    result = subprocess.run(
         [sys.executable, "-m", "scripts.render", *args, "--out", str(out)],
         cwd=ROOT,
-        check=True,
+        check=False,
         capture_output=True,
+        text=True,
     )
+    if result.returncode != 0:
+        lines = result.stderr.strip().splitlines() or ["(no output)"]
+        raise SystemExit(f"render failed: {lines[-1]}")
     return json.loads((out / "resources.json").read_text())
 
 
