@@ -13,11 +13,6 @@ from minaperf.config import ExperimentConfig, GkePlatform, node_names
 from minaperf.keys.material import NodeSpec
 
 CLUSTER_DOMAIN = "svc.cluster.local"
-NO_PRIVILEGE: k8s.core.v1.SecurityContextArgsDict = {
-    "allow_privilege_escalation": False,
-    "privileged": False,
-}
-"""Every service container: never privileged, no privilege escalation."""
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 """`pulumi up` creates the object and moves on instead of waiting for it to become ready
 (pulumi-kubernetes provider/pkg/metadata/annotations.go; reference/pulumi-practice.md §4.5): a
