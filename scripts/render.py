@@ -56,9 +56,9 @@ class UsageError(Exception):
 
 
 class _StackFileLoader(yaml.SafeLoader):
-    """YAML as the Pulumi CLI reads a stack file: a repeated key is an error, not "last wins"
-    (the CLI decodes with gopkg.in/yaml.v3, whose decoder.go `d.merge`/mapping checks fail with
-    "mapping key %q already defined at line %d")."""
+    """YAML as a strict reader takes a stack file: a repeated key is an error, not "last wins".
+    go-yaml v3, the Go YAML decoder, refuses one the same way (go-yaml/yaml@f6f7691
+    decode.go:776: "mapping key %#v already defined at line %d")."""
 
 
 def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
