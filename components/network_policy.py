@@ -6,11 +6,13 @@ exists; each target workload gets one policy holding its flows. Workloads are ma
 `app.kubernetes.io/component` label alone (never by name or instance), so a component that runs
 several pods (a sharded log fetcher, many daemons) is covered by the same policy.
 
-Deliberately reached by nothing: a daemon's GraphQL port (unauthenticated, it can stop the node)
-except from the control plane (the readiness gate reads `syncStatus` through the API-server
-proxy); the log fetcher's REST API (unauthenticated `POST /reset` and `/freeze`), which people
-reach only with `kubectl port-forward` (the kubelet connects inside the pod's own network
-namespace, so no policy applies); it has no Service.
+Nothing reaches through the API-server proxy: it strips the signed ITN `Authorization` header
+(minaperf/orchestrator/access.py), so `scripts.experiment wait` and people use `kubectl
+port-forward`, where the kubelet connects inside the pod's own network namespace and no policy
+applies. So the control plane's range is never a source. A daemon's GraphQL port (unauthenticated,
+it can stop the node) is reached only by the orchestrator workspace, where `wait --direct` runs
+inside the cluster; the log fetcher's REST API (unauthenticated `POST /reset` and `/freeze`) and
+the log API by nothing but port-forwards; the fetcher has no Service.
 
 Egress is not restricted: the daemons may download proving keys they do not find locally, and
 PostgreSQL's init container fetches the pinned schema from GitHub; neither has a fixed address.
@@ -59,7 +61,7 @@ class Flow:
     pods: Sequence[str] = ()
     """Source components, in the same namespace."""
     cidrs: Sequence[str] = ()
-    """Source address ranges (load-balancer clients, worker VMs, the control plane)."""
+    """Source address ranges (load-balancer clients, worker VMs)."""
 
     def peers(self) -> list[k8s.networking.v1.NetworkPolicyPeerArgsDict]:
         return [
@@ -74,13 +76,12 @@ def _component(component: str) -> Target:
 
 def flows(config: ExperimentConfig) -> list[Flow]:
     """Every connection the experiment needs, and nothing else (flows without any source, e.g.
-    the control plane on a platform where we do not know its range, are left out)."""
+    worker pods on a stack without them, are left out)."""
     daemons = _component(DAEMON)
     coordinator = Target(
         COORDINATOR, {COMPONENT_LABEL: DAEMON, ROLE_LABEL: daemon.SNARK_COORDINATOR}
     )
     platform = config.platform
-    control_plane = [platform.network.master_cidr] if isinstance(platform, GkePlatform) else []
     workspace = orchestrator.COMPONENT
     fetcher = log_fetcher.FETCHER
     if isinstance(platform, GkePlatform):
@@ -102,25 +103,22 @@ def flows(config: ExperimentConfig) -> list[Flow]:
         Flow(
             daemons,
             "itn",
-            "signed ITN queries: the orchestrator, the log fetcher, the readiness gate "
-            "(through the API-server proxy)",
+            "signed ITN queries: the orchestrator, the log fetcher, `wait --direct`",
             pods=[workspace, fetcher],
-            cidrs=control_plane,
         ),
         Flow(daemons, "client", "the mina CLI of fund-keys in the workspace", pods=[workspace]),
         workers,
         Flow(
             daemons,
             "graphql",
-            "the readiness gate's syncStatus through the API-server proxy; nothing else",
-            cidrs=control_plane,
+            "syncStatus for `wait --direct` in the workspace; nothing else",
+            pods=[workspace],
         ),
         Flow(
             _component(uptime.COMPONENT),
             "http",
-            "daemons submit; the orchestrator and the readiness gate list who is online",
+            "daemons submit; the orchestrator and `wait --direct` list who is online",
             pods=[DAEMON, workspace],
-            cidrs=control_plane,
         ),
         Flow(
             _component(postgres.COMPONENT),
@@ -133,12 +131,6 @@ def flows(config: ExperimentConfig) -> list[Flow]:
             "postgres",
             "people outside, through the load balancer (it keeps their addresses)",
             cidrs=config.postgres_cidrs,
-        ),
-        Flow(
-            _component(log_fetcher.LOG_API),
-            "graphql",
-            "people, through the API-server proxy",
-            cidrs=control_plane,
         ),
     ]
     return [flow for flow in all_flows if flow.pods or flow.cidrs]

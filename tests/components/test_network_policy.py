@@ -215,21 +215,19 @@ def test_dev_flows_allowed_and_denied() -> None:
         (seed, coordinator, libp2p),
         (workspace, producer, itn),
         (fetcher, producer, itn),
-        (CONTROL_PLANE, producer, itn),
         (workspace, producer, client),
         (SUBNET_HOST, coordinator, client),
-        (CONTROL_PLANE, seed, graphql),
+        (workspace, seed, graphql),
         (producer, uptime, 8080),
         (workspace, uptime, 8080),
         (fetcher, postgres, 5432),
         (log_api, postgres, 5432),
         (ADMIN, postgres, 5432),
-        (CONTROL_PLANE, log_api, 9080),
     ]
     denied = [
-        # GraphQL: unauthenticated, only the control plane's proxy.
-        (workspace, seed, graphql),
+        # GraphQL: unauthenticated, only the workspace (`wait --direct`).
         (fetcher, seed, graphql),
+        (CONTROL_PLANE, seed, graphql),
         (producer, seed, graphql),
         (SUBNET_HOST, coordinator, graphql),
         # The client port: only the workspace, and the workers on the coordinator.
@@ -249,6 +247,10 @@ def test_dev_flows_allowed_and_denied() -> None:
         (ADMIN, uptime, 8080),
         (postgres, uptime, 8080),
         (producer, log_api, 9080),
+        # The API-server proxy strips the ITN signature; nothing is reached through it.
+        (CONTROL_PLANE, producer, itn),
+        (CONTROL_PLANE, uptime, 8080),
+        (CONTROL_PLANE, log_api, 9080),
     ]
     for source, destination, port in allowed:
         assert admits(rendered, source, destination, port), (source, destination.name, port)
