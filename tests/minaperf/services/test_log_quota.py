@@ -276,8 +276,13 @@ def test_loop_mode_truncates_periodically_and_stops_on_term(
         assert log.stat().st_size == 0
         fetcher.send("log 700")
         status = tmp_path / "quota-status.txt"
-        # Wait for the end of the pass (its status file), not only for the truncation.
-        while "truncated_bytes=700 " not in status.read_text() and time.monotonic() < deadline:
+
+        # Wait for the end of the pass (its status file, moved into place when the pass ends;
+        # absent until the first pass has ended), not only for the truncation.
+        def pass_reported() -> bool:
+            return status.exists() and "truncated_bytes=700 " in status.read_text()
+
+        while not pass_reported() and time.monotonic() < deadline:
             time.sleep(0.1)
         assert log.stat().st_size == 0
         proc.send_signal(signal.SIGTERM)
