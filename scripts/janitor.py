@@ -61,7 +61,7 @@ class JanitorError(RuntimeError):
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # stack | instance | disk | cluster | namespace
+    kind: str  # stack | instance | instance-group | disk | cluster | namespace
     name: str
     experiment: str | None
     expires: dt.datetime | None
@@ -154,16 +154,32 @@ def list_gcp(project: str) -> list[Finding]:
             if not _in_project(item, project):
                 continue  # ours by label, but another project's: not ours to delete here
             location = _last_segment(item.get("zone")) or item.get("location")
-            found.append(
-                Finding(
-                    kind,
-                    item["name"],
-                    str(labels[GCP_LABEL_OWN]),
-                    parse_time(labels.get(GCP_LABEL_EXPIRY)),
-                    location,
-                )
+            group = _managing_group(item) if kind == "instance" else None
+            finding = Finding(
+                "instance-group" if group else kind,
+                group or item["name"],
+                str(labels[GCP_LABEL_OWN]),
+                parse_time(labels.get(GCP_LABEL_EXPIRY)),
+                location,
             )
+            if finding not in found:  # one finding per group, however many members
+                found.append(finding)
     return found
+
+
+def _managing_group(instance: dict[str, Any]) -> str | None:
+    """The managed instance group that created `instance`, from the `created-by` metadata GCE
+    sets on every member (`projects/N/zones/Z/instanceGroupManagers/NAME`,
+    https://cloud.google.com/compute/docs/instance-groups/creating-groups-of-managed-instances).
+    Deleting a member alone is undone: the group recreates it, so the group is what goes."""
+    metadata = instance.get("metadata")
+    items = metadata.get("items") if isinstance(metadata, dict) else None
+    for entry in items if isinstance(items, list) else []:
+        if isinstance(entry, dict) and entry.get("key") == "created-by":
+            parts = str(entry.get("value") or "").split("/")
+            if len(parts) >= 2 and parts[-2] == "instanceGroupManagers" and parts[-1]:
+                return parts[-1]
+    return None
 
 
 def list_namespaces() -> list[Finding]:
@@ -193,6 +209,12 @@ def _delete_command(finding: Finding, project: str | None) -> list[str]:
     if finding.kind == "instance":
         zone = ["--zone", finding.location] if finding.location else []
         return ["gcloud", "compute", "instances", "delete", finding.name, *zone, *scope, "--quiet"]
+    if finding.kind == "instance-group":
+        zone = ["--zone", finding.location] if finding.location else []
+        return [
+            "gcloud", "compute", "instance-groups", "managed", "delete", finding.name,
+            *zone, *scope, "--quiet",
+        ]  # fmt: skip
     if finding.kind == "disk":
         zone = ["--zone", finding.location] if finding.location else []
         return ["gcloud", "compute", "disks", "delete", finding.name, *zone, *scope, "--quiet"]
@@ -248,7 +270,7 @@ def plan(
             steps.append(
                 Step(finding, command, False, "owned by its stack: goes with its teardown")
             )
-        elif finding.kind in {"instance", "namespace"}:
+        elif finding.kind in {"instance", "instance-group", "namespace"}:
             steps.append(Step(finding, command, True, "no stack owns it"))
         else:
             steps.append(Step(finding, command, False, "left for a human (data or a cluster)"))

@@ -293,3 +293,32 @@ def test_the_program_sets_the_label_the_janitor_selects_by() -> None:
         labels = get_path(record["inputs"], GCP_LABEL_PATHS[record["type"]]) or {}
         assert labels.get(GCP_LABEL_OWN) == "dev", record["urn"]
         assert set(labels) == set(PROGRAM_GCP_LABELS), record["urn"]
+
+
+def test_a_worker_group_is_deleted_as_a_group_not_member_by_member(stubs):
+    """Deleting a member of a managed instance group is undone by the group; the janitor deletes
+    the group once, found through the `created-by` metadata GCE puts on every member."""
+
+    def member(name: str, labels: dict[str, str], group: str) -> dict:
+        item = compute("p", name, labels)
+        creator = f"projects/123456/zones/us-central1-a/instanceGroupManagers/{group}"
+        item["metadata"] = {"items": [{"key": "created-by", "value": creator}]}
+        return item
+
+    canned = canned_outputs()
+    canned["gcloud compute instances list --format=json"] = [
+        member("itn-gone-workers-x1z2", ours("gone", PAST), "itn-gone-workers"),
+        member("itn-gone-workers-q9w8", ours("gone", PAST), "itn-gone-workers"),
+        # Another team's group with look-alike labels: never touched.
+        member("payments-mig-a1b2", lookalike("payments", PAST), "payments-mig"),
+    ]
+    result, calls = janitor(
+        stubs, "--project", "p", "--delete", "--now", NOW, canned={"outputs": canned}
+    )
+    assert result.returncode == 0, result.stderr + result.stdout
+    deletes = [c for c in mutating(calls) if c.startswith("gcloud")]
+    assert deletes == [
+        "gcloud compute instance-groups managed delete itn-gone-workers --zone us-central1-a "
+        "--project=p --quiet"
+    ]
+    assert "instances delete" not in " ".join(mutating(calls))
