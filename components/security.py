@@ -17,6 +17,8 @@ from collections.abc import Mapping, Sequence
 
 import pulumi_kubernetes as k8s
 
+from policy.pod_security import BASELINE_CAPABILITIES
+
 POD_SECURITY_LABELS = {
     "pod-security.kubernetes.io/enforce": "baseline",
     "pod-security.kubernetes.io/enforce-version": "latest",
@@ -25,26 +27,6 @@ POD_SECURITY_LABELS = {
 }
 """Namespace labels: the API server refuses pods that break `baseline` (host namespaces,
 privileged, extra capabilities, hostPath...) and warns about anything short of `restricted`."""
-
-BASELINE_CAPABILITIES = frozenset(
-    {
-        "AUDIT_WRITE",
-        "CHOWN",
-        "DAC_OVERRIDE",
-        "FOWNER",
-        "FSETID",
-        "KILL",
-        "MKNOD",
-        "NET_BIND_SERVICE",
-        "SETFCAP",
-        "SETGID",
-        "SETPCAP",
-        "SETUID",
-        "SYS_CHROOT",
-    }
-)
-"""The only capabilities Pod Security `baseline` lets a container add (kubernetes/pod-security-
-admission@8f84a87 policy/check_capabilities_baseline.go:62-75)."""
 
 NOBODY = 65534
 """An unprivileged user for images whose process needs no account of its own."""

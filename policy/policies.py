@@ -38,8 +38,10 @@ from pulumi_policy import (
 )
 
 try:  # imported from the project (tests, scripts)
+    from policy.pod_security import BASELINE_CAPABILITIES
     from policy.ranges import public_width_error
 except ImportError:  # run by the engine, with only this directory on sys.path
+    from pod_security import BASELINE_CAPABILITIES  # pyright: ignore[reportMissingImports]
     from ranges import public_width_error  # pyright: ignore[reportMissingImports]
 
 # --- contract with the program (keep in step with the components that set them) -----------------
@@ -65,27 +67,6 @@ RESTRICTED_COMPONENTS = frozenset({"postgres", "dashboard"})
 CONFIG_NAMESPACE = "mina-itn"
 CONFIG_ALLOW_PUBLIC = "allowPublic"
 CONFIG_EXPERIMENT = "experiment"
-
-# Pod Security Standards, baseline: the capabilities a container may add
-# (kubernetes/pod-security-admission policy/check_capabilities_baseline.go,
-# capabilities_allowed_1_0; compared verbatim there too, so `CAP_CHOWN` is not `CHOWN`).
-BASELINE_CAPABILITIES = frozenset(
-    {
-        "AUDIT_WRITE",
-        "CHOWN",
-        "DAC_OVERRIDE",
-        "FOWNER",
-        "FSETID",
-        "KILL",
-        "MKNOD",
-        "NET_BIND_SERVICE",
-        "SETFCAP",
-        "SETGID",
-        "SETPCAP",
-        "SETUID",
-        "SYS_CHROOT",
-    }
-)
 # A workload whose image really needs uid 0 says so per container, with the reason, in a pod
 # template annotation `mina-itn/root.<container>: <why>`; runAsUser 0 anywhere else is refused.
 ROOT_REASON_ANNOTATION = "mina-itn/root."
