@@ -40,10 +40,16 @@ def lock_entries(path: Path) -> dict[str, tuple[str, list[str]]]:
     return entries
 
 
-@pytest.mark.parametrize(
-    ("source", "lock"),
-    [("requirements.txt", "requirements.lock"), ("requirements-dev.txt", "requirements-dev.lock")],
-)
+LOCKS = [
+    ("requirements.txt", "requirements.lock"),
+    ("requirements-dev.txt", "requirements-dev.lock"),
+    ("requirements-scan.txt", "requirements-scan.lock"),
+    ("policy/requirements.in", "policy/requirements.txt"),
+    (".ci/pip.in", ".ci/pip.lock"),
+]
+
+
+@pytest.mark.parametrize(("source", "lock"), LOCKS)
 def test_every_pin_is_locked_at_its_version_with_hashes(source: str, lock: str) -> None:
     entries = lock_entries(ROOT / lock)
     for name, version in pins(ROOT / source).items():
@@ -56,6 +62,35 @@ def test_every_pin_is_locked_at_its_version_with_hashes(source: str, lock: str) 
 def test_ci_installs_the_lock_with_required_hashes() -> None:
     run = (ROOT / ".ci" / "run").read_text()
     assert "pip install -q --require-hashes -r requirements-dev.lock" in run
+    assert "pip install -q --require-hashes -r requirements-scan.lock" in run
+
+
+def test_every_pip_install_in_ci_and_workflows_requires_hashes() -> None:
+    """No installer runs unpinned: each install names a lock and checks hashes, pip first."""
+    texts = {
+        path.relative_to(ROOT).as_posix(): path.read_text()
+        for path in [ROOT / ".ci" / "run", *sorted((ROOT / ".github" / "workflows").glob("*.yml"))]
+    }
+    installs = 0
+    for name, text in texts.items():
+        lines = [line for line in text.splitlines() if re.search(r"pip install\b", line)]
+        for line in lines:
+            installs += 1
+            assert "--require-hashes" in line, f"{name}: unhashed install: {line.strip()}"
+            assert "--upgrade" not in line, f"{name}: unpinned upgrade: {line.strip()}"
+        if lines:
+            assert ".ci/pip.lock" in lines[0], f"{name}: pip is not installed from its lock first"
+    assert installs >= 5
+
+
+def test_policy_pack_lock_holds_the_program_versions() -> None:
+    """The pack and the program import the same SDK: the pack's lock may not drift from it."""
+    program = lock_entries(ROOT / "requirements.lock")
+    pack = lock_entries(ROOT / "policy" / "requirements.txt")
+    shared = set(program) & set(pack)
+    assert {"pulumi", "grpcio", "protobuf"} <= shared
+    for name in shared:
+        assert pack[name][0] == program[name][0], f"{name}: policy pack and program differ"
 
 
 def test_the_lock_parser_sees_a_missing_hash(tmp_path: Path) -> None:

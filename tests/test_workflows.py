@@ -111,7 +111,7 @@ def test_preview_has_secrets_and_the_gke_auth_plugin():
     assert "gke-gcloud-auth-plugin" in gcloud["with"]["install_components"]
     installs = " ".join(s.get("run", "") for s in job["steps"])
     assert "pip install --require-hashes -r requirements.lock" in installs
-    assert "pip install -r policy/requirements.txt" in installs
+    assert "pip install --require-hashes -r policy/requirements.txt" in installs
 
 
 def test_preview_skips_fork_pull_requests():
