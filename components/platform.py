@@ -57,6 +57,23 @@ suppresses it, hashicorp/terraform-provider-google#27040), node pool `version` a
 cluster's `masterVersion` (auto-upgrade; computed, never set here), `nodeConfig.kubeletConfig`
 (server defaults accepted since hashicorp/terraform-provider-google#19817), Disk `labels` (the
 provider only manages the keys it sets since v5's label model)."""
+CLUSTER_IGNORED = [
+    # The cluster's `node_config` only describes the temporary default pool. It must name our
+    # node service account: without it GKE creates that pool with the project's default compute
+    # service account (website/docs/r/container_cluster.html.markdown:1247-1248), and on a
+    # project where that account is disabled or deleted the cluster is never created
+    # (hashicorp/terraform-provider-google#17511). But the pool is deleted right after create
+    # (resource_container_cluster.go:3298) before the state is read (:3423), and the read takes
+    # `node_config` from the cluster's first node pool (:3670), none then and one of ours later.
+    # The whole block is ForceNew (node_config.go:284; `service_account` itself :624), so every
+    # `up` would replace the cluster (hashicorp/terraform-provider-google#12070), and an in-place
+    # change would update a "default-pool" that no longer exists (:4780-4790). Ignoring the block
+    # is the only cut: a narrower path leaves the block's own ForceNew diff. The bridge drops the
+    # ignored path and everything under it from the diff (pulumi/pulumi-terraform-bridge@59de6c66
+    # pkg/tfshim/sdk-v2/instance_diff.go:95-108). All of it is hashicorp/terraform-provider-google
+    # @e03b7622 google/services/container/ unless said otherwise.
+    "nodeConfig",
+]
 IAP_RANGE = "35.235.240.0/20"
 """Google's Identity-Aware Proxy range: SSH to worker VMs without public addresses."""
 
@@ -145,7 +162,7 @@ class GkeCluster(pulumi.ComponentResource):
             display_name=f"GKE nodes of experiment {config.name}",
             opts=child,
         )
-        for role in NODE_ROLES:
+        node_grants = [
             gcp.projects.IAMMember(
                 f"{name}-nodes-{role.split('.')[-1].lower()}",
                 project=platform.project,
@@ -153,6 +170,8 @@ class GkeCluster(pulumi.ComponentResource):
                 member=node_account.email.apply(lambda email: f"serviceAccount:{email}"),
                 opts=child,
             )
+            for role in NODE_ROLES
+        ]
 
         self.cluster = gcp.container.Cluster(
             name,
@@ -163,6 +182,17 @@ class GkeCluster(pulumi.ComponentResource):
             subnetwork=self.subnet.id,
             remove_default_node_pool=True,
             initial_node_count=1,
+            # The temporary default pool runs as the node account, never the project's default
+            # compute account (see CLUSTER_IGNORED), hardened like the pools below.
+            node_config={
+                "service_account": node_account.email,
+                "oauth_scopes": NODE_SCOPES,
+                "workload_metadata_config": {"mode": "GKE_METADATA"},
+                "shielded_instance_config": {
+                    "enable_secure_boot": True,
+                    "enable_integrity_monitoring": True,
+                },
+            },
             deletion_protection=False,
             networking_mode="VPC_NATIVE",
             ip_allocation_policy={
@@ -190,7 +220,10 @@ class GkeCluster(pulumi.ComponentResource):
                 lambda moment: _maintenance_policy(moment, config.metadata.ttl_hours)
             ),
             resource_labels=gcp_labels,
-            opts=child,
+            # The default pool's nodes start with the node account's roles already granted.
+            opts=pulumi.ResourceOptions(
+                parent=self, depends_on=node_grants, ignore_changes=CLUSTER_IGNORED
+            ),
         )
 
         mina_pool = platform.pools.mina

@@ -46,8 +46,7 @@ PERMISSIONS: dict[str, str] = {
     "container.clusters.get": "read the cluster's endpoint",
     "iam.serviceAccounts.create": "create the node and worker service accounts",
     "iam.serviceAccounts.get": "read those accounts",
-    "iam.serviceAccounts.actAs": "run nodes and VMs as those accounts and as the default "
-    "compute service account (the temporary default node pool)",
+    "iam.serviceAccounts.actAs": "run nodes and VMs as those accounts",
     "resourcemanager.projects.getIamPolicy": "read project IAM (Editor is not enough to change it)",
     "resourcemanager.projects.setIamPolicy": "grant the node and worker accounts their roles",
 }

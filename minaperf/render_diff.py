@@ -15,10 +15,15 @@ the resource types this program creates:
 
 An input not listed is treated as an in-place update. Values masked as `[secret]` in either
 render compare equal: a masked secret cannot be compared.
+
+A resource's `ignoreChanges` paths are reset to the old render's values before comparing, as the
+engine does (pulumi/pulumi@1b594989 pkg/resource/deploy/step_generator.go:1267, :3076): a change
+there is never sent, and the diff lists it as ignored so nobody expects it to take effect.
 """
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -46,7 +51,9 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
     ),
     # google/services/container/resource_container_cluster.go: name :293, location :326,
     # network :1678, subnetwork :1876, ip_allocation_policy :1909, initial_node_count :1156,
-    # networking_mode :2062, private_cluster_config.master_ipv4_cidr_block :2172.
+    # networking_mode :2062, private_cluster_config.master_ipv4_cidr_block :2172; node_config
+    # (:1712) is schemaNodeConfig, ForceNew as a block (node_config.go:284) and in the same
+    # fields as a node pool's; its other fields update the default pool (:4780).
     "gcp:container/cluster:Cluster": (
         *_GCP_IDENTITY,
         "location",
@@ -56,6 +63,10 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "initialNodeCount",
         "networkingMode",
         "privateClusterConfig.masterIpv4CidrBlock",
+        "nodeConfig.spot",
+        "nodeConfig.preemptible",
+        "nodeConfig.oauthScopes",
+        "nodeConfig.serviceAccount",
     ),
     # google/services/compute/resource_compute_instance.go: boot_disk :278, name :642,
     # network_interface :650, scheduling.preemptible :1110, scheduling.provisioning_model :1134,
@@ -151,6 +162,128 @@ def _dotted(path: Path) -> str:
     return text
 
 
+def parse_property_path(text: str) -> Path:
+    """A Pulumi property path (`a.b`, `a["k.e\\"y"]`, `a[0]`, `a[*]`) as its keys, read the way
+    the engine reads `ignoreChanges` (pulumi/pulumi@1b594989
+    sdk/go/common/resource/properties_path.go:82-143): any run of characters up to the next '.'
+    or '[' is a name, `[*]` is the wildcard "*". Raises ValueError where the engine errors."""
+    if text.startswith("."):
+        raise ValueError("expected property path to start with a name or index")
+    keys: list[str | int] = []
+    rest = text
+    while rest:
+        if rest[0] == ".":
+            rest = rest[1:]
+            if not rest:
+                raise ValueError("expected property path to end with a name or index")
+        elif rest.startswith('["'):
+            key, index = "", 2
+            while True:
+                if index >= len(rest):
+                    raise ValueError("missing closing quote in property name")
+                if rest[index] == '"':
+                    index += 1
+                    break
+                if rest[index] == "\\" and rest[index + 1 : index + 2] == '"':
+                    key, index = key + '"', index + 2
+                else:
+                    key, index = key + rest[index], index + 1
+            if rest[index : index + 1] != "]":
+                raise ValueError("missing closing bracket in property access")
+            keys.append(key)
+            rest = rest[index + 1 :]
+        elif rest[0] == "[":
+            end = rest.find("]")
+            if end == -1:
+                raise ValueError("missing closing bracket in array index")
+            segment = rest[1:end]
+            if segment != "*" and not segment.isdigit():
+                raise ValueError(f"invalid array index: {segment!r}")
+            keys.append("*" if segment == "*" else int(segment))
+            rest = rest[end + 1 :]
+        else:
+            end = min((i for i in (rest.find("."), rest.find("[")) if i != -1), default=len(rest))
+            keys.append(rest[:end])
+            rest = rest[end:]
+    return tuple(keys)
+
+
+_ABSENT = object()
+
+
+def _reset(path: Path, old: Any, new: Any) -> bool:
+    """Set `new` at `path` to `old`'s value there, in place; False on a path error. The engine's
+    PropertyPath.reset (properties_path.go:354-566): a key absent from `old` is deleted from
+    `new`; arrays never grow or shrink; `*` resets every key or element."""
+    key, below = path[0], path[1:]
+    if isinstance(key, int):
+        if key < 0:
+            return False
+        old_list, new_list = isinstance(old, list), isinstance(new, list)
+        if not (old_list and new_list):
+            return not old_list and not new_list
+        if key >= len(old) and key >= len(new) and not below:
+            return True
+        if key >= len(old) or key >= len(new):
+            return False
+        if not below:
+            new[key] = copy.deepcopy(old[key])
+            return True
+        return _reset(below, old[key], new[key])
+    if key == "*":
+        if not below:
+            if isinstance(new, dict):
+                if isinstance(old, dict):
+                    new.clear()
+                    new.update(copy.deepcopy(old))
+                return True
+            if isinstance(new, list):
+                if isinstance(old, list):
+                    for index in range(min(len(old), len(new))):
+                        new[index] = copy.deepcopy(old[index])
+                    return len(old) == len(new)
+                return True
+            return False
+        if isinstance(old, dict) and isinstance(new, dict):
+            return all(name in new and _reset(below, old[name], new[name]) for name in old)
+        if isinstance(old, list) and isinstance(new, list):
+            paired = all(_reset(below, a, b) for a, b in zip(old, new, strict=False))
+            return paired and len(old) == len(new)
+        return False
+    if not below:
+        value = old.get(key, _ABSENT) if isinstance(old, dict) else _ABSENT
+        if value is not _ABSENT:
+            if not isinstance(new, dict):
+                return False
+            new[key] = copy.deepcopy(value)
+        elif isinstance(new, dict):
+            new.pop(key, None)
+        return True
+    if not isinstance(old, dict) or not isinstance(new, dict):
+        return not isinstance(old, dict) and not isinstance(new, dict)
+    if key in old and key not in new:
+        return False
+    if key not in old and key not in new:
+        return True
+    return _reset(below, old.get(key), new[key])
+
+
+def apply_ignore_changes(
+    old_inputs: Mapping[str, Any], new_inputs: Mapping[str, Any], ignore: Sequence[str]
+) -> dict[str, Any]:
+    """The inputs the engine diffs: `new_inputs` with each ignored path reset to the old value
+    (step_generator.go:3076; a path it cannot parse is skipped, one it cannot reset is left)."""
+    result = copy.deepcopy(dict(new_inputs))
+    for text in ignore:
+        try:
+            path = parse_property_path(text)
+        except ValueError:
+            continue
+        if path:
+            _reset(path, dict(old_inputs), result)
+    return result
+
+
 def changed_paths(old: Any, new: Any, path: Path = ()) -> list[Path]:
     """Leaf paths where two input trees differ (a masked secret on either side is equal)."""
     if old == new or SECRET_MARKER in (old, new):
@@ -196,12 +329,20 @@ def diff_records(old: Sequence[Record], new: Sequence[Record]) -> dict[str, Any]
     after = {record["urn"]: record for record in new}
     changed = []
     unchanged = 0
+    ignored = []
     for urn in sorted(set(before) & set(after)):
-        paths = changed_paths(before[urn].get("inputs") or {}, after[urn].get("inputs") or {})
+        record = after[urn]
+        old_inputs = before[urn].get("inputs") or {}
+        new_inputs = record.get("inputs") or {}
+        ignore = (record.get("options") or {}).get("ignoreChanges") or []
+        paths = changed_paths(old_inputs, apply_ignore_changes(old_inputs, new_inputs, ignore))
+        sent = {_dotted(path) for path in paths}
+        asked = [_dotted(path) for path in changed_paths(old_inputs, new_inputs)]
+        if unsent := [text for text in asked if text not in sent]:
+            ignored.append({**_brief(record), "paths": unsent})
         if not paths:
             unchanged += 1
             continue
-        record = after[urn]
         replaces = classify(record["type"], paths, record.get("options") or {})
         changed.append(
             {
@@ -215,26 +356,31 @@ def diff_records(old: Sequence[Record], new: Sequence[Record]) -> dict[str, Any]
         "added": [_brief(after[urn]) for urn in sorted(set(after) - set(before))],
         "removed": [_brief(before[urn]) for urn in sorted(set(before) - set(after))],
         "changed": changed,
+        "ignored": ignored,
         "unchanged": unchanged,
     }
 
 
 def format_diff(diff: Mapping[str, Any], *, max_paths: int = 8) -> str:
+    def listed(paths: Sequence[str]) -> str:
+        more = len(paths) - max_paths
+        return ", ".join(paths[:max_paths]) + (f", … {more} more" if more > 0 else "")
+
     lines = []
     for item in diff["added"]:
         lines.append(f"  + create   {item['type']} {item['name']}")
     for item in diff["removed"]:
         lines.append(f"  - delete   {item['type']} {item['name']}")
     for item in diff["changed"]:
-        paths = item["paths"]
-        shown = ", ".join(paths[:max_paths]) + (
-            f", … {len(paths) - max_paths} more" if len(paths) > max_paths else ""
-        )
+        shown = listed(item["paths"])
         if item["action"] == "replace":
             lines.append(f"  +- replace {item['type']} {item['name']}: {shown}")
             lines.append(f"       replaced because of {', '.join(item['replaceBecause'][:4])}")
         else:
             lines.append(f"  ~ update   {item['type']} {item['name']}: {shown}")
+    for item in diff.get("ignored", []):
+        lines.append(f"  = ignored  {item['type']} {item['name']}: {listed(item['paths'])}")
+        lines.append("       in ignoreChanges: the deployed value stays")
     replaced = sum(1 for item in diff["changed"] if item["action"] == "replace")
     lines.append(
         f"  {len(diff['added'])} to create, {len(diff['removed'])} to delete, "

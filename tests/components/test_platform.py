@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components.platform import NODE_POOL_IGNORED, gke_service_agent
+from components.platform import CLUSTER_IGNORED, NODE_POOL_IGNORED, gke_service_agent
 from minaperf.config import Images
 from minaperf.gcp_project import BASE_APIS, SERVICE_ACCOUNT_ID
 from tests.conftest import ROOT, Rendered, render
@@ -174,6 +174,108 @@ def test_node_account_gets_the_recommended_role(dev: Rendered) -> None:
         )
 
 
+def test_the_default_pool_runs_as_the_node_account_hardened_like_the_pools(dev: Rendered) -> None:
+    """GKE creates the temporary default pool from the cluster's node_config; without one it
+    would run as the project's default compute account, which hardened projects disable."""
+    (cluster,) = dev.of_type(CLUSTER)
+    pools = dev.of_type(NODE_POOL)
+    node_config = cluster["inputs"]["nodeConfig"]
+    (account,) = [
+        a for a in dev.of_type("gcp:serviceaccount/account:Account") if a["name"] == "itn-dev-nodes"
+    ]
+    email = f"{account['inputs']['accountId']}@your-gcp-project.iam.gserviceaccount.com"
+    assert node_config["serviceAccount"] == email
+    hardening = (
+        "serviceAccount",
+        "oauthScopes",
+        "workloadMetadataConfig",
+        "shieldedInstanceConfig",
+    )
+    for pool in pools:
+        assert {key: pool["inputs"]["nodeConfig"][key] for key in hardening} == node_config
+    # The default pool's node starts with the node account's roles already granted.
+    grants = {
+        m["urn"]
+        for m in dev.of_type("gcp:projects/iAMMember:IAMMember")
+        if m["inputs"]["member"] == f"serviceAccount:{email}"
+    }
+    assert len(grants) == 2
+    assert grants <= set(cluster["dependencies"])
+
+
+ACCOUNT_FIELDS = {
+    # GKE uses the default compute account when a node config names none
+    # (terraform-provider-google@e03b7622 website/docs/r/container_cluster.html.markdown:1247).
+    CLUSTER: ("nodeConfig", "serviceAccount"),
+    NODE_POOL: ("nodeConfig", "serviceAccount"),
+    # An empty email is sent as "default" (google/services/compute/compute_instance_helpers.go:777).
+    "gcp:compute/instanceTemplate:InstanceTemplate": ("serviceAccount", "email"),
+    "gcp:compute/instance:Instance": ("serviceAccount", "email"),
+}
+"""The GCP types that run machines, and where each names the account the machines run as."""
+RUN_NO_MACHINES = {
+    SERVICE,
+    DISK,
+    "gcp:compute/address:Address",
+    "gcp:compute/firewall:Firewall",
+    "gcp:compute/instanceGroupManager:InstanceGroupManager",  # its VMs come from the template
+    "gcp:compute/network:Network",
+    "gcp:compute/router:Router",
+    "gcp:compute/routerNat:RouterNat",
+    "gcp:compute/subnetwork:Subnetwork",
+    "gcp:projects/iAMMember:IAMMember",
+    "gcp:serviceaccount/account:Account",
+    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember",
+    "gcp:artifactregistry/repository:Repository",
+}
+DEFAULT_COMPUTE_ACCOUNT = re.compile(r"\d+-compute@developer\.gserviceaccount\.com")
+
+
+def _strings(value: Any) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [found for item in value.values() for found in _strings(item)]
+    if isinstance(value, list):
+        return [found for item in value for found in _strings(item)]
+    return []
+
+
+def _at(inputs: dict[str, Any], path: tuple[str, ...]) -> Any:
+    value: Any = inputs
+    for key in path:
+        value = value.get(key) if isinstance(value, dict) else None
+    return value
+
+
+@pytest.mark.parametrize("stack", ["dev", "kind", "large-200", "options"])
+def test_no_gcp_resource_runs_as_a_default_service_account(
+    stack: str, dev: Rendered, large: Rendered, options: Rendered
+) -> None:
+    rendered = {
+        "dev": dev,
+        "large-200": large,
+        "options": options,
+        "kind": render(config_file=ROOT / "stacks" / "kind.yaml"),
+    }[stack]
+    gcp_resources = [r for r in rendered.resources if r["type"].startswith("gcp:")]
+    unclassified = {r["type"] for r in gcp_resources} - set(ACCOUNT_FIELDS) - RUN_NO_MACHINES
+    assert unclassified == set(), "say whether these run machines, and as whom"
+    accounts = {
+        f"{a['inputs']['accountId']}@your-gcp-project.iam.gserviceaccount.com"
+        for a in rendered.of_type("gcp:serviceaccount/account:Account")
+    }
+    for resource in gcp_resources:
+        named = [s for s in _strings(resource["inputs"]) if DEFAULT_COMPUTE_ACCOUNT.search(s)]
+        assert named == [], resource["name"]
+        path = ACCOUNT_FIELDS.get(resource["type"])
+        if path is not None:
+            # One of the experiment's own accounts: never empty, "default" or absent.
+            assert _at(resource["inputs"], path) in accounts, resource["name"]
+    if stack != "kind":
+        assert {r["type"] for r in gcp_resources} >= {CLUSTER, NODE_POOL}
+
+
 # ------------------------------------------------------------------------------ drift
 
 
@@ -183,7 +285,12 @@ def test_node_pools_ignore_exactly_what_gke_writes(dev: Rendered) -> None:
         labels = pool["inputs"]["nodeConfig"]["resourceLabels"]
         # We never set the key we ignore: GKE does.
         assert "goog-gke-node-pool-provisioning-model" not in labels
-    others = [r for r in dev.resources if r["type"].startswith("gcp:") and r["type"] != NODE_POOL]
+    (cluster,) = dev.of_type(CLUSTER)
+    assert cluster["options"]["ignoreChanges"] == CLUSTER_IGNORED == ["nodeConfig"]
+    ignoring = {NODE_POOL, CLUSTER}
+    others = [
+        r for r in dev.resources if r["type"].startswith("gcp:") and r["type"] not in ignoring
+    ]
     assert [r["name"] for r in others if r["options"]["ignoreChanges"]] == []
 
 

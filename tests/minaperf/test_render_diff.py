@@ -2,9 +2,19 @@
 
 from __future__ import annotations
 
+import copy
 from typing import Any
 
-from minaperf.render_diff import changed_paths, classify, diff_records, format_diff
+import pytest
+
+from minaperf.render_diff import (
+    apply_ignore_changes,
+    changed_paths,
+    classify,
+    diff_records,
+    format_diff,
+    parse_property_path,
+)
 
 
 def record(type_: str, name: str, inputs: dict[str, Any], **options: Any) -> dict[str, Any]:
@@ -80,3 +90,69 @@ def test_diff_records_and_its_text() -> None:
     assert diff["unchanged"] == 1
     text = format_diff(diff)
     assert "1 to create, 1 to delete, 1 to update in place, 1 to replace, 1 unchanged" in text
+
+
+# ------------------------------------------------------------------------------ ignoreChanges
+
+
+def test_property_paths_parse_as_the_engine_reads_them() -> None:
+    """pulumi/pulumi@1b594989 sdk/go/common/resource/properties_path.go:82-143."""
+    assert parse_property_path("nodeConfig") == ("nodeConfig",)
+    assert parse_property_path(
+        'nodeConfig.resourceLabels["goog-gke-node-pool-provisioning-model"]'
+    ) == ("nodeConfig", "resourceLabels", "goog-gke-node-pool-provisioning-model")
+    assert parse_property_path('a["k.e\\"y"][2].b[*]') == ("a", 'k.e"y', 2, "b", "*")
+    # Any run up to '.' or '[' is a name, even one the grammar would refuse.
+    assert parse_property_path("foo-bar.x") == ("foo-bar", "x")
+    for bad in (".a", "a.", 'a["b', 'a["b"', "a[1", "a[x]"):
+        with pytest.raises(ValueError, match=r"property|bracket|quote|index"):
+            parse_property_path(bad)
+
+
+def test_an_ignored_path_keeps_the_old_value_and_an_absent_one_is_dropped() -> None:
+    old = {"nodeConfig": {"a": 1}, "labels": {"x": "1", "y": "1"}, "list": [1, 2]}
+    new = {"nodeConfig": {"a": 2}, "labels": {"x": "2", "y": "2"}, "list": [3, 4], "extra": 1}
+    sent = apply_ignore_changes(old, new, ["nodeConfig", 'labels["x"]', "list[0]", "extra"])
+    # An input absent from the old inputs is removed from the new ones (properties_path.go:512).
+    assert sent == {"nodeConfig": {"a": 1}, "labels": {"x": "1", "y": "2"}, "list": [1, 4]}
+    assert new["nodeConfig"] == {"a": 2}, "the caller's inputs are not modified"
+    # The wildcard resets every key; a path that cannot be reset leaves the inputs as they were.
+    assert apply_ignore_changes(old, new, ["labels.*"])["labels"] == old["labels"]
+    assert apply_ignore_changes(old, new, ["list[5].a", "[bad"]) == new
+
+
+def test_a_cluster_node_config_change_is_ignored_not_a_replacement(dev: Any) -> None:
+    """The cluster's nodeConfig (the temporary default pool) is ForceNew, and in ignoreChanges
+    (components/platform.py CLUSTER_IGNORED): a stack deployed before it had one, or one whose
+    node account changes, is neither replaced nor updated."""
+    cluster = "gcp:container/cluster:Cluster"
+    assert classify(cluster, [("nodeConfig", "serviceAccount")], {}) == [
+        "nodeConfig.serviceAccount"
+    ]
+    assert classify(cluster, [("nodeConfig",)], {}) == ["nodeConfig"]
+    assert classify(cluster, [("nodeConfig", "shieldedInstanceConfig")], {}) == []
+    new = dev.resources
+    for old_config in ({}, {"serviceAccount": "other@p.iam.gserviceaccount.com"}):
+        old = copy.deepcopy(new)
+        (record,) = [r for r in old if r["type"] == cluster]
+        if old_config:
+            record["inputs"]["nodeConfig"].update(old_config)
+        else:
+            del record["inputs"]["nodeConfig"]
+        diff = diff_records(old, new)
+        assert (diff["changed"], diff["added"], diff["removed"]) == ([], [], [])
+        (ignored,) = diff["ignored"]
+        assert ignored["type"] == cluster
+        assert ignored["paths"] == (
+            ["nodeConfig"] if not old_config else ["nodeConfig.serviceAccount"]
+        )
+        assert "= ignored  gcp:container/cluster:Cluster itn-dev: nodeConfig" in format_diff(diff)
+    # Without the option, the same change would replace the cluster.
+    old, unignored = copy.deepcopy(new), copy.deepcopy(new)
+    for record in (*old, *unignored):
+        if record["type"] == cluster:
+            record["options"]["ignoreChanges"] = []
+    next(r for r in old if r["type"] == cluster)["inputs"]["nodeConfig"]["serviceAccount"] = "x"
+    (changed,) = diff_records(old, unignored)["changed"]
+    assert changed["action"] == "replace"
+    assert changed["replaceBecause"] == ["nodeConfig.serviceAccount"]
