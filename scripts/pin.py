@@ -1,0 +1,200 @@
+"""`python -m scripts.pin (--stack NAME | --config FILE) [--check] [--write]`: pin a stack's images
+by digest, from a machine that can reach the registries.
+
+Every image of the stack's effective `images` without a digest is looked up through the OCI
+distribution API (anonymous token, digest computed from the manifest's bytes, the multi-platform
+index kept; `minaperf.oci`) and becomes `repo:tag@sha256:<digest>`.
+
+* default: print what to set (the `pulumi config set` lines, or the keys of a stack file);
+* `--write`: set them in the stack file in place (comments and layout kept, atomic);
+* `--check`: for images already pinned, does the tag still point to the pinned digest? A moved
+  tag is drift: printed with the new value (exit 1); `--check --write` bumps the drifted pins.
+
+Exit 0: done (or no drift); 1: a lookup failed or drift was found (nothing written);
+2: bad command line, stack config or stack file (one line, nothing written).
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from minaperf.config import CONFIG_NAMESPACE, ConfigError, ExperimentConfig, one_line
+from minaperf.oci import Registry, RegistryError, https_base, parse_image
+from scripts.render import ROOT, UsageError, load_yaml, read_stack_input, validate
+from scripts.stack_edit import EditError, set_values, write_atomically
+
+PROG = "pin"
+
+
+@dataclass
+class Plan:
+    """What the lookups found: config paths to set (`images.daemon` -> value), with notes."""
+
+    changes: dict[str, str] = field(default_factory=dict)
+    lines: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    drift: bool = False
+
+
+def images(config: ExperimentConfig) -> dict[str, str]:
+    """`images.<key>` -> image, for every image the stack runs (defaults included)."""
+    images = config.images.model_dump(by_alias=True)
+    return {f"images.{key}": str(value) for key, value in images.items()}
+
+
+def plan_images(config: ExperimentConfig, registry: Registry, *, check: bool) -> Plan:
+    plan = Plan()
+    for path, image in images(config).items():
+        ref = parse_image(image)
+        try:
+            if ref.digest is None:
+                if check:
+                    plan.lines.append(f"{path}: {image} is not pinned; run without --check")
+                    plan.drift = True
+                    continue
+                resolved = registry.resolve(image)
+                plan.changes[path] = ref.pinned(resolved.digest)
+                kind = "multi-platform index" if resolved.is_index else "single manifest"
+                plan.lines.append(f"{path}: {image} -> {resolved.digest} ({kind})")
+            elif not check:
+                plan.lines.append(f"{path}: already pinned ({image})")
+            elif ref.tag is None:
+                plan.lines.append(f"{path}: pinned without a tag, nothing to compare ({image})")
+            else:
+                resolved = registry.resolve(image, ref.tag)
+                if resolved.digest == ref.digest:
+                    plan.lines.append(f"{path}: {ref.tagged()} still at {ref.digest}")
+                else:
+                    plan.changes[path] = ref.pinned(resolved.digest)
+                    plan.drift = True
+                    plan.lines.append(
+                        f"{path}: DRIFT: {ref.tagged()} now points to {resolved.digest}, "
+                        f"pinned {ref.digest}"
+                    )
+        except RegistryError as error:
+            plan.errors.append(f"{PROG}: {path}: {one_line(str(error))}")
+    return plan
+
+
+# --- stack files -----------------------------------------------------------------------------
+
+
+def stack_file(stack: str | None, config_file: Path | None) -> Path:
+    """The file `scripts.render` reads for the same arguments."""
+    if stack is not None:
+        return ROOT / f"Pulumi.{stack}.yaml"
+    assert config_file is not None
+    return config_file
+
+
+def _file_path(document: Any, path: str) -> tuple[str, ...]:
+    """Where a config path lives in the file: under `config:` (a Pulumi stack file, or a stack
+    file that has one), else at the top level (render also reads a bare `namespace:key` map)."""
+    top, *rest = path.split(".")
+    keys = (f"{CONFIG_NAMESPACE}:{top}", *rest)
+    return ("config", *keys) if isinstance(document, dict) and "config" in document else keys
+
+
+def edited_text(file: Path, changes: dict[str, str]) -> str:
+    text = file.read_bytes().decode("utf-8")
+    document = load_yaml(text)
+    return set_values(text, {_file_path(document, path): v for path, v in changes.items()})
+
+
+def suggestions(args: argparse.Namespace, changes: dict[str, str]) -> list[str]:
+    if args.stack is not None:
+        return [
+            f"pulumi config set --stack {shlex.quote(args.stack)} --path "
+            f"'{CONFIG_NAMESPACE}:{path}' {shlex.quote(value)}"
+            for path, value in changes.items()
+        ]
+    return [f"{CONFIG_NAMESPACE}:{path}: {value}" for path, value in changes.items()]
+
+
+# --- command line ----------------------------------------------------------------------------
+
+
+def _registry_overrides(items: list[str]) -> Callable[[str], str]:
+    overrides: dict[str, str] = {}
+    for item in items:
+        host, sep, url = item.partition("=")
+        if not sep or not host or not url.startswith(("http://", "https://")):
+            raise UsageError(f"--registry {item!r}: use HOST=URL")
+        overrides[host] = url.rstrip("/")
+    return lambda host: overrides.get(host) or https_base(host)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m scripts.pin",
+        description="Pin a stack's images by digest (and report drift with --check).",
+    )
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--stack", help="read Pulumi.<STACK>.yaml of this project")
+    source.add_argument("--config", type=Path, help="read a stack config file (stacks/*.yaml)")
+    parser.add_argument("--check", action="store_true", help="report pins whose tag moved")
+    parser.add_argument("--write", action="store_true", help="edit the stack file in place")
+    # Point a registry host at another URL (tests, a mirror of the same content).
+    parser.add_argument("--registry", action="append", default=[], help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None, *, transport: httpx.BaseTransport | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        base_url = _registry_overrides(args.registry)
+        stack_input = read_stack_input(stack=args.stack, config_file=args.config, overrides=())
+        config = validate(stack_input)
+        file = stack_file(args.stack, args.config)
+        if args.write:
+            # Refuse a file it cannot edit before any lookup (same edits, a dummy digest).
+            dummy = "sha256:" + "0" * 64
+            edited_text(file, {k: f"{v.split('@')[0]}@{dummy}" for k, v in images(config).items()})
+    except ConfigError as error:
+        print(f"config error: {error}", file=sys.stderr)
+        return 2
+    except (UsageError, EditError) as error:
+        print(f"error: {one_line(str(error))}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"error: cannot read {args.stack or args.config}: {error}", file=sys.stderr)
+        return 2
+    with httpx.Client(transport=transport, follow_redirects=False) as client:
+        plan = plan_images(config, Registry(client, base_url), check=args.check)
+    for line in plan.lines:
+        print(line)
+    for error in plan.errors:
+        print(error, file=sys.stderr)
+    if plan.errors:
+        print(f"{PROG}: {len(plan.errors)} lookup(s) failed; nothing was written", file=sys.stderr)
+        return 1
+    if not plan.changes:
+        print(f"{PROG}: nothing to change")
+        return 0
+    if not args.write:
+        print(f"{PROG}: to pin, run (or use --write):" if not args.check else f"{PROG}: to bump:")
+        for line in suggestions(args, plan.changes):
+            print(f"  {line}")
+        return 1 if plan.drift else 0
+    try:
+        write_atomically(file, edited_text(file, plan.changes))
+    except EditError as error:
+        print(f"error: {file}: {one_line(str(error))}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"error: cannot write {file}: {error.strerror}", file=sys.stderr)
+        return 2
+    print(f"{PROG}: set {len(plan.changes)} key(s) in {file}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
