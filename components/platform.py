@@ -20,6 +20,7 @@ from minaperf.config import (
     KubernetesPlatform,
 )
 from minaperf.gcp_project import (
+    NODES_ACCOUNT,
     docker_hub_repository_id,
     required_apis,
     service_account_id,
@@ -157,7 +158,7 @@ class GkeCluster(pulumi.ComponentResource):
 
         node_account = gcp.serviceaccount.Account(
             f"{name}-nodes",
-            account_id=service_account_id(config.name, "nodes"),
+            account_id=service_account_id(config.name, NODES_ACCOUNT),
             project=platform.project,
             display_name=f"GKE nodes of experiment {config.name}",
             opts=child,

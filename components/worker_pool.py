@@ -37,6 +37,7 @@ from minaperf.config import (
     cpu_millis,
     memory_bytes,
 )
+from minaperf.gcp_project import WORKERS_ACCOUNT, service_account_id
 from minaperf.machines import boot_disk_type, machine_shape
 from minaperf.node_script import SNARK_WORKER_SUPERVISOR_SCRIPT, snark_worker_supervisor_script
 from minaperf.worker_script import render_worker_startup_script
@@ -115,15 +116,6 @@ def scheduling(plan: VmPlan) -> gcp.compute.InstanceTemplateSchedulingArgsDict:
         # Bare metal cannot live-migrate; VMs can.
         "on_host_maintenance": "TERMINATE" if plan.bare_metal else "MIGRATE",
     }
-
-
-def service_account_id(experiment: str) -> str:
-    """A GCP service account id (6-30 chars, [a-z][-a-z0-9]*[a-z0-9]) unique per experiment."""
-    candidate = f"{experiment}-snark-workers"
-    if len(candidate) <= 30:
-        return candidate
-    digest = hashlib.sha256(experiment.encode()).hexdigest()[:6]
-    return f"{experiment[:20].rstrip('-')}-{digest}-sw"
 
 
 def group_name(experiment: str) -> str:
@@ -237,7 +229,7 @@ class SnarkWorkerPool(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         account = gcp.serviceaccount.Account(
             f"{name}-sa",
-            account_id=service_account_id(config.name),
+            account_id=service_account_id(config.name, WORKERS_ACCOUNT),
             project=gke.project,
             display_name=f"Snark worker VMs of experiment {config.name}",
             opts=child,

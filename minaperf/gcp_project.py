@@ -29,6 +29,11 @@ SERVICE_ACCOUNT_ID = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])$")
 """IAM `accountId`: 6-30 characters, RFC 1035 (projects.serviceAccounts.create reference)."""
 SERVICE_ACCOUNT_ID_LENGTH = (6, 30)
 _DIGEST_CHARS = 8
+NODES_ACCOUNT = "nodes"
+"""Purpose of the GKE nodes' account (components/platform.py)."""
+WORKERS_ACCOUNT = "workers"
+"""Purpose of the snark worker VMs' account (components/worker_pool.py)."""
+ACCOUNT_PURPOSES = (NODES_ACCOUNT, WORKERS_ACCOUNT)
 
 MAX_NO_UPGRADE_EXCLUSION = timedelta(days=30)
 """GKE refuses a `NO_UPGRADES` maintenance exclusion longer than 30 days

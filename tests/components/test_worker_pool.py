@@ -12,11 +12,11 @@ import yaml
 
 from components.worker_pool import (
     pod_resources,
-    service_account_id,
     vm_plan,
     worker_threads,
 )
 from minaperf.config import ConfigError, WorkerPoolConfig
+from minaperf.gcp_project import NODES_ACCOUNT, WORKERS_ACCOUNT, service_account_id
 from minaperf.load import parse_config
 from minaperf.node_script import snark_worker_supervisor_script
 from minaperf.outputs import WorkerPool
@@ -309,14 +309,18 @@ def test_vm_plan_per_family(machine_type: str, disk: str, nic: str | None) -> No
     assert (plan.disk_type, plan.nic_type, plan.shielded) == (disk, nic, True)
 
 
-@pytest.mark.parametrize("experiment", ["dev", "a", "x" * 30, "exp-" + "y" * 26, "ab-cd-ef"])
-def test_service_account_ids_are_valid(experiment: str) -> None:
-    account = service_account_id(experiment)
-    assert re.fullmatch(r"[a-z][-a-z0-9]{4,28}[a-z0-9]", account), account
-
-
-def test_long_experiment_names_get_distinct_accounts() -> None:
-    assert service_account_id("a" * 30) != service_account_id("a" * 29 + "b")
+@pytest.mark.parametrize("stack", ["dev", "large-200"])
+def test_the_worker_account_id_is_the_shared_scheme(stack: str, dev: Rendered) -> None:
+    """One id scheme for every account the program makes (minaperf/gcp_project.py), so the
+    worker and node accounts of one stack, and those of two long stack names, never meet."""
+    rendered = dev if stack == "dev" else render(config_file=ROOT / "stacks" / "large-200.yaml")
+    experiment = rendered.outputs["namespace"].removeprefix("itn-")
+    ids = {r["name"]: r["inputs"]["accountId"] for r in rendered.of_type(ACCOUNT)}
+    assert ids == {
+        f"{stack}-workers-sa": service_account_id(experiment, WORKERS_ACCOUNT),
+        f"itn-{stack}-nodes": service_account_id(experiment, NODES_ACCOUNT),
+    }
+    assert ids[f"{stack}-workers-sa"].startswith(f"itn-{experiment}-workers-"[:21])
 
 
 # -------------------------------------------------------------------------------------- pods

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from minaperf.config import GkePlatform
 from minaperf.gcp_project import (
+    ACCOUNT_PURPOSES,
     PREEMPTIBLE_CPUS,
     SERVICE_ACCOUNT_ID,
     quota_demand,
@@ -18,7 +19,7 @@ from minaperf.load import parse_config
 
 # Stack names the config accepts: DNS labels of at most 30 characters.
 stack_names = st.from_regex(r"[a-z]([-a-z0-9]{0,28}[a-z0-9])?", fullmatch=True)
-purposes = st.sampled_from(["nodes", "snark-workers", "x"])
+purposes = st.sampled_from(ACCOUNT_PURPOSES)
 
 
 @given(stack_names, purposes)
@@ -35,6 +36,14 @@ def test_distinct_stacks_never_share_an_account(first: str, second: str, purpose
         assert service_account_id(first, purpose) != service_account_id(second, purpose)
 
 
+@settings(max_examples=300)
+@given(stack_names, stack_names)
+def test_no_two_accounts_of_any_two_stacks_share_an_id(first: str, second: str) -> None:
+    """The nodes' and the workers' accounts of one stack or of two stacks: all distinct."""
+    pairs = {(stack, purpose) for stack in (first, second) for purpose in ACCOUNT_PURPOSES}
+    assert len({service_account_id(*pair) for pair in pairs}) == len(pairs)
+
+
 def test_long_names_that_used_to_collide_do_not() -> None:
     # The old id, f"itn-{stack}-nodes"[:30], gave both "itn-experiment-with-a-long-name".
     a = service_account_id("experiment-with-a-long-name-1", "nodes")
@@ -42,6 +51,9 @@ def test_long_names_that_used_to_collide_do_not() -> None:
     assert a != b
     # ... and could end in '-' ("itn-aaaaaaaaaaaaaaaaaaaaaaaaa-" for a 25-letter stack).
     assert not service_account_id("a" * 25, "nodes").endswith("-")
+    # The worker pool's own scheme kept 20 characters and a 6-hex digest of the stack alone:
+    # `<stack[:20]>-<digest>-sw`, 30 characters with no room for the purpose.
+    assert service_account_id("a" * 30, "workers") != service_account_id("a" * 29 + "b", "workers")
 
 
 def test_exclusion_covers_the_ttl_and_is_capped() -> None:
