@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 
 from minaperf.node_script import snark_worker_status_script, snark_worker_vm_template
+from minaperf.signing_key import KEYRING_PATH, MINA_APT_REPO_URL, SIGNING_KEY_URL
 
 SETTINGS_MARKER = "# @@MINAPERF_SETTINGS@@"
 STATUS_SCRIPT_MARKER = "# @@MINAPERF_STATUS_SCRIPT@@"
@@ -27,6 +28,8 @@ _VERSION_RE = re.compile(r"[0-9A-Za-z][0-9A-Za-z.+~:-]*")
 # apt suite/component names and distribution codenames
 _APT_WORD_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _FINGERPRINT_RE = re.compile(r"[0-9A-F]{40}")
+_HTTPS_URL_RE = re.compile(rf"https://{_LABEL}(?:\.{_LABEL})*(?:/[A-Za-z0-9._-]+)*")
+_KEYRING_RE = re.compile(r"/etc/apt/keyrings/[A-Za-z0-9._-]+\.gpg")
 
 
 def _shell_quote(value: str) -> str:
@@ -82,6 +85,10 @@ def render_worker_startup_script(
             if signing_key_fingerprint is None
             else _check("signing_key_fingerprint", signing_key_fingerprint, _FINGERPRINT_RE, 40)
         ),
+        # One place (minaperf/signing_key.py), shared with `python -m scripts.pin`.
+        "APT_REPO_URL": _check("apt_repo_url", MINA_APT_REPO_URL, _HTTPS_URL_RE),
+        "SIGNING_KEY_URL": _check("signing_key_url", SIGNING_KEY_URL, _HTTPS_URL_RE),
+        "KEYRING_PATH": _check("keyring_path", KEYRING_PATH, _KEYRING_RE),
         "MINAPERF_RENDERED": "1",
     }
     if proof_level not in PROOF_LEVELS:

@@ -1,9 +1,14 @@
 """`python -m scripts.pin (--stack NAME | --config FILE) [--check] [--write]`: pin a stack's images
-by digest, from a machine that can reach the registries.
+by digest and the Mina apt repository's signing key by fingerprint, from a machine that can reach
+the registries and the repository.
 
 Every image of the stack's effective `images` without a digest is looked up through the OCI
 distribution API (anonymous token, digest computed from the manifest's bytes, the multi-platform
-index kept; `minaperf.oci`) and becomes `repo:tag@sha256:<digest>`.
+index kept; `minaperf.oci`) and becomes `repo:tag@sha256:<digest>`. When the stack creates worker
+VMs, the signing key they fetch (`minaperf.signing_key.SIGNING_KEY_URL`) is read with gpg as the
+VMs read it; its fingerprint, user ids, creation and expiry are printed, and the fingerprint
+becomes `workerPool.minaPackage.signingKeyFingerprint` (a file with more than one primary key,
+or an expired or revoked key, is refused).
 
 * default: print what to set (the `pulumi config set` lines, or the keys of a stack file);
 * `--write`: set them in the stack file in place (comments and layout kept, atomic);
@@ -28,6 +33,14 @@ import httpx
 
 from minaperf.config import CONFIG_NAMESPACE, ConfigError, ExperimentConfig, one_line
 from minaperf.oci import Registry, RegistryError, https_base, parse_image
+from minaperf.signing_key import (
+    FINGERPRINT_PATH,
+    SIGNING_KEY_URL,
+    SigningKeyError,
+    fetch_key,
+    inspect_key,
+    uses_worker_vms,
+)
 from scripts.render import ROOT, UsageError, load_yaml, read_stack_input, validate
 from scripts.stack_edit import EditError, set_values, write_atomically
 
@@ -82,6 +95,40 @@ def plan_images(config: ExperimentConfig, registry: Registry, *, check: bool) ->
         except RegistryError as error:
             plan.errors.append(f"{PROG}: {path}: {one_line(str(error))}")
     return plan
+
+
+def plan_key(
+    config: ExperimentConfig, client: httpx.Client, url: str, *, check: bool, plan: Plan
+) -> None:
+    """The repository signing key the worker VMs fetch: its fingerprint, to pin or compare."""
+    if not uses_worker_vms(config):
+        plan.lines.append("signing key: this stack creates no worker VMs; nothing to pin")
+        return
+    try:
+        info = inspect_key(fetch_key(client, url))
+    except SigningKeyError as error:
+        plan.errors.append(f"{PROG}: signing key: {url}: {one_line(str(error))}")
+        return
+    plan.lines.append(f"signing key at {url}:")
+    plan.lines.extend(f"  {one_line(line)}" for line in info.lines())
+    pinned = config.worker_pool.mina_package.signing_key_fingerprint
+    if pinned == info.fingerprint:
+        plan.lines.append(f"{FINGERPRINT_PATH}: already {pinned}")
+    elif pinned is None and check:
+        plan.lines.append(f"{FINGERPRINT_PATH}: is not set; run without --check")
+        plan.drift = True
+    elif pinned is None:
+        plan.changes[FINGERPRINT_PATH] = info.fingerprint
+    else:
+        # A new key is a security event: set it only on request (--check --write), after
+        # confirming the rotation with the repository's owners.
+        plan.lines.append(
+            f"{FINGERPRINT_PATH}: DRIFT: the key is now {info.fingerprint}, pinned {pinned}; "
+            "confirm the rotation with the repository's owners before bumping"
+        )
+        plan.drift = True
+        if check:
+            plan.changes[FINGERPRINT_PATH] = info.fingerprint
 
 
 # --- stack files -----------------------------------------------------------------------------
@@ -144,6 +191,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--write", action="store_true", help="edit the stack file in place")
     # Point a registry host at another URL (tests, a mirror of the same content).
     parser.add_argument("--registry", action="append", default=[], help=argparse.SUPPRESS)
+    # The signing key's URL is minaperf/signing_key.py's, the one the VMs use; tests serve it.
+    parser.add_argument("--key-url", default=SIGNING_KEY_URL, help=argparse.SUPPRESS)
     return parser
 
 
@@ -155,9 +204,12 @@ def main(argv: list[str] | None = None, *, transport: httpx.BaseTransport | None
         config = validate(stack_input)
         file = stack_file(args.stack, args.config)
         if args.write:
-            # Refuse a file it cannot edit before any lookup (same edits, a dummy digest).
+            # Refuse a file it cannot edit before any lookup (same edits, dummy values).
             dummy = "sha256:" + "0" * 64
-            edited_text(file, {k: f"{v.split('@')[0]}@{dummy}" for k, v in images(config).items()})
+            edits = {k: f"{v.split('@')[0]}@{dummy}" for k, v in images(config).items()}
+            if uses_worker_vms(config):
+                edits[FINGERPRINT_PATH] = "0" * 40
+            edited_text(file, edits)
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
         return 2
@@ -169,6 +221,7 @@ def main(argv: list[str] | None = None, *, transport: httpx.BaseTransport | None
         return 2
     with httpx.Client(transport=transport, follow_redirects=False) as client:
         plan = plan_images(config, Registry(client, base_url), check=args.check)
+        plan_key(config, client, args.key_url, check=args.check, plan=plan)
     for line in plan.lines:
         print(line)
     for error in plan.errors:
@@ -178,7 +231,7 @@ def main(argv: list[str] | None = None, *, transport: httpx.BaseTransport | None
         return 1
     if not plan.changes:
         print(f"{PROG}: nothing to change")
-        return 0
+        return 1 if plan.drift else 0
     if not args.write:
         print(f"{PROG}: to pin, run (or use --write):" if not args.check else f"{PROG}: to bump:")
         for line in suggestions(args, plan.changes):

@@ -12,11 +12,15 @@
 #                                        /etc/os-release
 #   SIGNING_KEY_FINGERPRINT              40 hex digits the repository signing key must have;
 #                                        empty = keep the key first fetched over HTTPS
+#   APT_REPO_URL, SIGNING_KEY_URL        the repository and its binary signing key (HTTPS), and
+#   KEYRING_PATH                         where the key is kept (`.gpg`: apt reads it as binary);
+#                                        all three from minaperf/signing_key.py, the one place
+#                                        `python -m scripts.pin` also fetches the key from
 #
 # What it does (idempotent; GCE runs it on every boot):
 #   1. fetches the repository signing key over HTTPS (once; checked against
 #      SIGNING_KEY_FINGERPRINT when set) and adds
-#      `deb [signed-by=<that key>] https://packages.o1test.net <codename> <channel>` to apt, so
+#      `deb [signed-by=<that key>] $APT_REPO_URL <codename> <channel>` to apt, so
 #      apt verifies the repository's signed Release file (no `trusted=yes`, no plain HTTP),
 #   2. installs MINA_PACKAGE=MINA_VERSION unless exactly that version is installed
 #      (exits non-zero with a clear message when that fails),
@@ -38,11 +42,6 @@ set -euo pipefail
 readonly PROG=mina-snark-worker-setup
 readonly SERVICE_USER=mina-worker
 readonly UNIT_TEMPLATE=mina-snark-worker@.service
-# Upstream serves the repository and its signing key over HTTPS (MinaProtocol/mina release
-# tooling fetches `https://$REPO/repo-signing-key.asc` and uses `deb ... https://$REPO ...`).
-readonly APT_REPO_URL=https://packages.o1test.net
-readonly SIGNING_KEY_URL=https://packages.o1test.net/repo-signing-key.asc
-readonly KEYRING_PATH=/etc/apt/keyrings/mina-archive-keyring.asc
 readonly STATE_DIR=/var/lib/mina-worker
 readonly CACHE_DIR=/var/cache/mina-worker
 readonly STATUS_EXEC=/usr/local/bin/mina-worker-status
@@ -50,7 +49,6 @@ readonly STATUS_EXEC=/usr/local/bin/mina-worker-status
 ROOT=${SANDBOX_ROOT:-}
 UNIT_DIR="$ROOT/etc/systemd/system"
 APT_SOURCE="$ROOT/etc/apt/sources.list.d/mina.list"
-KEYRING="$ROOT$KEYRING_PATH"
 OS_RELEASE="$ROOT/etc/os-release"
 APT_RETRIES=${APT_RETRIES:-3}
 APT_RETRY_DELAY=${APT_RETRY_DELAY:-15}
@@ -89,6 +87,17 @@ esac
 case "$SIGNING_KEY_FINGERPRINT" in
     *[!0-9A-F]*) die "invalid SIGNING_KEY_FINGERPRINT '$SIGNING_KEY_FINGERPRINT'" ;;
 esac
+for url in "$APT_REPO_URL" "$SIGNING_KEY_URL"; do
+    case "$url" in
+        https://*) ;;
+        *) die "invalid URL '$url': the repository and its key are fetched over HTTPS only" ;;
+    esac
+done
+case "$KEYRING_PATH" in
+    /etc/apt/keyrings/*.gpg) ;;
+    *) die "invalid KEYRING_PATH '$KEYRING_PATH'" ;;
+esac
+KEYRING="$ROOT$KEYRING_PATH"
 
 if [ -z "$ROOT" ] && [ "$(id -u)" != 0 ]; then
     die "must run as root (GCE runs startup scripts as root)"
@@ -129,9 +138,33 @@ fi
 case "$codename" in
     *[!A-Za-z0-9._-]*) die "invalid distribution codename '$codename'" ;;
 esac
-# key_fingerprint FILE: the primary key fingerprint of an OpenPGP key file (empty if none).
+# key_fingerprint FILE: the fingerprint of the one primary key in FILE, or nothing when FILE
+# holds no key, more than one primary key, or a revoked or expired one. The fingerprint is the
+# `fpr` record right after the `pub` record of `gpg --with-colons` (gnupg doc/DETAILS: field 2
+# validity, field 7 expiry in seconds since the epoch, field 10 the fingerprint);
+# minaperf/signing_key.py (`python -m scripts.pin`) reads the listing by the same rule.
 key_fingerprint() {
-    gpg --batch --show-keys --with-colons "$1" 2>/dev/null | grep '^fpr:' | head -n 1 | cut -d: -f10
+    local listing record validity expires field10 previous="" keys=0 fpr=""
+    local pub_validity="" pub_expires=""
+    listing=$(gpg --batch --show-keys --with-colons "$1" 2>/dev/null) || return 0
+    while IFS=: read -r record validity _ _ _ _ expires _ _ field10 _; do
+        case "$record" in
+            pub)
+                keys=$((keys + 1))
+                pub_validity=$validity
+                pub_expires=$expires
+                ;;
+            fpr) if [ "$previous" = pub ]; then fpr=$field10; fi ;;
+        esac
+        previous=$record
+    done <<<"$listing"
+    [ "$keys" = 1 ] || return 0
+    case "$pub_validity" in *[re]*) return 0 ;; esac
+    case "$pub_expires" in *[!0-9]*) return 0 ;; esac
+    if [ -n "$pub_expires" ] && [ "$pub_expires" -le "$(date +%s)" ]; then
+        return 0
+    fi
+    printf '%s\n' "$fpr"
 }
 
 if [ -n "$SIGNING_KEY_FINGERPRINT" ] && ! command -v gpg >/dev/null 2>&1; then
@@ -155,7 +188,7 @@ if [ ! -s "$KEYRING" ] || {
         fetched=$(key_fingerprint "$key_tmp")
         if [ "$fetched" != "$SIGNING_KEY_FINGERPRINT" ]; then
             rm -f -- "$key_tmp"
-            die "the key at $SIGNING_KEY_URL has fingerprint '${fetched:-none}', expected $SIGNING_KEY_FINGERPRINT; refusing to trust it"
+            die "the key at $SIGNING_KEY_URL has fingerprint '${fetched:-none: not exactly one unexpired, unrevoked primary key}', expected $SIGNING_KEY_FINGERPRINT; refusing to trust it"
         fi
     fi
     chmod 0644 "$key_tmp"

@@ -20,7 +20,9 @@ from minaperf.gcp_project import NODES_ACCOUNT, WORKERS_ACCOUNT, service_account
 from minaperf.load import parse_config
 from minaperf.node_script import snark_worker_supervisor_script
 from minaperf.outputs import WorkerPool
+from minaperf.signing_key import MINA_APT_REPO_URL, SIGNING_KEY_URL
 from policy.runner import run_policies
+from scripts.pin import build_parser as pin_parser
 from tests.conftest import KUBERNETES_VERSION, ROOT, Rendered, render
 from tests.minaperf.shell_sandbox import shellcheck
 
@@ -170,6 +172,10 @@ def test_startup_script_names_the_coordinators_reserved_address(dev: Rendered) -
         assert values["APT_CHANNEL"] == "alpha"
         assert values["APT_CODENAME"] == "bookworm"
         assert values["SIGNING_KEY_FINGERPRINT"] == ""
+        # The key URL is the one `python -m scripts.pin` fetches (one place: signing_key.py).
+        assert values["SIGNING_KEY_URL"] == SIGNING_KEY_URL == pin_parser().get_default("key_url")
+        assert values["APT_REPO_URL"] == MINA_APT_REPO_URL
+        assert values["KEYRING_PATH"] == "/etc/apt/keyrings/mina-archive-keyring.gpg"
     assert dev.outputs["workerPool"]["coordinatorAddress"] == f"{address}:8301"
 
 

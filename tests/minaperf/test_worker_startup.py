@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from minaperf.signing_key import SIGNING_KEY_URL
 from minaperf.worker_script import SETTINGS_MARKER, render_worker_startup_script
+from tests.fakes.openpgp import sample_keys
 from tests.minaperf.shell_sandbox import Call, Sandbox, shellcheck
 
 PACKAGE = "mina-devnet"
@@ -160,8 +163,10 @@ users.write_text(" ".join(known + [name]))
 
 NPROC_STUB = "print(os.environ.get('STUB_NPROC', '32'))"
 
-FINGERPRINT = "0123456789ABCDEF0123456789ABCDEF01234567"
-"""A stand-in key's fingerprint (the stub gpg reads it from the key file)."""
+KEYS = sample_keys()
+FINGERPRINT = KEYS.repository.fingerprint
+"""The served repository key's fingerprint (a real key; the VM reads it with the real gpg)."""
+KEYRING = "etc/apt/keyrings/mina-archive-keyring.gpg"
 
 CURL_STUB = """
 import sys
@@ -172,19 +177,11 @@ if "--proto" not in argv or argv[argv.index("--proto") + 1] != "=https" or not u
 served = Path(STATE, "served_key")
 if not served.exists():
     print("curl: (6) Could not resolve host: packages.o1test.net", file=sys.stderr); sys.exit(6)
-Path(argv[argv.index("--output") + 1]).write_text(served.read_text())
+Path(argv[argv.index("--output") + 1]).write_bytes(served.read_bytes())
 """
 
-GPG_STUB = """
-import sys
-from pathlib import Path
-# `gpg --show-keys --with-colons FILE`: one fpr record per key (field 10 is the fingerprint).
-text = Path(argv[-1]).read_text() if Path(argv[-1]).exists() else ""
-if not text.startswith("KEY "):
-    print("gpg: no valid OpenPGP data found.", file=sys.stderr); sys.exit(2)
-print("pub:-:4096:1:ABCDEF0123456789:1600000000:::-:::scESC::::::23::0:")
-print("fpr:::::::::" + text.split()[1] + ":")
-"""
+GPG_STUB = f"os.execv({shutil.which('gpg')!r}, ['gpg', *argv])"
+"""The real gpg, recorded: the VM's fingerprint check runs on real keys."""
 
 
 def render(**overrides: object) -> str:
@@ -222,12 +219,12 @@ class Vm:
         self.sb.stub("mina")
         self.sb.stub("curl", CURL_STUB)
         self.sb.stub("gpg", GPG_STUB)
-        self.serve_key(FINGERPRINT)
+        self.serve_key(KEYS.repository.data)
         self.script = tmp / "startup.sh"
 
-    def serve_key(self, fingerprint: str) -> None:
-        """What https://packages.o1test.net/repo-signing-key.asc returns (stand-in key)."""
-        (self.sb.state / "served_key").write_text(f"KEY {fingerprint}\n")
+    def serve_key(self, data: bytes) -> None:
+        """What SIGNING_KEY_URL returns (a real binary OpenPGP key file)."""
+        (self.sb.state / "served_key").write_bytes(data)
 
     def run(self, text: str, **env: str) -> subprocess.CompletedProcess[str]:
         self.script.write_text(text)
@@ -357,16 +354,17 @@ def test_first_run_installs_and_starts_workers(vm: Vm) -> None:
     proc = vm.run(render(processes=4), STUB_NPROC="32")
     assert proc.returncode == 0, proc.stderr
 
-    # the signing key over HTTPS, then the apt source from os-release codename, signed-by it
+    # the binary signing key over HTTPS (upstream's newest URL: MinaProtocol/mina@19d3d5d
+    # scripts/debian/verify-inside-docker/setup.sh:21-26), kept as `.gpg` (binary, for apt),
+    # then the apt source from the os-release codename, signed-by it
     [fetch] = vm.sb.calls("curl")
-    assert fetch.argv[-1] == "https://packages.o1test.net/repo-signing-key.asc"
+    assert fetch.argv[-1] == SIGNING_KEY_URL == "https://packages.o1test.net/repo-signing-key.gpg"
     assert fetch.argv[:2] == ["--proto", "=https"]
-    keyring = vm.root / "etc/apt/keyrings/mina-archive-keyring.asc"
-    assert keyring.read_text() == f"KEY {FINGERPRINT}\n"
+    keyring = vm.root / KEYRING
+    assert keyring.read_bytes() == KEYS.repository.data
     assert keyring.stat().st_mode & 0o777 == 0o644
     assert (vm.root / "etc/apt/sources.list.d/mina.list").read_text() == (
-        "deb [signed-by=/etc/apt/keyrings/mina-archive-keyring.asc] "
-        "https://packages.o1test.net bookworm alpha\n"
+        f"deb [signed-by=/{KEYRING}] https://packages.o1test.net bookworm alpha\n"
     )
     apt = vm.sb.calls("apt-get")
     assert [c.argv for c in apt] == [
@@ -436,27 +434,48 @@ def test_first_run_installs_and_starts_workers(vm: Vm) -> None:
 def test_pinned_fingerprint_accepts_the_matching_key(vm: Vm) -> None:
     proc = vm.run(render(signing_key_fingerprint=FINGERPRINT))
     assert proc.returncode == 0, proc.stderr
-    assert (vm.root / "etc/apt/keyrings/mina-archive-keyring.asc").exists()
+    assert (vm.root / KEYRING).read_bytes() == KEYS.repository.data
+    assert [c.argv[:3] for c in vm.sb.calls("gpg")] == [["--batch", "--show-keys", "--with-colons"]]
 
 
 def test_pinned_fingerprint_refuses_another_key(vm: Vm) -> None:
-    other = "F" * 40
-    vm.serve_key(other)
+    vm.serve_key(KEYS.other.data)
     proc = vm.run(render(signing_key_fingerprint=FINGERPRINT))
     assert proc.returncode != 0
-    assert f"has fingerprint '{other}', expected {FINGERPRINT}" in proc.stderr
-    assert not (vm.root / "etc/apt/keyrings/mina-archive-keyring.asc").exists()
+    assert f"has fingerprint '{KEYS.other.fingerprint}', expected {FINGERPRINT}" in proc.stderr
+    assert not (vm.root / KEYRING).exists()
     assert not (vm.root / "etc/apt/sources.list.d/mina.list").exists()
     assert vm.sb.calls("apt-get") == []
 
 
+@pytest.mark.parametrize(
+    "served",
+    [
+        pytest.param(lambda: KEYS.repository.data + KEYS.other.data, id="two-primary-keys"),
+        pytest.param(lambda: KEYS.other.data + KEYS.repository.data, id="pinned-key-second"),
+        pytest.param(lambda: KEYS.expired.data, id="expired"),
+        pytest.param(lambda: b"<html>not a key</html>", id="not-a-key"),
+    ],
+)
+def test_pinned_fingerprint_refuses_a_file_without_one_valid_primary_key(vm: Vm, served) -> None:
+    """Also a file that holds the pinned key next to another: apt would trust both."""
+    vm.serve_key(served())
+    pinned = KEYS.expired.fingerprint if served() == KEYS.expired.data else FINGERPRINT
+    proc = vm.run(render(signing_key_fingerprint=pinned))
+    assert proc.returncode != 0
+    assert "has fingerprint 'none: not exactly one unexpired, unrevoked primary key'" in (
+        proc.stderr
+    )
+    assert not (vm.root / KEYRING).exists()
+    assert vm.sb.calls("apt-get") == []
+
+
 def test_a_kept_key_that_no_longer_matches_the_pin_is_replaced(vm: Vm) -> None:
-    vm.serve_key("F" * 40)
+    vm.serve_key(KEYS.other.data)
     assert vm.run(render()).returncode == 0  # unpinned: first key kept
-    vm.serve_key(FINGERPRINT)
+    vm.serve_key(KEYS.repository.data)
     assert vm.run(render(signing_key_fingerprint=FINGERPRINT)).returncode == 0
-    keyring = vm.root / "etc/apt/keyrings/mina-archive-keyring.asc"
-    assert keyring.read_text() == f"KEY {FINGERPRINT}\n"
+    assert (vm.root / KEYRING).read_bytes() == KEYS.repository.data
 
 
 def test_unreachable_key_server_fails_before_apt(vm: Vm) -> None:
@@ -561,8 +580,7 @@ def test_package_upgrade_restarts_workers_even_if_unit_is_unchanged(vm: Vm) -> N
 def test_explicit_codename_and_channel(vm: Vm) -> None:
     assert vm.run(render(apt_codename="jammy", apt_channel="devnet")).returncode == 0
     assert (vm.root / "etc/apt/sources.list.d/mina.list").read_text() == (
-        "deb [signed-by=/etc/apt/keyrings/mina-archive-keyring.asc] "
-        "https://packages.o1test.net jammy devnet\n"
+        f"deb [signed-by=/{KEYRING}] https://packages.o1test.net jammy devnet\n"
     )
 
 

@@ -28,6 +28,7 @@ from scripts import pin
 from scripts.render import load_yaml, read_stack_input, validate
 from tests.conftest import ROOT
 from tests.fakes.oci_registry import SERVICE, FakeRegistry, image_manifest
+from tests.fakes.openpgp import KeyServer, sample_keys
 
 HUB = "registry-1.docker.io"
 
@@ -41,6 +42,19 @@ class Published:
     orchestrator: str
     log_fetcher: str
     uptime: str
+
+
+KEYS = sample_keys()
+_KEY_SERVER: list[KeyServer] = []
+
+
+@pytest.fixture(autouse=True)
+def key_server() -> Iterator[KeyServer]:
+    """The repository's key URL, served on 127.0.0.1 (every run passes it as --key-url)."""
+    server = KeyServer(KEYS.repository.data)
+    _KEY_SERVER[:] = [server]
+    yield server
+    server.close()
 
 
 @pytest.fixture
@@ -79,7 +93,8 @@ def _stack(tmp_path: Path, source: Path = ROOT / "Pulumi.dev.yaml") -> Path:
 def _run(
     registry: FakeRegistry, capsys: pytest.CaptureFixture[str], *argv: str
 ) -> tuple[int, str, str]:
-    status = pin.main([*argv, "--registry", f"{HUB}={registry.url}"])
+    key_url = ["--key-url", _KEY_SERVER[0].url]
+    status = pin.main([*argv, "--registry", f"{HUB}={registry.url}", *key_url])
     out, err = capsys.readouterr()
     return status, out, err
 
@@ -120,7 +135,12 @@ def test_write_pins_every_unpinned_image_to_its_index_digest(
         before.splitlines()
     )
     assert "multi-platform index" in out
-    assert "set 4 key(s)" in out
+    assert "set 5 key(s)" in out
+    pinned = validate(read_stack_input(stack=None, config_file=stack, overrides=()))
+    assert pinned.worker_pool.mina_package.signing_key_fingerprint == KEYS.repository.fingerprint
+    assert f"fingerprint: {KEYS.repository.fingerprint}" in out
+    assert "uid: Mina Test Repository <packages@example.org>" in out
+    assert "expires: never" in out
     # Anonymous token from the realm the challenge named, with its service and scope.
     assert {"service": [SERVICE], "scope": ["repository:minaprotocol/mina-daemon:pull"]} in (
         registry.token_requests
@@ -187,6 +207,15 @@ def test_config_file_suggestions_name_the_stack_file_keys(
     assert f"mina-itn:images.uptimeBackend: {uptime}" in out
 
 
+def _publish_base_images(registry: FakeRegistry) -> None:
+    """postgres, curl and busybox under their default tags (other bytes than upstream's)."""
+    for name in ("postgres", "curlimages/curl", "busybox"):
+        remote = name if "/" in name else f"library/{name}"
+        tag = parse_image(_images(ROOT / "stacks" / "kind.yaml")[name.split("/")[-1]]).tag
+        assert tag is not None
+        registry.repository(remote).put(tag, OCI_INDEX, image_manifest(OCI_INDEX, name))
+
+
 # --- --check: drift ----------------------------------------------------------------------------
 
 
@@ -194,11 +223,7 @@ def test_check_reports_drift_and_write_bumps_it(
     registry: FakeRegistry, published: Published, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     stack = _stack(tmp_path, ROOT / "stacks" / "kind.yaml")
-    for name in ("postgres", "curlimages/curl", "busybox"):
-        remote = name if "/" in name else f"library/{name}"
-        tag = parse_image(_images(ROOT / "stacks" / "kind.yaml")[name.split("/")[-1]]).tag
-        assert tag is not None
-        registry.repository(remote).put(tag, OCI_INDEX, image_manifest(OCI_INDEX, name))
+    _publish_base_images(registry)
     assert _run(registry, capsys, "--config", str(stack), "--write")[0] == 0
     # Pin postgres, curl and busybox to what the stand-in serves: nothing drifted yet.
     status, out, _ = _run(registry, capsys, "--config", str(stack), "--check")
@@ -304,7 +329,16 @@ def test_unreachable_registry(tmp_path, capsys) -> None:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
     stack = _stack(tmp_path)
-    status = pin.main(["--config", str(stack), "--registry", f"{HUB}=http://127.0.0.1:{port}"])
+    status = pin.main(
+        [
+            "--config",
+            str(stack),
+            "--registry",
+            f"{HUB}=http://127.0.0.1:{port}",
+            "--key-url",
+            _KEY_SERVER[0].url,
+        ]
+    )
     _, err = capsys.readouterr()
     assert status == 1
     assert f"cannot reach {HUB}" in err.splitlines()[0]
@@ -409,3 +443,59 @@ def test_basic_challenge_is_not_an_anonymous_token(tmp_path) -> None:
         pytest.raises(RegistryError, match="wants credentials"),
     ):
         Registry(client).resolve("gcr.io/p/img:v1")
+
+
+# --- the repository signing key ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("served", "message"),
+    [
+        (
+            lambda: KEYS.two_keys,
+            "the file holds 2 primary keys; a repository key file must hold one",
+        ),
+        (lambda: KEYS.expired.data, "expired on 2020-01-02T00:00:00+00:00"),
+        (lambda: b"<html>moved</html>", "gpg cannot read the file as an OpenPGP key"),
+        (lambda: None, "answered HTTP 404"),
+    ],
+)
+def test_a_bad_key_file_is_one_line_and_nothing_is_written(
+    registry, published, key_server, tmp_path, capsys, served, message
+) -> None:
+    key_server.data = served()
+    line = _one_error(registry, tmp_path, capsys)
+    assert line.startswith(f"pin: signing key: {key_server.url}: ")
+    assert message in line
+
+
+def test_check_compares_the_pinned_fingerprint(
+    registry, published, key_server, tmp_path, capsys
+) -> None:
+    stack = _stack(tmp_path)
+    _publish_base_images(registry)
+    assert _run(registry, capsys, "--config", str(stack), "--write")[0] == 0
+    assert _run(registry, capsys, "--config", str(stack), "--check", "--write")[0] == 0
+    status, out, _ = _run(registry, capsys, "--config", str(stack), "--check")
+    assert status == 0
+    assert (
+        f"workerPool.minaPackage.signingKeyFingerprint: already {KEYS.repository.fingerprint}"
+        in out
+    )
+    key_server.data = KEYS.other.data  # the repository rotated its key
+    status, out, _ = _run(registry, capsys, "--config", str(stack))
+    assert status == 1, "a new key is never taken silently"
+    assert f"DRIFT: the key is now {KEYS.other.fingerprint}" in out
+    status, out, _ = _run(registry, capsys, "--config", str(stack), "--check", "--write")
+    assert status == 0
+    pinned = validate(read_stack_input(stack=None, config_file=stack, overrides=()))
+    assert pinned.worker_pool.mina_package.signing_key_fingerprint == KEYS.other.fingerprint
+
+
+def test_a_stack_without_worker_vms_needs_no_key(registry, published, key_server, tmp_path, capsys):
+    key_server.data = None
+    status, out, _ = _run(
+        registry, capsys, "--config", str(_stack(tmp_path, ROOT / "stacks" / "kind.yaml"))
+    )
+    assert status == 0
+    assert "signing key: this stack creates no worker VMs; nothing to pin" in out
