@@ -270,7 +270,11 @@ class Experiment(pulumi.ComponentResource):
         workers: dict[str, Any],
         workspace: dict[str, Any],
     ) -> dict[str, Any]:
-        """The stack outputs (contract: minaperf/outputs.py)."""
+        """The stack outputs (contract: minaperf/outputs.py).
+
+        A value computed from something only the cloud knows (an address, the clock, keys from
+        a random seed) is its own Output beside the configured values: render marks an Output
+        computed from a mock value as invented as a whole (`mockValues`)."""
         config, keys, postgres = ctx.config, ctx.keys, services.postgres
         params = config.network
         return {
@@ -280,7 +284,7 @@ class Experiment(pulumi.ComponentResource):
             "expiresAt": started.timestamp.apply(
                 lambda moment: expires_at(moment, config.metadata.ttl_hours)
             ),
-            "nodes": pulumi.Output.all(*[node_output(node, params) for node in network.mina.nodes]),
+            "nodes": [node_output(node, params) for node in network.mina.nodes],
             "seedMultiaddr": network.mina.seed_multiaddr,
             "uptimeOnlineUrl": network.uptime.online_url,
             "uptimeSubmitUrl": network.uptime.submit_url,
@@ -311,18 +315,16 @@ class Experiment(pulumi.ComponentResource):
             "workspace": workspace,
             "logApiUrl": services.fetcher.log_api_url,
             "logFetchers": services.fetcher.shard_nodes,
-            "postgres": pulumi.Output.all(postgres.external_address, postgres.data_disk).apply(
-                lambda values: {
-                    "host": postgres.host,
-                    "port": postgres.port,
-                    "database": postgres.database,
-                    "user": postgres.user,
-                    "externalAddress": values[0],
-                    "dataDisk": values[1],
-                    "keepDataOnDestroy": config.postgres.keep_data_on_destroy,
-                    "readerUser": postgres.reader,
-                }
-            ),
+            "postgres": {
+                "host": postgres.host,
+                "port": postgres.port,
+                "database": postgres.database,
+                "user": postgres.user,
+                "externalAddress": postgres.external_address,
+                "dataDisk": postgres.data_disk,
+                "keepDataOnDestroy": config.postgres.keep_data_on_destroy,
+                "readerUser": postgres.reader,
+            },
             "postgresPassword": pulumi.Output.secret(postgres.password),
             "postgresReaderPassword": postgres.reader_password,
             "workerPool": workers,
@@ -335,18 +337,16 @@ def fund_ports(nodes: list[MinaNodeInfo], client_port: int) -> list[str]:
     return [f"{node.service_host}:{client_port}" for node in nodes]
 
 
-def node_output(node: MinaNodeInfo, params: NetworkParams) -> pulumi.Output[dict[str, Any]]:
+def node_output(node: MinaNodeInfo, params: NetworkParams) -> dict[str, Any]:
     """One entry of the `nodes` stack output."""
-    return node.public_key.apply(
-        lambda public_key: {
-            "name": node.name,
-            "role": node.role,
-            "publicKey": public_key,
-            "service": node.service_host,
-            "pod": node.pod,
-            "clientPort": params.client_port,
-            "graphqlPort": params.graphql_port,
-            "itnPort": params.itn_port,
-            "libp2pPort": params.libp2p_port,
-        }
-    )
+    return {
+        "name": node.name,
+        "role": node.role,
+        "publicKey": node.public_key,
+        "service": node.service_host,
+        "pod": node.pod,
+        "clientPort": params.client_port,
+        "graphqlPort": params.graphql_port,
+        "itnPort": params.itn_port,
+        "libp2pPort": params.libp2p_port,
+    }

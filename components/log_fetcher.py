@@ -152,8 +152,9 @@ class LogFetcher(pulumi.ComponentResource):
     log_api_url: str
     shards: list[str]
     """Names of the fetcher shards' Deployments, in order (shard k follows the k-th node set)."""
-    shard_nodes: pulumi.Output[list[dict[str, object]]]
-    """The `logFetchers` output: per shard its Deployment and node name -> trace name."""
+    shard_nodes: list[dict[str, object]]
+    """The `logFetchers` output: per shard its Deployment and node name -> trace name (an
+    Output: trace names come from the public keys)."""
 
     def __init__(
         self,
@@ -222,28 +223,28 @@ class LogFetcher(pulumi.ComponentResource):
         shard_members = services.fetcher_shards(node_indexes)
         self.shards = [shard_name(index) for index in range(len(shard_members))]
 
-        def shard_summary(summary: PublicSummary) -> list[dict[str, object]]:
-            everyone = fetched_nodes(ctx.config, summary)
-            return [
-                {
-                    "deployment": shard_name(index),
-                    "nodes": {everyone[i].name: everyone[i].trace_name for i in members},
-                }
-                for index, members in enumerate(shard_members)
-            ]
+        everyone = ctx.keys.public.apply(lambda summary: fetched_nodes(ctx.config, summary))
 
-        self.shard_nodes = ctx.keys.public.apply(shard_summary)
+        def trace_names(nodes: list[services.FetchedNode], members: list[int]) -> dict[str, str]:
+            return {nodes[i].name: nodes[i].trace_name for i in members}
+
+        self.shard_nodes = [
+            {
+                "deployment": shard_name(index),
+                "nodes": everyone.apply(lambda nodes, members=members: trace_names(nodes, members)),
+            }
+            for index, members in enumerate(shard_members)
+        ]
         for index, members in enumerate(shard_members):
             shard = shard_name(index)
 
-            def shard_list(summary: PublicSummary, members: list[int] = members) -> str:
-                everyone = fetched_nodes(ctx.config, summary)
-                return services.fetcher_node_list([everyone[i] for i in members])
+            def shard_list(nodes: list[services.FetchedNode], members: list[int] = members) -> str:
+                return services.fetcher_node_list([nodes[i] for i in members])
 
             node_list = k8s.core.v1.ConfigMap(
                 f"{name}-{index + 1}-nodes",
                 metadata=ctx.metadata(f"{shard}-nodes", FETCHER, shard),
-                data={NODE_LIST_FILE: ctx.keys.public.apply(shard_list)},
+                data={NODE_LIST_FILE: everyone.apply(shard_list)},
                 opts=child,
             )
             output_spec: k8s.core.v1.PersistentVolumeClaimSpecArgsDict = {

@@ -5,6 +5,14 @@ would receive it: type, name, parent, provider, dependencies, resource options, 
 under their wire names. `RecordingMocks` answers each resource with plausible provider outputs
 (a cluster endpoint, an address, a random seed) that are deterministic, so two runs of the same
 stack record byte-identical inputs.
+
+The values the mocks invent are tagged, so one run tells which stack outputs a real `up` would
+get from the cloud instead (`ProgramRun.mock_values`): the response to each registration names
+the resource itself as a dependency of every property the mocks invented. The SDK turns that
+into a `DependencyResource` in the resource set of that property's Output only, and every
+`apply`/`all` built on it carries the set along; its URN is the resource's own, so the
+dependencies the program's resources record do not change (upstream references at
+`RecordingMonitor.RegisterResource` and `_invented_paths`).
 """
 
 from __future__ import annotations
@@ -22,6 +30,7 @@ from typing import Any
 
 import pulumi
 import pulumi.runtime
+from pulumi.resource import DependencyResource
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import rpc
 from pulumi.runtime.settings import set_root_resource
@@ -58,19 +67,37 @@ class RecordingMocks(pulumi_mocks.Mocks):
     def __init__(self, stack: str, variant: int = 0) -> None:
         self.stack = stack
         self.variant = variant
-        """Shifts every invented value (clock, addresses, random bytes) so a second run with
-        another variant shows which outputs came from the mocks rather than from the config."""
+        """Shifts every invented value (clock, addresses, random bytes): what changes between
+        runs with two variants is what the mocks invented (tests/scripts/test_engine.py checks
+        the tags against that)."""
         self.now = MOCK_NOW + timedelta(days=variant)
         self._current = threading.local()
-        """Per thread: the inputs of the registration being answered. The SDK registers on
-        executor threads and calls `new_resource` on the registering thread."""
+        """Per thread: the inputs of the registration being answered and the properties the
+        answer invented. The SDK registers on executor threads and calls `new_resource` on the
+        registering thread."""
 
     def current_inputs(self) -> dict[str, Any]:
         return self._current.inputs
 
+    def current_invented(self) -> list[str]:
+        """The output properties of the registration just answered whose values were invented
+        (they change with `variant`); the others come from the inputs."""
+        return self._current.invented
+
     def new_resource(self, args: pulumi_mocks.MockResourceArgs) -> tuple[str | None, dict]:
         self._current.inputs = args.inputs
+        self._current.invented = []
+        resource_id, state, invented = self._answer(args)
+        self._current.invented = sorted(invented)
+        return resource_id, state | invented
+
+    def _answer(
+        self, args: pulumi_mocks.MockResourceArgs
+    ) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
+        """The resource's id, the state it echoes or derives from its inputs, and the
+        properties the mocks invent (a real `up` gets those from the cloud)."""
         state = dict(args.inputs)
+        invented: dict[str, Any] = {}
         resource_id = f"{args.name}-id"
         typ = args.typ
         if typ.startswith("kubernetes:"):
@@ -88,24 +115,27 @@ class RecordingMocks(pulumi_mocks.Mocks):
             }
             if typ == "kubernetes:core/v1:Service":
                 ingress = {"ip": self._ip("10.10.8", args.name)}
-                state["status"] = {"loadBalancer": {"ingress": [ingress]}}
+                invented["status"] = {"loadBalancer": {"ingress": [ingress]}}
             resource_id = f"{metadata.get('namespace', 'default')}/{metadata['name']}"
-            return resource_id, state
+            return resource_id, state, invented
         plain = _unwrap(args.inputs)
         if typ == "gcp:container/cluster:Cluster":
-            state |= {
+            invented |= {
                 "endpoint": f"203.0.113.{10 + self.variant}",
                 "masterAuth": {
                     "clusterCaCertificate": base64.b64encode(
                         f"mock cluster CA {self.variant}".encode()
                     ).decode()
                 },
-                "name": plain.get("name", args.name),
             }
+            state["name"] = plain.get("name", args.name)
             project, location = plain.get("project"), plain.get("location")
             resource_id = f"projects/{project}/locations/{location}/clusters/{args.name}"
         elif typ == "gcp:compute/address:Address":
-            state["address"] = plain.get("address") or self._ip("10.10.4", args.name)
+            if plain.get("address"):
+                state["address"] = plain["address"]
+            else:
+                invented["address"] = self._ip("10.10.4", args.name)
         elif typ == "gcp:serviceaccount/account:Account":
             state["email"] = f"{plain['accountId']}@{plain.get('project')}.iam.gserviceaccount.com"
         elif typ in {
@@ -128,18 +158,18 @@ class RecordingMocks(pulumi_mocks.Mocks):
             resource_id = name
         elif typ == "random:index/randomBytes:RandomBytes":
             raw = self._digest(args.name)[: int(plain["length"])]
-            state |= {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
+            invented |= {"base64": base64.b64encode(raw).decode(), "hex": raw.hex()}
         elif typ == "random:index/randomId:RandomId":
             raw = _digest(self.stack, args.name)[: int(plain["byteLength"])]
             state |= {"hex": raw.hex(), "b64Url": base64.urlsafe_b64encode(raw).decode()}
         elif typ == "random:index/randomPassword:RandomPassword":
-            state["result"] = base64.urlsafe_b64encode(self._digest(args.name)).decode()[
+            invented["result"] = base64.urlsafe_b64encode(self._digest(args.name)).decode()[
                 : int(plain["length"])
             ]
         elif typ == "pulumi-python:dynamic:Resource" and "delayMinutes" in plain:
             moment = self.now + timedelta(minutes=float(plain["delayMinutes"]))
-            state["timestamp"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-        return resource_id, state
+            invented["timestamp"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return resource_id, state, invented
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:
         if args.token == "gcp:organizations/getProject:getProject":  # noqa: S105 (invoke token)
@@ -179,9 +209,16 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         self.recorded: list[RecordedResource] = []
 
     def RegisterResource(self, request: Any) -> Any:  # noqa: N802 (gRPC method name)
+        # pulumi/pulumi@1b594989 sdk/python/lib/pulumi/runtime/mocks.py:299-325: the SDK's
+        # monitor answers with the URN, the id and the state `new_resource` returned.
         response = super().RegisterResource(request)
         if request.type == "pulumi:pulumi:Stack":
             return response
+        for prop in self.recording_mocks.current_invented():
+            # The tag: the SDK makes each URN of a property's dependencies a DependencyResource
+            # (runtime/resource.py:1235-1239, resource.py:1044) and adds it to that property's
+            # Output only (runtime/rpc.py:1514, :1585, :1205-1206).
+            response.propertyDependencies[prop].urns.append(response.urn)
         timeouts = request.customTimeouts
         self.recorded.append(
             RecordedResource(
@@ -228,6 +265,9 @@ class ProgramRun:
     resources: list[RecordedResource]
     outputs: dict[str, Any]
     secret_outputs: set[str] = field(default_factory=set)
+    mock_values: list[str] = field(default_factory=list)
+    """Output paths (`postgres.externalAddress`, `nodes[0].publicKey`) whose values come from,
+    or are computed from, a value the mocks invented."""
     engine_was_mocked: bool = False
     """The canary: the program body ran while our recording monitor was the engine."""
 
@@ -247,17 +287,21 @@ def run_program(
     assert root is not None
     exported: dict[str, Any] = {}
     secret_outputs: set[str] = set()
+    mock_values: list[str] = []
     mocked: list[bool] = []
 
     async def program() -> None:
         mocked.append(pulumi.runtime.settings.get_monitor() is monitor)
         runpy.run_path(str(PROGRAM), run_name="__pulumi_program__")
         await wait_for_rpcs()
-        for key, value in getattr(root, "outputs", {}).items():
+        stack_outputs = getattr(root, "outputs", {})
+        for key, value in stack_outputs.items():
             output = pulumi.Output.from_input(value)
             exported[key] = await output.future()
             if await output.is_secret():
                 secret_outputs.add(key)
+        for key in sorted(stack_outputs):
+            mock_values.extend(await _invented_paths(stack_outputs[key], key))
 
     _sync_await(run_pulumi_func(program))
     return ProgramRun(
@@ -265,26 +309,50 @@ def run_program(
         sorted(monitor.recorded, key=lambda resource: resource.urn),
         exported,
         secret_outputs,
+        mock_values,
         engine_was_mocked=mocked == [True],
     )
 
 
-def mock_value_paths(first: Any, second: Any, path: str = "") -> list[str]:
-    """Output paths whose values differ between two runs with different mock variants.
+async def _invented_paths(value: Any, path: str) -> list[str]:
+    """The leaf paths of an exported value that carry the mocks' tag.
 
-    The config is the same in both runs, so a difference can only come from a value the mock
-    engine invented (or one computed from it): the clock, an address, random bytes.
+    The tag rides on Outputs, so a value is marked as finely as the program builds it: a dict
+    of Outputs marks the tagged ones, one Output of a whole dict marks every leaf in it.
+    `Output.from_input` lifts the Outputs an `apply` returned into the resource set
+    (pulumi/pulumi@1b594989 sdk/python/lib/pulumi/output.py:452, :320); `apply` and `all` carry
+    the set along (:289-347, :654-656).
     """
-    if isinstance(first, dict) and isinstance(second, dict) and set(first) == set(second):
+    if isinstance(value, pulumi.Output):
+        lifted = pulumi.Output.from_input(value)
+        if any(isinstance(r, DependencyResource) for r in await lifted.resources()):
+            return _leaf_paths(await lifted.future(), path)
+        return []
+    if isinstance(value, dict):
         return [
             found
-            for key in sorted(first)
-            for found in mock_value_paths(first[key], second[key], f"{path}.{key}" if path else key)
+            for key in sorted(value)
+            for found in await _invented_paths(value[key], f"{path}.{key}")
         ]
-    if isinstance(first, list) and isinstance(second, list) and len(first) == len(second):
+    if isinstance(value, list | tuple):
         return [
             found
-            for index, (a, b) in enumerate(zip(first, second, strict=True))
-            for found in mock_value_paths(a, b, f"{path}[{index}]")
+            for index, item in enumerate(value)
+            for found in await _invented_paths(item, f"{path}[{index}]")
         ]
-    return [] if first == second else [path]
+    return []
+
+
+def _leaf_paths(value: Any, path: str) -> list[str]:
+    """Every leaf below `path` that holds a value (None is nothing invented)."""
+    if isinstance(value, dict):
+        return [
+            found for key in sorted(value) for found in _leaf_paths(value[key], f"{path}.{key}")
+        ]
+    if isinstance(value, list):
+        return [
+            found
+            for index, item in enumerate(value)
+            for found in _leaf_paths(item, f"{path}[{index}]")
+        ]
+    return [] if value is None else [path]
