@@ -3,7 +3,8 @@ before it starts, with every problem reported at once as one line that says what
 
 `run_preflight` returns the problems; `preflight` also returns the side-by-side quota table and
 notes (e.g. a PostgreSQL disk kept by an earlier deploy). Local checks (credentials, the auth
-plugin, this machine's address) need no API; the project checks need a `GcpApi`.
+plugin, this machine's address, pinned images and signing key) need no API; the project checks
+need a `GcpApi`.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from minaperf.gcp_project import (
     required_apis,
 )
 from minaperf.machines import machine_shape
+from minaperf.signing_key import FINGERPRINT_PATH, uses_worker_vms
 
 WORKER_IMAGE = ("debian-cloud", "debian-12")
 """The snark worker VMs' boot image (project, family), as components.worker_pool uses it."""
@@ -443,9 +445,38 @@ def _note_kept_disks(
         )
 
 
+def pin_command(config: ExperimentConfig) -> str:
+    return f"python -m scripts.pin --stack {config.name} --write"
+
+
+def _check_supply_chain(config: ExperimentConfig, report: PreflightReport) -> None:
+    """Every image pinned by digest and, with worker VMs, the apt signing key by fingerprint:
+    a tag or a first-fetched key is whatever the registry or repository serves that day."""
+    for key, image in config.images.model_dump(by_alias=True).items():
+        if "@sha256:" not in str(image):
+            report.problems.append(
+                Problem(
+                    "images",
+                    f"images.{key} ({image}) has no digest, so every node pulls whatever the "
+                    "tag points to that day",
+                    pin_command(config),
+                )
+            )
+    if uses_worker_vms(config) and config.worker_pool.mina_package.signing_key_fingerprint is None:
+        report.problems.append(
+            Problem(
+                "signing key",
+                f"{FINGERPRINT_PATH} is not set, so the worker VMs trust whatever key the "
+                "repository serves on their first boot",
+                pin_command(config),
+            )
+        )
+
+
 def preflight(config: ExperimentConfig, env: Environment, api: GcpApi | None) -> PreflightReport:
     """Every check; the project checks only run with an API client (credentials found)."""
     report = PreflightReport()
+    _check_supply_chain(config, report)
     platform = config.platform
     if not isinstance(platform, GkePlatform):
         report.notes.append("platform.kind is kubernetes: no GCP project to check")

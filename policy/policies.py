@@ -615,6 +615,28 @@ def check_label_limits(
 
 # --- policies ------------------------------------------------------------------------------------
 
+_PINNED_IMAGE = re.compile(r"@sha256:[0-9a-f]{64}$")
+
+
+def check_image_digests(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """Every container's image is pinned by digest (`repo:tag@sha256:...`): a tag is whatever
+    the registry points it to on the day a node pulls."""
+    pod_spec = _pod_spec(resource_type, props)
+    if pod_spec is None:
+        return []
+    messages = []
+    for label, container in _containers(pod_spec):
+        image = plain(container.get("image"))
+        if not isinstance(image, str) or not _PINNED_IMAGE.search(image):
+            messages.append(
+                f"{label} in `{name}` runs {image!r} without a digest; pin it with "
+                "`python -m scripts.pin --stack <stack> --write`"
+            )
+    return messages
+
+
 Check = Callable[[str, str, Mapping[str, Any], Mapping[str, Any]], list[str]]
 
 _PACK_CONFIG_SCHEMA = PolicyConfigSchema(
@@ -634,12 +656,17 @@ def _validator(check: Check) -> Callable[[ResourceValidationArgs, ReportViolatio
     return validate
 
 
-def _policy(name: str, description: str, check: Check) -> ResourceValidationPolicy:
+def _policy(
+    name: str,
+    description: str,
+    check: Check,
+    level: EnforcementLevel = EnforcementLevel.MANDATORY,
+) -> ResourceValidationPolicy:
     return ResourceValidationPolicy(
         name=name,
         description=description,
         validate=_validator(check),
-        enforcement_level=EnforcementLevel.MANDATORY,
+        enforcement_level=level,
         config_schema=_PACK_CONFIG_SCHEMA,
     )
 
@@ -712,6 +739,14 @@ experiment_labels = _policy(
     "Labelled GCP resources and all Kubernetes objects carry experiment and expiry labels.",
     check_labels,
 )
+# Advisory until every stack pins its images (`python -m scripts.pin --write`); an operator makes
+# it mandatory in the pack config (policy/config.json), as for any policy.
+images_pinned_by_digest = _policy(
+    "images-pinned-by-digest",
+    "Every container image carries a digest (`repo:tag@sha256:...`).",
+    check_image_digests,
+    EnforcementLevel.ADVISORY,
+)
 cluster_deletion_protection_needs_expiry = _policy(
     "cluster-deletion-protection-needs-expiry",
     "A GKE cluster may turn deletionProtection off only when it carries an expiry label.",
@@ -733,4 +768,5 @@ ALL_POLICIES: list[ResourceValidationPolicy] = [
     no_vm_public_ip,
     experiment_labels,
     cluster_deletion_protection_needs_expiry,
+    images_pinned_by_digest,
 ]

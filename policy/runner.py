@@ -3,7 +3,13 @@
 `python -m scripts.render` writes `resources.json`; this turns each record into the same
 `ResourceValidationArgs` the engine would build (props wrapped in the engine's unknown-checking
 proxy, options and provider filled in) and calls every policy's `validate` with a collecting
-reporter. Command line: `python -m policy.runner build/<stack>/resources.json [--set KEY=VALUE]`.
+reporter. Each finding carries its policy's enforcement level: the level in the code, overridden
+by the pack config the operator passes (`--policy-pack-config`, e.g. policy/config.json: `"all"`
+or a policy's name mapped to a level or to `{"enforcementLevel": ...}`, as Pulumi reads it,
+pulumi.com/docs/using-pulumi/crossguard/configuration "Enforcement Level"). Only mandatory findings
+are violations; advisory ones are reported and block nothing; disabled policies do not run.
+Command line: `python -m policy.runner build/<stack>/resources.json [--set KEY=VALUE]
+[--pack-config policy/config.json]` (exit 1 on a violation).
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from pulumi_policy import (
+    EnforcementLevel,
     PolicyCustomTimeouts,
     PolicyProviderResource,
     PolicyResourceOptions,
@@ -38,9 +45,36 @@ class Violation:
     name: str
     resource_type: str
     message: str
+    level: str = "mandatory"
 
     def __str__(self) -> str:
-        return f"[{self.policy}] {self.resource_type} {self.name}: {self.message}"
+        prefix = "" if self.level == "mandatory" else f"{self.level}: "
+        return f"{prefix}[{self.policy}] {self.resource_type} {self.name}: {self.message}"
+
+
+LEVELS = {level.value: level for level in EnforcementLevel}
+
+
+def pack_levels(
+    pack_config: Mapping[str, Any], policies: Iterable[ResourceValidationPolicy] = ALL_POLICIES
+) -> dict[str, str]:
+    """Each policy's effective level: its own, then `all`, then its entry in the pack config."""
+
+    def level_of(entry: Any) -> str | None:
+        value = entry.get("enforcementLevel") if isinstance(entry, Mapping) else entry
+        if value is None:
+            return None
+        if value not in LEVELS:
+            raise ValueError(f"unknown enforcement level {value!r} (known: {sorted(LEVELS)})")
+        return str(value)
+
+    levels = {}
+    for policy in policies:
+        own = policy.enforcement_level or EnforcementLevel.ADVISORY
+        levels[policy.name] = (
+            level_of(pack_config.get(policy.name)) or level_of(pack_config.get("all")) or own.value
+        )
+    return levels
 
 
 def _seconds(value: Any) -> float:
@@ -129,12 +163,32 @@ def run_policies(
     resources: Sequence[Mapping[str, Any]],
     config: Mapping[str, Any],
     policies: Iterable[ResourceValidationPolicy] = ALL_POLICIES,
+    *,
+    levels: Mapping[str, str] | None = None,
 ) -> list[Violation]:
-    """Every violation every policy reports over the recorded resources, in record order."""
+    """The violations (mandatory findings) over the recorded resources, in record order."""
+    return [
+        finding
+        for finding in evaluate(resources, config, policies, levels=levels)
+        if finding.level == "mandatory"
+    ]
+
+
+def evaluate(
+    resources: Sequence[Mapping[str, Any]],
+    config: Mapping[str, Any],
+    policies: Iterable[ResourceValidationPolicy] = ALL_POLICIES,
+    *,
+    levels: Mapping[str, str] | None = None,
+) -> list[Violation]:
+    """Every finding of every enabled policy, with its level (`levels`: pack_levels' answer;
+    default: the levels in the code)."""
     # The given config is authoritative: never fall back to whatever stack config is ambient.
     effective = {CONFIG_ALLOW_PUBLIC: False, CONFIG_EXPERIMENT: None, **config}
     by_urn = {r["urn"]: r for r in resources}
     policies = list(policies)
+    level = pack_levels({}, policies) | dict(levels or {})
+    policies = [policy for policy in policies if level[policy.name] != "disabled"]
     violations: list[Violation] = []
     for record in resources:
         for policy in policies:
@@ -142,7 +196,14 @@ def run_policies(
 
             def report(message: str, urn: str | None = None, *, _policy=policy, _rec=record):
                 violations.append(
-                    Violation(_policy.name, _rec["urn"], _rec["name"], _rec["type"], message)
+                    Violation(
+                        _policy.name,
+                        _rec["urn"],
+                        _rec["name"],
+                        _rec["type"],
+                        message,
+                        level[_policy.name],
+                    )
                 )
 
             try:
@@ -171,11 +232,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m policy.runner", description=__doc__)
     parser.add_argument("resources", type=Path, help="resources.json written by scripts.render")
     parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--pack-config", type=Path, help="the operator's policy pack config")
     args = parser.parse_args(argv)
-    violations = run_policies(json.loads(args.resources.read_text()), _parse_set(args.set))
-    for violation in violations:
-        print(violation)
-    print(f"{len(violations)} violation(s)", file=sys.stderr)
+    pack_config = json.loads(args.pack_config.read_text()) if args.pack_config else {}
+    findings = evaluate(
+        json.loads(args.resources.read_text()),
+        _parse_set(args.set),
+        levels=pack_levels(pack_config),
+    )
+    for finding in findings:
+        print(finding)
+    violations = [f for f in findings if f.level == "mandatory"]
+    advisories = len(findings) - len(violations)
+    print(f"{len(violations)} violation(s), {advisories} advisory finding(s)", file=sys.stderr)
     return 1 if violations else 0
 
 

@@ -7,6 +7,8 @@ as floats, secrets as "[secret]"); `build_args` wraps them exactly as the engine
 from __future__ import annotations
 
 import copy
+import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -250,9 +252,15 @@ def violations(
 
 
 def test_pack_policies_are_mandatory_and_uniquely_named():
+    """All mandatory but the digest policy, advisory until every stack pins its images."""
     names = [policy.name for policy in p.ALL_POLICIES]
-    assert len(names) == len(set(names)) == 14
-    assert all(policy.enforcement_level == EnforcementLevel.MANDATORY for policy in p.ALL_POLICIES)
+    assert len(names) == len(set(names)) == 15
+    levels = {policy.name: policy.enforcement_level for policy in p.ALL_POLICIES}
+    assert levels.pop("images-pinned-by-digest") == EnforcementLevel.ADVISORY
+    assert set(levels.values()) == {EnforcementLevel.MANDATORY}
+    # The operator's checked-in pack config says so explicitly (where one makes it mandatory).
+    config = json.loads((Path(p.__file__).parent / "config.json").read_text())
+    assert config["images-pinned-by-digest"] == {"enforcementLevel": "advisory"}
 
 
 # --- no-public-ingress --------------------------------------------------------------------------
@@ -347,6 +355,41 @@ def test_restricted_services_with_ranges_or_internal_pass():
     assert violations(policy, service("dashboard", ranges=["10.0.0.0/8"], internal=True)) == []
     assert violations(policy, service("postgres", type_="ClusterIP")) == []
     assert violations(policy, service("log-api", ranges=None, name="log-api")) == []
+
+
+# --- images-pinned-by-digest --------------------------------------------------------------------
+
+DIGEST = "sha256:" + "0123456789abcdef" * 4
+
+
+@pytest.mark.parametrize(
+    ("image", "pinned"),
+    [
+        (f"postgres:15.10-bookworm@{DIGEST}", True),
+        (f"gcr.io/p/img@{DIGEST}", True),
+        ("postgres:15.10-bookworm", False),
+        (f"postgres:15@{DIGEST[:-1]}", False),
+        (f"postgres:15@{DIGEST.upper().replace('SHA256', 'sha256')}", False),
+        (f"postgres:15@sha512:{'0' * 128}", False),
+        ("", False),
+        (None, False),
+    ],
+)
+def test_image_digest_policy(image, pinned):
+    container = {**good_container(), "image": image}
+    init = {**good_container("init"), "image": f"busybox:1.36.1@{DIGEST}"}
+    found = violations(p.images_pinned_by_digest, stateful_set([container], [init]))
+    assert found == ([] if pinned else [
+        f"container `mina` in `bp-1` runs {image!r} without a digest; pin it with "
+        "`python -m scripts.pin --stack <stack> --write`"
+    ])  # fmt: skip
+
+
+def test_image_digest_policy_checks_init_containers():
+    init = {**good_container("install-keys"), "image": "busybox:1.36.1"}
+    pinned = {**good_container(), "image": f"x/y:1@{DIGEST}"}
+    (found,) = violations(p.images_pinned_by_digest, stateful_set([pinned], [init]))
+    assert found.startswith("initContainer `install-keys` in `bp-1` runs 'busybox:1.36.1'")
 
 
 # --- containers-have-resources ------------------------------------------------------------------

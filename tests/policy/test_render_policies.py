@@ -8,17 +8,28 @@ none at all.
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from policy import policies as p
-from policy.runner import run_policies
+from policy.runner import evaluate, pack_levels, run_policies
 from tests.conftest import ROOT, Rendered, render
+from tests.fakes.pinned import pin_overrides
 
 ORGANISATION_CONFIG = {"allowPublic": False}
 HALVES = ["0.0.0.0/1", "128.0.0.0/1"]
+PACK_LEVELS = pack_levels(json.loads((ROOT / "policy" / "config.json").read_text()))
+"""The levels of the operator's checked-in pack config (images-pinned-by-digest: advisory)."""
+ALL_MANDATORY = {**PACK_LEVELS, "images-pinned-by-digest": "mandatory"}
+"""An operator who made the digest policy mandatory (README: Guardrails)."""
+
+
+def pinned_dev() -> Rendered:
+    """The dev stack as `scripts.pin --write` leaves it."""
+    return render("dev", overrides=pin_overrides(ROOT / "Pulumi.dev.yaml"))
 
 
 @pytest.mark.parametrize(
@@ -34,8 +45,21 @@ HALVES = ["0.0.0.0/1", "128.0.0.0/1"]
 def test_safe_stacks_pass_every_policy(stack) -> None:
     rendered: Rendered = stack()
     config = {**ORGANISATION_CONFIG, "experiment": rendered.run.stack}
-    violations = run_policies(rendered.resources, config)
+    violations = run_policies(rendered.resources, config, levels=PACK_LEVELS)
     assert [f"{v.policy}: {v.urn}: {v.message}" for v in violations] == []
+    # Reported, not blocking: exactly the containers whose image the stack left as a tag.
+    findings = evaluate(rendered.resources, config, levels=PACK_LEVELS)
+    advisories = [f for f in findings if f.level == "advisory"]
+    assert advisories
+    assert {f.policy for f in advisories} == {"images-pinned-by-digest"}
+    assert all("without a digest" in f.message for f in advisories)
+    assert all("@sha256:" not in f.message for f in advisories)
+
+
+def test_a_pinned_stack_has_no_finding_even_with_the_digest_policy_mandatory() -> None:
+    rendered = pinned_dev()
+    config = {**ORGANISATION_CONFIG, "experiment": "dev"}
+    assert evaluate(rendered.resources, config, levels=ALL_MANDATORY) == []
 
 
 def test_a_stacks_own_opt_in_does_not_waive_the_organisations_policy() -> None:
@@ -138,6 +162,9 @@ PLANTS: list[tuple[str, str, Callable[[list[dict[str, Any]]], dict[str, Any]], P
      lambda i: i["labels"].pop("experiment"), False),
     ("cluster-deletion-protection-needs-expiry", "no expiry", lambda rs: _first(rs, CLUSTER),
      lambda i: i["resourceLabels"].pop("expiry"), False),
+    ("images-pinned-by-digest", "a tag without its digest", lambda rs: _first(rs, STATEFULSET),
+     lambda i: _container({"inputs": i}).update(
+         image=_container({"inputs": i})["image"].split("@")[0]), False),
 ]  # fmt: skip
 
 
@@ -147,11 +174,11 @@ PLANTS: list[tuple[str, str, Callable[[list[dict[str, Any]]], dict[str, Any]], P
      for policy, case, pick, plant, opt in PLANTS],
 )  # fmt: skip
 def test_every_policy_fires_on_a_planted_violation(policy, pick, plant, opted_in) -> None:
-    resources = copy.deepcopy(render("dev").resources)
+    resources = copy.deepcopy(pinned_dev().resources)
     target = pick(resources)
     plant(target["inputs"])
     config = {"allowPublic": opted_in, "experiment": "dev"}
-    violations = run_policies(resources, config)
+    violations = run_policies(resources, config, levels=ALL_MANDATORY)
     assert policy in {v.policy for v in violations if v.urn == target["urn"]}, [
         f"{v.policy}: {v.message}" for v in violations
     ]
@@ -160,3 +187,23 @@ def test_every_policy_fires_on_a_planted_violation(policy, pick, plant, opted_in
 
 def test_every_policy_has_a_planted_violation() -> None:
     assert {policy for policy, *_ in PLANTS} == {policy.name for policy in p.ALL_POLICIES}
+
+
+def test_an_unpinned_image_is_advisory_by_default_and_mandatory_when_the_operator_says_so() -> None:
+    resources = copy.deepcopy(pinned_dev().resources)
+    target = _first(resources, STATEFULSET)
+    container = _container(target)
+    container["image"] = container["image"].split("@")[0]
+    config = {**ORGANISATION_CONFIG, "experiment": "dev"}
+    assert run_policies(resources, config, levels=PACK_LEVELS) == []
+    (finding,) = evaluate(resources, config, levels=PACK_LEVELS)
+    assert (finding.policy, finding.level, finding.urn) == (
+        "images-pinned-by-digest",
+        "advisory",
+        target["urn"],
+    )
+    assert f"runs {container['image']!r} without a digest" in finding.message
+    operator = pack_levels({"images-pinned-by-digest": {"enforcementLevel": "mandatory"}})
+    assert [v.policy for v in run_policies(resources, config, levels=operator)] == [
+        "images-pinned-by-digest"
+    ]

@@ -20,7 +20,7 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from policy import policies as p
-from policy.runner import Violation, build_args, main, run_policies
+from policy.runner import Violation, build_args, evaluate, main, pack_levels, run_policies
 from tests.policy.test_policies import (
     CONFIG,
     K8S_LABELS,
@@ -147,6 +147,27 @@ def test_cli_exit_status(tmp_path, capsys):
     assert "[no-public-ingress] gcp:compute/firewall:Firewall dev-allow-postgres" in out
     path.write_text(json.dumps(sane_render()))
     assert main([str(path), "--set", "experiment=dev", "--set", "allowPublic=false"]) == 0
+    # An advisory finding is printed and blocks nothing; made mandatory, it fails the run.
+    out, err = capsys.readouterr()
+    assert "advisory: [images-pinned-by-digest]" in out
+    assert err.strip().endswith("0 violation(s), 2 advisory finding(s)")
+    mandatory = tmp_path / "pack.json"
+    mandatory.write_text(json.dumps({"all": "mandatory"}))
+    assert main([str(path), "--set", "experiment=dev", "--pack-config", str(mandatory)]) == 1
+
+
+def test_pack_levels_read_the_pack_config_as_pulumi_does():
+    assert pack_levels({}) == {x.name: x.enforcement_level.value for x in p.ALL_POLICIES}
+    levels = pack_levels({"all": "advisory", "no-vm-public-ip": {"enforcementLevel": "mandatory"}})
+    assert levels["no-vm-public-ip"] == "mandatory"
+    assert levels["private-cluster"] == "advisory"
+    assert pack_levels({"images-pinned-by-digest": "disabled"})["images-pinned-by-digest"] == (
+        "disabled"
+    )
+    with pytest.raises(ValueError, match="unknown enforcement level 'strict'"):
+        pack_levels({"all": "strict"})
+    rec = stateful_set([{**good_container(), "image": "busybox:1"}])
+    assert evaluate([rec], CONFIG, levels={"images-pinned-by-digest": "disabled"}) == []
 
 
 # --- parity with the real analyzer ---------------------------------------------------------------
@@ -179,13 +200,37 @@ def analyzer() -> Iterator[analyzer_pb2_grpc.AnalyzerStub]:
         yield stub
 
 
+PACK_LEVELS = pack_levels(json.loads((POLICY_DIR / "config.json").read_text()))
+"""Levels of the checked-in pack config, as `--policy-pack-config policy/config.json` sets them."""
+_WIRE_LEVELS = {
+    "advisory": analyzer_pb2.EnforcementLevel.ADVISORY,
+    "mandatory": analyzer_pb2.EnforcementLevel.MANDATORY,
+}
+
+
 def configure(stub: analyzer_pb2_grpc.AnalyzerStub, config: dict) -> None:
     request = analyzer_pb2.ConfigureAnalyzerRequest()
     for policy in p.ALL_POLICIES:
         entry = request.policyConfig[policy.name]
-        entry.enforcementLevel = analyzer_pb2.EnforcementLevel.MANDATORY
+        entry.enforcementLevel = _WIRE_LEVELS[PACK_LEVELS[policy.name]]
         entry.properties.update(config)
     stub.Configure(request)
+
+
+def analyze_levels(stub: analyzer_pb2_grpc.AnalyzerStub, rec: dict) -> list[tuple[str, str, str]]:
+    """(policy, message, level) of each diagnostic."""
+    properties = struct_pb2.Struct()
+    properties.update(rec["inputs"])
+    response = stub.Analyze(
+        analyzer_pb2.AnalyzeRequest(
+            type=rec["type"], properties=properties, urn=rec["urn"], name=rec["name"]
+        )
+    )
+    names = {v: k for k, v in _WIRE_LEVELS.items()}
+    return [
+        (d.policyName, d.message.split("\n", 1)[-1], names[d.enforcementLevel])
+        for d in response.diagnostics
+    ]
 
 
 def analyze(stub: analyzer_pb2_grpc.AnalyzerStub, rec: dict) -> list[tuple[str, str]]:
@@ -201,11 +246,13 @@ def analyze(stub: analyzer_pb2_grpc.AnalyzerStub, rec: dict) -> list[tuple[str, 
 
 
 def test_pack_registers_every_policy_as_mandatory(analyzer):
+    """All but the digest policy, which is advisory until an operator makes it mandatory."""
     info = analyzer.GetAnalyzerInfo(empty_pb2.Empty())
     assert info.name == "mina-itn-guardrails"
     assert sorted(x.name for x in info.policies) == sorted(x.name for x in p.ALL_POLICIES)
-    mandatory = analyzer_pb2.EnforcementLevel.MANDATORY
-    assert {x.enforcementLevel for x in info.policies} == {mandatory}
+    levels = {x.name: x.enforcementLevel for x in info.policies}
+    assert levels.pop("images-pinned-by-digest") == analyzer_pb2.EnforcementLevel.ADVISORY
+    assert set(levels.values()) == {analyzer_pb2.EnforcementLevel.MANDATORY}
 
 
 @pytest.mark.parametrize("allow_public", [False, True])
@@ -214,13 +261,15 @@ def test_runner_matches_the_analyzer(analyzer, allow_public):
     configure(analyzer, config)
     records = sane_render() + unsafe_render()
     engine = sorted(
-        (policy, rec["urn"], message)
+        (policy, rec["urn"], message, level)
         for rec in records
-        for policy, message in analyze(analyzer, rec)
+        for policy, message, level in analyze_levels(analyzer, rec)
     )
-    offline = sorted((v.policy, v.urn, v.message) for v in run_policies(records, config))
+    offline = sorted(
+        (v.policy, v.urn, v.message, v.level) for v in evaluate(records, config, levels=PACK_LEVELS)
+    )
     assert engine == offline
-    assert engine
+    assert {level for *_, level in engine} == {"mandatory", "advisory"}
 
 
 def test_a_stack_cannot_waive_its_own_guardrail():

@@ -23,6 +23,7 @@ import pytest
 from minaperf import lifecycle
 from minaperf.lifecycle import Lifecycle
 from tests.fakes.outputs_fixture import ORCHESTRATOR_PUBLIC_KEY, make_outputs, node, worker_pod_item
+from tests.fakes.pinned import pinned_copy
 from tests.fakes.servers import FakeDaemon, FakeUptimeBackend
 from tests.scripts.test_experiment_cli import (
     FAKE_KUBECTL,
@@ -43,6 +44,8 @@ class World:
         self.project = tmp / "project"
         self.project.mkdir()
         shutil.copy(ROOT / "Pulumi.yaml", self.project / "Pulumi.yaml")
+        # The kind stack as `scripts.pin --write` leaves it: preflight refuses unpinned images.
+        self.stack_config = pinned_copy(ROOT / "stacks" / "kind.yaml", tmp / "kind.yaml")
         self.state = tmp / "state"
         self.state.mkdir()
         bin_dir = tmp / "bin"
@@ -117,7 +120,7 @@ class World:
             "--stack",
             stack,
             "--config",
-            str(ROOT / "stacks" / "kind.yaml"),
+            str(self.stack_config),
             "--script",
             str(self.script),
             "--out",

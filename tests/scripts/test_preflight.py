@@ -19,6 +19,7 @@ from scripts import preflight as cli
 from scripts.render import read_stack_input, validate
 from tests.conftest import ROOT
 from tests.fakes.gcp_apis import TOKEN, FakeGcp, FakeProject
+from tests.fakes.pinned import pin_overrides, pinned_copy
 
 PROJECT = "my-project-1"
 HERE = "203.0.113.7"
@@ -26,12 +27,16 @@ HERE = "203.0.113.7"
 IMAGE_FEATURES = ["UEFI_COMPATIBLE", "VIRTIO_SCSI_MULTIQUEUE", "GVNIC", "SEV_CAPABLE"]
 
 
-def _config(stack_file: str = "Pulumi.dev.yaml", *overrides: str) -> ExperimentConfig:
+def _config(
+    stack_file: str = "Pulumi.dev.yaml", *overrides: str, pinned: bool = True
+) -> ExperimentConfig:
+    """The stack as a ready user has it: images and signing key pinned (`scripts.pin --write`)."""
+    pins = pin_overrides(ROOT / stack_file) if pinned else []
     return validate(
         read_stack_input(
             stack=None,
             config_file=ROOT / stack_file,
-            overrides=[f"gcp:project={PROJECT}", *overrides],
+            overrides=[f"gcp:project={PROJECT}", *pins, *overrides],
         )
     )
 
@@ -391,8 +396,8 @@ def echo() -> Iterator[str]:
 
 @pytest.fixture
 def stack_file(tmp_path: Path) -> Path:
-    text = (ROOT / "Pulumi.dev.yaml").read_text()
-    path = tmp_path / "Pulumi.exp.yaml"
+    path = pinned_copy(ROOT / "Pulumi.dev.yaml", tmp_path / "Pulumi.exp.yaml")
+    text = path.read_text()
     path.write_text(text.replace("config:\n", f"config:\n  gcp:project: {PROJECT}\n", 1))
     return path
 
@@ -459,6 +464,47 @@ def test_run_preflight_returns_only_the_problems(gcp: FakeGcp) -> None:
         api.close()
     assert problem.check == "permissions"
     assert isinstance(_config().platform, GkePlatform)
+
+
+# ------------------------------------------------------------------------------ supply chain
+
+
+def test_unpinned_images_and_key_are_problems_naming_the_pin_command(gcp: FakeGcp) -> None:
+    lines = _lines(_run(gcp, _config(pinned=False)))
+    fix = "; fix: python -m scripts.pin --stack dev --write"
+    assert lines == [
+        "images: images.daemon (minaprotocol/mina-daemon:4.0.0-6965b50-jammy-devnet) has no "
+        f"digest, so every node pulls whatever the tag points to that day{fix}",
+        "images: images.orchestrator (o1labs/mina-perf-testing:orchestrator) has no digest, so "
+        f"every node pulls whatever the tag points to that day{fix}",
+        "images: images.logFetcher (o1labs/mina-perf-testing:internal-trace-consumer-2.0.0) has "
+        f"no digest, so every node pulls whatever the tag points to that day{fix}",
+        "images: images.uptimeBackend (o1labs/mina-perf-testing:in-memory-uptime-backend) has no "
+        f"digest, so every node pulls whatever the tag points to that day{fix}",
+        "signing key: workerPool.minaPackage.signingKeyFingerprint is not set, so the worker VMs "
+        f"trust whatever key the repository serves on their first boot{fix}",
+    ]
+
+
+def test_one_unpinned_image_is_one_problem(gcp: FakeGcp) -> None:
+    config = _config("Pulumi.dev.yaml", "images.orchestrator=o1labs/mina-perf-testing:v2")
+    (line,) = _lines(_run(gcp, config))
+    assert line.startswith("images: images.orchestrator (o1labs/mina-perf-testing:v2) has no")
+
+
+def test_a_stack_without_worker_vms_needs_no_key_but_pinned_images() -> None:
+    kind = _config("stacks/kind.yaml", pinned=False)
+    report = preflight(kind, Environment(None, False, lambda: HERE), None)
+    assert [p.check for p in report.problems] == ["images"] * 4
+    assert _config("stacks/kind.yaml").worker_pool.mina_package.signing_key_fingerprint is None
+    pinned = preflight(_config("stacks/kind.yaml"), Environment(None, False, lambda: HERE), None)
+    assert pinned.problems == []
+    no_workers = _config("Pulumi.dev.yaml", "workerPool.servers=0", pinned=False)
+    assert "signing key" not in [p.check for p in run_preflight(no_workers, _env(), None)]
+
+
+def _env() -> Environment:
+    return Environment(credentials="token", auth_plugin=True, public_ipv4=lambda: HERE)
 
 
 # ------------------------------------------------------------------------------ credentials
