@@ -29,8 +29,8 @@ from components.security import POD_SECURITY_LABELS
 from components.uptime import UptimeBackend
 from components.worker_pool import SnarkWorkerPool
 from minaperf.config import ExperimentConfig, GkePlatform, KubernetesPlatform, NetworkParams
+from minaperf.gcp_project import estimated_hourly_cost
 from minaperf.orchestrator.config import LOG_FILE_NAME, OrchestratorConfig, config_text
-from minaperf.sizing import estimated_hourly_cost
 
 WORKSPACE_DIR = "/work"
 WORKSPACE_MINA_EXEC = "mina"
@@ -328,7 +328,7 @@ class Experiment(pulumi.ComponentResource):
             "postgresPassword": pulumi.Output.secret(postgres.password),
             "postgresReaderPassword": postgres.reader_password,
             "workerPool": workers,
-            "estimatedHourlyCostUsd": estimated_hourly_cost(config),
+            "estimatedHourlyCostUsd": estimated_hourly_cost(config, pulumi.log.warn),
         }
 
 

@@ -40,13 +40,12 @@ from components.labels import Labels
 from components.security import container_security, pod_security, scanner_skips
 from minaperf.config import KubernetesPlatform
 from minaperf.keys.material import KeyMaterial
-from minaperf.sizing import ORCHESTRATOR_CPU, ORCHESTRATOR_MEMORY
+from minaperf.sizing import ORCHESTRATOR_CPU, ORCHESTRATOR_MEMORY, ORCHESTRATOR_WORK_VOLUME
 
 COMPONENT = "orchestrator"
 POD = "orchestrator-0"
 CONTAINER = "orchestrator"
 WORK_DIR = "/work"
-WORK_SIZE = "10Gi"
 CONFIG_DIR = "/etc/orchestrator"
 CONFIG_FILE = "config.json"
 CONFIG_PATH = f"{CONFIG_DIR}/{CONFIG_FILE}"
@@ -293,7 +292,7 @@ class OrchestratorWorkspace(pulumi.ComponentResource):
 
         claim_spec: k8s.core.v1.PersistentVolumeClaimSpecArgsDict = {
             "access_modes": ["ReadWriteOnce"],
-            "resources": {"requests": {"storage": WORK_SIZE}},
+            "resources": {"requests": {"storage": ORCHESTRATOR_WORK_VOLUME}},
         }
         platform = config.platform
         if isinstance(platform, KubernetesPlatform) and platform.storage_class:

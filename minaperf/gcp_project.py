@@ -8,12 +8,21 @@ from __future__ import annotations
 
 import hashlib
 import re
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
-from minaperf.config import ExperimentConfig, GkePlatform
+from minaperf import daemon, services
+from minaperf.config import ExperimentConfig, GkePlatform, memory_bytes
+from minaperf.cost import (
+    CostEstimate,
+    DiskLine,
+    MachineLine,
+    MissingPriceError,
+    estimate_hourly_cost,
+)
 from minaperf.machines import boot_disk_type, machine_shape
-from minaperf.sizing import mina_pool_size, services_pool_size
+from minaperf.sizing import ORCHESTRATOR_WORK_VOLUME, mina_pool_size, services_pool_size
 
 BASE_APIS = (
     "compute.googleapis.com",
@@ -105,6 +114,9 @@ HYPERDISK_QUOTA = "HYPERDISK_BALANCED_TOTAL_GB"
 IN_USE_ADDRESSES = "IN_USE_ADDRESSES"
 
 
+WORKER_SERVERS = "snark worker servers"
+
+
 @dataclass(frozen=True)
 class Machines:
     """`count` machines of one type, as one request against the quotas."""
@@ -142,7 +154,7 @@ def machines(config: ExperimentConfig, platform: GkePlatform) -> list[Machines]:
     if workers.servers and config.nodes.snark_coordinators:
         result.append(
             Machines(
-                "snark worker servers",
+                WORKER_SERVERS,
                 workers.machine_type,
                 workers.servers,
                 workers.spot,
@@ -179,10 +191,99 @@ def quota_demand(
     if config.postgres.existing_disk is None:
         add(DISK_QUOTA_BY_TYPE[config.postgres.disk_type], config.postgres.disk_gb)
     # One Cloud NAT address (AUTO_ONLY allocates one to start) plus the external load
-    # balancers' forwarding rules: PostgreSQL.
-    addresses = 1 + (1 if config.postgres_cidrs else 0)
-    add(IN_USE_ADDRESSES, addresses)
+    # balancers' forwarding rules.
+    add(IN_USE_ADDRESSES, 1 + external_load_balancers(config))
     return demand
+
+
+# ------------------------------------------------------------------------------ cost
+
+DEFAULT_CLASS_DISK = "pd-balanced"
+"""GKE's default StorageClass (`standard-rwo`) provisions pd-balanced disks."""
+GKE_NOT_COUNTED = "list prices, approximate; not counted: Cloud NAT, network egress, logging"
+EXISTING_CLUSTER = "an existing cluster: nothing this stack creates is billed by it"
+
+
+def external_load_balancers(config: ExperimentConfig) -> int:
+    """LoadBalancer Services with an external address: PostgreSQL's, for `postgres_cidrs`
+    (components/postgres.py)."""
+    return 1 if config.postgres_cidrs else 0
+
+
+def internal_load_balancers(config: ExperimentConfig) -> int:
+    """Internal LoadBalancer Services on GKE: the first snark coordinator's, which the worker
+    VMs dial (components/mina_network.py `_workers_service`)."""
+    return 1 if config.nodes.snark_coordinators else 0
+
+
+def claimed_volumes(config: ExperimentConfig) -> list[DiskLine]:
+    """Disks the default storage class provisions for the claims: each daemon's chain data, the
+    orchestrator's workspace, each log fetcher shard's output (PostgreSQL has its own Disk)."""
+    gib = 1024**3
+
+    def size(quantity: str) -> float:
+        return memory_bytes(quantity) / gib
+
+    shards = services.fetcher_shards(range(config.nodes.total))
+    hours = config.metadata.ttl_hours
+    return [
+        DiskLine(DEFAULT_CLASS_DISK, size(daemon.DATA_VOLUME_SIZE), config.nodes.total),
+        DiskLine(DEFAULT_CLASS_DISK, size(ORCHESTRATOR_WORK_VOLUME)),
+        *(
+            DiskLine(DEFAULT_CLASS_DISK, size(services.fetcher_output_volume(len(shard), hours)))
+            for shard in shards
+        ),
+    ]
+
+
+def experiment_cost(config: ExperimentConfig) -> CostEstimate:
+    """What the stack is billed for per hour at list prices: the one estimate that the
+    `estimatedHourlyCostUsd` output, `scripts.render`'s summary and `--json` all show.
+
+    Counts every VM (node pools, worker VMs) with its boot disk, every disk the claims and
+    PostgreSQL get, one forwarding rule per load balancer, and GKE's cluster fee. On the
+    `kubernetes` platform the cluster is someone else's, so nothing is counted. Raises
+    MissingPriceError when the price table lacks a price.
+    """
+    platform = config.platform
+    if not isinstance(platform, GkePlatform):
+        return replace(estimate_hourly_cost([], [], gke_cluster=False), note=EXISTING_CLUSTER)
+    groups = machines(config, platform)
+    vms = [
+        MachineLine(
+            group.machine_type,
+            group.count,
+            group.spot,
+            "worker VMs" if group.role == WORKER_SERVERS else "cluster pools",
+        )
+        for group in groups
+    ]
+    disks = [DiskLine(group.disk_type, group.disk_gb, group.count) for group in groups]
+    if config.postgres.existing_disk is None:
+        disks.append(DiskLine(config.postgres.disk_type, config.postgres.disk_gb))
+    disks += claimed_volumes(config)
+    rules = external_load_balancers(config) + internal_load_balancers(config)
+    estimate = estimate_hourly_cost(vms, disks, gke_cluster=True, forwarding_rules=rules)
+    mirror = ", Artifact Registry storage" if platform.docker_hub_mirror else ""
+    return replace(estimate, note=GKE_NOT_COUNTED + mirror)
+
+
+def cost_or_reason(config: ExperimentConfig) -> CostEstimate | MissingPriceError:
+    """`experiment_cost`, or the missing price that stops it (for the render summary)."""
+    try:
+        return experiment_cost(config)
+    except MissingPriceError as error:
+        return error
+
+
+def estimated_hourly_cost(config: ExperimentConfig, warn: Callable[[str], None]) -> float | None:
+    """The stack output: `experiment_cost` to the cent; None when the price table lacks a
+    price, which `warn` is told (a missing estimate must not stop a deploy)."""
+    estimate = cost_or_reason(config)
+    if isinstance(estimate, MissingPriceError):
+        warn(f"estimatedHourlyCostUsd is not set: {estimate}")
+        return None
+    return estimate.usd_per_hour
 
 
 # ------------------------------------------------------------------------------ images

@@ -2,8 +2,8 @@
 
 Everything here reads the records `scripts.render` writes to `resources.json` (wire names,
 camelCase inputs) and the stack outputs, so a summary can be computed from a render directory
-without running the program again. Costs use the same dated list-price table as the
-`estimatedHourlyCostUsd` output (`minaperf/data/gcp_prices.json`).
+without running the program again. The cost is the one estimate the `estimatedHourlyCostUsd`
+output shows (`minaperf.gcp_project.experiment_cost`), itemized.
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from minaperf.config import memory_bytes
-from minaperf.cost import CostLine, DiskLine, MachineLine, estimate_hourly_cost, load_prices
+from minaperf.cost import CostEstimate, CostLine, MissingPriceError
 
 Record = Mapping[str, Any]
 
@@ -294,67 +293,6 @@ def endpoints(records: Sequence[Record]) -> list[dict[str, Any]]:
 # Cost
 
 
-def _storage_gb(quantity: Any) -> float:
-    return memory_bytes(str(quantity)) / 1024**3
-
-
-def _disks(records: Sequence[Record]) -> list[DiskLine]:
-    lines: list[DiskLine] = []
-    for record in records:
-        inputs = record["inputs"]
-        kind = record["type"]
-        if kind == "gcp:compute/disk:Disk":
-            lines.append(DiskLine(inputs.get("type") or "pd-standard", float(inputs["size"])))
-        elif kind == "gcp:container/nodePool:NodePool":
-            node_config = inputs.get("nodeConfig") or {}
-            count = int(inputs.get("nodeCount") or inputs.get("initialNodeCount") or 0)
-            lines.append(
-                DiskLine(
-                    node_config.get("diskType") or GKE_DEFAULT_DISK,
-                    float(node_config.get("diskSizeGb") or 100),
-                    count,
-                )
-            )
-        elif kind == "gcp:compute/instance:Instance":
-            boot = (inputs.get("bootDisk") or {}).get("initializeParams") or {}
-            lines.append(DiskLine(boot.get("type") or "pd-standard", float(boot.get("size") or 10)))
-        elif kind == GROUP_TYPE:
-            template = next(
-                (t for g, t in instance_groups(records) if g["urn"] == record["urn"]), None
-            )
-            if template is not None:
-                disks = template["inputs"].get("disks") or []
-                boot = next((disk for disk in disks if disk.get("boot")), {})
-                lines.append(
-                    DiskLine(
-                        boot.get("diskType") or "pd-standard",
-                        float(boot.get("diskSizeGb") or 10),
-                        int(inputs.get("targetSize") or 0),
-                    )
-                )
-        elif kind == "kubernetes:apps/v1:StatefulSet":
-            spec = inputs.get("spec") or {}
-            for template in spec.get("volumeClaimTemplates") or []:
-                storage = ((template.get("spec") or {}).get("resources") or {}).get("requests")
-                if storage and "storage" in storage:
-                    size = _storage_gb(storage["storage"])
-                    lines.append(DiskLine(GKE_DEFAULT_DISK, size, int(spec.get("replicas", 1))))
-        elif kind == "kubernetes:core/v1:PersistentVolumeClaim":
-            spec = inputs.get("spec") or {}
-            storage = (spec.get("resources") or {}).get("requests") or {}
-            # A claim bound to a named volume uses a disk counted on its own (gcp Disk).
-            if not spec.get("volumeName") and "storage" in storage:
-                lines.append(DiskLine(GKE_DEFAULT_DISK, _storage_gb(storage["storage"])))
-    return lines
-
-
-def _merge_disks(lines: list[DiskLine]) -> list[DiskLine]:
-    merged: dict[tuple[str, float], int] = defaultdict(int)
-    for line in lines:
-        merged[(line.disk_type, line.size_gb)] += line.count
-    return [DiskLine(kind, size, count) for (kind, size), count in sorted(merged.items())]
-
-
 def _line(line: CostLine) -> dict[str, Any]:
     return {
         "item": line.item,
@@ -363,68 +301,30 @@ def _line(line: CostLine) -> dict[str, Any]:
     }
 
 
-def cost(records: Sequence[Record], ttl_hours: float | None) -> dict[str, Any]:
-    """List-price cost by part: cluster pools, worker VMs, disks, load balancers, GKE fee."""
-    table = load_prices()
-    gke = any(record["type"] == "gcp:container/cluster:Cluster" for record in records)
-    pools = [
-        MachineLine(pool["machineType"], pool["count"], pool["spot"])
-        for pool in node_pools(records)
-    ]
-    vms = [MachineLine(vm["machineType"], 1, vm["spot"]) for vm in worker_vms(records, {})]
-    balancers = sum(
-        1
-        for record in records
-        if record["type"] == "kubernetes:core/v1:Service"
-        and (record["inputs"].get("spec") or {}).get("type") == "LoadBalancer"
-    )
-    parts: list[dict[str, Any]] = []
-
-    def add(part: str, lines: list[CostLine]) -> None:
-        if lines:
-            parts.append(
-                {
-                    "part": part,
-                    "lines": [_line(line) for line in lines],
-                    "usdPerHour": round(sum(line.usd_per_hour for line in lines), 4),
-                }
-            )
-
-    if gke:
-        add("cluster pools", estimate_hourly_cost(pools, [], gke_cluster=False).lines)
-        add("worker VMs", estimate_hourly_cost(_merge_vms(vms), [], gke_cluster=False).lines)
-        add(
-            "disks",
-            estimate_hourly_cost([], _merge_disks(_disks(records)), gke_cluster=False).lines,
-        )
-        rule = float(table["forwardingRulePerHour"])
-        add(
-            "load balancers",
-            [CostLine("forwarding rule", balancers, rule, rule * balancers)] if balancers else [],
-        )
-        fee = float(table["gkeClusterManagementPerHour"])
-        add("GKE cluster fee", [CostLine("GKE cluster management fee", 1, fee, fee)])
-    total = round(sum(part["usdPerHour"] for part in parts), 4)
+def cost(estimate: CostEstimate | MissingPriceError, ttl_hours: float | None) -> dict[str, Any]:
+    """The estimate by part (cluster pools, worker VMs, disks, load balancers, GKE fee), or why
+    there is none."""
+    if isinstance(estimate, MissingPriceError):
+        return {"parts": [], "usdPerHour": None, "usdOverTtl": None, "error": str(estimate)}
+    total = estimate.usd_per_hour
     return {
-        "parts": parts,
+        "parts": [
+            {
+                "part": part,
+                "lines": [_line(line) for line in lines],
+                "usdPerHour": round(sum(line.usd_per_hour for line in lines), 4),
+            }
+            for part, lines in estimate.parts()
+        ],
         "usdPerHour": total,
         "ttlHours": ttl_hours,
-        "usdOverTtl": round(total * ttl_hours, 2) if ttl_hours is not None else None,
-        "asOf": table["asOf"],
-        "region": table["region"],
-        "note": (
-            "list prices, approximate; not counted: Cloud NAT, network egress, logging"
-            if gke
-            else "an existing cluster: nothing this stack creates is billed by it"
+        "usdOverTtl": (
+            round(estimate.total_usd_per_hour * ttl_hours, 2) if ttl_hours is not None else None
         ),
+        "asOf": estimate.as_of,
+        "region": estimate.region,
+        "note": estimate.note,
     }
-
-
-def _merge_vms(lines: list[MachineLine]) -> list[MachineLine]:
-    merged: dict[tuple[str, bool], int] = defaultdict(int)
-    for line in lines:
-        merged[(line.machine_type, line.spot)] += line.count
-    return [MachineLine(kind, count, spot) for (kind, spot), count in sorted(merged.items())]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -435,6 +335,7 @@ def summarize(
     records: Sequence[Record],
     outputs: Mapping[str, Any],
     *,
+    estimate: CostEstimate | MissingPriceError,
     ttl_hours: float | None,
     mock_values: Sequence[str] = (),
 ) -> dict[str, Any]:
@@ -450,7 +351,7 @@ def summarize(
         ],
         "workerVms": worker_vms(records, outputs),
         "endpoints": endpoints(records),
-        "cost": cost(records, ttl_hours),
+        "cost": cost(estimate, ttl_hours),
         "genesisTimestamp": outputs.get("genesisTimestamp"),
         "expiresAt": outputs.get("expiresAt"),
         "mockValues": list(mock_values),
@@ -524,7 +425,22 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     if not summary["endpoints"]:
         lines.append("  nothing")
     money = summary["cost"]
-    lines += ["", f"cost (list prices {money['region']}, {money['asOf']}):"]
+    if money["usdPerHour"] is None:
+        lines += ["", f"cost: not estimated: {money['error']}"]
+    else:
+        lines += _cost_lines(money)
+    mock = set(summary["mockValues"])
+    lines += [
+        "",
+        f"genesis: {summary['genesisTimestamp']}"
+        + (" (mock clock)" if "genesisTimestamp" in mock else ""),
+        f"expires: {summary['expiresAt']}" + (" (mock clock)" if "expiresAt" in mock else ""),
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _cost_lines(money: Mapping[str, Any]) -> list[str]:
+    lines = ["", f"cost (list prices {money['region']}, {money['asOf']}):"]
     for part in money["parts"]:
         lines.append(f"  {part['part']}: {_money(part['usdPerHour'])}/hour")
         for line in part["lines"]:
@@ -538,11 +454,4 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     )
     lines.append(f"  total: {_money(money['usdPerHour'])}/hour{over}")
     lines.append(f"  ({money['note']})")
-    mock = set(summary["mockValues"])
-    lines += [
-        "",
-        f"genesis: {summary['genesisTimestamp']}"
-        + (" (mock clock)" if "genesisTimestamp" in mock else ""),
-        f"expires: {summary['expiresAt']}" + (" (mock clock)" if "expiresAt" in mock else ""),
-    ]
-    return "\n".join(lines) + "\n"
+    return lines

@@ -1,4 +1,4 @@
-"""How big an experiment is: node pool sizes from resource requests, and its hourly cost."""
+"""How big an experiment is: node pool sizes from resource requests."""
 
 from __future__ import annotations
 
@@ -7,13 +7,6 @@ import math
 from dataclasses import dataclass
 
 from minaperf.config import ConfigError, ExperimentConfig, GkePlatform, cpu_millis, memory_bytes
-from minaperf.cost import (
-    CostEstimate,
-    DiskLine,
-    MachineLine,
-    UnknownMachineTypeError,
-    estimate_hourly_cost,
-)
 from minaperf.machines import machine_shape
 from minaperf.services import fetcher_resources, fetcher_shards
 
@@ -125,6 +118,8 @@ def mina_pool_size(config: ExperimentConfig, platform: GkePlatform) -> int:
 ORCHESTRATOR_CPU = "4"
 ORCHESTRATOR_MEMORY = "8Gi"
 """The orchestrator workspace: ~4 CPU in the seed issue."""
+ORCHESTRATOR_WORK_VOLUME = "10Gi"
+"""The workspace's claim (runs, generated scripts), on the default storage class."""
 SMALL_SERVICES_CPU_MILLIS = 1000
 SMALL_SERVICES_MEMORY = 2 * 1024**3
 """Uptime backend, log API and sidecars together, with headroom."""
@@ -153,44 +148,3 @@ def services_pool_demand(config: ExperimentConfig) -> PoolDemand:
 def services_pool_size(config: ExperimentConfig, platform: GkePlatform) -> int:
     pool = platform.pools.services
     return pool.count or pool_size(pool.machine_type, services_pool_demand(config))
-
-
-NODE_DATA_GB = 20
-"""Per-daemon PersistentVolumeClaim (chain data) on the default storage class."""
-
-
-def estimated_hourly_cost(config: ExperimentConfig) -> float | None:
-    """The stack output: USD per hour, or None when a machine type has no list price."""
-    try:
-        return round(experiment_cost(config).total_usd_per_hour, 2)
-    except UnknownMachineTypeError:
-        return None
-
-
-def experiment_cost(config: ExperimentConfig) -> CostEstimate:
-    """List-price estimate of what this stack runs per hour on GKE (machines, disks, fee).
-
-    On the `kubernetes` platform the cluster is someone else's, so nothing is counted.
-    """
-    platform = config.platform
-    if not isinstance(platform, GkePlatform):
-        return estimate_hourly_cost([], [], gke_cluster=False)
-    pools = platform.pools
-    machines = [
-        MachineLine(pools.mina.machine_type, mina_pool_size(config, platform), pools.mina.spot),
-        MachineLine(
-            pools.services.machine_type, services_pool_size(config, platform), pools.services.spot
-        ),
-    ]
-    workers = config.worker_pool
-    if workers.servers:
-        machines.append(MachineLine(workers.machine_type, workers.servers, workers.spot))
-    disks = [
-        DiskLine("pd-balanced", pools.mina.disk_gb, machines[0].count),
-        DiskLine("pd-balanced", pools.services.disk_gb, machines[1].count),
-        DiskLine(config.postgres.disk_type, config.postgres.disk_gb),
-        DiskLine("pd-balanced", NODE_DATA_GB, config.nodes.total),
-    ]
-    if workers.servers:
-        disks.append(DiskLine("pd-balanced", workers.disk_gb, workers.servers))
-    return estimate_hourly_cost(machines, disks, gke_cluster=True)

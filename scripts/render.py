@@ -603,6 +603,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"error: --out: cannot write {args.out}: {error.strerror}", file=sys.stderr)
             return 2
 
+    from minaperf.gcp_project import cost_or_reason
     from minaperf.preview import format_summary, summarize
     from minaperf.render_diff import diff_records, format_diff
 
@@ -620,7 +621,11 @@ def main(argv: list[str] | None = None) -> int:
     ]
     outputs = _plain(run.outputs, show_secrets=False)
     summary = summarize(
-        records, outputs, ttl_hours=config.metadata.ttl_hours, mock_values=mock_values
+        records,
+        outputs,
+        estimate=cost_or_reason(config),
+        ttl_hours=config.metadata.ttl_hours,
+        mock_values=mock_values,
     )
     diff = diff_records(old_records, records) if old_records is not None else None
     progress.stage("done")

@@ -1,8 +1,10 @@
-"""The cost estimate adds list prices correctly and refuses what it cannot price."""
+"""The cost estimate adds list prices correctly and names every price it lacks."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
+from typing import Any
 
 import pytest
 
@@ -11,7 +13,7 @@ from minaperf.cost import (
     DiskLine,
     MachineLine,
     Machines,
-    UnknownMachineTypeError,
+    MissingPriceError,
     estimate_hourly_cost,
     load_prices,
     machine_prices,
@@ -70,8 +72,8 @@ def test_estimate_adds_machines_disks_and_cluster_fee():
     assert [line.item for line in estimate.lines] == [
         "n2-standard-8 (on-demand)",
         "c3-highcpu-176 (spot)",
-        "pd-ssd 1000 GB",
         "pd-balanced 100 GB",
+        "pd-ssd 1000 GB",
         "GKE cluster management fee",
     ]
     assert estimate.lines[1].quantity == 2
@@ -87,7 +89,7 @@ def test_spot_is_cheaper_and_no_cluster_fee_off_gke():
 
 
 def test_unknown_machine_type_names_it_and_lists_known_ones():
-    with pytest.raises(UnknownMachineTypeError) as error:
+    with pytest.raises(MissingPriceError) as error:
         estimate_hourly_cost([MachineLine("m3-ultramem-32")], [], gke_cluster=True)
     message = str(error.value)
     assert "'m3-ultramem-32'" in message
@@ -96,14 +98,14 @@ def test_unknown_machine_type_names_it_and_lists_known_ones():
 
 
 def test_metal_is_not_offered_as_spot():
-    with pytest.raises(UnknownMachineTypeError, match="Spot"):
+    with pytest.raises(MissingPriceError, match="Spot"):
         estimate_hourly_cost(
             [MachineLine("c3-highcpu-192-metal", spot=True)], [], gke_cluster=False
         )
 
 
 def test_unknown_disk_type_and_negative_counts_rejected():
-    with pytest.raises(ValueError, match="hyperdisk-extreme"):
+    with pytest.raises(MissingPriceError, match="hyperdisk-extreme"):
         estimate_hourly_cost([], [DiskLine("hyperdisk-extreme", 10)], gke_cluster=False)
     with pytest.raises(ValueError, match="negative"):
         estimate_hourly_cost([MachineLine("e2-micro", -1)], [], gke_cluster=False)
@@ -118,3 +120,71 @@ def test_every_boot_disk_a_worker_vm_can_get_is_priced():
     for disk_type in disk_types:
         estimate = estimate_hourly_cost([], [DiskLine(disk_type, 100)], gke_cluster=False)
         assert estimate.total_usd_per_hour > 0
+
+
+def test_equal_lines_are_one_line_and_parts_keep_their_order():
+    estimate = estimate_hourly_cost(
+        [
+            MachineLine("n2-standard-16", 3, part="cluster pools"),
+            MachineLine("n2-standard-16", 1, part="cluster pools"),
+            MachineLine("n2-standard-16", 2, part="worker VMs"),
+        ],
+        [DiskLine("pd-balanced", 19), DiskLine("pd-balanced", 10), DiskLine("pd-balanced", 19)],
+        gke_cluster=True,
+        forwarding_rules=2,
+    )
+    assert [
+        (part, [(line.item, line.quantity) for line in lines]) for part, lines in estimate.parts()
+    ] == [
+        ("cluster pools", [("n2-standard-16 (on-demand)", 4)]),
+        ("worker VMs", [("n2-standard-16 (on-demand)", 2)]),
+        ("disks", [("pd-balanced 10 GB", 1), ("pd-balanced 19 GB", 2)]),
+        ("load balancers", [("forwarding rule", 2)]),
+        ("GKE cluster fee", [("GKE cluster management fee", 1)]),
+    ]
+    rule = load_prices()["forwardingRulePerHour"]
+    assert estimate.parts()[3][1][0].usd_per_hour == pytest.approx(2 * rule)
+    assert estimate.usd_per_hour == round(estimate.total_usd_per_hour, 2)
+
+
+def _without(path: tuple[str, ...]) -> dict[str, Any]:
+    table = copy.deepcopy(load_prices())
+    node = table
+    for key in path[:-1]:
+        node = node[key]
+    del node[path[-1]]
+    return table
+
+
+@pytest.mark.parametrize(
+    ("missing", "named"),
+    [
+        (("forwardingRulePerHour",), "'forwardingRulePerHour'"),
+        (("gkeClusterManagementPerHour",), "'gkeClusterManagementPerHour'"),
+        (("hoursPerMonth",), "'hoursPerMonth'"),
+        (("disksPerGbMonth", "pd-balanced"), "disk type 'pd-balanced'"),
+        (("families", "n2"), "machine type 'n2-standard-16'"),
+    ],
+)
+def test_a_price_missing_from_the_table_is_named_never_zero(
+    missing: tuple[str, ...], named: str
+) -> None:
+    table = _without(missing)
+    with pytest.raises(MissingPriceError) as error:
+        estimate_hourly_cost(
+            [MachineLine("n2-standard-16", 2), MachineLine("c3-highcpu-192-metal")],
+            [DiskLine("pd-balanced", 100)],
+            gke_cluster=True,
+            forwarding_rules=1,
+            table=table,
+        )
+    assert named in str(error.value)
+    assert "gcp_prices.json" in str(error.value)
+    # The whole table prices the same bill.
+    bill = estimate_hourly_cost(
+        [MachineLine("n2-standard-16", 2), MachineLine("c3-highcpu-192-metal")],
+        [DiskLine("pd-balanced", 100)],
+        gke_cluster=True,
+        forwarding_rules=1,
+    )
+    assert all(line.usd_per_hour > 0 for line in bill.lines)

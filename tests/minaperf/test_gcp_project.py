@@ -2,20 +2,33 @@
 
 from __future__ import annotations
 
+from collections import Counter
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from minaperf.config import GkePlatform
+from minaperf.config import GkePlatform, memory_bytes
+from minaperf.cost import MissingPriceError, load_prices, machine_prices
 from minaperf.gcp_project import (
     ACCOUNT_PURPOSES,
     PREEMPTIBLE_CPUS,
     SERVICE_ACCOUNT_ID,
+    cost_or_reason,
+    estimated_hourly_cost,
+    experiment_cost,
     quota_demand,
     service_account_id,
     through_mirror,
     upgrade_exclusion,
 )
 from minaperf.load import parse_config
+from minaperf.machines import known_machine_types
+from scripts.render import read_stack_input, validate
+from tests.conftest import ROOT, render
 
 # Stack names the config accepts: DNS labels of at most 30 characters.
 stack_names = st.from_regex(r"[a-z]([-a-z0-9]{0,28}[a-z0-9])?", fullmatch=True)
@@ -99,3 +112,157 @@ def test_through_mirror_follows_docker_reference_rules() -> None:
     assert through_mirror(digest, registry) == f"{registry}/library/{digest}"
     for foreign in ("gcr.io/p/x:1", "localhost/x:1", "registry:5000/x:1", "ghcr.io/o/x:1"):
         assert through_mirror(foreign, registry) == foreign
+
+
+# ------------------------------------------------------------------------------ cost
+
+
+def _gib(quantity: str) -> float:
+    return memory_bytes(quantity) / 1024**3
+
+
+def _vm(machine_type: str, spot: bool) -> str:
+    return f"{machine_type} ({'spot' if spot else 'on-demand'})"
+
+
+FREE = {
+    "gcp:compute/network:Network",
+    "gcp:compute/subnetwork:Subnetwork",
+    "gcp:compute/router:Router",
+    "gcp:compute/firewall:Firewall",
+    "gcp:compute/instanceTemplate:InstanceTemplate",  # billed as its group's VMs
+    "gcp:projects/service:Service",
+    "gcp:projects/iAMMember:IAMMember",
+    "gcp:serviceaccount/account:Account",
+    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember",
+}
+"""GCP types that cost nothing by the hour (an INTERNAL address is checked below)."""
+NOT_COUNTED = {
+    "gcp:compute/routerNat:RouterNat",  # Cloud NAT: the estimate's note says so
+    "gcp:artifactregistry/repository:Repository",  # storage by the GB pulled
+}
+
+
+def billed_in_render(records: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
+    """What the render's records are billed for by the hour, read from them alone, as
+    (part, item) -> quantity: the independent check of `experiment_cost`."""
+    billed: Counter[tuple[str, str]] = Counter()
+    templates = {
+        r["parent"]: r["inputs"]
+        for r in records
+        if r["type"] == "gcp:compute/instanceTemplate:InstanceTemplate"
+    }
+    for record in records:
+        kind, inputs = record["type"], record["inputs"]
+        if kind == "gcp:container/nodePool:NodePool":
+            node, count = inputs["nodeConfig"], inputs["nodeCount"]
+            billed["cluster pools", _vm(node["machineType"], node.get("spot", False))] += count
+            billed["disks", f"{node['diskType']} {node['diskSizeGb']:g} GB"] += count
+        elif kind == "gcp:compute/instanceGroupManager:InstanceGroupManager":
+            template, count = templates[record["parent"]], inputs["targetSize"]
+            spot = template["scheduling"].get("provisioningModel") == "SPOT"
+            billed["worker VMs", _vm(template["machineType"], spot)] += count
+            (boot,) = template["disks"]
+            billed["disks", f"{boot['diskType']} {boot['diskSizeGb']:g} GB"] += count
+        elif kind == "gcp:compute/disk:Disk":
+            billed["disks", f"{inputs['type']} {inputs['size']:g} GB"] += 1
+        elif kind == "gcp:compute/address:Address":
+            assert inputs["addressType"] == "INTERNAL", "a reserved external address is billed"
+        elif kind == "gcp:container/cluster:Cluster":
+            billed["GKE cluster fee", "GKE cluster management fee"] += 1
+        elif kind == "kubernetes:core/v1:Service":
+            if inputs["spec"].get("type") == "LoadBalancer":
+                billed["load balancers", "forwarding rule"] += 1
+        elif kind == "kubernetes:core/v1:PersistentVolumeClaim":
+            spec = inputs["spec"]
+            if not spec.get("volumeName"):  # a named volume is a Disk above
+                billed[
+                    "disks", f"pd-balanced {_gib(spec['resources']['requests']['storage']):g} GB"
+                ] += 1
+        elif kind == "kubernetes:apps/v1:StatefulSet":
+            spec = inputs["spec"]
+            for claim in spec.get("volumeClaimTemplates") or []:
+                size = _gib(claim["spec"]["resources"]["requests"]["storage"])
+                billed["disks", f"pd-balanced {size:g} GB"] += spec["replicas"]
+        elif kind.startswith("gcp:"):
+            assert kind in FREE | NOT_COUNTED, f"{kind}: say how it is billed"
+        if kind.startswith("kubernetes:apps/"):
+            pod = inputs["spec"]["template"]["spec"]
+            assert not [v for v in pod.get("volumes") or [] if "ephemeral" in v], record["name"]
+    return billed
+
+
+STACK_FILES = sorted((ROOT / "stacks").glob("*.yaml"))
+COST_CASES = [
+    ("dev", None, ()),
+    *((path.stem, path, ()) for path in STACK_FILES),
+    ("dev", None, ("workerPool.servers=0", "nodes.snarkCoordinators=0")),
+    (
+        "dev",
+        None,
+        (
+            "postgres.existingDisk=projects/your-gcp-project/zones/us-central1-a/disks/kept",
+            "metadata.ttlHours=200",
+        ),
+    ),
+    ("dev", None, ("platform.dockerHubMirror=true", "workerPool.machineType=n4-highcpu-32")),
+]
+
+
+@pytest.mark.parametrize(("stack", "path", "overrides"), COST_CASES)
+def test_the_estimate_counts_exactly_what_the_render_is_billed_for(
+    stack: str, path: Path | None, overrides: tuple[str, ...]
+) -> None:
+    stack_input = read_stack_input(
+        stack=None if path else stack, config_file=path, overrides=overrides
+    )
+    config = validate(stack_input)
+    rendered = render(None if path else stack, config_file=path, overrides=overrides)
+    estimate = experiment_cost(config)
+    counted: Counter[tuple[str, str]] = Counter()
+    for line in estimate.lines:
+        counted[line.part, line.item] += int(line.quantity)
+    if isinstance(config.platform, GkePlatform):
+        assert counted == billed_in_render(rendered.resources)
+    else:  # an existing cluster's disks and load balancers are its owner's bill
+        assert counted == Counter()
+    # ... and the program's output is that estimate's figure.
+    assert rendered.outputs["estimatedHourlyCostUsd"] == estimate.usd_per_hour
+    if isinstance(config.platform, GkePlatform):
+        assert estimate.usd_per_hour > 0
+        assert "not counted: Cloud NAT" in estimate.note
+
+
+def test_a_missing_price_leaves_the_output_unset_and_says_why() -> None:
+    config = _config()
+    warnings: list[str] = []
+    table = {**load_prices()}
+    del table["gkeClusterManagementPerHour"]
+    with patch("minaperf.cost.load_prices", return_value=table):
+        assert estimated_hourly_cost(config, warnings.append) is None
+        reason = cost_or_reason(config)
+    assert isinstance(reason, MissingPriceError)
+    assert warnings == [f"estimatedHourlyCostUsd is not set: {reason}"]
+    assert "'gkeClusterManagementPerHour'" in str(reason)
+    assert estimated_hourly_cost(config, warnings.append) == experiment_cost(config).usd_per_hour
+
+
+def test_every_accepted_machine_type_is_priced_so_the_output_is_never_dropped() -> None:
+    assert set(known_machine_types()) <= set(machine_prices())
+    for machine_type in ("n2d-highcpu-32", "c3-highcpu-192-metal", "n4-highcpu-32"):
+        config = parse_config(
+            "dev",
+            {
+                "platform": {"kind": "gke", "project": "my-project-1"},
+                "access": {"adminCidrs": ["203.0.113.0/24"]},
+                "workerPool": {"machineType": machine_type, "spot": False},
+            },
+        )
+        assert estimated_hourly_cost(config, pytest.fail) is not None
+
+
+def test_an_existing_cluster_costs_nothing_here() -> None:
+    config = parse_config("kind", {"platform": {"kind": "kubernetes"}})
+    estimate = experiment_cost(config)
+    assert (estimate.usd_per_hour, estimate.lines) == (0, [])
+    assert estimate.note.startswith("an existing cluster")

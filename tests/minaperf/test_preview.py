@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from minaperf.cost import DiskLine, MachineLine, MissingPriceError, estimate_hourly_cost
 from minaperf.preview import component_tree, cost, endpoints, format_summary, summarize
 
 
@@ -74,25 +75,48 @@ def test_endpoints_judge_missing_sources_as_everyone() -> None:
     assert found["cluster/c API"]["reachableFrom"] == []
 
 
-def test_cost_counts_pool_machines_and_volume_claims() -> None:
-    money = cost(RECORDS, ttl_hours=10)
+ESTIMATE = estimate_hourly_cost(
+    [MachineLine("n2-standard-16", 2, part="cluster pools")],
+    [DiskLine("pd-balanced", 20)],
+    gke_cluster=True,
+    forwarding_rules=1,
+)
+
+
+def test_cost_shows_the_estimate_by_part() -> None:
+    money = cost(ESTIMATE, ttl_hours=10)
     parts = {part["part"]: part for part in money["parts"]}
+    assert list(parts) == ["cluster pools", "disks", "load balancers", "GKE cluster fee"]
     assert parts["cluster pools"]["lines"][0]["quantity"] == 2
-    disks = {line["item"]: line["quantity"] for line in parts["disks"]["lines"]}
-    assert disks["pd-balanced 20 GB"] == 1
-    assert money["usdOverTtl"] == round(money["usdPerHour"] * 10, 2)
+    assert parts["disks"]["lines"] == [
+        {"item": "pd-balanced 20 GB", "quantity": 1, "usdPerHour": round(0.1 * 20 / 730, 4)}
+    ]
+    assert money["usdPerHour"] == ESTIMATE.usd_per_hour
+    assert money["usdOverTtl"] == round(ESTIMATE.total_usd_per_hour * 10, 2)
 
 
-def test_an_existing_cluster_costs_nothing_here() -> None:
-    money = cost([NODE], ttl_hours=48)
-    assert money["parts"] == []
-    assert money["usdPerHour"] == 0
+def test_a_missing_price_is_shown_not_a_zero() -> None:
+    reason = MissingPriceError("no list price 'forwardingRulePerHour' in gcp_prices.json")
+    money = cost(reason, ttl_hours=10)
+    assert money["usdPerHour"] is None
+    assert money["error"] == str(reason)
+    text = format_summary(
+        summarize(
+            RECORDS,
+            {"experiment": "exp", "platform": "gke"},
+            estimate=reason,
+            ttl_hours=10,
+        )
+    )
+    assert "cost: not estimated: no list price 'forwardingRulePerHour' in gcp_prices.json" in text
+    assert "total:" not in text
 
 
 def test_summary_text_names_pools_and_the_mock_clock() -> None:
     summary = summarize(
         RECORDS,
         {"experiment": "exp", "platform": "gke", "genesisTimestamp": "t", "expiresAt": "e"},
+        estimate=ESTIMATE,
         ttl_hours=48,
         mock_values=["genesisTimestamp"],
     )

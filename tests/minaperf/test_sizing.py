@@ -1,4 +1,4 @@
-"""Node pools sized from requests; the experiment's cost from its machines and disks."""
+"""Node pools sized from requests."""
 
 from __future__ import annotations
 
@@ -8,8 +8,6 @@ from minaperf.config import GkePlatform
 from minaperf.load import parse_config
 from minaperf.sizing import (
     PoolDemand,
-    estimated_hourly_cost,
-    experiment_cost,
     mina_pool_size,
     pool_size,
 )
@@ -38,24 +36,3 @@ def test_dev_mina_pool_holds_the_seed_topology() -> None:
     assert isinstance(config.platform, GkePlatform)
     # requests: seed 2+8Gi, 3 BPs 4+16Gi, 5 plain 2+8Gi, coordinator 4+16Gi = 28 CPU, 120 GiB
     assert mina_pool_size(config, config.platform) == 3
-
-
-def test_cost_grows_with_the_worker_pool() -> None:
-    small = experiment_cost(parse_config("dev", BASE))
-    large = experiment_cost(parse_config("dev", {**BASE, "workerPool": {"servers": 6}}))
-    assert large.total_usd_per_hour > small.total_usd_per_hour > 0
-    assert any("GKE cluster management" in line.item for line in small.lines)
-
-
-def test_every_accepted_machine_type_has_a_price_so_the_estimate_is_never_dropped() -> None:
-    from minaperf.cost import machine_prices
-    from minaperf.machines import known_machine_types
-
-    assert set(known_machine_types()) <= set(machine_prices())
-    config = parse_config("dev", {**BASE, "workerPool": {"machineType": "n2d-highcpu-32"}})
-    assert estimated_hourly_cost(config) is not None
-
-
-def test_existing_cluster_costs_nothing_here() -> None:
-    config = parse_config("kind", {"platform": {"kind": "kubernetes"}})
-    assert experiment_cost(config).total_usd_per_hour == 0

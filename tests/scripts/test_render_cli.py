@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from minaperf.preview import format_summary
 from tests.conftest import ROOT
 
 
@@ -241,12 +242,68 @@ def test_json_summary_adds_up(tmp_path: Path) -> None:
         "GKE cluster fee",
     }
     total = sum(part["usdPerHour"] for part in parts.values())
-    assert summary["cost"]["usdPerHour"] == pytest.approx(total, abs=1e-3)
+    # The total is shown to the cent (as the stack output); the parts to 1/100 cent.
+    assert summary["cost"]["usdPerHour"] == round(total, 2)
     assert summary["cost"]["usdOverTtl"] == pytest.approx(total * 48, abs=0.01)
     assert [vm["spot"] for vm in summary["workerVms"]] == [True, True]
     mina = next(pool for pool in summary["pools"] if pool["name"] == "mina")
     assert sum(w["replicas"] for w in mina["runs"]) == 10
     assert "genesisTimestamp" in summary["mockValues"]
+
+
+STACK_ARGS = {
+    "dev": ("--stack", "dev"),
+    **{
+        path.stem: ("--config", str(path.relative_to(ROOT)))
+        for path in sorted((ROOT / "stacks").glob("*.yaml"))
+    },
+}
+
+
+@pytest.mark.parametrize("stack", sorted(STACK_ARGS))
+def test_every_cost_shown_is_the_stack_output(stack: str, tmp_path: Path) -> None:
+    """The `estimatedHourlyCostUsd` output, the `--json` summary and the text summary show one
+    figure (minaperf.gcp_project.experiment_cost), for dev and every stack in stacks/."""
+    result = run_render(*STACK_ARGS[stack], "--json", "--out", str(tmp_path / stack))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(result.stdout)
+    output = json.loads((tmp_path / stack / "outputs.json").read_text())["estimatedHourlyCostUsd"]
+    assert isinstance(output, float | int)
+    assert summary["cost"]["usdPerHour"] == output
+    assert "error" not in summary["cost"]
+    parts = sum(part["usdPerHour"] for part in summary["cost"]["parts"])
+    assert round(parts, 2) == pytest.approx(output, abs=0.011)
+    text = format_summary(summary)
+    assert f"  total: ${output:,.2f}/hour" in text
+
+
+def test_a_missing_price_is_reported_by_every_cost(tmp_path: Path) -> None:
+    """A price table without the forwarding rule price: the render says so, the output is
+    unset with a warning, and nothing shows a total that silently left it out."""
+    prices = json.loads((ROOT / "minaperf" / "data" / "gcp_prices.json").read_text())
+    del prices["forwardingRulePerHour"]
+    table = tmp_path / "prices.json"
+    table.write_text(json.dumps(prices))
+    script = (
+        "import sys, runpy, minaperf.cost as cost; from pathlib import Path; "
+        "cost.PRICES_PATH = Path(sys.argv.pop(1)); cost.load_prices.cache_clear(); "
+        "runpy.run_module('scripts.render', run_name='__main__')"
+    )
+    out = tmp_path / "dev"
+    result = subprocess.run(
+        [sys.executable, "-c", script, str(table), "--stack", "dev", "--out", str(out)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    reason = "no list price 'forwardingRulePerHour' in prices.json"
+    assert f"cost: not estimated: {reason}" in result.stdout
+    assert "total:" not in result.stdout
+    assert f"estimatedHourlyCostUsd is not set: {reason}" in result.stderr
+    assert json.loads((out / "outputs.json").read_text())["estimatedHourlyCostUsd"] is None
 
 
 def test_progress_goes_to_a_terminal_only(
