@@ -190,6 +190,9 @@ def quota_demand(
         add(DISK_QUOTA_BY_TYPE.get(group.disk_type, HYPERDISK_QUOTA), group.disk_gb * group.count)
     if config.postgres.existing_disk is None:
         add(DISK_QUOTA_BY_TYPE[config.postgres.disk_type], config.postgres.disk_gb)
+    # The claims' disks come out of the same regional quota when they are provisioned.
+    for volume in claimed_volumes(config):
+        add(DISK_QUOTA_BY_TYPE[volume.disk_type], volume.size_gb * volume.count)
     # One Cloud NAT address (AUTO_ONLY allocates one to start) plus the external load
     # balancers' forwarding rules.
     add(IN_USE_ADDRESSES, 1 + external_load_balancers(config))

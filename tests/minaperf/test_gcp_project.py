@@ -15,6 +15,8 @@ from minaperf.config import GkePlatform, memory_bytes
 from minaperf.cost import MissingPriceError, load_prices, machine_prices
 from minaperf.gcp_project import (
     ACCOUNT_PURPOSES,
+    DISK_QUOTA_BY_TYPE,
+    HYPERDISK_QUOTA,
     PREEMPTIBLE_CPUS,
     SERVICE_ACCOUNT_ID,
     cost_or_reason,
@@ -93,8 +95,8 @@ def test_quota_demand_of_the_default_experiment() -> None:
     assert demand["C2D_CPUS"] == 64
     assert demand["N2_CPUS"] % 16 == 0
     assert demand["N2_CPUS"] >= 32
-    # Node boot disks + worker disks + PostgreSQL's 1000 GB, all pd-balanced.
-    assert demand["SSD_TOTAL_GB"] >= 1000 + 2 * 50 + 2 * 100
+    # Node boot disks + worker disks + PostgreSQL's 1000 GB + the claims, all pd-balanced.
+    assert demand["SSD_TOTAL_GB"] >= 1000 + 2 * 50 + 2 * 100 + 10 * 20
     assert demand["IN_USE_ADDRESSES"] == 2  # NAT + PostgreSQL's load balancer
     with_preemptible = quota_demand(config, config.platform, preemptible_quota=True)
     assert with_preemptible[PREEMPTIBLE_CPUS] == 64
@@ -223,7 +225,17 @@ def test_the_estimate_counts_exactly_what_the_render_is_billed_for(
     for line in estimate.lines:
         counted[line.part, line.item] += int(line.quantity)
     if isinstance(config.platform, GkePlatform):
-        assert counted == billed_in_render(rendered.resources)
+        billed = billed_in_render(rendered.resources)
+        assert counted == billed
+        # Preflight's quota check asks for the same disks (claims included) by quota metric.
+        disk_gb: dict[str, float] = {}
+        for (part, item), count in billed.items():
+            if part == "disks":
+                disk_type, size, _ = item.split(" ")
+                metric = DISK_QUOTA_BY_TYPE.get(disk_type, HYPERDISK_QUOTA)
+                disk_gb[metric] = disk_gb.get(metric, 0.0) + float(size) * count
+        demand = quota_demand(config, config.platform, preemptible_quota=False)
+        assert {metric: demand[metric] for metric in disk_gb} == disk_gb
     else:  # an existing cluster's disks and load balancers are its owner's bill
         assert counted == Counter()
     # ... and the program's output is that estimate's figure.
