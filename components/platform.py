@@ -65,7 +65,8 @@ CLUSTER_IGNORED = [
     # project where that account is disabled or deleted the cluster is never created
     # (hashicorp/terraform-provider-google#17511). But the pool is deleted right after create
     # (resource_container_cluster.go:3298) before the state is read (:3423), and the read takes
-    # `node_config` from the cluster's first node pool (:3670), none then and one of ours later.
+    # the API's `Cluster.nodeConfig` (:3670), which GKE fills with the first node pool's config
+    # (container v1 API reference, Cluster.nodeConfig): none then, one of ours later.
     # The whole block is ForceNew (node_config.go:284; `service_account` itself :624), so every
     # `up` would replace the cluster (hashicorp/terraform-provider-google#12070), and an in-place
     # change would update a "default-pool" that no longer exists (:4780-4790). Ignoring the block

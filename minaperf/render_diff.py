@@ -165,7 +165,7 @@ def _dotted(path: Path) -> str:
 def parse_property_path(text: str) -> Path:
     """A Pulumi property path (`a.b`, `a["k.e\\"y"]`, `a[0]`, `a[*]`) as its keys, read the way
     the engine reads `ignoreChanges` (pulumi/pulumi@1b594989
-    sdk/go/common/resource/properties_path.go:82-143): any run of characters up to the next '.'
+    sdk/go/common/resource/properties_path.go:68-143): any run of characters up to the next '.'
     or '[' is a name, `[*]` is the wildcard "*". Raises ValueError where the engine errors."""
     if text.startswith("."):
         raise ValueError("expected property path to start with a name or index")

@@ -208,7 +208,8 @@ ACCOUNT_FIELDS = {
     # (terraform-provider-google@e03b7622 website/docs/r/container_cluster.html.markdown:1247).
     CLUSTER: ("nodeConfig", "serviceAccount"),
     NODE_POOL: ("nodeConfig", "serviceAccount"),
-    # An empty email is sent as "default" (google/services/compute/compute_instance_helpers.go:777).
+    # An empty email is sent as "default"
+    # (google/services/compute/compute_instance_helpers.go:779-780).
     "gcp:compute/instanceTemplate:InstanceTemplate": ("serviceAccount", "email"),
     "gcp:compute/instance:Instance": ("serviceAccount", "email"),
 }

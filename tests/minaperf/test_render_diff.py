@@ -96,7 +96,7 @@ def test_diff_records_and_its_text() -> None:
 
 
 def test_property_paths_parse_as_the_engine_reads_them() -> None:
-    """pulumi/pulumi@1b594989 sdk/go/common/resource/properties_path.go:82-143."""
+    """pulumi/pulumi@1b594989 sdk/go/common/resource/properties_path.go:68-143."""
     assert parse_property_path("nodeConfig") == ("nodeConfig",)
     assert parse_property_path(
         'nodeConfig.resourceLabels["goog-gke-node-pool-provisioning-model"]'
@@ -113,7 +113,7 @@ def test_an_ignored_path_keeps_the_old_value_and_an_absent_one_is_dropped() -> N
     old = {"nodeConfig": {"a": 1}, "labels": {"x": "1", "y": "1"}, "list": [1, 2]}
     new = {"nodeConfig": {"a": 2}, "labels": {"x": "2", "y": "2"}, "list": [3, 4], "extra": 1}
     sent = apply_ignore_changes(old, new, ["nodeConfig", 'labels["x"]', "list[0]", "extra"])
-    # An input absent from the old inputs is removed from the new ones (properties_path.go:512).
+    # An input absent from the old inputs is removed from the new ones (properties_path.go:538).
     assert sent == {"nodeConfig": {"a": 1}, "labels": {"x": "1", "y": "2"}, "list": [1, 4]}
     assert new["nodeConfig"] == {"a": 2}, "the caller's inputs are not modified"
     # The wildcard resets every key; a path that cannot be reset leaves the inputs as they were.
