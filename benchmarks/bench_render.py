@@ -4,11 +4,24 @@
 
 Each figure is the median over N runs of a fresh interpreter, as a user would run it. Targets
 (issue "Foundation"): dev render within 1.5x of the bare import time, 200-node render within 3x.
+Render pauses the cyclic garbage collector (scripts/gc_pause.py), its SDK import included, so
+the import is also timed that way and both ratios are printed: the second says how far render
+is from its own floor.
+
+Measured (2 cores shared with other work; `uptime` 1-minute load beside each):
+
+    before (two program runs, collector on)  import 1.94 s  dev 3.27 s (1.68x)  200-node 9.68 s
+                                             (4.98x)  load 0.0-0.9
+    one program run (mock values tagged)     import 2.65 s  dev 4.44 s (1.67x)  200-node 6.31 s
+                                             (2.38x)  load 2.6-2.8 (figures inflated, ratios
+                                             noisy)
+    + collector paused, records built once   see README "Render performance"
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import subprocess
 import sys
@@ -39,6 +52,11 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cases = {
             "bare import (SDK + providers used)": [sys.executable, "-c", IMPORTS],
+            "bare import, collector paused": [
+                sys.executable,
+                "-c",
+                "import gc\ngc.disable()\n" + IMPORTS,
+            ],
             "render dev stack (10 nodes)": [
                 sys.executable,
                 "-m",
@@ -69,10 +87,14 @@ def main() -> None:
                 + ")"
             )
     base = medians["bare import (SDK + providers used)"]
-    dev = medians["render dev stack (10 nodes)"] / base
-    large = medians["render 200-node stack"] / base
-    print(f"dev render / import      = {dev:.2f}x (target <= 1.5x)")
-    print(f"200-node render / import = {large:.2f}x (target <= 3x)")
+    paused = medians["bare import, collector paused"]
+    for label, case, target in (
+        ("dev render", "render dev stack (10 nodes)", 1.5),
+        ("200-node render", "render 200-node stack", 3.0),
+    ):
+        ratio, floor = medians[case] / base, medians[case] / paused
+        print(f"{label:15s} / import = {ratio:.2f}x (target <= {target:g}x); paused {floor:.2f}x")
+    print(f"load average (1 min)     = {os.getloadavg()[0]:.2f}")
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ from pulumi.runtime.settings import set_root_resource
 from pulumi.runtime.stack import run_pulumi_func, wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
+from scripts.gc_pause import cyclic_gc_paused
+
 PROJECT = "mina-itn"
 PROGRAM = Path(__file__).resolve().parent.parent / "__main__.py"
 MOCK_NOW = datetime(2030, 1, 1, tzinfo=UTC)
@@ -276,6 +278,13 @@ def run_program(
     stack: str, config: dict[str, Any], secret_keys: list[str], *, variant: int = 0
 ) -> ProgramRun:
     """Run `__main__.py` once under the recording engine with a flat `ns:key` config map."""
+    with cyclic_gc_paused():
+        return _run_program(stack, config, secret_keys, variant)
+
+
+def _run_program(
+    stack: str, config: dict[str, Any], secret_keys: list[str], variant: int
+) -> ProgramRun:
     mocks = RecordingMocks(stack, variant)
     monitor = RecordingMonitor(mocks)
     set_root_resource(None)  # pyright: ignore[reportArgumentType]

@@ -43,6 +43,7 @@ from minaperf.config import (
 from minaperf.load import parse_config
 from minaperf.local_inputs import check_local_inputs
 from minaperf.outputs import SECRET_MARKER
+from scripts.gc_pause import cyclic_gc_paused
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -336,32 +337,42 @@ class _Writer:
             handle.write(text)
 
 
+def resource_records(run: Any, *, show_secrets: bool) -> list[dict[str, Any]]:
+    """The records of `resources.json`, sorted by URN; the summary and `--diff` read them too."""
+    return [
+        {
+            "urn": resource.urn,
+            "type": resource.type,
+            "name": resource.name,
+            "custom": resource.custom,
+            "parent": resource.parent,
+            "provider": resource.provider,
+            "dependencies": resource.dependencies,
+            "propertyDependencies": resource.property_dependencies,
+            "options": resource.options,
+            "inputs": _plain(resource.inputs, show_secrets),
+        }
+        for resource in sorted(run.resources, key=lambda resource: resource.urn)
+    ]
+
+
 def write_render(
-    run: Any, out: Path, *, show_secrets: bool, mock_values: list[str] | None = None
+    run: Any,
+    out: Path,
+    *,
+    show_secrets: bool,
+    mock_values: list[str] | None = None,
+    records: list[dict[str, Any]] | None = None,
 ) -> None:
     """Write one program run into `out` (an existing, empty directory).
 
     Records are sorted by URN and every object by key, so two renders of the same config are
     byte-identical and can be diffed. `mock_values` lists the output paths the mock engine
-    invented; it is written into `outputs.json` as `mockValues`.
+    invented; it is written into `outputs.json` as `mockValues`. `records` are the run's
+    `resource_records` with the same `show_secrets`, when the caller has them already.
     """
     writer = _Writer(out, private=show_secrets)
-    resources = []
-    for resource in sorted(run.resources, key=lambda resource: resource.urn):
-        resources.append(
-            {
-                "urn": resource.urn,
-                "type": resource.type,
-                "name": resource.name,
-                "custom": resource.custom,
-                "parent": resource.parent,
-                "provider": resource.provider,
-                "dependencies": resource.dependencies,
-                "propertyDependencies": resource.property_dependencies,
-                "options": resource.options,
-                "inputs": _plain(resource.inputs, show_secrets),
-            }
-        )
+    resources = records if records is not None else resource_records(run, show_secrets=show_secrets)
     # A JSON list with one resource per line: valid JSON, diffable per resource, and written by
     # the C encoder (indented output is several times slower on large stacks).
     lines = ",\n".join(json.dumps(resource, sort_keys=True) for resource in resources)
@@ -441,7 +452,13 @@ def _install(staging: Path, out: Path) -> None:
 
 
 def write_output_directory(
-    run: Any, out: Path, *, show_secrets: bool, mock_values: list[str], stack: str
+    run: Any,
+    out: Path,
+    *,
+    show_secrets: bool,
+    mock_values: list[str],
+    stack: str,
+    records: list[dict[str, Any]] | None = None,
 ) -> None:
     """Render beside `out` and swap it in; on any failure `out` is left as it was."""
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -449,7 +466,9 @@ def write_output_directory(
     try:
         staging = staging_parent / "render"
         staging.mkdir(mode=0o700 if show_secrets else 0o777)
-        write_render(run, staging, show_secrets=show_secrets, mock_values=mock_values)
+        write_render(
+            run, staging, show_secrets=show_secrets, mock_values=mock_values, records=records
+        )
         marker = {"writtenBy": "python -m scripts.render", "stack": stack}
         _Writer(staging, private=show_secrets).write(
             staging / MARKER, json.dumps(marker, sort_keys=True) + "\n"
@@ -552,7 +571,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    with cyclic_gc_paused():
+        return _render(build_parser().parse_args(argv))
+
+
+def _render(args: argparse.Namespace) -> int:
     progress = Progress(sys.stderr)
     try:
         if args.out is None and args.diff is None:
@@ -589,6 +612,8 @@ def main(argv: list[str] | None = None) -> int:
         print(one_line(message), file=sys.stderr)
         return 2
     mock_values = run.mock_values
+    # Secrets masked: what the summary and --diff read, and what --out holds by default.
+    records = resource_records(run, show_secrets=False)
     if args.out is not None:
         progress.stage(f"writing {args.out}")
         try:
@@ -598,6 +623,7 @@ def main(argv: list[str] | None = None) -> int:
                 show_secrets=args.show_secrets,
                 mock_values=mock_values,
                 stack=stack_input.name,
+                records=None if args.show_secrets else records,
             )
         except OSError as error:
             print(f"error: --out: cannot write {args.out}: {error.strerror}", file=sys.stderr)
@@ -607,18 +633,6 @@ def main(argv: list[str] | None = None) -> int:
     from minaperf.preview import format_summary, summarize
     from minaperf.render_diff import diff_records, format_diff
 
-    records = [
-        {
-            "urn": resource.urn,
-            "type": resource.type,
-            "name": resource.name,
-            "custom": resource.custom,
-            "parent": resource.parent,
-            "options": resource.options,
-            "inputs": _plain(resource.inputs, show_secrets=False),
-        }
-        for resource in run.resources
-    ]
     outputs = _plain(run.outputs, show_secrets=False)
     summary = summarize(
         records,
