@@ -492,7 +492,8 @@ class Images(_Model):
     # The only published tag whose recipe builds ITC with the log-saving fix af84d9c
     # (o1-labs/mina-perf-testing@7da1f2c load-tests-cluster/rebuild-dockers.sh:7,19-20, added in
     # ccf4616 with the submodule at ac5ae8a); `-persistence` dates from ITC cde858b, whose fetch
-    # loop discards every log. No public source gives its digest: README "Trace path".
+    # loop discards every log. No public source gives its digest: README "Trace path"; the
+    # tagged defaults are pinned per stack by `python -m scripts.pin --write` (README "Images").
     log_fetcher: Image = Field(
         "o1labs/mina-perf-testing:internal-trace-consumer-2.0.0", alias="logFetcher"
     )

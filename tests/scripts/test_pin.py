@@ -499,3 +499,26 @@ def test_a_stack_without_worker_vms_needs_no_key(registry, published, key_server
     )
     assert status == 0
     assert "signing key: this stack creates no worker VMs; nothing to pin" in out
+
+
+def test_write_keeps_secrets_line_endings_and_symlinks(
+    registry: FakeRegistry, published: Published, tmp_path: Path, capsys
+) -> None:
+    """An encrypted value stays byte for byte; CRLF files stay CRLF; a linked file is edited
+    through its link."""
+    secure = "  mina-itn:keys:\r\n    seed:\r\n      secure: v1:abc123==\r\n"
+    text = (ROOT / "Pulumi.dev.yaml").read_text().replace("\n", "\r\n") + secure
+    target = tmp_path / "real" / "Pulumi.dev.yaml"
+    target.parent.mkdir()
+    target.write_bytes(text.encode())
+    link = tmp_path / "Pulumi.dev.yaml"
+    link.symlink_to(target)
+    status, _, err = _run(registry, capsys, "--config", str(link), "--write")
+    assert (status, err) == (0, "")
+    assert link.is_symlink()
+    edited = target.read_bytes().decode()
+    assert secure in edited
+    assert "\n" not in edited.replace("\r\n", "")
+    assert load_yaml(edited)["config"]["mina-itn:images"]["daemon"].endswith(
+        f"@{published.daemon_index}"
+    )
