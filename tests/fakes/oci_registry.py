@@ -205,7 +205,8 @@ class FakeRegistry:
         accepted = set()
         for value in headers.get_all("Accept") or []:
             for item in value.split(","):
-                accepted.add(item.split(";")[0].strip())
+                # Go's mime.ParseMediaType drops parameters and lower-cases the type.
+                accepted.add(item.split(";")[0].strip().lower())
         by_tag = not reference.startswith("sha256:")
         digest = repo.tags.get(reference) if by_tag else reference
         if digest is None or digest not in repo.manifests:

@@ -522,3 +522,35 @@ def test_write_keeps_secrets_line_endings_and_symlinks(
     assert load_yaml(edited)["config"]["mina-itn:images"]["daemon"].endswith(
         f"@{published.daemon_index}"
     )
+
+
+def test_any_registry_host_through_its_own_challenge(
+    registry: FakeRegistry, published: Published, tmp_path: Path, capsys
+) -> None:
+    """A non-Hub host (here ghcr.io, pointed at the stand-in) keeps its name; the repository path
+    gets no `library/`; the token comes from the realm that host's challenge names."""
+    registry.repository("acme/postgres").put("15", OCI_INDEX, image_manifest(OCI_INDEX, "ghcr"))
+    stack = _stack(tmp_path, ROOT / "stacks" / "kind.yaml")
+    stack.write_text(
+        stack.read_text() + "  mina-itn:images:\n    postgres: ghcr.io/acme/postgres:15\n"
+    )
+    status = pin.main(
+        [
+            "--config",
+            str(stack),
+            "--write",
+            "--registry",
+            f"{HUB}={registry.url}",
+            "--registry",
+            f"ghcr.io={registry.url}",
+            "--key-url",
+            _KEY_SERVER[0].url,
+        ]
+    )
+    _, err = capsys.readouterr()
+    assert (status, err) == (0, "")
+    pinned = _images(stack)["postgres"]
+    assert pinned.startswith("ghcr.io/acme/postgres:15@sha256:")
+    assert {"service": [SERVICE], "scope": ["repository:acme/postgres:pull"]} in (
+        registry.token_requests
+    )
