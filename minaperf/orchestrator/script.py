@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from minaperf.config import one_line
+
 
 @dataclass(frozen=True)
 class ActionSpec:
@@ -255,7 +257,9 @@ class LintError:
     message: str
 
     def __str__(self) -> str:
-        return f"line {self.line}: {self.message}"
+        # A param name is the script's text: a control character in it (`\x1e` is a line
+        # break to str.splitlines) must not split the finding over two lines.
+        return f"line {self.line}: {one_line(self.message)}"
 
 
 @dataclass

@@ -170,6 +170,15 @@ def test_unknown_action_and_param_and_bad_values() -> None:
     assert any("line 3" in e and "must be a string (comment) or an object" in e for e in errors)
 
 
+@pytest.mark.parametrize("name", ["\x1e", "a\nb", "\u2028", "\x85"])
+def test_a_param_name_with_a_line_break_stays_on_one_line(name: str) -> None:
+    """str.splitlines breaks at \\x1e, \\x85 and U+2028 too: the finding is escaped instead
+    (found by the contract fuzzing in tests/test_cli_contract.py)."""
+    (error,) = _errors({"action": "wait", "params": {"min": 3, name: None}})
+    assert len(error.splitlines()) == 1
+    assert "unknown param `" + repr(name)[1:-1] + "`" in error
+
+
 def test_invalid_json_reports_its_line() -> None:
     script = lint_script('"c"\n{"action": "wait",\n "params": {"sec": }}\n')
     assert script.errors
