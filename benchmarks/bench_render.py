@@ -10,14 +10,7 @@ third of the bare import's time is collections and half a second or more is tear
 import is also timed the way render runs it, and both ratios are printed: the second says how
 far render is from its own floor.
 
-Measured (2 cores shared with other work; `uptime` 1-minute load beside each):
-
-    before (two program runs, collector on)  import 1.94 s  dev 3.27 s (1.68x)  200-node 9.68 s
-                                             (4.98x)  load 0.0-0.9
-    one program run (mock values tagged)     import 2.65 s  dev 4.44 s (1.67x)  200-node 6.31 s
-                                             (2.38x)  load 2.6-2.8 (figures inflated, ratios
-                                             noisy)
-    + collector paused, records built once   see README "Render performance"
+Figures measured before and after the render work, with the load: README "Render performance".
 """
 
 from __future__ import annotations

@@ -330,7 +330,9 @@ async def _invented_paths(value: Any, path: str) -> list[str]:
     of Outputs marks the tagged ones, one Output of a whole dict marks every leaf in it.
     `Output.from_input` lifts the Outputs an `apply` returned into the resource set
     (pulumi/pulumi@1b594989 sdk/python/lib/pulumi/output.py:452, :320); `apply` and `all` carry
-    the set along (:289-347, :654-656).
+    the set along (:289-347, :654-656). Only the tags put a `DependencyResource` there: the one
+    other source in a program run, output values that carry dependencies
+    (runtime/rpc.py:1049), is off under the SDK's mock monitor (runtime/mocks.py:351).
     """
     if isinstance(value, pulumi.Output):
         lifted = pulumi.Output.from_input(value)
