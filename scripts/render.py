@@ -681,6 +681,6 @@ def _exit_now(code: int) -> NoReturn:
 
 if __name__ == "__main__":
     # One render per process: the collector stays off past `main` and the process ends without
-    # a teardown (mypy's `hard_exit` does the same for the same reason).
+    # a teardown.
     gc.disable()
     _exit_now(main())
