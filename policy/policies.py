@@ -613,6 +613,42 @@ def check_label_limits(
     ]
 
 
+NODE_POOL = "gcp:container/nodePool:NodePool"
+_DEFAULT_COMPUTE_ACCOUNT = re.compile(r"^[0-9]+-compute@developer\.gserviceaccount\.com$")
+
+
+def _default_account(email: Any) -> str | None:
+    """Why `email` means the project's default compute account, or None if it names another.
+    An unset or empty account is the default one (pulumi-gcp passes "" on; terraform-provider-
+    google@e03b7622 compute/compute_instance_helpers.go:779-780 turns it into "default", and
+    website/docs/r/container_cluster.html.markdown:1247-1248 says an unset node account is the
+    default one)."""
+    value = plain(email)
+    if value is None or value == "":
+        return "names no service account (GCP then uses the default compute account)"
+    if value == "default" or (isinstance(value, str) and _DEFAULT_COMPUTE_ACCOUNT.match(value)):
+        return f"runs as the default compute account ({value})"
+    return None
+
+
+def check_service_accounts(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """VMs and GKE nodes run as an account of their own, never the project's default compute
+    account (Editor on the whole project in many projects; CIS GKE 5.2.1). A cluster's
+    nodeConfig is its temporary default pool, which exists even when removed right after create."""
+    if resource_type in INSTANCE_TYPES:
+        email = get_path(props, ("serviceAccount", "email"))
+    elif resource_type in (CLUSTER, NODE_POOL):
+        email = get_path(props, ("nodeConfig", "serviceAccount"))
+    else:
+        return []
+    why = _default_account(email)
+    if why is None:
+        return []
+    return [f"`{name}` ({resource_type}) {why}; give it the experiment's own service account"]
+
+
 # --- policies ------------------------------------------------------------------------------------
 
 _PINNED_IMAGE = re.compile(r"@sha256:[0-9a-f]{64}$")
@@ -729,6 +765,12 @@ gcp_label_limits = _policy(
     "At most 64 GCP labels per resource, keys and values within GCP's character rules.",
     check_label_limits,
 )
+no_default_service_account = _policy(
+    "no-default-service-account",
+    "GCE instances, instance templates, GKE clusters (their default pool) and node pools run "
+    "as a named service account, never the project's default compute account.",
+    check_service_accounts,
+)
 no_vm_public_ip = _policy(
     "no-vm-public-ip",
     "GCE instances have no accessConfigs (no public IP).",
@@ -766,6 +808,7 @@ ALL_POLICIES: list[ResourceValidationPolicy] = [
     private_cluster,
     gcp_label_limits,
     no_vm_public_ip,
+    no_default_service_account,
     experiment_labels,
     cluster_deletion_protection_needs_expiry,
     images_pinned_by_digest,

@@ -116,6 +116,10 @@ def service(
     )
 
 
+NODE_ACCOUNT = "itn-dev-nodes-66ab8378@proj.iam.gserviceaccount.com"
+WORKER_ACCOUNT = "itn-dev-workers-5abb6e83@proj.iam.gserviceaccount.com"
+
+
 def cluster(
     *,
     cidrs: list[str] | None = None,
@@ -127,6 +131,7 @@ def cluster(
         "location": "us-central1-a",
         "removeDefaultNodePool": True,
         "initialNodeCount": 1.0,
+        "nodeConfig": {"serviceAccount": NODE_ACCOUNT},
         "network": "dev-net",
         "subnetwork": "dev-subnet",
         "networkingMode": "VPC_NATIVE",
@@ -161,6 +166,7 @@ def node_pool(node_config_labels: dict[str, Any]) -> dict:
             "nodeConfig": {
                 "machineType": "n2-standard-8",
                 "spot": False,
+                "serviceAccount": NODE_ACCOUNT,
                 "oauthScopes": ["https://www.googleapis.com/auth/cloud-platform"],
                 "workloadMetadataConfig": {"mode": "GKE_METADATA"},
                 **node_config_labels,
@@ -186,6 +192,7 @@ def instance(access_configs: list[dict] | None = None, labels: dict | None = Non
             },
             "networkInterfaces": [nic],
             "metadata": {"startup-script": "[secret]"},
+            "serviceAccount": {"email": WORKER_ACCOUNT, "scopes": ["cloud-platform"]},
             "scheduling": {"provisioningModel": "SPOT", "preemptible": True},
             "allowStoppingForUpdate": True,
             "labels": GCP_LABELS if labels is None else labels,
@@ -254,7 +261,7 @@ def violations(
 def test_pack_policies_are_mandatory_and_uniquely_named():
     """All mandatory but the digest policy, advisory until every stack pins its images."""
     names = [policy.name for policy in p.ALL_POLICIES]
-    assert len(names) == len(set(names)) == 15
+    assert len(names) == len(set(names)) == 16
     levels = {policy.name: policy.enforcement_level for policy in p.ALL_POLICIES}
     assert levels.pop("images-pinned-by-digest") == EnforcementLevel.ADVISORY
     assert set(levels.values()) == {EnforcementLevel.MANDATORY}
@@ -599,3 +606,48 @@ def test_records_are_not_mutated_by_policies():
     for policy in p.ALL_POLICIES:
         violations(policy, rec)
     assert rec == before
+
+
+# --- no-default-service-account -----------------------------------------------------------------
+
+
+DEFAULT_COMPUTE = "123456789012-compute@developer.gserviceaccount.com"
+
+
+def test_own_accounts_pass() -> None:
+    for rec in (cluster(), node_pool({}), instance()):
+        assert violations(p.no_default_service_account, rec) == []
+
+
+@pytest.mark.parametrize(
+    ("account", "says"),
+    [
+        (None, "names no service account"),
+        ("", "names no service account"),
+        ("default", "runs as the default compute account"),
+        (DEFAULT_COMPUTE, "runs as the default compute account"),
+    ],
+)
+def test_the_default_compute_account_in_any_spelling_is_refused(account, says) -> None:
+    vm = instance()
+    pool = node_pool({})
+    default_pool = cluster()
+    if account is None:
+        vm["inputs"].pop("serviceAccount")
+        pool["inputs"]["nodeConfig"].pop("serviceAccount")
+        default_pool["inputs"].pop("nodeConfig")
+    else:
+        vm["inputs"]["serviceAccount"]["email"] = account
+        pool["inputs"]["nodeConfig"]["serviceAccount"] = account
+        default_pool["inputs"]["nodeConfig"]["serviceAccount"] = account
+    for rec in (vm, pool, default_pool):
+        found = violations(p.no_default_service_account, rec)
+        assert len(found) == 1, found
+        assert says in found[0]
+        assert rec["name"] in found[0]
+
+
+def test_an_account_that_only_looks_like_the_default_one_passes() -> None:
+    vm = instance()
+    vm["inputs"]["serviceAccount"]["email"] = "compute@proj.iam.gserviceaccount.com"
+    assert violations(p.no_default_service_account, vm) == []

@@ -98,6 +98,7 @@ STATEFULSET = "kubernetes:apps/v1:StatefulSet"
 SERVICE = "kubernetes:core/v1:Service"
 FIREWALL = "gcp:compute/firewall:Firewall"
 CLUSTER = "gcp:container/cluster:Cluster"
+NODE_POOL = "gcp:container/nodePool:NodePool"
 INSTANCE = "gcp:compute/instanceTemplate:InstanceTemplate"
 """The worker VMs' definition (a MIG creates the instances from it)."""
 
@@ -158,6 +159,16 @@ PLANTS: list[tuple[str, str, Callable[[list[dict[str, Any]]], dict[str, Any]], P
      lambda i: i["labels"].update({"team": "Platform.Team"}), False),
     ("no-vm-public-ip", "access config", lambda rs: _first(rs, INSTANCE),
      lambda i: i["networkInterfaces"][0].update(accessConfigs=[{}]), False),
+    ("no-default-service-account", "VM template without an account",
+     lambda rs: _first(rs, INSTANCE), lambda i: i.pop("serviceAccount"), False),
+    ("no-default-service-account", "default pool without nodeConfig",
+     lambda rs: _first(rs, CLUSTER), lambda i: i.pop("nodeConfig"), False),
+    ("no-default-service-account", "node pool as the default compute account",
+     lambda rs: _first(rs, NODE_POOL), lambda i: i["nodeConfig"].update(
+         serviceAccount="123456789012-compute@developer.gserviceaccount.com"), False),
+    ("no-default-service-account", "template with email 'default'",
+     lambda rs: _first(rs, INSTANCE), lambda i: i["serviceAccount"].update(email="default"),
+     False),
     ("experiment-labels", "no experiment label", lambda rs: _first(rs, INSTANCE),
      lambda i: i["labels"].pop("experiment"), False),
     ("cluster-deletion-protection-needs-expiry", "no expiry", lambda rs: _first(rs, CLUSTER),
