@@ -6,6 +6,7 @@ the owner and the expiry. Selectors use only the stable name labels, never the e
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -21,6 +22,15 @@ OWN_GCP_LABEL = "mina-itn-experiment"
 by look-alike generic labels (`experiment`, `managed-by=pulumi`) another team may also use."""
 EXPIRY_FORMAT = "%Y-%m-%d_%H-%M"
 """Expiry label values: UTC, minute precision, valid for both GCP and Kubernetes labels."""
+OWN_DESCRIPTION_MAX = 256
+"""IAM keeps at most 256 UTF-8 bytes of a service account's description (terraform-provider-google
+@e03b762 google/services/resourcemanager/resource_google_service_account.go:111)."""
+_OWN_DESCRIPTION = re.compile(
+    rf"{OWN_GCP_LABEL}=(?P<experiment>[a-z](?:[-a-z0-9]*[a-z0-9])?); "
+    r"expiry=(?P<expiry>\d{4}-\d{2}-\d{2}_\d{2}-\d{2})"
+)
+"""The whole description of a service account this project creates. Service accounts carry no
+labels, so this marker is what the janitor finds them by; only an exact full match counts."""
 
 
 def expires_at(created: str, ttl_hours: int) -> str:
@@ -32,6 +42,24 @@ def expires_at(created: str, ttl_hours: int) -> str:
 def expiry_label(created: str, ttl_hours: int) -> str:
     moment = datetime.strptime(created, TIMESTAMP_FORMAT) + timedelta(hours=ttl_hours)
     return moment.strftime(EXPIRY_FORMAT)
+
+
+def own_description(experiment: str, expiry: str) -> str:
+    """`mina-itn-experiment=<experiment>; expiry=<expiry label>`, what `parse_own_description`
+    reads back."""
+    text = f"{OWN_GCP_LABEL}={experiment}; expiry={expiry}"
+    if _OWN_DESCRIPTION.fullmatch(text) is None or len(text.encode()) > OWN_DESCRIPTION_MAX:
+        raise ValueError(f"no service account marker for {experiment!r} expiring {expiry!r}")
+    return text
+
+
+def parse_own_description(text: object) -> tuple[str, str] | None:
+    """(experiment, expiry label) if `text` is exactly our marker; None for anything else,
+    including a description that merely quotes the marker inside other words."""
+    if not isinstance(text, str):
+        return None
+    match = _OWN_DESCRIPTION.fullmatch(text)
+    return (match["experiment"], match["expiry"]) if match else None
 
 
 @dataclass(frozen=True)
@@ -49,6 +77,14 @@ class Labels:
             "managed-by": "pulumi",
         }
         return self.expiry.apply(lambda expiry: {**self.extra, **base, "expiry": expiry})
+
+    def service_account_description(self) -> pulumi.Output[str]:
+        """The marker a service account carries in place of labels (it has none), with the same
+        expiry as the GCP `expiry` label. Setting or changing it updates the account in place: the
+        provider's `description` is not ForceNew (terraform-provider-google@e03b762
+        google/services/resourcemanager/resource_google_service_account.go:108-113) and its Update
+        patches it (:345-347), so existing stacks keep their accounts and IAM bindings."""
+        return self.expiry.apply(lambda expiry: own_description(self.experiment, expiry))
 
     def k8s(self, component: str, instance: str | None = None) -> pulumi.Output[dict[str, str]]:
         static = {

@@ -162,6 +162,7 @@ class GkeCluster(pulumi.ComponentResource):
             account_id=service_account_id(config.name, NODES_ACCOUNT),
             project=platform.project,
             display_name=f"GKE nodes of experiment {config.name}",
+            description=labels.service_account_description(),
             opts=child,
         )
         node_grants = [

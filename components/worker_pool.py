@@ -232,6 +232,7 @@ class SnarkWorkerPool(pulumi.ComponentResource):
             account_id=service_account_id(config.name, WORKERS_ACCOUNT),
             project=gke.project,
             display_name=f"Snark worker VMs of experiment {config.name}",
+            description=ctx.labels.service_account_description(),
             opts=child,
         )
         member = account.email.apply(lambda email: f"serviceAccount:{email}")

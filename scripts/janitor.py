@@ -8,15 +8,18 @@ output; cloud leftovers by their expiry label (`expiry` on GCP, `mina-itn/expiry
 It deletes only what is ours. GCP resources are selected by `mina-itn-experiment`, a label only
 this project sets (never by generic look-alikes such as `experiment` or `managed-by=pulumi` that
 another team's Pulumi VMs may carry), and must belong to `--project`, checked on every item
-gcloud returns (its selfLink/zone), not only in the query. Namespaces must carry
+gcloud returns (its selfLink/zone), not only in the query. Service accounts carry no labels: they
+are ours only when their whole `description` is the marker the program writes
+(`mina-itn-experiment=<experiment>; expiry=<expiry>`, components/labels.py), and theirs only when
+their resource name and email name `--project`. Namespaces must carry
 `app.kubernetes.io/part-of=mina-itn` and `mina-itn/experiment`.
 
 Read-only by default; the listing is the plan: exactly the commands `--delete` would run. An
 expired stack goes through `python -m scripts.teardown --stack S --yes`, which stops the load its
-runs left scheduled before `pulumi destroy`. Expired GCE instances and namespaces are deleted only
-when no stack owns their experiment (a stack's own resources go with its teardown). Disks and GKE
-clusters are only reported: a kept disk may hold an experiment's data on purpose, and a cluster
-deserves a human look.
+runs left scheduled before `pulumi destroy`. Expired GCE instances, service accounts and
+namespaces are deleted only when no stack owns their experiment (a stack's own resources go with
+its teardown). Disks and GKE clusters are only reported: a kept disk may hold an experiment's data
+on purpose, and a cluster deserves a human look.
 """
 
 from __future__ import annotations
@@ -32,6 +35,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from components.labels import parse_own_description
+
 GCP_LABEL_OWN = "mina-itn-experiment"
 """Set by this project alone (components/labels.py OWN_GCP_LABEL); its value is the experiment."""
 GCP_LABEL_EXPIRY = "expiry"
@@ -43,6 +48,8 @@ K8S_SELECTOR = f"{K8S_LABEL_PART_OF}={K8S_PART_OF},{K8S_LABEL_EXPERIMENT}"
 # gcloud's filter `labels.KEY:*` means "has the key" (gcloud topic filters: `:*` existence).
 GCP_FILTER = f"labels.{GCP_LABEL_OWN}:*"
 GKE_FILTER = f"resourceLabels.{GCP_LABEL_OWN}:*"
+# `~` is a regular-expression match (gcloud topic filters); the marker starts the description.
+ACCOUNT_FILTER = f"description~^{GCP_LABEL_OWN}="
 _INSTALL_HINTS = {
     "pulumi": "install the Pulumi CLI (https://www.pulumi.com/docs/install/)",
     "gcloud": "install the Google Cloud CLI, or pass --no-gcloud to skip GCE and GKE",
@@ -61,7 +68,7 @@ class JanitorError(RuntimeError):
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str  # stack | instance | instance-group | disk | cluster | namespace
+    kind: str  # stack | instance | instance-group | disk | cluster | service-account | namespace
     name: str
     experiment: str | None
     expires: dt.datetime | None
@@ -167,6 +174,37 @@ def list_gcp(project: str) -> list[Finding]:
     return found
 
 
+def list_service_accounts(project: str) -> list[Finding]:
+    """Our service accounts in `project`, found by the description marker (accounts have no
+    labels). The IAM ServiceAccount resource gcloud prints has `name`
+    (`projects/<project>/serviceAccounts/<email>`), `email`
+    (`<id>@<project>.iam.gserviceaccount.com`), `projectId`, `displayName`, `description` and
+    `disabled` (https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts)."""
+    listing = _run_json(
+        [
+            "gcloud", "iam", "service-accounts", "list",
+            f"--project={project}", "--format=json", f"--filter={ACCOUNT_FILTER}",
+        ]
+    )  # fmt: skip
+    found = []
+    for item in listing if isinstance(listing, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("email"), str):
+            continue
+        marker = parse_own_description(item.get("description"))
+        if marker is None:
+            continue  # not ours: no description of exactly our marker
+        email = item["email"]
+        if (
+            item.get("name") != f"projects/{project}/serviceAccounts/{email}"
+            or not email.endswith(f"@{project}.iam.gserviceaccount.com")
+            or item.get("projectId", project) != project
+        ):
+            continue  # ours by marker, but another project's: not ours to delete here
+        experiment, expiry = marker
+        found.append(Finding("service-account", email, experiment, parse_time(expiry)))
+    return found
+
+
 def _managing_group(instance: dict[str, Any]) -> str | None:
     """The managed instance group that created `instance`, from the `created-by` metadata GCE
     sets on every member (`projects/N/zones/Z/instanceGroupManagers/NAME`,
@@ -218,6 +256,8 @@ def _delete_command(finding: Finding, project: str | None) -> list[str]:
     if finding.kind == "disk":
         zone = ["--zone", finding.location] if finding.location else []
         return ["gcloud", "compute", "disks", "delete", finding.name, *zone, *scope, "--quiet"]
+    if finding.kind == "service-account":
+        return ["gcloud", "iam", "service-accounts", "delete", finding.name, *scope, "--quiet"]
     if finding.kind == "cluster":
         where = ["--location", finding.location] if finding.location else []
         return [
@@ -270,7 +310,7 @@ def plan(
             steps.append(
                 Step(finding, command, False, "owned by its stack: goes with its teardown")
             )
-        elif finding.kind in {"instance", "instance-group", "namespace"}:
+        elif finding.kind in {"instance", "instance-group", "service-account", "namespace"}:
             steps.append(Step(finding, command, True, "no stack owns it"))
         else:
             steps.append(Step(finding, command, False, "left for a human (data or a cluster)"))
@@ -288,7 +328,8 @@ def run(*, delete: bool, now: dt.datetime, gcloud: bool, kubectl: bool, project:
         raise JanitorError("--project is required with gcloud: only that project is searched")
     stacks, stack_names = list_stacks()
     owners = {_short(name) for name in stack_names}
-    leftovers = (list_gcp(project or "") if gcloud else []) + (list_namespaces() if kubectl else [])
+    cloud = list_gcp(project or "") + list_service_accounts(project or "") if gcloud else []
+    leftovers = cloud + (list_namespaces() if kubectl else [])
     steps = plan(stacks, leftovers, owners, now, project)
     print(f"janitor: now={now.isoformat()} mode={'DELETE' if delete else 'read-only'}")
     expired_stacks = sum(s.expired(now) for s in stacks)

@@ -3,8 +3,9 @@
 Each stand-in records its argv and prints the canned JSON registered for that command line. The
 `gcloud` and `kubectl` stand-ins ignore `--filter`, `--project` and `-l` and return everything,
 including another team's Pulumi VMs with look-alike labels (`experiment`, `managed-by=pulumi`,
-`expiry`) and resources of another project: the worst a filter typo or a shared listing can do.
-The janitor must still delete only what is ours.
+`expiry`), service accounts whose description only mentions our marker, and resources of another
+project: the worst a filter typo or a shared listing can do. The janitor must still delete only
+what is ours.
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from pathlib import Path
 
 import pytest
 
+from components.labels import parse_own_description
+from minaperf.gcp_project import NODES_ACCOUNT, WORKERS_ACCOUNT, service_account_id
 from scripts.janitor import parse_time
 from tests.conftest import render
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "2030-06-01T12:00:00Z"
 PAST, FUTURE = "2030-05-30", "2030-06-09"
+PAST_LABEL, FUTURE_LABEL = "2030-05-30_06-00", "2030-06-09_00-00"  # EXPIRY_FORMAT
 
 STUB = """#!{python}
 import json, os, sys
@@ -81,6 +85,34 @@ def cluster(project: str, name: str, labels: dict[str, str]) -> dict:
     return {"name": name, "location": "us-central1-a", "selfLink": link, "resourceLabels": labels}
 
 
+def account(project: str, account_id: str, description: str | None) -> dict:
+    """An IAM ServiceAccount as `gcloud iam service-accounts list --format=json` prints it
+    (https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts; an empty
+    description is left out, as gcloud omits empty fields)."""
+    email = f"{account_id}@{project}.iam.gserviceaccount.com"
+    item = {
+        "name": f"projects/{project}/serviceAccounts/{email}",
+        "projectId": project,
+        "uniqueId": "104000000000000000001",
+        "email": email,
+        "displayName": account_id,
+        "etag": "MDEwMjE5MjA=",
+        "oauth2ClientId": "104000000000000000001",
+        "disabled": False,
+    }
+    return item if description is None else {**item, "description": description}
+
+
+def marker(experiment: str, expiry: str) -> str:
+    return f"mina-itn-experiment={experiment}; expiry={expiry}"
+
+
+GONE_WORKERS = service_account_id("gone", WORKERS_ACCOUNT)
+GONE_WORKERS_EMAIL = f"{GONE_WORKERS}@p.iam.gserviceaccount.com"
+DEV_NODES_EMAIL = f"{service_account_id('dev', NODES_ACCOUNT)}@p.iam.gserviceaccount.com"
+NEW_NODES_EMAIL = f"{service_account_id('new', NODES_ACCOUNT)}@p.iam.gserviceaccount.com"
+
+
 def canned_outputs() -> dict:
     dev_outputs = {**render("dev").outputs, "expiresAt": "2030-06-01T06:00:00Z"}
     return {
@@ -109,6 +141,20 @@ def canned_outputs() -> dict:
         "gcloud container clusters list --format=json": [
             cluster("p", "itn-gone", ours("gone", "2030-05-30_06-00")),
             cluster("p", "payments", lookalike("payments", PAST)),
+        ],
+        "gcloud iam service-accounts list --format=json": [
+            account("p", GONE_WORKERS, marker("gone", PAST_LABEL)),
+            account("p", service_account_id("dev", NODES_ACCOUNT), marker("dev", PAST_LABEL)),
+            account("p", service_account_id("new", NODES_ACCOUNT), marker("new", FUTURE_LABEL)),
+            # Another team's accounts in the same project: none carries exactly our marker.
+            account("p", "payments-runner", "Payments batch runner"),
+            account("p", "payments-nomarker", None),
+            account("p", "payments-quoting", "copied from " + marker("gone", PAST_LABEL)),
+            account("p", "payments-trailing", marker("gone", PAST_LABEL) + " (old)"),
+            account("p", "payments-multiline", marker("gone", PAST_LABEL) + "\nkeep"),
+            account("p", "payments-nolimit", "mina-itn-experiment=gone; expiry=never"),
+            # Our marker, but another project's account: not ours to delete here.
+            account("other-team", "itn-gone-workers-0a1b2c3d", marker("gone", PAST_LABEL)),
         ],
         "kubectl get namespaces -o json": {
             "items": [
@@ -162,22 +208,25 @@ def mutating(calls: list[list[str]]) -> list[str]:
     return [" ".join(c) for c in calls if "delete" in c or "destroy" in c]
 
 
-FOREIGN = ("payments", "itn-gone-worker-9", "itn-gone-worker-1")
+FOREIGN = ("payments", "itn-gone-worker-9", "itn-gone-worker-1", "other-team")
 
 
 def test_read_only_listing_is_the_plan_and_changes_nothing(stubs):
     result, calls = janitor(stubs, "--project", "p", "--now", NOW)
     assert result.returncode == 0, result.stderr
     out = result.stdout
-    assert "1 expired stack(s) of 3; 6 expired resource(s) of 7" in out
-    plan = out.split("--delete would run (3):\n")[1].split("not deleted")[0]
+    assert "1 expired stack(s) of 3; 8 expired resource(s) of 10" in out
+    plan = out.split("--delete would run (4):\n")[1].split("not deleted")[0]
     assert [line.split("    #")[0].strip() for line in plan.strip().splitlines()] == [
         "python -m scripts.teardown --stack dev --yes",
         "gcloud compute instances delete itn-gone-worker-0 --zone us-central1-a --project=p "
         "--quiet",
+        f"gcloud iam service-accounts delete {GONE_WORKERS_EMAIL} --project=p --quiet",
         "kubectl delete namespace mina-gone",
     ]
     assert "itn-dev-worker-0" in out
+    assert f"service-account {DEV_NODES_EMAIL} experiment=dev" in out.split("not deleted")[1]
+    assert NEW_NODES_EMAIL not in out
     assert "owned by its stack" in out
     assert "itn-gone-pgdata" in out
     assert "cluster   itn-gone [us-central1-a]" in out
@@ -202,10 +251,11 @@ def test_delete_runs_exactly_the_listed_plan_through_teardown(stubs):
         "pulumi destroy --stack dev --yes",
         "gcloud compute instances delete itn-gone-worker-0 --zone us-central1-a --project=p "
         "--quiet",
+        f"gcloud iam service-accounts delete {GONE_WORKERS_EMAIL} --project=p --quiet",
         "kubectl delete namespace mina-gone",
     ]
-    planned = listed.stdout.split("--delete would run (3):\n")[1].split("not deleted")[0]
-    ran = result.stdout.split("will run (3):\n")[1].split("not deleted")[0]
+    planned = listed.stdout.split("--delete would run (4):\n")[1].split("not deleted")[0]
+    ran = result.stdout.split("will run (4):\n")[1].split("not deleted")[0]
     assert planned == ran
     for name in FOREIGN:
         assert not any(name in call for call in mutating(calls))
@@ -316,9 +366,95 @@ def test_a_worker_group_is_deleted_as_a_group_not_member_by_member(stubs):
         stubs, "--project", "p", "--delete", "--now", NOW, canned={"outputs": canned}
     )
     assert result.returncode == 0, result.stderr + result.stdout
-    deletes = [c for c in mutating(calls) if c.startswith("gcloud")]
+    deletes = [c for c in mutating(calls) if c.startswith("gcloud compute")]
     assert deletes == [
         "gcloud compute instance-groups managed delete itn-gone-workers --zone us-central1-a "
         "--project=p --quiet"
     ]
     assert "instances delete" not in " ".join(mutating(calls))
+
+
+def test_the_program_marks_its_service_accounts_the_way_the_janitor_reads_them() -> None:
+    """Service accounts carry no labels: their description is the marker, with the same expiry as
+    the GCP `expiry` label on the experiment's labelled resources."""
+    from policy.policies import GCP_LABEL_PATHS, get_path
+
+    rendered = render("dev")
+    expiries = {
+        (get_path(r["inputs"], GCP_LABEL_PATHS[r["type"]]) or {}).get("expiry")
+        for r in rendered.resources
+        if r["type"] in GCP_LABEL_PATHS
+    }
+    (expiry,) = expiries
+    assert isinstance(expiry, str)
+    accounts = [r for r in rendered.resources if r["type"] == "gcp:serviceaccount/account:Account"]
+    assert {a["inputs"]["accountId"] for a in accounts} == {
+        service_account_id("dev", NODES_ACCOUNT),
+        service_account_id("dev", WORKERS_ACCOUNT),
+    }
+    for record in accounts:
+        description = record["inputs"]["description"]
+        assert parse_own_description(description) == ("dev", expiry), record["urn"]
+        assert len(description.encode()) <= 256
+
+
+def test_service_accounts_are_ours_only_by_the_whole_marker_in_our_project(stubs):
+    """Only exact markers in `--project` are deleted; quoted, extended, malformed or other-project
+    markers and unmarked accounts of the same project never are, whatever gcloud returns."""
+    result, calls = janitor(stubs, "--project", "p", "--delete", "--no-kubectl", "--now", NOW)
+    assert result.returncode == 0, result.stderr + result.stdout
+    account_calls = [c for c in calls if c[:3] == ["gcloud", "iam", "service-accounts"]]
+    assert account_calls[0][3:] == [
+        "list",
+        "--project=p",
+        "--format=json",
+        "--filter=description~^mina-itn-experiment=",
+    ]
+    assert [" ".join(c) for c in account_calls[1:]] == [
+        f"gcloud iam service-accounts delete {GONE_WORKERS_EMAIL} --project=p --quiet"
+    ]
+    for name in ("payments-", "other-team"):
+        assert name not in result.stdout
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        "mina-itn-experiment=gone; expiry=2030-05-30_06-00",
+        "mina-itn-experiment=a; expiry=2030-05-30_06-00",
+    ],
+)
+def test_marker_round_trips(description: str) -> None:
+    from components.labels import own_description
+
+    parsed = parse_own_description(description)
+    assert parsed is not None
+    assert own_description(*parsed) == description
+
+
+@pytest.mark.parametrize(
+    "description",
+    [
+        None,
+        "",
+        "GKE nodes of experiment gone",
+        " mina-itn-experiment=gone; expiry=2030-05-30_06-00",
+        "mina-itn-experiment=gone; expiry=2030-05-30_06-00\n",
+        "mina-itn-experiment=gone;expiry=2030-05-30_06-00",
+        "mina-itn-experiment=Gone; expiry=2030-05-30_06-00",
+        "mina-itn-experiment=gone-; expiry=2030-05-30_06-00",
+        "mina-itn-experiment=gone; expiry=2030-05-30",
+        "experiment=gone; expiry=2030-05-30_06-00",
+    ],
+)
+def test_anything_but_the_exact_marker_is_not_ours(description: str | None) -> None:
+    assert parse_own_description(description) is None
+
+
+def test_a_marker_that_cannot_be_read_back_is_refused() -> None:
+    from components.labels import own_description
+
+    with pytest.raises(ValueError, match="no service account marker"):
+        own_description("dev", "2030-06-01T06:00:00Z")
+    with pytest.raises(ValueError, match="no service account marker"):
+        own_description("a" * 240, "2030-06-01_06-00")
