@@ -12,6 +12,9 @@ Conventions the program must follow (the label keys below are the contract):
 
 * GCP resources that accept labels carry `experiment`, `expiry`, `owner` and `managed-by` labels
   (`resourceLabels` on a GKE Cluster, `nodeConfig.resourceLabels` on a NodePool).
+* Service accounts (they take no labels) carry exactly
+  `mina-itn-experiment=<experiment>; expiry=<expiry label>` as their description, the marker the
+  janitor finds them by (components/labels.py `own_description`).
 * Kubernetes objects carry `mina-itn/experiment`, `mina-itn/expiry`, `mina-itn/owner` and
   `app.kubernetes.io/part-of: mina-itn` in `metadata.labels`.
 * A Service is "the PostgreSQL service" or "the dashboard service" when its `metadata.labels`
@@ -50,6 +53,11 @@ GCP_LABEL_EXPERIMENT = "experiment"
 GCP_LABEL_EXPIRY = "expiry"
 GCP_LABEL_OWNER = "owner"
 GCP_LABEL_MANAGED_BY = "managed-by"
+SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
+_ACCOUNT_MARKER = re.compile(
+    r"mina-itn-experiment=(?P<experiment>[a-z](?:[-a-z0-9]*[a-z0-9])?); "
+    r"expiry=(?P<expiry>\d{4}-\d{2}-\d{2}_\d{2}-\d{2})"
+)
 
 K8S_LABEL_PART_OF = "app.kubernetes.io/part-of"
 K8S_PART_OF_VALUE = "mina-itn"
@@ -401,6 +409,8 @@ def check_labels(
     resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
 ) -> list[str]:
     """Experiment and expiry labels let the janitor find and remove leftovers."""
+    if resource_type == SERVICE_ACCOUNT:
+        return _check_account_marker(name, props, config)
     if resource_type in GCP_LABEL_PATHS:
         labels = _gcp_labels(resource_type, props)
         where = ".".join(GCP_LABEL_PATHS[resource_type])
@@ -431,6 +441,22 @@ def check_labels(
         f"`{name}` ({resource_type}) {where}: {'; '.join(problems)} (labels: "
         f"{_labels_text(labels)}); set `{experiment_key}` to the stack's experiment and "
         f"`{expiry_key}` to its expiry date"
+    ]
+
+
+def _check_account_marker(
+    name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """A service account takes no labels: the janitor finds a leaked one by its description."""
+    description = plain(props.get("description"))
+    match = _ACCOUNT_MARKER.fullmatch(description) if isinstance(description, str) else None
+    experiment = plain(config.get(CONFIG_EXPERIMENT))
+    if match and (not experiment or match["experiment"] == str(experiment)):
+        return []
+    return [
+        f"`{name}` ({SERVICE_ACCOUNT}) description={description!r} is not the janitor's marker "
+        f"for this experiment; set it to 'mina-itn-experiment=<experiment>; "
+        f"expiry=<YYYY-MM-DD_HH-MM>' (components/labels.py own_description)"
     ]
 
 
@@ -778,7 +804,8 @@ no_vm_public_ip = _policy(
 )
 experiment_labels = _policy(
     "experiment-labels",
-    "Labelled GCP resources and all Kubernetes objects carry experiment and expiry labels.",
+    "Labelled GCP resources and all Kubernetes objects carry experiment and expiry labels; "
+    "service accounts carry the janitor's experiment/expiry marker as their description.",
     check_labels,
 )
 # Advisory until every stack pins its images (`python -m scripts.pin --write`); an operator makes

@@ -48,8 +48,9 @@ K8S_SELECTOR = f"{K8S_LABEL_PART_OF}={K8S_PART_OF},{K8S_LABEL_EXPERIMENT}"
 # gcloud's filter `labels.KEY:*` means "has the key" (gcloud topic filters: `:*` existence).
 GCP_FILTER = f"labels.{GCP_LABEL_OWN}:*"
 GKE_FILTER = f"resourceLabels.{GCP_LABEL_OWN}:*"
-# `~` is a regular-expression match (gcloud topic filters); the marker starts the description.
-ACCOUNT_FILTER = f"description~^{GCP_LABEL_OWN}="
+# `~` is a regular-expression match (gcloud topic filters): a narrowing only, with no `=` in the
+# value to trip the filter lexer; the exact marker is checked on every account gcloud returns.
+ACCOUNT_FILTER = f"description~^{GCP_LABEL_OWN}"
 _INSTALL_HINTS = {
     "pulumi": "install the Pulumi CLI (https://www.pulumi.com/docs/install/)",
     "gcloud": "install the Google Cloud CLI, or pass --no-gcloud to skip GCE and GKE",

@@ -531,6 +531,30 @@ def test_experiment_label_must_name_this_experiment():
     assert violations(p.experiment_labels, instance(labels=labels), {"allowPublic": False}) == []
 
 
+@pytest.mark.parametrize(
+    ("description", "ok", "a_marker"),
+    [
+        ("mina-itn-experiment=dev; expiry=2030-06-01_06-00", True, True),
+        (None, False, False),
+        ("Snark worker VMs of experiment dev", False, False),
+        ("see mina-itn-experiment=dev; expiry=2030-06-01_06-00", False, False),
+        ("mina-itn-experiment=dev; expiry=2030-06-01", False, False),
+        # A marker, but another experiment's: the janitor reads it, the policy refuses it here.
+        ("mina-itn-experiment=exp-old; expiry=2030-06-01_06-00", False, True),
+    ],
+)
+def test_service_accounts_carry_the_janitors_marker(description, ok, a_marker):
+    from components.labels import parse_own_description
+
+    inputs = {"accountId": "itn-dev-workers-0a1b2c3d", "project": "p"}
+    if description is not None:
+        inputs["description"] = description
+    found = violations(p.experiment_labels, record(p.SERVICE_ACCOUNT, "itn-dev-sa", inputs))
+    assert (found == []) is ok, found
+    # The policy (which may import nothing from the project) and the janitor agree.
+    assert (parse_own_description(description) is not None) is a_marker
+
+
 def test_kubernetes_objects_need_labels():
     config_map = k8s("kubernetes:core/v1:ConfigMap", "runtime-config", None, data={"a": "b"})
     found = violations(p.experiment_labels, config_map)

@@ -171,6 +171,11 @@ PLANTS: list[tuple[str, str, Callable[[list[dict[str, Any]]], dict[str, Any]], P
      False),
     ("experiment-labels", "no experiment label", lambda rs: _first(rs, INSTANCE),
      lambda i: i["labels"].pop("experiment"), False),
+    ("experiment-labels", "service account without the janitor's marker",
+     lambda rs: _first(rs, p.SERVICE_ACCOUNT), lambda i: i.pop("description"), False),
+    ("experiment-labels", "service account marked for another experiment",
+     lambda rs: _first(rs, p.SERVICE_ACCOUNT), lambda i: i.update(
+         description="mina-itn-experiment=exp-old; expiry=2030-06-01_06-00"), False),
     ("cluster-deletion-protection-needs-expiry", "no expiry", lambda rs: _first(rs, CLUSTER),
      lambda i: i["resourceLabels"].pop("expiry"), False),
     ("images-pinned-by-digest", "a tag without its digest", lambda rs: _first(rs, STATEFULSET),

@@ -408,7 +408,7 @@ def test_service_accounts_are_ours_only_by_the_whole_marker_in_our_project(stubs
         "list",
         "--project=p",
         "--format=json",
-        "--filter=description~^mina-itn-experiment=",
+        "--filter=description~^mina-itn-experiment",
     ]
     assert [" ".join(c) for c in account_calls[1:]] == [
         f"gcloud iam service-accounts delete {GONE_WORKERS_EMAIL} --project=p --quiet"
