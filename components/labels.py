@@ -6,7 +6,6 @@ the owner and the expiry. Selectors use only the stable name labels, never the e
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -14,23 +13,15 @@ from datetime import datetime, timedelta
 import pulumi
 
 from components.clock import TIMESTAMP_FORMAT
+from policy.markers import OWN_GCP_LABEL, SERVICE_ACCOUNT_MARKER
 
 PART_OF = "mina-itn"
 K8S_PREFIX = "mina-itn"
-OWN_GCP_LABEL = "mina-itn-experiment"
-"""A GCP label only this project sets (the experiment as value): the janitor selects by it, never
-by look-alike generic labels (`experiment`, `managed-by=pulumi`) another team may also use."""
 EXPIRY_FORMAT = "%Y-%m-%d_%H-%M"
 """Expiry label values: UTC, minute precision, valid for both GCP and Kubernetes labels."""
 OWN_DESCRIPTION_MAX = 256
 """IAM keeps at most 256 UTF-8 bytes of a service account's description (terraform-provider-google
 @e03b762 google/services/resourcemanager/resource_google_service_account.go:111)."""
-_OWN_DESCRIPTION = re.compile(
-    rf"{OWN_GCP_LABEL}=(?P<experiment>[a-z](?:[-a-z0-9]*[a-z0-9])?); "
-    r"expiry=(?P<expiry>\d{4}-\d{2}-\d{2}_\d{2}-\d{2})"
-)
-"""The whole description of a service account this project creates. Service accounts carry no
-labels, so this marker is what the janitor finds them by; only an exact full match counts."""
 
 
 def expires_at(created: str, ttl_hours: int) -> str:
@@ -48,7 +39,7 @@ def own_description(experiment: str, expiry: str) -> str:
     """`mina-itn-experiment=<experiment>; expiry=<expiry label>`, what `parse_own_description`
     reads back."""
     text = f"{OWN_GCP_LABEL}={experiment}; expiry={expiry}"
-    if _OWN_DESCRIPTION.fullmatch(text) is None or len(text.encode()) > OWN_DESCRIPTION_MAX:
+    if SERVICE_ACCOUNT_MARKER.fullmatch(text) is None or len(text.encode()) > OWN_DESCRIPTION_MAX:
         raise ValueError(f"no service account marker for {experiment!r} expiring {expiry!r}")
     return text
 
@@ -58,7 +49,7 @@ def parse_own_description(text: object) -> tuple[str, str] | None:
     including a description that merely quotes the marker inside other words."""
     if not isinstance(text, str):
         return None
-    match = _OWN_DESCRIPTION.fullmatch(text)
+    match = SERVICE_ACCOUNT_MARKER.fullmatch(text)
     return (match["experiment"], match["expiry"]) if match else None
 
 

@@ -41,9 +41,11 @@ from pulumi_policy import (
 )
 
 try:  # imported from the project (tests, scripts)
+    from policy.markers import SERVICE_ACCOUNT_MARKER
     from policy.pod_security import BASELINE_CAPABILITIES
     from policy.ranges import public_width_error
 except ImportError:  # run by the engine, with only this directory on sys.path
+    from markers import SERVICE_ACCOUNT_MARKER  # pyright: ignore[reportMissingImports]
     from pod_security import BASELINE_CAPABILITIES  # pyright: ignore[reportMissingImports]
     from ranges import public_width_error  # pyright: ignore[reportMissingImports]
 
@@ -54,10 +56,6 @@ GCP_LABEL_EXPIRY = "expiry"
 GCP_LABEL_OWNER = "owner"
 GCP_LABEL_MANAGED_BY = "managed-by"
 SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
-_ACCOUNT_MARKER = re.compile(
-    r"mina-itn-experiment=(?P<experiment>[a-z](?:[-a-z0-9]*[a-z0-9])?); "
-    r"expiry=(?P<expiry>\d{4}-\d{2}-\d{2}_\d{2}-\d{2})"
-)
 
 K8S_LABEL_PART_OF = "app.kubernetes.io/part-of"
 K8S_PART_OF_VALUE = "mina-itn"
@@ -449,7 +447,7 @@ def _check_account_marker(
 ) -> list[str]:
     """A service account takes no labels: the janitor finds a leaked one by its description."""
     description = plain(props.get("description"))
-    match = _ACCOUNT_MARKER.fullmatch(description) if isinstance(description, str) else None
+    match = SERVICE_ACCOUNT_MARKER.fullmatch(description) if isinstance(description, str) else None
     experiment = plain(config.get(CONFIG_EXPERIMENT))
     if match and (not experiment or match["experiment"] == str(experiment)):
         return []

@@ -36,9 +36,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from components.labels import parse_own_description
+from policy.markers import OWN_GCP_LABEL as GCP_LABEL_OWN
 
-GCP_LABEL_OWN = "mina-itn-experiment"
-"""Set by this project alone (components/labels.py OWN_GCP_LABEL); its value is the experiment."""
 GCP_LABEL_EXPIRY = "expiry"
 K8S_LABEL_PART_OF = "app.kubernetes.io/part-of"
 K8S_PART_OF = "mina-itn"

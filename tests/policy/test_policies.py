@@ -551,7 +551,7 @@ def test_service_accounts_carry_the_janitors_marker(description, ok, a_marker):
         inputs["description"] = description
     found = violations(p.experiment_labels, record(p.SERVICE_ACCOUNT, "itn-dev-sa", inputs))
     assert (found == []) is ok, found
-    # The policy (which may import nothing from the project) and the janitor agree.
+    # The policy and the janitor read one marker (policy/markers.py).
     assert (parse_own_description(description) is not None) is a_marker
 
 
