@@ -316,6 +316,15 @@ def _containers(pod_spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str,
             yield f"{label} `{plain(body.get('name')) or index}`", body
 
 
+def _workload_containers(
+    resource_type: str, props: Mapping[str, Any]
+) -> Iterator[tuple[str, Mapping[str, Any]]]:
+    """Every container and initContainer of a workload; nothing for any other resource."""
+    pod_spec = _pod_spec(resource_type, props)
+    if pod_spec is not None:
+        yield from _containers(pod_spec)
+
+
 def _present(value: Any) -> bool:
     value = plain(value)
     return value is not None and str(value).strip() != ""
@@ -325,11 +334,8 @@ def check_container_resources(
     resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
 ) -> list[str]:
     """Every container states cpu/memory requests and limits, so nodes are never overcommitted."""
-    pod_spec = _pod_spec(resource_type, props)
-    if pod_spec is None:
-        return []
     messages = []
-    for label, container in _containers(pod_spec):
+    for label, container in _workload_containers(resource_type, props):
         resources = as_map(container.get("resources"))
         missing = [
             f"{section}.{kind}"
@@ -349,11 +355,8 @@ def check_privileged(
     resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
 ) -> list[str]:
     """No container may gain host-level privileges."""
-    pod_spec = _pod_spec(resource_type, props)
-    if pod_spec is None:
-        return []
     messages = []
-    for label, container in _containers(pod_spec):
+    for label, container in _workload_containers(resource_type, props):
         context = as_map(container.get("securityContext"))
         bad = [
             f"securityContext.{key}: {json.dumps(plain(context.get(key)))}"
@@ -507,11 +510,8 @@ def check_capabilities(
     resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
 ) -> list[str]:
     """Pod Security baseline: containers add no capability beyond the baseline list."""
-    pod_spec = _pod_spec(resource_type, props)
-    if pod_spec is None:
-        return []
     messages = []
-    for label, container in _containers(pod_spec):
+    for label, container in _workload_containers(resource_type, props):
         added = as_list(get_path(container, ("securityContext", "capabilities", "add")))
         extra = sorted({str(plain(c)) for c in added} - BASELINE_CAPABILITIES)
         if extra:
@@ -683,11 +683,8 @@ def check_image_digests(
 ) -> list[str]:
     """Every container's image is pinned by digest (`repo:tag@sha256:...`): a tag is whatever
     the registry points it to on the day a node pulls."""
-    pod_spec = _pod_spec(resource_type, props)
-    if pod_spec is None:
-        return []
     messages = []
-    for label, container in _containers(pod_spec):
+    for label, container in _workload_containers(resource_type, props):
         image = plain(container.get("image"))
         if not isinstance(image, str) or not _PINNED_IMAGE.search(image):
             messages.append(
