@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from importlib import resources
+from typing import cast
 
 import pulumi
 import pulumi_gcp as gcp
@@ -39,6 +40,7 @@ from components.exposure import restricted_load_balancer
 from components.labels import Labels
 from components.security import container_security, pod_security, scanner_skips
 from minaperf import postgres_access, schema_pins, services
+from minaperf.pods import POSTGRES_INIT_RESOURCES
 
 POSTGRES_PORT = 5432
 COMPONENT = "postgres"
@@ -64,10 +66,7 @@ TLS_DIR = "/etc/postgresql/tls"
 HBA_DIR = "/etc/postgresql/hba"
 TLS_SECRET = "postgres-tls"  # noqa: S105 (a Secret object name)
 
-INIT_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
-    "requests": {"cpu": "50m", "memory": "32Mi"},
-    "limits": {"cpu": "500m", "memory": "128Mi"},
-}
+INIT_RESOURCES = cast(k8s.core.v1.ResourceRequirementsArgsDict, POSTGRES_INIT_RESOURCES)
 
 FETCH_SCHEMA = f"""\
 if sh {SCRIPTS_DIR}/pg-fetch-schema.sh; then exit 0; fi

@@ -14,7 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from minaperf.config import cpu_millis, memory_bytes
 from minaperf.cost import CostEstimate, CostLine, MissingPriceError
+from minaperf.gke_nodes import Requests
+from minaperf.pods import InitContainer, Pod
+from minaperf.sizing import PodTooLargeError, pack, pool_items
 
 Record = Mapping[str, Any]
 
@@ -123,6 +127,65 @@ def _workload_pool(record: Record) -> str | None:
     return None
 
 
+def _requests(container: Mapping[str, Any]) -> Requests:
+    wanted = (container.get("resources") or {}).get("requests") or {}
+    return Requests(
+        cpu_millis(str(wanted.get("cpu", "0"))), memory_bytes(str(wanted.get("memory", "0")))
+    )
+
+
+def _pods(record: Record, name: str, replicas: int) -> list[Pod]:
+    """The workload's pods as the scheduler sees them (container requests, sidecars marked)."""
+    spec = _pod_spec(record)
+    containers = tuple(_requests(c) for c in spec.get("containers") or [])
+    init = tuple(
+        InitContainer(_requests(c), restartable=c.get("restartPolicy") == "Always")
+        for c in spec.get("initContainers") or []
+    )
+    names = [name] if replicas == 1 else [f"{name}-{i}" for i in range(replicas)]
+    return [Pod(pod, containers, init) for pod in names]
+
+
+def _packing(machine_type: Any, pods: list[Pod], count: int) -> dict[str, Any]:
+    """How the pool's pods (and GKE's add-ons) pack onto its nodes: our pods per node and the
+    least CPU and memory left on any node (minaperf.sizing, docs/sizing.md)."""
+    try:
+        packing = pack(pool_items(pods), str(machine_type))
+    except (PodTooLargeError, ValueError) as error:
+        return {"error": str(error)}
+    ours = {pod.name for pod in pods}
+    per_node = [sum(1 for item in node if item.name in ours) for node in packing.nodes]
+    per_node += [0] * max(0, count - len(per_node))
+    headroom = packing.least_headroom()
+    return {
+        "nodesNeeded": len(packing.nodes),
+        "podsPerNode": per_node,
+        "perNodeForPods": _amount(packing.room),
+        "leastHeadroom": _amount(headroom),
+    }
+
+
+def _amount(requests: Requests) -> dict[str, float]:
+    return {
+        "cpu": requests.cpu_millis / 1000,
+        "memoryGiB": round(requests.memory_bytes / 1024**3, 2),
+    }
+
+
+def pool_pods(records: Sequence[Record]) -> dict[str | None, list[Pod]]:
+    """Every rendered pod by the pool it is pinned to."""
+    found: dict[str | None, list[Pod]] = defaultdict(list)
+    for record in records:
+        if not str(record["type"]).startswith("kubernetes:apps/") or _kind(record) not in (
+            WORKLOAD_KINDS
+        ):
+            continue
+        replicas = int((record["inputs"].get("spec") or {}).get("replicas", 1))
+        name = _metadata(record).get("name") or record["name"]
+        found[_workload_pool(record)].extend(_pods(record, str(name), replicas))
+    return found
+
+
 def workloads(records: Sequence[Record]) -> dict[str | None, list[Workload]]:
     """Workloads by the pool they run on (None: no pool pinned)."""
     found: dict[str | None, list[Workload]] = defaultdict(list)
@@ -139,6 +202,7 @@ def workloads(records: Sequence[Record]) -> dict[str | None, list[Workload]]:
 
 def node_pools(records: Sequence[Record]) -> list[dict[str, Any]]:
     running = workloads(records)
+    pods = pool_pods(records)
     pools = []
     for record in records:
         if record["type"] != "gcp:container/nodePool:NodePool":
@@ -146,11 +210,12 @@ def node_pools(records: Sequence[Record]) -> list[dict[str, Any]]:
         inputs = record["inputs"]
         node_config = inputs.get("nodeConfig") or {}
         label = (node_config.get("labels") or {}).get(POOL_LABEL, inputs.get("name"))
+        count = int(inputs.get("nodeCount") or inputs.get("initialNodeCount") or 0)
         pools.append(
             {
                 "name": inputs.get("name") or record["name"],
                 "machineType": node_config.get("machineType"),
-                "count": int(inputs.get("nodeCount") or inputs.get("initialNodeCount") or 0),
+                "count": count,
                 "spot": bool(node_config.get("spot") or node_config.get("preemptible")),
                 "diskGb": node_config.get("diskSizeGb"),
                 "diskType": node_config.get("diskType") or GKE_DEFAULT_DISK,
@@ -158,6 +223,7 @@ def node_pools(records: Sequence[Record]) -> list[dict[str, Any]]:
                     {"kind": w.kind, "name": w.name, "replicas": w.replicas}
                     for w in running.get(label, [])
                 ],
+                "packing": _packing(node_config.get("machineType"), pods.get(label, []), count),
             }
         )
     return sorted(pools, key=lambda pool: pool["name"])
@@ -406,6 +472,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
                 f" ({'spot' if pool['spot'] else 'on-demand'}, {pool['diskGb']} GB "
                 f"{pool['diskType']}) runs {runs(pool['runs'])}"
             )
+            lines.append(f"    {_packing_line(pool['packing'], pool['count'])}")
     if summary["unpinnedWorkloads"]:
         lines += ["", "workloads on any node:", f"  {runs(summary['unpinnedWorkloads'])}"]
     if summary["workerVms"]:
@@ -437,6 +504,20 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         f"expires: {summary['expiresAt']}" + (" (mock clock)" if "expiresAt" in mock else ""),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _packing_line(packing: Mapping[str, Any], count: int) -> str:
+    if "error" in packing:
+        return f"packing: {packing['error']}"
+    room, left = packing["perNodeForPods"], packing["leastHeadroom"]
+    line = (
+        f"pods per node: {', '.join(str(n) for n in packing['podsPerNode'])}; "
+        f"room for pods {room['cpu']:g} CPU / {room['memoryGiB']:g} GiB per node, "
+        f"least left {left['cpu']:g} CPU / {left['memoryGiB']:g} GiB (GKE add-ons counted)"
+    )
+    if packing["nodesNeeded"] > count:
+        line += f"; NEEDS {packing['nodesNeeded']} nodes"
+    return line
 
 
 def _cost_lines(money: Mapping[str, Any]) -> list[str]:

@@ -278,13 +278,13 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "services pool too small",
         config(platform={**GKE, "pools": {"services": {"machineType": "n2-standard-4"}}}),
         "platform.pools.services.machineType",
-        "cannot hold the largest pod",
+        "pod orchestrator requests 4 CPU / 8.00 GiB",
     ),
     (
         "mina pool count too small",
         config(platform={**GKE, "pools": {"mina": {"machineType": "n2-standard-16", "count": 1}}}),
         "platform.pools.mina.count",
-        "use at least 3",
+        "use at least 4",
     ),
     (
         "bad pod cidr",

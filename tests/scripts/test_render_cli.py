@@ -221,7 +221,8 @@ def test_summary_on_stdout(dev_render: tuple[Path, subprocess.CompletedProcess[s
     _, result = dev_render
     text = result.stdout
     assert "node pools:" in text
-    assert "mina: 3 x n2-standard-16" in text
+    assert "mina: 4 x n2-standard-16" in text
+    assert "pods per node: 3, 3, 3, 1;" in text
     assert "dev-snark-workers VM 1/2: c2d-highcpu-32 (spot, 4 snark worker processes)" in text
     assert "service/itn-dev/postgres-external 5432/TCP" in text
     assert "from 203.0.113.0/24" in text
