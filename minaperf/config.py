@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import sys
 from collections.abc import Collection
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -1061,6 +1062,28 @@ REMOVED_KEYS = {
 }
 """Keys earlier versions accepted, with why they are gone (instead of "unknown key")."""
 
+INERT_REMOVED_VALUES = {"dashboard": ({"enabled": False}, {})}
+"""Removed keys whose value asks for nothing: a stack file written for an earlier release keeps
+working with them, after a warning (any other value is the REMOVED_KEYS error)."""
+_warned: set[str] = set()
+
+
+def config_warning(message: str) -> None:
+    """Print `warning: <message>` on stderr, once per process: a render validates the config
+    before the program runs and the program validates it again."""
+    if message not in _warned:
+        _warned.add(message)
+        print(f"warning: {one_line(message)}", file=sys.stderr)
+
+
+def _without_inert_removed(values: dict[str, Any]) -> dict[str, Any]:
+    kept = dict(values)
+    for key, inert in INERT_REMOVED_VALUES.items():
+        if key in kept and kept[key] in inert:
+            del kept[key]
+            config_warning(f"{key}: {REMOVED_KEYS[key]}; ignored because it asks for nothing")
+    return kept
+
 
 def _first_error(error: ValidationError) -> ConfigError:
     detail = error.errors(include_url=False)[0]
@@ -1108,6 +1131,7 @@ def validate_model(
     """
     if "name" in values:
         raise ConfigError("name", "is the stack name and cannot be set in config")
+    values = _without_inert_removed(values)
     try:
         config = ExperimentConfig.model_validate(
             {"name": name, **values}, context={"now": now or datetime.now(UTC)}
