@@ -5,12 +5,25 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import assume, event, given, settings
+from hypothesis import strategies as st
 
-from minaperf.config import ConfigError, GkePlatform
-from minaperf.gke_nodes import GIB, MIB, Requests, allocatable, reserved
+from minaperf.config import MAX_MINA_NODES, ConfigError, GkePlatform
+from minaperf.gke_nodes import (
+    CLUSTER_ADDONS,
+    GIB,
+    MIB,
+    SHARED_CORE,
+    Requests,
+    allocatable,
+    reserved,
+    schedulable,
+)
 from minaperf.load import parse_config
-from minaperf.pods import InitContainer, Pod, pod_requests
+from minaperf.machines import known_machine_types, machine_shape
+from minaperf.pods import InitContainer, Pod, pod_requests, pool_pods
 from minaperf.sizing import mina_pool_size, pool_plans, services_pool_size
+from tests.minaperf.test_pools_hold_rendered_pods import first_fit_decreasing
 
 BASE: dict[str, Any] = {
     "platform": {"kind": "gke", "project": "my-project-123"},
@@ -111,3 +124,92 @@ def test_a_pod_no_node_holds_names_pod_room_and_a_machine_that_fits() -> None:
     assert "allocatable 3.92 CPU" in error.reason
     # The smallest machine of the same series that holds the pod.
     assert "use n2-standard-8 or larger" in error.reason
+
+
+POOL_MACHINES = sorted(
+    name
+    for name in known_machine_types()
+    if name not in SHARED_CORE and not machine_shape(name).bare_metal
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    seeds=st.integers(1, 3),
+    producers=st.integers(1, 60),
+    plain=st.integers(0, MAX_MINA_NODES),
+    coordinator=st.booleans(),
+    proof=st.sampled_from(["full", "none"]),
+    mina_machine=st.sampled_from(POOL_MACHINES),
+    services_machine=st.sampled_from(POOL_MACHINES),
+)
+def test_every_topology_packs_onto_the_pools_it_sizes(
+    seeds: int,
+    producers: int,
+    plain: int,
+    coordinator: bool,
+    proof: str,
+    mina_machine: str,
+    services_machine: str,
+) -> None:
+    """Up to the node cap, on every pool machine type: the pool sizes hold every pod (packed
+    by the render test's own packer), or the config is refused for a pod no node holds."""
+    plain = min(plain, MAX_MINA_NODES - seeds - producers - int(coordinator))
+    assume(plain >= 0)
+    values = {
+        **BASE,
+        "platform": {
+            **BASE["platform"],
+            "pools": {
+                "mina": {"machineType": mina_machine},
+                "services": {"machineType": services_machine},
+            },
+        },
+        "nodes": {
+            "seeds": seeds,
+            "blockProducers": producers,
+            "plainNodes": plain,
+            "snarkCoordinators": int(coordinator),
+        },
+        "workerPool": {"servers": 2 if coordinator else 0},
+        "network": {"proofLevel": proof},
+    }
+    machines = {"mina": mina_machine, "services": services_machine}
+    too_big = {
+        f"platform.pools.{pool}.machineType": [
+            pod.name for pod in pods if not pod_requests(pod).fits_in(schedulable(machines[pool]))
+        ]
+        for pool, pods in pool_pods_on_roomy_machines(values).items()
+    }
+    event("refused: a pod no node holds" if any(too_big.values()) else "packed")
+    if any(too_big.values()):
+        with pytest.raises(ConfigError) as caught:
+            parse_config("prop", values)
+        assert caught.value.key in too_big
+        assert caught.value.reason.split()[1] in too_big[caught.value.key]
+        return
+    config = parse_config("prop", values)
+    assert isinstance(config.platform, GkePlatform)
+    pods = pool_pods(config)
+    for pool, machine, size in (
+        ("mina", mina_machine, mina_pool_size(config, config.platform)),
+        ("services", services_machine, services_pool_size(config, config.platform)),
+    ):
+        room = schedulable(machine)
+        items = [
+            (pod.name, (pod_requests(pod).cpu_millis, pod_requests(pod).memory_bytes))
+            for pod in pods[pool]
+        ] + [
+            (f"{a.name}/{i}", (a.requests.cpu_millis, a.requests.memory_bytes))
+            for a in CLUSTER_ADDONS
+            for i in range(a.replicas)
+        ]
+        assert first_fit_decreasing(items, (room.cpu_millis, room.memory_bytes), size) == []
+
+
+def pool_pods_on_roomy_machines(values: dict[str, Any]) -> dict[str, list[Pod]]:
+    """Each pool's pods of `values`, from a config whose machines hold any of them."""
+    roomy = {"machineType": "n2-highmem-128"}
+    platform = {**values["platform"], "pools": {"mina": roomy, "services": roomy}}
+    config = parse_config("prop", {**values, "platform": platform})
+    return pool_pods(config)
