@@ -18,7 +18,7 @@ from minaperf.config import cpu_millis, memory_bytes
 from minaperf.cost import CostEstimate, CostLine, MissingPriceError
 from minaperf.gke_nodes import Requests
 from minaperf.pods import InitContainer, Pod
-from minaperf.sizing import PodTooLargeError, pack, pool_items
+from minaperf.sizing import pack, pool_items
 
 Record = Mapping[str, Any]
 
@@ -151,7 +151,7 @@ def _packing(machine_type: Any, pods: list[Pod], count: int) -> dict[str, Any]:
     least CPU and memory left on any node (minaperf.sizing, docs/sizing.md)."""
     try:
         packing = pack(pool_items(pods), str(machine_type))
-    except (PodTooLargeError, ValueError) as error:
+    except ValueError as error:  # PodTooLargeError, or a machine type the table lacks
         return {"error": str(error)}
     ours = {pod.name for pod in pods}
     per_node = [sum(1 for item in node if item.name in ours) for node in packing.nodes]
