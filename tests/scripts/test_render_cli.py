@@ -415,3 +415,23 @@ def test_encrypted_values_get_deterministic_placeholders(tmp_path: Path) -> None
     assert first.secret_keys == ["mina-itn:keys"]
     assert any("mina-itn:keys.seed is encrypted" in line for line in first.warnings)
     assert validate(first).keys.seed == first.config["mina-itn:keys"]["seed"]
+
+
+def test_last_release_dashboard_off_renders_with_one_warning(tmp_path: Path) -> None:
+    """`dashboard: {enabled: false}` (stack files of the last release) asks for nothing: the
+    render goes ahead, and the warning appears once though the config is parsed twice (by the
+    render, then by the program)."""
+    kind = str((ROOT / "stacks" / "kind.yaml").relative_to(ROOT))
+    off = run_render(
+        "--config", kind, "--set", "dashboard.enabled=false", "--out", str(tmp_path / "off")
+    )
+    assert off.returncode == 0, off.stderr
+    warnings = [line for line in off.stderr.splitlines() if line.startswith("warning: dashboard")]
+    assert len(warnings) == 1
+    assert "no dashboard image can show this deployment's traces" in warnings[0]
+    on = run_render(
+        "--config", kind, "--set", "dashboard.enabled=true", "--out", str(tmp_path / "on")
+    )
+    assert on.returncode == 2
+    assert on.stderr.startswith("config error: dashboard: removed: no dashboard image")
+    assert not (tmp_path / "on").exists()
