@@ -18,6 +18,7 @@ some node of some pool; `CLUSTER_ADDONS` lists them so that each pool is sized t
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from minaperf.machines import machine_shape
@@ -55,13 +56,15 @@ class Requests:
 ZERO = Requests(0, 0)
 
 KERNEL_MEMORY_FRACTION = 0.016
-KERNEL_MEMORY_BASE = 160 * MIB
-"""Memory the kernel keeps before the kubelet reports capacity: at most 1.6 % of nominal + 160 MiB.
-Observed (nominal -> reported capacity): n2-standard-4 16 GiB -> 16380004Ki (388 MiB less; GKE
-1.36, camunda benchmark notes), n2-highmem-4 32 GiB -> 32880872Ki (658 MiB), n2-highmem-16 128 GiB
--> 131919220Ki (2245 MiB), n2-highmem-64 512 GiB -> 528365196Ki (8306 MiB) (GKE 1.25,
-2i2c-org/infrastructure#2121). The published formula applied to those capacities gives each
-node's reported allocatable to within 30 MiB."""
+KERNEL_MEMORY_BASE = 200 * MIB
+"""Memory the kernel keeps before the kubelet reports capacity: at most 1.6 % of nominal + 200 MiB.
+Observed (nominal -> reported capacity): n2-standard-4 16 GiB -> 16380004Ki (388 MiB less; a
+published `kubectl describe node`, GKE 1.36), n2-highmem-4 32 GiB -> 32880872Ki (658 MiB),
+n2-highmem-16 128 GiB -> 131919220Ki (2245 MiB), n2-highmem-64 512 GiB -> 528365196Ki (8306 MiB)
+(GKE 1.25, 2i2c-org/infrastructure#2121), n2d-standard-16 64 GiB -> 65855012Ki (1229 MiB; GKE
+1.29, nginxinc/nginx-gateway-fabric tests/results/ngf-upgrade/edge/edge-oss.md). The published
+formula applied to the reported capacities gives those nodes' reported allocatable to within
+30 MiB."""
 
 EVICTION_THRESHOLD = 100 * MIB
 """The kubelet's hard eviction threshold on GKE (memory.available < 100Mi), deducted from
@@ -113,7 +116,7 @@ def reserved(machine_type: str) -> Requests:
         cpu = float(_SHARED_CORE_CPU_RESERVED)
     else:
         cpu = _tiered(total.cpu_millis, _CPU_TIERS, _CPU_ABOVE)
-    return Requests(int(cpu + 0.999), int(memory + 0.999))
+    return Requests(math.ceil(cpu), math.ceil(memory))
 
 
 def allocatable(machine_type: str) -> Requests:

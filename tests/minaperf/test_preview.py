@@ -161,8 +161,8 @@ def _pool_line(records: list[dict[str, Any]]) -> str:
 def test_pool_line_shows_pods_per_node_and_what_is_left() -> None:
     # n2-standard-16: 15.441 CPU for pods; 4-CPU daemons (the 1-CPU init container runs first).
     assert _pool_line([POOL, _daemons(5, "4")]) == (
-        "pods per node: 3, 2; room for pods 15.441 CPU / 56.41 GiB per node, "
-        "least left 2.624 CPU / 7.4 GiB (GKE add-ons counted)"
+        "pods per node: 3, 2; room for pods 15.441 CPU / 56.37 GiB per node, "
+        "least left 2.624 CPU / 7.37 GiB (GKE add-ons counted)"
     )
 
 
