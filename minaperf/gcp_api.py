@@ -213,8 +213,9 @@ class GcpApi:
 
     def managed_instances(self, project: str, zone: str, group: str) -> list[dict[str, Any]]:
         """`instanceGroupManagers.listManagedInstances` (a POST, paged by `nextPageToken`):
-        every member with `instance` (URL; absent while being created), `instanceStatus` and
-        `currentAction`. An empty group comes back without the field."""
+        every member with `name`, `instance` (URL), `instanceStatus` (absent until the VM
+        exists), `currentAction` and `lastAttempt.errors.errors` (why the last create failed).
+        An empty group comes back without the field."""
         found: list[dict[str, Any]] = []
         token = ""
         while True:

@@ -2,10 +2,11 @@
 
 Renders the stack first (the program under the mock engine, as `scripts.render` does), then
 checks, all at once: credentials and the GKE auth plugin; the deployer's permissions for every
-resource type in that render (testIamPermissions, minaperf.gcp_permissions); the APIs; regional quotas against what the render asks for (printed side by
-side); machine types in the zone and the worker image; that access.adminCidrs contains this
-machine's public IPv4 address; images pinned by digest and the apt signing key by fingerprint
-(fix: `python -m scripts.pin --stack NAME --write`).
+resource type in that render (testIamPermissions, minaperf.gcp_permissions); the APIs; regional
+quotas against what the render asks for (printed side by side); machine types in the zone and
+the worker image; that access.adminCidrs contains this machine's public IPv4 address; images
+pinned by digest and the apt signing key by fingerprint (fix: `python -m scripts.pin --stack NAME
+--write`).
 
 Output: the quota table and notes on stdout; one line per problem, each with its fix, on stderr.
 Exit 0 when nothing is wrong, 2 otherwise (also for a bad stack config). `scripts.experiment up`
