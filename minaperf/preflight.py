@@ -24,6 +24,7 @@ from minaperf.gcp_project import (
     required_apis,
 )
 from minaperf.machines import machine_shape
+from minaperf.org_policy import constraint_needs, judge
 from minaperf.signing_key import FINGERPRINT_PATH, uses_worker_vms
 
 WORKER_IMAGE = ("debian-cloud", "debian-12")
@@ -280,6 +281,37 @@ def _check_secrets_key(
             )
 
 
+ORG_POLICY_READER = "roles/orgpolicy.policyViewer"
+"""Grants orgpolicy.policy.get, which reading effective policies needs."""
+
+
+def _check_org_policies(
+    api: GcpApi,
+    platform: GkePlatform,
+    resources: Sequence[Mapping[str, Any]],
+    report: PreflightReport,
+) -> None:
+    """Each organization policy constraint the render would run into, against the project's
+    effective policy; unreadable policies are one note, not a failure."""
+    project = platform.project
+    needs = constraint_needs(resources, platform)
+    for index, need in enumerate(needs):
+        try:
+            policy = api.effective_org_policy(project, need.constraint)
+        except GcpApiError as error:
+            unchecked = ", ".join(n.constraint for n in needs[index:])
+            report.notes.append(
+                f"organization policies: could not check {unchecked} ({error}); grant "
+                f"{ORG_POLICY_READER} to see them before `pulumi up` does"
+            )
+            return
+        verdict = judge(need, policy, project)
+        if verdict.problem is not None:
+            report.problems.append(Problem("org policy", verdict.problem, need.fix))
+        if verdict.note is not None:
+            report.notes.append(f"organization policies: {verdict.note}")
+
+
 def _check_apis(
     api: GcpApi, platform: GkePlatform, project: str, report: PreflightReport
 ) -> set[str]:
@@ -497,6 +529,7 @@ def preflight(
         return report
     _check_permissions(api, config, platform.project, resources, report)
     _check_secrets_key(api, platform, resources, report)
+    _check_org_policies(api, platform, resources, report)
     disabled = _check_apis(api, platform, platform.project, report)
     if "compute.googleapis.com" in disabled:
         report.notes.append("quota and zone checks skipped until compute.googleapis.com is on")

@@ -2,7 +2,9 @@
 
 Renders the stack first (the program under the mock engine, as `scripts.render` does), then
 checks, all at once: credentials and the GKE auth plugin; the deployer's permissions for every
-resource type in that render (testIamPermissions, minaperf.gcp_permissions); the APIs; regional
+resource type in that render (testIamPermissions, minaperf.gcp_permissions); the organization
+policy constraints that render would run into (getEffectiveOrgPolicy, minaperf.org_policy; policies
+the caller cannot read are one note); the APIs; regional
 quotas against what the render asks for (printed side by side); machine types in the zone and
 the worker image; that access.adminCidrs contains this machine's public IPv4 address; images
 pinned by digest and the apt signing key by fingerprint (fix: `python -m scripts.pin --stack NAME
