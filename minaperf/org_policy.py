@@ -15,9 +15,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from minaperf.config import GkePlatform
+from minaperf.preview import INTERNAL_LB_ANNOTATION
 
-LB_INTERNAL_ANNOTATION = "networking.gke.io/load-balancer-type"
-"""GKE: `Internal` makes an internal passthrough Network LB, else an external one."""
 MULTI_REGION_GROUPS = {
     "in:us-locations": "us-",
     "in:europe-locations": "europe-",
@@ -118,7 +117,7 @@ def constraint_needs(resources: Sequence[Mapping[str, Any]], platform: GkePlatfo
         {
             "INTERNAL_TCP_UDP"
             if ((s["inputs"].get("metadata") or {}).get("annotations") or {}).get(
-                LB_INTERNAL_ANNOTATION
+                INTERNAL_LB_ANNOTATION
             )
             == "Internal"
             else "EXTERNAL_NETWORK_TCP_UDP"
