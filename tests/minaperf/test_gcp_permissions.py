@@ -101,3 +101,14 @@ def test_every_row_cites_its_page() -> None:
         assert row.create, resource_type
         for permission in (*row.create, *row.update, *row.delete):
             assert permission.count(".") == 2, permission
+
+
+def test_the_deploy_doc_shows_the_table() -> None:
+    text = (ROOT / "docs" / "gcp-deploy.md").read_text()
+    for resource_type, row in PERMISSIONS_BY_TYPE.items():
+        if resource_type.startswith("kubernetes:"):
+            continue
+        line = next(x for x in text.splitlines() if x.startswith(f"| `{resource_type}` |"))
+        for permission in (*row.create, *row.update, *row.delete):
+            assert f"`{permission}`" in line, (resource_type, permission)
+        assert row.doc in line
