@@ -16,7 +16,7 @@ from typing import Any
 
 from minaperf.config import ExperimentConfig, GkePlatform
 from minaperf.gcp_api import GcpApi, GcpApiError
-from minaperf.gcp_permissions import permissions_for
+from minaperf.gcp_permissions import UnknownResourceTypeError, permissions_for
 from minaperf.gcp_project import (
     PREEMPTIBLE_CPUS,
     machines,
@@ -209,7 +209,18 @@ def _check_permissions(
     wanted = dict(READ_PERMISSIONS)
     if uses_worker_vms(config):
         wanted.update(WAIT_PERMISSIONS)
-    for permission, uses in permissions_for(resources).items():
+    try:
+        needed = permissions_for(resources)
+    except UnknownResourceTypeError as error:
+        report.problems.append(
+            Problem(
+                "permissions",
+                f"cannot tell what the render needs: {error}",
+                "add the type's row to the table (a program bug; please report it)",
+            )
+        )
+        return
+    for permission, uses in needed.items():
         wanted.setdefault(permission, ", ".join(uses))
     names = sorted(wanted)
     try:
@@ -246,8 +257,13 @@ def _check_secrets_key(
 ) -> None:
     """`up` grants GKE's service agent encrypt/decrypt on platform.secretsKmsKey."""
     key = platform.secrets_kms_key
-    wanted = sorted(permissions_for(resources, scope="key"))
-    if key is None or not wanted:
+    if key is None:
+        return
+    try:
+        wanted = sorted(permissions_for(resources, scope="key"))
+    except UnknownResourceTypeError:
+        return  # _check_permissions names the type
+    if not wanted:
         return
     try:
         granted = api.test_key_permissions(key, wanted)

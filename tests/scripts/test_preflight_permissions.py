@@ -6,11 +6,15 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.fakes.gcp_apis import FakeGcp
+from minaperf.gcp_api import GcpApi
+from minaperf.preflight import Environment, preflight
+from tests.fakes.gcp_apis import TOKEN, FakeGcp
 from tests.scripts.test_preflight import (
+    HERE,
     PROJECT,
     _config,  # pyright: ignore[reportPrivateUsage]
     _lines,  # pyright: ignore[reportPrivateUsage]
+    _resources,  # pyright: ignore[reportPrivateUsage]
     _run,  # pyright: ignore[reportPrivateUsage]
     healthy,
 )
@@ -63,3 +67,19 @@ def test_the_large_stack_s_mirror_needs_artifact_registry(gcp: FakeGcp) -> None:
         "artifactregistry.repositories.get",
         "artifactregistry.repositories.update",
     ]
+
+
+def test_a_type_the_table_lacks_is_one_problem_not_a_traceback(gcp: FakeGcp) -> None:
+    config = _config()
+    planted = [*_resources(config), {"type": "gcp:compute/instance:Instance", "custom": True}]
+    env = Environment(credentials="token", auth_plugin=True, public_ipv4=lambda: HERE)
+    api = GcpApi(TOKEN, base_url=gcp.url)
+    try:
+        report = preflight(config, env, api, resources=planted)
+    finally:
+        api.close()
+    (line,) = [p.line() for p in report.problems if p.check == "permissions"]
+    assert line.startswith(
+        "permissions: cannot tell what the render needs: gcp:compute/instance:Instance is not in "
+        "minaperf.gcp_permissions.PERMISSIONS_BY_TYPE"
+    )
