@@ -482,9 +482,11 @@ class LogFetcher(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(
                 parent=self,
-                # After the database and its Secret exist; the init container then waits for
-                # connections (up to WAIT_TIMEOUT) and writes the deployment row.
-                depends_on=[postgres],
+                # After what it uses exists (the in-cluster Service and the credentials Secret),
+                # not the whole component: its external LoadBalancer, which Pulumi awaits until
+                # it has an address, is none of the fetcher's business. The init container waits
+                # for connections (up to WAIT_TIMEOUT) and writes the deployment row.
+                depends_on=[postgres.service, postgres.credentials],
                 custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m"),
             ),
         )
@@ -548,8 +550,9 @@ class LogFetcher(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(
                 parent=self,
-                # Starts only once PostgreSQL answers (it restarts until then).
-                depends_on=[postgres],
+                # What it uses: the in-cluster Service and the credentials Secret (not the
+                # external LoadBalancer). Serves only once PostgreSQL answers (restarts until then).
+                depends_on=[postgres.service, postgres.credentials],
                 custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m"),
             ),
         )

@@ -138,6 +138,9 @@ class Postgres(pulumi.ComponentResource):
     reader_password: pulumi.Output[str]
     uri: pulumi.Output[str]
     secret_name: str
+    credentials: k8s.core.v1.Secret
+    """The Secret `secret_name`: what a client depends on, with `service`."""
+    service: k8s.core.v1.Service
     external_address: pulumi.Output[str | None]
     data_disk: pulumi.Output[str | None]
 
@@ -196,7 +199,7 @@ class Postgres(pulumi.ComponentResource):
                 )
             )
         )
-        credentials = k8s.core.v1.Secret(
+        self.credentials = k8s.core.v1.Secret(
             f"{name}-credentials",
             metadata=ctx.metadata(SECRET_NAME, COMPONENT),
             type="Opaque",
@@ -413,7 +416,7 @@ class Postgres(pulumi.ComponentResource):
                             {
                                 "name": "credentials",
                                 "secret": {
-                                    "secret_name": credentials.metadata.name,
+                                    "secret_name": self.credentials.metadata.name,
                                     # Group-readable: fsGroup makes the postgres group own it.
                                     "default_mode": 0o440,
                                     "items": [{"key": "password", "path": "password"}],

@@ -397,6 +397,98 @@ def cost(estimate: CostEstimate | MissingPriceError, ttl_hours: float | None) ->
 # The whole summary
 
 
+# ---------------------------------------------------------------------------------------------
+# Image pulls through the NAT
+
+DOCKER_HUB_ANONYMOUS_PULLS_PER_HOUR = 10
+"""Per IPv4 address, unauthenticated (Docker Docs, "Docker Hub usage and limits")."""
+POD_WORKLOAD_TYPES = (
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:apps/v1:DaemonSet",
+    "kubernetes:batch/v1:Job",
+)
+
+
+@dataclass(frozen=True)
+class HubPulls:
+    """Docker Hub pulls a fresh deploy makes within its first hour, and what NAT allows."""
+
+    nodes: int
+    images: int
+    """Distinct Docker Hub images the workloads run."""
+    pulls: int
+    """Sum over those images of the nodes that run one of its pods: each node pulls an image
+    once; at most nodes x images."""
+    nat_addresses: int
+
+    @property
+    def allowed(self) -> int:
+        return DOCKER_HUB_ANONYMOUS_PULLS_PER_HOUR * self.nat_addresses
+
+
+def docker_hub_pulls(records: Sequence[Record]) -> HubPulls | None:
+    """The Docker Hub pulls of a GKE render through its Cloud NAT (None: no NAT, no node pools).
+
+    An image's pods land on at most min(their replicas, the nodes of the pools they may use)
+    nodes (a DaemonSet on all of them). An AUTO_ONLY Cloud NAT starts with one address and adds
+    more only when its VMs need more ports than one address has; MANUAL_ONLY has its `natIps`.
+    """
+    from minaperf.gcp_project import is_docker_hub
+
+    nats = [r for r in records if r["type"] == "gcp:compute/routerNat:RouterNat"]
+    sizes: dict[str, int] = {}
+    for record in records:
+        if record["type"] == "gcp:container/nodePool:NodePool":
+            inputs = record["inputs"]
+            label = ((inputs.get("nodeConfig") or {}).get("labels") or {}).get(POOL_LABEL)
+            sizes[str(label or inputs.get("name"))] = int(
+                inputs.get("nodeCount") or inputs.get("initialNodeCount") or 0
+            )
+    if not nats or not sizes:
+        return None
+    addresses = sum(
+        len(nat["inputs"].get("natIps") or [])
+        if nat["inputs"].get("natIpAllocateOption") == "MANUAL_ONLY"
+        else 1
+        for nat in nats
+    )
+    replicas: dict[str, int] = defaultdict(int)
+    pools: dict[str, set[str]] = defaultdict(set)
+    for record in records:
+        if record["type"] not in POD_WORKLOAD_TYPES:
+            continue
+        spec = _pod_spec(record)
+        pinned = _workload_pool(record)
+        eligible = set(pinned.split(",")) & set(sizes) if pinned else set(sizes)
+        count = (
+            sum(sizes[p] for p in eligible)
+            if _kind(record) == "DaemonSet"
+            else int((record["inputs"].get("spec") or {}).get("replicas", 1))
+        )
+        containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+        for image in {str(c.get("image")) for c in containers if c.get("image")}:
+            if is_docker_hub(image):
+                replicas[image] += count
+                pools[image] |= eligible
+    pulls = sum(min(replicas[image], sum(sizes[p] for p in pools[image])) for image in replicas)
+    return HubPulls(sum(sizes.values()), len(replicas), pulls, addresses)
+
+
+def docker_hub_warning(records: Sequence[Record]) -> str | None:
+    """A warning when a deploy's Docker Hub pulls exceed the anonymous limit of its NAT."""
+    estimate = docker_hub_pulls(records)
+    if estimate is None or estimate.pulls <= estimate.allowed:
+        return None
+    return (
+        f"warning: {estimate.nodes} nodes pull {estimate.images} Docker Hub images: about "
+        f"{estimate.pulls} pulls in the first hour through {estimate.nat_addresses} Cloud NAT "
+        f"address(es), over Docker Hub's {DOCKER_HUB_ANONYMOUS_PULLS_PER_HOUR} anonymous "
+        "pulls per hour per IPv4 address (pods then fail with ImagePullBackOff); set "
+        "platform.dockerHubMirror: true"
+    )
+
+
 def summarize(
     records: Sequence[Record],
     outputs: Mapping[str, Any],

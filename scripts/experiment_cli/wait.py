@@ -113,6 +113,9 @@ def cmd_wait(args: argparse.Namespace) -> int:
     except readiness.ClusterUnreachableError as error:
         print(f"error: cannot reach the cluster: {error}", file=sys.stderr)
         return 1
+    except readiness.CheckFailedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     if sweep.ready:
         extra = f" and {len(sweep.checks)} cluster check(s) ok" if sweep.checks else ""
         print(f"all {len(sweep.nodes)} nodes ready{extra}")
