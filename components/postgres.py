@@ -141,6 +141,7 @@ class Postgres(pulumi.ComponentResource):
     secret_name: str
     external_address: pulumi.Output[str | None]
     data_disk: pulumi.Output[str | None]
+    ca_certificate: pulumi.Output[str]
 
     def __init__(
         self, name: str, ctx: ExperimentContext, opts: pulumi.ResourceOptions | None = None
@@ -183,6 +184,9 @@ class Postgres(pulumi.ComponentResource):
                 )
             )
         )
+        # The certificate is public (the server shows it to every client); clients outside the
+        # cluster pin it (`postgres.caCertificate`, sslmode=verify-full).
+        self.ca_certificate = pulumi.Output.unsecret(certificate.apply(lambda pair: pair[0]))
         tls = k8s.core.v1.Secret(
             f"{name}-tls",
             metadata=ctx.metadata(TLS_SECRET, COMPONENT),
@@ -493,6 +497,7 @@ class Postgres(pulumi.ComponentResource):
                 "password": self.password,
                 "externalAddress": self.external_address,
                 "dataDisk": self.data_disk,
+                "caCertificate": self.ca_certificate,
             }
         )
 
