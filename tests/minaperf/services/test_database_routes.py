@@ -209,7 +209,11 @@ def deployed(pg_bindir: Path, run_as: RunAs) -> Iterator[Deployed]:
             deployed = Deployed(rendered, server, pod, edge, outside, root)
             _make_reader_role(deployed)
             with psycopg.connect(
-                host=str(server.sockdir), port=server.port, user=SUPERUSER, dbname="logs"
+                host=str(server.sockdir),
+                port=server.port,
+                user=SUPERUSER,
+                password=server.password,
+                dbname="logs",
             ) as conn:
                 # A consumer's table, created after the role, as the consumers do.
                 conn.execute("CREATE TABLE block_trace (block_hash text)")
