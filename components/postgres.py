@@ -109,10 +109,7 @@ def data_disk_name(experiment: str, suffix: str) -> str:
 
 def cluster_cidrs(ctx: ExperimentContext) -> list[str]:
     """The pod ranges: where in-cluster consumers connect from (pg_hba `host` lines)."""
-    gke = ctx.gke_platform
-    if gke is not None:
-        return [gke.network.pods_cidr]
-    return list(getattr(ctx.config.platform, "pod_cidrs", []))
+    return ctx.config.pod_ranges
 
 
 def tls_server_args() -> list[str]:

@@ -993,16 +993,10 @@ class ExperimentConfig(_Model):
                 f"{READER!r} is the read-only role the program creates; choose another "
                 "superuser name (default postgres)",
             )
-        platform = self.platform
-        pods = (
-            [platform.network.pods_cidr]
-            if isinstance(platform, GkePlatform)
-            else list(platform.pod_cidrs)
-        )
         path = "postgres.allowedCidrs" if self.postgres.allowed_cidrs else "access.adminCidrs"
         for cidr in self.postgres_cidrs:
             outside = ipaddress.ip_network(cidr)
-            for pod in pods:
+            for pod in self.pod_ranges:
                 if outside.overlaps(ipaddress.ip_network(pod)):  # type: ignore[arg-type]
                     raise _at(
                         path,
@@ -1056,6 +1050,13 @@ class ExperimentConfig(_Model):
     @property
     def postgres_cidrs(self) -> list[str]:
         return self.postgres.allowed_cidrs or self.access.admin_cidrs
+
+    @property
+    def pod_ranges(self) -> list[str]:
+        """The cluster's pod ranges: where in-cluster clients connect from."""
+        if isinstance(self.platform, GkePlatform):
+            return [self.platform.network.pods_cidr]
+        return list(self.platform.pod_cidrs)
 
 
 # ---------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ from minaperf.outputs import StackOutputs, parse_outputs
 from minaperf.postgres_access import server_certificate
 from scripts import report
 from tests.conftest import ROOT, Rendered, render
+from tests.fakes.pg_hba import Client, first_match
 from tests.fakes.source_relay import SourceRelay
 
 from .conftest import SUPERUSER, PgImage, RunAs
@@ -341,3 +342,59 @@ def test_in_cluster_clients_connect_from_the_pod_range(
         result = _psql(uri, "SELECT 1", edge)
         assert result.returncode == 2
         assert "no pg_hba.conf entry" in result.stderr
+
+
+def test_every_rule_of_the_rendered_pg_hba_decides_as_the_stand_in_says(
+    deployed: Deployed,
+) -> None:
+    """Each line of the rendered file (the IPv4 ones; this server listens on 127.0.0.1 only),
+    tried with both roles, with and without TLS, from the socket, inside the pod, the pod range,
+    just past it and outside: the real server and tests/fakes/pg_hba.py agree on every one."""
+    hba = deployed.rendered.named(CONFIG_MAP, "postgres-scripts")["inputs"]["data"]["pg_hba.conf"]
+    outputs = deployed.rendered.outputs
+    passwords = {
+        SUPERUSER: outputs["postgresPassword"],
+        "logs_reader": outputs["postgresReaderPassword"],
+    }
+    server = deployed.server
+    places: list[tuple[str | None, str, int]] = [
+        (None, str(server.sockdir), server.port),
+        ("127.0.0.1", "127.0.0.1", server.port),
+        *((r.address, r.address, r.port) for r in (deployed.pod, deployed.pods_edge)),
+        (OUTSIDE, OUTSIDE, deployed.outside.port),
+    ]
+    decided: set[str] = set()
+    for address, host, port in places:
+        for user, password in passwords.items():
+            for tls in (False, True) if address is not None else (False,):
+                rule = first_match(hba, Client(address, user, "logs", tls))
+                refusal = ""
+                try:
+                    with psycopg.connect(
+                        host=host,
+                        port=port,
+                        user=user,
+                        password=password,
+                        dbname="logs",
+                        sslmode="require" if tls else "disable",
+                    ) as conn:
+                        assert conn.execute(WHO).fetchone() == (user, tls, address)
+                except psycopg.OperationalError as error:
+                    refusal = str(error)
+                assert (not refusal) == (rule is not None), (address, user, tls, refusal)
+                assert not refusal or "no pg_hba.conf entry" in refusal
+                if rule is not None:
+                    decided.add(" ".join(rule))
+    assert decided == {
+        "local all all scram-sha-256",
+        "host all all 127.0.0.1/32 scram-sha-256",
+        "host all all 127.0.0.16/28 scram-sha-256",
+        "hostssl logs logs_reader 0.0.0.0/0 scram-sha-256",
+    }
+
+
+def test_no_rule_trusts_a_client_without_its_password(deployed: Deployed) -> None:
+    server = deployed.server
+    for host, port in ((str(server.sockdir), server.port), (POD, deployed.pod.port)):
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(host=host, port=port, user=SUPERUSER, dbname="logs", password="")
