@@ -17,6 +17,7 @@ and each client's source address is chosen through `SourceRelay`:
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import tempfile
@@ -32,6 +33,7 @@ from minaperf.outputs import StackOutputs, parse_outputs
 from minaperf.postgres_access import server_certificate
 from scripts import report
 from tests.conftest import ROOT, Rendered, render
+from tests.fakes import report_scenario as sc
 from tests.fakes.pg_hba import Client, first_match
 from tests.fakes.source_relay import SourceRelay
 
@@ -137,8 +139,8 @@ class Deployed:
     outside: SourceRelay
     root: Path
 
-    def outputs(self, relay: SourceRelay, **postgres: Any) -> StackOutputs:
-        """The rendered stack outputs, the load balancer being `relay`."""
+    def outputs_json(self, relay: SourceRelay, **postgres: Any) -> dict[str, Any]:
+        """The rendered outputs.json, the load balancer being `relay`."""
         data = dict(self.rendered.outputs)
         data["postgres"] = {
             **data["postgres"],
@@ -146,7 +148,10 @@ class Deployed:
             "port": relay.port,
             **postgres,
         }
-        return parse_outputs(data)
+        return data
+
+    def outputs(self, relay: SourceRelay, **postgres: Any) -> StackOutputs:
+        return parse_outputs(self.outputs_json(relay, **postgres))
 
     def in_cluster_env(self, container: dict[str, Any], mounts: dict[str, Path]) -> dict[str, str]:
         """A pod's libpq environment: the rendered one, reaching the server through `pod`."""
@@ -216,9 +221,9 @@ def deployed(pg_bindir: Path, run_as: RunAs) -> Iterator[Deployed]:
                 password=server.password,
                 dbname="logs",
             ) as conn:
-                # A consumer's table, created after the role, as the consumers do.
-                conn.execute("CREATE TABLE block_trace (block_hash text)")
-                conn.execute("INSERT INTO block_trace VALUES ('3NKtest')")
+                # A table created after the role, as the consumers create theirs.
+                conn.execute("CREATE TABLE probe (block_hash text)")
+                conn.execute("INSERT INTO probe VALUES ('3NKtest')")
             yield deployed
     finally:
         server.stop()
@@ -260,9 +265,24 @@ def test_the_report_reaches_the_server_by_default_as_the_reader_over_verified_tl
         assert options["sslmode"] == b"verify-full"
         assert options["host"] == outputs.postgres.host.encode()  # the name in the certificate
         assert options["hostaddr"] == OUTSIDE.encode()
-        assert conn.execute("SELECT block_hash FROM block_trace").fetchall() == [("3NKtest",)]
+        assert conn.execute("SELECT block_hash FROM probe").fetchall() == [("3NKtest",)]
         with pytest.raises(psycopg.errors.ReadOnlySqlTransaction):
-            conn.execute("INSERT INTO block_trace VALUES ('x')")
+            conn.execute("INSERT INTO probe VALUES ('x')")
+
+
+def test_scripts_report_needs_no_database_option(
+    deployed: Deployed, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`scripts.report --outputs F --run R`, F being what `pulumi stack output --json
+    --show-secrets` prints (the render's outputs.json): a report, here of a database without
+    the consumers' schema, which the report says."""
+    written = tmp_path / "outputs.json"
+    written.write_text(json.dumps(deployed.outputs_json(deployed.outside)))
+    run_dir = sc.write_run(tmp_path / "run", sc.run_start())
+    assert report.main(["--run", str(run_dir), "--outputs", str(written)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"wrote {run_dir}/report/report.html")
+    assert captured.err.startswith("note: schema missing")
 
 
 def test_the_report_refuses_a_server_without_this_stacks_certificate(deployed: Deployed) -> None:
