@@ -108,15 +108,13 @@ def parse_range(text: str, *, strict: bool = True) -> Network:
     if network.version == 4 or network.prefixlen < 96:
         return network
     if network.subnet_of(_IPV4_MAPPED):  # type: ignore[arg-type]
-        return ipaddress.IPv4Network(
-            (int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96)
-        )
+        return _ipv4_of(network)
     if network.subnet_of(_IPV4_COMPATIBLE) and not network.subnet_of(  # type: ignore[arg-type]
         _UNSPECIFIED_AND_LOOPBACK
     ):
         raise ValueError(
-            f"{network} is an IPv4-compatible IPv6 range (deprecated, RFC 4291 §2.5.5.1) that "
-            "Kubernetes and PostgreSQL read differently; write the IPv4 range instead"
+            f"{network} is an IPv4-compatible IPv6 range (deprecated, RFC 4291 §2.5.5.1), which "
+            "Go keeps as IPv6 and other software maps to IPv4; write the IPv4 range instead"
         )
     return network
 
@@ -142,9 +140,13 @@ def _network(text: object) -> Network | None:
     except ValueError:
         pass
     try:
-        network = ipaddress.ip_network(value, strict=False)
+        return _ipv4_of(ipaddress.ip_network(value, strict=False))
     except ValueError:
         return None
+
+
+def _ipv4_of(network: Network) -> ipaddress.IPv4Network:
+    """The IPv4 range in the last 32 bits of an IPv6 range of at least /96."""
     return ipaddress.IPv4Network(
         (int(network.network_address) & 0xFFFFFFFF, network.prefixlen - 96)
     )
