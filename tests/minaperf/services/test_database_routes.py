@@ -214,13 +214,7 @@ def deployed(pg_bindir: Path, run_as: RunAs) -> Iterator[Deployed]:
         ):
             deployed = Deployed(rendered, server, pod, edge, outside, root)
             _make_reader_role(deployed)
-            with psycopg.connect(
-                host=str(server.sockdir),
-                port=server.port,
-                user=SUPERUSER,
-                password=server.password,
-                dbname="logs",
-            ) as conn:
+            with _socket(server) as conn:
                 # A table created after the role, as the consumers create theirs.
                 conn.execute("CREATE TABLE probe (block_hash text)")
                 conn.execute("INSERT INTO probe VALUES ('3NKtest')")
@@ -364,13 +358,14 @@ def test_in_cluster_clients_connect_from_the_pod_range(
         assert "no pg_hba.conf entry" in result.stderr
 
 
-def test_every_rule_of_the_rendered_pg_hba_decides_as_the_stand_in_says(
-    deployed: Deployed,
-) -> None:
-    """Each line of the rendered file (the IPv4 ones; this server listens on 127.0.0.1 only),
-    tried with both roles, with and without TLS, from the socket, inside the pod, the pod range,
-    just past it and outside: the real server and tests/fakes/pg_hba.py agree on every one."""
-    hba = deployed.rendered.named(CONFIG_MAP, "postgres-scripts")["inputs"]["data"]["pg_hba.conf"]
+def _hba_of(rendered: Rendered) -> str:
+    return rendered.named(CONFIG_MAP, "postgres-scripts")["inputs"]["data"]["pg_hba.conf"]
+
+
+def _decisions(deployed: Deployed, hba: str) -> dict[tuple[str | None, str, bool], str | None]:
+    """Both roles, with and without TLS, from the socket, inside the pod, the pod range, just
+    past it and outside, on the real server: each admitted or refused exactly as the stand-in
+    (tests/fakes/pg_hba.py) says for `hba`. Returns the deciding line per attempt."""
     outputs = deployed.rendered.outputs
     passwords = {
         SUPERUSER: outputs["postgresPassword"],
@@ -383,7 +378,7 @@ def test_every_rule_of_the_rendered_pg_hba_decides_as_the_stand_in_says(
         *((r.address, r.address, r.port) for r in (deployed.pod, deployed.pods_edge)),
         (OUTSIDE, OUTSIDE, deployed.outside.port),
     ]
-    decided: set[str] = set()
+    decided: dict[tuple[str | None, str, bool], str | None] = {}
     for address, host, port in places:
         for user, password in passwords.items():
             for tls in (False, True) if address is not None else (False,):
@@ -403,14 +398,84 @@ def test_every_rule_of_the_rendered_pg_hba_decides_as_the_stand_in_says(
                     refusal = str(error)
                 assert (not refusal) == (rule is not None), (address, user, tls, refusal)
                 assert not refusal or "no pg_hba.conf entry" in refusal
-                if rule is not None:
-                    decided.add(" ".join(rule))
-    assert decided == {
+                decided[(address, user, tls)] = " ".join(rule) if rule else None
+    return decided
+
+
+def test_every_rule_of_the_rendered_pg_hba_decides_as_the_stand_in_says(
+    deployed: Deployed,
+) -> None:
+    """Each IPv4 line of the rendered file (this server listens on 127.0.0.1 only)."""
+    decided = _decisions(deployed, _hba_of(deployed.rendered))
+    assert set(decided.values()) == {
+        None,
         "local all all scram-sha-256",
         "host all all 127.0.0.1/32 scram-sha-256",
         "host all all 127.0.0.16/28 scram-sha-256",
         "hostssl logs logs_reader 0.0.0.0/0 scram-sha-256",
     }
+
+
+@pytest.mark.parametrize(
+    ("pods", "pod_lines"),
+    [
+        ("['::ffff:127.0.0.16/124']", ["127.0.0.16/28"]),  # IPv4-mapped, written as Go reads it
+        (
+            "[127.0.0.16/29, 127.0.0.24/29, 'fd00:10::/64']",
+            ["127.0.0.16/29", "127.0.0.24/29", "fd00:10::/64"],
+        ),
+    ],
+)
+def test_other_accepted_range_configs_keep_the_promise_on_the_real_server(
+    deployed: Deployed, pods: str, pod_lines: list[str]
+) -> None:
+    """The pg_hba.conf of another config, loaded into the running server (as the kubelet updates
+    a mounted ConfigMap, then a reload): the superuser is refused from outside, TLS or not."""
+    variant = render(
+        config_file=ROOT / "stacks" / "kind.yaml",
+        overrides=[f"platform.podCidrs={pods}", "access.adminCidrs=[127.0.0.64/26]"],
+    )
+    hba_file = Path(
+        next(a for a in deployed.server.server_args if a.startswith("hba_file=")).split("=", 1)[1]
+    )
+    inside_pod = {"127.0.0.1/32", "::1/128"}
+    host_lines = [line.split()[3] for line in _hba_of(variant).splitlines() if line[:5] == "host "]
+    assert [cidr for cidr in host_lines if cidr not in inside_pod] == pod_lines
+    original = hba_file.read_text()
+    try:
+        hba_file.write_text(_hba_of(variant))
+        _reload(deployed.server)
+        decided = _decisions(deployed, _hba_of(variant))
+    finally:
+        hba_file.write_text(original)
+        _reload(deployed.server)
+    for tls in (False, True):
+        assert decided[(OUTSIDE, SUPERUSER, tls)] is None
+        assert decided[(PODS_EDGE, SUPERUSER, tls)] is None
+    assert decided[(POD, SUPERUSER, False)] is not None
+    assert (
+        decided[(OUTSIDE, "logs_reader", True)]
+        == "hostssl logs logs_reader 0.0.0.0/0 scram-sha-256"
+    )
+
+
+def _socket(server: PgImage) -> psycopg.Connection:
+    """The superuser over the Unix socket, as inside the pod."""
+    return psycopg.connect(
+        host=str(server.sockdir),
+        port=server.port,
+        user=SUPERUSER,
+        password=server.password,
+        dbname="logs",
+        autocommit=True,
+    )
+
+
+def _reload(server: PgImage) -> None:
+    with _socket(server) as conn:
+        assert conn.execute("SELECT pg_reload_conf()").fetchone() == (True,)
+        errors = conn.execute("SELECT count(*) FROM pg_hba_file_rules WHERE error IS NOT NULL")
+        assert errors.fetchone() == (0,)
 
 
 def test_no_rule_trusts_a_client_without_its_password(deployed: Deployed) -> None:
