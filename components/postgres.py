@@ -108,10 +108,7 @@ def data_disk_name(experiment: str, suffix: str) -> str:
 
 def cluster_cidrs(ctx: ExperimentContext) -> list[str]:
     """The pod ranges: where in-cluster consumers connect from (pg_hba `host` lines)."""
-    gke = ctx.gke_platform
-    if gke is not None:
-        return [gke.network.pods_cidr]
-    return list(getattr(ctx.config.platform, "pod_cidrs", []))
+    return ctx.config.pod_ranges
 
 
 def tls_server_args() -> list[str]:
@@ -143,6 +140,7 @@ class Postgres(pulumi.ComponentResource):
     service: k8s.core.v1.Service
     external_address: pulumi.Output[str | None]
     data_disk: pulumi.Output[str | None]
+    ca_certificate: pulumi.Output[str]
 
     def __init__(
         self, name: str, ctx: ExperimentContext, opts: pulumi.ResourceOptions | None = None
@@ -185,6 +183,9 @@ class Postgres(pulumi.ComponentResource):
                 )
             )
         )
+        # The certificate is public (the server shows it to every client); clients outside the
+        # cluster pin it (`postgres.caCertificate`, sslmode=verify-full).
+        self.ca_certificate = pulumi.Output.unsecret(certificate.apply(lambda pair: pair[0]))
         tls = k8s.core.v1.Secret(
             f"{name}-tls",
             metadata=ctx.metadata(TLS_SECRET, COMPONENT),
@@ -495,6 +496,7 @@ class Postgres(pulumi.ComponentResource):
                 "password": self.password,
                 "externalAddress": self.external_address,
                 "dataDisk": self.data_disk,
+                "caCertificate": self.ca_certificate,
             }
         )
 

@@ -29,7 +29,8 @@ from pydantic import (
 )
 
 from minaperf.machines import machine_shape
-from policy.ranges import public_width_error
+from minaperf.postgres_access import READER
+from policy.ranges import parse_range, public_width_error
 
 CONFIG_NAMESPACE = "mina-itn"
 MAX_MINA_NODES = 250
@@ -171,8 +172,10 @@ def _dns_label(max_length: int):
 
 
 def _cidr(value: str) -> str:
+    """One reading of a range everywhere (`policy.ranges.parse_range`): an IPv4-mapped range
+    is written as the IPv4 range Kubernetes reads it as; an IPv4-compatible one is refused."""
     try:
-        network = ipaddress.ip_network(value, strict=True)
+        network = parse_range(value, strict=True)
     except ValueError as error:
         raise ValueError(
             f"{value!r} is not a CIDR block (e.g. 203.0.113.0/24): {error}; "
@@ -402,6 +405,18 @@ class KubernetesPlatform(_Model):
     worker_pods: Count = Field(
         2, alias="workerPods", ge=0, le=64, description='Snark worker pods (one per "server")'
     )
+
+    @field_validator("pod_cidrs")
+    @classmethod
+    def _pods_not_public(cls, value: list[str]) -> list[str]:
+        """PostgreSQL admits every role from the pod ranges without TLS (pg_hba `host` lines)."""
+        reason = public_width_error(value)
+        if reason is not None:
+            raise ValueError(
+                f"{reason}; PostgreSQL trusts the pod ranges with the superuser, so list only "
+                "the cluster's own pod ranges (kind: 10.244.0.0/16)"
+            )
+        return value
 
 
 Platform = Annotated[GkePlatform | KubernetesPlatform, Field(discriminator="kind")]
@@ -969,6 +984,29 @@ class ExperimentConfig(_Model):
         return self
 
     @model_validator(mode="after")
+    def _postgres_roles_and_ranges(self) -> ExperimentConfig:
+        """pg_hba admits every role without TLS from the pod ranges and only the read-only role
+        over TLS from anywhere else (minaperf/postgres_access.py): a range PostgreSQL is reached
+        from outside must not be a pod range, and the superuser must not be that role."""
+        if self.postgres.user == READER:
+            raise _at(
+                "postgres.user",
+                f"{READER!r} is the read-only role the program creates; choose another "
+                "superuser name (default postgres)",
+            )
+        path = "postgres.allowedCidrs" if self.postgres.allowed_cidrs else "access.adminCidrs"
+        for cidr in self.postgres_cidrs:
+            outside = ipaddress.ip_network(cidr)
+            for pod in self.pod_ranges:
+                if outside.overlaps(ipaddress.ip_network(pod)):  # type: ignore[arg-type]
+                    raise _at(
+                        path,
+                        f"{cidr} overlaps the pod range {pod}, from which PostgreSQL admits the "
+                        "superuser without TLS; list only ranges outside the cluster's pods",
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _platform_specifics(self) -> ExperimentConfig:
         if isinstance(self.platform, GkePlatform) and not self.access.admin_cidrs:
             raise _at(
@@ -1013,6 +1051,13 @@ class ExperimentConfig(_Model):
     @property
     def postgres_cidrs(self) -> list[str]:
         return self.postgres.allowed_cidrs or self.access.admin_cidrs
+
+    @property
+    def pod_ranges(self) -> list[str]:
+        """The cluster's pod ranges: where in-cluster clients connect from."""
+        if isinstance(self.platform, GkePlatform):
+            return [self.platform.network.pods_cidr]
+        return list(self.platform.pod_cidrs)
 
 
 # ---------------------------------------------------------------------------------------------
