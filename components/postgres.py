@@ -39,11 +39,12 @@ from components.exposure import restricted_load_balancer
 from components.labels import Labels
 from components.security import container_security, pod_security, scanner_skips
 from minaperf import postgres_access, schema_pins, services
+from policy.markers import POSTGRES_DATA_CLAIM
 
 POSTGRES_PORT = 5432
 COMPONENT = "postgres"
 SECRET_NAME = "postgres-credentials"  # noqa: S105 (a Secret object name)
-CLAIM_NAME = "postgres-data"
+CLAIM_NAME = POSTGRES_DATA_CLAIM
 DATA_MOUNT = "/var/lib/postgresql/data"
 PGDATA = f"{DATA_MOUNT}/pgdata"
 """A subdirectory: a fresh ext4 disk has `lost+found` at its root, and initdb wants it empty."""

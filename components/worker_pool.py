@@ -29,7 +29,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.context import ExperimentContext
-from components.labels import Labels
+from components.labels import Labels, group_description
 from components.security import container_security, pod_security, scanner_skips
 from minaperf.config import (
     KubernetesPlatform,
@@ -337,8 +337,10 @@ class SnarkWorkerPool(pulumi.ComponentResource):
             },
             # `python -m scripts.experiment wait` reports the workers; `pulumi up` does not wait.
             wait_for_instances=False,
-            description=f"Snark worker VMs of experiment {config.name}",
-            opts=child,
+            # The janitor deletes a group only when the group itself carries this marker.
+            description=group_description(config.name),
+            # A fixed name: a replacement must delete the old group before creating the new one.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
 
     # ---------------------------------------------------------------------------------- pods
