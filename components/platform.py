@@ -212,6 +212,8 @@ class GkeCluster(pulumi.ComponentResource):
                     {"cidr_block": cidr, "display_name": "admin"}
                     for cidr in config.access.admin_cidrs
                 ],
+                # Only the listed ranges: not every Google Cloud public address as well.
+                "gcp_public_cidrs_access_enabled": False,
             },
             workload_identity_config={"workload_pool": f"{platform.project}.svc.id.goog"},
             release_channel={"channel": platform.release_channel},
