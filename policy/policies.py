@@ -946,6 +946,29 @@ def check_default_deny(resources: Sequence[PolicyResource]) -> list[tuple[str, s
     ]
 
 
+_FINGERPRINT_SETTING = re.compile(r"^readonly SIGNING_KEY_FINGERPRINT='(?P<value>[^']*)'$", re.M)
+_FINGERPRINT = re.compile(r"^[0-9A-F]{40}$")
+
+
+def check_signing_key(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """Worker VMs check the apt repository's signing key against a pinned fingerprint: without
+    one they trust whatever key the repository serves on first boot (minaperf/worker_script.py
+    writes `readonly SIGNING_KEY_FINGERPRINT='...'` into the startup script)."""
+    if resource_type not in INSTANCE_TYPES:
+        return []
+    script = plain(as_map(props.get("metadata")).get("startup-script"))
+    match = _FINGERPRINT_SETTING.search(script) if isinstance(script, str) else None
+    if match is None or _FINGERPRINT.match(match["value"]):
+        return []
+    return [
+        f"`{name}` installs the Mina package with no pinned signing key fingerprint "
+        "(workerPool.minaPackage.signingKeyFingerprint), so its VMs trust the first key they "
+        "fetch; run `python -m scripts.pin --stack <stack> --write`"
+    ]
+
+
 # --- policies ------------------------------------------------------------------------------------
 
 _PINNED_IMAGE = re.compile(r"@sha256:[0-9a-f]{64}$")
@@ -1104,6 +1127,14 @@ pod_security_baseline = _policy(
     "runs seccomp Unconfined or sets an unsafe sysctl.",
     check_pod_security,
 )
+# Advisory in the code, mandatory in the shipped pack config (policy/config.json): `pulumi up`
+# with that config needs the fingerprint `scripts.pin --write` sets.
+worker_signing_key_pinned = _policy(
+    "worker-signing-key-pinned",
+    "Worker VM templates and instances check the apt signing key against a pinned fingerprint.",
+    check_signing_key,
+    EnforcementLevel.ADVISORY,
+)
 network_policy_sources = _policy(
     "network-policies-name-sources",
     "Every NetworkPolicy ingress rule names its sources (no allow-all rule, no /0 ipBlock).",
@@ -1150,5 +1181,6 @@ ALL_POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     pod_security_baseline,
     network_policy_sources,
     network_policies_deny_by_default,
+    worker_signing_key_pinned,
     images_pinned_by_digest,
 ]

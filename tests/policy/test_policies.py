@@ -266,15 +266,18 @@ def violations(
 
 
 def test_pack_policies_are_mandatory_and_uniquely_named():
-    """All mandatory but the digest policy, advisory until every stack pins its images."""
+    """All mandatory but the two supply-chain pins, advisory in the code until a stack is pinned."""
     names = [policy.name for policy in p.ALL_POLICIES]
-    assert len(names) == len(set(names)) == 21
+    assert len(names) == len(set(names)) == 22
     levels = {policy.name: policy.enforcement_level for policy in p.ALL_POLICIES}
     assert levels.pop("images-pinned-by-digest") == EnforcementLevel.ADVISORY
+    assert levels.pop("worker-signing-key-pinned") == EnforcementLevel.ADVISORY
     assert set(levels.values()) == {EnforcementLevel.MANDATORY}
-    # The operator's checked-in pack config says so explicitly (where one makes it mandatory).
+    # The operator's checked-in pack config says so explicitly (where one makes it mandatory),
+    # and makes the signing key's pin mandatory for `pulumi up`.
     config = json.loads((Path(p.__file__).parent / "config.json").read_text())
     assert config["images-pinned-by-digest"] == {"enforcementLevel": "advisory"}
+    assert config["worker-signing-key-pinned"] == {"enforcementLevel": "mandatory"}
 
 
 # --- no-public-ingress --------------------------------------------------------------------------

@@ -280,6 +280,7 @@ def test_pack_registers_every_policy_as_mandatory(analyzer):
     assert sorted(x.name for x in info.policies) == sorted(x.name for x in p.ALL_POLICIES)
     levels = {x.name: x.enforcementLevel for x in info.policies}
     assert levels.pop("images-pinned-by-digest") == analyzer_pb2.EnforcementLevel.ADVISORY
+    assert levels.pop("worker-signing-key-pinned") == analyzer_pb2.EnforcementLevel.ADVISORY
     assert set(levels.values()) == {analyzer_pb2.EnforcementLevel.MANDATORY}
 
 
