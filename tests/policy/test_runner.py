@@ -394,3 +394,25 @@ def test_the_cli_honours_the_operators_per_policy_opt_in(tmp_path, capsys):
     assert main([str(resources), "--experiment", STACK, "--pack-config", str(pack)]) == 0
     pack.write_text(json.dumps({"firewall-names-sources": {"allowPublic": True}}))
     assert main([str(resources), "--experiment", STACK, "--pack-config", str(pack)]) == 1
+
+
+def test_stack_policies_match_the_analyzer(analyzer):
+    """The default-deny stack policy: the runner reports what the analyzer's AnalyzeStack does,
+    on the namespace's URN."""
+    configure(analyzer, {"experiment": STACK})
+    with_deny = sane_render()
+    without_deny = [r for r in with_deny if r["type"] != p.NETWORK_POLICY]
+    for records in (with_deny, without_deny):
+        request = analyzer_pb2.AnalyzeStackRequest()
+        for rec in records:
+            resource = request.resources.add(type=rec["type"], urn=rec["urn"], name=rec["name"])
+            resource.properties.update(rec["inputs"])
+        engine = sorted((d.policyName, d.urn) for d in analyzer.AnalyzeStack(request).diagnostics)
+        offline = sorted(
+            (v.policy, v.urn)
+            for v in evaluate(records, CONFIG, levels=PACK_LEVELS)
+            if v.policy == "network-policies-deny-by-default"
+        )
+        assert engine == offline
+    namespace = next(r for r in without_deny if r["type"] == p.NAMESPACE)
+    assert offline == [("network-policies-deny-by-default", namespace["urn"])]
