@@ -11,6 +11,8 @@ import re
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from scripts.gcp_scan import GCP_SCAN_EXCEPTIONS, main, snake, to_terraform
 from tests.conftest import ROOT, render
@@ -140,3 +142,40 @@ def test_bad_input_is_one_line_exit_2(tmp_path: Path, capsys, content: str, mess
     assert len(err.strip().splitlines()) == 1
     assert message in err
     assert not (tmp_path / "out").exists()
+
+
+_json = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    document=st.lists(
+        st.fixed_dictionaries(
+            {
+                "type": st.sampled_from(["gcp:compute/firewall:Firewall", "x"]),
+                "name": st.text(max_size=8),
+            },
+            optional={"inputs": _json},
+        ),
+        max_size=3,
+    )
+    | _json
+)
+def test_any_json_is_written_or_refused_in_one_line(tmp_path: Path, capsys, document) -> None:
+    import json
+
+    path = tmp_path / "resources.json"
+    path.write_text(json.dumps(document))
+    status = main([str(path), "--out", str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert status in (0, 2)
+    assert (status == 2) is bool(err)
+    assert len(err.strip().splitlines()) <= 1
