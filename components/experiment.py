@@ -31,6 +31,7 @@ from components.worker_pool import SnarkWorkerPool
 from minaperf.config import ExperimentConfig, GkePlatform, KubernetesPlatform, NetworkParams
 from minaperf.gcp_project import estimated_hourly_cost
 from minaperf.orchestrator.config import LOG_FILE_NAME, OrchestratorConfig, config_text
+from policy.markers import K8S_KEPT_DATA_LABEL
 
 WORKSPACE_DIR = "/work"
 WORKSPACE_MINA_EXEC = "mina"
@@ -146,12 +147,18 @@ class Experiment(pulumi.ComponentResource):
                 **({"gcp": platform.gcp_provider} if platform.gcp_provider else {}),
             },
         )
+        # On an existing cluster PostgreSQL's claim lives in this namespace: keeping the data
+        # means keeping the namespace (every workload in it is deleted), marked for the janitor.
+        keep = config.postgres.keep_data_on_destroy and isinstance(
+            config.platform, KubernetesPlatform
+        )
+        kept = {K8S_KEPT_DATA_LABEL: "postgres"} if keep else {}
         namespace = k8s.core.v1.Namespace(
             f"{name}-namespace",
             metadata={
                 "name": config.namespace,
                 "labels": labels.k8s("experiment").apply(
-                    lambda values: {**values, **POD_SECURITY_LABELS}
+                    lambda values: {**values, **POD_SECURITY_LABELS, **kept}
                 ),
             },
             opts=pulumi.ResourceOptions.merge(
@@ -161,10 +168,7 @@ class Experiment(pulumi.ComponentResource):
                     # otherwise time out while their pool is still being created.
                     depends_on=platform.ready,
                     custom_timeouts=pulumi.CustomTimeouts(delete="20m"),
-                    # On an existing cluster PostgreSQL's claim lives in this namespace: keeping
-                    # the data means keeping the namespace (every workload in it is deleted).
-                    retain_on_delete=isinstance(config.platform, KubernetesPlatform)
-                    and config.postgres.keep_data_on_destroy,
+                    retain_on_delete=keep,
                 ),
             ),
         )

@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 import pulumi
 
 from components.clock import TIMESTAMP_FORMAT
-from policy.markers import OWN_GCP_LABEL, SERVICE_ACCOUNT_MARKER
+from policy.markers import GROUP_MARKER, OWN_GCP_LABEL, SERVICE_ACCOUNT_MARKER
 
 PART_OF = "mina-itn"
 K8S_PREFIX = "mina-itn"
@@ -51,6 +51,26 @@ def parse_own_description(text: object) -> tuple[str, str] | None:
         return None
     match = SERVICE_ACCOUNT_MARKER.fullmatch(text)
     return (match["experiment"], match["expiry"]) if match else None
+
+
+def group_description(experiment: str) -> str:
+    """`mina-itn-experiment=<experiment>`: a managed instance group's whole description (groups
+    carry no labels), what `parse_group_description` reads back. No expiry: the provider replaces
+    a group whose description changes (terraform-provider-google
+    google/services/compute/resource_compute_instance_group_manager.go, `description` ForceNew),
+    and its members carry the expiry label."""
+    text = f"{OWN_GCP_LABEL}={experiment}"
+    if GROUP_MARKER.fullmatch(text) is None:
+        raise ValueError(f"no instance group marker for {experiment!r}")
+    return text
+
+
+def parse_group_description(text: object) -> str | None:
+    """The experiment if `text` is exactly our group marker; None for anything else."""
+    if not isinstance(text, str):
+        return None
+    match = GROUP_MARKER.fullmatch(text)
+    return match["experiment"] if match else None
 
 
 @dataclass(frozen=True)

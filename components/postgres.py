@@ -41,11 +41,17 @@ from components.labels import Labels
 from components.security import container_security, pod_security, scanner_skips
 from minaperf import postgres_access, schema_pins, services
 from minaperf.pods import POSTGRES_INIT_RESOURCES
+from policy.markers import POSTGRES_DATA_CLAIM
 
 POSTGRES_PORT = 5432
 COMPONENT = "postgres"
 SECRET_NAME = "postgres-credentials"  # noqa: S105 (a Secret object name)
-CLAIM_NAME = "postgres-data"
+CLAIM_NAME = POSTGRES_DATA_CLAIM
+DISK_SCAN_EXCEPTIONS = {
+    "CKV_GCP_37": "a customer-supplied key (CSEK) must be sent with every attach and so kept "
+    "outside GCP; the data disk is encrypted at rest by Google-managed keys",
+}
+"""checkov Terraform checks the PostgreSQL data disk does not meet, with the reason."""
 DATA_MOUNT = "/var/lib/postgresql/data"
 PGDATA = f"{DATA_MOUNT}/pgdata"
 """A subdirectory: a fresh ext4 disk has `lost+found` at its root, and initdb wants it empty."""

@@ -21,6 +21,7 @@ running `snark-worker-supervisor.sh` in the daemon image with `processesPerServe
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,7 +30,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.context import ExperimentContext
-from components.labels import Labels
+from components.labels import Labels, group_description
 from components.security import container_security, pod_security, scanner_skips
 from minaperf.config import (
     KubernetesPlatform,
@@ -115,6 +116,16 @@ def scheduling(plan: VmPlan) -> gcp.compute.InstanceTemplateSchedulingArgsDict:
         "automatic_restart": True,
         # Bare metal cannot live-migrate; VMs can.
         "on_host_maintenance": "TERMINATE" if plan.bare_metal else "MIGRATE",
+    }
+
+
+def template_scan_exceptions(inputs: Mapping[str, Any]) -> dict[str, str]:
+    """checkov Terraform checks a worker template does not meet, with the reason."""
+    if inputs.get("shieldedInstanceConfig"):
+        return {}
+    return {
+        "CKV_GCP_39": "bare-metal machine types do not offer Shielded VM (secure boot, vTPM); "
+        "the other worker shapes have it"
     }
 
 
@@ -337,8 +348,10 @@ class SnarkWorkerPool(pulumi.ComponentResource):
             },
             # `python -m scripts.experiment wait` reports the workers; `pulumi up` does not wait.
             wait_for_instances=False,
-            description=f"Snark worker VMs of experiment {config.name}",
-            opts=child,
+            # The janitor deletes a group only when the group itself carries this marker.
+            description=group_description(config.name),
+            # A fixed name: a replacement must delete the old group before creating the new one.
+            opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
 
     # ---------------------------------------------------------------------------------- pods

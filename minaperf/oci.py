@@ -227,7 +227,9 @@ class Registry:
         scheme = httpx.URL(realm).scheme
         if scheme != "https" and not url.startswith("http://"):
             raise RegistryError(f"{image}: {ref.api_host} names a token server over {scheme}")
-        params = {"scope": bearer.params.get("scope", f"repository:{ref.remote}:pull")}
+        # Only the pull scope of this repository, whatever the challenge asks for: an anonymous
+        # token for more (push, another repository, `registry:catalog:*`) is never wanted.
+        params = {"scope": f"repository:{ref.remote}:pull"}
         if "service" in bearer.params:
             params["service"] = bearer.params["service"]
         try:
@@ -314,7 +316,32 @@ class Registry:
             raise RegistryError(
                 f"{image}: the manifest says {declared} but was served as {media_type}"
             )
+        if media_type in INDEX_TYPES:
+            _require_platform(image, body)
         return Resolved(digest, media_type)
+
+
+NODE_PLATFORM = {"os": "linux", "architecture": "amd64"}
+"""What the GKE nodes and the worker VMs run (x86 machine types only)."""
+
+
+def _require_platform(image: str, body: bytes) -> None:
+    """An index pinned for the nodes must hold a linux/amd64 image: `manifests[].platform`
+    (OCI image-spec image-index.md; Docker manifest list v2.2), variant not required."""
+    manifests = json.loads(body).get("manifests")
+    platforms = (
+        [m.get("platform") for m in manifests if isinstance(m, dict)]
+        if isinstance(manifests, list)
+        else []
+    )
+    found = [p for p in platforms if isinstance(p, dict)]
+    if any(all(p.get(k) == v for k, v in NODE_PLATFORM.items()) for p in found):
+        return
+    listed = ", ".join(sorted({f"{p.get('os')}/{p.get('architecture')}" for p in found})) or "none"
+    raise RegistryError(
+        f"{image}: the index has no linux/amd64 image (platforms: {listed}); the nodes and "
+        "worker VMs are linux/amd64: choose a tag published for it"
+    )
 
 
 def _error_codes(response: httpx.Response) -> list[str]:

@@ -516,8 +516,9 @@ def _check_supply_chain(config: ExperimentConfig, report: PreflightReport) -> No
         report.problems.append(
             Problem(
                 "signing key",
-                f"{FINGERPRINT_PATH} is not set, so the worker VMs trust whatever key the "
-                "repository serves on their first boot",
+                f"{FINGERPRINT_PATH} is not set, so the worker VMs would trust whatever key "
+                "the repository serves on their first boot; `pulumi up` with the shipped pack "
+                "config refuses it (policy worker-signing-key-pinned is mandatory there)",
                 pin_command(config),
             )
         )

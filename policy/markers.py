@@ -15,3 +15,21 @@ SERVICE_ACCOUNT_MARKER = re.compile(
 )
 """The whole description of a service account this project creates. Service accounts carry no
 labels, so this marker is what the janitor finds them by; only an exact full match counts."""
+
+GROUP_MARKER = re.compile(rf"{OWN_GCP_LABEL}=(?P<experiment>[a-z](?:[-a-z0-9]*[a-z0-9])?)")
+"""The whole description of a managed instance group this project creates (groups carry no
+labels). The janitor deletes a group only when the group itself carries it, exactly."""
+
+K8S_PART_OF_LABEL = "app.kubernetes.io/part-of"
+K8S_PART_OF = "mina-itn"
+K8S_EXPERIMENT_LABEL = "mina-itn/experiment"
+"""A namespace is this project's only when it carries both labels (part-of=mina-itn and the
+experiment); the janitor never treats look-alike labels as ours."""
+
+K8S_KEPT_DATA_LABEL = "mina-itn/kept-data"
+"""On a namespace the program keeps on `pulumi destroy` (PostgreSQL's claim lives in it): the
+janitor reports such a namespace and never deletes it."""
+
+POSTGRES_DATA_CLAIM = "postgres-data"
+"""The PersistentVolumeClaim holding PostgreSQL's data (components/postgres.py): the janitor never
+deletes a namespace that holds it."""

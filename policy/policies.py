@@ -36,16 +36,21 @@ from typing import Any
 from pulumi_policy import (
     EnforcementLevel,
     PolicyConfigSchema,
+    PolicyResource,
     ReportViolation,
     ResourceValidationArgs,
     ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 
 try:  # imported from the project (tests, scripts)
+    from policy import pod_security as pss
     from policy.markers import SERVICE_ACCOUNT_MARKER
     from policy.pod_security import BASELINE_CAPABILITIES
     from policy.ranges import public_address_count, public_width_error
 except ImportError:  # run by the engine, with only this directory on sys.path
+    import pod_security as pss  # pyright: ignore[reportMissingImports]
     from markers import SERVICE_ACCOUNT_MARKER  # pyright: ignore[reportMissingImports]
     from pod_security import BASELINE_CAPABILITIES  # pyright: ignore[reportMissingImports]
     from ranges import (  # pyright: ignore[reportMissingImports]
@@ -114,22 +119,58 @@ INSTANCE_TYPES = frozenset(
     {"gcp:compute/instance:Instance", "gcp:compute/instanceTemplate:InstanceTemplate"}
 )
 
-# Where the pod spec sits in each workload kind.
+# Where the pod spec sits in each kind that holds one (every API group and version of the kind:
+# `apps/v1beta2:Deployment` and `extensions/v1beta1:Deployment` run pods as `apps/v1` does).
 POD_SPEC_PATHS: dict[str, tuple[str, ...]] = {
-    "kubernetes:core/v1:Pod": ("spec",),
-    "kubernetes:apps/v1:Deployment": ("spec", "template", "spec"),
-    "kubernetes:apps/v1:StatefulSet": ("spec", "template", "spec"),
-    "kubernetes:apps/v1:DaemonSet": ("spec", "template", "spec"),
-    "kubernetes:apps/v1:ReplicaSet": ("spec", "template", "spec"),
-    "kubernetes:batch/v1:Job": ("spec", "template", "spec"),
-    "kubernetes:batch/v1:CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
+    "Pod": ("spec",),
+    "PodTemplate": ("template", "spec"),
+    "ReplicationController": ("spec", "template", "spec"),
+    "Deployment": ("spec", "template", "spec"),
+    "StatefulSet": ("spec", "template", "spec"),
+    "DaemonSet": ("spec", "template", "spec"),
+    "ReplicaSet": ("spec", "template", "spec"),
+    "Job": ("spec", "template", "spec"),
+    "CronJob": ("spec", "jobTemplate", "spec", "template", "spec"),
 }
 
-_INTERNAL_LB_ANNOTATIONS = (
-    "networking.gke.io/load-balancer-type",
-    "cloud.google.com/load-balancer-type",
+# GKE's rule for a LoadBalancer Service (kubernetes/cloud-provider-gcp@4e24531
+# providers/gce/gce_annotations.go:115-138, GetLoadBalancerAnnotationType): the class first
+# (:118-122), then the first of these annotations that is present, whatever its value (:123-131),
+# and only `Internal` or `internal` means internal (:44,47,133-135): `INTERNAL` is external.
+_LB_TYPE_ANNOTATIONS = (
+    "networking.gke.io/load-balancer-type",  # :38
+    "cloud.google.com/load-balancer-type",  # :41, deprecated
 )
-_INTERNAL_LB_CLASS = "networking.gke.io/l4-regional-internal"
+_LB_INTERNAL_VALUES = frozenset({"Internal", "internal"})
+_INTERNAL_LB_CLASSES = frozenset(
+    {
+        # GKE's own internal class (cloud.google.com/kubernetes-engine/docs/concepts/
+        # service-load-balancer-parameters: "Internal passthrough Network Load Balancer").
+        "networking.gke.io/l4-regional-internal",
+        "networking.gke.io/l4-regional-internal-legacy",  # gce_annotations.go:51
+    }
+)
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+_INGRESS_CLASS_ANNOTATION = "kubernetes.io/ingress.class"
+_INTERNAL_INGRESS_CLASS = "gce-internal"
+"""GKE Ingress builds an internal Application Load Balancer only for this class annotation
+(cloud.google.com/kubernetes-engine/docs/how-to/internal-load-balance-ingress); any other Ingress
+is the external one, open to the internet."""
+GATEWAY_KIND = "Gateway"
+_INTERNAL_GATEWAY_CLASSES = frozenset(
+    {"gke-l7-rilb", "gke-l7-rilb-mc", "gke-l7-cross-regional-internal-managed-mc"}
+)
+"""GKE's internal GatewayClasses (cloud.google.com/kubernetes-engine/docs/concepts/
+gateway-api#gatewayclass); every other class of GKE's is an external load balancer."""
+FORWARDING_RULES = frozenset(
+    {
+        "gcp:compute/forwardingRule:ForwardingRule",
+        "gcp:compute/globalForwardingRule:GlobalForwardingRule",
+    }
+)
+_INTERNAL_SCHEMES = frozenset({"INTERNAL", "INTERNAL_MANAGED", "INTERNAL_SELF_MANAGED"})
+"""Forwarding rules reachable from the VPC only; an unset scheme is EXTERNAL (compute v1
+forwardingRules: loadBalancingScheme, default EXTERNAL)."""
 _K8S_TOKEN = re.compile(r"^kubernetes:(?P<group>[^:/]+)/(?P<version>[^:]+):(?P<kind>[A-Za-z]+)$")
 _NOT_OBJECT_GROUPS = frozenset({"helm.sh", "yaml", "kustomize"})
 _EXPIRY = re.compile(
@@ -264,18 +305,66 @@ def check_public_ranges(
         reason = _too_wide(ranges)
         if reason:
             return [f"GKE cluster `{name}` master authorized networks {ranges} {reason}; {fix}"]
-    return []
+    return _public_l7(resource_type, name, props, fix)
 
 
 def is_internal_lb(props: Mapping[str, Any]) -> bool:
-    """An internal GKE load balancer is reachable from the VPC only."""
+    """Whether GKE builds an internal (VPC-only) load balancer for this Service, decided as GKE
+    decides it (see _LB_TYPE_ANNOTATIONS): a class, if set, decides alone (any class but an
+    internal one is not internal); then the first annotation present decides."""
+    load_balancer_class = plain(get_path(props, ("spec", "loadBalancerClass")))
+    if load_balancer_class is not None:
+        return load_balancer_class in _INTERNAL_LB_CLASSES
     annotations = as_map(get_path(props, ("metadata", "annotations")))
-    if any(
-        str(plain(annotations.get(key, ""))).lower() == "internal"
-        for key in _INTERNAL_LB_ANNOTATIONS
+    for key in _LB_TYPE_ANNOTATIONS:
+        if key in annotations:
+            return plain(annotations[key]) in _LB_INTERNAL_VALUES
+    return False
+
+
+def _k8s_kind(resource_type: str) -> str | None:
+    match = _K8S_TOKEN.match(resource_type)
+    if not match or match["group"] in _NOT_OBJECT_GROUPS:
+        return None
+    return match["kind"]
+
+
+def _public_l7(resource_type: str, name: str, props: Mapping[str, Any], fix: str) -> list[str]:
+    """Ingress, Gateway and GCP forwarding rules: internal, or (forwarding rules) limited to
+    named source ranges; anything else is public."""
+    if resource_type == INGRESS:
+        annotations = as_map(get_path(props, ("metadata", "annotations")))
+        ingress_class = plain(annotations.get(_INGRESS_CLASS_ANNOTATION))
+        if ingress_class == _INTERNAL_INGRESS_CLASS:
+            return []
+        return [
+            f"Ingress `{name}` (class {ingress_class!r}) is GKE's external Application Load "
+            f"Balancer, open to the internet; annotate `{_INGRESS_CLASS_ANNOTATION}: "
+            f"{_INTERNAL_INGRESS_CLASS}`, or {fix}"
+        ]
+    if _k8s_kind(resource_type) == GATEWAY_KIND and resource_type.startswith(
+        "kubernetes:gateway.networking.k8s.io/"
     ):
-        return True
-    return plain(get_path(props, ("spec", "loadBalancerClass"))) == _INTERNAL_LB_CLASS
+        gateway_class = plain(get_path(props, ("spec", "gatewayClassName")))
+        if gateway_class in _INTERNAL_GATEWAY_CLASSES:
+            return []
+        return [
+            f"Gateway `{name}` (class {gateway_class!r}) is not one of GKE's internal classes "
+            f"{sorted(_INTERNAL_GATEWAY_CLASSES)}, so it is open to the internet; use one, or {fix}"
+        ]
+    if resource_type in FORWARDING_RULES:
+        scheme = str(plain(props.get("loadBalancingScheme")) or "EXTERNAL")
+        if scheme in _INTERNAL_SCHEMES:
+            return []
+        ranges = as_list(props.get("sourceIpRanges"))
+        reason = _too_wide(ranges) if ranges else "is not set, so every address may connect"
+        if reason is None:
+            return []
+        return [
+            f"forwarding rule `{name}` (loadBalancingScheme {scheme}) sourceIpRanges {ranges} "
+            f"{reason}; make it internal, list the client ranges, or {fix}"
+        ]
+    return []
 
 
 def check_restricted_service_ranges(
@@ -306,11 +395,23 @@ def check_restricted_service_ranges(
     return []
 
 
+def pod_spec_path(resource_type: str) -> tuple[str, ...] | None:
+    """Where a resource of this type holds its pod spec, or None if it holds none."""
+    kind = _k8s_kind(resource_type)
+    return POD_SPEC_PATHS.get(kind) if kind else None
+
+
 def _pod_spec(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    path = POD_SPEC_PATHS.get(resource_type)
+    path = pod_spec_path(resource_type)
     if path is None:
         return None
     return as_map(get_path(props, path))
+
+
+def _pod_annotations(resource_type: str, props: Mapping[str, Any]) -> Mapping[str, Any]:
+    """The pod's own annotations: a bare Pod's, or its template's."""
+    path = pod_spec_path(resource_type) or ("spec",)
+    return as_map(get_path(props, (*path[:-1], "metadata", "annotations")))
 
 
 def _containers(pod_spec: Mapping[str, Any]) -> Iterator[tuple[str, Mapping[str, Any]]]:
@@ -533,11 +634,7 @@ def check_root_user(
     pod_spec = _pod_spec(resource_type, props)
     if pod_spec is None:
         return []
-    path = POD_SPEC_PATHS[resource_type]
-    template = get_path(props, path[:-1]) if len(path) > 1 else props
-    annotations = as_map(get_path(template, ("metadata", "annotations")))
-    if len(path) == 1:  # a bare Pod carries its own metadata
-        annotations = as_map(get_path(props, ("metadata", "annotations")))
+    annotations = _pod_annotations(resource_type, props)
     pod_user = plain(as_map(pod_spec.get("securityContext")).get("runAsUser"))
     messages = []
     for label, container in _containers(pod_spec):
@@ -607,6 +704,11 @@ def check_private_cluster(
             "the control plane has no authorized networks "
             "(masterAuthorizedNetworksConfig.cidrBlocks)"
         )
+    if _truthy(get_path(props, ("masterAuthorizedNetworksConfig", "gcpPublicCidrsAccessEnabled"))):
+        problems.append(
+            "every Google Cloud public address may reach the control plane "
+            "(masterAuthorizedNetworksConfig.gcpPublicCidrsAccessEnabled: true; set it false)"
+        )
     if not problems:
         return []
     return [f"GKE cluster `{name}`: {'; '.join(problems)}; set them"]
@@ -675,6 +777,200 @@ def check_service_accounts(
     if why is None:
         return []
     return [f"`{name}` ({resource_type}) {why}; give it the experiment's own service account"]
+
+
+NAMESPACE = "kubernetes:core/v1:Namespace"
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+DEFAULT_DENY_POLICY = "default-deny-ingress"
+
+
+def check_vm_access(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """Worker VMs: SSH only through OS Login (IAM), never by keys in metadata, and no
+    interactive serial console (it bypasses OS Login's network path)."""
+    if resource_type not in INSTANCE_TYPES:
+        return []
+    metadata = as_map(props.get("metadata"))
+    problems = [
+        f"metadata {key}={plain(metadata.get(key))!r} (must be TRUE)"
+        for key in ("enable-oslogin", "block-project-ssh-keys")
+        if str(plain(metadata.get(key))).strip().upper() != "TRUE"
+    ]
+    serial = plain(metadata.get("serial-port-enable"))
+    if serial is not None and str(serial).strip().upper() not in {"FALSE", "0"}:
+        problems.append(f"metadata serial-port-enable={serial!r} opens the serial console")
+    problems += [
+        f"metadata {key} grants SSH by key, outside OS Login"
+        for key in ("ssh-keys", "sshKeys")
+        if key in metadata
+    ]
+    if not problems:
+        return []
+    return [f"`{name}` ({resource_type}): {'; '.join(problems)}; remove or fix them"]
+
+
+def check_node_metadata(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """GKE nodes (node pools and the cluster's default pool) hide the node's credentials from
+    pods: Workload Identity's metadata server, never the node's own, and no legacy endpoints."""
+    if resource_type not in (CLUSTER, NODE_POOL):
+        return []
+    node = as_map(props.get("nodeConfig"))
+    problems = []
+    mode = plain(get_path(node, ("workloadMetadataConfig", "mode")))
+    if mode != "GKE_METADATA":
+        problems.append(
+            f"nodeConfig.workloadMetadataConfig.mode is {mode!r}: pods could read the node's "
+            "own credentials; set GKE_METADATA"
+        )
+    legacy = plain(as_map(node.get("metadata")).get("disable-legacy-endpoints"))
+    if legacy is not None and str(legacy).strip().lower() != "true":
+        problems.append(
+            f"nodeConfig.metadata disable-legacy-endpoints={legacy!r} re-opens the metadata "
+            "server's legacy (v0.1, v1beta1) endpoints; remove it or set true"
+        )
+    if not problems:
+        return []
+    return [f"`{name}` ({resource_type}): {'; '.join(problems)}"]
+
+
+def _seccomp_problems(
+    resource_type: str, props: Mapping[str, Any], pod_spec: Mapping[str, Any]
+) -> list[str]:
+    problems = []
+    contexts = [("the pod", as_map(pod_spec.get("securityContext")))]
+    contexts += [
+        (label, as_map(container.get("securityContext")))
+        for label, container in _containers(pod_spec)
+    ]
+    for label, context in contexts:
+        kind = plain(get_path(context, ("seccompProfile", "type")))
+        if kind is not None and kind not in pss.BASELINE_SECCOMP_TYPES:
+            problems.append(f"{label} sets seccompProfile.type {kind!r}")
+    for key, value in _pod_annotations(resource_type, props).items():
+        if key == pss.SECCOMP_POD_ANNOTATION or key.startswith(pss.SECCOMP_CONTAINER_ANNOTATION):
+            text = str(plain(value))
+            if text not in pss.BASELINE_SECCOMP_ANNOTATIONS and not text.startswith(
+                pss.SECCOMP_LOCALHOST_PREFIX
+            ):
+                problems.append(f"annotation {key}={text!r}")
+    return problems
+
+
+def check_pod_security(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """Pod Security baseline beyond host access and capabilities: namespaces enforce it, no pod
+    runs seccomp-unconfined, no pod sets an unsafe sysctl."""
+    if resource_type == NAMESPACE:
+        labels = as_map(get_path(props, ("metadata", "labels")))
+        level = plain(labels.get(pss.ENFORCE_LABEL))
+        if level in pss.ENFORCED_LEVELS:
+            return []
+        return [
+            f"Namespace `{name}` has {pss.ENFORCE_LABEL}={level!r}: the API server holds its "
+            f"pods to no Pod Security level; label it `{pss.ENFORCE_LABEL}: baseline`"
+        ]
+    pod_spec = _pod_spec(resource_type, props)
+    if pod_spec is None:
+        return []
+    problems = _seccomp_problems(resource_type, props, pod_spec)
+    sysctls = [
+        str(plain(as_map(entry).get("name")))
+        for entry in as_list(get_path(pod_spec, ("securityContext", "sysctls")))
+    ]
+    unsafe = sorted(set(sysctls) - pss.BASELINE_SYSCTLS)
+    if unsafe:
+        problems.append(f"unsafe sysctls {unsafe} (baseline allows {sorted(pss.BASELINE_SYSCTLS)})")
+    if not problems:
+        return []
+    return [f"`{name}` breaks Pod Security baseline: {'; '.join(problems)}; remove them"]
+
+
+def check_network_policy_sources(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """A NetworkPolicy ingress rule names its sources: a rule without `from` (or with an empty
+    list) admits every source (Kubernetes NetworkPolicyIngressRule), as does a /0 ipBlock."""
+    if resource_type != NETWORK_POLICY:
+        return []
+    problems = []
+    for index, rule in enumerate(as_list(get_path(props, ("spec", "ingress")))):
+        peers = as_list(as_map(rule).get("from"))
+        if not peers:
+            problems.append(f"ingress[{index}] has no `from`: every source may connect")
+        for peer in peers:
+            cidr = str(plain(get_path(peer, ("ipBlock", "cidr"))))
+            if cidr.endswith("/0"):
+                problems.append(f"ingress[{index}] admits ipBlock {cidr}")
+    if not problems:
+        return []
+    return [
+        f"NetworkPolicy `{name}`: {'; '.join(problems)}; list the pods or ranges a flow needs "
+        "(components/network_policy.py)"
+    ]
+
+
+def _is_default_deny(props: Mapping[str, Any]) -> bool:
+    spec = as_map(props.get("spec"))
+    selector = as_map(spec.get("podSelector"))
+    return (
+        not as_map(selector.get("matchLabels"))
+        and not as_list(selector.get("matchExpressions"))
+        and "Ingress" in [plain(t) for t in as_list(spec.get("policyTypes"))]
+        and not as_list(spec.get("ingress"))
+    )
+
+
+def check_default_deny(resources: Sequence[PolicyResource]) -> list[tuple[str, str]]:
+    """Every namespace the stack creates holds a NetworkPolicy that selects every pod and admits
+    nothing, so a pod takes only the connections a later policy allows. (message, namespace URN)
+    for each namespace without one."""
+    namespaces = {
+        str(plain(get_path(r.props, ("metadata", "name"))) or r.name): r.urn
+        for r in resources
+        if r.resource_type == NAMESPACE
+    }
+    denied = {
+        str(plain(get_path(r.props, ("metadata", "namespace"))))
+        for r in resources
+        if r.resource_type == NETWORK_POLICY and _is_default_deny(r.props)
+    }
+    return [
+        (
+            f"Namespace `{namespace}` has no default-deny NetworkPolicy (podSelector {{}}, "
+            f"policyTypes [Ingress], no ingress rules): every pod takes connections from "
+            f"anywhere; keep `{DEFAULT_DENY_POLICY}` (components/network_policy.py)",
+            urn,
+        )
+        for namespace, urn in sorted(namespaces.items())
+        if namespace not in denied
+    ]
+
+
+_FINGERPRINT_SETTING = re.compile(r"^readonly SIGNING_KEY_FINGERPRINT='(?P<value>[^']*)'$", re.M)
+_FINGERPRINT = re.compile(r"^[0-9A-F]{40}$")
+
+
+def check_signing_key(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """Worker VMs check the apt repository's signing key against a pinned fingerprint: without
+    one they trust whatever key the repository serves on first boot (minaperf/worker_script.py
+    writes `readonly SIGNING_KEY_FINGERPRINT='...'` into the startup script)."""
+    if resource_type not in INSTANCE_TYPES:
+        return []
+    script = plain(as_map(props.get("metadata")).get("startup-script"))
+    match = _FINGERPRINT_SETTING.search(script) if isinstance(script, str) else None
+    if match is None or _FINGERPRINT.match(match["value"]):
+        return []
+    return [
+        f"`{name}` installs the Mina package with no pinned signing key fingerprint "
+        "(workerPool.minaPackage.signingKeyFingerprint), so its VMs trust the first key they "
+        "fetch; run `python -m scripts.pin --stack <stack> --write`"
+    ]
 
 
 # --- policies ------------------------------------------------------------------------------------
@@ -785,9 +1081,10 @@ def _policy(
 
 no_public_ingress = _policy(
     "no-public-ingress",
-    "Firewall sourceRanges, Service loadBalancerSourceRanges and GKE master authorized networks "
-    "cover at most a /16 of public addresses (however spelled), and no external LoadBalancer "
-    "lacks ranges, unless the policy pack config sets allowPublic.",
+    "Firewall sourceRanges, Service loadBalancerSourceRanges, forwarding rule sourceIpRanges and "
+    "GKE master authorized networks cover at most a /16 of public addresses (however spelled); "
+    "no external LoadBalancer lacks ranges, and Ingresses and Gateways are internal (as GKE "
+    "decides), unless the policy pack config sets allowPublic.",
     check_public_ranges,
 )
 restricted_services_need_source_ranges = _policy(
@@ -833,7 +1130,8 @@ firewall_names_sources = _policy(
 )
 private_cluster = _policy(
     "private-cluster",
-    "GKE clusters have private nodes and master authorized networks.",
+    "GKE clusters have private nodes and master authorized networks, without Google Cloud's "
+    "public ranges (gcpPublicCidrsAccessEnabled).",
     check_private_cluster,
 )
 gcp_label_limits = _policy(
@@ -872,13 +1170,58 @@ pg_hba_trusts_nobody = _policy(
     "(host, hostnossl) for anything but non-public ranges (the cluster's own clients).",
     check_pg_hba,
 )
+vm_access_through_os_login = _policy(
+    "vm-access-through-os-login",
+    "GCE instances and templates: enable-oslogin and block-project-ssh-keys TRUE, no ssh-keys "
+    "metadata, no serial-port-enable.",
+    check_vm_access,
+)
+node_metadata_concealed = _policy(
+    "node-metadata-concealed",
+    "GKE node pools and the cluster's default pool use workloadMetadataConfig GKE_METADATA and "
+    "never re-enable the metadata server's legacy endpoints.",
+    check_node_metadata,
+)
+pod_security_baseline = _policy(
+    "pod-security-baseline",
+    "Namespaces enforce Pod Security baseline (or restricted); no pod of any pod-template kind "
+    "runs seccomp Unconfined or sets an unsafe sysctl.",
+    check_pod_security,
+)
+# Advisory in the code, mandatory in the shipped pack config (policy/config.json): `pulumi up`
+# with that config needs the fingerprint `scripts.pin --write` sets.
+worker_signing_key_pinned = _policy(
+    "worker-signing-key-pinned",
+    "Worker VM templates and instances check the apt signing key against a pinned fingerprint.",
+    check_signing_key,
+    EnforcementLevel.ADVISORY,
+)
+network_policy_sources = _policy(
+    "network-policies-name-sources",
+    "Every NetworkPolicy ingress rule names its sources (no allow-all rule, no /0 ipBlock).",
+    check_network_policy_sources,
+)
+
+
+def _validate_stack(args: StackValidationArgs, report_violation: ReportViolation) -> None:
+    for message, urn in check_default_deny(args.resources):
+        report_violation(message, urn)
+
+
+network_policies_deny_by_default = StackValidationPolicy(
+    name="network-policies-deny-by-default",
+    description="Every namespace the stack creates holds a default-deny ingress NetworkPolicy.",
+    validate=_validate_stack,
+    enforcement_level=EnforcementLevel.MANDATORY,
+    config_schema=_PACK_CONFIG_SCHEMA,
+)
 cluster_deletion_protection_needs_expiry = _policy(
     "cluster-deletion-protection-needs-expiry",
     "A GKE cluster may turn deletionProtection off only when it carries an expiry label.",
     check_cluster_deletion_protection,
 )
 
-ALL_POLICIES: list[ResourceValidationPolicy] = [
+ALL_POLICIES: list[ResourceValidationPolicy | StackValidationPolicy] = [
     no_public_ingress,
     restricted_services_need_source_ranges,
     containers_have_resources,
@@ -894,6 +1237,12 @@ ALL_POLICIES: list[ResourceValidationPolicy] = [
     no_default_service_account,
     experiment_labels,
     cluster_deletion_protection_needs_expiry,
+    vm_access_through_os_login,
+    node_metadata_concealed,
+    pod_security_baseline,
+    network_policy_sources,
+    network_policies_deny_by_default,
+    worker_signing_key_pinned,
     images_pinned_by_digest,
     pg_hba_trusts_nobody,
 ]

@@ -8,8 +8,13 @@ by the pack config the operator passes (`--policy-pack-config`, e.g. policy/conf
 or a policy's name mapped to a level or to `{"enforcementLevel": ...}`, as Pulumi reads it,
 pulumi.com/docs/using-pulumi/crossguard/configuration "Enforcement Level"). Only mandatory findings
 are violations; advisory ones are reported and block nothing; disabled policies do not run.
-Command line: `python -m policy.runner build/<stack>/resources.json [--set KEY=VALUE]
-[--pack-config policy/config.json]` (exit 1 on a violation).
+
+A policy's settings come from the pack config as the engine hands them over: each policy gets only
+the properties of its own entry (without `enforcementLevel`; pulumi_policy policy.py Configure and
+_get_policy_config), checked against the policy's config schema as the CLI checks them; `all`
+sets levels only. Stack policies get every record at once (StackValidationArgs).
+Command line: `python -m policy.runner build/<stack>/resources.json [--experiment NAME]
+[--pack-config policy/config.json]` (exit 1 on a violation, 2 on a bad pack config).
 """
 
 from __future__ import annotations
@@ -26,11 +31,15 @@ from typing import Any
 
 from pulumi_policy import (
     EnforcementLevel,
+    Policy,
     PolicyCustomTimeouts,
     PolicyProviderResource,
+    PolicyResource,
     PolicyResourceOptions,
     ResourceValidationArgs,
     ResourceValidationPolicy,
+    StackValidationArgs,
+    StackValidationPolicy,
 )
 from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
@@ -56,7 +65,7 @@ LEVELS = {level.value: level for level in EnforcementLevel}
 
 
 def pack_levels(
-    pack_config: Mapping[str, Any], policies: Iterable[ResourceValidationPolicy] = ALL_POLICIES
+    pack_config: Mapping[str, Any], policies: Iterable[Policy] = ALL_POLICIES
 ) -> dict[str, str]:
     """Each policy's effective level: its own, then `all`, then its entry in the pack config."""
 
@@ -75,6 +84,37 @@ def pack_levels(
             level_of(pack_config.get(policy.name)) or level_of(pack_config.get("all")) or own.value
         )
     return levels
+
+
+_JSON_TYPES: dict[str, type | tuple[type, ...]] = {
+    "boolean": bool,
+    "string": str,
+    "object": dict,
+    "array": list,
+}
+
+
+def pack_settings(
+    pack_config: Mapping[str, Any], policies: Iterable[Policy] = ALL_POLICIES
+) -> dict[str, dict[str, Any]]:
+    """Each policy's own settings from the pack config, as the engine passes them to it: the
+    properties of its entry without `enforcementLevel`, each of the type its schema declares."""
+    settings: dict[str, dict[str, Any]] = {}
+    for policy in policies:
+        entry = pack_config.get(policy.name)
+        if not isinstance(entry, Mapping):
+            continue
+        properties = {k: v for k, v in entry.items() if k != "enforcementLevel"}
+        schema = policy.config_schema.properties if policy.config_schema else {}
+        for key, value in properties.items():
+            expected = _JSON_TYPES.get(str((schema.get(key) or {}).get("type")))
+            if expected is not None and not isinstance(value, expected):
+                raise ValueError(
+                    f"pack config `{policy.name}.{key}` is {json.dumps(value)}; the policy's "
+                    f"schema wants a {schema[key]['type']}"
+                )
+        settings[policy.name] = properties
+    return settings
 
 
 def _seconds(value: Any) -> float:
@@ -162,37 +202,91 @@ async def _await(result: Any) -> None:
 def run_policies(
     resources: Sequence[Mapping[str, Any]],
     config: Mapping[str, Any],
-    policies: Iterable[ResourceValidationPolicy] = ALL_POLICIES,
+    policies: Iterable[Policy] = ALL_POLICIES,
     *,
     levels: Mapping[str, str] | None = None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Violation]:
     """The violations (mandatory findings) over the recorded resources, in record order."""
     return [
         finding
-        for finding in evaluate(resources, config, policies, levels=levels)
+        for finding in evaluate(resources, config, policies, levels=levels, settings=settings)
         if finding.level == "mandatory"
     ]
+
+
+def _stack_resources(resources: Sequence[Mapping[str, Any]]) -> list[PolicyResource]:
+    """The engine's view of the whole stack, for stack policies (parents and dependencies
+    resolved to the recorded resources they name)."""
+    by_urn = {r["urn"]: r for r in resources}
+    built: dict[str, PolicyResource] = {}
+
+    def build(record: Mapping[str, Any]) -> PolicyResource:
+        urn = record["urn"]
+        if urn not in built:
+            parent = by_urn.get(record.get("parent") or "")
+            built[urn] = PolicyResource(
+                record["type"],
+                unknown_checking_proxy(json.loads(json.dumps(record.get("inputs") or {}))),
+                urn,
+                record["name"],
+                _options(record),
+                _provider(record.get("provider"), by_urn),
+                build(parent) if parent is not None else None,
+                [build(by_urn[d]) for d in record.get("dependencies") or [] if d in by_urn],
+                {},
+            )
+        return built[urn]
+
+    return [build(record) for record in resources]
 
 
 def evaluate(
     resources: Sequence[Mapping[str, Any]],
     config: Mapping[str, Any],
-    policies: Iterable[ResourceValidationPolicy] = ALL_POLICIES,
+    policies: Iterable[Policy] = ALL_POLICIES,
     *,
     levels: Mapping[str, str] | None = None,
+    settings: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> list[Violation]:
     """Every finding of every enabled policy, with its level (`levels`: pack_levels' answer;
-    default: the levels in the code)."""
+    default: the levels in the code). `config` goes to every policy; `settings` (pack_settings'
+    answer) adds each policy's own, as the engine passes them."""
     # The given config is authoritative: never fall back to whatever stack config is ambient.
-    effective = {CONFIG_ALLOW_PUBLIC: False, CONFIG_EXPERIMENT: None, **config}
+    base = {CONFIG_ALLOW_PUBLIC: False, CONFIG_EXPERIMENT: None, **config}
     by_urn = {r["urn"]: r for r in resources}
     policies = list(policies)
     level = pack_levels({}, policies) | dict(levels or {})
     policies = [policy for policy in policies if level[policy.name] != "disabled"]
+    own = {policy.name: {**base, **(settings or {}).get(policy.name, {})} for policy in policies}
     violations: list[Violation] = []
+    for policy in policies:
+        if not isinstance(policy, StackValidationPolicy):
+            continue
+
+        def report_stack(message: str, urn: str | None = None, *, _policy=policy) -> None:
+            record = by_urn.get(urn or "") or {"urn": urn or "", "name": "", "type": "stack"}
+            violations.append(
+                Violation(
+                    _policy.name,
+                    record["urn"],
+                    record["name"],
+                    record["type"],
+                    message,
+                    level[_policy.name],
+                )
+            )
+
+        _run(
+            policy.validate(
+                StackValidationArgs(_stack_resources(resources), own[policy.name]), report_stack
+            )
+        )
     for record in resources:
         for policy in policies:
-            args = build_args(record, effective, by_urn)
+            if not isinstance(policy, ResourceValidationPolicy):
+                continue
+            args = build_args(record, own[policy.name], by_urn)
 
             def report(message: str, urn: str | None = None, *, _policy=policy, _rec=record):
                 violations.append(
@@ -215,30 +309,27 @@ def evaluate(
     return violations
 
 
-def _parse_set(values: Sequence[str]) -> dict[str, Any]:
-    config: dict[str, Any] = {}
-    for item in values:
-        key, sep, raw = item.partition("=")
-        if not sep:
-            raise SystemExit(f"--set expects KEY=VALUE, got {item!r}")
-        try:
-            config[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            config[key] = raw
-    return config
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m policy.runner", description=__doc__)
     parser.add_argument("resources", type=Path, help="resources.json written by scripts.render")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument(
+        "--experiment", help="the stack's name (the engine reads it from PULUMI_STACK)"
+    )
     parser.add_argument("--pack-config", type=Path, help="the operator's policy pack config")
     args = parser.parse_args(argv)
-    pack_config = json.loads(args.pack_config.read_text()) if args.pack_config else {}
+    try:
+        pack_config = json.loads(args.pack_config.read_text()) if args.pack_config else {}
+        if not isinstance(pack_config, dict):
+            raise ValueError("the pack config must be a JSON object of policy names")
+        levels, settings = pack_levels(pack_config), pack_settings(pack_config)
+    except (OSError, ValueError) as error:
+        print(f"policy.runner: --pack-config {args.pack_config}: {error}", file=sys.stderr)
+        return 2
     findings = evaluate(
         json.loads(args.resources.read_text()),
-        _parse_set(args.set),
-        levels=pack_levels(pack_config),
+        {CONFIG_EXPERIMENT: args.experiment},
+        levels=levels,
+        settings=settings,
     )
     for finding in findings:
         print(finding)

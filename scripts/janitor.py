@@ -11,15 +11,21 @@ another team's Pulumi VMs may carry), and must belong to `--project`, checked on
 gcloud returns (its selfLink/zone), not only in the query. Service accounts carry no labels: they
 are ours only when their whole `description` is the marker the program writes
 (`mina-itn-experiment=<experiment>; expiry=<expiry>`, components/labels.py), and theirs only when
-their resource name and email name `--project`. Namespaces must carry
-`app.kubernetes.io/part-of=mina-itn` and `mina-itn/experiment`.
+their resource name and email name `--project`. A managed instance group (groups carry no labels)
+is ours only when its own description is exactly `mina-itn-experiment=<experiment>`, found in
+`--project` by its own zone or region; a labelled instance whose group is not ours is reported,
+never deleted. Namespaces must carry `app.kubernetes.io/part-of=mina-itn` and
+`mina-itn/experiment` (policy/markers.py holds every marker).
 
 Read-only by default; the listing is the plan: exactly the commands `--delete` would run. An
 expired stack goes through `python -m scripts.teardown --stack S --yes`, which stops the load its
-runs left scheduled before `pulumi destroy`. Expired GCE instances, service accounts and
-namespaces are deleted only when no stack owns their experiment (a stack's own resources go with
+runs left scheduled before `pulumi destroy`. Expired GCE instances, instance groups and service
+accounts are deleted only when no stack owns their experiment (a stack's own resources go with
 its teardown). Disks and GKE clusters are only reported: a kept disk may hold an experiment's data
-on purpose, and a cluster deserves a human look.
+on purpose, and a cluster deserves a human look. Namespaces are only reported too: one marked
+`mina-itn/kept-data` or holding PostgreSQL's claim `postgres-data` keeps data on purpose, and on a
+shared cluster a namespace no stack of this backend owns may be a colleague's, deployed from
+another Pulumi backend (nothing on the object tells the two apart).
 """
 
 from __future__ import annotations
@@ -35,13 +41,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from components.labels import parse_own_description
+from components.labels import parse_group_description, parse_own_description
+from policy.markers import K8S_EXPERIMENT_LABEL as K8S_LABEL_EXPERIMENT
+from policy.markers import K8S_KEPT_DATA_LABEL, K8S_PART_OF, POSTGRES_DATA_CLAIM
+from policy.markers import K8S_PART_OF_LABEL as K8S_LABEL_PART_OF
 from policy.markers import OWN_GCP_LABEL as GCP_LABEL_OWN
 
 GCP_LABEL_EXPIRY = "expiry"
-K8S_LABEL_PART_OF = "app.kubernetes.io/part-of"
-K8S_PART_OF = "mina-itn"
-K8S_LABEL_EXPERIMENT = "mina-itn/experiment"
 K8S_LABEL_EXPIRY = "mina-itn/expiry"
 K8S_SELECTOR = f"{K8S_LABEL_PART_OF}={K8S_PART_OF},{K8S_LABEL_EXPERIMENT}"
 # gcloud's filter `labels.KEY:*` means "has the key" (gcloud topic filters: `:*` existence).
@@ -50,6 +56,14 @@ GKE_FILTER = f"resourceLabels.{GCP_LABEL_OWN}:*"
 # `~` is a regular-expression match (gcloud topic filters): a narrowing only, with no `=` in the
 # value to trip the filter lexer; the exact marker is checked on every account gcloud returns.
 ACCOUNT_FILTER = f"description~^{GCP_LABEL_OWN}"
+GROUP_FILTER = ACCOUNT_FILTER
+# `created-by` on a group's member: `projects/<number>/(zones|regions)/<where>/
+# instanceGroupManagers/<name>`
+# (https://cloud.google.com/compute/docs/instance-groups/creating-groups-of-managed-instances).
+_CREATED_BY = re.compile(
+    r"^projects/[^/]+/(?P<scope>zones|regions)/(?P<where>[a-z0-9-]+)/"
+    r"instanceGroupManagers/(?P<name>[a-z](?:[-a-z0-9]*[a-z0-9])?)$"
+)
 _INSTALL_HINTS = {
     "pulumi": "install the Pulumi CLI (https://www.pulumi.com/docs/install/)",
     "gcloud": "install the Google Cloud CLI, or pass --no-gcloud to skip GCE and GKE",
@@ -73,6 +87,10 @@ class Finding:
     experiment: str | None
     expires: dt.datetime | None
     location: str | None = None
+    regional: bool = False
+    """An instance group in a region (`--region`), not a zone (`--zone`)."""
+    held: str | None = None
+    """Why this is reported and never deleted (kept data, a group that is not ours)."""
 
     def expired(self, now: dt.datetime) -> bool:
         return self.expires is not None and self.expires <= now
@@ -141,9 +159,10 @@ def _in_project(item: dict[str, Any], project: str) -> bool:
 
 
 def list_gcp(project: str) -> list[Finding]:
-    """Our GCE instances, disks and GKE clusters in `project`; anything else gcloud returns
-    (look-alike labels, another project) is dropped here, whatever the filter did."""
-    found = []
+    """Our GCE instances (as their groups), disks and GKE clusters in `project`; anything else
+    gcloud returns (look-alike labels, another project) is dropped here, whatever the filter did."""
+    found: list[Finding] = []
+    groups: dict[tuple[str, str, str], dict[str, Any]] | None = None
     for kind, argv, labels_key, label_filter in (
         ("instance", ["gcloud", "compute", "instances", "list"], "labels", GCP_FILTER),
         ("disk", ["gcloud", "compute", "disks", "list"], "labels", GCP_FILTER),
@@ -160,18 +179,66 @@ def list_gcp(project: str) -> list[Finding]:
                 continue  # not ours: no label only this project sets
             if not _in_project(item, project):
                 continue  # ours by label, but another project's: not ours to delete here
+            experiment = str(labels[GCP_LABEL_OWN])
+            expires = parse_time(labels.get(GCP_LABEL_EXPIRY))
             location = _last_segment(item.get("zone")) or item.get("location")
-            group = _managing_group(item) if kind == "instance" else None
-            finding = Finding(
-                "instance-group" if group else kind,
-                group or item["name"],
-                str(labels[GCP_LABEL_OWN]),
-                parse_time(labels.get(GCP_LABEL_EXPIRY)),
-                location,
-            )
+            finding = Finding(kind, item["name"], experiment, expires, location)
+            creator = _created_by(item) if kind == "instance" else None
+            if creator is not None:
+                if groups is None:
+                    groups = list_groups(project)
+                finding = _group_finding(finding, creator, groups)
             if finding not in found:  # one finding per group, however many members
                 found.append(finding)
     return found
+
+
+def list_groups(project: str) -> dict[tuple[str, str, str], dict[str, Any]]:
+    """Managed instance groups of `project` (zonal and regional), by (scope, zone or region,
+    name), as their own `zone`/`region` and `selfLink` name them."""
+    listing = _run_json(
+        [
+            "gcloud", "compute", "instance-groups", "managed", "list",
+            f"--project={project}", "--format=json", f"--filter={GROUP_FILTER}",
+        ]
+    )  # fmt: skip
+    groups = {}
+    for item in listing if isinstance(listing, list) else []:
+        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+            continue
+        if f"/projects/{project}/" not in str(item.get("selfLink") or ""):
+            continue  # another project's group: never ours to delete here
+        for scope in ("zone", "region"):
+            where = _last_segment(item.get(scope))
+            if where:
+                groups[(f"{scope}s", where, item["name"])] = item
+    return groups
+
+
+def _group_finding(
+    member: Finding, creator: re.Match[str], groups: dict[tuple[str, str, str], dict[str, Any]]
+) -> Finding:
+    """The group that created `member`, when the group itself carries our marker for the
+    member's experiment; otherwise the member, held: deleting it would be undone by (or harm)
+    a group that is not ours."""
+    group = groups.get((creator["scope"], creator["where"], creator["name"]))
+    regional = creator["scope"] == "regions"
+    if group is None:
+        held = f"its group {creator['name']} is not in this project's listing"
+    elif parse_group_description(group.get("description")) != member.experiment:
+        held = f"its group {creator['name']} does not carry our marker for {member.experiment}"
+    else:
+        return Finding(
+            "instance-group",
+            creator["name"],
+            member.experiment,
+            member.expires,
+            creator["where"],
+            regional=regional,
+        )
+    return Finding(
+        "instance", member.name, member.experiment, member.expires, member.location, held=held
+    )
 
 
 def list_service_accounts(project: str) -> list[Finding]:
@@ -205,35 +272,47 @@ def list_service_accounts(project: str) -> list[Finding]:
     return found
 
 
-def _managing_group(instance: dict[str, Any]) -> str | None:
+def _created_by(instance: dict[str, Any]) -> re.Match[str] | None:
     """The managed instance group that created `instance`, from the `created-by` metadata GCE
-    sets on every member (`projects/N/zones/Z/instanceGroupManagers/NAME`,
-    https://cloud.google.com/compute/docs/instance-groups/creating-groups-of-managed-instances).
-    Deleting a member alone is undone: the group recreates it, so the group is what goes."""
+    sets on every member. Deleting a member alone is undone: the group recreates it, so the
+    group is what goes, once it is shown to be ours."""
     metadata = instance.get("metadata")
     items = metadata.get("items") if isinstance(metadata, dict) else None
     for entry in items if isinstance(items, list) else []:
         if isinstance(entry, dict) and entry.get("key") == "created-by":
-            parts = str(entry.get("value") or "").split("/")
-            if len(parts) >= 2 and parts[-2] == "instanceGroupManagers" and parts[-1]:
-                return parts[-1]
+            return _CREATED_BY.match(str(entry.get("value") or ""))
     return None
 
 
 def list_namespaces() -> list[Finding]:
+    """Our namespaces; those marked as kept data, or holding PostgreSQL's data claim, are held."""
     data = _run_json(["kubectl", "get", "namespaces", "-l", K8S_SELECTOR, "-o", "json"]) or {}
+    claims = _run_json(["kubectl", "get", "persistentvolumeclaims", "-A", "-o", "json"]) or {}
+    holding = {
+        str(claim["metadata"].get("namespace"))
+        for claim in (claims.get("items", []) if isinstance(claims, dict) else [])
+        if isinstance(claim, dict)
+        and isinstance(claim.get("metadata"), dict)
+        and claim["metadata"].get("name") == POSTGRES_DATA_CLAIM
+    }
     found = []
     for item in data.get("items", []) if isinstance(data, dict) else []:
         metadata = item.get("metadata", {}) if isinstance(item, dict) else {}
         labels = metadata.get("labels") or {}
         if labels.get(K8S_LABEL_PART_OF) != K8S_PART_OF or not labels.get(K8S_LABEL_EXPERIMENT):
             continue
+        held = None
+        if K8S_KEPT_DATA_LABEL in labels:
+            held = f"kept data ({K8S_KEPT_DATA_LABEL}={labels[K8S_KEPT_DATA_LABEL]})"
+        elif metadata["name"] in holding:
+            held = f"holds PostgreSQL's data claim {POSTGRES_DATA_CLAIM}"
         found.append(
             Finding(
                 "namespace",
                 metadata["name"],
                 labels.get(K8S_LABEL_EXPERIMENT),
                 parse_time(labels.get(K8S_LABEL_EXPIRY)),
+                held=held,
             )
         )
     return found
@@ -248,10 +327,10 @@ def _delete_command(finding: Finding, project: str | None) -> list[str]:
         zone = ["--zone", finding.location] if finding.location else []
         return ["gcloud", "compute", "instances", "delete", finding.name, *zone, *scope, "--quiet"]
     if finding.kind == "instance-group":
-        zone = ["--zone", finding.location] if finding.location else []
+        where = ["--region" if finding.regional else "--zone", finding.location or ""]
         return [
             "gcloud", "compute", "instance-groups", "managed", "delete", finding.name,
-            *zone, *scope, "--quiet",
+            *where, *scope, "--quiet",
         ]  # fmt: skip
     if finding.kind == "disk":
         zone = ["--zone", finding.location] if finding.location else []
@@ -306,12 +385,17 @@ def plan(
     ]
     for finding in (r for r in leftovers if r.expired(now)):
         command = _delete_command(finding, project)
-        if finding.experiment in owners:
+        if finding.held is not None:
+            steps.append(Step(finding, command, False, f"{finding.held}: reported, never deleted"))
+        elif finding.experiment in owners:
             steps.append(
                 Step(finding, command, False, "owned by its stack: goes with its teardown")
             )
-        elif finding.kind in {"instance", "instance-group", "service-account", "namespace"}:
+        elif finding.kind in {"instance", "instance-group", "service-account"}:
             steps.append(Step(finding, command, True, "no stack owns it"))
+        elif finding.kind == "namespace":
+            note = "no stack of this backend owns it; it may be another backend's: ask its owner"
+            steps.append(Step(finding, command, False, note))
         else:
             steps.append(Step(finding, command, False, "left for a human (data or a cluster)"))
     return steps  # fmt: skip

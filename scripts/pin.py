@@ -13,7 +13,9 @@ or an expired or revoked key, is refused).
 * default: print what to set (the `pulumi config set` lines, or the keys of a stack file);
 * `--write`: set them in the stack file in place (comments and layout kept, atomic);
 * `--check`: for images already pinned, does the tag still point to the pinned digest? A moved
-  tag is drift: printed with the new value (exit 1); `--check --write` bumps the drifted pins.
+  tag, or a rotated signing key, is drift: printed with the old and the new value (exit 1).
+  `--check --write` writes nothing while anything moved; `--check --write --accept-changes`
+  bumps the drifted pins, once the old and new values were reviewed.
 
 Exit 0: done (or no drift); 1: a lookup failed or drift was found (nothing written);
 2: bad command line, stack config or stack file (one line, nothing written).
@@ -189,6 +191,11 @@ def build_parser() -> argparse.ArgumentParser:
     source.add_argument("--config", type=Path, help="read a stack config file (stacks/*.yaml)")
     parser.add_argument("--check", action="store_true", help="report pins whose tag moved")
     parser.add_argument("--write", action="store_true", help="edit the stack file in place")
+    parser.add_argument(
+        "--accept-changes",
+        action="store_true",
+        help="with --check --write: bump pins whose tag moved or whose key rotated",
+    )
     # Point a registry host at another URL (tests, a mirror of the same content).
     parser.add_argument("--registry", action="append", default=[], help=argparse.SUPPRESS)
     # The signing key's URL is minaperf/signing_key.py's, the one the VMs use; tests serve it.
@@ -219,6 +226,9 @@ def main(argv: list[str] | None = None, *, transport: httpx.BaseTransport | None
     except OSError as error:
         print(f"error: cannot read {args.stack or args.config}: {error}", file=sys.stderr)
         return 2
+    if args.accept_changes and not (args.check and args.write):
+        print("error: --accept-changes goes with --check --write", file=sys.stderr)
+        return 2
     with httpx.Client(transport=transport, follow_redirects=False) as client:
         plan = plan_images(config, Registry(client, base_url), check=args.check)
         plan_key(config, client, args.key_url, check=args.check, plan=plan)
@@ -237,6 +247,13 @@ def main(argv: list[str] | None = None, *, transport: httpx.BaseTransport | None
         for line in suggestions(args, plan.changes):
             print(f"  {line}")
         return 1 if plan.drift else 0
+    if plan.drift and not args.accept_changes:
+        print(
+            f"{PROG}: nothing written: a pinned tag moved or the signing key changed (old and "
+            "new above); review them, then rerun with --check --write --accept-changes",
+            file=sys.stderr,
+        )
+        return 1
     try:
         write_atomically(file, edited_text(file, plan.changes))
     except EditError as error:

@@ -91,10 +91,17 @@ def test_preview_uses_the_policy_pack_and_comments_on_the_pr():
     assert options["command"] == "preview"
     assert options["stack-name"] == "dev"
     assert options["comment-on-pr"] is True
-    assert options["policyPacks"] == "policy"
-    assert (ROOT / options["policyPacks"] / "PulumiPolicy.yaml").is_file()
-    # The operator's opt-ins come from the pack's own config file, never from the stack.
-    pack_config = json.loads((ROOT / options["policyPackConfigs"]).read_text())
+    # The pack and the operator's opt-ins come from the base branch's checkout, never from the
+    # pull request's own files (nor from the stack).
+    base = next(s for s in steps(preview) if s.get("with", {}).get("path") == ".base")
+    assert base["uses"].startswith("actions/checkout@")
+    assert base["with"]["ref"] == "${{ github.event.pull_request.base.sha }}"
+    assert base["with"]["sparse-checkout"].split() == [".ci", "policy"]
+    assert options["policyPacks"] == ".base/policy"
+    assert options["policyPackConfigs"] == ".base/policy/config.json"
+    pack_dir = ROOT / options["policyPacks"].removeprefix(".base/")
+    assert (pack_dir / "PulumiPolicy.yaml").is_file()
+    pack_config = json.loads((pack_dir / "config.json").read_text())
     from policy.policies import ALL_POLICIES, CONFIG_ALLOW_PUBLIC
 
     assert set(pack_config) <= {policy.name for policy in ALL_POLICIES}
@@ -111,7 +118,8 @@ def test_preview_has_secrets_and_the_gke_auth_plugin():
     assert "gke-gcloud-auth-plugin" in gcloud["with"]["install_components"]
     installs = " ".join(s.get("run", "") for s in job["steps"])
     assert "pip install --require-hashes -r requirements.lock" in installs
-    assert "pip install --require-hashes -r policy/requirements.txt" in installs
+    assert "pip install --require-hashes -r .base/policy/requirements.txt" in installs
+    assert "policy/.venv/bin/pip" not in installs.replace(".base/policy/.venv", "")
 
 
 def test_preview_skips_fork_pull_requests():
@@ -139,3 +147,14 @@ def test_actions_are_pinned_by_commit_sha(name):
             assert re.fullmatch(r"[0-9a-f]{40}", ref), step["uses"]
             # The release the SHA stands for is named next to it, for humans and for bumps.
             assert re.search(rf"{re.escape(step['uses'])} # v\d+\.\d+\.\d+", text), action
+
+
+def test_code_owners_review_the_guardrails_and_the_workflows():
+    rules = [
+        line.split()
+        for line in (ROOT / ".github" / "CODEOWNERS").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+    owned = {rule[0]: rule[1:] for rule in rules}
+    assert owned.keys() >= {"/policy/", "/.github/"}
+    assert all(owners and all(o.startswith("@") for o in owners) for owners in owned.values())

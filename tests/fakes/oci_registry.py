@@ -90,12 +90,13 @@ class Repository:
         self.tags[tag] = digest
         return digest
 
-    def put_index(self, tag: str, media_type: str, seed: str) -> tuple[str, dict[str, str]]:
-        """A multi-platform image (linux/amd64 + linux/arm64): (index digest, arch -> digest)."""
+    def put_index(
+        self, tag: str, media_type: str, seed: str, arches: tuple[str, ...] = ("amd64", "arm64")
+    ) -> tuple[str, dict[str, str]]:
+        """A multi-platform image (linux/<arch> each): (index digest, arch -> digest)."""
         child_type = OCI_MANIFEST if media_type == OCI_INDEX else DOCKER_MANIFEST
         platforms = {
-            ("linux", arch): image_manifest(child_type, f"{seed}-{arch}")
-            for arch in ("amd64", "arm64")
+            ("linux", arch): image_manifest(child_type, f"{seed}-{arch}") for arch in arches
         }
         children = {}
         for (_, arch), body in platforms.items():
@@ -123,6 +124,9 @@ class FakeRegistry:
         self.requests: list[tuple[str, str, Message]] = []
         self.lie_about_digest = False
         self.grant_unknown = False
+        self.challenge_scope: str | None = None
+        """A scope the challenge names instead of `repository:<name>:pull` (a registry asking
+        for more than a pull needs)."""
         """A token server that grants pull on any name (an allow-all ACL), so the registry
         itself answers an unknown repository with NAME_UNKNOWN."""
         self.registry = _Http(self._registry)
@@ -166,7 +170,8 @@ class FakeRegistry:
     # --- registry ----------------------------------------------------------------------------
 
     def _challenge(self, name: str, error: str | None = None) -> dict[str, str]:
-        value = f'Bearer realm="{self.realm}",service="{SERVICE}",scope="repository:{name}:pull"'
+        scope = self.challenge_scope or f"repository:{name}:pull"
+        value = f'Bearer realm="{self.realm}",service="{SERVICE}",scope="{scope}"'
         if error:
             value += f',error="{error}"'
         return {"WWW-Authenticate": value}

@@ -131,7 +131,10 @@ def cluster(
         "location": "us-central1-a",
         "removeDefaultNodePool": True,
         "initialNodeCount": 1.0,
-        "nodeConfig": {"serviceAccount": NODE_ACCOUNT},
+        "nodeConfig": {
+            "serviceAccount": NODE_ACCOUNT,
+            "workloadMetadataConfig": {"mode": "GKE_METADATA"},
+        },
         "network": "dev-net",
         "subnetwork": "dev-subnet",
         "networkingMode": "VPC_NATIVE",
@@ -191,7 +194,11 @@ def instance(access_configs: list[dict] | None = None, labels: dict | None = Non
                 "initializeParams": {"image": "debian-cloud/debian-12", "size": 50.0},
             },
             "networkInterfaces": [nic],
-            "metadata": {"startup-script": "[secret]"},
+            "metadata": {
+                "startup-script": "[secret]",
+                "enable-oslogin": "TRUE",
+                "block-project-ssh-keys": "TRUE",
+            },
             "serviceAccount": {"email": WORKER_ACCOUNT, "scopes": ["cloud-platform"]},
             "scheduling": {"provisioningModel": "SPOT", "preemptible": True},
             "allowStoppingForUpdate": True,
@@ -259,15 +266,18 @@ def violations(
 
 
 def test_pack_policies_are_mandatory_and_uniquely_named():
-    """All mandatory but the digest policy, advisory until every stack pins its images."""
+    """All mandatory but the two supply-chain pins, advisory in the code until a stack is pinned."""
     names = [policy.name for policy in p.ALL_POLICIES]
-    assert len(names) == len(set(names)) == 17
+    assert len(names) == len(set(names)) == 23
     levels = {policy.name: policy.enforcement_level for policy in p.ALL_POLICIES}
     assert levels.pop("images-pinned-by-digest") == EnforcementLevel.ADVISORY
+    assert levels.pop("worker-signing-key-pinned") == EnforcementLevel.ADVISORY
     assert set(levels.values()) == {EnforcementLevel.MANDATORY}
-    # The operator's checked-in pack config says so explicitly (where one makes it mandatory).
+    # The operator's checked-in pack config says so explicitly (where one makes it mandatory),
+    # and makes the signing key's pin mandatory for `pulumi up`.
     config = json.loads((Path(p.__file__).parent / "config.json").read_text())
     assert config["images-pinned-by-digest"] == {"enforcementLevel": "advisory"}
+    assert config["worker-signing-key-pinned"] == {"enforcementLevel": "mandatory"}
 
 
 # --- no-public-ingress --------------------------------------------------------------------------
@@ -321,6 +331,136 @@ def test_internal_load_balancer_without_ranges_passes():
     rec = service("log-api", name="b")
     rec["inputs"]["spec"]["loadBalancerClass"] = "networking.gke.io/l4-regional-internal"
     assert violations(p.no_public_ingress, rec) == []
+
+
+@pytest.mark.parametrize(
+    ("annotations", "load_balancer_class", "internal"),
+    [
+        ({"networking.gke.io/load-balancer-type": "Internal"}, None, True),
+        ({"networking.gke.io/load-balancer-type": "internal"}, None, True),
+        ({"cloud.google.com/load-balancer-type": "Internal"}, None, True),
+        # Only `Internal` and `internal`: GKE builds an external load balancer for these.
+        ({"networking.gke.io/load-balancer-type": "INTERNAL"}, None, False),
+        ({"networking.gke.io/load-balancer-type": " Internal"}, None, False),
+        ({"cloud.google.com/load-balancer-type": "INTERNAL"}, None, False),
+        # The first annotation present decides, even when empty; the deprecated one is not read.
+        (
+            {
+                "networking.gke.io/load-balancer-type": "External",
+                "cloud.google.com/load-balancer-type": "Internal",
+            },
+            None,
+            False,
+        ),
+        (
+            {
+                "networking.gke.io/load-balancer-type": "",
+                "cloud.google.com/load-balancer-type": "Internal",
+            },
+            None,
+            False,
+        ),
+        (
+            {
+                "networking.gke.io/load-balancer-type": "Internal",
+                "cloud.google.com/load-balancer-type": "External",
+            },
+            None,
+            True,
+        ),
+        # A class decides before any annotation.
+        ({}, "networking.gke.io/l4-regional-internal-legacy", True),
+        ({}, "networking.gke.io/l4-regional-internal", True),
+        (
+            {"networking.gke.io/load-balancer-type": "Internal"},
+            "networking.gke.io/l4-regional-external-legacy",
+            False,
+        ),
+        ({"networking.gke.io/load-balancer-type": "Internal"}, "example.com/my-lb", False),
+        ({}, None, False),
+    ],
+)
+def test_internal_load_balancers_as_gke_decides(annotations, load_balancer_class, internal):
+    rec = service("log-api", name="log-api")
+    rec["inputs"]["metadata"]["annotations"] = annotations
+    if load_balancer_class is not None:
+        rec["inputs"]["spec"]["loadBalancerClass"] = load_balancer_class
+    assert p.is_internal_lb(rec["inputs"]) is internal
+    assert (violations(p.no_public_ingress, rec) == []) is internal
+
+
+INGRESS = "kubernetes:networking.k8s.io/v1:Ingress"
+GATEWAY = "kubernetes:gateway.networking.k8s.io/v1:Gateway"
+
+
+@pytest.mark.parametrize(
+    ("rec", "public"),
+    [
+        (k8s(INGRESS, "web", K8S_LABELS, spec={"defaultBackend": {}}), True),
+        (
+            k8s(INGRESS, "web", K8S_LABELS)
+            | {"inputs": {"metadata": {"annotations": {"kubernetes.io/ingress.class": "gce"}}}},
+            True,
+        ),
+        (
+            k8s(INGRESS, "web", K8S_LABELS)
+            | {
+                "inputs": {
+                    "metadata": {"annotations": {"kubernetes.io/ingress.class": "gce-internal"}}
+                }
+            },
+            False,
+        ),
+        (k8s(GATEWAY, "gw", K8S_LABELS, spec={"gatewayClassName": "gke-l7-rilb"}), False),
+        (
+            k8s(
+                GATEWAY,
+                "gw",
+                K8S_LABELS,
+                spec={"gatewayClassName": "gke-l7-global-external-managed"},
+            ),
+            True,
+        ),
+        (k8s(GATEWAY, "gw", K8S_LABELS, spec={}), True),
+        (record("gcp:compute/forwardingRule:ForwardingRule", "fr", {}), True),
+        (
+            record(
+                "gcp:compute/forwardingRule:ForwardingRule",
+                "fr",
+                {"loadBalancingScheme": "INTERNAL"},
+            ),
+            False,
+        ),
+        (
+            record(
+                "gcp:compute/forwardingRule:ForwardingRule",
+                "fr",
+                {"loadBalancingScheme": "EXTERNAL", "sourceIpRanges": ["203.0.113.0/24"]},
+            ),
+            False,
+        ),
+        (
+            record(
+                "gcp:compute/globalForwardingRule:GlobalForwardingRule",
+                "fr",
+                {"loadBalancingScheme": "EXTERNAL_MANAGED", "sourceIpRanges": ["0.0.0.0/1"]},
+            ),
+            True,
+        ),
+        (
+            record(
+                "gcp:compute/globalForwardingRule:GlobalForwardingRule",
+                "fr",
+                {"loadBalancingScheme": "INTERNAL_SELF_MANAGED"},
+            ),
+            False,
+        ),
+    ],
+)
+def test_ingress_gateway_and_forwarding_rules_are_internal_or_ranged(rec, public):
+    found = violations(p.no_public_ingress, rec)
+    assert (len(found) == 1) is public, found
+    assert violations(p.no_public_ingress, rec, {"allowPublic": True}) == []
 
 
 def test_restricted_service_without_ranges_left_to_its_own_policy():
@@ -628,7 +768,8 @@ def test_records_are_not_mutated_by_policies():
     rec = stateful_set([good_container()])
     before = copy.deepcopy(rec)
     for policy in p.ALL_POLICIES:
-        violations(policy, rec)
+        if isinstance(policy, ResourceValidationPolicy):
+            violations(policy, rec)
     assert rec == before
 
 

@@ -24,6 +24,8 @@ HALVES = ["0.0.0.0/1", "128.0.0.0/1"]
 PACK_LEVELS = pack_levels(json.loads((ROOT / "policy" / "config.json").read_text()))
 """The levels of the operator's checked-in pack config (images-pinned-by-digest: advisory)."""
 ALL_MANDATORY = {**PACK_LEVELS, "images-pinned-by-digest": "mandatory"}
+CODE_LEVELS = pack_levels({})
+"""The levels in the code (the two supply-chain policies advisory)."""
 """An operator who made the digest policy mandatory (README: Guardrails)."""
 
 
@@ -45,7 +47,7 @@ def pinned_dev() -> Rendered:
 def test_safe_stacks_pass_every_policy(stack) -> None:
     rendered: Rendered = stack()
     config = {**ORGANISATION_CONFIG, "experiment": rendered.run.stack}
-    violations = run_policies(rendered.resources, config, levels=PACK_LEVELS)
+    violations = run_policies(rendered.resources, config, levels=CODE_LEVELS)
     assert [f"{v.policy}: {v.urn}: {v.message}" for v in violations] == []
     # Reported, not blocking: exactly the containers whose image the stack left as a tag.
     findings = evaluate(rendered.resources, config, levels=PACK_LEVELS)
@@ -54,6 +56,13 @@ def test_safe_stacks_pass_every_policy(stack) -> None:
     assert {f.policy for f in advisories} == {"images-pinned-by-digest"}
     assert all("without a digest" in f.message for f in advisories)
     assert all("@sha256:" not in f.message for f in advisories)
+    # Not pinned yet: `pulumi up` with the shipped pack config refuses the worker VMs until
+    # `scripts.pin --write` sets the signing key's fingerprint (none without worker VMs).
+    refused = [f for f in findings if f.level == "mandatory"]
+    templates = [r["urn"] for r in rendered.resources if r["type"] == INSTANCE]
+    assert [(f.policy, f.urn) for f in refused] == [
+        ("worker-signing-key-pinned", urn) for urn in templates
+    ]
 
 
 def test_a_pinned_stack_has_no_finding_even_with_the_digest_policy_mandatory() -> None:
@@ -101,6 +110,21 @@ CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
 INSTANCE = "gcp:compute/instanceTemplate:InstanceTemplate"
 """The worker VMs' definition (a MIG creates the instances from it)."""
+
+
+NETWORK_POLICY = "kubernetes:networking.k8s.io/v1:NetworkPolicy"
+NAMESPACE = "kubernetes:core/v1:Namespace"
+
+
+def _network_policy(name: str) -> Callable[[list[dict[str, Any]]], dict[str, Any]]:
+    def pick(resources: list[dict[str, Any]]) -> dict[str, Any]:
+        return next(
+            r
+            for r in resources
+            if r["type"] == NETWORK_POLICY and r["inputs"]["metadata"]["name"] == name
+        )
+
+    return pick
 
 
 def _lb(resources: list[dict[str, Any]]) -> dict[str, Any]:
@@ -198,6 +222,53 @@ PLANTS: list[tuple[str, str, Callable[[list[dict[str, Any]]], dict[str, Any]], P
     ("pg-hba-trusts-nobody", "no TLS by address and netmask", _hba,
      lambda i: _set_hba(i, lambda t: t + "hostnossl all all 0.0.0.0 0.0.0.0 scram-sha-256\n"),
      False),
+    ("private-cluster", "Google Cloud's public ranges on the control plane",
+     lambda rs: _first(rs, CLUSTER), lambda i: i["masterAuthorizedNetworksConfig"].update(
+         gcpPublicCidrsAccessEnabled=True), False),
+    ("vm-access-through-os-login", "serial port", lambda rs: _first(rs, INSTANCE),
+     lambda i: i["metadata"].update({"serial-port-enable": "TRUE"}), False),
+    ("vm-access-through-os-login", "OS Login off", lambda rs: _first(rs, INSTANCE),
+     lambda i: i["metadata"].update({"enable-oslogin": "FALSE"}), False),
+    ("vm-access-through-os-login", "project keys let in", lambda rs: _first(rs, INSTANCE),
+     lambda i: i["metadata"].update({"block-project-ssh-keys": "FALSE"}), False),
+    ("vm-access-through-os-login", "an ssh key", lambda rs: _first(rs, INSTANCE),
+     lambda i: i["metadata"].update({"ssh-keys": "me:ssh-ed25519 AAAA me"}), False),
+    ("node-metadata-concealed", "node metadata exposed", lambda rs: _first(rs, NODE_POOL),
+     lambda i: i["nodeConfig"]["workloadMetadataConfig"].update(mode="GCE_METADATA"), False),
+    ("node-metadata-concealed", "legacy endpoints", lambda rs: _first(rs, NODE_POOL),
+     lambda i: i["nodeConfig"].setdefault("metadata", {}).update(
+         {"disable-legacy-endpoints": "false"}), False),
+    ("node-metadata-concealed", "default pool on the node's metadata",
+     lambda rs: _first(rs, CLUSTER),
+     lambda i: i["nodeConfig"]["workloadMetadataConfig"].update(mode="GCE_METADATA"), False),
+    ("pod-security-baseline", "namespace without Pod Security labels",
+     lambda rs: _first(rs, NAMESPACE), lambda i: i["metadata"]["labels"].pop(
+         "pod-security.kubernetes.io/enforce"), False),
+    ("pod-security-baseline", "namespace enforcing privileged",
+     lambda rs: _first(rs, NAMESPACE), lambda i: i["metadata"]["labels"].update(
+         {"pod-security.kubernetes.io/enforce": "privileged"}), False),
+    ("pod-security-baseline", "container seccomp Unconfined",
+     lambda rs: _first(rs, STATEFULSET), lambda i: _container({"inputs": i})[
+         "securityContext"].update(seccompProfile={"type": "Unconfined"}), False),
+    ("pod-security-baseline", "pod seccomp Unconfined", lambda rs: _first(rs, STATEFULSET),
+     lambda i: _pod({"inputs": i}).setdefault("securityContext", {}).update(
+         seccompProfile={"type": "Unconfined"}), False),
+    ("pod-security-baseline", "seccomp annotation unconfined",
+     lambda rs: _first(rs, STATEFULSET), lambda i: i["spec"]["template"]["metadata"].setdefault(
+         "annotations", {}).update({"seccomp.security.alpha.kubernetes.io/pod": "unconfined"}),
+     False),
+    ("pod-security-baseline", "unsafe sysctl", lambda rs: _first(rs, STATEFULSET),
+     lambda i: _pod({"inputs": i}).setdefault("securityContext", {}).update(
+         sysctls=[{"name": "kernel.msgmax", "value": "65536"}]), False),
+    ("network-policies-name-sources", "a flow from everywhere",
+     _network_policy("allow-postgres"), lambda i: i["spec"]["ingress"][0].pop("from"), False),
+    ("network-policies-name-sources", "a flow from 0.0.0.0/0",
+     _network_policy("allow-postgres"), lambda i: i["spec"]["ingress"][0]["from"].append(
+         {"ipBlock": {"cidr": "0.0.0.0/0"}}), False),
+    ("worker-signing-key-pinned", "no fingerprint", lambda rs: _first(rs, INSTANCE),
+     lambda i: i["metadata"].update({"startup-script": i["metadata"]["startup-script"].replace(
+         "readonly SIGNING_KEY_FINGERPRINT='" + "AB" * 20 + "'",
+         "readonly SIGNING_KEY_FINGERPRINT=''")}), False),
     ("images-pinned-by-digest", "a tag without its digest", lambda rs: _first(rs, STATEFULSET),
      lambda i: _container({"inputs": i}).update(
          image=_container({"inputs": i})["image"].split("@")[0]), False),
@@ -221,8 +292,86 @@ def test_every_policy_fires_on_a_planted_violation(policy, pick, plant, opted_in
     assert {v.urn for v in violations} == {target["urn"]}
 
 
+def _without_network_policies(resources: list[dict[str, Any]]) -> None:
+    resources[:] = [r for r in resources if r["type"] != NETWORK_POLICY]
+
+
+def _allow_all(resources: list[dict[str, Any]]) -> None:
+    _network_policy("default-deny-ingress")(resources)["inputs"]["spec"]["ingress"] = [{}]
+
+
+def _narrowed(resources: list[dict[str, Any]]) -> None:
+    spec = _network_policy("default-deny-ingress")(resources)["inputs"]["spec"]
+    spec["podSelector"] = {"matchLabels": {"app.kubernetes.io/component": "postgres"}}
+
+
+STACK_PLANTS = [
+    ("NetworkPolicies removed", _without_network_policies, set()),
+    ("default-deny turned allow-all", _allow_all, {"network-policies-name-sources"}),
+    ("default-deny narrowed to one component", _narrowed, set()),
+]
+
+
+@pytest.mark.parametrize(
+    ("plant", "also"), [pytest.param(plant, also, id=case) for case, plant, also in STACK_PLANTS]
+)
+def test_the_namespace_keeps_its_default_deny(plant, also) -> None:
+    resources = copy.deepcopy(pinned_dev().resources)
+    plant(resources)
+    violations = run_policies(resources, {"allowPublic": False, "experiment": "dev"})
+    namespace = _first(resources, NAMESPACE)
+    assert {(v.policy, v.urn) for v in violations if v.urn == namespace["urn"]} == {
+        ("network-policies-deny-by-default", namespace["urn"])
+    }
+    assert {v.policy for v in violations} == {"network-policies-deny-by-default", *also}
+
+
+@pytest.mark.parametrize(
+    "resource_type",
+    [
+        "kubernetes:core/v1:ReplicationController",
+        "kubernetes:core/v1:PodTemplate",
+        "kubernetes:core/v1:Pod",
+        "kubernetes:apps/v1:ReplicaSet",
+        "kubernetes:apps/v1:DaemonSet",
+        "kubernetes:apps/v1beta2:Deployment",
+        "kubernetes:extensions/v1beta1:Deployment",
+        "kubernetes:batch/v1:Job",
+        "kubernetes:batch/v1:CronJob",
+        "kubernetes:batch/v1beta1:CronJob",
+    ],
+)
+def test_every_pod_template_kind_is_held_to_baseline(resource_type: str) -> None:
+    """The dev render's first StatefulSet's pod template, carried by another kind, with host PID
+    and seccomp Unconfined planted: the pack sees the pod in every kind."""
+    resources = copy.deepcopy(pinned_dev().resources)
+    template = copy.deepcopy(_first(resources, STATEFULSET)["inputs"]["spec"]["template"])
+    template["spec"]["hostPID"] = True
+    template["spec"].setdefault("securityContext", {})["seccompProfile"] = {"type": "Unconfined"}
+    kind = resource_type.rsplit(":", 1)[-1]
+    wrapped: dict[str, Any] = {"spec": {"template": template}}
+    if kind == "Pod":
+        wrapped = {"metadata": template["metadata"], "spec": template["spec"]}
+    elif kind == "PodTemplate":
+        wrapped = {"template": template}
+    elif kind == "CronJob":
+        wrapped = {"spec": {"schedule": "@hourly", "jobTemplate": {"spec": {"template": template}}}}
+    source = _first(resources, STATEFULSET)
+    carrier = {
+        **copy.deepcopy(source),
+        "type": resource_type,
+        "urn": source["urn"].replace(STATEFULSET, resource_type),
+        "inputs": {"kind": kind, "metadata": source["inputs"]["metadata"], **wrapped},
+    }
+    violations = run_policies([carrier], {"allowPublic": False, "experiment": "dev"})
+    assert {v.policy for v in violations} >= {"pod-security-baseline", "no-host-access"}, [
+        v.message for v in violations
+    ]
+
+
 def test_every_policy_has_a_planted_violation() -> None:
-    assert {policy for policy, *_ in PLANTS} == {policy.name for policy in p.ALL_POLICIES}
+    planted = {policy for policy, *_ in PLANTS} | {"network-policies-deny-by-default"}
+    assert planted == {policy.name for policy in p.ALL_POLICIES}
 
 
 def test_an_unpinned_image_is_advisory_by_default_and_mandatory_when_the_operator_says_so() -> None:

@@ -20,7 +20,15 @@ from google.protobuf import empty_pb2, struct_pb2
 from pulumi.runtime.proto import analyzer_pb2, analyzer_pb2_grpc
 
 from policy import policies as p
-from policy.runner import Violation, build_args, evaluate, main, pack_levels, run_policies
+from policy.runner import (
+    Violation,
+    build_args,
+    evaluate,
+    main,
+    pack_levels,
+    pack_settings,
+    run_policies,
+)
 from tests.policy.test_policies import (
     CONFIG,
     K8S_LABELS,
@@ -50,7 +58,24 @@ def sane_render() -> list[dict]:
         ),
         firewall(["203.0.113.7/32"]),
         instance(),
-        k8s("kubernetes:core/v1:Namespace", "mina-dev", K8S_LABELS),
+        k8s(
+            "kubernetes:core/v1:Namespace",
+            "mina-dev",
+            {**K8S_LABELS, "pod-security.kubernetes.io/enforce": "baseline"},
+        ),
+        record(
+            "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+            "deny",
+            {
+                "kind": "NetworkPolicy",
+                "metadata": {
+                    "name": "default-deny-ingress",
+                    "namespace": "mina-dev",
+                    "labels": K8S_LABELS,
+                },
+                "spec": {"podSelector": {}, "policyTypes": ["Ingress"]},
+            },
+        ),
         service("postgres", ranges=["203.0.113.7/32"]),
         service("log-api", internal=True, name="log-api"),
         stateful_set([good_container()], [good_container("init-keys")]),
@@ -146,14 +171,14 @@ def test_cli_exit_status(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "[no-public-ingress] gcp:compute/firewall:Firewall dev-allow-postgres" in out
     path.write_text(json.dumps(sane_render()))
-    assert main([str(path), "--set", "experiment=dev", "--set", "allowPublic=false"]) == 0
+    assert main([str(path), "--experiment", "dev"]) == 0
     # An advisory finding is printed and blocks nothing; made mandatory, it fails the run.
     out, err = capsys.readouterr()
     assert "advisory: [images-pinned-by-digest]" in out
     assert err.strip().endswith("0 violation(s), 2 advisory finding(s)")
     mandatory = tmp_path / "pack.json"
     mandatory.write_text(json.dumps({"all": "mandatory"}))
-    assert main([str(path), "--set", "experiment=dev", "--pack-config", str(mandatory)]) == 1
+    assert main([str(path), "--experiment", "dev", "--pack-config", str(mandatory)]) == 1
 
 
 def test_pack_levels_read_the_pack_config_as_pulumi_does():
@@ -207,6 +232,7 @@ PACK_LEVELS = pack_levels(json.loads((POLICY_DIR / "config.json").read_text()))
 _WIRE_LEVELS = {
     "advisory": analyzer_pb2.EnforcementLevel.ADVISORY,
     "mandatory": analyzer_pb2.EnforcementLevel.MANDATORY,
+    "disabled": analyzer_pb2.EnforcementLevel.DISABLED,
 }
 
 
@@ -254,6 +280,7 @@ def test_pack_registers_every_policy_as_mandatory(analyzer):
     assert sorted(x.name for x in info.policies) == sorted(x.name for x in p.ALL_POLICIES)
     levels = {x.name: x.enforcementLevel for x in info.policies}
     assert levels.pop("images-pinned-by-digest") == analyzer_pb2.EnforcementLevel.ADVISORY
+    assert levels.pop("worker-signing-key-pinned") == analyzer_pb2.EnforcementLevel.ADVISORY
     assert set(levels.values()) == {analyzer_pb2.EnforcementLevel.MANDATORY}
 
 
@@ -294,3 +321,98 @@ def test_a_stack_cannot_waive_its_own_guardrail():
 def test_violation_is_a_value():
     violation = Violation("p", "urn:x", "x", "t", "m")
     assert violation == Violation("p", "urn:x", "x", "t", "m")
+
+
+def configure_as_the_engine(stub: analyzer_pb2_grpc.AnalyzerStub, pack_config: dict) -> None:
+    """What the engine sends for `--policy-pack-config`: each named policy's own entry (its level
+    and its properties), nothing for the others."""
+    request = analyzer_pb2.ConfigureAnalyzerRequest()
+    levels = pack_levels(pack_config)
+    for policy in p.ALL_POLICIES:
+        entry = request.policyConfig[policy.name]
+        entry.enforcementLevel = _WIRE_LEVELS[levels[policy.name]]
+        own = pack_config.get(policy.name)
+        if isinstance(own, dict):
+            entry.properties.update({k: v for k, v in own.items() if k != "enforcementLevel"})
+    stub.Configure(request)
+
+
+@pytest.mark.parametrize(
+    ("pack_config", "firewall_finding"),
+    [
+        ({"no-public-ingress": {"allowPublic": True}}, None),
+        # Another policy's setting does not open no-public-ingress's ranges.
+        ({"private-cluster": {"allowPublic": True}}, "mandatory"),
+        (
+            {
+                "all": "mandatory",
+                "no-public-ingress": {"enforcementLevel": "advisory", "allowPublic": False},
+            },
+            "advisory",
+        ),
+        ({"no-public-ingress": "disabled"}, None),
+    ],
+)
+def test_per_policy_settings_as_the_engine_reads_them(analyzer, pack_config, firewall_finding):
+    records = [firewall(["0.0.0.0/0"]), service("log-api", name="log-api"), instance()]
+    configure_as_the_engine(analyzer, pack_config)
+    engine = sorted(
+        (policy, rec["urn"], level)
+        for rec in records
+        for policy, _, level in analyze_levels(analyzer, rec)
+        if policy != "experiment-labels"  # the analyzer has no PULUMI_STACK here
+    )
+    offline = sorted(
+        (v.policy, v.urn, v.level)
+        for v in evaluate(
+            records, {}, levels=pack_levels(pack_config), settings=pack_settings(pack_config)
+        )
+        if v.policy != "experiment-labels"
+    )
+    assert engine == offline
+    found = {level for policy, urn, level in offline if urn == records[0]["urn"]}
+    assert found == ({firewall_finding} if firewall_finding else set())
+
+
+def test_a_pack_config_of_the_wrong_type_is_refused_with_the_setting_named(tmp_path, capsys):
+    resources = tmp_path / "resources.json"
+    resources.write_text(json.dumps(sane_render()))
+    pack = tmp_path / "pack.json"
+    pack.write_text(json.dumps({"no-public-ingress": {"allowPublic": "yes"}}))
+    assert main([str(resources), "--pack-config", str(pack)]) == 2
+    err = capsys.readouterr().err
+    assert "no-public-ingress.allowPublic" in err
+    assert "boolean" in err
+    assert "Traceback" not in err
+
+
+def test_the_cli_honours_the_operators_per_policy_opt_in(tmp_path, capsys):
+    resources = tmp_path / "resources.json"
+    resources.write_text(json.dumps([firewall(["0.0.0.0/0"])]))
+    pack = tmp_path / "pack.json"
+    pack.write_text(json.dumps({"no-public-ingress": {"allowPublic": True}}))
+    assert main([str(resources), "--experiment", STACK, "--pack-config", str(pack)]) == 0
+    pack.write_text(json.dumps({"firewall-names-sources": {"allowPublic": True}}))
+    assert main([str(resources), "--experiment", STACK, "--pack-config", str(pack)]) == 1
+
+
+def test_stack_policies_match_the_analyzer(analyzer):
+    """The default-deny stack policy: the runner reports what the analyzer's AnalyzeStack does,
+    on the namespace's URN."""
+    configure(analyzer, {"experiment": STACK})
+    with_deny = sane_render()
+    without_deny = [r for r in with_deny if r["type"] != p.NETWORK_POLICY]
+    for records in (with_deny, without_deny):
+        request = analyzer_pb2.AnalyzeStackRequest()
+        for rec in records:
+            resource = request.resources.add(type=rec["type"], urn=rec["urn"], name=rec["name"])
+            resource.properties.update(rec["inputs"])
+        engine = sorted((d.policyName, d.urn) for d in analyzer.AnalyzeStack(request).diagnostics)
+        offline = sorted(
+            (v.policy, v.urn)
+            for v in evaluate(records, CONFIG, levels=PACK_LEVELS)
+            if v.policy == "network-policies-deny-by-default"
+        )
+        assert engine == offline
+    namespace = next(r for r in without_deny if r["type"] == p.NAMESPACE)
+    assert offline == [("network-policies-deny-by-default", namespace["urn"])]

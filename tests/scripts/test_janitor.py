@@ -156,6 +156,7 @@ def canned_outputs() -> dict:
             # Our marker, but another project's account: not ours to delete here.
             account("other-team", "itn-gone-workers-0a1b2c3d", marker("gone", PAST_LABEL)),
         ],
+        "gcloud compute instance-groups managed list --format=json": [],
         "kubectl get namespaces -o json": {
             "items": [
                 ns_ours("mina-dev", "dev", PAST),
@@ -163,6 +164,7 @@ def canned_outputs() -> dict:
                 ns("payments", {"experiment": "payments", "mina-itn/expiry": PAST}),
             ]
         },
+        "kubectl get persistentvolumeclaims -A -o json": {"items": []},
     }
 
 
@@ -216,14 +218,14 @@ def test_read_only_listing_is_the_plan_and_changes_nothing(stubs):
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "1 expired stack(s) of 3; 8 expired resource(s) of 10" in out
-    plan = out.split("--delete would run (4):\n")[1].split("not deleted")[0]
+    plan = out.split("--delete would run (3):\n")[1].split("not deleted")[0]
     assert [line.split("    #")[0].strip() for line in plan.strip().splitlines()] == [
         "python -m scripts.teardown --stack dev --yes",
         "gcloud compute instances delete itn-gone-worker-0 --zone us-central1-a --project=p "
         "--quiet",
         f"gcloud iam service-accounts delete {GONE_WORKERS_EMAIL} --project=p --quiet",
-        "kubectl delete namespace mina-gone",
     ]
+    assert "namespace mina-gone experiment=gone" in out.split("not deleted")[1]
     assert "itn-dev-worker-0" in out
     assert f"service-account {DEV_NODES_EMAIL} experiment=dev" in out.split("not deleted")[1]
     assert NEW_NODES_EMAIL not in out
@@ -252,10 +254,9 @@ def test_delete_runs_exactly_the_listed_plan_through_teardown(stubs):
         "gcloud compute instances delete itn-gone-worker-0 --zone us-central1-a --project=p "
         "--quiet",
         f"gcloud iam service-accounts delete {GONE_WORKERS_EMAIL} --project=p --quiet",
-        "kubectl delete namespace mina-gone",
     ]
-    planned = listed.stdout.split("--delete would run (4):\n")[1].split("not deleted")[0]
-    ran = result.stdout.split("will run (4):\n")[1].split("not deleted")[0]
+    planned = listed.stdout.split("--delete would run (3):\n")[1].split("not deleted")[0]
+    ran = result.stdout.split("will run (3):\n")[1].split("not deleted")[0]
     assert planned == ran
     for name in FOREIGN:
         assert not any(name in call for call in mutating(calls))
@@ -280,7 +281,9 @@ def test_failed_teardown_is_reported_and_the_rest_still_runs(stubs):
     result, calls = janitor(stubs, "--project", "p", "--delete", "--now", NOW, canned=canned)
     assert result.returncode == 1
     assert "FAILED" in result.stderr
-    assert "kubectl delete namespace mina-gone" in mutating(calls)
+    assert f"gcloud iam service-accounts delete {GONE_WORKERS_EMAIL} --project=p --quiet" in (
+        mutating(calls)
+    )
 
 
 def test_missing_cli_is_a_clear_error(stubs):
@@ -345,33 +348,194 @@ def test_the_program_sets_the_label_the_janitor_selects_by() -> None:
         assert set(labels) == set(PROGRAM_GCP_LABELS), record["urn"]
 
 
+def member(name: str, labels: dict[str, str], creator: str) -> dict:
+    """A group member as `gcloud compute instances list` prints it: GCE sets `created-by` to
+    `projects/<number>/(zones|regions)/<where>/instanceGroupManagers/<name>`."""
+    item = compute("p", name, labels)
+    item["metadata"] = {"items": [{"key": "created-by", "value": f"projects/123456/{creator}"}]}
+    return item
+
+
+def group(project: str, name: str, description: str | None, *, region: str | None = None) -> dict:
+    """An InstanceGroupManager as `gcloud compute instance-groups managed list` prints it: a
+    zonal group has `zone`, a regional one `region` (compute v1 instanceGroupManagers)."""
+    base = f"https://www.googleapis.com/compute/v1/projects/{project}"
+    where = f"{base}/regions/{region}" if region else f"{base}/zones/us-central1-a"
+    item = {
+        "name": name,
+        "selfLink": f"{where}/instanceGroupManagers/{name}",
+        ("region" if region else "zone"): where,
+    }
+    return item if description is None else {**item, "description": description}
+
+
+ZONAL = "zones/us-central1-a/instanceGroupManagers"
+REGIONAL = "regions/us-central1/instanceGroupManagers"
+
+
+def group_janitor(stubs: Path, members: list[dict], groups: list[dict]):
+    canned = canned_outputs()
+    canned["gcloud compute instances list --format=json"] = members
+    canned["gcloud compute instance-groups managed list --format=json"] = groups
+    result, calls = janitor(
+        stubs, "--project", "p", "--delete", "--no-kubectl", "--now", NOW,
+        canned={"outputs": canned},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    return result, [c for c in mutating(calls) if c.startswith("gcloud compute")]
+
+
 def test_a_worker_group_is_deleted_as_a_group_not_member_by_member(stubs):
     """Deleting a member of a managed instance group is undone by the group; the janitor deletes
-    the group once, found through the `created-by` metadata GCE puts on every member."""
-
-    def member(name: str, labels: dict[str, str], group: str) -> dict:
-        item = compute("p", name, labels)
-        creator = f"projects/123456/zones/us-central1-a/instanceGroupManagers/{group}"
-        item["metadata"] = {"items": [{"key": "created-by", "value": creator}]}
-        return item
-
-    canned = canned_outputs()
-    canned["gcloud compute instances list --format=json"] = [
-        member("itn-gone-workers-x1z2", ours("gone", PAST), "itn-gone-workers"),
-        member("itn-gone-workers-q9w8", ours("gone", PAST), "itn-gone-workers"),
-        # Another team's group with look-alike labels: never touched.
-        member("payments-mig-a1b2", lookalike("payments", PAST), "payments-mig"),
-    ]
-    result, calls = janitor(
-        stubs, "--project", "p", "--delete", "--now", NOW, canned={"outputs": canned}
+    the group once, found through the `created-by` metadata GCE puts on every member, when the
+    group itself carries our marker."""
+    result, deletes = group_janitor(
+        stubs,
+        [
+            member("itn-gone-workers-x1z2", ours("gone", PAST), f"{ZONAL}/itn-gone-workers"),
+            member("itn-gone-workers-q9w8", ours("gone", PAST), f"{ZONAL}/itn-gone-workers"),
+            # Another team's group with look-alike labels: never touched.
+            member("payments-mig-a1b2", lookalike("payments", PAST), f"{ZONAL}/payments-mig"),
+        ],
+        [
+            group("p", "itn-gone-workers", "mina-itn-experiment=gone"),
+            group("p", "payments-mig", None),
+        ],
     )
-    assert result.returncode == 0, result.stderr + result.stdout
-    deletes = [c for c in mutating(calls) if c.startswith("gcloud compute")]
     assert deletes == [
         "gcloud compute instance-groups managed delete itn-gone-workers --zone us-central1-a "
         "--project=p --quiet"
     ]
-    assert "instances delete" not in " ".join(mutating(calls))
+    assert "payments" not in result.stdout
+
+
+def test_a_regional_group_is_deleted_by_its_region_never_as_a_same_named_zonal_one(stubs):
+    _, deletes = group_janitor(
+        stubs,
+        [member("itn-gone-workers-x1z2", ours("gone", PAST), f"{REGIONAL}/itn-gone-workers")],
+        [
+            group("p", "itn-gone-workers", "mina-itn-experiment=gone", region="us-central1"),
+            group("p", "itn-gone-workers", "batch jobs of another team"),  # zonal, same name
+        ],
+    )
+    assert deletes == [
+        "gcloud compute instance-groups managed delete itn-gone-workers --region us-central1 "
+        "--project=p --quiet"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("creator", "groups", "why"),
+    [
+        # The member names a regional group; only a same-named zonal group of ours exists.
+        (
+            f"{REGIONAL}/itn-gone-workers",
+            [group("p", "itn-gone-workers", "mina-itn-experiment=gone")],
+            "is not in this project's listing",
+        ),
+        # A look-alike instance (our label) points at another team's group.
+        (
+            f"{ZONAL}/payments-mig",
+            [group("p", "payments-mig", "Payments batch workers")],
+            "does not carry our marker",
+        ),
+        (
+            f"{ZONAL}/payments-mig",
+            [group("p", "payments-mig", "mina-itn-experiment=gone (copied)")],
+            "does not carry our marker",
+        ),
+        # Our marker, but for another experiment than the member's label.
+        (
+            f"{ZONAL}/itn-other-workers",
+            [group("p", "itn-other-workers", "mina-itn-experiment=other")],
+            "does not carry our marker for gone",
+        ),
+        # Our marker, but another project's group.
+        (
+            f"{ZONAL}/itn-gone-workers",
+            [group("other-team", "itn-gone-workers", "mina-itn-experiment=gone")],
+            "is not in this project's listing",
+        ),
+    ],
+)
+def test_a_group_that_does_not_carry_our_marker_is_never_deleted(stubs, creator, groups, why):
+    """Neither the group (not ours) nor its member (the group would recreate it, or it is not
+    ours to shrink) is deleted; the member is reported with the reason."""
+    result, deletes = group_janitor(
+        stubs, [member("itn-gone-workers-x1z2", ours("gone", PAST), creator)], groups
+    )
+    assert deletes == []
+    kept = result.stdout.split("not deleted")[1]
+    assert "instance  itn-gone-workers-x1z2" in kept
+    assert why in kept
+    assert "reported, never deleted" in kept
+
+
+def test_the_program_marks_its_worker_group_the_way_the_janitor_reads_it() -> None:
+    from components.labels import parse_group_description
+
+    groups = [
+        r for r in render("dev").resources
+        if r["type"] == "gcp:compute/instanceGroupManager:InstanceGroupManager"
+    ]  # fmt: skip
+    assert groups
+    for record in groups:
+        assert parse_group_description(record["inputs"]["description"]) == "dev"
+
+
+def test_namespaces_are_reported_never_deleted(stubs):
+    """Kept data (marked, or holding PostgreSQL's claim) and namespaces no stack of this backend
+    owns (a colleague's on a shared cluster, from another backend) are all reported."""
+    canned = canned_outputs()
+    canned["kubectl get namespaces -o json"] = {
+        "items": [
+            {
+                "metadata": {
+                    "name": "mina-kept",
+                    "labels": {
+                        **ns_ours("mina-kept", "kept", PAST)["metadata"]["labels"],
+                        "mina-itn/kept-data": "postgres",
+                    },
+                }
+            },
+            ns_ours("mina-claim", "claim", PAST),
+            ns_ours("mina-colleague", "theirs", PAST),
+            ns_ours("mina-dev", "dev", PAST),
+        ]
+    }
+    canned["kubectl get persistentvolumeclaims -A -o json"] = {
+        "items": [
+            {"metadata": {"name": "postgres-data", "namespace": "mina-claim"}},
+            {"metadata": {"name": "scratch", "namespace": "mina-colleague"}},
+        ]
+    }
+    result, calls = janitor(
+        stubs, "--project", "p", "--delete", "--no-gcloud", "--now", NOW,
+        canned={"outputs": canned},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr + result.stdout
+    assert [c for c in mutating(calls) if c.startswith("kubectl")] == []
+    kept = result.stdout.split("not deleted")[1]
+    assert "mina-kept experiment=kept" in kept
+    assert "kept data (mina-itn/kept-data=postgres): reported, never deleted" in kept
+    assert "holds PostgreSQL's data claim postgres-data: reported, never deleted" in kept
+    assert "mina-colleague experiment=theirs" in kept
+    assert "it may be another backend's" in kept
+    assert "mina-dev experiment=dev" in kept
+
+
+def test_the_program_marks_a_kept_namespace_the_way_the_janitor_reads_it() -> None:
+    from policy.markers import K8S_KEPT_DATA_LABEL
+
+    def namespace_labels(rendered) -> dict[str, str]:
+        (record,) = [r for r in rendered.resources if r["type"] == "kubernetes:core/v1:Namespace"]
+        return record["inputs"]["metadata"]["labels"]
+
+    kind = render(config_file=ROOT / "stacks" / "kind.yaml")
+    assert namespace_labels(kind)[K8S_KEPT_DATA_LABEL] == "postgres"
+    assert K8S_KEPT_DATA_LABEL not in namespace_labels(
+        render("dev")
+    )  # GKE: the kept data is a disk
 
 
 def test_the_program_marks_its_service_accounts_the_way_the_janitor_reads_them() -> None:

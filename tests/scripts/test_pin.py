@@ -213,7 +213,7 @@ def _publish_base_images(registry: FakeRegistry) -> None:
         remote = name if "/" in name else f"library/{name}"
         tag = parse_image(_images(ROOT / "stacks" / "kind.yaml")[name.split("/")[-1]]).tag
         assert tag is not None
-        registry.repository(remote).put(tag, OCI_INDEX, image_manifest(OCI_INDEX, name))
+        registry.repository(remote).put_index(tag, OCI_INDEX, name)
 
 
 # --- --check: drift ----------------------------------------------------------------------------
@@ -228,7 +228,8 @@ def test_check_reports_drift_and_write_bumps_it(
     # Pin postgres, curl and busybox to what the stand-in serves: nothing drifted yet.
     status, out, _ = _run(registry, capsys, "--config", str(stack), "--check")
     assert status == 1, "the built-in postgres/curl/busybox digests are not the stand-in's"
-    assert _run(registry, capsys, "--config", str(stack), "--check", "--write")[0] == 0
+    accept = ("--check", "--write", "--accept-changes")
+    assert _run(registry, capsys, "--config", str(stack), *accept)[0] == 0
     status, out, err = _run(registry, capsys, "--config", str(stack), "--check")
     assert (status, err) == (0, ""), out
     assert "still at" in out
@@ -243,7 +244,13 @@ def test_check_reports_drift_and_write_bumps_it(
     assert f"DRIFT: o1labs/mina-perf-testing:orchestrator now points to {moved}" in out
     assert f"mina-itn:images.orchestrator: o1labs/mina-perf-testing:orchestrator@{moved}" in out
     assert stack.read_bytes() == before
-    assert _run(registry, capsys, "--config", str(stack), "--check", "--write")[0] == 0
+    # A moved tag is never bumped silently: old and new are shown, nothing is written.
+    status, out, err = _run(registry, capsys, "--config", str(stack), "--check", "--write")
+    assert status == 1
+    assert f"now points to {moved}, pinned {published.orchestrator}" in out
+    assert "--accept-changes" in err
+    assert stack.read_bytes() == before
+    assert _run(registry, capsys, "--config", str(stack), *accept)[0] == 0
     assert _images(stack)["orchestrator"].endswith(f"@{moved}")
 
 
@@ -383,7 +390,7 @@ def test_write_keeps_comments_mode_and_refuses_what_it_cannot_edit(
     assert _run(registry, capsys, "--config", str(block), "--write")[0] == 1, (
         "postgres:15 is not in the stand-in"
     )
-    registry.repository("library/postgres").put("15", OCI_INDEX, image_manifest(OCI_INDEX, "pg"))
+    registry.repository("library/postgres").put_index("15", OCI_INDEX, "pg")
     assert _run(registry, capsys, "--config", str(block), "--write")[0] == 0
     text = block.read_text()
     assert "  # pinned by hand\n" in text
@@ -475,7 +482,8 @@ def test_check_compares_the_pinned_fingerprint(
     stack = _stack(tmp_path)
     _publish_base_images(registry)
     assert _run(registry, capsys, "--config", str(stack), "--write")[0] == 0
-    assert _run(registry, capsys, "--config", str(stack), "--check", "--write")[0] == 0
+    accept = ("--check", "--write", "--accept-changes")
+    assert _run(registry, capsys, "--config", str(stack), *accept)[0] == 0
     status, out, _ = _run(registry, capsys, "--config", str(stack), "--check")
     assert status == 0
     assert (
@@ -486,7 +494,12 @@ def test_check_compares_the_pinned_fingerprint(
     status, out, _ = _run(registry, capsys, "--config", str(stack))
     assert status == 1, "a new key is never taken silently"
     assert f"DRIFT: the key is now {KEYS.other.fingerprint}" in out
+    before = stack.read_bytes()
     status, out, _ = _run(registry, capsys, "--config", str(stack), "--check", "--write")
+    assert status == 1, "a rotated key needs --accept-changes"
+    assert f"the key is now {KEYS.other.fingerprint}, pinned {KEYS.repository.fingerprint}" in out
+    assert stack.read_bytes() == before
+    status, out, _ = _run(registry, capsys, "--config", str(stack), *accept)
     assert status == 0
     pinned = validate(read_stack_input(stack=None, config_file=stack, overrides=()))
     assert pinned.worker_pool.mina_package.signing_key_fingerprint == KEYS.other.fingerprint
@@ -529,7 +542,7 @@ def test_any_registry_host_through_its_own_challenge(
 ) -> None:
     """A non-Hub host (here ghcr.io, pointed at the stand-in) keeps its name; the repository path
     gets no `library/`; the token comes from the realm that host's challenge names."""
-    registry.repository("acme/postgres").put("15", OCI_INDEX, image_manifest(OCI_INDEX, "ghcr"))
+    registry.repository("acme/postgres").put_index("15", OCI_INDEX, "ghcr")
     stack = _stack(tmp_path, ROOT / "stacks" / "kind.yaml")
     stack.write_text(
         stack.read_text() + "  mina-itn:images:\n    postgres: ghcr.io/acme/postgres:15\n"
@@ -554,3 +567,39 @@ def test_any_registry_host_through_its_own_challenge(
     assert {"service": [SERVICE], "scope": ["repository:acme/postgres:pull"]} in (
         registry.token_requests
     )
+
+
+def test_an_index_without_linux_amd64_is_refused(
+    registry: FakeRegistry, published: Published, tmp_path: Path, capsys
+) -> None:
+    """The nodes and worker VMs are linux/amd64: an arm64-only index is never pinned."""
+    registry.repositories["minaprotocol/mina-daemon"].put_index(
+        "4.0.0-6965b50-jammy-devnet", DOCKER_MANIFEST_LIST, "daemon-arm", arches=("arm64",)
+    )
+    stack = _stack(tmp_path)
+    before = stack.read_bytes()
+    status, _, err = _run(registry, capsys, "--config", str(stack), "--write")
+    assert status == 1
+    assert "no linux/amd64 image (platforms: linux/arm64)" in err
+    assert stack.read_bytes() == before
+
+
+def test_only_the_pull_scope_is_asked_for(
+    registry: FakeRegistry, published: Published, tmp_path: Path, capsys
+) -> None:
+    """A challenge that names a wider scope (push, the catalog) gets a token request for this
+    repository's pull scope only."""
+    registry.challenge_scope = "repository:minaprotocol/mina-daemon:push,pull registry:catalog:*"
+    _publish_base_images(registry)
+    status, _, err = _run(registry, capsys, "--config", str(_stack(tmp_path)))
+    assert status == 0, err
+    scopes = {scope for request in registry.token_requests for scope in request["scope"]}
+    assert scopes
+    assert all(s.startswith("repository:") and s.endswith(":pull") for s in scopes), scopes
+    assert not any("push" in s or "catalog" in s for s in scopes)
+
+
+def test_accept_changes_only_with_check_write(registry, published, tmp_path, capsys) -> None:
+    status, _, err = _run(registry, capsys, "--config", str(_stack(tmp_path)), "--accept-changes")
+    assert status == 2
+    assert "--accept-changes goes with --check --write" in err

@@ -515,7 +515,9 @@ def test_unpinned_images_and_key_are_problems_naming_the_pin_command(gcp: FakeGc
         "images: images.uptimeBackend (o1labs/mina-perf-testing:in-memory-uptime-backend) has no "
         f"digest, so every node pulls whatever the tag points to that day{fix}",
         "signing key: workerPool.minaPackage.signingKeyFingerprint is not set, so the worker VMs "
-        f"trust whatever key the repository serves on their first boot{fix}",
+        "would trust whatever key the repository serves on their first boot; `pulumi up` with "
+        "the shipped pack config refuses it (policy worker-signing-key-pinned is mandatory "
+        f"there){fix}",
     ]
 
 

@@ -1,0 +1,230 @@
+"""Write a render's GCP resources as Terraform, for checkov's Terraform (CIS GCP) checks.
+
+    python -m scripts.gcp_scan build/<stack>/resources.json --out DIR
+
+`resources.json` (written by `scripts.render`) holds each resource's inputs as the engine sends
+them to pulumi-gcp, camelCase. pulumi-gcp is generated from terraform-provider-google, so every
+input is the provider's Terraform argument under another spelling: `masterAuthorizedNetworksConfig`
+is `master_authorized_networks_config`, and a nested object is a Terraform block (written once,
+as a block). Map arguments (labels, metadata) stay maps. Only the types below are written; the
+file `DIR/<stack>.tf` has one `resource` per GCP resource, named after its Pulumi name.
+
+A check the program does not meet is explained on the resource: the component that creates the
+resource states the reason (`GCP_SCAN_EXCEPTIONS` below collects them from the components), and
+it is written into the resource as checkov's skip comment, `#checkov:skip=<id>:<reason>`. checkov
+then reports it as skipped with that reason; any other failure fails the scan. A reference to
+another scanned resource (a firewall's `network`) is written as a Terraform reference, so
+checkov's graph checks (CKV2_*) see the connection.
+
+Exit 0: written; 2: bad input (one line).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from components.platform import CLUSTER_SCAN_EXCEPTIONS, SUBNET_SCAN_EXCEPTIONS
+from components.postgres import DISK_SCAN_EXCEPTIONS
+from components.worker_pool import template_scan_exceptions
+
+TERRAFORM_TYPES = {
+    "gcp:container/cluster:Cluster": "google_container_cluster",
+    "gcp:container/nodePool:NodePool": "google_container_node_pool",
+    "gcp:compute/instance:Instance": "google_compute_instance",
+    "gcp:compute/instanceTemplate:InstanceTemplate": "google_compute_instance_template",
+    "gcp:compute/instanceGroupManager:InstanceGroupManager": (
+        "google_compute_instance_group_manager"
+    ),
+    "gcp:compute/firewall:Firewall": "google_compute_firewall",
+    "gcp:compute/network:Network": "google_compute_network",
+    "gcp:compute/subnetwork:Subnetwork": "google_compute_subnetwork",
+    "gcp:compute/router:Router": "google_compute_router",
+    "gcp:compute/routerNat:RouterNat": "google_compute_router_nat",
+    "gcp:compute/address:Address": "google_compute_address",
+    "gcp:compute/disk:Disk": "google_compute_disk",
+    "gcp:compute/forwardingRule:ForwardingRule": "google_compute_forwarding_rule",
+    "gcp:serviceaccount/account:Account": "google_service_account",
+    "gcp:projects/iAMMember:IAMMember": "google_project_iam_member",
+    "gcp:projects/service:Service": "google_project_service",
+    "gcp:kms/cryptoKeyIAMMember:CryptoKeyIAMMember": "google_kms_crypto_key_iam_member",
+}
+"""Pulumi type -> the terraform-provider-google resource it wraps (pulumi-gcp's schema)."""
+
+REPEATED_BLOCKS = {
+    "allows": "allow",
+    "denies": "deny",
+    "disks": "disk",
+    "networkInterfaces": "network_interface",
+    "accessConfigs": "access_config",
+    "ipv6AccessConfigs": "ipv6_access_config",
+    "aliasIpRanges": "alias_ip_range",
+    "guestAccelerators": "guest_accelerator",
+    "versions": "version",
+    "namedPorts": "named_port",
+    "secondaryIpRanges": "secondary_ip_range",
+    "maintenanceExclusions": "maintenance_exclusion",
+    "cidrBlocks": "cidr_blocks",
+}
+"""A repeated Terraform block as pulumi-gcp names it (pluralised, unless Terraform's name already
+is) -> Terraform's name. A list of objects under any other name is refused, not guessed: a wrong
+name would hide the block from every check that reads it (CKV_GCP_40 reads
+network_interface.access_config)."""
+
+MAP_ARGUMENTS = frozenset(
+    {"labels", "resourceLabels", "metadata", "resourceManagerTags", "userLabels"}
+)
+"""Map-typed arguments (TypeMap in the provider): written as maps, never as blocks."""
+
+
+def _always(reasons: dict[str, str]) -> Callable[[Mapping[str, Any]], dict[str, str]]:
+    return lambda _inputs: reasons
+
+
+GCP_SCAN_EXCEPTIONS: dict[str, Callable[[Mapping[str, Any]], dict[str, str]]] = {
+    "gcp:container/cluster:Cluster": _always(CLUSTER_SCAN_EXCEPTIONS),
+    "gcp:compute/subnetwork:Subnetwork": _always(SUBNET_SCAN_EXCEPTIONS),
+    "gcp:compute/disk:Disk": _always(DISK_SCAN_EXCEPTIONS),
+    "gcp:compute/instanceTemplate:InstanceTemplate": template_scan_exceptions,
+}
+"""Pulumi type -> (inputs -> {check id: the reason the program does not meet it})."""
+
+REFERENCES = {
+    "network": ("google_compute_network", "id"),
+    "subnetwork": ("google_compute_subnetwork", "id"),
+    "router": ("google_compute_router", "name"),
+    "cluster": ("google_container_cluster", "name"),
+}
+"""Arguments that name another resource: the type they name and the attribute they take."""
+
+_CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
+_NAME = re.compile(r"[^A-Za-z0-9_-]")
+
+
+class ScanInputError(ValueError):
+    """resources.json is not what scripts.render writes."""
+
+
+def snake(name: str) -> str:
+    return _CAMEL.sub(r"_\1", name).lower()
+
+
+def _value(value: Any, indent: str) -> str:
+    """A Terraform (HCL) expression for a JSON value; JSON's literals are HCL's."""
+    if isinstance(value, Mapping):
+        inner = "".join(
+            f"{indent}  {json.dumps(str(k))} = {_value(v, indent + '  ')}\n"
+            for k, v in value.items()
+        )
+        return "{\n" + inner + indent + "}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_value(v, indent) for v in value) + "]"
+    text = json.dumps(value)
+    # `${` and `%{` start template sequences in an HCL string; `$${` and `%%{` are literal.
+    return text.replace("${", "$${").replace("%{", "%%{") if isinstance(value, str) else text
+
+
+Names = Mapping[tuple[str, str], str]
+"""(terraform type, the resource's GCP name) -> its Terraform resource name."""
+
+
+def _reference(key: str, value: Any, names: Names) -> str | None:
+    """`google_compute_network.<name>.id` when `value` names a scanned resource (by its name or a
+    path ending in it, as the provider accepts both)."""
+    target = REFERENCES.get(key)
+    if target is None or not isinstance(value, str):
+        return None
+    resource = names.get((target[0], value.rstrip("/").rsplit("/", 1)[-1]))
+    return f"{target[0]}.{resource}.{target[1]}" if resource else None
+
+
+def _body(inputs: Mapping[str, Any], indent: str, names: Names) -> list[str]:
+    lines = []
+    for key, value in inputs.items():
+        name = snake(key)
+        if value is None:
+            continue
+        reference = _reference(key, value, names)
+        if reference is not None:
+            lines.append(f"{indent}{name} = {reference}")
+        elif isinstance(value, Mapping) and key not in MAP_ARGUMENTS:
+            lines += [f"{indent}{name} {{", *_body(value, indent + "  ", names), f"{indent}}}"]
+        elif isinstance(value, list) and value and all(isinstance(v, Mapping) for v in value):
+            block = REPEATED_BLOCKS.get(key)
+            if block is None:
+                raise ScanInputError(
+                    f"`{key}` is a list of objects with no known Terraform block name; add it to "
+                    "REPEATED_BLOCKS (scripts/gcp_scan.py)"
+                )
+            for item in value:
+                lines += [f"{indent}{block} {{", *_body(item, indent + "  ", names), f"{indent}}}"]
+        else:
+            lines.append(f"{indent}{name} = {_value(value, indent)}")
+    return lines
+
+
+def to_terraform(resources: Sequence[Mapping[str, Any]]) -> str:
+    """The GCP resources of a render as Terraform, with each stated exception as a skip."""
+    scanned = []
+    for record in resources:
+        if not isinstance(record, Mapping) or not isinstance(record.get("inputs"), Mapping):
+            raise ScanInputError("every record needs `type`, `name` and `inputs`")
+        terraform_type = TERRAFORM_TYPES.get(str(record.get("type")))
+        if terraform_type is not None:
+            scanned.append((terraform_type, _NAME.sub("_", str(record.get("name"))), record))
+    names = {
+        (terraform_type, str(record["inputs"].get("name"))): name
+        for terraform_type, name, record in scanned
+    }
+    blocks = []
+    for terraform_type, name, record in scanned:
+        exceptions = GCP_SCAN_EXCEPTIONS.get(str(record["type"]))
+        reasons = exceptions(record["inputs"]) if exceptions else {}
+        skips = [
+            f"  #checkov:skip={check}:{' '.join(reason.split())}"
+            for check, reason in reasons.items()
+        ]
+        blocks.append(
+            "\n".join(
+                [
+                    f'resource "{terraform_type}" "{name}" {{',
+                    *skips,
+                    *_body(record["inputs"], "  ", names),
+                    "}",
+                ]
+            )
+        )
+    return "\n\n".join(blocks) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m scripts.gcp_scan", description=__doc__)
+    parser.add_argument("resources", type=Path, help="resources.json written by scripts.render")
+    parser.add_argument("--out", type=Path, required=True, help="directory to write into")
+    args = parser.parse_args(argv)
+    try:
+        data = args.resources.read_bytes()
+        if len(data) > 64 * 1024 * 1024:
+            raise ScanInputError("larger than 64 MiB; is it a render's resources.json?")
+        resources = json.loads(data)
+        if not isinstance(resources, list):
+            raise ScanInputError("not a JSON list of resources")
+        text = to_terraform(resources)
+    except OSError as error:
+        print(f"gcp_scan: cannot read {args.resources}: {error.strerror}", file=sys.stderr)
+        return 2
+    except (ValueError, ScanInputError) as error:
+        print(f"gcp_scan: {args.resources}: {error}", file=sys.stderr)
+        return 2
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"{args.resources.parent.name or 'stack'}.tf").write_text(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
