@@ -177,7 +177,7 @@ def main() -> None:
             )
             size = conn.execute("SELECT pg_size_pretty(pg_database_size('logs'))").fetchone()
             print(f"generated in {load_s:.0f} s: {counts}, database {size and size[0]}")
-            scope = queries.Scope(2, t0, t0 + timedelta(seconds=seconds))
+            scope = queries.Scope(2, t0, t0 + timedelta(seconds=seconds), ("exp-1",))
             per_query: dict[str, list[float]] = {}
             totals = []
             figures = queries.collect(conn, scope)  # warm-up: caches as a second report would see

@@ -22,9 +22,15 @@ SUMMARY_FILE = "summary.json"
 
 
 def read_database(
-    conn: psycopg.Connection, name: str, start: datetime, end: datetime
+    conn: psycopg.Connection,
+    name: str,
+    start: datetime,
+    end: datetime,
+    experiment_names: tuple[str, ...] = (),
+    load_span: tuple[datetime, datetime] | None = None,
 ) -> tuple[dict[str, Any] | None, str | None, dict[str, Any] | None]:
-    """(figures, what is missing, deployment) for the deployment named `name` in the window."""
+    """(figures, what is missing, deployment) for the deployment named `name` in the window;
+    load = transactions with the memo of one of the run's `experiment_names`."""
     missing = [
         row[0]
         for row in conn.execute(queries.MISSING_TABLES, {"tables": list(queries.SCHEMA_TABLES)})
@@ -47,7 +53,7 @@ def read_database(
         deployment["warning"] = (
             f"deployment {row[1]} is newer: consumers write new rows to the newest deployment"
         )
-    scope = queries.Scope(deployment_id=row[0], start=start, end=end)
+    scope = queries.Scope(row[0], start, end, experiment_names, load_span)
     return queries.collect(conn, scope), None, deployment
 
 
@@ -80,7 +86,9 @@ def build(
     db: dict[str, Any] | None = None
     deployment: dict[str, Any] | None = None
     if conn is not None and outputs is not None:
-        db, db_note, deployment = read_database(conn, outputs.experiment, start, end)
+        db, db_note, deployment = read_database(
+            conn, outputs.experiment, start, end, story.experiment_names, story.load_span
+        )
     elif db_note is None:
         db_note = "not read (no stack outputs or no connection)"
     summary = build_summary(

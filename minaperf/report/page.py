@@ -136,6 +136,13 @@ def render(summary: dict[str, Any], start: datetime, compare: dict[str, Any] | N
                 ],
             )
         )
+        other = load["other"]
+        names = ", ".join(load["experimentNames"]) or "none"
+        parts.append(
+            f"<p>Load = transactions whose memo is that of the run's experimentName ({_e(names)}). "
+            f"Funding and other transactions (not load): {fmt(other['seen'])} seen, "
+            f"{fmt(other['included'])} of them included.</p>"
+        )
         parts.append(plots.load_plot(load))
         if load["rejections"]:
             parts.append("<p>Pool rejections (all nodes):</p>")

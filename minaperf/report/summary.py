@@ -91,6 +91,7 @@ def _load(
     seen_pm = raw.get("seenPerMinute", {})
     incl_pm = raw.get("includedPerMinute", {})
     pool_pm = raw.get("poolEventsPerMinute", {})
+    other_seen_pm = raw.get("otherSeenPerMinute", {})
     per_minute = [
         {
             "minute": m,
@@ -100,20 +101,17 @@ def _load(
             "poolReceived": pool_pm.get(m, {}).get("received", 0),
             "poolAccepted": pool_pm.get(m, {}).get("accepted", 0),
             "poolRejected": pool_pm.get(m, {}).get("rejected", 0),
+            "otherSeen": other_seen_pm.get(m, 0),
         }
         for m in range(minutes)
     ]
     included = sum(incl_pm.values())
     seen = raw.get("seen", 0)
-    if story.load:  # achieved TPS over the load itself, not the set-up steps before it
-        lo = min(s.start for s in story.load)
-        hi = max(s.end for s in story.load)
-        first = max(0, math.floor((lo - start).total_seconds() / 60))
-        last = min(minutes, math.ceil((hi - start).total_seconds() / 60))
-        load_included = sum(incl_pm.get(m, 0) for m in range(first, last))
-        load_seconds = (last - first) * 60
-    else:
-        load_included, load_seconds = included, minutes * 60
+    # Achieved TPS over the load itself (first receipt to last stop or planned end, to the
+    # second), not the set-up steps before it nor whole minutes around it.
+    span = story.load_span
+    load_seconds = (span[1] - span[0]).total_seconds() if span else minutes * 60
+    load_included = raw.get("includedWhileRunning", included)
     has_data = bool(seen or included or total_scheduled)
     note = missing if raw == {} else "no transactions were scheduled, seen or included"
     return _section(
@@ -127,7 +125,15 @@ def _load(
             "includedOfSeen": raw.get("includedOfSeen", 0),
             "failedOfSeen": raw.get("failedOfSeen", 0),
             "zkappsOfSeen": raw.get("zkappsOfSeen", 0),
+            "includedWhileRunning": load_included,
+            "loadSeconds": load_seconds,
             "achievedTps": ratio(load_included, load_seconds),
+            "experimentNames": list(story.experiment_names),
+            "other": {
+                "note": "funding and every transaction without the load's memo; not load",
+                "seen": raw.get("otherSeen", 0),
+                "included": raw.get("otherIncluded", 0),
+            },
             "shareIncluded": ratio(raw.get("includedOfSeen"), seen),
             "shareOfScheduled": ratio(included, total_scheduled),
             "rejections": raw.get("rejections", []),

@@ -9,12 +9,14 @@ import stat
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from minaperf.keys.itn import ItnKey
 from minaperf.outputs import parse_outputs
+from minaperf.report.run import read_run
 from scripts import experiment
 from tests.fakes.outputs_fixture import (
     GENESIS,
@@ -150,6 +152,15 @@ def test_clean_run_with_its_own_stop(env: dict) -> None:
     assert len(stop_records(env)) == 1  # only the script's own stop; the runner had nothing left
     assert stat.S_IMODE((out / "orchestrator-config.json").stat().st_mode) == 0o600
     assert "Performing step payments (1)" in (out / "orchestrator.log").read_text()
+    # the runner's clock for every step it saw begin: the report ends script-stopped load there
+    assert sorted(state["stepsStartedAt"], key=int) == [
+        str(i) for i in sorted(state["stepsStarted"])
+    ]
+    story = read_run(out)
+    stop_at = datetime.fromisoformat(state["stepsStartedAt"]["3"].replace("Z", "+00:00"))
+    assert [span.state for span in story.load] == ["stopped"] * 3
+    # ended when the stop step began: the orchestrator's log stamp, just before the runner saw it
+    assert all(timedelta(0) <= stop_at - span.end < timedelta(seconds=2) for span in story.load)
     assert (out / "orchestrator-logfile.log").exists()  # the config's logFile, in the run dir
     assert ORCHESTRATOR_KEY not in result.stdout + result.stderr
     assert "step 1/3: payments" in result.stderr
