@@ -15,7 +15,8 @@ import psycopg
 from minaperf.outputs import StackOutputs
 from minaperf.report import page, queries
 from minaperf.report.run import RunStory
-from minaperf.report.summary import build_summary, window
+from minaperf.report.summary import HEADLINES, SUMMARY_VERSION, build_summary, window
+from minaperf.report.verdict import Limit, evaluate
 
 REPORT_FILE = "report.html"
 SUMMARY_FILE = "summary.json"
@@ -57,13 +58,39 @@ def read_database(
     return queries.collect(conn, scope), None, deployment
 
 
+def _compare_shape_problem(data: dict[str, Any]) -> str | None:
+    """What the page and the verdict would trip over in another run's summary, or None."""
+    for section, key, label, _unit in HEADLINES:
+        part = data.get(section)
+        if not isinstance(part, dict):
+            return f"`{section}` must be an object"
+        value = part.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            return f"`{section}.{key}` ({label}) must be a number or null"
+    if data.get("experiment") is not None and not isinstance(data["experiment"], str):
+        return "`experiment` must be a string"
+    run = data.get("run")
+    if run is not None and not (isinstance(run, dict) and isinstance(run.get("directory"), str)):
+        return "`run.directory` must be a string"
+    return None
+
+
 def load_compare(directory: Path) -> dict[str, Any]:
     """The summary of another run: `<dir>/report/summary.json` or `<dir>/summary.json`."""
     for candidate in (directory / "report" / SUMMARY_FILE, directory / SUMMARY_FILE):
         if candidate.is_file():
-            data = json.loads(candidate.read_text())
-            if not isinstance(data, dict) or data.get("version") != 1:
-                raise ValueError(f"--compare: {candidate} is not a version-1 summary.json")
+            try:
+                data = json.loads(candidate.read_bytes().decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                data = None
+            if not isinstance(data, dict) or data.get("version") != SUMMARY_VERSION:
+                raise ValueError(
+                    f"--compare: {candidate} is not a version-{SUMMARY_VERSION} summary.json; "
+                    "report that run again"
+                )
+            problem = _compare_shape_problem(data)
+            if problem:
+                raise ValueError(f"--compare: {candidate}: {problem}; report that run again")
             return data
     raise ValueError(
         f"--compare: no summary.json under {directory}; report that run first "
@@ -79,9 +106,11 @@ def build(
     grace: timedelta = timedelta(minutes=5),
     db_note: str | None = None,
     compare: dict[str, Any] | None = None,
+    limits: list[Limit] | None = None,
     now: datetime | None = None,
 ) -> tuple[dict[str, Any], str]:
-    """(summary, html) of one run."""
+    """(summary, html) of one run; with `compare` and `limits`, the summary carries the verdict
+    of this run (the candidate) against `compare` (the baseline)."""
     start, end = window(story, grace)
     db: dict[str, Any] | None = None
     deployment: dict[str, Any] | None = None
@@ -101,6 +130,8 @@ def build(
         deployment=deployment,
         generated=now or datetime.now(UTC),
     )
+    if compare is not None and limits:
+        summary["verdict"] = evaluate(compare, summary, limits).as_json()
     return summary, page.render(summary, start, compare)
 
 

@@ -16,6 +16,29 @@ from minaperf.report.run import RunStory
 
 SUMMARY_VERSION = 1
 NO_DATA = "no data"
+SECTIONS = ("load", "latency", "propagation", "production", "snark", "health")
+"""A report with any of these sections without data is incomplete (`complete: false`)."""
+
+# Headline figures: (section, key, label, unit) — the page's headlines, the --compare table and
+# the names a verdict's limits use (minaperf/report/verdict.py).
+HEADLINES: tuple[tuple[str, str, str, str], ...] = (
+    ("load", "scheduled", "transactions scheduled", ""),
+    ("load", "seen", "transactions seen in pools", ""),
+    ("load", "included", "transactions included", ""),
+    ("load", "achievedTps", "achieved TPS", "tx/s"),
+    ("load", "shareIncluded", "share of seen included", "%"),
+    ("latency", "p50", "inclusion latency p50", "s"),
+    ("latency", "p90", "inclusion latency p90", "s"),
+    ("latency", "p99", "inclusion latency p99", "s"),
+    ("latency", "max", "inclusion latency max", "s"),
+    ("propagation", "p50", "block propagation p50", "s"),
+    ("propagation", "p90", "block propagation p90", "s"),
+    ("production", "blocks", "blocks (all forks)", ""),
+    ("production", "slotFillRate", "slots filled", "%"),
+    ("production", "orphans", "orphaned blocks", ""),
+    ("snark", "produced", "snark works", ""),
+    ("snark", "requestToProofP50", "snark request→proof p50", "s"),
+)
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -79,6 +102,9 @@ def build_summary(
     )
     summary["snark"] = _snark(raw.get("snark"), missing)
     summary["health"] = _health(raw.get("health"), outputs, start, missing)
+    empty = [name for name in SECTIONS if summary[name]["status"] == NO_DATA]
+    summary["complete"] = not empty
+    summary["incomplete"] = [f"{name}: {summary[name]['note']}" for name in empty]
     return summary
 
 
