@@ -26,6 +26,8 @@ from typing import NoReturn
 import psycopg
 from pydantic import ValidationError
 
+from minaperf.orchestrator import restarts
+from minaperf.orchestrator.rundir import now_iso
 from minaperf.outputs import SECRET_MARKER, StackOutputs, load_outputs, read_stack_outputs
 from minaperf.report import build, load_compare, write
 from minaperf.report.run import RunDirError, read_run
@@ -66,6 +68,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--db-host", help="PostgreSQL host (default: the outputs' external address)"
     )
     parser.add_argument("--db-port", type=int, help="PostgreSQL port (default: the outputs' port)")
+    parser.add_argument(
+        "--kubectl",
+        default=os.environ.get("MINAPERF_KUBECTL", "kubectl"),
+        help="kubectl to read daemon restarts with (default $MINAPERF_KUBECTL or kubectl)",
+    )
     parser.add_argument(
         "--fail-on",
         help="thresholds file (JSON, docs/report.md): judge this run against --compare",
@@ -174,6 +181,11 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out) if args.out else run_dir / "report"
     if out_dir.exists() and not out_dir.is_dir():
         raise CliError(f"--out: {out_dir} exists and is not a directory")
+    # restarts over the run: the run's own snapshots before and after (`experiment run`); when
+    # that pair is missing, one taken now stands in
+    snapshots = restarts.load(run_dir)
+    if sum(isinstance(s.get("nodes"), dict) for s in snapshots) < 2:
+        snapshots.append(restarts.take(args.kubectl, outputs.namespace, outputs.nodes, now_iso()))
     with connect(args, outputs) as conn:
         try:
             summary, html_text = build(
@@ -183,6 +195,7 @@ def run(args: argparse.Namespace) -> int:
                 grace=timedelta(minutes=args.grace_min),
                 compare=compare,
                 limits=limits,
+                restarts=restarts.per_node(snapshots),
             )
         except psycopg.Error as error:
             first = (str(error).strip().splitlines() or [type(error).__name__])[0]

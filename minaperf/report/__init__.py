@@ -108,6 +108,7 @@ def build(
     compare: dict[str, Any] | None = None,
     limits: list[Limit] | None = None,
     now: datetime | None = None,
+    restarts: tuple[list[dict[str, Any]] | None, str] = (None, "no snapshot was taken"),
 ) -> tuple[dict[str, Any], str]:
     """(summary, html) of one run; with `compare` and `limits`, the summary carries the verdict
     of this run (the candidate) against `compare` (the baseline)."""
@@ -129,6 +130,7 @@ def build(
         outputs=outputs,
         deployment=deployment,
         generated=now or datetime.now(UTC),
+        restarts=restarts,
     )
     if compare is not None and limits:
         summary["verdict"] = evaluate(compare, summary, limits).as_json()

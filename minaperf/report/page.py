@@ -264,10 +264,36 @@ def render(summary: dict[str, Any], start: datetime, compare: dict[str, Any] | N
     if health["status"] == NO_DATA:
         parts.append(_no_data(health))
     else:
-        restarts = health["restarts"]
-        parts.append(
-            f"<p>{len(restarts)} node restart(s). Sync status: {_e(health['syncStatus'])}.</p>"
-        )
+        if not health["restartsRecorded"]:
+            parts.append(
+                f"<p class='bad'>Restarts not recorded ({_e(health['restartsHow'])}); a node that "
+                "kept restarting would not show here.</p>"
+            )
+        else:
+            per_node = health["restartsPerNode"]
+            parts.append(
+                f"<p>{fmt(health['restartsTotal'])} node restart(s) on {len(per_node)} node(s) "
+                f"({_e(health['restartsHow'])}).</p>"
+            )
+            restarted = [r for r in health["restartNodes"] if r["restarts"]]
+            if restarted:
+                parts.append(
+                    _table(
+                        ["node", "restarts", "counted", "last termination", "exit code", "at"],
+                        [
+                            [
+                                r["node"],
+                                r["restarts"],
+                                r["scope"],
+                                r["lastReason"] or "-",
+                                fmt(r["lastExitCode"]),
+                                r["lastFinishedAt"] or "-",
+                            ]
+                            for r in restarted
+                        ],
+                    )
+                )
+        parts.append(f"<p>Sync status: {_e(health['syncStatus'])}.</p>")
         if health["catchup"]:
             parts.append(
                 _table(

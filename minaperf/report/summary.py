@@ -11,6 +11,7 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from minaperf.orchestrator.restarts import last_termination
 from minaperf.outputs import StackOutputs
 from minaperf.report.run import RunStory
 
@@ -38,6 +39,7 @@ HEADLINES: tuple[tuple[str, str, str, str], ...] = (
     ("production", "orphans", "orphaned blocks", ""),
     ("snark", "produced", "snark works", ""),
     ("snark", "requestToProofP50", "snark request→proof p50", "s"),
+    ("health", "restartsTotal", "node restarts", ""),
 )
 
 
@@ -81,6 +83,7 @@ def build_summary(
     outputs: StackOutputs | None,
     deployment: dict[str, Any] | None,
     generated: datetime,
+    restarts: tuple[list[dict[str, Any]] | None, str] = (None, "no snapshot was taken"),
 ) -> dict[str, Any]:
     minutes = max(1, math.ceil((end - start).total_seconds() / 60))
     summary: dict[str, Any] = {
@@ -101,7 +104,7 @@ def build_summary(
         raw.get("production"), outputs, end - start, missing, raw.get("propagation")
     )
     summary["snark"] = _snark(raw.get("snark"), missing)
-    summary["health"] = _health(raw.get("health"), outputs, start, missing)
+    summary["health"] = _health(raw.get("health"), outputs, start, missing, restarts)
     empty = [name for name in SECTIONS if summary[name]["status"] == NO_DATA]
     summary["complete"] = not empty
     summary["incomplete"] = [f"{name}: {summary[name]['note']}" for name in empty]
@@ -283,29 +286,64 @@ def _snark(raw: dict[str, Any] | None, missing: str) -> dict[str, Any]:
 
 
 def _health(
-    raw: dict[str, Any] | None, outputs: StackOutputs | None, start: datetime, missing: str
+    raw: dict[str, Any] | None,
+    outputs: StackOutputs | None,
+    start: datetime,
+    missing: str,
+    kube: tuple[list[dict[str, Any]] | None, str],
 ) -> dict[str, Any]:
+    """Restarts from Kubernetes (minaperf/report/restarts.py), else from upstream's
+    `node_restarts` table when something wrote it, else "not recorded"; catch-up from traces."""
     raw = raw or {}
-    restarts = raw.get("restarts", [])
+    rows, how = kube
+    db_restarts = raw.get("restarts", [])
     catchup = raw.get("catchupPerNode", [])
-    labels = node_labels(outputs, [r["node"] for r in restarts] + [c["node"] for c in catchup])
+    labels = node_labels(outputs, [r["node"] for r in db_restarts] + [c["node"] for c in catchup])
+    events = [
+        {
+            "node": r["node"],
+            "label": labels[r["node"]],
+            "time": r["time"],
+            "reason": r["reason"],
+            "code": r["code"],
+        }
+        for r in db_restarts
+    ]
+    if rows is not None:
+        source = "kubernetes"
+        per_node = {r["node"]: r["restarts"] for r in rows if r["restarts"]}
+        for r in rows:
+            at = last_termination(r)
+            if r["restarts"] and at is not None and at >= start:
+                events.append(
+                    {
+                        "node": r["node"],
+                        "label": r["node"],
+                        "time": at,
+                        "reason": r["lastReason"],
+                        "code": r["lastExitCode"],
+                    }
+                )
+    elif db_restarts:
+        source, how = "node_restarts table", "upstream's node_restarts table (experiments-api)"
+        per_node = raw.get("restartsPerNode", {})
+    else:
+        source, per_node = None, {}
     note = missing if not raw else "no restarts and no catch-up recorded in the window"
     return _section(
-        bool(raw),
+        bool(raw) or rows is not None,
         note,
         {
+            "restartsRecorded": source is not None,
+            "restartSource": source,
+            "restartsHow": how,
+            "restartsTotal": sum(per_node.values()) if source is not None else None,
+            "restartsPerNode": per_node,
+            "restartNodes": rows or [],
             "restarts": [
-                {
-                    "node": r["node"],
-                    "label": labels[r["node"]],
-                    "time": iso(r["time"]),
-                    "minute": (r["time"] - start).total_seconds() / 60,
-                    "reason": r["reason"],
-                    "code": r["code"],
-                }
-                for r in restarts
+                {**e, "time": iso(e["time"]), "minute": (e["time"] - start).total_seconds() / 60}
+                for e in sorted(events, key=lambda e: e["time"])
             ],
-            "restartsPerNode": raw.get("restartsPerNode", {}),
             "catchup": [{**c, "label": labels[c["node"]]} for c in catchup],
             "syncStatus": "not recorded in the database; catch-up blocks per node stand in",
         },

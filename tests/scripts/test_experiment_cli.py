@@ -161,6 +161,10 @@ def test_clean_run_with_its_own_stop(env: dict) -> None:
     assert [span.state for span in story.load] == ["stopped"] * 3
     # ended when the stop step began: the orchestrator's log stamp, just before the runner saw it
     assert all(timedelta(0) <= stop_at - span.end < timedelta(seconds=2) for span in story.load)
+    # a daemon-restart snapshot before and after the run, each read or saying why not
+    snapshots = json.loads((out / "restarts.json").read_text())["snapshots"]
+    assert len(snapshots) == 2
+    assert all("nodes" in snap or snap["error"] for snap in snapshots)
     assert (out / "orchestrator-logfile.log").exists()  # the config's logFile, in the run dir
     assert ORCHESTRATOR_KEY not in result.stdout + result.stderr
     assert "step 1/3: payments" in result.stderr
@@ -430,6 +434,15 @@ def ready_network(env: dict):
 
 def test_wait_gate_all_ready(env: dict, ready_network, monkeypatch, capsys) -> None:
     _, pods = ready_network
+    listing = json.loads(pods.read_text())
+    listing["items"][1]["status"]["containerStatuses"] = [
+        {
+            "name": "mina",
+            "restartCount": 2,
+            "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
+        }
+    ]
+    pods.write_text(json.dumps(listing))
     monkeypatch.setenv("FAKE_KUBECTL_PODS", str(pods))
     code = experiment.main(
         [
@@ -446,6 +459,7 @@ def test_wait_gate_all_ready(env: dict, ready_network, monkeypatch, capsys) -> N
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "all 2 nodes ready" in captured.out
+    assert "daemon restarts so far: n1 2 (last OOMKilled, exit 137)\n" in captured.err
 
 
 def test_wait_gate_times_out_naming_the_node(env: dict, ready_network, monkeypatch, capsys) -> None:

@@ -17,6 +17,7 @@ from tests.fakes.consumer_db import (
     PASSWORD,
     PgImage,
     add_deployment,
+    stamp,
     upstream_db,  # noqa: F401 (fixture)
     upstream_server,  # noqa: F401 (fixture)
     write_run_dir,
@@ -350,3 +351,101 @@ def test_run_json_time_without_zone_is_one_line(
     assert "receipt h1 `time`: time '2026-01-05T10:01:00' has no zone" in _bad(
         ["--run", str(run_dir), "--outputs", str(tmp_path / "o.json")], capsys
     )
+
+
+FAKE_KUBECTL = str(ROOT / "tests" / "fakes" / "fake_kubectl.py")
+
+
+def _pod(name: str, uid: str, count: int, reason: str | None = None, at: str | None = None):
+    """A daemon pod as `kubectl get pods -o json` lists it (core/v1 Pod, ContainerStatus)."""
+    status: dict[str, Any] = {"name": "mina", "restartCount": count, "lastState": {}}
+    if reason:
+        status["lastState"] = {"terminated": {"reason": reason, "exitCode": 137, "finishedAt": at}}
+    sidecar = {"name": "logs-fetcher", "restartCount": 9}  # not the daemon: never counted
+    return {
+        "metadata": {"name": name, "uid": uid},
+        "status": {"phase": "Running", "containerStatuses": [sidecar, status]},
+    }
+
+
+@pytest.mark.parametrize("source", ["run", "report", "unreachable"])
+def test_restarts_from_kubernetes_per_node_with_reason(
+    upstream_server: PgImage,  # noqa: F811
+    upstream_db: str,  # noqa: F811
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    source: str,
+) -> None:
+    """run: `experiment run` saved a snapshot before and after (plain-2 went 1 → 3 restarts,
+    the last OOMKilled): 2 during the run, and kubectl is not asked again. report: no saved pair,
+    so the report reads the pods itself (counts since each pod started). unreachable: nothing
+    could be read: "restarts not recorded", never 0."""
+    t0 = sc.run_start()
+    with upstream_server.connect(upstream_db) as conn:
+        sc.load(conn, t0)
+        conn.execute("DELETE FROM node_restarts")  # experiments-api is not deployed here
+    run_dir = sc.write_run(tmp_path / "run", t0)
+    outputs = _outputs(tmp_path, upstream_server, upstream_db)
+    oom_at = (t0 + timedelta(minutes=3)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    log = tmp_path / "kubectl.jsonl"
+    monkeypatch.setenv("FAKE_KUBECTL_LOG", str(log))
+    if source == "run":
+        before = {"items": [_pod("plain-2-0", "u2", 1), _pod("bp-1-0", "u1", 0)]}
+        after = {
+            "items": [_pod("plain-2-0", "u2", 3, "OOMKilled", oom_at), _pod("bp-1-0", "u1", 0)]
+        }
+        (run_dir / "restarts.json").write_text(
+            json.dumps(
+                {
+                    "version": 1,
+                    "snapshots": [
+                        {**_snapshot(before, outputs), "time": stamp(t0)},
+                        {**_snapshot(after, outputs), "time": stamp(t0 + timedelta(minutes=7))},
+                    ],
+                }
+            )
+        )
+    elif source == "report":
+        pods = tmp_path / "pods.json"
+        pods.write_text(json.dumps({"items": [_pod("plain-1-0", "u3", 5, "Error", oom_at)]}))
+        monkeypatch.setenv("FAKE_KUBECTL_PODS", str(pods))
+    else:
+        monkeypatch.setenv("FAKE_KUBECTL_UNREACHABLE", "1")
+    code, _, err = _main(
+        ["--run", str(run_dir), "--outputs", str(outputs), "--kubectl", FAKE_KUBECTL], capsys
+    )
+    assert (code, err) == (0, "")
+    health = json.loads((run_dir / "report" / "summary.json").read_text())["health"]
+    page = (run_dir / "report" / "report.html").read_text()
+    if source == "run":
+        assert not log.exists()
+        assert health["restartsTotal"] == 2
+        assert health["restartsPerNode"] == {"plain-2": 2}
+        (row,) = [r for r in health["restartNodes"] if r["restarts"]]
+        assert (row["node"], row["scope"], row["lastReason"], row["lastExitCode"]) == (
+            "plain-2",
+            "during the run",
+            "OOMKilled",
+            137,
+        )
+        assert "<td>plain-2</td><td>2</td><td>during the run</td><td>OOMKilled</td>" in page
+        assert any(
+            e["node"] == "plain-2" and e["reason"] == "OOMKilled" for e in health["restarts"]
+        )
+    elif source == "report":
+        assert json.loads(log.read_text().splitlines()[0])[:4] == ["get", "pods", "-n", "exp1"]
+        assert health["restartsPerNode"] == {"plain-1": 5}
+        assert "<td>plain-1</td><td>5</td><td>since the pod started</td><td>Error</td>" in page
+    else:
+        assert health["restartsRecorded"] is False
+        assert health["restartsTotal"] is None
+        assert "Restarts not recorded (couldn&#x27;t get current server API group list" in page
+        assert "0 node restart(s)" not in page
+
+
+def _snapshot(listing: dict[str, Any], outputs_path: Path) -> dict[str, Any]:
+    from minaperf.orchestrator.restarts import pods_snapshot
+    from minaperf.outputs import load_outputs
+
+    return pods_snapshot(listing, load_outputs(outputs_path).nodes, "unused")
