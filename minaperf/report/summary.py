@@ -299,17 +299,8 @@ def _health(
     db_restarts = raw.get("restarts", [])
     catchup = raw.get("catchupPerNode", [])
     labels = node_labels(outputs, [r["node"] for r in db_restarts] + [c["node"] for c in catchup])
-    events = [
-        {
-            "node": r["node"],
-            "label": labels[r["node"]],
-            "time": r["time"],
-            "reason": r["reason"],
-            "code": r["code"],
-        }
-        for r in db_restarts
-    ]
-    if rows is not None:
+    events = []
+    if rows is not None:  # one source of restarts: Kubernetes when it could be read
         source = "kubernetes"
         per_node = {r["node"]: r["restarts"] for r in rows if r["restarts"]}
         for r in rows:
@@ -327,6 +318,16 @@ def _health(
     elif db_restarts:
         source, how = "node_restarts table", "upstream's node_restarts table (experiments-api)"
         per_node = raw.get("restartsPerNode", {})
+        events = [
+            {
+                "node": r["node"],
+                "label": labels[r["node"]],
+                "time": r["time"],
+                "reason": r["reason"],
+                "code": r["code"],
+            }
+            for r in db_restarts
+        ]
     else:
         source, per_node = None, {}
     note = missing if not raw else "no restarts and no catch-up recorded in the window"
