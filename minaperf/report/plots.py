@@ -20,6 +20,7 @@ COLOURS = {
     "scheduled": "#7f7f7f",
     "seen": "#1f77b4",
     "included": "#2ca02c",
+    "otherSeen": "#8c564b",
     "rejected": "#d62728",
     "p50": "#1f77b4",
     "p90": "#ff7f0e",
@@ -70,6 +71,8 @@ def load_plot(load: dict[str, Any]) -> str:
         ("seen", "first seen in a pool", "-"),
         ("included", "included in a block", "-"),
     )
+    if any(r["otherSeen"] for r in rows):
+        series += (("otherSeen", "funding and other (not load), seen", ":"),)
     for key, label, style in series:
         ax.step(x, per_second(key), where="post", linestyle=style, color=COLOURS[key], label=label)
     if load.get("scheduledTps"):

@@ -155,6 +155,7 @@ def test_load_by_memo_funding_apart_latency_over_load_only(scene) -> None:
     assert load["achievedTps"] == approx(2 / 180)
     assert load["scheduled"] == approx(180.0)
     assert "Funding and other transactions (not load): 5 seen, 3 of them included" in page
+    assert "funding and other (not load), seen" in page  # its own line in the load plot
 
 
 def test_first_trace_row_per_node_and_block(scene) -> None:
