@@ -319,7 +319,7 @@ def test_verdict_bad_input_is_exit_2(
     assert not (run_dir / "report").exists()
 
 
-@pytest.mark.parametrize("name", ["script.jsonl", "stdout.jsonl", "orchestrator.log"])
+@pytest.mark.parametrize("name", ["script.jsonl", "stdout.jsonl"])
 def test_non_utf8_run_files_are_one_line(
     tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
