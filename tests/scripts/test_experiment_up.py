@@ -24,6 +24,7 @@ from minaperf import lifecycle
 from minaperf.lifecycle import Lifecycle
 from tests.fakes.outputs_fixture import ORCHESTRATOR_PUBLIC_KEY, make_outputs, node, worker_pod_item
 from tests.fakes.pinned import pinned_copy
+from tests.fakes.process_tree import assert_none_left, tree_marker
 from tests.fakes.servers import FakeDaemon, FakeUptimeBackend
 from tests.scripts.test_experiment_cli import (
     FAKE_KUBECTL,
@@ -87,7 +88,9 @@ class World:
         self.script = tmp / "experiment.jsonl"
         self.script.write_text(payments_script())
         self.run_dir = tmp / "run"
+        self.marker = tree_marker()
         self.env = {
+            **self.marker,
             **os.environ,
             "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
             "PULUMI_BACKEND_URL": f"file://{self.state}",
@@ -143,6 +146,7 @@ class World:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # its own process group, signalled as a terminal would
         )
 
     def up(
@@ -323,14 +327,16 @@ def test_a_locked_stack_is_left_alone(world: World) -> None:
 
 
 def _interrupt_when(world: World, condition: Callable[[], bool], *extra: str, **env: str):
+    """Ctrl-C as a terminal sends it: SIGINT to the command's whole process group."""
     process = world.start("--destroy-after", *extra, env=env)
     try:
         _wait_until(condition)
-        process.send_signal(signal.SIGINT)
+        os.killpg(process.pid, signal.SIGINT)
         out, err = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
+    assert_none_left(world.marker)
     return process.returncode, out, err
 
 
@@ -344,7 +350,8 @@ def test_ctrl_c_during_up_cancels_pulumi_and_destroys(world: World) -> None:
     )
     assert code == lifecycle.EXIT_INTERRUPTED, err
     assert "experiment up: interrupted during up" in out
-    assert "^C received; cancelling." in err
+    # One cancel: a second ^C would make pulumi quit at once (cancellation_scope.go:88)
+    assert err.count("^C received; cancelling.") == 1
     world.assert_destroyed()  # pulumi cancelled and released its lock, then destroy ran
 
 
@@ -379,14 +386,15 @@ def test_sigterm_during_wait_cleans_up_like_ctrl_c(world: World) -> None:
     try:
         _wait_until(lambda: (world.run_dir / "stack-outputs.json").exists())
         time.sleep(0.5)  # inside the readiness loop
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)  # a CI cancel: this process only
         out, err = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == lifecycle.EXIT_INTERRUPTED, err
     assert "interrupted during wait" in out
     world.assert_destroyed()
+    assert_none_left(world.marker)
 
 
 def test_ctrl_c_during_destroy_lets_it_finish(world: World) -> None:
@@ -398,6 +406,7 @@ def test_ctrl_c_during_destroy_lets_it_finish(world: World) -> None:
     )
     assert code == 0, err
     assert "still cleaning up" in err
+    assert "^C received" not in err  # the terminal's SIGINT never reached pulumi
     assert "  stack exp1: destroyed" in out
     world.assert_destroyed()
 
