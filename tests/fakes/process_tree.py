@@ -45,4 +45,3 @@ def assert_none_left(marker: dict[str, str], timeout: float = 10.0) -> None:
     while (alive := leftovers(marker)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive, f"left behind: {alive}"
-

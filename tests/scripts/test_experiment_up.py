@@ -510,3 +510,109 @@ def test_set_all_json_has_the_pulumi_config_json_shape() -> None:
         "ns:obj": {"value": '{"a": [1]}', "objectValue": {"a": [1]}, "secret": False},
         "ns:s": {"value": "x", "secret": False},
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Before anything is deployed
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty (no steps); nothing would run"),
+        (b'{"action": "wait", "params": {"sec": 1}}\n\xe9\n', "not a UTF-8 text file (byte 41)"),
+    ],
+)
+def test_up_reads_the_script_as_check_does(world: World, content: bytes, message: str) -> None:
+    world.script.write_bytes(content)
+    result = world.up("--destroy-after")
+    check = subprocess.run(
+        [sys.executable, "-m", "scripts.experiment", "check", str(world.script)],
+        cwd=ROOT,
+        env=world.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == check.returncode == lifecycle.EXIT_BAD_INPUT
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + check.stderr
+    assert world.pulumi_commands() == []  # nothing was deployed, not even a stack
+
+
+def test_a_pulumi_cli_without_set_all_json_is_one_line(world: World) -> None:
+    result = world.up("--destroy-after", env={"FAKE_PULUMI_VERSION": "v3.201.0"})
+    assert result.returncode == lifecycle.EXIT_BAD_INPUT
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: pulumi CLI v3.201.0 is too old: `experiment up` needs v3.202.0 or later "
+        "(`config set-all --json`); update it (https://www.pulumi.com/docs/install/)"
+    ]
+    assert [args[:1] for args in world.pulumi_commands()] == [["version"]]
+    assert world.stack_state() is None
+
+
+def test_the_fake_pulumi_refuses_set_all_json_before_3_202(world: World) -> None:
+    env = {**world.env, "FAKE_PULUMI_VERSION": "v3.201.0"}
+    result = subprocess.run(
+        [sys.executable, str(FAKE_PULUMI), "config", "set-all", "--stack", "s", "--json", "{}"],
+        cwd=world.project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (1, "error: unknown flag: --json\n")
+
+
+def _prepare(world: World, monkeypatch: pytest.MonkeyPatch, config: Path) -> None:
+    from scripts import experiment
+    from scripts.experiment_cli import up
+
+    for key, value in world.env.items():
+        monkeypatch.setenv(key, value)
+    argv = world.command()[3:]
+    argv[argv.index("--config") + 1] = str(config)
+    args = experiment.build_parser().parse_args(argv)
+    wanted = up.desired_config("exp1", config, [], world.project)
+    up.Experiment(args, "exp1", wanted).prepare_stack()
+
+
+def test_up_config_b_after_a_holds_exactly_b(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    first = yaml.safe_load(world.stack_config.read_text())
+    _prepare(world, monkeypatch, world.stack_config)
+    stack_file = world.project / "Pulumi.exp1.yaml"
+    written = yaml.safe_load(stack_file.read_text())
+    assert "mina-itn:postgres" in written["config"]
+    # What the user set on the stack itself: a secret and the project.
+    written["config"]["mina-itn:apiToken"] = {"secure": "v1:c2FsdA==:Y2lwaGVy"}
+    written["config"]["gcp:project"] = "my-project"
+    stack_file.write_text(yaml.safe_dump(written))
+    second = dict(first["config"])
+    del second["mina-itn:postgres"]
+    smaller = world.tmp / "b.yaml"
+    smaller.write_text(yaml.safe_dump({"config": second}))
+
+    _prepare(world, monkeypatch, smaller)
+
+    config = yaml.safe_load(stack_file.read_text())["config"]
+    assert "mina-itn:postgres" not in config  # A's key that B leaves out is gone
+    assert config["mina-itn:apiToken"] == {"secure": "v1:c2FsdA==:Y2lwaGVy"}
+    assert config["gcp:project"] == "my-project"
+    assert set(config) == set(second) | {"mina-itn:apiToken", "gcp:project"}
+
+
+def test_stale_config_keys_rule() -> None:
+    current = {
+        "ns:a": {"value": "1", "secret": False},
+        "ns:gone": {"value": "x", "secret": False},
+        "ns:token": {"secret": True},
+        "gcp:project": {"value": "p", "secret": False},
+    }
+    assert lifecycle.stale_config_keys(current, {"ns:a": 1}) == ["ns:gone"]
+    assert lifecycle.stale_config_keys(current, {"ns:a": 1, "ns:gone": 2}) == []
