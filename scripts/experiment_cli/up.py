@@ -334,6 +334,8 @@ class Experiment:
         )
         with contextlib.redirect_stdout(sys.stderr):
             code = wait.cmd_wait(args)
+        if code == wait.EXIT_INTERRUPTED:
+            raise SignalledError
         if code != 0:
             raise StepFailedError(f"not ready after {self.args.wait_timeout:g}s")
 

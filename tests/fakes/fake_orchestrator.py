@@ -13,7 +13,8 @@ HANG_AT_STEP=N (sleep until killed), FAKE_PARTICIPANTS=a:1,b:2 (discovery result
 /v1/online from onlineURL), STOP_RECORD_FILE (append one JSON line per stop), FAKE_STOP_FAIL=1,
 FAKE_INVOCATIONS_FILE (append one line per start), FAKE_SCHEDULER_FILE (the daemons' handle
 table, default ./.fake-scheduler.json), FAKE_FORGET_FIRST=1 (the first node forgets its handle),
-FAKE_CLOCK_OFFSET_SEC (shift this process's clock), FAKE_FUND_FAIL=1 (fund-keys fails: WARN only).
+FAKE_CLOCK_OFFSET_SEC (shift this process's clock), FAKE_FUND_FAIL=1 (fund-keys fails: WARN only),
+FAKE_STOP_DELAY_SEC (each stop step waits that long first).
 """
 
 from __future__ import annotations
@@ -206,6 +207,7 @@ def run_step(config: dict, step: int, action: str, params: dict, cache: dict) ->
         receipts = params.get("receipts") or []
         if not isinstance(receipts, list) or not all(isinstance(r, dict) for r in receipts):
             raise StepError("json: cannot unmarshal receipts")
+        time.sleep(float(os.environ.get("FAKE_STOP_DELAY_SEC") or 0))  # a slow daemon
         record = os.environ.get("STOP_RECORD_FILE")
         if record:
             with open(record, "a") as sink:

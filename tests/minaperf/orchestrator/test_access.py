@@ -97,7 +97,7 @@ def test_port_forward_to_a_missing_or_pending_pod_fails_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_KUBECTL_PODS", str(_pods(tmp_path, **{"bp-1-0": "Pending"})))
-    access = PortForwardAccess(FAKE_KUBECTL, "exp1", startup_timeout=10)
+    access = PortForwardAccess(FAKE_KUBECTL, "exp1", pod_running_timeout=1)
     with (
         pytest.raises(PortForwardError, match='pods "gone-0" not found'),
         access.open("x", [1], pod="gone-0"),
@@ -106,6 +106,26 @@ def test_port_forward_to_a_missing_or_pending_pod_fails_in_one_line(
     with (
         pytest.raises(PortForwardError, match="pod is not running"),
         access.open("x", [1], pod="bp-1-0"),
+    ):
+        pass
+
+
+def test_close_all_ends_open_forwards_and_refuses_new_ones(
+    tmp_path: Path, daemon: FakeDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a signal in `wait` relies on: no kubectl outlives it, none starts after it."""
+    monkeypatch.setenv("FAKE_KUBECTL_PODS", str(_pods(tmp_path, **{"bp-1-0": "Running"})))
+    log = tmp_path / "kubectl.jsonl"
+    monkeypatch.setenv("FAKE_KUBECTL_LOG", str(log))
+    access = PortForwardAccess(FAKE_KUBECTL, "exp1")
+    with access.open("bp-1", [daemon.itn.port], pod="bp-1-0"):
+        (process,) = access._live
+        access.close_all()
+        assert process.poll() is not None
+    assert "--pod-running-timeout=20s" in log.read_text()
+    with (
+        pytest.raises(PortForwardError, match="port-forward to pod/bp-1-0: stopping"),
+        access.open("bp-1", [daemon.itn.port], pod="bp-1-0"),
     ):
         pass
 
