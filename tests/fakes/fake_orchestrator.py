@@ -14,7 +14,8 @@ HANG_AT_STEP=N (sleep until killed), FAKE_PARTICIPANTS=a:1,b:2 (discovery result
 FAKE_INVOCATIONS_FILE (append one line per start), FAKE_SCHEDULER_FILE (the daemons' handle
 table, default ./.fake-scheduler.json), FAKE_FORGET_FIRST=1 (the first node forgets its handle),
 FAKE_CLOCK_OFFSET_SEC (shift this process's clock), FAKE_FUND_FAIL=1 (fund-keys fails: WARN only),
-FAKE_STOP_DELAY_SEC (each stop step waits that long first).
+FAKE_STOP_DELAY_SEC (each stop step waits that long first), LIBRARY_ERROR_AT_STEP=N (an ERROR line
+from a library at that step; the run goes on).
 """
 
 from __future__ import annotations
@@ -351,6 +352,10 @@ def main() -> int:
                 time.sleep(3600)
         if step == fail_at:
             return 0  # a failing step ends the run; main.go:48 discards the error unprinted
+        if step == env_step("LIBRARY_ERROR_AT_STEP"):
+            # Not the orchestrator's own code (it logs at WARN and goes on, payments.go:76):
+            # a library it links logging through go-log at ERROR, and the step carrying on.
+            log("ERROR", "graphql: transport failure, response dropped")
         try:
             run_step(config, step, action, params, caches[""])
         except StepError:
