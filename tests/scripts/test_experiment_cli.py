@@ -836,18 +836,8 @@ def test_a_signal_ends_wait_in_one_line_leaving_no_port_forward(
 def test_an_error_line_fails_an_otherwise_clean_run(env: dict) -> None:
     """Rule 4 of the runner: exit 0, every step's marker and every guaranteed output, and yet an
     ERROR line on stderr fails the run (and its load is stopped)."""
-    script = write_script(env, payments_script(_step("wait", sec=0)))
-    out = env["tmp"] / "run"
-    result = run_cli(
-        env,
-        "run",
-        "--script",
-        script,
-        "--out",
-        str(out),
-        "--orchestrator",
-        FAKE_ORCHESTRATOR,
-        extra={"LIBRARY_ERROR_AT_STEP": "2"},
+    out, result = _run(
+        env, payments_script(_step("wait", sec=0)), extra={"LIBRARY_ERROR_AT_STEP": "2"}
     )
     assert result.returncode == 1, result.stderr
     state = json.loads((out / "run.json").read_text())
