@@ -846,3 +846,43 @@ def test_an_error_line_fails_an_otherwise_clean_run(env: dict) -> None:
     assert state["reason"].startswith("error logged: ")
     assert "graphql: transport failure" in state["reason"]
     assert stopped_by_runner(env) == issued(out)
+
+
+@pytest.fixture
+def daemons(env: dict):
+    """Two daemons holding the schedule table the fake orchestrator writes, as participants."""
+    table = env["tmp"] / "scheduler.json"
+    made = [FakeDaemon({ORCHESTRATOR_PUBLIC_KEY}, scheduler_file=table) for _ in range(2)]
+    env["env"]["FAKE_SCHEDULER_FILE"] = str(table)
+    env["env"]["FAKE_PARTICIPANTS"] = ",".join(f"127.0.0.1:{d.itn.port}" for d in made)
+    yield made
+    for daemon in made:
+        daemon.close()
+
+
+def test_a_handle_the_daemon_forgot_is_ended_not_failed(env: dict, daemons) -> None:
+    """The first daemon forgot its schedule (it restarted): the stop step fails without saying
+    why (main.go:48), the runner asks that daemon itself, learns the handle is gone, and the
+    run's own failure is all that is left (exit 1, not a failed stop)."""
+    out, result = _run(
+        env, payments_script(), extra={"CRASH_AT_STEP": "2", "FAKE_FORGET_FIRST": "1"}
+    )
+    assert result.returncode == 1, result.stderr
+    first, *others = issued(out)
+    state = json.loads((out / "run.json").read_text())
+    fate = state["receiptStates"][f"{first['address']} {first['handle']}"]
+    assert fate["state"] == "ended"
+    assert "no longer knows the handle" in fate["reason"]
+    assert {r["handle"] for r in state["receiptsStopped"]} == {r["handle"] for r in others}
+    assert "STOP FAILED" not in result.stderr
+    asked = [r for r in daemons[0].requests if b"stopScheduledTransactions" in r["body"]]
+    assert [r["status"] for r in asked] == [200]  # signed and sequenced as the daemon wants
+
+
+def test_a_stop_step_that_could_not_reach_is_finished_at_the_daemon(env: dict, daemons) -> None:
+    out, result = _run(env, payments_script(), extra={"CRASH_AT_STEP": "2", "FAKE_STOP_FAIL": "1"})
+    assert result.returncode == 1, result.stderr
+    state = json.loads((out / "run.json").read_text())
+    assert {r["handle"] for r in state["receiptsStopped"]} == {r["handle"] for r in issued(out)}
+    assert json.loads((env["tmp"] / "scheduler.json").read_text()) == {}  # nothing scheduled
+    assert "still knew" in result.stderr
