@@ -142,7 +142,8 @@ def _stopped_by_script(script: Script, outputs: list[dict[str, Any]], started: s
     stopped: list[tuple[str, str]] = []
     issued: dict[int, list[tuple[str, str]]] = {}
     for receipt in receipts_from_outputs(outputs):
-        issued.setdefault(int(receipt["step"]), []).append(receipt_key(receipt))
+        if receipt["step"] is not None:
+            issued.setdefault(receipt["step"], []).append(receipt_key(receipt))
     for step in script.steps:
         if step.action != "stop" or (step.index + 1) not in started:
             continue

@@ -303,6 +303,8 @@ def stop_saved_run(
     def say(message: str) -> None:
         print(f"[experiment] {message}", file=terminal, flush=True)
 
+    for note in state.notes:
+        say(f"note: {note}")
     killed = target.kill_orphan(state.data, "orchestrator")
     if killed:
         say(killed)

@@ -16,7 +16,6 @@ from typing import Any
 
 from minaperf.orchestrator import rundir
 from minaperf.orchestrator.process import _BATCH_MARK, _STEP_MARK, is_error_line
-from minaperf.orchestrator.script import parse_script
 
 LOAD_ACTIONS = frozenset({"payments", "zkapp-txs"})
 
@@ -173,10 +172,8 @@ def read_run(directory: Path) -> RunStory:
         raise RunDirError(f"--run: {directory / rundir.STATE_FILE} has no valid `started` time")
     finished = parse_time(state.get("finished"))
 
-    script_path = directory / rundir.SCRIPT_FILE
-    script = parse_script(script_path.read_text()) if script_path.is_file() else None
     declared: list[Any] = state["steps"] if isinstance(state.get("steps"), list) else []
-    by_index = {s.index: s for s in script.steps} if script else {}
+    by_index = rundir.script_steps(directory)  # a binary or latin-1 copy reads as none
     starts, errors = _step_starts(directory / rundir.STDERR_FILE)
     started_set = {i for i in state.get("stepsStarted", []) if isinstance(i, int)}
     outcome = str(state.get("outcome") or "unknown")
@@ -232,9 +229,9 @@ def read_run(directory: Path) -> RunStory:
         step_tps[step.index] = float(tps)
         for receipt in mine:
             start = parse_time(receipt.get("time"))
-            if start is None:
+            planned_end = rundir.receipt_end(receipt, by_index)  # None when out of range
+            if start is None or planned_end is None:
                 continue
-            planned_end = start + timedelta(minutes=duration)
             fate = rundir.receipt_state(state, receipt)
             key = rundir.receipt_key(receipt)
             end = planned_end

@@ -41,7 +41,7 @@ from minaperf import lifecycle
 from minaperf.config import ConfigError
 from minaperf.lifecycle import Lifecycle
 from minaperf.orchestrator import readiness, stopping
-from minaperf.orchestrator.rundir import STATE_FILE
+from minaperf.orchestrator.rundir import STATE_FILE, RunState
 from minaperf.outputs import parse_outputs
 from scripts.experiment_cli import runs, wait
 from scripts.experiment_cli.common import EXIT_BAD_INPUT, CliError, validation_message
@@ -353,10 +353,10 @@ class Experiment:
         if code == 130:
             raise SignalledError
         if code != 0:
-            state = self.run_dir / STATE_FILE
-            reason = ""
-            if state.is_file():
-                reason = json.loads(state.read_text()).get("reason") or ""
+            try:
+                reason = RunState.load(self.run_dir).data.get("reason") or ""
+            except ValueError:
+                reason = ""
             raise StepFailedError(reason or f"the run exited {code}")
 
     def report(self) -> None:

@@ -729,7 +729,6 @@ def test_a_run_that_cannot_start_says_so_and_frees_its_out(env: dict) -> None:
         '{"target": "pod"}',
         '{"target": {"kind": "pod"}, "receiptsIssued": {}}',
         '{"target": {"kind": "local", "executable": 5}}',
-        '{"target": {"kind": "local", "executable": "x"}, "stepsStarted": ["1"]}',
         "[" * 100_000,
         "\udcff",
     ],
@@ -886,3 +885,28 @@ def test_a_stop_step_that_could_not_reach_is_finished_at_the_daemon(env: dict, d
     assert {r["handle"] for r in state["receiptsStopped"]} == {r["handle"] for r in issued(out)}
     assert json.loads((env["tmp"] / "scheduler.json").read_text()) == {}  # nothing scheduled
     assert "still knew" in result.stderr
+
+
+def test_a_bad_field_of_run_json_is_named_and_the_rest_is_used(env: dict) -> None:
+    """One odd field never blocks cleanup: status and stop name it (file and field) and go on."""
+    run = env["tmp"] / "run"
+    run.mkdir()
+    state = {
+        "target": {"kind": "local", "executable": FAKE_ORCHESTRATOR},
+        "stepsStarted": ["1", 0],
+        "receiptStates": {"a h": {"state": "failed"}},
+        "stops": [{"tag": "stop-1", "ok": False, "receipts": 7}],
+    }
+    (run / "run.json").write_text(json.dumps(state))
+    (run / "orchestrator-config.json").write_text("{}")
+    status = run_cli(env, "status", "--run", str(run))
+    assert status.returncode == 0, status.stderr
+    assert f"note: {run / 'run.json'}: `stepsStarted[0]` is not a step number; skipped" in (
+        status.stdout
+    )
+    assert "`stops[0].receipts` is not a list; read as empty" in status.stdout
+    assert "stop-1: FAILED (None), 0 receipt(s)" in status.stdout
+    stop = run_cli(env, "stop", "--run", str(run))
+    assert stop.returncode == 0, stop.stderr
+    assert "`stepsStarted[0]` is not a step number; skipped" in stop.stderr
+    assert "nothing left to stop" in stop.stderr
