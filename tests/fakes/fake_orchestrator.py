@@ -217,8 +217,10 @@ def stop_receipts(receipts: list) -> None:
             errors.append(
                 f"error stoping transactions at {handle} on {address}: connection refused"
             )
-        elif entry is None or entry["expires"] <= now().timestamp():
-            table.pop(handle, None)
+        elif entry is None or entry["address"] != address or entry["expires"] <= now().timestamp():
+            # each daemon holds its own table: another node has never heard of this handle
+            if entry is not None and entry["address"] == address:
+                del table[handle]  # its duration ran out: the daemon forgot it
             errors.append(
                 f"error stoping transactions at {handle} on {address}: "
                 f"Could not find scheduled transactions with handle {handle}"

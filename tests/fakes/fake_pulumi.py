@@ -38,7 +38,12 @@ Behaviour copied from the real CLI (pulumi/pulumi@1b594989), unhappy paths first
 - error lines go to stderr as "error: <message>" (pkg/cmd/pulumi/main.go:67-70).
 
 The fake never runs the program: `up` creates FAKE_PULUMI_RESOURCES (default 3) resources and
-exports the outputs in the JSON file FAKE_PULUMI_OUTPUTS. FAKE_PULUMI_FAIL_AT=k fails the k-th
+exports the outputs in the JSON file FAKE_PULUMI_OUTPUTS, where a secret value (what the program
+wraps in `Output.secret`) is written as Pulumi's state writes it: an object with the secret
+signature `{"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "plaintext":
+<JSON text>}` (sdk/go/common/resource/sig/sig.go). `stack output` shows every output holding such
+a value, at any depth, as "[secret]" unless `--show-secrets`, which unwraps them all.
+FAKE_PULUMI_FAIL_AT=k fails the k-th
 resource (0-based); FAKE_PULUMI_STEP_SECONDS sleeps per resource. Every invocation is appended to
 FAKE_PULUMI_LOG (JSON lines) so tests can assert what was run. State is a directory named by
 PULUMI_BACKEND_URL=file://DIR, as the diy backend.
@@ -61,7 +66,21 @@ SET_ALL_JSON_SINCE = (3, 202, 0)
 """`config set-all --json` (pulumi/pulumi#19427) is in v3.202.0 and later; before, cobra refuses
 the flag ("unknown flag: --json")."""
 SECRET_SENTINEL = "[secret]"
-SECRET_OUTPUTS = {"orchestratorKey", "fundingKeys", "postgresPassword", "postgresReaderPassword"}
+SIG_KEY, SIG_SECRET = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+
+
+def holds_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        return value.get(SIG_KEY) == SIG_SECRET or any(map(holds_secret, value.values()))
+    return isinstance(value, list) and any(map(holds_secret, value))
+
+
+def unwrap(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == SIG_SECRET:
+            return unwrap(json.loads(value["plaintext"]))
+        return {key: unwrap(item) for key, item in value.items()}
+    return [unwrap(item) for item in value] if isinstance(value, list) else value
 
 
 class CliError(Exception):
@@ -367,11 +386,12 @@ def main(argv: list[str]) -> int:
         opts = options(rest, {"--json", "--show-secrets"}, {"--stack"})
         state = load(opts["--stack"])
         outputs = state.get("outputs", {})
-        if not opts.get("--show-secrets"):
-            outputs = {
-                key: SECRET_SENTINEL if key in SECRET_OUTPUTS else value
-                for key, value in outputs.items()
-            }
+        outputs = {
+            key: unwrap(value)
+            if opts.get("--show-secrets")
+            else (SECRET_SENTINEL if holds_secret(value) else value)
+            for key, value in outputs.items()
+        }
         print(json.dumps(outputs, indent=2))
         return 0
     if command == ["stack", "history"]:

@@ -35,6 +35,7 @@ from tests.scripts.test_experiment_cli import (
 
 ROOT = Path(__file__).parents[2]
 FAKE_PULUMI = ROOT / "tests" / "fakes" / "fake_pulumi.py"
+SIG_KEY, SIG_SECRET = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
 
 
 class World:
@@ -84,6 +85,9 @@ class World:
             online_url=f"http://127.0.0.1:{self.uptime.port}/v1/online",
             work_dir=str(tmp / "pod"),
         )
+        # What the program wraps in Output.secret (components/experiment.py), as state holds it.
+        for key in ("orchestratorKey", "fundingKeys", "postgresPassword"):
+            outputs[key] = {SIG_KEY: SIG_SECRET, "plaintext": json.dumps(outputs[key])}
         (tmp / "outputs.json").write_text(json.dumps(outputs))
         self.script = tmp / "experiment.jsonl"
         self.script.write_text(payments_script())
@@ -616,3 +620,14 @@ def test_stale_config_keys_rule() -> None:
     }
     assert lifecycle.stale_config_keys(current, {"ns:a": 1}) == ["ns:gone"]
     assert lifecycle.stale_config_keys(current, {"ns:a": 1, "ns:gone": 2}) == []
+
+
+def test_the_fake_pulumi_masks_any_output_holding_a_secret() -> None:
+    from tests.fakes.fake_pulumi import holds_secret, unwrap
+
+    secret = {SIG_KEY: SIG_SECRET, "plaintext": json.dumps({"k": "v"})}
+    nested = {"config": [1, {"token": secret}]}
+    assert holds_secret(secret)
+    assert holds_secret(nested)  # the whole output is masked, as `pulumi stack output` does
+    assert not holds_secret({"plain": [1, {"a": "b"}]})
+    assert unwrap(nested) == {"config": [1, {"token": {"k": "v"}}]}

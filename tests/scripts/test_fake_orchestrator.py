@@ -97,3 +97,26 @@ def test_the_fake_fails_like_upstream(tmp_path: Path, script: str, code: int, ma
     last = script.count("\n")  # the failing step is the script's last value
     assert (f"({last})\n" in result.stderr) == marked, result.stderr
     assert f"Performing step wait ({last + 1})" not in result.stderr  # never reached the end
+
+
+def test_a_stop_sent_to_another_daemon_fails_and_leaves_the_schedule(tmp_path: Path) -> None:
+    """The schedule table is per daemon (mina_graphql.ml keeps `scheduler_tbl` per node)."""
+    table = tmp_path / "table.json"
+    table.write_text(json.dumps({"h": {"address": "a:1", "expires": 4e9}}))
+    config = tmp_path / "config.json"
+    key = base64.b64encode(bytes(32)).decode()
+    config.write_text(json.dumps({"key": key, "onlineURL": "http://127.0.0.1:9/v1/online"}))
+    stop = '{"action": "stop", "params": {"receipts": [{"address": "b:1", "handle": "h"}]}}'
+    result = subprocess.run(
+        [sys.executable, str(FAKE), str(config)],
+        input=f"{stop}\n{SENTINEL}\n",
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        env={"FAKE_SCHEDULER_FILE": str(table), "PATH": "/usr/bin:/bin"},
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0
+    assert "Performing step wait (1)" not in result.stderr
+    assert json.loads(table.read_text()) == {"h": {"address": "a:1", "expires": 4e9}}
