@@ -79,20 +79,28 @@ CASES = {  # name: (script before the sentinel, exit code, marker of the failing
 }
 
 
-@pytest.mark.parametrize(("script", "code", "marked"), list(CASES.values()), ids=list(CASES))
-def test_the_fake_fails_like_upstream(tmp_path: Path, script: str, code: int, marked: bool) -> None:
+def _orchestrate(
+    tmp_path: Path, script: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """The fake with a valid config, fed `script` and then the runner's sentinel step."""
     config = tmp_path / "config.json"
     key = base64.b64encode(bytes(32)).decode()
     config.write_text(json.dumps({"key": key, "onlineURL": "http://127.0.0.1:9/v1/online"}))
-    result = subprocess.run(
+    return subprocess.run(
         [sys.executable, str(FAKE), str(config)],
         input=f"{script}\n{SENTINEL}\n",
         capture_output=True,
         text=True,
         cwd=tmp_path,
+        env=env,
         timeout=60,
         check=False,
     )
+
+
+@pytest.mark.parametrize(("script", "code", "marked"), list(CASES.values()), ids=list(CASES))
+def test_the_fake_fails_like_upstream(tmp_path: Path, script: str, code: int, marked: bool) -> None:
+    result = _orchestrate(tmp_path, script)
     assert result.returncode == code, result.stderr
     last = script.count("\n")  # the failing step is the script's last value
     assert (f"({last})\n" in result.stderr) == marked, result.stderr
@@ -103,20 +111,8 @@ def test_a_stop_sent_to_another_daemon_fails_and_leaves_the_schedule(tmp_path: P
     """The schedule table is per daemon (mina_graphql.ml keeps `scheduler_tbl` per node)."""
     table = tmp_path / "table.json"
     table.write_text(json.dumps({"h": {"address": "a:1", "expires": 4e9}}))
-    config = tmp_path / "config.json"
-    key = base64.b64encode(bytes(32)).decode()
-    config.write_text(json.dumps({"key": key, "onlineURL": "http://127.0.0.1:9/v1/online"}))
     stop = '{"action": "stop", "params": {"receipts": [{"address": "b:1", "handle": "h"}]}}'
-    result = subprocess.run(
-        [sys.executable, str(FAKE), str(config)],
-        input=f"{stop}\n{SENTINEL}\n",
-        capture_output=True,
-        text=True,
-        cwd=tmp_path,
-        env={"FAKE_SCHEDULER_FILE": str(table), "PATH": "/usr/bin:/bin"},
-        timeout=60,
-        check=False,
-    )
+    result = _orchestrate(tmp_path, stop, {"FAKE_SCHEDULER_FILE": str(table)})
     assert result.returncode == 0
     assert "Performing step wait (1)" not in result.stderr
     assert json.loads(table.read_text()) == {"h": {"address": "a:1", "expires": 4e9}}
