@@ -19,6 +19,9 @@
   WithAuthentication, `req.Header.Del("Authorization")`). So an ITN-signed request sent this way
   arrives unsigned, as on a real cluster.
 - `exec -i -n NS POD -c CONTAINER -- CMD…`: runs CMD here, stdin/stdout/stderr passed through.
+  With $FAKE_KUBECTL_PODS set, POD must be listed (`Error from server (NotFound): pods "x" not
+  found`) and CONTAINER one of its `spec.containers` (`Error from server (BadRequest): container
+  c is not valid for pod x`, kubernetes pkg/registry/core/pod/strategy.go), exit 1.
 - $FAKE_KUBECTL_UNREACHABLE=1: every command fails as kubectl does with no API server: klog
   error lines, then `The connection to the server … was refused`, exit 1.
 Every argv is appended to $FAKE_KUBECTL_LOG as a JSON line, so tests can check no secret is on it.
@@ -164,6 +167,31 @@ def _port_forward(args: list[str]) -> int:
         time.sleep(3600)
 
 
+def _exec_refused(options: list[str]) -> str | None:
+    """Why the API server refuses to exec into POD/CONTAINER, when the pods are known."""
+    if not os.environ.get("FAKE_KUBECTL_PODS"):
+        return None
+    container = options[options.index("-c") + 1] if "-c" in options else ""
+    valued = {"-n", "-c"}
+    names = [
+        a
+        for i, a in enumerate(options[1:], 1)
+        if not a.startswith("-") and options[i - 1] not in valued
+    ]
+    name = names[0] if names else ""
+    kind, _, short = name.rpartition("/")
+    if kind not in ("", "pod", "pods", "po"):
+        return None  # deploy/x and the like: kubectl picks one of its pods (not modelled)
+    name = short
+    pod = next((p for p in _pods() if p.get("metadata", {}).get("name") == name), None)
+    if pod is None:
+        return f'Error from server (NotFound): pods "{name}" not found'
+    containers = [c.get("name") for c in pod.get("spec", {}).get("containers", [])]
+    if container not in containers:
+        return f"Error from server (BadRequest): container {container} is not valid for pod {name}"
+    return None
+
+
 def main() -> int:
     args = sys.argv[1:]
     log = os.environ.get("FAKE_KUBECTL_LOG")
@@ -203,6 +231,10 @@ def main() -> int:
     if args[:1] == ["proxy"]:
         return _serve_proxy()
     if args[:1] == ["exec"] and "--" in args:
+        refused = _exec_refused(args[: args.index("--")])
+        if refused:
+            sys.stderr.write(refused + "\n")
+            return 1
         command = args[args.index("--") + 1 :]
         os.execvp(command[0], command)  # noqa: S606
     sys.stderr.write(f"fake kubectl: unsupported {args}\n")

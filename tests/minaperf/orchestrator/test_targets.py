@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 from minaperf.orchestrator.config import CONFIG_FILE_NAME
 from minaperf.orchestrator.targets import PodTarget
@@ -49,3 +52,28 @@ def test_kill_orphan_without_a_pid_file_does_nothing(tmp_path: Path) -> None:
     said = _target(tmp_path).kill_orphan({}, "orchestrator")
     assert said is not None
     assert "no longer the orchestrator" in said
+
+
+def test_exec_needs_the_pod_and_its_container(tmp_path: Path, monkeypatch) -> None:
+    """What the API server answers (the stand-in, with the cluster's pods known)."""
+    pods = tmp_path / "pods.json"
+    pods.write_text(
+        json.dumps(
+            {
+                "items": [
+                    {
+                        "metadata": {"name": "workspace-0"},
+                        "spec": {"containers": [{"name": "workspace"}]},
+                    }
+                ]
+            }
+        )
+    )
+    monkeypatch.setenv("FAKE_KUBECTL_PODS", str(pods))
+    assert _target(tmp_path).list_dir(".") is not None
+    gone = PodTarget(FAKE_KUBECTL, "exp1", "workspace-1", "workspace", str(tmp_path), "orch")
+    with pytest.raises(RuntimeError, match='pods "workspace-1" not found'):
+        gone.install_config("{}")
+    wrong = PodTarget(FAKE_KUBECTL, "exp1", "workspace-0", "sidecar", str(tmp_path), "orch")
+    with pytest.raises(RuntimeError, match="container sidecar is not valid for pod workspace-0"):
+        wrong.install_config("{}")
