@@ -170,11 +170,13 @@ class PortForwardAccess:
         assert stdout is not None
 
         def read() -> None:  # keeps draining: kubectl prints a line per connection
+            # One line per requested port, in order. It names the pod's port, which for a
+            # Service is the targetPort the port maps to, not the port asked for.
             with stdout:
                 for line in stdout:
                     match = _FORWARDING.search(line)
-                    if match:
-                        found[int(match.group(3))] = f"http://127.0.0.1:{match.group(2)}"
+                    if match and len(found) < len(ports):
+                        found[ports[len(found)]] = f"http://127.0.0.1:{match.group(2)}"
                         if set(ports) <= set(found):
                             listening.set()
             listening.set()

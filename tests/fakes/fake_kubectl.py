@@ -8,7 +8,10 @@
 - `port-forward -n NS --address 127.0.0.1 pod/NAME|service/NAME :PORT…`: a TCP relay from a new
   local port to 127.0.0.1:PORT, announced as kubectl does, `Forwarding from 127.0.0.1:L -> R`
   (client-go tools/portforward/portforward.go, getListener), plus `Handling connection for R`
-  per connection. Bytes pass untouched, headers included. A pod missing from $FAKE_KUBECTL_PODS
+  per connection. Bytes pass untouched, headers included. For `service/NAME :P` the relay goes to
+  the Service's `targetPort` for port P, from $FAKE_KUBECTL_SERVICES (a List of Services; a named
+  targetPort is looked up in the containers of the first listed pod the selector matches), and
+  the line names that pod port, as kubectl does. A pod missing from $FAKE_KUBECTL_PODS
   fails like kubectl (`Error from server (NotFound): pods "x" not found`), and so does one whose
   phase is not Running (kubectl's port-forward refuses: "unable to forward port because pod is not
   running").
@@ -141,6 +144,29 @@ def _relay(listener: socket.socket, remote: int) -> None:
             threading.Thread(target=_pump, args=(a, b), daemon=True).start()
 
 
+def _target_port(service: str, port: int) -> int:
+    """The pod port a Service's `port` leads to (its targetPort, by number or by name)."""
+    path = os.environ.get("FAKE_KUBECTL_SERVICES")
+    items = json.loads(_read(path)).get("items", []) if path else []
+    found = next((s for s in items if s.get("metadata", {}).get("name") == service), None)
+    if found is None:
+        return port  # no Services given: the port is the pod's
+    spec = found.get("spec", {})
+    entry = next((p for p in spec.get("ports", []) if p.get("port") == port), {})
+    target = entry.get("targetPort", port)
+    if isinstance(target, int):
+        return target
+    selector = spec.get("selector", {})
+    for pod in _pods():
+        labels = pod.get("metadata", {}).get("labels", {})
+        if all(labels.get(k) == v for k, v in selector.items()):
+            for container in pod.get("spec", {}).get("containers", []):
+                for named in container.get("ports", []):
+                    if named.get("name") == target:
+                        return int(named["containerPort"])
+    return port
+
+
 def _port_forward(args: list[str]) -> int:
     resource = next(a for a in args if "/" in a)
     kind, _, name = resource.partition("/")
@@ -157,6 +183,8 @@ def _port_forward(args: list[str]) -> int:
             )
             return 1
     remotes = [int(a.rpartition(":")[2]) for a in args if re.fullmatch(r"\d*:\d+", a)]
+    if kind in ("service", "services", "svc"):
+        remotes = [_target_port(name, remote) for remote in remotes]
     for remote in remotes:
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))

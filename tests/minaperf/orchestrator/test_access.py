@@ -137,3 +137,28 @@ def test_kubectl_error_line_drops_klog_headers() -> None:
     )
     assert kubectl_error_line(stderr).startswith("couldn't get current server API group list")
     assert kubectl_error_line("") == "kubectl failed without a message"
+
+
+def test_a_service_port_reaches_its_named_target_port(
+    tmp_path: Path, daemon: FakeDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kubectl names the pod's port in its listener line, not the Service port asked for."""
+    pod = {
+        "metadata": {"name": "node-0", "labels": {"app": "node"}},
+        "status": {"phase": "Running"},
+        "spec": {"containers": [{"ports": [{"name": "itn", "containerPort": daemon.itn.port}]}]},
+    }
+    service = {
+        "metadata": {"name": "node"},
+        "spec": {"selector": {"app": "node"}, "ports": [{"port": 80, "targetPort": "itn"}]},
+    }
+    (tmp_path / "pods.json").write_text(json.dumps({"items": [pod]}))
+    (tmp_path / "services.json").write_text(json.dumps({"items": [service]}))
+    monkeypatch.setenv("FAKE_KUBECTL_PODS", str(tmp_path / "pods.json"))
+    monkeypatch.setenv("FAKE_KUBECTL_SERVICES", str(tmp_path / "services.json"))
+    with (
+        PortForwardAccess(FAKE_KUBECTL, "exp1").open("node.exp1", [80]) as base,
+        httpx.Client(trust_env=False) as client,
+    ):
+        info = itn_auth(client, base[80] + "/graphql", KEY.authorization_header)
+    assert info.server_uuid == daemon.server_uuid
