@@ -11,8 +11,9 @@
   per connection. Bytes pass untouched, headers included. For `service/NAME :P` the relay goes to
   the Service's `targetPort` for port P, from $FAKE_KUBECTL_SERVICES (a List of Services; a named
   targetPort is looked up in the containers of the first listed pod the selector matches), and
-  the line names that pod port, as kubectl does. A pod missing from $FAKE_KUBECTL_PODS
-  fails like kubectl (`Error from server (NotFound): pods "x" not found`), and so does one whose
+  the line names that pod port, as kubectl does. A connection the pod refuses ends the forward:
+  kubectl 1.23+ logs it and "lost connection to pod" and exits 1. A pod missing from
+  $FAKE_KUBECTL_PODS fails like kubectl (`Error from server (NotFound): pods "x" not found`), and so does one whose
   phase is not Running (kubectl's port-forward refuses: "unable to forward port because pod is not
   running").
 - `proxy --port=0 …`: the API server's proxy subresources on a local port. A request to
@@ -137,9 +138,20 @@ def _relay(listener: socket.socket, remote: int) -> None:
         print(f"Handling connection for {remote}", flush=True)
         try:
             upstream = socket.create_connection(("127.0.0.1", remote), timeout=5)
-        except OSError:
-            client.close()
-            continue
+        except OSError as error:
+            # kubectl 1.23+ (kubernetes/kubernetes#103526): a failed upstream connection is
+            # fatal; it logs the error, then "lost connection to pod", and exits (the output
+            # quoted in kubernetes/kubectl#1169 and #1289).
+            stamp = time.strftime("%m%d %H:%M:%S")
+            sys.stderr.write(
+                f"E{stamp}.000000   4242 portforward.go:406] an error occurred forwarding "
+                f"{listener.getsockname()[1]} -> {remote}: error forwarding port {remote} to "
+                f"pod fake, uid : failed to connect to localhost:{remote} inside namespace "
+                f'"fake", IPv4: dial tcp4 127.0.0.1:{remote}: {error}\n'
+                f"E{stamp}.000000   4242 portforward.go:234] lost connection to pod\n"
+            )
+            sys.stderr.flush()
+            os._exit(1)
         for a, b in ((client, upstream), (upstream, client)):
             threading.Thread(target=_pump, args=(a, b), daemon=True).start()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from pathlib import Path
 
@@ -162,3 +163,21 @@ def test_a_service_port_reaches_its_named_target_port(
     ):
         info = itn_auth(client, base[80] + "/graphql", KEY.authorization_header)
     assert info.server_uuid == daemon.server_uuid
+
+
+def test_a_forward_whose_pod_refuses_the_connection_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kubectl 1.23+: the failed upstream connection ends the forward (kubernetes#103526); the
+    request fails at once rather than hanging on a dead tunnel."""
+    monkeypatch.setenv("FAKE_KUBECTL_PODS", str(_pods(tmp_path, **{"bp-1-0": "Running"})))
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there
+    access = PortForwardAccess(FAKE_KUBECTL, "exp1")
+    with access.open("bp-1", [port], pod="bp-1-0") as base:
+        (process,) = access._live
+        with httpx.Client(trust_env=False) as client, pytest.raises(httpx.HTTPError):
+            client.get(base[port])
+        assert process.wait(10) == 1
