@@ -13,9 +13,9 @@
   targetPort is looked up in the containers of the first listed pod the selector matches), and
   the line names that pod port, as kubectl does. A connection the pod refuses ends the forward:
   kubectl 1.23+ logs it and "lost connection to pod" and exits 1. A pod missing from
-  $FAKE_KUBECTL_PODS fails like kubectl (`Error from server (NotFound): pods "x" not found`), and so does one whose
-  phase is not Running (kubectl's port-forward refuses: "unable to forward port because pod is not
-  running").
+  $FAKE_KUBECTL_PODS fails like kubectl (`Error from server (NotFound): pods "x" not found`),
+  and so does one whose phase is not Running (kubectl's port-forward refuses: "unable to forward
+  port because pod is not running").
 - `proxy --port=0 …`: the API server's proxy subresources on a local port. A request to
   `/api/v1/namespaces/NS/(services|pods)/NAME:PORT/proxy/PATH` is passed to 127.0.0.1:PORT/PATH
   WITHOUT its `Authorization` header: the API server deletes that header once it has
