@@ -172,6 +172,20 @@ def set_all_json(config: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     return document
 
 
+def stale_config_keys(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[str]:
+    """The keys of a stack's config (as `pulumi config --json` lists it) that `up --config FILE`
+    removes so the stack holds that file's config, not a merge with an earlier one. Kept:
+    secrets set on the stack itself (a config file cannot carry them) and `gcp:project` when the
+    file gives none (the stack's own project is used then)."""
+    stale = []
+    for key, entry in current.items():
+        secret = isinstance(entry, dict) and entry.get("secret") is True
+        if key in wanted or secret or key == "gcp:project":
+            continue
+        stale.append(key)
+    return sorted(stale)
+
+
 def _json(value: Any) -> str:
     import json
 

@@ -14,6 +14,9 @@ So the default is `kubectl port-forward`: a TCP tunnel through the API server to
 carries bytes, headers included, untouched. One forward per node, opened for the duration of that
 node's checks (`PortForwardAccess.open`); kubectl prints one `Forwarding from 127.0.0.1:L -> R`
 line per port once it listens (client-go tools/portforward/portforward.go, getListener).
+kubectl is given `--pod-running-timeout` and a little longer than that to answer, so a pod that
+is not running yet gets kubectl's own verdict, not our silence. `close_all` ends every forward
+still open and refuses new ones (a signal ends `wait`: nothing may outlive it).
 Inside the network (`--direct`) addresses are used as they are.
 """
 
@@ -24,7 +27,7 @@ import re
 import subprocess
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
@@ -97,7 +100,24 @@ class PortForwardAccess:
 
     kubectl: str
     namespace: str
-    startup_timeout: float = 20.0
+    pod_running_timeout: int = 20
+    """Seconds kubectl waits for a running pod behind a Service (its `--pod-running-timeout`)."""
+    _live: set[subprocess.Popen[str]] = field(default_factory=set, compare=False, repr=False)
+    _closed: threading.Event = field(default_factory=threading.Event, compare=False, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    @property
+    def startup_timeout(self) -> float:
+        """kubectl's own wait, then time for it to print its verdict."""
+        return self.pod_running_timeout + 10.0
+
+    def close_all(self) -> None:
+        """End every forward still open; later `open` calls fail at once."""
+        with self._lock:
+            self._closed.set()
+            live = list(self._live)
+        for process in live:
+            _stop(process)
 
     def _resource(self, host: str, pod: str | None) -> tuple[str, str]:
         if pod:
@@ -113,26 +133,33 @@ class PortForwardAccess:
         self, host: str, ports: Sequence[int], *, pod: str | None = None
     ) -> Iterator[Mapping[int, str]]:
         resource, namespace = self._resource(host, pod)
-        process = subprocess.Popen(
-            [
-                self.kubectl,
-                "port-forward",
-                "-n",
-                namespace,
-                "--address",
-                "127.0.0.1",
-                resource,
-                *(f":{port}" for port in ports),
-            ],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
+        with self._lock:
+            if self._closed.is_set():
+                raise PortForwardError(f"port-forward to {resource}: stopping")
+            process = subprocess.Popen(
+                [
+                    self.kubectl,
+                    "port-forward",
+                    "-n",
+                    namespace,
+                    "--address",
+                    "127.0.0.1",
+                    f"--pod-running-timeout={self.pod_running_timeout}s",
+                    resource,
+                    *(f":{port}" for port in ports),
+                ],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+            self._live.add(process)
         try:
             yield self._await_listeners(process, resource, ports)
         finally:
             _end(process)
+            with self._lock:
+                self._live.discard(process)
 
     def _await_listeners(
         self, process: subprocess.Popen[str], resource: str, ports: Sequence[int]
@@ -143,11 +170,13 @@ class PortForwardAccess:
         assert stdout is not None
 
         def read() -> None:  # keeps draining: kubectl prints a line per connection
+            # One line per requested port, in order. It names the pod's port, which for a
+            # Service is the targetPort the port maps to, not the port asked for.
             with stdout:
                 for line in stdout:
                     match = _FORWARDING.search(line)
-                    if match:
-                        found[int(match.group(3))] = f"http://127.0.0.1:{match.group(2)}"
+                    if match and len(found) < len(ports):
+                        found[ports[len(found)]] = f"http://127.0.0.1:{match.group(2)}"
                         if set(ports) <= set(found):
                             listening.set()
             listening.set()
@@ -158,6 +187,11 @@ class PortForwardAccess:
             return found
         _stop(process)
         stderr = process.stderr.read() if process.stderr else ""
+        if not stderr.strip():
+            raise PortForwardError(
+                f"port-forward to {resource}: no listener after {self.startup_timeout:g}s "
+                f"(kubectl said nothing; is {resource} running?)"
+            )
         raise PortForwardError(f"port-forward to {resource}: {kubectl_error_line(stderr)}")
 
 

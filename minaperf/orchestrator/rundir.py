@@ -2,6 +2,13 @@
 
 Every change to `run.json` is written atomically, so whatever killed the runner, the directory
 tells the truth about what was started, which receipts were issued and what was stopped.
+
+This module is the one reader of a run directory for `stop`, `status`, `teardown` and `report`.
+`RunState.load` checks `run.json` field by field: what nothing can be done without (not a JSON
+object, no usable `target`) is a ValueError naming the file; any other field or list entry of the
+wrong type is dropped and named in `RunState.notes`, so cleanup still runs on what is sound.
+`stdout.jsonl` and `script.jsonl` are read as bytes, line by line, at most `FILE_LIMIT` bytes
+each: a torn or non-UTF-8 line is skipped. Times and durations that overflow mean "unknown".
 """
 
 from __future__ import annotations
@@ -9,8 +16,9 @@ from __future__ import annotations
 import json
 import os
 import re
+import stat
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -24,6 +32,25 @@ SCRIPT_FILE = "script.jsonl"
 STEP_TIMES = "stepsStartedAt"
 """`run.json` field: when the runner saw each step begin (`Performing step <action> (<n>)`),
 step number (as text) → time; the report ends a receipt stopped by a script `stop` step there."""
+FILE_LIMIT = 64 << 20
+"""Bytes read from any one run-directory file; a run's own files are far smaller."""
+RECEIPT_STATES = ("scheduled", "stopped", "ended", "failed")
+
+
+def _nonblocking(name: str, flags: int) -> int:
+    return os.open(name, flags | os.O_NONBLOCK)  # a FIFO opens without waiting for a writer
+
+
+def read_capped(path: Path) -> bytes:
+    """A regular file's bytes, at most FILE_LIMIT (OSError for anything else: FIFOs, devices and
+    directories never block or flood the reader)."""
+    with open(path, "rb", opener=_nonblocking) as f:  # Path.open takes no opener
+        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
+            raise OSError(f"{path} is not a regular file")
+        data = f.read(FILE_LIMIT + 1)
+    if len(data) > FILE_LIMIT:
+        raise OSError(f"{path} is larger than {FILE_LIMIT >> 20} MiB")
+    return data
 
 
 def now_iso() -> str:
@@ -33,27 +60,34 @@ def now_iso() -> str:
 class RunState:
     """`run.json`, rewritten atomically on every change so a killed runner leaves the truth."""
 
-    def __init__(self, directory: Path, data: dict[str, Any]) -> None:
+    def __init__(self, directory: Path, data: dict[str, Any], notes: list[str] | None = None):
         self.directory = directory
         self.data = data
+        self.notes = notes or []
+        """What `load` dropped from `run.json`, each naming the file and the field."""
         self.lock = threading.RLock()
 
     @classmethod
     def load(cls, directory: Path) -> RunState:
-        """Read and shape-check `run.json`; anything else is a ValueError naming the field."""
+        """Read `run.json` and check every field (module docstring): a ValueError naming the file
+        when the run cannot be used at all, otherwise a state whose bad parts are in `notes`."""
         path = directory / STATE_FILE
-        if not path.is_file():
+        if not path.exists():
             raise ValueError(f"--run: {directory} has no {STATE_FILE}; pass a run directory")
         try:
-            data = json.loads(path.read_bytes().decode("utf-8"))
+            data = json.loads(read_capped(path).decode("utf-8"))
         except (UnicodeDecodeError, RecursionError) as error:
             raise ValueError(f"--run: {path} is not a run state file ({error})") from None
+        except OSError as error:
+            raise ValueError(f"--run: {path}: {error}") from None
         except ValueError as error:
             raise ValueError(f"--run: {path} is not JSON ({error})") from None
-        problem = state_shape_problem(data)
+        problem = _fatal_problem(data)
         if problem:
             raise ValueError(f"--run: {path}: {problem} (not written by `experiment run`?)")
-        return cls(directory, data)
+        notes: list[str] = []
+        clean = _clean_state(data, lambda field, why: notes.append(f"{path}: `{field}` {why}"))
+        return cls(directory, clean, notes)
 
     def save(self) -> None:
         with self.lock:
@@ -67,39 +101,19 @@ class RunState:
             self.save()
 
 
-_LIST_OF_OBJECTS = ("steps", "receiptsIssued", "receiptsStopped", "stops")
 _TARGET_FIELDS = {
     "local": ("executable",),
     "pod": ("namespace", "pod", "container", "remoteDir", "orchestratorExec"),
 }
+_STRINGS = ("outcome", "reason", "script", "started", "finished")
+_INTEGERS = ("pid", "exitStatus")
+Note = Callable[[str, str], None]
 
 
-def state_shape_problem(data: Any) -> str | None:
-    """What is wrong with the shape of a loaded `run.json`, or None (every field we read)."""
+def _fatal_problem(data: Any) -> str | None:
+    """What makes a loaded `run.json` unusable (nothing could be stopped from it), or None."""
     if not isinstance(data, dict):
         return "must be a JSON object"
-    for key in _LIST_OF_OBJECTS:
-        value = data.get(key, [])
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            return f"`{key}` must be a list of objects"
-    started = data.get("stepsStarted", [])
-    if not isinstance(started, list) or not all(
-        isinstance(i, int) and not isinstance(i, bool) for i in started
-    ):
-        return "`stepsStarted` must be a list of step numbers"
-    for key in ("outcome", "reason", "script", "started", "finished"):
-        if data.get(key) is not None and not isinstance(data[key], str):
-            return f"`{key}` must be a string"
-    if not isinstance(data.get("receiptStates", {}), dict):
-        return "`receiptStates` must be an object"
-    step_times = data.get(STEP_TIMES, {})
-    if not isinstance(step_times, dict) or not all(
-        isinstance(k, str) and k.isdigit() and isinstance(v, str) for k, v in step_times.items()
-    ):
-        return f"`{STEP_TIMES}` must map step numbers to times"
-    pid = data.get("pid")
-    if pid is not None and (not isinstance(pid, int) or isinstance(pid, bool)):
-        return "`pid` must be a process id"
     target = data.get("target")
     if not isinstance(target, dict) or target.get("kind") not in _TARGET_FIELDS:
         return '`target` must be an object with `kind` "local" or "pod"'
@@ -109,19 +123,156 @@ def state_shape_problem(data: Any) -> str | None:
     return None
 
 
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _pair(value: Any) -> dict[str, str] | None:
+    """`{"address", "handle"}`, both strings, or None."""
+    if not isinstance(value, dict):
+        return None
+    address, handle = value.get("address"), value.get("handle")
+    if not isinstance(address, str) or not isinstance(handle, str):
+        return None
+    return {"address": address, "handle": handle}
+
+
+def _receipt(value: Any) -> dict[str, Any] | None:
+    pair = _pair(value)
+    if pair is None:
+        return None
+    assert isinstance(value, dict)
+    step, time = value.get("step"), value.get("time")
+    return {**pair, "step": step if _is_int(step) else None, "time": time}
+
+
+def _fate(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, dict) or value.get("state") not in RECEIPT_STATES:
+        return None
+    reason, at = value.get("reason"), value.get("at")
+    return {
+        "state": value["state"],
+        "reason": reason if isinstance(reason, str) else "(no reason recorded)",
+        "at": at if isinstance(at, str) else None,
+    }
+
+
+def _step(value: Any) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        return None
+    index, action, line = value.get("index"), value.get("action"), value.get("line")
+    if not _is_int(index) or not isinstance(action, str):
+        return None
+    return {"index": index, "action": action, "line": line if _is_int(line) else 0}
+
+
+def _stop(value: Any, where: str, note: Note) -> dict[str, Any] | None:
+    if not isinstance(value, dict):
+        return None
+    stop = dict(value)  # fields other helpers add ride along untouched
+    receipts = value.get("receipts", [])
+    if not isinstance(receipts, list):
+        note(f"{where}.receipts", "is not a list; read as empty")
+        receipts = []
+    stop["receipts"] = [pair for pair in map(_pair, receipts) if pair is not None]
+    stop["ok"] = value.get("ok") is True
+    for field in ("tag", "reason", "started", "finished"):
+        if not isinstance(value.get(field), str):
+            stop[field] = None
+    if not _is_int(value.get("exitStatus")):
+        stop["exitStatus"] = None
+    return stop
+
+
+def _entries(
+    data: dict[str, Any], key: str, shape: Callable[[Any], Any], note: Note, what: str
+) -> list[Any]:
+    value = data.get(key, [])
+    if not isinstance(value, list):
+        note(key, f"is not a list of {what}; read as empty")
+        return []
+    kept = []
+    for position, entry in enumerate(value):
+        shaped = shape(entry)
+        if shaped is None:
+            note(f"{key}[{position}]", f"is not {what}; skipped")
+        else:
+            kept.append(shaped)
+    return kept
+
+
+def _clean_state(data: dict[str, Any], note: Note) -> dict[str, Any]:
+    """`run.json` with every field we read of the right type; what is not is dropped and named."""
+    clean = dict(data)  # unknown fields ride along untouched
+    for key in _STRINGS:
+        if data.get(key) is not None and not isinstance(data[key], str):
+            note(key, "is not a string; ignored")
+            clean[key] = None
+    for key in _INTEGERS:
+        if data.get(key) is not None and not _is_int(data[key]):
+            note(key, "is not an integer; ignored")
+            clean[key] = None
+    clean["steps"] = _entries(data, "steps", _step, note, "a step (index, action)")
+    clean["stepsStarted"] = _entries(
+        data, "stepsStarted", lambda v: v if _is_int(v) else None, note, "a step number"
+    )
+    clean["receiptsIssued"] = _entries(
+        data, "receiptsIssued", _receipt, note, "a receipt (address, handle)"
+    )
+    clean["receiptsStopped"] = _entries(
+        data, "receiptsStopped", _pair, note, "a receipt (address, handle)"
+    )
+    stops = data.get("stops", [])
+    if not isinstance(stops, list):
+        note("stops", "is not a list of stop runs; read as empty")
+        stops = []
+    clean["stops"] = []
+    for position, value in enumerate(stops):
+        stop = _stop(value, f"stops[{position}]", note)
+        if stop is None:
+            note(f"stops[{position}]", "is not a stop run; skipped")
+        else:
+            clean["stops"].append(stop)
+    times = data.get(STEP_TIMES, {})
+    if not isinstance(times, dict):
+        note(STEP_TIMES, "is not an object of step numbers to times; read as empty")
+        times = {}
+    clean[STEP_TIMES] = {}
+    for key, value in times.items():
+        if isinstance(key, str) and key.isdigit() and isinstance(value, str):
+            clean[STEP_TIMES][key] = value
+        else:
+            note(f"{STEP_TIMES}.{key}", "is not a step number with a time; skipped")
+    fates = data.get("receiptStates", {})
+    if not isinstance(fates, dict):
+        note("receiptStates", "is not an object; read as empty")
+        fates = {}
+    clean["receiptStates"] = {}
+    for key, value in fates.items():
+        fate = _fate(value)
+        if fate is None:
+            note(f"receiptStates.{key}", f"has no `state` of {', '.join(RECEIPT_STATES)}; skipped")
+        else:
+            clean["receiptStates"][key] = fate
+    return clean
+
+
 def receipt_key(receipt: dict[str, Any]) -> tuple[str, str]:
     return str(receipt.get("address")), str(receipt.get("handle"))
 
 
 def read_outputs(path: Path) -> list[dict[str, Any]]:
-    """Output lines from a saved stdout; a torn last line (killed writer) is skipped."""
-    if not path.is_file():
+    """Output lines from a saved stdout; a torn last line (killed writer), a line cut inside a
+    UTF-8 character or one that is not a JSON object is skipped, and so is an unreadable file."""
+    try:
+        data = read_capped(path)
+    except OSError:
         return []
     lines: list[dict[str, Any]] = []
-    for raw in path.read_text().splitlines():
+    for raw in data.splitlines():
         try:
-            value = json.loads(raw)
-        except json.JSONDecodeError:
+            value = json.loads(raw.decode("utf-8"))
+        except (UnicodeDecodeError, ValueError, RecursionError):
             continue
         if isinstance(value, dict):
             lines.append(value)
@@ -129,17 +280,15 @@ def read_outputs(path: Path) -> list[dict[str, Any]]:
 
 
 def receipts_from_outputs(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The `receipt` outputs that name an address and a handle (strings), as `run.json` keeps
+    them; the step is None unless it is an integer."""
     receipts = []
     for line in outputs:
-        value = line.get("value")
-        if line.get("name") == "receipt" and isinstance(value, dict):
+        pair = _pair(line.get("value")) if line.get("name") == "receipt" else None
+        if pair is not None:
+            step = line.get("step")
             receipts.append(
-                {
-                    "step": line.get("step"),
-                    "time": line.get("time"),
-                    "address": value.get("address"),
-                    "handle": value.get("handle"),
-                }
+                {**pair, "step": step if _is_int(step) else None, "time": line.get("time")}
             )
     return receipts
 
@@ -178,18 +327,22 @@ def _parse_time(value: Any) -> datetime | None:
             digits = re.match(r"\d+", tail)
             frac = digits.group(0) if digits else ""
             text = f"{head}.{frac[:6].ljust(6, '0')}{tail[len(frac) :]}"
-        return datetime.fromisoformat(text)
+        parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
+    # Go's RFC 3339 and the runner's own times carry an offset; one without is not ours, and
+    # could not be compared with the clock.
+    return parsed if parsed.tzinfo is not None else None
 
 
 def script_steps(run_dir: Path) -> dict[int, Any]:
-    """The saved script's steps by index (empty when the copy is missing or unreadable)."""
-    path = run_dir / SCRIPT_FILE
+    """The saved script's steps by index (empty when the copy is missing, not a regular file,
+    too large, or not UTF-8: a binary or latin-1 copy is no script of ours)."""
     try:
-        return {s.index: s for s in parse_script(path.read_text()).steps} if path.is_file() else {}
+        text = read_capped(run_dir / SCRIPT_FILE).decode("utf-8")
     except (OSError, UnicodeDecodeError):
         return {}
+    return {s.index: s for s in parse_script(text).steps}
 
 
 def receipt_end(receipt: dict[str, Any], steps: dict[int, Any]) -> datetime | None:
@@ -206,7 +359,10 @@ def receipt_end(receipt: dict[str, Any], steps: dict[int, Any]) -> datetime | No
     issued_at = _parse_time(receipt.get("time"))
     if isinstance(duration, bool) or not isinstance(duration, int) or issued_at is None:
         return None
-    return issued_at + timedelta(minutes=duration)
+    try:
+        return issued_at + timedelta(minutes=duration)
+    except OverflowError:  # year 9999, or a duration past datetime's range: unknown
+        return None
 
 
 def all_receipts(run_dir: Path, data: dict[str, Any]) -> list[dict[str, Any]]:
@@ -228,10 +384,8 @@ def receipt_state(data: dict[str, Any], receipt: dict[str, Any]) -> dict[str, An
     key = receipt_key(receipt)
     if key in {receipt_key(r) for r in data.get("receiptsStopped", [])}:
         return {"state": "stopped", "reason": "stopped"}
-    recorded = data.get("receiptStates", {}).get(" ".join(key))
-    if isinstance(recorded, dict) and isinstance(recorded.get("state"), str):
-        return recorded
-    return {"state": "scheduled", "reason": None}
+    recorded = _fate(data.get("receiptStates", {}).get(" ".join(key)))
+    return recorded or {"state": "scheduled", "reason": None}
 
 
 def may_be_live(
@@ -268,6 +422,7 @@ def status_report(run_dir: Path, *, now: datetime | None = None) -> str:
             f"  steps: {done}/{len(user_steps)} completed; last started: {last} "
             f"({user_steps[last].action})"
         )
+    lines.extend(f"  note: {note}" for note in state.notes)
     issued = all_receipts(run_dir, data)
     steps = {s.index: s for s in user_steps}
     pending = [r for r in issued if receipt_state(data, r)["state"] != "stopped"]

@@ -10,8 +10,14 @@ just ends the run, silently. So a run only counts as successful when ALL of thes
    without error, so this catches a failed last step and any early exit;
 3. every step whose action always prints an output on success (`payments`/`zkapp-txs` →
    `receipt`, `discovery` → `participant`) printed it on stdout;
-4. no log line at ERROR level or above (or a Go panic) appeared on stderr. This is the only
-   signal for batched `fund-keys` steps, whose errors the orchestrator discards.
+4. no log line at ERROR level or above (or a Go panic) appeared on stderr. The orchestrator's own
+   code logs what it survives at WARN (payments.go:76, zkapp.go:137, …) and returns what it does
+   not; an ERROR line comes from elsewhere (a library it links, the Go runtime) and means the
+   run cannot be trusted even when every step finished.
+
+A batched `fund-keys` step that failed leaves none of these signals: its error is discarded
+(orchestrator.go:275-277) and its retries log at WARN (misc.go:234-236). The runner catches it
+by the key files it did not write (`unfunded_step`).
 """
 
 from __future__ import annotations

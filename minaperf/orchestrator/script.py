@@ -10,6 +10,8 @@ is the only early warning a user gets.
 from __future__ import annotations
 
 import json
+import math
+import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -293,10 +295,44 @@ class _LineCounter:
         return self.line
 
 
+class _NotGoJsonError(ValueError):
+    """A value Python's json reads and Go's encoding/json refuses."""
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _NotGoJsonError(f"`{name}` is not JSON; Go's decoder refuses it")
+
+
+def _go_float(text: str) -> float:
+    value = float(text)
+    if math.isinf(value):
+        raise _NotGoJsonError(f"{text} overflows float64; Go's decoder refuses it")
+    return value
+
+
+def _go_decoder(duplicates: list[str]) -> json.JSONDecoder:
+    """Python's json as strict as Go's where they differ: no NaN/Infinity, no float overflow.
+    A key given twice is collected: Go merges both objects into one struct (so a bad key in the
+    first still fails), Python keeps only the last."""
+
+    def pairs(items: list[tuple[str, Any]]) -> dict[str, Any]:
+        seen: dict[str, Any] = {}
+        for key, value in items:
+            if key in seen:
+                duplicates.append(key)
+            seen[key] = value
+        return seen
+
+    return json.JSONDecoder(
+        parse_constant=_refuse_constant, parse_float=_go_float, object_pairs_hook=pairs
+    )
+
+
 def parse_script(text: str) -> Script:
     """Split the value stream into steps and comments, recording each value's line."""
     script = Script()
-    decoder = json.JSONDecoder()
+    duplicates: list[str] = []
+    decoder = _go_decoder(duplicates)
     line_of = _LineCounter(text)
     pos = 0
     while True:
@@ -320,7 +356,25 @@ def parse_script(text: str) -> Script:
                 LintError(line, "JSON nested too deeply to check; no step needs nesting this deep")
             )
             break
+        except ValueError as error:  # NaN, Infinity, 1e400, an integer past Python's limit
+            script.errors.append(
+                LintError(
+                    line,
+                    f"not JSON to Go: {error}; the orchestrator stops reading here "
+                    "(orchestrator.go:260-266)",
+                )
+            )
+            break
         pos = end
+        for key in duplicates:
+            script.errors.append(
+                LintError(
+                    line,
+                    f"key `{key}` given twice in one object: Go decodes both into the same struct "
+                    "(a bad key in the first still fails), Python keeps the last; write it once",
+                )
+            )
+        duplicates.clear()
         if isinstance(value, str):
             script.comments.append((line, value))
             continue
@@ -342,6 +396,14 @@ def parse_script(text: str) -> Script:
         if not isinstance(action, str):
             script.errors.append(LintError(line, f"step {index}: `action` must be a string"))
             action = ""
+        elif not action:
+            script.errors.append(
+                LintError(
+                    line,
+                    f"step {index}: empty `action`; the orchestrator knows no such action and "
+                    "exits (code 10, orchestrator.go:285-290)",
+                )
+            )
         if params is None:
             params = {}
         if not isinstance(params, dict):
@@ -375,7 +437,28 @@ def _output_known(spec: ActionSpec, name: str, producer: Step) -> bool:
         ratios = producer.params.get("ratios")
         if producer.action == "sample" and isinstance(ratios, list):
             return int(name[len("group") :]) <= len(ratios)
+        groups = _literal(producer.params, "groups")
+        if producer.action == "allocate-slots" and isinstance(groups, list):
+            # slots_allocation.go:278-293 outputs group0 … group{len(groups)-1}
+            return int(name[len("group") :]) < len(groups)
         return True
+    return False
+
+
+def _certainly_empty(producer: Step) -> bool:
+    """`join` / `except` output only members (misc.go:110-117, 144-157): with literal lists
+    that leave none, the `group` output never exists."""
+    params = producer.params
+    if producer.action == "join":
+        groups = [params.get(f"group{i}") for i in range(1, 10) if f"group{i}" in params]
+        return bool(groups) and all(isinstance(g, list) and not g for g in groups)
+    if producer.action == "except":
+        group, excluded = _literal(params, "group"), _literal(params, "except")
+        if isinstance(group, list) and isinstance(excluded, list):
+            try:
+                return set(group) <= set(excluded)
+            except TypeError:  # unhashable members: the type check names them
+                return False
     return False
 
 
@@ -410,6 +493,11 @@ def _check_reference(step: Step, param: str, ref: dict[str, Any], steps: list[St
                 f"{where}: a relative step ({ref_step}) cannot be combined with `file`; "
                 "use the absolute step number of the earlier run"
             )
+        problems.append(
+            f"{where}: the orchestrator opens `file` {file!r} in its run directory "
+            "(params.go:89-92), which holds only what this run writes, never an earlier run's "
+            "outputs; write the values into the script instead"
+        )
         return problems
     target = ref_step + step.index if ref_step < 0 else ref_step
     if ref_step < 0 and target < 0:
@@ -435,6 +523,12 @@ def _check_reference(step: Step, param: str, ref: dict[str, Any], steps: list[St
             f"{where}: step {target} ({producer.action}) has no output `{name}`"
             + (f"; it produces {', '.join(produced)}" if produced else "; it produces no outputs")
         )
+    elif "onEmpty" not in ref and _certainly_empty(producer):
+        problems.append(
+            f"{where}: step {target} ({producer.action}) outputs no member, so `{name}` never "
+            'exists: the orchestrator fails with "couldn\'t find output" (params.go:99-103); '
+            "add `onEmpty` or fix its lists"
+        )
     return problems
 
 
@@ -459,8 +553,47 @@ def _check_literals(step: Step) -> list[str]:
             problems.append(f"{where}: `durationMin` must be a whole number of minutes > 0")
         for key in ("nodes", "feePayers"):
             if _literal(p, key) == []:
-                # len(FeePayers)/len(nodes) divides by zero (payments.go:66, zkapp.go:127)
+                # len(FeePayers)/len(nodes) divides by zero (payments.go:66, zkapp.go:127); the
+                # daemon refuses no senders ("Empty list of senders", mina_graphql.ml)
                 problems.append(f"{where}: `{key}` must be a non-empty list or an output reference")
+        problems.extend(_node_selection_problems(where, _literal(p, "tps"), _literal(p, "minTps")))
+    if step.action == "payments":
+        max_fee, min_fee = _literal(p, "maxFee"), _literal(p, "minFee")
+        if _is_int(max_fee) and _is_int(min_fee) and max_fee < min_fee:
+            # MinaProtocol/mina mina_graphql.ml schedule_payments, for every node
+            problems.append(
+                f"{where}: `maxFee` {max_fee} < `minFee` {min_fee}; every daemon refuses it "
+                '("Maximum fee less than mininum fee")'
+            )
+    if step.action == "discovery" and p.get("onlyBPs") is True and p.get("noBPs") is True:
+        problems.append(
+            f"{where}: `onlyBPs` and `noBPs` together keep no node (discovery.go:130-135): "
+            '"didn\'t find any participants" (discovery.go:176) after 30 minutes of retries'
+        )
+    if step.action == "load-keys" and _literal(p, "dir") == "":
+        problems.append(f'{where}: `dir` is empty; listing "" fails (misc.go:246)')
+    if step.action in ("allocate-slots", "slots-covered-check"):
+        slots = _literal(p, "slotsWon")
+        if isinstance(slots, list) and not any(
+            isinstance(s, dict) and s.get("slots") for s in slots
+        ):
+            cited = (
+                'slots_allocation.go:261-263, "no slots won provided"'
+                if step.action == "allocate-slots"
+                else "slots_won.go:55-75: the range of no slots is negative"
+            )
+            problems.append(f"{where}: `slotsWon` holds no slot; the step always fails ({cited})")
+    if step.action == "allocate-slots":
+        groups = _literal(p, "groups")
+        if isinstance(groups, list) and any(_is_int(n) and n <= 0 for n in groups):
+            problems.append(
+                f"{where}: every entry of `groups` must be > 0 (slots_allocation.go:242-246)"
+            )
+    if step.action == "isolate":
+        nodes = _literal(p, "nodes")
+        if isinstance(nodes, list) and any(isinstance(n, str) and ":" not in n for n in nodes):
+            # gating.go:17 slices the address up to its ':' (a panic without one)
+            problems.append(f"{where}: every node must be host:port (gating.go:17 needs the port)")
     if step.action == "zkapp-txs" and not p.get("zkapps") and not p.get("gap"):
         # zkapp.go:120-122: "either zkappsToDeploy or gap parameters should be specified"
         problems.append(
@@ -475,6 +608,14 @@ def _check_literals(step: Step) -> list[str]:
             "always fails; use `stop-daemon` (the pod restarts the daemon)"
         )
     if step.action == "fund-keys":
+        prefix = _literal(p, "prefix")
+        if isinstance(prefix, str) and posixpath.dirname(prefix) in ("", ".", "/"):
+            # fund.go:146-156: Validate fails when filepath.Dir(prefix) exists; "." and "/" do
+            problems.append(
+                f"{where}: `prefix` {prefix!r} needs a new directory part (e.g. keys-<name>/key): "
+                f"its directory {posixpath.dirname(prefix) or '.'!r} exists, so Validate fails "
+                "(fund.go:146-156)"
+            )
         num = _literal(p, "num")
         if isinstance(num, int) and not isinstance(num, bool) and num <= 0:
             # fund.go:77 divides the amount by num (a Go panic at 0)
@@ -498,13 +639,14 @@ def _check_literals(step: Step) -> list[str]:
         if isinstance(ratio, int | float) and not isinstance(ratio, bool) and ratio < 1e-3:
             problems.append(f"{where}: `ratio` must be at least 0.001 (rotate.go: ratio too small)")
         mapping = _literal(p, "mapping")
-        pubkeys = _literal(p, "pubkeys")
-        if (
-            isinstance(mapping, list)
-            and isinstance(pubkeys, list)
-            and any(isinstance(m, int) and not 0 <= m < len(pubkeys) for m in mapping)
+        if isinstance(mapping, list) and any(
+            _is_int(m) and not 0 <= m < len(mapping) for m in mapping
         ):
-            problems.append(f"{where}: `mapping` indexes must be in 0..{len(pubkeys) - 1}")
+            # rotate.go:41-43 makes len(mapping) == len(pubkeys); :53-57 "wrong index"
+            problems.append(
+                f"{where}: `mapping` indexes must be in 0..{len(mapping) - 1} "
+                '(rotate.go:41-43 and 53-57, "wrong index in the mapping")'
+            )
     if step.action == "stop":
         receipts = _literal(p, "receipts")
         if isinstance(receipts, list) and not all(
@@ -522,6 +664,33 @@ def _check_literals(step: Step) -> list[str]:
         if numbers and (any(not 0 <= r <= 1 for r in ratios) or sum(ratios) > 1):
             problems.append(f"{where}: `ratios` must be numbers in [0, 1] summing to ≤ 1")
     return problems
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _node_selection_problems(where: str, tps: Any, min_tps: Any) -> list[str]:
+    """selectNodes (misc.go:206-216) keeps floor(tps/minTps) nodes; the caller then divides
+    len(feePayers) by that count (payments.go:65-66, zkapp.go:126-127)."""
+    numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (tps, min_tps))
+    if not numbers or tps <= 0 or min_tps <= 0:
+        return []
+    try:
+        ratio = tps / min_tps
+    except OverflowError:
+        ratio = math.inf
+    if ratio < 1:
+        return [
+            f"{where}: `tps` {tps} < `minTps` {min_tps} selects 0 nodes (misc.go:206-216); "
+            "len(feePayers)/0 then panics (payments.go:66, zkapp.go:127)"
+        ]
+    if not math.isfinite(ratio) or ratio >= 2**63:
+        return [
+            f"{where}: `tps`/`minTps` = {ratio:g} overflows Go's int (misc.go:207-208); "
+            "the node slice then panics"
+        ]
+    return []
 
 
 def _param_problems(step: Step, spec: ActionSpec, steps: list[Step]) -> list[str]:

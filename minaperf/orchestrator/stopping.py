@@ -20,19 +20,35 @@ Receipt states in `run.json` (`receiptsStopped`, `receiptStates`): stopped; ende
 `schedule_payments`, and a stop would only get "Could not find scheduled transactions with
 handle …"); failed (the stop step failed, with the reason; it may still be running until its
 duration ends); scheduled (not yet tried). A stop succeeds when no receipt may still be live.
+
+After a failed stop step the runner asks that receipt's daemon itself (`handles`): a handle it
+still knows is stopped there, one it no longer knows is ended; only a daemon that cannot be asked
+leaves the receipt failed.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import stat
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TextIO
 
+import httpx
+
+from minaperf.keys.itn import ItnKey
+from minaperf.orchestrator.access import (
+    Access,
+    DirectAccess,
+    PortForwardAccess,
+    PortForwardError,
+)
 from minaperf.orchestrator.config import CONFIG_FILE_NAME
+from minaperf.orchestrator.handles import stop_or_learn
 from minaperf.orchestrator.process import OrchestratorProcess
+from minaperf.orchestrator.readiness import ClusterUnreachableError, kubectl_json
 from minaperf.orchestrator.rundir import (
     RunState,
     all_receipts,
@@ -179,12 +195,15 @@ def stop_outstanding(
                 rest.append(receipt)
         state.save()
         pending = rest
-    live = [
+    failed = [
         r
         for r in receipts
         if receipt_state(state.data, r)["state"] == "failed"
         and may_be_live(state.data, r, steps, now)
     ]
+    if failed:
+        _ask_daemons(run_dir, target, state, failed, say)
+    live = [r for r in failed if receipt_state(state.data, r)["state"] == "failed"]
     if not live:
         say("stop succeeded: no scheduled transactions left running")
         return True
@@ -196,6 +215,77 @@ def stop_outstanding(
         + f". Retry with `python -m scripts.experiment stop --run {run_dir}`"
     )
     return False
+
+
+_CONFIG_LIMIT = 1 << 20
+
+
+def _orchestrator_key(run_dir: Path) -> ItnKey | None:
+    """The ITN key from the run's own orchestrator config (a regular file, at most 1 MiB)."""
+    path = run_dir / CONFIG_FILE_NAME
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):
+            return None
+        with path.open("rb") as source:
+            data = json.loads(source.read(_CONFIG_LIMIT + 1)[:_CONFIG_LIMIT].decode("utf-8"))
+        return ItnKey.from_secret_b64(data["key"])
+    except (OSError, ValueError, KeyError, TypeError, RecursionError):
+        return None
+
+
+def _daemon_route(target: Target) -> tuple[Access, dict[str, str]]:
+    """How to reach a daemon's address: as it is from a local orchestrator's network, or from
+    outside the cluster through a port-forward to the pod that holds that IP."""
+    if not isinstance(target, PodTarget):
+        return DirectAccess(), {}
+    try:
+        listing = kubectl_json(target.kubectl, "get", "pods", "-n", target.namespace)
+    except ClusterUnreachableError:
+        listing = {}
+    pods = {
+        str(item.get("status", {}).get("podIP")): str(item.get("metadata", {}).get("name"))
+        for item in listing.get("items", [])
+        if isinstance(item, dict)
+    }
+    return PortForwardAccess(target.kubectl, target.namespace), pods
+
+
+def _ask_daemons(
+    run_dir: Path,
+    target: Target,
+    state: RunState,
+    receipts: list[dict[str, Any]],
+    say: Callable[[str], None],
+) -> None:
+    """After failed stop steps: each daemon says whether it still knows its handle (`handles`)."""
+    key = _orchestrator_key(run_dir)
+    if key is None:
+        say(f"cannot ask the daemons directly: no readable key in {run_dir / CONFIG_FILE_NAME}")
+        return
+    access, pods = _daemon_route(target)
+    with httpx.Client(timeout=httpx.Timeout(10.0, connect=3.0), trust_env=False) as client:
+        for receipt in receipts:
+            address, handle = str(receipt["address"]), str(receipt["handle"])
+            host, _, port = address.rpartition(":")
+            try:
+                with access.open(host, [int(port)], pod=pods.get(host)) as base:
+                    verdict = stop_or_learn(client, f"{base[int(port)]}/graphql", key, handle)
+            except (httpx.HTTPError, ValueError, PortForwardError) as error:
+                say(f"asked {address} directly about {handle}: {error}")
+                continue
+            if verdict == "stopped":
+                _set_state(state, receipt, "stopped", "stopped at the daemon after the step failed")
+                say(f"{address} still knew {handle}: stopped it there")
+            else:
+                _set_state(
+                    state,
+                    receipt,
+                    "ended",
+                    "the daemon no longer knows the handle (it restarted, or the load was "
+                    "stopped elsewhere)",
+                )
+                say(f"{address} no longer knows {handle}: that load is over")
+    state.save()
 
 
 def stop_saved_run(
@@ -213,6 +303,8 @@ def stop_saved_run(
     def say(message: str) -> None:
         print(f"[experiment] {message}", file=terminal, flush=True)
 
+    for note in state.notes:
+        say(f"note: {note}")
     killed = target.kill_orphan(state.data, "orchestrator")
     if killed:
         say(killed)

@@ -160,7 +160,13 @@ class PodTarget(Target):
         )
         try:
             result = subprocess.run(
-                command, input=text, capture_output=True, text=True, check=False, timeout=120
+                command,
+                input=text,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=120,
+                start_new_session=True,  # cleanup: out of the terminal's Ctrl-C
             )
         except (OSError, subprocess.TimeoutExpired) as error:
             raise RuntimeError(f"cannot reach the workspace pod {self.pod}: {error}") from error
@@ -179,30 +185,51 @@ class PodTarget(Target):
         )
 
     def kill_orphan(self, state: dict[str, Any], tag: str) -> str | None:
+        """Kill the process `<tag>.pid` names only while it is still that orchestrator: its
+        command line ends in this run's config path (`command` execs `orchestrator <config>`).
+        The workspace volume keeps the file across pod restarts, which reuse PIDs."""
         command = self._exec(
-            'test -f "$1/$2.pid" && kill "$(cat "$1/$2.pid")" 2>/dev/null && echo killed; true',
+            'f="$1/$2.pid"; test -f "$f" || exit 0; pid=$(cat "$f"); '
+            'case "$pid" in ""|*[!0-9]*) echo stale; exit 0;; esac; '
+            'tr "\\000" "\\n" < "/proc/$pid/cmdline" 2>/dev/null | grep -qxF -- "$1/$3" '
+            '|| { echo stale; exit 0; }; kill "$pid" 2>/dev/null && echo killed; true',
             self.remote_dir,
             tag,
+            CONFIG_FILE_NAME,
         )
-        try:
-            result = subprocess.run(
-                command, capture_output=True, text=True, check=False, timeout=60
-            )
-        except (OSError, subprocess.TimeoutExpired):
+        result = self._ask(command)
+        if result is None:
             return None  # the pod is out of reach; the stop that follows says so in one line
         if "killed" in result.stdout:
             return f"killed orchestrator in pod {self.pod} ({self.remote_dir}/{tag}.pid)"
+        if "stale" in result.stdout:
+            return (
+                f"{self.remote_dir}/{tag}.pid names a process that is no longer the "
+                "orchestrator (the pod restarted?); not killed"
+            )
         return None
 
     def list_dir(self, path: str) -> list[str] | None:
         command = self._exec('cd "$1" && test -d "$2" && ls -1A "$2"', self.remote_dir, path)
+        result = self._ask(command)
+        if result is None or result.returncode != 0:
+            return None
+        return sorted(result.stdout.split())
+
+    @staticmethod
+    def _ask(command: list[str]) -> subprocess.CompletedProcess[str] | None:
+        """One short `kubectl exec`, out of the terminal's Ctrl-C; None when it cannot run."""
         try:
-            result = subprocess.run(
-                command, capture_output=True, text=True, check=False, timeout=60
+            return subprocess.run(
+                command,
+                capture_output=True,
+                text=True,
+                check=False,
+                timeout=60,
+                start_new_session=True,
             )
         except (OSError, subprocess.TimeoutExpired):
             return None
-        return sorted(result.stdout.split()) if result.returncode == 0 else None
 
 
 def target_from_state(state: dict[str, Any], run_dir: Path, kubectl: str) -> Target:

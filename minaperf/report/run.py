@@ -288,9 +288,9 @@ def read_run(directory: Path) -> RunStory:
         step_tps[step.index] = float(tps)
         for receipt in mine:
             start = parse_time(receipt.get("time"), f"receipt {receipt.get('handle')} `time`")
-            if start is None:
+            planned_end = rundir.receipt_end(receipt, by_index)  # None when out of range
+            if start is None or planned_end is None:
                 continue
-            planned_end = start + timedelta(minutes=duration)
             fate = rundir.receipt_state(state, receipt)
             key = rundir.receipt_key(receipt)
             ends = [planned_end]

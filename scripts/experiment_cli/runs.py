@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -74,6 +75,21 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_stop(args: argparse.Namespace) -> int:
+    """A stop is cleanup: Ctrl-C or SIGTERM is noted once and the stop finishes (its
+    orchestrator and kubectl run in sessions of their own, out of the terminal's reach)."""
+    noted: list[int] = []
+
+    def note(signum: int, frame: object) -> None:
+        if not noted:
+            print(
+                f"[experiment] {signal.Signals(signum).name}: still stopping the load; it "
+                "finishes first",
+                file=sys.stderr,
+                flush=True,
+            )
+        noted.append(signum)
+
+    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         return stopping.stop_saved_run(
             Path(args.run),
@@ -83,6 +99,9 @@ def cmd_stop(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise CliError(str(error)) from error
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

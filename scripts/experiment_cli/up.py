@@ -11,9 +11,14 @@ stack). One summary on stdout at the end; exit codes in `minaperf.lifecycle`.
 
 Ctrl-C: `wait` and `report` stop at once; `run` stops the load it scheduled (the runner's own
 signal handling); `up` asks Pulumi to cancel (it finishes the resource in flight and releases the
-lock). A terminal delivers Ctrl-C to the whole process group, so `pulumi` gets it directly; when
-only this process got the signal (`kill -INT`), it is forwarded to the running `pulumi`. While
-stopping the load and destroying, further Ctrl-C is noted and ignored so cleanup completes.
+lock). Every `pulumi` command runs in its own session (`pulumi_session`), so a terminal's Ctrl-C,
+sent to our whole process group, reaches only this process: it forwards one SIGINT during `up`
+and none while stopping the load and destroying, where further Ctrl-C is noted and ignored so
+cleanup completes.
+
+With `--config FILE` the stack's config becomes that file's (keys an earlier `--config` set and
+this file lacks are removed; secrets set on the stack and its `gcp:project` stay): Pulumi keeps it
+in `Pulumi.<stack>.yaml` in `--project-dir`.
 """
 
 from __future__ import annotations
@@ -36,12 +41,12 @@ from minaperf import lifecycle
 from minaperf.config import ConfigError
 from minaperf.lifecycle import Lifecycle
 from minaperf.orchestrator import readiness, stopping
-from minaperf.orchestrator.rundir import STATE_FILE
-from minaperf.orchestrator.script import lint_script
+from minaperf.orchestrator.rundir import STATE_FILE, RunState
 from minaperf.outputs import parse_outputs
 from minaperf.report.verdict import EXIT_INCOMPLETE
 from scripts.experiment_cli import runs, wait
 from scripts.experiment_cli.common import EXIT_BAD_INPUT, CliError, validation_message
+from scripts.experiment_cli.lint import read_script
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFLIGHT_MODULE = "scripts.preflight"
@@ -137,37 +142,17 @@ def _top_key(item: str) -> str:
 # Signals
 
 
-def _child_pids() -> list[int]:
-    """Direct children of this process, from every thread (Linux /proc)."""
-    pids: list[int] = []
-    tasks = Path("/proc/self/task")
-    for task in tasks.iterdir() if tasks.is_dir() else []:
-        with contextlib.suppress(OSError):
-            pids.extend(int(pid) for pid in (task / "children").read_text().split())
-    return pids
-
-
-def _terminal_delivers_to_group() -> bool:
-    """True when Ctrl-C on a terminal reaches our whole foreground process group."""
-    try:
-        return sys.stdin.isatty() and os.tcgetpgrp(sys.stdin.fileno()) == os.getpgrp()
-    except OSError:
-        return False
-
-
 @contextlib.contextmanager
-def sigint_mode(mode: str, latch: list[int]) -> Iterator[None]:
-    """`forward`: note SIGINT/SIGTERM and pass SIGINT on to the running `pulumi` (it cancels
-    cleanly); `defer`: note it and carry on (cleanup must finish)."""
+def sigint_mode(mode: str, latch: list[int], forward: Callable[[], None]) -> Iterator[None]:
+    """`forward`: note SIGINT/SIGTERM and pass one SIGINT on to the running `pulumi` (it cancels
+    cleanly; it runs in its own session, so this is the only one it gets); `defer`: note it and
+    carry on (cleanup must finish)."""
 
     def handle(signum: int, frame: object) -> None:
         latch.append(signum)
         if mode == "forward":
             say("interrupted: asking pulumi to cancel (it finishes the resource in flight)")
-            if not _terminal_delivers_to_group():
-                for pid in _child_pids():
-                    with contextlib.suppress(OSError):
-                        os.kill(pid, signal.SIGINT)
+            forward()
         else:
             say("interrupted: still cleaning up (stopping load, destroying); please wait")
 
@@ -179,7 +164,7 @@ def sigint_mode(mode: str, latch: list[int]) -> Iterator[None]:
             signal.signal(sig, handler)
 
 
-def in_thread(call: Callable[[], T], mode: str, latch: list[int]) -> T:
+def in_thread(call: Callable[[], T], mode: str, latch: list[int], forward: Callable[[], None]) -> T:
     """Run a blocking Automation API call in a thread so signals reach our handler."""
     box: dict[str, Any] = {}
 
@@ -190,7 +175,7 @@ def in_thread(call: Callable[[], T], mode: str, latch: list[int]) -> T:
             box["error"] = error
 
     worker = threading.Thread(target=target, daemon=True)
-    with sigint_mode(mode, latch):
+    with sigint_mode(mode, latch, forward):
         worker.start()
         while worker.is_alive():
             worker.join(0.1)
@@ -213,6 +198,7 @@ class Experiment:
         self.life = Lifecycle(stack_name)
         self.signals: list[int] = []
         self.stack: Any = None
+        self.command: Any = None
         self.locked = False
 
     def kubectl(self) -> str | None:
@@ -223,22 +209,40 @@ class Experiment:
     def prepare_stack(self) -> None:
         from pulumi import automation as auto
 
+        from scripts.experiment_cli.pulumi_session import CliVersionError, SessionCommand
+
         try:
-            workspace = auto.LocalWorkspace(work_dir=str(self.project_dir))
+            self.command = SessionCommand()
         except FileNotFoundError:
             raise StepFailedError(
                 "the `pulumi` CLI is not on PATH; install it (https://www.pulumi.com/docs/install/)",
                 EXIT_BAD_INPUT,
             ) from None
-        except auto.errors.InvalidVersionError as error:
+        except (CliVersionError, subprocess.CalledProcessError) as error:
             raise StepFailedError(str(error), EXIT_BAD_INPUT) from None
+        workspace = auto.LocalWorkspace(work_dir=str(self.project_dir), pulumi_command=self.command)
         try:
             self.stack = auto.Stack.create_or_select(self.stack_name, workspace)
             self.life.stack_created = True
             if self.config:
                 self.stack.set_all_config_json(json.dumps(lifecycle.set_all_json(self.config)))
+                if self.args.config:
+                    self._drop_keys_not_in_config(workspace)
         except auto.errors.CommandError as error:
             raise self._command_failed(error) from None
+
+    def _drop_keys_not_in_config(self, workspace: Any) -> None:
+        """`--config FILE` is the stack's whole config: `config set-all` only sets, so remove what
+        an earlier `--config` left that this file does not hold. Kept: secrets set on the stack
+        itself (a config file cannot carry them) and a `gcp:project` the file does not give."""
+        listing = self.command.run(
+            ["config", "--json", "--stack", self.stack_name], workspace.work_dir, {}
+        )
+        current = json.loads(listing.stdout or "{}")
+        stale = lifecycle.stale_config_keys(current, self.config)
+        if stale:
+            workspace.remove_all_config(self.stack_name, stale)
+            say(f"removed {len(stale)} key(s) --config does not hold: {', '.join(stale)}")
 
     def _command_failed(self, error: Exception) -> StepFailedError:
         from pulumi import automation as auto
@@ -290,7 +294,7 @@ class Experiment:
             return self.stack.up(on_output=lambda line: print(line, file=sys.stderr, flush=True))
 
         try:
-            in_thread(call, "forward", self.signals)
+            in_thread(call, "forward", self.signals, self.command.interrupt)
         except auto.errors.CommandError as error:
             if self.signals:
                 raise SignalledError from None
@@ -331,6 +335,8 @@ class Experiment:
         )
         with contextlib.redirect_stdout(sys.stderr):
             code = wait.cmd_wait(args)
+        if code == wait.EXIT_INTERRUPTED:
+            raise SignalledError
         if code != 0:
             raise StepFailedError(f"not ready after {self.args.wait_timeout:g}s")
 
@@ -348,10 +354,10 @@ class Experiment:
         if code == 130:
             raise SignalledError
         if code != 0:
-            state = self.run_dir / STATE_FILE
-            reason = ""
-            if state.is_file():
-                reason = json.loads(state.read_text()).get("reason") or ""
+            try:
+                reason = RunState.load(self.run_dir).data.get("reason") or ""
+            except ValueError:
+                reason = ""
             raise StepFailedError(reason or f"the run exited {code}")
 
     def report(self) -> None:
@@ -417,7 +423,7 @@ class Experiment:
             )
 
         try:
-            in_thread(call, "defer", self.signals)
+            in_thread(call, "defer", self.signals, self.command.interrupt)
         except auto.errors.CommandError as error:
             self.life.add("destroy", "failed", lifecycle.cli_error_line(str(error)))
             return
@@ -466,7 +472,7 @@ class Experiment:
         except (StepFailedError, KeyboardInterrupt, SignalledError):
             pass
         finally:
-            with sigint_mode("defer", self.signals):
+            with sigint_mode("defer", self.signals, lambda: None):
                 self.stop()
             if self.locked:
                 say("the stack is locked by another update: not destroying under it")
@@ -498,9 +504,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if not stack:
         raise CliError("up: --stack NAME is required")
     script = Path(args.script)
-    if not script.is_file():
-        raise CliError(f"--script: {script} does not exist")
-    lint = lint_script(script.read_text())
+    _, lint = read_script(script, "--script")  # exactly as `check` reads and lints it
     if lint.errors:
         for error in lint.errors:
             print(f"{script}:{error}", file=sys.stderr)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import signal
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -80,6 +81,16 @@ def positive_seconds(text: str) -> float:
     return value
 
 
+EXIT_INTERRUPTED = 130
+
+
+class WaitInterruptedError(Exception):
+    """SIGINT or SIGTERM during the gate: every port-forward is already closed."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+
+
 def make_auth_header(secret_b64: str) -> readiness.AuthHeader:
     return ItnKey.from_secret_b64(secret_b64).authorization_header
 
@@ -101,6 +112,15 @@ def cmd_wait(args: argparse.Namespace) -> int:
     )
     context = WaitContext(outputs, kubectl_exe, gate_access)
     checks = [check for factory in CHECKS if (check := factory(context)) is not None]
+
+    def interrupt(signum: int, frame: object) -> None:
+        # Close the forwards first: node checks blocked on them return at once, and none of
+        # them outlives this process (SIGTERM alone reaches no child).
+        if isinstance(gate_access, access.PortForwardAccess):
+            gate_access.close_all()
+        raise WaitInterruptedError(signum)
+
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
         sweep = readiness.wait_ready(
             outputs,
@@ -111,12 +131,20 @@ def cmd_wait(args: argparse.Namespace) -> int:
             checks=checks,
             parallelism=args.parallel,
         )
+    except WaitInterruptedError as error:
+        print(f"wait: interrupted by {error}; not waiting any longer", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except readiness.ClusterUnreachableError as error:
         print(f"error: cannot reach the cluster: {error}", file=sys.stderr)
         return 1
     except readiness.CheckFailedError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        if isinstance(gate_access, access.PortForwardAccess):
+            gate_access.close_all()
     snapshot = restarts.take(kubectl_exe, outputs.namespace, outputs.nodes, now_iso())
     print(restarts.describe(snapshot), file=sys.stderr)
     if sweep.ready:

@@ -8,10 +8,14 @@
 - `port-forward -n NS --address 127.0.0.1 pod/NAME|service/NAME :PORT…`: a TCP relay from a new
   local port to 127.0.0.1:PORT, announced as kubectl does, `Forwarding from 127.0.0.1:L -> R`
   (client-go tools/portforward/portforward.go, getListener), plus `Handling connection for R`
-  per connection. Bytes pass untouched, headers included. A pod missing from $FAKE_KUBECTL_PODS
-  fails like kubectl (`Error from server (NotFound): pods "x" not found`), and so does one whose
-  phase is not Running (kubectl's port-forward refuses: "unable to forward port because pod is not
-  running").
+  per connection. Bytes pass untouched, headers included. For `service/NAME :P` the relay goes to
+  the Service's `targetPort` for port P, from $FAKE_KUBECTL_SERVICES (a List of Services; a named
+  targetPort is looked up in the containers of the first listed pod the selector matches), and
+  the line names that pod port, as kubectl does. A connection the pod refuses ends the forward:
+  kubectl 1.23+ logs it and "lost connection to pod" and exits 1. A pod missing from
+  $FAKE_KUBECTL_PODS fails like kubectl (`Error from server (NotFound): pods "x" not found`),
+  and so does one whose phase is not Running (kubectl's port-forward refuses: "unable to forward
+  port because pod is not running").
 - `proxy --port=0 …`: the API server's proxy subresources on a local port. A request to
   `/api/v1/namespaces/NS/(services|pods)/NAME:PORT/proxy/PATH` is passed to 127.0.0.1:PORT/PATH
   WITHOUT its `Authorization` header: the API server deletes that header once it has
@@ -19,6 +23,9 @@
   WithAuthentication, `req.Header.Del("Authorization")`). So an ITN-signed request sent this way
   arrives unsigned, as on a real cluster.
 - `exec -i -n NS POD -c CONTAINER -- CMD…`: runs CMD here, stdin/stdout/stderr passed through.
+  With $FAKE_KUBECTL_PODS set, POD must be listed (`Error from server (NotFound): pods "x" not
+  found`) and CONTAINER one of its `spec.containers` (`Error from server (BadRequest): container
+  c is not valid for pod x`, kubernetes pkg/registry/core/pod/strategy.go), exit 1.
 - $FAKE_KUBECTL_UNREACHABLE=1: every command fails as kubectl does with no API server: klog
   error lines, then `The connection to the server … was refused`, exit 1.
 Every argv is appended to $FAKE_KUBECTL_LOG as a JSON line, so tests can check no secret is on it.
@@ -131,11 +138,45 @@ def _relay(listener: socket.socket, remote: int) -> None:
         print(f"Handling connection for {remote}", flush=True)
         try:
             upstream = socket.create_connection(("127.0.0.1", remote), timeout=5)
-        except OSError:
-            client.close()
-            continue
+        except OSError as error:
+            # kubectl 1.23+ (kubernetes/kubernetes#103526): a failed upstream connection is
+            # fatal; it logs the error, then "lost connection to pod", and exits (the output
+            # quoted in kubernetes/kubectl#1169 and #1289).
+            stamp = time.strftime("%m%d %H:%M:%S")
+            sys.stderr.write(
+                f"E{stamp}.000000   4242 portforward.go:406] an error occurred forwarding "
+                f"{listener.getsockname()[1]} -> {remote}: error forwarding port {remote} to "
+                f"pod fake, uid : failed to connect to localhost:{remote} inside namespace "
+                f'"fake", IPv4: dial tcp4 127.0.0.1:{remote}: {error}\n'
+                f"E{stamp}.000000   4242 portforward.go:234] lost connection to pod\n"
+            )
+            sys.stderr.flush()
+            os._exit(1)
         for a, b in ((client, upstream), (upstream, client)):
             threading.Thread(target=_pump, args=(a, b), daemon=True).start()
+
+
+def _target_port(service: str, port: int) -> int:
+    """The pod port a Service's `port` leads to (its targetPort, by number or by name)."""
+    path = os.environ.get("FAKE_KUBECTL_SERVICES")
+    items = json.loads(_read(path)).get("items", []) if path else []
+    found = next((s for s in items if s.get("metadata", {}).get("name") == service), None)
+    if found is None:
+        return port  # no Services given: the port is the pod's
+    spec = found.get("spec", {})
+    entry = next((p for p in spec.get("ports", []) if p.get("port") == port), {})
+    target = entry.get("targetPort", port)
+    if isinstance(target, int):
+        return target
+    selector = spec.get("selector", {})
+    for pod in _pods():
+        labels = pod.get("metadata", {}).get("labels", {})
+        if all(labels.get(k) == v for k, v in selector.items()):
+            for container in pod.get("spec", {}).get("containers", []):
+                for named in container.get("ports", []):
+                    if named.get("name") == target:
+                        return int(named["containerPort"])
+    return port
 
 
 def _port_forward(args: list[str]) -> int:
@@ -154,6 +195,8 @@ def _port_forward(args: list[str]) -> int:
             )
             return 1
     remotes = [int(a.rpartition(":")[2]) for a in args if re.fullmatch(r"\d*:\d+", a)]
+    if kind in ("service", "services", "svc"):
+        remotes = [_target_port(name, remote) for remote in remotes]
     for remote in remotes:
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
@@ -162,6 +205,31 @@ def _port_forward(args: list[str]) -> int:
         threading.Thread(target=_relay, args=(listener, remote), daemon=True).start()
     while True:
         time.sleep(3600)
+
+
+def _exec_refused(options: list[str]) -> str | None:
+    """Why the API server refuses to exec into POD/CONTAINER, when the pods are known."""
+    if not os.environ.get("FAKE_KUBECTL_PODS"):
+        return None
+    container = options[options.index("-c") + 1] if "-c" in options else ""
+    valued = {"-n", "-c"}
+    names = [
+        a
+        for i, a in enumerate(options[1:], 1)
+        if not a.startswith("-") and options[i - 1] not in valued
+    ]
+    name = names[0] if names else ""
+    kind, _, short = name.rpartition("/")
+    if kind not in ("", "pod", "pods", "po"):
+        return None  # deploy/x and the like: kubectl picks one of its pods (not modelled)
+    name = short
+    pod = next((p for p in _pods() if p.get("metadata", {}).get("name") == name), None)
+    if pod is None:
+        return f'Error from server (NotFound): pods "{name}" not found'
+    containers = [c.get("name") for c in pod.get("spec", {}).get("containers", [])]
+    if container not in containers:
+        return f"Error from server (BadRequest): container {container} is not valid for pod {name}"
+    return None
 
 
 def main() -> int:
@@ -203,6 +271,10 @@ def main() -> int:
     if args[:1] == ["proxy"]:
         return _serve_proxy()
     if args[:1] == ["exec"] and "--" in args:
+        refused = _exec_refused(args[: args.index("--")])
+        if refused:
+            sys.stderr.write(refused + "\n")
+            return 1
         command = args[args.index("--") + 1 :]
         os.execvp(command[0], command)  # noqa: S606
     sys.stderr.write(f"fake kubectl: unsupported {args}\n")

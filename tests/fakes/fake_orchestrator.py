@@ -13,7 +13,9 @@ HANG_AT_STEP=N (sleep until killed), FAKE_PARTICIPANTS=a:1,b:2 (discovery result
 /v1/online from onlineURL), STOP_RECORD_FILE (append one JSON line per stop), FAKE_STOP_FAIL=1,
 FAKE_INVOCATIONS_FILE (append one line per start), FAKE_SCHEDULER_FILE (the daemons' handle
 table, default ./.fake-scheduler.json), FAKE_FORGET_FIRST=1 (the first node forgets its handle),
-FAKE_CLOCK_OFFSET_SEC (shift this process's clock), FAKE_FUND_FAIL=1 (fund-keys fails: WARN only).
+FAKE_CLOCK_OFFSET_SEC (shift this process's clock), FAKE_FUND_FAIL=1 (fund-keys fails: WARN only),
+FAKE_STOP_DELAY_SEC (each stop step waits that long first), LIBRARY_ERROR_AT_STEP=N (an ERROR line
+from a library at that step; the run goes on).
 """
 
 from __future__ import annotations
@@ -34,6 +36,63 @@ from typing import Any
 
 class StepError(Exception):
     pass
+
+
+class GoPanicError(Exception):
+    """A runtime panic: Go prints it and exits 2."""
+
+
+# The `actions` map (orchestrator.go:285-290 looks the name up; an unknown one ends the run
+# before its step marker, and main.go:48 drops the error: exit 0, nothing printed).
+ACTIONS = frozenset(
+    {
+        "load-keys", "discovery", "payments", "zkapp-txs", "stop", "stop-daemon", "restart",
+        "wait", "fund-keys", "rotate-balance", "join", "except", "sample", "slots-won",
+        "slots-covered-check", "allocate-slots", "isolate", "reset-gating",
+        "set-zkapp-soft-limit",
+    }
+)  # fmt: skip
+# Go int fields of each action's params struct (payments.go:10-19, misc.go:22-26, fund.go:15-22,
+# keyloader.go:62, discovery.go:29-34): encoding/json takes only an integer literal there.
+INT_PARAMS = {
+    "wait": ("min", "sec", "slot"),
+    "payments": ("durationMin", "maxFee", "minFee", "amount"),
+    "zkapp-txs": ("durationMin", "maxFee", "minFee", "zkapps", "queueSize", "gap"),
+    "fund-keys": ("amount", "fee", "num"),
+    "load-keys": ("limit",),
+    "discovery": ("limit",),
+}
+GO_SPACE = " \t\r\n"  # encoding/json's whitespace; a form feed or NBSP is a syntax error
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"invalid character '{name[0]}' looking for beginning of value")
+
+
+def _go_float(text: str) -> float:
+    value = float(text)
+    if value in (float("inf"), float("-inf")):
+        raise ValueError(f"number {text} overflows float64")
+    return value
+
+
+def _merge_pairs(pairs: list[tuple[str, object]]) -> dict:
+    """A key given twice: Go decodes both values into the same map or struct, so two objects
+    merge (the later keys win) and a bad key of the first is still there."""
+    merged: dict = {}
+    for key, value in pairs:
+        if isinstance(merged.get(key), dict) and isinstance(value, dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def check_ints(action: str, params: dict) -> None:
+    for name in INT_PARAMS.get(action, ()):
+        value = params.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise StepError(f"json: cannot unmarshal {json.dumps(value)} into Go int ({name})")
 
 
 LOG_FILE: Path | None = None
@@ -158,8 +217,10 @@ def stop_receipts(receipts: list) -> None:
             errors.append(
                 f"error stoping transactions at {handle} on {address}: connection refused"
             )
-        elif entry is None or entry["expires"] <= now().timestamp():
-            table.pop(handle, None)
+        elif entry is None or entry["address"] != address or entry["expires"] <= now().timestamp():
+            # each daemon holds its own table: another node has never heard of this handle
+            if entry is not None and entry["address"] == address:
+                del table[handle]  # its duration ran out: the daemon forgot it
             errors.append(
                 f"error stoping transactions at {handle} on {address}: "
                 f"Could not find scheduled transactions with handle {handle}"
@@ -180,9 +241,20 @@ def schedule(step: int, params: dict, cache: dict) -> None:
     tps, min_tps, nodes = params.get("tps", 0), params.get("minTps", 0), params.get("nodes") or []
     if not min_tps or min_tps <= 0:
         raise StepError("minTps must be positive")
-    if not nodes:
-        raise StepError("no nodes")
-    count = max(1, min(len(nodes), int(tps // min_tps)))
+    # selectNodes (misc.go:206-216) keeps floor(tps/minTps) nodes, then len(feePayers) is
+    # divided by that count (payments.go:65-66, zkapp.go:126-127)
+    try:
+        kept = tps // min_tps
+    except OverflowError:
+        kept = float("inf")
+    if kept >= 2**63:
+        raise GoPanicError("runtime error: slice bounds out of range [:-9223372036854775808]")
+    count = len(nodes) if kept >= len(nodes) else int(kept)
+    if count == 0:
+        raise GoPanicError("runtime error: integer divide by zero")
+    if params.get("maxFee", 0) < params.get("minFee", 0):
+        # every daemon refuses (mina_graphql.ml schedule_payments); no node succeeds
+        raise StepError("error scheduling payments: Maximum fee less than mininum fee")
     table = scheduler_table()
     forget_first = bool(os.environ.get("FAKE_FORGET_FIRST"))  # e.g. that daemon restarted
     for position, node in enumerate(nodes[:count]):
@@ -197,6 +269,29 @@ def schedule(step: int, params: dict, cache: dict) -> None:
 
 
 def run_step(config: dict, step: int, action: str, params: dict, cache: dict) -> None:
+    check_ints(action, params)
+    if action == "discovery" and params.get("onlyBPs") and params.get("noBPs"):
+        # discovery.go:130-135 keeps no node; it retries (time-scaled here), then :176
+        for pause in (1, 2, 4, 8):
+            log("WARN", f"Failed to discover participants, retrying in {pause} minutes: none")
+        raise StepError("didn't find any participants")
+    if action == "isolate" and any(":" not in n for n in params.get("nodes") or []):
+        raise GoPanicError("runtime error: slice bounds out of range [:-1]")  # gating.go:17
+    if action == "allocate-slots":
+        if any(n <= 0 for n in params.get("groups") or []):
+            raise StepError("groups should be positive")  # slots_allocation.go:242-246
+        if not any(s.get("slots") for s in params.get("slotsWon") or []):
+            raise StepError("no slots won provided")  # slots_allocation.go:261-263
+    if action == "slots-covered-check" and not any(
+        s.get("slots") for s in params.get("slotsWon") or []
+    ):
+        raise StepError("proportion -0 of slots covered is lower than threshold")  # slots_won.go
+    if action == "rotate-balance":
+        mapping = params.get("mapping") or []
+        if len(mapping) != len(params.get("pubkeys") or []):  # rotate.go:41-43
+            raise StepError("length of mapping is not equal to number of key files")
+        if any(not 0 <= m < len(mapping) for m in mapping):  # rotate.go:53-57
+            raise StepError("wrong index in the mapping")
     if action == "discovery":
         for node in discover(config, params):
             output(step, "participant", node, True, cache)
@@ -206,6 +301,7 @@ def run_step(config: dict, step: int, action: str, params: dict, cache: dict) ->
         receipts = params.get("receipts") or []
         if not isinstance(receipts, list) or not all(isinstance(r, dict) for r in receipts):
             raise StepError("json: cannot unmarshal receipts")
+        time.sleep(float(os.environ.get("FAKE_STOP_DELAY_SEC") or 0))  # a slow daemon
         record = os.environ.get("STOP_RECORD_FILE")
         if record:
             with open(record, "a") as sink:
@@ -215,6 +311,8 @@ def run_step(config: dict, step: int, action: str, params: dict, cache: dict) ->
         seconds = float(params.get("min") or 0) * 60 + float(params.get("sec") or 0)
         time.sleep(seconds)
     elif action == "load-keys":
+        if not params.get("dir"):  # os.ReadDir("") fails (misc.go:246)
+            raise StepError("open : no such file or directory")
         directory = Path(params["dir"])
         for path in sorted(directory.iterdir()):
             if not path.name.endswith(".pub"):
@@ -282,9 +380,11 @@ def main() -> int:
         env_step(n) for n in ("FAIL_AT_STEP", "CRASH_AT_STEP", "HANG_AT_STEP")
     )
     stream, pos, step = sys.stdin.read(), 0, 0
+    decoder = json.JSONDecoder(
+        parse_constant=_refuse_constant, parse_float=_go_float, object_pairs_hook=_merge_pairs
+    )
     if re.match(r'"stop \d+ scheduled transaction receipt', stream):
         fail_at = crash_at = hang_at = None  # failure switches target experiment runs only
-    decoder = json.JSONDecoder()
     caches: dict = {"": {}}
     batch: list[dict] = []
 
@@ -309,13 +409,13 @@ def main() -> int:
         batch.clear()
 
     while True:
-        while pos < len(stream) and stream[pos].isspace():
+        while pos < len(stream) and stream[pos] in GO_SPACE:
             pos += 1
         if pos >= len(stream):
             break
         try:
             value, pos = decoder.raw_decode(stream, pos)
-        except json.JSONDecodeError:
+        except ValueError:  # syntax, NaN, overflow: orchestrator.go:260-266 code 5, dropped
             return 0  # decode error: RunActions' error is discarded → silent exit 0
         if isinstance(value, str):
             log("INFO", value)  # orchestrator.go:270-271: logged, and echoed raw to stderr
@@ -326,6 +426,8 @@ def main() -> int:
         action, raw_params = value.get("action", ""), value.get("params") or {}
         if action != "fund-keys":
             flush_batch()
+        if action not in ACTIONS:
+            return 0  # "Unknown action name" (orchestrator.go:285-290): no marker, dropped
         try:
             params = {k: resolve(v, step, caches) for k, v in raw_params.items()}
         except StepError:
@@ -349,10 +451,17 @@ def main() -> int:
                 time.sleep(3600)
         if step == fail_at:
             return 0  # a failing step ends the run; main.go:48 discards the error unprinted
+        if step == env_step("LIBRARY_ERROR_AT_STEP"):
+            # Not the orchestrator's own code (it logs at WARN and goes on, payments.go:76):
+            # a library it links logging through go-log at ERROR, and the step carrying on.
+            log("ERROR", "graphql: transport failure, response dropped")
         try:
             run_step(config, step, action, params, caches[""])
         except StepError:
             return 0  # as above: no ERROR line, exit 0
+        except GoPanicError as panic:
+            sys.stderr.write(f"panic: {panic}\n\ngoroutine 1 [running]:\n")
+            return 2
         step += 1
     if batch:  # main.go:50-56: a trailing batch's error is printed, and exits 1
         flush_batch()

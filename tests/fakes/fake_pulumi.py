@@ -7,7 +7,10 @@ The Automation API drives the CLI with these command lines (installed SDK, pulum
 - every other command gets `--non-interactive` inserted first (_cmd.py:223-231);
 - `stack select --stack S`, then `stack init S [--secrets-provider P]` when select failed with
   "no stack named … found" (_stack.py:257-264, _local_workspace.py:468-484, errors.py:70,84);
-- `config set-all --stack S --json J` (_local_workspace.py:365-367);
+- `config set-all --stack S --json J` (_local_workspace.py:365-367), refused as an unknown flag
+  when FAKE_PULUMI_VERSION claims a CLI before v3.202.0 (pulumi/pulumi#19427, 3.202.0 changelog);
+- `config --json --stack S` (listing; secure values as `{"secret": true}` without a value) and
+  `config rm-all --stack S KEY…` (_local_workspace.py:375-382), run by `up --config`;
 - `up --yes --skip-preview [--color C] --exec-kind auto.local --stack S` (_stack.py:391-443);
 - `destroy --skip-preview --yes --exec-kind auto.local --stack S` (_stack.py:981-1038);
 - `stack output --json [--show-secrets] --stack S` (_local_workspace.py:699-712; also run
@@ -35,7 +38,12 @@ Behaviour copied from the real CLI (pulumi/pulumi@1b594989), unhappy paths first
 - error lines go to stderr as "error: <message>" (pkg/cmd/pulumi/main.go:67-70).
 
 The fake never runs the program: `up` creates FAKE_PULUMI_RESOURCES (default 3) resources and
-exports the outputs in the JSON file FAKE_PULUMI_OUTPUTS. FAKE_PULUMI_FAIL_AT=k fails the k-th
+exports the outputs in the JSON file FAKE_PULUMI_OUTPUTS, where a secret value (what the program
+wraps in `Output.secret`) is written as Pulumi's state writes it: an object with the secret
+signature `{"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "plaintext":
+<JSON text>}` (sdk/go/common/resource/sig/sig.go). `stack output` shows every output holding such
+a value, at any depth, as "[secret]" unless `--show-secrets`, which unwraps them all.
+FAKE_PULUMI_FAIL_AT=k fails the k-th
 resource (0-based); FAKE_PULUMI_STEP_SECONDS sleeps per resource. Every invocation is appended to
 FAKE_PULUMI_LOG (JSON lines) so tests can assert what was run. State is a directory named by
 PULUMI_BACKEND_URL=file://DIR, as the diy backend.
@@ -53,9 +61,26 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
-VERSION = "v3.205.0"
+VERSION = os.environ.get("FAKE_PULUMI_VERSION", "v3.205.0")
+SET_ALL_JSON_SINCE = (3, 202, 0)
+"""`config set-all --json` (pulumi/pulumi#19427) is in v3.202.0 and later; before, cobra refuses
+the flag ("unknown flag: --json")."""
 SECRET_SENTINEL = "[secret]"
-SECRET_OUTPUTS = {"orchestratorKey", "fundingKeys", "postgresPassword", "postgresReaderPassword"}
+SIG_KEY, SIG_SECRET = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
+
+
+def holds_secret(value: Any) -> bool:
+    if isinstance(value, dict):
+        return value.get(SIG_KEY) == SIG_SECRET or any(map(holds_secret, value.values()))
+    return isinstance(value, list) and any(map(holds_secret, value))
+
+
+def unwrap(value: Any) -> Any:
+    if isinstance(value, dict):
+        if value.get(SIG_KEY) == SIG_SECRET:
+            return unwrap(json.loads(value["plaintext"]))
+        return {key: unwrap(item) for key, item in value.items()}
+    return [unwrap(item) for item in value] if isinstance(value, list) else value
 
 
 class CliError(Exception):
@@ -312,7 +337,8 @@ def main(argv: list[str]) -> int:
         print(f"Created stack '{name}'")
         return 0
     if command == ["config", "set-all"]:
-        opts = options(rest, {"--path"}, {"--stack", "--json"})
+        valued = {"--stack", "--json"} if version() >= SET_ALL_JSON_SINCE else {"--stack"}
+        opts = options(rest, {"--path"}, valued)
         stack = opts["--stack"]
         load(stack)
         values = json.loads(opts["--json"])
@@ -328,6 +354,24 @@ def main(argv: list[str]) -> int:
             document.setdefault("config", {})[key] = value.get("objectValue", value["value"])
         _write_yaml(config_path, document)
         return 0
+    if command == ["config", "rm-all"]:
+        opts = options(rest, {"--path"}, {"--stack"})
+        stack = opts["--stack"]
+        load(stack)
+        config_path = Path.cwd() / f"Pulumi.{stack}.yaml"
+        document = _read_yaml(config_path) if config_path.exists() else {}
+        for key in opts["positional"]:  # a key that is not set is no error
+            (document.get("config") or {}).pop(key, None)
+        _write_yaml(config_path, document)
+        return 0
+    if args[:1] == ["config"] and (len(args) == 1 or args[1].startswith("-")):  # list
+        opts = options(args[1:], {"--json", "--show-secrets"}, {"--stack"})
+        stack = opts["--stack"]
+        load(stack)
+        config_path = Path.cwd() / f"Pulumi.{stack}.yaml"
+        values = (_read_yaml(config_path).get("config") or {}) if config_path.exists() else {}
+        print(json.dumps({key: _config_json(value) for key, value in values.items()}, indent=2))
+        return 0
     if command == ["up"]:
         opts = options(
             rest, {"--yes", "--skip-preview"}, {"--stack", "--exec-kind", "--color", "--parallel"}
@@ -342,11 +386,12 @@ def main(argv: list[str]) -> int:
         opts = options(rest, {"--json", "--show-secrets"}, {"--stack"})
         state = load(opts["--stack"])
         outputs = state.get("outputs", {})
-        if not opts.get("--show-secrets"):
-            outputs = {
-                key: SECRET_SENTINEL if key in SECRET_OUTPUTS else value
-                for key, value in outputs.items()
-            }
+        outputs = {
+            key: unwrap(value)
+            if opts.get("--show-secrets")
+            else (SECRET_SENTINEL if holds_secret(value) else value)
+            for key, value in outputs.items()
+        }
         print(json.dumps(outputs, indent=2))
         return 0
     if command == ["stack", "history"]:
@@ -356,6 +401,21 @@ def main(argv: list[str]) -> int:
         print(json.dumps(state.get("history", [])[:size], indent=2))
         return 0
     fail(f"unknown command {' '.join(command)!r} for the fake pulumi")
+
+
+def version() -> tuple[int, int, int]:
+    major, minor, patch = VERSION.removeprefix("v").split("-")[0].split(".")
+    return int(major), int(minor), int(patch)
+
+
+def _config_json(value: Any) -> dict[str, Any]:
+    """One key as `pulumi config --json` lists it: secure values masked, objects also as
+    `objectValue` (the shape `config set-all --json` reads back)."""
+    if isinstance(value, dict) and set(value) == {"secure"}:
+        return {"secret": True}
+    if isinstance(value, dict | list):
+        return {"value": json.dumps(value), "objectValue": value, "secret": False}
+    return {"value": value if isinstance(value, str) else json.dumps(value), "secret": False}
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

@@ -4,6 +4,11 @@ The ITN server checks `Authorization` the way the daemon does (mina-nodes §2.4)
 PyNaCl directly rather than with the code under test: 401 for a malformed header, an unknown key
 or a bad signature; `auth` is the only unsequenced operation; everything else must be sequenced
 with this server's uuid and the signer's next seqno, else 412.
+
+With `scheduler_file` (the handle table the fake orchestrator schedules into), a sequenced
+`stopScheduledTransactions(handle)` answers as the daemon does (mina_graphql.ml,
+stop_scheduled_transactions): a handle this node holds and whose duration has not run out is
+removed and acknowledged; any other is "Could not find scheduled transactions with handle …".
 """
 
 from __future__ import annotations
@@ -12,10 +17,12 @@ import base64
 import binascii
 import json
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import nacl.exceptions
@@ -78,6 +85,7 @@ class FakeDaemon:
     server_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     seqnos: dict[str, int] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
+    scheduler_file: Path | None = None
 
     def __post_init__(self) -> None:
         self.itn = _Server(self._itn)
@@ -134,7 +142,23 @@ class FakeDaemon:
             return 412, {"error": "sequencing"}
         self.seqnos[public_b64] = seqno + 1
         record["status"] = 200
+        request = json.loads(body or b"{}")
+        if self.scheduler_file is not None and "stopScheduledTransactions" in query:
+            return 200, self._stop(str((request.get("variables") or {}).get("handle")))
         return 200, {"data": {}}
+
+    def _stop(self, handle: str) -> dict[str, Any]:
+        assert self.scheduler_file is not None
+        table = json.loads(self.scheduler_file.read_text()) if self.scheduler_file.exists() else {}
+        entry = table.get(handle) or {}
+        mine = entry.get("address") == f"127.0.0.1:{self.itn.port}"
+        if not mine or entry["expires"] <= time.time():
+            message = f"Could not find scheduled transactions with handle {handle}"
+            return {"data": None, "errors": [{"message": message}]}
+        del table[handle]
+        self.scheduler_file.write_text(json.dumps(table))
+        message = f"Requesting stop of scheduled transactions with handle {handle}"
+        return {"data": {"stopScheduledTransactions": message}}
 
     def _graphql(self, method: str, path: str, headers: dict[str, str], body: bytes):
         query = json.loads(body or b"{}").get("query", "")

@@ -28,6 +28,7 @@ from tests.fakes.outputs_fixture import (
     worker_pod_item,
     write_outputs,
 )
+from tests.fakes.process_tree import assert_none_left, tree_marker
 from tests.fakes.servers import FakeDaemon, FakeUptimeBackend
 
 ROOT = Path(__file__).parents[2]
@@ -70,8 +71,10 @@ def payments_script(*tail: dict) -> str:
 @pytest.fixture
 def env(tmp_path: Path) -> dict:
     outputs = write_outputs(tmp_path / "outputs.json", make_outputs(work_dir=str(tmp_path / "pod")))
+    marker = tree_marker()
     variables = {
         **os.environ,
+        **marker,
         "FAKE_PARTICIPANTS": PARTICIPANTS,
         "STOP_RECORD_FILE": str(tmp_path / "stops.jsonl"),
         "FAKE_INVOCATIONS_FILE": str(tmp_path / "invocations.jsonl"),
@@ -80,7 +83,7 @@ def env(tmp_path: Path) -> dict:
     }
     for name in ("FAIL_AT_STEP", "CRASH_AT_STEP", "HANG_AT_STEP", "FAKE_STOP_FAIL"):
         variables.pop(name, None)
-    return {"tmp": tmp_path, "outputs": outputs, "env": variables}
+    return {"tmp": tmp_path, "outputs": outputs, "env": variables, "marker": marker}
 
 
 def cli(env: dict, *args: str, extra: dict | None = None, **kw: object) -> subprocess.Popen[str]:
@@ -185,11 +188,13 @@ def test_sigint_stops_exactly_the_receipts_issued(env: dict) -> None:
         "--orchestrator",
         FAKE_ORCHESTRATOR,
         extra={"HANG_AT_STEP": "2"},
+        start_new_session=True,
     )
     wait_for_receipts(out, 3)
-    process.send_signal(signal.SIGINT)
+    os.killpg(process.pid, signal.SIGINT)  # Ctrl-C as a terminal sends it
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
+    assert_none_left(env["marker"])
     records = stop_records(env)
     assert all(len(record["receipts"]) == 1 for record in records)  # one receipt per step
     assert stopped_by_runner(env) == issued(out)
@@ -268,22 +273,7 @@ def test_failed_stop_is_reported(env: dict) -> None:
 
 
 def test_stop_after_the_runner_was_killed(env: dict) -> None:
-    script = write_script(env, payments_script(_step("wait", sec=60)))
-    out = env["tmp"] / "run"
-    process = cli(
-        env,
-        "run",
-        "--script",
-        script,
-        "--out",
-        str(out),
-        "--orchestrator",
-        FAKE_ORCHESTRATOR,
-        extra={"HANG_AT_STEP": "2"},
-    )
-    wait_for_receipts(out, 3)
-    process.send_signal(signal.SIGKILL)
-    process.communicate(timeout=10)
+    out = _killed_runner(env)
     orphan = json.loads((out / "run.json").read_text())["pid"]
     assert Path(f"/proc/{orphan}").exists()  # the orchestrator outlived its runner
     assert stop_records(env) == []
@@ -513,9 +503,15 @@ def test_wait_through_port_forward_by_default(
     calls = [json.loads(x) for x in (env["tmp"] / "kubectl.jsonl").read_text().splitlines()]
     forwards = [c for c in calls if c[0] == "port-forward"]
     assert {c[-3] for c in forwards} >= {"pod/n0-0", "pod/n1-0"}
-    assert ["port-forward", "-n", "exp1", "--address", "127.0.0.1", "service/uptime-backend"] in [
-        c[:-1] for c in forwards
-    ]
+    assert [
+        "port-forward",
+        "-n",
+        "exp1",
+        "--address",
+        "127.0.0.1",
+        "--pod-running-timeout=20s",
+        "service/uptime-backend",
+    ] in [c[:-1] for c in forwards]
     assert all(d.requests and d.requests[-1]["status"] == 200 for d in daemons)
     assert all(ORCHESTRATOR_KEY not in " ".join(c) for c in calls)
 
@@ -761,7 +757,6 @@ def test_a_run_that_cannot_start_says_so_and_frees_its_out(env: dict) -> None:
         '{"target": "pod"}',
         '{"target": {"kind": "pod"}, "receiptsIssued": {}}',
         '{"target": {"kind": "local", "executable": 5}}',
-        '{"target": {"kind": "local", "executable": "x"}, "stepsStarted": ["1"]}',
         "[" * 100_000,
         "\udcff",
     ],
@@ -776,3 +771,170 @@ def test_run_json_of_the_wrong_shape_is_one_line(env: dict, content: str) -> Non
         assert result.returncode == 2, result.stderr
         assert len(result.stderr.strip().splitlines()) == 1, result.stderr
         assert result.stderr.startswith(f"error: --run: {run / 'run.json'}")
+
+
+def _killed_runner(env: dict) -> Path:
+    """A run whose runner was SIGKILLed with three receipts out (its orchestrator lives on)."""
+    script = write_script(env, payments_script(_step("wait", sec=60)))
+    out = env["tmp"] / "run"
+    process = cli(
+        env,
+        "run",
+        "--script",
+        script,
+        "--out",
+        str(out),
+        "--orchestrator",
+        FAKE_ORCHESTRATOR,
+        extra={"HANG_AT_STEP": "2"},
+    )
+    wait_for_receipts(out, 3)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=10)
+    return out
+
+
+def test_ctrl_c_during_stop_lets_the_stop_finish(env: dict) -> None:
+    out = _killed_runner(env)
+    process = cli(
+        env, "stop", "--run", str(out), extra={"FAKE_STOP_DELAY_SEC": "1"}, start_new_session=True
+    )
+    deadline = time.monotonic() + 20
+    while not list(out.glob("stop-1.script.jsonl")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # the stop run's orchestrator is at its first step
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "SIGINT: still stopping the load; it finishes first" in err
+    assert "Traceback" not in err
+    assert stopped_by_runner(env) == issued(out)
+    assert_none_left(env["marker"])
+
+
+def _waiting(env: dict, pods: Path) -> subprocess.Popen[str]:
+    """`wait` through port-forwards on a network that never gets ready (n1 catching up)."""
+    process = cli(
+        env,
+        "--kubectl",
+        FAKE_KUBECTL,
+        "wait",
+        "--timeout",
+        "600",
+        extra={"FAKE_KUBECTL_PODS": str(pods)},
+        start_new_session=True,
+    )
+    log = env["tmp"] / "kubectl.jsonl"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if log.exists() and log.read_text().count("port-forward") >= 3:
+            return process
+        time.sleep(0.05)
+    process.kill()
+    raise AssertionError("wait never opened its port-forwards")
+
+
+@pytest.mark.parametrize(
+    ("signum", "to_group"),
+    [(signal.SIGINT, True), (signal.SIGTERM, True), (signal.SIGTERM, False)],
+    ids=["ctrl-c", "sigterm-to-group", "sigterm-to-wait-only"],
+)
+def test_a_signal_ends_wait_in_one_line_leaving_no_port_forward(
+    env: dict, ready_network, signum: int, to_group: bool
+) -> None:
+    """Ctrl-C reaches the whole group; a CI cancel or `kill` may reach only `wait`, whose
+    kubectl children then get nothing unless `wait` ends them."""
+    daemons, pods = ready_network
+    daemons[1].sync_status = "CATCHUP"
+    process = _waiting(env, pods)
+    if to_group:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 130, err
+    assert err.splitlines()[-1] == (
+        f"wait: interrupted by {signal.Signals(signum).name}; not waiting any longer"
+    )
+    assert "Traceback" not in err
+    assert_none_left(env["marker"])
+
+
+def test_an_error_line_fails_an_otherwise_clean_run(env: dict) -> None:
+    """Rule 4 of the runner: exit 0, every step's marker and every guaranteed output, and yet an
+    ERROR line on stderr fails the run (and its load is stopped)."""
+    out, result = _run(
+        env, payments_script(_step("wait", sec=0)), extra={"LIBRARY_ERROR_AT_STEP": "2"}
+    )
+    assert result.returncode == 1, result.stderr
+    state = json.loads((out / "run.json").read_text())
+    assert state["exitStatus"] == 0
+    assert 3 in state["stepsStarted"]  # the sentinel: every script step finished
+    assert state["reason"].startswith("error logged: ")
+    assert "graphql: transport failure" in state["reason"]
+    assert stopped_by_runner(env) == issued(out)
+
+
+@pytest.fixture
+def daemons(env: dict):
+    """Two daemons holding the schedule table the fake orchestrator writes, as participants."""
+    table = env["tmp"] / "scheduler.json"
+    made = [FakeDaemon({ORCHESTRATOR_PUBLIC_KEY}, scheduler_file=table) for _ in range(2)]
+    env["env"]["FAKE_SCHEDULER_FILE"] = str(table)
+    env["env"]["FAKE_PARTICIPANTS"] = ",".join(f"127.0.0.1:{d.itn.port}" for d in made)
+    yield made
+    for daemon in made:
+        daemon.close()
+
+
+def test_a_handle_the_daemon_forgot_is_ended_not_failed(env: dict, daemons) -> None:
+    """The first daemon forgot its schedule (it restarted): the stop step fails without saying
+    why (main.go:48), the runner asks that daemon itself, learns the handle is gone, and the
+    run's own failure is all that is left (exit 1, not a failed stop)."""
+    out, result = _run(
+        env, payments_script(), extra={"CRASH_AT_STEP": "2", "FAKE_FORGET_FIRST": "1"}
+    )
+    assert result.returncode == 1, result.stderr
+    first, *others = issued(out)
+    state = json.loads((out / "run.json").read_text())
+    fate = state["receiptStates"][f"{first['address']} {first['handle']}"]
+    assert fate["state"] == "ended"
+    assert "no longer knows the handle" in fate["reason"]
+    assert {r["handle"] for r in state["receiptsStopped"]} == {r["handle"] for r in others}
+    assert "STOP FAILED" not in result.stderr
+    asked = [r for r in daemons[0].requests if b"stopScheduledTransactions" in r["body"]]
+    assert [r["status"] for r in asked] == [200]  # signed and sequenced as the daemon wants
+
+
+def test_a_stop_step_that_could_not_reach_is_finished_at_the_daemon(env: dict, daemons) -> None:
+    out, result = _run(env, payments_script(), extra={"CRASH_AT_STEP": "2", "FAKE_STOP_FAIL": "1"})
+    assert result.returncode == 1, result.stderr
+    state = json.loads((out / "run.json").read_text())
+    assert {r["handle"] for r in state["receiptsStopped"]} == {r["handle"] for r in issued(out)}
+    assert json.loads((env["tmp"] / "scheduler.json").read_text()) == {}  # nothing scheduled
+    assert "still knew" in result.stderr
+
+
+def test_a_bad_field_of_run_json_is_named_and_the_rest_is_used(env: dict) -> None:
+    """One odd field never blocks cleanup: status and stop name it (file and field) and go on."""
+    run = env["tmp"] / "run"
+    run.mkdir()
+    state = {
+        "target": {"kind": "local", "executable": FAKE_ORCHESTRATOR},
+        "stepsStarted": ["1", 0],
+        "receiptStates": {"a h": {"state": "failed"}},
+        "stops": [{"tag": "stop-1", "ok": False, "receipts": 7}],
+    }
+    (run / "run.json").write_text(json.dumps(state))
+    (run / "orchestrator-config.json").write_text("{}")
+    status = run_cli(env, "status", "--run", str(run))
+    assert status.returncode == 0, status.stderr
+    assert f"note: {run / 'run.json'}: `stepsStarted[0]` is not a step number; skipped" in (
+        status.stdout
+    )
+    assert "`stops[0].receipts` is not a list; read as empty" in status.stdout
+    assert "stop-1: FAILED (None), 0 receipt(s)" in status.stdout
+    stop = run_cli(env, "stop", "--run", str(run))
+    assert stop.returncode == 0, stop.stderr
+    assert "`stepsStarted[0]` is not a step number; skipped" in stop.stderr
+    assert "nothing left to stop" in stop.stderr

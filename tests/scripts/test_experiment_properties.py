@@ -1,5 +1,9 @@
 """Property tests: mutated scripts, outputs files and run directories never crash the runner.
 
+Run directories are mutated field by field (every `run.json` field and the fields inside its
+receipts, stops and receipt states; the bytes of `stdout.jsonl` and `script.jsonl`) and read by
+every command that reads them: `status`, `stop`, teardown's scan and the report's reader.
+
 Every outcome is success, or exit 2 with exactly one `error: …` line (or a `check` report naming
 lines); never a traceback, never a write outside the given paths. Derandomised, fixed budget.
 """
@@ -14,7 +18,11 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from minaperf.orchestrator.config import CONFIG_FILE_NAME
+from minaperf.outputs import parse_outputs
+from minaperf.report.run import RunDirError, read_run
 from scripts import experiment
+from scripts.teardown import outstanding_runs
 from tests.fakes.outputs_fixture import make_outputs
 
 ROOT = Path(__file__).parents[2]
@@ -114,3 +122,83 @@ def test_config_from_mutated_outputs(
         outputs.write_text(json.dumps({**make_outputs(), path: value}))
         code, err = _outcome(capsys, ["--outputs", str(outputs), "config"])
         _one_error_line_or_ok(code, err)
+
+
+ONLINE_URL = "http://uptime-backend.exp1.svc.cluster.local:8080/v1/online"
+RECEIPT = {"step": 0, "time": "2026-01-01T00:00:00Z", "address": "127.0.0.1:1", "handle": "h"}
+NESTED = {
+    "receiptsIssued": RECEIPT,
+    "stops": {"tag": "stop-1", "ok": False, "reason": "r", "receipts": [RECEIPT]},
+    "receiptStates": {"state": "failed", "reason": "r", "at": "2026-01-01T00:00:01Z"},
+}
+ODD = (
+    JSON
+    | st.sampled_from(["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "2026-01-01T00:00:00"])
+    | st.integers(min_value=10**15)
+)
+
+
+def _mutated_state(draw: st.DrawFn) -> dict:
+    state = {
+        **STATE,
+        "target": {"kind": "local", "executable": "/bin/false"},
+        "receiptsIssued": [dict(RECEIPT)],
+        "stops": [dict(NESTED["stops"])],
+        "receiptStates": {"127.0.0.1:1 h": dict(NESTED["receiptStates"])},
+    }
+    where = draw(st.sampled_from([*sorted(k for k in STATE if k != "target"), *sorted(NESTED)]))
+    if where in NESTED and draw(st.booleans()):
+        field = draw(st.sampled_from(sorted(NESTED[where])))
+        entry = state[where]["127.0.0.1:1 h"] if where == "receiptStates" else state[where][0]
+        entry[field] = draw(ODD)
+    else:
+        state[where] = draw(ODD)
+    return state
+
+
+@st.composite
+def run_directories(draw: st.DrawFn) -> dict[str, bytes]:
+    """`run.json` with one field mutated, a torn or foreign `stdout.jsonl`, an odd script."""
+    receipt_line = json.dumps(
+        {"time": draw(ODD), "step": draw(ODD), "name": "receipt", "value": draw(ODD)}
+    ).encode()
+    script = json.dumps(
+        {"action": "payments", "params": {"durationMin": draw(ODD), "tps": 1, "minTps": 1}}
+    ).encode()
+    return {
+        "run.json": json.dumps(_mutated_state(draw)).encode(),
+        "stdout.jsonl": receipt_line
+        + b"\n"
+        + draw(st.sampled_from([b"", b'{"a": \xe2\x82']))
+        + draw(st.binary(max_size=8)),
+        "script.jsonl": draw(st.sampled_from([script, b"\xe9t\xe9\n", b"\x00\xff" * 4])),
+    }
+
+
+@PROPERTY
+@given(files=run_directories())
+def test_every_reader_of_a_mutated_run_directory(
+    capsys: pytest.CaptureFixture[str], files: dict[str, bytes]
+) -> None:
+    outputs = parse_outputs(make_outputs(online_url=ONLINE_URL))
+    with tempfile.TemporaryDirectory() as tmp:
+        run = Path(tmp) / "runs" / "r1"
+        run.mkdir(parents=True)
+        for name, data in files.items():
+            (run / name).write_bytes(data)
+        (run / CONFIG_FILE_NAME).write_text(json.dumps({"onlineURL": ONLINE_URL}))
+        code, err = _outcome(capsys, ["status", "--run", str(run)])
+        _one_error_line_or_ok(code, err)
+        code, err = _outcome(capsys, ["stop", "--run", str(run)])
+        assert "Traceback" not in err
+        assert code in (0, 2, 3), err
+        if code == 2:
+            assert err.startswith(f"error: --run: {run / 'run.json'}"), err
+        assert outstanding_runs(run.parent, outputs) in ([], [run])  # teardown goes on
+        try:
+            read_run(run)
+        except RunDirError as error:
+            message = str(error)
+        else:
+            message = "--run: read"
+        assert message.startswith("--run: "), message

@@ -24,6 +24,7 @@ from minaperf import lifecycle
 from minaperf.lifecycle import Lifecycle
 from tests.fakes.outputs_fixture import ORCHESTRATOR_PUBLIC_KEY, make_outputs, node, worker_pod_item
 from tests.fakes.pinned import pinned_copy
+from tests.fakes.process_tree import assert_none_left, tree_marker
 from tests.fakes.servers import FakeDaemon, FakeUptimeBackend
 from tests.scripts.test_experiment_cli import (
     FAKE_KUBECTL,
@@ -34,6 +35,7 @@ from tests.scripts.test_experiment_cli import (
 
 ROOT = Path(__file__).parents[2]
 FAKE_PULUMI = ROOT / "tests" / "fakes" / "fake_pulumi.py"
+SIG_KEY, SIG_SECRET = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
 
 
 class World:
@@ -83,11 +85,16 @@ class World:
             online_url=f"http://127.0.0.1:{self.uptime.port}/v1/online",
             work_dir=str(tmp / "pod"),
         )
+        # What the program wraps in Output.secret (components/experiment.py), as state holds it.
+        for key in ("orchestratorKey", "fundingKeys", "postgresPassword"):
+            outputs[key] = {SIG_KEY: SIG_SECRET, "plaintext": json.dumps(outputs[key])}
         (tmp / "outputs.json").write_text(json.dumps(outputs))
         self.script = tmp / "experiment.jsonl"
         self.script.write_text(payments_script())
         self.run_dir = tmp / "run"
+        self.marker = tree_marker()
         self.env = {
+            **self.marker,
             **os.environ,
             "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}",
             "PULUMI_BACKEND_URL": f"file://{self.state}",
@@ -143,6 +150,7 @@ class World:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,  # its own process group, signalled as a terminal would
         )
 
     def up(
@@ -323,14 +331,16 @@ def test_a_locked_stack_is_left_alone(world: World) -> None:
 
 
 def _interrupt_when(world: World, condition: Callable[[], bool], *extra: str, **env: str):
+    """Ctrl-C as a terminal sends it: SIGINT to the command's whole process group."""
     process = world.start("--destroy-after", *extra, env=env)
     try:
         _wait_until(condition)
-        process.send_signal(signal.SIGINT)
+        os.killpg(process.pid, signal.SIGINT)
         out, err = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
+    assert_none_left(world.marker)
     return process.returncode, out, err
 
 
@@ -344,7 +354,8 @@ def test_ctrl_c_during_up_cancels_pulumi_and_destroys(world: World) -> None:
     )
     assert code == lifecycle.EXIT_INTERRUPTED, err
     assert "experiment up: interrupted during up" in out
-    assert "^C received; cancelling." in err
+    # One cancel: a second ^C would make pulumi quit at once (cancellation_scope.go:88)
+    assert err.count("^C received; cancelling.") == 1
     world.assert_destroyed()  # pulumi cancelled and released its lock, then destroy ran
 
 
@@ -379,14 +390,15 @@ def test_sigterm_during_wait_cleans_up_like_ctrl_c(world: World) -> None:
     try:
         _wait_until(lambda: (world.run_dir / "stack-outputs.json").exists())
         time.sleep(0.5)  # inside the readiness loop
-        process.send_signal(signal.SIGTERM)
+        process.send_signal(signal.SIGTERM)  # a CI cancel: this process only
         out, err = process.communicate(timeout=120)
     finally:
         if process.poll() is None:
-            process.kill()
+            os.killpg(process.pid, signal.SIGKILL)
     assert process.returncode == lifecycle.EXIT_INTERRUPTED, err
     assert "interrupted during wait" in out
     world.assert_destroyed()
+    assert_none_left(world.marker)
 
 
 def test_ctrl_c_during_destroy_lets_it_finish(world: World) -> None:
@@ -398,6 +410,7 @@ def test_ctrl_c_during_destroy_lets_it_finish(world: World) -> None:
     )
     assert code == 0, err
     assert "still cleaning up" in err
+    assert "^C received" not in err  # the terminal's SIGINT never reached pulumi
     assert "  stack exp1: destroyed" in out
     world.assert_destroyed()
 
@@ -513,3 +526,120 @@ def test_set_all_json_has_the_pulumi_config_json_shape() -> None:
         "ns:obj": {"value": '{"a": [1]}', "objectValue": {"a": [1]}, "secret": False},
         "ns:s": {"value": "x", "secret": False},
     }
+
+
+# ---------------------------------------------------------------------------------------------
+# Before anything is deployed
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (b"", "is empty (no steps); nothing would run"),
+        (b'{"action": "wait", "params": {"sec": 1}}\n\xe9\n', "not a UTF-8 text file (byte 41)"),
+    ],
+)
+def test_up_reads_the_script_as_check_does(world: World, content: bytes, message: str) -> None:
+    world.script.write_bytes(content)
+    result = world.up("--destroy-after")
+    check = subprocess.run(
+        [sys.executable, "-m", "scripts.experiment", "check", str(world.script)],
+        cwd=ROOT,
+        env=world.env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == check.returncode == lifecycle.EXIT_BAD_INPUT
+    assert len(result.stderr.splitlines()) == 1, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr + check.stderr
+    assert world.pulumi_commands() == []  # nothing was deployed, not even a stack
+
+
+def test_a_pulumi_cli_without_set_all_json_is_one_line(world: World) -> None:
+    result = world.up("--destroy-after", env={"FAKE_PULUMI_VERSION": "v3.201.0"})
+    assert result.returncode == lifecycle.EXIT_BAD_INPUT
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert errors == [
+        "error: pulumi CLI v3.201.0 is too old: `experiment up` needs v3.202.0 or later "
+        "(`config set-all --json`); update it (https://www.pulumi.com/docs/install/)"
+    ]
+    assert [args[:1] for args in world.pulumi_commands()] == [["version"]]
+    assert world.stack_state() is None
+
+
+def test_the_fake_pulumi_refuses_set_all_json_before_3_202(world: World) -> None:
+    env = {**world.env, "FAKE_PULUMI_VERSION": "v3.201.0"}
+    result = subprocess.run(
+        [sys.executable, str(FAKE_PULUMI), "config", "set-all", "--stack", "s", "--json", "{}"],
+        cwd=world.project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert (result.returncode, result.stderr) == (1, "error: unknown flag: --json\n")
+
+
+def _prepare(world: World, monkeypatch: pytest.MonkeyPatch, config: Path) -> None:
+    from scripts import experiment
+    from scripts.experiment_cli import up
+
+    for key, value in world.env.items():
+        monkeypatch.setenv(key, value)
+    argv = world.command()[3:]
+    argv[argv.index("--config") + 1] = str(config)
+    args = experiment.build_parser().parse_args(argv)
+    wanted = up.desired_config("exp1", config, [], world.project)
+    up.Experiment(args, "exp1", wanted).prepare_stack()
+
+
+def test_up_config_b_after_a_holds_exactly_b(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    import yaml
+
+    first = yaml.safe_load(world.stack_config.read_text())
+    _prepare(world, monkeypatch, world.stack_config)
+    stack_file = world.project / "Pulumi.exp1.yaml"
+    written = yaml.safe_load(stack_file.read_text())
+    assert "mina-itn:postgres" in written["config"]
+    # What the user set on the stack itself: a secret and the project.
+    written["config"]["mina-itn:apiToken"] = {"secure": "v1:c2FsdA==:Y2lwaGVy"}
+    written["config"]["gcp:project"] = "my-project"
+    stack_file.write_text(yaml.safe_dump(written))
+    second = dict(first["config"])
+    del second["mina-itn:postgres"]
+    smaller = world.tmp / "b.yaml"
+    smaller.write_text(yaml.safe_dump({"config": second}))
+
+    _prepare(world, monkeypatch, smaller)
+
+    config = yaml.safe_load(stack_file.read_text())["config"]
+    assert "mina-itn:postgres" not in config  # A's key that B leaves out is gone
+    assert config["mina-itn:apiToken"] == {"secure": "v1:c2FsdA==:Y2lwaGVy"}
+    assert config["gcp:project"] == "my-project"
+    assert set(config) == set(second) | {"mina-itn:apiToken", "gcp:project"}
+
+
+def test_stale_config_keys_rule() -> None:
+    current = {
+        "ns:a": {"value": "1", "secret": False},
+        "ns:gone": {"value": "x", "secret": False},
+        "ns:token": {"secret": True},
+        "gcp:project": {"value": "p", "secret": False},
+    }
+    assert lifecycle.stale_config_keys(current, {"ns:a": 1}) == ["ns:gone"]
+    assert lifecycle.stale_config_keys(current, {"ns:a": 1, "ns:gone": 2}) == []
+
+
+def test_the_fake_pulumi_masks_any_output_holding_a_secret() -> None:
+    from tests.fakes.fake_pulumi import holds_secret, unwrap
+
+    secret = {SIG_KEY: SIG_SECRET, "plaintext": json.dumps({"k": "v"})}
+    nested = {"config": [1, {"token": secret}]}
+    assert holds_secret(secret)
+    assert holds_secret(nested)  # the whole output is masked, as `pulumi stack output` does
+    assert not holds_secret({"plain": [1, {"a": "b"}]})
+    assert unwrap(nested) == {"config": [1, {"token": {"k": "v"}}]}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import subprocess
 from pathlib import Path
 
@@ -97,7 +98,7 @@ def test_port_forward_to_a_missing_or_pending_pod_fails_in_one_line(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("FAKE_KUBECTL_PODS", str(_pods(tmp_path, **{"bp-1-0": "Pending"})))
-    access = PortForwardAccess(FAKE_KUBECTL, "exp1", startup_timeout=10)
+    access = PortForwardAccess(FAKE_KUBECTL, "exp1", pod_running_timeout=1)
     with (
         pytest.raises(PortForwardError, match='pods "gone-0" not found'),
         access.open("x", [1], pod="gone-0"),
@@ -110,6 +111,26 @@ def test_port_forward_to_a_missing_or_pending_pod_fails_in_one_line(
         pass
 
 
+def test_close_all_ends_open_forwards_and_refuses_new_ones(
+    tmp_path: Path, daemon: FakeDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What a signal in `wait` relies on: no kubectl outlives it, none starts after it."""
+    monkeypatch.setenv("FAKE_KUBECTL_PODS", str(_pods(tmp_path, **{"bp-1-0": "Running"})))
+    log = tmp_path / "kubectl.jsonl"
+    monkeypatch.setenv("FAKE_KUBECTL_LOG", str(log))
+    access = PortForwardAccess(FAKE_KUBECTL, "exp1")
+    with access.open("bp-1", [daemon.itn.port], pod="bp-1-0"):
+        (process,) = access._live
+        access.close_all()
+        assert process.poll() is not None
+    assert "--pod-running-timeout=20s" in log.read_text()
+    with (
+        pytest.raises(PortForwardError, match="port-forward to pod/bp-1-0: stopping"),
+        access.open("bp-1", [daemon.itn.port], pod="bp-1-0"),
+    ):
+        pass
+
+
 def test_kubectl_error_line_drops_klog_headers() -> None:
     stderr = (
         "E1129 19:36:28.123456   4242 memcache.go:265] couldn't get current server API group "
@@ -117,3 +138,46 @@ def test_kubectl_error_line_drops_klog_headers() -> None:
     )
     assert kubectl_error_line(stderr).startswith("couldn't get current server API group list")
     assert kubectl_error_line("") == "kubectl failed without a message"
+
+
+def test_a_service_port_reaches_its_named_target_port(
+    tmp_path: Path, daemon: FakeDaemon, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kubectl names the pod's port in its listener line, not the Service port asked for."""
+    pod = {
+        "metadata": {"name": "node-0", "labels": {"app": "node"}},
+        "status": {"phase": "Running"},
+        "spec": {"containers": [{"ports": [{"name": "itn", "containerPort": daemon.itn.port}]}]},
+    }
+    service = {
+        "metadata": {"name": "node"},
+        "spec": {"selector": {"app": "node"}, "ports": [{"port": 80, "targetPort": "itn"}]},
+    }
+    (tmp_path / "pods.json").write_text(json.dumps({"items": [pod]}))
+    (tmp_path / "services.json").write_text(json.dumps({"items": [service]}))
+    monkeypatch.setenv("FAKE_KUBECTL_PODS", str(tmp_path / "pods.json"))
+    monkeypatch.setenv("FAKE_KUBECTL_SERVICES", str(tmp_path / "services.json"))
+    with (
+        PortForwardAccess(FAKE_KUBECTL, "exp1").open("node.exp1", [80]) as base,
+        httpx.Client(trust_env=False) as client,
+    ):
+        info = itn_auth(client, base[80] + "/graphql", KEY.authorization_header)
+    assert info.server_uuid == daemon.server_uuid
+
+
+def test_a_forward_whose_pod_refuses_the_connection_ends(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kubectl 1.23+: the failed upstream connection ends the forward (kubernetes#103526); the
+    request fails at once rather than hanging on a dead tunnel."""
+    monkeypatch.setenv("FAKE_KUBECTL_PODS", str(_pods(tmp_path, **{"bp-1-0": "Running"})))
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))
+    port = closed.getsockname()[1]
+    closed.close()  # nothing listens there
+    access = PortForwardAccess(FAKE_KUBECTL, "exp1")
+    with access.open("bp-1", [port], pod="bp-1-0") as base:
+        (process,) = access._live
+        with httpx.Client(trust_env=False) as client, pytest.raises(httpx.HTTPError):
+            client.get(base[port])
+        assert process.wait(10) == 1

@@ -318,3 +318,161 @@ def test_line_numbers_stay_right_in_a_long_script() -> None:
     text += '\n{"action": "wait", "params": {"sec": 1.5}}\n'
     errors = lint_script(text).errors
     assert [e.line for e in errors] == [5001]
+
+
+# Issue 24 §1: what upstream (o1-labs/mina-perf-testing@7da1f2c orchestrator/src) refuses or
+# crashes on, each with the upstream lines the refusal cites.
+_DISCOVERY = {"action": "discovery", "params": {}}
+_REFUSED_BY_UPSTREAM = {
+    "tps-below-minTps": (
+        _script(_DISCOVERY, _payments(tps=0.5, minTps=1, feePayers=["EK"], nodes=["a:1"])),
+        "misc.go:206-216",
+    ),
+    "tps-over-minTps-overflows": (
+        _script(_payments(tps=1e300, minTps=1e-300, feePayers=["EK"], nodes=["a:1"])),
+        "misc.go:207-208",
+    ),
+    "nan": ('{"action": "wait", "params": {"sec": NaN}}\n', "orchestrator.go:260-266"),
+    "infinity": ('{"action": "wait", "params": {"sec": -Infinity}}\n', "orchestrator.go:260-266"),
+    "float-overflow": ('{"action": "payments", "params": {"tps": 1e400}}\n', "overflows float64"),
+    "form-feed": ('{"action": "wait", "params": {"sec": 1}}\n\x0c\n', "invalid JSON"),
+    "nbsp": ('\u00a0{"action": "wait", "params": {"sec": 1}}\n', "invalid JSON"),
+    "empty-action": ('{"action": "", "params": {}}\n', "orchestrator.go:285-290"),
+    "params-twice": (
+        '{"action": "wait", "params": {"bogus": 1}, "params": {"sec": 1}}\n',
+        "key `params` given twice",
+    ),
+    "allocate-slots-group-out-of-range": (
+        _script(
+            {
+                "action": "allocate-slots",
+                "params": {
+                    "groups": [1],
+                    "slotsWon": [{"address": "a:1", "slots": [1]}],
+                    "minSlots": 1,
+                    "maxSlots": 2,
+                },
+            },
+            {
+                "action": "isolate",
+                "params": {"nodes": {"type": "output", "step": 0, "name": "group1"}},
+            },
+        ),
+        "has no output `group1`",
+    ),
+    "join-outputs-nothing": (
+        _script(
+            {"action": "join", "params": {"group1": [], "group2": []}},
+            {
+                "action": "isolate",
+                "params": {"nodes": {"type": "output", "step": 0, "name": "group"}},
+            },
+        ),
+        "params.go:99-103",
+    ),
+    "except-outputs-nothing": (
+        _script(
+            {"action": "except", "params": {"group": ["a:1"], "except": ["a:1", "b:1"]}},
+            {
+                "action": "isolate",
+                "params": {"nodes": {"type": "output", "step": 0, "name": "group"}},
+            },
+        ),
+        "params.go:99-103",
+    ),
+    "file-reference": (
+        _script(
+            {
+                "action": "stop",
+                "params": {
+                    "receipts": {"type": "output", "step": 3, "name": "receipt", "file": "a.out"}
+                },
+            }
+        ),
+        "params.go:89-92",
+    ),
+    "fund-keys-prefix-without-directory": (
+        _script(
+            {
+                "action": "fund-keys",
+                "params": {"amount": 1, "fee": 1, "prefix": "key", "num": 1, "privkeys": ["k"]},
+            }
+        ),
+        "fund.go:146-156",
+    ),
+    "discovery-only-and-no-bps": (
+        _script({"action": "discovery", "params": {"onlyBPs": True, "noBPs": True}}),
+        "discovery.go:130-135",
+    ),
+    "load-keys-empty-dir": (
+        _script({"action": "load-keys", "params": {"dir": ""}}),
+        "misc.go:246",
+    ),
+    "allocate-slots-zero-group": (
+        _script(
+            {
+                "action": "allocate-slots",
+                "params": {
+                    "groups": [2, 0],
+                    "slotsWon": [{"address": "a:1", "slots": [1]}],
+                    "minSlots": 1,
+                    "maxSlots": 2,
+                },
+            }
+        ),
+        "slots_allocation.go:242-246",
+    ),
+    "allocate-slots-no-slots": (
+        _script(
+            {
+                "action": "allocate-slots",
+                "params": {
+                    "groups": [1],
+                    "slotsWon": [{"address": "a:1", "slots": []}],
+                    "minSlots": 1,
+                    "maxSlots": 2,
+                },
+            }
+        ),
+        "slots_allocation.go:261-263",
+    ),
+    "slots-covered-check-no-slots": (
+        _script({"action": "slots-covered-check", "params": {"threshold": 0.5, "slotsWon": []}}),
+        "slots_won.go:55-75",
+    ),
+    "isolate-without-port": (
+        _script({"action": "isolate", "params": {"nodes": ["10.0.0.1:3086", "10.0.0.2"]}}),
+        "gating.go:17",
+    ),
+    "rotate-balance-mapping-out-of-range": (
+        _script(
+            {"action": "load-keys", "params": {"dir": "keys"}},
+            {
+                "action": "rotate-balance",
+                "params": {
+                    "pubkeys": {"type": "output", "step": 0, "name": "key"},
+                    "servers": ["s"],
+                    "ratio": 0.5,
+                    "mapping": [1],
+                },
+            },
+        ),
+        "rotate.go:41-43",
+    ),
+    "max-fee-below-min-fee": (
+        _script(_DISCOVERY, _payments(maxFee=1, minFee=2)),
+        "Maximum fee less than mininum fee",
+    ),
+    "no-fee-payers": (_script(_DISCOVERY, _payments(feePayers=[])), "`feePayers` must be"),
+    "int-as-float": ('{"action": "wait", "params": {"sec": 100.0}}\n', "JSON integer literal"),
+    "int-as-string": ('{"action": "wait", "params": {"sec": "600"}}\n', "JSON integer literal"),
+    "int-with-fraction": ('{"action": "wait", "params": {"sec": 1.5}}\n', "JSON integer literal"),
+}
+
+
+@pytest.mark.parametrize(
+    ("text", "cited"), list(_REFUSED_BY_UPSTREAM.values()), ids=list(_REFUSED_BY_UPSTREAM)
+)
+def test_check_refuses_what_the_orchestrator_refuses(text: str, cited: str) -> None:
+    errors = [str(e) for e in lint_script(text).errors]
+    assert any(cited in e for e in errors), errors
