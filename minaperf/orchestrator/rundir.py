@@ -317,22 +317,28 @@ def script_stops(
     return stops
 
 
-def _parse_time(value: Any) -> datetime | None:
+def parse_time_as_written(value: Any) -> datetime | None:
+    """An RFC 3339-like time as Go or the runner writes it, with or without a zone (None: not a
+    time). Go prints up to 9 fractional digits; Python takes 6."""
     if not isinstance(value, str):
         return None
     try:
         text = value.replace("Z", "+00:00")
-        if "." in text:  # Go prints up to 9 fractional digits; Python takes 6
+        if "." in text:
             head, _, tail = text.partition(".")
             digits = re.match(r"\d+", tail)
             frac = digits.group(0) if digits else ""
             text = f"{head}.{frac[:6].ljust(6, '0')}{tail[len(frac) :]}"
-        parsed = datetime.fromisoformat(text)
+        return datetime.fromisoformat(text)
     except ValueError:
         return None
+
+
+def _parse_time(value: Any) -> datetime | None:
     # Go's RFC 3339 and the runner's own times carry an offset; one without is not ours, and
     # could not be compared with the clock.
-    return parsed if parsed.tzinfo is not None else None
+    parsed = parse_time_as_written(value)
+    return parsed if parsed is not None and parsed.tzinfo is not None else None
 
 
 def script_steps(run_dir: Path) -> dict[int, Any]:

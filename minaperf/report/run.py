@@ -32,7 +32,7 @@ def parse_time(value: Any, where: str | None = None) -> datetime | None:
     instant it means is unknown, so RunDirError names it. Without, such a time reads as none."""
     if not isinstance(value, str) or not value:
         return None
-    parsed = rundir._parse_time(value)
+    parsed = rundir.parse_time_as_written(value)
     if parsed is not None and parsed.tzinfo is None:
         if where is not None:
             raise RunDirError(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from minaperf.orchestrator import rundir
-from minaperf.report.run import read_run
+from minaperf.report.run import RunDirError, read_run
 
 RECEIPT = {"step": 0, "time": "2026-01-01T00:00:00Z", "address": "10.0.0.1:3086", "handle": "h"}
 STATE = {
@@ -58,7 +58,13 @@ def test_an_unknown_end_means_may_be_live(tmp_path: Path, change: dict, script: 
     run = _run(tmp_path, {**STATE, **change}, script)
     assert _live(run) == [True]  # unknown end: stop it rather than guess it ended
     assert "not stopped: step" in rundir.status_report(run, now=NOW)
-    read_run(run)
+    try:
+        script.decode("utf-8")
+    except UnicodeDecodeError:  # the report names the file it cannot read: one line, exit 2
+        with pytest.raises(RunDirError, match=rf"{rundir.SCRIPT_FILE} is not UTF-8 text"):
+            read_run(run)
+    else:
+        read_run(run)
 
 
 def test_a_stdout_torn_inside_a_utf8_character_is_read_up_to_it(tmp_path: Path) -> None:
