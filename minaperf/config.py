@@ -1035,6 +1035,14 @@ def one_line(text: str) -> str:
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
+def stderr_line(stderr: str) -> str:
+    """The one line of a tool's stderr worth relaying: its first `error:` line (the Pulumi CLI
+    and gcloud print one), else its first non-blank line; shown as `one_line`."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    chosen = next((line for line in lines if line.lower().startswith("error")), None)
+    return one_line(chosen or (lines[0] if lines else "(no message)"))
+
+
 def _wire_path(loc: tuple[int | str, ...]) -> str:
     """Dotted config path from a pydantic error location (discriminator tags dropped)."""
     parts: list[str] = []

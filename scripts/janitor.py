@@ -24,7 +24,6 @@ on purpose, and a cluster deserves a human look.
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import re
@@ -33,10 +32,14 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from components.labels import parse_own_description
+from minaperf.config import one_line, stderr_line
 from policy.markers import OWN_GCP_LABEL as GCP_LABEL_OWN
+from scripts.cli import OneLineParser
+
+_Json = TypeVar("_Json", list, dict)
 
 GCP_LABEL_EXPIRY = "expiry"
 K8S_LABEL_PART_OF = "app.kubernetes.io/part-of"
@@ -99,14 +102,24 @@ def parse_time(value: Any) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def _run_json(argv: list[str]) -> Any:
+def _run_json(argv: list[str], expect: type[_Json]) -> _Json:
+    """The JSON a tool printed, of the shape `expect` (nothing printed: empty); anything else
+    is a JanitorError naming the command, as one line."""
     try:
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
     except FileNotFoundError as error:
         raise JanitorError(f"`{argv[0]}` is not on PATH") from error
+    command = " ".join(argv[:4])
     if result.returncode != 0:
-        raise JanitorError(f"`{' '.join(argv)}` failed: {result.stderr.strip()}")
-    return json.loads(result.stdout or "null")
+        raise JanitorError(f"`{command}` failed: {stderr_line(result.stderr)}")
+    try:
+        data = json.loads(result.stdout) if result.stdout.strip() else expect()
+    except (RecursionError, ValueError):
+        raise JanitorError(f"`{command}` printed no JSON; is it the right version?") from None
+    if not isinstance(data, expect):
+        kind = "a list" if expect is list else "an object"
+        raise JanitorError(f"`{command}` printed JSON that is not {kind}")
+    return data
 
 
 def _short(name: str) -> str:
@@ -120,13 +133,17 @@ def _last_segment(url: Any) -> str | None:
 
 def list_stacks() -> tuple[list[Finding], list[str]]:
     """Stacks with their `expiresAt` output, and the stack names (for ownership)."""
-    stacks = _run_json(["pulumi", "stack", "ls", "--json"]) or []
+    stacks = _run_json(["pulumi", "stack", "ls", "--json"], list)
     findings, names = [], []
     for stack in stacks:
-        name = stack["name"]
+        name = stack.get("name") if isinstance(stack, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            listed = one_line(repr(stack))[:80]
+            print(f"  warning: `pulumi stack ls` listed {listed}; skipped", file=sys.stderr)
+            continue
         names.append(name)
         try:
-            outputs = _run_json(["pulumi", "stack", "output", "--json", "--stack", name]) or {}
+            outputs = _run_json(["pulumi", "stack", "output", "--json", "--stack", name], dict)
         except JanitorError as error:  # e.g. a stack that was never deployed
             print(f"  warning: {error}", file=sys.stderr)
             outputs = {}
@@ -150,9 +167,9 @@ def list_gcp(project: str) -> list[Finding]:
         ("cluster", ["gcloud", "container", "clusters", "list"], "resourceLabels", GKE_FILTER),
     ):
         listing = _run_json(
-            [*argv, f"--project={project}", "--format=json", f"--filter={label_filter}"]
+            [*argv, f"--project={project}", "--format=json", f"--filter={label_filter}"], list
         )
-        for item in listing if isinstance(listing, list) else []:
+        for item in listing:
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
                 continue
             labels = item.get(labels_key) or {}
@@ -184,10 +201,11 @@ def list_service_accounts(project: str) -> list[Finding]:
         [
             "gcloud", "iam", "service-accounts", "list",
             f"--project={project}", "--format=json", f"--filter={ACCOUNT_FILTER}",
-        ]
+        ],
+        list,
     )  # fmt: skip
     found = []
-    for item in listing if isinstance(listing, list) else []:
+    for item in listing:
         if not isinstance(item, dict) or not isinstance(item.get("email"), str):
             continue
         marker = parse_own_description(item.get("description"))
@@ -221,11 +239,16 @@ def _managing_group(instance: dict[str, Any]) -> str | None:
 
 
 def list_namespaces() -> list[Finding]:
-    data = _run_json(["kubectl", "get", "namespaces", "-l", K8S_SELECTOR, "-o", "json"]) or {}
+    data = _run_json(["kubectl", "get", "namespaces", "-l", K8S_SELECTOR, "-o", "json"], dict)
     found = []
-    for item in data.get("items", []) if isinstance(data, dict) else []:
-        metadata = item.get("metadata", {}) if isinstance(item, dict) else {}
-        labels = metadata.get("labels") or {}
+    items = data.get("items")
+    for item in items if isinstance(items, list) else []:
+        metadata = item.get("metadata") if isinstance(item, dict) else None
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
+            continue
+        labels = metadata.get("labels")
+        if not isinstance(labels, dict):
+            continue
         if labels.get(K8S_LABEL_PART_OF) != K8S_PART_OF or not labels.get(K8S_LABEL_EXPERIMENT):
             continue
         found.append(
@@ -360,7 +383,7 @@ def run(*, delete: bool, now: dt.datetime, gcloud: bool, kubectl: bool, project:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.janitor", description=__doc__)
+    parser = OneLineParser(prog="python -m scripts.janitor", description=__doc__)
     parser.add_argument("--delete", action="store_true", help="run the plan the listing shows")
     parser.add_argument("--project", help="the GCP project to search (required with gcloud)")
     parser.add_argument("--now", help="ISO time to judge expiry against (default: now, UTC)")
@@ -382,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             project=args.project,
         )
     except JanitorError as error:
-        print(f"janitor: {error}", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
         return 2
 
 

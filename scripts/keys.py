@@ -19,6 +19,7 @@ from typing import NoReturn
 from minaperf.config import one_line
 from minaperf.keys import itn, libp2p, mina, secret_box
 from minaperf.keys.secret_box import KeyFileError
+from scripts.cli import stack_name
 
 EXIT_BAD_INPUT = 2
 DEFAULT_MINA_PASSWORD_ENV = "MINA_PRIVKEY_PASS"  # noqa: S105 (a variable name)
@@ -226,6 +227,7 @@ def cmd_inspect(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
+    from minaperf.files import FileInputError
     from minaperf.outputs import load_outputs, read_stack_outputs
 
     try:
@@ -234,9 +236,9 @@ def cmd_export(args: argparse.Namespace) -> None:
         else:
             outputs = read_stack_outputs(args.stack, show_secrets=True)
         outputs.require_secrets()
-    except FileNotFoundError as error:
-        raise CliError(f"{args.outputs}: no such file") from error
-    except ValueError as error:  # includes pydantic.ValidationError and JSON errors
+    except FileInputError as error:
+        raise CliError(str(error)) from None
+    except ValueError as error:  # includes pydantic.ValidationError
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else "invalid"
         raise CliError(f"cannot read stack outputs: {first_line}") from error
     funding = outputs.funding_keys
@@ -336,7 +338,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = export.add_mutually_exclusive_group(required=True)
-    source.add_argument("--stack", metavar="NAME", help="read `pulumi stack output --show-secrets`")
+    source.add_argument(
+        "--stack", metavar="NAME", type=stack_name, help="read `pulumi stack output --show-secrets`"
+    )
     source.add_argument("--outputs", metavar="FILE", help="read an outputs.json with secrets shown")
     export.add_argument("--out", required=True, metavar="DIR")
     export.set_defaults(func=cmd_export)

@@ -41,6 +41,7 @@ from minaperf.signing_key import (
     inspect_key,
     uses_worker_vms,
 )
+from scripts.cli import OneLineParser, stack_name
 from scripts.render import ROOT, UsageError, load_yaml, read_stack_input, validate
 from scripts.stack_edit import EditError, set_values, write_atomically
 
@@ -180,12 +181,12 @@ def _registry_overrides(items: list[str]) -> Callable[[str], str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m scripts.pin",
         description="Pin a stack's images by digest (and report drift with --check).",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--stack", help="read Pulumi.<STACK>.yaml of this project")
+    source.add_argument("--stack", type=stack_name, help="read Pulumi.<STACK>.yaml of this project")
     source.add_argument("--config", type=Path, help="read a stack config file (stacks/*.yaml)")
     parser.add_argument("--check", action="store_true", help="report pins whose tag moved")
     parser.add_argument("--write", action="store_true", help="edit the stack file in place")

@@ -45,6 +45,7 @@ from minaperf.config import (
 from minaperf.load import parse_config
 from minaperf.local_inputs import check_local_inputs
 from minaperf.outputs import SECRET_MARKER
+from scripts.cli import OneLineParser, stack_name
 from scripts.gc_pause import cyclic_gc_paused
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -544,11 +545,11 @@ def _secrets_from_environment(items: Iterable[str]) -> dict[str, str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m scripts.render", description=(__doc__ or "").split("\n\n")[0]
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--stack", help="read Pulumi.<STACK>.yaml")
+    source.add_argument("--stack", type=stack_name, help="read Pulumi.<STACK>.yaml")
     source.add_argument("--config", type=Path, help="read a stack config file (stacks/*.yaml)")
     parser.add_argument(
         "--set",

@@ -21,9 +21,11 @@ from typing import NoReturn
 import psycopg
 from pydantic import ValidationError
 
+from minaperf.files import FileInputError
 from minaperf.outputs import SECRET_MARKER, StackOutputs, load_outputs, read_stack_outputs
 from minaperf.report import build, load_compare, write
 from minaperf.report.run import RunDirError, read_run
+from scripts.cli import stack_name
 
 EXIT_BAD_INPUT = 2
 
@@ -42,7 +44,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m scripts.report", description=__doc__)
     parser.add_argument("--run", required=True, help="run directory of `experiment run --out`")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--stack", help="read outputs with `pulumi stack output --show-secrets`")
+    source.add_argument(
+        "--stack", type=stack_name, help="read outputs with `pulumi stack output --show-secrets`"
+    )
     source.add_argument("--outputs", help="read outputs from an outputs.json file")
     parser.add_argument("--out", help="where to write the report (default <run>/report)")
     parser.add_argument("--compare", help="another run directory, already reported, to set beside")
@@ -68,9 +72,9 @@ def _outputs(args: argparse.Namespace) -> StackOutputs:
         first = error.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "(root)"
         raise CliError(f"outputs: {field}: {first['msg']} (fix the outputs file)") from error
-    except FileNotFoundError as error:
-        raise CliError(f"--outputs: {error.filename} does not exist") from error
-    except ValueError as error:  # includes JSON errors
+    except FileInputError as error:
+        raise CliError(str(error)) from None
+    except ValueError as error:
         raise CliError(f"outputs: {error}") from error
 
 

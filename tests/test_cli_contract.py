@@ -416,3 +416,39 @@ def test_the_alarm_stops_a_hang(tmp_path) -> None:
 
     with pytest.raises(_HangError), _alarm(1):
         hang()
+
+
+# --- --stack: a blank name is never passed on ----------------------------------------------------
+
+STACK_COMMANDS: dict[str, tuple[str, list[str], list[str]]] = {
+    "teardown": ("scripts.teardown", [], ["--yes"]),
+    "render": ("scripts.render", [], ["--out", "out"]),
+    "pin": ("scripts.pin", [], []),
+    "preflight": ("scripts.preflight", [], []),
+    "report": ("scripts.report", ["--run", "run"], []),
+    "experiment": ("scripts.experiment", [], ["status", "--run", "run"]),
+    "experiment up": ("scripts.experiment", ["up", "--script", "s.jsonl"], []),
+    "keys export": ("scripts.keys", ["export", "--out", "k"], []),
+}
+
+
+@pytest.mark.parametrize("command", sorted(STACK_COMMANDS))
+@pytest.mark.parametrize("name", ["", " ", "\t", " dev", "dev\n"])
+def test_every_stack_option_refuses_a_blank_name(
+    tmp_path, monkeypatch, command: str, name: str
+) -> None:
+    """The Pulumi CLI reads `--stack ''` as the selected stack: `teardown --stack "$UNSET"`
+    would destroy whatever is selected. Refused before any command runs."""
+    import importlib
+    import subprocess
+
+    def no_command(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"ran {args[0] if args else kwargs}")
+
+    monkeypatch.setattr(subprocess, "run", no_command)
+    monkeypatch.setattr(subprocess, "Popen", no_command)
+    module, before, after = STACK_COMMANDS[command]
+    main = importlib.import_module(module).main
+    monkeypatch.chdir(tmp_path)
+    _, stderr = check_contract(lambda: main([*before, "--stack", name, *after]), sandbox=tmp_path)
+    assert "--stack" in stderr, stderr

@@ -8,6 +8,7 @@ from pathlib import Path, PurePath
 
 from pydantic import ValidationError
 
+from minaperf.files import FileInputError
 from minaperf.orchestrator.config import OrchestratorConfig, build_config
 from minaperf.outputs import StackOutputs, load_outputs, read_stack_outputs
 
@@ -26,23 +27,13 @@ def validation_message(error: ValidationError, prefix: str = "") -> str:
 
 def stack_outputs(args: argparse.Namespace) -> StackOutputs:
     """The outputs named by the global `--stack` / `--outputs`, or a CliError."""
-    if args.outputs and Path(args.outputs).is_dir():
-        raise CliError(f"--outputs: {args.outputs} is a directory; pass the outputs.json file")
     try:
         if args.stack:
             return read_stack_outputs(args.stack, show_secrets=True)
         if args.outputs:
             return load_outputs(Path(args.outputs))
-    except RecursionError:
-        raise CliError("--outputs: JSON nested too deeply; not a stack outputs file") from None
-    except UnicodeDecodeError as error:
-        raise CliError(
-            f"--outputs: not a UTF-8 text file (byte {error.start}); pass the outputs.json file"
-        ) from None
-    except FileNotFoundError as error:
-        raise CliError(f"--outputs: {error.filename} does not exist") from error
-    except OSError as error:
-        raise CliError(f"--outputs: {error.strerror or error}") from error
+    except FileInputError as error:
+        raise CliError(str(error)) from None
     except ValidationError as error:
         raise CliError(
             validation_message(error, "outputs: ") + " (fix the outputs file)"

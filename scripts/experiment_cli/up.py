@@ -39,6 +39,7 @@ from minaperf.orchestrator import readiness, stopping
 from minaperf.orchestrator.rundir import STATE_FILE
 from minaperf.orchestrator.script import lint_script
 from minaperf.outputs import parse_outputs
+from scripts.cli import stack_name
 from scripts.experiment_cli import runs, wait
 from scripts.experiment_cli.common import EXIT_BAD_INPUT, CliError, validation_message
 
@@ -520,7 +521,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="config → pulumi up → wait → run → report, then stop the load and (optionally) "
         "destroy",
     )
-    p.add_argument("--stack", dest="up_stack", metavar="NAME", help="the stack (created if new)")
+    p.add_argument(
+        "--stack",
+        dest="up_stack",
+        metavar="NAME",
+        type=stack_name,
+        help="the stack (created if new)",
+    )
     p.add_argument("--config", help="a stack config file to apply (stacks/*.yaml)")
     p.add_argument(
         "--set",
