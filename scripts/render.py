@@ -124,6 +124,8 @@ class StackInput:
     """Every config path held as a secret (`ns:a.b.c`)."""
     placeholder_paths: list[str] = field(default_factory=list)
     """Secrets whose value is an encrypted placeholder here (cannot be decrypted offline)."""
+    hidden_values: list[str] = field(default_factory=list)
+    """Values never shown: those from `--set-secret` and the placeholders (see `hide`)."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,7 +263,41 @@ def read_stack_input(
         warnings=warnings,
         secret_paths=sorted(secret_paths),
         placeholder_paths=sorted(secure_paths),
+        hidden_values=[
+            *(secrets or {}).values(),
+            *(_placeholder(name, path) for path in secure_paths),
+        ],
     )
+
+
+SHOWN_RUN = 12
+"""A run of this many characters of a hidden value in a message counts as showing it (messages
+cut a long value short, e.g. `'abc…'`)."""
+
+
+def hide(message: str, hidden: Iterable[str]) -> str:
+    """`message` without any value of `hidden`: each is replaced by [secret] (as typed, as
+    Python quotes it, and as JSON decodes it); a message that still shows part of one loses its
+    reason. A `--set-secret` value of the wrong type, or a `secure:` placeholder render invented,
+    is never shown as the user's value."""
+    forms: set[str] = set()
+    for value in hidden:
+        forms |= {value, repr(value)}
+        with contextlib.suppress(ValueError, RecursionError):
+            decoded = json.loads(value)
+            if not isinstance(decoded, dict | list):
+                forms |= {str(decoded), repr(decoded)}
+    for form in sorted((form for form in forms if form.strip()), key=len, reverse=True):
+        message = message.replace(form, SECRET_MARKER)
+    values = [value for value in hidden if len(value) >= SHOWN_RUN]
+    if any(
+        value[start : start + SHOWN_RUN] in message
+        for value in values
+        for start in range(len(value) - SHOWN_RUN + 1)
+    ):
+        key = message.partition(": ")[0]
+        return f"{key}: invalid value, not shown because it is a secret (check its type)"
+    return message
 
 
 def _unqualified(paths: Iterable[str]) -> set[str]:
@@ -589,25 +625,26 @@ def main(argv: list[str] | None = None) -> int:
 
 def _render(args: argparse.Namespace) -> int:
     progress = Progress(sys.stderr)
+    hidden: list[str] = []
     try:
         if args.out is None and args.diff is None:
             raise UsageError("--out DIR is required (or --diff OLD_DIR to only compare)")
         progress.stage("reading the stack config")
+        secrets = _secrets_from_environment(args.set_secret)
+        hidden = list(secrets.values())
         stack_input = read_stack_input(
-            stack=args.stack,
-            config_file=args.config,
-            overrides=args.set,
-            secrets=_secrets_from_environment(args.set_secret),
+            stack=args.stack, config_file=args.config, overrides=args.set, secrets=secrets
         )
+        hidden = stack_input.hidden_values
         config = validate(stack_input)
         if args.out is not None:
             _check_target(args.out, force=args.force)
         old_records = _read_old_render(args.diff) if args.diff is not None else None
     except ConfigError as error:
-        print(f"config error: {error}", file=sys.stderr)
+        print(f"config error: {hide(str(error), hidden)}", file=sys.stderr)
         return 2
     except UsageError as error:
-        print(f"error: {one_line(str(error))}", file=sys.stderr)
+        print(f"error: {hide(one_line(str(error)), hidden)}", file=sys.stderr)
         return 2
     for warning in stack_input.warnings:
         print(warning, file=sys.stderr)
@@ -621,7 +658,7 @@ def _render(args: argparse.Namespace) -> int:
         message = str(error)
         if not message.startswith("config error: "):
             raise
-        print(one_line(message), file=sys.stderr)
+        print(hide(one_line(message), hidden), file=sys.stderr)
         return 2
     mock_values = run.mock_values
     # Secrets masked: what the summary and --diff read, and what --out holds by default.

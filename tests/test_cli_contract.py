@@ -263,6 +263,29 @@ def test_render_with_any_set_value(no_engine, tmp_path_factory, key, value) -> N
         assert value not in stderr  # a secret never comes back in an error
 
 
+SECRET_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="[]\x00"), min_size=6, max_size=90
+)
+
+
+@CONTRACT
+@given(
+    key=st.sampled_from([*SET_KEYS, "metadata.owner", "nodes.seeds", "access.adminCidrs.0"]),
+    value=SECRET_TEXT | st.sampled_from(["123456789", "[1, 2, 3]", '{"a": 1}', "true" * 2]),
+)
+def test_render_never_shows_a_set_secret_value(
+    no_engine, tmp_path_factory, monkeypatch, key, value
+) -> None:
+    """Whatever key a `--set-secret` value lands on, of whatever type, no error shows it."""
+    sandbox = tmp_path_factory.mktemp("secret")
+    monkeypatch.setenv("HIDDEN_VALUE", value)
+    out = sandbox / "out"
+    argv = ["--stack", "dev", "--set-secret", f"{key}=HIDDEN_VALUE", "--out", str(out)]
+    _, stderr = check_contract(_render(argv), sandbox=sandbox, out=out)
+    assert value not in stderr
+    assert repr(value) not in stderr
+
+
 # --- key files --------------------------------------------------------------------------------
 
 KEY_FILE = (
