@@ -24,7 +24,12 @@ _INT_DIGITS = sys.get_int_max_str_digits() or 4300
 
 
 class FileInputError(ValueError):
-    """A user's file that cannot be used; the message is one line naming the file and the fix."""
+    """A user's file that cannot be used: `what: reason`, one line naming the file and the fix."""
+
+    def __init__(self, what: str, reason: str) -> None:
+        super().__init__(f"{what}: {reason}")
+        self.what = what
+        self.reason = reason
 
 
 class MissingFileError(FileInputError):
@@ -54,13 +59,13 @@ def read_regular_file(path: str | os.PathLike[str], *, limit: int, what: str) ->
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
     except FileNotFoundError:
-        raise MissingFileError(f"{what}: {path} does not exist") from None
+        raise MissingFileError(what, f"{path} does not exist") from None
     except OSError as error:
-        raise FileInputError(f"{what}: cannot read {path}: {error.strerror or error}") from None
+        raise FileInputError(what, f"cannot read {path}: {error.strerror or error}") from None
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
-            raise FileInputError(f"{what}: {path} is {_kind(mode)}; pass a regular file")
+            raise FileInputError(what, f"{path} is {_kind(mode)}; pass a regular file")
         chunks: list[bytes] = []
         size = 0
         while chunk := os.read(fd, min(1 << 20, limit + 1 - size)):
@@ -68,11 +73,11 @@ def read_regular_file(path: str | os.PathLike[str], *, limit: int, what: str) ->
             size += len(chunk)
             if size > limit:
                 raise FileInputError(
-                    f"{what}: {path} is larger than {_size(limit)}; not the file expected"
+                    what, f"{path} is larger than {_size(limit)}; not the file expected"
                 )
         return b"".join(chunks)
     except OSError as error:
-        raise FileInputError(f"{what}: cannot read {path}: {error.strerror or error}") from None
+        raise FileInputError(what, f"cannot read {path}: {error.strerror or error}") from None
     finally:
         os.close(fd)
 
@@ -97,7 +102,7 @@ def decode_text(data: bytes, *, path: str | os.PathLike[str], what: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as error:
         raise FileInputError(
-            f"{what}: {path} is not UTF-8 text (byte {error.start}); save it as UTF-8"
+            what, f"{path} is not UTF-8 text (byte {error.start}); save it as UTF-8"
         ) from None
 
 
@@ -108,11 +113,11 @@ def parse_json_text(text: str, *, path: str | os.PathLike[str], what: str) -> An
         return json.loads(text)
     except RecursionError:
         raise FileInputError(
-            f"{what}: {path}: JSON nested too deeply; not the file expected"
+            what, f"{path}: JSON nested too deeply; not the file expected"
         ) from None
     except json.JSONDecodeError as error:
-        raise FileInputError(f"{what}: {path} is not valid JSON ({error})") from None
+        raise FileInputError(what, f"{path} is not valid JSON ({error})") from None
     except ValueError:  # int() past the interpreter's digit limit
         raise FileInputError(
-            f"{what}: {path}: a number has more than {_INT_DIGITS} digits; not the file expected"
+            what, f"{path}: a number has more than {_INT_DIGITS} digits; not the file expected"
         ) from None

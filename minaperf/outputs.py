@@ -162,7 +162,7 @@ def load_outputs(path: Path, *, what: str = "--outputs") -> StackOutputs:
     """Read an `outputs.json` written by render or by `pulumi stack output --json`."""
     data = read_json_file(path, what=what)
     if not isinstance(data, dict):
-        raise FileInputError(f"{what}: {path} holds no JSON object; pass the outputs.json file")
+        raise FileInputError(what, f"{path} holds no JSON object; pass the outputs.json file")
     return parse_outputs(data)
 
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from minaperf.config import one_line
+from minaperf.files import FileInputError, read_text_file
 from minaperf.keys import itn, libp2p, mina, secret_box
 from minaperf.keys.secret_box import KeyFileError
 from scripts.cli import stack_name
@@ -68,17 +69,6 @@ def _write_private(path: Path, text: str, *, exclusive: bool) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         os.fchmod(handle.fileno(), 0o600)
         handle.write(text)
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError as error:
-        raise CliError(f"{path}: no such file") from error
-    except UnicodeDecodeError as error:
-        raise CliError(f"{path}: not a UTF-8 text file") from error
-    except OSError as error:
-        raise CliError(f"{path}: {error.strerror}") from error
 
 
 MAX_STDIN_KEY_BYTES = 4096
@@ -184,7 +174,10 @@ def cmd_new_seed(_args: argparse.Namespace) -> None:
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
-    text = _read_text(Path(args.file))
+    try:
+        text = read_text_file(args.file, what="inspect")
+    except FileInputError as error:
+        raise CliError(str(error)) from None
     env_name = args.password_env
     if env_name is None:
         # The kind is known only after decryption, so either default variable may hold it.
@@ -227,7 +220,6 @@ def cmd_inspect(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from minaperf.files import FileInputError
     from minaperf.outputs import load_outputs, read_stack_outputs
 
     try:

@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 
 from minaperf.config import CONFIG_NAMESPACE, ConfigError, ExperimentConfig, one_line
+from minaperf.files import FileInputError, read_text_file
 from minaperf.oci import Registry, RegistryError, https_base, parse_image
 from minaperf.signing_key import (
     FINGERPRINT_PATH,
@@ -152,7 +153,7 @@ def _file_path(document: Any, path: str) -> tuple[str, ...]:
 
 
 def edited_text(file: Path, changes: dict[str, str]) -> str:
-    text = file.read_bytes().decode("utf-8")
+    text = read_text_file(file, what="stack file")
     document = load_yaml(text)
     return set_values(text, {_file_path(document, path): v for path, v in changes.items()})
 
@@ -214,7 +215,7 @@ def main(argv: list[str] | None = None, *, transport: httpx.BaseTransport | None
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
         return 2
-    except (UsageError, EditError) as error:
+    except (UsageError, EditError, FileInputError) as error:
         print(f"error: {one_line(str(error))}", file=sys.stderr)
         return 2
     except OSError as error:
@@ -240,7 +241,7 @@ def main(argv: list[str] | None = None, *, transport: httpx.BaseTransport | None
         return 1 if plan.drift else 0
     try:
         write_atomically(file, edited_text(file, plan.changes))
-    except EditError as error:
+    except (EditError, FileInputError) as error:
         print(f"error: {file}: {one_line(str(error))}", file=sys.stderr)
         return 2
     except OSError as error:

@@ -23,6 +23,7 @@ import gc
 import hashlib
 import json
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -42,6 +43,7 @@ from minaperf.config import (
     one_line,
     prepare_values,
 )
+from minaperf.files import FileInputError, MissingFileError, read_json_file, read_text_file
 from minaperf.load import parse_config
 from minaperf.local_inputs import check_local_inputs
 from minaperf.outputs import SECRET_MARKER
@@ -68,10 +70,206 @@ class UsageError(Exception):
     """Bad command line or unreadable input (exit 2)."""
 
 
+class StackYamlError(yaml.YAMLError):
+    """A stack file form that Pulumi would read otherwise than a YAML 1.1 reader (or too big an
+    alias expansion); the message says how Pulumi reads it and what to write."""
+
+    def __init__(self, mark: yaml.Mark | None, reason: str) -> None:
+        super().__init__(f"line {mark.line + 1}: {reason}" if mark is not None else reason)
+        self.reason = reason
+
+
 class _StackFileLoader(yaml.SafeLoader):
-    """YAML as a strict reader takes a stack file: a repeated key is an error, not "last wins".
-    go-yaml v3, the Go YAML decoder, refuses one the same way (go-yaml/yaml@f6f7691
-    decode.go:776: "mapping key %#v already defined at line %d")."""
+    """YAML as Pulumi's decoder, go-yaml v3, takes a stack file: YAML 1.2's plain scalars, a
+    repeated key an error, aliases bounded.
+
+    - A repeated key is an error, not "last wins", as go-yaml v3 refuses one
+      (go-yaml/yaml@f6f7691 decode.go:776: "mapping key %#v already defined at line %d").
+    - Plain scalars resolve as go-yaml v3's resolve() does (go-yaml/yaml@0d383ff resolve.go):
+      only true/True/TRUE and false/False/FALSE are booleans (:37-38), `~`, null/Null/NULL and
+      empty are null (:39), numbers are ints after strconv.ParseInt(base 0) or floats after its
+      yamlStyleFloat pattern; base 60 is "purposefully unsupported". Where YAML 1.1 (PyYAML's
+      default), YAML 1.2 and go-yaml disagree, the file is refused (`_AMBIGUOUS`).
+    - An alias may not make the document more than `ALIAS_FACTOR` times its own size: a
+      "billion laughs" file is a few lines that expand without end when walked.
+    """
+
+    yaml_implicit_resolvers: dict[Any, list[tuple[str, Any]]] = {}  # noqa: RUF012 (PyYAML's)
+
+    def compose_document(self) -> Any:
+        node = super().compose_document()
+        if node is not None:
+            _check_expansion(node)
+        return node
+
+
+ALIAS_FACTOR = 10
+"""How much larger than the file's own nodes aliases may make a document (plus a small floor)."""
+
+
+def _check_expansion(root: yaml.Node) -> None:
+    """Refuse a document whose aliases expand it beyond ALIAS_FACTOR times its distinct nodes
+    (a node reached twice is an alias); O(distinct nodes), without expanding anything."""
+    sizes: dict[int, int] = {}
+    pending: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if id(node) in pending:
+            raise StackYamlError(node.start_mark, "an alias refers to itself; write it out")
+        pending.add(id(node))
+        total = 1
+        if isinstance(node, yaml.SequenceNode):
+            total += sum(size(item) for item in node.value)
+        elif isinstance(node, yaml.MappingNode):
+            total += sum(size(key) + size(value) for key, value in node.value)
+        pending.discard(id(node))
+        sizes[id(node)] = total
+        return total
+
+    expanded = size(root)
+    if expanded > ALIAS_FACTOR * len(sizes) + 1000:
+        raise StackYamlError(
+            None,
+            f"its aliases (*name) expand it to {expanded} values from {len(sizes)}; "
+            "write the values out instead of repeating anchors",
+        )
+
+
+_PULUMI = "Pulumi (go-yaml v3) reads"
+_AMBIGUOUS: list[tuple[str, str]] = [
+    (
+        r"[-+]?[0-9][0-9_]*(?::[0-5]?[0-9])+(?:\.[0-9_]*)?",
+        f"{_PULUMI} {{value}} as the string '{{value}}', YAML 1.1 as a base-60 number; quote it, "
+        "or write the number itself (e.g. 1:30 as 90)",
+    ),
+    (
+        r"yes|Yes|YES|no|No|NO|on|On|ON|off|Off|OFF|y|Y|n|N",
+        f"{_PULUMI} {{value}} as the string '{{value}}', YAML 1.1 as a boolean; write true or "
+        "false, or quote it",
+    ),
+    (
+        r"(?=.*_)[-+]?(?:0x[0-9a-fA-F_]+|0o[0-7_]+|0b[01_]+"
+        r"|[0-9][0-9_]*(?:\.[0-9_]*)?(?:[eE][-+]?[0-9]+)?)",
+        f"{_PULUMI} {{value}} as a number with the '_' dropped, YAML 1.2 as a string; write the "
+        "number without '_', or quote it",
+    ),
+    (
+        r"[-+]?0[0-9]+",
+        f"{_PULUMI} {{value}} by its leading zero (as octal, or a float if 8 or 9 follow), "
+        "YAML 1.2 as a decimal number; drop the leading zero (0o... for octal), or quote it",
+    ),
+    (
+        r"[-+]?0b[01]+",
+        f"{_PULUMI} {{value}} as a binary number, YAML 1.2 as a string; write it in decimal, or "
+        "quote it",
+    ),
+]
+"""Plain scalars that readers of a stack file take differently, with how Pulumi takes them."""
+_AMBIGUOUS_TAG = "tag:mina-itn:ambiguous"
+
+
+def _refuse_ambiguous(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> None:
+    """Refuse a scalar readers take differently (plain, or under an explicit tag)."""
+    value = str(loader.construct_scalar(node))
+    for pattern, message in _AMBIGUOUS:
+        if re.fullmatch(pattern, value):
+            raise StackYamlError(node.start_mark, message.format(value=value))
+
+
+INT64 = 1 << 64
+_BOOL = r"true|True|TRUE|false|False|FALSE"
+_NULL = r"~|null|Null|NULL|"
+_INT = r"[-+]?(?:0x[0-9a-fA-F]+|0o[0-7]+|[0-9]+)"
+_FLOAT = (
+    r"[-+]?(?:\.[0-9]+|[0-9]+(?:\.[0-9]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+)
+_TIMESTAMP: re.Pattern[str] = yaml.SafeLoader.yaml_implicit_resolvers["1"][-1][1]
+"""PyYAML's YAML 1.1 timestamp pattern: a date or time is kept, and refused with a hint to
+quote it where the config wants a string (go-yaml v3 hands Pulumi the text)."""
+
+
+def _go_int(loader: yaml.SafeLoader, text: str, node: yaml.ScalarNode) -> int:
+    """strconv.ParseInt(value, 0, 64), or ParseUint: past 64 bits go-yaml reads a float or a
+    string, so such a value is refused (and never reaches int(), which stops at 4300 digits)."""
+    if len(text.lstrip("+-")) > 24 or not -(INT64 >> 1) <= (value := int(text, 0)) < INT64:
+        raise StackYamlError(
+            node.start_mark,
+            f"{text[:24]}{'...' if len(text) > 24 else ''} does not fit in 64 bits; "
+            f"{_PULUMI} it as a float or a string; write a smaller number",
+        )
+    return value
+
+
+def _go_float(loader: yaml.SafeLoader, text: str, node: yaml.ScalarNode) -> float:
+    """strconv.ParseFloat: a number past the float range is an error there, so go-yaml keeps
+    the text as a string; refused."""
+    value = float(text.lower().replace(".inf", "inf").replace(".nan", "nan"))
+    if value in (float("inf"), float("-inf")) and "inf" not in text.lower():
+        raise StackYamlError(node.start_mark, f"{text} is beyond a float; {_PULUMI} it as a string")
+    return value
+
+
+def _scalar(tag: str, pattern: re.Pattern[str], build: Any) -> Any:
+    """The constructor of `tag`, also for an explicit tag (`!!int 012`): the text must be what
+    the implicit rule takes, else the file is refused rather than read differently."""
+
+    def construct(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Any:
+        _refuse_ambiguous(loader, node)
+        text = str(loader.construct_scalar(node))
+        if not pattern.match(text):
+            raise StackYamlError(
+                node.start_mark, f"{text[:40]!r} is not a !!{tag} as Pulumi reads one; quote it"
+            )
+        return build(loader, text, node)
+
+    return construct
+
+
+def _refuse_tag(loader: yaml.SafeLoader, node: yaml.Node) -> NoReturn:
+    if isinstance(node, yaml.ScalarNode):
+        _refuse_ambiguous(loader, node)
+    if node.tag == "tag:yaml.org,2002:merge":
+        raise StackYamlError(node.start_mark, "merge keys (<<) are not read; write the keys out")
+    raise StackYamlError(
+        node.start_mark, f"the tag {node.tag} holds no value Pulumi's config can; write it plainly"
+    )
+
+
+def _whole(pattern: str) -> re.Pattern[str]:
+    return re.compile(f"^(?:{pattern})$")
+
+
+_TIMESTAMP_CONSTRUCTOR = yaml.SafeLoader.yaml_constructors["tag:yaml.org,2002:timestamp"]
+for _tag, _regexp, _first, _build in (
+    (
+        _AMBIGUOUS_TAG,
+        _whole("|".join(f"(?:{p})" for p, _ in _AMBIGUOUS)),
+        "-+0123456789yYnNoO",
+        None,
+    ),
+    ("bool", _whole(_BOOL), "tTfF", lambda _loader, text, _node: text.lower() == "true"),
+    ("null", _whole(_NULL), ["~", "n", "N", ""], lambda _loader, _text, _node: None),
+    ("int", _whole(_INT), "-+0123456789", _go_int),
+    ("float", _whole(_FLOAT), "-+0123456789.", _go_float),
+    ("merge", _whole("<<"), "<", None),
+    (
+        "timestamp",
+        _TIMESTAMP,
+        "0123456789",
+        lambda loader, _text, node: _TIMESTAMP_CONSTRUCTOR(loader, node),
+    ),
+):
+    _full = _tag if _tag == _AMBIGUOUS_TAG else f"tag:yaml.org,2002:{_tag}"
+    _StackFileLoader.add_implicit_resolver(_full, _regexp, list(_first))
+    _StackFileLoader.add_constructor(
+        _full, _scalar(_tag, _regexp, _build) if _build is not None else _refuse_tag
+    )
+for _tag in ("binary", "set", "omap", "pairs", "value", "yaml"):
+    _StackFileLoader.add_constructor(f"tag:yaml.org,2002:{_tag}", _refuse_tag)
+_StackFileLoader.add_constructor(None, _refuse_tag)  # pyright: ignore[reportArgumentType]
 
 
 def _mapping_without_duplicates(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
@@ -103,8 +301,26 @@ _StackFileLoader.add_constructor(
 
 
 def load_yaml(text: str) -> Any:
-    """One YAML document, duplicate keys refused; YAMLError or RecursionError on bad input."""
+    """One YAML document as Pulumi reads a stack file (see _StackFileLoader); YAMLError (a
+    StackYamlError for forms read otherwise by Pulumi) or RecursionError on bad input."""
     return yaml.load(text, Loader=_StackFileLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
+def read_stack_document(path: Path, source: str) -> dict[Any, Any]:
+    """A stack file as one YAML mapping, read through the one file reader; UsageError else."""
+    try:
+        document = load_yaml(read_text_file(path, what=source)) or {}
+    except FileInputError as error:
+        raise UsageError(str(error)) from None
+    except StackYamlError as error:
+        raise UsageError(f"{path}: {error}") from None
+    except yaml.YAMLError as error:
+        raise UsageError(f"{path} is not valid YAML: {_one_line(error)}") from None
+    except RecursionError:
+        raise UsageError(f"{path} is nested too deeply") from None
+    if not isinstance(document, dict):
+        raise UsageError(f"{path} must be a YAML mapping")
+    return document
 
 
 def _one_line(error: yaml.YAMLError) -> str:
@@ -188,26 +404,18 @@ def read_stack_input(
     secrets: Mapping[str, str] | None = None,
 ) -> StackInput:
     """The stack's config; `secrets` are config paths set as `pulumi config set --secret` would
-    (values in clear here, held as secrets by the engine)."""
+    (values in clear here, held as secrets by the engine). Neither `stack` nor `config_file`:
+    a new stack, only `overrides` and `secrets`."""
     if stack is not None:
-        path = ROOT / f"Pulumi.{stack}.yaml"
+        path: Path | None = ROOT / f"Pulumi.{stack}.yaml"
         name = stack
-    else:
-        assert config_file is not None
+        document = read_stack_document(path, "--stack")
+    elif config_file is not None:
         path = config_file
         name = config_file.stem.removeprefix("Pulumi.")
-    try:
-        document = load_yaml(path.read_bytes().decode("utf-8")) or {}
-    except OSError as error:
-        raise UsageError(f"cannot read {path}: {error.strerror}") from None
-    except UnicodeDecodeError:
-        raise UsageError(f"{path} is not a UTF-8 text file (binary?)") from None
-    except yaml.YAMLError as error:
-        raise UsageError(f"{path} is not valid YAML: {_one_line(error)}") from None
-    except RecursionError:
-        raise UsageError(f"{path} is nested too deeply") from None
-    if not isinstance(document, dict):
-        raise UsageError(f"{path} must be a YAML mapping")
+        document = read_stack_document(config_file, "--config")
+    else:
+        path, name, document = None, "", {}
     raw = document.get("config", document if config_file is not None else {})
     if not isinstance(raw, dict):
         raise UsageError(f"{path}: `config:` must be a mapping of `namespace:key` entries")
@@ -228,6 +436,8 @@ def read_stack_input(
             raise UsageError(f"--set {item!r}: use KEY=VALUE, e.g. --set nodes.plainNodes=20")
         try:
             value = load_yaml(text) if text else ""
+        except StackYamlError as error:
+            raise UsageError(f"--set {key}: {error.reason}") from None
         except (yaml.YAMLError, RecursionError) as error:
             detail = _one_line(error) if isinstance(error, yaml.YAMLError) else "nested too deeply"
             raise UsageError(
@@ -552,11 +762,11 @@ class Progress:
 def _read_old_render(directory: Path) -> list[dict[str, Any]]:
     path = directory / "resources.json"
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
+        records = read_json_file(path, what="--diff")
+    except MissingFileError:
         raise UsageError(f"--diff: {directory} has no resources.json (not a render)") from None
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise UsageError(f"--diff: cannot read {path}: {error}") from None
+    except FileInputError as error:
+        raise UsageError(str(error)) from None
     if not isinstance(records, list) or not all(
         isinstance(record, dict) and isinstance(record.get("urn"), str) for record in records
     ):

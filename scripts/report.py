@@ -21,6 +21,7 @@ from typing import NoReturn
 import psycopg
 from pydantic import ValidationError
 
+from minaperf.config import stderr_line
 from minaperf.files import FileInputError
 from minaperf.outputs import SECRET_MARKER, StackOutputs, load_outputs, read_stack_outputs
 from minaperf.report import build, load_compare, write
@@ -40,6 +41,16 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_BAD_INPUT)
 
 
+def _host(value: str) -> str:
+    """`--db-host`: a DNS name is at most 253 characters (RFC 1035 2.3.4, 255 octets on the
+    wire); a longer one fails inside the IDNA codec instead of as a connection error."""
+    if not value or len(value) > 253 or not value.isprintable() or value != "".join(value.split()):
+        raise argparse.ArgumentTypeError(
+            "not a host name or IP address (at most 253 characters, no blanks)"
+        )
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m scripts.report", description=__doc__)
     parser.add_argument("--run", required=True, help="run directory of `experiment run --out`")
@@ -51,7 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="where to write the report (default <run>/report)")
     parser.add_argument("--compare", help="another run directory, already reported, to set beside")
     parser.add_argument(
-        "--db-host", help="PostgreSQL host (default: the outputs' external address)"
+        "--db-host", type=_host, help="PostgreSQL host (default: the outputs' external address)"
     )
     parser.add_argument("--db-port", type=int, help="PostgreSQL port (default: the outputs' port)")
     parser.add_argument(
@@ -108,7 +119,7 @@ def connect(args: argparse.Namespace, outputs: StackOutputs) -> psycopg.Connecti
             application_name="minaperf-report",
         )
     except psycopg.OperationalError as error:
-        reason = (str(error).strip().splitlines() or ["unknown error"])[-1]
+        reason = stderr_line(str(error))
         raise CliError(
             f"database: cannot connect to {host}:{port} as {pg.user} ({reason}); check "
             "postgres.allowedCidrs or port-forward and pass --db-host/--db-port"

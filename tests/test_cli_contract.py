@@ -475,3 +475,99 @@ def test_every_stack_option_refuses_a_blank_name(
     monkeypatch.chdir(tmp_path)
     _, stderr = check_contract(lambda: main([*before, "--stack", name, *after]), sandbox=tmp_path)
     assert "--stack" in stderr, stderr
+
+
+# --- every file a command reads: regular files only, deep JSON and long numbers refused ----------
+
+
+def _report_run(sandbox: Path) -> Path:
+    from datetime import UTC, datetime
+
+    from tests.fakes import report_scenario
+
+    return report_scenario.write_run(sandbox / "run", datetime(2030, 1, 1, tzinfo=UTC))
+
+
+def _file_readers(sandbox: Path, bad: Path) -> dict[str, Callable[[], int | None]]:
+    """Each way a command reads a user's file, given `bad` in that place."""
+    from scripts import experiment, keys, pin, preflight, report
+
+    outputs = sandbox / "good-outputs.json"
+    outputs.write_text(json.dumps(render("dev").outputs))
+    diff_dir = sandbox / "old-render"
+    diff_dir.mkdir(exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        (diff_dir / "resources.json").unlink()
+    (diff_dir / "resources.json").symlink_to(bad)
+    compare_dir = sandbox / "compared"
+    (compare_dir / "report").mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        (compare_dir / "report" / "summary.json").unlink()
+    (compare_dir / "report" / "summary.json").symlink_to(bad)
+    run = str(_report_run(sandbox))
+    return {
+        "render --config": _render(["--config", str(bad), "--out", str(sandbox / "o")]),
+        "render --diff": _render(["--stack", "dev", "--diff", str(diff_dir)]),
+        "pin --config": lambda: pin.main(["--config", str(bad)]),
+        "preflight --config": lambda: preflight.main(["--config", str(bad)]),
+        "keys inspect": lambda: keys.main(["inspect", str(bad)]),
+        "keys export --outputs": lambda: keys.main(
+            ["export", "--outputs", str(bad), "--out", str(sandbox / "k")]
+        ),
+        "experiment --outputs": lambda: experiment.main(["--outputs", str(bad), "config"]),
+        "experiment check": lambda: experiment.main(["check", str(bad)]),
+        "experiment up --script": lambda: experiment.main(
+            ["up", "--stack", "exp", "--script", str(bad)]
+        ),
+        "report --outputs": lambda: report.main(["--run", run, "--outputs", str(bad)]),
+        "report --compare": lambda: report.main(
+            ["--run", run, "--outputs", str(outputs), "--compare", str(compare_dir)]
+        ),
+    }
+
+
+READERS = [
+    "render --config", "render --diff", "pin --config", "preflight --config", "keys inspect",
+    "keys export --outputs", "experiment --outputs", "experiment check",
+    "experiment up --script", "report --outputs", "report --compare",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "/dev/null", "directory"])
+def test_no_command_reads_a_fifo_or_a_device(no_engine, tmp_path, reader: str, kind: str) -> None:
+    """A FIFO blocked every reader forever and /dev/zero filled memory: refused at once."""
+    bad = tmp_path / "bad"
+    if kind == "fifo":
+        os.mkfifo(bad)
+    elif kind == "directory":
+        bad.mkdir()
+    else:
+        bad = Path(kind)
+    command = _file_readers(tmp_path, bad)[reader]
+    code, stderr = check_contract(command, sandbox=tmp_path, out=tmp_path / "compared", lint_of=bad)
+    assert code == 2, stderr
+    assert "pass a regular file" in stderr or "directory" in stderr, stderr
+
+
+@st.composite
+def json_bombs(draw: st.DrawFn) -> bytes:
+    """JSON Python's decoder cannot take: too deep, or a number past its 4300-digit limit."""
+    if draw(st.booleans()):
+        depth = draw(st.integers(2_000, 100_000))
+        opener = draw(st.sampled_from(["[", '{"a":']))
+        return (opener * depth).encode() + draw(st.sampled_from([b"", b"1" + b"]" * depth]))
+    digits = draw(st.integers(4_301, 20_000))
+    wrapper = draw(st.sampled_from(["{}", '{{"version": {}}}', "[{}]"]))
+    return wrapper.format("7" * digits).encode()
+
+
+@settings(CONTRACT, max_examples=len(READERS) * 2)
+@given(data=st.data(), reader=st.sampled_from(READERS))
+def test_deep_json_and_long_numbers_are_one_line(no_engine, tmp_path_factory, data, reader) -> None:
+    sandbox = tmp_path_factory.mktemp("bomb")
+    bad = sandbox / "bad.json"
+    bad.write_bytes(data.draw(json_bombs()))
+    command = _file_readers(sandbox, bad)[reader]
+    code, stderr = check_contract(command, sandbox=sandbox, out=sandbox / "compared", lint_of=bad)
+    assert code == 2, stderr

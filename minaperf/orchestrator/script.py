@@ -320,6 +320,11 @@ def parse_script(text: str) -> Script:
                 LintError(line, "JSON nested too deeply to check; no step needs nesting this deep")
             )
             break
+        except ValueError:  # int() past the interpreter's digit limit
+            script.errors.append(
+                LintError(line, "a number of thousands of digits; no step takes one")
+            )
+            break
         pos = end
         if isinstance(value, str):
             script.comments.append((line, value))

@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 
+from minaperf.files import MissingFileError, read_json_file
 from minaperf.outputs import StackOutputs
 from minaperf.report import page, queries
 from minaperf.report.run import RunStory
@@ -54,11 +55,13 @@ def read_database(
 def load_compare(directory: Path) -> dict[str, Any]:
     """The summary of another run: `<dir>/report/summary.json` or `<dir>/summary.json`."""
     for candidate in (directory / "report" / SUMMARY_FILE, directory / SUMMARY_FILE):
-        if candidate.is_file():
-            data = json.loads(candidate.read_text())
-            if not isinstance(data, dict) or data.get("version") != 1:
-                raise ValueError(f"--compare: {candidate} is not a version-1 summary.json")
-            return data
+        try:
+            data = read_json_file(candidate, what="--compare")
+        except MissingFileError:
+            continue
+        if not isinstance(data, dict) or data.get("version") != 1:
+            raise ValueError(f"--compare: {candidate} is not a version-1 summary.json")
+        return data
     raise ValueError(
         f"--compare: no summary.json under {directory}; report that run first "
         f"(python -m scripts.report --run {directory} …)"

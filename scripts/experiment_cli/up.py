@@ -37,9 +37,9 @@ from minaperf.config import ConfigError
 from minaperf.lifecycle import Lifecycle
 from minaperf.orchestrator import readiness, stopping
 from minaperf.orchestrator.rundir import STATE_FILE
-from minaperf.orchestrator.script import lint_script
 from minaperf.outputs import parse_outputs
 from scripts.cli import stack_name
+from scripts.experiment_cli import lint as lint_cli
 from scripts.experiment_cli import runs, wait
 from scripts.experiment_cli.common import EXIT_BAD_INPUT, CliError, validation_message
 
@@ -100,10 +100,12 @@ def desired_config(
     from scripts.render import PLACEHOLDER_PROJECT, UsageError, read_stack_input, validate
 
     base = config_file if config_file is not None else project_dir / f"Pulumi.{stack}.yaml"
-    if config_file is None and not base.exists():
-        base = Path(os.devnull)  # a new stack: only what --set gives
     try:
-        stack_input = read_stack_input(stack=None, config_file=base, overrides=overrides)
+        stack_input = read_stack_input(
+            stack=None,
+            config_file=base if config_file is not None or base.exists() else None,
+            overrides=overrides,  # a new stack (no file): only what --set gives
+        )
         stack_input.name = stack
         validate(stack_input)
     except ConfigError as error:
@@ -494,9 +496,7 @@ def cmd_up(args: argparse.Namespace) -> int:
     if not stack:
         raise CliError("up: --stack NAME is required")
     script = Path(args.script)
-    if not script.is_file():
-        raise CliError(f"--script: {script} does not exist")
-    lint = lint_script(script.read_text())
+    _, lint = lint_cli.read_script(script, "--script")
     if lint.errors:
         for error in lint.errors:
             print(f"{script}:{error}", file=sys.stderr)
