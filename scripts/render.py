@@ -25,6 +25,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import sys
 import tempfile
 import time
@@ -43,7 +44,13 @@ from minaperf.config import (
     one_line,
     prepare_values,
 )
-from minaperf.files import FileInputError, MissingFileError, read_json_file, read_text_file
+from minaperf.files import (
+    HAND_WRITTEN_LIMIT,
+    FileInputError,
+    MissingFileError,
+    read_json_file,
+    read_text_file,
+)
 from minaperf.load import parse_config
 from minaperf.local_inputs import check_local_inputs
 from minaperf.outputs import SECRET_MARKER
@@ -96,6 +103,14 @@ class _StackFileLoader(yaml.SafeLoader):
 
     yaml_implicit_resolvers: dict[Any, list[tuple[str, Any]]] = {}  # noqa: RUF012 (PyYAML's)
 
+    def fetch_flow_collection_start(self, TokenClass: Any) -> None:  # noqa: N803 (PyYAML's)
+        """PyYAML's scanner is quadratic in flow nesting (`[[[[…` took minutes): bounded."""
+        if self.flow_level >= MAX_NESTING:
+            raise StackYamlError(
+                self.get_mark(), f"nested more than {MAX_NESTING} levels deep; not a stack file"
+            )
+        super().fetch_flow_collection_start(TokenClass)  # pyright: ignore[reportAttributeAccessIssue]
+
     def compose_document(self) -> Any:
         node = super().compose_document()
         if node is not None:
@@ -103,6 +118,8 @@ class _StackFileLoader(yaml.SafeLoader):
         return node
 
 
+MAX_NESTING = 64
+"""Flow nesting a stack file may have ([ and {); a real one has fewer than ten levels."""
 ALIAS_FACTOR = 10
 """How much larger than the file's own nodes aliases may make a document (plus a small floor)."""
 
@@ -382,6 +399,11 @@ def _set_path(config: dict[str, Any], dotted: str, value: Any) -> None:
     qualified = _qualified(dotted)
     namespace, _, path = qualified.partition(":")
     top, *rest = path.split(".")
+    if not namespace or not all([top, *rest]):
+        raise UsageError(
+            f"--set {dotted}: the path is malformed (an empty key); write it as "
+            "[namespace:]key.sub.key, e.g. --set nodes.plainNodes=20"
+        )
     key = f"{namespace}:{top}"
     if not rest:
         config[key] = value
@@ -578,6 +600,8 @@ class _Writer:
     def __init__(self, root: Path, *, private: bool) -> None:
         self.root = root
         self.private = private
+        self.written: list[str] = []
+        """Every file written, relative to `root` (the marker lists them)."""
 
     def directory(self, path: Path) -> None:
         missing = []
@@ -593,6 +617,7 @@ class _Writer:
         descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
+        self.written.append(path.relative_to(self.root).as_posix())
 
 
 def resource_records(run: Any, *, show_secrets: bool) -> list[dict[str, Any]]:
@@ -621,8 +646,8 @@ def write_render(
     show_secrets: bool,
     mock_values: list[str] | None = None,
     records: list[dict[str, Any]] | None = None,
-) -> None:
-    """Write one program run into `out` (an existing, empty directory).
+) -> list[str]:
+    """Write one program run into `out` (an existing, empty directory); the files written.
 
     Records are sorted by URN and every object by key, so two renders of the same config are
     byte-identical and can be diffed. `mock_values` lists the output paths the mock engine
@@ -666,6 +691,7 @@ def write_render(
     writer.write(
         out / "outputs.json", json.dumps(_plain(outputs, True), indent=2, sort_keys=True) + "\n"
     )
+    return writer.written
 
 
 def _write_file(writer: _Writer, path: Path, value: Any) -> None:
@@ -676,37 +702,100 @@ def _write_file(writer: _Writer, path: Path, value: Any) -> None:
 # Replacing the output directory
 
 
-def _check_target(out: Path, *, force: bool) -> None:
-    """Replace only what render made (its marker), an empty directory, or with --force."""
+def _protected(out: Path) -> str | None:
+    """Why `out` may never be replaced, even with --force (render replaces --out whole)."""
+    resolved = out.resolve()
+    cwd = Path.cwd().resolve()
+    named = {
+        Path("/"): "the root directory",
+        cwd: "the working directory",
+        Path.home().resolve(): "your home directory",
+        ROOT: "this repository",
+    }
+    if resolved in named:
+        return named[resolved]
+    if resolved in cwd.parents or resolved in ROOT.parents:
+        return "a parent of the working directory or of this repository"
+    if (resolved / ".git").exists():
+        return "a directory holding .git"
+    return None
+
+
+def _foreign_files(out: Path) -> list[str] | None:
+    """Files in a render directory that the render did not write (its marker lists what it
+    wrote); None when `out` holds no readable marker (not a render directory)."""
+    try:
+        marker = read_json_file(out / MARKER, limit=HAND_WRITTEN_LIMIT * 8, what="--out")
+    except FileInputError:
+        return None
+    if not isinstance(marker, dict):
+        return None
+    written = marker.get("files")
+    if not isinstance(written, list):
+        return []  # a render from before the marker listed its files
+    known = {MARKER, *map(str, written)}
+    return sorted(
+        name
+        for path in out.rglob("*")
+        if (name := path.relative_to(out).as_posix()) not in known
+        and (path.is_symlink() or not path.is_dir())
+    )
+
+
+def _check_target(out: Path, *, force: bool) -> Path:
+    """The directory to replace: `out`, or the render a symlink `out` points to. Replace only
+    what render made (its marker, no file it did not write), an empty directory, or with
+    --force; never the root, the working directory, $HOME, this repository or a git tree."""
     if not out.exists() and not out.is_symlink():
-        return
+        return out
     if not out.is_dir():
         raise UsageError(f"--out: {out} exists and is not a directory; choose another --out")
-    if (out / MARKER).is_file() or not any(out.iterdir()):
-        return
-    if not force:
+    target = out.resolve() if out.is_symlink() else out
+    if why := _protected(target):
+        raise UsageError(f"--out: {out} is {why}; render replaces --out whole; choose a new one")
+    if not any(target.iterdir()):
+        return target
+    foreign = _foreign_files(target)
+    if foreign is None and not force:
         raise UsageError(
             f"--out: {out} exists and is not a render directory (no {MARKER} marker); "
             "choose another --out, or pass --force to replace it"
         )
+    if foreign and not force:
+        shown = ", ".join(foreign[:3]) + (
+            f" and {len(foreign) - 3} more" if len(foreign) > 3 else ""
+        )
+        raise UsageError(
+            f"--out: {out} holds files render did not write ({shown}); move them out, or pass "
+            "--force to replace them too"
+        )
+    return target
 
 
 def _install(staging: Path, out: Path) -> None:
     """Swap the finished render in: the old directory moves aside, the new one takes its name,
     the old one is removed. Both renames stay within one parent directory, so `out` is never a
-    partial render; if the second rename fails, the old render is put back."""
-    if not out.exists() and not out.is_symlink():
-        staging.rename(out)
-        return
-    aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
-    old = aside / "render"
-    out.rename(old)
+    partial render; if the second rename fails, the old render is put back. Ctrl-C and SIGTERM
+    wait until the swap and the removal are done (neither old render beside `out` nor half)."""
+    signals = {signal.SIGINT, signal.SIGTERM}
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
     try:
-        staging.rename(out)
-    except OSError:
-        old.rename(out)
-        raise
-    shutil.rmtree(aside)
+        if not out.exists() and not out.is_symlink():
+            staging.rename(out)
+            return
+        aside = Path(tempfile.mkdtemp(prefix=f".{out.name}.old-", dir=out.parent))
+        old = aside / "render"
+        try:
+            out.rename(old)
+            try:
+                staging.rename(out)
+            except OSError:
+                old.rename(out)
+                raise
+        finally:
+            shutil.rmtree(aside, ignore_errors=True)
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def write_output_directory(
@@ -724,10 +813,10 @@ def write_output_directory(
     try:
         staging = staging_parent / "render"
         staging.mkdir(mode=0o700 if show_secrets else 0o777)
-        write_render(
+        written = write_render(
             run, staging, show_secrets=show_secrets, mock_values=mock_values, records=records
         )
-        marker = {"writtenBy": "python -m scripts.render", "stack": stack}
+        marker = {"writtenBy": "python -m scripts.render", "stack": stack, "files": written}
         _Writer(staging, private=show_secrets).write(
             staging / MARKER, json.dumps(marker, sort_keys=True) + "\n"
         )
@@ -767,10 +856,18 @@ def _read_old_render(directory: Path) -> list[dict[str, Any]]:
         raise UsageError(f"--diff: {directory} has no resources.json (not a render)") from None
     except FileInputError as error:
         raise UsageError(str(error)) from None
-    if not isinstance(records, list) or not all(
-        isinstance(record, dict) and isinstance(record.get("urn"), str) for record in records
-    ):
+    if not isinstance(records, list):
         raise UsageError(f"--diff: {path} is not a list of resource records")
+    for index, record in enumerate(records):
+        if not isinstance(record, dict) or not all(
+            isinstance(record.get(key), str) for key in ("urn", "type", "name")
+        ):
+            raise UsageError(
+                f"--diff: {path}: record {index} is not a resource record (urn, type and name "
+                "as strings); pass a directory render wrote"
+            )
+        if not isinstance(record.get("inputs") or {}, dict):
+            raise UsageError(f"--diff: {path}: record {index}: inputs is not an object")
     return records
 
 
@@ -848,7 +945,7 @@ def _render(args: argparse.Namespace) -> int:
         hidden = stack_input.hidden_values
         config = validate(stack_input)
         if args.out is not None:
-            _check_target(args.out, force=args.force)
+            args.out = _check_target(args.out, force=args.force)
         old_records = _read_old_render(args.diff) if args.diff is not None else None
     except ConfigError as error:
         print(f"config error: {hide(str(error), hidden)}", file=sys.stderr)
@@ -900,7 +997,11 @@ def _render(args: argparse.Namespace) -> int:
         ttl_hours=config.metadata.ttl_hours,
         mock_values=mock_values,
     )
-    diff = diff_records(old_records, records) if old_records is not None else None
+    try:
+        diff = diff_records(old_records, records) if old_records is not None else None
+    except RecursionError:
+        print(f"error: --diff: {args.diff}: inputs nested too deeply to compare", file=sys.stderr)
+        return 2
     progress.stage("done")
     if args.json:
         document = {**summary, "out": str(args.out) if args.out else None}

@@ -41,7 +41,13 @@ from minaperf.outputs import parse_outputs
 from scripts.cli import stack_name
 from scripts.experiment_cli import lint as lint_cli
 from scripts.experiment_cli import runs, wait
-from scripts.experiment_cli.common import EXIT_BAD_INPUT, CliError, validation_message
+from scripts.experiment_cli.common import (
+    EXIT_BAD_INPUT,
+    CliError,
+    executable_file,
+    run_directory,
+    validation_message,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 PREFLIGHT_MODULE = "scripts.preflight"
@@ -502,16 +508,15 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"{script}:{error}", file=sys.stderr)
         print(f"{script}: {len(lint.errors)} error(s); nothing was deployed", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if args.orchestrator and not os.access(args.orchestrator, os.X_OK):
-        raise CliError(f"--orchestrator: {args.orchestrator} is not an executable file")
+    if args.orchestrator:
+        executable_file(args.orchestrator)
     if args.out is None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         args.out = str(Path("runs") / f"{stack}-{stamp}")
-    if Path(args.out).exists() and any(Path(args.out).iterdir()):
-        raise CliError(f"--out: {args.out} is not empty; choose a new run directory")
     config = desired_config(
         stack, Path(args.config) if args.config else None, args.set, Path(args.project_dir)
     )
+    run_directory(args.out, empty=True)
     return Experiment(args, stack, config).execute()
 
 
