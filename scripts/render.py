@@ -28,8 +28,9 @@ import shutil
 import signal
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
@@ -772,14 +773,34 @@ def _check_target(out: Path, *, force: bool) -> Path:
     return target
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM that arrive inside are delivered when it ends. Python runs signal
+    handlers in the main thread whichever thread the OS picks (the engine's gRPC threads
+    included), so the handlers are swapped, not the thread's signal mask."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = {
+        number: signal.signal(number, lambda received, _frame: held.append(received))
+        for number in (signal.SIGINT, signal.SIGTERM)
+    }
+    try:
+        yield
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+        if held:
+            signal.raise_signal(held[0])
+
+
 def _install(staging: Path, out: Path) -> None:
     """Swap the finished render in: the old directory moves aside, the new one takes its name,
     the old one is removed. Both renames stay within one parent directory, so `out` is never a
     partial render; if the second rename fails, the old render is put back. Ctrl-C and SIGTERM
     wait until the swap and the removal are done (neither old render beside `out` nor half)."""
-    signals = {signal.SIGINT, signal.SIGTERM}
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, signals)
-    try:
+    with _signals_held():
         if not out.exists() and not out.is_symlink():
             staging.rename(out)
             return
@@ -794,8 +815,6 @@ def _install(staging: Path, out: Path) -> None:
                 raise
         finally:
             shutil.rmtree(aside, ignore_errors=True)
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
 
 
 def write_output_directory(
