@@ -946,7 +946,15 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     with cyclic_gc_paused():
-        return _render(build_parser().parse_args(argv))
+        args = build_parser().parse_args(argv)
+        try:
+            return _render(args)
+        except KeyboardInterrupt:
+            print(
+                "error: interrupted; --out holds the old render or the new one, never a part",
+                file=sys.stderr,
+            )
+            return 130
 
 
 def _render(args: argparse.Namespace) -> int:
