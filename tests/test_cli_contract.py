@@ -245,6 +245,57 @@ def test_render_of_a_mutated_stack_file(no_engine, tmp_path_factory, data, base)
     )
 
 
+RAW_YAML = st.sampled_from(
+    ["1:30", "10:30:00", "yes", "Off", "n", "1_0", "012", "09", "0b11", "1e999",
+     "9" * 5000, "-" + "9" * 30, "!!binary aGk=", "!!int x", "!!set {a}", "[" * 5000,
+     "&a [*a]", "!local x"]
+)  # fmt: skip
+"""YAML forms that readers take differently, numbers past Python's and Go's limits, bad tags."""
+
+
+def _laughs(levels: int) -> str:
+    lines = ['  l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, levels):
+        lines.append(f"  l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@settings(CONTRACT, max_examples=25)
+@given(
+    data=st.data(),
+    base=st.sampled_from(["Pulumi.dev.yaml", "stacks/kind.yaml"]),
+    command=st.sampled_from(["render", "pin", "preflight"]),
+)
+def test_stack_files_with_forms_pulumi_reads_otherwise(
+    no_engine, tmp_path_factory, data, base, command
+) -> None:
+    """A raw YAML form at any leaf, or an alias bomb beside the config: one line, at once."""
+    from scripts import pin, preflight
+
+    sandbox = tmp_path_factory.mktemp("yaml")
+    document = _stack(base)
+    paths = [path for path in _paths(document) if not isinstance(_get(document, path), dict)]
+    path = data.draw(st.sampled_from(paths))
+    _get(document, path[:-1])[path[-1]] = "@@RAW@@"
+    text = yaml.safe_dump(document).replace("'@@RAW@@'", data.draw(RAW_YAML))
+    if data.draw(st.booleans()):
+        text += "laughs:\n" + _laughs(data.draw(st.integers(4, 9)))
+    stack_file = sandbox / "Pulumi.exp.yaml"
+    stack_file.write_text(text)
+    out = sandbox / "out"
+    main = {"render": _render, "pin": lambda a: lambda: pin.main(a),
+            "preflight": lambda a: lambda: preflight.main(a)}[command]  # fmt: skip
+    extra = ["--out", str(out)] if command == "render" else []
+    code, _ = check_contract(main(["--config", str(stack_file), *extra]), sandbox=sandbox, out=out)
+    assert code == 2
+
+
+def _get(node: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        node = node[step]
+    return node
+
+
 SET_KEYS = [
     "nodes.plainNodes", "network.genesisTimestamp", "access.adminCidrs", "workerPool.machineType",
     "metadata.labels", "keys.seed", "resources.plain.cpuRequest", "platform.network.podsCidr",
