@@ -470,6 +470,20 @@ class Resources(_Model):
         return self
 
 
+def resources_over_defaults(model: type[BaseModel], values: Any) -> Any:
+    """A partial resources block (`plain: {memoryRequest: 8Gi}`) merged over that field's
+    default, as the config reference gives a default for every key of it."""
+    if not isinstance(values, dict):
+        return values
+    merged = dict(values)
+    for name, field in model.model_fields.items():
+        key = field.alias or name
+        given = values.get(key)
+        if isinstance(given, dict) and isinstance(field.default, Resources):
+            merged[key] = {**field.default.model_dump(by_alias=True), **given}
+    return merged
+
+
 def _resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> Resources:
     return Resources(
         cpuRequest=cpu, memoryRequest=memory, cpuLimit=cpu_limit, memoryLimit=memory_limit
@@ -497,6 +511,11 @@ class RoleResources(_Model):
     block_producer: Resources = Field(FULL_PROOF_RESOURCES, alias="blockProducer")
     plain: Resources = FULL_PROOF_RESOURCES
     snark_coordinator: Resources = Field(FULL_PROOF_RESOURCES, alias="snarkCoordinator")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _partial_blocks(cls, values: Any) -> Any:
+        return resources_over_defaults(cls, values)
 
 
 class Images(_Model):
@@ -732,6 +751,11 @@ class WorkerPoolConfig(_Model):
         description="Per worker process, on the `kubernetes` platform",
     )
 
+    @model_validator(mode="before")
+    @classmethod
+    def _partial_blocks(cls, values: Any) -> Any:
+        return resources_over_defaults(cls, values)
+
     @model_validator(mode="after")
     def _fits_machine(self) -> WorkerPoolConfig:
         shape = machine_shape(self.machine_type)
@@ -780,6 +804,11 @@ class PostgresConfig(_Model):
         "output) instead of creating one",
     )
     resources: Resources = _resources("2", "8Gi", "4", "8Gi")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _partial_blocks(cls, values: Any) -> Any:
+        return resources_over_defaults(cls, values)
 
     @field_validator("database", "user")
     @classmethod
@@ -913,7 +942,11 @@ class ExperimentConfig(_Model):
         if not isinstance(resources, dict):
             return values
         small = NO_PROOF_RESOURCES.model_dump(by_alias=True)
-        filled = {key: resources.get(key, small) for key in ROLE_KEYS}
+        given = {key: resources.get(key, {}) for key in ROLE_KEYS}
+        filled = {
+            key: {**small, **value} if isinstance(value, dict) else value
+            for key, value in given.items()
+        }
         return {**values, "resources": {**resources, **filled}}
 
     @model_validator(mode="after")
@@ -1079,6 +1112,14 @@ def one_line(text: str) -> str:
     if text.isprintable():
         return text
     return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
+def stderr_line(stderr: str) -> str:
+    """The one line of a tool's stderr worth relaying: its first `error:` line (the Pulumi CLI
+    and gcloud print one), else its first non-blank line; shown as `one_line`."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    chosen = next((line for line in lines if line.lower().startswith("error")), None)
+    return one_line(chosen or (lines[0] if lines else "(no message)"))
 
 
 def _wire_path(loc: tuple[int | str, ...]) -> str:

@@ -12,6 +12,7 @@ from collections.abc import Collection
 from pathlib import Path
 
 from minaperf.config import ConfigError, ExperimentConfig, KubernetesPlatform
+from minaperf.files import FileInputError, read_text_file
 from minaperf.keys import secret_box
 from minaperf.keys.material import ImportedMinaKey
 from minaperf.keys.secret_box import KeyFileError
@@ -24,15 +25,9 @@ def read_local_text(key: str, path_text: str) -> str:
     """UTF-8 text of a local file named by config `key`, or ConfigError naming the key."""
     path = Path(path_text).expanduser()
     try:
-        if not path.is_file():
-            raise ConfigError(key, f"{path} is not a file; give the path of an existing file")
-        if path.stat().st_size > MAX_LOCAL_FILE_BYTES:
-            raise ConfigError(key, f"{path} is larger than 1 MiB; is it the right file?")
-        return path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise ConfigError(key, f"{path} is not a UTF-8 text file (binary?)") from None
-    except OSError as error:
-        raise ConfigError(key, f"cannot read {path}: {error.strerror}") from None
+        return read_text_file(path, limit=MAX_LOCAL_FILE_BYTES, what="file")
+    except FileInputError as error:
+        raise ConfigError(key, error.reason) from None
 
 
 def read_imported_key(node: str, key_file: str, password: str) -> ImportedMinaKey:

@@ -7,11 +7,13 @@ when they were not shown, so every secret field also accepts that marker.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+from minaperf.config import stderr_line
+from minaperf.files import FileInputError, parse_json_text, read_json_file
 
 SECRET_MARKER = "[secret]"  # noqa: S105 (the marker Pulumi prints, not a secret)
 
@@ -162,9 +164,12 @@ class StackOutputs(_Model):
             )
 
 
-def load_outputs(path: Path) -> StackOutputs:
+def load_outputs(path: Path, *, what: str = "--outputs") -> StackOutputs:
     """Read an `outputs.json` written by render or by `pulumi stack output --json`."""
-    return parse_outputs(json.loads(path.read_text()))
+    data = read_json_file(path, what=what)
+    if not isinstance(data, dict):
+        raise FileInputError(what, f"{path} holds no JSON object; pass the outputs.json file")
+    return parse_outputs(data)
 
 
 def parse_outputs(data: dict[str, Any]) -> StackOutputs:
@@ -185,5 +190,8 @@ def read_stack_outputs(stack: str, *, show_secrets: bool, cwd: Path | None = Non
             "the `pulumi` CLI is not on PATH; install it, or pass `--outputs FILE`"
         ) from error
     if result.returncode != 0:
-        raise ValueError(f"`pulumi stack output` failed: {result.stderr.strip()}")
-    return parse_outputs(json.loads(result.stdout))
+        raise ValueError(f"`pulumi stack output` failed: {stderr_line(result.stderr)}")
+    data = parse_json_text(result.stdout, path="stdout", what="`pulumi stack output --json`")
+    if not isinstance(data, dict):
+        raise ValueError("`pulumi stack output --json` printed no JSON object; is it a stack?")
+    return parse_outputs(data)

@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import NoReturn
 
+from scripts.cli import stack_name
 from scripts.experiment_cli import lint, runs, up, wait
 from scripts.experiment_cli.common import EXIT_BAD_INPUT, CliError
 
@@ -38,7 +39,9 @@ class _Parser(argparse.ArgumentParser):
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m scripts.experiment", description=__doc__)
     source = parser.add_mutually_exclusive_group()
-    source.add_argument("--stack", help="read outputs with `pulumi stack output --show-secrets`")
+    source.add_argument(
+        "--stack", type=stack_name, help="read outputs with `pulumi stack output --show-secrets`"
+    )
     source.add_argument("--outputs", help="read outputs from an outputs.json file")
     parser.add_argument(
         "--kubectl", help="kubectl executable (default $MINAPERF_KUBECTL or kubectl)"

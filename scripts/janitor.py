@@ -30,7 +30,6 @@ another Pulumi backend (nothing on the object tells the two apart).
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import re
@@ -39,13 +38,17 @@ import subprocess
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from components.labels import parse_group_description, parse_own_description
+from minaperf.config import one_line, stderr_line
 from policy.markers import K8S_EXPERIMENT_LABEL as K8S_LABEL_EXPERIMENT
 from policy.markers import K8S_KEPT_DATA_LABEL, K8S_PART_OF, POSTGRES_DATA_CLAIM
 from policy.markers import K8S_PART_OF_LABEL as K8S_LABEL_PART_OF
 from policy.markers import OWN_GCP_LABEL as GCP_LABEL_OWN
+from scripts.cli import OneLineParser
+
+_Json = TypeVar("_Json", list, dict)
 
 GCP_LABEL_EXPIRY = "expiry"
 K8S_LABEL_EXPIRY = "mina-itn/expiry"
@@ -117,14 +120,24 @@ def parse_time(value: Any) -> dt.datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
-def _run_json(argv: list[str]) -> Any:
+def _run_json(argv: list[str], expect: type[_Json]) -> _Json:
+    """The JSON a tool printed, of the shape `expect` (nothing printed: empty); anything else
+    is a JanitorError naming the command, as one line."""
     try:
         result = subprocess.run(argv, capture_output=True, text=True, check=False)
     except FileNotFoundError as error:
         raise JanitorError(f"`{argv[0]}` is not on PATH") from error
+    command = " ".join(argv[:4])
     if result.returncode != 0:
-        raise JanitorError(f"`{' '.join(argv)}` failed: {result.stderr.strip()}")
-    return json.loads(result.stdout or "null")
+        raise JanitorError(f"`{command}` failed: {stderr_line(result.stderr)}")
+    try:
+        data = json.loads(result.stdout) if result.stdout.strip() else expect()
+    except (RecursionError, ValueError):
+        raise JanitorError(f"`{command}` printed no JSON; is it the right version?") from None
+    if not isinstance(data, expect):
+        kind = "a list" if expect is list else "an object"
+        raise JanitorError(f"`{command}` printed JSON that is not {kind}")
+    return data
 
 
 def _short(name: str) -> str:
@@ -138,13 +151,17 @@ def _last_segment(url: Any) -> str | None:
 
 def list_stacks() -> tuple[list[Finding], list[str]]:
     """Stacks with their `expiresAt` output, and the stack names (for ownership)."""
-    stacks = _run_json(["pulumi", "stack", "ls", "--json"]) or []
+    stacks = _run_json(["pulumi", "stack", "ls", "--json"], list)
     findings, names = [], []
     for stack in stacks:
-        name = stack["name"]
+        name = stack.get("name") if isinstance(stack, dict) else None
+        if not isinstance(name, str) or not name.strip():
+            listed = one_line(repr(stack))[:80]
+            print(f"  warning: `pulumi stack ls` listed {listed}; skipped", file=sys.stderr)
+            continue
         names.append(name)
         try:
-            outputs = _run_json(["pulumi", "stack", "output", "--json", "--stack", name]) or {}
+            outputs = _run_json(["pulumi", "stack", "output", "--json", "--stack", name], dict)
         except JanitorError as error:  # e.g. a stack that was never deployed
             print(f"  warning: {error}", file=sys.stderr)
             outputs = {}
@@ -169,9 +186,9 @@ def list_gcp(project: str) -> list[Finding]:
         ("cluster", ["gcloud", "container", "clusters", "list"], "resourceLabels", GKE_FILTER),
     ):
         listing = _run_json(
-            [*argv, f"--project={project}", "--format=json", f"--filter={label_filter}"]
+            [*argv, f"--project={project}", "--format=json", f"--filter={label_filter}"], list
         )
-        for item in listing if isinstance(listing, list) else []:
+        for item in listing:
             if not isinstance(item, dict) or not isinstance(item.get("name"), str):
                 continue
             labels = item.get(labels_key) or {}
@@ -200,10 +217,11 @@ def list_groups(project: str) -> dict[tuple[str, str, str], dict[str, Any]]:
         [
             "gcloud", "compute", "instance-groups", "managed", "list",
             f"--project={project}", "--format=json", f"--filter={GROUP_FILTER}",
-        ]
+        ],
+        list,
     )  # fmt: skip
     groups = {}
-    for item in listing if isinstance(listing, list) else []:
+    for item in listing:
         if not isinstance(item, dict) or not isinstance(item.get("name"), str):
             continue
         if f"/projects/{project}/" not in str(item.get("selfLink") or ""):
@@ -251,10 +269,11 @@ def list_service_accounts(project: str) -> list[Finding]:
         [
             "gcloud", "iam", "service-accounts", "list",
             f"--project={project}", "--format=json", f"--filter={ACCOUNT_FILTER}",
-        ]
+        ],
+        list,
     )  # fmt: skip
     found = []
-    for item in listing if isinstance(listing, list) else []:
+    for item in listing:
         if not isinstance(item, dict) or not isinstance(item.get("email"), str):
             continue
         marker = parse_own_description(item.get("description"))
@@ -286,8 +305,8 @@ def _created_by(instance: dict[str, Any]) -> re.Match[str] | None:
 
 def list_namespaces() -> list[Finding]:
     """Our namespaces; those marked as kept data, or holding PostgreSQL's data claim, are held."""
-    data = _run_json(["kubectl", "get", "namespaces", "-l", K8S_SELECTOR, "-o", "json"]) or {}
-    claims = _run_json(["kubectl", "get", "persistentvolumeclaims", "-A", "-o", "json"]) or {}
+    data = _run_json(["kubectl", "get", "namespaces", "-l", K8S_SELECTOR, "-o", "json"], dict)
+    claims = _run_json(["kubectl", "get", "persistentvolumeclaims", "-A", "-o", "json"], dict)
     holding = {
         str(claim["metadata"].get("namespace"))
         for claim in (claims.get("items", []) if isinstance(claims, dict) else [])
@@ -296,9 +315,14 @@ def list_namespaces() -> list[Finding]:
         and claim["metadata"].get("name") == POSTGRES_DATA_CLAIM
     }
     found = []
-    for item in data.get("items", []) if isinstance(data, dict) else []:
-        metadata = item.get("metadata", {}) if isinstance(item, dict) else {}
-        labels = metadata.get("labels") or {}
+    items = data.get("items")
+    for item in items if isinstance(items, list) else []:
+        metadata = item.get("metadata") if isinstance(item, dict) else None
+        if not isinstance(metadata, dict) or not isinstance(metadata.get("name"), str):
+            continue
+        labels = metadata.get("labels")
+        if not isinstance(labels, dict):
+            continue
         if labels.get(K8S_LABEL_PART_OF) != K8S_PART_OF or not labels.get(K8S_LABEL_EXPERIMENT):
             continue
         held = None
@@ -444,7 +468,7 @@ def run(*, delete: bool, now: dt.datetime, gcloud: bool, kubectl: bool, project:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.janitor", description=__doc__)
+    parser = OneLineParser(prog="python -m scripts.janitor", description=__doc__)
     parser.add_argument("--delete", action="store_true", help="run the plan the listing shows")
     parser.add_argument("--project", help="the GCP project to search (required with gcloud)")
     parser.add_argument("--now", help="ISO time to judge expiry against (default: now, UTC)")
@@ -466,7 +490,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             project=args.project,
         )
     except JanitorError as error:
-        print(f"janitor: {error}", file=sys.stderr)
+        print(f"error: {error}", file=sys.stderr)
         return 2
 
 

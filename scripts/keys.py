@@ -17,8 +17,10 @@ from pathlib import Path
 from typing import NoReturn
 
 from minaperf.config import one_line
+from minaperf.files import FileInputError, read_text_file
 from minaperf.keys import itn, libp2p, mina, secret_box
 from minaperf.keys.secret_box import KeyFileError
+from scripts.cli import stack_name
 
 EXIT_BAD_INPUT = 2
 DEFAULT_MINA_PASSWORD_ENV = "MINA_PRIVKEY_PASS"  # noqa: S105 (a variable name)
@@ -67,17 +69,6 @@ def _write_private(path: Path, text: str, *, exclusive: bool) -> None:
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         os.fchmod(handle.fileno(), 0o600)
         handle.write(text)
-
-
-def _read_text(path: Path) -> str:
-    try:
-        return path.read_text(encoding="utf-8")
-    except FileNotFoundError as error:
-        raise CliError(f"{path}: no such file") from error
-    except UnicodeDecodeError as error:
-        raise CliError(f"{path}: not a UTF-8 text file") from error
-    except OSError as error:
-        raise CliError(f"{path}: {error.strerror}") from error
 
 
 MAX_STDIN_KEY_BYTES = 4096
@@ -183,7 +174,10 @@ def cmd_new_seed(_args: argparse.Namespace) -> None:
 
 
 def cmd_inspect(args: argparse.Namespace) -> None:
-    text = _read_text(Path(args.file))
+    try:
+        text = read_text_file(args.file, what="inspect")
+    except FileInputError as error:
+        raise CliError(str(error)) from None
     env_name = args.password_env
     if env_name is None:
         # The kind is known only after decryption, so either default variable may hold it.
@@ -234,9 +228,9 @@ def cmd_export(args: argparse.Namespace) -> None:
         else:
             outputs = read_stack_outputs(args.stack, show_secrets=True)
         outputs.require_secrets()
-    except FileNotFoundError as error:
-        raise CliError(f"{args.outputs}: no such file") from error
-    except ValueError as error:  # includes pydantic.ValidationError and JSON errors
+    except FileInputError as error:
+        raise CliError(str(error)) from None
+    except ValueError as error:  # includes pydantic.ValidationError
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else "invalid"
         raise CliError(f"cannot read stack outputs: {first_line}") from error
     funding = outputs.funding_keys
@@ -336,7 +330,9 @@ def build_parser() -> argparse.ArgumentParser:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     source = export.add_mutually_exclusive_group(required=True)
-    source.add_argument("--stack", metavar="NAME", help="read `pulumi stack output --show-secrets`")
+    source.add_argument(
+        "--stack", metavar="NAME", type=stack_name, help="read `pulumi stack output --show-secrets`"
+    )
     source.add_argument("--outputs", metavar="FILE", help="read an outputs.json with secrets shown")
     export.add_argument("--out", required=True, metavar="DIR")
     export.set_defaults(func=cmd_export)

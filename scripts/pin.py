@@ -34,6 +34,7 @@ from typing import Any
 import httpx
 
 from minaperf.config import CONFIG_NAMESPACE, ConfigError, ExperimentConfig, one_line
+from minaperf.files import FileInputError, read_text_file
 from minaperf.oci import Registry, RegistryError, https_base, parse_image
 from minaperf.signing_key import (
     FINGERPRINT_PATH,
@@ -43,6 +44,7 @@ from minaperf.signing_key import (
     inspect_key,
     uses_worker_vms,
 )
+from scripts.cli import OneLineParser, stack_name
 from scripts.render import ROOT, UsageError, load_yaml, read_stack_input, validate
 from scripts.stack_edit import EditError, set_values, write_atomically
 
@@ -153,7 +155,7 @@ def _file_path(document: Any, path: str) -> tuple[str, ...]:
 
 
 def edited_text(file: Path, changes: dict[str, str]) -> str:
-    text = file.read_bytes().decode("utf-8")
+    text = read_text_file(file, what="stack file")
     document = load_yaml(text)
     return set_values(text, {_file_path(document, path): v for path, v in changes.items()})
 
@@ -182,12 +184,12 @@ def _registry_overrides(items: list[str]) -> Callable[[str], str]:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m scripts.pin",
         description="Pin a stack's images by digest (and report drift with --check).",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--stack", help="read Pulumi.<STACK>.yaml of this project")
+    source.add_argument("--stack", type=stack_name, help="read Pulumi.<STACK>.yaml of this project")
     source.add_argument("--config", type=Path, help="read a stack config file (stacks/*.yaml)")
     parser.add_argument("--check", action="store_true", help="report pins whose tag moved")
     parser.add_argument("--write", action="store_true", help="edit the stack file in place")
@@ -220,7 +222,7 @@ def main(argv: list[str] | None = None, *, transport: httpx.BaseTransport | None
     except ConfigError as error:
         print(f"config error: {error}", file=sys.stderr)
         return 2
-    except (UsageError, EditError) as error:
+    except (UsageError, EditError, FileInputError) as error:
         print(f"error: {one_line(str(error))}", file=sys.stderr)
         return 2
     except OSError as error:
@@ -256,7 +258,7 @@ def main(argv: list[str] | None = None, *, transport: httpx.BaseTransport | None
         return 1
     try:
         write_atomically(file, edited_text(file, plan.changes))
-    except EditError as error:
+    except (EditError, FileInputError) as error:
         print(f"error: {file}: {one_line(str(error))}", file=sys.stderr)
         return 2
     except OSError as error:

@@ -32,6 +32,7 @@ import httpx
 from minaperf.config import ConfigError, ExperimentConfig, GkePlatform, one_line
 from minaperf.gcp_api import GcpApi
 from minaperf.preflight import AUTH_PLUGIN, Environment, PreflightReport, Problem, preflight
+from scripts.cli import OneLineParser, stack_name
 from scripts.render import (
     PLACEHOLDER_PROJECT,
     StackInput,
@@ -133,12 +134,14 @@ def check(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="python -m scripts.preflight",
         description="Check a GCP project before `pulumi up` of a stack; exit 2 with the fixes.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--stack", help="read Pulumi.<STACK>.yaml in the current directory")
+    source.add_argument(
+        "--stack", type=stack_name, help="read Pulumi.<STACK>.yaml in the current directory"
+    )
     source.add_argument("--config", type=Path, help="read a stack config file (stacks/*.yaml)")
     parser.add_argument("--ipv4-url", default=IPV4_ECHO, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -147,8 +150,11 @@ def main(argv: list[str] | None = None) -> int:
         config_file = Path.cwd() / f"Pulumi.{args.stack}.yaml" if args.stack else args.config
         stack_input = read_stack_input(stack=None, config_file=config_file, overrides=())
         config = validate(stack_input)
-    except (ConfigError, UsageError) as error:
-        print(f"preflight: config error: {error}", file=sys.stderr)
+    except ConfigError as error:
+        print(f"config error: {error}", file=sys.stderr)
+        return 2
+    except UsageError as error:
+        print(f"error: {one_line(str(error))}", file=sys.stderr)
         return 2
     platform = config.platform
     if isinstance(platform, GkePlatform) and platform.project == PLACEHOLDER_PROJECT:

@@ -27,6 +27,7 @@ from typing import NoReturn
 import psycopg
 from pydantic import ValidationError
 
+from minaperf.files import FileInputError
 from minaperf.orchestrator import restarts
 from minaperf.orchestrator.rundir import now_iso
 from minaperf.outputs import StackOutputs, load_outputs, read_stack_outputs
@@ -50,6 +51,7 @@ from minaperf.report.verdict import (
     read_thresholds,
     table,
 )
+from scripts.cli import stack_name
 
 MAX_GRACE_MIN = 7 * 24 * 60  # a week: far beyond any late inclusion, well inside datetime's range
 
@@ -64,16 +66,29 @@ class _Parser(argparse.ArgumentParser):
         sys.exit(EXIT_BAD_INPUT)
 
 
+def _host(value: str) -> str:
+    """`--db-host`: a DNS name is at most 253 characters (RFC 1035 2.3.4, 255 octets on the
+    wire); a longer one fails inside the IDNA codec instead of as a connection error."""
+    if not value or len(value) > 253 or not value.isprintable() or value != "".join(value.split()):
+        raise argparse.ArgumentTypeError(
+            "not a host name or IP address (at most 253 characters, no blanks)"
+        )
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="python -m scripts.report", description=__doc__)
     parser.add_argument("--run", required=True, help="run directory of `experiment run --out`")
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--stack", help="read outputs with `pulumi stack output --show-secrets`")
+    source.add_argument(
+        "--stack", type=stack_name, help="read outputs with `pulumi stack output --show-secrets`"
+    )
     source.add_argument("--outputs", help="read outputs from an outputs.json file")
     parser.add_argument("--out", help="where to write the report (default <run>/report)")
     parser.add_argument("--compare", help="another run directory, already reported, to set beside")
     parser.add_argument(
         "--db-host",
+        type=_host,
         help="a port-forward's local address (e.g. 127.0.0.1): connect as the superuser there "
         "instead of as the read-only role through the load balancer",
     )
@@ -129,9 +144,9 @@ def _outputs(args: argparse.Namespace) -> StackOutputs:
         first = error.errors()[0]
         field = ".".join(str(p) for p in first["loc"]) or "(root)"
         raise CliError(f"outputs: {field}: {first['msg']} (fix the outputs file)") from error
-    except FileNotFoundError as error:
-        raise CliError(f"--outputs: {error.filename} does not exist") from error
-    except ValueError as error:  # includes JSON errors
+    except FileInputError as error:
+        raise CliError(str(error)) from None
+    except ValueError as error:
         raise CliError(f"outputs: {error}") from error
 
 

@@ -12,14 +12,12 @@ destroys the stack and prints where PostgreSQL's data was kept.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import subprocess
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NoReturn
 
 from minaperf.orchestrator.config import CONFIG_FILE_NAME
 from minaperf.orchestrator.rundir import (
@@ -31,6 +29,7 @@ from minaperf.orchestrator.rundir import (
 )
 from minaperf.orchestrator.stopping import stop_saved_run
 from minaperf.outputs import StackOutputs, read_stack_outputs
+from scripts.cli import OneLineParser, stack_name
 
 EXIT_STOP_FAILED = 3
 
@@ -73,17 +72,13 @@ def data_note(outputs: StackOutputs) -> str:
     )
 
 
-class _Parser(argparse.ArgumentParser):
-    """Usage errors as one line, exit 2; `--help` lists every option this command has."""
-
-    def error(self, message: str) -> NoReturn:
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        sys.exit(2)
-
-
 def main(argv: list[str] | None = None) -> int:
-    parser = _Parser(prog="python -m scripts.teardown", description=__doc__, allow_abbrev=False)
-    parser.add_argument("--stack", required=True, help="the experiment stack to destroy")
+    parser = OneLineParser(
+        prog="python -m scripts.teardown", description=__doc__, allow_abbrev=False
+    )
+    parser.add_argument(
+        "--stack", required=True, type=stack_name, help="the experiment stack to destroy"
+    )
     parser.add_argument("--runs", type=Path, default=Path("runs"), help="run directories")
     parser.add_argument("--kubectl", default="kubectl", help="kubectl executable for pod runs")
     parser.add_argument("--yes", action="store_true", help="pass --yes to pulumi destroy")

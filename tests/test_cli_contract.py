@@ -245,6 +245,57 @@ def test_render_of_a_mutated_stack_file(no_engine, tmp_path_factory, data, base)
     )
 
 
+RAW_YAML = st.sampled_from(
+    ["1:30", "10:30:00", "yes", "Off", "n", "1_0", "012", "09", "0b11", "1e999",
+     "9" * 5000, "-" + "9" * 30, "!!binary aGk=", "!!int x", "!!set {a}", "[" * 5000,
+     "&a [*a]", "!local x"]
+)  # fmt: skip
+"""YAML forms that readers take differently, numbers past Python's and Go's limits, bad tags."""
+
+
+def _laughs(levels: int) -> str:
+    lines = ['  l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    for level in range(1, levels):
+        lines.append(f"  l{level}: &l{level} [" + ", ".join([f"*l{level - 1}"] * 9) + "]")
+    return "\n".join(lines) + "\n"
+
+
+@settings(CONTRACT, max_examples=25)
+@given(
+    data=st.data(),
+    base=st.sampled_from(["Pulumi.dev.yaml", "stacks/kind.yaml"]),
+    command=st.sampled_from(["render", "pin", "preflight"]),
+)
+def test_stack_files_with_forms_pulumi_reads_otherwise(
+    no_engine, tmp_path_factory, data, base, command
+) -> None:
+    """A raw YAML form at any leaf, or an alias bomb beside the config: one line, at once."""
+    from scripts import pin, preflight
+
+    sandbox = tmp_path_factory.mktemp("yaml")
+    document = _stack(base)
+    paths = [path for path in _paths(document) if not isinstance(_get(document, path), dict)]
+    path = data.draw(st.sampled_from(paths))
+    _get(document, path[:-1])[path[-1]] = "@@RAW@@"
+    text = yaml.safe_dump(document).replace("'@@RAW@@'", data.draw(RAW_YAML))
+    if data.draw(st.booleans()):
+        text += "laughs:\n" + _laughs(data.draw(st.integers(4, 9)))
+    stack_file = sandbox / "Pulumi.exp.yaml"
+    stack_file.write_text(text)
+    out = sandbox / "out"
+    main = {"render": _render, "pin": lambda a: lambda: pin.main(a),
+            "preflight": lambda a: lambda: preflight.main(a)}[command]  # fmt: skip
+    extra = ["--out", str(out)] if command == "render" else []
+    code, _ = check_contract(main(["--config", str(stack_file), *extra]), sandbox=sandbox, out=out)
+    assert code == 2
+
+
+def _get(node: Any, path: tuple[Any, ...]) -> Any:
+    for step in path:
+        node = node[step]
+    return node
+
+
 SET_KEYS = [
     "nodes.plainNodes", "network.genesisTimestamp", "access.adminCidrs", "workerPool.machineType",
     "metadata.labels", "keys.seed", "resources.plain.cpuRequest", "platform.network.podsCidr",
@@ -261,6 +312,29 @@ def test_render_with_any_set_value(no_engine, tmp_path_factory, key, value) -> N
     _, stderr = check_contract(_render(argv), sandbox=sandbox, out=out)
     if key == "keys.seed" and len(value) > 8:
         assert value not in stderr  # a secret never comes back in an error
+
+
+SECRET_TEXT = st.text(
+    alphabet=st.characters(codec="utf-8", exclude_characters="[]\x00"), min_size=6, max_size=90
+)
+
+
+@CONTRACT
+@given(
+    key=st.sampled_from([*SET_KEYS, "metadata.owner", "nodes.seeds", "access.adminCidrs.0"]),
+    value=SECRET_TEXT | st.sampled_from(["123456789", "[1, 2, 3]", '{"a": 1}', "true" * 2]),
+)
+def test_render_never_shows_a_set_secret_value(
+    no_engine, tmp_path_factory, monkeypatch, key, value
+) -> None:
+    """Whatever key a `--set-secret` value lands on, of whatever type, no error shows it."""
+    sandbox = tmp_path_factory.mktemp("secret")
+    monkeypatch.setenv("HIDDEN_VALUE", value)
+    out = sandbox / "out"
+    argv = ["--stack", "dev", "--set-secret", f"{key}=HIDDEN_VALUE", "--out", str(out)]
+    _, stderr = check_contract(_render(argv), sandbox=sandbox, out=out)
+    assert value not in stderr
+    assert repr(value) not in stderr
 
 
 # --- key files --------------------------------------------------------------------------------
@@ -416,3 +490,135 @@ def test_the_alarm_stops_a_hang(tmp_path) -> None:
 
     with pytest.raises(_HangError), _alarm(1):
         hang()
+
+
+# --- --stack: a blank name is never passed on ----------------------------------------------------
+
+STACK_COMMANDS: dict[str, tuple[str, list[str], list[str]]] = {
+    "teardown": ("scripts.teardown", [], ["--yes"]),
+    "render": ("scripts.render", [], ["--out", "out"]),
+    "pin": ("scripts.pin", [], []),
+    "preflight": ("scripts.preflight", [], []),
+    "report": ("scripts.report", ["--run", "run"], []),
+    "experiment": ("scripts.experiment", [], ["status", "--run", "run"]),
+    "experiment up": ("scripts.experiment", ["up", "--script", "s.jsonl"], []),
+    "keys export": ("scripts.keys", ["export", "--out", "k"], []),
+}
+
+
+@pytest.mark.parametrize("command", sorted(STACK_COMMANDS))
+@pytest.mark.parametrize("name", ["", " ", "\t", " dev", "dev\n"])
+def test_every_stack_option_refuses_a_blank_name(
+    tmp_path, monkeypatch, command: str, name: str
+) -> None:
+    """The Pulumi CLI reads `--stack ''` as the selected stack: `teardown --stack "$UNSET"`
+    would destroy whatever is selected. Refused before any command runs."""
+    import importlib
+    import subprocess
+
+    def no_command(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError(f"ran {args[0] if args else kwargs}")
+
+    monkeypatch.setattr(subprocess, "run", no_command)
+    monkeypatch.setattr(subprocess, "Popen", no_command)
+    module, before, after = STACK_COMMANDS[command]
+    main = importlib.import_module(module).main
+    monkeypatch.chdir(tmp_path)
+    _, stderr = check_contract(lambda: main([*before, "--stack", name, *after]), sandbox=tmp_path)
+    assert "--stack" in stderr, stderr
+
+
+# --- every file a command reads: regular files only, deep JSON and long numbers refused ----------
+
+
+def _report_run(sandbox: Path) -> Path:
+    from datetime import UTC, datetime
+
+    from tests.fakes import report_scenario
+
+    return report_scenario.write_run(sandbox / "run", datetime(2030, 1, 1, tzinfo=UTC))
+
+
+def _file_readers(sandbox: Path, bad: Path) -> dict[str, Callable[[], int | None]]:
+    """Each way a command reads a user's file, given `bad` in that place."""
+    from scripts import experiment, keys, pin, preflight, report
+
+    outputs = sandbox / "good-outputs.json"
+    outputs.write_text(json.dumps(render("dev").outputs))
+    diff_dir = sandbox / "old-render"
+    diff_dir.mkdir(exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        (diff_dir / "resources.json").unlink()
+    (diff_dir / "resources.json").symlink_to(bad)
+    compare_dir = sandbox / "compared"
+    (compare_dir / "report").mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        (compare_dir / "report" / "summary.json").unlink()
+    (compare_dir / "report" / "summary.json").symlink_to(bad)
+    run = str(_report_run(sandbox))
+    return {
+        "render --config": _render(["--config", str(bad), "--out", str(sandbox / "o")]),
+        "render --diff": _render(["--stack", "dev", "--diff", str(diff_dir)]),
+        "pin --config": lambda: pin.main(["--config", str(bad)]),
+        "preflight --config": lambda: preflight.main(["--config", str(bad)]),
+        "keys inspect": lambda: keys.main(["inspect", str(bad)]),
+        "keys export --outputs": lambda: keys.main(
+            ["export", "--outputs", str(bad), "--out", str(sandbox / "k")]
+        ),
+        "experiment --outputs": lambda: experiment.main(["--outputs", str(bad), "config"]),
+        "experiment check": lambda: experiment.main(["check", str(bad)]),
+        "experiment up --script": lambda: experiment.main(
+            ["up", "--stack", "exp", "--script", str(bad)]
+        ),
+        "report --outputs": lambda: report.main(["--run", run, "--outputs", str(bad)]),
+        "report --compare": lambda: report.main(
+            ["--run", run, "--outputs", str(outputs), "--compare", str(compare_dir)]
+        ),
+    }
+
+
+READERS = [
+    "render --config", "render --diff", "pin --config", "preflight --config", "keys inspect",
+    "keys export --outputs", "experiment --outputs", "experiment check",
+    "experiment up --script", "report --outputs", "report --compare",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("reader", READERS)
+@pytest.mark.parametrize("kind", ["fifo", "/dev/zero", "/dev/null", "directory"])
+def test_no_command_reads_a_fifo_or_a_device(no_engine, tmp_path, reader: str, kind: str) -> None:
+    """A FIFO blocked every reader forever and /dev/zero filled memory: refused at once."""
+    bad = tmp_path / "bad"
+    if kind == "fifo":
+        os.mkfifo(bad)
+    elif kind == "directory":
+        bad.mkdir()
+    else:
+        bad = Path(kind)
+    command = _file_readers(tmp_path, bad)[reader]
+    code, stderr = check_contract(command, sandbox=tmp_path, out=tmp_path / "compared", lint_of=bad)
+    assert code == 2, stderr
+    assert "pass a regular file" in stderr or "directory" in stderr, stderr
+
+
+@st.composite
+def json_bombs(draw: st.DrawFn) -> bytes:
+    """JSON Python's decoder cannot take: too deep, or a number past its 4300-digit limit."""
+    if draw(st.booleans()):
+        depth = draw(st.integers(2_000, 100_000))
+        opener = draw(st.sampled_from(["[", '{"a":']))
+        return (opener * depth).encode() + draw(st.sampled_from([b"", b"1" + b"]" * depth]))
+    digits = draw(st.integers(4_301, 20_000))
+    wrapper = draw(st.sampled_from(["{}", '{{"version": {}}}', "[{}]"]))
+    return wrapper.format("7" * digits).encode()
+
+
+@settings(CONTRACT, max_examples=len(READERS) * 2)
+@given(data=st.data(), reader=st.sampled_from(READERS))
+def test_deep_json_and_long_numbers_are_one_line(no_engine, tmp_path_factory, data, reader) -> None:
+    sandbox = tmp_path_factory.mktemp("bomb")
+    bad = sandbox / "bad.json"
+    bad.write_bytes(data.draw(json_bombs()))
+    command = _file_readers(sandbox, bad)[reader]
+    code, stderr = check_contract(command, sandbox=sandbox, out=sandbox / "compared", lint_of=bad)
+    assert code == 2, stderr

@@ -12,6 +12,7 @@ from typing import Any
 
 import psycopg
 
+from minaperf.files import FileInputError, MissingFileError, read_json_file
 from minaperf.outputs import StackOutputs
 from minaperf.report import page, queries
 from minaperf.report.run import RunStory
@@ -78,20 +79,21 @@ def _compare_shape_problem(data: dict[str, Any]) -> str | None:
 def load_compare(directory: Path) -> dict[str, Any]:
     """The summary of another run: `<dir>/report/summary.json` or `<dir>/summary.json`."""
     for candidate in (directory / "report" / SUMMARY_FILE, directory / SUMMARY_FILE):
-        if candidate.is_file():
-            try:
-                data = json.loads(candidate.read_bytes().decode("utf-8"))
-            except (UnicodeDecodeError, ValueError, RecursionError):
-                data = None
-            if not isinstance(data, dict) or data.get("version") != SUMMARY_VERSION:
-                raise ValueError(
-                    f"--compare: {candidate} is not a version-{SUMMARY_VERSION} summary.json; "
-                    "report that run again"
-                )
-            problem = _compare_shape_problem(data)
-            if problem:
-                raise ValueError(f"--compare: {candidate}: {problem}; report that run again")
-            return data
+        try:
+            data = read_json_file(candidate, what="--compare")
+        except MissingFileError:
+            continue
+        except FileInputError as error:
+            raise ValueError(f"{error}; report that run again") from None
+        if not isinstance(data, dict) or data.get("version") != SUMMARY_VERSION:
+            raise ValueError(
+                f"--compare: {candidate} is not a version-{SUMMARY_VERSION} summary.json; "
+                "report that run again"
+            )
+        problem = _compare_shape_problem(data)
+        if problem:
+            raise ValueError(f"--compare: {candidate}: {problem}; report that run again")
+        return data
     raise ValueError(
         f"--compare: no summary.json under {directory}; report that run first "
         f"(python -m scripts.report --run {directory} …)"

@@ -8,6 +8,7 @@ from pathlib import Path, PurePath
 
 from pydantic import ValidationError
 
+from minaperf.files import FileInputError
 from minaperf.orchestrator.config import OrchestratorConfig, build_config
 from minaperf.outputs import StackOutputs, load_outputs, read_stack_outputs
 
@@ -26,23 +27,13 @@ def validation_message(error: ValidationError, prefix: str = "") -> str:
 
 def stack_outputs(args: argparse.Namespace) -> StackOutputs:
     """The outputs named by the global `--stack` / `--outputs`, or a CliError."""
-    if args.outputs and Path(args.outputs).is_dir():
-        raise CliError(f"--outputs: {args.outputs} is a directory; pass the outputs.json file")
     try:
         if args.stack:
             return read_stack_outputs(args.stack, show_secrets=True)
         if args.outputs:
             return load_outputs(Path(args.outputs))
-    except RecursionError:
-        raise CliError("--outputs: JSON nested too deeply; not a stack outputs file") from None
-    except UnicodeDecodeError as error:
-        raise CliError(
-            f"--outputs: not a UTF-8 text file (byte {error.start}); pass the outputs.json file"
-        ) from None
-    except FileNotFoundError as error:
-        raise CliError(f"--outputs: {error.filename} does not exist") from error
-    except OSError as error:
-        raise CliError(f"--outputs: {error.strerror or error}") from error
+    except FileInputError as error:
+        raise CliError(str(error)) from None
     except ValidationError as error:
         raise CliError(
             validation_message(error, "outputs: ") + " (fix the outputs file)"
@@ -50,6 +41,32 @@ def stack_outputs(args: argparse.Namespace) -> StackOutputs:
     except ValueError as error:
         raise CliError(f"outputs: {error}") from error
     raise CliError("pass --stack NAME or --outputs FILE (the stack outputs) before the command")
+
+
+def run_directory(value: str, *, empty: bool) -> Path:
+    """`--out`: a run directory, made here so a path that cannot be one (a file, a dangling
+    link, /proc/x) is one line before anything runs; `empty`: it must hold nothing yet."""
+    path = Path(value)
+    if path.is_symlink() and not path.exists():
+        raise CliError(f"--out: {path} is a dangling symbolic link; choose a new run directory")
+    if path.exists() and not path.is_dir():
+        raise CliError(f"--out: {path} exists and is not a directory; choose a new run directory")
+    if empty and path.is_dir() and any(path.iterdir()):
+        raise CliError(f"--out: {path} is not empty; choose a new run directory")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise CliError(
+            f"--out: cannot create {path} ({error.strerror or error}); choose another directory"
+        ) from None
+    return path
+
+
+def executable_file(value: str) -> str:
+    """`--orchestrator`: an executable regular file (a directory is "executable" to access())."""
+    if not os.path.isfile(value) or not os.access(value, os.X_OK):
+        raise CliError(f"--orchestrator: {value} is not an executable file")
+    return value
 
 
 def orchestrator_config(outputs: StackOutputs, run_dir: str | PurePath) -> OrchestratorConfig:

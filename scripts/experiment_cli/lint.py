@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from minaperf.files import HAND_WRITTEN_LIMIT, FileInputError, read_regular_file
 from minaperf.orchestrator.config import config_text, default_run_dir
 from minaperf.orchestrator.script import Script, decode_script, lint_script
 from minaperf.outputs import SECRET_MARKER
@@ -32,13 +33,13 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def read_script(path: Path, what: str) -> tuple[str, Script]:
     """Read and lint a script file; unreadable, binary or step-less input is a CliError."""
-    if path.is_dir():
-        raise CliError(f"{what}: {path} is a directory, not a script file")
-    if not path.is_file():
-        raise CliError(f"{what}: {path} does not exist")
     try:
-        text = decode_script(path.read_bytes())
-    except (OSError, ValueError) as error:
+        data = read_regular_file(path, limit=HAND_WRITTEN_LIMIT, what=what)
+    except FileInputError as error:
+        raise CliError(str(error)) from None
+    try:
+        text = decode_script(data)
+    except ValueError as error:
         raise CliError(f"{what}: {path}: {error}") from error
     script = lint_script(text)
     if not script.steps and not script.errors:

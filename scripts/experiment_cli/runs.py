@@ -14,8 +14,10 @@ from minaperf.orchestrator.targets import LocalTarget, PodTarget, Target, remote
 from scripts.experiment_cli.common import (
     EXIT_BAD_INPUT,
     CliError,
+    executable_file,
     kubectl,
     orchestrator_config,
+    run_directory,
     stack_outputs,
 )
 from scripts.experiment_cli.lint import read_script
@@ -45,10 +47,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out)
     if (out_dir / STATE_FILE).exists() and not _never_started(out_dir):
         raise CliError(f"--out: {out_dir} already holds a run; choose a new directory")
+    if args.orchestrator:
+        executable_file(args.orchestrator)
+    run_directory(args.out, empty=False)
     target: Target
     if args.orchestrator:
-        if not os.access(args.orchestrator, os.X_OK):
-            raise CliError(f"--orchestrator: {args.orchestrator} is not an executable file")
         target = LocalTarget(os.path.abspath(args.orchestrator), out_dir)
     else:
         ws = outputs.workspace

@@ -44,8 +44,15 @@ from minaperf.orchestrator import readiness, stopping
 from minaperf.orchestrator.rundir import STATE_FILE, RunState
 from minaperf.outputs import parse_outputs
 from minaperf.report.verdict import EXIT_INCOMPLETE
+from scripts.cli import stack_name
 from scripts.experiment_cli import runs, wait
-from scripts.experiment_cli.common import EXIT_BAD_INPUT, CliError, validation_message
+from scripts.experiment_cli.common import (
+    EXIT_BAD_INPUT,
+    CliError,
+    executable_file,
+    run_directory,
+    validation_message,
+)
 from scripts.experiment_cli.lint import read_script
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -105,10 +112,12 @@ def desired_config(
     from scripts.render import PLACEHOLDER_PROJECT, UsageError, read_stack_input, validate
 
     base = config_file if config_file is not None else project_dir / f"Pulumi.{stack}.yaml"
-    if config_file is None and not base.exists():
-        base = Path(os.devnull)  # a new stack: only what --set gives
     try:
-        stack_input = read_stack_input(stack=None, config_file=base, overrides=overrides)
+        stack_input = read_stack_input(
+            stack=None,
+            config_file=base if config_file is not None or base.exists() else None,
+            overrides=overrides,  # a new stack (no file): only what --set gives
+        )
         stack_input.name = stack
         validate(stack_input)
     except ConfigError as error:
@@ -510,16 +519,15 @@ def cmd_up(args: argparse.Namespace) -> int:
             print(f"{script}:{error}", file=sys.stderr)
         print(f"{script}: {len(lint.errors)} error(s); nothing was deployed", file=sys.stderr)
         return EXIT_BAD_INPUT
-    if args.orchestrator and not os.access(args.orchestrator, os.X_OK):
-        raise CliError(f"--orchestrator: {args.orchestrator} is not an executable file")
+    if args.orchestrator:
+        executable_file(args.orchestrator)
     if args.out is None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         args.out = str(Path("runs") / f"{stack}-{stamp}")
-    if Path(args.out).exists() and any(Path(args.out).iterdir()):
-        raise CliError(f"--out: {args.out} is not empty; choose a new run directory")
     config = desired_config(
         stack, Path(args.config) if args.config else None, args.set, Path(args.project_dir)
     )
+    run_directory(args.out, empty=True)
     return Experiment(args, stack, config).execute()
 
 
@@ -529,7 +537,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="config → pulumi up → wait → run → report, then stop the load and (optionally) "
         "destroy",
     )
-    p.add_argument("--stack", dest="up_stack", metavar="NAME", help="the stack (created if new)")
+    p.add_argument(
+        "--stack",
+        dest="up_stack",
+        metavar="NAME",
+        type=stack_name,
+        help="the stack (created if new)",
+    )
     p.add_argument("--config", help="a stack config file to apply (stacks/*.yaml)")
     p.add_argument(
         "--set",

@@ -91,7 +91,7 @@ def test_a_plain_password_is_refused_naming_the_secret_command(tmp_path) -> None
 @pytest.mark.parametrize(
     ("content", "fragment"),
     [
-        (b"\xff\xfe\x00binary", "not a UTF-8 text file"),
+        (b"\xff\xfe\x00binary", "is not UTF-8 text (byte 0)"),
         (b"[" * 100_000, "nested too deeply"),
         (b'{"box_primitive": "xsalsa20poly1305"}', "lacks field"),
     ],

@@ -382,3 +382,37 @@ def test_daemon_memory_follows_the_proof_level() -> None:
     assert light.resources.seed.memory_request == "5Gi"  # set by hand: kept
     for role in (light.resources.plain, light.resources.block_producer):
         assert (role.cpu_request, role.memory_request, role.memory_limit) == ("1", "4Gi", "6Gi")
+
+
+@pytest.mark.parametrize(
+    ("override", "read"),
+    [
+        ("resources.plain.memoryRequest=8Gi", lambda c: c.resources.plain),
+        ("resources.seed.cpuLimit=12", lambda c: c.resources.seed),
+        ("postgres.resources.cpuRequest=1", lambda c: c.postgres.resources),
+        ("workerPool.podResources.memoryLimit=16Gi", lambda c: c.worker_pool.pod_resources),
+    ],
+)
+def test_a_partial_resources_block_merges_over_the_defaults(override: str, read) -> None:
+    """Every key of a resources block has a default (config reference): one key is enough."""
+    from scripts.render import read_stack_input, validate
+
+    base = read(validate(read_stack_input(stack="dev", config_file=None, overrides=[])))
+    changed = read(validate(read_stack_input(stack="dev", config_file=None, overrides=[override])))
+    key, value = override.rsplit(".", 1)[1].split("=")
+    assert changed.model_dump(by_alias=True) == {**base.model_dump(by_alias=True), key: value}
+
+
+def test_a_partial_block_at_proof_level_none_merges_over_the_small_defaults() -> None:
+    from minaperf.config import NO_PROOF_RESOURCES
+    from scripts.render import read_stack_input, validate
+
+    config = validate(
+        read_stack_input(
+            stack="dev",
+            config_file=None,
+            overrides=["network.proofLevel=none", "resources.plain.memoryLimit=5Gi"],
+        )
+    )
+    expected = {**NO_PROOF_RESOURCES.model_dump(by_alias=True), "memoryLimit": "5Gi"}
+    assert config.resources.plain.model_dump(by_alias=True) == expected

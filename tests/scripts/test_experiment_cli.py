@@ -612,9 +612,9 @@ def test_check_of_deeply_nested_json_has_no_traceback(env: dict) -> None:
 @pytest.mark.parametrize(
     ("write", "expected"),
     [
-        (lambda p: p.mkdir(), "is a directory; pass the outputs.json file"),
+        (lambda p: p.mkdir(), "is a directory; pass a regular file"),
         (lambda p: p.write_text("[" * 200_000 + "]" * 200_000), "JSON nested too deeply"),
-        (lambda p: p.write_bytes(b"\xff\xfe{}"), "not a UTF-8 text file"),
+        (lambda p: p.write_bytes(b"\xff\xfe{}"), "is not UTF-8 text (byte 0)"),
         (lambda p: p.write_text("[1, 2]"), "outputs: "),
     ],
 )

@@ -202,3 +202,56 @@ def test_every_reader_of_a_mutated_run_directory(
         else:
             message = "--run: read"
         assert message.startswith("--run: "), message
+
+
+def _bad_out(tmp: Path, kind: str) -> Path:
+    path = tmp / "out"
+    if kind == "file":
+        path.write_text("mine")
+    elif kind == "dangling link":
+        path.symlink_to(tmp / "nowhere")
+    elif kind == "proc":
+        return Path("/proc/no-such-dir/run")
+    elif kind == "under a file":
+        (tmp / "f").write_text("mine")
+        return tmp / "f" / "run"
+    return path
+
+
+@pytest.mark.parametrize("kind", ["file", "dangling link", "proc", "under a file"])
+@pytest.mark.parametrize("command", ["run", "up"])
+def test_a_run_directory_that_cannot_be_one_is_one_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, kind: str, command: str
+) -> None:
+    """Checked (and made) before the orchestrator or `pulumi up` starts; nothing else written."""
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(make_outputs()))
+    out = _bad_out(tmp_path, kind)
+    before = sorted(p.name for p in tmp_path.iterdir())
+    script = str(ROOT / "stacks" / "scripts" / "small-payments.jsonl")
+    argv = {
+        "run": ["--outputs", str(outputs), "run", "--script", script, "--out", str(out),
+                "--orchestrator", "/bin/true"],
+        "up": ["up", "--stack", "dev", "--script", script, "--out", str(out)],
+    }[command]  # fmt: skip
+    code, err = _outcome(capsys, argv)
+    assert code == 2, err
+    assert err.startswith("error: --out: ")
+    _one_error_line_or_ok(code, err)
+    assert sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+@pytest.mark.parametrize("command", ["run", "up"])
+def test_an_orchestrator_that_is_a_directory_is_bad_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    outputs = tmp_path / "outputs.json"
+    outputs.write_text(json.dumps(make_outputs()))
+    script = str(ROOT / "stacks" / "scripts" / "small-payments.jsonl")
+    argv = {
+        "run": ["--outputs", str(outputs), "run", "--script", script, "--out",
+                str(tmp_path / "o"), "--orchestrator", str(tmp_path)],
+        "up": ["up", "--stack", "dev", "--script", script, "--orchestrator", str(tmp_path)],
+    }[command]  # fmt: skip
+    code, err = _outcome(capsys, argv)
+    assert (code, err) == (2, f"error: --orchestrator: {tmp_path} is not an executable file\n")

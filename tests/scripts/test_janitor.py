@@ -622,3 +622,43 @@ def test_a_marker_that_cannot_be_read_back_is_refused() -> None:
         own_description("dev", "2030-06-01T06:00:00Z")
     with pytest.raises(ValueError, match="no service account marker"):
         own_description("a" * 240, "2030-06-01_06-00")
+
+
+@pytest.mark.parametrize(
+    ("stdout", "says"),
+    [
+        ("[1, 2]", "printed JSON that is not an object"),
+        ("not json", "printed no JSON"),
+        ("[" * 100_000, "printed no JSON"),
+    ],
+)
+def test_tool_output_of_another_shape_is_one_line(
+    monkeypatch: pytest.MonkeyPatch, stdout: str, says: str
+) -> None:
+    from scripts import janitor as janitor_cli
+
+    def tool(argv: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        return subprocess.CompletedProcess(argv, 0, stdout, "")
+
+    monkeypatch.setattr(subprocess, "run", tool)
+    with pytest.raises(janitor_cli.JanitorError, match=says) as caught:
+        janitor_cli._run_json(["kubectl", "get", "namespaces"], dict)
+    assert len(str(caught.value).splitlines()) == 1
+
+
+def test_a_stack_list_of_odd_entries_is_skipped_and_a_list_of_outputs_is_a_warning(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scripts import janitor as janitor_cli
+
+    def pulumi(argv: list[str], **_: object) -> subprocess.CompletedProcess[str]:
+        if argv[:3] == ["pulumi", "stack", "ls"]:
+            return subprocess.CompletedProcess(argv, 0, '[1, {"name": ""}, {"name": "exp"}]', "")
+        return subprocess.CompletedProcess(argv, 0, '["expiresAt"]', "")
+
+    monkeypatch.setattr(subprocess, "run", pulumi)
+    findings, names = janitor_cli.list_stacks()
+    assert names == ["exp"]
+    assert [(f.name, f.expires) for f in findings] == [("exp", None)]
+    err = capsys.readouterr().err
+    assert "printed JSON that is not an object" in err

@@ -166,13 +166,13 @@ def test_inspect_errors(tmp_path: Path, mina_file: Path) -> None:
     good = {"MINA_PRIVKEY_PASS": "good"}
     assert_bad_input(run("inspect", str(mina_file), env={"MINA_PRIVKEY_PASS": "bad"}), "password")
     assert_bad_input(run("inspect", str(mina_file)), "MINA_PRIVKEY_PASS or MINA_LIBP2P_PASS")
-    assert_bad_input(run("inspect", str(tmp_path / "missing"), env=good), "no such file")
+    assert_bad_input(run("inspect", str(tmp_path / "missing"), env=good), "does not exist")
     corrupt = tmp_path / "corrupt"
     corrupt.write_text(mina_file.read_text()[:-10])
     assert_bad_input(run("inspect", str(corrupt), env=good), "not valid JSON")
     binary = tmp_path / "binary"
     binary.write_bytes(b"\xff\xfe\x00")
-    assert_bad_input(run("inspect", str(binary), env=good), "not a UTF-8")
+    assert_bad_input(run("inspect", str(binary), env=good), "is not UTF-8 text (byte 0)")
     other = tmp_path / "other"
     other.write_text(secret_box.encrypt(b"hello", "good", salt=bytes(16), nonce=bytes(24)))
     assert_bad_input(run("inspect", str(other), env=good), "neither a Mina nor a libp2p key")

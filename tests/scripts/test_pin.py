@@ -356,7 +356,7 @@ def test_bad_input_is_one_line_exit_2(tmp_path, capsys) -> None:
     assert pin.main(["--stack", "no-such-stack"]) == 2
     _, err = capsys.readouterr()
     assert len(err.strip().splitlines()) == 1
-    assert "cannot read" in err
+    assert "Pulumi.no-such-stack.yaml does not exist" in err
     assert pin.main(["--stack", "dev", "--registry", "nonsense"]) == 2
     _, err = capsys.readouterr()
     assert err.strip() == "error: --registry 'nonsense': use HOST=URL"

@@ -482,7 +482,7 @@ def test_cli_bad_config_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert cli.main(["--config", str(bad)]) == 2
     _, err = capsys.readouterr()
     assert len(err.strip().splitlines()) == 1
-    assert err.startswith("preflight: config error:")
+    assert err.startswith("config error: ")
 
 
 def test_run_preflight_returns_only_the_problems(gcp: FakeGcp) -> None:

@@ -61,7 +61,7 @@ def test_a_binary_config_file_is_one_line(tmp_path: Path) -> None:
     path = tmp_path / "Pulumi.bin.yaml"
     path.write_bytes(b"\x89PNG\r\n\x1a\n\xff\xfe\x00\x00")
     line = one_error(run_render("--config", str(path), "--out", str(tmp_path / "o")))
-    assert line == f"error: {path} is not a UTF-8 text file (binary?)"
+    assert line == f"error: --config: {path} is not UTF-8 text (byte 0); save it as UTF-8"
 
 
 @pytest.mark.parametrize("value", ["[1, 2", "{a: ", "'open", "a: b: c", "*undefined"])
@@ -89,7 +89,7 @@ def test_a_binary_kubeconfig_is_one_line_before_the_program(tmp_path: Path) -> N
                    "--set", f"platform.kubeconfig={kubeconfig}", "--out", str(tmp_path / "o"))
     )  # fmt: skip
     assert line.startswith("config error: platform.kubeconfig: ")
-    assert "not a UTF-8 text file" in line
+    assert "is not UTF-8 text (byte 128); save it as UTF-8" in line
     assert not (tmp_path / "o").exists()
 
 
