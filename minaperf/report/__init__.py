@@ -84,7 +84,7 @@ def load_compare(directory: Path) -> dict[str, Any]:
         except MissingFileError:
             continue
         except FileInputError as error:
-            raise ValueError(f"{error}; report that run again") from None
+            raise ValueError(str(error)) from None
         if not isinstance(data, dict) or data.get("version") != SUMMARY_VERSION:
             raise ValueError(
                 f"--compare: {candidate} is not a version-{SUMMARY_VERSION} summary.json; "

@@ -306,7 +306,7 @@ def test_verdict_bad_input_is_exit_2(
     summary = other / "summary.json"
     compare = [*base, "--compare", str(other)]
     summary.write_bytes(b'{"version": 1, "load": "\xff"}')
-    assert "is not a version-1 summary.json" in _bad(compare, capsys)
+    assert f"--compare: {summary} is not UTF-8 text (byte 24)" in _bad(compare, capsys)
     summary.write_text(json.dumps({"version": 1, "load": {"seen": "6"}}))
     assert "`load.seen` (transactions seen in pools) must be a number" in _bad(compare, capsys)
     summary.write_text(json.dumps({"version": 1, "load": []}))
