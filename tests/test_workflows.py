@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from minaperf.python_version import HIGHEST, LOWEST
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 
@@ -68,7 +70,13 @@ def test_ci_runs_the_project_test_command_on_push_and_pull_request():
     job = ci["jobs"]["test"]
     assert job["runs-on"] == "ubuntu-latest"
     setup = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python"))
-    assert setup["with"]["python-version"] == "3.11"
+    assert setup["with"]["python-version"] == "${{ matrix.python }}"
+    # Every version the project supports, each job to its end (one failing must not hide another).
+    assert job["strategy"]["matrix"]["python"] == [
+        f"{LOWEST[0]}.{minor}" for minor in range(LOWEST[1], HIGHEST[1] + 1)
+    ]
+    assert job["strategy"]["fail-fast"] is False
+    assert job["env"]["MINAPERF_OTHER_PYTHONS"] == "skip"
     assert setup["with"]["cache"] == "pip"
     cache = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/cache"))
     assert cache["with"]["path"] == ".venv"
