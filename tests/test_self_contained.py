@@ -13,6 +13,7 @@ import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -100,30 +101,25 @@ def test_the_docs_links_resolve_inside_the_repository() -> None:
     assert not broken, broken
 
 
-def test_a_schema_file_that_differs_from_its_pin_is_an_error(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+@pytest.fixture
+def schema_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """An empty directory named by $MINAPERF_UPSTREAM_SCHEMA_DIR, looked at afresh."""
+    monkeypatch.setenv(upstream_schema.ENV, str(tmp_path))
+    upstream_schema._locate.cache_clear()
+    yield tmp_path
+    upstream_schema._locate.cache_clear()
+
+
+def test_a_schema_file_that_differs_from_its_pin_is_an_error(schema_dir: Path) -> None:
     for pin in SCHEMA_FILES:
-        (tmp_path / pin.name).write_text("-- not the pinned file\n")
-    monkeypatch.setenv(upstream_schema.ENV, str(tmp_path))
-    upstream_schema._locate.cache_clear()
-    try:
-        with pytest.raises(RuntimeError, match=rf"{SCHEMA_FILES[0].name}: sha256 [0-9a-f]{{64}}, "):
-            upstream_schema.schema_files()
-    finally:
-        upstream_schema._locate.cache_clear()
+        (schema_dir / pin.name).write_text("-- not the pinned file\n")
+    with pytest.raises(RuntimeError, match=rf"{SCHEMA_FILES[0].name}: sha256 [0-9a-f]{{64}}, "):
+        upstream_schema.schema_files()
 
 
-def test_an_empty_schema_directory_names_what_it_lacks(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setenv(upstream_schema.ENV, str(tmp_path))
-    upstream_schema._locate.cache_clear()
-    try:
-        with pytest.raises(RuntimeError, match=f"has no {SCHEMA_FILES[0].name}: set "):
-            upstream_schema.schema_files()
-    finally:
-        upstream_schema._locate.cache_clear()
+def test_an_empty_schema_directory_names_what_it_lacks(schema_dir: Path) -> None:
+    with pytest.raises(RuntimeError, match=f"has no {SCHEMA_FILES[0].name}: set "):
+        upstream_schema.schema_files()
 
 
 def test_a_clone_with_nothing_beside_it_skips_the_schema_tests_and_says_why(
