@@ -64,6 +64,30 @@ def test_schema_check_catches_a_broken_workflow(tmp_path):
     assert result.returncode != 0
 
 
+def _actionlint(*paths: Path) -> subprocess.CompletedProcess[str]:
+    tool = shutil.which("actionlint") or str(Path(sys.executable).with_name("actionlint"))
+    return subprocess.run(
+        [tool, "-no-color", *map(str, paths)], cwd=ROOT, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_actionlint_passes_the_workflows_and_catches_a_broken_one(tmp_path):
+    """.ci/run lints the workflows with actionlint; here it must also see what the schema misses."""
+    result = _actionlint(*WORKFLOWS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = tmp_path / ".github" / "workflows" / "broken.yml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text(
+        "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n"
+        "    strategy:\n      matrix:\n        python: ['3.11']\n"
+        "    steps:\n      - run: echo ${{ matrix.pyton }}\n"
+    )
+    result = _actionlint(broken)
+    assert result.returncode == 1
+    assert 'property "pyton" is not defined' in result.stdout
+
+
 def test_ci_runs_the_project_test_command_on_push_and_pull_request():
     ci = load("ci.yml")
     assert set(ci["on"]) == {"push", "pull_request"}
