@@ -175,3 +175,13 @@ def test_every_command_answers_help_from_the_runtime_lock(
     result = _run(runtime_python, "-m", module, "--help")
     assert result.returncode == 0, result.stderr[-3000:]
     assert "usage:" in result.stdout
+
+
+@pytest.mark.runtime_install
+def test_the_readme_render_runs_from_the_runtime_lock(runtime_python: Path, tmp_path: Path) -> None:
+    """README's first command after the set-up: the dev stack under the mock engine."""
+    out = tmp_path / "dev"
+    result = _run(runtime_python, "-m", "scripts.render", "--stack", "dev", "--out", str(out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert (out / "resources.json").is_file()
+    assert (out / "outputs.json").is_file()
