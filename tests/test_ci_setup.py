@@ -6,6 +6,7 @@ tools it needs and stand-ins for `sudo`, `apt-get` and `apt-cache`, so what it w
 is recorded. The stand-ins copy the refusals of the real tools: `sudo -n` without a sudoers rule
 says "sudo: a password is required" and exits 1 (sudo(8), -n); `apt-get install` by a user who is
 not root cannot take the dpkg lock and exits 100 (apt-get(8), "DIAGNOSTICS": 100 on error).
+Last, .ci/other-pythons' search for the other supported Pythons, on a machine without them.
 """
 
 from __future__ import annotations
@@ -14,12 +15,15 @@ import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from minaperf.python_version import HIGHEST, LOWEST
 
 ROOT = Path(__file__).resolve().parents[1]
 TOOLS = ("bash", "id", "readlink", "head", "grep", "timeout", "sed", "true", "cat", "chmod")
@@ -226,3 +230,27 @@ def test_root_calls_apt_get_without_sudo(sandbox: Sandbox) -> None:
     assert result.returncode == 0, result.stderr
     assert sandbox.calls()[0] == "apt-get update -qq (uid 0, sudo 0)"
     assert not any(call.startswith("sudo") for call in sandbox.calls())
+
+
+def test_other_pythons_names_each_supported_version_the_machine_lacks(tmp_path: Path) -> None:
+    """.ci/other-pythons with only this Python on PATH (no python3.X, no pyenv): all skipped."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for tool in ("bash", "dirname", "sort"):
+        (bin_dir / tool).symlink_to(shutil.which(tool) or tool)
+    (bin_dir / "python3").symlink_to(sys.executable)
+    (bin_dir / "uv").write_text("#!/bin/bash\necho 'uv must not run' >&2; exit 1\n")
+    (bin_dir / "uv").chmod(0o755)
+    env = {"PATH": str(bin_dir), "HOME": str(tmp_path)}
+    run = [str(bin_dir / "bash"), str(ROOT / ".ci" / "other-pythons")]
+    result = subprocess.run(run, env=env, capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 0, result.stderr
+    others = [f"3.{m}" for m in range(LOWEST[1], HIGHEST[1] + 1) if m != sys.version_info[1]]
+    assert result.stdout.splitlines() == [
+        f"skipped: Python {v} (no python{v} on PATH or in pyenv)" for v in others
+    ]
+    skip = subprocess.run(
+        run, env=env | {"MINAPERF_OTHER_PYTHONS": "skip"}, capture_output=True, text=True,
+        timeout=60, check=False,
+    )  # fmt: skip
+    assert (skip.returncode, skip.stdout) == (0, "skipped: MINAPERF_OTHER_PYTHONS=skip\n")
