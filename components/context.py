@@ -15,11 +15,11 @@ from minaperf.keys.material import NodeSpec
 CLUSTER_DOMAIN = "svc.cluster.local"
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}
 """`pulumi up` creates the object and moves on instead of waiting for it to become ready
-(pulumi-kubernetes provider/pkg/metadata/annotations.go; reference/pulumi-practice.md §4.5): a
-Deployment/StatefulSet is not awaited for rollout, a Service not for ready endpoints. Only for
-workloads `python -m scripts.experiment wait` gates instead (its rollout check covers every
-Deployment and StatefulSet of the namespace), and never where another resource reads an output
-only the awaited object has (status, load balancer address)."""
+(pulumi-kubernetes provider/pkg/metadata/annotations.go; docs/upstream-facts.md pulumi-practice
+§4.5): a Deployment/StatefulSet is not awaited for rollout, a Service not for ready endpoints.
+Only for workloads `python -m scripts.experiment wait` gates instead (its rollout check covers
+every Deployment and StatefulSet of the namespace), and never where another resource reads an
+output only the awaited object has (status, load balancer address)."""
 POOL_LABEL = "mina-itn/pool"
 """Node label naming a GKE node pool (`mina` or `services`); workloads select on it."""
 

@@ -2,10 +2,10 @@
 
 Each fetcher fetches its nodes' internal logs with the experiment's ITN fetcher key (one key, one
 Secret, for every shard) and runs one consumer process per node that writes to PostgreSQL
-(reference/perf-services.md §2). A consumer needs 0.5-1 CPU (seed issue), so the fetchers are
-sharded: shard `log-fetcher-<k>` follows a fixed set of at most `FETCHER_NODES_PER_SHARD` nodes
-and requests 0.5 CPU per node (`services.fetcher_shards`, `services.fetcher_resources`); the
-total follows the node count at any scale. Each shard's pod:
+(docs/upstream-facts.md perf-services §2). A consumer needs 0.5-1 CPU (seed issue), so the
+fetchers are sharded: shard `log-fetcher-<k>` follows a fixed set of at most
+`FETCHER_NODES_PER_SHARD` nodes and requests 0.5 CPU per node (`services.fetcher_shards`,
+`services.fetcher_resources`); the total follows the node count at any scale. Each shard's pod:
 
 * init container `deployment-row` (`assets/pg-deployment-row.sh`, postgres image for `psql`):
   waits for the database and makes sure `deployment` holds this experiment's row (under an

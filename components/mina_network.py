@@ -8,7 +8,7 @@ handful of shared objects, not three objects per node. All daemons share one run
 the entry script `mina-node.sh`, each in an immutable ConfigMap whose name carries a hash of its
 content, so a change creates a new ConfigMap and rolls every pod that references it.
 
-Decisions (reasons in reference/mina-nodes.md):
+Decisions (reasons in docs/upstream-facts.md mina-nodes):
 - State directory on a PVC (`data`, 20Gi, default storage class): a restarted pod keeps its
   ledgers and frontier and catches up in minutes; an emptyDir would force a full resync (and
   lose the internal trace log) on every restart. PVCs are deleted with their StatefulSet.

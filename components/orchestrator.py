@@ -5,7 +5,7 @@
 One StatefulSet replica, `orchestrator-0`, whose main container runs the Mina DAEMON image: the
 orchestrator's `fund-keys` and `rotate-balance` steps run `mina advanced itn-create-accounts` and
 friends, so the `mina` CLI must be there and match the daemons (the orchestrator image has no
-`mina`; reference/perf-services.md §0.3, §1.11). Init containers copy `/orchestrator` and
+`mina`; docs/upstream-facts.md perf-services §0.3, §1.11). Init containers copy `/orchestrator` and
 `/generator` out of the orchestrator image into an emptyDir on PATH, and install the funding key
 files from their Secret into the persistent work directory with the modes the `mina` CLI insists
 on (directory 0700, files 0600).
@@ -69,8 +69,8 @@ MAIN_RESOURCES = cast(k8s.core.v1.ResourceRequirementsArgsDict, ORCHESTRATOR_RES
 # is present, e.g. for the `net` resolver) links the image's glibc dynamically and fails to load
 # on an older glibc if it references a newer symbol version ("GLIBC_2.36 not found"). So the
 # workspace proves the copied binary runs here: without arguments it prints "No config provided"
-# and exits 1 (reference/perf-services.md §1.1). A failure is logged loudly and keeps the pod
-# unready (so `pulumi up` reports it), while the pod stays up for an admin to inspect.
+# and exits 1 (docs/upstream-facts.md perf-services §1.1). A failure is logged loudly and keeps
+# the pod unready (so `pulumi up` reports it), while the pod stays up for an admin to inspect.
 INSTALL_BINARIES = f"""set -eu
 cp /orchestrator /generator {BIN_DIR}/
 chmod 0555 {ORCHESTRATOR_EXEC} {GENERATOR_EXEC}

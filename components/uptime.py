@@ -1,10 +1,10 @@
 """In-memory uptime backend: node discovery for the orchestrator.
 
 Every Mina node submits to `submit_url`; the orchestrator and `wait` read `online_url`,
-which lists each submitter with the `remote_addr` it submitted from (reference/perf-services.md
-§4). That address must be the node's pod IP, so nodes reach the backend through a plain
-ClusterIP Service (kube-proxy rewrites the destination only, never the source) and nothing that
-proxies or sets `X-Forwarded-For` sits in front of it.
+which lists each submitter with the `remote_addr` it submitted from (docs/upstream-facts.md
+perf-services §4). That address must be the node's pod IP, so nodes reach the backend through a
+plain ClusterIP Service (kube-proxy rewrites the destination only, never the source) and nothing
+that proxies or sets `X-Forwarded-For` sits in front of it.
 
 The backend keeps its state in memory: exactly one replica, replaced with `Recreate`, so there
 is never a second copy with a different view of who is online. A whitelist change therefore

@@ -492,10 +492,11 @@ def _resources(cpu: str, memory: str, cpu_limit: str, memory_limit: str) -> Reso
 
 FULL_PROOF_RESOURCES = _resources("4", "16Gi", "8", "16Gi")
 """Every role at proofLevel full or check: the Mina Foundation `mina-daemon` chart's defaults
-(requests cpu 4 / memory 16.0Gi, limits cpu 8 / memory 16.0Gi; reference/mina-nodes.md §6.1,
-MinaFoundation/helm-charts@8d46fc9 mina-daemon/values.yaml). The chart does not distinguish
-roles: a seed or plain node verifies the same proofs and holds the same ledgers and frontier as
-a block producer, so a 12Gi limit would be OOM-killed exactly when load makes blocks large."""
+(requests cpu 4 / memory 16.0Gi, limits cpu 8 / memory 16.0Gi; docs/upstream-facts.md
+mina-nodes §6.1, MinaFoundation/helm-charts@8d46fc9 mina-daemon/values.yaml). The chart does not
+distinguish roles: a seed or plain node verifies the same proofs and holds the same ledgers and
+frontier as a block producer, so a 12Gi limit would be OOM-killed exactly when load makes blocks
+large."""
 NO_PROOF_RESOURCES = _resources("1", "4Gi", "2", "6Gi")
 """Every role at proofLevel none: no prover or verifier keys are built or held and no proof is
 checked, so a daemon needs a fraction of the memory (our kind stack runs 2Gi/4Gi nodes)."""
@@ -520,7 +521,7 @@ class RoleResources(_Model):
 
 class Images(_Model):
     """Pinned images. The daemon default is the devnet build the perf-testing stack runs with
-    ITN features (reference/mina-nodes.md §2.3); a mainnet build cannot fund keys."""
+    ITN features (docs/upstream-facts.md mina-nodes §2.3); a mainnet build cannot fund keys."""
 
     daemon: Image = "minaprotocol/mina-daemon:4.0.0-6965b50-jammy-devnet"
     orchestrator: Image = "o1labs/mina-perf-testing:orchestrator"
@@ -564,7 +565,7 @@ def package_of_daemon_image(image: str) -> tuple[str, str] | None:
     """(Debian package, version) built together with a daemon image, from its tag.
 
     Mina publishes each build as image `minaprotocol/mina-daemon:<version>-<codename>-<network>`
-    and package `mina-<network>=<version>` (reference/mina-nodes.md §2.3, §7: image
+    and package `mina-<network>=<version>` (docs/upstream-facts.md mina-nodes §2.3, §7: image
     `4.0.0-6965b50-jammy-devnet` pairs with `mina-devnet=4.0.0-6965b50`). None when the tag does
     not follow that pattern (or the image is pinned by digest only).
     """

@@ -6,19 +6,22 @@ reaches the one-line message instead of a SyntaxError or ImportError deep in a m
 
 import sys
 
-REQUIRED = (3, 11)
-"""pyproject.toml `requires-python = ">=3.11,<3.12"`: the version CI, pyright and the pins use."""
+LOWEST = (3, 11)
+"""pyproject.toml `requires-python = ">=3.11,<3.14"`: the oldest minor version CI tests."""
+HIGHEST = (3, 13)
+"""The newest minor version CI tests; the hash locks are resolved for every one in between."""
 
 
 def version_problem(version_info):
-    """The one-line error for an unsupported interpreter, or None when it is the right one."""
-    if tuple(version_info[:2]) == REQUIRED:
+    """The one-line error for an unsupported interpreter, or None when it is a supported one."""
+    found = tuple(version_info[:2])
+    if LOWEST <= found <= HIGHEST:
         return None
-    want = "%d.%d" % REQUIRED  # noqa: UP031 (no f-string: parsed by any Python 3)
-    found = "%d.%d" % tuple(version_info[:2])  # noqa: UP031
+    want = "%d.%d to %d.%d" % (LOWEST + HIGHEST)  # noqa: UP031 (no f-string: any Python 3 parses)
     return (
-        "error: this project needs Python " + want + " (found " + found + " at "
-        + sys.executable + "); create the venv with python" + want + " -m venv .venv"
+        "error: this project needs Python " + want + " (found " + "%d.%d" % found  # noqa: UP031
+        + " at " + sys.executable + "); create the venv with one of them, e.g. python3."
+        + str(HIGHEST[1]) + " -m venv .venv"
     )  # fmt: skip
 
 

@@ -1,10 +1,10 @@
 """The pinned upstream database schema (data only; no upstream SQL lives in this repository).
 
 The log consumer's PostgreSQL schema belongs to `o1-labs/mina-perf-testing`
-(`load-tests-cluster/init-sql/`, reference/perf-services.md §3). At deploy time an init container
-(`assets/pg-fetch-schema.sh`) downloads each file below from `schema_base_url()` and refuses any
-file whose SHA-256 differs from the pin; the initdb hook (`assets/pg-init.sh`) checks again and
-applies the files in lexical order.
+(`load-tests-cluster/init-sql/`, docs/upstream-facts.md perf-services §3). At deploy time an init
+container (`assets/pg-fetch-schema.sh`) downloads each file below from `schema_base_url()` and
+refuses any file whose SHA-256 differs from the pin; the initdb hook (`assets/pg-init.sh`) checks
+again and applies the files in lexical order.
 
 Pins: commit 7da1f2c (2026-03-18, "Merge pull request #17 … monitor-restarts-sql"), the
 reference's MPT pin. The sums were computed from that commit's blobs of the four files; the files

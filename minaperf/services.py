@@ -1,6 +1,6 @@
 """Pure builders for the performance-testing services (no Pulumi imports).
 
-Facts from reference/perf-services.md (§2 fetcher, §3 PostgreSQL, §4 uptime backend)
+Facts from docs/upstream-facts.md perf-services (§2 fetcher, §3 PostgreSQL, §4 uptime backend)
 and the seed issue; the numbers chosen here are documented where they are set.
 """
 

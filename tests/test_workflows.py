@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 import yaml
 
+from minaperf.python_version import HIGHEST, LOWEST
+
 ROOT = Path(__file__).resolve().parents[1]
 WORKFLOWS = sorted((ROOT / ".github" / "workflows").glob("*.yml"))
 
@@ -62,13 +64,43 @@ def test_schema_check_catches_a_broken_workflow(tmp_path):
     assert result.returncode != 0
 
 
+def _actionlint(*paths: Path) -> subprocess.CompletedProcess[str]:
+    tool = shutil.which("actionlint") or str(Path(sys.executable).with_name("actionlint"))
+    return subprocess.run(
+        [tool, "-no-color", *map(str, paths)], cwd=ROOT, capture_output=True, text=True,
+        timeout=120, check=False,
+    )  # fmt: skip
+
+
+def test_actionlint_passes_the_workflows_and_catches_a_broken_one(tmp_path):
+    """.ci/run lints the workflows with actionlint; here it must also see what the schema misses."""
+    result = _actionlint(*WORKFLOWS)
+    assert result.returncode == 0, result.stdout + result.stderr
+    broken = tmp_path / ".github" / "workflows" / "broken.yml"
+    broken.parent.mkdir(parents=True)
+    broken.write_text(
+        "on: push\njobs:\n  test:\n    runs-on: ubuntu-latest\n"
+        "    strategy:\n      matrix:\n        python: ['3.11']\n"
+        "    steps:\n      - run: echo ${{ matrix.pyton }}\n"
+    )
+    result = _actionlint(broken)
+    assert result.returncode == 1
+    assert 'property "pyton" is not defined' in result.stdout
+
+
 def test_ci_runs_the_project_test_command_on_push_and_pull_request():
     ci = load("ci.yml")
     assert set(ci["on"]) == {"push", "pull_request"}
     job = ci["jobs"]["test"]
     assert job["runs-on"] == "ubuntu-latest"
     setup = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/setup-python"))
-    assert setup["with"]["python-version"] == "3.11"
+    assert setup["with"]["python-version"] == "${{ matrix.python }}"
+    # Every version the project supports, each job to its end (one failing must not hide another).
+    assert job["strategy"]["matrix"]["python"] == [
+        f"{LOWEST[0]}.{minor}" for minor in range(LOWEST[1], HIGHEST[1] + 1)
+    ]
+    assert job["strategy"]["fail-fast"] is False
+    assert job["env"]["MINAPERF_OTHER_PYTHONS"] == "skip"
     assert setup["with"]["cache"] == "pip"
     cache = next(s for s in job["steps"] if s.get("uses", "").startswith("actions/cache"))
     assert cache["with"]["path"] == ".venv"

@@ -1,8 +1,9 @@
 """A real PostgreSQL with upstream's pinned schema, and rows written the way the log consumer does.
 
-The schema files are read from `../shared/vectors/mina-perf-testing-init-sql/` (never copied into
-the project) and applied one by one with psql and ON_ERROR_STOP, as the postgres image's entrypoint
-applies /docker-entrypoint-initdb.d (MPT load-tests-cluster/docker-compose.yaml mounts them there).
+The pinned schema files come from tests/fakes/upstream_schema.py (never copied into the project;
+without them the test is skipped and says how to provide them) and are applied one by one with
+psql and ON_ERROR_STOP, as the postgres image's entrypoint applies /docker-entrypoint-initdb.d
+(MPT load-tests-cluster/docker-compose.yaml mounts them there).
 
 `Consumer` issues exactly the statements of o1-labs/mina-internal-trace-consumer@46be56f
 src/store.ml (add_block_trace :430, add_block_trace_checkpoint :594 with the row encoding of
@@ -29,10 +30,9 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from tests.fakes.upstream_schema import schema_files
 from tests.minaperf.services.conftest import PgImage, find_pg_bindir, pick_run_as
 
-ROOT = Path(__file__).resolve().parents[2]
-UPSTREAM_SCHEMA = ROOT.parent / "shared" / "vectors" / "mina-perf-testing-init-sql"
 PASSWORD = "report-test-password"
 
 # src/block_tracing.ml compute_source: the checkpoint that creates a trace names its source.
@@ -49,9 +49,7 @@ def start_upstream_server(server_args: tuple[str, ...] = ()) -> PgImage:
     bindir = find_pg_bindir()
     if bindir is None:
         pytest.skip("PostgreSQL server binaries not found (apt-get install postgresql)")
-    files = sorted(p for p in UPSTREAM_SCHEMA.glob("*.sql"))
-    if len(files) != 4:
-        raise RuntimeError(f"expected the 4 pinned schema files in {UPSTREAM_SCHEMA}")
+    files = schema_files()
     base = Path(tempfile.mkdtemp(prefix="minaperf-report-pg-"))
     server = PgImage(
         bindir=bindir,

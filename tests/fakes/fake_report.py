@@ -1,4 +1,4 @@
-"""A stand-in for `python -m scripts.report --run DIR --stack NAME` (ARCHITECTURE.md contract).
+"""A stand-in for `python -m scripts.report --run DIR --stack NAME` (docs/architecture.md contract).
 
 It reads the stack outputs the way the real report does (`pulumi stack output --show-secrets`,
 so the stack must still be up), then writes `<run>/report/report.html`. FAKE_REPORT_FAIL=1 makes

@@ -35,7 +35,11 @@ FLAGS = (
 
 
 def find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser"):
+    """$MINAPERF_CHROMIUM (`.ci/setup-system` sets it to the browser it checked), else on PATH."""
+    chosen = os.environ.get("MINAPERF_CHROMIUM")
+    if chosen:
+        return chosen
+    for name in ("chromium", "google-chrome-stable", "google-chrome", "chromium-browser"):
         path = shutil.which(name)
         if path:
             return path

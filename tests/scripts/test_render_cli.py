@@ -1,4 +1,4 @@
-"""`python -m scripts.render`: the command-line contract of ARCHITECTURE.md."""
+"""`python -m scripts.render`: the command-line contract of docs/architecture.md."""
 
 from __future__ import annotations
 

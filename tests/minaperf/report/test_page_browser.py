@@ -89,7 +89,10 @@ def test_every_plot_renders_offline_in_headless_chromium(
 ) -> None:
     chromium = find_chromium()
     if chromium is None:
-        pytest.skip("chromium not installed (apt-get install chromium)")
+        pytest.skip(
+            "no Chromium or Chrome: apt-get install chromium (Debian), install Chrome, or set "
+            "MINAPERF_CHROMIUM to one"
+        )
     t0 = sc.run_start()
     with upstream_server.connect(upstream_db) as conn:
         sc.load_demo(conn, t0)

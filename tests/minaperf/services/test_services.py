@@ -34,7 +34,7 @@ from minaperf.services import (
 
 from .conftest import PgImage
 
-# Public keys from shared/vectors/minimina-large/genesis_ledger.json and the seed issue.
+# Public keys from tests/data/vectors/minimina-large/genesis_ledger.json and the seed issue.
 REAL_KEYS = [
     "B62qmYAQhLdmfcXwDTZCmEqvrhEfN5TT4GgVANeknoGbhW1u4zHWFdv",
     "B62qqeMgtLhKkmZNDvAGsw9pqGw51uXpTf5ar8JDMzvSekmuF5zUtDe",
