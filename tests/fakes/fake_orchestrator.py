@@ -13,7 +13,9 @@ HANG_AT_STEP=N (sleep until killed), FAKE_PARTICIPANTS=a:1,b:2 (discovery result
 /v1/online from onlineURL), STOP_RECORD_FILE (append one JSON line per stop), FAKE_STOP_FAIL=1,
 FAKE_INVOCATIONS_FILE (append one line per start), FAKE_SCHEDULER_FILE (the daemons' handle
 table, default ./.fake-scheduler.json), FAKE_FORGET_FIRST=1 (the first node forgets its handle),
-FAKE_CLOCK_OFFSET_SEC (shift this process's clock), FAKE_FUND_FAIL=1 (fund-keys fails: WARN only).
+FAKE_CLOCK_OFFSET_SEC (shift this process's clock), FAKE_FUND_FAIL=1 (fund-keys fails: WARN only),
+FAKE_FAIL_ONLY_IN=TEXT (the three step switches apply only when the config path contains TEXT:
+one run of many fails).
 """
 
 from __future__ import annotations
@@ -282,6 +284,8 @@ def main() -> int:
         env_step(n) for n in ("FAIL_AT_STEP", "CRASH_AT_STEP", "HANG_AT_STEP")
     )
     stream, pos, step = sys.stdin.read(), 0, 0
+    if os.environ.get("FAKE_FAIL_ONLY_IN", "") not in sys.argv[1]:
+        fail_at = crash_at = hang_at = None
     if re.match(r'"stop \d+ scheduled transaction receipt', stream):
         fail_at = crash_at = hang_at = None  # failure switches target experiment runs only
     decoder = json.JSONDecoder()

@@ -1,0 +1,197 @@
+"""`python -m scripts.campaign`: plan, run (resume, signals, failures) and report, against the
+stand-in `pulumi`, orchestrator, kubectl and daemons of tests/scripts/test_experiment_up.py.
+
+Every scenario ends with no stack left up: each stack's state has no resources and no lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.scripts.test_experiment_cli import FAKE_KUBECTL, FAKE_ORCHESTRATOR
+from tests.scripts.test_experiment_up import World
+
+# The campaign as a subprocess, with the report stand-in (tests/fakes/fake_report.py) in place
+# of scripts.report, which needs the stack's PostgreSQL.
+ENTRY = (
+    "import sys, scripts.campaign as c; c.REPORT_MODULE = 'tests.fakes.fake_report'; "
+    "sys.exit(c.main())"
+)
+
+
+class CampaignWorld(World):
+    def write_campaign(self, **changes: Any) -> Path:
+        document: dict[str, Any] = {
+            "name": "sweep",
+            "base": str(self.stack_config),
+            "matrix": {"nodes.plainNodes": [1, 2], "workerPool.processesPerServer": [1, 2]},
+            "scripts": [str(self.script)],
+            "repeats": 1,
+            "budgetUsd": 5,
+            "maxConcurrency": 2,
+            "deployMinutes": 1,
+        }
+        document.update(changes)
+        path = self.tmp / "campaign.yaml"
+        path.write_text(yaml.safe_dump(document))
+        return path
+
+    def campaign_command(self, *args: str) -> list[str]:
+        return [sys.executable, "-c", ENTRY, *args]
+
+    def run_args(self, file: Path, out: Path) -> list[str]:
+        return [
+            "run",
+            str(file),
+            "--out",
+            str(out),
+            "--kubectl",
+            FAKE_KUBECTL,
+            "--orchestrator",
+            FAKE_ORCHESTRATOR,
+            "--direct",
+            "--wait-timeout",
+            "5",
+            "--project-dir",
+            str(self.project),
+        ]
+
+    def start_campaign(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.campaign_command(*args),
+            cwd=self.project,
+            env={**self.env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            process_group=0,
+        )
+
+    def campaign(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        process = self.start_campaign(*args, env=env)
+        out, err = process.communicate(timeout=240)
+        return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+    def stacks(self) -> dict[str, dict[str, Any]]:
+        directory = self.state / ".pulumi" / "stacks" / "mina-itn"
+        return {p.stem: json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))}
+
+    def assert_nothing_up(self) -> None:
+        for name, state in self.stacks().items():
+            assert state["resources"] == [], f"{name} is still up"
+            assert self.locks(name) == [], f"{name} is still locked"
+
+
+@pytest.fixture
+def cworld(tmp_path: Path) -> Iterator[CampaignWorld]:
+    made = CampaignWorld(tmp_path)
+    yield made
+    made.close()
+
+
+def progress(out: Path) -> dict[str, Any]:
+    return json.loads((out / "campaign.json").read_text())
+
+
+def test_two_by_two_with_repeats_runs_every_cell_and_destroys_it(cworld: CampaignWorld) -> None:
+    file = cworld.write_campaign(repeats=2)
+    out = cworld.tmp / "out"
+    result = cworld.campaign(*cworld.run_args(file, out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    stacks = [f"sweep-{cell}-{repeat}" for cell in range(4) for repeat in range(2)]
+    state = progress(out)
+    assert [r["stack"] for r in state["runs"]] == stacks
+    for run in state["runs"]:
+        assert run["steps"] == {"up": "ok", "report": "ok", "destroy": "ok"}, run
+        assert (out / run["runDir"] / "report" / "report.html").read_text() == (
+            f"<html>{json.loads((cworld.tmp / 'outputs.json').read_text())['experiment']}</html>"
+        )
+    assert sorted(cworld.stacks()) == sorted(stacks)
+    cworld.assert_nothing_up()
+    # Each cell's config is the base with the cell's overrides.
+    config = yaml.safe_load((out / "configs" / "sweep-3-1.yaml").read_text())["config"]
+    assert config["mina-itn:nodes"]["plainNodes"] == 2
+    assert config["mina-itn:workerPool"]["processesPerServer"] == 2
+    assert "[campaign] sweep-2-0: up: wait" in result.stderr  # the live line
+    assert "8/8 runs ok" in result.stdout
+
+
+def _wait_for(condition: Any, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError):
+            if condition():
+                return
+        time.sleep(0.1)
+    raise AssertionError("condition never held")
+
+
+def test_a_failed_run_is_destroyed_and_the_others_go_on(cworld: CampaignWorld) -> None:
+    file = cworld.write_campaign(matrix={"nodes.plainNodes": [1, 2]})
+    out = cworld.tmp / "out"
+    env = {"FAIL_AT_STEP": "1", "FAKE_FAIL_ONLY_IN": "/sweep-0-0/"}
+    result = cworld.campaign(*cworld.run_args(file, out), env=env)
+    assert result.returncode == 5, result.stderr[-3000:]
+    runs = {r["stack"]: r for r in progress(out)["runs"]}
+    assert runs["sweep-0-0"]["steps"] == {"up": "failed", "destroy": "ok"}
+    assert "failed at run" in runs["sweep-0-0"]["detail"] or runs["sweep-0-0"]["detail"] == ""
+    assert runs["sweep-1-0"]["steps"] == {"up": "ok", "report": "ok", "destroy": "ok"}
+    assert "1/2 runs ok" in result.stdout
+    cworld.assert_nothing_up()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_group_mid_campaign_leaves_nothing_up(
+    cworld: CampaignWorld, signum: int
+) -> None:
+    file = cworld.write_campaign(matrix={"nodes.plainNodes": [1, 2, 3]})
+    out = cworld.tmp / "out"
+    process = cworld.start_campaign(*cworld.run_args(file, out), env={"HANG_AT_STEP": "1"})
+    _wait_for(lambda: sum(r["phase"] == "up: run" for r in progress(out)["runs"]) == 2)
+    os.killpg(process.pid, signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-3000:]
+    runs = {r["stack"]: r for r in progress(out)["runs"]}
+    assert runs["sweep-2-0"]["steps"] == {}  # never started
+    for stack in ("sweep-0-0", "sweep-1-0"):
+        assert runs[stack]["steps"]["up"] == "interrupted"
+        assert runs[stack]["steps"]["destroy"] == "ok"
+    cworld.assert_nothing_up()
+    cworld.assert_no_load_left()
+
+
+def test_kill_9_then_resume_finishes_what_was_left(cworld: CampaignWorld) -> None:
+    file = cworld.write_campaign(matrix={"nodes.plainNodes": [1, 2]}, maxConcurrency=1)
+    out = cworld.tmp / "out"
+    args = cworld.run_args(file, out)
+    env = {"HANG_AT_STEP": "1", "FAKE_FAIL_ONLY_IN": "/sweep-1-0/"}
+    process = cworld.start_campaign(*args, env=env)
+    _wait_for(lambda: progress(out)["runs"][1]["phase"] == "up: run")
+    os.killpg(process.pid, signal.SIGKILL)  # the experiment up it started lives on
+    process.communicate(timeout=30)
+    assert cworld.stacks()["sweep-1-0"]["resources"]  # left up
+    result = cworld.campaign(*args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ending pid" in result.stderr
+    runs = progress(out)["runs"]
+    assert runs[0]["attempt"] == 1  # finished before the kill: not run again
+    assert runs[1]["attempt"] == 2
+    assert all(r["steps"] == {"up": "ok", "report": "ok", "destroy": "ok"} for r in runs)
+    cworld.assert_nothing_up()
+    cworld.assert_no_load_left()
