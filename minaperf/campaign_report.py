@@ -164,9 +164,12 @@ def figure_plot(summary: dict[str, Any], label: str, unit: str) -> str:
     rows = summary["cells"]
     fig, ax = _figure(2.6)
     names = [row["label"] for row in rows]
-    for x, row in enumerate(rows):
-        values = row["figures"].get(label, {}).get("values", [])
-        ax.scatter([x] * len(values), values, color=COLOURS["p50"], alpha=0.5, s=14)
+    dots = [
+        (x, v)
+        for x, row in enumerate(rows)
+        for v in row["figures"].get(label, {}).get("values", [])
+    ]
+    ax.scatter([d[0] for d in dots], [d[1] for d in dots], color=COLOURS["p50"], alpha=0.5, s=14)
     means = [row["figures"].get(label, {}).get("mean") for row in rows]
     points = [(x, m) for x, m in enumerate(means) if m is not None]
     ax.plot([p[0] for p in points], [p[1] for p in points], color=COLOURS["p90"], marker="o")

@@ -279,13 +279,20 @@ class Runner:
         none reaches a destroy), its stderr to `log`; each `[up] STEP …` line updates the
         run's phase."""
         log.parent.mkdir(parents=True, exist_ok=True)
-        with log.open("a") as sink, tempfile.TemporaryFile("w+") as stdout:
+        with (
+            log.open("a") as sink,
+            log.open() as reader,
+            tempfile.TemporaryFile("w+") as stdout,
+        ):
+            reader.seek(0, os.SEEK_END)
+            # stderr to the log file, not a pipe: a child outlives a killed campaign (whose
+            # rerun then ends it) instead of dying on a broken pipe halfway through cleanup.
             process = subprocess.Popen(
                 command,
                 cwd=self.args.project_dir,
                 env=_module_env(),
                 stdout=stdout,
-                stderr=subprocess.PIPE,
+                stderr=sink,
                 text=True,
                 process_group=0,
             )
@@ -297,10 +304,13 @@ class Runner:
                     self.children[stack] = process
                 if self.stopping.is_set():
                     self._signal(process, signal.SIGINT)
-            assert process.stderr is not None
-            for line in process.stderr:
-                sink.write(line)
-                sink.flush()
+            while True:
+                line = reader.readline()
+                if not line:
+                    if process.poll() is not None:
+                        break
+                    time.sleep(0.1)
+                    continue
                 text = line.rstrip()
                 if text.startswith("[up] ") and text.endswith(" …"):
                     run.phase = f"up: {text[5:-2]}"

@@ -21,7 +21,7 @@ import pytest
 import yaml
 
 from tests.scripts.test_experiment_cli import FAKE_KUBECTL, FAKE_ORCHESTRATOR
-from tests.scripts.test_experiment_up import World
+from tests.scripts.test_experiment_up import ROOT, World
 
 # The campaign as a subprocess, with the report stand-in (tests/fakes/fake_report.py) in place
 # of scripts.report, which needs the stack's PostgreSQL.
@@ -195,3 +195,84 @@ def test_kill_9_then_resume_finishes_what_was_left(cworld: CampaignWorld) -> Non
     assert all(r["steps"] == {"up": "ok", "report": "ok", "destroy": "ok"} for r in runs)
     cworld.assert_nothing_up()
     cworld.assert_no_load_left()
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_a_plan_over_budget_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scripts import campaign
+
+    file = _write(
+        tmp_path / "c.yaml",
+        f"name: big\nbase: {ROOT / 'stacks' / 'large-200.yaml'}\n"
+        "matrix: {nodes.plainNodes: [50, 177]}\n"
+        f"scripts: [{ROOT / 'stacks' / 'scripts' / 'small-payments.jsonl'}]\n"
+        "budgetUsd: 1\nmaxConcurrency: 2\n",
+    )
+    assert campaign.main(["plan", str(file)]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("error: campaign: budgetUsd: the plan costs $")
+    assert err.count("\n") == 1
+    assert "big-1-0" in out
+    assert "N2_CPUS" in out  # the peak demand of both runs side by side
+    out_dir = tmp_path / "out"
+    assert campaign.main(["run", str(file), "--out", str(out_dir)]) == 2
+    assert not out_dir.exists()  # nothing started
+
+
+def test_a_bad_cell_is_named_with_its_overrides(
+    cworld: CampaignWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scripts import campaign
+
+    file = cworld.write_campaign(matrix={"nodes.plainNodes": [1, -3]})
+    assert campaign.main(["plan", str(file)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: campaign: cell 1 (nodes.plainNodes=-3): ")
+    assert err.count("\n") == 1
+
+
+def _summary(tps: float, p90: float) -> dict[str, Any]:
+    return {"complete": True, "load": {"achievedTps": tps}, "latency": {"p90": p90}}
+
+
+def test_report_plots_each_figure_and_judges_each_cell(cworld: CampaignWorld) -> None:
+    from minaperf import campaign as lib
+    from scripts import campaign
+
+    file = cworld.write_campaign(
+        matrix={"nodes.plainNodes": [1, 2, 3]},
+        repeats=2,
+        baseline={"cell": 0},
+        thresholds={"version": 1, "limits": {"inclusion latency p90": "+10 %"}},
+    )
+    out = cworld.tmp / "out"
+    out.mkdir()
+    progress_model = lib.new_progress(campaign.read_campaign(file), str(file))
+    figures = {0: [(2.0, 10.0), (2.0, 12.0)], 1: [(1.9, 11.0), (2.1, 11.0)], 2: [(1.0, 20.0)]}
+    for run in progress_model.runs:
+        run.steps = {"up": "ok", "report": "ok", "destroy": "ok"}
+        run.run_dir = f"runs/{run.stack}/attempt-1"
+        values = figures[run.cell]
+        if run.repeat < len(values):
+            report = out / run.run_dir / "report"
+            report.mkdir(parents=True)
+            (report / "summary.json").write_text(json.dumps(_summary(*values[run.repeat])))
+        else:
+            run.steps["report"] = "failed"
+    (out / "campaign.json").write_text(progress_model.model_dump_json(by_alias=True))
+    assert campaign.main(["report", str(out)]) == 1  # cell 2: p90 20 against 11
+    summary = json.loads((out / "summary.json").read_text())
+    cell1 = summary["cells"][1]["figures"]["inclusion latency p90"]
+    assert cell1 == {"unit": "s", "values": [11.0, 11.0], "mean": 11.0, "min": 11.0, "max": 11.0}
+    outcomes = {v["cell"]: v["outcome"] for v in summary["verdicts"]}
+    assert outcomes == {1: "within limits", 2: "regression"}
+    page = (out / "campaign.html").read_text()
+    assert 'data-plot="campaign-inclusion latency p90"' in page
+    assert "href='runs/sweep-0-0/attempt-1/report/report.html'" in page
+    assert "no report" in page  # sweep-2-1's report failed
