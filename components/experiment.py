@@ -324,6 +324,7 @@ class Experiment(pulumi.ComponentResource):
                 "dataDisk": postgres.data_disk,
                 "keepDataOnDestroy": config.postgres.keep_data_on_destroy,
                 "readerUser": postgres.reader,
+                "caCertificate": postgres.ca_certificate,
             },
             "postgresPassword": pulumi.Output.secret(postgres.password),
             "postgresReaderPassword": postgres.reader_password,

@@ -56,7 +56,7 @@ from components.context import SKIP_AWAIT, ExperimentContext, node_specs
 from components.labels import Labels
 from components.postgres import POSTGRES_UID, Postgres, asset
 from components.security import NOBODY, container_security, pod_security, scanner_skips
-from minaperf import daemon, services
+from minaperf import daemon, pods, services
 from minaperf.config import ROLE_PREFIXES, ExperimentConfig
 from minaperf.keys.material import KeyMaterial, PublicSummary
 
@@ -77,22 +77,13 @@ NODE_LIST_URL = f"http://127.0.0.1:{NODE_LIST_PORT}/{NODE_LIST_FILE}"
 QUOTA_STATUS_FILE = f"{OUTPUT_DIR}/quota-status.txt"
 LOG_QUOTA_INTERVAL_SECONDS = 60
 
-ROW_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
-    "requests": {"cpu": "50m", "memory": "64Mi"},
-    "limits": {"cpu": "500m", "memory": "256Mi"},
-}
-QUOTA_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
-    "requests": {"cpu": "20m", "memory": "32Mi"},
-    "limits": {"cpu": "500m", "memory": "128Mi"},
-}
-NODE_LIST_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
-    "requests": {"cpu": "10m", "memory": "16Mi"},
-    "limits": {"cpu": "100m", "memory": "64Mi"},
-}
-LOG_API_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
-    "requests": {"cpu": "250m", "memory": "512Mi"},
-    "limits": {"cpu": "2", "memory": "2Gi"},
-}
+# Requests live in minaperf/pods.py, where node pool sizing reads them too.
+ROW_RESOURCES = cast(k8s.core.v1.ResourceRequirementsArgsDict, pods.FETCHER_ROW_RESOURCES)
+QUOTA_RESOURCES = cast(k8s.core.v1.ResourceRequirementsArgsDict, pods.FETCHER_QUOTA_RESOURCES)
+NODE_LIST_RESOURCES = cast(
+    k8s.core.v1.ResourceRequirementsArgsDict, pods.FETCHER_NODE_LIST_RESOURCES
+)
+LOG_API_RESOURCES = cast(k8s.core.v1.ResourceRequirementsArgsDict, pods.LOG_API_RESOURCES)
 
 
 def node_names(summary: PublicSummary) -> str:
@@ -491,9 +482,11 @@ class LogFetcher(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(
                 parent=self,
-                # After the database and its Secret exist; the init container then waits for
-                # connections (up to WAIT_TIMEOUT) and writes the deployment row.
-                depends_on=[postgres],
+                # After what it uses exists (the in-cluster Service and the credentials Secret),
+                # not the whole component: its external LoadBalancer, which Pulumi awaits until
+                # it has an address, is none of the fetcher's business. The init container waits
+                # for connections (up to WAIT_TIMEOUT) and writes the deployment row.
+                depends_on=[postgres.service, postgres.credentials],
                 custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m"),
             ),
         )
@@ -557,8 +550,9 @@ class LogFetcher(pulumi.ComponentResource):
             },
             opts=pulumi.ResourceOptions(
                 parent=self,
-                # Starts only once PostgreSQL answers (it restarts until then).
-                depends_on=[postgres],
+                # What it uses: the in-cluster Service and the credentials Secret (not the
+                # external LoadBalancer). Serves only once PostgreSQL answers (restarts until then).
+                depends_on=[postgres.service, postgres.credentials],
                 custom_timeouts=pulumi.CustomTimeouts(create="20m", update="20m"),
             ),
         )

@@ -53,6 +53,7 @@ from minaperf.genesis import build_runtime_config
 from minaperf.keys.libp2p import seed_multiaddr
 from minaperf.keys.material import KeyMaterial, NodeSpec, PublicSummary
 from minaperf.node_script import mina_node_script
+from minaperf.pods import DAEMON_INIT_RESOURCES
 
 COMPONENT = "mina-daemon"
 """`app.kubernetes.io/component` of every daemon pod (anti-affinity spreads them)."""
@@ -60,9 +61,7 @@ CONFIG_COMPONENT = "mina-config"
 ROLE_LABEL = f"{K8S_PREFIX}/role"
 GKE_MINA_POOL = "mina"
 """Node label of the GKE node pool sized for the daemons (components/platform.py)."""
-INIT_RESOURCES = Resources(
-    cpuRequest="50m", memoryRequest="32Mi", cpuLimit="200m", memoryLimit="64Mi"
-)
+INIT_RESOURCES = DAEMON_INIT_RESOURCES
 KEYS_VOLUME_LIMIT = "1Mi"
 GKE_INTERNAL_LB = {"networking.gke.io/load-balancer-type": "Internal"}
 

@@ -29,7 +29,7 @@ Layout inside the pod:
 from __future__ import annotations
 
 import hashlib
-from typing import Any
+from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -40,7 +40,8 @@ from components.labels import Labels
 from components.security import container_security, pod_security, scanner_skips
 from minaperf.config import KubernetesPlatform
 from minaperf.keys.material import KeyMaterial
-from minaperf.sizing import ORCHESTRATOR_CPU, ORCHESTRATOR_MEMORY, ORCHESTRATOR_WORK_VOLUME
+from minaperf.pods import ORCHESTRATOR_INIT_RESOURCES, ORCHESTRATOR_RESOURCES
+from minaperf.sizing import ORCHESTRATOR_WORK_VOLUME
 
 COMPONENT = "orchestrator"
 POD = "orchestrator-0"
@@ -59,14 +60,8 @@ PASSWORD_ENV = "FUNDING_KEY_PASSWORD"  # noqa: S105 (the NAME of the variable)
 SMOKE_OK = "/tmp/orchestrator-smoke-ok"  # noqa: S108 (a status marker inside the container)
 PATH = f"{BIN_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 
-SMALL: k8s.core.v1.ResourceRequirementsArgsDict = {
-    "requests": {"cpu": "100m", "memory": "64Mi"},
-    "limits": {"cpu": "500m", "memory": "256Mi"},
-}
-MAIN_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
-    "requests": {"cpu": ORCHESTRATOR_CPU, "memory": ORCHESTRATOR_MEMORY},
-    "limits": {"cpu": ORCHESTRATOR_CPU, "memory": ORCHESTRATOR_MEMORY},
-}
+SMALL = cast(k8s.core.v1.ResourceRequirementsArgsDict, ORCHESTRATOR_INIT_RESOURCES)
+MAIN_RESOURCES = cast(k8s.core.v1.ResourceRequirementsArgsDict, ORCHESTRATOR_RESOURCES)
 
 # The orchestrator image is debian:bookworm (glibc 2.36) with Go binaries built by
 # golang:1.23.4-bookworm; the daemon image is Ubuntu jammy (glibc 2.35). A Go binary built with

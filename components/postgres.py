@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import hashlib
 from importlib import resources
+from typing import cast
 
 import pulumi
 import pulumi_gcp as gcp
@@ -39,6 +40,7 @@ from components.exposure import restricted_load_balancer
 from components.labels import Labels
 from components.security import container_security, pod_security, scanner_skips
 from minaperf import postgres_access, schema_pins, services
+from minaperf.pods import POSTGRES_INIT_RESOURCES
 
 POSTGRES_PORT = 5432
 COMPONENT = "postgres"
@@ -64,10 +66,7 @@ TLS_DIR = "/etc/postgresql/tls"
 HBA_DIR = "/etc/postgresql/hba"
 TLS_SECRET = "postgres-tls"  # noqa: S105 (a Secret object name)
 
-INIT_RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
-    "requests": {"cpu": "50m", "memory": "32Mi"},
-    "limits": {"cpu": "500m", "memory": "128Mi"},
-}
+INIT_RESOURCES = cast(k8s.core.v1.ResourceRequirementsArgsDict, POSTGRES_INIT_RESOURCES)
 
 FETCH_SCHEMA = f"""\
 if sh {SCRIPTS_DIR}/pg-fetch-schema.sh; then exit 0; fi
@@ -109,10 +108,7 @@ def data_disk_name(experiment: str, suffix: str) -> str:
 
 def cluster_cidrs(ctx: ExperimentContext) -> list[str]:
     """The pod ranges: where in-cluster consumers connect from (pg_hba `host` lines)."""
-    gke = ctx.gke_platform
-    if gke is not None:
-        return [gke.network.pods_cidr]
-    return list(getattr(ctx.config.platform, "pod_cidrs", []))
+    return ctx.config.pod_ranges
 
 
 def tls_server_args() -> list[str]:
@@ -139,8 +135,12 @@ class Postgres(pulumi.ComponentResource):
     reader_password: pulumi.Output[str]
     uri: pulumi.Output[str]
     secret_name: str
+    credentials: k8s.core.v1.Secret
+    """The Secret `secret_name`: what a client depends on, with `service`."""
+    service: k8s.core.v1.Service
     external_address: pulumi.Output[str | None]
     data_disk: pulumi.Output[str | None]
+    ca_certificate: pulumi.Output[str]
 
     def __init__(
         self, name: str, ctx: ExperimentContext, opts: pulumi.ResourceOptions | None = None
@@ -183,6 +183,9 @@ class Postgres(pulumi.ComponentResource):
                 )
             )
         )
+        # The certificate is public (the server shows it to every client); clients outside the
+        # cluster pin it (`postgres.caCertificate`, sslmode=verify-full).
+        self.ca_certificate = pulumi.Output.unsecret(certificate.apply(lambda pair: pair[0]))
         tls = k8s.core.v1.Secret(
             f"{name}-tls",
             metadata=ctx.metadata(TLS_SECRET, COMPONENT),
@@ -197,7 +200,7 @@ class Postgres(pulumi.ComponentResource):
                 )
             )
         )
-        credentials = k8s.core.v1.Secret(
+        self.credentials = k8s.core.v1.Secret(
             f"{name}-credentials",
             metadata=ctx.metadata(SECRET_NAME, COMPONENT),
             type="Opaque",
@@ -414,7 +417,7 @@ class Postgres(pulumi.ComponentResource):
                             {
                                 "name": "credentials",
                                 "secret": {
-                                    "secret_name": credentials.metadata.name,
+                                    "secret_name": self.credentials.metadata.name,
                                     # Group-readable: fsGroup makes the postgres group own it.
                                     "default_mode": 0o440,
                                     "items": [{"key": "password", "path": "password"}],
@@ -493,6 +496,7 @@ class Postgres(pulumi.ComponentResource):
                 "password": self.password,
                 "externalAddress": self.external_address,
                 "dataDisk": self.data_disk,
+                "caCertificate": self.ca_certificate,
             }
         )
 

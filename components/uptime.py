@@ -16,6 +16,7 @@ on; the orchestrator's `discovery` and `wait` see nodes again as they resubmit.
 from __future__ import annotations
 
 import hashlib
+from typing import cast
 
 import pulumi
 import pulumi_kubernetes as k8s
@@ -25,15 +26,13 @@ from components.labels import Labels
 from components.security import NOBODY, container_security, pod_security, scanner_skips
 from minaperf import services
 from minaperf.keys.material import PublicSummary
+from minaperf.pods import UPTIME_RESOURCES
 
 UPTIME_PORT = 8080
 COMPONENT = "uptime-backend"
 CONFIG_DIR = "/config"
 CONFIG_FILE = "config.json"
-RESOURCES: k8s.core.v1.ResourceRequirementsArgsDict = {
-    "requests": {"cpu": "100m", "memory": "128Mi"},
-    "limits": {"cpu": "1", "memory": "512Mi"},
-}
+RESOURCES = cast(k8s.core.v1.ResourceRequirementsArgsDict, UPTIME_RESOURCES)
 
 
 def whitelist(summary: PublicSummary) -> list[str]:

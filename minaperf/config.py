@@ -10,6 +10,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+import sys
 from collections.abc import Collection
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -28,7 +29,8 @@ from pydantic import (
 )
 
 from minaperf.machines import machine_shape
-from policy.ranges import public_width_error
+from minaperf.postgres_access import READER
+from policy.ranges import parse_range, public_width_error
 
 CONFIG_NAMESPACE = "mina-itn"
 MAX_MINA_NODES = 250
@@ -170,8 +172,10 @@ def _dns_label(max_length: int):
 
 
 def _cidr(value: str) -> str:
+    """One reading of a range everywhere (`policy.ranges.parse_range`): an IPv4-mapped range
+    is written as the IPv4 range Kubernetes reads it as; an IPv4-compatible one is refused."""
     try:
-        network = ipaddress.ip_network(value, strict=True)
+        network = parse_range(value, strict=True)
     except ValueError as error:
         raise ValueError(
             f"{value!r} is not a CIDR block (e.g. 203.0.113.0/24): {error}; "
@@ -401,6 +405,18 @@ class KubernetesPlatform(_Model):
     worker_pods: Count = Field(
         2, alias="workerPods", ge=0, le=64, description='Snark worker pods (one per "server")'
     )
+
+    @field_validator("pod_cidrs")
+    @classmethod
+    def _pods_not_public(cls, value: list[str]) -> list[str]:
+        """PostgreSQL admits every role from the pod ranges without TLS (pg_hba `host` lines)."""
+        reason = public_width_error(value)
+        if reason is not None:
+            raise ValueError(
+                f"{reason}; PostgreSQL trusts the pod ranges with the superuser, so list only "
+                "the cluster's own pod ranges (kind: 10.244.0.0/16)"
+            )
+        return value
 
 
 Platform = Annotated[GkePlatform | KubernetesPlatform, Field(discriminator="kind")]
@@ -968,6 +984,29 @@ class ExperimentConfig(_Model):
         return self
 
     @model_validator(mode="after")
+    def _postgres_roles_and_ranges(self) -> ExperimentConfig:
+        """pg_hba admits every role without TLS from the pod ranges and only the read-only role
+        over TLS from anywhere else (minaperf/postgres_access.py): a range PostgreSQL is reached
+        from outside must not be a pod range, and the superuser must not be that role."""
+        if self.postgres.user == READER:
+            raise _at(
+                "postgres.user",
+                f"{READER!r} is the read-only role the program creates; choose another "
+                "superuser name (default postgres)",
+            )
+        path = "postgres.allowedCidrs" if self.postgres.allowed_cidrs else "access.adminCidrs"
+        for cidr in self.postgres_cidrs:
+            outside = ipaddress.ip_network(cidr)
+            for pod in self.pod_ranges:
+                if outside.overlaps(ipaddress.ip_network(pod)):  # type: ignore[arg-type]
+                    raise _at(
+                        path,
+                        f"{cidr} overlaps the pod range {pod}, from which PostgreSQL admits the "
+                        "superuser without TLS; list only ranges outside the cluster's pods",
+                    )
+        return self
+
+    @model_validator(mode="after")
     def _platform_specifics(self) -> ExperimentConfig:
         if isinstance(self.platform, GkePlatform) and not self.access.admin_cidrs:
             raise _at(
@@ -1012,6 +1051,13 @@ class ExperimentConfig(_Model):
     @property
     def postgres_cidrs(self) -> list[str]:
         return self.postgres.allowed_cidrs or self.access.admin_cidrs
+
+    @property
+    def pod_ranges(self) -> list[str]:
+        """The cluster's pod ranges: where in-cluster clients connect from."""
+        if isinstance(self.platform, GkePlatform):
+            return [self.platform.network.pods_cidr]
+        return list(self.platform.pod_cidrs)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -1061,6 +1107,28 @@ REMOVED_KEYS = {
 }
 """Keys earlier versions accepted, with why they are gone (instead of "unknown key")."""
 
+INERT_REMOVED_VALUES = {"dashboard": ({"enabled": False}, {})}
+"""Removed keys whose value asks for nothing: a stack file written for an earlier release keeps
+working with them, after a warning (any other value is the REMOVED_KEYS error)."""
+_warned: set[str] = set()
+
+
+def config_warning(message: str) -> None:
+    """Print `warning: <message>` on stderr, once per process: a render validates the config
+    before the program runs and the program validates it again."""
+    if message not in _warned:
+        _warned.add(message)
+        print(f"warning: {one_line(message)}", file=sys.stderr)
+
+
+def _without_inert_removed(values: dict[str, Any]) -> dict[str, Any]:
+    kept = dict(values)
+    for key, inert in INERT_REMOVED_VALUES.items():
+        if key in kept and kept[key] in inert:
+            del kept[key]
+            config_warning(f"{key}: {REMOVED_KEYS[key]}; ignored because it asks for nothing")
+    return kept
+
 
 def _first_error(error: ValidationError) -> ConfigError:
     detail = error.errors(include_url=False)[0]
@@ -1108,6 +1176,7 @@ def validate_model(
     """
     if "name" in values:
         raise ConfigError("name", "is the stack name and cannot be set in config")
+    values = _without_inert_removed(values)
     try:
         config = ExperimentConfig.model_validate(
             {"name": name, **values}, context={"now": now or datetime.now(UTC)}

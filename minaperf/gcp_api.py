@@ -133,6 +133,16 @@ class GcpApi:
         )
         return set(body.get("permissions") or [])
 
+    def effective_org_policy(self, project: str, constraint: str) -> dict[str, Any]:
+        """`projects.getEffectiveOrgPolicy` (v1): the policy merged down the hierarchy for
+        `constraints/<constraint>`, as `booleanPolicy` or `listPolicy`."""
+        return self._call(
+            "crm",
+            "POST",
+            f"/v1/projects/{quote(project)}:getEffectiveOrgPolicy",
+            json={"constraint": f"constraints/{constraint}"},
+        )
+
     def test_key_permissions(self, key: str, permissions: list[str]) -> set[str]:
         """The subset of `permissions` the caller holds on a Cloud KMS key."""
         body = self._call(
@@ -213,8 +223,9 @@ class GcpApi:
 
     def managed_instances(self, project: str, zone: str, group: str) -> list[dict[str, Any]]:
         """`instanceGroupManagers.listManagedInstances` (a POST, paged by `nextPageToken`):
-        every member with `instance` (URL; absent while being created), `instanceStatus` and
-        `currentAction`. An empty group comes back without the field."""
+        every member with `name`, `instance` (URL), `instanceStatus` (absent until the VM
+        exists), `currentAction` and `lastAttempt.errors.errors` (why the last create failed).
+        An empty group comes back without the field."""
         found: list[dict[str, Any]] = []
         token = ""
         while True:

@@ -304,19 +304,30 @@ def docker_hub_registry(platform: GkePlatform, experiment: str) -> str:
     return f"{platform.region}-docker.pkg.dev/{platform.project}/{repository}"
 
 
+def is_docker_hub(image: str) -> bool:
+    """Whether an image reference is pulled from Docker Hub.
+
+    Docker's reference rules: the first path component is a registry host only if it has a '.'
+    or ':' or is `localhost`; otherwise the image is on Docker Hub (distribution/reference
+    normalize.go).
+    """
+    first, _, rest = image.partition("/")
+    if rest and first in DOCKER_HUB_HOSTS:
+        return True
+    return not (rest and ("." in first or ":" in first or first == "localhost"))
+
+
 def through_mirror(image: str, registry: str) -> str:
     """A Docker Hub reference rewritten to the remote repository; others unchanged.
 
-    Docker's reference rules: the first path component is a registry host only if it has a '.'
-    or ':' or is `localhost`; otherwise the image is on Docker Hub, and a one-component name is
-    an official image under `library/` (distribution/reference normalize.go). A remote
-    repository serves Docker Hub paths as they are, `library/` included.
+    A one-component name is an official image under `library/` (distribution/reference
+    normalize.go); a remote repository serves Docker Hub paths as they are, `library/` included.
     """
-    first, _, rest = image.partition("/")
-    if rest and (first in DOCKER_HUB_HOSTS):
-        image = rest
-    elif rest and ("." in first or ":" in first or first == "localhost"):
+    if not is_docker_hub(image):
         return image
+    first, _, rest = image.partition("/")
+    if rest and first in DOCKER_HUB_HOSTS:
+        image = rest
     if "/" not in image.split("@", 1)[0].split(":", 1)[0]:
         image = f"library/{image}"
     return f"{registry}/{image}"

@@ -77,6 +77,12 @@ class PostgresEndpoint(_Model):
         default=None,
         description="Read-only role for connections from outside (TLS only)",
     )
+    ca_certificate: str | None = Field(
+        alias="caCertificate",
+        default=None,
+        description="PEM of the server's self-signed TLS certificate: what clients verify "
+        "(sslmode=verify-full against `host`)",
+    )
 
 
 class WorkerPool(_Model):

@@ -10,11 +10,13 @@ need a `GcpApi`.
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from minaperf.config import ExperimentConfig, GkePlatform
 from minaperf.gcp_api import GcpApi, GcpApiError
+from minaperf.gcp_permissions import UnknownResourceTypeError, permissions_for
 from minaperf.gcp_project import (
     PREEMPTIBLE_CPUS,
     machines,
@@ -22,6 +24,7 @@ from minaperf.gcp_project import (
     required_apis,
 )
 from minaperf.machines import machine_shape
+from minaperf.org_policy import constraint_needs, judge
 from minaperf.signing_key import FINGERPRINT_PATH, uses_worker_vms
 
 WORKER_IMAGE = ("debian-cloud", "debian-12")
@@ -29,37 +32,28 @@ WORKER_IMAGE = ("debian-cloud", "debian-12")
 AUTH_PLUGIN = "gke-gcloud-auth-plugin"
 GLOBAL_CPUS = "CPUS_ALL_REGIONS"
 
-PERMISSIONS: dict[str, str] = {
+READ_PERMISSIONS: dict[str, str] = {
     "serviceusage.services.get": "read which APIs are enabled",
-    "serviceusage.services.enable": "enable the APIs the experiment uses",
-    "compute.networks.create": "create the experiment's VPC",
-    "compute.subnetworks.create": "create its subnet",
-    "compute.routers.create": "create the Cloud NAT router",
-    "compute.firewalls.create": "open IAP SSH to the worker VMs",
-    "compute.instances.create": "create the snark worker VMs",
-    "compute.disks.create": "create PostgreSQL's data disk",
-    "compute.disks.list": "find disks kept by earlier deploys",
-    "compute.addresses.create": "reserve the coordinator's internal address",
     "compute.projects.get": "read project-wide quotas",
     "compute.regions.get": "read regional quotas",
     "compute.zones.get": "check the zone",
     "compute.machineTypes.get": "check the machine types in the zone",
-    "container.clusters.create": "create the GKE cluster",
-    "container.clusters.get": "read the cluster's endpoint",
-    "iam.serviceAccounts.create": "create the node and worker service accounts",
-    "iam.serviceAccounts.get": "read those accounts",
-    "iam.serviceAccounts.actAs": "run nodes and VMs as those accounts",
-    "resourcemanager.projects.getIamPolicy": "read project IAM (Editor is not enough to change it)",
-    "resourcemanager.projects.setIamPolicy": "grant the node and worker accounts their roles",
+    "compute.disks.list": "find disks kept by earlier deploys",
 }
-"""What the deployer must hold on the project, each with why."""
+"""What preflight itself reads; what `pulumi up` and destroy need comes from the render
+(minaperf.gcp_permissions)."""
+WAIT_PERMISSIONS: dict[str, str] = {
+    "compute.instanceGroupManagers.get": "let `wait` list the worker VMs and their errors",
+    "compute.instances.getGuestAttributes": "let `wait` read the worker VMs' status",
+}
+"""What `wait` reads when the stack has worker VMs (minaperf.orchestrator.workers)."""
 DEPLOYER_ROLES = (
     "roles/editor",
     "roles/resourcemanager.projectIamAdmin",
     "roles/iam.serviceAccountUser",
     "roles/serviceusage.serviceUsageAdmin",
 )
-"""Roles that together grant PERMISSIONS (README "First deploy on a new project")."""
+"""Roles that together grant what preflight asks for (README "First deploy on a new project")."""
 
 
 @dataclass(frozen=True)
@@ -206,18 +200,35 @@ def _api_problem(check: str, error: GcpApiError, project: str, what: str) -> Pro
 
 
 def _check_permissions(
-    api: GcpApi, config: ExperimentConfig, project: str, report: PreflightReport
+    api: GcpApi,
+    config: ExperimentConfig,
+    project: str,
+    resources: Sequence[Mapping[str, Any]],
+    report: PreflightReport,
 ) -> None:
-    wanted = dict(PERMISSIONS)
-    platform = config.platform
-    if isinstance(platform, GkePlatform) and platform.docker_hub_mirror:
-        wanted["artifactregistry.repositories.create"] = "create the Docker Hub remote repository"
+    wanted = dict(READ_PERMISSIONS)
+    if uses_worker_vms(config):
+        wanted.update(WAIT_PERMISSIONS)
     try:
-        granted = api.test_project_permissions(project, sorted(wanted))
+        needed = permissions_for(resources)
+    except UnknownResourceTypeError as error:
+        report.problems.append(
+            Problem(
+                "permissions",
+                f"cannot tell what the render needs: {error}",
+                "add the type's row to the table (a program bug; please report it)",
+            )
+        )
+        return
+    for permission, uses in needed.items():
+        wanted.setdefault(permission, ", ".join(uses))
+    names = sorted(wanted)
+    try:
+        granted = api.test_project_permissions(project, names)
     except GcpApiError as error:
         report.problems.append(_api_problem("permissions", error, project, "test permissions"))
         return
-    missing = [permission for permission in sorted(wanted) if permission not in granted]
+    missing = [permission for permission in names if permission not in granted]
     for permission in missing:
         report.problems.append(
             Problem(
@@ -238,16 +249,24 @@ def _role_for(permission: str) -> str:
     return "roles/editor"
 
 
-KEY_PERMISSIONS = ("cloudkms.cryptoKeys.getIamPolicy", "cloudkms.cryptoKeys.setIamPolicy")
-"""`up` grants GKE's service agent encrypt/decrypt on platform.secretsKmsKey."""
-
-
-def _check_secrets_key(api: GcpApi, platform: GkePlatform, report: PreflightReport) -> None:
+def _check_secrets_key(
+    api: GcpApi,
+    platform: GkePlatform,
+    resources: Sequence[Mapping[str, Any]],
+    report: PreflightReport,
+) -> None:
+    """`up` grants GKE's service agent encrypt/decrypt on platform.secretsKmsKey."""
     key = platform.secrets_kms_key
     if key is None:
         return
     try:
-        granted = api.test_key_permissions(key, list(KEY_PERMISSIONS))
+        wanted = sorted(permissions_for(resources, scope="key"))
+    except UnknownResourceTypeError:
+        return  # _check_permissions names the type
+    if not wanted:
+        return
+    try:
+        granted = api.test_key_permissions(key, wanted)
     except GcpApiError as error:
         if error.http_status in {403, 404} and not error.service_disabled:
             report.problems.append(
@@ -264,7 +283,7 @@ def _check_secrets_key(api: GcpApi, platform: GkePlatform, report: PreflightRepo
                 _api_problem("permissions", error, key.split("/")[1], "check the KMS key")
             )
         return
-    for permission in KEY_PERMISSIONS:
+    for permission in wanted:
         if permission not in granted:
             report.problems.append(
                 Problem(
@@ -276,6 +295,37 @@ def _check_secrets_key(api: GcpApi, platform: GkePlatform, report: PreflightRepo
                     "themselves",
                 )
             )
+
+
+ORG_POLICY_READER = "roles/orgpolicy.policyViewer"
+"""Grants orgpolicy.policy.get, which reading effective policies needs."""
+
+
+def _check_org_policies(
+    api: GcpApi,
+    platform: GkePlatform,
+    resources: Sequence[Mapping[str, Any]],
+    report: PreflightReport,
+) -> None:
+    """Each organization policy constraint the render would run into, against the project's
+    effective policy; unreadable policies are one note, not a failure."""
+    project = platform.project
+    needs = constraint_needs(resources, platform)
+    for index, need in enumerate(needs):
+        try:
+            policy = api.effective_org_policy(project, need.constraint)
+        except GcpApiError as error:
+            unchecked = ", ".join(n.constraint for n in needs[index:])
+            report.notes.append(
+                f"organization policies: could not check {unchecked} ({error}); grant "
+                f"{ORG_POLICY_READER} to see them before `pulumi up` does"
+            )
+            return
+        verdict = judge(need, policy, project)
+        if verdict.problem is not None:
+            report.problems.append(Problem("org policy", verdict.problem, need.fix))
+        if verdict.note is not None:
+            report.notes.append(f"organization policies: {verdict.note}")
 
 
 def _check_apis(
@@ -473,8 +523,17 @@ def _check_supply_chain(config: ExperimentConfig, report: PreflightReport) -> No
         )
 
 
-def preflight(config: ExperimentConfig, env: Environment, api: GcpApi | None) -> PreflightReport:
-    """Every check; the project checks only run with an API client (credentials found)."""
+def preflight(
+    config: ExperimentConfig,
+    env: Environment,
+    api: GcpApi | None,
+    *,
+    resources: Sequence[Mapping[str, Any]],
+) -> PreflightReport:
+    """Every check; the project checks only run with an API client (credentials found).
+
+    `resources` are the stack's rendered resources (`resources.json` records): the permissions
+    and organization policies checked are those they need."""
     report = PreflightReport()
     _check_supply_chain(config, report)
     platform = config.platform
@@ -484,8 +543,9 @@ def preflight(config: ExperimentConfig, env: Environment, api: GcpApi | None) ->
     _check_local(config, env, report)
     if api is None:
         return report
-    _check_permissions(api, config, platform.project, report)
-    _check_secrets_key(api, platform, report)
+    _check_permissions(api, config, platform.project, resources, report)
+    _check_secrets_key(api, platform, resources, report)
+    _check_org_policies(api, platform, resources, report)
     disabled = _check_apis(api, platform, platform.project, report)
     if "compute.googleapis.com" in disabled:
         report.notes.append("quota and zone checks skipped until compute.googleapis.com is on")
@@ -496,6 +556,12 @@ def preflight(config: ExperimentConfig, env: Environment, api: GcpApi | None) ->
     return report
 
 
-def run_preflight(config: ExperimentConfig, env: Environment, api: GcpApi | None) -> list[Problem]:
+def run_preflight(
+    config: ExperimentConfig,
+    env: Environment,
+    api: GcpApi | None,
+    *,
+    resources: Sequence[Mapping[str, Any]],
+) -> list[Problem]:
     """The problems only (empty: `pulumi up` can start)."""
-    return preflight(config, env, api).problems
+    return preflight(config, env, api, resources=resources).problems

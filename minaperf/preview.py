@@ -14,7 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from minaperf.config import cpu_millis, memory_bytes
 from minaperf.cost import CostEstimate, CostLine, MissingPriceError
+from minaperf.gke_nodes import Requests
+from minaperf.pods import InitContainer, Pod
+from minaperf.sizing import pack, pool_items
 
 Record = Mapping[str, Any]
 
@@ -123,6 +127,65 @@ def _workload_pool(record: Record) -> str | None:
     return None
 
 
+def _requests(container: Mapping[str, Any]) -> Requests:
+    wanted = (container.get("resources") or {}).get("requests") or {}
+    return Requests(
+        cpu_millis(str(wanted.get("cpu", "0"))), memory_bytes(str(wanted.get("memory", "0")))
+    )
+
+
+def _pods(record: Record, name: str, replicas: int) -> list[Pod]:
+    """The workload's pods as the scheduler sees them (container requests, sidecars marked)."""
+    spec = _pod_spec(record)
+    containers = tuple(_requests(c) for c in spec.get("containers") or [])
+    init = tuple(
+        InitContainer(_requests(c), restartable=c.get("restartPolicy") == "Always")
+        for c in spec.get("initContainers") or []
+    )
+    names = [name] if replicas == 1 else [f"{name}-{i}" for i in range(replicas)]
+    return [Pod(pod, containers, init) for pod in names]
+
+
+def _packing(machine_type: Any, pods: list[Pod], count: int) -> dict[str, Any]:
+    """How the pool's pods (and GKE's add-ons) pack onto its nodes: our pods per node and the
+    least CPU and memory left on any node (minaperf.sizing, docs/sizing.md)."""
+    try:
+        packing = pack(pool_items(pods), str(machine_type))
+    except ValueError as error:  # PodTooLargeError, or a machine type the table lacks
+        return {"error": str(error)}
+    ours = {pod.name for pod in pods}
+    per_node = [sum(1 for item in node if item.name in ours) for node in packing.nodes]
+    per_node += [0] * max(0, count - len(per_node))
+    headroom = packing.least_headroom()
+    return {
+        "nodesNeeded": len(packing.nodes),
+        "podsPerNode": per_node,
+        "perNodeForPods": _amount(packing.room),
+        "leastHeadroom": _amount(headroom),
+    }
+
+
+def _amount(requests: Requests) -> dict[str, float]:
+    return {
+        "cpu": requests.cpu_millis / 1000,
+        "memoryGiB": round(requests.memory_bytes / 1024**3, 2),
+    }
+
+
+def pool_pods(records: Sequence[Record]) -> dict[str | None, list[Pod]]:
+    """Every rendered pod by the pool it is pinned to."""
+    found: dict[str | None, list[Pod]] = defaultdict(list)
+    for record in records:
+        if not str(record["type"]).startswith("kubernetes:apps/") or _kind(record) not in (
+            WORKLOAD_KINDS
+        ):
+            continue
+        replicas = int((record["inputs"].get("spec") or {}).get("replicas", 1))
+        name = _metadata(record).get("name") or record["name"]
+        found[_workload_pool(record)].extend(_pods(record, str(name), replicas))
+    return found
+
+
 def workloads(records: Sequence[Record]) -> dict[str | None, list[Workload]]:
     """Workloads by the pool they run on (None: no pool pinned)."""
     found: dict[str | None, list[Workload]] = defaultdict(list)
@@ -139,6 +202,7 @@ def workloads(records: Sequence[Record]) -> dict[str | None, list[Workload]]:
 
 def node_pools(records: Sequence[Record]) -> list[dict[str, Any]]:
     running = workloads(records)
+    pods = pool_pods(records)
     pools = []
     for record in records:
         if record["type"] != "gcp:container/nodePool:NodePool":
@@ -146,11 +210,12 @@ def node_pools(records: Sequence[Record]) -> list[dict[str, Any]]:
         inputs = record["inputs"]
         node_config = inputs.get("nodeConfig") or {}
         label = (node_config.get("labels") or {}).get(POOL_LABEL, inputs.get("name"))
+        count = int(inputs.get("nodeCount") or inputs.get("initialNodeCount") or 0)
         pools.append(
             {
                 "name": inputs.get("name") or record["name"],
                 "machineType": node_config.get("machineType"),
-                "count": int(inputs.get("nodeCount") or inputs.get("initialNodeCount") or 0),
+                "count": count,
                 "spot": bool(node_config.get("spot") or node_config.get("preemptible")),
                 "diskGb": node_config.get("diskSizeGb"),
                 "diskType": node_config.get("diskType") or GKE_DEFAULT_DISK,
@@ -158,6 +223,7 @@ def node_pools(records: Sequence[Record]) -> list[dict[str, Any]]:
                     {"kind": w.kind, "name": w.name, "replicas": w.replicas}
                     for w in running.get(label, [])
                 ],
+                "packing": _packing(node_config.get("machineType"), pods.get(label, []), count),
             }
         )
     return sorted(pools, key=lambda pool: pool["name"])
@@ -331,6 +397,98 @@ def cost(estimate: CostEstimate | MissingPriceError, ttl_hours: float | None) ->
 # The whole summary
 
 
+# ---------------------------------------------------------------------------------------------
+# Image pulls through the NAT
+
+DOCKER_HUB_ANONYMOUS_PULLS_PER_HOUR = 10
+"""Per IPv4 address, unauthenticated (Docker Docs, "Docker Hub usage and limits")."""
+POD_WORKLOAD_TYPES = (
+    "kubernetes:apps/v1:Deployment",
+    "kubernetes:apps/v1:StatefulSet",
+    "kubernetes:apps/v1:DaemonSet",
+    "kubernetes:batch/v1:Job",
+)
+
+
+@dataclass(frozen=True)
+class HubPulls:
+    """Docker Hub pulls a fresh deploy makes within its first hour, and what NAT allows."""
+
+    nodes: int
+    images: int
+    """Distinct Docker Hub images the workloads run."""
+    pulls: int
+    """Sum over those images of the nodes that run one of its pods: each node pulls an image
+    once; at most nodes x images."""
+    nat_addresses: int
+
+    @property
+    def allowed(self) -> int:
+        return DOCKER_HUB_ANONYMOUS_PULLS_PER_HOUR * self.nat_addresses
+
+
+def docker_hub_pulls(records: Sequence[Record]) -> HubPulls | None:
+    """The Docker Hub pulls of a GKE render through its Cloud NAT (None: no NAT, no node pools).
+
+    An image's pods land on at most min(their replicas, the nodes of the pools they may use)
+    nodes (a DaemonSet on all of them). An AUTO_ONLY Cloud NAT starts with one address and adds
+    more only when its VMs need more ports than one address has; MANUAL_ONLY has its `natIps`.
+    """
+    from minaperf.gcp_project import is_docker_hub
+
+    nats = [r for r in records if r["type"] == "gcp:compute/routerNat:RouterNat"]
+    sizes: dict[str, int] = {}
+    for record in records:
+        if record["type"] == "gcp:container/nodePool:NodePool":
+            inputs = record["inputs"]
+            label = ((inputs.get("nodeConfig") or {}).get("labels") or {}).get(POOL_LABEL)
+            sizes[str(label or inputs.get("name"))] = int(
+                inputs.get("nodeCount") or inputs.get("initialNodeCount") or 0
+            )
+    if not nats or not sizes:
+        return None
+    addresses = sum(
+        len(nat["inputs"].get("natIps") or [])
+        if nat["inputs"].get("natIpAllocateOption") == "MANUAL_ONLY"
+        else 1
+        for nat in nats
+    )
+    replicas: dict[str, int] = defaultdict(int)
+    pools: dict[str, set[str]] = defaultdict(set)
+    for record in records:
+        if record["type"] not in POD_WORKLOAD_TYPES:
+            continue
+        spec = _pod_spec(record)
+        pinned = _workload_pool(record)
+        eligible = set(pinned.split(",")) & set(sizes) if pinned else set(sizes)
+        count = (
+            sum(sizes[p] for p in eligible)
+            if _kind(record) == "DaemonSet"
+            else int((record["inputs"].get("spec") or {}).get("replicas", 1))
+        )
+        containers = [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]
+        for image in {str(c.get("image")) for c in containers if c.get("image")}:
+            if is_docker_hub(image):
+                replicas[image] += count
+                pools[image] |= eligible
+    pulls = sum(min(replicas[image], sum(sizes[p] for p in pools[image])) for image in replicas)
+    return HubPulls(sum(sizes.values()), len(replicas), pulls, addresses)
+
+
+def docker_hub_warning(records: Sequence[Record]) -> str | None:
+    """A warning when a deploy's Docker Hub pulls exceed the anonymous limit of its NAT."""
+    estimate = docker_hub_pulls(records)
+    if estimate is None or estimate.pulls <= estimate.allowed:
+        return None
+    return (
+        f"warning: {estimate.nodes} nodes pull {estimate.images} Docker Hub images: about "
+        f"{estimate.pulls} pulls in the first hour through {estimate.nat_addresses} Cloud NAT "
+        f"address(es), over Docker Hub's {DOCKER_HUB_ANONYMOUS_PULLS_PER_HOUR} anonymous "
+        "pulls per hour per IPv4 address (pods then fail with ImagePullBackOff); set "
+        "platform.dockerHubMirror: true"
+    )
+
+
 def summarize(
     records: Sequence[Record],
     outputs: Mapping[str, Any],
@@ -406,6 +564,7 @@ def format_summary(summary: Mapping[str, Any]) -> str:
                 f" ({'spot' if pool['spot'] else 'on-demand'}, {pool['diskGb']} GB "
                 f"{pool['diskType']}) runs {runs(pool['runs'])}"
             )
+            lines.append(f"    {_packing_line(pool['packing'], pool['count'])}")
     if summary["unpinnedWorkloads"]:
         lines += ["", "workloads on any node:", f"  {runs(summary['unpinnedWorkloads'])}"]
     if summary["workerVms"]:
@@ -437,6 +596,20 @@ def format_summary(summary: Mapping[str, Any]) -> str:
         f"expires: {summary['expiresAt']}" + (" (mock clock)" if "expiresAt" in mock else ""),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _packing_line(packing: Mapping[str, Any], count: int) -> str:
+    if "error" in packing:
+        return f"packing: {packing['error']}"
+    room, left = packing["perNodeForPods"], packing["leastHeadroom"]
+    line = (
+        f"pods per node: {', '.join(str(n) for n in packing['podsPerNode'])}; "
+        f"room for pods {room['cpu']:g} CPU / {room['memoryGiB']:g} GiB per node, "
+        f"least left {left['cpu']:g} CPU / {left['memoryGiB']:g} GiB (GKE add-ons counted)"
+    )
+    if packing["nodesNeeded"] > count:
+        line += f"; NEEDS {packing['nodesNeeded']} nodes"
+    return line
 
 
 def _cost_lines(money: Mapping[str, Any]) -> list[str]:

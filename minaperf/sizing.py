@@ -1,58 +1,163 @@
-"""How big an experiment is: node pool sizes from resource requests."""
+"""How big an experiment is: node pools sized by packing whole pods onto nodes (docs/sizing.md).
+
+Each pool's pods (`minaperf.pods.pool_pods`, plus GKE's cluster add-ons, which may land on any
+pool) are packed first-fit-decreasing onto nodes of the pool's machine type, each node offering
+what GKE leaves to pods (`minaperf.gke_nodes.schedulable`). The pool gets as many nodes as the
+packing opens, or its explicit `count` when that is enough.
+"""
 
 from __future__ import annotations
 
 import ipaddress
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
-from minaperf.config import ConfigError, ExperimentConfig, GkePlatform, cpu_millis, memory_bytes
-from minaperf.machines import machine_shape
-from minaperf.services import fetcher_resources, fetcher_shards
+from minaperf.config import ConfigError, ExperimentConfig, GkePlatform, NodePoolConfig
+from minaperf.gke_nodes import (
+    CLUSTER_ADDONS,
+    SHARED_CORE,
+    Requests,
+    allocatable,
+    daemonset_allowance,
+    schedulable,
+)
+from minaperf.machines import known_machine_types, machine_shape
+from minaperf.pods import Pod, pod_requests, pool_pods
 
-ALLOCATABLE_FRACTION = 0.85
-"""Share of a machine's CPU and memory left to pods after GKE's system reservations."""
+ORCHESTRATOR_WORK_VOLUME = "10Gi"
+"""The workspace's claim (runs, generated scripts), on the default storage class."""
 
 
 @dataclass(frozen=True)
-class PoolDemand:
-    """Summed resource requests that must fit on one node pool."""
+class Item:
+    """One pod to place: its name and what the scheduler reserves for it."""
 
-    cpu_millis: int
-    memory_bytes: int
-    largest_cpu_millis: int
-    largest_memory_bytes: int
+    name: str
+    requests: Requests
 
 
-def pool_size(machine_type: str, demand: PoolDemand) -> int:
-    """Machines needed for `demand`, with the largest single pod fitting on one machine."""
-    shape = machine_shape(machine_type)
-    cpu = shape.vcpus * 1000 * ALLOCATABLE_FRACTION
-    memory = shape.memory_gib * 1024**3 * ALLOCATABLE_FRACTION
-    if demand.largest_cpu_millis > cpu or demand.largest_memory_bytes > memory:
-        raise ValueError(
-            f"{machine_type} cannot hold the largest pod "
-            f"({demand.largest_cpu_millis}m CPU, {demand.largest_memory_bytes / 1024**3:.1f} GiB); "
-            "choose a larger machine type for the pool"
-        )
-    return max(1, math.ceil(demand.cpu_millis / cpu), math.ceil(demand.memory_bytes / memory))
+class PodTooLargeError(ValueError):
+    def __init__(self, item: Item, room: Requests) -> None:
+        super().__init__(f"pod {item.name} ({item.requests.describe()}) fits on no node")
+        self.item = item
+        self.room = room
 
 
-def mina_pool_demand(config: ExperimentConfig) -> PoolDemand:
-    counts = config.nodes
-    roles = [
-        (config.resources.seed, counts.seeds),
-        (config.resources.block_producer, counts.block_producers),
-        (config.resources.plain, counts.plain_nodes),
-        (config.resources.snark_coordinator, counts.snark_coordinators),
-    ]
-    present = [resources for resources, count in roles if count]
-    return PoolDemand(
-        cpu_millis=sum(cpu_millis(r.cpu_request) * count for r, count in roles),
-        memory_bytes=sum(memory_bytes(r.memory_request) * count for r, count in roles),
-        largest_cpu_millis=max(cpu_millis(r.cpu_request) for r in present),
-        largest_memory_bytes=max(memory_bytes(r.memory_request) for r in present),
+@dataclass(frozen=True)
+class Packing:
+    """Pods placed whole onto nodes of one machine type; `nodes` holds each node's pods."""
+
+    machine_type: str
+    room: Requests
+    nodes: tuple[tuple[Item, ...], ...]
+
+    def used(self, node: Sequence[Item]) -> Requests:
+        total = Requests(0, 0)
+        for item in node:
+            total = total + item.requests
+        return total
+
+    def least_headroom(self) -> Requests:
+        """The smallest CPU and the smallest memory left on any node (each over all nodes)."""
+        free = [self.room - self.used(node) for node in self.nodes] or [self.room]
+        return Requests(min(f.cpu_millis for f in free), min(f.memory_bytes for f in free))
+
+
+def _weight(item: Item, room: Requests) -> tuple[float, str]:
+    share = max(
+        item.requests.cpu_millis / max(room.cpu_millis, 1),
+        item.requests.memory_bytes / max(room.memory_bytes, 1),
     )
+    return (-share, item.name)
+
+
+def pack(items: Sequence[Item], machine_type: str) -> Packing:
+    """First-fit-decreasing (by each pod's larger share of a node; ties by name) onto as many
+    nodes as needed; raises PodTooLargeError when a pod fits on no node."""
+    room = schedulable(machine_type)
+    nodes: list[list[Item]] = []
+    free: list[Requests] = []
+    for item in sorted(items, key=lambda item: _weight(item, room)):
+        if not item.requests.fits_in(room):
+            raise PodTooLargeError(item, room)
+        for index, left in enumerate(free):
+            if item.requests.fits_in(left):
+                nodes[index].append(item)
+                free[index] = left - item.requests
+                break
+        else:
+            nodes.append([item])
+            free.append(room - item.requests)
+    return Packing(machine_type, room, tuple(tuple(node) for node in nodes))
+
+
+def addon_items() -> list[Item]:
+    """GKE's cluster add-ons, one item per replica."""
+    return [
+        Item(addon.name if addon.replicas == 1 else f"{addon.name}-{index}", addon.requests)
+        for addon in CLUSTER_ADDONS
+        for index in range(1, addon.replicas + 1)
+    ]
+
+
+def pool_items(pods: Sequence[Pod]) -> list[Item]:
+    """Our pods of one pool plus GKE's add-ons, each with its scheduler request."""
+    return [Item(pod.name, pod_requests(pod)) for pod in pods] + addon_items()
+
+
+def fitting_machine_type(request: Requests, current: str) -> str | None:
+    """The smallest known machine type whose node holds `request`, the current series first."""
+    series = current.rsplit("-", 1)[0]
+    candidates = [
+        name
+        for name in known_machine_types()
+        if name not in SHARED_CORE and not machine_shape(name).bare_metal
+    ]
+    candidates.sort(
+        key=lambda name: (
+            name.rsplit("-", 1)[0] != series,
+            machine_shape(name).vcpus,
+            machine_shape(name).memory_gib,
+            name,
+        )
+    )
+    return next((name for name in candidates if request.fits_in(schedulable(name))), None)
+
+
+def plan_pool(name: str, pool: NodePoolConfig, pods: Sequence[Pod]) -> Packing:
+    """The packing of one pool's pods; ConfigError when a pod fits on no node or an explicit
+    count is too small."""
+    machine = pool.machine_type
+    try:
+        packing = pack(pool_items(pods), machine)
+    except PodTooLargeError as error:
+        better = fitting_machine_type(error.item.requests, machine)
+        advice = f"use {better} or larger" if better else "no known machine type holds it"
+        raise ConfigError(
+            f"platform.pools.{name}.machineType",
+            f"pod {error.item.name} requests {error.item.requests.describe()}, but a node of "
+            f"type {machine} has {error.room.describe()} for pods (allocatable "
+            f"{allocatable(machine).describe()} less {daemonset_allowance().describe()} for "
+            f"GKE's DaemonSets); {advice}, or lower the pod's requests",
+        ) from None
+    needed = len(packing.nodes)
+    if pool.count is not None and pool.count < needed:
+        raise ConfigError(
+            f"platform.pools.{name}.count",
+            f"{pool.count} x {machine} cannot hold this pool's pods: packed whole onto nodes "
+            f"with {packing.room.describe()} for pods each, they need {needed}; use at least "
+            f"{needed}, or leave count unset to size the pool automatically",
+        )
+    return packing
+
+
+def pool_plans(config: ExperimentConfig, platform: GkePlatform) -> dict[str, Packing]:
+    pods = pool_pods(config)
+    return {
+        "mina": plan_pool("mina", platform.pools.mina, pods["mina"]),
+        "services": plan_pool("services", platform.pools.services, pods["services"]),
+    }
 
 
 def validate_pools(config: ExperimentConfig) -> None:
@@ -64,32 +169,21 @@ def validate_pools(config: ExperimentConfig) -> None:
     platform = config.platform
     if not isinstance(platform, GkePlatform):
         return
-    sizes: dict[str, int] = {}
-    for name, pool, demand in (
-        ("mina", platform.pools.mina, mina_pool_demand(config)),
-        ("services", platform.pools.services, services_pool_demand(config)),
-    ):
-        try:
-            needed = pool_size(pool.machine_type, demand)
-        except ValueError as error:
-            raise ConfigError(f"platform.pools.{name}.machineType", str(error)) from None
-        sizes[name] = pool.count or needed
-        if pool.count is not None and pool.count < needed:
-            raise ConfigError(
-                f"platform.pools.{name}.count",
-                f"{pool.count} x {pool.machine_type} cannot hold the requests of this experiment "
-                f"({demand.cpu_millis / 1000:g} CPU, {demand.memory_bytes / 1024**3:.0f} GiB); "
-                f"use at least {needed}, or leave count unset to size the pool automatically",
-            )
-
-    _check_pods_range(platform, sum(sizes.values()))
+    plans = pool_plans(config, platform)
+    _check_pods_range(
+        platform,
+        sum(
+            pool.count or len(plans[name].nodes)
+            for name, pool in (("mina", platform.pools.mina), ("services", platform.pools.services))
+        ),
+    )
 
 
 def _check_pods_range(platform: GkePlatform, nodes: int) -> None:
     """GKE gives every node a /24 of the pods range (110 max pods per node, the default we keep;
     cloud.google.com/kubernetes-engine/docs/how-to/flexible-pod-cidr), plus one surge node per
     pool during an upgrade (the node pool default maxSurge 1)."""
-    from minaperf.config import MAX_PODS_PER_NODE, ConfigError
+    from minaperf.config import MAX_PODS_PER_NODE
 
     pods = ipaddress.ip_network(platform.network.pods_cidr)
     per_node = 2 ** (32 - pod_range_prefix(MAX_PODS_PER_NODE))
@@ -110,41 +204,14 @@ def pod_range_prefix(max_pods: int) -> int:
     return 32 - math.ceil(math.log2(2 * max_pods))
 
 
+def _size(config: ExperimentConfig, platform: GkePlatform, name: str) -> int:
+    pool: NodePoolConfig = getattr(platform.pools, name)
+    return pool.count or len(plan_pool(name, pool, pool_pods(config)[name]).nodes)
+
+
 def mina_pool_size(config: ExperimentConfig, platform: GkePlatform) -> int:
-    pool = platform.pools.mina
-    return pool.count or pool_size(pool.machine_type, mina_pool_demand(config))
-
-
-ORCHESTRATOR_CPU = "4"
-ORCHESTRATOR_MEMORY = "8Gi"
-"""The orchestrator workspace: ~4 CPU in the seed issue."""
-ORCHESTRATOR_WORK_VOLUME = "10Gi"
-"""The workspace's claim (runs, generated scripts), on the default storage class."""
-SMALL_SERVICES_CPU_MILLIS = 1000
-SMALL_SERVICES_MEMORY = 2 * 1024**3
-"""Uptime backend, log API and sidecars together, with headroom."""
-
-
-def services_pool_demand(config: ExperimentConfig) -> PoolDemand:
-    """What the `services` pool carries: PostgreSQL, the orchestrator, the log fetcher shards
-    (0.5 CPU per node in all) and the small services."""
-    postgres = config.postgres.resources
-    parts = [
-        (cpu_millis(postgres.cpu_request), memory_bytes(postgres.memory_request)),
-        (cpu_millis(ORCHESTRATOR_CPU), memory_bytes(ORCHESTRATOR_MEMORY)),
-        (SMALL_SERVICES_CPU_MILLIS, SMALL_SERVICES_MEMORY),
-    ]
-    for shard in fetcher_shards(range(config.nodes.total)):
-        requests = fetcher_resources(len(shard))["requests"]
-        parts.append((cpu_millis(requests["cpu"]), memory_bytes(requests["memory"])))
-    return PoolDemand(
-        cpu_millis=sum(cpu for cpu, _ in parts),
-        memory_bytes=sum(memory for _, memory in parts),
-        largest_cpu_millis=max(cpu for cpu, _ in parts),
-        largest_memory_bytes=max(memory for _, memory in parts),
-    )
+    return _size(config, platform, "mina")
 
 
 def services_pool_size(config: ExperimentConfig, platform: GkePlatform) -> int:
-    pool = platform.pools.services
-    return pool.count or pool_size(pool.machine_type, services_pool_demand(config))
+    return _size(config, platform, "services")

@@ -26,6 +26,7 @@ Conventions the program must follow (the label keys below are the contract):
 from __future__ import annotations
 
 import datetime as dt
+import ipaddress
 import json
 import os
 import re
@@ -43,11 +44,14 @@ from pulumi_policy import (
 try:  # imported from the project (tests, scripts)
     from policy.markers import SERVICE_ACCOUNT_MARKER
     from policy.pod_security import BASELINE_CAPABILITIES
-    from policy.ranges import public_width_error
+    from policy.ranges import public_address_count, public_width_error
 except ImportError:  # run by the engine, with only this directory on sys.path
     from markers import SERVICE_ACCOUNT_MARKER  # pyright: ignore[reportMissingImports]
     from pod_security import BASELINE_CAPABILITIES  # pyright: ignore[reportMissingImports]
-    from ranges import public_width_error  # pyright: ignore[reportMissingImports]
+    from ranges import (  # pyright: ignore[reportMissingImports]
+        public_address_count,
+        public_width_error,
+    )
 
 # --- contract with the program (keep in step with the components that set them) -----------------
 
@@ -694,6 +698,57 @@ def check_image_digests(
     return messages
 
 
+_NON_TLS_HBA = {"host", "hostnossl", "hostgssenc", "hostnogssenc"}
+"""pg_hba connection types a client may match without TLS (PostgreSQL docs, "The pg_hba.conf
+File": only `hostssl` requires it)."""
+
+
+def _hba_address(fields: list[str]) -> tuple[str, int]:
+    """The address a TCP pg_hba line names, and where its method field is: `ADDRESS/LEN METHOD`
+    or `ADDRESS NETMASK METHOD`."""
+    address = fields[3] if len(fields) > 3 else ""
+    if "/" not in address and len(fields) > 5:
+        try:
+            return str(ipaddress.ip_network(f"{address}/{fields[4]}")), 5
+        except ValueError:
+            pass
+    return address, 4
+
+
+def check_pg_hba(
+    resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
+) -> list[str]:
+    """A `pg_hba.conf` shipped in a ConfigMap trusts nobody, and a line that admits a client
+    without TLS names only non-public ranges (the cluster's own clients), never `all`,
+    `samenet` or a host name."""
+    if resource_type != "kubernetes:core/v1:ConfigMap":
+        return []
+    text = plain(as_map(plain(props.get("data"))).get("pg_hba.conf"))
+    if not isinstance(text, str):
+        return []
+    messages = []
+    for number, raw in enumerate(text.splitlines(), 1):
+        fields = raw.split("#", 1)[0].split()
+        if not fields:
+            continue
+        where = f"ConfigMap `{name}` pg_hba.conf line {number} `{' '.join(fields)}`"
+        address, method_at = ("", 3) if fields[0] == "local" else _hba_address(fields)
+        if len(fields) > method_at and fields[method_at] == "trust":
+            messages.append(f"{where} trusts without a password; use scram-sha-256")
+        if fields[0] not in _NON_TLS_HBA:
+            continue
+        try:
+            network = ipaddress.ip_network(address, strict=False)
+        except ValueError:
+            network = None
+        if network is None or any(public_address_count([str(network)], v) for v in (4, 6)):
+            messages.append(
+                f"{where} admits clients without TLS from {address or 'nowhere named'}, which "
+                "is not only the cluster's own (non-public) ranges; use hostssl for everyone else"
+            )
+    return messages
+
+
 Check = Callable[[str, str, Mapping[str, Any], Mapping[str, Any]], list[str]]
 
 _PACK_CONFIG_SCHEMA = PolicyConfigSchema(
@@ -811,6 +866,12 @@ images_pinned_by_digest = _policy(
     check_image_digests,
     EnforcementLevel.ADVISORY,
 )
+pg_hba_trusts_nobody = _policy(
+    "pg-hba-trusts-nobody",
+    "A pg_hba.conf in a ConfigMap has no trust line, and no line that admits without TLS "
+    "(host, hostnossl) for anything but non-public ranges (the cluster's own clients).",
+    check_pg_hba,
+)
 cluster_deletion_protection_needs_expiry = _policy(
     "cluster-deletion-protection-needs-expiry",
     "A GKE cluster may turn deletionProtection off only when it carries an expiry label.",
@@ -834,4 +895,5 @@ ALL_POLICIES: list[ResourceValidationPolicy] = [
     experiment_labels,
     cluster_deletion_protection_needs_expiry,
     images_pinned_by_digest,
+    pg_hba_trusts_nobody,
 ]

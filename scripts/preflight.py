@@ -1,10 +1,14 @@
 """`python -m scripts.preflight --stack NAME`: can `pulumi up` of this stack start?
 
-Checks, all at once: credentials and the GKE auth plugin; the deployer's permissions
-(testIamPermissions); the APIs; regional quotas against what the render asks for (printed side by
-side); machine types in the zone and the worker image; that access.adminCidrs contains this
-machine's public IPv4 address; images pinned by digest and the apt signing key by fingerprint
-(fix: `python -m scripts.pin --stack NAME --write`).
+Renders the stack first (the program under the mock engine, as `scripts.render` does), then
+checks, all at once: credentials and the GKE auth plugin; the deployer's permissions for every
+resource type in that render (testIamPermissions, minaperf.gcp_permissions); the organization
+policy constraints that render would run into (getEffectiveOrgPolicy, minaperf.org_policy; policies
+the caller cannot read are one note); the APIs; regional
+quotas against what the render asks for (printed side by side); machine types in the zone and
+the worker image; that access.adminCidrs contains this machine's public IPv4 address; images
+pinned by digest and the apt signing key by fingerprint (fix: `python -m scripts.pin --stack NAME
+--write`).
 
 Output: the quota table and notes on stdout; one line per problem, each with its fix, on stderr.
 Exit 0 when nothing is wrong, 2 otherwise (also for a bad stack config). `scripts.experiment up`
@@ -19,14 +23,23 @@ import os
 import shutil
 import sys
 import warnings
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import httpx
 
-from minaperf.config import ConfigError, ExperimentConfig, GkePlatform
+from minaperf.config import ConfigError, ExperimentConfig, GkePlatform, one_line
 from minaperf.gcp_api import GcpApi
 from minaperf.preflight import AUTH_PLUGIN, Environment, PreflightReport, Problem, preflight
-from scripts.render import PLACEHOLDER_PROJECT, UsageError, read_stack_input, validate
+from scripts.render import (
+    PLACEHOLDER_PROJECT,
+    StackInput,
+    UsageError,
+    read_stack_input,
+    resource_records,
+    validate,
+)
 
 IPV4_ECHO = "https://ifconfig.me/ip"
 """Answers with the caller's address as plain text; asked over IPv4 only (see public_ipv4)."""
@@ -87,7 +100,21 @@ def _load_token() -> tuple[str | None, str | None]:
     return str(credentials.token), source  # type: ignore[attr-defined]
 
 
-def check(config: ExperimentConfig, *, ipv4_url: str = IPV4_ECHO) -> PreflightReport:
+def rendered_resources(stack_input: StackInput) -> list[dict[str, Any]]:
+    """The stack's resources as `python -m scripts.render` records them (secrets masked): what
+    `pulumi up` would create, so preflight checks exactly what they need."""
+    from scripts.engine import run_program
+
+    run = run_program(stack_input.name, stack_input.config, stack_input.secret_keys)
+    return resource_records(run, show_secrets=False)
+
+
+def check(
+    config: ExperimentConfig,
+    resources: Sequence[Mapping[str, Any]],
+    *,
+    ipv4_url: str = IPV4_ECHO,
+) -> PreflightReport:
     token, source = access_token()
     env = Environment(
         credentials=source if token else None,
@@ -96,7 +123,7 @@ def check(config: ExperimentConfig, *, ipv4_url: str = IPV4_ECHO) -> PreflightRe
     )
     api = GcpApi(token, base_url=os.environ.get(API_BASE_ENV)) if token else None
     try:
-        report = preflight(config, env, api)
+        report = preflight(config, env, api, resources=resources)
     finally:
         if api is not None:
             api.close()
@@ -130,7 +157,15 @@ def main(argv: list[str] | None = None) -> int:
         )
         print(problem.line(), file=sys.stderr)
         return 2
-    report = check(config, ipv4_url=args.ipv4_url)
+    try:
+        resources = rendered_resources(stack_input) if isinstance(platform, GkePlatform) else []
+    except Exception as error:
+        message = one_line(str(error))
+        if not message.startswith("config error: "):
+            raise
+        print(f"preflight: {message}", file=sys.stderr)
+        return 2
+    report = check(config, resources, ipv4_url=args.ipv4_url)
     if report.quotas:
         print("\n".join(report.table()))
     for note in report.notes:

@@ -641,7 +641,7 @@ def _render(args: argparse.Namespace) -> int:
             return 2
 
     from minaperf.gcp_project import cost_or_reason
-    from minaperf.preview import format_summary, summarize
+    from minaperf.preview import docker_hub_warning, format_summary, summarize
     from minaperf.render_diff import diff_records, format_diff
 
     outputs = _plain(run.outputs, show_secrets=False)
@@ -653,6 +653,9 @@ def _render(args: argparse.Namespace) -> int:
         mock_values=mock_values,
     )
     diff = diff_records(old_records, records) if old_records is not None else None
+    pull_warning = docker_hub_warning(records)
+    if pull_warning is not None:
+        print(pull_warning, file=sys.stderr)
     progress.stage("done")
     if args.json:
         document = {**summary, "out": str(args.out) if args.out else None}

@@ -1,9 +1,10 @@
 """Experiment report: `python -m scripts.report --run DIR (--stack NAME | --outputs FILE)`.
 
 Writes `report.html` (self-contained: inline SVG plots, no external anything) and `summary.json`
-(the same figures, versioned) into `--out` (default `<run>/report/`). PostgreSQL is reached the
-way README documents: the load balancer address from the outputs with the password from the
-outputs (or $PGPASSWORD), or a port-forward (`--db-host 127.0.0.1 --db-port 5432`).
+(the same figures, versioned) into `--out` (default `<run>/report/`). PostgreSQL is reached
+through the load balancer address as the read-only role over verified TLS (all from the outputs;
+$PGPASSWORD when its password is masked), or, with `--db-host`, through a port-forward as the
+superuser (docs/database-access.md).
 Bad input: one `error: …` line on stderr, exit 2, nothing written. A database without this stack's
 data still gives a report that says what is missing, marked incomplete (exit 3).
 
@@ -28,7 +29,14 @@ from pydantic import ValidationError
 
 from minaperf.orchestrator import restarts
 from minaperf.orchestrator.rundir import now_iso
-from minaperf.outputs import SECRET_MARKER, StackOutputs, load_outputs, read_stack_outputs
+from minaperf.outputs import StackOutputs, load_outputs, read_stack_outputs
+from minaperf.postgres_routes import (
+    RouteError,
+    external_route,
+    failure_hint,
+    libpq_params,
+    port_forward_route,
+)
 from minaperf.report import build, load_compare, write
 from minaperf.report.run import RunDirError, read_run
 from minaperf.report.verdict import (
@@ -65,7 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--out", help="where to write the report (default <run>/report)")
     parser.add_argument("--compare", help="another run directory, already reported, to set beside")
     parser.add_argument(
-        "--db-host", help="PostgreSQL host (default: the outputs' external address)"
+        "--db-host",
+        help="a port-forward's local address (e.g. 127.0.0.1): connect as the superuser there "
+        "instead of as the read-only role through the load balancer",
     )
     parser.add_argument("--db-port", type=int, help="PostgreSQL port (default: the outputs' port)")
     parser.add_argument(
@@ -126,40 +136,25 @@ def _outputs(args: argparse.Namespace) -> StackOutputs:
 
 
 def connect(args: argparse.Namespace, outputs: StackOutputs) -> psycopg.Connection:
-    pg = outputs.postgres
-    host = args.db_host or pg.external_address
-    if not host:
-        raise CliError(
-            "database: the outputs hold no postgres.externalAddress; port-forward "
-            f"(kubectl -n {outputs.namespace} port-forward svc/postgres 5432:5432) "
-            "and pass --db-host 127.0.0.1"
-        )
-    password = outputs.postgres_password
-    if password == SECRET_MARKER:
-        password = os.environ.get("PGPASSWORD", "")
-        if not password:
-            raise CliError(
-                "database: postgresPassword is masked in the outputs; use --stack NAME, "
-                "outputs rendered with --show-secrets, or set PGPASSWORD"
-            )
-    port = args.db_port or pg.port
+    """The external route by default; `--db-host` takes the port-forward route."""
     try:
-        return psycopg.connect(
-            host=host,
-            port=port,
-            dbname=pg.database,
-            user=pg.user,
-            password=password,
-            connect_timeout=10,
-            autocommit=True,
-            application_name="minaperf-report",
-        )
-    except psycopg.OperationalError as error:
-        reason = (str(error).strip().splitlines() or ["unknown error"])[-1]
-        raise CliError(
-            f"database: cannot connect to {host}:{port} as {pg.user} ({reason}); check "
-            "postgres.allowedCidrs or port-forward and pass --db-host/--db-port"
-        ) from error
+        if args.db_host:
+            route = port_forward_route(outputs, os.environ, args.db_host, args.db_port)
+        else:
+            route = external_route(outputs, os.environ, args.db_port)
+    except RouteError as error:
+        raise CliError(f"database: {error}") from error
+    with libpq_params(route) as params:
+        try:
+            return psycopg.connect(
+                **params, connect_timeout=10, autocommit=True, application_name="minaperf-report"
+            )
+        except psycopg.OperationalError as error:
+            # libpq: `connection to server at "<host>" (<addr>), port <n> failed: <why>`.
+            first = (str(error).strip().splitlines() or ["unknown error"])[0]
+            reason = first.rsplit(" failed: ", 1)[-1].removeprefix("FATAL:").strip()
+            hint = failure_hint(route, reason, outputs.namespace)
+            raise CliError(f"database: {route.describe()} failed ({reason}); {hint}") from error
 
 
 def run(args: argparse.Namespace) -> int:

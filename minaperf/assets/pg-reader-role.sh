@@ -26,6 +26,11 @@ case $READER in *[!a-z0-9_]* | [0-9]*)
 	exit 2
 	;;
 esac
+if [ "$READER" = "${PGUSER:-}" ]; then
+	# ALTER ROLE below would strip the superuser of its attributes (seen on PostgreSQL 15).
+	log "ERROR: READER '$READER' is the role this script connects as (PGUSER); choose another name"
+	exit 2
+fi
 scram=$(cat -- "$READER_SCRAM_FILE")
 case $scram in 'SCRAM-SHA-256$'*) ;; *)
 	log "ERROR: $READER_SCRAM_FILE does not hold a SCRAM-SHA-256 verifier"

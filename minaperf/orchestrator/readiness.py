@@ -10,7 +10,8 @@ arguments and return a `CheckStatus` (ok flag + one status line saying what it s
 This is the seam for whatever else must be up before load starts (service rollouts Pulumi no
 longer awaits, the snark worker pool, trace flow): add a callable to the list `wait_ready` gets;
 `wait` is done only when every node is ready AND every check is ok. A check must not raise for
-"not ready yet" (return ok=False with the reason); raising `ClusterUnreachableError` ends the wait.
+"not ready yet" (return ok=False with the reason); raising `ClusterUnreachableError` ends the wait,
+and so does `CheckFailedError` (the check saw something no amount of waiting fixes).
 """
 
 from __future__ import annotations
@@ -60,6 +61,10 @@ ClusterCheck = Callable[[], CheckStatus]
 
 class ClusterUnreachableError(RuntimeError):
     """kubectl cannot talk to the API server: polling again would only repeat the error."""
+
+
+class CheckFailedError(RuntimeError):
+    """A check saw a permanent failure (e.g. a VM the cloud refuses to create): stop waiting."""
 
 
 @dataclass

@@ -16,8 +16,12 @@ Source of truth, chosen from what upstream offers:
 - On the `kubernetes` platform the workers are pods: their Ready condition is the signal.
 
 The check reports "N/M worker processes running, K/M connected" and names every VM (or pod) that
-falls short and why. It never raises for "not there yet"; it raises `ClusterUnreachableError`
-only when nothing can be asked at all (Compute refuses the credentials).
+falls short and why. The group is created with `waitForInstances: false`, so a VM Compute refuses
+to create does not fail `pulumi up`: the group retries for ever. Each member's
+`lastAttempt.errors` says why; the check shows the latest error per missing VM (code and
+message) and waits on a transient one (stockout, quota), but raises `CheckFailedError` for a
+permanent one (an organization policy, a machine type the zone lacks). It raises
+`ClusterUnreachableError` when nothing can be asked at all (Compute refuses the credentials).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ from typing import Any, Protocol
 
 from minaperf.gcp_api import GcpApiError
 from minaperf.orchestrator.readiness import (
+    CheckFailedError,
     CheckStatus,
     ClusterCheck,
     ClusterUnreachableError,
@@ -44,7 +49,22 @@ STALE_AFTER_SECONDS = 120.0
 """The VM reports every 30 s; four missed reports mean its publisher (or the VM) is stuck."""
 WORKER_POD_SELECTOR = "app.kubernetes.io/component=snark-worker"
 PARALLEL_QUERIES = 8
+CREATE_ACTIONS = frozenset({"CREATING", "CREATING_WITHOUT_RETRIES", "RECREATING"})
 SHOWN_PROBLEMS = 4
+PERMANENT_ERROR_CODES = frozenset(
+    {
+        "CONDITION_NOT_MET",  # an organization policy constraint refused the VM
+        "INVALID_FIELD_VALUE",  # e.g. a machine type the zone does not offer
+        "RESOURCE_NOT_FOUND",  # the template's image, subnet or machine type is gone
+        "UNSUPPORTED_OPERATION",  # e.g. a VM option the machine type does not support
+        "PERMISSION_DENIED",  # the Google APIs service agent may not use the template
+    }
+)
+"""Creation errors retrying cannot fix. Anything else (ZONE_RESOURCE_POOL_EXHAUSTED[_WITH_DETAILS],
+QUOTA_EXCEEDED, rate limits) may clear by itself: shown and waited on."""
+ORG_POLICY_MARK = "constraints/"
+"""Compute names the violated constraint in the message ("Constraint constraints/<name> violated
+for project ..."), whatever the code."""
 
 
 class WorkerCompute(Protocol):
@@ -58,6 +78,31 @@ class WorkerCompute(Protocol):
 
 
 @dataclass(frozen=True)
+class CreationError:
+    code: str
+    message: str
+
+    @property
+    def permanent(self) -> bool:
+        return self.code in PERMANENT_ERROR_CODES or ORG_POLICY_MARK in self.message
+
+    def line(self) -> str:
+        first = self.message.strip().splitlines()[0] if self.message.strip() else ""
+        return f"{self.code}: {first}" if first else self.code
+
+
+def last_creation_error(member: dict[str, Any]) -> CreationError | None:
+    """The latest error of the group's last attempt to create this VM (`lastAttempt.errors.errors`
+    in listManagedInstances), or None."""
+    errors = ((member.get("lastAttempt") or {}).get("errors") or {}).get("errors") or []
+    found = [e for e in errors if isinstance(e, dict)]
+    if not found:
+        return None
+    latest = found[-1]
+    return CreationError(str(latest.get("code") or "UNKNOWN"), str(latest.get("message") or ""))
+
+
+@dataclass(frozen=True)
 class VmStatus:
     """What one worker VM published, or why there is nothing to count."""
 
@@ -65,11 +110,15 @@ class VmStatus:
     running: int = 0
     connected: int = 0
     problem: str | None = None
+    error: CreationError | None = None
+    """The group's latest error creating this VM, while it is still trying."""
 
 
 def instance_name(member: dict[str, Any]) -> str:
-    """The VM name from a managed instance's `instance` URL (…/zones/<z>/instances/<name>)."""
-    return str(member.get("instance") or "").rsplit("/", 1)[-1] or "(not created yet)"
+    """The VM's name: `name` (set even before the VM exists, ManagedInstance reference), else the
+    last part of its `instance` URL (…/zones/<z>/instances/<name>)."""
+    name = str(member.get("name") or "") or str(member.get("instance") or "").rsplit("/", 1)[-1]
+    return name or "(unnamed)"
 
 
 def _count(values: dict[str, str], key: str) -> int | None:
@@ -132,8 +181,11 @@ def gce_worker_check(
         status = member.get("instanceStatus")
         action = member.get("currentAction", "NONE")
         if status != "RUNNING" or action not in ("NONE", "VERIFYING"):
-            state = str(status or "no VM yet").lower()
+            state = str(status or "not created yet").lower()
             doing = f", {str(action).lower()}" if action != "NONE" else ""
+            error = last_creation_error(member) if action in CREATE_ACTIONS else None
+            if error is not None:
+                return VmStatus(name, problem=f"VM {state}{doing}: {error.line()}", error=error)
             return VmStatus(name, problem=f"VM {state}{doing}")
         try:
             attributes = compute.guest_attributes(
@@ -155,6 +207,16 @@ def gce_worker_check(
         now = clock()
         with ThreadPoolExecutor(max_workers=PARALLEL_QUERIES) as pool_:
             statuses = list(pool_.map(lambda member: member_status(member, now), members))
+        refused = [s for s in statuses if s.error is not None and s.error.permanent]
+        if refused:
+            first = refused[0]
+            assert first.error is not None
+            raise CheckFailedError(
+                f"{NAME}: Compute refuses to create {first.name} in group {group} "
+                f"({first.error.line()}); retrying will not help: fix the cause, then "
+                f"`pulumi up` again"
+                + (f" (+{len(refused) - 1} more VMs refused)" if len(refused) > 1 else "")
+            )
         running = sum(s.running for s in statuses)
         connected = sum(s.connected for s in statuses)
         problems = [

@@ -178,7 +178,9 @@ def _step_starts(log_path: Path) -> tuple[dict[int, datetime], list[str]]:
     errors: list[str] = []
     if not log_path.is_file():
         return starts, errors
-    for raw in read_text(log_path).splitlines():
+    # stderr carries whatever the orchestrator and its libraries print: a stray byte is kept
+    # as U+FFFD rather than failing the report (script.jsonl / stdout.jsonl must be UTF-8)
+    for raw in log_path.read_text(errors="replace").splitlines():
         stamp = parse_time(raw.split("\t", 1)[0].strip())
         if is_error_line(raw):
             errors.append(raw.strip()[:300])

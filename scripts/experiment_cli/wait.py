@@ -114,6 +114,9 @@ def cmd_wait(args: argparse.Namespace) -> int:
     except readiness.ClusterUnreachableError as error:
         print(f"error: cannot reach the cluster: {error}", file=sys.stderr)
         return 1
+    except readiness.CheckFailedError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     snapshot = restarts.take(kubectl_exe, outputs.namespace, outputs.nodes, now_iso())
     print(restarts.describe(snapshot), file=sys.stderr)
     if sweep.ready:

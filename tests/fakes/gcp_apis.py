@@ -15,6 +15,14 @@ Behaviours copied (each where the real API documents or shows it):
 * projects.testIamPermissions: 403 for a project the caller cannot see (Resource Manager does not
   reveal whether it exists); 400 INVALID_ARGUMENT for a malformed permission; otherwise the
   granted subset, and `{}` (the field omitted, proto3 JSON) when nothing is granted.
+* projects.getEffectiveOrgPolicy (Resource Manager v1, a POST with `{"constraint":
+  "constraints/<name>"}`): 403 PERMISSION_DENIED for a caller who may not read policies
+  (`org_policy_readable`); otherwise the policy merged down the hierarchy, without an etag ("a
+  computed Policy across multiple resources", method reference). OrgPolicy reference: a
+  project's `booleanPolicy` or `listPolicy` supersedes the organization's, except that a
+  `listPolicy` with `inheritFromParent: true` adds its values to the parent's; `restoreDefault`
+  brings back the constraint's default; an unset constraint answers with an empty policy of its
+  type.
 * services.batchGet: at most 20 names, all under the request's parent (else 400); needs
   serviceusage.services.get (else 403 with an IAM_PERMISSION_DENIED ErrorInfo); a service
   never enabled comes back with state DISABLED.
@@ -34,6 +42,16 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from tests.fakes.servers import _Server  # pyright: ignore[reportPrivateUsage]
 
 TOKEN = "stand-in-access-token"
+LIST_CONSTRAINTS = frozenset(
+    {
+        "gcp.restrictNonCmekServices",
+        "gcp.resourceLocations",
+        "compute.restrictLoadBalancerCreationForTypes",
+        "compute.vmExternalIpAccess",
+        "compute.restrictVpcPeering",
+    }
+)
+"""Constraints of the list type (the rest this stand-in knows are boolean)."""
 _PERMISSION = re.compile(r"^[a-z][a-zA-Z0-9]*\.[a-zA-Z0-9]+\.[a-zA-Z0-9]+$")
 
 
@@ -55,6 +73,11 @@ class FakeProject:
     disks: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     keys: dict[str, set[str]] = field(default_factory=dict)
     """Cloud KMS key name -> permissions the caller holds on it."""
+    org_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Constraint (no `constraints/` prefix) -> the project's own v1 OrgPolicy body."""
+    organization_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Constraint -> the organization's policy, which the project inherits."""
+    org_policy_readable: bool = True
     requests: list[str] = field(default_factory=list)
 
 
@@ -118,6 +141,10 @@ class FakeGcp:
             return self._guard("kms", "Cloud Key Management Service (KMS) API") or (
                 self._test_key_permissions(path, body)
             )
+        if path.endswith(":getEffectiveOrgPolicy"):
+            return self._guard("crm", "Cloud Resource Manager API") or self._effective_policy(
+                path, body
+            )
         if path.endswith(":testIamPermissions"):
             return self._guard("crm", "Cloud Resource Manager API") or self._test_permissions(
                 path, body
@@ -174,6 +201,39 @@ class FakeGcp:
                 return _error(400, "INVALID_ARGUMENT", f"Permission {permission} is not valid.")
         granted = sorted(p for p in asked if p in self.project.granted)
         return 200, ({"permissions": granted} if granted else {})
+
+    def _effective_policy(self, path: str, body: bytes) -> tuple[int, Any]:
+        project_id = path.removeprefix("/v1/projects/").removesuffix(":getEffectiveOrgPolicy")
+        if project_id != self.project.project_id or not self.project.org_policy_readable:
+            return _error(403, "PERMISSION_DENIED", "The caller does not have permission")
+        constraint = str(json.loads(body or b"{}").get("constraint", ""))
+        if not constraint.startswith("constraints/"):
+            return _error(400, "INVALID_ARGUMENT", f"Invalid constraint name: {constraint}")
+        name = constraint.removeprefix("constraints/")
+        own = self.project.org_policies.get(name)
+        parent = self.project.organization_policies.get(name)
+        effective: dict[str, Any] = {"constraint": constraint}
+        kind = "listPolicy" if name in LIST_CONSTRAINTS else "booleanPolicy"
+        if own is None:
+            chosen = parent
+        elif "restoreDefault" in own:
+            chosen = None
+        elif (own.get("listPolicy") or {}).get("inheritFromParent") and parent is not None:
+            mine, theirs = own["listPolicy"], parent.get("listPolicy") or {}
+            merged: dict[str, Any] = {}
+            for key in ("allowedValues", "deniedValues"):
+                values = [*theirs.get(key, []), *mine.get(key, [])]
+                if values:
+                    merged[key] = values
+            every = mine.get("allValues") or theirs.get("allValues")
+            if every:
+                merged["allValues"] = every
+            chosen = {"listPolicy": merged}
+        else:
+            chosen = own
+        effective[kind] = dict((chosen or {}).get(kind) or {})
+        effective[kind].pop("inheritFromParent", None)
+        return 200, effective
 
     def _test_key_permissions(self, path: str, body: bytes) -> tuple[int, Any]:
         key = path.removeprefix("/v1/").removesuffix(":testIamPermissions")

@@ -5,9 +5,15 @@ instances.getGuestAttributes) and the error shapes `tests.fakes.gcp_apis` alread
 
 * listManagedInstances is a POST (a GET is no such method); it needs
   compute.instanceGroupManagers.get (403 `forbidden` otherwise); an unknown group is 404
-  `notFound`; members carry `instance` (URL) only once the VM exists, plus `instanceStatus` and
-  `currentAction`; `maxResults` pages the list with `nextPageToken`; an empty group answers
+  `notFound`; `maxResults` pages the list with `nextPageToken`; an empty group answers
   without the `managedInstances` field (proto3 JSON omits empty repeated fields).
+* A member (Compute v1 reference, ManagedInstance): `name` "always exists even if the instance
+  has not yet been created", `instance` (URL) "can exist even if the instance has not yet been
+  created"; `id` and `instanceStatus` are "empty when the instance does not exist";
+  `currentAction` (NONE, CREATING, RECREATING, ...); `version.instanceTemplate`; `lastAttempt`
+  = ManagedInstanceLastAttempt {errors: ManagedInstanceLastAttemptErrors {errors: [Errors
+  {code, location, message}]}} (location only when set), "errors encountered during the last
+  attempt to create or delete the instance", absent when there were none.
 * getGuestAttributes needs compute.instances.getGuestAttributes; an unknown instance is 404; a
   query path under which the VM published nothing is 404 for
   `.../instances/<vm>/guestAttributes/<path>`; otherwise `{kind: compute#guestAttributes,
@@ -27,12 +33,15 @@ COMPUTE_URL = "https://www.googleapis.com/compute/v1"
 
 @dataclass
 class FakeVm:
-    name: str | None
-    """None: the group is still creating it (no instance URL yet)."""
+    name: str
     status: str | None = "RUNNING"
+    """None: the VM does not exist (yet): no id, no instanceStatus, no guest attributes."""
     action: str = "NONE"
     attributes: dict[str, dict[str, str]] = field(default_factory=dict)
     """namespace -> key -> value, as the VM PUT them to its metadata server."""
+    errors: list[tuple[str, str]] = field(default_factory=list)
+    """(code, message) of the group's last attempt to create it, e.g. ("QUOTA_EXCEEDED",
+    "Quota 'C3_CPUS' exceeded.  Limit: 24.0 in region us-central1.")."""
 
 
 @dataclass
@@ -78,13 +87,28 @@ class FakeWorkerCompute(FakeGcp):
             return self._not_found(resource)
         members = []
         for index, vm in enumerate(project.groups[(zone, group)]):
-            member: dict[str, Any] = {"id": str(1000 + index), "currentAction": vm.action}
-            if vm.name is not None:
-                member["instance"] = (
+            member: dict[str, Any] = {
+                "name": vm.name,
+                "instance": (
                     f"{COMPUTE_URL}/projects/{project.project_id}/zones/{zone}/instances/{vm.name}"
-                )
+                ),
+                "currentAction": vm.action,
+                "version": {
+                    "instanceTemplate": f"{COMPUTE_URL}/projects/{project.project_id}/global/"
+                    f"instanceTemplates/{group}-template-1"
+                },
+            }
             if vm.status is not None:
+                member["id"] = str(1000 + index)
                 member["instanceStatus"] = vm.status
+            if vm.errors:
+                member["lastAttempt"] = {
+                    "errors": {
+                        "errors": [
+                            {"code": code, "message": message} for code, message in vm.errors
+                        ]
+                    }
+                }
             members.append(member)
         size = int((query.get("maxResults") or ["500"])[0])
         start = int((query.get("pageToken") or ["0"])[0])
@@ -107,7 +131,7 @@ class FakeWorkerCompute(FakeGcp):
                 vm
                 for (vm_zone, _), members in project.groups.items()
                 for vm in members
-                if vm_zone == zone and vm.name == name
+                if vm_zone == zone and vm.name == name and vm.status is not None
             ),
             None,
         )

@@ -71,10 +71,33 @@ def test_node_count_at_the_documented_maximum_is_accepted() -> None:
     assert parsed.nodes.total == MAX_MINA_NODES
 
 
+@pytest.mark.parametrize("dashboard", [{"enabled": False}, {}])
+def test_a_dashboard_that_asks_for_nothing_is_a_warning(
+    dashboard: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Stack files of the last release keep working: `dashboard: {enabled: false}` asked for
+    nothing, so it is dropped with one warning (printed once, however often it is parsed)."""
+    from minaperf import config as config_module
+
+    config_module._warned.clear()
+    for _ in range(2):
+        parsed = parse_config("old", config(dashboard=dashboard))
+        assert parsed.nodes.total == 10
+    err = capsys.readouterr().err
+    assert err.count("warning: dashboard: removed: no dashboard image") == 1
+    assert "ignored because it asks for nothing" in err
+
+
 # (case id, config values, expected key path, a fragment of the reason)
 BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("unknown top key", config(node={}), "node", "unknown key"),
     ("removed dashboard", config(dashboard={"enabled": True}), "dashboard", "Trace path"),
+    (
+        "removed dashboard with settings",
+        config(dashboard={"enabled": False, "image": "a/b:1"}),
+        "dashboard",
+        "Trace path",
+    ),
     ("removed image", config(images={"dashboard": "a/b:1"}), "images.dashboard", "removed"),
     ("unknown nested key", config(nodes={"blockProducer": 2}), "nodes.blockProducer", "unknown"),
     ("no seed", config(nodes={"seeds": 0}), "nodes.seeds", "greater than or equal to 1"),
@@ -278,13 +301,13 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
         "services pool too small",
         config(platform={**GKE, "pools": {"services": {"machineType": "n2-standard-4"}}}),
         "platform.pools.services.machineType",
-        "cannot hold the largest pod",
+        "pod orchestrator requests 4 CPU / 8.00 GiB",
     ),
     (
         "mina pool count too small",
         config(platform={**GKE, "pools": {"mina": {"machineType": "n2-standard-16", "count": 1}}}),
         "platform.pools.mina.count",
-        "use at least 3",
+        "use at least 4",
     ),
     (
         "bad pod cidr",

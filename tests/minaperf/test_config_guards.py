@@ -103,6 +103,81 @@ def test_opting_in_opens_admin_ranges_but_never_postgres() -> None:
     assert "never public" in error.reason
 
 
+# --- ranges as Kubernetes and PostgreSQL read them (issue 27 §2) ---------------------------------
+
+KIND = {"kind": "kubernetes", "podCidrs": ["10.244.0.0/16"]}
+LOCAL_ADMIN = {"adminCidrs": ["127.0.0.1/32"]}
+
+
+def kind(**values: Any) -> dict[str, Any]:
+    return {"platform": KIND, "access": LOCAL_ADMIN, **values}
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        (config(access={"adminCidrs": ["::ffff:0:0/96"]}), "access.adminCidrs"),
+        (config(postgres={"allowedCidrs": ["::ffff:0:0/97"]}), "postgres.allowedCidrs"),
+        (kind(platform={**KIND, "podCidrs": ["::ffff:0:0/96"]}), "platform.podCidrs"),
+        (kind(platform={**KIND, "podCidrs": ["::/0"]}), "platform.podCidrs"),
+        (kind(platform={**KIND, "podCidrs": ["0.0.0.0/1", "128.0.0.0/1"]}), "platform.podCidrs"),
+    ],
+)
+def test_mapped_and_ipv6_ranges_are_judged_as_the_addresses_they_let_in(
+    values: dict[str, Any], key: str
+) -> None:
+    error = refused(values)
+    assert error.key == key
+    assert "public IPv4 addresses" in error.reason
+
+
+def test_ranges_are_stored_in_the_form_kubernetes_prints() -> None:
+    loaded = parse_config(
+        "dev",
+        kind(
+            platform={**KIND, "podCidrs": ["::ffff:10.244.0.0/112"]},
+            postgres={"allowedCidrs": ["::ffff:198.51.100.0/120"]},
+        ),
+        now=NOW,
+    )
+    assert loaded.platform.pod_cidrs == ["10.244.0.0/16"]  # type: ignore[union-attr]
+    assert loaded.postgres.allowed_cidrs == ["198.51.100.0/24"]
+
+
+def test_ipv4_compatible_ranges_are_refused() -> None:
+    error = refused(kind(postgres={"allowedCidrs": ["::198.51.100.0/120"]}))
+    assert error.key == "postgres.allowedCidrs[0]"
+    assert "IPv4-compatible" in error.reason
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        (kind(access={"adminCidrs": ["10.244.7.0/24"]}), "access.adminCidrs"),
+        (kind(access={"adminCidrs": ["10.0.0.0/8"]}), "access.adminCidrs"),
+        (kind(postgres={"allowedCidrs": ["10.244.0.9/32"]}), "postgres.allowedCidrs"),
+        (config(access={"adminCidrs": ["10.64.1.0/24"]}), "access.adminCidrs"),  # GKE pods
+    ],
+)
+def test_a_postgres_range_inside_a_pod_range_is_refused(values: dict[str, Any], key: str) -> None:
+    error = refused(values)
+    assert error.key == key
+    assert "overlaps the pod range" in error.reason
+
+
+def test_admin_ranges_may_overlap_pods_when_postgres_has_its_own() -> None:
+    values = kind(
+        access={"adminCidrs": ["10.0.0.0/8"]}, postgres={"allowedCidrs": ["127.0.0.1/32"]}
+    )
+    parse_config("dev", values, now=NOW)
+
+
+def test_the_superuser_may_not_take_the_readers_name() -> None:
+    error = refused(kind(postgres={"user": "logs_reader"}))
+    assert error.key == "postgres.user"
+    assert "read-only role" in error.reason
+
+
 # --- labels ------------------------------------------------------------------------------------
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
@@ -22,13 +23,14 @@ from minaperf.gcp_project import (
     cost_or_reason,
     estimated_hourly_cost,
     experiment_cost,
+    machines,
     quota_demand,
     service_account_id,
     through_mirror,
     upgrade_exclusion,
 )
 from minaperf.load import parse_config
-from minaperf.machines import known_machine_types
+from minaperf.machines import known_machine_types, machine_shape
 from scripts.render import read_stack_input, validate
 from tests.conftest import ROOT, render
 
@@ -278,3 +280,42 @@ def test_an_existing_cluster_costs_nothing_here() -> None:
     estimate = experiment_cost(config)
     assert (estimate.usd_per_hour, estimate.lines) == (0, [])
     assert estimate.note.startswith("an existing cluster")
+
+
+def _readme_quota_table() -> dict[str, tuple[str, str]]:
+    """README's quota table: metric -> (dev cell, large-200 cell)."""
+    text = (ROOT / "README.md").read_text()
+    table = text.split("| quota | dev | large-200 |\n|---|---|---|\n", 1)[1].split("\n\n", 1)[0]
+    rows = {}
+    for line in table.splitlines():
+        first, dev, large = (cell.strip() for cell in line.strip("|").split("|"))
+        metric = re.findall(r"`([A-Z0-9_]+)`", first)[-1]
+        rows[metric] = (dev, large)
+    return rows
+
+
+def _figure(cell: str) -> float | None:
+    match = re.match(r"([0-9][0-9,]*)", cell)
+    return float(match[1].replace(",", "")) if match else None
+
+
+@pytest.mark.parametrize(
+    ("column", "stack", "config_file"),
+    [(0, "dev", None), (1, None, ROOT / "stacks" / "large-200.yaml")],
+)
+def test_readme_quota_table_is_what_preflight_asks(
+    column: int, stack: str | None, config_file: Path | None
+) -> None:
+    """The table's figures are `quota_demand` (and preflight's all-regions vCPU sum) of the
+    shipped stacks, so pool sizing changes show up in README."""
+    config = validate(read_stack_input(stack=stack, config_file=config_file, overrides=()))
+    assert isinstance(config.platform, GkePlatform)
+    demand = quota_demand(config, config.platform, preemptible_quota=False)
+    demand["CPUS_ALL_REGIONS"] = float(
+        sum(
+            machine_shape(group.machine_type).vcpus * group.count
+            for group in machines(config, config.platform)
+        )
+    )
+    shown = {metric: _figure(cells[column]) for metric, cells in _readme_quota_table().items()}
+    assert {metric: figure for metric, figure in shown.items() if figure is not None} == demand

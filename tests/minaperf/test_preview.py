@@ -125,3 +125,48 @@ def test_summary_text_names_pools_and_the_mock_clock() -> None:
     assert "runs 1 node" in text
     assert "genesis: t (mock clock)" in text
     assert "expires: e\n" in text
+
+
+def _daemons(count: int, cpu: str, sidecar: bool = False) -> dict[str, Any]:
+    container = {"name": "mina", "resources": {"requests": {"cpu": cpu, "memory": "16Gi"}}}
+    init = {"name": "side", "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}
+    if sidecar:
+        init["restartPolicy"] = "Always"
+    return record(
+        "kubernetes:apps/v1:StatefulSet",
+        "daemons",
+        {
+            "metadata": {"name": "daemons"},
+            "spec": {
+                "replicas": count,
+                "template": {
+                    "spec": {
+                        "nodeSelector": {"mina-itn/pool": "mina"},
+                        "containers": [container],
+                        "initContainers": [init],
+                    }
+                },
+            },
+        },
+    )
+
+
+def _pool_line(records: list[dict[str, Any]]) -> str:
+    text = format_summary(
+        summarize(records, {"experiment": "exp", "platform": "gke"}, estimate=ESTIMATE, ttl_hours=1)
+    )
+    return text.split("  mina: ", 1)[1].splitlines()[1].strip()
+
+
+def test_pool_line_shows_pods_per_node_and_what_is_left() -> None:
+    # n2-standard-16: 15.441 CPU for pods; 4-CPU daemons (the 1-CPU init container runs first).
+    assert _pool_line([POOL, _daemons(5, "4")]) == (
+        "pods per node: 3, 2; room for pods 15.441 CPU / 56.37 GiB per node, "
+        "least left 2.624 CPU / 7.37 GiB (GKE add-ons counted)"
+    )
+
+
+def test_pool_line_says_when_the_pool_is_too_small() -> None:
+    # As a sidecar the 1-CPU container runs beside the daemon: 5 CPU each, 3 a node.
+    assert _pool_line([POOL, _daemons(7, "4", sidecar=True)]).endswith("; NEEDS 3 nodes")
+    assert _pool_line([POOL, _daemons(1, "16")]).startswith("packing: pod daemons (16 CPU")

@@ -261,7 +261,7 @@ def violations(
 def test_pack_policies_are_mandatory_and_uniquely_named():
     """All mandatory but the digest policy, advisory until every stack pins its images."""
     names = [policy.name for policy in p.ALL_POLICIES]
-    assert len(names) == len(set(names)) == 16
+    assert len(names) == len(set(names)) == 17
     levels = {policy.name: policy.enforcement_level for policy in p.ALL_POLICIES}
     assert levels.pop("images-pinned-by-digest") == EnforcementLevel.ADVISORY
     assert set(levels.values()) == {EnforcementLevel.MANDATORY}
@@ -675,3 +675,31 @@ def test_an_account_that_only_looks_like_the_default_one_passes() -> None:
     vm = instance()
     vm["inputs"]["serviceAccount"]["email"] = "compute@proj.iam.gserviceaccount.com"
     assert violations(p.no_default_service_account, vm) == []
+
+
+def test_pg_hba_lines_are_judged_by_type_method_and_the_addresses_they_name():
+    def hba(*lines: str) -> list[str]:
+        data = {"data": {"pg_hba.conf": "\n".join(lines) + "\n"}}
+        return p.check_pg_hba("kubernetes:core/v1:ConfigMap", "postgres-scripts", data, {})
+
+    assert (
+        hba(
+            "local all all scram-sha-256",
+            "host all all 10.64.0.0/14 scram-sha-256",
+            "host all all 10.0.0.0 255.0.0.0 scram-sha-256",
+            "host all all fd00::/8 scram-sha-256  # pods, IPv6",
+            "hostssl logs logs_reader 0.0.0.0/0 scram-sha-256",
+        )
+        == []
+    )
+    [trust] = hba("host all all 127.0.0.1/32 trust")
+    assert "line 1 `host all all 127.0.0.1/32 trust` trusts" in trust
+    for line in (
+        "host all all ::ffff:0:0/96 scram-sha-256",  # all of IPv4, spelled as IPv6
+        "hostnossl all all 8.8.8.0/24 scram-sha-256",
+        "host all all samenet scram-sha-256",
+        "host all all db.example.com scram-sha-256",
+        "host all all 0.0.0.0 0.0.0.0 scram-sha-256",
+    ):
+        [message] = hba(line)
+        assert "admits clients without TLS" in message, line

@@ -113,6 +113,16 @@ def _lb(resources: list[dict[str, Any]]) -> dict[str, Any]:
     )
 
 
+def _hba(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    return _first(
+        resources, "kubernetes:core/v1:ConfigMap", **{"app.kubernetes.io/component": "postgres"}
+    )
+
+
+def _set_hba(inputs: dict[str, Any], change: Callable[[str], str]) -> None:
+    inputs["data"]["pg_hba.conf"] = change(inputs["data"]["pg_hba.conf"])
+
+
 Plant = Callable[[dict[str, Any]], None]
 PLANTS: list[tuple[str, str, Callable[[list[dict[str, Any]]], dict[str, Any]], Plant, bool]] = [
     # (policy, case, which record, how to break it, operator opted in to public ranges)
@@ -178,6 +188,16 @@ PLANTS: list[tuple[str, str, Callable[[list[dict[str, Any]]], dict[str, Any]], P
          description="mina-itn-experiment=exp-old; expiry=2030-06-01_06-00"), False),
     ("cluster-deletion-protection-needs-expiry", "no expiry", lambda rs: _first(rs, CLUSTER),
      lambda i: i["resourceLabels"].pop("expiry"), False),
+    ("pg-hba-trusts-nobody", "a trust line", _hba,
+     lambda i: _set_hba(i, lambda t: t.replace("scram-sha-256", "trust", 1)),
+     False),
+    ("pg-hba-trusts-nobody", "no TLS from anywhere", _hba,
+     lambda i: _set_hba(i, lambda t: t + "host logs postgres 0.0.0.0/0 scram-sha-256\n"), False),
+    ("pg-hba-trusts-nobody", "no TLS for `all` addresses", _hba,
+     lambda i: _set_hba(i, lambda t: t + "host all all all scram-sha-256\n"), False),
+    ("pg-hba-trusts-nobody", "no TLS by address and netmask", _hba,
+     lambda i: _set_hba(i, lambda t: t + "hostnossl all all 0.0.0.0 0.0.0.0 scram-sha-256\n"),
+     False),
     ("images-pinned-by-digest", "a tag without its digest", lambda rs: _first(rs, STATEFULSET),
      lambda i: _container({"inputs": i}).update(
          image=_container({"inputs": i})["image"].split("@")[0]), False),

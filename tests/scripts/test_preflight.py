@@ -13,11 +13,19 @@ import pytest
 
 from minaperf.config import ExperimentConfig, GkePlatform
 from minaperf.gcp_api import GcpApi, GcpApiError
+from minaperf.gcp_permissions import PERMISSIONS_BY_TYPE, permissions_for
 from minaperf.gcp_project import BASE_APIS
-from minaperf.preflight import PERMISSIONS, Environment, PreflightReport, preflight, run_preflight
+from minaperf.preflight import (
+    READ_PERMISSIONS,
+    WAIT_PERMISSIONS,
+    Environment,
+    PreflightReport,
+    preflight,
+    run_preflight,
+)
 from scripts import preflight as cli
 from scripts.render import read_stack_input, validate
-from tests.conftest import ROOT
+from tests.conftest import ROOT, render
 from tests.fakes.gcp_apis import TOKEN, FakeGcp, FakeProject
 from tests.fakes.pinned import pin_overrides, pinned_copy
 
@@ -27,18 +35,38 @@ HERE = "203.0.113.7"
 IMAGE_FEATURES = ["UEFI_COMPATIBLE", "VIRTIO_SCSI_MULTIQUEUE", "GVNIC", "SEV_CAPABLE"]
 
 
+_SOURCES: dict[str, tuple[str, tuple[str, ...]]] = {}
+"""A config (as JSON) -> the stack file and overrides it came from, to render it."""
+
+
 def _config(
     stack_file: str = "Pulumi.dev.yaml", *overrides: str, pinned: bool = True
 ) -> ExperimentConfig:
     """The stack as a ready user has it: images and signing key pinned (`scripts.pin --write`)."""
     pins = pin_overrides(ROOT / stack_file) if pinned else []
-    return validate(
+    config = validate(
         read_stack_input(
             stack=None,
             config_file=ROOT / stack_file,
             overrides=[f"gcp:project={PROJECT}", *pins, *overrides],
         )
     )
+    _SOURCES[config.model_dump_json()] = (stack_file, overrides)
+    return config
+
+
+def _resources(config: ExperimentConfig) -> list[dict[str, Any]]:
+    """The config's render (what `scripts.preflight` renders; pins and project change no type)."""
+    stack_file, overrides = _SOURCES[config.model_dump_json()]
+    return render(config_file=ROOT / stack_file, overrides=overrides).resources
+
+
+DEPLOY_PERMISSIONS = {
+    permission
+    for row in PERMISSIONS_BY_TYPE.values()
+    if row.scope == "project"
+    for permission in (*row.create, *row.update, *row.delete)
+}
 
 
 def _quota(metric: str, limit: float, usage: float = 0) -> dict[str, Any]:
@@ -49,7 +77,7 @@ def healthy() -> FakeProject:
     """A project where the dev and large-200 stacks can be deployed."""
     return FakeProject(
         project_id=PROJECT,
-        granted={*PERMISSIONS, "artifactregistry.repositories.create"},
+        granted={*READ_PERMISSIONS, *WAIT_PERMISSIONS, *DEPLOY_PERMISSIONS},
         enabled={
             *BASE_APIS,
             "serviceusage.googleapis.com",
@@ -107,7 +135,8 @@ def _run(
     env = Environment(credentials=credentials, auth_plugin=plugin, public_ipv4=lambda: here)
     api = GcpApi(TOKEN, base_url=server.url) if server is not None else None
     try:
-        return preflight(config or _config(), env, api)
+        config = config or _config()
+        return preflight(config, env, api, resources=_resources(config))
     finally:
         if api is not None:
             api.close()
@@ -195,10 +224,10 @@ def test_missing_permissions_name_the_role_to_grant(gcp: FakeGcp) -> None:
     lines = _lines(_run(gcp))
     assert lines == [
         f"permissions: missing iam.serviceAccounts.actAs on project {PROJECT} (to "
-        f"{PERMISSIONS['iam.serviceAccounts.actAs']}); fix: have an owner grant you "
-        f"roles/iam.serviceAccountUser on {PROJECT}",
+        "create InstanceTemplate, create Cluster, create NodePool); fix: have an owner grant "
+        f"you roles/iam.serviceAccountUser on {PROJECT}",
         f"permissions: missing resourcemanager.projects.setIamPolicy on project {PROJECT} (to "
-        f"{PERMISSIONS['resourcemanager.projects.setIamPolicy']}); fix: have an owner grant you "
+        "create IAMMember, update IAMMember, delete IAMMember); fix: have an owner grant you "
         f"roles/resourcemanager.projectIamAdmin on {PROJECT}",
     ]
 
@@ -212,7 +241,10 @@ def test_nothing_granted_comes_back_as_an_empty_object(gcp: FakeGcp) -> None:
         api.close()
     report = _run(gcp)
     permission_lines = [line for line in _lines(report) if line.startswith("permissions:")]
-    assert len(permission_lines) == len(PERMISSIONS)
+    # preflight's own reads, `wait`'s and every permission the dev render needs
+    assert len(permission_lines) == len(
+        {*READ_PERMISSIONS, *WAIT_PERMISSIONS, *permissions_for(_resources(_config()))}
+    )
 
 
 def test_a_project_the_caller_cannot_see(gcp: FakeGcp) -> None:
@@ -456,10 +488,11 @@ def test_cli_bad_config_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixtur
 def test_run_preflight_returns_only_the_problems(gcp: FakeGcp) -> None:
     api = GcpApi(TOKEN, base_url=gcp.url)
     env = Environment(credentials="token", auth_plugin=True, public_ipv4=lambda: HERE)
+    resources = _resources(_config())
     try:
-        assert run_preflight(_config(), env, api) == []
+        assert run_preflight(_config(), env, api, resources=resources) == []
         gcp.project.granted.discard("compute.disks.create")
-        (problem,) = run_preflight(_config(), env, api)
+        (problem,) = run_preflight(_config(), env, api, resources=resources)
     finally:
         api.close()
     assert problem.check == "permissions"
@@ -494,13 +527,16 @@ def test_one_unpinned_image_is_one_problem(gcp: FakeGcp) -> None:
 
 def test_a_stack_without_worker_vms_needs_no_key_but_pinned_images() -> None:
     kind = _config("stacks/kind.yaml", pinned=False)
-    report = preflight(kind, Environment(None, False, lambda: HERE), None)
+    report = preflight(kind, Environment(None, False, lambda: HERE), None, resources=[])
     assert [p.check for p in report.problems] == ["images"] * 4
     assert _config("stacks/kind.yaml").worker_pool.mina_package.signing_key_fingerprint is None
-    pinned = preflight(_config("stacks/kind.yaml"), Environment(None, False, lambda: HERE), None)
+    pinned = preflight(
+        _config("stacks/kind.yaml"), Environment(None, False, lambda: HERE), None, resources=[]
+    )
     assert pinned.problems == []
     no_workers = _config("Pulumi.dev.yaml", "workerPool.servers=0", pinned=False)
-    assert "signing key" not in [p.check for p in run_preflight(no_workers, _env(), None)]
+    problems = run_preflight(no_workers, _env(), None, resources=[])
+    assert "signing key" not in [p.check for p in problems]
 
 
 def _env() -> Environment:

@@ -221,7 +221,8 @@ def test_summary_on_stdout(dev_render: tuple[Path, subprocess.CompletedProcess[s
     _, result = dev_render
     text = result.stdout
     assert "node pools:" in text
-    assert "mina: 3 x n2-standard-16" in text
+    assert "mina: 4 x n2-standard-16" in text
+    assert "pods per node: 3, 3, 3, 1;" in text
     assert "dev-snark-workers VM 1/2: c2d-highcpu-32 (spot, 4 snark worker processes)" in text
     assert "service/itn-dev/postgres-external 5432/TCP" in text
     assert "from 203.0.113.0/24" in text
@@ -414,3 +415,23 @@ def test_encrypted_values_get_deterministic_placeholders(tmp_path: Path) -> None
     assert first.secret_keys == ["mina-itn:keys"]
     assert any("mina-itn:keys.seed is encrypted" in line for line in first.warnings)
     assert validate(first).keys.seed == first.config["mina-itn:keys"]["seed"]
+
+
+def test_last_release_dashboard_off_renders_with_one_warning(tmp_path: Path) -> None:
+    """`dashboard: {enabled: false}` (stack files of the last release) asks for nothing: the
+    render goes ahead, and the warning appears once though the config is parsed twice (by the
+    render, then by the program)."""
+    kind = str((ROOT / "stacks" / "kind.yaml").relative_to(ROOT))
+    off = run_render(
+        "--config", kind, "--set", "dashboard.enabled=false", "--out", str(tmp_path / "off")
+    )
+    assert off.returncode == 0, off.stderr
+    warnings = [line for line in off.stderr.splitlines() if line.startswith("warning: dashboard")]
+    assert len(warnings) == 1
+    assert "no dashboard image can show this deployment's traces" in warnings[0]
+    on = run_render(
+        "--config", kind, "--set", "dashboard.enabled=true", "--out", str(tmp_path / "on")
+    )
+    assert on.returncode == 2
+    assert on.stderr.startswith("config error: dashboard: removed: no dashboard image")
+    assert not (tmp_path / "on").exists()

@@ -36,8 +36,15 @@ def _outputs(tmp_path: Path, server: PgImage, db: str, **changes: Any) -> Path:
     return write_outputs(tmp_path / "outputs.json", data)
 
 
+PORT_FORWARD = ["--db-host", "127.0.0.1"]
+"""This server has neither TLS nor the read-only role: the report reaches it as through a
+port-forward (the superuser at 127.0.0.1). The default route, the read-only role over verified TLS,
+is tested on a server configured from the render (tests/minaperf/services/test_database_routes.py).
+"""
+
+
 def _main(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
-    code = report.main(argv)
+    code = report.main([*argv, *PORT_FORWARD])
     captured = capsys.readouterr()
     return code, captured.out, captured.err
 
@@ -167,7 +174,11 @@ def test_bad_input_is_one_line_exit_2_and_writes_nothing(
     data["postgres"]["port"] = 1  # nothing listens there
     closed.write_text(json.dumps(data))
     err = _bad(["--run", str(run_dir), "--outputs", str(closed)], capsys)
-    assert err.startswith("error: database: cannot connect to 127.0.0.1:1 as postgres (")
+    assert err == (
+        "error: database: the port-forward route to 127.0.0.1:1 as postgres (sslmode=prefer) "
+        "failed (Connection refused); is `kubectl -n exp1 port-forward svc/postgres 1:5432` "
+        "running?"
+    )
     wrong = _outputs(tmp_path, upstream_server, "logs", postgresPassword="not-the-password")
     err = _bad(["--run", str(run_dir), "--outputs", str(wrong)], capsys)
     assert "password authentication failed" in err
@@ -319,7 +330,7 @@ def test_verdict_bad_input_is_exit_2(
     assert not (run_dir / "report").exists()
 
 
-@pytest.mark.parametrize("name", ["script.jsonl", "stdout.jsonl", "orchestrator.log"])
+@pytest.mark.parametrize("name", ["script.jsonl", "stdout.jsonl"])
 def test_non_utf8_run_files_are_one_line(
     tmp_path: Path, name: str, capsys: pytest.CaptureFixture[str]
 ) -> None:

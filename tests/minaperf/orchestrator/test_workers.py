@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from minaperf.gcp_api import GcpApi
-from minaperf.orchestrator.readiness import ClusterUnreachableError
+from minaperf.orchestrator.readiness import CheckFailedError, ClusterUnreachableError
 from minaperf.orchestrator.workers import (
     GUEST_ATTRIBUTES_NAMESPACE,
     gce_worker_check,
@@ -113,12 +113,73 @@ def test_a_vm_not_created_yet_and_a_short_group(compute: tuple[WorkerProject, Gc
     project, api = compute
     project.groups[(ZONE, GROUP)] = [
         FakeVm("exp1-snark-worker-aaaa", attributes=published()),
-        FakeVm(None, status=None, action="CREATING"),
+        FakeVm("exp1-snark-worker-bbbb", status=None, action="CREATING"),
     ]
     ok, line = run(gce_outputs(), api)
     assert not ok
     assert "1 of 3 VMs not in group exp1-snark-workers" in line
-    assert "(not created yet): VM no vm yet, creating" in line
+    assert "exp1-snark-worker-bbbb: VM not created yet, creating" in line
+
+
+STOCKOUT = (
+    "ZONE_RESOURCE_POOL_EXHAUSTED",
+    "The zone 'projects/my-project-1/zones/us-central1-a' does not have enough resources "
+    "available to fulfill the request.  Try a different zone, or try again later.",
+)
+QUOTA = ("QUOTA_EXCEEDED", "Quota 'C3_CPUS' exceeded.  Limit: 24.0 in region us-central1.")
+SHIELDED = (
+    "CONDITION_NOT_MET",
+    "Constraint constraints/compute.requireShieldedVm violated for project 123456789012. "
+    "Secure Boot is not enabled in the 'shielded_instance_config' field.",
+)
+MACHINE = (
+    "INVALID_FIELD_VALUE",
+    "Invalid value for field 'resource.machineType': 'zones/us-central1-a/machineTypes/"
+    "c3-highcpu-192-metal'. Machine type with name 'c3-highcpu-192-metal' does not exist in "
+    "zone 'us-central1-a'.",
+)
+
+
+def test_a_transient_creation_error_is_shown_and_waited_on(
+    compute: tuple[WorkerProject, GcpApi],
+) -> None:
+    project, api = compute
+    project.groups[(ZONE, GROUP)] = [
+        FakeVm("exp1-snark-worker-aaaa", attributes=published()),
+        # the group's latest attempt is the last error
+        FakeVm("exp1-snark-worker-bbbb", status=None, action="CREATING", errors=[QUOTA, STOCKOUT]),
+        FakeVm("exp1-snark-worker-cccc", status=None, action="CREATING", errors=[QUOTA]),
+    ]
+    ok, line = run(gce_outputs(), api)
+    assert not ok
+    assert (
+        "exp1-snark-worker-bbbb: VM not created yet, creating: ZONE_RESOURCE_POOL_EXHAUSTED: "
+        "The zone 'projects/my-project-1/zones/us-central1-a' does not have enough resources"
+    ) in line
+    assert (
+        "exp1-snark-worker-cccc: VM not created yet, creating: QUOTA_EXCEEDED: Quota 'C3_CPUS' "
+        "exceeded.  Limit: 24.0 in region us-central1."
+    ) in line
+
+
+@pytest.mark.parametrize("error", [SHIELDED, MACHINE], ids=["org policy", "machine type"])
+def test_a_permanent_creation_error_ends_the_wait(
+    compute: tuple[WorkerProject, GcpApi], error: tuple[str, str]
+) -> None:
+    project, api = compute
+    project.groups[(ZONE, GROUP)] = [
+        FakeVm("exp1-snark-worker-aaaa", status=None, action="CREATING", errors=[STOCKOUT]),
+        FakeVm("exp1-snark-worker-bbbb", status=None, action="CREATING", errors=[error]),
+        FakeVm("exp1-snark-worker-cccc", status=None, action="CREATING", errors=[error]),
+    ]
+    with pytest.raises(CheckFailedError) as caught:
+        run(gce_outputs(), api)
+    message = str(caught.value)
+    assert message.startswith(
+        f"snark workers: Compute refuses to create exp1-snark-worker-bbbb in group {GROUP} "
+        f"({error[0]}: {error[1]}); retrying will not help"
+    )
+    assert message.endswith("(+1 more VMs refused)")
 
 
 def test_a_vm_that_published_nothing_yet(compute: tuple[WorkerProject, GcpApi]) -> None:
@@ -269,3 +330,41 @@ def test_wait_wires_the_check_with_the_preflight_credentials(
     status = check()
     assert status.name == "snark workers"
     assert status.line.startswith("12/12 worker processes running, 12/12 connected")
+
+
+def test_wait_exits_1_at_once_on_a_refused_vm(
+    compute: tuple[WorkerProject, GcpApi],
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`scripts.experiment wait` over the stand-in: the first sweep sees the refused VM and the
+    gate ends with exit 1 and the cause, long before its timeout."""
+    import time
+
+    from scripts import experiment
+    from tests.fakes.outputs_fixture import write_outputs
+
+    project, api = compute
+    project.groups[(ZONE, GROUP)] = [
+        FakeVm("exp1-snark-worker-aaaa", status=None, action="CREATING", errors=[SHIELDED])
+    ]
+    data = make_outputs()
+    data["platform"] = "gke"
+    data["workerPool"] = gce_outputs(servers=1).model_dump(by_alias=True)["workerPool"]
+    outputs = write_outputs(tmp_path / "outputs.json", data)
+    monkeypatch.setenv("GOOGLE_OAUTH_ACCESS_TOKEN", TOKEN)
+    monkeypatch.setenv("MINA_ITN_GCP_API_BASE", api._hosts["compute"])  # pyright: ignore[reportPrivateUsage]
+    monkeypatch.setenv("FAKE_KUBECTL_PODS", str(tmp_path / "no-pods.json"))
+    (tmp_path / "no-pods.json").write_text('{"items": []}')
+    started = time.monotonic()
+    args = ["--outputs", str(outputs), "--kubectl", FAKE_KUBECTL, "wait", "--direct"]
+    code = experiment.main([*args, "--timeout", "600"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert time.monotonic() - started < 60
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(
+        "error: snark workers: Compute refuses to create exp1-snark-worker-aaaa in group "
+        f"{GROUP} (CONDITION_NOT_MET: Constraint constraints/compute.requireShieldedVm"
+    )

@@ -100,7 +100,12 @@ def _connect(server: PgImage, user: str, password: str, sslmode: str) -> psycopg
 
 def _superuser_socket(server: PgImage) -> psycopg.Connection:
     return psycopg.connect(
-        host=str(server.sockdir), port=server.port, user=SUPERUSER, dbname="logs", autocommit=True
+        host=str(server.sockdir),
+        port=server.port,
+        user=SUPERUSER,
+        password=SUPERUSER_PASSWORD,
+        dbname="logs",
+        autocommit=True,
     )
 
 
@@ -199,6 +204,18 @@ def test_reader_role_script_refuses_bad_input(pg_factory: Callable[..., PgImage]
         ["sh", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 2
+    # The superuser's own name: the script would demote the role it connects as.
+    env |= {"READER": SUPERUSER, "READER_SCRAM_FILE": str(server.base / "scram")}
+    (server.base / "scram").write_text(scram_verifier(READER_PASSWORD, b"0123456789abcdef"))
+    result = subprocess.run(
+        ["sh", str(SCRIPT)], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 2
+    assert "is the role this script connects as" in result.stderr
+    with _superuser_socket(server) as conn:
+        assert conn.execute(
+            "SELECT rolsuper FROM pg_roles WHERE rolname = %s", [SUPERUSER]
+        ).fetchone() == (True,)
 
 
 def test_certificate_is_stable_and_names_the_hosts() -> None:
@@ -211,6 +228,17 @@ def test_certificate_is_stable_and_names_the_hosts() -> None:
         "postgres.itn-dev.svc.cluster.local",
         "postgres",
     ]
+
+
+def test_hba_trusts_nobody_and_reads_ranges_as_kubernetes_does() -> None:
+    text = hba_conf(cluster_cidrs=["::ffff:10.64.0.0/110"], database="logs")
+    rules = [line.split() for line in text.splitlines() if not line.startswith("#")]
+    assert all(rule[-1] == "scram-sha-256" for rule in rules)
+    assert "local all all scram-sha-256" in text
+    assert "host all all 10.64.0.0/14 scram-sha-256" in text
+    for wide in (["::/0"], ["::ffff:0:0/96"], ["0.0.0.0/1", "128.0.0.0/1"]):
+        with pytest.raises(ValueError, match="public IPv4 addresses"):
+            hba_conf(cluster_cidrs=wide, database="logs")
 
 
 def test_hba_refuses_what_would_lock_consumers_out_or_inject() -> None:
