@@ -54,6 +54,7 @@ def main() -> int:
         run.run_dir = f"runs/{run.stack}/attempt-1"
         summaries[run.stack] = summary(rng)
     builds, pages = [], []
+    text = ""
     for _ in range(args.repeat):
         started = time.perf_counter()
         result = campaign_report.build(campaign, progress, summaries)

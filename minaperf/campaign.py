@@ -200,6 +200,7 @@ class CellPlan:
     usd_per_hour: float
     hours: float
     demand: dict[str, float]
+    platform: object = None  # the cell's platform (the config's), for reading its quotas
 
     @property
     def usd(self) -> float:

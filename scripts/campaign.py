@@ -159,7 +159,7 @@ def plan_runs(campaign: Campaign, file: Path) -> tuple[list[CellPlan], dict[str,
                 if isinstance(platform, GkePlatform)
                 else {}
             )
-            plans.append(CellPlan(run, usd, hours, demand))
+            plans.append(CellPlan(run, usd, hours, demand, platform))
             configs[run.stack] = config
     return plans, configs
 
@@ -194,18 +194,57 @@ def cmd_plan(args: argparse.Namespace) -> int:
     total = sum(p.usd for p in plans)
     print(f"total: ${total:.2f} of a ${campaign.budget_usd:.2f} budget (list prices, modelled)")
     peak = lib.peak_demand(plans, campaign.max_concurrency)
+    problems = []
     if peak:
-        print(f"peak quota demand at {campaign.max_concurrency} at once:")
+        quotas, note = project_quotas(plans)
+        print(f"peak quota demand at {campaign.max_concurrency} at once{note}:")
         for metric, amount in peak.items():
-            print(f"  {metric}: {amount:g}")
-        print("  (compare with the project's quotas: `python -m scripts.preflight --config …`)")
+            quota = quotas.get(metric)
+            if quota is None:
+                print(f"  {metric}: {amount:g}")
+                continue
+            free = float(quota.get("limit") or 0) - float(quota.get("usage") or 0)
+            print(f"  {metric}: {amount:g} of {free:g} free")
+            if amount > free:
+                problems.append(
+                    f"campaign: maxConcurrency: {metric} needs {amount:g} at "
+                    f"{campaign.max_concurrency} at once but the project has {free:g} free; "
+                    "lower maxConcurrency or ask for more quota"
+                )
     else:
         print("peak quota demand: none (an existing cluster: no cloud quota is used)")
     problem = over_budget(campaign, plans)
     if problem:
+        problems.append(problem)
+    for problem in problems:
         print(f"error: {problem}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    return EXIT_OK
+    return EXIT_BAD_INPUT if problems else EXIT_OK
+
+
+def project_quotas(plans: list[CellPlan]) -> tuple[dict[str, dict[str, Any]], str]:
+    """The regional quotas of the cells' project (all cells share the base's platform), and
+    a note for the heading; none without credentials in the environment."""
+    from minaperf.gcp_api import GcpApi, GcpApiError
+    from scripts.preflight import API_BASE_ENV, KEY_ENV, TOKEN_ENV, access_token
+
+    if not (os.environ.get(TOKEN_ENV) or os.environ.get(KEY_ENV)):
+        return {}, f" (project quotas not read: set {TOKEN_ENV} or {KEY_ENV} to compare)"
+    platform = plans[0].platform
+    if not isinstance(platform, GkePlatform):
+        return {}, ""
+    token, source = access_token()
+    if token is None:
+        return {}, f" (project quotas not read: {source})"
+    api = GcpApi(token, base_url=os.environ.get(API_BASE_ENV))
+    try:
+        quotas = api.region(platform.project, platform.region).get("quotas") or []
+    except GcpApiError as error:
+        return {}, f" (project quotas not read: {str(error).splitlines()[0]})"
+    finally:
+        api.close()
+    return {q["metric"]: q for q in quotas if isinstance(q, dict) and "metric" in q}, (
+        f" beside {platform.project}'s free quota in {platform.region}"
+    )
 
 
 # ---------------------------------------------------------------------------------------------

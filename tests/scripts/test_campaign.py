@@ -7,6 +7,7 @@ Every scenario ends with no stack left up: each stack's state has no resources a
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import signal
@@ -276,3 +277,38 @@ def test_report_plots_each_figure_and_judges_each_cell(cworld: CampaignWorld) ->
     assert 'data-plot="campaign-inclusion latency p90"' in page
     assert "href='runs/sweep-0-0/attempt-1/report/report.html'" in page
     assert "no report" in page  # sweep-2-1's report failed
+
+
+def test_a_plan_whose_peak_quota_exceeds_the_project_s_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scripts import campaign
+    from scripts.preflight import API_BASE_ENV, TOKEN_ENV
+    from tests.fakes.gcp_apis import TOKEN, FakeGcp
+    from tests.scripts.test_preflight import healthy
+
+    # large-200's project, with preflight's ready project's quotas (C3_CPUS: 2000 free).
+    server = FakeGcp(dataclasses.replace(healthy(), project_id="your-gcp-project"))
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    monkeypatch.setenv(API_BASE_ENV, server.url)
+    text = (
+        f"name: big\nbase: {ROOT / 'stacks' / 'large-200.yaml'}\n"
+        "matrix: {nodes.plainNodes: [50, 177]}\n"
+        f"scripts: [{ROOT / 'stacks' / 'scripts' / 'small-payments.jsonl'}]\n"
+        "budgetUsd: 1000\n"
+    )
+    try:
+        one = _write(tmp_path / "one.yaml", text + "maxConcurrency: 1\n")
+        assert campaign.main(["plan", str(one)]) == 0
+        out = capsys.readouterr().out
+        assert "beside your-gcp-project's free quota in us-central1" in out
+        assert "  C3_CPUS: 1536 of 2000 free" in out
+        two = _write(tmp_path / "two.yaml", text + "maxConcurrency: 2\n")
+        assert campaign.main(["plan", str(two)]) == 2
+        err = capsys.readouterr().err
+        assert err == (
+            "error: campaign: maxConcurrency: C3_CPUS needs 3072 at 2 at once but the project "
+            "has 2000 free; lower maxConcurrency or ask for more quota\n"
+        )
+    finally:
+        server.close()
