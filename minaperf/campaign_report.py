@@ -9,6 +9,7 @@ plot per figure against the varied parameter and links to each run's own report.
 from __future__ import annotations
 
 import html
+import json
 import statistics
 from typing import Any
 
@@ -163,7 +164,12 @@ def figure_plot(summary: dict[str, Any], label: str, unit: str) -> str:
     """One figure against the cells: each repeat a dot, the mean a line."""
     rows = summary["cells"]
     fig, ax = _figure(2.6)
-    names = [row["label"] for row in rows]
+    varied = summary["varied"]
+    # One varied path: its values on the axis; several: each cell's overrides.
+    names = [
+        json.dumps(row["overrides"][varied[0]]) if len(varied) == 1 else row["label"]
+        for row in rows
+    ]
     dots = [
         (x, v)
         for x, row in enumerate(rows)
