@@ -10,9 +10,9 @@ and the destroy, `maxConcurrency` at a time; the destroy always happens. Progres
 `DIR/campaign.json` after every step; the same command again resumes. `report` writes one page
 and `summary.json` across the runs and judges each cell against the baseline.
 
-Exit status: 0 ok; 1 a regression (report); 2 bad input or a plan over budget; 5 a run failed;
-8 a stack could not be destroyed (named, with the command that finishes it); 130 interrupted
-(after destroying what was up).
+Exit status: 0 ok; 1 a regression (report); 2 bad input, a plan over budget or quota; 5 a run
+failed; 8 a stack could not be destroyed (named, with the command that finishes it); 130
+interrupted (after destroying what was up).
 """
 
 from __future__ import annotations
@@ -276,6 +276,7 @@ class Runner:
         self.children: dict[str, subprocess.Popen[str]] = {}
         self.progress: Progress
         self.left_up: list[str] = []
+        self.errors: list[str] = []  # runs that met an unexpected error (named in their detail)
 
     # -- progress -------------------------------------------------------------------------------
 
@@ -495,6 +496,7 @@ class Runner:
         try:
             self._work(run)
         except Exception as error:  # the destroy must still happen
+            self.errors.append(run.stack)
             self.mark(run, None, "failed", f"unexpected {type(error).__name__}: {error}")
             if not run.finished:
                 self.destroy(run)
@@ -554,7 +556,7 @@ class Runner:
             return EXIT_STACK_LEFT
         if self.signals:
             return EXIT_INTERRUPTED
-        if any(r.failed for r in self.progress.runs):
+        if self.errors or any(r.failed for r in self.progress.runs):
             return EXIT_RUN_FAILED
         return EXIT_OK
 
