@@ -241,6 +241,11 @@ class RunProgress(_Model):
         return self.done("destroy")
 
     @property
+    def interrupted(self) -> bool:
+        """Stopped by a signal before its report: run again on resume."""
+        return "interrupted" in (self.steps.get("up"), self.steps.get("report"))
+
+    @property
     def failed(self) -> bool:
         return any(self.steps.get(s) == "failed" for s in ("up", "report"))  # type: ignore[call-overload]
 

@@ -430,6 +430,8 @@ class Runner:
         code, _ = self.spawn(run.stack, command, self.runs_dir(run.stack) / "log.txt")
         if code == 0:
             self.mark(run, "report", "ok")
+        elif self.stopping.is_set():
+            self.mark(run, "report", "interrupted", f"report exited {code}")
         else:
             self.mark(run, "report", "failed", f"report exited {code}")
 
@@ -502,7 +504,7 @@ class Runner:
                 self.destroy(run)
 
     def _work(self, run: RunProgress) -> None:
-        if run.steps.get("up") == "interrupted" and run.finished:
+        if run.interrupted and run.finished:
             run.steps = {}  # interrupted and cleaned up: go again
         if run.finished:
             return
@@ -520,8 +522,11 @@ class Runner:
             return
         if not run.done("up") and not run.failed:
             self.up(run)
-        if run.done("up") and not run.done("report") and not self.stopping.is_set():
-            self.report(run)
+        if run.done("up") and not run.done("report"):
+            if self.stopping.is_set():
+                self.mark(run, "report", "interrupted", "not reported: the campaign was stopped")
+            else:
+                self.report(run)
         if run.steps.get("up") or run.steps.get("report"):
             self.destroy(run)
 
@@ -561,9 +566,7 @@ class Runner:
         return EXIT_OK
 
     def _execute(self) -> None:
-        pending = [
-            r for r in self.progress.runs if not r.finished or r.steps.get("up") == "interrupted"
-        ]
+        pending = [r for r in self.progress.runs if not r.finished or r.interrupted]
         threads: list[threading.Thread] = []
         while pending or threads:
             threads = [t for t in threads if t.is_alive()]

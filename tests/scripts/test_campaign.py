@@ -175,6 +175,16 @@ def test_a_signal_to_the_group_mid_campaign_leaves_nothing_up(
         assert runs[stack]["steps"]["destroy"] == "ok"
     cworld.assert_nothing_up()
     cworld.assert_no_load_left()
+    if signum == signal.SIGTERM:  # the same command again runs the interrupted ones anew
+        result = cworld.campaign(*cworld.run_args(file, out))
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs = {r["stack"]: r for r in progress(out)["runs"]}
+        assert runs["sweep-0-0"]["attempt"] == 2
+        assert runs["sweep-2-0"]["attempt"] == 1
+        assert all(
+            r["steps"] == {"up": "ok", "report": "ok", "destroy": "ok"} for r in runs.values()
+        )
+        cworld.assert_nothing_up()
 
 
 def test_kill_9_then_resume_finishes_what_was_left(cworld: CampaignWorld) -> None:
