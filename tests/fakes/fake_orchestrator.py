@@ -15,7 +15,9 @@ FAKE_INVOCATIONS_FILE (append one line per start), FAKE_SCHEDULER_FILE (the daem
 table, default ./.fake-scheduler.json), FAKE_FORGET_FIRST=1 (the first node forgets its handle),
 FAKE_CLOCK_OFFSET_SEC (shift this process's clock), FAKE_FUND_FAIL=1 (fund-keys fails: WARN only),
 FAKE_STOP_DELAY_SEC (each stop step waits that long first), LIBRARY_ERROR_AT_STEP=N (an ERROR line
-from a library at that step; the run goes on).
+from a library at that step; the run goes on),
+FAKE_FAIL_ONLY_IN=TEXT (the three step switches apply only when the config path contains TEXT:
+one run of many fails).
 """
 
 from __future__ import annotations
@@ -383,6 +385,8 @@ def main() -> int:
     decoder = json.JSONDecoder(
         parse_constant=_refuse_constant, parse_float=_go_float, object_pairs_hook=_merge_pairs
     )
+    if os.environ.get("FAKE_FAIL_ONLY_IN", "") not in sys.argv[1]:
+        fail_at = crash_at = hang_at = None
     if re.match(r'"stop \d+ scheduled transaction receipt', stream):
         fail_at = crash_at = hang_at = None  # failure switches target experiment runs only
     caches: dict = {"": {}}

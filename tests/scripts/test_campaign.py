@@ -1,0 +1,324 @@
+"""`python -m scripts.campaign`: plan, run (resume, signals, failures) and report, against the
+stand-in `pulumi`, orchestrator, kubectl and daemons of tests/scripts/test_experiment_up.py.
+
+Every scenario ends with no stack left up: each stack's state has no resources and no lock.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from tests.scripts.test_experiment_cli import FAKE_KUBECTL, FAKE_ORCHESTRATOR
+from tests.scripts.test_experiment_up import ROOT, World
+
+# The campaign as a subprocess, with the report stand-in (tests/fakes/fake_report.py) in place
+# of scripts.report, which needs the stack's PostgreSQL.
+ENTRY = (
+    "import sys, scripts.campaign as c; c.REPORT_MODULE = 'tests.fakes.fake_report'; "
+    "sys.exit(c.main())"
+)
+
+
+class CampaignWorld(World):
+    def write_campaign(self, **changes: Any) -> Path:
+        document: dict[str, Any] = {
+            "name": "sweep",
+            "base": str(self.stack_config),
+            "matrix": {"nodes.plainNodes": [1, 2], "workerPool.processesPerServer": [1, 2]},
+            "scripts": [str(self.script)],
+            "repeats": 1,
+            "budgetUsd": 5,
+            "maxConcurrency": 2,
+            "deployMinutes": 1,
+        }
+        document.update(changes)
+        path = self.tmp / "campaign.yaml"
+        path.write_text(yaml.safe_dump(document))
+        return path
+
+    def campaign_command(self, *args: str) -> list[str]:
+        return [sys.executable, "-c", ENTRY, *args]
+
+    def run_args(self, file: Path, out: Path) -> list[str]:
+        return [
+            "run",
+            str(file),
+            "--out",
+            str(out),
+            "--kubectl",
+            FAKE_KUBECTL,
+            "--orchestrator",
+            FAKE_ORCHESTRATOR,
+            "--direct",
+            "--wait-timeout",
+            "5",
+            "--project-dir",
+            str(self.project),
+        ]
+
+    def start_campaign(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.Popen[str]:
+        return subprocess.Popen(
+            self.campaign_command(*args),
+            cwd=self.project,
+            env={**self.env, **(env or {})},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            process_group=0,
+        )
+
+    def campaign(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        process = self.start_campaign(*args, env=env)
+        out, err = process.communicate(timeout=240)
+        return subprocess.CompletedProcess(process.args, process.returncode, out, err)
+
+    def stacks(self) -> dict[str, dict[str, Any]]:
+        directory = self.state / ".pulumi" / "stacks" / "mina-itn"
+        return {p.stem: json.loads(p.read_text()) for p in sorted(directory.glob("*.json"))}
+
+    def assert_nothing_up(self) -> None:
+        for name, state in self.stacks().items():
+            assert state["resources"] == [], f"{name} is still up"
+            assert self.locks(name) == [], f"{name} is still locked"
+
+
+@pytest.fixture
+def cworld(tmp_path: Path) -> Iterator[CampaignWorld]:
+    made = CampaignWorld(tmp_path)
+    yield made
+    made.close()
+
+
+def progress(out: Path) -> dict[str, Any]:
+    return json.loads((out / "campaign.json").read_text())
+
+
+def test_two_by_two_with_repeats_runs_every_cell_and_destroys_it(cworld: CampaignWorld) -> None:
+    file = cworld.write_campaign(repeats=2)
+    out = cworld.tmp / "out"
+    result = cworld.campaign(*cworld.run_args(file, out))
+    assert result.returncode == 0, result.stderr[-3000:]
+    stacks = [f"sweep-{cell}-{repeat}" for cell in range(4) for repeat in range(2)]
+    state = progress(out)
+    assert [r["stack"] for r in state["runs"]] == stacks
+    for run in state["runs"]:
+        assert run["steps"] == {"up": "ok", "report": "ok", "destroy": "ok"}, run
+        assert (out / run["runDir"] / "report" / "report.html").read_text() == (
+            f"<html>{json.loads((cworld.tmp / 'outputs.json').read_text())['experiment']}</html>"
+        )
+    assert sorted(cworld.stacks()) == sorted(stacks)
+    cworld.assert_nothing_up()
+    # Each cell's config is the base with the cell's overrides.
+    config = yaml.safe_load((out / "configs" / "sweep-3-1.yaml").read_text())["config"]
+    assert config["mina-itn:nodes"]["plainNodes"] == 2
+    assert config["mina-itn:workerPool"]["processesPerServer"] == 2
+    assert "[campaign] sweep-2-0: up: wait" in result.stderr  # the live line
+    assert "8/8 runs ok" in result.stdout
+
+
+def _wait_for(condition: Any, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError, ValueError):
+            if condition():
+                return
+        time.sleep(0.1)
+    raise AssertionError("condition never held")
+
+
+def test_a_failed_run_is_destroyed_and_the_others_go_on(cworld: CampaignWorld) -> None:
+    file = cworld.write_campaign(matrix={"nodes.plainNodes": [1, 2]})
+    out = cworld.tmp / "out"
+    env = {"FAIL_AT_STEP": "1", "FAKE_FAIL_ONLY_IN": "/sweep-0-0/"}
+    result = cworld.campaign(*cworld.run_args(file, out), env=env)
+    assert result.returncode == 5, result.stderr[-3000:]
+    runs = {r["stack"]: r for r in progress(out)["runs"]}
+    assert runs["sweep-0-0"]["steps"] == {"up": "failed", "destroy": "ok"}
+    assert "failed at run" in runs["sweep-0-0"]["detail"] or runs["sweep-0-0"]["detail"] == ""
+    assert runs["sweep-1-0"]["steps"] == {"up": "ok", "report": "ok", "destroy": "ok"}
+    assert "1/2 runs ok" in result.stdout
+    cworld.assert_nothing_up()
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_signal_to_the_group_mid_campaign_leaves_nothing_up(
+    cworld: CampaignWorld, signum: int
+) -> None:
+    file = cworld.write_campaign(matrix={"nodes.plainNodes": [1, 2, 3]})
+    out = cworld.tmp / "out"
+    process = cworld.start_campaign(*cworld.run_args(file, out), env={"HANG_AT_STEP": "1"})
+    _wait_for(lambda: sum(r["phase"] == "up: run" for r in progress(out)["runs"]) == 2)
+    os.killpg(process.pid, signum)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130, err[-3000:]
+    runs = {r["stack"]: r for r in progress(out)["runs"]}
+    assert runs["sweep-2-0"]["steps"] == {}  # never started
+    for stack in ("sweep-0-0", "sweep-1-0"):
+        assert runs[stack]["steps"]["up"] == "interrupted"
+        assert runs[stack]["steps"]["destroy"] == "ok"
+    cworld.assert_nothing_up()
+    cworld.assert_no_load_left()
+    if signum == signal.SIGTERM:  # the same command again runs the interrupted ones anew
+        result = cworld.campaign(*cworld.run_args(file, out))
+        assert result.returncode == 0, result.stderr[-3000:]
+        runs = {r["stack"]: r for r in progress(out)["runs"]}
+        assert runs["sweep-0-0"]["attempt"] == 2
+        assert runs["sweep-2-0"]["attempt"] == 1
+        assert all(
+            r["steps"] == {"up": "ok", "report": "ok", "destroy": "ok"} for r in runs.values()
+        )
+        cworld.assert_nothing_up()
+
+
+def test_kill_9_then_resume_finishes_what_was_left(cworld: CampaignWorld) -> None:
+    file = cworld.write_campaign(matrix={"nodes.plainNodes": [1, 2]}, maxConcurrency=1)
+    out = cworld.tmp / "out"
+    args = cworld.run_args(file, out)
+    env = {"HANG_AT_STEP": "1", "FAKE_FAIL_ONLY_IN": "/sweep-1-0/"}
+    process = cworld.start_campaign(*args, env=env)
+    _wait_for(lambda: progress(out)["runs"][1]["phase"] == "up: run")
+    os.killpg(process.pid, signal.SIGKILL)  # the experiment up it started lives on
+    process.communicate(timeout=30)
+    assert cworld.stacks()["sweep-1-0"]["resources"]  # left up
+    result = cworld.campaign(*args)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert "ending pid" in result.stderr
+    runs = progress(out)["runs"]
+    assert runs[0]["attempt"] == 1  # finished before the kill: not run again
+    assert runs[1]["attempt"] == 2
+    assert all(r["steps"] == {"up": "ok", "report": "ok", "destroy": "ok"} for r in runs)
+    cworld.assert_nothing_up()
+    cworld.assert_no_load_left()
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_a_plan_over_budget_is_refused_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scripts import campaign
+
+    file = _write(
+        tmp_path / "c.yaml",
+        f"name: big\nbase: {ROOT / 'stacks' / 'large-200.yaml'}\n"
+        "matrix: {nodes.plainNodes: [50, 177]}\n"
+        f"scripts: [{ROOT / 'stacks' / 'scripts' / 'small-payments.jsonl'}]\n"
+        "budgetUsd: 1\nmaxConcurrency: 2\n",
+    )
+    assert campaign.main(["plan", str(file)]) == 2
+    out, err = capsys.readouterr()
+    assert err.startswith("error: campaign: budgetUsd: the plan costs $")
+    assert err.count("\n") == 1
+    assert "big-1-0" in out
+    assert "N2_CPUS" in out  # the peak demand of both runs side by side
+    out_dir = tmp_path / "out"
+    assert campaign.main(["run", str(file), "--out", str(out_dir)]) == 2
+    assert not out_dir.exists()  # nothing started
+
+
+def test_a_bad_cell_is_named_with_its_overrides(
+    cworld: CampaignWorld, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from scripts import campaign
+
+    file = cworld.write_campaign(matrix={"nodes.plainNodes": [1, -3]})
+    assert campaign.main(["plan", str(file)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: campaign: cell 1 (nodes.plainNodes=-3): ")
+    assert err.count("\n") == 1
+
+
+def _summary(tps: float, p90: float) -> dict[str, Any]:
+    return {"complete": True, "load": {"achievedTps": tps}, "latency": {"p90": p90}}
+
+
+def test_report_plots_each_figure_and_judges_each_cell(cworld: CampaignWorld) -> None:
+    from minaperf import campaign as lib
+    from scripts import campaign
+
+    file = cworld.write_campaign(
+        matrix={"nodes.plainNodes": [1, 2, 3]},
+        repeats=2,
+        baseline={"cell": 0},
+        thresholds={"version": 1, "limits": {"inclusion latency p90": "+10 %"}},
+    )
+    out = cworld.tmp / "out"
+    out.mkdir()
+    progress_model = lib.new_progress(campaign.read_campaign(file), str(file))
+    figures = {0: [(2.0, 10.0), (2.0, 12.0)], 1: [(1.9, 11.0), (2.1, 11.0)], 2: [(1.0, 20.0)]}
+    for run in progress_model.runs:
+        run.steps = {"up": "ok", "report": "ok", "destroy": "ok"}
+        run.run_dir = f"runs/{run.stack}/attempt-1"
+        values = figures[run.cell]
+        if run.repeat < len(values):
+            report = out / run.run_dir / "report"
+            report.mkdir(parents=True)
+            (report / "summary.json").write_text(json.dumps(_summary(*values[run.repeat])))
+        else:
+            run.steps["report"] = "failed"
+    (out / "campaign.json").write_text(progress_model.model_dump_json(by_alias=True))
+    assert campaign.main(["report", str(out)]) == 1  # cell 2: p90 20 against 11
+    summary = json.loads((out / "summary.json").read_text())
+    cell1 = summary["cells"][1]["figures"]["inclusion latency p90"]
+    assert cell1 == {"unit": "s", "values": [11.0, 11.0], "mean": 11.0, "min": 11.0, "max": 11.0}
+    outcomes = {v["cell"]: v["outcome"] for v in summary["verdicts"]}
+    assert outcomes == {1: "within limits", 2: "regression"}
+    page = (out / "campaign.html").read_text()
+    assert 'data-plot="campaign-inclusion latency p90"' in page
+    assert "href='runs/sweep-0-0/attempt-1/report/report.html'" in page
+    assert "no report" in page  # sweep-2-1's report failed
+
+
+def test_a_plan_whose_peak_quota_exceeds_the_project_s_is_refused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scripts import campaign
+    from scripts.preflight import API_BASE_ENV, TOKEN_ENV
+    from tests.fakes.gcp_apis import TOKEN, FakeGcp
+    from tests.scripts.test_preflight import healthy
+
+    # large-200's project, with preflight's ready project's quotas (C3_CPUS: 2000 free).
+    server = FakeGcp(dataclasses.replace(healthy(), project_id="your-gcp-project"))
+    monkeypatch.setenv(TOKEN_ENV, TOKEN)
+    monkeypatch.setenv(API_BASE_ENV, server.url)
+    text = (
+        f"name: big\nbase: {ROOT / 'stacks' / 'large-200.yaml'}\n"
+        "matrix: {nodes.plainNodes: [50, 177]}\n"
+        f"scripts: [{ROOT / 'stacks' / 'scripts' / 'small-payments.jsonl'}]\n"
+        "budgetUsd: 1000\n"
+    )
+    try:
+        one = _write(tmp_path / "one.yaml", text + "maxConcurrency: 1\n")
+        assert campaign.main(["plan", str(one)]) == 0
+        out = capsys.readouterr().out
+        assert "beside your-gcp-project's free quota in us-central1" in out
+        assert "  C3_CPUS: 1536 of 2000 free" in out
+        two = _write(tmp_path / "two.yaml", text + "maxConcurrency: 2\n")
+        assert campaign.main(["plan", str(two)]) == 2
+        err = capsys.readouterr().err
+        assert err == (
+            "error: campaign: maxConcurrency: C3_CPUS needs 3072 at 2 at once but the project "
+            "has 2000 free; lower maxConcurrency or ask for more quota\n"
+        )
+    finally:
+        server.close()
