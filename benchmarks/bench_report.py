@@ -177,10 +177,12 @@ def main() -> None:
             )
             size = conn.execute("SELECT pg_size_pretty(pg_database_size('logs'))").fetchone()
             print(f"generated in {load_s:.0f} s: {counts}, database {size and size[0]}")
-            scope = queries.Scope(2, t0, t0 + timedelta(seconds=seconds))
+            scope = queries.Scope(2, t0, t0 + timedelta(seconds=seconds), ("exp-1",))
             per_query: dict[str, list[float]] = {}
             totals = []
+            started = time.perf_counter()
             figures = queries.collect(conn, scope)  # warm-up: caches as a second report would see
+            cold_s = time.perf_counter() - started
             for _ in range(args.repeat):
                 started = time.perf_counter()
                 queries.collect(conn, scope)
@@ -191,8 +193,10 @@ def main() -> None:
                         conn.execute(sql, scope.params()).fetchall()  # type: ignore[arg-type]
                         per_query.setdefault(name, []).append(time.perf_counter() - q_start)
         print(
-            f"seen {figures['load']['seen']}, latency p50 {figures['latency']['p50']:.1f} s, "
-            f"propagation p90 {figures['propagation']['p90']:.2f} s"
+            f"figures: load seen {figures['load']['seen']} (other {figures['load']['otherSeen']}),"
+            f" latency p50 {figures['latency']['p50']:.1f} s, propagation p90 "
+            f"{figures['propagation']['p90']:.2f} s; collected in {cold_s:.1f} s cold, "
+            f"{statistics.median(totals):.1f} s warm (median of {args.repeat})"
         )
         print(f"{'query':<24} median s")
         for name, times in sorted(per_query.items(), key=lambda kv: -statistics.median(kv[1])):

@@ -6,7 +6,12 @@ through the load balancer address as the read-only role over verified TLS (all f
 $PGPASSWORD when its password is masked), or, with `--db-host`, through a port-forward as the
 superuser (docs/database-access.md).
 Bad input: one `error: …` line on stderr, exit 2, nothing written. A database without this stack's
-data still gives a report that says what is missing.
+data still gives a report that says what is missing, marked incomplete (exit 3).
+
+With `--compare BASELINE_RUN` and limits (`--fail-on FILE` and/or `--limit 'figure: +10 %'`), the
+run is judged against the baseline (docs/report.md): exit 1 on a regression, 0 within limits.
+Exit status: 0 ok, 1 regression, 2 bad input, 3 incomplete (a section had no data, or a limited
+figure had no value).
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from typing import NoReturn
 import psycopg
 from pydantic import ValidationError
 
+from minaperf.orchestrator import restarts
+from minaperf.orchestrator.rundir import now_iso
 from minaperf.outputs import StackOutputs, load_outputs, read_stack_outputs
 from minaperf.postgres_routes import (
     RouteError,
@@ -32,8 +39,19 @@ from minaperf.postgres_routes import (
 )
 from minaperf.report import build, load_compare, write
 from minaperf.report.run import RunDirError, read_run
+from minaperf.report.verdict import (
+    EXIT_BAD_INPUT,
+    EXIT_INCOMPLETE,
+    EXIT_OK,
+    Limit,
+    ThresholdError,
+    evaluate,
+    parse_inline,
+    read_thresholds,
+    table,
+)
 
-EXIT_BAD_INPUT = 2
+MAX_GRACE_MIN = 7 * 24 * 60  # a week: far beyond any late inclusion, well inside datetime's range
 
 
 class CliError(Exception):
@@ -61,12 +79,45 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--db-port", type=int, help="PostgreSQL port (default: the outputs' port)")
     parser.add_argument(
+        "--kubectl",
+        default=os.environ.get("MINAPERF_KUBECTL", "kubectl"),
+        help="kubectl to read daemon restarts with (default $MINAPERF_KUBECTL or kubectl)",
+    )
+    parser.add_argument(
+        "--fail-on",
+        help="thresholds file (JSON, docs/report.md): judge this run against --compare",
+    )
+    parser.add_argument(
+        "--limit",
+        action="append",
+        default=[],
+        help="an inline limit 'figure: +10 %%' (repeatable; with or instead of --fail-on)",
+    )
+    parser.add_argument(
         "--grace-min",
         type=float,
         default=5.0,
-        help="minutes after the load ends still counted (late inclusions; default 5)",
+        help=f"minutes after the load ends still counted (late inclusions; default 5, at most "
+        f"{MAX_GRACE_MIN})",
     )
     return parser
+
+
+def _limits(args: argparse.Namespace) -> list[Limit]:
+    """The verdict's limits from --fail-on and --limit; bad input without --compare."""
+    if not (args.fail_on or args.limit):
+        return []
+    if not args.compare:
+        raise CliError("--fail-on/--limit: judge against a baseline; add --compare BASELINE_RUN")
+    try:
+        limits = read_thresholds(Path(args.fail_on)) if args.fail_on else []
+        inline = parse_inline(args.limit)
+    except ThresholdError as error:
+        raise CliError(str(error)) from error
+    overlap = {limit.figure for limit in limits} & {limit.figure for limit in inline}
+    if overlap:
+        raise CliError(f"--limit {sorted(overlap)[0]!r}: also in --fail-on; keep one")
+    return limits + inline
 
 
 def _outputs(args: argparse.Namespace) -> StackOutputs:
@@ -112,8 +163,9 @@ def run(args: argparse.Namespace) -> int:
         story = read_run(run_dir)
     except RunDirError as error:
         raise CliError(str(error)) from error
-    if not args.grace_min >= 0:
-        raise CliError("--grace-min: must be a number of minutes >= 0")
+    if not 0 <= args.grace_min <= MAX_GRACE_MIN:
+        raise CliError(f"--grace-min: must be a number of minutes from 0 to {MAX_GRACE_MIN}")
+    limits = _limits(args)
     compare = None
     if args.compare:
         try:
@@ -124,6 +176,11 @@ def run(args: argparse.Namespace) -> int:
     out_dir = Path(args.out) if args.out else run_dir / "report"
     if out_dir.exists() and not out_dir.is_dir():
         raise CliError(f"--out: {out_dir} exists and is not a directory")
+    # restarts over the run: the run's own snapshots before and after (`experiment run`); when
+    # that pair is missing, one taken now stands in
+    snapshots = restarts.load(run_dir)
+    if sum(isinstance(s.get("nodes"), dict) for s in snapshots) < 2:
+        snapshots.append(restarts.take(args.kubectl, outputs.namespace, outputs.nodes, now_iso()))
     with connect(args, outputs) as conn:
         try:
             summary, html_text = build(
@@ -132,6 +189,8 @@ def run(args: argparse.Namespace) -> int:
                 conn,
                 grace=timedelta(minutes=args.grace_min),
                 compare=compare,
+                limits=limits,
+                restarts=restarts.per_node(snapshots),
             )
         except psycopg.Error as error:
             first = (str(error).strip().splitlines() or [type(error).__name__])[0]
@@ -141,7 +200,13 @@ def run(args: argparse.Namespace) -> int:
     if note != "ok":
         print(f"note: {note}", file=sys.stderr)
     print(f"wrote {out_dir / 'report.html'} and {out_dir / 'summary.json'}")
-    return 0
+    for line in summary["incomplete"]:
+        print(f"incomplete: {line}", file=sys.stderr)
+    if compare is not None and limits:
+        verdict = evaluate(compare, summary, limits)
+        print(table(verdict))
+        return verdict.exit_code
+    return EXIT_OK if summary["complete"] else EXIT_INCOMPLETE
 
 
 def main(argv: Sequence[str] | None = None) -> int:

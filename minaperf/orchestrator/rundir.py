@@ -10,6 +10,7 @@ import json
 import os
 import re
 import threading
+from collections.abc import Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,9 @@ STATE_FILE = "run.json"
 STDOUT_FILE = "stdout.jsonl"
 STDERR_FILE = "orchestrator.log"
 SCRIPT_FILE = "script.jsonl"
+STEP_TIMES = "stepsStartedAt"
+"""`run.json` field: when the runner saw each step begin (`Performing step <action> (<n>)`),
+step number (as text) → time; the report ends a receipt stopped by a script `stop` step there."""
 
 
 def now_iso() -> str:
@@ -88,6 +92,11 @@ def state_shape_problem(data: Any) -> str | None:
             return f"`{key}` must be a string"
     if not isinstance(data.get("receiptStates", {}), dict):
         return "`receiptStates` must be an object"
+    step_times = data.get(STEP_TIMES, {})
+    if not isinstance(step_times, dict) or not all(
+        isinstance(k, str) and k.isdigit() and isinstance(v, str) for k, v in step_times.items()
+    ):
+        return f"`{STEP_TIMES}` must map step numbers to times"
     pid = data.get("pid")
     if pid is not None and (not isinstance(pid, int) or isinstance(pid, bool)):
         return "`pid` must be a process id"
@@ -133,6 +142,30 @@ def receipts_from_outputs(outputs: list[dict[str, Any]]) -> list[dict[str, Any]]
                 }
             )
     return receipts
+
+
+def script_stops(
+    steps: Iterable[Any], outputs: list[dict[str, Any]]
+) -> dict[int, list[tuple[str, str]]]:
+    """Receipts each `stop` step of the script names, by the stop step's index: a literal list,
+    or another step's `receipt` outputs (`{"type": "output", "step": n}`, n < 0 relative)."""
+    issued: dict[int, list[tuple[str, str]]] = {}
+    for receipt in receipts_from_outputs(outputs):
+        if isinstance(receipt["step"], int):
+            issued.setdefault(receipt["step"], []).append(receipt_key(receipt))
+    stops: dict[int, list[tuple[str, str]]] = {}
+    for step in steps:
+        if step.action != "stop":
+            continue
+        value = step.params.get("receipts")
+        if isinstance(value, list):
+            stops[step.index] = [receipt_key(r) for r in value if isinstance(r, dict)]
+        elif (
+            isinstance(value, dict) and not value.get("file") and isinstance(value.get("step"), int)
+        ):
+            ref = value["step"] + step.index if value["step"] < 0 else value["step"]
+            stops[step.index] = list(issued.get(ref, []))
+    return stops
 
 
 def _parse_time(value: Any) -> datetime | None:

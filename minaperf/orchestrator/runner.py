@@ -33,10 +33,11 @@ from minaperf.orchestrator.rundir import (
     SCRIPT_FILE,
     STDERR_FILE,
     STDOUT_FILE,
+    STEP_TIMES,
     RunState,
     now_iso,
     receipt_key,
-    receipts_from_outputs,
+    script_stops,
 )
 from minaperf.orchestrator.script import GUARANTEED_OUTPUTS, Script
 from minaperf.orchestrator.stopping import SENTINEL, SENTINEL_COMMENT, stop_outstanding
@@ -133,22 +134,8 @@ def completed_steps(state: dict[str, Any]) -> int:
 
 def _stopped_by_script(script: Script, outputs: list[dict[str, Any]], started: set[int]):
     """Receipts the script's own `stop` steps stopped (those steps finished)."""
-    stopped: list[tuple[str, str]] = []
-    issued: dict[int, list[tuple[str, str]]] = {}
-    for receipt in receipts_from_outputs(outputs):
-        issued.setdefault(int(receipt["step"]), []).append(receipt_key(receipt))
-    for step in script.steps:
-        if step.action != "stop" or (step.index + 1) not in started:
-            continue
-        value = step.params.get("receipts")
-        if isinstance(value, list):
-            stopped.extend(receipt_key(r) for r in value if isinstance(r, dict))
-        elif (
-            isinstance(value, dict) and not value.get("file") and isinstance(value.get("step"), int)
-        ):
-            ref = value["step"] + step.index if value["step"] < 0 else value["step"]
-            stopped.extend(issued.get(ref, []))
-    return stopped
+    by_step = script_stops(script.steps, outputs)
+    return [key for index, keys in by_step.items() if index + 1 in started for key in keys]
 
 
 class ExperimentRunner:
@@ -197,6 +184,7 @@ class ExperimentRunner:
                 "reason": None,
                 "pid": None,
                 "stepsStarted": [],
+                STEP_TIMES: {},
                 "receiptsIssued": [],
                 "receiptsStopped": [],
                 "stops": [],
@@ -214,6 +202,7 @@ class ExperimentRunner:
                 started = state.data["stepsStarted"]
                 if index not in started:
                     started.append(index)
+                    state.data.setdefault(STEP_TIMES, {})[str(index)] = now_iso()
                     state.save()
             if index < total:
                 self.say(f"step {index}/{total - 1}: {action} (line {script.steps[index].line})")

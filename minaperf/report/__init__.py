@@ -15,16 +15,23 @@ import psycopg
 from minaperf.outputs import StackOutputs
 from minaperf.report import page, queries
 from minaperf.report.run import RunStory
-from minaperf.report.summary import build_summary, window
+from minaperf.report.summary import HEADLINES, SUMMARY_VERSION, build_summary, window
+from minaperf.report.verdict import Limit, evaluate
 
 REPORT_FILE = "report.html"
 SUMMARY_FILE = "summary.json"
 
 
 def read_database(
-    conn: psycopg.Connection, name: str, start: datetime, end: datetime
+    conn: psycopg.Connection,
+    name: str,
+    start: datetime,
+    end: datetime,
+    experiment_names: tuple[str, ...] = (),
+    load_span: tuple[datetime, datetime] | None = None,
 ) -> tuple[dict[str, Any] | None, str | None, dict[str, Any] | None]:
-    """(figures, what is missing, deployment) for the deployment named `name` in the window."""
+    """(figures, what is missing, deployment) for the deployment named `name` in the window;
+    load = transactions with the memo of one of the run's `experiment_names`."""
     missing = [
         row[0]
         for row in conn.execute(queries.MISSING_TABLES, {"tables": list(queries.SCHEMA_TABLES)})
@@ -47,17 +54,43 @@ def read_database(
         deployment["warning"] = (
             f"deployment {row[1]} is newer: consumers write new rows to the newest deployment"
         )
-    scope = queries.Scope(deployment_id=row[0], start=start, end=end)
+    scope = queries.Scope(row[0], start, end, experiment_names, load_span)
     return queries.collect(conn, scope), None, deployment
+
+
+def _compare_shape_problem(data: dict[str, Any]) -> str | None:
+    """What the page and the verdict would trip over in another run's summary, or None."""
+    for section, key, label, _unit in HEADLINES:
+        part = data.get(section)
+        if not isinstance(part, dict):
+            return f"`{section}` must be an object"
+        value = part.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)):
+            return f"`{section}.{key}` ({label}) must be a number or null"
+    if data.get("experiment") is not None and not isinstance(data["experiment"], str):
+        return "`experiment` must be a string"
+    run = data.get("run")
+    if run is not None and not (isinstance(run, dict) and isinstance(run.get("directory"), str)):
+        return "`run.directory` must be a string"
+    return None
 
 
 def load_compare(directory: Path) -> dict[str, Any]:
     """The summary of another run: `<dir>/report/summary.json` or `<dir>/summary.json`."""
     for candidate in (directory / "report" / SUMMARY_FILE, directory / SUMMARY_FILE):
         if candidate.is_file():
-            data = json.loads(candidate.read_text())
-            if not isinstance(data, dict) or data.get("version") != 1:
-                raise ValueError(f"--compare: {candidate} is not a version-1 summary.json")
+            try:
+                data = json.loads(candidate.read_bytes().decode("utf-8"))
+            except (UnicodeDecodeError, ValueError, RecursionError):
+                data = None
+            if not isinstance(data, dict) or data.get("version") != SUMMARY_VERSION:
+                raise ValueError(
+                    f"--compare: {candidate} is not a version-{SUMMARY_VERSION} summary.json; "
+                    "report that run again"
+                )
+            problem = _compare_shape_problem(data)
+            if problem:
+                raise ValueError(f"--compare: {candidate}: {problem}; report that run again")
             return data
     raise ValueError(
         f"--compare: no summary.json under {directory}; report that run first "
@@ -73,14 +106,19 @@ def build(
     grace: timedelta = timedelta(minutes=5),
     db_note: str | None = None,
     compare: dict[str, Any] | None = None,
+    limits: list[Limit] | None = None,
     now: datetime | None = None,
+    restarts: tuple[list[dict[str, Any]] | None, str] = (None, "no snapshot was taken"),
 ) -> tuple[dict[str, Any], str]:
-    """(summary, html) of one run."""
+    """(summary, html) of one run; with `compare` and `limits`, the summary carries the verdict
+    of this run (the candidate) against `compare` (the baseline)."""
     start, end = window(story, grace)
     db: dict[str, Any] | None = None
     deployment: dict[str, Any] | None = None
     if conn is not None and outputs is not None:
-        db, db_note, deployment = read_database(conn, outputs.experiment, start, end)
+        db, db_note, deployment = read_database(
+            conn, outputs.experiment, start, end, story.experiment_names, story.load_span
+        )
     elif db_note is None:
         db_note = "not read (no stack outputs or no connection)"
     summary = build_summary(
@@ -92,7 +130,10 @@ def build(
         outputs=outputs,
         deployment=deployment,
         generated=now or datetime.now(UTC),
+        restarts=restarts,
     )
+    if compare is not None and limits:
+        summary["verdict"] = evaluate(compare, summary, limits).as_json()
     return summary, page.render(summary, start, compare)
 
 

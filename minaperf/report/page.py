@@ -7,27 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from minaperf.report import plots
-from minaperf.report.summary import NO_DATA
-
-# Headline figures: (section, key, label, unit, higher is better) — also the --compare table.
-HEADLINES: tuple[tuple[str, str, str, str], ...] = (
-    ("load", "scheduled", "transactions scheduled", ""),
-    ("load", "seen", "transactions seen in pools", ""),
-    ("load", "included", "transactions included", ""),
-    ("load", "achievedTps", "achieved TPS", "tx/s"),
-    ("load", "shareIncluded", "share of seen included", "%"),
-    ("latency", "p50", "inclusion latency p50", "s"),
-    ("latency", "p90", "inclusion latency p90", "s"),
-    ("latency", "p99", "inclusion latency p99", "s"),
-    ("latency", "max", "inclusion latency max", "s"),
-    ("propagation", "p50", "block propagation p50", "s"),
-    ("propagation", "p90", "block propagation p90", "s"),
-    ("production", "blocks", "blocks (all forks)", ""),
-    ("production", "slotFillRate", "slots filled", "%"),
-    ("production", "orphans", "orphaned blocks", ""),
-    ("snark", "produced", "snark works", ""),
-    ("snark", "requestToProofP50", "snark request→proof p50", "s"),
-)
+from minaperf.report.summary import HEADLINES, NO_DATA
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:2em auto;max-width:70em;color:#222}
@@ -35,7 +15,8 @@ h1{font-size:1.5em} h2{font-size:1.2em;border-bottom:1px solid #ccc;margin-top:2
 table{border-collapse:collapse;margin:.5em 0} td,th{border:1px solid #ddd;padding:.2em .6em;
 text-align:left;font-size:.9em} th{background:#f4f4f4} td.n{text-align:right}
 .nodata{background:#fff4e5;border-left:4px solid #ff7f0e;padding:.5em 1em}
-.bad{color:#d62728;font-weight:bold} svg{max-width:100%;height:auto}
+.bad{color:#d62728;font-weight:bold} .ok{color:#2ca02c;font-weight:bold}
+.verdict{border:2px solid #999;padding:.2em 1em;margin:1em 0} svg{max-width:100%;height:auto}
 """
 
 
@@ -82,6 +63,40 @@ def compare_rows(this: dict[str, Any], other: dict[str, Any]) -> list[list[Any]]
     return rows
 
 
+def _verdict(verdict: dict[str, Any] | None) -> str:
+    """The verdict box at the top: outcome, both runs, and each limited figure."""
+    if not verdict:
+        return ""
+    css = "bad" if verdict["outcome"] != "within limits" else "ok"
+    rows = [
+        [
+            f["figure"],
+            f["limit"],
+            fmt(f["baseline"]),
+            fmt(f["candidate"]),
+            fmt(f["change"]),
+            f["status"],
+        ]
+        for f in verdict["figures"]
+    ]
+    return (
+        f'<div class="verdict"><p class="{css}">Verdict: {_e(verdict["outcome"])}</p>'
+        f"<p>candidate (this run): {_e(verdict['candidate'])}<br>"
+        f"baseline: {_e(verdict['baseline'])}</p>"
+        + _table(["figure", "limit", "baseline", "candidate", "change", "status"], rows)
+        + "</div>"
+    )
+
+
+def _incomplete(summary: dict[str, Any]) -> str:
+    if summary.get("complete", True):
+        return ""
+    items = "".join(f"<li>{_e(line)}</li>" for line in summary.get("incomplete", []))
+    return (
+        f'<div class="nodata"><b>Incomplete report</b>: sections without data<ul>{items}</ul></div>'
+    )
+
+
 def render(summary: dict[str, Any], start: datetime, compare: dict[str, Any] | None) -> str:
     s = summary
     run = s["run"]
@@ -90,6 +105,8 @@ def render(summary: dict[str, Any], start: datetime, compare: dict[str, Any] | N
         f"<title>Experiment report: {_e(s.get('experiment') or run['directory'])}</title>",
         f"<style>{_CSS}</style></head><body>",
         f"<h1>Experiment report: {_e(s.get('experiment') or '(no stack outputs)')}</h1>",
+        _verdict(s.get("verdict")),
+        _incomplete(s),
         _table(
             ["run", "outcome", "window (UTC)", "deployment", "database"],
             [
@@ -135,6 +152,13 @@ def render(summary: dict[str, Any], start: datetime, compare: dict[str, Any] | N
                     ("zkappsOfSeen", "zkApp commands seen", ""),
                 ],
             )
+        )
+        other = load["other"]
+        names = ", ".join(load["experimentNames"]) or "none"
+        parts.append(
+            f"<p>Load = transactions whose memo is that of the run's experimentName ({_e(names)}). "
+            f"Funding and other transactions (not load): {fmt(other['seen'])} seen, "
+            f"{fmt(other['included'])} of them included.</p>"
         )
         parts.append(plots.load_plot(load))
         if load["rejections"]:
@@ -240,10 +264,36 @@ def render(summary: dict[str, Any], start: datetime, compare: dict[str, Any] | N
     if health["status"] == NO_DATA:
         parts.append(_no_data(health))
     else:
-        restarts = health["restarts"]
-        parts.append(
-            f"<p>{len(restarts)} node restart(s). Sync status: {_e(health['syncStatus'])}.</p>"
-        )
+        if not health["restartsRecorded"]:
+            parts.append(
+                f"<p class='bad'>Restarts not recorded ({_e(health['restartsHow'])}); a node that "
+                "kept restarting would not show here.</p>"
+            )
+        else:
+            per_node = health["restartsPerNode"]
+            parts.append(
+                f"<p>{fmt(health['restartsTotal'])} node restart(s) on {len(per_node)} node(s) "
+                f"({_e(health['restartsHow'])}).</p>"
+            )
+            restarted = [r for r in health["restartNodes"] if r["restarts"]]
+            if restarted:
+                parts.append(
+                    _table(
+                        ["node", "restarts", "counted", "last termination", "exit code", "at"],
+                        [
+                            [
+                                r["node"],
+                                r["restarts"],
+                                r["scope"],
+                                r["lastReason"] or "-",
+                                fmt(r["lastExitCode"]),
+                                r["lastFinishedAt"] or "-",
+                            ]
+                            for r in restarted
+                        ],
+                    )
+                )
+        parts.append(f"<p>Sync status: {_e(health['syncStatus'])}.</p>")
         if health["catchup"]:
             parts.append(
                 _table(

@@ -20,6 +20,7 @@ COLOURS = {
     "scheduled": "#7f7f7f",
     "seen": "#1f77b4",
     "included": "#2ca02c",
+    "otherSeen": "#8c564b",
     "rejected": "#d62728",
     "p50": "#1f77b4",
     "p90": "#ff7f0e",
@@ -70,6 +71,8 @@ def load_plot(load: dict[str, Any]) -> str:
         ("seen", "first seen in a pool", "-"),
         ("included", "included in a block", "-"),
     )
+    if any(r["otherSeen"] for r in rows):
+        series += (("otherSeen", "funding and other (not load), seen", ":"),)
     for key, label, style in series:
         ax.step(x, per_second(key), where="post", linestyle=style, color=COLOURS[key], label=label)
     if load.get("scheduledTps"):
@@ -80,7 +83,7 @@ def load_plot(load: dict[str, Any]) -> str:
             label=f"scheduled TPS ({load['scheduledTps']:g})",
         )
     ax.set_xlabel("minutes since the run started")
-    ax.set_ylabel("transactions per second (per-minute mean)")
+    ax.set_ylabel("tx/s (mean per minute)")  # a longer label overran the plot's height
     ax.set_title("Load: scheduled vs seen vs included")
     ax.legend(loc="upper right", fontsize=8)
     ax.grid(alpha=0.3)
@@ -172,9 +175,30 @@ def snark_plot(snark: dict[str, Any]) -> str:
     return _svg(fig, "snark")
 
 
+HEALTH_NODE_ROWS = 20
+"""Restarted nodes drawn one per row; beyond this, the nodes with fewest restarts share a row."""
+
+
+def _restart_rows(events: list[tuple[str, float]]) -> tuple[list[str], list[tuple[int, float]]]:
+    """(row labels, (row, minute) points): most-restarted nodes first, the rest grouped."""
+    counts: dict[str, int] = {}
+    for label, _ in events:
+        counts[label] = counts.get(label, 0) + 1
+    ranked = sorted(counts, key=lambda label: (-counts[label], label))
+    if len(ranked) > HEALTH_NODE_ROWS:
+        shown = ranked[: HEALTH_NODE_ROWS - 1]
+        other = f"{len(ranked) - len(shown)} other nodes"
+    else:
+        shown, other = ranked, ""
+    index = {label: i for i, label in enumerate(shown)}
+    points = [(index.get(label, len(shown)), minute) for label, minute in events]
+    return shown + ([other] if other else []), points
+
+
 def health_plot(health: dict[str, Any], load: dict[str, Any]) -> str:
-    fig = Figure(figsize=(9, 4), layout="constrained")
-    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[1, 1.4])
+    labels, points = _restart_rows([(r["label"], r["minute"]) for r in health["restarts"]])
+    fig = Figure(figsize=(9, 2.8 + 0.2 * len(labels)), layout="constrained")
+    top, bottom = fig.subplots(2, 1, sharex=True, height_ratios=[1.6, 0.4 + 0.2 * len(labels)])
     rows = load["perMinute"]
     top.step(
         [r["minute"] for r in rows],
@@ -186,18 +210,15 @@ def health_plot(health: dict[str, Any], load: dict[str, Any]) -> str:
     top.set_ylabel("included (tx/s)")
     top.set_title("Health beside the load")
     top.grid(alpha=0.3)
-    events = [("restart", r["label"], r["minute"]) for r in health["restarts"]]
-    labels = sorted({label for _, label, _ in events})
-    index = {label: i for i, label in enumerate(labels)}
     bottom.scatter(
-        [m for _, _, m in events],
-        [index[label] for _, label, _ in events],
+        [m for _, m in points],
+        [row for row, _ in points],
         marker="x",
         color=COLOURS["restart"],
         label="node restart",
     )
     bottom.set_yticks(range(len(labels)), labels, fontsize=7)
-    bottom.set_ylim(-1, max(1, len(labels)))
+    bottom.set_ylim(max(1, len(labels)), -1)  # most restarted on top
     bottom.set_xlabel("minutes since the run started")
     bottom.set_ylabel("node")
     bottom.legend(loc="upper right", fontsize=8)

@@ -25,17 +25,25 @@ triggers that derive the rest:
   `deployment_id`.
 
 Every query is scoped to one deployment and to the run's window; Python only formats results.
+
+The run's load is told apart from every other transaction by its memo, as upstream's
+`experiments` view does (002:368-386): the orchestrator gives each scheduler the memo prefix
+`{experimentName}-{batch}` (MPT orchestrator/src/payments.go:46, zkapp.go:80) and the daemon
+appends `-{i}` per transaction, so a load transaction's memo is `{experimentName}-<n>-<n>`.
+Funding (`fund-keys`) and anything else seen in the window is counted on its own line.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import psycopg
 
-# Params: d = deployment_id, t0/t1 = window (timestamptz), e0/e1 = the same in epoch seconds.
+# Params: d = deployment_id, t0/t1 = window (timestamptz), e0/e1 = the same in epoch seconds,
+# load = the memo patterns of the run's load (`load_memo_patterns`).
 # Queries are assembled from the constant fragments below only (S608 does not apply); every
 # value is a bound parameter.
 
@@ -62,15 +70,22 @@ SELECT t FROM unnest(%(tables)s::text[]) AS t WHERE to_regclass(t) IS NULL
 
 _MINUTE = "floor(extract(epoch FROM {col} - %(t0)s) / 60)::int"
 
+_LOAD = "coalesce({col} ~ ANY(%(load)s::text[]), false)"
+
+# Per minute: (load, other) transactions first seen / included.
 SEEN_PER_MINUTE = f"""
-SELECT {_MINUTE.format(col="time")} AS minute, count(*)
+SELECT {_MINUTE.format(col="time")} AS minute,
+       count(*) FILTER (WHERE {_LOAD.format(col="memo")}),
+       count(*) FILTER (WHERE NOT {_LOAD.format(col="memo")})
 FROM unique_txs
 WHERE deployment_id = %(d)s AND time >= %(t0)s AND time < %(t1)s
 GROUP BY 1 ORDER BY 1
 """  # noqa: S608 (constant fragments, bound values)
 
 INCLUDED_PER_MINUTE = f"""
-SELECT {_MINUTE.format(col="block_received")} AS minute, count(*)
+SELECT {_MINUTE.format(col="block_received")} AS minute,
+       count(*) FILTER (WHERE {_LOAD.format(col="memo")}),
+       count(*) FILTER (WHERE NOT {_LOAD.format(col="memo")})
 FROM block_txs
 WHERE deployment_id = %(d)s AND block_received >= %(t0)s AND block_received < %(t1)s
 GROUP BY 1 ORDER BY 1
@@ -135,25 +150,41 @@ POOL_EVENTS_PER_MINUTE, POOL_EVENTS_PER_MINUTE_BY_NAME = _traces(_POOL_EVENTS, "
 POOL_REJECTIONS, POOL_REJECTIONS_BY_NAME = _traces(_POOL_REJECTIONS, "tx_traces")
 SNARK_EVENTS, SNARK_EVENTS_BY_NAME = _traces(_SNARK_EVENTS, "sw_traces")
 
-# Seen in the window, and of those, included (at any time) and with which result.
-LOAD_TOTALS = """
-SELECT count(*) AS seen,
-       count(b.hash) AS included,
-       count(*) FILTER (WHERE b.result = 'Failed') AS failed,
-       count(*) FILTER (WHERE u.type <> 'payment') AS zkapps
-FROM unique_txs u
-LEFT JOIN block_txs b ON b.hash = u.hash AND b.deployment_id = u.deployment_id
-WHERE u.deployment_id = %(d)s AND u.time >= %(t0)s AND u.time < %(t1)s
-"""
+# Achieved throughput: load transactions included while the load ran ([l0, l1), exact times).
+LOAD_INCLUDED_WHILE_RUNNING = f"""
+SELECT count(*)
+FROM block_txs
+WHERE deployment_id = %(d)s AND block_received >= greatest(%(t0)s, %(l0)s)
+  AND block_received < least(%(t1)s, %(l1)s) AND {_LOAD.format(col="memo")}
+"""  # noqa: S608 (constant fragments, bound values)
 
-_LATENCY = """
+# Load seen in the window, and of those, included (at any time) and with which result; then the
+# other transactions (funding and anything not of the run's load) seen and of those included.
+LOAD_TOTALS = f"""
+WITH seen AS (
+  SELECT u.type, b.hash AS included, b.result, {_LOAD.format(col="u.memo")} AS load
+  FROM unique_txs u
+  LEFT JOIN block_txs b ON b.hash = u.hash AND b.deployment_id = u.deployment_id
+  WHERE u.deployment_id = %(d)s AND u.time >= %(t0)s AND u.time < %(t1)s
+)
+SELECT count(*) FILTER (WHERE load) AS seen,
+       count(included) FILTER (WHERE load) AS included,
+       count(*) FILTER (WHERE load AND result = 'Failed') AS failed,
+       count(*) FILTER (WHERE load AND type <> 'payment') AS zkapps,
+       count(*) FILTER (WHERE NOT load) AS other_seen,
+       count(included) FILTER (WHERE NOT load) AS other_included
+FROM seen
+"""  # noqa: S608 (constant fragments, bound values)
+
+_LATENCY = f"""
 WITH lat AS (
   SELECT u.time, extract(epoch FROM b.block_received - u.time)::float8 AS s
   FROM unique_txs u
   JOIN block_txs b ON b.hash = u.hash AND b.deployment_id = u.deployment_id
   WHERE u.deployment_id = %(d)s AND u.time >= %(t0)s AND u.time < %(t1)s
+    AND {_LOAD.format(col="u.memo")}
 )
-"""
+"""  # noqa: S608 (constant fragments, bound values)
 
 LATENCY = (
     _LATENCY
@@ -176,18 +207,23 @@ FROM lat GROUP BY 1 ORDER BY 1
 """  # noqa: S608 (constant fragments, bound values)
 )
 
+# A consumer that restarts reads its node's log again and writes a second `block_trace` row for a
+# block it already traced (ITC src/persistent_registry.ml:20 keeps the block→trace map in memory
+# only), so each (node, block) counts once: its first row (lowest `block_trace_id`).
 _PRODUCED = """
 WITH produced AS (
-  SELECT block_id, node_name AS producer, trace_completed_at AS at
+  SELECT DISTINCT ON (block_id) block_id, node_name AS producer, trace_completed_at AS at
   FROM block_trace
   WHERE deployment_id = %(d)s AND source = 'Internal' AND status = 'Success'
     AND block_id <> '0' AND trace_started_at >= %(e0)s AND trace_started_at < %(e1)s
+  ORDER BY block_id, block_trace_id
 ),
 received AS (
-  SELECT r.node_name, r.trace_started_at - p.at AS delay
+  SELECT DISTINCT ON (r.node_name, r.block_id) r.node_name, r.trace_started_at - p.at AS delay
   FROM produced p
   JOIN block_trace r ON r.block_id = p.block_id AND r.deployment_id = %(d)s
   WHERE r.source = 'External' AND r.node_name <> p.producer AND r.trace_started_at > 0
+  ORDER BY r.node_name, r.block_id, r.block_trace_id
 )
 """
 
@@ -215,10 +251,18 @@ FROM received
 """
 )
 
+# A block counts when it was produced inside the window: its production time is its earliest
+# trace in the deployment (the producer's `Begin_block_production` when a producer of ours made
+# it, else the first node to receive it), not when some node happened to receive it.
 _BLOCKS = """
-FROM block_trace
-WHERE deployment_id = %(d)s AND status = 'Success' AND block_id <> '0'
-  AND blockchain_length > 0 AND trace_started_at >= %(e0)s AND trace_started_at < %(e1)s
+FROM (
+  SELECT block_id, min(blockchain_length) AS blockchain_length, min(global_slot) AS global_slot
+  FROM block_trace
+  WHERE deployment_id = %(d)s AND status = 'Success' AND block_id <> '0'
+    AND blockchain_length > 0 AND trace_started_at > 0
+  GROUP BY block_id
+  HAVING min(trace_started_at) >= %(e0)s AND min(trace_started_at) < %(e1)s
+) blocks
 """
 
 BLOCKS_PER_PRODUCER = """
@@ -283,7 +327,7 @@ GROUP BY 1 ORDER BY 2 DESC, 1
 # Blocks a node had to fetch by catch-up instead of gossip: the database's trace of a node
 # falling out of sync (source `Catchup` on `To_download`, 002 block_trace_update_source_trigger).
 CATCHUP_PER_NODE = """
-SELECT node_name, count(*),
+SELECT node_name, count(DISTINCT block_id),
        min(trace_started_at), max(trace_started_at)
 FROM block_trace
 WHERE deployment_id = %(d)s AND source = 'Catchup'
@@ -292,19 +336,35 @@ GROUP BY 1 ORDER BY 2 DESC, 1
 """
 
 
+def load_memo_patterns(experiment_names: Iterable[str]) -> list[str]:
+    """PostgreSQL regular expressions matching the memos of the load of these `experimentName`s:
+    `{experimentName}-<batch>-<i>` (see the module docstring), the name matched literally."""
+    patterns = []
+    for name in sorted(set(experiment_names)):
+        literal = "".join(c if c.isalnum() else "\\" + c for c in name)
+        patterns.append(f"^{literal}-[0-9]+-[0-9]+$")
+    return patterns
+
+
 @dataclass(frozen=True)
 class Scope:
     deployment_id: int
     start: datetime
     end: datetime
+    experiment_names: tuple[str, ...] = ()
+    load_span: tuple[datetime, datetime] | None = None  # first load start, last load end
 
     def params(self) -> dict[str, Any]:
+        l0, l1 = self.load_span or (self.start, self.end)
         return {
+            "l0": l0,
+            "l1": l1,
             "d": self.deployment_id,
             "t0": self.start,
             "t1": self.end,
             "e0": self.start.timestamp(),
             "e1": self.end.timestamp(),
+            "load": load_memo_patterns(self.experiment_names),
         }
 
 
@@ -335,7 +395,9 @@ def collect(conn: psycopg.Connection, scope: Scope) -> dict[str, Any]:
     pool_sql = POOL_EVENTS_PER_MINUTE_BY_NAME if exclusive else POOL_EVENTS_PER_MINUTE
     rejections_sql = POOL_REJECTIONS_BY_NAME if exclusive else POOL_REJECTIONS
     snark_sql = SNARK_EVENTS_BY_NAME if exclusive else SNARK_EVENTS
-    seen, included, failed, zkapps = one(LOAD_TOTALS)
+    seen, included, failed, zkapps, other_seen, other_included = one(LOAD_TOTALS)
+    seen_pm = rows(SEEN_PER_MINUTE)
+    included_pm = rows(INCLUDED_PER_MINUTE)
     pool: dict[int, dict[str, int]] = {}
     for minute, action, count in rows(pool_sql):
         pool.setdefault(minute, {})[action] = count
@@ -346,8 +408,13 @@ def collect(conn: psycopg.Connection, scope: Scope) -> dict[str, Any]:
     return {
         "scoping": "node names" if exclusive else "checkpoint join",
         "load": {
-            "seenPerMinute": {m: c for m, c in rows(SEEN_PER_MINUTE)},
-            "includedPerMinute": {m: c for m, c in rows(INCLUDED_PER_MINUTE)},
+            "seenPerMinute": {m: c for m, c, _ in seen_pm if c},
+            "includedPerMinute": {m: c for m, c, _ in included_pm if c},
+            "otherSeenPerMinute": {m: c for m, _, c in seen_pm if c},
+            "otherIncludedPerMinute": {m: c for m, _, c in included_pm if c},
+            "includedWhileRunning": one(LOAD_INCLUDED_WHILE_RUNNING)[0],
+            "otherSeen": other_seen,
+            "otherIncluded": other_included,
             "poolEventsPerMinute": pool,
             "rejections": [{"reason": r, "count": c} for r, c in rows(rejections_sql)],
             "seen": seen,

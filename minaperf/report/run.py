@@ -25,11 +25,35 @@ class RunDirError(ValueError):
     """The run directory is missing or unreadable; the message names the file and the fix."""
 
 
-def parse_time(value: Any) -> datetime | None:
-    """An RFC 3339 time as Go prints it (up to 9 fractional digits) or as the runner writes it."""
+def parse_time(value: Any, where: str | None = None) -> datetime | None:
+    """An RFC 3339 time as Go prints it (up to 9 fractional digits) or as the runner writes it.
+
+    With `where` (the file and field it came from), a time without a zone is bad input: which
+    instant it means is unknown, so RunDirError names it. Without, such a time reads as none."""
     if not isinstance(value, str) or not value:
         return None
-    return rundir._parse_time(value)
+    parsed = rundir._parse_time(value)
+    if parsed is not None and parsed.tzinfo is None:
+        if where is not None:
+            raise RunDirError(
+                f"--run: {where}: time {value[:40]!r} has no zone; write it as RFC 3339 "
+                "with 'Z' or an offset"
+            )
+        return None
+    return parsed
+
+
+def read_text(path: Path) -> str:
+    """A run file's text; RunDirError when it is not UTF-8 (one line naming the file)."""
+    try:
+        return path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise RunDirError(
+            f"--run: {path} is not UTF-8 text (byte {error.start}); restore the file "
+            "`experiment run` wrote"
+        ) from None
+    except OSError as error:
+        raise RunDirError(f"--run: cannot read {path} ({error.strerror})") from None
 
 
 @dataclass
@@ -70,6 +94,7 @@ class RunStory:
     steps: list[StepStory]
     load: list[LoadSpan]
     step_tps: dict[int, float]
+    experiment_names: tuple[str, ...]
     receipts_issued: int
     receipts_stopped: int
     stops: list[dict[str, Any]]
@@ -80,6 +105,13 @@ class RunStory:
         """When the run's effect ended: the last of its finish and its scheduled load."""
         ends = [self.finished or self.started, *(span.end for span in self.load)]
         return max(ends)
+
+    @property
+    def load_span(self) -> tuple[datetime, datetime] | None:
+        """From the first receipt's start to the last receipt's end (stop or planned end)."""
+        if not self.load:
+            return None
+        return min(s.start for s in self.load), max(s.end for s in self.load)
 
     def scheduled_per_minute(self, start: datetime, minutes: int) -> list[float]:
         """Transactions scheduled in each minute from `start`: tps x seconds of overlap."""
@@ -128,6 +160,7 @@ class RunStory:
                 }
                 for span in self.load
             ],
+            "experimentNames": list(self.experiment_names),
             "receiptsIssued": self.receipts_issued,
             "receiptsStopped": self.receipts_stopped,
             "stops": [
@@ -145,6 +178,8 @@ def _step_starts(log_path: Path) -> tuple[dict[int, datetime], list[str]]:
     errors: list[str] = []
     if not log_path.is_file():
         return starts, errors
+    # stderr carries whatever the orchestrator and its libraries print: a stray byte is kept
+    # as U+FFFD rather than failing the report (script.jsonl / stdout.jsonl must be UTF-8)
     for raw in log_path.read_text(errors="replace").splitlines():
         stamp = parse_time(raw.split("\t", 1)[0].strip())
         if is_error_line(raw):
@@ -168,16 +203,25 @@ def read_run(directory: Path) -> RunStory:
         state = rundir.RunState.load(directory).data  # shape-checked like `experiment status`
     except (OSError, ValueError) as error:
         raise RunDirError(str(error).splitlines()[0]) from error
-    started = parse_time(state.get("started"))
+    state_file = directory / rundir.STATE_FILE
+    started = parse_time(state.get("started"), f"{state_file} `started`")
     if started is None:
-        raise RunDirError(f"--run: {directory / rundir.STATE_FILE} has no valid `started` time")
-    finished = parse_time(state.get("finished"))
+        raise RunDirError(f"--run: {state_file} has no valid `started` time")
+    finished = parse_time(state.get("finished"), f"{state_file} `finished`")
 
     script_path = directory / rundir.SCRIPT_FILE
-    script = parse_script(script_path.read_text()) if script_path.is_file() else None
+    script = parse_script(read_text(script_path)) if script_path.is_file() else None
+    stdout_path = directory / rundir.STDOUT_FILE
+    if stdout_path.is_file():
+        read_text(stdout_path)  # bad bytes end here as one line, not inside the readers below
+    outputs = rundir.read_outputs(stdout_path)
     declared: list[Any] = state["steps"] if isinstance(state.get("steps"), list) else []
     by_index = {s.index: s for s in script.steps} if script else {}
     starts, errors = _step_starts(directory / rundir.STDERR_FILE)
+    for index, at in state.get(rundir.STEP_TIMES, {}).items():  # the runner's own clock
+        when = parse_time(at, f"{state_file} `{rundir.STEP_TIMES}.{index}`")
+        if when is not None:
+            starts.setdefault(int(index), when)
     started_set = {i for i in state.get("stepsStarted", []) if isinstance(i, int)}
     outcome = str(state.get("outcome") or "unknown")
     steps: list[StepStory] = []
@@ -212,38 +256,54 @@ def read_run(directory: Path) -> RunStory:
     issued = rundir.all_receipts(directory, state)
     stops = [s for s in state.get("stops", []) if isinstance(s, dict)]
     stop_time: dict[tuple[str, str], datetime] = {}  # run.json before per-receipt states
-    for stop in stops:
-        when = parse_time(stop.get("finished")) or parse_time(stop.get("started"))
+    for number, stop in enumerate(stops):
+        where = f"{state_file} `stops[{number}]`"
+        when = parse_time(stop.get("finished"), where) or parse_time(stop.get("started"), where)
         if stop.get("ok") and when is not None:
             for receipt in stop.get("receipts") or []:
                 stop_time.setdefault(rundir.receipt_key(receipt), when)
+    # The script's own `stop` steps end their receipts' load when they begin, once the step
+    # finished (the next step began), as the runner counts them stopped (runner.py).
+    script_stop: dict[tuple[str, str], datetime] = {}
+    for index, keys in rundir.script_stops(script.steps if script else [], outputs).items():
+        when = starts.get(index)
+        if when is not None and (index + 1 in started_set or index + 1 in starts):
+            for key in keys:
+                script_stop[key] = min(script_stop.get(key, when), when)
 
     load: list[LoadSpan] = []
     step_tps: dict[int, float] = {}
+    names: set[str] = set()
     for step in steps:
         tps, duration = step.params.get("tps"), step.params.get("durationMin")
         mine = [r for r in issued if r.get("step") == step.index]
         if step.action not in LOAD_ACTIONS or not mine:
             continue
+        if isinstance(step.params.get("experimentName"), str):
+            names.add(step.params["experimentName"])
         if isinstance(tps, bool) or not isinstance(tps, int | float):
             continue
         if isinstance(duration, bool) or not isinstance(duration, int):
             continue
         step_tps[step.index] = float(tps)
         for receipt in mine:
-            start = parse_time(receipt.get("time"))
+            start = parse_time(receipt.get("time"), f"receipt {receipt.get('handle')} `time`")
             if start is None:
                 continue
             planned_end = start + timedelta(minutes=duration)
             fate = rundir.receipt_state(state, receipt)
             key = rundir.receipt_key(receipt)
-            end = planned_end
+            ends = [planned_end]
             if fate["state"] == "stopped":
                 recorded = state.get("receiptStates", {}).get(" ".join(key))
                 at = recorded.get("at") if isinstance(recorded, dict) else None
-                stopped_at = parse_time(at) or stop_time.get(key)
-                if stopped_at is not None:
-                    end = max(start, min(planned_end, stopped_at))
+                where = f"{state_file} `receiptStates` of {' '.join(key)}"
+                stopped_at = parse_time(at, where) or stop_time.get(key)
+                ends += [stopped_at] if stopped_at is not None else []
+            if key in script_stop:
+                ends.append(script_stop[key])
+                fate = {"state": "stopped"}
+            end = max(start, min(ends))
             load.append(
                 LoadSpan(
                     step=step.index,
@@ -255,7 +315,12 @@ def read_run(directory: Path) -> RunStory:
                     state=str(fate["state"]),
                 )
             )
-    stopped_count = sum(1 for r in issued if rundir.receipt_state(state, r)["state"] == "stopped")
+    stopped_count = sum(
+        1
+        for r in issued
+        if rundir.receipt_state(state, r)["state"] == "stopped"
+        or rundir.receipt_key(r) in script_stop
+    )
     return RunStory(
         directory=directory,
         outcome=outcome,
@@ -266,6 +331,7 @@ def read_run(directory: Path) -> RunStory:
         steps=steps,
         load=load,
         step_tps=step_tps,
+        experiment_names=tuple(sorted(names)),
         receipts_issued=len(issued),
         receipts_stopped=stopped_count,
         stops=stops,

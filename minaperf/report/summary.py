@@ -11,11 +11,36 @@ import math
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from minaperf.orchestrator.restarts import last_termination
 from minaperf.outputs import StackOutputs
 from minaperf.report.run import RunStory
 
 SUMMARY_VERSION = 1
 NO_DATA = "no data"
+SECTIONS = ("load", "latency", "propagation", "production", "snark", "health")
+"""A report with any of these sections without data is incomplete (`complete: false`)."""
+
+# Headline figures: (section, key, label, unit) — the page's headlines, the --compare table and
+# the names a verdict's limits use (minaperf/report/verdict.py).
+HEADLINES: tuple[tuple[str, str, str, str], ...] = (
+    ("load", "scheduled", "transactions scheduled", ""),
+    ("load", "seen", "transactions seen in pools", ""),
+    ("load", "included", "transactions included", ""),
+    ("load", "achievedTps", "achieved TPS", "tx/s"),
+    ("load", "shareIncluded", "share of seen included", "%"),
+    ("latency", "p50", "inclusion latency p50", "s"),
+    ("latency", "p90", "inclusion latency p90", "s"),
+    ("latency", "p99", "inclusion latency p99", "s"),
+    ("latency", "max", "inclusion latency max", "s"),
+    ("propagation", "p50", "block propagation p50", "s"),
+    ("propagation", "p90", "block propagation p90", "s"),
+    ("production", "blocks", "blocks (all forks)", ""),
+    ("production", "slotFillRate", "slots filled", "%"),
+    ("production", "orphans", "orphaned blocks", ""),
+    ("snark", "produced", "snark works", ""),
+    ("snark", "requestToProofP50", "snark request→proof p50", "s"),
+    ("health", "restartsTotal", "node restarts", ""),
+)
 
 
 def ratio(numerator: float | None, denominator: float | None) -> float | None:
@@ -58,6 +83,7 @@ def build_summary(
     outputs: StackOutputs | None,
     deployment: dict[str, Any] | None,
     generated: datetime,
+    restarts: tuple[list[dict[str, Any]] | None, str] = (None, "no snapshot was taken"),
 ) -> dict[str, Any]:
     minutes = max(1, math.ceil((end - start).total_seconds() / 60))
     summary: dict[str, Any] = {
@@ -78,7 +104,10 @@ def build_summary(
         raw.get("production"), outputs, end - start, missing, raw.get("propagation")
     )
     summary["snark"] = _snark(raw.get("snark"), missing)
-    summary["health"] = _health(raw.get("health"), outputs, start, missing)
+    summary["health"] = _health(raw.get("health"), outputs, start, missing, restarts)
+    empty = [name for name in SECTIONS if summary[name]["status"] == NO_DATA]
+    summary["complete"] = not empty
+    summary["incomplete"] = [f"{name}: {summary[name]['note']}" for name in empty]
     return summary
 
 
@@ -91,6 +120,7 @@ def _load(
     seen_pm = raw.get("seenPerMinute", {})
     incl_pm = raw.get("includedPerMinute", {})
     pool_pm = raw.get("poolEventsPerMinute", {})
+    other_seen_pm = raw.get("otherSeenPerMinute", {})
     per_minute = [
         {
             "minute": m,
@@ -100,20 +130,17 @@ def _load(
             "poolReceived": pool_pm.get(m, {}).get("received", 0),
             "poolAccepted": pool_pm.get(m, {}).get("accepted", 0),
             "poolRejected": pool_pm.get(m, {}).get("rejected", 0),
+            "otherSeen": other_seen_pm.get(m, 0),
         }
         for m in range(minutes)
     ]
     included = sum(incl_pm.values())
     seen = raw.get("seen", 0)
-    if story.load:  # achieved TPS over the load itself, not the set-up steps before it
-        lo = min(s.start for s in story.load)
-        hi = max(s.end for s in story.load)
-        first = max(0, math.floor((lo - start).total_seconds() / 60))
-        last = min(minutes, math.ceil((hi - start).total_seconds() / 60))
-        load_included = sum(incl_pm.get(m, 0) for m in range(first, last))
-        load_seconds = (last - first) * 60
-    else:
-        load_included, load_seconds = included, minutes * 60
+    # Achieved TPS over the load itself (first receipt to last stop or planned end, to the
+    # second), not the set-up steps before it nor whole minutes around it.
+    span = story.load_span
+    load_seconds = (span[1] - span[0]).total_seconds() if span else minutes * 60
+    load_included = raw.get("includedWhileRunning", included)
     has_data = bool(seen or included or total_scheduled)
     note = missing if raw == {} else "no transactions were scheduled, seen or included"
     return _section(
@@ -127,7 +154,15 @@ def _load(
             "includedOfSeen": raw.get("includedOfSeen", 0),
             "failedOfSeen": raw.get("failedOfSeen", 0),
             "zkappsOfSeen": raw.get("zkappsOfSeen", 0),
+            "includedWhileRunning": load_included,
+            "loadSeconds": load_seconds,
             "achievedTps": ratio(load_included, load_seconds),
+            "experimentNames": list(story.experiment_names),
+            "other": {
+                "note": "funding and every transaction without the load's memo; not load",
+                "seen": raw.get("otherSeen", 0),
+                "included": raw.get("otherIncluded", 0),
+            },
             "shareIncluded": ratio(raw.get("includedOfSeen"), seen),
             "shareOfScheduled": ratio(included, total_scheduled),
             "rejections": raw.get("rejections", []),
@@ -251,29 +286,65 @@ def _snark(raw: dict[str, Any] | None, missing: str) -> dict[str, Any]:
 
 
 def _health(
-    raw: dict[str, Any] | None, outputs: StackOutputs | None, start: datetime, missing: str
+    raw: dict[str, Any] | None,
+    outputs: StackOutputs | None,
+    start: datetime,
+    missing: str,
+    kube: tuple[list[dict[str, Any]] | None, str],
 ) -> dict[str, Any]:
+    """Restarts from Kubernetes (minaperf/report/restarts.py), else from upstream's
+    `node_restarts` table when something wrote it, else "not recorded"; catch-up from traces."""
     raw = raw or {}
-    restarts = raw.get("restarts", [])
+    rows, how = kube
+    db_restarts = raw.get("restarts", [])
     catchup = raw.get("catchupPerNode", [])
-    labels = node_labels(outputs, [r["node"] for r in restarts] + [c["node"] for c in catchup])
+    labels = node_labels(outputs, [r["node"] for r in db_restarts] + [c["node"] for c in catchup])
+    events = []
+    if rows is not None:  # one source of restarts: Kubernetes when it could be read
+        source = "kubernetes"
+        per_node = {r["node"]: r["restarts"] for r in rows if r["restarts"]}
+        for r in rows:
+            at = last_termination(r)
+            if r["restarts"] and at is not None and at >= start:
+                events.append(
+                    {
+                        "node": r["node"],
+                        "label": r["node"],
+                        "time": at,
+                        "reason": r["lastReason"],
+                        "code": r["lastExitCode"],
+                    }
+                )
+    elif db_restarts:
+        source, how = "node_restarts table", "upstream's node_restarts table (experiments-api)"
+        per_node = raw.get("restartsPerNode", {})
+        events = [
+            {
+                "node": r["node"],
+                "label": labels[r["node"]],
+                "time": r["time"],
+                "reason": r["reason"],
+                "code": r["code"],
+            }
+            for r in db_restarts
+        ]
+    else:
+        source, per_node = None, {}
     note = missing if not raw else "no restarts and no catch-up recorded in the window"
     return _section(
-        bool(raw),
+        bool(raw) or rows is not None,
         note,
         {
+            "restartsRecorded": source is not None,
+            "restartSource": source,
+            "restartsHow": how,
+            "restartsTotal": sum(per_node.values()) if source is not None else None,
+            "restartsPerNode": per_node,
+            "restartNodes": rows or [],
             "restarts": [
-                {
-                    "node": r["node"],
-                    "label": labels[r["node"]],
-                    "time": iso(r["time"]),
-                    "minute": (r["time"] - start).total_seconds() / 60,
-                    "reason": r["reason"],
-                    "code": r["code"],
-                }
-                for r in restarts
+                {**e, "time": iso(e["time"]), "minute": (e["time"] - start).total_seconds() / 60}
+                for e in sorted(events, key=lambda e: e["time"])
             ],
-            "restartsPerNode": raw.get("restartsPerNode", {}),
             "catchup": [{**c, "label": labels[c["node"]]} for c in catchup],
             "syncStatus": "not recorded in the database; catch-up blocks per node stand in",
         },

@@ -7,8 +7,8 @@ import os
 import sys
 from pathlib import Path
 
-from minaperf.orchestrator import runner, stopping
-from minaperf.orchestrator.rundir import STATE_FILE, RunState, status_report
+from minaperf.orchestrator import restarts, runner, stopping
+from minaperf.orchestrator.rundir import STATE_FILE, RunState, now_iso, status_report
 from minaperf.orchestrator.targets import LocalTarget, PodTarget, Target, remote_run_dir
 from scripts.experiment_cli.common import (
     EXIT_BAD_INPUT,
@@ -60,11 +60,17 @@ def cmd_run(args: argparse.Namespace) -> int:
             ws.orchestrator_exec,
         )
     config = orchestrator_config(outputs, target.run_dir())
+    # daemon restarts before and after, for the report (minaperf/report/restarts.py)
+    before = restarts.take(kubectl(args), outputs.namespace, outputs.nodes, now_iso())
     try:
         return runner.ExperimentRunner(out_dir, target).run(script, text, str(script_path), config)
     except RuntimeError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    finally:
+        if out_dir.is_dir():
+            after = restarts.take(kubectl(args), outputs.namespace, outputs.nodes, now_iso())
+            restarts.save(out_dir, [before, after])
 
 
 def cmd_stop(args: argparse.Namespace) -> int:

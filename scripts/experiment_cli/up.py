@@ -39,6 +39,7 @@ from minaperf.orchestrator import readiness, stopping
 from minaperf.orchestrator.rundir import STATE_FILE
 from minaperf.orchestrator.script import lint_script
 from minaperf.outputs import parse_outputs
+from minaperf.report.verdict import EXIT_INCOMPLETE
 from scripts.experiment_cli import runs, wait
 from scripts.experiment_cli.common import EXIT_BAD_INPUT, CliError, validation_message
 
@@ -372,6 +373,10 @@ class Experiment:
             stdout=_stderr_fd(),
             check=False,
         )
+        if result.returncode == EXIT_INCOMPLETE:
+            raise StepFailedError(
+                "report incomplete: a section had no data (its summary.json lists which)"
+            )
         if result.returncode != 0:
             raise StepFailedError(f"report exited {result.returncode}")
         found = sorted(self.run_dir.rglob("report.html"))

@@ -19,8 +19,9 @@ from dataclasses import dataclass
 
 from minaperf.gcp_api import GcpApi
 from minaperf.keys.itn import ItnKey
-from minaperf.orchestrator import access, readiness, traces, workers
+from minaperf.orchestrator import access, readiness, restarts, traces, workers
 from minaperf.orchestrator.config import default_run_dir
+from minaperf.orchestrator.rundir import now_iso
 from minaperf.outputs import StackOutputs
 from scripts.experiment_cli.common import CliError, kubectl, orchestrator_config, stack_outputs
 
@@ -116,6 +117,8 @@ def cmd_wait(args: argparse.Namespace) -> int:
     except readiness.CheckFailedError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    snapshot = restarts.take(kubectl_exe, outputs.namespace, outputs.nodes, now_iso())
+    print(restarts.describe(snapshot), file=sys.stderr)
     if sweep.ready:
         extra = f" and {len(sweep.checks)} cluster check(s) ok" if sweep.checks else ""
         print(f"all {len(sweep.nodes)} nodes ready{extra}")

@@ -2,7 +2,8 @@
 
 It reads the stack outputs the way the real report does (`pulumi stack output --show-secrets`,
 so the stack must still be up), then writes `<run>/report/report.html`. FAKE_REPORT_FAIL=1 makes
-it fail like a report that cannot reach PostgreSQL.
+it fail like a report that cannot reach PostgreSQL; FAKE_REPORT_INCOMPLETE=1 writes the report and
+exits 3 like one whose sections had no data (scripts/report.py, minaperf/report/verdict.py).
 """
 
 import argparse
@@ -24,3 +25,6 @@ if __name__ == "__main__":
     out = Path(args.run) / "report"
     out.mkdir(parents=True, exist_ok=True)
     (out / "report.html").write_text(f"<html>{outputs.experiment}</html>")
+    if os.environ.get("FAKE_REPORT_INCOMPLETE"):
+        print("incomplete: latency: no transaction was both seen and included", file=sys.stderr)
+        sys.exit(3)

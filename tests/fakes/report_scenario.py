@@ -78,7 +78,7 @@ def write_run(directory: Path, t0: datetime) -> Path:
             {
                 "action": "payments",
                 "params": {
-                    "experimentName": "exp",
+                    "experimentName": "exp-0",
                     "tps": 2,
                     "minTps": 1,
                     "durationMin": 5,

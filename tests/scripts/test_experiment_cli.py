@@ -9,12 +9,14 @@ import stat
 import subprocess
 import sys
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from minaperf.keys.itn import ItnKey
 from minaperf.outputs import parse_outputs
+from minaperf.report.run import read_run
 from scripts import experiment
 from tests.fakes.outputs_fixture import (
     GENESIS,
@@ -150,6 +152,19 @@ def test_clean_run_with_its_own_stop(env: dict) -> None:
     assert len(stop_records(env)) == 1  # only the script's own stop; the runner had nothing left
     assert stat.S_IMODE((out / "orchestrator-config.json").stat().st_mode) == 0o600
     assert "Performing step payments (1)" in (out / "orchestrator.log").read_text()
+    # the runner's clock for every step it saw begin: the report ends script-stopped load there
+    assert sorted(state["stepsStartedAt"], key=int) == [
+        str(i) for i in sorted(state["stepsStarted"])
+    ]
+    story = read_run(out)
+    stop_at = datetime.fromisoformat(state["stepsStartedAt"]["3"].replace("Z", "+00:00"))
+    assert [span.state for span in story.load] == ["stopped"] * 3
+    # ended when the stop step began: the orchestrator's log stamp, just before the runner saw it
+    assert all(timedelta(0) <= stop_at - span.end < timedelta(seconds=2) for span in story.load)
+    # a daemon-restart snapshot before and after the run, each read or saying why not
+    snapshots = json.loads((out / "restarts.json").read_text())["snapshots"]
+    assert len(snapshots) == 2
+    assert all("nodes" in snap or snap["error"] for snap in snapshots)
     assert (out / "orchestrator-logfile.log").exists()  # the config's logFile, in the run dir
     assert ORCHESTRATOR_KEY not in result.stdout + result.stderr
     assert "step 1/3: payments" in result.stderr
@@ -368,9 +383,12 @@ def test_run_in_the_pod_through_kubectl_exec(env: dict) -> None:
     assert result.returncode == 1, result.stderr
     calls = [json.loads(x) for x in (env["tmp"] / "kubectl.jsonl").read_text().splitlines()]
     assert all(ORCHESTRATOR_KEY not in " ".join(c) for c in calls)
+    reads = [c for c in calls if c[:2] == ["get", "pods"]]  # daemon restarts before and after
+    assert reads == [["get", "pods", "-n", "exp1", "-o", "json"]] * 2
     assert all(
         c[:8] == ["exec", "-i", "-n", "exp1", "orchestrator-0", "-c", "orchestrator", "--"]
         for c in calls
+        if c not in reads
     )
     remote = Path(json.loads((out / "run.json").read_text())["target"]["remoteDir"])
     assert remote.is_relative_to(env["tmp"] / "pod" / "runs")
@@ -419,6 +437,15 @@ def ready_network(env: dict):
 
 def test_wait_gate_all_ready(env: dict, ready_network, monkeypatch, capsys) -> None:
     _, pods = ready_network
+    listing = json.loads(pods.read_text())
+    listing["items"][1]["status"]["containerStatuses"] = [
+        {
+            "name": "mina",
+            "restartCount": 2,
+            "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}},
+        }
+    ]
+    pods.write_text(json.dumps(listing))
     monkeypatch.setenv("FAKE_KUBECTL_PODS", str(pods))
     code = experiment.main(
         [
@@ -435,6 +462,7 @@ def test_wait_gate_all_ready(env: dict, ready_network, monkeypatch, capsys) -> N
     captured = capsys.readouterr()
     assert code == 0, captured.err
     assert "all 2 nodes ready" in captured.out
+    assert "daemon restarts so far: n1 2 (last OOMKilled, exit 137)\n" in captured.err
 
 
 def test_wait_gate_times_out_naming_the_node(env: dict, ready_network, monkeypatch, capsys) -> None:

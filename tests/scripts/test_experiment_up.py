@@ -442,17 +442,29 @@ def test_report_runs_while_the_stack_is_up(
     world.assert_no_load_left()
 
 
+@pytest.mark.parametrize(
+    ("variable", "said"),
+    [
+        ("FAKE_REPORT_FAIL", "report exited 1"),
+        # exit 3: written, but a section had no data; not recorded as fine
+        ("FAKE_REPORT_INCOMPLETE", "report incomplete: a section had no data"),
+    ],
+)
 def test_failed_report_still_stops_and_destroys(
-    world: World, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    world: World,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    said: str,
 ) -> None:
     from scripts.experiment_cli import up
 
     monkeypatch.setattr(up, "REPORT_MODULE", "tests.fakes.fake_report")
-    monkeypatch.setenv("FAKE_REPORT_FAIL", "1")
+    monkeypatch.setenv(variable, "1")
     code = _in_process(world, monkeypatch, "--report", "--destroy-after")
     out = capsys.readouterr().out
     assert code == lifecycle.EXIT_REPORT_FAILED
-    assert "failed at report: report exited 1" in out
+    assert f"failed at report: {said}" in out
     world.assert_destroyed()
     world.assert_no_load_left()
 

@@ -62,7 +62,9 @@ def assert_self_contained(page: str) -> None:
 def _raw(conn: psycopg.Connection, run_dir: Path) -> dict[str, Any]:
     story = read_run(run_dir)
     start, end = story.started, story.window_end + timedelta(minutes=5)
-    db, note, deployment = read_database(conn, sc.EXPERIMENT, start, end)
+    db, note, deployment = read_database(
+        conn, sc.EXPERIMENT, start, end, story.experiment_names, story.load_span
+    )
     assert note is None
     assert db is not None
     assert deployment is not None
@@ -106,7 +108,7 @@ def test_shared_node_names_fall_back_to_the_exact_join(
         reused.snark_event("received", e + 135, [70, 71])
         story = read_run(run_dir)
         start, end = story.started, story.window_end + timedelta(minutes=5)
-        db, _, deployment = read_database(conn, sc.EXPERIMENT, start, end)
+        db, _, deployment = read_database(conn, sc.EXPERIMENT, start, end, ("exp-0",))
         assert db is not None
         assert deployment is not None
         assert deployment["newest"] == 3
