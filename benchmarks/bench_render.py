@@ -10,7 +10,8 @@ third of the bare import's time is collections and half a second or more is tear
 import is also timed the way render runs it, and both ratios are printed: the second says how
 far render is from its own floor.
 
-Figures measured before and after the render work, with the load: README "Render performance".
+Figures measured before and after the render work, with the load:
+CHANGELOG.md, "Render performance".
 """
 
 from __future__ import annotations

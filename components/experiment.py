@@ -216,7 +216,7 @@ class Experiment(pulumi.ComponentResource):
         return NetworkParts(uptime=uptime, mina=mina)
 
     def _services(self, ctx: ExperimentContext, network: NetworkParts) -> ServiceParts:
-        """PostgreSQL, the log fetchers and the log API. No dashboard: README "Trace path"."""
+        """PostgreSQL, the log fetchers and the log API. No dashboard: docs/trace-path.md."""
         name, opts = self._name, self._in_namespace
         postgres = Postgres(f"{name}-postgres", ctx, opts=opts)
         fetcher = LogFetcher(f"{name}-logs", ctx, postgres=postgres, opts=opts)

@@ -1,25 +1,8 @@
 """Who may open a connection to whom inside the experiment's namespace: deny, then allow flows.
 
-One `default-deny-ingress` policy selects every pod of the namespace, so a pod takes connections
-only from what a later policy lets in. `flows` lists every allowed connection with the reason it
-exists; each target workload gets one policy holding its flows. Workloads are matched by their
-`app.kubernetes.io/component` label alone (never by name or instance), so a component that runs
-several pods (a sharded log fetcher, many daemons) is covered by the same policy.
-
-Nothing reaches through the API-server proxy: it strips the signed ITN `Authorization` header
-(minaperf/orchestrator/access.py), so `scripts.experiment wait` and people use `kubectl
-port-forward`, where the kubelet connects inside the pod's own network namespace and no policy
-applies. So the control plane's range is never a source. A daemon's GraphQL port (unauthenticated,
-it can stop the node) is reached only by the orchestrator workspace, where `wait --direct` runs
-inside the cluster; the log fetcher's REST API (unauthenticated `POST /reset` and `/freeze`) and
-the log API by nothing but port-forwards; the fetcher has no Service.
-
-Egress is not restricted: the daemons may download proving keys they do not find locally, and
-PostgreSQL's init container fetches the pinned schema from GitHub; neither has a fixed address.
-
-Policies only take effect under a network plugin that enforces them: GKE Dataplane V2 on the
-`gke` platform (components/platform.py); on `kubernetes`, the cluster's CNI (Calico, Cilium...;
-kind's default kindnet does not enforce them).
+One `default-deny-ingress` policy, then one policy per target workload (matched by its
+`app.kubernetes.io/component` label) holding the flows in `flows`, each with its reason. Why each
+flow exists, and what nothing reaches: docs/security.md, "What reaches what, and why".
 """
 
 from __future__ import annotations

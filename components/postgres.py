@@ -1,26 +1,9 @@
 """PostgreSQL for the experiment's logs: reachable from outside, data kept.
 
-One server (a StatefulSet of one: never two pods on the data volume, even during a rollout)
-running the seed issue's settings (`services.postgres_server_args`, a 1 GiB memory-backed
-/dev/shm). The schema belongs to the log consumer project: an init container downloads the
-pinned files (`schema_pins`) and verifies their SHA-256 (`assets/pg-fetch-schema.sh`), and the
-image's initdb hook (`assets/pg-init.sh`) applies them on the first start only. The row the
-consumers need in `deployment` is written by the log fetcher pod (see `components.log_fetcher`).
-
-Credentials: a `RandomPassword` kept in state (stable across runs), published only in the
-Secret `postgres-credentials` (keys `password`, `uri`, `user`, `database`) and as secret outputs.
-
-Data:
-
-* `gke`: a `gcp.compute.Disk` (or `postgres.existingDisk`) bound statically through a
-  PersistentVolume (reclaim policy Retain) and the PVC `postgres-data`. With
-  `keepDataOnDestroy` (the default) Pulumi leaves the disk behind on `destroy`
-  (`retain_on_delete`); the `postgres.dataDisk` output names it, and `existingDisk` attaches it
-  to a later stack.
-* `kubernetes`: a dynamically provisioned PVC `postgres-data`, see `_kubernetes_claim`.
-
-External access: the LoadBalancer Service `postgres-external`, allowed only from
-`postgres.allowedCidrs` (default: `access.adminCidrs`); with no range at all it is not created.
+One server (a StatefulSet of one) with the seed issue's settings and the log consumer's pinned
+schema; credentials kept in state and published only as a Secret and secret outputs; the data on a
+kept disk (`gke`) or a claim (`kubernetes`); the external LoadBalancer only from
+`postgres.allowedCidrs`. Details: docs/database-access.md, "The server".
 """
 
 from __future__ import annotations

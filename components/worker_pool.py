@@ -1,21 +1,9 @@
 """Snark worker pool: bare GCE VMs with N worker processes each, or pods.
 
-On `gke` every server is a plain Debian VM (no containers) in the experiment's subnet, without a
-public address (egress through the experiment's Cloud NAT), running `processesPerServer`
-`mina internal snark-worker` processes under systemd. The VMs are a zonal managed instance group
-(MIG) built from one instance template: a Spot VM that GCE reclaims is deleted and the MIG
-recreates it when capacity returns (lifecycle policy REPAIR), so the pool heals itself during a
-48-72 hour run instead of losing workers until someone runs `pulumi up`. The startup script is
-rendered by `minaperf.worker_script` into the template's `startup-script` metadata; GCE runs it
-on every boot. A changed template (script, machine type, package) rolls the VMs one at a time.
-
-There is no autohealing health check on purpose: recreating a VM cannot fix what makes workers
-fail on a healthy VM (a wrong package, an unreachable coordinator), it would only loop. Each VM
-publishes its workers' state as guest attributes (`snark-worker-status.sh`) and
-`python -m scripts.experiment wait` reports it (minaperf/orchestrator/workers.py).
-
-On `kubernetes` (an existing cluster) the pool is a Deployment of `platform.workerPods` pods, each
-running `snark-worker-supervisor.sh` in the daemon image with `processesPerServer` processes.
+On `gke` a zonal managed instance group of Debian VMs from one instance template, each running
+`processesPerServer` `mina internal snark-worker` processes under systemd; on `kubernetes` a
+Deployment of worker pods. Why a MIG, and why no autohealing health check: docs/design.md,
+"Snark workers are a managed instance group (why MIG)".
 """
 
 from __future__ import annotations

@@ -528,8 +528,9 @@ class Images(_Model):
     # The only published tag whose recipe builds ITC with the log-saving fix af84d9c
     # (o1-labs/mina-perf-testing@7da1f2c load-tests-cluster/rebuild-dockers.sh:7,19-20, added in
     # ccf4616 with the submodule at ac5ae8a); `-persistence` dates from ITC cde858b, whose fetch
-    # loop discards every log. No public source gives its digest: README "Trace path"; the
-    # tagged defaults are pinned per stack by `python -m scripts.pin --write` (README "Images").
+    # loop discards every log. No public source gives its digest: docs/trace-path.md; the
+    # tagged defaults are pinned per stack by `python -m scripts.pin --write`
+    # (docs/security.md, "Images").
     log_fetcher: Image = Field(
         "o1labs/mina-perf-testing:internal-trace-consumer-2.0.0", alias="logFetcher"
     )
@@ -538,7 +539,7 @@ class Images(_Model):
     )
     # Digests of the multi-platform index, from docker-library/repo-info
     # (repos/postgres/remote/15.10-bookworm.md, repos/busybox/remote/1.36.1.md) and, for curl,
-    # as published in several independent public projects; see README "Images".
+    # as published in several independent public projects; see docs/security.md, "Images".
     postgres: Image = (
         "postgres:15.10-bookworm"
         "@sha256:06dd85a64e950719a3ee8435ce1bdc32b5f8acf406185d7ff875bcced5817165"
@@ -1142,8 +1143,8 @@ def is_secret_path(path: str) -> bool:
 
 
 REMOVED_KEYS = {
-    "dashboard": "removed: no dashboard image can show this deployment's traces (README "
-    "'Trace path'); delete the key",
+    "dashboard": "removed: no dashboard image can show this deployment's traces "
+    "(docs/trace-path.md, 'No dashboard'); delete the key",
     "images.dashboard": "removed with the dashboard; delete the key",
     "images.experimentsApi": "removed with the dashboard; delete the key",
 }
@@ -1181,7 +1182,7 @@ def _first_error(error: ValidationError) -> ConfigError:
     if detail["type"] == "extra_forbidden":
         message = REMOVED_KEYS.get(
             _wire_path(tuple(detail["loc"])),
-            "unknown key; check the spelling against the config reference in README.md",
+            "unknown key; check the spelling against the config reference in docs/config.md",
         )
     elif detail["type"] == "missing":
         message = "required key is missing"

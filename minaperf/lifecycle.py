@@ -4,7 +4,7 @@
 Each step ends ok, failed, interrupted or skipped; from those this module decides the exit code,
 whether the stack is destroyed, and the one summary printed at the end.
 
-Exit codes (README "One command: experiment up"):
+Exit codes (docs/cli.md, "experiment up: one command"):
   0   every step succeeded (and the stack was destroyed if --destroy-after);
   2   bad input, a missing `pulumi` CLI or passphrase, or preflight refused: nothing deployed;
   3   the stack could not be prepared or `up` failed (a stack locked by someone else included);

@@ -53,7 +53,7 @@ DEPLOYER_ROLES = (
     "roles/iam.serviceAccountUser",
     "roles/serviceusage.serviceUsageAdmin",
 )
-"""Roles that together grant what preflight asks for (README "First deploy on a new project")."""
+"""Roles that together grant what preflight asks for (docs/gcp-deploy.md, "Deployer roles")."""
 
 
 @dataclass(frozen=True)

@@ -1,24 +1,9 @@
 """What a config change would do, as `pulumi preview --diff` shows it, from two renders.
 
-Resources are matched by URN: a URN only in the new render is created, one only in the old is
-deleted, and one in both with different inputs is changed. A change replaces the resource (delete
-and create, or create then delete) when a changed input is one the provider cannot update in
-place; otherwise it is an update. The replace-on-change inputs below are the provider's own, for
-the resource types this program creates:
-
-- pulumi-kubernetes: `forceNewProperties` in pulumi/pulumi-kubernetes@94977969
-  provider/pkg/provider/diff.go:23 (metadata.name/namespace for every kind, :207; Secret and
-  ConfigMap data unless the provider is configured mutable, :28-33; `core` :85, `deployment`
-  :171, `statefulSet` :196).
-- pulumi-gcp bridges terraform-provider-google, so an input replaces when the Terraform schema
-  marks it `ForceNew` (hashicorp/terraform-provider-google@e03b7622, cited per type below).
-
-An input not listed is treated as an in-place update. Values masked as `[secret]` in either
-render compare equal: a masked secret cannot be compared.
-
-A resource's `ignoreChanges` paths are reset to the old render's values before comparing, as the
-engine does (pulumi/pulumi@1b594989 pkg/resource/deploy/step_generator.go:1267, :3076): a change
-there is never sent, and the diff lists it as ignored so nobody expects it to take effect.
+Resources are matched by URN; a changed input replaces the resource when the provider cannot
+update it in place (the replace-on-change inputs below, cited per provider and type), and a change
+under `ignoreChanges` is listed as ignored. The rules and citations: docs/cli.md,
+"How `--diff` decides".
 """
 
 from __future__ import annotations

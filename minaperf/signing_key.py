@@ -2,20 +2,8 @@
 
 One place for the repository and key URLs: the worker VM startup script gets them as settings
 (`minaperf.worker_script`), and `python -m scripts.pin` fetches the same key to print and pin its
-fingerprint (`workerPool.minaPackage.signingKeyFingerprint`).
-
-Upstream's newest install check fetches the binary keyring `https://$REPO/repo-signing-key.gpg`
-into a `.gpg` file apt reads (MinaProtocol/mina@19d3d5da62d8c8478c7e5cd512dd0f37910e74a4
-scripts/debian/verify-inside-docker/setup.sh:21-26); the older `repo-signing-key.asc` went through
-`apt-key add` (scripts/debian/verify.sh@002bc27079150313d2ac2acd19a26effd6608b58:71-72). apt takes
-a binary key in a file named `.gpg` and an armored one only as `.asc` (apt-key(8), "Supported
-keyring files").
-
-Which fingerprint counts (the VM script's `key_fingerprint` applies the same rule in awk): in
-`gpg --show-keys --with-colons`, the `fpr` record right after the one `pub` record (gnupg@89f6537
-doc/DETAILS:50-63: record types; :75-87 validity `r` revoked, `e` expired; :137-150 fields 6 and
-7, creation and expiry in seconds since the epoch; :170-173 field 10, `\\x3a`-quoted user ids). A
-file with more than one primary key, or a revoked or expired one, has no fingerprint.
+fingerprint (`workerPool.minaPackage.signingKeyFingerprint`). The rule and its sources:
+docs/design.md, "The worker package comes over HTTPS with a verified signature".
 """
 
 from __future__ import annotations

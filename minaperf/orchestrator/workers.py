@@ -1,27 +1,9 @@
 """The `wait` check for the snark worker pool: are the workers running and reaching the coordinator?
 
-Source of truth, chosen from what upstream offers:
-
-- The coordinator cannot tell: a snark worker dials the daemon anew for every RPC
-  (`Rpc.Connection.with_client` in MinaProtocol/mina src/lib/snark_worker/functor.ml, `dispatch`)
-  and the daemon keeps no list of workers, so neither its GraphQL nor its client port can count
-  them.
-- The worker itself knows: its log says how each RPC ended ("No jobs available", "... received
-  from ...", "Submitted completed SNARK work" vs "Error getting work"). On GCE each VM sums that
-  up every 30 s and publishes it as guest attributes (`snark-worker-status.sh`, namespace
-  `mina-workers`: configured, running, connected, version, updated). This module reads them with
-  Compute's `instances.getGuestAttributes` for every member that
-  `instanceGroupManagers.listManagedInstances` lists, so a VM the group is still (re)creating
-  is named too.
-- On the `kubernetes` platform the workers are pods: their Ready condition is the signal.
-
-The check reports "N/M worker processes running, K/M connected" and names every VM (or pod) that
-falls short and why. The group is created with `waitForInstances: false`, so a VM Compute refuses
-to create does not fail `pulumi up`: the group retries for ever. Each member's
-`lastAttempt.errors` says why; the check shows the latest error per missing VM (code and
-message) and waits on a transient one (stockout, quota), but raises `CheckFailedError` for a
-permanent one (an organization policy, a machine type the zone lacks). It raises
-`ClusterUnreachableError` when nothing can be asked at all (Compute refuses the credentials).
+On GCE each VM publishes its workers' state as guest attributes, read for every member the group
+lists; on `kubernetes` the worker pods' Ready condition. Why (the coordinator cannot count them):
+docs/design.md; creation errors: docs/gcp-deploy.md. Raises `CheckFailedError` for a permanent
+creation error and `ClusterUnreachableError` when Compute refuses the credentials.
 """
 
 from __future__ import annotations

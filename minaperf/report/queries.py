@@ -1,36 +1,9 @@
 """Every figure of the report, aggregated inside PostgreSQL over upstream's tables.
 
 Schema: o1-labs/mina-perf-testing@7da1f2c `load-tests-cluster/init-sql/` (pinned in
-minaperf/schema_pins.py; below "002:n" = 002-init-triggeres.sql line n). What the rows mean, from
-the log consumer that writes them (o1-labs/mina-internal-trace-consumer@46be56f, "ITC") and the
-triggers that derive the rest:
-
-- `block_trace`: one row per (node, block) a node's consumer saw (ITC src/persistent_registry.ml:20
-  add_block_trace, src/store.ml:430). `source` becomes `Internal` on `Begin_block_production` and
-  `External` on `External_block_received` (ITC src/block_tracing.ml:75; 002:543-570);
-  `trace_started_at` / `trace_completed_at` are the first / last main checkpoint in epoch seconds,
-  frozen once `Breadcrumb_integrated` sets `status = 'Success'` (002:472-490, 002:507-533). A
-  producer's trace takes the state hash as `block_id` (ITC src/persistent_registry.ml:76,
-  src/store.ml:460), so producer and receivers share `block_id`. Checkpoints outside any block go
-  to the node's trace with `block_id = '0'` (ITC src/internal_trace_consumer.ml:5).
-- `tx_traces` / `sw_traces`: one row per pool event per node, made by triggers from a gossip
-  checkpoint plus the control checkpoint carrying the diff (002:69, 002:167-230; 003:78, 003
-  sw_traces_add). They have no `deployment_id`: they are scoped through their checkpoint's
-  `block_trace` (`block_trace_checkpoint_id` is the control checkpoint's id, 002:167).
-- `unique_txs` (first sighting of each hash on any node, 002:325-348) and `block_txs` (earliest
-  time a block holding the hash reached any node, and its result, 002:288-315) carry
-  `deployment_id`; upstream's `txs` view joins them on hash and deployment for latency =
-  `block_received - time` (002:352-365).
-- `uniq_sws` (003:164-238), `sw_interruptions` (003:243-280), `node_restarts` (004) carry
-  `deployment_id`.
-
-Every query is scoped to one deployment and to the run's window; Python only formats results.
-
-The run's load is told apart from every other transaction by its memo, as upstream's
-`experiments` view does (002:368-386): the orchestrator gives each scheduler the memo prefix
-`{experimentName}-{batch}` (MPT orchestrator/src/payments.go:46, zkapp.go:80) and the daemon
-appends `-{i}` per transaction, so a load transaction's memo is `{experimentName}-<n>-<n>`.
-Funding (`fund-keys`) and anything else seen in the window is counted on its own line.
+minaperf/schema_pins.py; below "002:n" = 002-init-triggeres.sql line n). Every query is scoped to
+one deployment and to the run's window; the run's load is told apart by its memo. What each table's
+rows mean, with citations: docs/report.md, "Where the figures come from".
 """
 
 from __future__ import annotations

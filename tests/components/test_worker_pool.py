@@ -97,7 +97,7 @@ def test_dev_has_a_self_healing_group_of_two_worker_vms(dev: Rendered) -> None:
         "maxUnavailableFixed": 1,
     }
     assert manager["waitForInstances"] is False
-    # no autohealing health check: recreating cannot fix a failing worker (README)
+    # no autohealing health check: recreating cannot fix a failing worker (docs/design.md)
     assert "autoHealingPolicies" not in manager
     assert dev.of_type(INSTANCE) == []
 

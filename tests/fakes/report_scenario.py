@@ -222,7 +222,7 @@ EXPECTED: dict[str, Any] = {
 
 
 def load_demo(conn: psycopg.Connection, t0: datetime, seed: int = 7) -> None:
-    """A livelier run for the page test and README's screenshot (figures not hand-checked):
+    """A livelier run for the page test and the docs' screenshot (figures not hand-checked):
     the same run script, ~2 tx/s for 5 minutes seen by 2-4 nodes each, a block every 20 s
     slot that one of the producers wins, one fork, a few rejections, snark work, a restart."""
     import random

@@ -91,12 +91,12 @@ def test_a_dashboard_that_asks_for_nothing_is_a_warning(
 # (case id, config values, expected key path, a fragment of the reason)
 BAD_CONFIGS: list[tuple[str, dict[str, Any], str, str]] = [
     ("unknown top key", config(node={}), "node", "unknown key"),
-    ("removed dashboard", config(dashboard={"enabled": True}), "dashboard", "Trace path"),
+    ("removed dashboard", config(dashboard={"enabled": True}), "dashboard", "docs/trace-path.md"),
     (
         "removed dashboard with settings",
         config(dashboard={"enabled": False, "image": "a/b:1"}),
         "dashboard",
-        "Trace path",
+        "docs/trace-path.md",
     ),
     ("removed image", config(images={"dashboard": "a/b:1"}), "images.dashboard", "removed"),
     ("unknown nested key", config(nodes={"blockProducer": 2}), "nodes.blockProducer", "unknown"),

@@ -83,8 +83,8 @@ def test_render_prints_the_warning_for_a_planted_stack(tmp_path: Path) -> None:
     assert line.endswith("set platform.dockerHubMirror: true")
 
 
-def test_readme_s_node_count_follows_the_render() -> None:
-    text = (ROOT / "README.md").read_text()
+def test_gcp_deploy_doc_s_node_count_follows_the_render() -> None:
+    text = (ROOT / "docs" / "gcp-deploy.md").read_text()
     match = re.search(r"its (\d+) mina-pool nodes", text)
     assert match is not None
     (mina,) = [

@@ -282,9 +282,9 @@ def test_an_existing_cluster_costs_nothing_here() -> None:
     assert estimate.note.startswith("an existing cluster")
 
 
-def _readme_quota_table() -> dict[str, tuple[str, str]]:
-    """README's quota table: metric -> (dev cell, large-200 cell)."""
-    text = (ROOT / "README.md").read_text()
+def _doc_quota_table() -> dict[str, tuple[str, str]]:
+    """docs/gcp-deploy.md's quota table: metric -> (dev cell, large-200 cell)."""
+    text = (ROOT / "docs" / "gcp-deploy.md").read_text()
     table = text.split("| quota | dev | large-200 |\n|---|---|---|\n", 1)[1].split("\n\n", 1)[0]
     rows = {}
     for line in table.splitlines():
@@ -303,11 +303,11 @@ def _figure(cell: str) -> float | None:
     ("column", "stack", "config_file"),
     [(0, "dev", None), (1, None, ROOT / "stacks" / "large-200.yaml")],
 )
-def test_readme_quota_table_is_what_preflight_asks(
+def test_doc_quota_table_is_what_preflight_asks(
     column: int, stack: str | None, config_file: Path | None
 ) -> None:
     """The table's figures are `quota_demand` (and preflight's all-regions vCPU sum) of the
-    shipped stacks, so pool sizing changes show up in README."""
+    shipped stacks, so pool sizing changes show up in docs/gcp-deploy.md."""
     config = validate(read_stack_input(stack=stack, config_file=config_file, overrides=()))
     assert isinstance(config.platform, GkePlatform)
     demand = quota_demand(config, config.platform, preemptible_quota=False)
@@ -317,5 +317,5 @@ def test_readme_quota_table_is_what_preflight_asks(
             for group in machines(config, config.platform)
         )
     )
-    shown = {metric: _figure(cells[column]) for metric, cells in _readme_quota_table().items()}
+    shown = {metric: _figure(cells[column]) for metric, cells in _doc_quota_table().items()}
     assert {metric: figure for metric, figure in shown.items() if figure is not None} == demand

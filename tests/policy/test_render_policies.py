@@ -26,7 +26,7 @@ PACK_LEVELS = pack_levels(json.loads((ROOT / "policy" / "config.json").read_text
 ALL_MANDATORY = {**PACK_LEVELS, "images-pinned-by-digest": "mandatory"}
 CODE_LEVELS = pack_levels({})
 """The levels in the code (the two supply-chain policies advisory)."""
-"""An operator who made the digest policy mandatory (README: Guardrails)."""
+"""An operator who made the digest policy mandatory (docs/security.md: Guardrails)."""
 
 
 def pinned_dev() -> Rendered:

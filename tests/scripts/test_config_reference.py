@@ -1,14 +1,14 @@
-"""The README's config reference is generated from the model and must match it."""
+"""The config reference (docs/config.md) is generated from the model and must match it."""
 
 from __future__ import annotations
 
 from minaperf.config import ExperimentConfig
-from scripts.config_reference import README, readme_section, render_reference
+from scripts.config_reference import REFERENCE, reference_section, render_reference
 
 
-def test_readme_reference_matches_the_model() -> None:
-    assert readme_section(README.read_text()) == render_reference(), (
-        "README.md is out of date: run `python -m scripts.config_reference --write`"
+def test_reference_doc_matches_the_model() -> None:
+    assert reference_section(REFERENCE.read_text()) == render_reference(), (
+        "docs/config.md is out of date: run `python -m scripts.config_reference --write`"
     )
 
 

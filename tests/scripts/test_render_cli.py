@@ -230,14 +230,14 @@ def test_summary_on_stdout(dev_render: tuple[Path, subprocess.CompletedProcess[s
     assert "genesis: 2030-01-01T00:15:00Z (mock clock)" in text
 
 
-def test_readme_sample_is_what_render_prints(
+def test_cli_doc_sample_is_what_render_prints(
     dev_render: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
-    """README's render sample is the dev render's stdout (it had drifted by 27 resources)."""
+    """docs/cli.md's render sample is the dev render's stdout (it had drifted by 27 resources)."""
     out, result = dev_render
-    readme = (ROOT / "README.md").read_text()
+    doc = (ROOT / "docs" / "cli.md").read_text()
     command = "$ python -m scripts.render --stack dev --out build/dev\n"
-    sample = readme.split(command, 1)[1].split("```", 1)[0]
+    sample = doc.split(command, 1)[1].split("```", 1)[0]
     assert sample == result.stdout.replace(str(out), "build/dev")
 
 

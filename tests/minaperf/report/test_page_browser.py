@@ -1,7 +1,8 @@
 """The report page in a real browser: headless Chromium loads it offline, every plot is laid out
 with its axes, and the screenshot shows ink inside every plot's box.
 
-Set MINAPERF_REPORT_SCREENSHOT=docs/report-screenshot.png to refresh README's screenshot.
+Set MINAPERF_REPORT_SCREENSHOT=docs/report-screenshot.png to refresh the report
+screenshot (README, docs/report.md).
 """
 
 from __future__ import annotations
