@@ -38,6 +38,7 @@ from minaperf import campaign_report
 from minaperf.campaign import Campaign, CampaignError, CellPlan, Progress, Run, RunProgress
 from minaperf.config import ConfigError, ExperimentConfig, GkePlatform
 from minaperf.cost import MissingPriceError
+from minaperf.files import FileInputError, read_regular_file
 from minaperf.gcp_project import experiment_cost, quota_demand
 from minaperf.orchestrator.script import lint_script
 
@@ -73,13 +74,9 @@ class _Parser(argparse.ArgumentParser):
 def read_file(path: Path, what: str) -> bytes:
     """A regular file of at most 1 MiB, or CliError naming `what`."""
     try:
-        if not path.is_file():
-            raise CliError(f"{what}: {path} is not a file")
-        if path.stat().st_size > MAX_FILE_BYTES:
-            raise CliError(f"{what}: {path} is larger than {MAX_FILE_BYTES} bytes")
-        return path.read_bytes()
-    except OSError as error:
-        raise CliError(f"{what}: cannot read {path} ({error.strerror})") from None
+        return read_regular_file(path, limit=MAX_FILE_BYTES, what=what)
+    except FileInputError as error:
+        raise CliError(str(error)) from None
 
 
 def read_campaign(path: Path) -> Campaign:

@@ -32,6 +32,7 @@ from typing import Any
 from components.platform import CLUSTER_SCAN_EXCEPTIONS, SUBNET_SCAN_EXCEPTIONS
 from components.postgres import DISK_SCAN_EXCEPTIONS
 from components.worker_pool import template_scan_exceptions
+from minaperf.files import FileInputError, read_regular_file
 
 TERRAFORM_TYPES = {
     "gcp:container/cluster:Cluster": "google_container_cluster",
@@ -208,17 +209,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="directory to write into")
     args = parser.parse_args(argv)
     try:
-        data = args.resources.read_bytes()
-        if len(data) > 64 * 1024 * 1024:
-            raise ScanInputError("larger than 64 MiB; is it a render's resources.json?")
+        data = read_regular_file(args.resources, limit=64 << 20, what="resources")
         resources = json.loads(data)
         if not isinstance(resources, list):
             raise ScanInputError("not a JSON list of resources")
         text = to_terraform(resources)
-    except OSError as error:
-        print(f"gcp_scan: cannot read {args.resources}: {error.strerror}", file=sys.stderr)
+    except FileInputError as error:
+        print(f"gcp_scan: {error}", file=sys.stderr)
         return 2
-    except (ValueError, ScanInputError) as error:
+    except (ValueError, RecursionError, ScanInputError) as error:
         print(f"gcp_scan: {args.resources}: {error}", file=sys.stderr)
         return 2
     args.out.mkdir(parents=True, exist_ok=True)

@@ -25,6 +25,7 @@ from minaperf.orchestrator.rundir import (
     RunState,
     all_receipts,
     may_be_live,
+    read_capped,
     script_steps,
 )
 from minaperf.orchestrator.stopping import stop_saved_run
@@ -44,8 +45,8 @@ def outstanding_runs(runs: Path, outputs: StackOutputs) -> list[Path]:
         run_dir = state_file.parent
         try:
             state = RunState.load(run_dir)
-            config = json.loads((run_dir / CONFIG_FILE_NAME).read_text())
-        except (OSError, ValueError):
+            config = json.loads(read_capped(run_dir / CONFIG_FILE_NAME))
+        except (OSError, ValueError, RecursionError):
             continue
         if not isinstance(config, dict) or config.get("onlineURL") != outputs.uptime_online_url:
             continue  # another experiment's run

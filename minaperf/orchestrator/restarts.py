@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from minaperf.files import read_regular_file
 from minaperf.orchestrator.readiness import ClusterUnreachableError, kubectl_json
 from minaperf.outputs import NodeEndpoint
 
@@ -93,9 +94,7 @@ def load(run_dir: Path) -> list[dict[str, Any]]:
     """The saved snapshots; a missing, oversized or malformed file holds none."""
     path = run_dir / RESTARTS_FILE
     try:
-        if not path.is_file() or path.stat().st_size > _MAX_FILE_BYTES:
-            return []
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        data = json.loads(read_regular_file(path, limit=_MAX_FILE_BYTES, what="restarts").decode())
     except (OSError, UnicodeDecodeError, ValueError, RecursionError):
         return []
     snapshots = data.get("snapshots") if isinstance(data, dict) else None

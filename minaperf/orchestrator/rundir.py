@@ -16,13 +16,13 @@ from __future__ import annotations
 import json
 import os
 import re
-import stat
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from minaperf.files import FileInputError, read_regular_file
 from minaperf.orchestrator.script import parse_script
 
 STATE_FILE = "run.json"
@@ -37,20 +37,13 @@ FILE_LIMIT = 64 << 20
 RECEIPT_STATES = ("scheduled", "stopped", "ended", "failed")
 
 
-def _nonblocking(name: str, flags: int) -> int:
-    return os.open(name, flags | os.O_NONBLOCK)  # a FIFO opens without waiting for a writer
-
-
 def read_capped(path: Path) -> bytes:
-    """A regular file's bytes, at most FILE_LIMIT (OSError for anything else: FIFOs, devices and
-    directories never block or flood the reader)."""
-    with open(path, "rb", opener=_nonblocking) as f:  # Path.open takes no opener
-        if not stat.S_ISREG(os.fstat(f.fileno()).st_mode):
-            raise OSError(f"{path} is not a regular file")
-        data = f.read(FILE_LIMIT + 1)
-    if len(data) > FILE_LIMIT:
-        raise OSError(f"{path} is larger than {FILE_LIMIT >> 20} MiB")
-    return data
+    """A run-directory file's bytes through the one reader (minaperf.files: regular files only,
+    at most FILE_LIMIT); OSError naming the file for anything else, as a missing file is."""
+    try:
+        return read_regular_file(path, limit=FILE_LIMIT, what="run directory")
+    except FileInputError as error:
+        raise OSError(error.reason) from None
 
 
 def now_iso() -> str:

@@ -15,7 +15,6 @@ import posixpath
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from minaperf.config import one_line
@@ -755,7 +754,3 @@ def lint_script(text: str) -> Script:
         script.errors.extend(LintError(step.line, m) for m in messages)
     script.errors.sort(key=lambda e: e.line)
     return script
-
-
-def lint_file(path: Path) -> Script:
-    return lint_script(decode_script(path.read_bytes()))

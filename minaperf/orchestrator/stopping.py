@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import json
 import re
-import stat
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -38,6 +37,7 @@ from typing import Any, TextIO
 
 import httpx
 
+from minaperf.files import read_regular_file
 from minaperf.keys.itn import ItnKey
 from minaperf.orchestrator.access import (
     Access,
@@ -54,6 +54,7 @@ from minaperf.orchestrator.rundir import (
     all_receipts,
     may_be_live,
     now_iso,
+    read_capped,
     receipt_end,
     receipt_key,
     receipt_state,
@@ -124,7 +125,10 @@ def _one_stop_run(
         reason: str | None = f"could not start the stop run: {error}"
         record.update(exitStatus=None, ok=False, reason=reason)
     else:
-        log = (run_dir / f"{tag}.log").read_text(errors="replace")
+        try:
+            log = read_capped(run_dir / f"{tag}.log").decode(errors="replace")
+        except OSError:
+            log = ""  # no receipt reads as stopped from a log that is not there
         stopped = {(m.group(2), m.group(1)) for m in _STOPPED_LINE.finditer(log)}
         finished = {i for i in result.markers if i - 1 >= 0}
         for index, receipt in enumerate(pending):
@@ -224,10 +228,7 @@ def _orchestrator_key(run_dir: Path) -> ItnKey | None:
     """The ITN key from the run's own orchestrator config (a regular file, at most 1 MiB)."""
     path = run_dir / CONFIG_FILE_NAME
     try:
-        if not stat.S_ISREG(path.stat().st_mode):
-            return None
-        with path.open("rb") as source:
-            data = json.loads(source.read(_CONFIG_LIMIT + 1)[:_CONFIG_LIMIT].decode("utf-8"))
+        data = json.loads(read_regular_file(path, limit=_CONFIG_LIMIT, what="config").decode())
         return ItnKey.from_secret_b64(data["key"])
     except (OSError, ValueError, KeyError, TypeError, RecursionError):
         return None
@@ -314,6 +315,6 @@ def stop_saved_run(
         may_be_live(state.data, r, script_steps(run_dir), datetime.now(UTC))
         for r in all_receipts(run_dir, state.data)
     ):
-        target.install_config((run_dir / CONFIG_FILE_NAME).read_text())
+        target.install_config(read_capped(run_dir / CONFIG_FILE_NAME).decode(errors="replace"))
     ok = stop_outstanding(run_dir, target, state, say, terminal)
     return EXIT_OK if ok else EXIT_STOP_FAILED

@@ -43,17 +43,25 @@ def parse_time(value: Any, where: str | None = None) -> datetime | None:
     return parsed
 
 
+def read_text_lenient(path: Path) -> str:
+    """A log's text with stray bytes as U+FFFD; RunDirError when it cannot be read."""
+    try:
+        return rundir.read_capped(path).decode(errors="replace")
+    except OSError as error:
+        raise RunDirError(f"--run: cannot read {path} ({error.strerror or error})") from None
+
+
 def read_text(path: Path) -> str:
     """A run file's text; RunDirError when it is not UTF-8 (one line naming the file)."""
     try:
-        return path.read_bytes().decode("utf-8")
+        return rundir.read_capped(path).decode("utf-8")
     except UnicodeDecodeError as error:
         raise RunDirError(
             f"--run: {path} is not UTF-8 text (byte {error.start}); restore the file "
             "`experiment run` wrote"
         ) from None
     except OSError as error:
-        raise RunDirError(f"--run: cannot read {path} ({error.strerror})") from None
+        raise RunDirError(f"--run: cannot read {path} ({error.strerror or error})") from None
 
 
 @dataclass
@@ -180,7 +188,7 @@ def _step_starts(log_path: Path) -> tuple[dict[int, datetime], list[str]]:
         return starts, errors
     # stderr carries whatever the orchestrator and its libraries print: a stray byte is kept
     # as U+FFFD rather than failing the report (script.jsonl / stdout.jsonl must be UTF-8)
-    for raw in log_path.read_text(errors="replace").splitlines():
+    for raw in read_text_lenient(log_path).splitlines():
         stamp = parse_time(raw.split("\t", 1)[0].strip())
         if is_error_line(raw):
             errors.append(raw.strip()[:300])

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from minaperf.files import FileInputError, read_regular_file
 from minaperf.report.summary import HEADLINES
 
 THRESHOLDS_VERSION = 1
@@ -170,13 +171,9 @@ def load_thresholds(data: Any) -> list[Limit]:
 def read_thresholds(path: Path) -> list[Limit]:
     """A thresholds file (JSON, at most 64 KiB, a regular file)."""
     try:
-        if not path.is_file():
-            raise ThresholdError(f"--fail-on: {path} is not a file")
-        raw = path.read_bytes()
-    except OSError as error:
-        raise ThresholdError(f"--fail-on: cannot read {path} ({error.strerror})") from None
-    if len(raw) > _MAX_FILE_BYTES:
-        raise ThresholdError(f"--fail-on: {path} is larger than {_MAX_FILE_BYTES} bytes")
+        raw = read_regular_file(path, limit=_MAX_FILE_BYTES, what="--fail-on")
+    except FileInputError as error:
+        raise ThresholdError(str(error)) from None
     try:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, ValueError, RecursionError) as error:

@@ -126,17 +126,11 @@ NOT_USER_FILES = {
     "minaperf/cost.py": "the package's own price table",
     "minaperf/node_script.py": "the package's own assets",
     "components/postgres.py": "the package's own assets",
-    "scripts/config_reference.py": "this checkout's README.md",
+    "scripts/config_reference.py": "this checkout's docs/config.md",
     "minaperf/orchestrator/targets.py": "/proc of processes the runner started",
     "scripts/experiment_cli/up.py": "/proc children and run.json of the run it started",
     "policy/runner.py": "the CI runner's own rendered inputs",
-    # Run directories: the typed run-directory loader reads these (another change moves its
-    # reads onto minaperf.files); listed so that no new reader of user files appears unnoticed.
-    "minaperf/orchestrator/rundir.py": "run directory",
-    "minaperf/orchestrator/stopping.py": "run directory",
-    "minaperf/orchestrator/script.py": "run directory (lint_file)",
-    "minaperf/report/run.py": "run directory",
-    "scripts/teardown.py": "run directory",
+    "scripts/campaign.py": "/proc of the processes a campaign started",
 }
 
 

@@ -11,7 +11,9 @@ lines); never a traceback, never a write outside the given paths. Derandomised, 
 from __future__ import annotations
 
 import json
+import os
 import tempfile
+import threading
 from pathlib import Path
 
 import pytest
@@ -255,3 +257,23 @@ def test_an_orchestrator_that_is_a_directory_is_bad_input(
     }[command]  # fmt: skip
     code, err = _outcome(capsys, argv)
     assert (code, err) == (2, f"error: --orchestrator: {tmp_path} is not an executable file\n")
+
+
+@pytest.mark.parametrize("name", [CONFIG_FILE_NAME, "run.json", "stdout.jsonl", "stop-1.log"])
+def test_teardown_never_waits_on_a_fifo_in_a_run_directory(tmp_path: Path, name: str) -> None:
+    """A FIFO (or any non-regular file) in a run directory is skipped: teardown goes on."""
+    outputs = parse_outputs(make_outputs(online_url=ONLINE_URL))
+    run = tmp_path / "runs" / "r1"
+    run.mkdir(parents=True)
+    state = {**STATE, "target": {"kind": "local", "executable": "/bin/false"}}
+    (run / "run.json").write_text(json.dumps(state))
+    (run / CONFIG_FILE_NAME).write_text(json.dumps({"onlineURL": ONLINE_URL}))
+    (run / name).unlink(missing_ok=True)
+    os.mkfifo(run / name)
+    found: list[list[Path]] = []
+    worker = threading.Thread(target=lambda: found.append(outstanding_runs(run.parent, outputs)))
+    worker.daemon = True  # a reader stuck on the FIFO must not hold the test run open
+    worker.start()
+    worker.join(timeout=20)
+    assert found, f"teardown's scan blocked on a FIFO named {name}"
+    assert found[0] in ([], [run])

@@ -110,5 +110,5 @@ def test_a_fifo_is_refused_without_blocking(tmp_path: Path) -> None:
     assert rundir.read_outputs(run / rundir.STDOUT_FILE) == []
     (run / rundir.STATE_FILE).unlink()
     os.mkfifo(run / rundir.STATE_FILE)
-    with pytest.raises(ValueError, match="is not a regular file"):
+    with pytest.raises(ValueError, match=r"is a FIFO \(named pipe\); pass a regular file"):
         rundir.RunState.load(run)

@@ -134,7 +134,7 @@ def test_bad_thresholds_files(tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(raw)
         with pytest.raises(v.ThresholdError, match="--fail-on: "):
             v.read_thresholds(tmp_path / name)
-    with pytest.raises(v.ThresholdError, match="is not a file"):
+    with pytest.raises(v.ThresholdError, match="is a directory; pass a regular file"):
         v.read_thresholds(tmp_path)
     with pytest.raises(v.ThresholdError, match="write 'figure: limit'"):
         v.parse_inline(["achieved TPS -5 %"])
