@@ -24,6 +24,9 @@ STATEFULSET = "kubernetes:apps/v1:StatefulSet"
 WORKSPACE_TYPE = "mina-itn:orchestrator:OrchestratorWorkspace"
 DAEMON = "minaperf/mina-daemon"
 
+DEV_HUB = "us-central1-docker.pkg.dev/your-gcp-project/itn-dev-docker-hub/"
+"""The dev stack pulls Docker Hub images through its Artifact Registry remote (dockerHubMirror)."""
+
 
 def stateful_set(rendered: Rendered) -> dict[str, Any]:
     return rendered.named(STATEFULSET, "orchestrator")
@@ -68,7 +71,7 @@ def test_workspace_output_matches_the_pod(dev: Rendered) -> None:
 
 def test_main_container_is_the_daemon_image_and_stays_up(dev: Rendered) -> None:
     main = containers(dev)["orchestrator"]
-    assert main["image"] == "minaprotocol/mina-daemon:4.0.0-6965b50-jammy-devnet"
+    assert main["image"] == f"{DEV_HUB}minaprotocol/mina-daemon:4.0.0-6965b50-jammy-devnet"
     assert main["command"][:2] == ["bash", "-c"]
     assert "sleep infinity" in main["command"][2]
     env = {e["name"]: e for e in main["env"]}
@@ -85,7 +88,7 @@ def test_main_container_is_the_daemon_image_and_stays_up(dev: Rendered) -> None:
 
 def test_binaries_come_from_the_orchestrator_image(dev: Rendered) -> None:
     init = containers(dev)["install-binaries"]
-    assert init["image"] == "o1labs/mina-perf-testing:orchestrator"
+    assert init["image"] == f"{DEV_HUB}o1labs/mina-perf-testing:orchestrator"
     script = init["command"][2]
     assert "cp /orchestrator /generator /opt/orchestrator/bin/" in script
     assert {m["name"] for m in init["volumeMounts"]} == {"bin"}

@@ -55,7 +55,9 @@ def options() -> Rendered:
 
 def test_the_apis_a_fresh_project_lacks_are_enabled_and_never_disabled(dev: Rendered) -> None:
     services = dev.of_type(SERVICE)
-    assert sorted(s["inputs"]["service"] for s in services) == sorted(BASE_APIS)
+    # dev pulls through the Docker Hub mirror (Pulumi.dev.yaml), which needs Artifact Registry
+    mirror_api = "artifactregistry.googleapis.com"
+    assert sorted(s["inputs"]["service"] for s in services) == sorted([*BASE_APIS, mirror_api])
     for service in services:
         assert service["inputs"]["project"] == "your-gcp-project"
         assert service["inputs"]["disableOnDestroy"] is False
@@ -323,8 +325,12 @@ def test_docker_hub_images_are_pulled_through_the_remote_repository(options: Ren
     assert repository["urn"] in namespace["dependencies"]
 
 
-def test_without_the_mirror_images_come_from_docker_hub(dev: Rendered) -> None:
-    assert dev.of_type("gcp:artifactregistry/repository:Repository") == []
+def test_without_the_mirror_images_come_from_docker_hub() -> None:
+    bare = render("dev", overrides=["platform.dockerHubMirror=false"])
+    assert bare.of_type("gcp:artifactregistry/repository:Repository") == []
+    assert "artifactregistry.googleapis.com" not in {
+        s["inputs"]["service"] for s in bare.of_type(SERVICE)
+    }
 
 
 # ------------------------------------------------------------------------------ the data disk

@@ -320,7 +320,10 @@ def test_postgres_server_pod(dev: Rendered) -> None:
         "claimName": "postgres-data"
     }
     fetch = pods["fetch-schema"]
-    assert fetch["image"].startswith("curlimages/curl:")
+    # dev pulls Docker Hub images through its Artifact Registry remote (dockerHubMirror)
+    assert fetch["image"].startswith(
+        "us-central1-docker.pkg.dev/your-gcp-project/itn-dev-docker-hub/curlimages/curl:"
+    )
     assert env_of(fetch)["SCHEMA_BASE_URL"].endswith(
         "/o1-labs/mina-perf-testing/7da1f2cbff669178a4723619bf6ce52ae0737a2a/"
         "load-tests-cluster/init-sql"

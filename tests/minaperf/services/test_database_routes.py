@@ -31,6 +31,7 @@ import pytest
 
 from minaperf.outputs import StackOutputs, parse_outputs
 from minaperf.postgres_access import server_certificate
+from minaperf.report.verdict import EXIT_INCOMPLETE
 from scripts import report
 from tests.conftest import ROOT, Rendered, render
 from tests.fakes import report_scenario as sc
@@ -269,11 +270,11 @@ def test_scripts_report_needs_no_database_option(
 ) -> None:
     """`scripts.report --outputs F --run R`, F being what `pulumi stack output --json
     --show-secrets` prints (the render's outputs.json): a report, here of a database without
-    the consumers' schema, which the report says."""
+    the consumers' schema, which the report says and marks incomplete (exit 3), having connected."""
     written = tmp_path / "outputs.json"
     written.write_text(json.dumps(deployed.outputs_json(deployed.outside)))
     run_dir = sc.write_run(tmp_path / "run", sc.run_start())
-    assert report.main(["--run", str(run_dir), "--outputs", str(written)]) == 0
+    assert report.main(["--run", str(run_dir), "--outputs", str(written)]) == EXIT_INCOMPLETE
     captured = capsys.readouterr()
     assert captured.out.startswith(f"wrote {run_dir}/report/report.html")
     assert captured.err.startswith("note: schema missing")
