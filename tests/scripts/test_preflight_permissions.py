@@ -27,9 +27,9 @@ def gcp() -> Iterator[FakeGcp]:
     server.close()
 
 
-def _missing(gcp: FakeGcp, stack: str) -> dict[str, str]:
+def _missing(gcp: FakeGcp, stack: str, *overrides: str) -> dict[str, str]:
     found = {}
-    for line in _lines(_run(gcp, _config(stack))):
+    for line in _lines(_run(gcp, _config(stack, *overrides))):
         if line.startswith("permissions: missing "):
             permission = line.removeprefix("permissions: missing ").split(" ", 1)[0]
             found[permission] = line
@@ -58,15 +58,17 @@ def test_each_missing_permission_is_named_with_what_needs_it(gcp: FakeGcp, stack
     assert "(to let `wait` read the worker VMs' status)" in guest
 
 
-def test_the_large_stack_s_mirror_needs_artifact_registry(gcp: FakeGcp) -> None:
+def test_the_docker_hub_mirror_needs_artifact_registry(gcp: FakeGcp) -> None:
+    """Both shipped GKE stacks set platform.dockerHubMirror; without it nothing needs the API."""
     gcp.project.granted = {p for p in gcp.project.granted if not p.startswith("artifactregistry.")}
-    assert _missing(gcp, "Pulumi.dev.yaml") == {}
-    assert sorted(_missing(gcp, "stacks/large-200.yaml")) == [
-        "artifactregistry.repositories.create",
-        "artifactregistry.repositories.delete",
-        "artifactregistry.repositories.get",
-        "artifactregistry.repositories.update",
-    ]
+    assert _missing(gcp, "Pulumi.dev.yaml", "platform.dockerHubMirror=false") == {}
+    for stack in ("Pulumi.dev.yaml", "stacks/large-200.yaml"):
+        assert sorted(_missing(gcp, stack)) == [
+            "artifactregistry.repositories.create",
+            "artifactregistry.repositories.delete",
+            "artifactregistry.repositories.get",
+            "artifactregistry.repositories.update",
+        ]
 
 
 def test_a_type_the_table_lacks_is_one_problem_not_a_traceback(gcp: FakeGcp) -> None:
