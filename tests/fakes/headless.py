@@ -151,3 +151,21 @@ class Browser:
             with contextlib.suppress(OSError):
                 os.close(fd)
         shutil.rmtree(self.profile, ignore_errors=True)
+
+
+def inspect_page(chromium: str, page: Path, script: str) -> tuple[Any, bytes, list[str]]:
+    """Open `page`, run `script` (which returns JSON text) and take a screenshot: the script's
+    value, the PNG and every URL the page requested."""
+    browser = Browser(chromium)
+    try:
+        browser.open(page)
+        seen = json.loads(browser.evaluate(script))
+        png = browser.screenshot()
+        requests = [
+            e["params"]["request"]["url"]
+            for e in browser.events
+            if e.get("method") == "Network.requestWillBeSent"
+        ]
+    finally:
+        browser.close()
+    return seen, png, requests

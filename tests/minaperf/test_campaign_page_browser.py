@@ -5,7 +5,6 @@ the docs' screenshot.
 
 from __future__ import annotations
 
-import json
 import os
 import random
 from pathlib import Path
@@ -14,7 +13,7 @@ import pytest
 
 from minaperf import campaign as lib
 from minaperf import campaign_report
-from tests.fakes.headless import Browser, find_chromium
+from tests.fakes.headless import find_chromium, inspect_page
 
 _INSPECT = """
 JSON.stringify({
@@ -62,18 +61,7 @@ def test_campaign_page_renders_offline_in_headless_chromium(tmp_path: Path) -> N
     summary = campaign_report.build(campaign, progress, summaries)
     page = tmp_path / "campaign.html"
     page.write_text(campaign_report.page(summary))
-    browser = Browser(chromium)
-    try:
-        browser.open(page)
-        seen = json.loads(browser.evaluate(_INSPECT))
-        png = browser.screenshot()
-        requests = [
-            e["params"]["request"]["url"]
-            for e in browser.events
-            if e.get("method") == "Network.requestWillBeSent"
-        ]
-    finally:
-        browser.close()
+    seen, png, requests = inspect_page(chromium, page, _INSPECT)
     assert requests
     assert all(url.startswith("file://") for url in requests), requests
     assert [p["plot"] for p in seen["plots"]] == [

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import itertools
-import json
 import os
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -28,7 +27,7 @@ from tests.fakes.consumer_db import (
     upstream_db,  # noqa: F401 (fixture)
     upstream_server,  # noqa: F401 (fixture)
 )
-from tests.fakes.headless import Browser, find_chromium
+from tests.fakes.headless import find_chromium, inspect_page
 
 pytestmark = pytest.mark.postgres
 
@@ -104,18 +103,7 @@ def test_every_plot_renders_offline_in_headless_chromium(
         )
     write(tmp_path / "report", summary, page)
 
-    browser = Browser(chromium)
-    try:
-        browser.open(tmp_path / "report" / "report.html")
-        plots = json.loads(browser.evaluate(_INSPECT))
-        png = browser.screenshot()
-        requests = [
-            e["params"]["request"]["url"]
-            for e in browser.events
-            if e.get("method") == "Network.requestWillBeSent"
-        ]
-    finally:
-        browser.close()
+    plots, png, requests = inspect_page(chromium, tmp_path / "report" / "report.html", _INSPECT)
 
     assert requests, "the page was never requested"
     assert all(url.startswith("file://") for url in requests), requests
