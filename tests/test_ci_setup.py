@@ -26,7 +26,10 @@ import pytest
 from minaperf.python_version import HIGHEST, LOWEST
 
 ROOT = Path(__file__).resolve().parents[1]
-TOOLS = ("bash", "id", "readlink", "head", "grep", "timeout", "sed", "true", "cat", "chmod")
+TOOLS = (
+    "bash", "id", "readlink", "head", "grep", "timeout", "sed", "true", "cat", "chmod", "mktemp",
+    "rm", "mkdir",
+)  # fmt: skip
 
 SUDO = """#!/bin/bash
 if [ "$1" != -n ]; then echo "fake sudo: only -n is expected" >&2; exit 2; fi
@@ -53,6 +56,16 @@ fi
 APT_CACHE = """#!/bin/bash
 [ "$*" = "policy chromium" ] || { echo "fake apt-cache: unexpected $*" >&2; exit 2; }
 printf 'chromium:\\n  Installed: (none)\\n  Candidate: %s\\n' "$CANDIDATE"
+"""
+# Debian's python3 without python3-venv: `-m venv` stops before writing a usable environment.
+PYTHON3 = """#!/bin/bash
+[ "$1 $2" = "-m venv" ] || { echo "fake python3: unexpected $*" >&2; exit 2; }
+if [ -n "${FAKE_NO_ENSUREPIP:-}" ]; then
+  echo "The virtual environment was not created successfully because ensurepip is not" >&2
+  echo "available.  On Debian/Ubuntu systems, you need to install the python3-venv" >&2
+  exit 1
+fi
+mkdir -p "$3/bin"
 """
 BROWSER = '#!/bin/bash\necho "Google Chrome 131.0"\n'
 SNAP_WRAPPER = (
@@ -136,6 +149,7 @@ def sandbox() -> Iterator[Sandbox]:
         box.add("sudo", SUDO)
         box.add("apt-get", APT_GET)
         box.add("apt-cache", APT_CACHE)
+        box.add("python3", PYTHON3)
         yield box
     finally:
         shutil.rmtree(home)
@@ -180,6 +194,16 @@ def test_a_system_without_apt_get_is_told_what_to_install(sandbox: Sandbox) -> N
         f"       (or install these first: {ALL_PACKAGES})",
     ]
     assert sandbox.calls() == []
+
+
+def test_a_python_without_ensurepip_gets_python3_venv(sandbox: Sandbox) -> None:
+    sandbox.have_everything_but_a_browser()
+    chrome = sandbox.add("google-chrome", BROWSER)
+    result = sandbox.run(FAKE_NO_ENSUREPIP="1")
+    assert result.returncode == 0, result.stderr
+    install = "apt-get install -y -qq --no-install-recommends python3-venv"
+    assert sandbox.calls()[2] == f"sudo {install}"
+    assert result.stdout == f"{chrome}\n"
 
 
 def test_a_user_without_sudo_and_without_a_browser_goes_on_without_it(sandbox: Sandbox) -> None:
