@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -97,3 +98,15 @@ def test_the_lock_parser_sees_a_missing_hash(tmp_path: Path) -> None:
     lock = tmp_path / "x.lock"
     lock.write_text("foo==1.0 \\\n    --hash=sha256:" + "a" * 64 + "\nbar==2.0\n")
     assert lock_entries(lock) == {"foo": ("1.0", ["a" * 64]), "bar": ("2.0", [])}
+
+
+def test_every_lock_is_resolved_for_the_lowest_python_we_allow() -> None:
+    """A lock resolved for 3.11.7 pins packages a Debian 12 python3 (3.11.2) cannot install."""
+    floor = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
+    lowest = re.fullmatch(r">=(\d+\.\d+),<\d+\.\d+", floor)
+    assert lowest, floor
+    script = (ROOT / ".ci" / "lock").read_text()
+    compiles = [line for line in script.splitlines() if line.strip().startswith("compile ")]
+    assert len(compiles) == len(LOCKS) - 1  # requirements and requirements-dev share one loop
+    for line in compiles:
+        assert f"--python-version {lowest[1]} " in line, line
