@@ -20,9 +20,11 @@ import json
 import subprocess
 import sys
 import tempfile
-from functools import cache
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from minaperf.critical_path import critical_path
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,7 +85,7 @@ def render(args: list[str], out: Path) -> list[dict[str, Any]]:
     return json.loads((out / "resources.json").read_text())
 
 
-def duration(resource: dict[str, Any]) -> float:
+def duration(resource: Mapping[str, Any]) -> float:
     kind = resource["type"]
     if not resource["custom"] or kind.startswith("pulumi:"):
         return 0.0
@@ -104,52 +106,6 @@ def duration(resource: dict[str, Any]) -> float:
     return ASSUMED_SECONDS.get(kind, 5.0)
 
 
-def provider_urn(reference: str) -> str:
-    """A provider reference is `<urn>::<id>`; the URN is the provider resource."""
-    return reference.rsplit("::", 1)[0]
-
-
-def critical_path(
-    resources: list[dict[str, Any]],
-) -> tuple[float, list[tuple[str, float]], float, dict[str, float]]:
-    """(total seconds, [(resource, finish time)] along the longest chain, pools' finish, every
-    resource's finish by URN)."""
-    by_urn = {r["urn"]: r for r in resources}
-    children: dict[str, list[str]] = {}
-    for r in resources:
-        if r.get("parent"):
-            children.setdefault(r["parent"], []).append(r["urn"])
-
-    @cache
-    def finish(urn: str) -> tuple[float, str | None]:
-        """When `urn` is done, and the dependency that decided its start."""
-        resource = by_urn.get(urn)
-        if resource is None:
-            return 0.0, None
-        if not resource["custom"]:  # a component: done when everything under it is
-            parts = [(finish(c)[0], c) for c in children.get(urn, [])]
-            return max(parts, default=(0.0, None))
-        deps = set(resource.get("dependencies") or [])
-        if resource.get("provider"):
-            deps.add(provider_urn(resource["provider"]))
-        start, via = max(((finish(d)[0], d) for d in deps), default=(0.0, None))
-        return start + duration(resource), via
-
-    end_urn = max(by_urn, key=lambda u: finish(u)[0])
-    chain: list[tuple[str, float]] = []
-    urn: str | None = end_urn
-    while urn is not None:
-        resource = by_urn[urn]
-        if resource["custom"]:
-            chain.append(
-                (f"{resource['type'].rsplit(':', 1)[-1]} {resource['name']}", finish(urn)[0])
-            )
-        urn = finish(urn)[1]
-    pools = max((finish(r["urn"])[0] for r in resources if r["type"] == NODE_POOL), default=0.0)
-    done = {urn: finish(urn)[0] for urn in by_urn}
-    return finish(end_urn)[0], list(reversed(chain)), pools, done
-
-
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_critical_path")
     source = parser.add_mutually_exclusive_group()
@@ -159,22 +115,27 @@ def main() -> int:
     render_args = ["--config", args.config] if args.config else ["--stack", args.stack or "dev"]
     with tempfile.TemporaryDirectory() as tmp:
         resources = render(render_args, Path(tmp) / "render")
-    total, chain, pools, finished = critical_path(resources)
+    path = critical_path(resources, duration)
+    by_urn = {r["urn"]: r for r in resources}
+    pools = max((path.finish[r["urn"]] for r in resources if r["type"] == NODE_POOL), default=0.0)
     print(f"modelled critical path ({' '.join(render_args)}), assumed times per type:")
     previous = 0.0
-    for name, done in chain:
+    for urn, done in path.chain:
+        resource = by_urn[urn]
+        name = f"{resource['type'].rsplit(':', 1)[-1]} {resource['name']}"
         print(f"  {done:7.0f} s  (+{done - previous:4.0f})  {name}")
         previous = done
     for r in resources:
         metadata = (r.get("inputs") or {}).get("metadata") or {}
         if r["type"] == "kubernetes:apps/v1:Deployment" and metadata.get("name") == LOG_API:
-            at = finished[r["urn"]]
+            at = path.finish[r["urn"]]
             print(f"log API Deployment created at {at:.0f} s ({at - pools:.0f} s after the pools)")
     detour = sum(
         DEFAULT_POOL_DETOUR_SECONDS
         for r in resources
         if r["type"] == CLUSTER and (r.get("inputs") or {}).get("removeDefaultNodePool")
     )
+    total = path.total
     verdict = "met" if total <= GOAL_SECONDS else "not met"
     print(
         f"total: {total / 60:.1f} min (goal for dev from an empty project: <= "
