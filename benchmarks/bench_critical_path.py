@@ -8,7 +8,8 @@ engine registers a provider first, and the experiment's GCP provider depends on 
 API services), and takes the time assumed below for its type. Kubernetes workloads and Services
 marked `pulumi.com/skipAwait` take only the API call; awaited ones take their rollout. Times that
 grow with a count read it from the render: a node pool takes NODE_POOL_SECONDS plus
-NODE_POOL_SECONDS_PER_NODE per node, so a large stack is modelled with its own pools. Prints the
+NODE_POOL_SECONDS_PER_NODE per node, so a large stack is modelled with its own pools; a cluster's
+own `nodePools` come up in its create, after the control plane, the larger one deciding. Prints the
 longest chain with its times, the total against the goal (issue "Time to a running experiment":
 dev <= 12.5 min from an empty project), and the part after the node pools.
 """
@@ -65,7 +66,8 @@ them registered (assumed, not measured; a 3-node pool takes the 240 s this model
 DEFAULT_POOL_DETOUR_SECONDS = 120.0
 """`remove_default_node_pool`: the cluster's create also brings up the default pool's node and
 then deletes that pool (a node-pool operation of its own) before `pulumi up` sees the cluster,
-so every node pool of ours starts after it (docs/gcp-deploy.md, "The default-pool detour")."""
+so every separate node pool starts after it. A cluster created with its own `nodePools` makes
+no default pool (docs/gcp-deploy.md, "The node pools are the cluster's")."""
 GOAL_SECONDS = 12.5 * 60
 LOG_API = "log-api"
 """components/log_fetcher.py LOG_API: it needs PostgreSQL's Service and credentials only."""
@@ -85,16 +87,25 @@ def render(args: list[str], out: Path) -> list[dict[str, Any]]:
     return json.loads((out / "resources.json").read_text())
 
 
+def pool_seconds(pool: Mapping[str, Any]) -> float:
+    """A node pool's create, from its inputs (a NodePool's or one of a cluster's `nodePools`)."""
+    nodes = int(pool.get("nodeCount") or pool.get("initialNodeCount") or 0)
+    return NODE_POOL_SECONDS + NODE_POOL_SECONDS_PER_NODE * nodes
+
+
 def duration(resource: Mapping[str, Any]) -> float:
     kind = resource["type"]
     if not resource["custom"] or kind.startswith("pulumi:"):
         return 0.0
     inputs = resource.get("inputs") or {}
     if kind == NODE_POOL:
-        nodes = int(inputs.get("nodeCount") or inputs.get("initialNodeCount") or 0)
-        return NODE_POOL_SECONDS + NODE_POOL_SECONDS_PER_NODE * nodes
-    if kind == CLUSTER and inputs.get("removeDefaultNodePool"):
-        return ASSUMED_SECONDS[CLUSTER] + DEFAULT_POOL_DETOUR_SECONDS
+        return pool_seconds(inputs)
+    if kind == CLUSTER:
+        # The cluster's own pools (`nodePools`) come up in its create, after the control plane
+        # and together; the default pool's detour is there only when it is removed.
+        own_pools = max(map(pool_seconds, inputs.get("nodePools") or ()), default=0.0)
+        detour = DEFAULT_POOL_DETOUR_SECONDS if inputs.get("removeDefaultNodePool") else 0.0
+        return ASSUMED_SECONDS[CLUSTER] + own_pools + detour
     if kind.startswith("kubernetes:"):
         annotations = (inputs.get("metadata") or {}).get("annotations") or {}
         if annotations.get("pulumi.com/skipAwait") == "true":
@@ -117,7 +128,15 @@ def main() -> int:
         resources = render(render_args, Path(tmp) / "render")
     path = critical_path(resources, duration)
     by_urn = {r["urn"]: r for r in resources}
-    pools = max((path.finish[r["urn"]] for r in resources if r["type"] == NODE_POOL), default=0.0)
+    pools = max(
+        (
+            path.finish[r["urn"]]
+            for r in resources
+            if r["type"] == NODE_POOL
+            or (r["type"] == CLUSTER and (r.get("inputs") or {}).get("nodePools"))
+        ),
+        default=0.0,
+    )
     print(f"modelled critical path ({' '.join(render_args)}), assumed times per type:")
     previous = 0.0
     for urn, done in path.chain:
@@ -136,10 +155,11 @@ def main() -> int:
         if r["type"] == CLUSTER and (r.get("inputs") or {}).get("removeDefaultNodePool")
     )
     total = path.total
-    verdict = "met" if total <= GOAL_SECONDS else "not met"
+    goal = f"goal for dev from an empty project: <= {GOAL_SECONDS / 60:g} min"
+    if render_args == ["--stack", "dev"]:
+        goal += ", met" if total <= GOAL_SECONDS else ", not met"
     print(
-        f"total: {total / 60:.1f} min (goal for dev from an empty project: <= "
-        f"{GOAL_SECONDS / 60:g} min, {verdict}); after the node pools: {total - pools:.0f} s; "
+        f"total: {total / 60:.1f} min ({goal}); after the node pools: {total - pools:.0f} s; "
         f"default-pool detour in the cluster step: {detour:.0f} s"
     )
     return 0
