@@ -269,7 +269,7 @@ def worker_vms(records: Sequence[Record], outputs: Mapping[str, Any]) -> list[di
         boot = (inputs.get("bootDisk") or {}).get("initializeParams") or {}
         vms.append(
             {
-                "name": inputs.get("name"),
+                "name": inputs.get("name") or record["name"],
                 "machineType": inputs.get("machineType"),
                 "spot": _spot(inputs),
                 "processes": processes,
