@@ -44,20 +44,27 @@ MAINTENANCE_WINDOW_START = "03:00"
 @e03b7622 google/services/container/resource_container_cluster.go:1230)."""
 KMS_ENCRYPTER = "roles/cloudkms.cryptoKeyEncrypterDecrypter"
 
+POOLS = ("mina", "services")
+"""The cluster's node pools, in the order sent. The provider reads them back in the API's order
+(resource_container_cluster.go:7481), which is this one by creation and by name alike, so the
+recorded list lines up with the inputs and `NODE_POOL_IGNORED`'s indexes."""
 NODE_POOL_IGNORED = [
-    # GKE writes `goog-gke-node-pool-provisioning-model` (on-demand/spot) into the node pool's
+    # GKE writes `goog-gke-node-pool-provisioning-model` (on-demand/spot) into a node pool's
     # resource labels after create. The provider suppresses `goog-gke*` keys in its own diff
     # (terraform-provider-google@e03b7622 google/services/container/node_config.go:3277,
     # hashicorp/terraform-provider-google#21082), but once `pulumi refresh` has copied the key
     # into the recorded inputs, the next `up` would try to remove it: keep what is recorded.
-    'nodeConfig.resourceLabels["goog-gke-node-pool-provisioning-model"]',
+    f'nodePools[{index}].nodeConfig.resourceLabels["goog-gke-node-pool-provisioning-model"]'
+    for index in range(len(POOLS))
 ]
 """Fields GKE changes after create on the resources this module makes. Checked and not needed:
 `databaseEncryption.state` (GKE answers ALL_OBJECTS_ENCRYPTION_ENABLED for ENCRYPTED; the provider
 suppresses it, hashicorp/terraform-provider-google#27040), node pool `version` and the
 cluster's `masterVersion` (auto-upgrade; computed, never set here), `nodeConfig.kubeletConfig`
 (server defaults accepted since hashicorp/terraform-provider-google#19817), Disk `labels` (the
-provider only manages the keys it sets since v5's label model)."""
+provider only manages the keys it sets since v5's label model), the cluster's top-level
+`nodeConfig` (never set: GKE fills it with the first pool's config, and an Optional+Computed
+block left unset is not diffed, node_config.go:280-284)."""
 CLUSTER_SCAN_EXCEPTIONS = {
     "CKV_GCP_12": "NetworkPolicy is enforced by GKE Dataplane V2 (datapath_provider "
     "ADVANCED_DATAPATH); the Calico network_policy add-on this check looks for cannot be "
@@ -71,6 +78,13 @@ CLUSTER_SCAN_EXCEPTIONS = {
     "CKV_GCP_66": "Binary Authorization needs attestors and a signing pipeline for upstream "
     "images; instead every image is pinned by digest (scripts.pin, policy "
     "images-pinned-by-digest)",
+    "CKV_GCP_69": "the cluster makes no default pool, so it has no node_config, the only place "
+    "this check reads; every node_pool block sets GKE_METADATA and is scanned as a node pool "
+    "(scripts/gcp_scan.py), and policy node-metadata-concealed checks each",
+    "CKV_GCP_123": "the node pools are the cluster's own so that no default pool is created and "
+    "deleted before them on the deploy's critical path (docs/gcp-deploy.md, 'The node pools are "
+    "the cluster's'); adding or removing a pool replaces the cluster, which a one-experiment "
+    "stack accepts",
 }
 """checkov Terraform checks the GKE cluster does not meet, with the reason (scripts.gcp_scan
 writes them into the scanned resource as skip comments)."""
@@ -80,30 +94,12 @@ SUBNET_SCAN_EXCEPTIONS = {
 }
 """checkov Terraform checks the subnet does not meet, with the reason."""
 
-CLUSTER_IGNORED = [
-    # The cluster's `node_config` only describes the temporary default pool. It must name our
-    # node service account: without it GKE creates that pool with the project's default compute
-    # service account (website/docs/r/container_cluster.html.markdown:1247-1248), and on a
-    # project where that account is disabled or deleted the cluster is never created
-    # (hashicorp/terraform-provider-google#17511). But the pool is deleted right after create
-    # (resource_container_cluster.go:3298) before the state is read (:3423), and the read takes
-    # the API's `Cluster.nodeConfig` (:3670), which GKE fills with the first node pool's config
-    # (container v1 API reference, Cluster.nodeConfig): none then, one of ours later.
-    # The whole block is ForceNew (node_config.go:284; `service_account` itself :624), so every
-    # `up` would replace the cluster (hashicorp/terraform-provider-google#12070), and an in-place
-    # change would update a "default-pool" that no longer exists (:4780-4790). Ignoring the block
-    # is the only cut: a narrower path leaves the block's own ForceNew diff. The bridge drops the
-    # ignored path and everything under it from the diff (pulumi/pulumi-terraform-bridge@59de6c66
-    # pkg/tfshim/sdk-v2/instance_diff.go:95-108). All of it is hashicorp/terraform-provider-google
-    # @e03b7622 google/services/container/ unless said otherwise.
-    "nodeConfig",
-]
 IAP_RANGE = "35.235.240.0/20"
 """Google's Identity-Aware Proxy range: SSH to worker VMs without public addresses."""
 
 
 class GkeCluster(pulumi.ComponentResource):
-    """VPC + subnet with secondary ranges, Cloud NAT, a private GKE cluster and its node pools."""
+    """VPC + subnet with secondary ranges, Cloud NAT, a private GKE cluster with its node pools."""
 
     provider: k8s.Provider
     kubeconfig: pulumi.Output[str]
@@ -205,19 +201,11 @@ class GkeCluster(pulumi.ComponentResource):
             location=platform.zone,
             network=self.network.id,
             subnetwork=self.subnet.id,
-            remove_default_node_pool=True,
-            initial_node_count=1,
-            # The temporary default pool runs as the node account, never the project's default
-            # compute account (see CLUSTER_IGNORED), hardened like the pools below.
-            node_config={
-                "service_account": node_account.email,
-                "oauth_scopes": NODE_SCOPES,
-                "workload_metadata_config": {"mode": "GKE_METADATA"},
-                "shielded_instance_config": {
-                    "enable_secure_boot": True,
-                    "enable_integrity_monitoring": True,
-                },
-            },
+            # Our pools are the cluster's own, created with it in one operation: no default pool
+            # made and deleted before separate pools could start (docs/gcp-deploy.md, "The node
+            # pools are the cluster's"). Node counts, machine types and disk sizes still update
+            # in place (render_diff.REPLACE_ON_CHANGE lists what replaces the cluster instead).
+            node_pools=self._node_pools(config, platform, node_account.email, gcp_labels),
             deletion_protection=False,
             networking_mode="VPC_NATIVE",
             ip_allocation_policy={
@@ -250,45 +238,11 @@ class GkeCluster(pulumi.ComponentResource):
                 lambda moment: _maintenance_policy(moment, config.metadata.ttl_hours)
             ),
             resource_labels=gcp_labels,
-            # The default pool's nodes start with the node account's roles already granted.
+            # The nodes start with the node account's roles already granted.
             opts=pulumi.ResourceOptions(
-                parent=self, depends_on=node_grants, ignore_changes=CLUSTER_IGNORED
+                parent=self, depends_on=node_grants, ignore_changes=NODE_POOL_IGNORED
             ),
         )
-
-        mina_pool = platform.pools.mina
-        services_pool = platform.pools.services
-        pools = {
-            "mina": (mina_pool, mina_pool_size(config, platform)),
-            "services": (services_pool, services_pool_size(config, platform)),
-        }
-        for pool_name, (pool, count) in pools.items():
-            gcp.container.NodePool(
-                f"{name}-{pool_name}",
-                name=pool_name,
-                project=platform.project,
-                location=platform.zone,
-                cluster=self.cluster.name,
-                node_count=count,
-                node_config={
-                    "machine_type": pool.machine_type,
-                    "spot": pool.spot,
-                    "disk_size_gb": pool.disk_gb,
-                    "disk_type": "pd-balanced",
-                    "service_account": node_account.email,
-                    "oauth_scopes": NODE_SCOPES,
-                    # Pods reach the GKE metadata server, never the node's own credentials.
-                    "workload_metadata_config": {"mode": "GKE_METADATA"},
-                    "shielded_instance_config": {
-                        "enable_secure_boot": True,
-                        "enable_integrity_monitoring": True,
-                    },
-                    "resource_labels": gcp_labels,
-                    "labels": {POOL_LABEL: pool_name},
-                },
-                management={"auto_repair": True, "auto_upgrade": True},
-                opts=pulumi.ResourceOptions(parent=self, ignore_changes=NODE_POOL_IGNORED),
-            )
 
         self.kubeconfig = pulumi.Output.secret(
             pulumi.Output.all(
@@ -328,6 +282,43 @@ class GkeCluster(pulumi.ComponentResource):
             )
             self.image_registry = repository.registry_uri
         self.register_outputs({"clusterName": self.cluster.name, "network": self.network.name})
+
+    @staticmethod
+    def _node_pools(
+        config: ExperimentConfig,
+        platform: GkePlatform,
+        account: pulumi.Output[str],
+        gcp_labels: pulumi.Output[dict[str, str]],
+    ) -> list[gcp.container.ClusterNodePoolArgsDict]:
+        counts = {
+            "mina": mina_pool_size(config, platform),
+            "services": services_pool_size(config, platform),
+        }
+        shapes = {"mina": platform.pools.mina, "services": platform.pools.services}
+        return [
+            {
+                "name": pool_name,
+                "node_count": counts[pool_name],
+                "node_config": {
+                    "machine_type": shapes[pool_name].machine_type,
+                    "spot": shapes[pool_name].spot,
+                    "disk_size_gb": shapes[pool_name].disk_gb,
+                    "disk_type": "pd-balanced",
+                    "service_account": account,
+                    "oauth_scopes": NODE_SCOPES,
+                    # Pods reach the GKE metadata server, never the node's own credentials.
+                    "workload_metadata_config": {"mode": "GKE_METADATA"},
+                    "shielded_instance_config": {
+                        "enable_secure_boot": True,
+                        "enable_integrity_monitoring": True,
+                    },
+                    "resource_labels": gcp_labels,
+                    "labels": {POOL_LABEL: pool_name},
+                },
+                "management": {"auto_repair": True, "auto_upgrade": True},
+            }
+            for pool_name in POOLS
+        ]
 
     def _secrets_encryption(
         self, name: str, platform: GkePlatform

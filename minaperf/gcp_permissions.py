@@ -140,8 +140,8 @@ PERMISSIONS_BY_TYPE: dict[str, TypePermissions] = {
         delete=("resourcemanager.projects.getIamPolicy", "resourcemanager.projects.setIamPolicy"),
         doc="https://cloud.google.com/resource-manager/reference/rest/v1/projects/setIamPolicy",
     ),
-    # Create names the nodes' service account (actAs); removing the default pool right after
-    # create is a nodePools.delete (container.clusters.update).
+    # Create names the nodes' service account (actAs) and brings up the cluster's own node
+    # pools in the same operation; resizing one of them later is a cluster update.
     "gcp:container/cluster:Cluster": TypePermissions(
         create=(
             "container.clusters.create",
@@ -152,17 +152,6 @@ PERMISSIONS_BY_TYPE: dict[str, TypePermissions] = {
         ),
         update=("container.clusters.update",),
         delete=("container.clusters.delete",),
-        doc=GKE_PERMISSIONS,
-    ),
-    "gcp:container/nodePool:NodePool": TypePermissions(
-        create=(
-            "container.clusters.update",
-            "container.clusters.get",
-            "container.operations.get",
-            "iam.serviceAccounts.actAs",
-        ),
-        update=("container.clusters.update",),
-        delete=("container.clusters.update",),
         doc=GKE_PERMISSIONS,
     ),
     "gcp:artifactregistry/repository:Repository": TypePermissions(

@@ -200,20 +200,27 @@ def workloads(records: Sequence[Record]) -> dict[str | None, list[Workload]]:
     return {pool: sorted(items, key=lambda w: w.name) for pool, items in found.items()}
 
 
+def gke_pool_inputs(records: Sequence[Record]) -> list[Mapping[str, Any]]:
+    """Every GKE node pool's inputs: the program's pools are its clusters' own (`nodePools`)."""
+    return [
+        pool
+        for record in records
+        if record["type"] == "gcp:container/cluster:Cluster"
+        for pool in record["inputs"].get("nodePools") or []
+    ]
+
+
 def node_pools(records: Sequence[Record]) -> list[dict[str, Any]]:
     running = workloads(records)
     pods = pool_pods(records)
     pools = []
-    for record in records:
-        if record["type"] != "gcp:container/nodePool:NodePool":
-            continue
-        inputs = record["inputs"]
+    for inputs in gke_pool_inputs(records):
         node_config = inputs.get("nodeConfig") or {}
         label = (node_config.get("labels") or {}).get(POOL_LABEL, inputs.get("name"))
         count = int(inputs.get("nodeCount") or inputs.get("initialNodeCount") or 0)
         pools.append(
             {
-                "name": inputs.get("name") or record["name"],
+                "name": inputs.get("name"),
                 "machineType": node_config.get("machineType"),
                 "count": count,
                 "spot": bool(node_config.get("spot") or node_config.get("preemptible")),
@@ -438,13 +445,11 @@ def docker_hub_pulls(records: Sequence[Record]) -> HubPulls | None:
 
     nats = [r for r in records if r["type"] == "gcp:compute/routerNat:RouterNat"]
     sizes: dict[str, int] = {}
-    for record in records:
-        if record["type"] == "gcp:container/nodePool:NodePool":
-            inputs = record["inputs"]
-            label = ((inputs.get("nodeConfig") or {}).get("labels") or {}).get(POOL_LABEL)
-            sizes[str(label or inputs.get("name"))] = int(
-                inputs.get("nodeCount") or inputs.get("initialNodeCount") or 0
-            )
+    for inputs in gke_pool_inputs(records):
+        label = ((inputs.get("nodeConfig") or {}).get("labels") or {}).get(POOL_LABEL)
+        sizes[str(label or inputs.get("name"))] = int(
+            inputs.get("nodeCount") or inputs.get("initialNodeCount") or 0
+        )
     if not nats or not sizes:
         return None
     addresses = sum(

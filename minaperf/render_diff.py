@@ -38,7 +38,13 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
     # network :1678, subnetwork :1876, ip_allocation_policy :1909, initial_node_count :1156,
     # networking_mode :2062, private_cluster_config.master_ipv4_cidr_block :2172; node_config
     # (:1712) is schemaNodeConfig, ForceNew as a block (node_config.go:284) and in the same
-    # fields as a node pool's; its other fields update the default pool (:4780).
+    # fields as a node pool's; its other fields update the default pool (:4780). node_pool
+    # (:1714) is ForceNew as a list, which the SDK applies to its length only (schema.go
+    # diffList: the `.#` count takes the list's ForceNew, each element its own schema): adding
+    # or removing a pool replaces the cluster. In a pool, the fields ForceNew on a NodePool
+    # replace the cluster (resource_container_node_pool.go schemaNodePool: name :510,
+    # initial_node_count :463); node_count and node_config's updatable fields update in place
+    # (:4670 nodePoolUpdate with the prefix `node_pool.N.`).
     "gcp:container/cluster:Cluster": (
         *_GCP_IDENTITY,
         "location",
@@ -52,6 +58,12 @@ REPLACE_ON_CHANGE: dict[str, tuple[str, ...]] = {
         "nodeConfig.preemptible",
         "nodeConfig.oauthScopes",
         "nodeConfig.serviceAccount",
+        "nodePools.name",
+        "nodePools.initialNodeCount",
+        "nodePools.nodeConfig.spot",
+        "nodePools.nodeConfig.preemptible",
+        "nodePools.nodeConfig.oauthScopes",
+        "nodePools.nodeConfig.serviceAccount",
     ),
     # google/services/compute/resource_compute_instance.go: boot_disk :278, name :642,
     # network_interface :650, scheduling.preemptible :1110, scheduling.provisioning_model :1134,

@@ -761,22 +761,44 @@ def _default_account(email: Any) -> str | None:
     return None
 
 
+def _node_configs(resource_type: str, props: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """(where, nodeConfig) of each pool a GKE resource makes: a cluster with `nodePools` makes
+    those and no default pool; without them its `nodeConfig` is the default pool, which exists
+    even when removed right after create."""
+    if resource_type == NODE_POOL:
+        return [("nodeConfig", props.get("nodeConfig"))]
+    if resource_type != CLUSTER:
+        return []
+    pools = as_list(props.get("nodePools"))
+    if pools:
+        return [
+            (f"nodePools[{index}].nodeConfig", as_map(pool).get("nodeConfig"))
+            for index, pool in enumerate(pools)
+        ]
+    return [("nodeConfig", props.get("nodeConfig"))]
+
+
 def check_service_accounts(
     resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
 ) -> list[str]:
     """VMs and GKE nodes run as an account of their own, never the project's default compute
-    account (Editor on the whole project in many projects; CIS GKE 5.2.1). A cluster's
-    nodeConfig is its temporary default pool, which exists even when removed right after create."""
+    account (Editor on the whole project in many projects; CIS GKE 5.2.1)."""
     if resource_type in INSTANCE_TYPES:
-        email = get_path(props, ("serviceAccount", "email"))
-    elif resource_type in (CLUSTER, NODE_POOL):
-        email = get_path(props, ("nodeConfig", "serviceAccount"))
+        places = [("", get_path(props, ("serviceAccount", "email")))]
     else:
-        return []
-    why = _default_account(email)
-    if why is None:
-        return []
-    return [f"`{name}` ({resource_type}) {why}; give it the experiment's own service account"]
+        places = [
+            (f"{where}: ", get_path(as_map(node), ("serviceAccount",)))
+            for where, node in _node_configs(resource_type, props)
+        ]
+    problems = []
+    for where, email in places:
+        why = _default_account(email)
+        if why is not None:
+            problems.append(
+                f"`{name}` ({resource_type}) {where}{why}; give it the experiment's own "
+                "service account"
+            )
+    return problems
 
 
 NAMESPACE = "kubernetes:core/v1:Namespace"
@@ -813,24 +835,24 @@ def check_vm_access(
 def check_node_metadata(
     resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
 ) -> list[str]:
-    """GKE nodes (node pools and the cluster's default pool) hide the node's credentials from
-    pods: Workload Identity's metadata server, never the node's own, and no legacy endpoints."""
-    if resource_type not in (CLUSTER, NODE_POOL):
-        return []
-    node = as_map(props.get("nodeConfig"))
+    """GKE nodes (node pools and a cluster's own or default pool) hide the node's credentials
+    from pods: Workload Identity's metadata server, never the node's own, and no legacy
+    endpoints."""
     problems = []
-    mode = plain(get_path(node, ("workloadMetadataConfig", "mode")))
-    if mode != "GKE_METADATA":
-        problems.append(
-            f"nodeConfig.workloadMetadataConfig.mode is {mode!r}: pods could read the node's "
-            "own credentials; set GKE_METADATA"
-        )
-    legacy = plain(as_map(node.get("metadata")).get("disable-legacy-endpoints"))
-    if legacy is not None and str(legacy).strip().lower() != "true":
-        problems.append(
-            f"nodeConfig.metadata disable-legacy-endpoints={legacy!r} re-opens the metadata "
-            "server's legacy (v0.1, v1beta1) endpoints; remove it or set true"
-        )
+    for where, config_value in _node_configs(resource_type, props):
+        node = as_map(config_value)
+        mode = plain(get_path(node, ("workloadMetadataConfig", "mode")))
+        if mode != "GKE_METADATA":
+            problems.append(
+                f"{where}.workloadMetadataConfig.mode is {mode!r}: pods could read the node's "
+                "own credentials; set GKE_METADATA"
+            )
+        legacy = plain(as_map(node.get("metadata")).get("disable-legacy-endpoints"))
+        if legacy is not None and str(legacy).strip().lower() != "true":
+            problems.append(
+                f"{where}.metadata disable-legacy-endpoints={legacy!r} re-opens the metadata "
+                "server's legacy (v0.1, v1beta1) endpoints; remove it or set true"
+            )
     if not problems:
         return []
     return [f"`{name}` ({resource_type}): {'; '.join(problems)}"]
@@ -1141,8 +1163,8 @@ gcp_label_limits = _policy(
 )
 no_default_service_account = _policy(
     "no-default-service-account",
-    "GCE instances, instance templates, GKE clusters (their default pool) and node pools run "
-    "as a named service account, never the project's default compute account.",
+    "GCE instances, instance templates, GKE clusters (their own or default pool) and node pools "
+    "run as a named service account, never the project's default compute account.",
     check_service_accounts,
 )
 no_vm_public_ip = _policy(
@@ -1178,8 +1200,8 @@ vm_access_through_os_login = _policy(
 )
 node_metadata_concealed = _policy(
     "node-metadata-concealed",
-    "GKE node pools and the cluster's default pool use workloadMetadataConfig GKE_METADATA and "
-    "never re-enable the metadata server's legacy endpoints.",
+    "GKE node pools and a cluster's own or default pool use workloadMetadataConfig GKE_METADATA "
+    "and never re-enable the metadata server's legacy endpoints.",
     check_node_metadata,
 )
 pod_security_baseline = _policy(

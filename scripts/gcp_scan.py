@@ -34,9 +34,13 @@ from components.postgres import DISK_SCAN_EXCEPTIONS
 from components.worker_pool import template_scan_exceptions
 from minaperf.files import FileInputError, read_regular_file
 
+CLUSTER = "gcp:container/cluster:Cluster"
+NODE_POOL = "gcp:container/nodePool:NodePool"
+
+
 TERRAFORM_TYPES = {
-    "gcp:container/cluster:Cluster": "google_container_cluster",
-    "gcp:container/nodePool:NodePool": "google_container_node_pool",
+    CLUSTER: "google_container_cluster",
+    NODE_POOL: "google_container_node_pool",
     "gcp:compute/instance:Instance": "google_compute_instance",
     "gcp:compute/instanceTemplate:InstanceTemplate": "google_compute_instance_template",
     "gcp:compute/instanceGroupManager:InstanceGroupManager": (
@@ -71,6 +75,7 @@ REPEATED_BLOCKS = {
     "secondaryIpRanges": "secondary_ip_range",
     "maintenanceExclusions": "maintenance_exclusion",
     "cidrBlocks": "cidr_blocks",
+    "nodePools": "node_pool",
 }
 """A repeated Terraform block as pulumi-gcp names it (pluralised, unless Terraform's name already
 is) -> Terraform's name. A list of objects under any other name is refused, not guessed: a wrong
@@ -169,15 +174,39 @@ def _body(inputs: Mapping[str, Any], indent: str, names: Names) -> list[str]:
     return lines
 
 
+def _own_pools(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
+    """A cluster's `nodePools` as NodePool records. checkov reads a cluster's node settings only
+    from its `node_config` (the default pool's), never from its `node_pool` blocks; a block has
+    the NodePool's schema (resource_container_cluster.go:1714-1722), so each is scanned as one
+    too and meets every node pool check."""
+    pools = record["inputs"].get("nodePools") if record.get("type") == CLUSTER else None
+    if not isinstance(pools, list):
+        return []
+    own = []
+    for pool in pools:
+        if not isinstance(pool, Mapping):
+            raise ScanInputError("`nodePools` holds objects")
+        inputs = {**pool, "cluster": record["inputs"].get("name")}
+        own.append(
+            {
+                "type": NODE_POOL,
+                "name": f"{record.get('name')}-{pool.get('name')}",
+                "inputs": inputs,
+            }
+        )
+    return own
+
+
 def to_terraform(resources: Sequence[Mapping[str, Any]]) -> str:
     """The GCP resources of a render as Terraform, with each stated exception as a skip."""
     scanned = []
     for record in resources:
         if not isinstance(record, Mapping) or not isinstance(record.get("inputs"), Mapping):
             raise ScanInputError("every record needs `type`, `name` and `inputs`")
-        terraform_type = TERRAFORM_TYPES.get(str(record.get("type")))
-        if terraform_type is not None:
-            scanned.append((terraform_type, _NAME.sub("_", str(record.get("name"))), record))
+        for one in (record, *_own_pools(record)):
+            terraform_type = TERRAFORM_TYPES.get(str(one.get("type")))
+            if terraform_type is not None:
+                scanned.append((terraform_type, _NAME.sub("_", str(one.get("name"))), one))
     names = {
         (terraform_type, str(record["inputs"].get("name"))): name
         for terraform_type, name, record in scanned

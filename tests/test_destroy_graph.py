@@ -73,6 +73,9 @@ def test_an_existing_cluster_keeps_the_namespace_holding_the_data() -> None:
 
 
 def test_workloads_wait_for_the_node_pools(dev: Rendered) -> None:
-    pools = [r["urn"] for r in dev.of_type("gcp:container/nodePool:NodePool")]
-    assert len(pools) == 2
-    assert set(pools) <= set(_namespace(dev)["dependencies"])
+    """The pools are the cluster's own: the namespace waits for the cluster, so workloads are
+    deleted before their nodes."""
+    (cluster,) = dev.of_type("gcp:container/cluster:Cluster")
+    assert [pool["name"] for pool in cluster["inputs"]["nodePools"]] == ["mina", "services"]
+    assert dev.of_type("gcp:container/nodePool:NodePool") == []
+    assert cluster["urn"] in _namespace(dev)["dependencies"]

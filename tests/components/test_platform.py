@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from components.platform import CLUSTER_IGNORED, NODE_POOL_IGNORED, gke_service_agent
+from components.platform import NODE_POOL_IGNORED, POOLS, gke_service_agent
 from minaperf.config import Images
 from minaperf.gcp_project import BASE_APIS, SERVICE_ACCOUNT_ID
 from tests.conftest import ROOT, Rendered, render
@@ -29,6 +29,13 @@ def _provider(rendered: Rendered, name: str) -> dict[str, Any]:
 def _uses(resource: dict[str, Any], provider: dict[str, Any]) -> bool:
     """A provider reference is "<urn>::<id>"."""
     return (resource["provider"] or "").rsplit("::", 1)[0] == provider["urn"]
+
+
+def _pools(rendered: Rendered) -> list[dict[str, Any]]:
+    """The node pools: the cluster's own (`nodePools`), no NodePool resources."""
+    assert rendered.of_type(NODE_POOL) == []
+    (cluster,) = rendered.of_type(CLUSTER)
+    return cluster["inputs"]["nodePools"]
 
 
 def _dependencies(resource: dict[str, Any]) -> set[str]:
@@ -71,7 +78,7 @@ def test_every_gcp_resource_waits_for_the_apis(dev: Rendered) -> None:
     experiment_provider = _provider(dev, "dev-gcp")
     assert services <= _dependencies(experiment_provider)
     others = [r for r in dev.resources if r["type"].startswith("gcp:") and r["type"] != SERVICE]
-    assert {r["type"] for r in others} >= {CLUSTER, NODE_POOL, DISK, "gcp:compute/network:Network"}
+    assert {r["type"] for r in others} >= {CLUSTER, DISK, "gcp:compute/network:Network"}
     assert [r["name"] for r in others if not _uses(r, experiment_provider)] == []
     bootstrap = _provider(dev, "dev-gcp-apis")
     assert all(_uses(service, bootstrap) for service in dev.of_type(SERVICE))
@@ -106,10 +113,10 @@ def test_every_node_pool_has_secure_boot_and_the_gke_metadata_server(
     stack: str, dev: Rendered, large: Rendered
 ) -> None:
     rendered = {"dev": dev, "large": large}[stack]
-    pools = rendered.of_type(NODE_POOL)
-    assert len(pools) == 2
+    pools = _pools(rendered)
+    assert [pool["name"] for pool in pools] == list(POOLS)
     for pool in pools:
-        config = pool["inputs"]["nodeConfig"]
+        config = pool["nodeConfig"]
         assert config["shieldedInstanceConfig"] == {
             "enableSecureBoot": True,
             "enableIntegrityMonitoring": True,
@@ -170,32 +177,24 @@ def test_node_account_gets_the_recommended_role(dev: Rendered) -> None:
         if m["inputs"]["member"] == email
     }
     assert roles == {"roles/container.defaultNodeServiceAccount", "roles/artifactregistry.reader"}
-    for pool in dev.of_type(NODE_POOL):
-        assert pool["inputs"]["nodeConfig"]["serviceAccount"] == email.removeprefix(
-            "serviceAccount:"
-        )
+    for pool in _pools(dev):
+        assert pool["nodeConfig"]["serviceAccount"] == email.removeprefix("serviceAccount:")
 
 
-def test_the_default_pool_runs_as_the_node_account_hardened_like_the_pools(dev: Rendered) -> None:
-    """GKE creates the temporary default pool from the cluster's node_config; without one it
-    would run as the project's default compute account, which hardened projects disable."""
+def test_the_cluster_is_created_with_our_pools_and_no_default_pool(dev: Rendered) -> None:
+    """GKE makes the default pool only when a create names no pools (the provider sends
+    `Cluster.nodeConfig` only then, resource_container_cluster.go:3105-3121): ours come up in
+    the cluster's create, with nothing to delete before they can start."""
     (cluster,) = dev.of_type(CLUSTER)
-    pools = dev.of_type(NODE_POOL)
-    node_config = cluster["inputs"]["nodeConfig"]
+    inputs = cluster["inputs"]
+    assert {"nodeConfig", "initialNodeCount", "removeDefaultNodePool"}.isdisjoint(inputs)
+    sizes = {"mina": 4, "services": 1}  # docs/sizing.md: dev's pools
+    assert {pool["name"]: pool["nodeCount"] for pool in inputs["nodePools"]} == sizes
     (account,) = [
         a for a in dev.of_type("gcp:serviceaccount/account:Account") if a["name"] == "itn-dev-nodes"
     ]
     email = f"{account['inputs']['accountId']}@your-gcp-project.iam.gserviceaccount.com"
-    assert node_config["serviceAccount"] == email
-    hardening = (
-        "serviceAccount",
-        "oauthScopes",
-        "workloadMetadataConfig",
-        "shieldedInstanceConfig",
-    )
-    for pool in pools:
-        assert {key: pool["inputs"]["nodeConfig"][key] for key in hardening} == node_config
-    # The default pool's node starts with the node account's roles already granted.
+    # The nodes start with the node account's roles already granted.
     grants = {
         m["urn"]
         for m in dev.of_type("gcp:projects/iAMMember:IAMMember")
@@ -208,8 +207,7 @@ def test_the_default_pool_runs_as_the_node_account_hardened_like_the_pools(dev: 
 ACCOUNT_FIELDS = {
     # GKE uses the default compute account when a node config names none
     # (terraform-provider-google@e03b7622 website/docs/r/container_cluster.html.markdown:1247).
-    CLUSTER: ("nodeConfig", "serviceAccount"),
-    NODE_POOL: ("nodeConfig", "serviceAccount"),
+    CLUSTER: ("nodePools", "*", "nodeConfig", "serviceAccount"),
     # An empty email is sent as "default"
     # (google/services/compute/compute_instance_helpers.go:779-780).
     "gcp:compute/instanceTemplate:InstanceTemplate": ("serviceAccount", "email"),
@@ -244,11 +242,14 @@ def _strings(value: Any) -> list[str]:
     return []
 
 
-def _at(inputs: dict[str, Any], path: tuple[str, ...]) -> Any:
-    value: Any = inputs
-    for key in path:
-        value = value.get(key) if isinstance(value, dict) else None
-    return value
+def _at(value: Any, path: tuple[str, ...]) -> list[Any]:
+    """The values at `path`, "*" standing for every element of a list."""
+    if not path:
+        return [value]
+    key, rest = path[0], path[1:]
+    if key == "*":
+        return [found for item in value for found in _at(item, rest)] if value else [None]
+    return _at(value.get(key) if isinstance(value, dict) else None, rest)
 
 
 @pytest.mark.parametrize("stack", ["dev", "kind", "large-200", "options"])
@@ -274,26 +275,23 @@ def test_no_gcp_resource_runs_as_a_default_service_account(
         path = ACCOUNT_FIELDS.get(resource["type"])
         if path is not None:
             # One of the experiment's own accounts: never empty, "default" or absent.
-            assert _at(resource["inputs"], path) in accounts, resource["name"]
+            for account in _at(resource["inputs"], path):
+                assert account in accounts, resource["name"]
     if stack != "kind":
-        assert {r["type"] for r in gcp_resources} >= {CLUSTER, NODE_POOL}
+        assert CLUSTER in {r["type"] for r in gcp_resources}
 
 
 # ------------------------------------------------------------------------------ drift
 
 
 def test_node_pools_ignore_exactly_what_gke_writes(dev: Rendered) -> None:
-    for pool in dev.of_type(NODE_POOL):
-        assert pool["options"]["ignoreChanges"] == NODE_POOL_IGNORED
-        labels = pool["inputs"]["nodeConfig"]["resourceLabels"]
-        # We never set the key we ignore: GKE does.
-        assert "goog-gke-node-pool-provisioning-model" not in labels
     (cluster,) = dev.of_type(CLUSTER)
-    assert cluster["options"]["ignoreChanges"] == CLUSTER_IGNORED == ["nodeConfig"]
-    ignoring = {NODE_POOL, CLUSTER}
-    others = [
-        r for r in dev.resources if r["type"].startswith("gcp:") and r["type"] not in ignoring
-    ]
+    assert cluster["options"]["ignoreChanges"] == NODE_POOL_IGNORED
+    assert len(NODE_POOL_IGNORED) == len(_pools(dev))
+    for pool in _pools(dev):
+        # We never set the key we ignore: GKE does.
+        assert "goog-gke-node-pool-provisioning-model" not in pool["nodeConfig"]["resourceLabels"]
+    others = [r for r in dev.resources if r["type"].startswith("gcp:") and r["type"] != CLUSTER]
     assert [r["name"] for r in others if r["options"]["ignoreChanges"]] == []
 
 

@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from minaperf.preview import docker_hub_pulls, docker_hub_warning
+from minaperf.preview import docker_hub_pulls, docker_hub_warning, gke_pool_inputs
 from tests.conftest import ROOT, render
 
 DEV = ROOT / "Pulumi.dev.yaml"
@@ -35,11 +35,7 @@ def test_without_the_mirror_the_large_stack_is_over_the_limit() -> None:
     bare = render(config_file=LARGE, overrides=("platform.dockerHubMirror=false",))
     estimate = docker_hub_pulls(bare.resources)
     assert estimate is not None
-    pools = {
-        r["inputs"]["name"]: r["inputs"]["nodeCount"]
-        for r in bare.resources
-        if r["type"] == "gcp:container/nodePool:NodePool"
-    }
+    pools = {pool["name"]: pool["nodeCount"] for pool in gke_pool_inputs(bare.resources)}
     assert estimate.nodes == sum(pools.values())
     # every mina pool node runs the daemon image; never more than nodes x images
     assert pools["mina"] <= estimate.pulls <= estimate.nodes * estimate.images
@@ -88,8 +84,8 @@ def test_gcp_deploy_doc_s_node_count_follows_the_render() -> None:
     match = re.search(r"its (\d+) mina-pool nodes", text)
     assert match is not None
     (mina,) = [
-        r["inputs"]["nodeCount"]
-        for r in render(config_file=LARGE).resources
-        if r["type"] == "gcp:container/nodePool:NodePool" and r["inputs"]["name"] == "mina"
+        pool["nodeCount"]
+        for pool in gke_pool_inputs(render(config_file=LARGE).resources)
+        if pool["name"] == "mina"
     ]
     assert int(match[1]) == mina

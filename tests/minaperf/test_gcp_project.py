@@ -158,11 +158,12 @@ def billed_in_render(records: list[dict[str, Any]]) -> Counter[tuple[str, str]]:
     }
     for record in records:
         kind, inputs = record["type"], record["inputs"]
-        if kind == "gcp:container/nodePool:NodePool":
-            node, count = inputs["nodeConfig"], inputs["nodeCount"]
-            billed["cluster pools", _vm(node["machineType"], node.get("spot", False))] += count
-            billed["disks", f"{node['diskType']} {node['diskSizeGb']:g} GB"] += count
-        elif kind == "gcp:compute/instanceGroupManager:InstanceGroupManager":
+        if kind == "gcp:container/cluster:Cluster":
+            for pool in inputs["nodePools"]:
+                node, count = pool["nodeConfig"], pool["nodeCount"]
+                billed["cluster pools", _vm(node["machineType"], node.get("spot", False))] += count
+                billed["disks", f"{node['diskType']} {node['diskSizeGb']:g} GB"] += count
+        if kind == "gcp:compute/instanceGroupManager:InstanceGroupManager":
             template, count = templates[record["parent"]], inputs["targetSize"]
             spot = template["scheduling"].get("provisioningModel") == "SPOT"
             billed["worker VMs", _vm(template["machineType"], spot)] += count

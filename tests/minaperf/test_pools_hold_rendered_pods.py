@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from minaperf.gke_nodes import CLUSTER_ADDONS, schedulable
+from minaperf.preview import gke_pool_inputs
 from tests.conftest import ROOT, Rendered, render
 
 POOL_LABEL = "mina-itn/pool"
@@ -104,7 +105,7 @@ def first_fit_decreasing(items: list[tuple[str, Pair]], room: Pair, nodes: int) 
 
 def assert_every_pod_lands(rendered: Rendered) -> dict[str, int]:
     pods = rendered_pods(rendered)
-    pools = rendered.of_type("gcp:container/nodePool:NodePool")
+    pools = gke_pool_inputs(rendered.resources)
     assert pools, "a GKE render has node pools"
     assert None not in pods, f"pods pinned to no pool: {pods.get(None)}"
     addons = [
@@ -113,8 +114,7 @@ def assert_every_pod_lands(rendered: Rendered) -> dict[str, int]:
         for i in range(addon.replicas)
     ]
     counts = {}
-    for pool in pools:
-        inputs = pool["inputs"]
+    for inputs in pools:
         label = inputs["nodeConfig"]["labels"][POOL_LABEL]
         room = schedulable(inputs["nodeConfig"]["machineType"])
         items = pods.pop(label, []) + addons
@@ -141,7 +141,7 @@ def test_large_200_packs() -> None:
 
 def test_the_kind_stack_has_no_pools_to_pack() -> None:
     rendered = render(config_file=ROOT / "stacks" / "kind.yaml")
-    assert rendered.of_type("gcp:container/nodePool:NodePool") == []
+    assert gke_pool_inputs(rendered.resources) == []
 
 
 MACHINES = ["n2-standard-8", "n2-standard-16", "n2-highmem-8", "n2d-standard-32", "c2d-highmem-16"]

@@ -23,16 +23,11 @@ def record(
 
 ROOT = record("mina-itn:index:Experiment", "exp", {}, custom=False)
 GROUP = record("mina-itn:mina:MinaNodeGroup", "group", {}, parent=ROOT["urn"], custom=False)
-POOL = record(
-    "gcp:container/nodePool:NodePool",
-    "pool",
-    {
-        "name": "mina",
-        "nodeCount": 2,
-        "nodeConfig": {"machineType": "n2-standard-16", "labels": {"mina-itn/pool": "mina"}},
-    },
-    parent=ROOT["urn"],
-)
+POOL = {
+    "name": "mina",
+    "nodeCount": 2,
+    "nodeConfig": {"machineType": "n2-standard-16", "labels": {"mina-itn/pool": "mina"}},
+}
 NODE = record(
     "kubernetes:apps/v1:StatefulSet",
     "node-1",
@@ -49,20 +44,20 @@ NODE = record(
 CLUSTER = record(
     "gcp:container/cluster:Cluster",
     "cluster",
-    {"name": "c", "masterAuthorizedNetworksConfig": {"cidrBlocks": []}},
+    {"name": "c", "masterAuthorizedNetworksConfig": {"cidrBlocks": []}, "nodePools": [POOL]},
     parent=ROOT["urn"],
 )
 OPEN_FIREWALL = record(
     "gcp:compute/firewall:Firewall", "fw", {"name": "fw", "allows": [{"protocol": "tcp"}]}
 )
-RECORDS = [ROOT, GROUP, POOL, NODE, CLUSTER, OPEN_FIREWALL]
+RECORDS = [ROOT, GROUP, NODE, CLUSTER, OPEN_FIREWALL]
 
 
 def test_component_tree_counts_resources_below_each_component() -> None:
     tree = component_tree(RECORDS)
     assert [node["name"] for node in tree] == ["exp", "(stack)"]
     experiment = tree[0]
-    assert experiment["resources"] == 4  # pool, cluster, the group and its StatefulSet
+    assert experiment["resources"] == 3  # the cluster, the group and its StatefulSet
     assert experiment["children"][0]["owns"] == {"StatefulSet": 1}
     assert tree[1]["owns"] == {"Firewall": 1}
 
@@ -160,7 +155,7 @@ def _pool_line(records: list[dict[str, Any]]) -> str:
 
 def test_pool_line_shows_pods_per_node_and_what_is_left() -> None:
     # n2-standard-16: 15.441 CPU for pods; 4-CPU daemons (the 1-CPU init container runs first).
-    assert _pool_line([POOL, _daemons(5, "4")]) == (
+    assert _pool_line([CLUSTER, _daemons(5, "4")]) == (
         "pods per node: 3, 2; room for pods 15.441 CPU / 56.37 GiB per node, "
         "least left 2.624 CPU / 7.37 GiB (GKE add-ons counted)"
     )
@@ -168,5 +163,5 @@ def test_pool_line_shows_pods_per_node_and_what_is_left() -> None:
 
 def test_pool_line_says_when_the_pool_is_too_small() -> None:
     # As a sidecar the 1-CPU container runs beside the daemon: 5 CPU each, 3 a node.
-    assert _pool_line([POOL, _daemons(7, "4", sidecar=True)]).endswith("; NEEDS 3 nodes")
-    assert _pool_line([POOL, _daemons(1, "16")]).startswith("packing: pod daemons (16 CPU")
+    assert _pool_line([CLUSTER, _daemons(7, "4", sidecar=True)]).endswith("; NEEDS 3 nodes")
+    assert _pool_line([CLUSTER, _daemons(1, "16")]).startswith("packing: pod daemons (16 CPU")

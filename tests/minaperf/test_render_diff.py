@@ -49,6 +49,22 @@ def test_node_pool_machine_type_updates_but_spot_replaces() -> None:
     assert classify(pool, [("nodeConfig", "spot")], {}) == ["nodeConfig.spot"]
 
 
+def test_a_cluster_s_own_pool_resizes_in_place_but_a_new_pool_replaces_the_cluster() -> None:
+    """The pools are the cluster's `nodePools` (components/platform.py): what replaces a
+    NodePool replaces the whole cluster, and so does adding or removing a pool."""
+    cluster = "gcp:container/cluster:Cluster"
+    assert classify(cluster, [("nodePools", 0, "nodeCount")], {}) == []
+    assert classify(cluster, [("nodePools", 1, "nodeConfig", "machineType")], {}) == []
+    assert classify(cluster, [("nodePools", 0, "nodeConfig", "spot")], {}) == [
+        "nodePools[0].nodeConfig.spot"
+    ]
+    old = [record(cluster, "c", {"nodePools": [{"name": "mina", "nodeCount": 4}]})]
+    grown = [record(cluster, "c", {"nodePools": [{"name": "mina", "nodeCount": 9}]})]
+    added = [record(cluster, "c", {"nodePools": [{"name": "mina"}, {"name": "extra"}]})]
+    assert [item["action"] for item in diff_records(old, grown)["changed"]] == ["update"]
+    assert [item["action"] for item in diff_records(old, added)["changed"]] == ["replace"]
+
+
 def test_kubernetes_identity_and_data_replace_template_updates() -> None:
     assert classify("kubernetes:apps/v1:Deployment", [("spec", "template", "x")], {}) == []
     assert classify("kubernetes:apps/v1:Deployment", [("metadata", "name")], {}) == [
@@ -121,38 +137,41 @@ def test_an_ignored_path_keeps_the_old_value_and_an_absent_one_is_dropped() -> N
     assert apply_ignore_changes(old, new, ["list[5].a", "[bad"]) == new
 
 
-def test_a_cluster_node_config_change_is_ignored_not_a_replacement(dev: Any) -> None:
-    """The cluster's nodeConfig (the temporary default pool) is ForceNew, and in ignoreChanges
-    (components/platform.py CLUSTER_IGNORED): a stack deployed before it had one, or one whose
-    node account changes, is neither replaced nor updated."""
+def test_the_label_gke_writes_into_each_pool_is_ignored(dev: Any) -> None:
+    """After `pulumi refresh` the recorded pools carry GKE's provisioning-model label
+    (components/platform.py NODE_POOL_IGNORED, one path per pool): the next `up` keeps it."""
     cluster = "gcp:container/cluster:Cluster"
-    assert classify(cluster, [("nodeConfig", "serviceAccount")], {}) == [
-        "nodeConfig.serviceAccount"
-    ]
-    assert classify(cluster, [("nodeConfig",)], {}) == ["nodeConfig"]
-    assert classify(cluster, [("nodeConfig", "shieldedInstanceConfig")], {}) == []
     new = dev.resources
-    for old_config in ({}, {"serviceAccount": "other@p.iam.gserviceaccount.com"}):
-        old = copy.deepcopy(new)
-        (record,) = [r for r in old if r["type"] == cluster]
-        if old_config:
-            record["inputs"]["nodeConfig"].update(old_config)
-        else:
-            del record["inputs"]["nodeConfig"]
-        diff = diff_records(old, new)
-        assert (diff["changed"], diff["added"], diff["removed"]) == ([], [], [])
-        (ignored,) = diff["ignored"]
-        assert ignored["type"] == cluster
-        assert ignored["paths"] == (
-            ["nodeConfig"] if not old_config else ["nodeConfig.serviceAccount"]
-        )
-        assert "= ignored  gcp:container/cluster:Cluster itn-dev: nodeConfig" in format_diff(diff)
-    # Without the option, the same change would replace the cluster.
-    old, unignored = copy.deepcopy(new), copy.deepcopy(new)
-    for record in (*old, *unignored):
-        if record["type"] == cluster:
-            record["options"]["ignoreChanges"] = []
-    next(r for r in old if r["type"] == cluster)["inputs"]["nodeConfig"]["serviceAccount"] = "x"
-    (changed,) = diff_records(old, unignored)["changed"]
+    old = copy.deepcopy(new)
+    (recorded,) = [r for r in old if r["type"] == cluster]
+    key = "goog-gke-node-pool-provisioning-model"
+    for pool in recorded["inputs"]["nodePools"]:
+        pool["nodeConfig"]["resourceLabels"][key] = "on-demand"
+    diff = diff_records(old, new)
+    assert (diff["changed"], diff["added"], diff["removed"]) == ([], [], [])
+    (ignored,) = diff["ignored"]
+    assert ignored["paths"] == [
+        f"nodePools[{index}].nodeConfig.resourceLabels.{key}" for index in (0, 1)
+    ]
+
+
+def test_a_stack_deployed_with_separate_node_pools_gets_a_new_cluster(dev: Any) -> None:
+    """The earlier shape (a default pool removed at create, separate NodePools): moving to the
+    cluster's own pools replaces the cluster (initial_node_count is ForceNew) and deletes the
+    NodePool resources, which `render --diff` says before `up` does it."""
+    cluster = "gcp:container/cluster:Cluster"
+    new = dev.resources
+    old = copy.deepcopy(new)
+    (recorded,) = [r for r in old if r["type"] == cluster]
+    pools = recorded["inputs"].pop("nodePools")
+    recorded["inputs"].update(
+        removeDefaultNodePool=True, initialNodeCount=1, nodeConfig={"serviceAccount": "a"}
+    )
+    pool_type = "gcp:container/nodePool:NodePool"
+    old += [record(pool_type, f"itn-dev-{pool['name']}", pool) for pool in pools]
+    diff = diff_records(old, new)
+    (changed,) = diff["changed"]
+    assert changed["type"] == cluster
     assert changed["action"] == "replace"
-    assert changed["replaceBecause"] == ["nodeConfig.serviceAccount"]
+    assert "initialNodeCount" in changed["replaceBecause"]
+    assert sorted(item["name"] for item in diff["removed"]) == ["itn-dev-mina", "itn-dev-services"]

@@ -95,6 +95,20 @@ def _first(resources: list[dict[str, Any]], kind: str, **labels: str) -> dict[st
     raise AssertionError(f"the dev render has no {kind} {labels}")
 
 
+def _node_pool(resources: list[dict[str, Any]]) -> dict[str, Any]:
+    """A separate NodePool, as a program without its own pools on the cluster would make: the
+    dev cluster's first pool, added to the render."""
+    cluster = _first(resources, CLUSTER)
+    pool = {
+        **cluster,
+        "urn": cluster["urn"].replace("gcp:container/cluster:Cluster", NODE_POOL) + "-pool",
+        "type": NODE_POOL,
+        "inputs": {**copy.deepcopy(cluster["inputs"]["nodePools"][0]), "cluster": "itn-dev"},
+    }
+    resources.append(pool)
+    return pool
+
+
 def _pod(record: dict[str, Any]) -> dict[str, Any]:
     return record["inputs"]["spec"]["template"]["spec"]
 
@@ -195,10 +209,13 @@ PLANTS: list[tuple[str, str, Callable[[list[dict[str, Any]]], dict[str, Any]], P
      lambda i: i["networkInterfaces"][0].update(accessConfigs=[{}]), False),
     ("no-default-service-account", "VM template without an account",
      lambda rs: _first(rs, INSTANCE), lambda i: i.pop("serviceAccount"), False),
-    ("no-default-service-account", "default pool without nodeConfig",
-     lambda rs: _first(rs, CLUSTER), lambda i: i.pop("nodeConfig"), False),
+    ("no-default-service-account", "a default pool without nodeConfig",
+     lambda rs: _first(rs, CLUSTER), lambda i: i.pop("nodePools"), False),
+    ("no-default-service-account", "own pool as the default compute account",
+     lambda rs: _first(rs, CLUSTER), lambda i: i["nodePools"][1]["nodeConfig"].update(
+         serviceAccount="123456789012-compute@developer.gserviceaccount.com"), False),
     ("no-default-service-account", "node pool as the default compute account",
-     lambda rs: _first(rs, NODE_POOL), lambda i: i["nodeConfig"].update(
+     lambda rs: _node_pool(rs), lambda i: i["nodeConfig"].update(
          serviceAccount="123456789012-compute@developer.gserviceaccount.com"), False),
     ("no-default-service-account", "template with email 'default'",
      lambda rs: _first(rs, INSTANCE), lambda i: i["serviceAccount"].update(email="default"),
@@ -233,14 +250,18 @@ PLANTS: list[tuple[str, str, Callable[[list[dict[str, Any]]], dict[str, Any]], P
      lambda i: i["metadata"].update({"block-project-ssh-keys": "FALSE"}), False),
     ("vm-access-through-os-login", "an ssh key", lambda rs: _first(rs, INSTANCE),
      lambda i: i["metadata"].update({"ssh-keys": "me:ssh-ed25519 AAAA me"}), False),
-    ("node-metadata-concealed", "node metadata exposed", lambda rs: _first(rs, NODE_POOL),
-     lambda i: i["nodeConfig"]["workloadMetadataConfig"].update(mode="GCE_METADATA"), False),
-    ("node-metadata-concealed", "legacy endpoints", lambda rs: _first(rs, NODE_POOL),
-     lambda i: i["nodeConfig"].setdefault("metadata", {}).update(
+    ("node-metadata-concealed", "own pool's metadata exposed", lambda rs: _first(rs, CLUSTER),
+     lambda i: i["nodePools"][0]["nodeConfig"]["workloadMetadataConfig"].update(
+         mode="GCE_METADATA"), False),
+    ("node-metadata-concealed", "legacy endpoints", lambda rs: _first(rs, CLUSTER),
+     lambda i: i["nodePools"][1]["nodeConfig"].setdefault("metadata", {}).update(
          {"disable-legacy-endpoints": "false"}), False),
+    ("node-metadata-concealed", "node pool's metadata exposed", lambda rs: _node_pool(rs),
+     lambda i: i["nodeConfig"]["workloadMetadataConfig"].update(mode="GCE_METADATA"), False),
     ("node-metadata-concealed", "default pool on the node's metadata",
      lambda rs: _first(rs, CLUSTER),
-     lambda i: i["nodeConfig"]["workloadMetadataConfig"].update(mode="GCE_METADATA"), False),
+     lambda i: i.update(nodePools=[], nodeConfig={"workloadMetadataConfig": {
+         "mode": "GCE_METADATA"}}), False),
     ("pod-security-baseline", "namespace without Pod Security labels",
      lambda rs: _first(rs, NAMESPACE), lambda i: i["metadata"]["labels"].pop(
          "pod-security.kubernetes.io/enforce"), False),

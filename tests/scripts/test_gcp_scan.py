@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from scripts.gcp_scan import GCP_SCAN_EXCEPTIONS, main, snake, to_terraform
+from scripts.gcp_scan import GCP_SCAN_EXCEPTIONS, ScanInputError, main, snake, to_terraform
 from tests.conftest import ROOT, render
 
 SKIP = re.compile(r"^  #checkov:skip=(?P<check>CKV2?_GCP_\d+):(?P<reason>.+)$", re.M)
@@ -93,7 +93,9 @@ def test_every_exception_is_a_skip_with_its_reason_on_its_resource(stack, unshie
         )
     }
     assert skips == {
-        "google_container_cluster": {"CKV_GCP_12", "CKV_GCP_61", "CKV_GCP_65", "CKV_GCP_66"},
+        "google_container_cluster": {
+            *("CKV_GCP_12", "CKV_GCP_61", "CKV_GCP_65", "CKV_GCP_66", "CKV_GCP_69", "CKV_GCP_123")
+        },
         "google_compute_subnetwork": {"CKV_GCP_26"},
         "google_compute_disk": {"CKV_GCP_37"},
         "google_compute_instance_template": {"CKV_GCP_39"} if unshielded else set(),
@@ -105,6 +107,32 @@ def test_every_exception_is_a_skip_with_its_reason_on_its_resource(stack, unshie
     assert "issue_client_certificate = false" in cluster
     assert "gcp_public_cidrs_access_enabled = false" in cluster
     assert re.search(r"network = google_compute_network\.\S+\.id", text)
+
+
+def test_a_cluster_s_own_pools_are_blocks_and_scanned_as_node_pools() -> None:
+    """checkov reads a cluster's node settings only from `node_config`: each `node_pool`
+    block is written a second time as the `google_container_node_pool` it would be."""
+    pool = {
+        "name": "mina",
+        "nodeCount": 4,
+        "nodeConfig": {"workloadMetadataConfig": {"mode": "GKE_METADATA"}},
+    }
+    cluster = {
+        "type": "gcp:container/cluster:Cluster",
+        "name": "itn-dev",
+        "inputs": {"name": "itn-dev", "nodePools": [pool, {**pool, "name": "services"}]},
+    }
+    text = to_terraform([cluster])
+    block = _block(text, "google_container_cluster")
+    assert block.count("\n  node_pool {\n    name = ") == 2
+    for name in ("mina", "services"):
+        start = text.index(f'resource "google_container_node_pool" "itn-dev-{name}" {{')
+        scanned = text[start : text.index("\n}\n", start) + 1]
+        assert "  cluster = google_container_cluster.itn-dev.name\n" in scanned
+        assert f'  name = "{name}"\n' in scanned
+        assert '    workload_metadata_config {\n      mode = "GKE_METADATA"' in scanned
+    with pytest.raises(ScanInputError, match="nodePools"):
+        to_terraform([{**cluster, "inputs": {"name": "c", "nodePools": ["x"]}}])
 
 
 def test_exceptions_are_keyed_by_types_the_converter_writes() -> None:

@@ -224,7 +224,7 @@ def test_missing_permissions_name_the_role_to_grant(gcp: FakeGcp) -> None:
     lines = _lines(_run(gcp))
     assert lines == [
         f"permissions: missing iam.serviceAccounts.actAs on project {PROJECT} (to "
-        "create InstanceTemplate, create Cluster, create NodePool); fix: have an owner grant "
+        "create InstanceTemplate, create Cluster); fix: have an owner grant "
         f"you roles/iam.serviceAccountUser on {PROJECT}",
         f"permissions: missing resourcemanager.projects.setIamPolicy on project {PROJECT} (to "
         "create IAMMember, update IAMMember, delete IAMMember); fix: have an owner grant you "
