@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import os
 import re
@@ -34,6 +35,11 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+
+import nacl.exceptions
+import nacl.pwhash.argon2i
+import nacl.secret
+import nacl.utils
 
 
 class StepError(Exception):
@@ -64,6 +70,7 @@ INT_PARAMS = {
     "load-keys": ("limit",),
     "discovery": ("limit",),
 }
+GO_KINDS = {list: "array", int: "number", float: "number", bool: "bool"}  # encoding/json names
 GO_SPACE = " \t\r\n"  # encoding/json's whitespace; a form feed or NBSP is a syntax error
 
 
@@ -270,6 +277,176 @@ def schedule(step: int, params: dict, cache: dict) -> None:
         output(step, "participant", node, True, cache)
 
 
+# --- Key files: the daemon's secret box as keyloader.go reads it --------------------------------
+
+_B58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
+BOX_VERSION = 0x02  # keyloader.go:26
+PRIVATE_KEY_VERSION = 0x5A  # keyloader.go:120, an `EK…` string
+# What the fake's `fund-keys` encrypts with: the cheapest argon2i cost libsodium accepts (the CLI
+# uses the daemon's 128 MiB / 6 passes; the cost is time, scaled down like the retries).
+FUND_PWDIFF = (8192, 3)
+
+
+def _checksum(raw: bytes) -> bytes:
+    return hashlib.sha256(hashlib.sha256(raw).digest()).digest()[:4]
+
+
+def b58check_decode(text: str) -> tuple[bytes, int]:
+    """btcutil base58.CheckDecode: (payload, version); a bad character decodes to nothing."""
+    number = 0
+    for char in text:
+        digit = _B58.find(char)
+        if digit < 0:
+            number, text = 0, ""
+            break
+        number = number * 58 + digit
+    raw = b"\0" * (len(text) - len(text.lstrip("1")))
+    raw += number.to_bytes((number.bit_length() + 7) // 8, "big") if number else b""
+    if len(raw) < 5:
+        raise ValueError("invalid format: version and/or checksum bytes missing")
+    if _checksum(raw[:-4]) != raw[-4:]:
+        raise ValueError("checksum error")
+    return raw[1:-4], raw[0]
+
+
+def b58check_encode(version: int, payload: bytes) -> str:
+    raw = bytes([version]) + payload
+    raw += _checksum(raw)
+    number, text = int.from_bytes(raw, "big"), ""
+    while number:
+        number, digit = divmod(number, 58)
+        text = _B58[digit] + text
+    return "1" * (len(raw) - len(raw.lstrip(b"\0"))) + text
+
+
+def _box_fields(data: bytes) -> dict[str, Any]:
+    """`json.Unmarshal(bs, &box)` with its error ignored (keyloader.go:86-87): text that is not
+    JSON leaves every field empty; otherwise fields fill in document order (names match without
+    case) until one's UnmarshalJSON fails — a base58check value of another version or a pwdiff
+    that is not two uint32 (keyloader.go:19-51) — and the fields after it stay empty."""
+    try:
+        pairs = json.loads(
+            data,
+            object_pairs_hook=list,
+            parse_constant=_refuse_constant,
+            parse_float=_go_float,
+        )
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return {}
+    box: dict[str, Any] = {}
+    for key, value in pairs if isinstance(pairs, list) else []:
+        name = key.lower() if isinstance(key, str) else ""
+        if name in ("box_primitive", "pw_primitive"):
+            if isinstance(value, str):  # a type mismatch is saved and decoding goes on
+                box[name] = value
+        elif name in ("nonce", "pwsalt", "ciphertext"):
+            if not isinstance(value, str):
+                break  # "not a string token"
+            try:
+                payload, version = b58check_decode(value)
+            except ValueError:
+                break
+            if version != BOX_VERSION:
+                break  # "wrong version byte"
+            box[name] = payload
+        elif name == "pwdiff":
+            if not (
+                isinstance(value, list)
+                and len(value) == 2
+                and all(type(v) is int and 0 <= v < 2**32 for v in value)
+            ):
+                break  # []uint32 fails to decode, or "wrong limits format"
+            box[name] = tuple(value)
+    return box
+
+
+def decode_private_key(data: bytes, password: bytes) -> bytes:
+    """DecodePrivateKey (keyloader.go:85-101): argon2.Key(password, salt, ops, mem/1024 KiB, 1
+    thread, 32 bytes), then secretbox.Open with the nonce copied into 24 bytes."""
+    box = _box_fields(data)
+    if box.get("box_primitive") != "xsalsa20poly1305" or box.get("pw_primitive") != "argon2i":
+        raise StepError("unknown primitive type")  # keyloader.go:88-89
+    mem, ops = box.get("pwdiff", (0, 0))
+    if ops < 1:  # golang.org/x/crypto argon2.go deriveKey: "number of rounds too small"
+        raise GoPanicError("argon2: number of rounds too small")
+    memlimit = max(mem // 1024, 8) * 1024  # argon2.go: memory at least 8 KiB per thread
+    salt = box.get("pwsalt", b"")
+    try:
+        key = nacl.pwhash.argon2i.kdf(
+            nacl.secret.SecretBox.KEY_SIZE,
+            password,
+            salt,
+            opslimit=ops,
+            memlimit=memlimit,
+        )
+    except (nacl.exceptions.CryptoError, ValueError, TypeError) as error:
+        # Go derives keys libsodium refuses (opslimit < 3, a salt not of 16 bytes): the fake
+        # cannot, and says so instead of guessing upstream's outcome.
+        raise StepError(
+            f"fake orchestrator: libsodium refuses this argon2i input: {error}"
+        ) from error
+    nonce = (box.get("nonce", b"") + bytes(24))[:24]
+    try:
+        return nacl.secret.SecretBox(key).decrypt(box.get("ciphertext", b""), nonce)
+    except (nacl.exceptions.CryptoError, ValueError) as error:
+        raise StepError("failed to unseal key") from error  # keyloader.go:96-98
+
+
+def encrypt_private_key(secret: bytes, password: bytes) -> str:
+    """A key file as `mina advanced itn-create-accounts` writes one (the daemon's secret box)."""
+    salt = nacl.utils.random(nacl.pwhash.argon2i.SALTBYTES)
+    nonce = nacl.utils.random(nacl.secret.SecretBox.NONCE_SIZE)
+    mem, ops = FUND_PWDIFF
+    key = nacl.pwhash.argon2i.kdf(32, password, salt, opslimit=ops, memlimit=mem)
+    sealed = nacl.secret.SecretBox(key).encrypt(secret, nonce).ciphertext
+    return json.dumps(
+        {
+            "box_primitive": "xsalsa20poly1305",
+            "pw_primitive": "argon2i",
+            "nonce": b58check_encode(BOX_VERSION, nonce),
+            "pwsalt": b58check_encode(BOX_VERSION, salt),
+            "pwdiff": list(FUND_PWDIFF),
+            "ciphertext": b58check_encode(BOX_VERSION, sealed),
+        }
+    )
+
+
+def password_from(params: dict) -> bytes:
+    """`passwordEnv` names the variable; unset or absent, the password is empty
+    (keyloader.go:104-110, fund.go:78-81)."""
+    name = params.get("passwordEnv") or ""
+    return os.environ.get(name, "").encode() if name else b""
+
+
+def load_keys(step: int, params: dict, cache: dict) -> None:
+    """LoadPrivateKeyFiles (keyloader.go:103-127): every entry of `dir` but `*.pub`, in name
+    order (listKeyfiles, misc.go:246-260), decrypted in turn; the first failure ends the step.
+    Each key is output as an `EK…` string, multi and sensitive (never printed)."""
+    password = password_from(params)
+    directory = params.get("dir") or ""
+    try:
+        if not directory:
+            raise FileNotFoundError  # os.ReadDir("") (misc.go:248)
+        names = sorted(os.listdir(directory))
+    except OSError as error:
+        reason = (error.strerror or "no such file or directory").lower()
+        raise StepError(f"open {directory}: {reason}") from None
+    limit = params.get("limit") or 0
+    for i, name in enumerate(n for n in names if not n.endswith(".pub")):
+        path = f"{directory}{os.sep}{name}"
+        try:
+            data = Path(path).read_bytes()
+        except OSError as error:
+            raise StepError(f"failed to read keyfile {path}: {error.strerror}") from None
+        try:
+            secret = decode_private_key(data, password)
+        except StepError as error:  # errors.Join (keyloader.go:78-81)
+            raise StepError(f"{error}\nfailed decoding private key from file {path}") from None
+        output(step, "key", b58check_encode(PRIVATE_KEY_VERSION, secret), True, cache, True)
+        if limit > 0 and i + 1 >= limit:
+            break
+
+
 def run_step(config: dict, step: int, action: str, params: dict, cache: dict) -> None:
     check_ints(action, params)
     if action == "discovery" and params.get("onlyBPs") and params.get("noBPs"):
@@ -313,12 +490,7 @@ def run_step(config: dict, step: int, action: str, params: dict, cache: dict) ->
         seconds = float(params.get("min") or 0) * 60 + float(params.get("sec") or 0)
         time.sleep(seconds)
     elif action == "load-keys":
-        if not params.get("dir"):  # os.ReadDir("") fails (misc.go:246)
-            raise StepError("open : no such file or directory")
-        directory = Path(params["dir"])
-        for path in sorted(directory.iterdir()):
-            if not path.name.endswith(".pub"):
-                output(step, "key", f"EK-{path.name}", True, cache, sensitive=True)
+        load_keys(step, params, cache)
     elif action == "join":
         for i in range(1, 10):
             for member in params.get(f"group{i}") or []:
@@ -344,6 +516,15 @@ def run_step(config: dict, step: int, action: str, params: dict, cache: dict) ->
     elif action == "restart" and not config.get("controlExec"):
         raise StepError("controlExec is not set")
     # fund-keys, stop-daemon, isolate, reset-gating, rotate-balance, …: nothing to print.
+
+
+def dropped(message: str, code: int) -> int:
+    """RunActions' OrchestratorError, which main.go:48 drops: exit 0, nothing printed. With
+    FAKE_DROPPED_ERROR_FILE set, the fake writes it there so tests can tell failures apart."""
+    record = os.environ.get("FAKE_DROPPED_ERROR_FILE")
+    if record:
+        Path(record).write_text(json.dumps({"code": code, "message": message}))
+    return 0
 
 
 def env_step(name: str) -> int | None:
@@ -404,11 +585,13 @@ def main() -> int:
                 log("WARN", "Failed to run fund command, retrying in 1 minutes: exit status 1")
                 continue
             prefix, privkeys = params.get("prefix", ""), params.get("privkeys") or []
+            password = password_from(params)  # the CLI's MINA_PRIVKEY_PASS (fund.go:70)
             Path(prefix).parent.mkdir(parents=True, exist_ok=True)
             for i in range(len(privkeys)):  # fund.go:50-62: --key-prefix <prefix>-<i>
                 share = params["num"] // len(privkeys) + (i < params["num"] % len(privkeys))
                 for n in range(share):
-                    Path(f"{prefix}-{i}-{n}").write_text("{}")
+                    secret = b"\x01" + nacl.utils.random(31) + b"\x00"  # a scalar below q
+                    Path(f"{prefix}-{i}-{n}").write_text(encrypt_private_key(secret, password))
                     Path(f"{prefix}-{i}-{n}.pub").write_text("B62q")
         batch.clear()
 
@@ -419,26 +602,40 @@ def main() -> int:
             break
         try:
             value, pos = decoder.raw_decode(stream, pos)
-        except ValueError:  # syntax, NaN, overflow: orchestrator.go:260-266 code 5, dropped
-            return 0  # decode error: RunActions' error is discarded → silent exit 0
-        if isinstance(value, str):
-            log("INFO", value)  # orchestrator.go:270-271: logged, and echoed raw to stderr
-            sys.stderr.write(value + "\n")
+        except ValueError as error:  # syntax, NaN, overflow: orchestrator.go:260-266
+            return dropped(f"Error decoding command for step {step}: {error}", 5)
+        if value is None or isinstance(value, str):
+            # a string is a comment, and so is `null`: decoding it into the comment string is
+            # a no-op that succeeds (orchestrator.go:120-123); logged and echoed raw (:269-272)
+            log("INFO", value or "")
+            sys.stderr.write((value or "") + "\n")
             continue
-        if not isinstance(value, dict):
-            return 0
-        action, raw_params = value.get("action", ""), value.get("params") or {}
+        command = value if isinstance(value, dict) else {}
+        action, raw_params = command.get("action", ""), command.get("params") or {}
+        if command is not value or not isinstance(action, str) or not isinstance(raw_params, dict):
+            return dropped(  # CommandOrComment (orchestrator.go:120-130): not a Command
+                f"Error decoding command for step {step}: json: cannot unmarshal "
+                f"{GO_KINDS.get(type(value), 'object')} into Go value of type "
+                "itn_orchestrator.Command",
+                5,
+            )
         if action != "fund-keys":
             flush_batch()
-        if action not in ACTIONS:
-            return 0  # "Unknown action name" (orchestrator.go:285-290): no marker, dropped
-        try:
+        try:  # orchestrator.go:278-284, before the action is looked up
             params = {k: resolve(v, step, caches) for k, v in raw_params.items()}
-        except StepError:
-            return 0
+        except StepError as error:
+            return dropped(f"Error resolving params for step {step}: {error}", 6)
+        if action not in ACTIONS:  # orchestrator.go:285-290: no marker
+            return dropped(f"Unknown action name: {action}", 10)
         if action == "fund-keys":
-            if Path(params.get("prefix", "")).parent.exists():  # fund.go:146-156 Validate
-                return 0  # "Error validating action", discarded by main.go:48
+            base = Path(params.get("prefix", "")).parent
+            if base.exists():  # fund.go:146-156 Validate, orchestrator.go:295-300
+                return dropped(
+                    f"Error validating action 'fund-keys' for step {step}: path '{base}' "
+                    "already exists. Please re-generate script using unique experiment name "
+                    "or different '-fund-keys-dir' CLI argument value",
+                    1,
+                )
             batch.append(params)
             step += 1
             continue
@@ -461,8 +658,8 @@ def main() -> int:
             log("ERROR", "graphql: transport failure, response dropped")
         try:
             run_step(config, step, action, params, caches[""])
-        except StepError:
-            return 0  # as above: no ERROR line, exit 0
+        except StepError as error:  # orchestrator.go:308-314, dropped: no ERROR line
+            return dropped(f"Error running step {step}: {error}", 9)
         except GoPanicError as panic:
             sys.stderr.write(f"panic: {panic}\n\ngoroutine 1 [running]:\n")
             return 2

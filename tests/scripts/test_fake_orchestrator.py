@@ -7,13 +7,27 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+from minaperf.keys import mina, secret_box
+
 FAKE = Path(__file__).parents[1] / "fakes" / "fake_orchestrator.py"
+VECTORS = Path(__file__).parents[1] / "data" / "vectors" / "minimina-large"
+VECTOR_PASSWORD = "naughty blue worm"  # tests/data/vectors/README.md
+# orchestrator/src/keyloader_test.go:10-13: a box sealed with the empty password, and its key
+EMPTY_PASSWORD_BOX = (
+    '{"box_primitive":"xsalsa20poly1305","pw_primitive":"argon2i",'
+    '"nonce":"8p9B5WcoBtfKCFhLfurLPPUT9Kih5pH141hBYdK","pwsalt":"98Q3JzhWcpGQFkyHs6khJUyY75Tx",'
+    '"pwdiff":[134217728,6],'
+    '"ciphertext":"AVehFg79QEYuEqdb5a3CqKgRctLAfCxeiJxmiwEA5rThVEazV1w5h6QJBCcBnMbZpgE28AiJF"}'
+)
+EMPTY_PASSWORD_KEY = "EKEEpMELfQkMbJDt2fB4cFXKwSf1x4t7YD4twREy5yuJ84HBZtF9"
 SENTINEL = '{"action": "wait", "params": {"sec": 0}}'
 
 
@@ -86,13 +100,14 @@ def _orchestrate(
     config = tmp_path / "config.json"
     key = base64.b64encode(bytes(32)).decode()
     config.write_text(json.dumps({"key": key, "onlineURL": "http://127.0.0.1:9/v1/online"}))
+    variables = {**os.environ, "FAKE_DROPPED_ERROR_FILE": str(tmp_path / "dropped.json")}
     return subprocess.run(
         [sys.executable, str(FAKE), str(config)],
         input=f"{script}\n{SENTINEL}\n",
         capture_output=True,
         text=True,
         cwd=tmp_path,
-        env=env,
+        env={**variables, **(env or {})},
         timeout=60,
         check=False,
     )
@@ -116,3 +131,124 @@ def test_a_stop_sent_to_another_daemon_fails_and_leaves_the_schedule(tmp_path: P
     assert result.returncode == 0
     assert "Performing step wait (1)" not in result.stderr
     assert json.loads(table.read_text()) == {"h": {"address": "a:1", "expires": 4e9}}
+
+
+def _dropped(tmp_path: Path) -> dict | None:
+    """The error main.go:48 drops, as the fake records it."""
+    path = tmp_path / "dropped.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _shown_keys(result: subprocess.CompletedProcess[str], step: int) -> list[str]:
+    """Keys are sensitive outputs; a `join` of them prints them as its `group` members."""
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    return [line["value"] for line in lines if line["step"] == step and line["name"] == "group"]
+
+
+def _load_then_show(**params: object) -> str:
+    load = json.dumps({"action": "load-keys", "params": params})
+    show = {"action": "join", "params": {"group1": {"type": "output", "step": 0, "name": "key"}}}
+    return f"{load}\n{json.dumps(show)}"
+
+
+def _vector_dir(tmp_path: Path, *names: str) -> Path:
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    for name in names:
+        shutil.copy(VECTORS / "block_producer_keys" / name, keys / name)
+    (keys / f"{names[0]}.pub").write_text("not a key file: skipped (misc.go:254)")
+    return keys
+
+
+def test_load_keys_decrypts_upstream_key_files_with_the_password_env(tmp_path: Path) -> None:
+    _vector_dir(tmp_path, "observer.json")
+    script = _load_then_show(dir="keys", passwordEnv="KEYS_PASSWORD")
+    result = _orchestrate(tmp_path, script, {"KEYS_PASSWORD": VECTOR_PASSWORD})
+    assert result.returncode == 0, result.stderr
+    assert "Performing step wait (2)" in result.stderr
+    ledger = json.loads((VECTORS / "genesis_ledger.json").read_text())["ledger"]["accounts"]
+    [key] = _shown_keys(result, 1)
+    assert key in {account.get("sk") for account in ledger}
+    steps = [json.loads(line)["step"] for line in result.stdout.splitlines()]
+    assert steps == [1]  # load-keys' outputs are sensitive: never printed (keyloader.go:138)
+
+
+@pytest.mark.parametrize(
+    "password", [{"KEYS_PASSWORD": "naughty blue worms"}, {}], ids=["wrong", "unset"]
+)
+def test_load_keys_fails_on_a_wrong_or_missing_password(
+    tmp_path: Path, password: dict[str, str]
+) -> None:
+    """keyloader.go:96-98 and :78-81; an unset variable is the empty password (:104-110)."""
+    _vector_dir(tmp_path, "observer.json")
+    result = _orchestrate(
+        tmp_path, _load_then_show(dir="keys", passwordEnv="KEYS_PASSWORD"), password
+    )
+    assert result.returncode == 0  # main.go:48 drops the error
+    assert "Performing step load-keys (0)" in result.stderr
+    assert "Performing step join (1)" not in result.stderr
+    assert result.stdout == ""
+    assert _dropped(tmp_path) == {
+        "code": 9,
+        "message": "Error running step 0: failed to unseal key\n"
+        "failed decoding private key from file keys/observer.json",
+    }
+
+
+def test_load_keys_without_password_env_uses_the_empty_password(tmp_path: Path) -> None:
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "k").write_text(EMPTY_PASSWORD_BOX)
+    result = _orchestrate(tmp_path, _load_then_show(dir="keys"))
+    assert result.returncode == 0, result.stderr
+    assert _shown_keys(result, 1) == [EMPTY_PASSWORD_KEY]
+
+
+def _sealed(scalar: int, password: str) -> str:
+    """A key file made by our own secret box (cheap cost): the fake decrypts it on its own."""
+    return secret_box.encrypt(
+        mina.private_key_bytes(scalar), password, salt=bytes(16), nonce=bytes(24)
+    )
+
+
+def test_load_keys_reads_in_name_order_up_to_limit(tmp_path: Path) -> None:
+    """The limit is checked after each key (keyloader.go:115-124): a bad file past it is never
+    read; without the limit it ends the step."""
+    keys = tmp_path / "keys"
+    keys.mkdir()
+    (keys / "b").write_text(_sealed(2, "pw"))
+    (keys / "a").write_text(_sealed(1, "pw"))
+    (keys / "c").write_text("{}")
+    limited = _orchestrate(
+        tmp_path, _load_then_show(dir="keys", passwordEnv="P", limit=2), {"P": "pw"}
+    )
+    assert _shown_keys(limited, 1) == [mina.format_private_key(1), mina.format_private_key(2)]
+    whole = _orchestrate(tmp_path, _load_then_show(dir="keys", passwordEnv="P"), {"P": "pw"})
+    assert _shown_keys(whole, 1) == []
+    assert (_dropped(tmp_path) or {})["message"] == (
+        "Error running step 0: unknown primitive type\nfailed decoding private key from file keys/c"
+    )
+
+
+def test_fund_keys_files_load_only_with_their_password(tmp_path: Path) -> None:
+    """fund-keys runs the mina CLI with MINA_PRIVKEY_PASS from its passwordEnv (fund.go:70,
+    78-81); load-keys then needs the same password."""
+    fund = {"amount": 4, "fee": 1, "prefix": "fund/key", "num": 3, "privkeys": ["k0", "k1"]}
+    script = "\n".join(
+        json.dumps(v)
+        for v in [
+            {"action": "fund-keys", "params": {**fund, "passwordEnv": "FUND_PASSWORD"}},
+            json.loads(_load_then_show(dir="fund", passwordEnv="LOAD_PASSWORD").split("\n")[0]),
+        ]
+    )
+    show = '{"action": "join", "params": {"group1": {"type": "output", "step": 1, "name": "key"}}}'
+    same = _orchestrate(
+        tmp_path, f"{script}\n{show}", {"FUND_PASSWORD": "pw", "LOAD_PASSWORD": "pw"}
+    )
+    assert len(_shown_keys(same, 2)) == 3, same.stderr
+    assert all(k.startswith("EK") for k in _shown_keys(same, 2))
+    shutil.rmtree(tmp_path / "fund")
+    other = _orchestrate(
+        tmp_path, f"{script}\n{show}", {"FUND_PASSWORD": "pw", "LOAD_PASSWORD": "other"}
+    )
+    assert _shown_keys(other, 2) == []
+    assert "failed to unseal key" in (_dropped(tmp_path) or {})["message"]
