@@ -9,8 +9,9 @@ appended to the config's logFile); outputs are JSON lines on stdout.
 A failing step ends the run silently with exit 0, as upstream (o1-labs/mina-perf-testing@7da1f2c
 orchestrator/src/itn_orchestrator/main.go:48 discards RunActions' error). Switches (env):
 FAIL_AT_STEP=N (fail that step, exit 0), CRASH_AT_STEP=N (Go-style panic, exit 2),
-HANG_AT_STEP=N (sleep until killed), FAKE_PARTICIPANTS=a:1,b:2 (discovery result; otherwise
-/v1/online from onlineURL), STOP_RECORD_FILE (append one JSON line per stop), FAKE_STOP_FAIL=1,
+HANG_AT_STEP=N (sleep until killed), FAKE_PARTICIPANTS=a:1,b:2 (nodes discovery already knows;
+otherwise /v1/online from onlineURL, then each node's ITN auth), FAKE_MINUTE_SEC (seconds per
+upstream minute of retry pauses, default 0.01), STOP_RECORD_FILE (append one JSON line per stop), FAKE_STOP_FAIL=1,
 FAKE_INVOCATIONS_FILE (append one line per start), FAKE_SCHEDULER_FILE (the daemons' handle
 table, default ./.fake-scheduler.json), FAKE_FORGET_FIRST=1 (the first node forgets its handle),
 FAKE_CLOCK_OFFSET_SEC (shift this process's clock), FAKE_FUND_FAIL=1 (fund-keys fails: WARN only),
@@ -30,6 +31,7 @@ import os
 import re
 import sys
 import time
+import urllib.error
 import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -39,6 +41,7 @@ from typing import Any
 import nacl.exceptions
 import nacl.pwhash.argon2i
 import nacl.secret
+import nacl.signing
 import nacl.utils
 
 
@@ -186,16 +189,180 @@ def resolve(value: Any, step: int, caches: dict) -> Any:
     return list(entry["values"]) if entry["multi"] else entry["values"][0]
 
 
-def discover(config: dict, params: dict) -> list[str]:
+# --- Discovery: the uptime backend, then the ITN `auth` of each node (discovery.go) -------------
+
+AUTH_QUERY = (  # orchestrator/genqlient.graphql:1-9
+    "query auth() {\n    auth {\n        serverUuid\n        signerSequenceNumber\n"
+    "        libp2pPort\n        peerId\n        isBlockProducer\n    }\n}\n"
+)
+NODE_DATA: dict[str, dict] = {}  # config.NodeData: nodes authenticated earlier in this run
+
+
+def minute() -> float:
+    """Seconds the fake sleeps for one of upstream's minutes (FAKE_MINUTE_SEC, default 0.01)."""
+    return float(os.environ.get("FAKE_MINUTE_SEC") or 0.01)
+
+
+def config_field(config: dict, name: str) -> Any:
+    """A config key as encoding/json matches it: without case."""
+    return next((v for k, v in config.items() if k.lower() == name.lower()), None)
+
+
+def _go_uint16(value: Any, name: str) -> int:
+    """itn_json_types.UnmarshalUint16 (json_types/types.go:34-44): only a string token, parsed
+    by strconv.ParseUint(…, 10, 16)."""
+    if not isinstance(value, str):
+        raise ValueError(f"{name}: not a string token")
+    if not value.isascii() or not value.isdigit():
+        raise ValueError(f'strconv.ParseUint: parsing "{value}": invalid syntax')
+    if int(value) > 0xFFFF:
+        raise ValueError(f'strconv.ParseUint: parsing "{value}": value out of range')
+    return int(value)
+
+
+def _submission(entry: Any) -> tuple[str, int, str]:
+    """One MiniMetaToBeSaved (data.go:13-17): a uint16 port, string address and submitter."""
+    if not isinstance(entry, dict):
+        raise ValueError("json: cannot unmarshal into Go value of type MiniMetaToBeSaved")
+    port, addr, submitter = (
+        config_field(entry, name) for name in ("graphql_control_port", "remote_addr", "submitter")
+    )
+    if port is not None and (type(port) is not int or not 0 <= port <= 0xFFFF):
+        raise ValueError(
+            f"json: cannot unmarshal {json.dumps(port)} into Go struct field "
+            "MiniMetaToBeSaved.graphql_control_port of type uint16"
+        )
+    for name, text in (("remote_addr", addr), ("submitter", submitter)):
+        if text is not None and not isinstance(text, str):
+            raise ValueError(
+                f"json: cannot unmarshal {json.dumps(text)} into Go struct field "
+                f"MiniMetaToBeSaved.{name} of type string"
+            )
+    return addr or "", port or 0, submitter or ""
+
+
+def submissions(config: dict) -> list[tuple[str, int, str]]:
+    """retryGetURL (discovery.go:49-77): 5 attempts a minute apart; a status is no error (only
+    the body counts), `null` is no submission. Its loop declares a new `err` (discovery.go:52),
+    so when every attempt fails it returns no submissions and no error."""
+    for attempt in range(1, 6):
+        try:
+            try:
+                with urllib.request.urlopen(config_field(config, "onlineURL"), timeout=10) as got:  # noqa: S310
+                    body = got.read()
+            except urllib.error.HTTPError as error:
+                body = error.read()
+            contents = json.loads(body, parse_constant=_refuse_constant) or []
+            if not isinstance(contents, list):
+                raise ValueError("json: cannot unmarshal into Go value of type []MiniMetaToBeSaved")
+            return [_submission(entry) for entry in contents]
+        except (OSError, ValueError) as error:
+            log("WARN", f"Attempt {attempt} failed: {error}\n")
+            if attempt < 5:
+                log("WARN", "Retrying in 1m0s...\n")
+                time.sleep(minute())
+    return []
+
+
+def node_address(config: dict, remote_addr: str, port: int) -> str:
+    """config.nodeAddress (discovery.go:96-105): ports from 10000 pick a URL override."""
+    overrides = config_field(config, "UrlOverrides") or []
+    if port >= 10000 and len(overrides) > port // 10000 - 1:
+        return overrides[port // 10000 - 1].replace("{}", str(port % 10000)) + ":80"
+    return f"{remote_addr}:{port}"
+
+
+def authenticate(config: dict, address: str) -> dict:
+    """NewGqlClient (graphql.go:105-127): the `auth` query signed with the config's key
+    (Authenticator.Do, graphql.go:65-74); the answer's UInt16 fields are JSON strings."""
+    seed = base64.b64decode(config_field(config, "key") or "")
+    if not seed:  # SetupConfig takes a missing key as a nil ed25519.PrivateKey
+        raise GoPanicError("ed25519: bad private key length: 0")
+    body = json.dumps({"query": AUTH_QUERY, "operationName": "auth"}).encode()
+    signing = nacl.signing.SigningKey(seed[:32])
+    public = base64.b64encode(bytes(signing.verify_key)).decode()
+    signature = base64.b64encode(signing.sign(body).signature).decode()
+    request = urllib.request.Request(
+        f"http://{address}/graphql",
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "Authorization": f"Signature {public} {signature}",
+        },
+    )
+    try:
+        try:
+            with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310
+                payload = json.load(answer)
+        except urllib.error.HTTPError as error:  # genqlient: any status but 200 is an error
+            text = error.read().decode(errors="replace")
+            raise ValueError(f"returned error {error.code} {error.reason}: {text}") from None
+        if payload.get("errors"):
+            raise ValueError(f"input:1: {payload['errors'][0].get('message')}")
+        auth = payload["data"]["auth"]
+        entry = {
+            "serverUuid": str(auth["serverUuid"]),
+            "seqno": _go_uint16(auth["signerSequenceNumber"], "signerSequenceNumber"),
+            "libp2pPort": _go_uint16(auth["libp2pPort"], "libp2pPort"),
+            "isBlockProducer": auth.get("isBlockProducer") is True,
+        }
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+        raise StepError(f"failed to authorize client {address}: {error}") from None
+    return entry
+
+
+def discover_once(config: dict, params: dict, step: int, cache: dict) -> str | None:
+    """discoverParticipantsDo (discovery.go:107-179); the failure's text, or None. A node known
+    from an earlier discovery is not authenticated again (:158-159); FAKE_PARTICIPANTS lists
+    such nodes (not block producers) and stands for the uptime backend."""
     listed = os.environ.get("FAKE_PARTICIPANTS")
     if listed is not None:
-        nodes = [n for n in listed.split(",") if n]
+        for address in filter(None, listed.split(",")):
+            NODE_DATA.setdefault(address, {"isBlockProducer": False})
+        found = [(a, "") for a in filter(None, listed.split(","))]
     else:
-        with urllib.request.urlopen(config["onlineURL"], timeout=10) as response:  # noqa: S310
-            entries = json.load(response)
-        nodes = [f"{e['remote_addr']}:{e['graphql_control_port']}" for e in entries]
-    limit = params.get("limit") or 0
-    return nodes[:limit] if limit else nodes
+        found = [
+            (node_address(config, addr, port), submitter)
+            for addr, port, submitter in submissions(config)
+        ]
+    count, seen, new = 0, set(), {}
+    for address, submitter in found:
+        if address in seen:
+            continue
+        seen.add(address)
+        entry = NODE_DATA.get(address)
+        if entry is None:
+            try:
+                entry = new[address] = authenticate(config, address)
+            except StepError as error:
+                log("WARN", f"Error on auth for {address} ({submitter}): {error}")
+                continue
+        if entry["isBlockProducer"] and params.get("noBPs"):
+            continue
+        if not entry["isBlockProducer"] and params.get("onlyBPs"):
+            continue
+        limit = params.get("limit") or 0
+        if limit <= 0 or count < limit:
+            output(step, "participant", address, True, cache)
+        count += 1
+    NODE_DATA.update(new)
+    if count < (params.get("limit") or 0) and params.get("exactly"):
+        return "failed to discover the exact number of nodes"
+    return "didn't find any participants" if count == 0 else None
+
+
+def discover(config: dict, params: dict, step: int, cache: dict) -> None:
+    """DiscoverParticipants (discovery.go:181-199): three tries; after the first two a WARN and
+    a pause of 10, then 20 minutes (scaled by FAKE_MINUTE_SEC); the third's error ends the step."""
+    for pause in (10, 20, 40):
+        failure = discover_once(config, params, step, cache)
+        if failure is None:
+            return
+        if pause <= 20:
+            log("WARN", f"Failed to discover participants, retrying in {pause} minutes: {failure}")
+            time.sleep(pause * minute())
+    raise StepError(failure)
 
 
 def _table_path() -> Path:
@@ -449,11 +616,6 @@ def load_keys(step: int, params: dict, cache: dict) -> None:
 
 def run_step(config: dict, step: int, action: str, params: dict, cache: dict) -> None:
     check_ints(action, params)
-    if action == "discovery" and params.get("onlyBPs") and params.get("noBPs"):
-        # discovery.go:130-135 keeps no node; it retries (time-scaled here), then :176
-        for pause in (1, 2, 4, 8):
-            log("WARN", f"Failed to discover participants, retrying in {pause} minutes: none")
-        raise StepError("didn't find any participants")
     if action == "isolate" and any(":" not in n for n in params.get("nodes") or []):
         raise GoPanicError("runtime error: slice bounds out of range [:-1]")  # gating.go:17
     if action == "allocate-slots":
@@ -472,8 +634,7 @@ def run_step(config: dict, step: int, action: str, params: dict, cache: dict) ->
         if any(not 0 <= m < len(mapping) for m in mapping):  # rotate.go:53-57
             raise StepError("wrong index in the mapping")
     if action == "discovery":
-        for node in discover(config, params):
-            output(step, "participant", node, True, cache)
+        discover(config, params, step, cache)
     elif action in ("payments", "zkapp-txs"):
         schedule(step, params, cache)
     elif action == "stop":
@@ -548,8 +709,8 @@ def main() -> int:
         return 2
     try:
         config = json.loads(text)
-        key = base64.b64decode(config.get("key", ""), validate=True)
-        if "key" in config and len(key) != 32:
+        key = base64.b64decode(config_field(config, "key") or "", validate=True)
+        if config_field(config, "key") is not None and len(key) != 32:
             raise ValueError("wrong size of Private key")
     except (ValueError, binascii.Error) as error:
         sys.stderr.write(f"failed to decode config {sys.argv[1]}: {error}")

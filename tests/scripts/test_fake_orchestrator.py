@@ -11,11 +11,16 @@ import os
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from minaperf.keys import mina, secret_box
+from minaperf.orchestrator.config import build_config, config_text
+from minaperf.outputs import parse_outputs
+from tests.fakes.outputs_fixture import ORCHESTRATOR_PUBLIC_KEY, make_outputs
+from tests.fakes.servers import FakeDaemon, FakeUptimeBackend
 
 FAKE = Path(__file__).parents[1] / "fakes" / "fake_orchestrator.py"
 VECTORS = Path(__file__).parents[1] / "data" / "vectors" / "minimina-large"
@@ -100,6 +105,12 @@ def _orchestrate(
     config = tmp_path / "config.json"
     key = base64.b64encode(bytes(32)).decode()
     config.write_text(json.dumps({"key": key, "onlineURL": "http://127.0.0.1:9/v1/online"}))
+    return _run(tmp_path, config, script, env)
+
+
+def _run(
+    tmp_path: Path, config: Path, script: str, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     variables = {**os.environ, "FAKE_DROPPED_ERROR_FILE": str(tmp_path / "dropped.json")}
     return subprocess.run(
         [sys.executable, str(FAKE), str(config)],
@@ -252,3 +263,111 @@ def test_fund_keys_files_load_only_with_their_password(tmp_path: Path) -> None:
     )
     assert _shown_keys(other, 2) == []
     assert "failed to unseal key" in (_dropped(tmp_path) or {})["message"]
+
+
+# --- discovery: the uptime backend, then each node's ITN `auth` (discovery.go, graphql.go) ------
+
+
+@pytest.fixture
+def network() -> Iterator[tuple[FakeUptimeBackend, FakeDaemon]]:
+    """One daemon accepting our orchestrator key, listed by the uptime backend as the in-memory
+    backend does (`remote_addr`, `graphql_control_port`, `submitter`)."""
+    daemon = FakeDaemon(itn_keys={ORCHESTRATOR_PUBLIC_KEY})
+    backend = FakeUptimeBackend(
+        online=[
+            {"remote_addr": "127.0.0.1", "graphql_control_port": daemon.itn.port, "submitter": s}
+            for s in ("B62qA", "B62qB")  # two submitters behind one address: authorised once
+        ]
+    )
+    yield backend, daemon
+    backend.close()
+    daemon.close()
+
+
+def _our_config(tmp_path: Path, backend: FakeUptimeBackend) -> Path:
+    """The config `experiment` writes (minaperf.orchestrator.config), key shown."""
+    url = f"http://127.0.0.1:{backend.port}/v1/online"
+    outputs = parse_outputs(make_outputs(online_url=url, work_dir=str(tmp_path)))
+    path = tmp_path / "config.json"
+    path.write_text(config_text(build_config(outputs, tmp_path), show_secrets=True))
+    return path
+
+
+def _participants(result: subprocess.CompletedProcess[str]) -> list[tuple[int, str]]:
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    return [(line["step"], line["value"]) for line in lines if line["name"] == "participant"]
+
+
+def test_discovery_authenticates_each_node_once_with_our_key(
+    tmp_path: Path, network: tuple[FakeUptimeBackend, FakeDaemon]
+) -> None:
+    """Nodes from /v1/online are authorised with the signed `auth` query (graphql.go:65-74,
+    105-127); a node known from an earlier discovery is not asked again (discovery.go:158-159)."""
+    backend, daemon = network
+    step = '{"action": "discovery", "params": {}}'
+    result = _run(tmp_path, _our_config(tmp_path, backend), f"{step}\n{step}")
+    assert result.returncode == 0, result.stderr
+    address = f"127.0.0.1:{daemon.itn.port}"
+    assert _participants(result) == [(0, address), (1, address)]
+    assert [r["status"] for r in daemon.requests] == [200]  # the daemon verified the signature
+    assert "Performing step wait (2)" in result.stderr
+
+
+def test_discovery_retries_then_fails_when_the_node_refuses_the_key(
+    tmp_path: Path, network: tuple[FakeUptimeBackend, FakeDaemon]
+) -> None:
+    """A 401 is a WARN per node (discovery.go:149); no participant is a WARN and a retry after
+    10, then 20 minutes; the third failure ends the step (discovery.go:181-199)."""
+    backend, daemon = network
+    daemon.itn_keys.clear()
+    result = _run(tmp_path, _our_config(tmp_path, backend), '{"action": "discovery"}')
+    assert result.returncode == 0  # main.go:48 drops the error
+    assert _participants(result) == []
+    address = f"127.0.0.1:{daemon.itn.port}"
+    refused = f"Error on auth for {address} (B62qA): failed to authorize client {address}: "
+    assert result.stderr.count(refused + "returned error 401 Unauthorized") == 3
+    for pause in (10, 20):
+        assert f"retrying in {pause} minutes: didn't find any participants" in result.stderr
+    assert "retrying in 40" not in result.stderr
+    assert _dropped(tmp_path) == {
+        "code": 9,
+        "message": "Error running step 0: didn't find any participants",
+    }
+
+
+def test_discovery_refuses_ports_the_daemon_does_not_send_as_strings(
+    tmp_path: Path, network: tuple[FakeUptimeBackend, FakeDaemon]
+) -> None:
+    """UInt16 decodes only from a string token (json_types/types.go:34-44)."""
+    backend, daemon = network
+    daemon.uint16_as_string = False
+    result = _run(tmp_path, _our_config(tmp_path, backend), '{"action": "discovery"}')
+    assert "signerSequenceNumber: not a string token" in result.stderr
+    assert _participants(result) == []
+
+
+def test_discovery_with_no_uptime_backend_tries_five_times_each_round(tmp_path: Path) -> None:
+    """retryGetURL: 5 attempts a minute apart, then no submissions and no error (its loop
+    shadows `err`, discovery.go:49-77): each round finds nobody."""
+    backend = FakeUptimeBackend()
+    config = _our_config(tmp_path, backend)
+    backend.close()
+    result = _run(tmp_path, config, '{"action": "discovery", "params": {"limit": 1}}')
+    assert result.stderr.count("Attempt 5 failed") == 3
+    assert result.stderr.count("Retrying in 1m0s...") == 12
+    assert (_dropped(tmp_path) or {})["message"] == (
+        "Error running step 0: didn't find any participants"
+    )
+
+
+def test_discovery_exactly_fails_short_of_the_limit(
+    tmp_path: Path, network: tuple[FakeUptimeBackend, FakeDaemon]
+) -> None:
+    """discovery.go:172-174; each round still outputs what it found (:136-138)."""
+    backend, daemon = network
+    step = '{"action": "discovery", "params": {"limit": 2, "exactly": true}}'
+    result = _run(tmp_path, _our_config(tmp_path, backend), step)
+    assert _participants(result) == [(0, f"127.0.0.1:{daemon.itn.port}")] * 3
+    assert (_dropped(tmp_path) or {})["message"] == (
+        "Error running step 0: failed to discover the exact number of nodes"
+    )
