@@ -11,9 +11,10 @@ orchestrator/src/itn_orchestrator/main.go:48 discards RunActions' error). Switch
 FAIL_AT_STEP=N (fail that step, exit 0), CRASH_AT_STEP=N (Go-style panic, exit 2),
 HANG_AT_STEP=N (sleep until killed), FAKE_PARTICIPANTS=a:1,b:2 (nodes discovery already knows;
 otherwise /v1/online from onlineURL, then each node's ITN auth), FAKE_MINUTE_SEC (seconds per
-upstream minute of retry pauses, default 0.01), STOP_RECORD_FILE (append one JSON line per stop), FAKE_STOP_FAIL=1,
-FAKE_INVOCATIONS_FILE (append one line per start), FAKE_SCHEDULER_FILE (the daemons' handle
-table, default ./.fake-scheduler.json), FAKE_FORGET_FIRST=1 (the first node forgets its handle),
+upstream minute of retry pauses, default 0.01), STOP_RECORD_FILE (append one JSON line per
+stop), FAKE_STOP_FAIL=1, FAKE_INVOCATIONS_FILE (append one line per start),
+FAKE_SCHEDULER_FILE (the daemons' handle table, default ./.fake-scheduler.json),
+FAKE_FORGET_FIRST=1 (the first node forgets its handle),
 FAKE_CLOCK_OFFSET_SEC (shift this process's clock), FAKE_FUND_FAIL=1 (fund-keys fails: WARN only),
 FAKE_STOP_DELAY_SEC (each stop step waits that long first), LIBRARY_ERROR_AT_STEP=N (an ERROR line
 from a library at that step; the run goes on),
@@ -26,6 +27,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import heapq
 import json
 import os
 import re
@@ -614,15 +616,167 @@ def load_keys(step: int, params: dict, cache: dict) -> None:
             break
 
 
+# --- allocate-slots: Karmarkar-Karp over the slots each IP won (slots_allocation.go) -----------
+
+
+def _join_slots(a: list[int], b: list[int]) -> list[int]:
+    """joinSlots (slots_allocation.go:165-193): merge two ascending lists, dropping a value equal
+    to the last one kept (unsorted input merges as it comes)."""
+    merged: list[int] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        if merged and a[i] == merged[-1]:
+            i += 1
+        elif merged and b[j] == merged[-1]:
+            j += 1
+        elif a[i] <= b[j]:
+            merged.append(a[i])
+            i += 1
+        else:
+            merged.append(b[j])
+            j += 1
+    for rest in (a[i:], b[j:]):
+        for value in rest:
+            if not merged or value != merged[-1]:
+                merged.append(value)
+    return merged
+
+
+Entry = tuple[list[int], list[str]]  # slotEntry: (slots, ips)
+
+
+def _merge_tuples(x: list[Entry], y: list[Entry]) -> tuple[list[Entry], int]:
+    """mergeSlotTuplesDo (slots_allocation.go:48-63): pairwise union, sorted by slot count."""
+    entries = sorted(
+        ((_join_slots(a[0], b[0]), a[1] + b[1]) for a, b in zip(x, y, strict=True)),
+        key=lambda e: len(e[0]),
+    )
+    return entries, len(entries[-1][0]) - len(entries[0][0])
+
+
+def _next_permutation(entries: list[Entry]) -> bool:
+    """NextPermutation (misc.go:58-80) ordered by slot count, in place."""
+    n = len(entries) - 1
+    if n < 1:
+        return False
+    j = n - 1
+    while len(entries[j][0]) >= len(entries[j + 1][0]):
+        if j == 0:
+            return False
+        j -= 1
+    last = n
+    while len(entries[j][0]) >= len(entries[last][0]):
+        last -= 1
+    entries[j], entries[last] = entries[last], entries[j]
+    entries[j + 1 :] = entries[j + 1 :][::-1]
+    return True
+
+
+def _merge_with(x: list[Entry], y: list[Entry]) -> tuple[list[Entry], int]:
+    """slotTuple.mergeWith (slots_allocation.go:65-89): up to 5 groups, the best pairing over
+    every permutation of y; more, y reversed."""
+    if len(y) > 5:
+        return _merge_tuples(x, y[::-1])
+    best = _merge_tuples(x, y)
+    while best[1] != 0 and _next_permutation(y):
+        candidate = _merge_tuples(x, y)
+        if candidate[1] < best[1]:
+            best = candidate
+    return best
+
+
+def _partition(ip_slots: dict[str, list[int]], groups: int, end_slot: int) -> list[Entry]:
+    """partitionNumSets (slots_allocation.go:132-161): a max-heap on the difference; Go's map
+    order is random, so ties may pair differently there."""
+    heap: list[tuple[int, int, list[Entry]]] = []
+    for ip, slots in ip_slots.items():
+        kept = [s for s in slots if s <= end_slot]  # filterLte (misc.go:82-87) on sorted slots
+        if not kept:
+            continue
+        if groups == 0:
+            raise GoPanicError("runtime error: index out of range [-1]")  # entries[groups-1]
+        entries: list[Entry] = [([], []) for _ in range(groups - 1)] + [(kept, [ip])]
+        heapq.heappush(heap, (-len(kept), len(heap), entries))
+    if not heap:
+        raise GoPanicError("partitionNumSets: empty heap")  # slots_allocation.go:152-154
+    order = len(heap)
+    while len(heap) > 1:
+        _, _, x = heapq.heappop(heap)
+        _, _, y = heapq.heappop(heap)
+        merged, diff = _merge_with(x, y)
+        order += 1
+        heapq.heappush(heap, (-diff, order, merged))
+    return heap[0][2]
+
+
+def _int_list(value: Any, name: str) -> list[int]:
+    if value is None:
+        return []
+    if not isinstance(value, list) or not all(type(v) is int for v in value):
+        raise StepError(
+            f"json: cannot unmarshal {json.dumps(value)} into Go value of type []int ({name})"
+        )
+    return value
+
+
+def allocate_slots(step: int, params: dict, cache: dict) -> None:
+    """AllocateSlots (slots_allocation.go:240-283) and its outputs (:287-299): `nextEmptySlot`,
+    `lastSlot`, then `group<j>` for each entry of `groups` (single values, not multi)."""
+    group_sizes = _int_list(params.get("groups"), "groups")
+    if any(n <= 0 for n in group_sizes):
+        raise StepError("groups should be positive")  # slots_allocation.go:241-247
+    ip_addrs: dict[str, list[str]] = {}
+    ip_slots: dict[str, list[int]] = {}
+    all_slots: list[int] = []
+    for won in params.get("slotsWon") or []:
+        if not isinstance(won, dict):
+            raise StepError("json: cannot unmarshal into Go value of type SlotsWonOutput")
+        slots = _int_list(won.get("slots"), "slots")
+        if not slots:
+            continue
+        address = str(won.get("address") or "")
+        if ":" not in address:  # addr[:strings.IndexRune(addr, ':')] (slots_allocation.go:256)
+            raise GoPanicError("runtime error: slice bounds out of range [:-1]")
+        ip = address[: address.index(":")]
+        ip_addrs.setdefault(ip, []).append(address)
+        ip_slots[ip] = _join_slots(ip_slots.get(ip, []), slots)
+        all_slots = _join_slots(all_slots, slots)
+    if not ip_slots:
+        raise StepError("no slots won provided")  # slots_allocation.go:261-263
+    empty = all_slots[0]  # slots_allocation.go:264-270: one past the first run, or its end
+    for slot in all_slots[1:]:
+        empty += 1
+        if slot > empty:
+            break
+    output(step, "nextEmptySlot", empty, False, cache)
+    ip_slots = {ip: [s for s in slots if s > empty] for ip, slots in ip_slots.items()}  # filterGt
+    groups = sum(group_sizes)
+    end, last_end = empty + (params.get("minSlots") or 0), empty + (params.get("maxSlots") or 0)
+    best, best_end = _partition(ip_slots, groups, end), end  # allocateSlotsDo (:216-231)
+    best_diff = len(best[-1][0]) - len(best[0][0])
+    while best_diff > 0 and end < last_end:
+        end += 1
+        entries = _partition(ip_slots, groups, end)
+        diff = len(entries[-1][0]) - len(entries[0][0])
+        if diff < best_diff:
+            best, best_end, best_diff = entries, end, diff
+    output(step, "lastSlot", best_end, False, cache)
+    log("INFO", f"Split to {groups} groups: {best_diff} difference, last slot {best_end}")
+    start = 0
+    for j, size in enumerate(group_sizes):  # arrangeGroups (slots_allocation.go:198-212)
+        addresses, slots = [], []
+        for entry_slots, ips in best[start : start + size]:
+            addresses += [a for ip in ips for a in ip_addrs[ip]]
+            slots = _join_slots(slots, entry_slots)
+        output(step, f"group{j}", addresses, False, cache)
+        log("INFO", f"Slots for group {j}: [{' '.join(map(str, slots))}]")
+        start += size
+
+
 def run_step(config: dict, step: int, action: str, params: dict, cache: dict) -> None:
     check_ints(action, params)
     if action == "isolate" and any(":" not in n for n in params.get("nodes") or []):
         raise GoPanicError("runtime error: slice bounds out of range [:-1]")  # gating.go:17
-    if action == "allocate-slots":
-        if any(n <= 0 for n in params.get("groups") or []):
-            raise StepError("groups should be positive")  # slots_allocation.go:242-246
-        if not any(s.get("slots") for s in params.get("slotsWon") or []):
-            raise StepError("no slots won provided")  # slots_allocation.go:261-263
     if action == "slots-covered-check" and not any(
         s.get("slots") for s in params.get("slotsWon") or []
     ):
@@ -635,6 +789,8 @@ def run_step(config: dict, step: int, action: str, params: dict, cache: dict) ->
             raise StepError("wrong index in the mapping")
     if action == "discovery":
         discover(config, params, step, cache)
+    elif action == "allocate-slots":
+        allocate_slots(step, params, cache)
     elif action in ("payments", "zkapp-txs"):
         schedule(step, params, cache)
     elif action == "stop":

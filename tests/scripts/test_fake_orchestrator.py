@@ -13,6 +13,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -371,3 +372,79 @@ def test_discovery_exactly_fails_short_of_the_limit(
     assert (_dropped(tmp_path) or {})["message"] == (
         "Error running step 0: failed to discover the exact number of nodes"
     )
+
+
+# --- allocate-slots: outputs and the panics of slots_allocation.go ------------------------------
+
+WON = [
+    {"address": "10.0.0.1:3086", "slots": [1, 5, 7]},
+    {"address": "10.0.0.2:3086", "slots": [6, 8]},
+    {"address": "10.0.0.1:3087", "slots": [9]},
+    {"address": "10.0.0.3:3086", "slots": []},  # won nothing: left out (:252-254)
+]
+
+
+def _allocate(**params: object) -> str:
+    base = {"groups": [1, 1], "slotsWon": WON, "minSlots": 6, "maxSlots": 10}
+    return json.dumps({"action": "allocate-slots", "params": {**base, **params}})
+
+
+def _outputs(result: subprocess.CompletedProcess[str], step: int) -> dict[str, Any]:
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    return {line["name"]: line["value"] for line in lines if line["step"] == step}
+
+
+def test_allocate_slots_splits_ips_into_groups_of_equal_slots(tmp_path: Path) -> None:
+    """The first empty slot is 2 (slots_allocation.go:264-270); from slot 2+6 the two IPs win
+    {5, 7} and {6, 8}: a split with no difference (:216-231). Addresses are grouped by IP
+    (:255-258) and each group is a single output `group<j>` (:292-293)."""
+    result = _orchestrate(tmp_path, _allocate())
+    assert result.returncode == 0, result.stderr
+    outputs = _outputs(result, 0)
+    assert (outputs.pop("nextEmptySlot"), outputs.pop("lastSlot")) == (2, 8)
+    assert sorted(outputs) == ["group0", "group1"]
+    assert sorted(map(sorted, outputs.values())) == [
+        ["10.0.0.1:3086", "10.0.0.1:3087"],
+        ["10.0.0.2:3086"],
+    ]
+    assert "Split to 2 groups: 0 difference, last slot 8" in result.stderr
+    assert "Performing step wait (1)" in result.stderr
+
+
+def test_a_group_allocate_slots_does_not_output_fails_before_the_step(tmp_path: Path) -> None:
+    """Outputs are group0..group{n-1}; a reference past them cannot resolve (params.go:99-103)."""
+    use = {
+        "action": "isolate",
+        "params": {"nodes": {"type": "output", "step": 0, "name": "group2"}},
+    }
+    result = _orchestrate(tmp_path, f"{_allocate()}\n{json.dumps(use)}")
+    assert "Performing step isolate (1)" not in result.stderr
+    assert _dropped(tmp_path) == {
+        "code": 6,
+        "message": "Error resolving params for step 1: couldn't find output group2 (step 0) "
+        "needed for step 1",
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "panic"),
+    [
+        ({"minSlots": 0}, "panic: partitionNumSets: empty heap"),  # nothing won up to slot 2
+        (
+            {"slotsWon": [{"address": "10.0.0.1:1", "slots": [1, 2, 3]}]},
+            "panic: partitionNumSets: empty heap",  # contiguous: nothing after the "empty" slot
+        ),
+        ({"groups": []}, "panic: runtime error: index out of range [-1]"),
+        (
+            {"slotsWon": [{"address": "10.0.0.1", "slots": [1, 3]}]},
+            "panic: runtime error: slice bounds out of range [:-1]",
+        ),
+    ],
+    ids=["no-slot-by-min-slots", "contiguous-slots", "no-groups", "address-without-port"],
+)
+def test_allocate_slots_panics_as_upstream(
+    tmp_path: Path, params: dict[str, object], panic: str
+) -> None:
+    result = _orchestrate(tmp_path, _allocate(**params))
+    assert result.returncode == 2
+    assert panic in result.stderr
