@@ -29,6 +29,7 @@ import binascii
 import hashlib
 import heapq
 import json
+import math
 import os
 import re
 import sys
@@ -415,35 +416,93 @@ def stop_receipts(receipts: list) -> None:
         raise StepError("\n".join(errors))
 
 
-def schedule(step: int, params: dict, cache: dict) -> None:
-    tps, min_tps, nodes = params.get("tps", 0), params.get("minTps", 0), params.get("nodes") or []
-    if not min_tps or min_tps <= 0:
-        raise StepError("minTps must be positive")
-    # selectNodes (misc.go:206-216) keeps floor(tps/minTps) nodes, then len(feePayers) is
-    # divided by that count (payments.go:65-66, zkapp.go:126-127)
-    try:
-        kept = tps // min_tps
-    except OverflowError:
-        kept = float("inf")
-    if kept >= 2**63:
-        raise GoPanicError("runtime error: slice bounds out of range [:-9223372036854775808]")
-    count = len(nodes) if kept >= len(nodes) else int(kept)
-    if count == 0:
-        raise GoPanicError("runtime error: integer divide by zero")
+def _go_int(value: float) -> int:
+    """int(float64) on amd64: NaN, ±Inf and values past int64 become math.MinInt64."""
+    if value != value or not -(2.0**63) <= value < 2.0**63:
+        return -(2**63)
+    return int(value)
+
+
+def select_nodes(tps: float, min_tps: float, nodes: list) -> tuple[float, list]:
+    """selectNodes (misc.go:206-216): floor(tps/minTps) nodes (shuffled there, in order here)
+    at tps/that each, or every node at tps/len(nodes). A negative count is a slice panic."""
+    if min_tps == 0:
+        ratio = float("nan") if tps == 0 else math.copysign(float("inf"), tps)
+    else:
+        ratio = tps / min_tps
+    kept = _go_int(math.floor(ratio) if math.isfinite(ratio) else ratio)
+    if kept >= len(nodes):
+        return (tps / len(nodes) if nodes else math.inf), nodes
+    if kept < 0:
+        raise GoPanicError(f"runtime error: slice bounds out of range [:{kept}]")
+    return (tps / math.floor(ratio) if kept else math.inf), nodes[:kept]
+
+
+def daemon_refusal(params: dict, fee_payers: list) -> str | None:
+    """What every daemon answers to schedule_payments / schedule_zkapp_commands
+    (mina_graphql.ml): fees out of order, or no sender."""
     if params.get("maxFee", 0) < params.get("minFee", 0):
-        # every daemon refuses (mina_graphql.ml schedule_payments); no node succeeds
-        raise StepError("error scheduling payments: Maximum fee less than mininum fee")
-    table = scheduler_table()
+        return "Maximum fee less than mininum fee"
+    return None if fee_payers else "Empty list of senders"
+
+
+def schedule(step: int, action: str, params: dict, cache: dict) -> None:
+    """SchedulePayments (payments.go:64-108) and SendZkappCommands (zkapp.go:119-169): fee
+    payers split evenly over the selected nodes; a refused node is a WARN and its share moves
+    on; when the last node failed, one successful node takes the rest; the last error ends
+    the step. Each receipt is output as `receipt` and `participant` (payments.go:117-120)."""
+    what = "payment" if action == "payments" else "zkapp"
+    if action == "zkapp-txs":
+        if not params.get("zkapps") and not params.get("gap"):  # zkapp.go:120-122
+            raise StepError("either zkappsToDeploy or gap parameters should be specified")
+        if not params.get("nodes"):  # zkapp.go:123-125
+            raise StepError("no nodes specified")
+    total = float(params.get("tps") or 0)
+    tps, nodes = select_nodes(total, float(params.get("minTps") or 0), params.get("nodes") or [])
+    if not nodes:
+        raise GoPanicError("runtime error: integer divide by zero")  # payments.go:66
+    remaining = list(params.get("feePayers") or [])
+    per_node, remaining_tps = len(remaining) // len(nodes), total
+    successful: list[str] = []
+    error: str | None = None
     forget_first = bool(os.environ.get("FAKE_FORGET_FIRST"))  # e.g. that daemon restarted
-    for position, node in enumerate(nodes[:count]):
-        handle = str(uuid.uuid4())
-        if not (forget_first and position == 0):
+
+    def attempt(node: str, tps: float, fee_payers: list) -> str | None:
+        refusal = daemon_refusal(params, fee_payers)
+        if refusal is not None:
+            return refusal
+        handle, table = str(uuid.uuid4()), scheduler_table()
+        if not (forget_first and not successful):
             expires = now().timestamp() + float(params.get("durationMin") or 0) * 60
-            table[handle] = {"address": node, "expires": expires}
+            table[handle] = {"address": node, "expires": expires}  # known to `node` only
         save_table(table)
-        log("INFO", f"scheduled batch with tps {tps / count:f} for {node}: {handle}")
+        log(
+            "INFO",
+            f"scheduled {what} batch {len(successful)} with tps {tps:f} for {node}: {handle}",
+        )
         output(step, "receipt", {"address": node, "handle": handle}, True, cache)
         output(step, "participant", node, True, cache)
+        return None
+
+    for index, node in enumerate(nodes):
+        error = attempt(node, tps, remaining[:per_node])
+        if error is not None:
+            kind = "payments" if action == "payments" else "zkapp txs"
+            log("WARN", f"error scheduling {kind} for {node}: {error}")
+            left = len(nodes) - index - 1
+            if left > 0:
+                tps, per_node = remaining_tps / left, len(remaining) // left
+            continue
+        successful.append(node)
+        remaining, remaining_tps = remaining[per_node:], remaining_tps - tps
+    if error is not None:
+        for node in successful:  # payments.go:92-106: a second batch on one node
+            second = attempt(node, tps, remaining)
+            if second is None:
+                return
+            kind = "payments" if action == "payments" else "zkapp txs"
+            log("WARN", f"error scheduling second batch of {kind} for {node}: {second}")
+        raise StepError(error)
 
 
 # --- Key files: the daemon's secret box as keyloader.go reads it --------------------------------
@@ -792,7 +851,7 @@ def run_step(config: dict, step: int, action: str, params: dict, cache: dict) ->
     elif action == "allocate-slots":
         allocate_slots(step, params, cache)
     elif action in ("payments", "zkapp-txs"):
-        schedule(step, params, cache)
+        schedule(step, action, params, cache)
     elif action == "stop":
         receipts = params.get("receipts") or []
         if not isinstance(receipts, list) or not all(isinstance(r, dict) for r in receipts):

@@ -448,3 +448,85 @@ def test_allocate_slots_panics_as_upstream(
     result = _orchestrate(tmp_path, _allocate(**params))
     assert result.returncode == 2
     assert panic in result.stderr
+
+
+# --- payments / zkapp-txs: node selection, daemon refusals, the per-daemon table ----------------
+
+
+def _receipts(result: subprocess.CompletedProcess[str]) -> list[dict[str, str]]:
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    return [line["value"] for line in lines if line["name"] == "receipt"]
+
+
+def test_payments_split_fee_payers_and_record_handles_per_daemon(tmp_path: Path) -> None:
+    """tps 5 over minTps 2 keeps 2 of 3 nodes at 2.5 tps each (misc.go:206-216); each daemon
+    holds only its own handle, so stopping one on another node fails (stop.go:12-26)."""
+    table = tmp_path / "table.json"
+    env = {"FAKE_SCHEDULER_FILE": str(table)}
+    script = _payments(tps=5, minTps=2, feePayers=["EK1", "EK2"], nodes=["a:1", "b:1", "c:1"])
+    result = _orchestrate(tmp_path, script, env)
+    receipts = _receipts(result)
+    assert [r["address"] for r in receipts] == ["a:1", "b:1"]
+    assert "scheduled payment batch 1 with tps 2.500000 for b:1" in result.stderr
+    held = json.loads(table.read_text())
+    assert {h: e["address"] for h, e in held.items()} == {
+        r["handle"]: r["address"] for r in receipts
+    }
+    swapped = [{"address": "b:1", "handle": receipts[0]["handle"]}]
+    stop = json.dumps({"action": "stop", "params": {"receipts": swapped}})
+    _orchestrate(tmp_path, stop, env)
+    assert (_dropped(tmp_path) or {})["message"].endswith(
+        f"Could not find scheduled transactions with handle {receipts[0]['handle']}"
+    )
+    assert json.loads(table.read_text()) == held
+
+
+def test_a_node_left_without_fee_payers_is_refused_and_its_share_moves_on(tmp_path: Path) -> None:
+    """One fee payer over two nodes is 0 each (payments.go:66): the first daemon refuses an
+    empty sender list (a WARN, :76), the rest is re-split over the nodes left (:77-81) and the
+    last node's success ends the step well."""
+    script = _payments(tps=2, minTps=1, feePayers=["EK1"], nodes=["a:1", "b:1"])
+    result = _orchestrate(tmp_path, script, {"FAKE_SCHEDULER_FILE": str(tmp_path / "t.json")})
+    assert [r["address"] for r in _receipts(result)] == ["b:1"]
+    assert "error scheduling payments for a:1: Empty list of senders" in result.stderr
+    assert "scheduled payment batch 0 with tps 2.000000 for b:1" in result.stderr
+    assert "Performing step wait (1)" in result.stderr
+
+
+def test_payments_fail_when_every_daemon_refuses(tmp_path: Path) -> None:
+    """The last node's error ends the step (payments.go:107)."""
+    script = _payments(tps=2, minTps=1, feePayers=[], nodes=["a:1", "b:1"])
+    result = _orchestrate(tmp_path, script, {"FAKE_SCHEDULER_FILE": str(tmp_path / "t.json")})
+    assert _receipts(result) == []
+    assert result.stderr.count("error scheduling payments for ") == 2
+    assert _dropped(tmp_path) == {
+        "code": 9,
+        "message": "Error running step 0: Empty list of senders",
+    }
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"zkapps": 0, "gap": 0}, "either zkappsToDeploy or gap parameters should be specified"),
+        ({"nodes": []}, "no nodes specified"),
+    ],
+)
+def test_zkapp_txs_refuse_before_any_request(
+    tmp_path: Path, params: dict[str, object], message: str
+) -> None:
+    """zkapp.go:120-125, checked before selectNodes."""
+    base = {"tps": 1, "minTps": 1, "feePayers": ["EK"], "nodes": ["a:1"], "zkapps": 1}
+    step = json.dumps({"action": "zkapp-txs", "params": {**base, **params}})
+    result = _orchestrate(tmp_path, step)
+    assert result.returncode == 0
+    assert "scheduled zkapp batch" not in result.stderr
+    assert _dropped(tmp_path) == {"code": 9, "message": f"Error running step 0: {message}"}
+
+
+@pytest.mark.parametrize("min_tps", [0, -1])
+def test_payments_with_min_tps_zero_or_negative_panic(tmp_path: Path, min_tps: int) -> None:
+    """tps/minTps is +Inf or negative; int() of it is negative on amd64: a slice panic."""
+    result = _orchestrate(tmp_path, _payments(tps=1, minTps=min_tps))
+    assert result.returncode == 2
+    assert "panic: runtime error: slice bounds out of range [:-" in result.stderr
