@@ -19,9 +19,13 @@ import pytest
 
 from minaperf.keys import mina, secret_box
 from minaperf.orchestrator.config import build_config, config_text
+from minaperf.orchestrator.script import lint_script
 from minaperf.outputs import parse_outputs
 from tests.fakes.outputs_fixture import ORCHESTRATOR_PUBLIC_KEY, make_outputs
 from tests.fakes.servers import FakeDaemon, FakeUptimeBackend
+from tests.minaperf.orchestrator.test_script import _REFUSED_BY_UPSTREAM as REFUSED_BY_UPSTREAM
+from tests.minaperf.orchestrator.test_script import GOOD
+from tests.minaperf.orchestrator.test_script import _script as script_text
 
 FAKE = Path(__file__).parents[1] / "fakes" / "fake_orchestrator.py"
 VECTORS = Path(__file__).parents[1] / "data" / "vectors" / "minimina-large"
@@ -530,3 +534,50 @@ def test_payments_with_min_tps_zero_or_negative_panic(tmp_path: Path, min_tps: i
     result = _orchestrate(tmp_path, _payments(tps=1, minTps=min_tps))
     assert result.returncode == 2
     assert "panic: runtime error: slice bounds out of range [:-" in result.stderr
+
+
+# --- What `check` decides, run through the fake: refused scripts fail, accepted ones finish ------
+
+
+# Refusals of `check` that upstream does not share: the script runs there. A key given twice
+# merges both `params` objects (RawParams is a map, data.go:27-32) and the action's struct ignores
+# an unknown key (no DisallowUnknownFields anywhere in orchestrator/src).
+STRICTER_THAN_UPSTREAM = frozenset({"key `params` given twice"})
+
+
+def _world(tmp_path: Path) -> dict[str, str]:
+    """Enough for the steps before a script's failing one: a key to load, nodes to discover."""
+    (tmp_path / "keys").mkdir()
+    (tmp_path / "keys" / "k").write_text(EMPTY_PASSWORD_BOX)
+    return {"FAKE_PARTICIPANTS": "a:1,b:1", "FAKE_SCHEDULER_FILE": str(tmp_path / "t.json")}
+
+
+@pytest.mark.parametrize(
+    ("text", "cited"), list(REFUSED_BY_UPSTREAM.values()), ids=list(REFUSED_BY_UPSTREAM)
+)
+def test_every_script_check_refuses_fails_in_the_fake(
+    tmp_path: Path, text: str, cited: str
+) -> None:
+    """The same scripts `check` refuses (tests/minaperf/orchestrator/test_script.py) end the run
+    in the fake with a panic or a dropped error, not from a key or node missing earlier on."""
+    assert lint_script(text).errors
+    result = _orchestrate(tmp_path, text, _world(tmp_path))
+    sentinel = f"Performing step wait ({text.count(chr(10))})"
+    if cited in STRICTER_THAN_UPSTREAM:
+        assert sentinel in result.stderr, result.stderr
+        return
+    assert sentinel not in result.stderr
+    dropped = _dropped(tmp_path)
+    assert result.returncode == 2 or dropped is not None, result.stderr
+    if dropped is not None and not cited.startswith("discovery.go"):
+        assert "participants" not in dropped["message"]
+        assert "private key" not in dropped["message"]
+
+
+def test_the_script_check_accepts_runs_to_its_end_in_the_fake(tmp_path: Path) -> None:
+    text = script_text(*GOOD)
+    assert lint_script(text).errors == []
+    result = _orchestrate(tmp_path, text, _world(tmp_path))
+    assert result.returncode == 0
+    assert _dropped(tmp_path) is None, _dropped(tmp_path)
+    assert f"Performing step wait ({len(lint_script(text).steps)})" in result.stderr
