@@ -66,16 +66,23 @@ ACTIONS = frozenset(
         "set-zkapp-soft-limit",
     }
 )  # fmt: skip
-# Go int fields of each action's params struct (payments.go:10-19, misc.go:22-26, fund.go:15-22,
-# keyloader.go:62, discovery.go:29-34): encoding/json takes only an integer literal there.
-INT_PARAMS = {
-    "wait": ("min", "sec", "slot"),
-    "payments": ("durationMin", "maxFee", "minFee", "amount"),
-    "zkapp-txs": ("durationMin", "maxFee", "minFee", "zkapps", "queueSize", "gap"),
-    "fund-keys": ("amount", "fee", "num"),
-    "load-keys": ("limit",),
-    "discovery": ("limit",),
-}
+# Go integer fields of each action's params struct (payments.go:10-19, zkapp.go:11-27,
+# misc.go:22-26, fund.go:15-22, keyloader.go:62-66, discovery.go:29-34, slots_allocation.go:12-21):
+# encoding/json takes only an integer literal in the type's range there.
+INT_PARAMS: dict[str, dict[str, str]] = {
+    "wait": {"min": "int", "sec": "int", "slot": "int"},
+    "payments": {"durationMin": "int", "maxFee": "uint64", "minFee": "uint64", "amount": "uint64"},
+    "zkapp-txs": {
+        "durationMin": "int", "maxFee": "uint64", "minFee": "uint64", "zkapps": "int",
+        "queueSize": "int", "gap": "int", "minBalanceChange": "uint64",
+        "maxBalanceChange": "uint64", "deploymentFee": "uint64",
+    },
+    "fund-keys": {"amount": "uint64", "fee": "uint64", "num": "int"},
+    "load-keys": {"limit": "int"},
+    "discovery": {"limit": "int"},
+    "allocate-slots": {"minSlots": "int", "maxSlots": "int"},
+}  # fmt: skip
+GO_RANGES = {"int": (-(2**63), 2**63 - 1), "uint64": (0, 2**64 - 1)}
 GO_KINDS = {list: "array", int: "number", float: "number", bool: "bool"}  # encoding/json names
 GO_SPACE = " \t\r\n"  # encoding/json's whitespace; a form feed or NBSP is a syntax error
 
@@ -104,10 +111,11 @@ def _merge_pairs(pairs: list[tuple[str, object]]) -> dict:
 
 
 def check_ints(action: str, params: dict) -> None:
-    for name in INT_PARAMS.get(action, ()):
+    for name, kind in INT_PARAMS.get(action, {}).items():
         value = params.get(name)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise StepError(f"json: cannot unmarshal {json.dumps(value)} into Go int ({name})")
+        low, high = GO_RANGES[kind]
+        if value is not None and (type(value) is not int or not low <= value <= high):
+            raise StepError(f"json: cannot unmarshal {json.dumps(value)} into Go {kind} ({name})")
 
 
 LOG_FILE: Path | None = None

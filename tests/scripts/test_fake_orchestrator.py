@@ -100,6 +100,8 @@ CASES = {  # name: (script before the sentinel, exit code, marker of the failing
     "max-fee-below-min-fee": (_payments(maxFee=1, minFee=2), 0, True),
     "int-as-float": ('{"action": "wait", "params": {"sec": 100.0}}', 0, True),
     "int-as-string": ('{"action": "wait", "params": {"sec": "600"}}', 0, True),
+    "negative-uint64": (_payments(maxFee=-1, minFee=-2), 0, True),  # MaxFee is a uint64
+    "int-past-int64": ('{"action": "wait", "params": {"sec": 9223372036854775808}}', 0, True),
 }
 
 
