@@ -353,6 +353,38 @@ def test_discovery_refuses_ports_the_daemon_does_not_send_as_strings(
     assert _participants(result) == []
 
 
+@pytest.mark.parametrize(
+    ("params", "kept"),
+    [({"onlyBPs": True}, {"bp"}), ({"noBPs": True}, {"plain"}), ({"limit": 1}, {"bp", "plain"})],
+    ids=["onlyBPs", "noBPs", "limit"],
+)
+def test_discovery_filters_on_what_each_node_says_it_is(
+    tmp_path: Path, params: dict[str, object], kept: set[str]
+) -> None:
+    """isBlockProducer comes from each node's `auth` answer (graphql.go:120-125); onlyBPs, noBPs
+    and limit filter the outputs (discovery.go:130-138). Upstream authorises nodes concurrently,
+    so `limit` keeps whichever answers first: one node."""
+    nodes = {
+        "bp": FakeDaemon(itn_keys={ORCHESTRATOR_PUBLIC_KEY}, is_block_producer=True),
+        "plain": FakeDaemon(itn_keys={ORCHESTRATOR_PUBLIC_KEY}),
+    }
+    backend = FakeUptimeBackend(
+        online=[
+            {"remote_addr": "127.0.0.1", "graphql_control_port": d.itn.port, "submitter": name}
+            for name, d in nodes.items()
+        ]
+    )
+    try:
+        step = json.dumps({"action": "discovery", "params": params})
+        result = _run(tmp_path, _our_config(tmp_path, backend), step)
+    finally:
+        backend.close()
+        for daemon in nodes.values():
+            daemon.close()
+    [found] = [address for _, address in _participants(result)]
+    assert found in {f"127.0.0.1:{nodes[name].itn.port}" for name in kept}, result.stderr
+
+
 def test_discovery_with_no_uptime_backend_tries_five_times_each_round(tmp_path: Path) -> None:
     """retryGetURL: 5 attempts a minute apart, then no submissions and no error (its loop
     shadows `err`, discovery.go:49-77): each round finds nobody."""
