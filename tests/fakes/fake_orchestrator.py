@@ -840,14 +840,30 @@ def allocate_slots(step: int, params: dict, cache: dict) -> None:
         start += size
 
 
+def slots_covered_check(params: dict) -> None:
+    """SlotsCoveredCheck (slots_won.go:55-78): distinct slots over the span from the lowest to
+    the highest. With no slot the span is 0 - MaxInt + 1, the proportion -0: below any positive
+    threshold, not below 0."""
+    covered: set[int] = set()
+    for won in params.get("slotsWon") or []:
+        if not isinstance(won, dict):
+            raise StepError("json: cannot unmarshal into Go value of type SlotsWonOutput")
+        covered.update(_int_list(won.get("slots"), "slots"))
+    low, high = min(covered, default=2**63 - 1), max(covered, default=0)
+    proportion = len(covered) / (high - low + 1)
+    threshold = float(params.get("threshold") or 0)
+    if proportion < threshold:
+        raise StepError(
+            f"proportion {proportion:f} of slots covered by queried nodes is lower than "
+            f"threshold {threshold:f}"
+        )
+    log("INFO", f"Total {proportion * 100:.2f}% of slots are covered")
+
+
 def run_step(config: dict, step: int, action: str, params: dict, cache: dict) -> None:
     check_ints(action, params)
     if action == "isolate" and any(":" not in n for n in params.get("nodes") or []):
         raise GoPanicError("runtime error: slice bounds out of range [:-1]")  # gating.go:17
-    if action == "slots-covered-check" and not any(
-        s.get("slots") for s in params.get("slotsWon") or []
-    ):
-        raise StepError("proportion -0 of slots covered is lower than threshold")  # slots_won.go
     if action == "rotate-balance":
         mapping = params.get("mapping") or []
         if len(mapping) != len(params.get("pubkeys") or []):  # rotate.go:41-43
@@ -897,8 +913,10 @@ def run_step(config: dict, step: int, action: str, params: dict, cache: dict) ->
     elif action == "set-zkapp-soft-limit":
         for node in params.get("nodes") or []:
             output(step, "participant", node, True, cache)
-    elif action == "restart" and not config.get("controlExec"):
-        raise StepError("controlExec is not set")
+    elif action == "slots-covered-check":
+        slots_covered_check(params)
+    elif action == "restart" and not config_field(config, "controlExec"):
+        raise StepError("no restart exec provided")  # restart.go:19-21
     # fund-keys, stop-daemon, isolate, reset-gating, rotate-balance, …: nothing to print.
 
 

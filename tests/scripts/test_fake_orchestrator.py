@@ -488,6 +488,36 @@ def test_allocate_slots_panics_as_upstream(
     assert panic in result.stderr
 
 
+@pytest.mark.parametrize(
+    ("threshold", "slots", "failure"),
+    [
+        (0.5, [], "proportion -0.000000 of slots covered by queried nodes is lower than "
+         "threshold 0.500000"),
+        (0, [], None),  # -0 is not below 0
+        (0.5, [1, 2, 4], None),  # 3 of the 4 slots from 1 to 4
+        (0.8, [1, 2, 4], "proportion 0.750000 of slots covered by queried nodes is lower than "
+         "threshold 0.800000"),
+    ],
+)  # fmt: skip
+def test_slots_covered_check_as_slots_won_go(
+    tmp_path: Path, threshold: float, slots: list[int], failure: str | None
+) -> None:
+    """slots_won.go:55-78."""
+    won = [{"address": "a:1", "slots": slots[:2]}, {"address": "b:1", "slots": slots[2:]}]
+    step = {"action": "slots-covered-check", "params": {"threshold": threshold, "slotsWon": won}}
+    _orchestrate(tmp_path, json.dumps(step))
+    dropped = _dropped(tmp_path)
+    assert (dropped and dropped["message"]) == (failure and f"Error running step 0: {failure}")
+
+
+def test_restart_needs_control_exec(tmp_path: Path) -> None:
+    _orchestrate(tmp_path, '{"action": "restart", "params": {"nodes": ["a:1"]}}')
+    assert _dropped(tmp_path) == {
+        "code": 9,
+        "message": "Error running step 0: no restart exec provided",  # restart.go:19-21
+    }
+
+
 # --- payments / zkapp-txs: node selection, daemon refusals, the per-daemon table ----------------
 
 
