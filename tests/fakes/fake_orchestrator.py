@@ -864,11 +864,15 @@ def run_step(config: dict, step: int, action: str, params: dict, cache: dict) ->
     check_ints(action, params)
     if action == "isolate" and any(":" not in n for n in params.get("nodes") or []):
         raise GoPanicError("runtime error: slice bounds out of range [:-1]")  # gating.go:17
-    if action == "rotate-balance":
-        mapping = params.get("mapping") or []
-        if len(mapping) != len(params.get("pubkeys") or []):  # rotate.go:41-43
+    if action == "rotate-balance":  # RotateBalance's checks before any request (rotate.go:38-55)
+        keys, mapping = params.get("pubkeys") or [], _int_list(params.get("mapping"), "mapping")
+        if len(params.get("servers") or []) != len(keys):
+            raise StepError("length of list of rest servers is not equal to number of key files")
+        if len(mapping) != len(keys):
             raise StepError("length of mapping is not equal to number of key files")
-        if any(not 0 <= m < len(mapping) for m in mapping):  # rotate.go:53-57
+        if float(params.get("ratio") or 0) < 1e-3:
+            raise StepError("ratio too small")
+        if any(not 0 <= m < len(keys) for m in mapping):
             raise StepError("wrong index in the mapping")
     if action == "discovery":
         discover(config, params, step, cache)

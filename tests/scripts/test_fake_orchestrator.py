@@ -510,6 +510,25 @@ def test_slots_covered_check_as_slots_won_go(
     assert (dropped and dropped["message"]) == (failure and f"Error running step 0: {failure}")
 
 
+@pytest.mark.parametrize(
+    ("params", "failure"),
+    [
+        ({"servers": []}, "length of list of rest servers is not equal to number of key files"),
+        ({"mapping": [0, 1]}, "length of mapping is not equal to number of key files"),
+        ({"ratio": 0.0001}, "ratio too small"),
+        ({"mapping": [1]}, "wrong index in the mapping"),
+    ],
+)
+def test_rotate_balance_refuses_before_any_request(
+    tmp_path: Path, params: dict[str, object], failure: str
+) -> None:
+    """rotate.go:38-55, in that order."""
+    base = {"pubkeys": ["p"], "servers": ["s"], "ratio": 0.5, "mapping": [0]}
+    step = {"action": "rotate-balance", "params": {**base, **params}}
+    _orchestrate(tmp_path, json.dumps(step))
+    assert _dropped(tmp_path) == {"code": 9, "message": f"Error running step 0: {failure}"}
+
+
 def test_restart_needs_control_exec(tmp_path: Path) -> None:
     _orchestrate(tmp_path, '{"action": "restart", "params": {"nodes": ["a:1"]}}')
     assert _dropped(tmp_path) == {
