@@ -22,10 +22,16 @@
   authenticated the request (k8s.io/apiserver pkg/endpoints/filters/authentication.go,
   WithAuthentication, `req.Header.Del("Authorization")`). So an ITN-signed request sent this way
   arrives unsigned, as on a real cluster.
-- `exec -i -n NS POD -c CONTAINER -- CMD…`: runs CMD here, stdin/stdout/stderr passed through.
-  With $FAKE_KUBECTL_PODS set, POD must be listed (`Error from server (NotFound): pods "x" not
+- `exec -i -n NS POD -c CONTAINER -- CMD…`: runs CMD here, stdin/stdout/stderr relayed. With
+  $FAKE_KUBECTL_PODS set, POD must be listed (`Error from server (NotFound): pods "x" not
   found`) and CONTAINER one of its `spec.containers` (`Error from server (BadRequest): container
-  c is not valid for pod x`, kubernetes pkg/registry/core/pod/strategy.go), exit 1.
+  c is not valid for pod x`, kubernetes pkg/registry/core/pod/strategy.go), exit 1. CMD is the
+  "remote" process: it runs under a shim in its own session, as in the container runtime, so a
+  signal to kubectl's process group does not reach it and killing kubectl does not end it
+  (kubernetes/kubernetes#89031, kubernetes/kubectl#1076); once kubectl is gone its stdin is at
+  EOF and its output is drained and dropped. A non-zero exit prints `command terminated with exit
+  code N` and exits N (client-go remotecommand's CodeExitError, which kubectl's CheckErr exits
+  with); a signal ends it as 128+N; a command not found is the runtime's exit 126.
 - $FAKE_KUBECTL_UNREACHABLE=1: every command fails as kubectl does with no API server: klog
   error lines, then `The connection to the server … was refused`, exit 1.
 Every argv is appended to $FAKE_KUBECTL_LOG as a JSON line, so tests can check no secret is on it.
@@ -37,10 +43,13 @@ import contextlib
 import json
 import os
 import re
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 _PROXY_PATH = re.compile(r"^/api/v1/namespaces/[^/]+/(services|pods)/[^/:]+:(\d+)/proxy(/.*)?$")
@@ -232,8 +241,79 @@ def _exec_refused(options: list[str]) -> str | None:
     return None
 
 
+_SHIM = "__fake-kubectl-shim__"
+
+
+def _copy(source: int, sink: int | None, done: Callable[[], None] = lambda: None) -> None:
+    """Copy bytes from fd `source` to fd `sink` until EOF, then call `done`; when the sink is
+    gone (the client died), keep draining and drop them, as the runtime's stream copier does."""
+    while chunk := os.read(source, 65536):
+        if sink is None:
+            continue
+        try:
+            os.write(sink, chunk)
+        except OSError:
+            sink = None
+    done()
+
+
+def _pipe_through(child: subprocess.Popen[bytes]) -> int:
+    """This process's stdin to the child's (closed at EOF), its output to ours; its status."""
+    streams = [child.stdout, child.stderr]
+    outputs = [
+        threading.Thread(target=_copy, args=(stream.fileno(), fd), daemon=True)
+        for stream, fd in zip(streams, (1, 2), strict=True)
+        if stream is not None
+    ]
+    if child.stdin is not None:
+        feed = threading.Thread(
+            target=_copy, args=(0, child.stdin.fileno(), child.stdin.close), daemon=True
+        )
+        feed.start()
+    for thread in outputs:
+        thread.start()
+    code = child.wait()
+    for thread in outputs:
+        thread.join()
+    return code
+
+
+def _exec(command: list[str], *, stdin: bool) -> int:
+    """The client: relay this process's streams to the shim and report its exit status."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)  # a Go binary: SIGINT ends it, no traceback
+    shim = subprocess.Popen(
+        [sys.executable, __file__, _SHIM, *command],
+        stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    code = _pipe_through(shim)
+    if code:
+        sys.stderr.write(f"command terminated with exit code {code}\n")
+    return code
+
+
+def _shim(command: list[str]) -> int:
+    """The container runtime's side: run the command, outliving the client."""
+    try:
+        remote = subprocess.Popen(
+            command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+    except OSError:
+        sys.stderr.write(
+            "OCI runtime exec failed: exec failed: unable to start container process: exec: "
+            f'"{command[0]}": executable file not found in $PATH: unknown\n'
+        )
+        return 126
+    code = _pipe_through(remote)
+    return 128 - code if code < 0 else code
+
+
 def main() -> int:
     args = sys.argv[1:]
+    if args[:1] == [_SHIM]:  # the "container" side of an exec: not a kubectl call
+        return _shim(args[1:])
     log = os.environ.get("FAKE_KUBECTL_LOG")
     if log:
         with open(log, "a") as sink:
@@ -275,8 +355,8 @@ def main() -> int:
         if refused:
             sys.stderr.write(refused + "\n")
             return 1
-        command = args[args.index("--") + 1 :]
-        os.execvp(command[0], command)  # noqa: S606
+        stdin = any(o in ("-i", "--stdin") or o.startswith("-i") for o in args[: args.index("--")])
+        return _exec(args[args.index("--") + 1 :], stdin=stdin)
     sys.stderr.write(f"fake kubectl: unsupported {args}\n")
     return 1
 

@@ -82,6 +82,7 @@ class FakeDaemon:
     sync_status: str = "SYNCED"
     uint16_as_string: bool = True
     libp2p_port: int = 8302
+    is_block_producer: bool = False
     server_uuid: str = field(default_factory=lambda: str(uuid.uuid4()))
     seqnos: dict[str, int] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
@@ -125,7 +126,7 @@ class FakeDaemon:
                         "signerSequenceNumber": self._uint16(seqno),
                         "libp2pPort": self._uint16(self.libp2p_port),
                         "peerId": "12D3KooWFakePeerId",
-                        "isBlockProducer": False,
+                        "isBlockProducer": self.is_block_producer,
                     }
                 }
             }
