@@ -537,6 +537,96 @@ def _literal(params: dict[str, Any], key: str) -> Any:
     return None if _is_reference(value) else value
 
 
+def _won_slots(p: dict[str, Any]) -> list[tuple[Any, list[int]]] | None:
+    """A literal `slotsWon` as (address, ascending slots) for entries that won any, or None when
+    it is a reference or its slots are not ascending ints (joinSlots then merges as they come)."""
+    won = _literal(p, "slotsWon")
+    if not isinstance(won, list) or not all(isinstance(w, dict) for w in won):
+        return None
+    entries = [(w.get("address"), w.get("slots") or []) for w in won]
+    for _, slots in entries:
+        if not isinstance(slots, list) or not all(_is_int(s) for s in slots):
+            return None
+        if slots != sorted(set(slots)):
+            return None
+    return [(address, slots) for address, slots in entries if slots]
+
+
+def _allocate_slots_problems(where: str, p: dict[str, Any]) -> list[str]:
+    """`allocate-slots` (AllocateSlots, slots_allocation.go:240-283): what fails or panics
+    whatever the network did, from the literal params alone."""
+    problems: list[str] = []
+    groups = _literal(p, "groups")
+    if isinstance(groups, list) and any(_is_int(n) and n <= 0 for n in groups):
+        problems.append(
+            f"{where}: every entry of `groups` must be > 0 (slots_allocation.go:242-246)"
+        )
+    elif groups == []:
+        # zero groups: entries := make([]slotEntry, 0); entries[groups-1] panics
+        problems.append(
+            f"{where}: `groups` must list at least one group size; with none the orchestrator "
+            "panics at entries[groups-1] (slots_allocation.go:140)"
+        )
+    min_slots = _literal(p, "minSlots")
+    if _is_int(min_slots) and min_slots <= 0:
+        # filterGt(emptySlot) (:273) keeps slots above the first empty slot and filterLte(end)
+        # (:135) those up to emptySlot+minSlots (:275): nothing, so the heap is empty (:153)
+        problems.append(
+            f"{where}: `minSlots` must be >= 1: only slots after the first empty slot and up to "
+            "it plus minSlots are split, so with 0 none are and the orchestrator panics "
+            '"partitionNumSets: empty heap" (slots_allocation.go:135, 153, 273-275)'
+        )
+    won = _won_slots(p)
+    if won is None:
+        return problems
+    if not won:
+        problems.append(
+            f"{where}: `slotsWon` holds no slot; the step always fails "
+            '(slots_allocation.go:261-263, "no slots won provided")'
+        )
+        return problems
+    if any(not isinstance(address, str) or ":" not in address for address, _ in won):
+        # addr[:strings.IndexRune(addr, ':')] slices to -1 without a port
+        problems.append(
+            f"{where}: every `slotsWon` address must be host:port (slots_allocation.go:256)"
+        )
+        return problems
+    if _is_int(min_slots) and min_slots > 0:
+        every = sorted({slot for _, slots in won for slot in slots})
+        empty = every[0]
+        for slot in every[1:]:  # slots_allocation.go:264-270
+            empty += 1
+            if slot > empty:
+                break
+        if not any(empty < slot <= empty + min_slots for slot in every):
+            problems.append(
+                f"{where}: no slot won lies after the first empty slot {empty} and up to "
+                f"{empty + min_slots} (minSlots {min_slots}): the orchestrator panics "
+                '"partitionNumSets: empty heap" (slots_allocation.go:135, 153, 264-275)'
+            )
+    return problems
+
+
+def _slots_covered_problems(where: str, p: dict[str, Any]) -> list[str]:
+    """`slots-covered-check` (SlotsCoveredCheck, slots_won.go:55-79): the share of slots covered
+    is at most 1, and with no slot it is -0 (0 over a negative range, :70-73)."""
+    threshold = _literal(p, "threshold")
+    if not isinstance(threshold, int | float) or isinstance(threshold, bool):
+        return []
+    if threshold > 1:
+        return [
+            f"{where}: `threshold` {threshold} is above 1, a share no network reaches "
+            "(slots_won.go:72-75)"
+        ]
+    won = _won_slots(p)
+    if won == [] and threshold > 0:
+        return [
+            f"{where}: `slotsWon` holds no slot, so the share covered is -0, below `threshold` "
+            f"{threshold}: the step always fails (slots_won.go:55-75)"
+        ]
+    return []
+
+
 def _check_literals(step: Step) -> list[str]:
     """Literal values that the orchestrator refuses, or on which it crashes."""
     problems: list[str] = []
@@ -571,23 +661,10 @@ def _check_literals(step: Step) -> list[str]:
         )
     if step.action == "load-keys" and _literal(p, "dir") == "":
         problems.append(f'{where}: `dir` is empty; listing "" fails (misc.go:246)')
-    if step.action in ("allocate-slots", "slots-covered-check"):
-        slots = _literal(p, "slotsWon")
-        if isinstance(slots, list) and not any(
-            isinstance(s, dict) and s.get("slots") for s in slots
-        ):
-            cited = (
-                'slots_allocation.go:261-263, "no slots won provided"'
-                if step.action == "allocate-slots"
-                else "slots_won.go:55-75: the range of no slots is negative"
-            )
-            problems.append(f"{where}: `slotsWon` holds no slot; the step always fails ({cited})")
     if step.action == "allocate-slots":
-        groups = _literal(p, "groups")
-        if isinstance(groups, list) and any(_is_int(n) and n <= 0 for n in groups):
-            problems.append(
-                f"{where}: every entry of `groups` must be > 0 (slots_allocation.go:242-246)"
-            )
+        problems.extend(_allocate_slots_problems(where, p))
+    if step.action == "slots-covered-check":
+        problems.extend(_slots_covered_problems(where, p))
     if step.action == "isolate":
         nodes = _literal(p, "nodes")
         if isinstance(nodes, list) and any(isinstance(n, str) and ":" not in n for n in nodes):

@@ -24,7 +24,7 @@ from minaperf.outputs import parse_outputs
 from tests.fakes.outputs_fixture import ORCHESTRATOR_PUBLIC_KEY, make_outputs
 from tests.fakes.servers import FakeDaemon, FakeUptimeBackend
 from tests.minaperf.orchestrator.test_script import _REFUSED_BY_UPSTREAM as REFUSED_BY_UPSTREAM
-from tests.minaperf.orchestrator.test_script import GOOD
+from tests.minaperf.orchestrator.test_script import ACCEPTED_AS_UPSTREAM, GOOD
 from tests.minaperf.orchestrator.test_script import _script as script_text
 
 FAKE = Path(__file__).parents[1] / "fakes" / "fake_orchestrator.py"
@@ -655,6 +655,15 @@ def test_every_script_check_refuses_fails_in_the_fake(
     if dropped is not None and not cited.startswith("discovery.go"):
         assert "participants" not in dropped["message"]
         assert "private key" not in dropped["message"]
+
+
+@pytest.mark.parametrize(
+    "text", list(ACCEPTED_AS_UPSTREAM.values()), ids=list(ACCEPTED_AS_UPSTREAM)
+)
+def test_edge_scripts_check_accepts_run_to_their_end_in_the_fake(tmp_path: Path, text: str) -> None:
+    result = _orchestrate(tmp_path, text, _world(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert _dropped(tmp_path) is None, _dropped(tmp_path)
 
 
 def test_the_script_check_accepts_runs_to_its_end_in_the_fake(tmp_path: Path) -> None:

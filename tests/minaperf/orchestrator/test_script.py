@@ -323,6 +323,30 @@ def test_line_numbers_stay_right_in_a_long_script() -> None:
 # Issue 24 §1: what upstream (o1-labs/mina-perf-testing@7da1f2c orchestrator/src) refuses or
 # crashes on, each with the upstream lines the refusal cites.
 _DISCOVERY = {"action": "discovery", "params": {}}
+
+
+def _allocate_slots(**params: object) -> dict[str, object]:
+    """An allocate-slots step that runs upstream (slot 2 is the first empty one, 3 is split),
+    with `params` replacing its own."""
+    base = {
+        "groups": [1],
+        "slotsWon": [{"address": "a:1", "slots": [1, 3]}, {"address": "b:1", "slots": [3, 4]}],
+        "minSlots": 1,
+        "maxSlots": 3,
+    }
+    return {"action": "allocate-slots", "params": {**base, **params}}
+
+
+# What upstream runs to the end, though `check` could have guessed otherwise.
+ACCEPTED_AS_UPSTREAM = {
+    "allocate-slots": _script(_allocate_slots()),
+    # No slot: the share is -0 over a negative range, not below 0 (slots_won.go:70-73).
+    "slots-covered-check-no-slots-threshold-0": _script(
+        {"action": "slots-covered-check", "params": {"threshold": 0, "slotsWon": []}}
+    ),
+}
+
+
 _REFUSED_BY_UPSTREAM = {
     "tps-below-minTps": (
         _script(_DISCOVERY, _payments(tps=0.5, minTps=1, feePayers=["EK"], nodes=["a:1"])),
@@ -348,7 +372,7 @@ _REFUSED_BY_UPSTREAM = {
                 "action": "allocate-slots",
                 "params": {
                     "groups": [1],
-                    "slotsWon": [{"address": "a:1", "slots": [1]}],
+                    "slotsWon": [{"address": "a:1", "slots": [1, 3]}],
                     "minSlots": 1,
                     "maxSlots": 2,
                 },
@@ -414,7 +438,7 @@ _REFUSED_BY_UPSTREAM = {
                 "action": "allocate-slots",
                 "params": {
                     "groups": [2, 0],
-                    "slotsWon": [{"address": "a:1", "slots": [1]}],
+                    "slotsWon": [{"address": "a:1", "slots": [1, 3]}],
                     "minSlots": 1,
                     "maxSlots": 2,
                 },
@@ -435,6 +459,31 @@ _REFUSED_BY_UPSTREAM = {
             }
         ),
         "slots_allocation.go:261-263",
+    ),
+    "allocate-slots-no-groups": (
+        _script(_allocate_slots(groups=[])),
+        "slots_allocation.go:140",
+    ),
+    "allocate-slots-min-slots-zero": (
+        _script(_allocate_slots(minSlots=0)),
+        "slots_allocation.go:135, 153, 273-275",
+    ),
+    "allocate-slots-contiguous-slots": (
+        _script(_allocate_slots(slotsWon=[{"address": "a:1", "slots": [1, 2, 3]}])),
+        "slots_allocation.go:135, 153, 264-275",
+    ),
+    "allocate-slots-address-without-port": (
+        _script(_allocate_slots(slotsWon=[{"address": "10.0.0.1", "slots": [1, 3]}])),
+        "slots_allocation.go:256",
+    ),
+    "slots-covered-check-threshold-above-one": (
+        _script(
+            {
+                "action": "slots-covered-check",
+                "params": {"threshold": 1.5, "slotsWon": [{"address": "a:1", "slots": [1, 2]}]},
+            }
+        ),
+        "slots_won.go:72-75",
     ),
     "slots-covered-check-no-slots": (
         _script({"action": "slots-covered-check", "params": {"threshold": 0.5, "slotsWon": []}}),
@@ -476,3 +525,27 @@ _REFUSED_BY_UPSTREAM = {
 def test_check_refuses_what_the_orchestrator_refuses(text: str, cited: str) -> None:
     errors = [str(e) for e in lint_script(text).errors]
     assert any(cited in e for e in errors), errors
+
+
+@pytest.mark.parametrize(
+    "text", list(ACCEPTED_AS_UPSTREAM.values()), ids=list(ACCEPTED_AS_UPSTREAM)
+)
+def test_check_accepts_what_the_orchestrator_runs(text: str) -> None:
+    assert lint_script(text).errors == []
+
+
+def test_slots_by_reference_are_left_to_the_run() -> None:
+    """Slots known only when the network runs: the literal-window rules do not apply."""
+    text = _script(
+        {"action": "slots-won", "params": {"nodes": ["a:1"]}},
+        {
+            "action": "allocate-slots",
+            "params": {
+                "groups": [1],
+                "slotsWon": {"type": "output", "step": 0, "name": "slotsWon"},
+                "minSlots": 1,
+                "maxSlots": 2,
+            },
+        },
+    )
+    assert lint_script(text).errors == []
