@@ -43,7 +43,43 @@ class GkeNetworking:
 
 
 @dataclass(frozen=True)
+class ExperimentNamespace:
+    """Where a component puts its objects: the experiment's namespace and labels, and what the
+    platform offers there (on GKE a `services` node pool and a cloud load balancer)."""
+
+    name: str
+    """Known before deploy: the namespace is named after the stack, not auto-named."""
+    output: pulumi.Output[str]
+    """The same name as an output of the Namespace object: what uses it waits for it."""
+    labels: Labels
+    on_gke: bool
+
+    def service_host(self, service: str) -> str:
+        return f"{service}.{self.name}.{CLUSTER_DOMAIN}"
+
+    def metadata(
+        self, name: str, component: str, instance: str | None = None
+    ) -> k8s.meta.v1.ObjectMetaArgsDict:
+        return {
+            "name": name,
+            "namespace": self.output,
+            "labels": self.labels.k8s(component, instance),
+        }
+
+    def services_node_selector(self) -> dict[str, str] | None:
+        """On GKE the perf services run on the `services` pool, never beside the daemons."""
+        return {POOL_LABEL: "services"} if self.on_gke else None
+
+    def load_balancer_annotations(self) -> dict[str, str]:
+        """On an existing cluster there may be no load balancer implementation (kind): do not
+        hold `pulumi up` waiting for an address that never comes; the output stays empty."""
+        return {} if self.on_gke else {"pulumi.com/skipAwait": "true"}
+
+
+@dataclass(frozen=True)
 class ExperimentContext:
+    """The whole experiment, for the components that do not take args of their own yet."""
+
     config: ExperimentConfig
     labels: Labels
     namespace: pulumi.Output[str]
@@ -54,32 +90,25 @@ class ExperimentContext:
     """Who may use a daemon's client port: the pod range and the worker pool's range."""
     gke: GkeNetworking | None
     gcp_provider: pulumi.ProviderResource | None
+    where: ExperimentNamespace
 
     @property
     def namespace_name(self) -> str:
-        """Known before deploy: the namespace is named after the stack, not auto-named."""
-        return self.config.namespace
+        return self.where.name
 
     def service_host(self, service: str) -> str:
-        return f"{service}.{self.config.namespace}.{CLUSTER_DOMAIN}"
+        return self.where.service_host(service)
 
     def metadata(
         self, name: str, component: str, instance: str | None = None
     ) -> k8s.meta.v1.ObjectMetaArgsDict:
-        return {
-            "name": name,
-            "namespace": self.namespace,
-            "labels": self.labels.k8s(component, instance),
-        }
+        return self.where.metadata(name, component, instance)
 
     def services_node_selector(self) -> dict[str, str] | None:
-        """On GKE the perf services run on the `services` pool, never beside the daemons."""
-        return {POOL_LABEL: "services"} if self.gke is not None else None
+        return self.where.services_node_selector()
 
     def load_balancer_annotations(self) -> dict[str, str]:
-        """On an existing cluster there may be no load balancer implementation (kind): do not
-        hold `pulumi up` waiting for an address that never comes; the output stays empty."""
-        return {} if self.gke is not None else {"pulumi.com/skipAwait": "true"}
+        return self.where.load_balancer_annotations()
 
     @property
     def gke_platform(self) -> GkePlatform | None:

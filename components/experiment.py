@@ -14,7 +14,12 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.clock import Clock
-from components.context import ExperimentContext, GkeNetworking, node_specs
+from components.context import (
+    ExperimentContext,
+    ExperimentNamespace,
+    GkeNetworking,
+    node_specs,
+)
 from components.disruption import ServiceDisruptionBudgets
 from components.keys import ExperimentKeys
 from components.labels import Labels, expires_at, expiry_label
@@ -24,7 +29,7 @@ from components.network_policy import NetworkPolicies
 from components.orchestrator import OrchestratorWorkspace
 from components.platform import ExistingCluster, GkeCluster
 from components.platform import gcp_provider as platform_gcp_provider
-from components.postgres import Postgres
+from components.postgres import Postgres, PostgresArgs
 from components.security import POD_SECURITY_LABELS
 from components.uptime import UptimeBackend
 from components.worker_pool import SnarkWorkerPool
@@ -190,16 +195,25 @@ class Experiment(pulumi.ComponentResource):
             config.network.funding_accounts,
             opts=self._child(),
         )
+        namespace_output = namespace.metadata.apply(
+            lambda metadata: metadata.name or config.namespace
+        )
         return ExperimentContext(
             config=config,
             labels=labels,
-            namespace=namespace.metadata.apply(lambda metadata: metadata.name or config.namespace),
+            namespace=namespace_output,
             namespace_resource=namespace,
             keys=keys,
             genesis_timestamp=genesis_timestamp,
             trusted_cidrs=platform.trusted_cidrs,
             gke=platform.gke,
             gcp_provider=platform.gcp_provider,
+            where=ExperimentNamespace(
+                name=config.namespace,
+                output=namespace_output,
+                labels=labels,
+                on_gke=platform.gke is not None,
+            ),
         )
 
     def _network(self, ctx: ExperimentContext) -> NetworkParts:
@@ -218,7 +232,7 @@ class Experiment(pulumi.ComponentResource):
     def _services(self, ctx: ExperimentContext, network: NetworkParts) -> ServiceParts:
         """PostgreSQL, the log fetchers and the log API. No dashboard: docs/trace-path.md."""
         name, opts = self._name, self._in_namespace
-        postgres = Postgres(f"{name}-postgres", ctx, opts=opts)
+        postgres = Postgres(f"{name}-postgres", postgres_args(ctx), opts=opts)
         fetcher = LogFetcher(f"{name}-logs", ctx, postgres=postgres, opts=opts)
         ServiceDisruptionBudgets(f"{name}-budgets", ctx, opts=opts)
         return ServiceParts(postgres=postgres, fetcher=fetcher)
@@ -335,6 +349,22 @@ class Experiment(pulumi.ComponentResource):
             "workerPool": workers,
             "estimatedHourlyCostUsd": estimated_hourly_cost(config, pulumi.log.warn),
         }
+
+
+def postgres_args(ctx: ExperimentContext) -> PostgresArgs:
+    config = ctx.config
+    platform = config.platform
+    return PostgresArgs(
+        namespace=ctx.where,
+        experiment=config.name,
+        settings=config.postgres,
+        postgres_image=config.images.postgres,
+        curl_image=config.images.curl,
+        cluster_cidrs=config.pod_ranges,
+        external_cidrs=config.postgres_cidrs,
+        gke=platform if isinstance(platform, GkePlatform) else None,
+        storage_class=None if isinstance(platform, GkePlatform) else platform.storage_class,
+    )
 
 
 def fund_ports(nodes: list[MinaNodeInfo], client_port: int) -> list[str]:
