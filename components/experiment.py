@@ -31,7 +31,7 @@ from components.platform import ExistingCluster, GkeCluster
 from components.platform import gcp_provider as platform_gcp_provider
 from components.postgres import Postgres, PostgresArgs
 from components.security import POD_SECURITY_LABELS
-from components.uptime import UptimeBackend
+from components.uptime import UptimeArgs, UptimeBackend
 from components.worker_pool import SnarkWorkerPool
 from minaperf.config import ExperimentConfig, GkePlatform, KubernetesPlatform, NetworkParams
 from minaperf.gcp_project import estimated_hourly_cost
@@ -220,7 +220,16 @@ class Experiment(pulumi.ComponentResource):
         """The namespace's NetworkPolicies (every pod starts behind the default deny), the
         daemons, and the uptime backend they submit to."""
         NetworkPolicies(f"{self._name}-network-policies", ctx, opts=self._in_namespace)
-        uptime = UptimeBackend(f"{self._name}-uptime", ctx, opts=self._in_namespace)
+        uptime = UptimeBackend(
+            f"{self._name}-uptime",
+            UptimeArgs(
+                namespace=ctx.where,
+                image=ctx.config.images.uptime_backend,
+                daemon_image=ctx.config.images.daemon,
+                keys=ctx.keys.public,
+            ),
+            opts=self._in_namespace,
+        )
         mina = MinaNetwork(
             f"{self._name}-mina",
             ctx,
