@@ -231,31 +231,36 @@ def server_container(
         },
         # Runs as the image's postgres user: no capability needed.
         "security_context": container_security(user=POSTGRES_UID),
-        "volume_mounts": [
-            {"name": "data", "mount_path": DATA_MOUNT},
-            {"name": "run", "mount_path": "/var/run/postgresql"},
-            {"name": "tmp", "mount_path": "/tmp"},  # noqa: S108
-            {
-                "name": "credentials",
-                "mount_path": CREDENTIALS_DIR,
-                "read_only": True,
-            },
-            {"name": "tls", "mount_path": TLS_DIR, "read_only": True},
-            {"name": "hba", "mount_path": HBA_DIR, "read_only": True},
-            {"name": "shm", "mount_path": "/dev/shm"},  # noqa: S108
-            {"name": "schema", "mount_path": SCHEMA_DIR, "read_only": True},
-            {
-                "name": "scripts",
-                "mount_path": SCRIPTS_DIR,
-                "read_only": True,
-            },
-            {
-                "name": "initdb",
-                "mount_path": "/docker-entrypoint-initdb.d",
-                "read_only": True,
-            },
-        ],
+        "volume_mounts": server_mounts(),
     }
+
+
+def server_mounts() -> list[k8s.core.v1.VolumeMountArgsDict]:
+    """Where the server sees its volumes (`server_volumes`)."""
+    return [
+        {"name": "data", "mount_path": DATA_MOUNT},
+        {"name": "run", "mount_path": "/var/run/postgresql"},
+        {"name": "tmp", "mount_path": "/tmp"},  # noqa: S108
+        {
+            "name": "credentials",
+            "mount_path": CREDENTIALS_DIR,
+            "read_only": True,
+        },
+        {"name": "tls", "mount_path": TLS_DIR, "read_only": True},
+        {"name": "hba", "mount_path": HBA_DIR, "read_only": True},
+        {"name": "shm", "mount_path": "/dev/shm"},  # noqa: S108
+        {"name": "schema", "mount_path": SCHEMA_DIR, "read_only": True},
+        {
+            "name": "scripts",
+            "mount_path": SCRIPTS_DIR,
+            "read_only": True,
+        },
+        {
+            "name": "initdb",
+            "mount_path": "/docker-entrypoint-initdb.d",
+            "read_only": True,
+        },
+    ]
 
 
 def server_volumes(
