@@ -243,7 +243,7 @@ class Experiment(pulumi.ComponentResource):
         name, opts = self._name, self._in_namespace
         postgres = Postgres(f"{name}-postgres", postgres_args(ctx), opts=opts)
         fetcher = LogFetcher(f"{name}-logs", ctx, postgres=postgres, opts=opts)
-        ServiceDisruptionBudgets(f"{name}-budgets", ctx, opts=opts)
+        ServiceDisruptionBudgets(f"{name}-budgets", ctx.where, opts=opts)
         return ServiceParts(postgres=postgres, fetcher=fetcher)
 
     def _workers(self, ctx: ExperimentContext, network: NetworkParts) -> dict[str, Any]:

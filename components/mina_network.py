@@ -319,7 +319,7 @@ class MinaNodeGroup(pulumi.ComponentResource):
             )
         disruption_budget(
             f"{name}-budget",
-            ctx,
+            ctx.where,
             budget_name=f"{group}-budget",
             selector={**Labels.selector(COMPONENT), ROLE_LABEL: role},
             max_unavailable=daemon_max_unavailable(len(nodes)),
