@@ -26,7 +26,7 @@ from components.labels import Labels, expires_at, expiry_label
 from components.log_fetcher import LogFetcher
 from components.mina_network import MinaNetwork, MinaNodeInfo
 from components.network_policy import NetworkPolicies
-from components.orchestrator import OrchestratorWorkspace
+from components.orchestrator import OrchestratorWorkspace, WorkspaceArgs
 from components.platform import ExistingCluster, GkeCluster
 from components.platform import gcp_provider as platform_gcp_provider
 from components.postgres import Postgres, PostgresArgs
@@ -281,11 +281,18 @@ class Experiment(pulumi.ComponentResource):
                 )
             )
         )
-        return OrchestratorWorkspace(
-            f"{self._name}-orchestrator",
-            ctx,
+        args = WorkspaceArgs(
+            namespace=ctx.where,
+            orchestrator_image=ctx.config.images.orchestrator,
+            daemon_image=ctx.config.images.daemon,
+            funding_accounts=params.funding_accounts,
+            keys=ctx.keys.material,
+            public_keys=ctx.keys.public,
+            storage_class=storage_class(ctx.config),
             orchestrator_config=orchestrator_config,
-            opts=self._in_namespace,
+        )
+        return OrchestratorWorkspace(
+            f"{self._name}-orchestrator", args, opts=self._in_namespace
         ).workspace
 
     def _outputs(
@@ -372,8 +379,14 @@ def postgres_args(ctx: ExperimentContext) -> PostgresArgs:
         cluster_cidrs=config.pod_ranges,
         external_cidrs=config.postgres_cidrs,
         gke=platform if isinstance(platform, GkePlatform) else None,
-        storage_class=None if isinstance(platform, GkePlatform) else platform.storage_class,
+        storage_class=storage_class(config),
     )
+
+
+def storage_class(config: ExperimentConfig) -> str | None:
+    """An existing cluster's `platform.storageClass` for claims (None: its default, or GKE)."""
+    platform = config.platform
+    return platform.storage_class if isinstance(platform, KubernetesPlatform) else None
 
 
 def fund_ports(nodes: list[MinaNodeInfo], client_port: int) -> list[str]:

@@ -16,7 +16,6 @@ LIMIT = 100
 LONG = {
     "components/log_fetcher.py:LogFetcher.__init__": 132,
     "components/log_fetcher.py:LogFetcher._shard": 210,
-    "components/orchestrator.py:OrchestratorWorkspace.__init__": 198,
     "components/platform.py:GkeCluster.__init__": 217,
     "components/worker_pool.py:SnarkWorkerPool._vms": 130,
     "minaperf/orchestrator/runner.py:ExperimentRunner.run": 111,
