@@ -23,7 +23,7 @@ from components.context import (
 from components.disruption import ServiceDisruptionBudgets
 from components.keys import ExperimentKeys
 from components.labels import Labels, expires_at, expiry_label
-from components.log_fetcher import LogFetcher
+from components.log_fetcher import LogFetcher, LogFetcherArgs
 from components.mina_network import MinaNetwork, MinaNodeInfo
 from components.network_policy import NetworkPolicies
 from components.orchestrator import OrchestratorWorkspace, WorkspaceArgs
@@ -242,7 +242,7 @@ class Experiment(pulumi.ComponentResource):
         """PostgreSQL, the log fetchers and the log API. No dashboard: docs/trace-path.md."""
         name, opts = self._name, self._in_namespace
         postgres = Postgres(f"{name}-postgres", postgres_args(ctx), opts=opts)
-        fetcher = LogFetcher(f"{name}-logs", ctx, postgres=postgres, opts=opts)
+        fetcher = LogFetcher(f"{name}-logs", log_fetcher_args(ctx, postgres), opts=opts)
         ServiceDisruptionBudgets(f"{name}-budgets", ctx.where, opts=opts)
         return ServiceParts(postgres=postgres, fetcher=fetcher)
 
@@ -380,6 +380,25 @@ def postgres_args(ctx: ExperimentContext) -> PostgresArgs:
         external_cidrs=config.postgres_cidrs,
         gke=platform if isinstance(platform, GkePlatform) else None,
         storage_class=storage_class(config),
+    )
+
+
+def log_fetcher_args(ctx: ExperimentContext, postgres: Postgres) -> LogFetcherArgs:
+    config = ctx.config
+    return LogFetcherArgs(
+        namespace=ctx.where,
+        experiment=config.name,
+        owner=config.metadata.owner,
+        ttl_hours=config.metadata.ttl_hours,
+        nodes=node_specs(config),
+        itn_port=config.network.itn_port,
+        fetcher_image=config.images.log_fetcher,
+        postgres_image=config.images.postgres,
+        busybox_image=config.images.busybox,
+        storage_class=storage_class(config),
+        keys=ctx.keys.material,
+        public_keys=ctx.keys.public,
+        postgres=postgres,
     )
 
 

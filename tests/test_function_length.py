@@ -14,8 +14,6 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("components", "minaperf", "policy", "scripts")
 LIMIT = 100
 LONG = {
-    "components/log_fetcher.py:LogFetcher.__init__": 132,
-    "components/log_fetcher.py:LogFetcher._shard": 210,
     "components/platform.py:GkeCluster.__init__": 217,
     "components/worker_pool.py:SnarkWorkerPool._vms": 130,
     "minaperf/orchestrator/runner.py:ExperimentRunner.run": 111,
