@@ -25,7 +25,7 @@ from components.keys import ExperimentKeys
 from components.labels import Labels, expires_at, expiry_label
 from components.log_fetcher import LogFetcher, LogFetcherArgs
 from components.mina_network import MinaNetwork, MinaNodeInfo
-from components.network_policy import NetworkPolicies
+from components.network_policy import NetworkPolicies, NetworkPolicyArgs, flows
 from components.orchestrator import OrchestratorWorkspace, WorkspaceArgs
 from components.platform import ExistingCluster, GkeCluster
 from components.platform import gcp_provider as platform_gcp_provider
@@ -219,7 +219,11 @@ class Experiment(pulumi.ComponentResource):
     def _network(self, ctx: ExperimentContext) -> NetworkParts:
         """The namespace's NetworkPolicies (every pod starts behind the default deny), the
         daemons, and the uptime backend they submit to."""
-        NetworkPolicies(f"{self._name}-network-policies", ctx, opts=self._in_namespace)
+        NetworkPolicies(
+            f"{self._name}-network-policies",
+            NetworkPolicyArgs(namespace=ctx.where, flows=flows(ctx.config)),
+            opts=self._in_namespace,
+        )
         uptime = UptimeBackend(
             f"{self._name}-uptime",
             UptimeArgs(
