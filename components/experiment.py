@@ -32,7 +32,7 @@ from components.platform import gcp_provider as platform_gcp_provider
 from components.postgres import Postgres, PostgresArgs
 from components.security import POD_SECURITY_LABELS
 from components.uptime import UptimeArgs, UptimeBackend
-from components.worker_pool import SnarkWorkerPool
+from components.worker_pool import SnarkWorkerPool, WorkerPoolArgs
 from minaperf.config import ExperimentConfig, GkePlatform, KubernetesPlatform, NetworkParams
 from minaperf.gcp_project import estimated_hourly_cost
 from minaperf.orchestrator.config import LOG_FILE_NAME, OrchestratorConfig, config_text
@@ -254,13 +254,20 @@ class Experiment(pulumi.ComponentResource):
         """The snark worker pool, when the network has a coordinator to feed."""
         if network.mina.coordinator_host is None:
             return {}
-        return SnarkWorkerPool(
-            f"{self._name}-workers",
-            ctx,
+        config = ctx.config
+        platform = config.platform
+        args = WorkerPoolArgs(
+            namespace=ctx.where,
+            experiment=config.name,
+            pool=config.worker_pool,
+            proof_level=config.network.proof_level,
+            daemon_image=config.images.daemon,
+            gke=ctx.gke,
+            worker_pods=platform.worker_pods if isinstance(platform, KubernetesPlatform) else 0,
             coordinator_host=network.mina.coordinator_host,
-            coordinator_port=ctx.config.network.client_port,
-            opts=self._in_namespace,
-        ).summary
+            coordinator_port=config.network.client_port,
+        )
+        return SnarkWorkerPool(f"{self._name}-workers", args, opts=self._in_namespace).summary
 
     def _workspace(self, ctx: ExperimentContext, network: NetworkParts) -> dict[str, Any]:
         """The orchestrator workspace, with its config file (a secret: it holds the key)."""

@@ -15,7 +15,6 @@ SHIPPED = ("components", "minaperf", "policy", "scripts")
 LIMIT = 100
 LONG = {
     "components/platform.py:GkeCluster.__init__": 217,
-    "components/worker_pool.py:SnarkWorkerPool._vms": 130,
     "minaperf/orchestrator/runner.py:ExperimentRunner.run": 111,
     "minaperf/orchestrator/script.py:_check_literals": 126,
     "minaperf/org_policy.py:constraint_needs": 106,
