@@ -24,7 +24,7 @@ from components.disruption import ServiceDisruptionBudgets
 from components.keys import ExperimentKeys
 from components.labels import Labels, expires_at, expiry_label
 from components.log_fetcher import LogFetcher, LogFetcherArgs
-from components.mina_network import MinaNetwork, MinaNodeInfo
+from components.mina_network import MinaNetwork, MinaNetworkArgs, MinaNodeInfo
 from components.network_policy import NetworkPolicies, NetworkPolicyArgs, flows
 from components.orchestrator import OrchestratorWorkspace, WorkspaceArgs
 from components.platform import ExistingCluster, GkeCluster
@@ -234,12 +234,23 @@ class Experiment(pulumi.ComponentResource):
             ),
             opts=self._in_namespace,
         )
-        mina = MinaNetwork(
-            f"{self._name}-mina",
-            ctx,
+        config = ctx.config
+        args = MinaNetworkArgs(
+            namespace=ctx.where,
+            experiment=config.name,
+            network=config.network,
+            nodes=node_specs(config),
+            resources=config.resources,
+            daemon_image=config.images.daemon,
+            storage_class=storage_class(config),
+            trusted_cidrs=ctx.trusted_cidrs,
+            gke=ctx.gke,
+            keys=ctx.keys.material,
+            public_keys=ctx.keys.public,
+            genesis_timestamp=ctx.genesis_timestamp,
             uptime_submit_url=uptime.submit_url,
-            opts=self._in_namespace,
         )
+        mina = MinaNetwork(f"{self._name}-mina", args, opts=self._in_namespace)
         return NetworkParts(uptime=uptime, mina=mina)
 
     def _services(self, ctx: ExperimentContext, network: NetworkParts) -> ServiceParts:
