@@ -1,4 +1,4 @@
-"""What every service component of one experiment shares, built once by `Experiment`."""
+"""What the components of one experiment share, built once by `Experiment`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 
 from components.keys import ExperimentKeys
 from components.labels import Labels
-from minaperf.config import ExperimentConfig, GkePlatform, node_names
+from minaperf.config import ExperimentConfig, node_names
 from minaperf.keys.material import NodeSpec
 
 CLUSTER_DOMAIN = "svc.cluster.local"
@@ -78,39 +78,12 @@ class ExperimentNamespace:
 
 @dataclass(frozen=True)
 class ExperimentContext:
-    """The whole experiment, for the components that do not take args of their own yet."""
+    """What `Experiment` builds once and hands out, piece by piece, as each component's args."""
 
     config: ExperimentConfig
-    labels: Labels
-    namespace: pulumi.Output[str]
-    namespace_resource: k8s.core.v1.Namespace
+    where: ExperimentNamespace
     keys: ExperimentKeys
     genesis_timestamp: pulumi.Output[str]
     trusted_cidrs: tuple[str, ...]
     """Who may use a daemon's client port: the pod range and the worker pool's range."""
     gke: GkeNetworking | None
-    gcp_provider: pulumi.ProviderResource | None
-    where: ExperimentNamespace
-
-    @property
-    def namespace_name(self) -> str:
-        return self.where.name
-
-    def service_host(self, service: str) -> str:
-        return self.where.service_host(service)
-
-    def metadata(
-        self, name: str, component: str, instance: str | None = None
-    ) -> k8s.meta.v1.ObjectMetaArgsDict:
-        return self.where.metadata(name, component, instance)
-
-    def services_node_selector(self) -> dict[str, str] | None:
-        return self.where.services_node_selector()
-
-    def load_balancer_annotations(self) -> dict[str, str]:
-        return self.where.load_balancer_annotations()
-
-    @property
-    def gke_platform(self) -> GkePlatform | None:
-        platform = self.config.platform
-        return platform if isinstance(platform, GkePlatform) else None

@@ -67,7 +67,6 @@ class ServiceParts:
 
 
 class Experiment(pulumi.ComponentResource):
-    context: ExperimentContext
     stack_outputs: dict[str, Any]
 
     def __init__(
@@ -79,7 +78,7 @@ class Experiment(pulumi.ComponentResource):
         started = Clock(f"{name}-started", delay_minutes=0, opts=self._child())
         labels = self._labels(started)
         platform = self._platform(labels, started)
-        self.context = ctx = self._context(platform, labels)
+        ctx = self._context(platform, labels)
         network = self._network(ctx)
         services = self._services(ctx, network)
         workers = self._workers(ctx, network)
@@ -200,14 +199,10 @@ class Experiment(pulumi.ComponentResource):
         )
         return ExperimentContext(
             config=config,
-            labels=labels,
-            namespace=namespace_output,
-            namespace_resource=namespace,
             keys=keys,
             genesis_timestamp=genesis_timestamp,
             trusted_cidrs=platform.trusted_cidrs,
             gke=platform.gke,
-            gcp_provider=platform.gcp_provider,
             where=ExperimentNamespace(
                 name=config.namespace,
                 output=namespace_output,
