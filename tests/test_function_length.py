@@ -1,7 +1,8 @@
 """No function in shipped code runs over 100 lines (issue #28 §3): long ones become named builders.
 
 `LONG` lists the functions still over the limit, each with its length today: one may shrink (then
-lower its figure, or drop it once it fits), none may grow, and no other may join it.
+lower its figure, or drop it once it fits), none may grow, and no other may join it. Entries name
+the file without its folder, so moving a module does not touch the list.
 """
 
 from __future__ import annotations
@@ -14,12 +15,12 @@ ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("components", "minaperf", "policy", "scripts")
 LIMIT = 100
 LONG = {
-    "components/platform.py:GkeCluster.__init__": 217,
-    "minaperf/orchestrator/runner.py:ExperimentRunner.run": 111,
-    "minaperf/orchestrator/script.py:_check_literals": 126,
-    "minaperf/org_policy.py:constraint_needs": 106,
-    "minaperf/report/page.py:render": 247,
-    "minaperf/report/run.py:read_run": 142,
+    "platform.py:GkeCluster.__init__": 217,
+    "runner.py:ExperimentRunner.run": 111,
+    "script.py:_check_literals": 126,
+    "org_policy.py:constraint_needs": 106,
+    "page.py:render": 247,
+    "run.py:read_run": 142,
 }
 """Known debt, to be split into named builders; not a place for new code."""
 
@@ -47,21 +48,27 @@ def shipped_lengths() -> dict[str, int]:
     }
 
 
+def debt_name(name: str) -> str:
+    """`minaperf/report/page.py:render` -> `page.py:render`, as `LONG` names it."""
+    return name.rsplit("/", 1)[-1]
+
+
 def test_no_function_runs_over_the_limit() -> None:
-    lengths = shipped_lengths()
     too_long = {
         name: length
-        for name, length in lengths.items()
-        if length > LIMIT and length > LONG.get(name, LIMIT)
+        for name, length in shipped_lengths().items()
+        if length > max(LIMIT, LONG.get(debt_name(name), LIMIT))
     }
     assert too_long == {}, f"split these into named functions of at most {LIMIT} lines"
 
 
 def test_the_known_long_functions_are_still_there_and_still_long() -> None:
     """Once one is split, or shrinks, its entry goes or its figure drops: the list only shrinks."""
-    lengths = shipped_lengths()
-    stale = {name: lengths.get(name) for name in LONG if lengths.get(name) != LONG[name]}
-    assert stale == {}
+    found: dict[str, list[int]] = {}
+    for name, length in shipped_lengths().items():
+        if debt_name(name) in LONG:
+            found.setdefault(debt_name(name), []).append(length)
+    assert found == {name: [length] for name, length in LONG.items()}
 
 
 def test_lengths_count_every_line_of_nested_and_method_definitions() -> None:
