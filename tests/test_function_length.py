@@ -18,7 +18,6 @@ LONG = {
     "platform.py:GkeCluster.__init__": 217,
     "runner.py:ExperimentRunner.run": 111,
     "script.py:_check_literals": 126,
-    "org_policy.py:constraint_needs": 106,
     "page.py:render": 247,
     "run.py:read_run": 142,
 }
