@@ -16,7 +16,6 @@ SHIPPED = ("components", "minaperf", "policy", "scripts")
 LIMIT = 100
 LONG = {
     "platform.py:GkeCluster.__init__": 217,
-    "script.py:_check_literals": 126,
     "page.py:render": 247,
     "run.py:read_run": 142,
 }
