@@ -27,7 +27,7 @@ from components.log_fetcher import LogFetcher, LogFetcherArgs
 from components.mina_network import MinaNetwork, MinaNetworkArgs, MinaNodeInfo
 from components.network_policy import NetworkPolicies, NetworkPolicyArgs, flows
 from components.orchestrator import OrchestratorWorkspace, WorkspaceArgs
-from components.platform import ExistingCluster, GkeCluster
+from components.platform import ExistingCluster, GkeCluster, GkeClusterArgs
 from components.platform import gcp_provider as platform_gcp_provider
 from components.postgres import Postgres, PostgresArgs
 from components.security import POD_SECURITY_LABELS
@@ -36,6 +36,7 @@ from components.worker_pool import SnarkWorkerPool, WorkerPoolArgs
 from minaperf.config import ExperimentConfig, GkePlatform, KubernetesPlatform, NetworkParams
 from minaperf.gcp_project import estimated_hourly_cost
 from minaperf.orchestrator.config import LOG_FILE_NAME, OrchestratorConfig, config_text
+from minaperf.sizing import mina_pool_size, services_pool_size
 from policy.markers import K8S_KEPT_DATA_LABEL
 
 WORKSPACE_DIR = "/work"
@@ -117,12 +118,21 @@ class Experiment(pulumi.ComponentResource):
             )
         # Usable only once the project's APIs are enabled (see components.platform).
         gcp_provider = platform_gcp_provider(name, platform, opts=self._child())
+        args = GkeClusterArgs(
+            experiment=config.name,
+            platform=platform,
+            admin_cidrs=list(config.access.admin_cidrs),
+            ttl_hours=config.metadata.ttl_hours,
+            pool_sizes={
+                "mina": mina_pool_size(config, platform),
+                "services": services_pool_size(config, platform),
+            },
+            labels=labels,
+            started=started.timestamp,
+        )
         cluster = GkeCluster(
             f"itn-{name}",
-            config,
-            platform,
-            labels,
-            started.timestamp,
+            args,
             opts=pulumi.ResourceOptions(parent=self, providers={"gcp": gcp_provider}),
         )
         return PlatformParts(
