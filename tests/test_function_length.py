@@ -1,9 +1,4 @@
-"""No function in shipped code runs over 100 lines (issue #28 §3): long ones become named builders.
-
-`LONG` lists the functions still over the limit, each with its length today: one may shrink (then
-lower its figure, or drop it once it fits), none may grow, and no other may join it. Entries name
-the file without its folder, so moving a module does not touch the list.
-"""
+"""No function in shipped code runs over 100 lines (issue #28 §3): long ones become builders."""
 
 from __future__ import annotations
 
@@ -14,10 +9,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ("components", "minaperf", "policy", "scripts")
 LIMIT = 100
-LONG = {
-    "platform.py:GkeCluster.__init__": 217,
-}
-"""Known debt, to be split into named builders; not a place for new code."""
 
 
 def functions(tree: ast.AST, prefix: str = "") -> Iterator[tuple[str, int]]:
@@ -43,27 +34,9 @@ def shipped_lengths() -> dict[str, int]:
     }
 
 
-def debt_name(name: str) -> str:
-    """`minaperf/report/page.py:render` -> `page.py:render`, as `LONG` names it."""
-    return name.rsplit("/", 1)[-1]
-
-
 def test_no_function_runs_over_the_limit() -> None:
-    too_long = {
-        name: length
-        for name, length in shipped_lengths().items()
-        if length > max(LIMIT, LONG.get(debt_name(name), LIMIT))
-    }
+    too_long = {name: length for name, length in shipped_lengths().items() if length > LIMIT}
     assert too_long == {}, f"split these into named functions of at most {LIMIT} lines"
-
-
-def test_the_known_long_functions_are_still_there_and_still_long() -> None:
-    """Once one is split, or shrinks, its entry goes or its figure drops: the list only shrinks."""
-    found: dict[str, list[int]] = {}
-    for name, length in shipped_lengths().items():
-        if debt_name(name) in LONG:
-            found.setdefault(debt_name(name), []).append(length)
-    assert found == {name: [length] for name, length in LONG.items()}
 
 
 def test_lengths_count_every_line_of_nested_and_method_definitions() -> None:

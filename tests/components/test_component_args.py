@@ -1,7 +1,7 @@
 """Every component names its inputs (issue #28 §3): typed args of its own, never the whole config.
 
 `Experiment` is the wiring: it alone takes the `ExperimentConfig` and builds each component's args
-from it. `WHOLE_CONFIG` lists the components that still take the whole config (known debt).
+from it.
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 COMPONENTS = ROOT / "components"
 WIRING = {"components/experiment.py:Experiment"}
-WHOLE_CONFIG = {"components/platform.py:GkeCluster"}
-"""Reads the stack name, admin ranges, TTL and the pool sizing from the whole config."""
 WIDE = ("ExperimentConfig", "ExperimentContext")
 
 
@@ -57,14 +55,7 @@ def wide_inputs() -> dict[str, list[str]]:
 
 
 def test_components_take_their_own_args() -> None:
-    found = wide_inputs()
-    assert {name for name in found if name not in WIRING | WHOLE_CONFIG} == set()
-    assert all(found[name] == ["ExperimentConfig"] for name in WIRING)
-
-
-def test_the_debt_list_is_exact() -> None:
-    """A component in WHOLE_CONFIG that takes its own args by now leaves the list."""
-    assert set(wide_inputs()) - WIRING == WHOLE_CONFIG
+    assert wide_inputs() == {name: ["ExperimentConfig"] for name in WIRING}
 
 
 def test_only_the_wiring_uses_the_experiment_context() -> None:
