@@ -1,4 +1,4 @@
-"""What every service component of one experiment shares, built once by `Experiment`."""
+"""What the components of one experiment share, built once by `Experiment`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pulumi_kubernetes as k8s
 
 from components.keys import ExperimentKeys
 from components.labels import Labels
-from minaperf.config import ExperimentConfig, GkePlatform, node_names
+from minaperf.config import ExperimentConfig, node_names
 from minaperf.keys.material import NodeSpec
 
 CLUSTER_DOMAIN = "svc.cluster.local"
@@ -43,45 +43,47 @@ class GkeNetworking:
 
 
 @dataclass(frozen=True)
-class ExperimentContext:
-    config: ExperimentConfig
-    labels: Labels
-    namespace: pulumi.Output[str]
-    namespace_resource: k8s.core.v1.Namespace
-    keys: ExperimentKeys
-    genesis_timestamp: pulumi.Output[str]
-    trusted_cidrs: tuple[str, ...]
-    """Who may use a daemon's client port: the pod range and the worker pool's range."""
-    gke: GkeNetworking | None
-    gcp_provider: pulumi.ProviderResource | None
+class ExperimentNamespace:
+    """Where a component puts its objects: the experiment's namespace and labels, and what the
+    platform offers there (on GKE a `services` node pool and a cloud load balancer)."""
 
-    @property
-    def namespace_name(self) -> str:
-        """Known before deploy: the namespace is named after the stack, not auto-named."""
-        return self.config.namespace
+    name: str
+    """Known before deploy: the namespace is named after the stack, not auto-named."""
+    output: pulumi.Output[str]
+    """The same name as an output of the Namespace object: what uses it waits for it."""
+    labels: Labels
+    on_gke: bool
 
     def service_host(self, service: str) -> str:
-        return f"{service}.{self.config.namespace}.{CLUSTER_DOMAIN}"
+        return f"{service}.{self.name}.{CLUSTER_DOMAIN}"
 
     def metadata(
         self, name: str, component: str, instance: str | None = None
     ) -> k8s.meta.v1.ObjectMetaArgsDict:
         return {
             "name": name,
-            "namespace": self.namespace,
+            "namespace": self.output,
             "labels": self.labels.k8s(component, instance),
         }
 
     def services_node_selector(self) -> dict[str, str] | None:
         """On GKE the perf services run on the `services` pool, never beside the daemons."""
-        return {POOL_LABEL: "services"} if self.gke is not None else None
+        return {POOL_LABEL: "services"} if self.on_gke else None
 
     def load_balancer_annotations(self) -> dict[str, str]:
         """On an existing cluster there may be no load balancer implementation (kind): do not
         hold `pulumi up` waiting for an address that never comes; the output stays empty."""
-        return {} if self.gke is not None else {"pulumi.com/skipAwait": "true"}
+        return {} if self.on_gke else {"pulumi.com/skipAwait": "true"}
 
-    @property
-    def gke_platform(self) -> GkePlatform | None:
-        platform = self.config.platform
-        return platform if isinstance(platform, GkePlatform) else None
+
+@dataclass(frozen=True)
+class ExperimentContext:
+    """What `Experiment` builds once and hands out, piece by piece, as each component's args."""
+
+    config: ExperimentConfig
+    where: ExperimentNamespace
+    keys: ExperimentKeys
+    genesis_timestamp: pulumi.Output[str]
+    trusted_cidrs: tuple[str, ...]
+    """Who may use a daemon's client port: the pod range and the worker pool's range."""
+    gke: GkeNetworking | None

@@ -14,7 +14,7 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.context import ExperimentContext
+from components.context import ExperimentNamespace
 from components.labels import Labels
 
 COMPONENT = "disruption-budget"
@@ -27,7 +27,7 @@ def daemon_max_unavailable(members: int) -> int:
 
 def disruption_budget(
     name: str,
-    ctx: ExperimentContext,
+    where: ExperimentNamespace,
     *,
     budget_name: str,
     selector: dict[str, str],
@@ -36,7 +36,7 @@ def disruption_budget(
 ) -> k8s.policy.v1.PodDisruptionBudget:
     return k8s.policy.v1.PodDisruptionBudget(
         name,
-        metadata=ctx.metadata(budget_name, COMPONENT),
+        metadata=where.metadata(budget_name, COMPONENT),
         spec={"max_unavailable": max_unavailable, "selector": {"match_labels": selector}},
         opts=opts,
     )
@@ -56,13 +56,13 @@ class ServiceDisruptionBudgets(pulumi.ComponentResource):
     """One budget per perf service (components as in their own modules)."""
 
     def __init__(
-        self, name: str, ctx: ExperimentContext, opts: pulumi.ResourceOptions | None = None
+        self, name: str, namespace: ExperimentNamespace, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mina-itn:services:DisruptionBudgets", name, None, opts)
         for budget, component, max_unavailable in SERVICE_BUDGETS:
             disruption_budget(
                 f"{name}-{budget}",
-                ctx,
+                namespace,
                 budget_name=f"{budget}-budget",
                 selector=Labels.selector(component),
                 max_unavailable=max_unavailable,

@@ -14,23 +14,29 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.clock import Clock
-from components.context import ExperimentContext, GkeNetworking, node_specs
+from components.context import (
+    ExperimentContext,
+    ExperimentNamespace,
+    GkeNetworking,
+    node_specs,
+)
 from components.disruption import ServiceDisruptionBudgets
 from components.keys import ExperimentKeys
 from components.labels import Labels, expires_at, expiry_label
-from components.log_fetcher import LogFetcher
-from components.mina_network import MinaNetwork, MinaNodeInfo
-from components.network_policy import NetworkPolicies
-from components.orchestrator import OrchestratorWorkspace
-from components.platform import ExistingCluster, GkeCluster
+from components.log_fetcher import LogFetcher, LogFetcherArgs
+from components.mina_network import MinaNetwork, MinaNetworkArgs, MinaNodeInfo
+from components.network_policy import NetworkPolicies, NetworkPolicyArgs, flows
+from components.orchestrator import OrchestratorWorkspace, WorkspaceArgs
+from components.platform import ExistingCluster, GkeCluster, GkeClusterArgs
 from components.platform import gcp_provider as platform_gcp_provider
-from components.postgres import Postgres
+from components.postgres import Postgres, PostgresArgs
 from components.security import POD_SECURITY_LABELS
-from components.uptime import UptimeBackend
-from components.worker_pool import SnarkWorkerPool
+from components.uptime import UptimeArgs, UptimeBackend
+from components.worker_pool import SnarkWorkerPool, WorkerPoolArgs
 from minaperf.config import ExperimentConfig, GkePlatform, KubernetesPlatform, NetworkParams
 from minaperf.gcp_project import estimated_hourly_cost
 from minaperf.orchestrator.config import LOG_FILE_NAME, OrchestratorConfig, config_text
+from minaperf.sizing import mina_pool_size, services_pool_size
 from policy.markers import K8S_KEPT_DATA_LABEL
 
 WORKSPACE_DIR = "/work"
@@ -62,7 +68,6 @@ class ServiceParts:
 
 
 class Experiment(pulumi.ComponentResource):
-    context: ExperimentContext
     stack_outputs: dict[str, Any]
 
     def __init__(
@@ -74,7 +79,7 @@ class Experiment(pulumi.ComponentResource):
         started = Clock(f"{name}-started", delay_minutes=0, opts=self._child())
         labels = self._labels(started)
         platform = self._platform(labels, started)
-        self.context = ctx = self._context(platform, labels)
+        ctx = self._context(platform, labels)
         network = self._network(ctx)
         services = self._services(ctx, network)
         workers = self._workers(ctx, network)
@@ -113,12 +118,21 @@ class Experiment(pulumi.ComponentResource):
             )
         # Usable only once the project's APIs are enabled (see components.platform).
         gcp_provider = platform_gcp_provider(name, platform, opts=self._child())
+        args = GkeClusterArgs(
+            experiment=config.name,
+            platform=platform,
+            admin_cidrs=list(config.access.admin_cidrs),
+            ttl_hours=config.metadata.ttl_hours,
+            pool_sizes={
+                "mina": mina_pool_size(config, platform),
+                "services": services_pool_size(config, platform),
+            },
+            labels=labels,
+            started=started.timestamp,
+        )
         cluster = GkeCluster(
             f"itn-{name}",
-            config,
-            platform,
-            labels,
-            started.timestamp,
+            args,
             opts=pulumi.ResourceOptions(parent=self, providers={"gcp": gcp_provider}),
         )
         return PlatformParts(
@@ -190,50 +204,86 @@ class Experiment(pulumi.ComponentResource):
             config.network.funding_accounts,
             opts=self._child(),
         )
+        namespace_output = namespace.metadata.apply(
+            lambda metadata: metadata.name or config.namespace
+        )
         return ExperimentContext(
             config=config,
-            labels=labels,
-            namespace=namespace.metadata.apply(lambda metadata: metadata.name or config.namespace),
-            namespace_resource=namespace,
             keys=keys,
             genesis_timestamp=genesis_timestamp,
             trusted_cidrs=platform.trusted_cidrs,
             gke=platform.gke,
-            gcp_provider=platform.gcp_provider,
+            where=ExperimentNamespace(
+                name=config.namespace,
+                output=namespace_output,
+                labels=labels,
+                on_gke=platform.gke is not None,
+            ),
         )
 
     def _network(self, ctx: ExperimentContext) -> NetworkParts:
         """The namespace's NetworkPolicies (every pod starts behind the default deny), the
         daemons, and the uptime backend they submit to."""
-        NetworkPolicies(f"{self._name}-network-policies", ctx, opts=self._in_namespace)
-        uptime = UptimeBackend(f"{self._name}-uptime", ctx, opts=self._in_namespace)
-        mina = MinaNetwork(
-            f"{self._name}-mina",
-            ctx,
-            uptime_submit_url=uptime.submit_url,
+        NetworkPolicies(
+            f"{self._name}-network-policies",
+            NetworkPolicyArgs(namespace=ctx.where, flows=flows(ctx.config)),
             opts=self._in_namespace,
         )
+        uptime = UptimeBackend(
+            f"{self._name}-uptime",
+            UptimeArgs(
+                namespace=ctx.where,
+                image=ctx.config.images.uptime_backend,
+                daemon_image=ctx.config.images.daemon,
+                keys=ctx.keys.public,
+            ),
+            opts=self._in_namespace,
+        )
+        config = ctx.config
+        args = MinaNetworkArgs(
+            namespace=ctx.where,
+            experiment=config.name,
+            network=config.network,
+            nodes=node_specs(config),
+            resources=config.resources,
+            daemon_image=config.images.daemon,
+            storage_class=storage_class(config),
+            trusted_cidrs=ctx.trusted_cidrs,
+            gke=ctx.gke,
+            keys=ctx.keys.material,
+            public_keys=ctx.keys.public,
+            genesis_timestamp=ctx.genesis_timestamp,
+            uptime_submit_url=uptime.submit_url,
+        )
+        mina = MinaNetwork(f"{self._name}-mina", args, opts=self._in_namespace)
         return NetworkParts(uptime=uptime, mina=mina)
 
     def _services(self, ctx: ExperimentContext, network: NetworkParts) -> ServiceParts:
         """PostgreSQL, the log fetchers and the log API. No dashboard: docs/trace-path.md."""
         name, opts = self._name, self._in_namespace
-        postgres = Postgres(f"{name}-postgres", ctx, opts=opts)
-        fetcher = LogFetcher(f"{name}-logs", ctx, postgres=postgres, opts=opts)
-        ServiceDisruptionBudgets(f"{name}-budgets", ctx, opts=opts)
+        postgres = Postgres(f"{name}-postgres", postgres_args(ctx), opts=opts)
+        fetcher = LogFetcher(f"{name}-logs", log_fetcher_args(ctx, postgres), opts=opts)
+        ServiceDisruptionBudgets(f"{name}-budgets", ctx.where, opts=opts)
         return ServiceParts(postgres=postgres, fetcher=fetcher)
 
     def _workers(self, ctx: ExperimentContext, network: NetworkParts) -> dict[str, Any]:
         """The snark worker pool, when the network has a coordinator to feed."""
         if network.mina.coordinator_host is None:
             return {}
-        return SnarkWorkerPool(
-            f"{self._name}-workers",
-            ctx,
+        config = ctx.config
+        platform = config.platform
+        args = WorkerPoolArgs(
+            namespace=ctx.where,
+            experiment=config.name,
+            pool=config.worker_pool,
+            proof_level=config.network.proof_level,
+            daemon_image=config.images.daemon,
+            gke=ctx.gke,
+            worker_pods=platform.worker_pods if isinstance(platform, KubernetesPlatform) else 0,
             coordinator_host=network.mina.coordinator_host,
-            coordinator_port=ctx.config.network.client_port,
-            opts=self._in_namespace,
-        ).summary
+            coordinator_port=config.network.client_port,
+        )
+        return SnarkWorkerPool(f"{self._name}-workers", args, opts=self._in_namespace).summary
 
     def _workspace(self, ctx: ExperimentContext, network: NetworkParts) -> dict[str, Any]:
         """The orchestrator workspace, with its config file (a secret: it holds the key)."""
@@ -258,11 +308,18 @@ class Experiment(pulumi.ComponentResource):
                 )
             )
         )
-        return OrchestratorWorkspace(
-            f"{self._name}-orchestrator",
-            ctx,
+        args = WorkspaceArgs(
+            namespace=ctx.where,
+            orchestrator_image=ctx.config.images.orchestrator,
+            daemon_image=ctx.config.images.daemon,
+            funding_accounts=params.funding_accounts,
+            keys=ctx.keys.material,
+            public_keys=ctx.keys.public,
+            storage_class=storage_class(ctx.config),
             orchestrator_config=orchestrator_config,
-            opts=self._in_namespace,
+        )
+        return OrchestratorWorkspace(
+            f"{self._name}-orchestrator", args, opts=self._in_namespace
         ).workspace
 
     def _outputs(
@@ -335,6 +392,47 @@ class Experiment(pulumi.ComponentResource):
             "workerPool": workers,
             "estimatedHourlyCostUsd": estimated_hourly_cost(config, pulumi.log.warn),
         }
+
+
+def postgres_args(ctx: ExperimentContext) -> PostgresArgs:
+    config = ctx.config
+    platform = config.platform
+    return PostgresArgs(
+        namespace=ctx.where,
+        experiment=config.name,
+        settings=config.postgres,
+        postgres_image=config.images.postgres,
+        curl_image=config.images.curl,
+        cluster_cidrs=config.pod_ranges,
+        external_cidrs=config.postgres_cidrs,
+        gke=platform if isinstance(platform, GkePlatform) else None,
+        storage_class=storage_class(config),
+    )
+
+
+def log_fetcher_args(ctx: ExperimentContext, postgres: Postgres) -> LogFetcherArgs:
+    config = ctx.config
+    return LogFetcherArgs(
+        namespace=ctx.where,
+        experiment=config.name,
+        owner=config.metadata.owner,
+        ttl_hours=config.metadata.ttl_hours,
+        nodes=node_specs(config),
+        itn_port=config.network.itn_port,
+        fetcher_image=config.images.log_fetcher,
+        postgres_image=config.images.postgres,
+        busybox_image=config.images.busybox,
+        storage_class=storage_class(config),
+        keys=ctx.keys.material,
+        public_keys=ctx.keys.public,
+        postgres=postgres,
+    )
+
+
+def storage_class(config: ExperimentConfig) -> str | None:
+    """An existing cluster's `platform.storageClass` for claims (None: its default, or GKE)."""
+    platform = config.platform
+    return platform.storage_class if isinstance(platform, KubernetesPlatform) else None
 
 
 def fund_ports(nodes: list[MinaNodeInfo], client_port: int) -> list[str]:

@@ -10,12 +10,12 @@ from __future__ import annotations
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.context import ExperimentContext
+from components.context import ExperimentNamespace
 
 
 def restricted_load_balancer(
     resource_name: str,
-    ctx: ExperimentContext,
+    where: ExperimentNamespace,
     *,
     name: str,
     component: str,
@@ -29,8 +29,8 @@ def restricted_load_balancer(
     service = k8s.core.v1.Service(
         resource_name,
         metadata={
-            **ctx.metadata(name, component),
-            "annotations": ctx.load_balancer_annotations(),
+            **where.metadata(name, component),
+            "annotations": where.load_balancer_annotations(),
         },
         spec={
             "type": "LoadBalancer",

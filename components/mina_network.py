@@ -42,13 +42,13 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.context import POOL_LABEL as GKE_POOL_LABEL
-from components.context import SKIP_AWAIT, ExperimentContext, node_specs
+from components.context import SKIP_AWAIT, ExperimentNamespace, GkeNetworking
 from components.disruption import daemon_max_unavailable, disruption_budget
 from components.labels import K8S_PREFIX, Labels
 from components.security import container_security_args, pod_security_args, scanner_skips
 from minaperf import daemon
 from minaperf.config import ROLE_PREFIXES as ROLE_PREFIX
-from minaperf.config import KubernetesPlatform, Resources
+from minaperf.config import NetworkParams, Resources, RoleResources
 from minaperf.genesis import build_runtime_config
 from minaperf.keys.libp2p import seed_multiaddr
 from minaperf.keys.material import KeyMaterial, NodeSpec, PublicSummary
@@ -76,17 +76,39 @@ class MinaNodeInfo:
 
 
 @dataclass(frozen=True)
+class MinaNetworkArgs:
+    """What the daemons read from the config, the platform, the keys and the wiring."""
+
+    namespace: ExperimentNamespace
+    experiment: str
+    network: NetworkParams
+    nodes: list[NodeSpec]
+    """Every daemon, in node order (`node_specs`)."""
+    resources: RoleResources
+    daemon_image: str
+    storage_class: str | None
+    """The existing cluster's storage class for the data volumes (None: the default)."""
+    trusted_cidrs: tuple[str, ...]
+    """Who may use a daemon's client port: the pod range and the worker pool's range."""
+    gke: GkeNetworking | None
+    """On GKE: the daemons' node pool and the coordinator's internal load balancer."""
+    keys: pulumi.Output[KeyMaterial]
+    public_keys: pulumi.Output[PublicSummary]
+    genesis_timestamp: pulumi.Output[str]
+    uptime_submit_url: str
+
+
+@dataclass(frozen=True)
 class DaemonSettings:
     """What every daemon of the network shares, handed from MinaNetwork to its groups."""
 
-    ctx: ExperimentContext
+    args: MinaNetworkArgs
     ports: daemon.Ports
     runtime_config_map: pulumi.Output[str]
     script_config_map: pulumi.Output[str]
     seed: str
     """The first seed: every other daemon's `--peer`."""
     seed_multiaddr: pulumi.Output[str]
-    uptime_submit_url: str
     itn_keys: pulumi.Output[str]
     """`--itn-keys`: the orchestrator's and the log fetcher's public keys."""
     public_keys: pulumi.Output[dict[str, str]]
@@ -159,11 +181,11 @@ _SCRIPT_MOUNT = k8s.core.v1.VolumeMountArgs(
 )
 
 
-def _install_keys_container(ctx: ExperimentContext) -> k8s.core.v1.ContainerArgs:
+def _install_keys_container(image: str) -> k8s.core.v1.ContainerArgs:
     """Copies this node's key files into the 0700 memory volume the daemon demands."""
     return k8s.core.v1.ContainerArgs(
         name="install-keys",
-        image=ctx.config.images.daemon,
+        image=image,
         command=daemon.install_keys_command(),
         resources=_resources(INIT_RESOURCES),
         # Root in the daemon image, on files root owns: no capability is needed.
@@ -184,19 +206,19 @@ def _daemon_container(
     public_key: pulumi.Output[str],
     secret_name: pulumi.Output[str],
 ) -> k8s.core.v1.ContainerArgs:
-    ctx = settings.ctx
+    args = settings.args
     ports = settings.ports
     probes = daemon.probes(ports)
     return k8s.core.v1.ContainerArgs(
         name="mina",
-        image=ctx.config.images.daemon,
+        image=args.daemon_image,
         command=daemon.start_command(),
         env=_daemon_env(settings, node, public_key, secret_name),
         ports=[
             k8s.core.v1.ContainerPortArgs(name=port_name, container_port=port, protocol="TCP")
             for port_name, port in ports.named()
         ],
-        resources=_resources(_role_resources(ctx, node.role)),
+        resources=_resources(_role_resources(args.resources, node.role)),
         security_context=container_security_args(read_only_root=False),
         startup_probe=_probe(probes["startup"]),
         liveness_probe=_probe(probes["liveness"]),
@@ -218,8 +240,8 @@ def _daemon_env(
     public_key: pulumi.Output[str],
     secret_name: pulumi.Output[str],
 ) -> pulumi.Output[list[k8s.core.v1.EnvVarArgs]]:
-    ctx = settings.ctx
-    params = ctx.config.network
+    args = settings.args
+    params = args.network
     is_coordinator = node.role == daemon.SNARK_COORDINATOR
     seed_peer: pulumi.Output[str | None] = (
         pulumi.Output.from_input(None) if node.name == settings.seed else settings.seed_multiaddr
@@ -232,8 +254,8 @@ def _daemon_env(
             node=node.name,
             ports=settings.ports,
             itn_keys=itn_keys,
-            uptime_url=settings.uptime_submit_url,
-            trustlist=daemon.trustlist_value(ctx.trusted_cidrs),
+            uptime_url=args.uptime_submit_url,
+            trustlist=daemon.trustlist_value(args.trusted_cidrs),
             seed_peer=peer,
             coordinator_key=own_key if is_coordinator else None,
             snark_worker_fee=params.snark_worker_fee if is_coordinator else None,
@@ -295,10 +317,10 @@ class MinaNodeGroup(pulumi.ComponentResource):
         opts: pulumi.ResourceOptions | None = None,
     ) -> None:
         super().__init__("mina-itn:mina:MinaNodeGroup", name, None, opts)
-        ctx = settings.ctx
+        args = settings.args
         group = ROLE_PREFIX[role]
         service = daemon.group_service_name(group)
-        service_host = ctx.service_host(service)
+        service_host = args.namespace.service_host(service)
         self.nodes = []
         self.coordinator_host = None
         secret_name = self._secret(name, settings, role, group, nodes)
@@ -319,7 +341,7 @@ class MinaNodeGroup(pulumi.ComponentResource):
             )
         disruption_budget(
             f"{name}-budget",
-            ctx,
+            args.namespace,
             budget_name=f"{group}-budget",
             selector={**Labels.selector(COMPONENT), ROLE_LABEL: role},
             max_unavailable=daemon_max_unavailable(len(nodes)),
@@ -331,8 +353,10 @@ class MinaNodeGroup(pulumi.ComponentResource):
 
     # -----------------------------------------------------------------------------------------
 
-    def _group_labels(self, ctx: ExperimentContext, role: str) -> pulumi.Output[dict[str, str]]:
-        return ctx.labels.k8s(COMPONENT).apply(lambda values: {**values, ROLE_LABEL: role})
+    def _group_labels(self, args: MinaNetworkArgs, role: str) -> pulumi.Output[dict[str, str]]:
+        return args.namespace.labels.k8s(COMPONENT).apply(
+            lambda values: {**values, ROLE_LABEL: role}
+        )
 
     def _secret(
         self,
@@ -343,7 +367,7 @@ class MinaNodeGroup(pulumi.ComponentResource):
         nodes: Sequence[NodeSpec],
     ) -> pulumi.Output[str]:
         """The group's Secret: every member's key files and passwords under `<node>.<entry>`."""
-        ctx = settings.ctx
+        args = settings.args
         members = [node.name for node in nodes]
 
         def secret_data(material: KeyMaterial) -> dict[str, str]:
@@ -363,11 +387,11 @@ class MinaNodeGroup(pulumi.ComponentResource):
             f"{group_resource}-keys",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=daemon.group_secret_name(group),
-                namespace=ctx.namespace,
-                labels=self._group_labels(ctx, role),
+                namespace=args.namespace.output,
+                labels=self._group_labels(args, role),
             ),
             type="Opaque",
-            string_data=pulumi.Output.secret(ctx.keys.material.apply(secret_data)),
+            string_data=pulumi.Output.secret(args.keys.apply(secret_data)),
             opts=pulumi.ResourceOptions(parent=self),
         )
         return secret.metadata.apply(lambda metadata: metadata.name or "")
@@ -376,13 +400,13 @@ class MinaNodeGroup(pulumi.ComponentResource):
         self, group_resource: str, settings: DaemonSettings, role: str, service: str
     ) -> None:
         """The group's headless Service: the DNS subdomain of every member's pod."""
-        ctx = settings.ctx
+        args = settings.args
         k8s.core.v1.Service(
             f"{group_resource}-service",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=service,
-                namespace=ctx.namespace,
-                labels=self._group_labels(ctx, role),
+                namespace=args.namespace.output,
+                labels=self._group_labels(args, role),
                 # DNS only: `pulumi up` does not wait for endpoints (see the StatefulSet).
                 annotations=SKIP_AWAIT,
             ),
@@ -410,24 +434,22 @@ class MinaNodeGroup(pulumi.ComponentResource):
         secret_name: pulumi.Output[str],
     ) -> None:
         """One daemon: a one-replica StatefulSet with its own data volume."""
-        ctx = settings.ctx
-        labels = ctx.labels.k8s(COMPONENT, node.name).apply(
+        args = settings.args
+        labels = args.namespace.labels.k8s(COMPONENT, node.name).apply(
             lambda values: {**values, ROLE_LABEL: node.role}
         )
-        platform = ctx.config.platform
-        storage_class = platform.storage_class if isinstance(platform, KubernetesPlatform) else None
         k8s.apps.v1.StatefulSet(
             f"{group_resource}-{node.name}",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=node.name,
-                namespace=ctx.namespace,
+                namespace=args.namespace.output,
                 labels=labels,
                 # A daemon is Ready only once genesis has passed and it has synced, which can
                 # be long after `pulumi up`; `python -m scripts.experiment wait` gates on that,
                 # so `pulumi up` does not wait for rollout.
                 annotations={
                     **SKIP_AWAIT,
-                    **scanner_skips(DAEMON_SKIP_REASONS, images=[ctx.config.images.daemon]),
+                    **scanner_skips(DAEMON_SKIP_REASONS, images=[args.daemon_image]),
                 },
             ),
             spec=k8s.apps.v1.StatefulSetSpecArgs(
@@ -450,7 +472,7 @@ class MinaNodeGroup(pulumi.ComponentResource):
                         metadata=k8s.meta.v1.ObjectMetaArgs(name=daemon.DATA_VOLUME),
                         spec=k8s.core.v1.PersistentVolumeClaimSpecArgs(
                             access_modes=["ReadWriteOnce"],
-                            storage_class_name=storage_class,
+                            storage_class_name=args.storage_class,
                             resources=k8s.core.v1.VolumeResourceRequirementsArgs(
                                 requests={"storage": daemon.DATA_VOLUME_SIZE}
                             ),
@@ -474,9 +496,9 @@ class MinaNodeGroup(pulumi.ComponentResource):
         secret_name: pulumi.Output[str],
     ) -> k8s.core.v1.PodSpecArgs:
         """The daemon's pod: key installer, daemon, volumes, placement."""
-        ctx = settings.ctx
+        args = settings.args
         return k8s.core.v1.PodSpecArgs(
-            init_containers=[_install_keys_container(ctx)],
+            init_containers=[_install_keys_container(args.daemon_image)],
             containers=[_daemon_container(settings, node, public_key, secret_name)],
             volumes=_daemon_volumes(settings, node, secret_name),
             termination_grace_period_seconds=daemon.TERMINATION_GRACE_SECONDS,
@@ -485,7 +507,7 @@ class MinaNodeGroup(pulumi.ComponentResource):
             automount_service_account_token=False,
             enable_service_links=False,
             security_context=pod_security_args(),
-            node_selector={GKE_POOL_LABEL: GKE_MINA_POOL} if ctx.gke is not None else None,
+            node_selector={GKE_POOL_LABEL: GKE_MINA_POOL} if args.gke is not None else None,
             affinity=k8s.core.v1.AffinityArgs(
                 pod_anti_affinity=k8s.core.v1.PodAntiAffinityArgs(
                     preferred_during_scheduling_ignored_during_execution=[
@@ -506,11 +528,11 @@ class MinaNodeGroup(pulumi.ComponentResource):
     def _workers_service(
         self, group: str, settings: DaemonSettings, coordinator: str
     ) -> pulumi.Output[str]:
-        ctx = settings.ctx
+        args = settings.args
         child = pulumi.ResourceOptions(parent=self)
         service_name = daemon.workers_service_name(coordinator)
         prefix = f"{group}-{coordinator}-workers"
-        labels = ctx.labels.k8s(COMPONENT, coordinator).apply(
+        labels = args.namespace.labels.k8s(COMPONENT, coordinator).apply(
             lambda values: {**values, ROLE_LABEL: daemon.SNARK_COORDINATOR}
         )
         ports = [
@@ -519,13 +541,13 @@ class MinaNodeGroup(pulumi.ComponentResource):
             )
         ]
         selector = Labels.selector(COMPONENT, coordinator)
-        gke = ctx.gke
+        gke = args.gke
         if gke is None:
             k8s.core.v1.Service(
                 prefix,
                 metadata=k8s.meta.v1.ObjectMetaArgs(
                     name=service_name,
-                    namespace=ctx.namespace,
+                    namespace=args.namespace.output,
                     labels=labels,
                     annotations=SKIP_AWAIT,
                 ),
@@ -537,17 +559,17 @@ class MinaNodeGroup(pulumi.ComponentResource):
                 ),
                 opts=child,
             )
-            return pulumi.Output.from_input(ctx.service_host(service_name))
+            return pulumi.Output.from_input(args.namespace.service_host(service_name))
 
         address = gcp.compute.Address(
             f"{prefix}-address",
-            name=f"itn-{ctx.config.name}-{coordinator}",
+            name=f"itn-{args.experiment}-{coordinator}",
             project=gke.project,
             region=gke.region,
             subnetwork=gke.subnet,
             address_type="INTERNAL",
-            description=f"Snark coordinator {coordinator} of experiment {ctx.config.name}",
-            labels=ctx.labels.gcp(),
+            description=f"Snark coordinator {coordinator} of experiment {args.experiment}",
+            labels=args.namespace.labels.gcp(),
             opts=child,
         )
         # Awaited (no skipAwait): a load balancer GKE cannot build should fail `pulumi up`.
@@ -555,7 +577,7 @@ class MinaNodeGroup(pulumi.ComponentResource):
             prefix,
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=service_name,
-                namespace=ctx.namespace,
+                namespace=args.namespace.output,
                 labels=labels,
                 annotations=GKE_INTERNAL_LB,
             ),
@@ -582,8 +604,7 @@ def _first_seed(nodes: Sequence[NodeSpec]) -> str:
     raise ValueError("the network needs a seed")
 
 
-def _role_resources(ctx: ExperimentContext, role: str) -> Resources:
-    per_role = ctx.config.resources
+def _role_resources(per_role: RoleResources, role: str) -> Resources:
     return {
         daemon.SEED: per_role.seed,
         daemon.BLOCK_PRODUCER: per_role.block_producer,
@@ -593,9 +614,9 @@ def _role_resources(ctx: ExperimentContext, role: str) -> Resources:
 
 
 def runtime_config_text(
-    ctx: ExperimentContext, summary: PublicSummary, genesis_timestamp: str
+    args: MinaNetworkArgs, summary: PublicSummary, genesis_timestamp: str
 ) -> str:
-    params = ctx.config.network
+    params = args.network
     document = build_runtime_config(
         summary,
         genesis_timestamp=genesis_timestamp,
@@ -604,7 +625,7 @@ def runtime_config_text(
         block_producer_stake=params.block_producer_stake,
         funding_balance=params.funding_balance,
         node_balance=params.node_balance,
-        ledger_name=ctx.config.namespace,
+        ledger_name=args.namespace.name,
     )
     return json.dumps(document, indent=2) + "\n"
 
@@ -616,22 +637,17 @@ class MinaNetwork(pulumi.ComponentResource):
     runtime_config: pulumi.Output[str]
 
     def __init__(
-        self,
-        name: str,
-        ctx: ExperimentContext,
-        *,
-        uptime_submit_url: str,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: MinaNetworkArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mina-itn:mina:MinaNetwork", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        specs = node_specs(ctx.config)
-        ports = daemon.Ports.of(ctx.config.network)
-        public = ctx.keys.public
+        specs = args.nodes
+        ports = daemon.Ports.of(args.network)
+        public = args.public_keys
 
         # Public keys only: build_runtime_config reads the public summary, never a secret.
-        self.runtime_config = pulumi.Output.all(public, ctx.genesis_timestamp).apply(
-            lambda values: runtime_config_text(ctx, values[0], values[1])
+        self.runtime_config = pulumi.Output.all(public, args.genesis_timestamp).apply(
+            lambda values: runtime_config_text(args, values[0], values[1])
         )
         runtime_map = k8s.core.v1.ConfigMap(
             f"{name}-runtime-config",
@@ -639,8 +655,8 @@ class MinaNetwork(pulumi.ComponentResource):
                 name=self.runtime_config.apply(
                     lambda text: daemon.hashed_name("mina-runtime-config", text)
                 ),
-                namespace=ctx.namespace,
-                labels=ctx.labels.k8s(CONFIG_COMPONENT),
+                namespace=args.namespace.output,
+                labels=args.namespace.labels.k8s(CONFIG_COMPONENT),
             ),
             data={daemon.RUNTIME_CONFIG_FILE: self.runtime_config},
             immutable=True,
@@ -651,8 +667,8 @@ class MinaNetwork(pulumi.ComponentResource):
             f"{name}-node-script",
             metadata=k8s.meta.v1.ObjectMetaArgs(
                 name=daemon.hashed_name("mina-node-script", script),
-                namespace=ctx.namespace,
-                labels=ctx.labels.k8s(CONFIG_COMPONENT),
+                namespace=args.namespace.output,
+                labels=args.namespace.labels.k8s(CONFIG_COMPONENT),
             ),
             data={daemon.SCRIPT_FILE: script},
             immutable=True,
@@ -661,7 +677,7 @@ class MinaNetwork(pulumi.ComponentResource):
 
         seed = _first_seed(specs)
         seed_host = daemon.pod_host(
-            seed, ctx.service_host(daemon.group_service_name(ROLE_PREFIX[daemon.SEED]))
+            seed, args.namespace.service_host(daemon.group_service_name(ROLE_PREFIX[daemon.SEED]))
         )
         self.seed_multiaddr = public.apply(
             lambda summary: seed_multiaddr(
@@ -669,13 +685,12 @@ class MinaNetwork(pulumi.ComponentResource):
             )
         )
         settings = DaemonSettings(
-            ctx=ctx,
+            args=args,
             ports=ports,
             runtime_config_map=runtime_map.metadata.apply(lambda metadata: metadata.name or ""),
             script_config_map=script_map.metadata.apply(lambda metadata: metadata.name or ""),
             seed=seed,
             seed_multiaddr=self.seed_multiaddr,
-            uptime_submit_url=uptime_submit_url,
             itn_keys=public.apply(
                 lambda summary: daemon.itn_keys_value(
                     [summary["itn"]["orchestrator"], summary["itn"]["fetcher"]]

@@ -14,7 +14,7 @@ import pulumi
 import pulumi_kubernetes as k8s
 
 from components import log_fetcher, orchestrator, postgres, uptime, worker_pool
-from components.context import ExperimentContext
+from components.context import ExperimentNamespace
 from components.mina_network import COMPONENT as DAEMON
 from components.mina_network import ROLE_LABEL
 from minaperf import daemon
@@ -120,14 +120,14 @@ def flows(config: ExperimentConfig) -> list[Flow]:
 
 
 def policy_specs(
-    config: ExperimentConfig,
+    allowed: Sequence[Flow],
 ) -> dict[str, k8s.networking.v1.NetworkPolicySpecArgsDict]:
     """Policy name -> NetworkPolicy spec: the default deny, then one policy per target."""
     specs: dict[str, k8s.networking.v1.NetworkPolicySpecArgsDict] = {
         DEFAULT_DENY: {"pod_selector": {}, "policy_types": ["Ingress"]},
     }
     rules: dict[str, list[k8s.networking.v1.NetworkPolicyIngressRuleArgsDict]] = {}
-    for flow in flows(config):
+    for flow in allowed:
         name = f"allow-{flow.target.name}"
         if name not in rules:
             rules[name] = []
@@ -142,22 +142,31 @@ def policy_specs(
     return specs
 
 
+@dataclass(frozen=True)
+class NetworkPolicyArgs:
+    """What the policies read: the namespace, and the flows the wiring derives from the config."""
+
+    namespace: ExperimentNamespace
+    flows: list[Flow]
+    """What may connect to what (`flows` of the config)."""
+
+
 class NetworkPolicies(pulumi.ComponentResource):
     """The namespace's NetworkPolicies (see the module doc)."""
 
     def __init__(
-        self, name: str, ctx: ExperimentContext, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: NetworkPolicyArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mina-itn:security:NetworkPolicies", name, None, opts)
         reasons: dict[str, list[str]] = {}
-        for flow in flows(ctx.config):
+        for flow in args.flows:
             reasons.setdefault(f"allow-{flow.target.name}", []).append(f"{flow.port}: {flow.why}")
-        for policy, spec in policy_specs(ctx.config).items():
+        for policy, spec in policy_specs(args.flows).items():
             why = "\n".join(reasons.get(policy, ["every pod: only what another policy allows"]))
             k8s.networking.v1.NetworkPolicy(
                 f"{name}-{policy}",
                 metadata={
-                    **ctx.metadata(policy, "network-policy"),
+                    **args.namespace.metadata(policy, "network-policy"),
                     "annotations": {"mina-itn/allows": why},
                 },
                 spec=spec,

@@ -29,17 +29,17 @@ Layout inside the pod:
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import Any, cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 
 from components.context import POOL_LABEL as GKE_POOL_LABEL
-from components.context import SKIP_AWAIT, ExperimentContext
+from components.context import SKIP_AWAIT, ExperimentNamespace
 from components.labels import Labels
 from components.security import container_security, pod_security, scanner_skips
-from minaperf.config import KubernetesPlatform
-from minaperf.keys.material import KeyMaterial
+from minaperf.keys.material import KeyMaterial, PublicSummary
 from minaperf.pods import ORCHESTRATOR_INIT_RESOURCES, ORCHESTRATOR_RESOURCES
 from minaperf.sizing import ORCHESTRATOR_WORK_VOLUME
 
@@ -152,155 +152,226 @@ def funding_fingerprint(public_keys: list[str]) -> str:
     return hashlib.sha256("\n".join(public_keys).encode()).hexdigest()
 
 
+WORKSPACE_SCAN_SKIPS = {
+    "CKV_K8S_8": "an interactive workspace idling in `sleep`: nothing to probe "
+    "that the container's exit does not show, and a restart would end "
+    "people's sessions",
+    "CKV_K8S_22": "an interactive workspace (tools, the mina CLI's $HOME); "
+    "both init containers are read-only",
+    "CKV_K8S_23": "the daemon image (for the mina CLI) and the orchestrator "
+    "image run as root and own their files",
+    "CKV_K8S_40": "see CKV_K8S_23",
+    "CKV_K8S_35": "the mina CLI and the generator read key passwords only "
+    "from environment variables (-password-env)",
+    "CKV_K8S_37": "install-funding-keys adds CHOWN, DAC_OVERRIDE and FOWNER "
+    "to install key files into a volume root may not own",
+    "CKV_K8S_25": "see CKV_K8S_37",
+}
+"""checkov checks the workspace StatefulSet does not meet, with the reason."""
+
+
+def password_env(
+    funding_secret: pulumi.Input[str], accounts: int
+) -> list[k8s.core.v1.EnvVarArgsDict]:
+    """`FUNDING_KEY_PASSWORD_<i>` for each funding account, and `FUNDING_KEY_PASSWORD`."""
+    env: list[k8s.core.v1.EnvVarArgsDict] = [
+        {
+            "name": f"{PASSWORD_ENV}_{index}",
+            "value_from": {"secret_key_ref": {"name": funding_secret, "key": f"password-{index}"}},
+        }
+        for index in range(accounts)
+    ]
+    env.append(
+        {
+            "name": PASSWORD_ENV,
+            "value_from": {"secret_key_ref": {"name": funding_secret, "key": "password"}},
+        }
+    )
+    return env
+
+
+def init_containers(orchestrator_image: str) -> list[k8s.core.v1.ContainerArgsDict]:
+    """Copy the binaries onto PATH; install the funding key files into the work directory."""
+    return [
+        {
+            "name": "install-binaries",
+            "image": orchestrator_image,
+            "command": ["sh", "-c", INSTALL_BINARIES],
+            "resources": SMALL,
+            "security_context": container_security(),
+            "volume_mounts": [{"name": "bin", "mount_path": BIN_DIR}],
+        },
+        {
+            "name": "install-funding-keys",
+            "image": orchestrator_image,
+            "command": ["sh", "-c", INSTALL_FUNDING_KEYS],
+            "resources": SMALL,
+            # Root writing into a volume it may not own (provisioner-dependent).
+            "security_context": container_security(add=["CHOWN", "DAC_OVERRIDE", "FOWNER"]),
+            "volume_mounts": [
+                {"name": "work", "mount_path": WORK_DIR},
+                {
+                    "name": "funding-keys",
+                    "mount_path": FUNDING_SECRET_DIR,
+                    "read_only": True,
+                },
+            ],
+        },
+    ]
+
+
+def workspace_container(
+    daemon_image: str, orchestrator_image: str, passwords: list[k8s.core.v1.EnvVarArgsDict]
+) -> k8s.core.v1.ContainerArgsDict:
+    """The workspace itself: the daemon image (for `mina`), idling after its smoke test."""
+    env: list[k8s.core.v1.EnvVarArgsDict] = [
+        {"name": "ITN_FEATURES", "value": "1"},
+        {"name": "PATH", "value": PATH},
+        {"name": "ORCHESTRATOR_IMAGE", "value": orchestrator_image},
+        {"name": "ORCHESTRATOR_CONFIG", "value": CONFIG_PATH},
+        {"name": "FUNDING_KEY_DIR", "value": FUNDING_KEY_DIR},
+        *passwords,
+    ]
+    return {
+        "name": CONTAINER,
+        "image": daemon_image,
+        "command": ["bash", "-c", MAIN],
+        "working_dir": WORK_DIR,
+        "env": env,
+        "resources": MAIN_RESOURCES,
+        # An interactive workspace: people install tools and the `mina` CLI writes
+        # under $HOME, so the root filesystem stays writable.
+        "security_context": container_security(read_only_root=False),
+        "readiness_probe": {
+            "exec_": {"command": ["test", "-f", SMOKE_OK]},
+            "period_seconds": 10,
+        },
+        "volume_mounts": [
+            {"name": "work", "mount_path": WORK_DIR},
+            {"name": "bin", "mount_path": BIN_DIR, "read_only": True},
+            {"name": "config", "mount_path": CONFIG_DIR, "read_only": True},
+        ],
+    }
+
+
+def workspace_volumes(
+    *, config_secret: pulumi.Input[str], funding_secret: pulumi.Input[str]
+) -> list[k8s.core.v1.VolumeArgsDict]:
+    """The binaries' emptyDir and the two Secrets (the work directory is a claim template)."""
+    return [
+        {"name": "bin", "empty_dir": {"size_limit": "512Mi"}},
+        {
+            "name": "config",
+            "secret": {
+                "secret_name": config_secret,
+                "items": [{"key": CONFIG_FILE, "path": CONFIG_FILE, "mode": 0o400}],
+                "default_mode": 0o400,
+            },
+        },
+        {
+            "name": "funding-keys",
+            "secret": {"secret_name": funding_secret, "default_mode": 0o400},
+        },
+    ]
+
+
+def work_claim_spec(storage_class: str | None) -> k8s.core.v1.PersistentVolumeClaimSpecArgsDict:
+    """The persistent `/work` (class `platform.storageClass`, or the cluster's default)."""
+    claim_spec: k8s.core.v1.PersistentVolumeClaimSpecArgsDict = {
+        "access_modes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": ORCHESTRATOR_WORK_VOLUME}},
+    }
+    if storage_class:
+        claim_spec["storage_class_name"] = storage_class
+    return claim_spec
+
+
+def secret_name(secret: k8s.core.v1.Secret, default: str) -> pulumi.Output[str]:
+    return secret.metadata.apply(lambda metadata: metadata.name or default)
+
+
+@dataclass(frozen=True)
+class WorkspaceArgs:
+    """What the orchestrator workspace reads from the config, the keys and the wiring."""
+
+    namespace: ExperimentNamespace
+    orchestrator_image: str
+    daemon_image: str
+    """The workspace runs the daemon image: the `mina` CLI must match the daemons."""
+    funding_accounts: int
+    keys: pulumi.Output[KeyMaterial]
+    """The funding accounts' key files and passwords (secret)."""
+    public_keys: pulumi.Output[PublicSummary]
+    storage_class: str | None
+    """The existing cluster's storage class for `/work` (None: the cluster's default)."""
+    orchestrator_config: pulumi.Output[str]
+    """The orchestrator's config file (secret: it holds the ITN key)."""
+
+
 class OrchestratorWorkspace(pulumi.ComponentResource):
     workspace: dict[str, Any]
 
     def __init__(
-        self,
-        name: str,
-        ctx: ExperimentContext,
-        *,
-        orchestrator_config: pulumi.Output[str],
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: WorkspaceArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mina-itn:orchestrator:OrchestratorWorkspace", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        config = ctx.config
-        accounts = config.network.funding_accounts
-
+        where = args.namespace
         config_secret = k8s.core.v1.Secret(
             f"{name}-config",
-            metadata=ctx.metadata("orchestrator-config", COMPONENT),
+            metadata=where.metadata("orchestrator-config", COMPONENT),
             type="Opaque",
-            string_data=pulumi.Output.secret(orchestrator_config).apply(
+            string_data=pulumi.Output.secret(args.orchestrator_config).apply(
                 lambda text: {CONFIG_FILE: text}
             ),
             opts=child,
         )
         funding_secret = k8s.core.v1.Secret(
             f"{name}-funding-keys",
-            metadata=ctx.metadata("orchestrator-funding-keys", COMPONENT),
+            metadata=where.metadata("orchestrator-funding-keys", COMPONENT),
             type="Opaque",
-            string_data=pulumi.Output.secret(ctx.keys.material.apply(funding_secret_data)),
+            string_data=pulumi.Output.secret(args.keys.apply(funding_secret_data)),
             opts=child,
         )
-
-        def secret_name(secret: k8s.core.v1.Secret, default: str) -> pulumi.Output[str]:
-            return secret.metadata.apply(lambda metadata: metadata.name or default)
-
         funding_name = secret_name(funding_secret, "orchestrator-funding-keys")
-        password_env: list[k8s.core.v1.EnvVarArgsDict] = [
-            {
-                "name": f"{PASSWORD_ENV}_{index}",
-                "value_from": {
-                    "secret_key_ref": {"name": funding_name, "key": f"password-{index}"}
-                },
-            }
-            for index in range(accounts)
-        ]
-        password_env.append(
-            {
-                "name": PASSWORD_ENV,
-                "value_from": {"secret_key_ref": {"name": funding_name, "key": "password"}},
-            }
-        )
-
-        env: list[k8s.core.v1.EnvVarArgsDict] = [
-            {"name": "ITN_FEATURES", "value": "1"},
-            {"name": "PATH", "value": PATH},
-            {"name": "ORCHESTRATOR_IMAGE", "value": config.images.orchestrator},
-            {"name": "ORCHESTRATOR_CONFIG", "value": CONFIG_PATH},
-            {"name": "FUNDING_KEY_DIR", "value": FUNDING_KEY_DIR},
-            *password_env,
-        ]
         pod_spec: k8s.core.v1.PodSpecArgsDict = {
             "termination_grace_period_seconds": 10,
             # `scripts.experiment` execs into the pod from outside; nothing inside calls the API.
             "automount_service_account_token": False,
             "security_context": pod_security(),
-            "init_containers": [
-                {
-                    "name": "install-binaries",
-                    "image": config.images.orchestrator,
-                    "command": ["sh", "-c", INSTALL_BINARIES],
-                    "resources": SMALL,
-                    "security_context": container_security(),
-                    "volume_mounts": [{"name": "bin", "mount_path": BIN_DIR}],
-                },
-                {
-                    "name": "install-funding-keys",
-                    "image": config.images.orchestrator,
-                    "command": ["sh", "-c", INSTALL_FUNDING_KEYS],
-                    "resources": SMALL,
-                    # Root writing into a volume it may not own (provisioner-dependent).
-                    "security_context": container_security(add=["CHOWN", "DAC_OVERRIDE", "FOWNER"]),
-                    "volume_mounts": [
-                        {"name": "work", "mount_path": WORK_DIR},
-                        {
-                            "name": "funding-keys",
-                            "mount_path": FUNDING_SECRET_DIR,
-                            "read_only": True,
-                        },
-                    ],
-                },
-            ],
+            "init_containers": init_containers(args.orchestrator_image),
             "containers": [
-                {
-                    "name": CONTAINER,
-                    "image": config.images.daemon,
-                    "command": ["bash", "-c", MAIN],
-                    "working_dir": WORK_DIR,
-                    "env": env,
-                    "resources": MAIN_RESOURCES,
-                    # An interactive workspace: people install tools and the `mina` CLI writes
-                    # under $HOME, so the root filesystem stays writable.
-                    "security_context": container_security(read_only_root=False),
-                    "readiness_probe": {
-                        "exec_": {"command": ["test", "-f", SMOKE_OK]},
-                        "period_seconds": 10,
-                    },
-                    "volume_mounts": [
-                        {"name": "work", "mount_path": WORK_DIR},
-                        {"name": "bin", "mount_path": BIN_DIR, "read_only": True},
-                        {"name": "config", "mount_path": CONFIG_DIR, "read_only": True},
-                    ],
-                }
+                workspace_container(
+                    args.daemon_image,
+                    args.orchestrator_image,
+                    password_env(funding_name, args.funding_accounts),
+                )
             ],
-            "volumes": [
-                {"name": "bin", "empty_dir": {"size_limit": "512Mi"}},
-                {
-                    "name": "config",
-                    "secret": {
-                        "secret_name": secret_name(config_secret, "orchestrator-config"),
-                        "items": [{"key": CONFIG_FILE, "path": CONFIG_FILE, "mode": 0o400}],
-                        "default_mode": 0o400,
-                    },
-                },
-                {
-                    "name": "funding-keys",
-                    "secret": {"secret_name": funding_name, "default_mode": 0o400},
-                },
-            ],
+            "volumes": workspace_volumes(
+                config_secret=secret_name(config_secret, "orchestrator-config"),
+                funding_secret=funding_name,
+            ),
         }
-        if ctx.gke is not None:
+        if where.on_gke:
             pod_spec["node_selector"] = {GKE_POOL_LABEL: "services"}
+        self.stateful_set = self._statefulset(name, args, pod_spec)
+        self.workspace = workspace_info(where.name)
+        self.register_outputs({"workspace": self.workspace})
 
-        claim_spec: k8s.core.v1.PersistentVolumeClaimSpecArgsDict = {
-            "access_modes": ["ReadWriteOnce"],
-            "resources": {"requests": {"storage": ORCHESTRATOR_WORK_VOLUME}},
-        }
-        platform = config.platform
-        if isinstance(platform, KubernetesPlatform) and platform.storage_class:
-            claim_spec["storage_class_name"] = platform.storage_class
-
+    def _statefulset(
+        self, name: str, args: WorkspaceArgs, pod_spec: k8s.core.v1.PodSpecArgsDict
+    ) -> k8s.apps.v1.StatefulSet:
+        """The StatefulSet of one and its governing Service."""
+        child = pulumi.ResourceOptions(parent=self)
+        where = args.namespace
         # Governing Service of the StatefulSet (headless: no ports, no load balancing).
         service = k8s.core.v1.Service(
             f"{name}-service",
-            metadata=ctx.metadata("orchestrator", COMPONENT),
+            metadata=where.metadata("orchestrator", COMPONENT),
             spec={"cluster_ip": "None", "selector": Labels.selector(COMPONENT)},
             opts=child,
         )
-        fingerprint = ctx.keys.public.apply(
+        fingerprint = args.public_keys.apply(
             lambda summary: funding_fingerprint(list(summary["funding"]))
         )
         spec: k8s.apps.v1.StatefulSetSpecArgsDict = {
@@ -311,7 +382,7 @@ class OrchestratorWorkspace(pulumi.ComponentResource):
             "selector": {"match_labels": Labels.selector(COMPONENT)},
             "template": {
                 "metadata": {
-                    "labels": ctx.labels.k8s(COMPONENT),
+                    "labels": where.labels.k8s(COMPONENT),
                     "annotations": {"mina-itn/funding-accounts-sha256": fingerprint},
                 },
                 "spec": pod_spec,
@@ -320,36 +391,19 @@ class OrchestratorWorkspace(pulumi.ComponentResource):
                 {
                     # Stable labels only: claim templates are immutable (a change replaces).
                     "metadata": {"name": "work", "labels": Labels.selector(COMPONENT)},
-                    "spec": claim_spec,
+                    "spec": work_claim_spec(args.storage_class),
                 }
             ],
         }
-        self.stateful_set = k8s.apps.v1.StatefulSet(
+        return k8s.apps.v1.StatefulSet(
             f"{name}-statefulset",
             metadata={
-                **ctx.metadata("orchestrator", COMPONENT),
+                **where.metadata("orchestrator", COMPONENT),
                 "annotations": SKIP_AWAIT
                 | scanner_skips(
-                    {
-                        "CKV_K8S_8": "an interactive workspace idling in `sleep`: nothing to probe "
-                        "that the container's exit does not show, and a restart would end "
-                        "people's sessions",
-                        "CKV_K8S_22": "an interactive workspace (tools, the mina CLI's $HOME); "
-                        "both init containers are read-only",
-                        "CKV_K8S_23": "the daemon image (for the mina CLI) and the orchestrator "
-                        "image run as root and own their files",
-                        "CKV_K8S_40": "see CKV_K8S_23",
-                        "CKV_K8S_35": "the mina CLI and the generator read key passwords only "
-                        "from environment variables (-password-env)",
-                        "CKV_K8S_37": "install-funding-keys adds CHOWN, DAC_OVERRIDE and FOWNER "
-                        "to install key files into a volume root may not own",
-                        "CKV_K8S_25": "see CKV_K8S_37",
-                    },
-                    images=[config.images.orchestrator, config.images.daemon],
+                    WORKSPACE_SCAN_SKIPS, images=[args.orchestrator_image, args.daemon_image]
                 ),
             },
             spec=spec,
             opts=child,
         )
-        self.workspace = workspace_info(config.namespace)
-        self.register_outputs({"workspace": self.workspace})

@@ -7,6 +7,8 @@ subnet the worker VMs join.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
@@ -15,7 +17,6 @@ from components.context import POOL_LABEL
 from components.labels import Labels
 from minaperf.config import (
     ConfigError,
-    ExperimentConfig,
     GkePlatform,
     KubernetesPlatform,
 )
@@ -28,7 +29,6 @@ from minaperf.gcp_project import (
 )
 from minaperf.kubeconfig import gke_kubeconfig
 from minaperf.local_inputs import read_kubeconfig
-from minaperf.sizing import mina_pool_size, services_pool_size
 
 NODE_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 NODE_ROLES = [
@@ -98,6 +98,24 @@ IAP_RANGE = "35.235.240.0/20"
 """Google's Identity-Aware Proxy range: SSH to worker VMs without public addresses."""
 
 
+@dataclass(frozen=True)
+class GkeClusterArgs:
+    """What the cluster reads from the config, the labels and the wiring."""
+
+    experiment: str
+    """The stack name: names the node account and the Docker Hub mirror."""
+    platform: GkePlatform
+    admin_cidrs: list[str]
+    """Who may reach the control plane (`access.adminCidrs`)."""
+    ttl_hours: int
+    """How long no upgrade may start (the maintenance exclusion)."""
+    pool_sizes: dict[str, int]
+    """Nodes per pool (`mina`, `services`), sized for the experiment's pods."""
+    labels: Labels
+    started: pulumi.Output[str]
+    """The deploy's start: the maintenance exclusion begins there."""
+
+
 class GkeCluster(pulumi.ComponentResource):
     """VPC + subnet with secondary ranges, Cloud NAT, a private GKE cluster with its node pools."""
 
@@ -108,19 +126,57 @@ class GkeCluster(pulumi.ComponentResource):
     cluster: gcp.container.Cluster
 
     def __init__(
-        self,
-        name: str,
-        config: ExperimentConfig,
-        platform: GkePlatform,
-        labels: Labels,
-        started: pulumi.Output[str],
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: GkeClusterArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mina-itn:platform:GkeCluster", name, None, opts)
-        child = pulumi.ResourceOptions(parent=self)
-        gcp_labels = labels.gcp()
-        ranges = platform.network
+        platform = args.platform
+        gcp_labels = args.labels.gcp()
+        self._network(name, platform)
+        node_account, node_grants = self._node_account(name, args)
+        self.cluster = self._cluster(name, args, node_account, node_grants)
+        self.kubeconfig = pulumi.Output.secret(
+            pulumi.Output.all(
+                self.cluster.name,
+                self.cluster.endpoint,
+                self.cluster.master_auth.cluster_ca_certificate,
+            ).apply(
+                lambda values: gke_kubeconfig(
+                    context=f"gke_{platform.project}_{platform.zone}_{values[0]}",
+                    endpoint=values[1],
+                    ca_certificate=values[2] or "",
+                )
+            )
+        )
+        self.provider = k8s.Provider(
+            f"{name}-k8s",
+            kubeconfig=self.kubeconfig,
+            cluster_identifier=self.cluster.id,
+            opts=pulumi.ResourceOptions(parent=self),
+        )
+        self.image_registry: pulumi.Output[str] | None = None
+        if platform.docker_hub_mirror:
+            repository = gcp.artifactregistry.Repository(
+                f"{name}-docker-hub",
+                project=platform.project,
+                location=platform.region,
+                repository_id=docker_hub_repository_id(args.experiment),
+                format="DOCKER",
+                mode="REMOTE_REPOSITORY",
+                description=f"Docker Hub pull-through cache of experiment {args.experiment}",
+                remote_repository_config={
+                    "description": "Docker Hub",
+                    "docker_repository": {"public_repository": "DOCKER_HUB"},
+                },
+                labels=gcp_labels,
+                opts=pulumi.ResourceOptions(parent=self),
+            )
+            self.image_registry = repository.registry_uri
+        self.register_outputs({"clusterName": self.cluster.name, "network": self.network.name})
 
+    def _network(self, name: str, platform: GkePlatform) -> None:
+        """The VPC, the subnet with the pod and service ranges, Cloud NAT, IAP SSH."""
+        child = pulumi.ResourceOptions(parent=self)
+        ranges = platform.network
         self.network = gcp.compute.Network(
             f"{name}-vpc",
             name=f"{name}-vpc",
@@ -175,12 +231,18 @@ class GkeCluster(pulumi.ComponentResource):
             opts=child,
         )
 
+    def _node_account(
+        self, name: str, args: GkeClusterArgs
+    ) -> tuple[gcp.serviceaccount.Account, list[gcp.projects.IAMMember]]:
+        """The nodes' own service account and its grants."""
+        child = pulumi.ResourceOptions(parent=self)
+        platform = args.platform
         node_account = gcp.serviceaccount.Account(
             f"{name}-nodes",
-            account_id=service_account_id(config.name, NODES_ACCOUNT),
+            account_id=service_account_id(args.experiment, NODES_ACCOUNT),
             project=platform.project,
-            display_name=f"GKE nodes of experiment {config.name}",
-            description=labels.service_account_description(),
+            display_name=f"GKE nodes of experiment {args.experiment}",
+            description=args.labels.service_account_description(),
             opts=child,
         )
         node_grants = [
@@ -193,8 +255,18 @@ class GkeCluster(pulumi.ComponentResource):
             )
             for role in NODE_ROLES
         ]
+        return node_account, node_grants
 
-        self.cluster = gcp.container.Cluster(
+    def _cluster(
+        self,
+        name: str,
+        args: GkeClusterArgs,
+        node_account: gcp.serviceaccount.Account,
+        node_grants: list[gcp.projects.IAMMember],
+    ) -> gcp.container.Cluster:
+        platform, ranges = args.platform, args.platform.network
+        gcp_labels = args.labels.gcp()
+        return gcp.container.Cluster(
             name,
             name=name,
             project=platform.project,
@@ -205,7 +277,7 @@ class GkeCluster(pulumi.ComponentResource):
             # made and deleted before separate pools could start (docs/gcp-deploy.md, "The node
             # pools are the cluster's"). Node counts, machine types and disk sizes still update
             # in place (render_diff.REPLACE_ON_CHANGE lists what replaces the cluster instead).
-            node_pools=self._node_pools(config, platform, node_account.email, gcp_labels),
+            node_pools=self._node_pools(args, node_account.email, gcp_labels),
             deletion_protection=False,
             networking_mode="VPC_NATIVE",
             ip_allocation_policy={
@@ -219,8 +291,7 @@ class GkeCluster(pulumi.ComponentResource):
             },
             master_authorized_networks_config={
                 "cidr_blocks": [
-                    {"cidr_block": cidr, "display_name": "admin"}
-                    for cidr in config.access.admin_cidrs
+                    {"cidr_block": cidr, "display_name": "admin"} for cidr in args.admin_cidrs
                 ],
                 # Only the listed ranges: not every Google Cloud public address as well.
                 "gcp_public_cidrs_access_enabled": False,
@@ -234,8 +305,8 @@ class GkeCluster(pulumi.ComponentResource):
             datapath_provider="ADVANCED_DATAPATH",
             enable_shielded_nodes=True,
             database_encryption=self._secrets_encryption(name, platform),
-            maintenance_policy=started.apply(
-                lambda moment: _maintenance_policy(moment, config.metadata.ttl_hours)
+            maintenance_policy=args.started.apply(
+                lambda moment: _maintenance_policy(moment, args.ttl_hours)
             ),
             resource_labels=gcp_labels,
             # The nodes start with the node account's roles already granted.
@@ -244,56 +315,13 @@ class GkeCluster(pulumi.ComponentResource):
             ),
         )
 
-        self.kubeconfig = pulumi.Output.secret(
-            pulumi.Output.all(
-                self.cluster.name,
-                self.cluster.endpoint,
-                self.cluster.master_auth.cluster_ca_certificate,
-            ).apply(
-                lambda values: gke_kubeconfig(
-                    context=f"gke_{platform.project}_{platform.zone}_{values[0]}",
-                    endpoint=values[1],
-                    ca_certificate=values[2] or "",
-                )
-            )
-        )
-        self.provider = k8s.Provider(
-            f"{name}-k8s",
-            kubeconfig=self.kubeconfig,
-            cluster_identifier=self.cluster.id,
-            opts=child,
-        )
-        self.image_registry: pulumi.Output[str] | None = None
-        if platform.docker_hub_mirror:
-            repository = gcp.artifactregistry.Repository(
-                f"{name}-docker-hub",
-                project=platform.project,
-                location=platform.region,
-                repository_id=docker_hub_repository_id(config.name),
-                format="DOCKER",
-                mode="REMOTE_REPOSITORY",
-                description=f"Docker Hub pull-through cache of experiment {config.name}",
-                remote_repository_config={
-                    "description": "Docker Hub",
-                    "docker_repository": {"public_repository": "DOCKER_HUB"},
-                },
-                labels=gcp_labels,
-                opts=child,
-            )
-            self.image_registry = repository.registry_uri
-        self.register_outputs({"clusterName": self.cluster.name, "network": self.network.name})
-
     @staticmethod
     def _node_pools(
-        config: ExperimentConfig,
-        platform: GkePlatform,
+        args: GkeClusterArgs,
         account: pulumi.Output[str],
         gcp_labels: pulumi.Output[dict[str, str]],
     ) -> list[gcp.container.ClusterNodePoolArgsDict]:
-        counts = {
-            "mina": mina_pool_size(config, platform),
-            "services": services_pool_size(config, platform),
-        }
+        counts, platform = args.pool_sizes, args.platform
         shapes = {"mina": platform.pools.mina, "services": platform.pools.services}
         return [
             {

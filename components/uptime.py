@@ -16,12 +16,13 @@ on; the orchestrator's `discovery` and `wait` see nodes again as they resubmit.
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from typing import cast
 
 import pulumi
 import pulumi_kubernetes as k8s
 
-from components.context import SKIP_AWAIT, ExperimentContext
+from components.context import SKIP_AWAIT, ExperimentNamespace
 from components.labels import Labels
 from components.security import NOBODY, container_security, pod_security, scanner_skips
 from minaperf import services
@@ -40,26 +41,72 @@ def whitelist(summary: PublicSummary) -> list[str]:
     return [node["public_key"] for node in summary["nodes"].values()]
 
 
+def uptime_container(image: str, network: str) -> k8s.core.v1.ContainerArgsDict:
+    """The backend container; its whitelist is mounted from the ConfigMap at CONFIG_DIR."""
+    return {
+        "name": COMPONENT,
+        "image": image,
+        "env": [
+            {"name": "CONFIG_FILE", "value": f"{CONFIG_DIR}/{CONFIG_FILE}"},
+            {"name": "NETWORK", "value": network},
+        ],
+        "ports": [
+            {
+                "name": "http",
+                "container_port": UPTIME_PORT,
+                "protocol": "TCP",
+            }
+        ],
+        "readiness_probe": {
+            "http_get": {"path": "/", "port": "http"},
+            "period_seconds": 5,
+        },
+        "liveness_probe": {
+            "http_get": {"path": "/", "port": "http"},
+            "initial_delay_seconds": 10,
+            "period_seconds": 20,
+            "failure_threshold": 6,
+        },
+        "resources": RESOURCES,
+        # A Go server on an unprivileged port, state in memory.
+        "security_context": container_security(user=NOBODY),
+        "volume_mounts": [{"name": "config", "mount_path": CONFIG_DIR, "read_only": True}],
+    }
+
+
+@dataclass(frozen=True)
+class UptimeArgs:
+    """What the uptime backend reads from the config and the keys."""
+
+    namespace: ExperimentNamespace
+    image: str
+    daemon_image: str
+    """The daemon image names the network the backend accepts submissions for."""
+    keys: pulumi.Output[PublicSummary]
+    """The nodes' public keys: the whitelist."""
+
+
 class UptimeBackend(pulumi.ComponentResource):
     submit_url: str
     online_url: str
 
     def __init__(
-        self, name: str, ctx: ExperimentContext, opts: pulumi.ResourceOptions | None = None
+        self, name: str, args: UptimeArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mina-itn:services:UptimeBackend", name, None, opts)
         child = pulumi.ResourceOptions(parent=self)
-        base = f"http://{ctx.service_host(COMPONENT)}:{UPTIME_PORT}"
+        where = args.namespace
+        base = f"http://{where.service_host(COMPONENT)}:{UPTIME_PORT}"
         self.submit_url = f"{base}/v1/submit"
         self.online_url = f"{base}/v1/online"
 
-        network = services.uptime_network_env(ctx.config.images.daemon)
-        config_json = ctx.keys.public.apply(
+        network = services.uptime_network_env(args.daemon_image)
+        config_json = args.keys.apply(
             lambda summary: services.uptime_backend_config(whitelist(summary))
         )
         config_map = k8s.core.v1.ConfigMap(
             f"{name}-config",
-            metadata=ctx.metadata(f"{COMPONENT}-config", COMPONENT),
+            metadata=where.metadata(f"{COMPONENT}-config", COMPONENT),
             # Immutable: a new whitelist replaces the object, and the checksum annotation below
             # rolls the pod, so the backend never keeps running with a stale list.
             immutable=True,
@@ -71,9 +118,8 @@ class UptimeBackend(pulumi.ComponentResource):
         self.deployment = k8s.apps.v1.Deployment(
             f"{name}-deployment",
             metadata={
-                **ctx.metadata(COMPONENT, COMPONENT),
-                "annotations": SKIP_AWAIT
-                | scanner_skips(images=[ctx.config.images.uptime_backend]),
+                **where.metadata(COMPONENT, COMPONENT),
+                "annotations": SKIP_AWAIT | scanner_skips(images=[args.image]),
             },
             spec={
                 "replicas": 1,
@@ -81,46 +127,14 @@ class UptimeBackend(pulumi.ComponentResource):
                 "selector": {"match_labels": selector},
                 "template": {
                     "metadata": {
-                        "labels": ctx.labels.k8s(COMPONENT),
+                        "labels": where.labels.k8s(COMPONENT),
                         "annotations": {"mina-itn/config-sha256": checksum},
                     },
                     "spec": {
                         "automount_service_account_token": False,
                         "security_context": pod_security(),
-                        "node_selector": ctx.services_node_selector(),
-                        "containers": [
-                            {
-                                "name": COMPONENT,
-                                "image": ctx.config.images.uptime_backend,
-                                "env": [
-                                    {"name": "CONFIG_FILE", "value": f"{CONFIG_DIR}/{CONFIG_FILE}"},
-                                    {"name": "NETWORK", "value": network},
-                                ],
-                                "ports": [
-                                    {
-                                        "name": "http",
-                                        "container_port": UPTIME_PORT,
-                                        "protocol": "TCP",
-                                    }
-                                ],
-                                "readiness_probe": {
-                                    "http_get": {"path": "/", "port": "http"},
-                                    "period_seconds": 5,
-                                },
-                                "liveness_probe": {
-                                    "http_get": {"path": "/", "port": "http"},
-                                    "initial_delay_seconds": 10,
-                                    "period_seconds": 20,
-                                    "failure_threshold": 6,
-                                },
-                                "resources": RESOURCES,
-                                # A Go server on an unprivileged port, state in memory.
-                                "security_context": container_security(user=NOBODY),
-                                "volume_mounts": [
-                                    {"name": "config", "mount_path": CONFIG_DIR, "read_only": True}
-                                ],
-                            }
-                        ],
+                        "node_selector": where.services_node_selector(),
+                        "containers": [uptime_container(args.image, network)],
                         "volumes": [
                             {
                                 "name": "config",
@@ -134,7 +148,7 @@ class UptimeBackend(pulumi.ComponentResource):
         )
         self.service = k8s.core.v1.Service(
             f"{name}-service",
-            metadata={**ctx.metadata(COMPONENT, COMPONENT), "annotations": SKIP_AWAIT},
+            metadata={**where.metadata(COMPONENT, COMPONENT), "annotations": SKIP_AWAIT},
             spec={
                 "type": "ClusterIP",
                 "selector": selector,

@@ -17,11 +17,10 @@ import pulumi
 import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
-from components.context import ExperimentContext
+from components.context import ExperimentNamespace, GkeNetworking
 from components.labels import Labels, group_description
 from components.security import container_security, pod_security, scanner_skips
 from minaperf.config import (
-    KubernetesPlatform,
     WorkerPoolConfig,
     cpu_millis,
     memory_bytes,
@@ -161,6 +160,75 @@ def worker_threads(pool: WorkerPoolConfig) -> int:
     return max(1, cpu_millis(pool.pod_resources.cpu_limit) // 1000)
 
 
+POD_SCAN_SKIPS = {
+    "CKV_K8S_8": "the supervisor restarts each worker process itself; "
+    "restarting the pod would add nothing",
+    "CKV_K8S_22": "the workers (mina internal snark-worker) write under "
+    "$HOME besides their state directory",
+    "CKV_K8S_23": "the Mina daemon image runs as root and owns its files",
+    "CKV_K8S_40": "see CKV_K8S_23",
+}
+"""checkov checks the worker Deployment does not meet, with the reason."""
+
+
+def worker_container(
+    image: str, pool: WorkerPoolConfig, env: list[k8s.core.v1.EnvVarArgsDict]
+) -> k8s.core.v1.ContainerArgsDict:
+    """The supervisor of a pod's worker processes."""
+    return {
+        "name": "snark-worker",
+        "image": image,
+        "command": [
+            "bash",
+            f"{SUPERVISOR_DIR}/{SNARK_WORKER_SUPERVISOR_SCRIPT}",
+        ],
+        "env": env,
+        "resources": pod_resources(pool),
+        # Ready while the coordinator's client port accepts connections.
+        "readiness_probe": {
+            "exec_": {"command": ["bash", "-c", COORDINATOR_REACHABLE]},
+            "period_seconds": 15,
+            "timeout_seconds": 5,
+        },
+        "security_context": container_security(read_only_root=False),
+        "volume_mounts": [
+            {"name": "supervisor", "mount_path": SUPERVISOR_DIR},
+            {"name": "state", "mount_path": WORKER_STATE_DIR},
+        ],
+    }
+
+
+def vm_network_interface(
+    subnet: pulumi.Input[str], plan: VmPlan
+) -> gcp.compute.InstanceTemplateNetworkInterfaceArgsDict:
+    """The VMs' one interface: in the experiment's subnet, gVNIC where the family wants it."""
+    network_interface: gcp.compute.InstanceTemplateNetworkInterfaceArgsDict = {
+        "subnetwork": subnet,
+        # No access_configs: no public address; egress through the experiment's Cloud NAT.
+    }
+    if plan.nic_type is not None:
+        network_interface["nic_type"] = plan.nic_type
+    return network_interface
+
+
+@dataclass(frozen=True)
+class WorkerPoolArgs:
+    """What the snark worker pool reads from the config, the platform and the coordinator."""
+
+    namespace: ExperimentNamespace
+    experiment: str
+    """The stack name: names the VMs, their group and their service account."""
+    pool: WorkerPoolConfig
+    proof_level: str
+    daemon_image: str
+    gke: GkeNetworking | None
+    """Where the VMs go; None on an existing cluster (worker pods instead)."""
+    worker_pods: int
+    """The existing cluster's `platform.workerPods` (0 on GKE, where workers are VMs)."""
+    coordinator_host: pulumi.Output[str]
+    coordinator_port: int
+
+
 class SnarkWorkerPool(pulumi.ComponentResource):
     group: gcp.compute.InstanceGroupManager | None
     summary: dict[str, Any]
@@ -168,44 +236,36 @@ class SnarkWorkerPool(pulumi.ComponentResource):
     processesPerServer, coordinatorAddress (host:port), and where `wait` finds the workers."""
 
     def __init__(
-        self,
-        name: str,
-        ctx: ExperimentContext,
-        *,
-        coordinator_host: pulumi.Output[str],
-        coordinator_port: int,
-        opts: pulumi.ResourceOptions | None = None,
+        self, name: str, args: WorkerPoolArgs, opts: pulumi.ResourceOptions | None = None
     ) -> None:
         super().__init__("mina-itn:workers:SnarkWorkerPool", name, None, opts)
-        pool = ctx.config.worker_pool
-        host = pulumi.Output.from_input(coordinator_host)
-        address = host.apply(lambda value: f"{value}:{coordinator_port}")
-        platform = ctx.config.platform
-        if ctx.gke is not None:
+        pool = args.pool
+        host = pulumi.Output.from_input(args.coordinator_host)
+        address = host.apply(lambda value: f"{value}:{args.coordinator_port}")
+        if args.gke is not None:
             plan = vm_plan(pool)
-            self.group = self._vms(name, ctx, plan, host, coordinator_port)
+            self.group = self._vms(name, args, args.gke, plan, host)
             self.summary = {
                 "kind": "gce",
                 "servers": pool.servers,
                 "machineType": pool.machine_type,
                 "processesPerServer": pool.processes_per_server,
                 "coordinatorAddress": address,
-                "group": group_name(ctx.config.name) if self.group is not None else None,
+                "group": group_name(args.experiment) if self.group is not None else None,
                 "packageVersion": pool.mina_package.version,
-                "project": ctx.gke.project,
-                "zone": ctx.gke.zone,
+                "project": args.gke.project,
+                "zone": args.gke.zone,
             }
         else:
-            assert isinstance(platform, KubernetesPlatform)
             self.group = None
-            self._pods(name, ctx, platform.worker_pods, address)
+            self._pods(name, args, address)
             self.summary = {
                 "kind": "pods",
-                "servers": platform.worker_pods,
+                "servers": args.worker_pods,
                 "machineType": None,
                 "processesPerServer": pool.processes_per_server,
                 "coordinatorAddress": address,
-                "deployment": WORKER_DEPLOYMENT if platform.worker_pods else None,
+                "deployment": WORKER_DEPLOYMENT if args.worker_pods else None,
             }
         self.register_outputs({"coordinatorAddress": address})
 
@@ -214,110 +274,22 @@ class SnarkWorkerPool(pulumi.ComponentResource):
     def _vms(
         self,
         name: str,
-        ctx: ExperimentContext,
+        args: WorkerPoolArgs,
+        gke: GkeNetworking,
         plan: VmPlan,
         host: pulumi.Output[str],
-        port: int,
     ) -> gcp.compute.InstanceGroupManager | None:
-        gke = ctx.gke
-        assert gke is not None
-        config = ctx.config
-        pool = config.worker_pool
-        if pool.servers == 0:
+        if args.pool.servers == 0:
             return None
-        child = pulumi.ResourceOptions(parent=self)
-        account = gcp.serviceaccount.Account(
-            f"{name}-sa",
-            account_id=service_account_id(config.name, WORKERS_ACCOUNT),
-            project=gke.project,
-            display_name=f"Snark worker VMs of experiment {config.name}",
-            description=ctx.labels.service_account_description(),
-            opts=child,
-        )
-        member = account.email.apply(lambda email: f"serviceAccount:{email}")
-        grants = [
-            gcp.projects.IAMMember(
-                f"{name}-sa-{role.split('.')[-1].lower()}",
-                project=gke.project,
-                role=role,
-                member=member,
-                opts=child,
-            )
-            for role in WORKER_ROLES
-        ]
-        package = pool.mina_package
-        # The config model fills both from the daemon image (or refuses to go on without them).
-        assert package.name is not None
-        assert package.version is not None
-        package_name, package_version = package.name, package.version
-        script = host.apply(
-            lambda value: render_worker_startup_script(
-                coordinator_host=value,
-                coordinator_port=port,
-                processes=pool.processes_per_server,
-                proof_level=config.network.proof_level,
-                mina_package=package_name,
-                mina_version=package_version,
-                apt_channel=package.channel,
-                apt_codename=package.codename,
-                signing_key_fingerprint=package.signing_key_fingerprint,
-            )
-        )
-        network_interface: gcp.compute.InstanceTemplateNetworkInterfaceArgsDict = {
-            "subnetwork": gke.subnet,
-            # No access_configs: no public address; egress through the experiment's Cloud NAT.
-        }
-        if plan.nic_type is not None:
-            network_interface["nic_type"] = plan.nic_type
-        shielded: gcp.compute.InstanceTemplateShieldedInstanceConfigArgsDict | None = (
-            {"enable_secure_boot": True, "enable_vtpm": True, "enable_integrity_monitoring": True}
-            if plan.shielded
-            else None
-        )
-        template = gcp.compute.InstanceTemplate(
-            f"{name}-template",
-            # Templates are immutable: a change creates a new one (unique name), then the group
-            # rolls to it, then the old one is deleted.
-            name_prefix=f"{base_instance_name(config.name)}-",
-            project=gke.project,
-            machine_type=plan.machine_type,
-            disks=[
-                {
-                    "boot": True,
-                    "auto_delete": True,
-                    "source_image": BOOT_IMAGE,
-                    "disk_size_gb": pool.disk_gb,
-                    "disk_type": plan.disk_type,
-                }
-            ],
-            network_interfaces=[network_interface],
-            service_account={"email": account.email, "scopes": WORKER_SCOPES},
-            scheduling=scheduling(plan),
-            shielded_instance_config=shielded,
-            metadata={
-                "startup-script": script,
-                "enable-oslogin": "TRUE",
-                # Only OS Login (IAM) grants SSH; keys someone put in project metadata do not
-                # reach these VMs, which can reach every pod's client port.
-                "block-project-ssh-keys": "TRUE",
-                # snark-worker-status.sh publishes the workers' state here for `wait`.
-                "enable-guest-attributes": "TRUE",
-            },
-            tags=[gke.worker_tag],
-            labels=ctx.labels.gcp(),
-            description=(
-                f"Mina snark workers ({pool.processes_per_server} processes) of "
-                f"experiment {config.name}"
-            ),
-            opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
-        )
+        template = self._template(name, args, gke, plan, host)
+        experiment = args.experiment
         return gcp.compute.InstanceGroupManager(
             f"{name}-group",
-            name=group_name(config.name),
-            base_instance_name=base_instance_name(config.name),
+            name=group_name(experiment),
+            base_instance_name=base_instance_name(experiment),
             project=gke.project,
             zone=gke.zone,
-            target_size=pool.servers,
+            target_size=args.pool.servers,
             versions=[{"name": "workers", "instance_template": template.self_link_unique}],
             # A failed VM (a reclaimed Spot VM, one that stopped) is recreated from the current
             # template.
@@ -337,35 +309,128 @@ class SnarkWorkerPool(pulumi.ComponentResource):
             # `python -m scripts.experiment wait` reports the workers; `pulumi up` does not wait.
             wait_for_instances=False,
             # The janitor deletes a group only when the group itself carries this marker.
-            description=group_description(config.name),
+            description=group_description(experiment),
             # A fixed name: a replacement must delete the old group before creating the new one.
             opts=pulumi.ResourceOptions(parent=self, delete_before_replace=True),
         )
 
+    def _service_account(
+        self, name: str, args: WorkerPoolArgs, gke: GkeNetworking
+    ) -> tuple[gcp.serviceaccount.Account, list[gcp.projects.IAMMember]]:
+        """The VMs' own service account, and its grants (logs and metrics only)."""
+        child = pulumi.ResourceOptions(parent=self)
+        account = gcp.serviceaccount.Account(
+            f"{name}-sa",
+            account_id=service_account_id(args.experiment, WORKERS_ACCOUNT),
+            project=gke.project,
+            display_name=f"Snark worker VMs of experiment {args.experiment}",
+            description=args.namespace.labels.service_account_description(),
+            opts=child,
+        )
+        member = account.email.apply(lambda email: f"serviceAccount:{email}")
+        grants = [
+            gcp.projects.IAMMember(
+                f"{name}-sa-{role.split('.')[-1].lower()}",
+                project=gke.project,
+                role=role,
+                member=member,
+                opts=child,
+            )
+            for role in WORKER_ROLES
+        ]
+        return account, grants
+
+    def _template(
+        self,
+        name: str,
+        args: WorkerPoolArgs,
+        gke: GkeNetworking,
+        plan: VmPlan,
+        host: pulumi.Output[str],
+    ) -> gcp.compute.InstanceTemplate:
+        pool = args.pool
+        account, grants = self._service_account(name, args, gke)
+        package = pool.mina_package
+        # The config model fills both from the daemon image (or refuses to go on without them).
+        assert package.name is not None
+        assert package.version is not None
+        package_name, package_version = package.name, package.version
+        script = host.apply(
+            lambda value: render_worker_startup_script(
+                coordinator_host=value,
+                coordinator_port=args.coordinator_port,
+                processes=pool.processes_per_server,
+                proof_level=args.proof_level,
+                mina_package=package_name,
+                mina_version=package_version,
+                apt_channel=package.channel,
+                apt_codename=package.codename,
+                signing_key_fingerprint=package.signing_key_fingerprint,
+            )
+        )
+        shielded: gcp.compute.InstanceTemplateShieldedInstanceConfigArgsDict | None = (
+            {"enable_secure_boot": True, "enable_vtpm": True, "enable_integrity_monitoring": True}
+            if plan.shielded
+            else None
+        )
+        return gcp.compute.InstanceTemplate(
+            f"{name}-template",
+            # Templates are immutable: a change creates a new one (unique name), then the group
+            # rolls to it, then the old one is deleted.
+            name_prefix=f"{base_instance_name(args.experiment)}-",
+            project=gke.project,
+            machine_type=plan.machine_type,
+            disks=[
+                {
+                    "boot": True,
+                    "auto_delete": True,
+                    "source_image": BOOT_IMAGE,
+                    "disk_size_gb": pool.disk_gb,
+                    "disk_type": plan.disk_type,
+                }
+            ],
+            network_interfaces=[vm_network_interface(gke.subnet, plan)],
+            service_account={"email": account.email, "scopes": WORKER_SCOPES},
+            scheduling=scheduling(plan),
+            shielded_instance_config=shielded,
+            metadata={
+                "startup-script": script,
+                "enable-oslogin": "TRUE",
+                # Only OS Login (IAM) grants SSH; keys someone put in project metadata do not
+                # reach these VMs, which can reach every pod's client port.
+                "block-project-ssh-keys": "TRUE",
+                # snark-worker-status.sh publishes the workers' state here for `wait`.
+                "enable-guest-attributes": "TRUE",
+            },
+            tags=[gke.worker_tag],
+            labels=args.namespace.labels.gcp(),
+            description=(
+                f"Mina snark workers ({pool.processes_per_server} processes) of "
+                f"experiment {args.experiment}"
+            ),
+            opts=pulumi.ResourceOptions(parent=self, depends_on=grants),
+        )
+
     # ---------------------------------------------------------------------------------- pods
 
-    def _pods(
-        self, name: str, ctx: ExperimentContext, replicas: int, address: pulumi.Output[str]
-    ) -> None:
+    def _pods(self, name: str, args: WorkerPoolArgs, address: pulumi.Output[str]) -> None:
+        replicas = args.worker_pods
         if replicas == 0:
             return
-        config = ctx.config
-        pool = config.worker_pool
+        where, pool = args.namespace, args.pool
         child = pulumi.ResourceOptions(parent=self)
         script = snark_worker_supervisor_script()
         script_map = k8s.core.v1.ConfigMap(
             f"{name}-supervisor",
-            metadata=ctx.metadata("snark-worker-supervisor", COMPONENT),
+            metadata=where.metadata("snark-worker-supervisor", COMPONENT),
             data={SNARK_WORKER_SUPERVISOR_SCRIPT: script},
             opts=child,
         )
-        selector = Labels.selector(COMPONENT)
-        pod_labels = ctx.labels.k8s(COMPONENT)
         env: list[k8s.core.v1.EnvVarArgsDict] = [
             {"name": "COORDINATOR_ADDRESS", "value": address},
             {"name": "WORKER_PROCESSES", "value": str(pool.processes_per_server)},
             {"name": "WORKER_THREADS", "value": str(worker_threads(pool))},
-            {"name": "PROOF_LEVEL", "value": config.network.proof_level},
+            {"name": "PROOF_LEVEL", "value": args.proof_level},
             {"name": "WORKER_STATE_DIR", "value": WORKER_STATE_DIR},
             {"name": "STOP_GRACE_SECONDS", "value": str(STOP_GRACE_SECONDS)},
         ]
@@ -373,10 +438,10 @@ class SnarkWorkerPool(pulumi.ComponentResource):
             "replicas": replicas,
             # Worker pods are large; never ask the cluster for a surge pod's worth of CPU.
             "strategy": {"type": "Recreate"},
-            "selector": {"match_labels": selector},
+            "selector": {"match_labels": Labels.selector(COMPONENT)},
             "template": {
                 "metadata": {
-                    "labels": pod_labels,
+                    "labels": where.labels.k8s(COMPONENT),
                     "annotations": {
                         # Roll the pods when the supervisor changes.
                         "mina-itn/supervisor-sha256": hashlib.sha256(script.encode()).hexdigest(),
@@ -386,29 +451,7 @@ class SnarkWorkerPool(pulumi.ComponentResource):
                     "termination_grace_period_seconds": STOP_GRACE_SECONDS + 10,
                     "automount_service_account_token": False,
                     "security_context": pod_security(),
-                    "containers": [
-                        {
-                            "name": "snark-worker",
-                            "image": config.images.daemon,
-                            "command": [
-                                "bash",
-                                f"{SUPERVISOR_DIR}/{SNARK_WORKER_SUPERVISOR_SCRIPT}",
-                            ],
-                            "env": env,
-                            "resources": pod_resources(pool),
-                            # Ready while the coordinator's client port accepts connections.
-                            "readiness_probe": {
-                                "exec_": {"command": ["bash", "-c", COORDINATOR_REACHABLE]},
-                                "period_seconds": 15,
-                                "timeout_seconds": 5,
-                            },
-                            "security_context": container_security(read_only_root=False),
-                            "volume_mounts": [
-                                {"name": "supervisor", "mount_path": SUPERVISOR_DIR},
-                                {"name": "state", "mount_path": WORKER_STATE_DIR},
-                            ],
-                        }
-                    ],
+                    "containers": [worker_container(args.daemon_image, pool, env)],
                     "volumes": [
                         {
                             "name": "supervisor",
@@ -427,18 +470,8 @@ class SnarkWorkerPool(pulumi.ComponentResource):
         k8s.apps.v1.Deployment(
             f"{name}-pods",
             metadata={
-                **ctx.metadata(WORKER_DEPLOYMENT, COMPONENT),
-                "annotations": scanner_skips(
-                    {
-                        "CKV_K8S_8": "the supervisor restarts each worker process itself; "
-                        "restarting the pod would add nothing",
-                        "CKV_K8S_22": "the workers (mina internal snark-worker) write under "
-                        "$HOME besides their state directory",
-                        "CKV_K8S_23": "the Mina daemon image runs as root and owns its files",
-                        "CKV_K8S_40": "see CKV_K8S_23",
-                    },
-                    images=[config.images.daemon],
-                ),
+                **where.metadata(WORKER_DEPLOYMENT, COMPONENT),
+                "annotations": scanner_skips(POD_SCAN_SKIPS, images=[args.daemon_image]),
             },
             spec=spec,
             opts=child,

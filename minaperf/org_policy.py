@@ -60,9 +60,8 @@ def _exempt(constraint: str, project: str) -> str:
     )
 
 
-def constraint_needs(resources: Sequence[Mapping[str, Any]], platform: GkePlatform) -> list[Need]:
-    """Every constraint the rendered resources would run into, in a stable order."""
-    project = platform.project
+def _worker_vm_needs(resources: Sequence[Mapping[str, Any]], project: str) -> list[Need]:
+    """The worker VMs: bare metal (no Shielded VM) and guest attributes (read by `wait`)."""
     needs: list[Need] = []
     templates = _of_type(resources, "gcp:compute/instanceTemplate:InstanceTemplate")
     unshielded = [
@@ -91,28 +90,12 @@ def constraint_needs(resources: Sequence[Mapping[str, Any]], platform: GkePlatfo
                 _exempt("compute.disableGuestAttributesAccess", project),
             )
         )
-    if _of_type(resources, "gcp:serviceaccount/account:Account"):
-        needs.append(
-            Need(
-                "iam.disableServiceAccountCreation",
-                "the program creates the node and worker service accounts",
-                _exempt("iam.disableServiceAccountCreation", project),
-            )
-        )
-    services = ["compute.googleapis.com"]
-    if _of_type(resources, "gcp:container/cluster:Cluster"):
-        services.append("container.googleapis.com")
-    if _of_type(resources, "gcp:artifactregistry/repository:Repository"):
-        services.append("artifactregistry.googleapis.com")
-    needs.append(
-        Need(
-            "gcp.restrictNonCmekServices",
-            "the program's disks, cluster and repository use Google-managed encryption keys "
-            "(platform.secretsKmsKey encrypts only GKE Secrets)",
-            f"{_exempt('gcp.restrictNonCmekServices', project)} for these services",
-            values=tuple(services),
-        )
-    )
+    return needs
+
+
+def _load_balancer_needs(resources: Sequence[Mapping[str, Any]], project: str) -> list[Need]:
+    """The passthrough load balancers GKE makes for LoadBalancer Services, by type."""
+    needs: list[Need] = []
     lb_types = sorted(
         {
             "INTERNAL_TCP_UDP"
@@ -136,6 +119,36 @@ def constraint_needs(resources: Sequence[Mapping[str, Any]], platform: GkePlatfo
                 values=tuple(lb_types),
             )
         )
+    return needs
+
+
+def constraint_needs(resources: Sequence[Mapping[str, Any]], platform: GkePlatform) -> list[Need]:
+    """Every constraint the rendered resources would run into, in a stable order."""
+    project = platform.project
+    needs = _worker_vm_needs(resources, project)
+    if _of_type(resources, "gcp:serviceaccount/account:Account"):
+        needs.append(
+            Need(
+                "iam.disableServiceAccountCreation",
+                "the program creates the node and worker service accounts",
+                _exempt("iam.disableServiceAccountCreation", project),
+            )
+        )
+    services = ["compute.googleapis.com"]
+    if _of_type(resources, "gcp:container/cluster:Cluster"):
+        services.append("container.googleapis.com")
+    if _of_type(resources, "gcp:artifactregistry/repository:Repository"):
+        services.append("artifactregistry.googleapis.com")
+    needs.append(
+        Need(
+            "gcp.restrictNonCmekServices",
+            "the program's disks, cluster and repository use Google-managed encryption keys "
+            "(platform.secretsKmsKey encrypts only GKE Secrets)",
+            f"{_exempt('gcp.restrictNonCmekServices', project)} for these services",
+            values=tuple(services),
+        )
+    )
+    needs += _load_balancer_needs(resources, project)
     needs.append(
         Need(
             "gcp.resourceLocations",

@@ -144,6 +144,28 @@ def _stopped_by_script(script: Script, outputs: list[dict[str, Any]], started: s
     return [key for index, keys in by_step.items() if index + 1 in started for key in keys]
 
 
+def initial_state(script: Script, script_path: str, target: dict[str, Any]) -> dict[str, Any]:
+    """`run.json` as a run starts: the script's steps, nothing started, issued or stopped."""
+    return {
+        "version": 1,
+        "script": script_path,
+        "scriptCopy": SCRIPT_FILE,
+        "steps": [{"index": s.index, "action": s.action, "line": s.line} for s in script.steps],
+        "target": target,
+        "started": now_iso(),
+        "finished": None,
+        "exitStatus": None,
+        "outcome": "running",
+        "reason": None,
+        "pid": None,
+        "stepsStarted": [],
+        STEP_TIMES: {},
+        "receiptsIssued": [],
+        "receiptsStopped": [],
+        "stops": [],
+    }
+
+
 class ExperimentRunner:
     def __init__(self, run_dir: Path, target: Target, *, terminal: TextIO = sys.stderr) -> None:
         self.run_dir = run_dir
@@ -173,29 +195,7 @@ class ExperimentRunner:
             (self.run_dir / name).write_bytes(b"")
         rendered = config_text(config, show_secrets=True)
         write_secret_file(self.run_dir / CONFIG_FILE_NAME, rendered)
-        state = RunState(
-            self.run_dir,
-            {
-                "version": 1,
-                "script": script_path,
-                "scriptCopy": SCRIPT_FILE,
-                "steps": [
-                    {"index": s.index, "action": s.action, "line": s.line} for s in script.steps
-                ],
-                "target": self.target.describe(),
-                "started": now_iso(),
-                "finished": None,
-                "exitStatus": None,
-                "outcome": "running",
-                "reason": None,
-                "pid": None,
-                "stepsStarted": [],
-                STEP_TIMES: {},
-                "receiptsIssued": [],
-                "receiptsStopped": [],
-                "stops": [],
-            },
-        )
+        state = RunState(self.run_dir, initial_state(script, script_path, self.target.describe()))
         state.save()
         try:
             self.target.install_config(rendered)

@@ -627,25 +627,80 @@ def _slots_covered_problems(where: str, p: dict[str, Any]) -> list[str]:
     return []
 
 
+def _load_problems(where: str, p: dict[str, Any]) -> list[str]:
+    """`payments` and `zkapp-txs`: rates, duration, senders and node selection."""
+    problems: list[str] = []
+    for key in ("tps", "minTps"):
+        value = _literal(p, key)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
+            problems.append(f"{where}: `{key}` must be a number > 0, got {value!r}")
+    duration = _literal(p, "durationMin")
+    if isinstance(duration, int) and not isinstance(duration, bool) and duration <= 0:
+        problems.append(f"{where}: `durationMin` must be a whole number of minutes > 0")
+    for key in ("nodes", "feePayers"):
+        if _literal(p, key) == []:
+            # len(FeePayers)/len(nodes) divides by zero (payments.go:66, zkapp.go:127); the
+            # daemon refuses no senders ("Empty list of senders", mina_graphql.ml)
+            problems.append(f"{where}: `{key}` must be a non-empty list or an output reference")
+    problems.extend(_node_selection_problems(where, _literal(p, "tps"), _literal(p, "minTps")))
+    return problems
+
+
+def _fund_keys_problems(where: str, p: dict[str, Any]) -> list[str]:
+    """`fund-keys`: a prefix in a new directory, a key count and funding keys."""
+    problems: list[str] = []
+    prefix = _literal(p, "prefix")
+    if isinstance(prefix, str) and posixpath.dirname(prefix) in ("", ".", "/"):
+        # fund.go:146-156: Validate fails when filepath.Dir(prefix) exists; "." and "/" do
+        problems.append(
+            f"{where}: `prefix` {prefix!r} needs a new directory part (e.g. keys-<name>/key): "
+            f"its directory {posixpath.dirname(prefix) or '.'!r} exists, so Validate fails "
+            "(fund.go:146-156)"
+        )
+    num = _literal(p, "num")
+    if isinstance(num, int) and not isinstance(num, bool) and num <= 0:
+        # fund.go:77 divides the amount by num (a Go panic at 0)
+        problems.append(f"{where}: `num` must be > 0 (the orchestrator divides by it)")
+    if _literal(p, "privkeys") == []:
+        # fund.go:51-52 divides num by len(privkeys)
+        problems.append(f"{where}: `privkeys` must name at least one funding key file")
+    return problems
+
+
+def _rotate_balance_problems(where: str, p: dict[str, Any]) -> list[str]:
+    """`rotate-balance`: equal list lengths, a ratio and mapping indexes in range."""
+    problems: list[str] = []
+    lengths = {
+        k: len(v)
+        for k in ("pubkeys", "servers", "mapping")
+        if isinstance(v := _literal(p, k), list)
+    }
+    if len(lengths) == 3 and len(set(lengths.values())) > 1:
+        # rotate.go:38-43
+        problems.append(
+            f"{where}: `pubkeys`, `servers` and `mapping` must have equal lengths, got "
+            + ", ".join(f"{k} {n}" for k, n in lengths.items())
+        )
+    ratio = _literal(p, "ratio")
+    if isinstance(ratio, int | float) and not isinstance(ratio, bool) and ratio < 1e-3:
+        problems.append(f"{where}: `ratio` must be at least 0.001 (rotate.go: ratio too small)")
+    mapping = _literal(p, "mapping")
+    if isinstance(mapping, list) and any(_is_int(m) and not 0 <= m < len(mapping) for m in mapping):
+        # rotate.go:41-43 makes len(mapping) == len(pubkeys); :53-57 "wrong index"
+        problems.append(
+            f"{where}: `mapping` indexes must be in 0..{len(mapping) - 1} "
+            '(rotate.go:41-43 and 53-57, "wrong index in the mapping")'
+        )
+    return problems
+
+
 def _check_literals(step: Step) -> list[str]:
     """Literal values that the orchestrator refuses, or on which it crashes."""
     problems: list[str] = []
     p = step.params
     where = f"step {step.index} ({step.action})"
     if step.action in ("payments", "zkapp-txs"):
-        for key in ("tps", "minTps"):
-            value = _literal(p, key)
-            if isinstance(value, int | float) and not isinstance(value, bool) and value <= 0:
-                problems.append(f"{where}: `{key}` must be a number > 0, got {value!r}")
-        duration = _literal(p, "durationMin")
-        if isinstance(duration, int) and not isinstance(duration, bool) and duration <= 0:
-            problems.append(f"{where}: `durationMin` must be a whole number of minutes > 0")
-        for key in ("nodes", "feePayers"):
-            if _literal(p, key) == []:
-                # len(FeePayers)/len(nodes) divides by zero (payments.go:66, zkapp.go:127); the
-                # daemon refuses no senders ("Empty list of senders", mina_graphql.ml)
-                problems.append(f"{where}: `{key}` must be a non-empty list or an output reference")
-        problems.extend(_node_selection_problems(where, _literal(p, "tps"), _literal(p, "minTps")))
+        problems.extend(_load_problems(where, p))
     if step.action == "payments":
         max_fee, min_fee = _literal(p, "maxFee"), _literal(p, "minFee")
         if _is_int(max_fee) and _is_int(min_fee) and max_fee < min_fee:
@@ -684,45 +739,9 @@ def _check_literals(step: Step) -> list[str]:
             "always fails; use `stop-daemon` (the pod restarts the daemon)"
         )
     if step.action == "fund-keys":
-        prefix = _literal(p, "prefix")
-        if isinstance(prefix, str) and posixpath.dirname(prefix) in ("", ".", "/"):
-            # fund.go:146-156: Validate fails when filepath.Dir(prefix) exists; "." and "/" do
-            problems.append(
-                f"{where}: `prefix` {prefix!r} needs a new directory part (e.g. keys-<name>/key): "
-                f"its directory {posixpath.dirname(prefix) or '.'!r} exists, so Validate fails "
-                "(fund.go:146-156)"
-            )
-        num = _literal(p, "num")
-        if isinstance(num, int) and not isinstance(num, bool) and num <= 0:
-            # fund.go:77 divides the amount by num (a Go panic at 0)
-            problems.append(f"{where}: `num` must be > 0 (the orchestrator divides by it)")
-        if _literal(p, "privkeys") == []:
-            # fund.go:51-52 divides num by len(privkeys)
-            problems.append(f"{where}: `privkeys` must name at least one funding key file")
+        problems.extend(_fund_keys_problems(where, p))
     if step.action == "rotate-balance":
-        lengths = {
-            k: len(v)
-            for k in ("pubkeys", "servers", "mapping")
-            if isinstance(v := _literal(p, k), list)
-        }
-        if len(lengths) == 3 and len(set(lengths.values())) > 1:
-            # rotate.go:38-43
-            problems.append(
-                f"{where}: `pubkeys`, `servers` and `mapping` must have equal lengths, got "
-                + ", ".join(f"{k} {n}" for k, n in lengths.items())
-            )
-        ratio = _literal(p, "ratio")
-        if isinstance(ratio, int | float) and not isinstance(ratio, bool) and ratio < 1e-3:
-            problems.append(f"{where}: `ratio` must be at least 0.001 (rotate.go: ratio too small)")
-        mapping = _literal(p, "mapping")
-        if isinstance(mapping, list) and any(
-            _is_int(m) and not 0 <= m < len(mapping) for m in mapping
-        ):
-            # rotate.go:41-43 makes len(mapping) == len(pubkeys); :53-57 "wrong index"
-            problems.append(
-                f"{where}: `mapping` indexes must be in 0..{len(mapping) - 1} "
-                '(rotate.go:41-43 and 53-57, "wrong index in the mapping")'
-            )
+        problems.extend(_rotate_balance_problems(where, p))
     if step.action == "stop":
         receipts = _literal(p, "receipts")
         if isinstance(receipts, list) and not all(

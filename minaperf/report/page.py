@@ -97,42 +97,9 @@ def _incomplete(summary: dict[str, Any]) -> str:
     )
 
 
-def render(summary: dict[str, Any], start: datetime, compare: dict[str, Any] | None) -> str:
-    s = summary
-    run = s["run"]
-    parts = [
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
-        f"<title>Experiment report: {_e(s.get('experiment') or run['directory'])}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>Experiment report: {_e(s.get('experiment') or '(no stack outputs)')}</h1>",
-        _verdict(s.get("verdict")),
-        _incomplete(s),
-        _table(
-            ["run", "outcome", "window (UTC)", "deployment", "database"],
-            [
-                [
-                    run["directory"],
-                    f"{run['outcome']} ({run['reason'] or '-'})",
-                    f"{s['window']['start']} → {s['window']['end']}",
-                    (s.get("deployment") or {}).get("id", "-"),
-                    s["sources"]["database"],
-                ]
-            ],
-        ),
-        "<h2>Headlines</h2>",
-        _table(
-            ["figure", "value"],
-            [[label, fmt(s[sec].get(key), unit)] for sec, key, label, unit in HEADLINES],
-        ),
-    ]
-    if compare is not None:
-        other = compare.get("experiment") or compare.get("run", {}).get("directory")
-        parts += [
-            f"<h2>Compared with {_e(other)}</h2>",
-            _table(["figure", "this run", "other run", "delta"], compare_rows(s, compare)),
-        ]
-
-    load = s["load"]
+def _load_section(load: dict[str, Any]) -> list[str]:
+    """The load: scheduled against achieved, other transactions, pool rejections."""
+    parts: list[str] = []
     parts.append("<h2>Load</h2>")
     if load["status"] == NO_DATA:
         parts.append(_no_data(load))
@@ -166,8 +133,12 @@ def render(summary: dict[str, Any], start: datetime, compare: dict[str, Any] | N
             parts.append(
                 _table(["reason", "count"], [[r["reason"], r["count"]] for r in load["rejections"]])
             )
+    return parts
 
-    lat = s["latency"]
+
+def _latency_section(lat: dict[str, Any]) -> list[str]:
+    """Inclusion latency percentiles and their plot."""
+    parts: list[str] = []
     parts.append("<h2>Inclusion latency</h2>")
     if lat["status"] == NO_DATA:
         parts.append(_no_data(lat))
@@ -180,8 +151,12 @@ def render(summary: dict[str, Any], start: datetime, compare: dict[str, Any] | N
             )
         )
         parts.append(plots.latency_plot(lat))
+    return parts
 
-    prop = s["propagation"]
+
+def _propagation_section(prop: dict[str, Any]) -> list[str]:
+    """Block propagation percentiles, the slowest nodes, the plot."""
+    parts: list[str] = []
     parts.append("<h2>Block propagation</h2>")
     if prop["status"] == NO_DATA:
         parts.append(_no_data(prop))
@@ -195,8 +170,12 @@ def render(summary: dict[str, Any], start: datetime, compare: dict[str, Any] | N
         )
         parts.append(f"<p>Slowest nodes (p90): {_e(', '.join(prop['slowest']))}</p>")
         parts.append(plots.propagation_plot(prop))
+    return parts
 
-    prod = s["production"]
+
+def _production_section(prod: dict[str, Any]) -> list[str]:
+    """Block production: slots, producers against stake, forks."""
+    parts: list[str] = []
     parts.append("<h2>Block production</h2>")
     if prod["status"] == NO_DATA:
         parts.append(_no_data(prod))
@@ -230,8 +209,12 @@ def render(summary: dict[str, Any], start: datetime, compare: dict[str, Any] | N
             )
         if prod["producers"]:
             parts.append(plots.production_plot(prod))
+    return parts
 
-    snark = s["snark"]
+
+def _snark_section(snark: dict[str, Any]) -> list[str]:
+    """Snark work: received, accepted, request-to-proof times, interruptions."""
+    parts: list[str] = []
     parts.append("<h2>Snark work</h2>")
     if snark["status"] == NO_DATA:
         parts.append(_no_data(snark))
@@ -258,8 +241,12 @@ def render(summary: dict[str, Any], start: datetime, compare: dict[str, Any] | N
             )
         if snark["events"]:
             parts.append(plots.snark_plot(snark))
+    return parts
 
-    health = s["health"]
+
+def _health_section(health: dict[str, Any], load: dict[str, Any]) -> list[str]:
+    """Node restarts, sync status, catch-up, and the health plot."""
+    parts: list[str] = []
     parts.append("<h2>Health</h2>")
     if health["status"] == NO_DATA:
         parts.append(_no_data(health))
@@ -302,7 +289,12 @@ def render(summary: dict[str, Any], start: datetime, compare: dict[str, Any] | N
                 )
             )
         parts.append(plots.health_plot(health, load))
+    return parts
 
+
+def _run_section(run: dict[str, Any], start: datetime) -> list[str]:
+    """The run: receipts, steps, stops, orchestrator errors, the story plot."""
+    parts: list[str] = []
     parts.append("<h2>The run</h2>")
     parts.append(
         f"<p>{run['receiptsIssued']} receipt(s) issued, {run['receiptsStopped']} stopped; "
@@ -339,6 +331,51 @@ def render(summary: dict[str, Any], start: datetime, compare: dict[str, Any] | N
         parts.append(_table(["log line"], [[line] for line in run["errors"]]))
     if run["steps"]:
         parts.append(plots.story_plot(run, start))
+    return parts
+
+
+def render(summary: dict[str, Any], start: datetime, compare: dict[str, Any] | None) -> str:
+    s = summary
+    run = s["run"]
+    parts = [
+        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
+        f"<title>Experiment report: {_e(s.get('experiment') or run['directory'])}</title>",
+        f"<style>{_CSS}</style></head><body>",
+        f"<h1>Experiment report: {_e(s.get('experiment') or '(no stack outputs)')}</h1>",
+        _verdict(s.get("verdict")),
+        _incomplete(s),
+        _table(
+            ["run", "outcome", "window (UTC)", "deployment", "database"],
+            [
+                [
+                    run["directory"],
+                    f"{run['outcome']} ({run['reason'] or '-'})",
+                    f"{s['window']['start']} → {s['window']['end']}",
+                    (s.get("deployment") or {}).get("id", "-"),
+                    s["sources"]["database"],
+                ]
+            ],
+        ),
+        "<h2>Headlines</h2>",
+        _table(
+            ["figure", "value"],
+            [[label, fmt(s[sec].get(key), unit)] for sec, key, label, unit in HEADLINES],
+        ),
+    ]
+    if compare is not None:
+        other = compare.get("experiment") or compare.get("run", {}).get("directory")
+        parts += [
+            f"<h2>Compared with {_e(other)}</h2>",
+            _table(["figure", "this run", "other run", "delta"], compare_rows(s, compare)),
+        ]
+
+    parts += _load_section(s["load"])
+    parts += _latency_section(s["latency"])
+    parts += _propagation_section(s["propagation"])
+    parts += _production_section(s["production"])
+    parts += _snark_section(s["snark"])
+    parts += _health_section(s["health"], s["load"])
+    parts += _run_section(run, start)
     parts.append(
         f"<p><small>summary.json version {s['version']}, generated {s['generated']}</small></p>"
     )

@@ -16,7 +16,7 @@ from typing import Any
 
 from minaperf.orchestrator import rundir
 from minaperf.orchestrator.process import _BATCH_MARK, _STEP_MARK, is_error_line
-from minaperf.orchestrator.script import parse_script
+from minaperf.orchestrator.script import Step, parse_script
 
 LOAD_ACTIONS = frozenset({"payments", "zkapp-txs"})
 
@@ -203,48 +203,14 @@ def _step_starts(log_path: Path) -> tuple[dict[int, datetime], list[str]]:
     return starts, errors
 
 
-def read_run(directory: Path) -> RunStory:
-    """The story of one run directory; RunDirError when it is not one."""
-    if not directory.is_dir():
-        raise RunDirError(f"--run: {directory} is not a directory; pass a run directory")
-    try:
-        state = rundir.RunState.load(directory).data  # shape-checked like `experiment status`
-    except (OSError, ValueError) as error:
-        raise RunDirError(str(error).splitlines()[0]) from error
-    state_file = directory / rundir.STATE_FILE
-    started = parse_time(state.get("started"), f"{state_file} `started`")
-    if started is None:
-        raise RunDirError(f"--run: {state_file} has no valid `started` time")
-    finished = parse_time(state.get("finished"), f"{state_file} `finished`")
-
-    script_path = directory / rundir.SCRIPT_FILE
-    script = parse_script(read_text(script_path)) if script_path.is_file() else None
-    stdout_path = directory / rundir.STDOUT_FILE
-    if stdout_path.is_file():
-        read_text(stdout_path)  # bad bytes end here as one line, not inside the readers below
-    outputs = rundir.read_outputs(stdout_path)
-    declared: list[Any] = state["steps"] if isinstance(state.get("steps"), list) else []
-    by_index = {s.index: s for s in script.steps} if script else {}
-    starts, errors = _step_starts(directory / rundir.STDERR_FILE)
-    for index, at in state.get(rundir.STEP_TIMES, {}).items():  # the runner's own clock
-        when = parse_time(at, f"{state_file} `{rundir.STEP_TIMES}.{index}`")
-        if when is not None:
-            starts.setdefault(int(index), when)
-    started_set = {i for i in state.get("stepsStarted", []) if isinstance(i, int)}
-    outcome = str(state.get("outcome") or "unknown")
-    steps: list[StepStory] = []
-    for entry in declared:
-        index = int(entry.get("index", len(steps)))
-        parsed = by_index.get(index)
-        steps.append(
-            StepStory(
-                index=index,
-                action=str(entry.get("action") or (parsed.action if parsed else "?")),
-                line=int(entry.get("line") or (parsed.line if parsed else 0)),
-                params=dict(parsed.params) if parsed else {},
-                started=starts.get(index),
-            )
-        )
+def _step_states(
+    steps: list[StepStory],
+    started_set: set[int],
+    starts: dict[int, datetime],
+    finished: datetime | None,
+    outcome: str,
+) -> None:
+    """Each step that ran: its end (the next start) and whether it completed, runs or failed."""
     total = len(steps)
     sentinel_started = total in started_set or total in starts
     for position, step in enumerate(steps):
@@ -261,24 +227,18 @@ def read_run(directory: Path) -> RunStory:
         else:
             step.state = "failed"
 
-    issued = rundir.all_receipts(directory, state)
-    stops = [s for s in state.get("stops", []) if isinstance(s, dict)]
-    stop_time: dict[tuple[str, str], datetime] = {}  # run.json before per-receipt states
-    for number, stop in enumerate(stops):
-        where = f"{state_file} `stops[{number}]`"
-        when = parse_time(stop.get("finished"), where) or parse_time(stop.get("started"), where)
-        if stop.get("ok") and when is not None:
-            for receipt in stop.get("receipts") or []:
-                stop_time.setdefault(rundir.receipt_key(receipt), when)
-    # The script's own `stop` steps end their receipts' load when they begin, once the step
-    # finished (the next step began), as the runner counts them stopped (runner.py).
-    script_stop: dict[tuple[str, str], datetime] = {}
-    for index, keys in rundir.script_stops(script.steps if script else [], outputs).items():
-        when = starts.get(index)
-        if when is not None and (index + 1 in started_set or index + 1 in starts):
-            for key in keys:
-                script_stop[key] = min(script_stop.get(key, when), when)
 
+def _load_spans(
+    steps: list[StepStory],
+    issued: list[dict[str, Any]],
+    by_index: dict[int, Step],
+    state: dict[str, Any],
+    state_file: Path,
+    stop_time: dict[tuple[str, str], datetime],
+    script_stop: dict[tuple[str, str], datetime],
+) -> tuple[list[LoadSpan], dict[int, float], set[str]]:
+    """Each load receipt's span (start to its planned, stopped or script-stopped end), each load
+    step's rate, and the experiment names the load steps gave."""
     load: list[LoadSpan] = []
     step_tps: dict[int, float] = {}
     names: set[str] = set()
@@ -323,6 +283,74 @@ def read_run(directory: Path) -> RunStory:
                     state=str(fate["state"]),
                 )
             )
+    return load, step_tps, names
+
+
+def read_run(directory: Path) -> RunStory:
+    """The story of one run directory; RunDirError when it is not one."""
+    if not directory.is_dir():
+        raise RunDirError(f"--run: {directory} is not a directory; pass a run directory")
+    try:
+        state = rundir.RunState.load(directory).data  # shape-checked like `experiment status`
+    except (OSError, ValueError) as error:
+        raise RunDirError(str(error).splitlines()[0]) from error
+    state_file = directory / rundir.STATE_FILE
+    started = parse_time(state.get("started"), f"{state_file} `started`")
+    if started is None:
+        raise RunDirError(f"--run: {state_file} has no valid `started` time")
+    finished = parse_time(state.get("finished"), f"{state_file} `finished`")
+
+    script_path = directory / rundir.SCRIPT_FILE
+    script = parse_script(read_text(script_path)) if script_path.is_file() else None
+    stdout_path = directory / rundir.STDOUT_FILE
+    if stdout_path.is_file():
+        read_text(stdout_path)  # bad bytes end here as one line, not inside the readers below
+    outputs = rundir.read_outputs(stdout_path)
+    declared: list[Any] = state["steps"] if isinstance(state.get("steps"), list) else []
+    by_index = {s.index: s for s in script.steps} if script else {}
+    starts, errors = _step_starts(directory / rundir.STDERR_FILE)
+    for index, at in state.get(rundir.STEP_TIMES, {}).items():  # the runner's own clock
+        when = parse_time(at, f"{state_file} `{rundir.STEP_TIMES}.{index}`")
+        if when is not None:
+            starts.setdefault(int(index), when)
+    started_set = {i for i in state.get("stepsStarted", []) if isinstance(i, int)}
+    outcome = str(state.get("outcome") or "unknown")
+    steps: list[StepStory] = []
+    for entry in declared:
+        index = int(entry.get("index", len(steps)))
+        parsed = by_index.get(index)
+        steps.append(
+            StepStory(
+                index=index,
+                action=str(entry.get("action") or (parsed.action if parsed else "?")),
+                line=int(entry.get("line") or (parsed.line if parsed else 0)),
+                params=dict(parsed.params) if parsed else {},
+                started=starts.get(index),
+            )
+        )
+    _step_states(steps, started_set, starts, finished, outcome)
+
+    issued = rundir.all_receipts(directory, state)
+    stops = [s for s in state.get("stops", []) if isinstance(s, dict)]
+    stop_time: dict[tuple[str, str], datetime] = {}  # run.json before per-receipt states
+    for number, stop in enumerate(stops):
+        where = f"{state_file} `stops[{number}]`"
+        when = parse_time(stop.get("finished"), where) or parse_time(stop.get("started"), where)
+        if stop.get("ok") and when is not None:
+            for receipt in stop.get("receipts") or []:
+                stop_time.setdefault(rundir.receipt_key(receipt), when)
+    # The script's own `stop` steps end their receipts' load when they begin, once the step
+    # finished (the next step began), as the runner counts them stopped (runner.py).
+    script_stop: dict[tuple[str, str], datetime] = {}
+    for index, keys in rundir.script_stops(script.steps if script else [], outputs).items():
+        when = starts.get(index)
+        if when is not None and (index + 1 in started_set or index + 1 in starts):
+            for key in keys:
+                script_stop[key] = min(script_stop.get(key, when), when)
+
+    load, step_tps, names = _load_spans(
+        steps, issued, by_index, state, state_file, stop_time, script_stop
+    )
     stopped_count = sum(
         1
         for r in issued

@@ -1,0 +1,67 @@
+"""The layers import downwards only (issue #28 §3).
+
+`minaperf/` is the pure library: no Pulumi, no components, no command. `components/` build
+resources from it and never reach into the commands (`scripts/`). The policy pack runs on its own
+(the engine puts only `policy/` on sys.path), so it imports none of the project's packages. No
+shipped module imports the tests.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+FORBIDDEN = {
+    "minaperf": {"pulumi", "components", "scripts", "tests", "__main__"},
+    "components": {"scripts", "tests", "__main__"},
+    "policy": {"minaperf", "components", "scripts", "tests", "__main__"},
+    "scripts": {"tests", "__main__"},
+}
+
+
+def top_level(name: str) -> str:
+    """`pulumi_kubernetes.core` -> `pulumi`: every Pulumi SDK counts as Pulumi."""
+    first = name.split(".")[0]
+    return "pulumi" if first.startswith("pulumi") else first
+
+
+def imported_packages(source: str) -> set[str]:
+    """Every absolute import anywhere in the module (top level, functions, `try` blocks)."""
+    found: set[str] = set()
+    for node in ast.walk(ast.parse(source)):
+        if isinstance(node, ast.Import):
+            found |= {top_level(alias.name) for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            found.add(top_level(node.module))
+    return found
+
+
+def layer_violations(package: str) -> list[str]:
+    forbidden = FORBIDDEN[package]
+    return [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for name in sorted(imported_packages(path.read_text()) & forbidden)
+    ]
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_a_layer_imports_nothing_above_it(package: str) -> None:
+    assert layer_violations(package) == []
+
+
+@pytest.mark.parametrize(
+    ("source", "found"),
+    [
+        ("import pulumi_gcp as gcp", {"pulumi"}),
+        ("from pulumi import Output", {"pulumi"}),
+        ("def f():\n    from components.labels import Labels", {"components"}),
+        ("try:\n    import scripts.render\nexcept ImportError:\n    pass", {"scripts"}),
+        ("from . import config\nfrom .keys import material", set()),
+    ],
+)
+def test_imports_are_found_wherever_they_are_written(source: str, found: set[str]) -> None:
+    assert imported_packages(source) == found
