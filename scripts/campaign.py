@@ -423,6 +423,7 @@ class Runner:
             str(self.out / run.run_dir),
             "--stack",
             run.stack,
+            *(["--kubectl", self.args.kubectl] if self.args.kubectl else []),
         ]
         code, _ = self.spawn(run.stack, command, self.runs_dir(run.stack) / "log.txt")
         if code == 0:
