@@ -66,9 +66,6 @@ class Campaign(_Model):
     thresholds: dict[str, Any] | None = None
     budget_usd: float = Field(alias="budgetUsd", gt=0)
     max_concurrency: int = Field(1, alias="maxConcurrency", ge=1, le=16)
-    deploy_minutes: float = Field(
-        30, alias="deployMinutes", gt=0, description="modelled time for up, wait and destroy"
-    )
 
     @field_validator("name")
     @classmethod
@@ -198,13 +195,27 @@ def _number(value: Any) -> float:
 class CellPlan:
     run: Run
     usd_per_hour: float
-    hours: float
+    up_seconds: float  # the modelled critical path of its `pulumi up` (minaperf.critical_path)
+    script_seconds: float
     demand: dict[str, float]
     platform: object = None  # the cell's platform (the config's), for reading its quotas
 
     @property
+    def seconds(self) -> float:
+        return self.up_seconds + self.script_seconds
+
+    @property
     def usd(self) -> float:
-        return self.usd_per_hour * self.hours
+        return self.usd_per_hour * self.seconds / 3600
+
+
+def wall_seconds(plans: list[CellPlan], concurrency: int) -> float:
+    """The modelled time of the whole campaign: runs start in order, each as soon as one of
+    the `concurrency` places is free (as `run` schedules them)."""
+    free = [0.0] * min(concurrency, len(plans))
+    for plan in plans:
+        free[free.index(min(free))] += plan.seconds
+    return max(free, default=0.0)
 
 
 def peak_demand(plans: list[CellPlan], concurrency: int) -> dict[str, float]:

@@ -14,6 +14,7 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -215,6 +216,10 @@ def test_two_by_two_with_repeats_runs_every_cell_reports_and_judges(
     assert config["mina-itn:nodes"]["plainNodes"] == 2
     assert config["mina-itn:workerPool"]["processesPerServer"] == 2
     assert "8/8 runs ok" in result.stdout
+    # The live line: where the run is, its time so far against the plan's model.
+    assert re.search(
+        r"^\[campaign\] sweep-2-0: up: wait \d+:\d\d of ~\d+:\d\d modelled$", result.stderr, re.M
+    ), result.stderr[-3000:]
 
     # The verdict: cell 1 as fast as the baseline, cells 2 and 3 (two plain nodes) slower.
     report = cworld.campaign("report", str(out))
@@ -280,25 +285,57 @@ def test_a_signal_to_the_group_mid_campaign_leaves_nothing_up(
         cworld.assert_nothing_up()
 
 
-def test_kill_9_then_resume_finishes_what_was_left(cworld: CampaignWorld) -> None:
-    file = cworld.write_campaign(matrix={"nodes.plainNodes": [1, 2]}, maxConcurrency=1)
+def test_the_node_sweep_plans_runs_resumes_after_kill_9_reports_and_judges(
+    cworld: CampaignWorld,
+) -> None:
+    """stacks/campaigns/node-sweep.yaml against the stand-ins. Two keys differ: its base is the
+    pinned copy of the same stacks/kind.yaml (preflight refuses unpinned images), its script
+    the test's payments script (the file's waits 13 minutes for real funding to land)."""
+    document = yaml.safe_load((ROOT / "stacks" / "campaigns" / "node-sweep.yaml").read_text())
+    assert (document["base"], document["matrix"]) == ("../kind.yaml", {"nodes.plainNodes": [1, 3]})
+    file = cworld.write_campaign(
+        **{key: value for key, value in document.items() if key not in ("base", "scripts")}
+    )
+    plan = cworld.campaign("plan", str(file))
+    assert plan.returncode == 0, plan.stderr
+    assert "campaign node-sweep: 4 runs, at most 2 at once" in plan.stdout
+
     out = cworld.tmp / "out"
     args = cworld.run_args(file, out)
-    env = {"HANG_AT_STEP": "1", "FAKE_FAIL_ONLY_IN": "/sweep-1-0/"}
+    env = {"HANG_AT_STEP": "1", "FAKE_FAIL_ONLY_IN": "/node-sweep-1-0/"}
     process = cworld.start_campaign(*args, env=env)
-    _wait_for(lambda: progress(out)["runs"][1]["phase"] == "up: run")
+
+    def killable() -> bool:
+        runs = {r["stack"]: r for r in progress(out)["runs"]}
+        finished = all(
+            runs[s]["steps"].get("destroy") == "ok" for s in ("node-sweep-0-0", "node-sweep-0-1")
+        )
+        return finished and runs["node-sweep-1-0"]["phase"] == "up: run"
+
+    _wait_for(killable, timeout=240)
     os.killpg(process.pid, signal.SIGKILL)  # the experiment up it started lives on
     process.communicate(timeout=30)
-    assert cworld.stacks()["sweep-1-0"]["resources"]  # left up
+    assert cworld.stacks()["node-sweep-1-0"]["resources"]  # left up
     result = cworld.campaign(*args)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "ending pid" in result.stderr
-    runs = progress(out)["runs"]
-    assert runs[0]["attempt"] == 1  # finished before the kill: not run again
-    assert runs[1]["attempt"] == 2
-    assert all(r["steps"] == {"up": "ok", "report": "ok", "destroy": "ok"} for r in runs)
+    assert "[campaign] node-sweep-1-0: ending pid" in result.stderr
+    runs = {r["stack"]: r for r in progress(out)["runs"]}
+    assert [runs[s]["attempt"] for s in ("node-sweep-0-0", "node-sweep-0-1")] == [1, 1]
+    assert runs["node-sweep-1-0"]["attempt"] == 2
+    assert all(r["steps"] == {"up": "ok", "report": "ok", "destroy": "ok"} for r in runs.values())
     cworld.assert_nothing_up()
     cworld.assert_no_load_left()
+
+    # Three plain nodes: 30 s of inclusion latency against the baseline cell's 10 (+20 % allowed).
+    report = cworld.campaign("report", str(out))
+    assert report.returncode == 1, report.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    [verdict] = summary["verdicts"]
+    assert (verdict["cell"], verdict["outcome"]) == (1, "regression")
+    figures = {row["figure"]: row["status"] for row in verdict["figures"]}
+    assert figures == {"inclusion latency p90": "regression", "achieved TPS": "within limits"}
+    assert "cell 1 (nodes.plainNodes=3) against cell 0" in report.stdout
+    assert (out / "campaign.html").is_file()
 
 
 def _write(path: Path, text: str) -> Path:
@@ -322,11 +359,27 @@ def test_a_plan_over_budget_is_refused_in_one_line(
     out, err = capsys.readouterr()
     assert err.startswith("error: campaign: budgetUsd: the plan costs $")
     assert err.count("\n") == 1
-    assert "big-1-0" in out
     assert "N2_CPUS" in out  # the peak demand of both runs side by side
+    # Each cell's time: the critical path of its `pulumi up` (more plain nodes, a larger pool
+    # that takes longer) plus the script's; its cost: the price for that time.
+    rows = {row[0]: row for line in out.splitlines() if (row := line.split())[0].startswith("big-")}
+    assert _seconds(rows["big-1-0"][-4]) > _seconds(rows["big-0-0"][-4]) > 7 * 60
+    for row in rows.values():
+        up, script, total = (_seconds(value) for value in row[-4:-1])
+        assert script == 13 * 60  # small-payments.jsonl's waits
+        assert total == up + script
+        assert float(row[-1]) == pytest.approx(float(row[-5]) * total / 3600, abs=0.01)
     out_dir = tmp_path / "out"
     assert campaign.main(["run", str(file), "--out", str(out_dir)]) == 2
     assert not out_dir.exists()  # nothing started
+
+
+def _seconds(clock: str) -> int:
+    """`m:ss` or `h:mm:ss` as the plan prints it."""
+    total = 0
+    for part in clock.split(":"):
+        total = 60 * total + int(part)
+    return total
 
 
 def test_a_bad_cell_is_named_with_its_overrides(
