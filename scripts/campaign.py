@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -584,10 +585,11 @@ class Runner:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        kubectl = f" --kubectl {shlex.quote(self.args.kubectl)}" if self.args.kubectl else ""
         for stack in self.left_up:
             print(
                 f"error: stack {stack} is STILL UP; finish it with `python -m scripts.teardown "
-                f"--stack {stack} --runs {self.runs_dir(stack)} --yes`",
+                f"--stack {stack} --runs {shlex.quote(str(self.runs_dir(stack)))} --yes{kubectl}`",
                 file=sys.stderr,
             )
         if self.left_up:

@@ -15,6 +15,7 @@ import dataclasses
 import json
 import os
 import re
+import shlex
 import shutil
 import signal
 import subprocess
@@ -253,6 +254,35 @@ def test_a_failed_run_is_destroyed_and_the_others_go_on(cworld: CampaignWorld) -
     assert runs["sweep-1-0"]["steps"] == {"up": "ok", "report": "ok", "destroy": "ok"}
     assert "1/2 runs ok" in result.stdout
     cworld.assert_nothing_up()
+
+
+def test_a_stack_that_cannot_be_destroyed_is_named_with_the_command_that_finishes_it(
+    cworld: CampaignWorld,
+) -> None:
+    file = cworld.write_campaign(matrix={"nodes.plainNodes": [1]})
+    out = cworld.tmp / "out"
+    result = cworld.campaign(*cworld.run_args(file, out), env={"FAKE_PULUMI_DESTROY_FAILS": "1"})
+    assert result.returncode == 8, result.stderr[-3000:]
+    [run] = progress(out)["runs"]
+    assert run["steps"] == {"up": "ok", "report": "ok", "destroy": "failed"}
+    assert cworld.stacks()["sweep-0-0"]["resources"]  # still up
+    found = re.search(
+        r"^error: stack sweep-0-0 is STILL UP; finish it with `(.+)`$", result.stderr, re.M
+    )
+    assert found, result.stderr[-3000:]
+    assert f"--kubectl {FAKE_KUBECTL}" in found[1]  # as the campaign was given it
+    finish = subprocess.run(
+        shlex.split(found[1]),
+        cwd=cworld.project,
+        env=cworld.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert finish.returncode == 0, finish.stderr[-3000:]
+    cworld.assert_nothing_up()
+    cworld.assert_no_load_left()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
