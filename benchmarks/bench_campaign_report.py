@@ -56,6 +56,7 @@ def write_campaign(directory: Path, cells: int, repeats: int) -> Path:
     rng = random.Random(7)
     for run in progress.runs:
         run.steps = {"up": "ok", "report": "ok", "destroy": "ok"}
+        run.attempt = 1
         run.run_dir = f"runs/{run.stack}/attempt-1"
         report = out / run.run_dir / "report"
         report.mkdir(parents=True)

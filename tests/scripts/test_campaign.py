@@ -444,6 +444,7 @@ def test_report_plots_each_figure_and_judges_each_cell(cworld: CampaignWorld) ->
     figures = {0: [(2.0, 10.0), (2.0, 12.0)], 1: [(1.9, 11.0), (2.1, 11.0)], 2: [(1.0, 20.0)]}
     for run in progress_model.runs:
         run.steps = {"up": "ok", "report": "ok", "destroy": "ok"}
+        run.attempt = 1
         run.run_dir = f"runs/{run.stack}/attempt-1"
         values = figures[run.cell]
         if run.repeat < len(values):
