@@ -77,6 +77,14 @@ class LiveLines:
             else:
                 self._write(f"{PREFIX} {text}")
 
+    def transient(self, text: str) -> None:
+        """On a terminal, `text` on a line the next call overwrites (`""` clears it); nothing
+        elsewhere. For a wait before any run starts (the plan's modelling)."""
+        if self.terminal:
+            with self.lock:
+                self.stream.write("\r" + CLEAR_LINE + (f"{PREFIX} {text}" if text else ""))
+                self.stream.flush()
+
     def tick(self) -> None:
         """Redraw the board (the elapsed times move on); nothing off a terminal."""
         if self.terminal:

@@ -168,6 +168,7 @@ def plan_runs(campaign: Campaign, file: Path) -> tuple[list[CellPlan], dict[str,
     plans: list[CellPlan] = []
     configs: dict[str, dict[str, Any]] = {}
     modelled: dict[int, float] = {}  # per cell: its repeats deploy the same resources
+    status = LiveLines(sys.stderr, {})  # a program run per cell takes seconds: say so
     with base_file(campaign, file) as base:
         for run in lib.expand(campaign):
             stack_input, experiment = cell_input(base, run)
@@ -176,6 +177,10 @@ def plan_runs(campaign: Campaign, file: Path) -> tuple[list[CellPlan], dict[str,
             except MissingPriceError as error:
                 raise CliError(f"campaign: cell {run.cell.index}: {error}") from None
             if run.cell.index not in modelled:
+                status.transient(
+                    f"modelling cell {run.cell.index + 1} of {lib.cell_count(campaign)} "
+                    f"({run.cell.label}): the critical path of its `pulumi up` …"
+                )
                 modelled[run.cell.index] = up_seconds(run, stack_input)
             platform = experiment.platform
             demand = (
@@ -185,6 +190,7 @@ def plan_runs(campaign: Campaign, file: Path) -> tuple[list[CellPlan], dict[str,
             )
             plans.append(CellPlan(run, usd, modelled[run.cell.index], script, demand, platform))
             configs[run.stack] = stack_input.config
+    status.transient("")
     return plans, configs
 
 

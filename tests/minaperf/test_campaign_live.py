@@ -13,22 +13,27 @@ class Terminal(io.StringIO):
         return True
 
     def screen(self) -> list[str]:
-        """The lines a VT100 shows for what was written: `ESC[F` goes to the start of the line
-        above, `ESC[2K` clears the line, a newline goes to the start of the next line."""
+        """The lines a VT100 shows for what was written (a tty maps a newline to CR LF):
+        `CR` goes to the line's start, `ESC[F` to the start of the line above, `ESC[2K` clears
+        the line, text overwrites from the cursor on."""
         rows: list[str] = [""]
-        row = 0
-        for token in re.split(r"(\x1b\[F|\x1b\[2K|\n)", self.getvalue()):
-            if token == "\x1b[F":
-                row = max(row - 1, 0)
+        row = col = 0
+        for token in re.split(r"(\x1b\[F|\x1b\[2K|\n|\r)", self.getvalue()):
+            if token == "\r":
+                col = 0
+            elif token == "\x1b[F":
+                row, col = max(row - 1, 0), 0
             elif token == "\x1b[2K":
                 rows[row] = ""
             elif token == "\n":
-                row += 1
+                row, col = row + 1, 0
                 if row == len(rows):
                     rows.append("")
             else:
-                rows[row] += token
-        while rows and not rows[-1]:
+                line = rows[row].ljust(col)
+                rows[row] = line[:col] + token + line[col + len(token) :]
+                col += len(token)
+        while rows and not rows[-1].strip():
             rows.pop()
         return rows
 
@@ -96,3 +101,17 @@ def test_off_a_terminal_each_change_is_one_line() -> None:
         "[campaign] s-0-0: destroy: ok 0:10 of ~1:01:40 modelled",
     ]
     assert "\x1b" not in stream.getvalue()
+
+
+def test_a_transient_line_is_overwritten_then_cleared_on_a_terminal_only() -> None:
+    stream = Terminal()
+    live = LiveLines(stream, {})
+    live.transient("modelling cell 1 of 20 …")
+    assert stream.screen() == ["[campaign] modelling cell 1 of 20 …"]
+    live.transient("modelling cell 2 of 20 …")
+    assert stream.screen() == ["[campaign] modelling cell 2 of 20 …"]
+    live.transient("")
+    assert stream.screen() == []
+    log = io.StringIO()
+    LiveLines(log, {}).transient("modelling cell 1 of 20 …")
+    assert log.getvalue() == ""
