@@ -1,24 +1,33 @@
-"""Campaign report time: 20 cells (default) x 3 repeats, each run's summary.json as a 250-node
-experiment's report leaves it (every headline figure set).
+"""Campaign report time: 20 cells (default) of 250 plain nodes each x 3 repeats, each run's
+summary.json as a 250-node experiment's report leaves it (every headline figure set).
 
     python -m benchmarks.bench_campaign_report [--cells 20] [--repeats 3] [--repeat 3]
 
-Times `minaperf.campaign_report.build` (means, spread, verdicts) and `page` (one SVG per
-figure), which is what `python -m scripts.campaign report DIR` spends beyond reading the files.
-The per-run aggregation over PostgreSQL is the run's own report (benchmarks/bench_report.py).
+Writes a campaign directory as `python -m scripts.campaign run` leaves it (the campaign file,
+campaign.json, each run's report/summary.json), then times `python -m scripts.campaign report
+DIR` in-process: reading and checking the files, the means, spread and verdicts, the page (one
+SVG per figure) and its writes. The per-run aggregation over PostgreSQL is the run's own report
+(benchmarks/bench_report.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
 import random
 import statistics
+import tempfile
 import time
+from pathlib import Path
 from typing import Any
 
+import yaml
+
 from minaperf import campaign as lib
-from minaperf import campaign_report
 from minaperf.report.summary import HEADLINES
+from scripts import campaign as command
 
 
 def summary(rng: random.Random) -> dict[str, Any]:
@@ -28,43 +37,59 @@ def summary(rng: random.Random) -> dict[str, Any]:
     return out
 
 
+def write_campaign(directory: Path, cells: int, repeats: int) -> Path:
+    """The campaign directory: 250 plain nodes in every cell, the worker servers varied."""
+    file = directory / "bench.yaml"
+    document = {
+        "name": "bench",
+        "base": {"config": {"mina-itn:nodes": {"plainNodes": 250}}},
+        "matrix": {"workerPool.servers": list(range(1, cells + 1))},
+        "scripts": ["s.jsonl"],
+        "repeats": repeats,
+        "baseline": {"cell": 0},
+        "thresholds": {"version": 1, "limits": {"achieved TPS": "-5 %"}},
+        "budgetUsd": 1000,
+    }
+    file.write_text(yaml.safe_dump(document))
+    out = directory / "out"
+    progress = lib.new_progress(lib.parse_campaign(document), str(file))
+    rng = random.Random(7)
+    for run in progress.runs:
+        run.steps = {"up": "ok", "report": "ok", "destroy": "ok"}
+        run.attempt = 1
+        run.run_dir = f"runs/{run.stack}/attempt-1"
+        report = out / run.run_dir / "report"
+        report.mkdir(parents=True)
+        (report / "summary.json").write_text(json.dumps(summary(rng)))
+    (out / "campaign.json").write_text(progress.model_dump_json(by_alias=True))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_campaign_report")
     parser.add_argument("--cells", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    campaign = lib.parse_campaign(
-        {
-            "name": "bench",
-            "base": "base.yaml",
-            "matrix": {"nodes.plainNodes": [250 + i for i in range(args.cells)]},
-            "scripts": ["s.jsonl"],
-            "repeats": args.repeats,
-            "baseline": {"cell": 0},
-            "thresholds": {"version": 1, "limits": {"achieved TPS": "-5 %"}},
-            "budgetUsd": 1000,
-        }
+    times = []
+    with tempfile.TemporaryDirectory() as tmp:
+        out = write_campaign(Path(tmp), args.cells, args.repeats)
+        for _ in range(args.repeat):
+            started = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                code = command.main(["report", str(out)])
+            times.append(time.perf_counter() - started)
+            if code not in (0, 1):
+                raise SystemExit(f"campaign report exited {code}")
+        size = (out / "campaign.html").stat().st_size
+    print(
+        f"{args.cells} cells of 250 plain nodes x {args.repeats} repeats; "
+        f"page {size / 1024:.0f} KiB, {len(HEADLINES)} plots"
     )
-    progress = lib.new_progress(campaign, "bench.yaml")
-    rng = random.Random(7)
-    summaries = {}
-    for run in progress.runs:
-        run.steps = {"up": "ok", "report": "ok", "destroy": "ok"}
-        run.run_dir = f"runs/{run.stack}/attempt-1"
-        summaries[run.stack] = summary(rng)
-    builds, pages = [], []
-    text = ""
-    for _ in range(args.repeat):
-        started = time.perf_counter()
-        result = campaign_report.build(campaign, progress, summaries)
-        built = time.perf_counter()
-        text = campaign_report.page(result)
-        pages.append(time.perf_counter() - built)
-        builds.append(built - started)
-    print(f"{args.cells} cells x {args.repeats} repeats; page {len(text) / 1024:.0f} KiB")
-    print(f"build: median {statistics.median(builds) * 1000:.1f} ms")
-    print(f"page:  median {statistics.median(pages):.2f} s ({len(HEADLINES)} plots)")
+    print(
+        f"python -m scripts.campaign report: median {statistics.median(times):.2f} s "
+        f"over {args.repeat} runs"
+    )
     return 0
 
 

@@ -66,14 +66,11 @@ class Campaign(_Model):
     thresholds: dict[str, Any] | None = None
     budget_usd: float = Field(alias="budgetUsd", gt=0)
     max_concurrency: int = Field(1, alias="maxConcurrency", ge=1, le=16)
-    deploy_minutes: float = Field(
-        30, alias="deployMinutes", gt=0, description="modelled time for up, wait and destroy"
-    )
 
     @field_validator("name")
     @classmethod
     def _name(cls, value: str) -> str:
-        if len(value) > NAME_MAX or not _DNS.match(value):
+        if len(value) > NAME_MAX or not _DNS.fullmatch(value):
             raise ValueError(
                 f"must be at most {NAME_MAX} lowercase letters, digits and hyphens, starting "
                 "with a letter (it names the stacks)"
@@ -84,7 +81,7 @@ class Campaign(_Model):
     @classmethod
     def _matrix(cls, value: dict[str, list[Any]]) -> dict[str, list[Any]]:
         for path, values in value.items():
-            if not _PATH.match(path):
+            if not _PATH.fullmatch(path):
                 raise ValueError(f"{path!r} is not a config path; write e.g. nodes.plainNodes")
             if not values:
                 raise ValueError(f"{path}: give at least one value")
@@ -117,6 +114,17 @@ class Run:
     stack: str
 
 
+def _field(loc: tuple[int | str, ...]) -> str:
+    """A validation error's location as `a.b.0`; a key that is not plain text is quoted, so a
+    line separator in it cannot split the error's line."""
+    parts = [str(p) if str(p).isprintable() and str(p).strip() else json.dumps(p) for p in loc]
+    return ".".join(parts) or "(root)"
+
+
+def _one_line(message: str) -> str:
+    return " ".join(message.splitlines())
+
+
 def parse_campaign(data: Any) -> Campaign:
     """The campaign, or CampaignError with one line per mistake (`field: problem`)."""
     if not isinstance(data, dict):
@@ -126,11 +134,11 @@ def parse_campaign(data: Any) -> Campaign:
     except ValidationError as error:
         lines = []
         for item in error.errors():
-            field = ".".join(str(part) for part in item["loc"]) or "(root)"
+            field = _field(item["loc"])
             message = item["msg"].removeprefix("Value error, ")
             if item["type"] == "extra_forbidden":
                 message = "unknown key; see docs/campaigns.md for the keys"
-            lines.append(f"campaign: {field}: {message}")
+            lines.append(f"campaign: {field}: {_one_line(message)}")
         raise CampaignError("\n".join(lines)) from None
     if campaign.baseline is not None:
         cells = cell_count(campaign)
@@ -198,13 +206,27 @@ def _number(value: Any) -> float:
 class CellPlan:
     run: Run
     usd_per_hour: float
-    hours: float
+    up_seconds: float  # the modelled critical path of its `pulumi up` (minaperf.critical_path)
+    script_seconds: float
     demand: dict[str, float]
     platform: object = None  # the cell's platform (the config's), for reading its quotas
 
     @property
+    def seconds(self) -> float:
+        return self.up_seconds + self.script_seconds
+
+    @property
     def usd(self) -> float:
-        return self.usd_per_hour * self.hours
+        return self.usd_per_hour * self.seconds / 3600
+
+
+def wall_seconds(plans: list[CellPlan], concurrency: int) -> float:
+    """The modelled time of the whole campaign: runs start in order, each as soon as one of
+    the `concurrency` places is free (as `run` schedules them)."""
+    free = [0.0] * min(concurrency, len(plans))
+    for plan in plans:
+        free[free.index(min(free))] += plan.seconds
+    return max(free, default=0.0)
 
 
 def peak_demand(plans: list[CellPlan], concurrency: int) -> dict[str, float]:
@@ -277,11 +299,26 @@ def load_progress(data: Any, campaign: Campaign) -> Progress:
         progress = Progress.model_validate(data)
     except ValidationError as error:
         first = error.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or "(root)"
-        raise CampaignError(f"campaign.json: {field}: {first['msg']}") from None
+        field = _field(first["loc"])
+        raise CampaignError(f"campaign.json: {field}: {_one_line(first['msg'])}") from None
     if progress.digest != digest(campaign):
         raise CampaignError(
             "campaign.json: written by a different campaign file (the file changed since); "
             "use a new --out directory"
         )
+    # The stacks it names get destroyed and its directories read: only this campaign's own.
+    if [(r.stack, r.cell, r.repeat) for r in progress.runs] != [
+        (r.stack, r.cell.index, r.repeat) for r in expand(campaign)
+    ]:
+        raise CampaignError(
+            "campaign.json: runs: not the runs of this campaign file (edited by hand?); "
+            "use a new --out directory"
+        )
+    for index, run in enumerate(progress.runs):
+        expected = f"runs/{run.stack}/attempt-{run.attempt}"
+        if run.run_dir is not None and run.run_dir != expected:
+            raise CampaignError(
+                f"campaign.json: runs.{index}.runDir: must be {expected} (its attempt's "
+                "directory); use a new --out directory"
+            )
     return progress

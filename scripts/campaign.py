@@ -21,6 +21,7 @@ import argparse
 import contextlib
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -29,18 +30,23 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import yaml
 
 from minaperf import campaign as lib
 from minaperf import campaign_report
 from minaperf.campaign import Campaign, CampaignError, CellPlan, Progress, Run, RunProgress
-from minaperf.config import ConfigError, ExperimentConfig, GkePlatform
+from minaperf.campaign_live import LiveLines, clock
+from minaperf.config import ConfigError, ExperimentConfig, GkePlatform, one_line
 from minaperf.cost import MissingPriceError
+from minaperf.critical_path import critical_path, duration
 from minaperf.files import FileInputError, read_regular_file
 from minaperf.gcp_project import experiment_cost, quota_demand
 from minaperf.orchestrator.script import lint_script
+
+if TYPE_CHECKING:
+    from scripts.render import StackInput
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_FILE_BYTES = 1 << 20
@@ -122,42 +128,69 @@ def base_file(campaign: Campaign, file: Path) -> Iterator[Path]:
         yield path
 
 
-def cell_input(base: Path, run: Run) -> tuple[dict[str, Any], ExperimentConfig]:
+def cell_input(base: Path, run: Run) -> tuple[StackInput, ExperimentConfig]:
     """The run's stack config (base + the cell's overrides), validated as render validates it."""
     from scripts.render import UsageError, read_stack_input, validate
 
     overrides = [f"{path}={json.dumps(value)}" for path, value in run.cell.overrides.items()]
-    where = f"campaign: cell {run.cell.index} ({run.cell.label})"
     try:
         stack_input = read_stack_input(stack=None, config_file=base, overrides=overrides)
         stack_input.name = run.stack
-        return stack_input.config, validate(stack_input)
+        return stack_input, validate(stack_input)
     except ConfigError as error:
-        raise CliError(f"{where}: {error}") from None
+        raise CliError(f"{_where(run)}: {error}") from None
     except UsageError as error:
-        raise CliError(f"{where}: {error}") from None
+        raise CliError(f"{_where(run)}: {error}") from None
+
+
+def _where(run: Run) -> str:
+    return f"campaign: cell {run.cell.index} ({run.cell.label})"
+
+
+def up_seconds(run: Run, stack_input: StackInput) -> float:
+    """The modelled critical path of the cell's `pulumi up` from an empty project: the program
+    run under the mock engine as `scripts.render` runs it, its resources walked by
+    `minaperf.critical_path`."""
+    from scripts.engine import run_program
+    from scripts.render import resource_records
+
+    try:
+        program = run_program(stack_input.name, stack_input.config, stack_input.secret_keys)
+    except Exception as error:
+        if not str(error).startswith("config error: "):
+            raise
+        raise CliError(f"{_where(run)}: {one_line(str(error))}") from None
+    return critical_path(resource_records(program, show_secrets=False), duration).total
 
 
 def plan_runs(campaign: Campaign, file: Path) -> tuple[list[CellPlan], dict[str, dict[str, Any]]]:
-    steps = check_script(campaign, file)
-    hours = (campaign.deploy_minutes * 60 + lib.script_seconds(steps)) / 3600
+    script = lib.script_seconds(check_script(campaign, file))
     plans: list[CellPlan] = []
     configs: dict[str, dict[str, Any]] = {}
+    modelled: dict[int, float] = {}  # per cell: its repeats deploy the same resources
+    status = LiveLines(sys.stderr, {})  # a program run per cell takes seconds: say so
     with base_file(campaign, file) as base:
         for run in lib.expand(campaign):
-            config, experiment = cell_input(base, run)
+            stack_input, experiment = cell_input(base, run)
             try:
                 usd = experiment_cost(experiment).usd_per_hour
             except MissingPriceError as error:
                 raise CliError(f"campaign: cell {run.cell.index}: {error}") from None
+            if run.cell.index not in modelled:
+                status.transient(
+                    f"modelling cell {run.cell.index + 1} of {lib.cell_count(campaign)} "
+                    f"({run.cell.label}): the critical path of its `pulumi up` …"
+                )
+                modelled[run.cell.index] = up_seconds(run, stack_input)
             platform = experiment.platform
             demand = (
                 quota_demand(experiment, platform, preemptible_quota=False)
                 if isinstance(platform, GkePlatform)
                 else {}
             )
-            plans.append(CellPlan(run, usd, hours, demand, platform))
-            configs[run.stack] = config
+            plans.append(CellPlan(run, usd, modelled[run.cell.index], script, demand, platform))
+            configs[run.stack] = stack_input.config
+    status.transient("")
     return plans, configs
 
 
@@ -182,14 +215,20 @@ def cmd_plan(args: argparse.Namespace) -> int:
     print(
         f"campaign {campaign.name}: {len(plans)} runs, at most {campaign.max_concurrency} at once"
     )
-    print(f"{'stack':<30} {'cell':<40} {'$/h':>8} {'hours':>6} {'$':>8}")
+    print(f"{'stack':<30} {'cell':<40} {'$/h':>8} {'up':>8} {'script':>8} {'total':>8} {'$':>8}")
     for p in plans:
         print(
             f"{p.run.stack:<30} {p.run.cell.label[:40]:<40} {p.usd_per_hour:>8.2f} "
-            f"{p.hours:>6.2f} {p.usd:>8.2f}"
+            f"{clock(p.up_seconds):>8} {clock(p.script_seconds):>8} {clock(p.seconds):>8} "
+            f"{p.usd:>8.2f}"
         )
     total = sum(p.usd for p in plans)
-    print(f"total: ${total:.2f} of a ${campaign.budget_usd:.2f} budget (list prices, modelled)")
+    wall = lib.wall_seconds(plans, campaign.max_concurrency)
+    print(
+        f"total: ${total:.2f} of a ${campaign.budget_usd:.2f} budget (list prices), "
+        f"{clock(wall)} at {campaign.max_concurrency} at once (modelled: the critical path of "
+        "`pulumi up` plus the script; the wait and the destroy are not in it)"
+    )
     peak = lib.peak_demand(plans, campaign.max_concurrency)
     problems = []
     if peak:
@@ -262,7 +301,9 @@ def _module_env() -> dict[str, str]:
 class Runner:
     """Runs the campaign's runs through their steps, `maxConcurrency` at a time."""
 
-    def __init__(self, args: argparse.Namespace, campaign: Campaign, file: Path) -> None:
+    def __init__(
+        self, args: argparse.Namespace, campaign: Campaign, file: Path, plans: list[CellPlan]
+    ) -> None:
         self.args = args
         self.campaign = campaign
         self.file = file
@@ -274,6 +315,7 @@ class Runner:
         self.progress: Progress
         self.left_up: list[str] = []
         self.errors: list[str] = []  # runs that met an unexpected error (named in their detail)
+        self.lines = LiveLines(sys.stderr, {p.run.stack: p.seconds for p in plans})
 
     # -- progress -------------------------------------------------------------------------------
 
@@ -301,11 +343,10 @@ class Runner:
         run.phase = f"{step}: {status}" if step else status
         run.detail = detail
         self.save()
-        self.live(run)
+        self.live(run, last=step == "destroy" and status != "running")
 
-    def live(self, run: RunProgress) -> None:
-        detail = f" ({run.detail})" if run.detail else ""
-        print(f"[campaign] {run.stack}: {run.phase}{detail}", file=sys.stderr, flush=True)
+    def live(self, run: RunProgress, *, last: bool = False) -> None:
+        self.lines.show(run.stack, run.phase, run.detail, last=last)
 
     # -- processes ------------------------------------------------------------------------------
 
@@ -423,6 +464,7 @@ class Runner:
             str(self.out / run.run_dir),
             "--stack",
             run.stack,
+            *(["--kubectl", self.args.kubectl] if self.args.kubectl else []),
         ]
         code, _ = self.spawn(run.stack, command, self.runs_dir(run.stack) / "log.txt")
         if code == 0:
@@ -483,7 +525,7 @@ class Runner:
             return
         if run.stack.encode() not in cmdline:
             return  # the pid was reused
-        print(f"[campaign] {run.stack}: ending pid {pid} left by a killed run", file=sys.stderr)
+        self.lines.note(f"{run.stack}: ending pid {pid} left by a killed run")
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(pid, signal.SIGINT)
         for _ in range(600):
@@ -492,6 +534,7 @@ class Runner:
             time.sleep(0.1)
 
     def work(self, run: RunProgress) -> None:
+        self.lines.start(run.stack)
         try:
             self._work(run)
         except Exception as error:  # the destroy must still happen
@@ -533,10 +576,10 @@ class Runner:
         def handle(signum: int, frame: object) -> None:
             self.signals.append(signum)
             if self.stopping.is_set():
-                print("[campaign] still cleaning up (destroying); please wait", file=sys.stderr)
+                self.lines.note("still cleaning up (destroying); please wait")
                 return
             self.stopping.set()
-            print("[campaign] interrupted: stopping every run, then destroying", file=sys.stderr)
+            self.lines.note("interrupted: stopping every run, then destroying")
             with self.lock:
                 live = list(self.children.values())
             for process in live:  # each in its own group: this is the one signal it gets
@@ -548,10 +591,11 @@ class Runner:
         finally:
             for sig, handler in previous.items():
                 signal.signal(sig, handler)
+        kubectl = f" --kubectl {shlex.quote(self.args.kubectl)}" if self.args.kubectl else ""
         for stack in self.left_up:
             print(
                 f"error: stack {stack} is STILL UP; finish it with `python -m scripts.teardown "
-                f"--stack {stack} --runs {self.runs_dir(stack)} --yes`",
+                f"--stack {stack} --runs {shlex.quote(str(self.runs_dir(stack)))} --yes{kubectl}`",
                 file=sys.stderr,
             )
         if self.left_up:
@@ -565,7 +609,11 @@ class Runner:
     def _execute(self) -> None:
         pending = [r for r in self.progress.runs if not r.finished or r.interrupted]
         threads: list[threading.Thread] = []
+        ticked = time.monotonic()
         while pending or threads:
+            if time.monotonic() - ticked >= 1:  # the elapsed times on a terminal move on
+                self.lines.tick()
+                ticked = time.monotonic()
             threads = [t for t in threads if t.is_alive()]
             while pending and len(threads) < self.campaign.max_concurrency:
                 run = pending.pop(0)
@@ -597,7 +645,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     problem = over_budget(campaign, plans)
     if problem:
         raise CliError(problem)
-    runner = Runner(args, campaign, file.resolve())
+    runner = Runner(args, campaign, file.resolve(), plans)
     runner.load()
     (runner.out / "configs").mkdir(exist_ok=True)
     for stack, config in configs.items():

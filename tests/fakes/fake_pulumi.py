@@ -43,7 +43,10 @@ wraps in `Output.secret`) is written as Pulumi's state writes it: an object with
 signature `{"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "plaintext":
 <JSON text>}` (sdk/go/common/resource/sig/sig.go). `stack output` shows every output holding such
 a value, at any depth, as "[secret]" unless `--show-secrets`, which unwraps them all.
-FAKE_PULUMI_FAIL_AT=k fails the k-th
+`{stack}` in FAKE_PULUMI_OUTPUTS stands for the stack's name (one outputs file per stack).
+FAKE_PULUMI_UP_HOOK is a command run with the stack's name once its resources exist, before the
+outputs are exported (a test's stand-in for what the program's resources bring up, e.g. the
+stack's PostgreSQL); its failure fails the update. FAKE_PULUMI_FAIL_AT=k fails the k-th
 resource (0-based); FAKE_PULUMI_STEP_SECONDS sleeps per resource. Every invocation is appended to
 FAKE_PULUMI_LOG (JSON lines) so tests can assert what was run. State is a directory named by
 PULUMI_BACKEND_URL=file://DIR, as the diy backend.
@@ -53,7 +56,9 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
+import subprocess
 import sys
 import time
 import uuid
@@ -275,7 +280,11 @@ def cmd_up(stack: str) -> None:
             resources.append(name)
             save(stack, state)
             print(f" +  fake:index:Resource {name} created", flush=True)
-        outputs_file = os.environ.get("FAKE_PULUMI_OUTPUTS")
+        hook = os.environ.get("FAKE_PULUMI_UP_HOOK")
+        if hook and subprocess.run([*shlex.split(hook), stack], check=False).returncode != 0:
+            record("update", stack, state, "failed", started)
+            fail("update failed")
+        outputs_file = os.environ.get("FAKE_PULUMI_OUTPUTS", "").replace("{stack}", stack)
         state["outputs"] = json.loads(Path(outputs_file).read_text()) if outputs_file else {}
         print(f"Resources:\n    + {len(resources)} created", flush=True)
         record("update", stack, state, "succeeded", started)

@@ -78,12 +78,34 @@ def test_peak_demand_is_the_largest_runs_side_by_side() -> None:
     campaign = lib.parse_campaign(GOOD)
     runs = lib.expand(campaign)
     plans = [
-        CellPlan(runs[0], 1.0, 1.0, {"CPUS": 8, "SSD": 100}),
-        CellPlan(runs[1], 1.0, 1.0, {"CPUS": 32}),
-        CellPlan(runs[2], 1.0, 1.0, {"CPUS": 16, "SSD": 50}),
+        CellPlan(runs[0], 1.0, 1.0, 0.0, {"CPUS": 8, "SSD": 100}),
+        CellPlan(runs[1], 1.0, 1.0, 0.0, {"CPUS": 32}),
+        CellPlan(runs[2], 1.0, 1.0, 0.0, {"CPUS": 16, "SSD": 50}),
     ]
     assert lib.peak_demand(plans, 2) == {"CPUS": 48, "SSD": 150}
     assert lib.peak_demand(plans, 1) == {"CPUS": 32, "SSD": 100}
+
+
+def test_a_run_costs_its_price_for_its_modelled_time_and_runs_queue_for_places() -> None:
+    runs = lib.expand(lib.parse_campaign(GOOD))
+    plans = [
+        CellPlan(runs[0], 2.0, 600, 3000, {}),  # 1 h
+        CellPlan(runs[1], 2.0, 300, 1500, {}),  # 0.5 h
+        CellPlan(runs[2], 2.0, 300, 1500, {}),
+    ]
+    assert [p.usd for p in plans] == [2.0, 1.0, 1.0]
+    assert lib.wall_seconds(plans, 1) == 7200
+    assert lib.wall_seconds(plans, 2) == 3600  # runs 1 and 2 one after the other beside run 0
+    assert lib.wall_seconds(plans, 16) == 3600
+    assert lib.wall_seconds([], 2) == 0
+
+
+def test_a_campaign_file_with_the_old_deploy_minutes_is_told_the_key_is_unknown() -> None:
+    with pytest.raises(CampaignError) as raised:
+        lib.parse_campaign({**GOOD, "deployMinutes": 30})
+    assert str(raised.value) == (
+        "campaign: deployMinutes: unknown key; see docs/campaigns.md for the keys"
+    )
 
 
 def test_script_duration_is_its_waits_or_its_longest_load() -> None:

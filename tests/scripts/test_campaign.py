@@ -1,5 +1,9 @@
 """`python -m scripts.campaign`: plan, run (resume, signals, failures) and report, against the
-stand-in `pulumi`, orchestrator, kubectl and daemons of tests/scripts/test_experiment_up.py.
+stand-in `pulumi`, orchestrator, kubectl and daemons of tests/scripts/test_experiment_up.py, and
+the real `scripts.report` reading a real PostgreSQL: one server with TLS and the pinned upstream
+schema, one database per stack made and seeded when the stand-in `pulumi up` creates the stack
+(tests/fakes/cell_database.py), reached as the report reaches it by default (the read-only role
+over verified TLS, from the stack's outputs).
 
 Every scenario ends with no stack left up: each stack's state has no resources and no lock.
 """
@@ -10,9 +14,13 @@ import contextlib
 import dataclasses
 import json
 import os
+import re
+import shlex
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,18 +29,84 @@ from typing import Any
 import pytest
 import yaml
 
+from minaperf.postgres_access import server_certificate
+from tests.fakes.cell_database import SECONDS_PER_PLAIN_NODE
+from tests.fakes.consumer_db import PgImage, start_upstream_server, stop_server
+from tests.minaperf.services.conftest import pick_run_as
 from tests.scripts.test_experiment_cli import FAKE_KUBECTL, FAKE_ORCHESTRATOR
-from tests.scripts.test_experiment_up import ROOT, World
+from tests.scripts.test_experiment_up import ROOT, SIG_KEY, SIG_SECRET, World
 
-# The campaign as a subprocess, with the report stand-in (tests/fakes/fake_report.py) in place
-# of scripts.report, which needs the stack's PostgreSQL.
-ENTRY = (
-    "import sys, scripts.campaign as c; c.REPORT_MODULE = 'tests.fakes.fake_report'; "
-    "sys.exit(c.main())"
-)
+PG_HOST = "postgres.sweep.svc.cluster.local"
+READER, READER_PASSWORD = "logs_reader", "campaign-reader-password"
+
+
+@dataclasses.dataclass
+class CellServer:
+    server: PgImage
+    certificate: str
+
+
+@pytest.fixture(scope="module")
+def cell_server() -> Iterator[CellServer]:
+    """PostgreSQL with TLS (the stacks' certificate for PG_HOST) and the upstream schema."""
+    certificate, key = server_certificate(b"campaign test".ljust(32, b"."), [PG_HOST])
+    directory = Path(tempfile.mkdtemp(prefix="minaperf-campaign-tls-"))
+    directory.chmod(0o755)  # the server's user reads it
+    run_as = pick_run_as()
+    for name, text in (("server.crt", certificate), ("server.key", key)):
+        (directory / name).write_text(text)
+        (directory / name).chmod(0o600)
+        run_as.own(directory / name)
+    tls = ("-c", "ssl=on", "-c", f"ssl_cert_file={directory / 'server.crt'}")
+    server = start_upstream_server((*tls, "-c", f"ssl_key_file={directory / 'server.key'}"))
+    try:
+        yield CellServer(server, certificate)
+    finally:
+        stop_server(server)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _secret(value: Any) -> dict[str, str]:
+    """An output the program wraps in Output.secret, as the state holds it."""
+    return {SIG_KEY: SIG_SECRET, "plaintext": json.dumps(value)}
 
 
 class CampaignWorld(World):
+    def __init__(self, tmp: Path, cells: CellServer) -> None:
+        super().__init__(tmp)
+        self.cells = cells
+        server = cells.server
+        self.env.update(
+            {
+                "FAKE_PULUMI_OUTPUTS": str(tmp / "outputs-{stack}.json"),
+                "FAKE_PULUMI_UP_HOOK": f"{sys.executable} -m tests.fakes.cell_database",
+                "CELL_DB_PORT": str(server.port),
+                "CELL_DB_BINDIR": str(server.bindir),
+                "CELL_DB_PASSWORD": server.password,
+                "CELL_DB_READER": READER,
+                "CELL_DB_READER_PASSWORD": READER_PASSWORD,
+                "CELL_DB_LOAD_NAME": "t",  # payments_script's experimentName
+            }
+        )
+
+    def write_outputs(self, stack: str) -> None:
+        """The stack's outputs: its name, its own database, PostgreSQL's address and TLS."""
+        data = json.loads((self.tmp / "outputs.json").read_text())
+        data["experiment"] = stack
+        data["postgres"] = {
+            "host": PG_HOST,
+            "port": self.cells.server.port,
+            "database": stack,
+            "user": "postgres",
+            "externalAddress": "127.0.0.1",
+            "readerUser": READER,
+            "caCertificate": self.cells.certificate,
+            "keepDataOnDestroy": True,
+        }
+        data["postgresPassword"] = _secret(self.cells.server.password)
+        data["postgresReaderPassword"] = _secret(READER_PASSWORD)
+        (self.tmp / f"outputs-{stack}.json").write_text(json.dumps(data))
+
     def write_campaign(self, **changes: Any) -> Path:
         document: dict[str, Any] = {
             "name": "sweep",
@@ -42,15 +116,18 @@ class CampaignWorld(World):
             "repeats": 1,
             "budgetUsd": 5,
             "maxConcurrency": 2,
-            "deployMinutes": 1,
         }
         document.update(changes)
         path = self.tmp / "campaign.yaml"
         path.write_text(yaml.safe_dump(document))
+        from scripts import campaign
+
+        for run in campaign.lib.expand(campaign.read_campaign(path)):
+            self.write_outputs(run.stack)
         return path
 
     def campaign_command(self, *args: str) -> list[str]:
-        return [sys.executable, "-c", ENTRY, *args]
+        return [sys.executable, "-m", "scripts.campaign", *args]
 
     def run_args(self, file: Path, out: Path) -> list[str]:
         return [
@@ -86,7 +163,7 @@ class CampaignWorld(World):
         self, *args: str, env: dict[str, str] | None = None
     ) -> subprocess.CompletedProcess[str]:
         process = self.start_campaign(*args, env=env)
-        out, err = process.communicate(timeout=240)
+        out, err = process.communicate(timeout=300)
         return subprocess.CompletedProcess(process.args, process.returncode, out, err)
 
     def stacks(self) -> dict[str, dict[str, Any]]:
@@ -100,8 +177,8 @@ class CampaignWorld(World):
 
 
 @pytest.fixture
-def cworld(tmp_path: Path) -> Iterator[CampaignWorld]:
-    made = CampaignWorld(tmp_path)
+def cworld(tmp_path: Path, cell_server: CellServer) -> Iterator[CampaignWorld]:
+    made = CampaignWorld(tmp_path, cell_server)
     yield made
     made.close()
 
@@ -110,8 +187,14 @@ def progress(out: Path) -> dict[str, Any]:
     return json.loads((out / "campaign.json").read_text())
 
 
-def test_two_by_two_with_repeats_runs_every_cell_and_destroys_it(cworld: CampaignWorld) -> None:
-    file = cworld.write_campaign(repeats=2)
+def test_two_by_two_with_repeats_runs_every_cell_reports_and_judges(
+    cworld: CampaignWorld,
+) -> None:
+    file = cworld.write_campaign(
+        repeats=2,
+        baseline={"cell": 0},
+        thresholds={"version": 1, "limits": {"inclusion latency p90": "+10 %"}},
+    )
     out = cworld.tmp / "out"
     result = cworld.campaign(*cworld.run_args(file, out))
     assert result.returncode == 0, result.stderr[-3000:]
@@ -120,17 +203,33 @@ def test_two_by_two_with_repeats_runs_every_cell_and_destroys_it(cworld: Campaig
     assert [r["stack"] for r in state["runs"]] == stacks
     for run in state["runs"]:
         assert run["steps"] == {"up": "ok", "report": "ok", "destroy": "ok"}, run
-        assert (out / run["runDir"] / "report" / "report.html").read_text() == (
-            f"<html>{json.loads((cworld.tmp / 'outputs.json').read_text())['experiment']}</html>"
-        )
+        # The real report, from the stack's own database over verified TLS.
+        summary = json.loads((out / run["runDir"] / "report" / "summary.json").read_text())
+        assert summary["experiment"] == run["stack"]
+        assert summary["complete"] is True, summary["incomplete"]
+        plain = 1 if run["cell"] < 2 else 2
+        want = SECONDS_PER_PLAIN_NODE * plain + run["repeat"]
+        assert summary["latency"]["p90"] == pytest.approx(want), run["stack"]
     assert sorted(cworld.stacks()) == sorted(stacks)
     cworld.assert_nothing_up()
     # Each cell's config is the base with the cell's overrides.
     config = yaml.safe_load((out / "configs" / "sweep-3-1.yaml").read_text())["config"]
     assert config["mina-itn:nodes"]["plainNodes"] == 2
     assert config["mina-itn:workerPool"]["processesPerServer"] == 2
-    assert "[campaign] sweep-2-0: up: wait" in result.stderr  # the live line
     assert "8/8 runs ok" in result.stdout
+    # The live line: where the run is, its time so far against the plan's model.
+    assert re.search(
+        r"^\[campaign\] sweep-2-0: up: wait \d+:\d\d of ~\d+:\d\d modelled$", result.stderr, re.M
+    ), result.stderr[-3000:]
+
+    # The verdict: cell 1 as fast as the baseline, cells 2 and 3 (two plain nodes) slower.
+    report = cworld.campaign("report", str(out))
+    assert report.returncode == 1, report.stderr
+    verdicts = {
+        v["cell"]: v["outcome"] for v in json.loads((out / "summary.json").read_text())["verdicts"]
+    }
+    assert verdicts == {1: "within limits", 2: "regression", 3: "regression"}
+    assert "cell 2 (nodes.plainNodes=2, workerPool.processesPerServer=1)" in report.stdout
 
 
 def _wait_for(condition: Any, timeout: float = 120) -> None:
@@ -155,6 +254,35 @@ def test_a_failed_run_is_destroyed_and_the_others_go_on(cworld: CampaignWorld) -
     assert runs["sweep-1-0"]["steps"] == {"up": "ok", "report": "ok", "destroy": "ok"}
     assert "1/2 runs ok" in result.stdout
     cworld.assert_nothing_up()
+
+
+def test_a_stack_that_cannot_be_destroyed_is_named_with_the_command_that_finishes_it(
+    cworld: CampaignWorld,
+) -> None:
+    file = cworld.write_campaign(matrix={"nodes.plainNodes": [1]})
+    out = cworld.tmp / "out"
+    result = cworld.campaign(*cworld.run_args(file, out), env={"FAKE_PULUMI_DESTROY_FAILS": "1"})
+    assert result.returncode == 8, result.stderr[-3000:]
+    [run] = progress(out)["runs"]
+    assert run["steps"] == {"up": "ok", "report": "ok", "destroy": "failed"}
+    assert cworld.stacks()["sweep-0-0"]["resources"]  # still up
+    found = re.search(
+        r"^error: stack sweep-0-0 is STILL UP; finish it with `(.+)`$", result.stderr, re.M
+    )
+    assert found, result.stderr[-3000:]
+    assert f"--kubectl {FAKE_KUBECTL}" in found[1]  # as the campaign was given it
+    finish = subprocess.run(
+        shlex.split(found[1]),
+        cwd=cworld.project,
+        env=cworld.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert finish.returncode == 0, finish.stderr[-3000:]
+    cworld.assert_nothing_up()
+    cworld.assert_no_load_left()
 
 
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
@@ -187,25 +315,57 @@ def test_a_signal_to_the_group_mid_campaign_leaves_nothing_up(
         cworld.assert_nothing_up()
 
 
-def test_kill_9_then_resume_finishes_what_was_left(cworld: CampaignWorld) -> None:
-    file = cworld.write_campaign(matrix={"nodes.plainNodes": [1, 2]}, maxConcurrency=1)
+def test_the_node_sweep_plans_runs_resumes_after_kill_9_reports_and_judges(
+    cworld: CampaignWorld,
+) -> None:
+    """stacks/campaigns/node-sweep.yaml against the stand-ins. Two keys differ: its base is the
+    pinned copy of the same stacks/kind.yaml (preflight refuses unpinned images), its script
+    the test's payments script (the file's waits 13 minutes for real funding to land)."""
+    document = yaml.safe_load((ROOT / "stacks" / "campaigns" / "node-sweep.yaml").read_text())
+    assert (document["base"], document["matrix"]) == ("../kind.yaml", {"nodes.plainNodes": [1, 3]})
+    file = cworld.write_campaign(
+        **{key: value for key, value in document.items() if key not in ("base", "scripts")}
+    )
+    plan = cworld.campaign("plan", str(file))
+    assert plan.returncode == 0, plan.stderr
+    assert "campaign node-sweep: 4 runs, at most 2 at once" in plan.stdout
+
     out = cworld.tmp / "out"
     args = cworld.run_args(file, out)
-    env = {"HANG_AT_STEP": "1", "FAKE_FAIL_ONLY_IN": "/sweep-1-0/"}
+    env = {"HANG_AT_STEP": "1", "FAKE_FAIL_ONLY_IN": "/node-sweep-1-0/"}
     process = cworld.start_campaign(*args, env=env)
-    _wait_for(lambda: progress(out)["runs"][1]["phase"] == "up: run")
+
+    def killable() -> bool:
+        runs = {r["stack"]: r for r in progress(out)["runs"]}
+        finished = all(
+            runs[s]["steps"].get("destroy") == "ok" for s in ("node-sweep-0-0", "node-sweep-0-1")
+        )
+        return finished and runs["node-sweep-1-0"]["phase"] == "up: run"
+
+    _wait_for(killable, timeout=240)
     os.killpg(process.pid, signal.SIGKILL)  # the experiment up it started lives on
     process.communicate(timeout=30)
-    assert cworld.stacks()["sweep-1-0"]["resources"]  # left up
+    assert cworld.stacks()["node-sweep-1-0"]["resources"]  # left up
     result = cworld.campaign(*args)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "ending pid" in result.stderr
-    runs = progress(out)["runs"]
-    assert runs[0]["attempt"] == 1  # finished before the kill: not run again
-    assert runs[1]["attempt"] == 2
-    assert all(r["steps"] == {"up": "ok", "report": "ok", "destroy": "ok"} for r in runs)
+    assert "[campaign] node-sweep-1-0: ending pid" in result.stderr
+    runs = {r["stack"]: r for r in progress(out)["runs"]}
+    assert [runs[s]["attempt"] for s in ("node-sweep-0-0", "node-sweep-0-1")] == [1, 1]
+    assert runs["node-sweep-1-0"]["attempt"] == 2
+    assert all(r["steps"] == {"up": "ok", "report": "ok", "destroy": "ok"} for r in runs.values())
     cworld.assert_nothing_up()
     cworld.assert_no_load_left()
+
+    # Three plain nodes: 30 s of inclusion latency against the baseline cell's 10 (+20 % allowed).
+    report = cworld.campaign("report", str(out))
+    assert report.returncode == 1, report.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    [verdict] = summary["verdicts"]
+    assert (verdict["cell"], verdict["outcome"]) == (1, "regression")
+    figures = {row["figure"]: row["status"] for row in verdict["figures"]}
+    assert figures == {"inclusion latency p90": "regression", "achieved TPS": "within limits"}
+    assert "cell 1 (nodes.plainNodes=3) against cell 0" in report.stdout
+    assert (out / "campaign.html").is_file()
 
 
 def _write(path: Path, text: str) -> Path:
@@ -229,11 +389,27 @@ def test_a_plan_over_budget_is_refused_in_one_line(
     out, err = capsys.readouterr()
     assert err.startswith("error: campaign: budgetUsd: the plan costs $")
     assert err.count("\n") == 1
-    assert "big-1-0" in out
     assert "N2_CPUS" in out  # the peak demand of both runs side by side
+    # Each cell's time: the critical path of its `pulumi up` (more plain nodes, a larger pool
+    # that takes longer) plus the script's; its cost: the price for that time.
+    rows = {row[0]: row for line in out.splitlines() if (row := line.split())[0].startswith("big-")}
+    assert _seconds(rows["big-1-0"][-4]) > _seconds(rows["big-0-0"][-4]) > 7 * 60
+    for row in rows.values():
+        up, script, total = (_seconds(value) for value in row[-4:-1])
+        assert script == 13 * 60  # small-payments.jsonl's waits
+        assert total == up + script
+        assert float(row[-1]) == pytest.approx(float(row[-5]) * total / 3600, abs=0.01)
     out_dir = tmp_path / "out"
     assert campaign.main(["run", str(file), "--out", str(out_dir)]) == 2
     assert not out_dir.exists()  # nothing started
+
+
+def _seconds(clock: str) -> int:
+    """`m:ss` or `h:mm:ss` as the plan prints it."""
+    total = 0
+    for part in clock.split(":"):
+        total = 60 * total + int(part)
+    return total
 
 
 def test_a_bad_cell_is_named_with_its_overrides(
@@ -268,6 +444,7 @@ def test_report_plots_each_figure_and_judges_each_cell(cworld: CampaignWorld) ->
     figures = {0: [(2.0, 10.0), (2.0, 12.0)], 1: [(1.9, 11.0), (2.1, 11.0)], 2: [(1.0, 20.0)]}
     for run in progress_model.runs:
         run.steps = {"up": "ok", "report": "ok", "destroy": "ok"}
+        run.attempt = 1
         run.run_dir = f"runs/{run.stack}/attempt-1"
         values = figures[run.cell]
         if run.repeat < len(values):
