@@ -30,6 +30,7 @@ from pydantic import (
 
 from minaperf.machines import machine_shape
 from minaperf.postgres_access import READER
+from policy.markers import GCP_LABEL_KEY, GCP_MAX_LABELS, PROGRAM_GCP_LABELS
 from policy.ranges import parse_range, public_width_error
 
 CONFIG_NAMESPACE = "mina-itn"
@@ -59,14 +60,10 @@ _MINA_AMOUNT = re.compile(r"^[0-9]{1,11}(\.[0-9]{1,9})?$")
 # (kubernetes/apimachinery pkg/util/validation/validation.go: labelValueFmt, LabelValueMaxLength),
 # so a value is the intersection of both rules.
 _LABEL_VALUE = re.compile(r"^([a-z0-9]([-_a-z0-9]{0,61}[a-z0-9])?)?$")
-_LABEL_KEY = re.compile(r"^[a-z][-_a-z0-9]{0,62}$")
 _KMS_KEY = re.compile(
     r"^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/locations/(?P<location>[a-z0-9-]+)/keyRings/"
     r"[A-Za-z0-9_-]{1,63}/cryptoKeys/[A-Za-z0-9_-]{1,63}$"
 )
-GCP_MAX_LABELS = 64
-PROGRAM_GCP_LABELS = ("experiment", "mina-itn-experiment", "owner", "managed-by", "expiry")
-"""Labels the program puts on every labelled GCP resource (components/labels.py)."""
 
 CONFIG_NAMESPACES = frozenset({"mina-itn", "gcp", "kubernetes", "pulumi"})
 """Namespaces a stack file may use: ours, the two providers' and the engine's."""
@@ -869,7 +866,7 @@ class MetadataConfig(_Model):
                 f"so use at most {room}"
             )
         for key, item in value.items():
-            if not _LABEL_KEY.match(key):
+            if not GCP_LABEL_KEY.match(key):
                 raise ValueError(
                     f"label key {key!r}: start with a lowercase letter, then lowercase letters, "
                     "digits, '-' or '_', at most 63 characters"

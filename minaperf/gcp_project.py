@@ -6,8 +6,6 @@ lists, so what `pulumi up` enables, creates and consumes is exactly what preflig
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -34,16 +32,6 @@ BASE_APIS = (
 KMS_API = "cloudkms.googleapis.com"
 ARTIFACT_REGISTRY_API = "artifactregistry.googleapis.com"
 
-SERVICE_ACCOUNT_ID = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])$")
-"""IAM `accountId`: 6-30 characters, RFC 1035 (projects.serviceAccounts.create reference)."""
-SERVICE_ACCOUNT_ID_LENGTH = (6, 30)
-_DIGEST_CHARS = 8
-NODES_ACCOUNT = "nodes"
-"""Purpose of the GKE nodes' account (components/platform.py)."""
-WORKERS_ACCOUNT = "workers"
-"""Purpose of the snark worker VMs' account (components/worker_pool.py)."""
-ACCOUNT_PURPOSES = (NODES_ACCOUNT, WORKERS_ACCOUNT)
-
 MAX_NO_UPGRADE_EXCLUSION = timedelta(days=30)
 """GKE refuses a `NO_UPGRADES` maintenance exclusion longer than 30 days
 (cloud.google.com/kubernetes-engine/docs/concepts/maintenance-windows-and-exclusions)."""
@@ -58,20 +46,6 @@ def required_apis(platform: GkePlatform) -> tuple[str, ...]:
     if platform.docker_hub_mirror:
         apis.append(ARTIFACT_REGISTRY_API)
     return tuple(apis)
-
-
-def service_account_id(experiment: str, purpose: str) -> str:
-    """A valid, per-experiment service account id: readable prefix + a digest of the full name.
-
-    Truncating `itn-<stack>-<purpose>` alone lets two long stack names share an account (one
-    stack's destroy then deletes the other's) and can leave a trailing '-'. The digest covers the
-    untruncated name, so distinct (experiment, purpose) pairs get distinct ids.
-    """
-    full = f"itn-{experiment}-{purpose}"
-    digest = hashlib.sha256(full.encode()).hexdigest()[:_DIGEST_CHARS]
-    room = SERVICE_ACCOUNT_ID_LENGTH[1] - _DIGEST_CHARS - 1
-    prefix = full[:room].rstrip("-")
-    return f"{prefix}-{digest}"
 
 
 @dataclass(frozen=True)
