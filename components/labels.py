@@ -8,24 +8,22 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pulumi
 
-from components.clock import TIMESTAMP_FORMAT
+from minaperf.rfc3339 import format_utc, parse_utc
 from policy import markers
 from policy.markers import K8S_PREFIX
 
 
 def expires_at(created: str, ttl_hours: int) -> str:
     """RFC 3339 UTC expiry of an experiment created at `created`."""
-    moment = datetime.strptime(created, TIMESTAMP_FORMAT) + timedelta(hours=ttl_hours)
-    return moment.strftime(TIMESTAMP_FORMAT)
+    return format_utc(parse_utc(created) + timedelta(hours=ttl_hours))
 
 
 def expiry_label(created: str, ttl_hours: int) -> str:
-    moment = datetime.strptime(created, TIMESTAMP_FORMAT) + timedelta(hours=ttl_hours)
-    return markers.expiry_label(moment)
+    return markers.expiry_label(parse_utc(created) + timedelta(hours=ttl_hours))
 
 
 @dataclass(frozen=True)

@@ -30,6 +30,7 @@ from pydantic import (
 
 from minaperf.machines import machine_shape
 from minaperf.postgres_access import READER
+from minaperf.rfc3339 import parse_utc
 from policy.markers import GCP_LABEL_KEY, GCP_MAX_LABELS, PROGRAM_GCP_LABELS
 from policy.ranges import parse_range, public_width_error
 
@@ -651,12 +652,7 @@ class NetworkParams(_Model):
     def _timestamp(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$", value):
-            raise ValueError(f"{value!r} is not an RFC 3339 UTC time like 2026-12-01T12:00:00Z")
-        try:
-            datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
-        except ValueError:
-            raise ValueError(f"{value!r} is not a valid date and time") from None
+        parse_utc(value)
         return value
 
     @model_validator(mode="after")
@@ -664,7 +660,7 @@ class NetworkParams(_Model):
         if self.genesis_timestamp is None or self.allow_past_genesis:
             return self
         now = (info.context or {}).get("now") or datetime.now(UTC)
-        moment = datetime.strptime(self.genesis_timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        moment = parse_utc(self.genesis_timestamp)
         if moment <= now:
             raise _at(
                 "genesisTimestamp",

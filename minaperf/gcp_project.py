@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from minaperf import daemon, services
 from minaperf.config import ExperimentConfig, GkePlatform, memory_bytes
@@ -20,6 +20,7 @@ from minaperf.cost import (
     estimate_hourly_cost,
 )
 from minaperf.machines import boot_disk_type, machine_shape
+from minaperf.rfc3339 import format_utc, parse_utc
 from minaperf.sizing import ORCHESTRATOR_WORK_VOLUME, mina_pool_size, services_pool_size
 
 BASE_APIS = (
@@ -35,7 +36,6 @@ ARTIFACT_REGISTRY_API = "artifactregistry.googleapis.com"
 MAX_NO_UPGRADE_EXCLUSION = timedelta(days=30)
 """GKE refuses a `NO_UPGRADES` maintenance exclusion longer than 30 days
 (cloud.google.com/kubernetes-engine/docs/concepts/maintenance-windows-and-exclusions)."""
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def required_apis(platform: GkePlatform) -> tuple[str, ...]:
@@ -56,9 +56,9 @@ class ExclusionWindow:
 
 def upgrade_exclusion(started: str, ttl_hours: int) -> ExclusionWindow:
     """No GKE auto-upgrades from deploy to the experiment's expiry (capped at GKE's 30 days)."""
-    start = datetime.strptime(started, TIMESTAMP_FORMAT)
+    start = parse_utc(started)
     end = start + min(timedelta(hours=ttl_hours), MAX_NO_UPGRADE_EXCLUSION)
-    return ExclusionWindow(start.strftime(TIMESTAMP_FORMAT), end.strftime(TIMESTAMP_FORMAT))
+    return ExclusionWindow(format_utc(start), format_utc(end))
 
 
 # ------------------------------------------------------------------------------ quotas

@@ -40,6 +40,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from minaperf import rfc3339
 from minaperf.config import one_line, stderr_line
 from policy.markers import (
     GCP_LABEL_EXPIRY,
@@ -101,14 +102,10 @@ class Finding:
 
 
 def parse_time(value: Any) -> dt.datetime | None:
-    """ISO 8601 or a label-safe expiry (`2025-01-31`, `2025-01-31_06-30`); naive means UTC."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        return parse_expiry_label(text)
+    """RFC 3339 or a label-safe expiry (`2025-01-31`, `2025-01-31_06-30`); naive means UTC."""
+    moment = rfc3339.read(value)
+    if moment is None:
+        return parse_expiry_label(value)
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
@@ -463,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m scripts.janitor", description=__doc__)
     parser.add_argument("--delete", action="store_true", help="run the plan the listing shows")
     parser.add_argument("--project", help="the GCP project to search (required with gcloud)")
-    parser.add_argument("--now", help="ISO time to judge expiry against (default: now, UTC)")
+    parser.add_argument("--now", help="RFC 3339 time or date to judge expiry by (default: now)")
     parser.add_argument("--no-gcloud", action="store_true", help="skip GCE and GKE")
     parser.add_argument("--no-kubectl", action="store_true", help="skip Kubernetes namespaces")
     args = parser.parse_args(argv)
@@ -471,7 +468,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.now is not None:
         parsed = parse_time(args.now)
         if parsed is None:
-            parser.error(f"--now {args.now!r} is not an ISO date or time")
+            parser.error(
+                f"--now {args.now!r} is not an RFC 3339 time or a date, like {rfc3339.EXAMPLE} "
+                "or 2025-01-01"
+            )
         now = parsed
     try:
         return run(
