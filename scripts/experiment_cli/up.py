@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
 import signal
@@ -272,9 +271,6 @@ class Experiment:
         return StepFailedError(line)
 
     def preflight(self) -> None:
-        if importlib.util.find_spec(PREFLIGHT_MODULE) is None:
-            self.life.add("preflight", "skipped", f"{PREFLIGHT_MODULE} not available")
-            return
         # The stack's own file in the project it was just configured in (the preflight's
         # `--stack` reads this checkout's Pulumi.<stack>.yaml, which may be another project).
         own = self.project_dir / f"Pulumi.{self.stack_name}.yaml"
@@ -370,9 +366,6 @@ class Experiment:
             raise StepFailedError(reason or f"the run exited {code}")
 
     def report(self) -> None:
-        if importlib.util.find_spec(REPORT_MODULE) is None:
-            self.life.add("report", "skipped", f"{REPORT_MODULE} not available")
-            return
         result = subprocess.run(
             [
                 sys.executable,
