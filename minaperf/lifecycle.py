@@ -34,7 +34,6 @@ EXIT_LOAD_LEFT = 7
 EXIT_STACK_LEFT = 8
 EXIT_INTERRUPTED = 130
 
-STEP_ORDER = ("stack", "preflight", "up", "wait", "run", "report", "stop", "destroy")
 STEP_EXIT = {
     "stack": EXIT_UP_FAILED,
     "preflight": EXIT_BAD_INPUT,

@@ -132,12 +132,6 @@ class SignalLatch:
             signal.signal(sig, handler)
 
 
-def completed_steps(state: dict[str, Any]) -> int:
-    """Steps known to have finished: every step before the highest one the orchestrator began."""
-    markers = state.get("stepsStarted") or []
-    return max(markers, default=-1) if markers else 0
-
-
 def _stopped_by_script(script: Script, outputs: list[dict[str, Any]], started: set[int]):
     """Receipts the script's own `stop` steps stopped (those steps finished)."""
     by_step = script_stops(script.steps, outputs)
