@@ -29,7 +29,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import yaml
 
@@ -41,12 +41,12 @@ from minaperf.cost import MissingPriceError
 from minaperf.files import FileInputError, read_regular_file
 from minaperf.gcp_project import experiment_cost, quota_demand
 from minaperf.orchestrator.script import lint_script
+from scripts.cli import EXIT_BAD_INPUT, OneLineParser
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_FILE_BYTES = 1 << 20
 PROGRESS_FILE = "campaign.json"
 EXIT_OK = 0
-EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 5
 EXIT_STACK_LEFT = 8
 EXIT_INTERRUPTED = 130
@@ -59,12 +59,6 @@ STACK_NOT_FOUND = 6
 
 class CliError(Exception):
     """Bad input; printed as `error: …` (one line per mistake), exit 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        sys.exit(EXIT_BAD_INPUT)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -615,8 +609,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m scripts.campaign", description=__doc__, allow_abbrev=False)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(
+        prog="python -m scripts.campaign", description=__doc__, allow_abbrev=False
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     plan = sub.add_parser("plan", help="the runs, their modelled cost, the budget check")
     plan.add_argument("file", help="the campaign file (YAML or JSON)")
     plan.set_defaults(func=cmd_plan)

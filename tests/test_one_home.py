@@ -34,6 +34,10 @@ RULES: dict[str, tuple[str, re.Pattern[str]]] = {
             r"""|["']%Y-%m-%d_%H-%M["']"""
         ),
     ),
+    "a usage error as one line and exit 2": (
+        "scripts/cli.py",
+        re.compile(r"ArgumentParser\(|def error\(self"),
+    ),
     "RFC 3339 times, written and read": (
         "minaperf/rfc3339.py",
         re.compile(r"%Y-%m-%dT|datetime\.(?:fromisoformat|strptime)\b"),

@@ -11,8 +11,8 @@ from pathlib import Path
 from minaperf.orchestrator import restarts, runner, stopping
 from minaperf.orchestrator.rundir import STATE_FILE, RunState, now_iso, status_report
 from minaperf.orchestrator.targets import LocalTarget, PodTarget, Target, remote_run_dir
+from scripts.cli import EXIT_BAD_INPUT
 from scripts.experiment_cli.common import (
-    EXIT_BAD_INPUT,
     CliError,
     executable_file,
     kubectl,

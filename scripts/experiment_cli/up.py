@@ -43,10 +43,9 @@ from minaperf.orchestrator import readiness, stopping
 from minaperf.orchestrator.rundir import STATE_FILE, RunState
 from minaperf.outputs import parse_outputs
 from minaperf.report.verdict import EXIT_INCOMPLETE
-from scripts.cli import stack_name
+from scripts.cli import EXIT_BAD_INPUT, stack_name
 from scripts.experiment_cli import runs, wait
 from scripts.experiment_cli.common import (
-    EXIT_BAD_INPUT,
     CliError,
     executable_file,
     run_directory,
