@@ -41,6 +41,7 @@ from minaperf.cost import MissingPriceError
 from minaperf.files import FileInputError, read_regular_file
 from minaperf.gcp_project import experiment_cost, quota_demand
 from minaperf.orchestrator.script import lint_script
+from minaperf.signals import on_stop_signals
 from scripts.cli import EXIT_BAD_INPUT, OneLineParser
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -524,7 +525,7 @@ class Runner:
     # -- the whole campaign ---------------------------------------------------------------------
 
     def execute(self) -> int:
-        def handle(signum: int, frame: object) -> None:
+        def handle(signum: int) -> None:
             self.signals.append(signum)
             if self.stopping.is_set():
                 print("[campaign] still cleaning up (destroying); please wait", file=sys.stderr)
@@ -536,12 +537,8 @@ class Runner:
             for process in live:  # each in its own group: this is the one signal it gets
                 self._signal(process, signal.SIGINT)
 
-        previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
+        with on_stop_signals(handle):
             self._execute()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
         for stack in self.left_up:
             print(
                 f"error: stack {stack} is STILL UP; finish it with `python -m scripts.teardown "

@@ -38,6 +38,7 @@ RULES: dict[str, tuple[str, re.Pattern[str]]] = {
         "scripts/cli.py",
         re.compile(r"ArgumentParser\(|def error\(self"),
     ),
+    "a handler for Ctrl-C and SIGTERM": ("minaperf/signals.py", re.compile(r"signal\.signal\(")),
     "RFC 3339 times, written and read": (
         "minaperf/rfc3339.py",
         re.compile(r"%Y-%m-%dT|datetime\.(?:fromisoformat|strptime)\b"),
