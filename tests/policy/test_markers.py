@@ -1,5 +1,6 @@
 """The contract module stands alone: the standard library only, so the policy pack (run with only
-`policy/` on `sys.path`) and the janitor (which must not load Pulumi) can both import it."""
+`policy/` on `sys.path`) and the janitor (which must not load Pulumi) can both import it. The time
+and signal kits (minaperf/rfc3339.py, minaperf/signals.py) stand alone the same way."""
 
 from __future__ import annotations
 
@@ -45,6 +46,22 @@ def test_the_markers_need_only_the_standard_library() -> None:
         and not name.startswith("_")
     )
     assert not foreign, f"policy/markers.py loads {foreign}"
+
+
+def test_the_time_and_signal_kits_need_only_the_standard_library() -> None:
+    loaded = loaded_after("import minaperf.rfc3339, minaperf.signals")
+    foreign = sorted(
+        name
+        for name in loaded
+        if name.split(".")[0] not in sys.stdlib_module_names | {"minaperf", "__main__"}
+        and not name.startswith("_")
+    )
+    assert not foreign, f"minaperf/rfc3339.py or minaperf/signals.py loads {foreign}"
+    assert {name for name in loaded if name.startswith("minaperf")} == {
+        "minaperf",
+        "minaperf.rfc3339",
+        "minaperf.signals",
+    }
 
 
 @pytest.mark.parametrize(
