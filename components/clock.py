@@ -14,7 +14,7 @@ from typing import Any
 import pulumi
 import pulumi.dynamic
 
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+from minaperf.rfc3339 import format_utc
 
 
 class _ClockProvider(pulumi.dynamic.ResourceProvider):
@@ -26,7 +26,7 @@ class _ClockProvider(pulumi.dynamic.ResourceProvider):
         )
         return pulumi.dynamic.CreateResult(
             id_=str(uuid.uuid4()),
-            outs={**props, "timestamp": moment.strftime(TIMESTAMP_FORMAT)},
+            outs={**props, "timestamp": format_utc(moment)},
         )
 
     def diff(

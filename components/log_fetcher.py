@@ -75,7 +75,6 @@ NODE_LIST_DIR = "/srv/node-list"
 NODE_LIST_FILE = "online.json"
 NODE_LIST_PORT = 8081
 NODE_LIST_URL = f"http://127.0.0.1:{NODE_LIST_PORT}/{NODE_LIST_FILE}"
-QUOTA_STATUS_FILE = f"{OUTPUT_DIR}/quota-status.txt"
 LOG_QUOTA_INTERVAL_SECONDS = 60
 
 # Requests live in minaperf/pods.py, where node pool sizing reads them too.

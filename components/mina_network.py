@@ -44,7 +44,7 @@ import pulumi_kubernetes as k8s
 from components.context import POOL_LABEL as GKE_POOL_LABEL
 from components.context import SKIP_AWAIT, ExperimentNamespace, GkeNetworking
 from components.disruption import daemon_max_unavailable, disruption_budget
-from components.labels import K8S_PREFIX, Labels
+from components.labels import Labels
 from components.security import container_security_args, pod_security_args, scanner_skips
 from minaperf import daemon
 from minaperf.config import ROLE_PREFIXES as ROLE_PREFIX
@@ -54,6 +54,7 @@ from minaperf.keys.libp2p import seed_multiaddr
 from minaperf.keys.material import KeyMaterial, NodeSpec, PublicSummary
 from minaperf.node_script import mina_node_script
 from minaperf.pods import DAEMON_INIT_RESOURCES
+from policy.markers import K8S_COMPONENT_LABEL, K8S_PREFIX
 
 COMPONENT = "mina-daemon"
 """`app.kubernetes.io/component` of every daemon pod (anti-affinity spreads them)."""
@@ -516,7 +517,7 @@ class MinaNodeGroup(pulumi.ComponentResource):
                             pod_affinity_term=k8s.core.v1.PodAffinityTermArgs(
                                 topology_key="kubernetes.io/hostname",
                                 label_selector=k8s.meta.v1.LabelSelectorArgs(
-                                    match_labels={"app.kubernetes.io/component": COMPONENT}
+                                    match_labels={K8S_COMPONENT_LABEL: COMPONENT}
                                 ),
                             ),
                         )

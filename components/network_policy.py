@@ -19,8 +19,8 @@ from components.mina_network import COMPONENT as DAEMON
 from components.mina_network import ROLE_LABEL
 from minaperf import daemon
 from minaperf.config import ExperimentConfig, GkePlatform
+from policy.markers import K8S_COMPONENT_LABEL as COMPONENT_LABEL
 
-COMPONENT_LABEL = "app.kubernetes.io/component"
 DEFAULT_DENY = "default-deny-ingress"
 COORDINATOR = "snark-coordinator"
 

@@ -20,15 +20,10 @@ from minaperf.config import (
     GkePlatform,
     KubernetesPlatform,
 )
-from minaperf.gcp_project import (
-    NODES_ACCOUNT,
-    docker_hub_repository_id,
-    required_apis,
-    service_account_id,
-    upgrade_exclusion,
-)
+from minaperf.gcp_project import docker_hub_repository_id, required_apis, upgrade_exclusion
 from minaperf.kubeconfig import gke_kubeconfig
 from minaperf.local_inputs import read_kubeconfig
+from policy.markers import NODES_ACCOUNT, service_account_id
 
 NODE_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
 NODE_ROLES = [

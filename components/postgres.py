@@ -26,7 +26,7 @@ from components.security import container_security, pod_security, scanner_skips
 from minaperf import postgres_access, schema_pins, services
 from minaperf.config import GkePlatform, PostgresConfig, Resources
 from minaperf.pods import POSTGRES_INIT_RESOURCES
-from policy.markers import POSTGRES_DATA_CLAIM
+from policy.markers import DISK_SUFFIX_BYTES, POSTGRES_DATA_CLAIM, data_disk_name
 
 POSTGRES_PORT = 5432
 COMPONENT = "postgres"
@@ -81,20 +81,6 @@ SIGKILL the server and the next start would run crash recovery."""
 
 def asset(name: str) -> str:
     return resources.files("minaperf.assets").joinpath(name).read_text()
-
-
-DISK_SUFFIX_BYTES = 3
-
-
-def data_disk_name(experiment: str, suffix: str) -> str:
-    """`itn-<stack>-postgres-<6 hex>`: the suffix is drawn once per deploy and kept in state.
-
-    A kept disk outlives `pulumi destroy`; a fixed name would make the next `pulumi up` of the
-    same stack fail with "already exists". The next deploy draws a new suffix and creates a new
-    disk; the earlier one stays where `teardown` and `preflight` say, ready for
-    `postgres.existingDisk`.
-    """
-    return f"itn-{experiment}-postgres-{suffix}"
 
 
 def tls_server_args() -> list[str]:

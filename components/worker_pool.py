@@ -18,17 +18,17 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.context import ExperimentNamespace, GkeNetworking
-from components.labels import Labels, group_description
+from components.labels import Labels
 from components.security import container_security, pod_security, scanner_skips
 from minaperf.config import (
     WorkerPoolConfig,
     cpu_millis,
     memory_bytes,
 )
-from minaperf.gcp_project import WORKERS_ACCOUNT, service_account_id
 from minaperf.machines import boot_disk_type, machine_shape
 from minaperf.node_script import SNARK_WORKER_SUPERVISOR_SCRIPT, snark_worker_supervisor_script
 from minaperf.worker_script import render_worker_startup_script
+from policy.markers import WORKERS_ACCOUNT, group_description, service_account_id
 
 COMPONENT = "snark-worker"
 BOOT_IMAGE = "debian-cloud/debian-12"

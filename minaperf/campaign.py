@@ -25,9 +25,6 @@ NAME_MAX = 20
 MAX_RUNS = 200
 _DNS = re.compile(r"^[a-z]([a-z0-9-]*[a-z0-9])?$")
 _PATH = re.compile(r"^([a-z][a-z0-9-]*:)?[A-Za-z][A-Za-z0-9]*(\.[A-Za-z][A-Za-z0-9]*)*$")
-STEPS = ("up", "report", "destroy")
-"""What `run` records per run: `up` (stack, up, wait, run via `experiment up`), the report, the
-destroy. A run is finished when its destroy is done."""
 
 
 class CampaignError(ValueError):

@@ -30,6 +30,8 @@ from pydantic import (
 
 from minaperf.machines import machine_shape
 from minaperf.postgres_access import READER
+from minaperf.rfc3339 import parse_utc
+from policy.markers import GCP_LABEL_KEY, GCP_MAX_LABELS, PROGRAM_GCP_LABELS
 from policy.ranges import parse_range, public_width_error
 
 CONFIG_NAMESPACE = "mina-itn"
@@ -59,14 +61,10 @@ _MINA_AMOUNT = re.compile(r"^[0-9]{1,11}(\.[0-9]{1,9})?$")
 # (kubernetes/apimachinery pkg/util/validation/validation.go: labelValueFmt, LabelValueMaxLength),
 # so a value is the intersection of both rules.
 _LABEL_VALUE = re.compile(r"^([a-z0-9]([-_a-z0-9]{0,61}[a-z0-9])?)?$")
-_LABEL_KEY = re.compile(r"^[a-z][-_a-z0-9]{0,62}$")
 _KMS_KEY = re.compile(
     r"^projects/[a-z][-a-z0-9]{4,28}[a-z0-9]/locations/(?P<location>[a-z0-9-]+)/keyRings/"
     r"[A-Za-z0-9_-]{1,63}/cryptoKeys/[A-Za-z0-9_-]{1,63}$"
 )
-GCP_MAX_LABELS = 64
-PROGRAM_GCP_LABELS = ("experiment", "mina-itn-experiment", "owner", "managed-by", "expiry")
-"""Labels the program puts on every labelled GCP resource (components/labels.py)."""
 
 CONFIG_NAMESPACES = frozenset({"mina-itn", "gcp", "kubernetes", "pulumi"})
 """Namespaces a stack file may use: ours, the two providers' and the engine's."""
@@ -654,12 +652,7 @@ class NetworkParams(_Model):
     def _timestamp(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not re.match(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$", value):
-            raise ValueError(f"{value!r} is not an RFC 3339 UTC time like 2026-12-01T12:00:00Z")
-        try:
-            datetime.strptime(value, "%Y-%m-%dT%H:%M:%SZ")
-        except ValueError:
-            raise ValueError(f"{value!r} is not a valid date and time") from None
+        parse_utc(value)
         return value
 
     @model_validator(mode="after")
@@ -667,7 +660,7 @@ class NetworkParams(_Model):
         if self.genesis_timestamp is None or self.allow_past_genesis:
             return self
         now = (info.context or {}).get("now") or datetime.now(UTC)
-        moment = datetime.strptime(self.genesis_timestamp, "%Y-%m-%dT%H:%M:%SZ").replace(tzinfo=UTC)
+        moment = parse_utc(self.genesis_timestamp)
         if moment <= now:
             raise _at(
                 "genesisTimestamp",
@@ -869,7 +862,7 @@ class MetadataConfig(_Model):
                 f"so use at most {room}"
             )
         for key, item in value.items():
-            if not _LABEL_KEY.match(key):
+            if not GCP_LABEL_KEY.match(key):
                 raise ValueError(
                     f"label key {key!r}: start with a lowercase letter, then lowercase letters, "
                     "digits, '-' or '_', at most 63 characters"

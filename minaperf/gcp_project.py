@@ -6,11 +6,9 @@ lists, so what `pulumi up` enables, creates and consumes is exactly what preflig
 
 from __future__ import annotations
 
-import hashlib
-import re
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from minaperf import daemon, services
 from minaperf.config import ExperimentConfig, GkePlatform, memory_bytes
@@ -22,6 +20,7 @@ from minaperf.cost import (
     estimate_hourly_cost,
 )
 from minaperf.machines import boot_disk_type, machine_shape
+from minaperf.rfc3339 import format_utc, parse_utc
 from minaperf.sizing import ORCHESTRATOR_WORK_VOLUME, mina_pool_size, services_pool_size
 
 BASE_APIS = (
@@ -34,20 +33,9 @@ BASE_APIS = (
 KMS_API = "cloudkms.googleapis.com"
 ARTIFACT_REGISTRY_API = "artifactregistry.googleapis.com"
 
-SERVICE_ACCOUNT_ID = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])$")
-"""IAM `accountId`: 6-30 characters, RFC 1035 (projects.serviceAccounts.create reference)."""
-SERVICE_ACCOUNT_ID_LENGTH = (6, 30)
-_DIGEST_CHARS = 8
-NODES_ACCOUNT = "nodes"
-"""Purpose of the GKE nodes' account (components/platform.py)."""
-WORKERS_ACCOUNT = "workers"
-"""Purpose of the snark worker VMs' account (components/worker_pool.py)."""
-ACCOUNT_PURPOSES = (NODES_ACCOUNT, WORKERS_ACCOUNT)
-
 MAX_NO_UPGRADE_EXCLUSION = timedelta(days=30)
 """GKE refuses a `NO_UPGRADES` maintenance exclusion longer than 30 days
 (cloud.google.com/kubernetes-engine/docs/concepts/maintenance-windows-and-exclusions)."""
-TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 
 
 def required_apis(platform: GkePlatform) -> tuple[str, ...]:
@@ -60,20 +48,6 @@ def required_apis(platform: GkePlatform) -> tuple[str, ...]:
     return tuple(apis)
 
 
-def service_account_id(experiment: str, purpose: str) -> str:
-    """A valid, per-experiment service account id: readable prefix + a digest of the full name.
-
-    Truncating `itn-<stack>-<purpose>` alone lets two long stack names share an account (one
-    stack's destroy then deletes the other's) and can leave a trailing '-'. The digest covers the
-    untruncated name, so distinct (experiment, purpose) pairs get distinct ids.
-    """
-    full = f"itn-{experiment}-{purpose}"
-    digest = hashlib.sha256(full.encode()).hexdigest()[:_DIGEST_CHARS]
-    room = SERVICE_ACCOUNT_ID_LENGTH[1] - _DIGEST_CHARS - 1
-    prefix = full[:room].rstrip("-")
-    return f"{prefix}-{digest}"
-
-
 @dataclass(frozen=True)
 class ExclusionWindow:
     start: str
@@ -82,9 +56,9 @@ class ExclusionWindow:
 
 def upgrade_exclusion(started: str, ttl_hours: int) -> ExclusionWindow:
     """No GKE auto-upgrades from deploy to the experiment's expiry (capped at GKE's 30 days)."""
-    start = datetime.strptime(started, TIMESTAMP_FORMAT)
+    start = parse_utc(started)
     end = start + min(timedelta(hours=ttl_hours), MAX_NO_UPGRADE_EXCLUSION)
-    return ExclusionWindow(start.strftime(TIMESTAMP_FORMAT), end.strftime(TIMESTAMP_FORMAT))
+    return ExclusionWindow(format_utc(start), format_utc(end))
 
 
 # ------------------------------------------------------------------------------ quotas

@@ -15,14 +15,12 @@ from typing import Any
 
 from minaperf.keys.material import PublicSummary
 from minaperf.keys.mina import is_valid_public_key
+from minaperf.rfc3339 import format_utc, parse
 
 PROOF_LEVELS = frozenset({"full", "check", "none"})
 BLOCK_PRODUCER_ROLE = "block-producer"
 # Decimal MINA amount: integer part without leading zeros, up to 9 decimals (nanomina).
 _BALANCE_RE = re.compile(r"(0|[1-9][0-9]*)(\.[0-9]{1,9})?")
-_TIMESTAMP_RE = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})"
-)
 
 
 def validate_balance(value: str, what: str = "balance") -> str:
@@ -39,22 +37,12 @@ def format_genesis_timestamp(moment: datetime) -> str:
     """RFC 3339 in UTC with a `Z`, second precision (sub-seconds dropped), as MPT writes it."""
     if moment.tzinfo is None or moment.utcoffset() is None:
         raise ValueError("genesis timestamp must be timezone-aware")
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return format_utc(moment)
 
 
 def parse_genesis_timestamp(text: str) -> datetime:
     """Parse RFC 3339 (`T` separator, `Z` or numeric offset) into an aware UTC datetime."""
-    match = _TIMESTAMP_RE.fullmatch(text.strip())
-    if not match:
-        raise ValueError(f"not an RFC 3339 timestamp like 2025-01-01T12:00:00Z: {text!r}")
-    fraction = match.group(7) or ""
-    normalised = match.group(0)[:19] + (fraction[:7] if fraction else "")
-    offset = match.group(8)
-    normalised += "+00:00" if offset == "Z" else offset
-    try:
-        return datetime.fromisoformat(normalised).astimezone(UTC)
-    except ValueError as error:
-        raise ValueError(f"invalid date or time in {text!r}: {error}") from error
+    return parse(text).astimezone(UTC)
 
 
 def build_runtime_config(

@@ -1,7 +1,7 @@
 """The rules of `python -m scripts.experiment up`, free of Pulumi and processes.
 
 `up` runs stack → config → preflight → up → wait → run → report, then always stop → destroy.
-Each step ends ok, failed, interrupted or skipped; from those this module decides the exit code,
+Each step ends ok, failed or interrupted; from those this module decides the exit code,
 whether the stack is destroyed, and the one summary printed at the end.
 
 Exit codes (docs/cli.md, "experiment up: one command"):
@@ -34,7 +34,6 @@ EXIT_LOAD_LEFT = 7
 EXIT_STACK_LEFT = 8
 EXIT_INTERRUPTED = 130
 
-STEP_ORDER = ("stack", "preflight", "up", "wait", "run", "report", "stop", "destroy")
 STEP_EXIT = {
     "stack": EXIT_UP_FAILED,
     "preflight": EXIT_BAD_INPUT,
@@ -46,7 +45,7 @@ STEP_EXIT = {
     "destroy": EXIT_STACK_LEFT,
 }
 
-Status = Literal["ok", "failed", "interrupted", "skipped"]
+Status = Literal["ok", "failed", "interrupted"]
 
 
 @dataclass
@@ -90,7 +89,7 @@ def should_destroy(life: Lifecycle, *, destroy_after: bool, keep_on_failure: boo
     if not destroy_after or not life.stack_created:
         return False
     up = life.step("up")
-    if up is None or up.status == "skipped":
+    if up is None:
         return False
     return not (keep_on_failure and life.failed)
 
@@ -121,7 +120,7 @@ def stack_state(life: Lifecycle, *, destroy_asked: bool) -> str:
     if not life.stack_created:
         return "not created"
     up = life.step("up")
-    if up is None or up.status == "skipped":
+    if up is None:
         return "nothing deployed"
     kept = " (kept: --keep-on-failure)" if destroy_asked and life.failed else ""
     partial = "" if up.status == "ok" else " (partly: up did not finish)"

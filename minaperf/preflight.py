@@ -26,6 +26,7 @@ from minaperf.gcp_project import (
 from minaperf.machines import machine_shape
 from minaperf.org_policy import constraint_needs, judge
 from minaperf.signing_key import FINGERPRINT_PATH, uses_worker_vms
+from policy.markers import data_disk_pattern
 
 WORKER_IMAGE = ("debian-cloud", "debian-12")
 """The snark worker VMs' boot image (project, family), as components.worker_pool uses it."""
@@ -478,7 +479,7 @@ def _note_kept_disks(
 ) -> None:
     if config.postgres.existing_disk is not None:
         return
-    pattern = f"itn-{config.name}-postgres(-[0-9a-f]{{6}})?"
+    pattern = data_disk_pattern(config.name)
     try:
         disks = api.disks(platform.project, platform.zone, pattern)
     except GcpApiError:

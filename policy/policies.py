@@ -14,7 +14,7 @@ Conventions the program must follow (the label keys below are the contract):
   (`resourceLabels` on a GKE Cluster, `nodeConfig.resourceLabels` on a NodePool).
 * Service accounts (they take no labels) carry exactly
   `mina-itn-experiment=<experiment>; expiry=<expiry label>` as their description, the marker the
-  janitor finds them by (components/labels.py `own_description`).
+  janitor finds them by (policy/markers.py `own_description`).
 * Kubernetes objects carry `mina-itn/experiment`, `mina-itn/expiry`, `mina-itn/owner` and
   `app.kubernetes.io/part-of: mina-itn` in `metadata.labels`.
 * A Service is "the PostgreSQL service" or "the dashboard service" when its `metadata.labels`
@@ -45,33 +45,32 @@ from pulumi_policy import (
 )
 
 try:  # imported from the project (tests, scripts)
+    from policy import markers
     from policy import pod_security as pss
-    from policy.markers import SERVICE_ACCOUNT_MARKER
     from policy.pod_security import BASELINE_CAPABILITIES
     from policy.ranges import public_address_count, public_width_error
 except ImportError:  # run by the engine, with only this directory on sys.path
+    import markers  # pyright: ignore[reportMissingImports]
     import pod_security as pss  # pyright: ignore[reportMissingImports]
-    from markers import SERVICE_ACCOUNT_MARKER  # pyright: ignore[reportMissingImports]
     from pod_security import BASELINE_CAPABILITIES  # pyright: ignore[reportMissingImports]
     from ranges import (  # pyright: ignore[reportMissingImports]
         public_address_count,
         public_width_error,
     )
 
-# --- contract with the program (keep in step with the components that set them) -----------------
+# --- contract with the program: policy/markers.py is its one home --------------------------------
 
-GCP_LABEL_EXPERIMENT = "experiment"
-GCP_LABEL_EXPIRY = "expiry"
-GCP_LABEL_OWNER = "owner"
-GCP_LABEL_MANAGED_BY = "managed-by"
+GCP_LABEL_EXPERIMENT = markers.GCP_LABEL_EXPERIMENT
+GCP_LABEL_EXPIRY = markers.GCP_LABEL_EXPIRY
+GCP_LABEL_KEY = markers.GCP_LABEL_KEY
+GCP_MAX_LABELS = markers.GCP_MAX_LABELS
+K8S_LABEL_PART_OF = markers.K8S_PART_OF_LABEL
+K8S_LABEL_EXPERIMENT = markers.K8S_EXPERIMENT_LABEL
+K8S_LABEL_EXPIRY = markers.K8S_EXPIRY_LABEL
+K8S_LABEL_COMPONENT = markers.K8S_COMPONENT_LABEL
+SERVICE_ACCOUNT_MARKER = markers.SERVICE_ACCOUNT_MARKER
+
 SERVICE_ACCOUNT = "gcp:serviceaccount/account:Account"
-
-K8S_LABEL_PART_OF = "app.kubernetes.io/part-of"
-K8S_PART_OF_VALUE = "mina-itn"
-K8S_LABEL_EXPERIMENT = "mina-itn/experiment"
-K8S_LABEL_EXPIRY = "mina-itn/expiry"
-K8S_LABEL_OWNER = "mina-itn/owner"
-K8S_LABEL_COMPONENT = "app.kubernetes.io/component"
 
 # Services with these component labels hold data or a UI and must never be open by accident.
 RESTRICTED_COMPONENTS = frozenset({"postgres", "dashboard"})
@@ -87,13 +86,8 @@ CONFIG_EXPERIMENT = "experiment"
 ROOT_REASON_ANNOTATION = "mina-itn/root."
 
 # GCP label limits (cloud.google.com/compute/docs/labeling-resources#requirements).
-GCP_MAX_LABELS = 64
-_GCP_LABEL_KEY = re.compile(r"^[a-z][-_a-z0-9]{0,62}$")
 _GCP_LABEL_VALUE = re.compile(r"^[-_a-z0-9]{0,63}$")
 
-# Secret inputs recorded by mocks are wrapped as {SIG_KEY: SECRET_SIG, "value": ...}.
-_SIG_KEY = "4dabf18193072939515e22adb298388d"
-_SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"  # noqa: S105 (a public type marker)
 
 # GCP types this program may create that accept labels in pulumi-gcp 10.2.0, and where the labels
 # live. Firewall, Network, Subnetwork, Router, RouterNat and service accounts take none.
@@ -173,10 +167,6 @@ _INTERNAL_SCHEMES = frozenset({"INTERNAL", "INTERNAL_MANAGED", "INTERNAL_SELF_MA
 forwardingRules: loadBalancingScheme, default EXTERNAL)."""
 _K8S_TOKEN = re.compile(r"^kubernetes:(?P<group>[^:/]+)/(?P<version>[^:]+):(?P<kind>[A-Za-z]+)$")
 _NOT_OBJECT_GROUPS = frozenset({"helm.sh", "yaml", "kustomize"})
-_EXPIRY = re.compile(
-    r"^(?P<date>\d{4}-\d{2}-\d{2})"
-    r"(?:[tT_](?P<h>\d{2})-?(?P<m>\d{2})(?:-?(?P<s>\d{2}))?[zZ]?)?$"
-)
 
 
 # --- small helpers -------------------------------------------------------------------------------
@@ -184,7 +174,8 @@ _EXPIRY = re.compile(
 
 def plain(value: Any) -> Any:
     """Unwrap a mock-recorded secret so checks see the value, not the envelope."""
-    while isinstance(value, Mapping) and value.get(_SIG_KEY) == _SECRET_SIG:
+    key, signature = markers.SECRET_SIG_KEY, markers.SECRET_SIG_VALUE
+    while isinstance(value, Mapping) and value.get(key) == signature:
         value = value.get("value")
     return value
 
@@ -214,15 +205,7 @@ def as_map(value: Any) -> Mapping[str, Any]:
 
 def parse_expiry(value: Any) -> dt.datetime | None:
     """Read an expiry label value; None when it is not one of the accepted forms."""
-    match = _EXPIRY.match(str(plain(value) or "").strip())
-    if not match:
-        return None
-    try:
-        day = dt.date.fromisoformat(match["date"])
-        clock = dt.time(int(match["h"] or 0), int(match["m"] or 0), int(match["s"] or 0))
-    except ValueError:
-        return None
-    return dt.datetime.combine(day, clock, tzinfo=dt.UTC)
+    return markers.parse_expiry_label(plain(value))
 
 
 def _truthy(value: Any) -> bool:
@@ -562,7 +545,7 @@ def _check_account_marker(
     return [
         f"`{name}` ({SERVICE_ACCOUNT}) description={description!r} is not the janitor's marker "
         f"for this experiment; set it to 'mina-itn-experiment=<experiment>; "
-        f"expiry=<YYYY-MM-DD_HH-MM>' (components/labels.py own_description)"
+        f"expiry=<YYYY-MM-DD_HH-MM>' (policy/markers.py own_description)"
     ]
 
 
@@ -724,7 +707,7 @@ def check_label_limits(
     problems = []
     if len(labels) > GCP_MAX_LABELS:
         problems.append(f"{len(labels)} labels, more than GCP's {GCP_MAX_LABELS}")
-    bad_keys = sorted(str(k) for k in labels if not _GCP_LABEL_KEY.match(str(k)))
+    bad_keys = sorted(str(k) for k in labels if not GCP_LABEL_KEY.match(str(k)))
     if bad_keys:
         problems.append(f"invalid keys {bad_keys[:5]}")
     bad_values = sorted(

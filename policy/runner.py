@@ -19,7 +19,6 @@ Command line: `python -m policy.runner build/<stack>/resources.json [--experimen
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import inspect
 import json
@@ -45,6 +44,7 @@ from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 from policy.policies import ALL_POLICIES, CONFIG_ALLOW_PUBLIC, CONFIG_EXPERIMENT
+from scripts.cli import OneLineParser
 
 
 @dataclass(frozen=True)
@@ -310,7 +310,7 @@ def evaluate(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m policy.runner", description=__doc__)
+    parser = OneLineParser(prog="python -m policy.runner", description=__doc__)
     parser.add_argument("resources", type=Path, help="resources.json written by scripts.render")
     parser.add_argument(
         "--experiment", help="the stack's name (the engine reads it from PULUMI_STACK)"

@@ -30,7 +30,7 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -44,6 +44,8 @@ from minaperf.critical_path import critical_path, duration
 from minaperf.files import FileInputError, read_regular_file
 from minaperf.gcp_project import experiment_cost, quota_demand
 from minaperf.orchestrator.script import lint_script
+from minaperf.signals import on_stop_signals
+from scripts.cli import EXIT_BAD_INPUT, OneLineParser
 
 if TYPE_CHECKING:
     from scripts.render import StackInput
@@ -52,7 +54,6 @@ ROOT = Path(__file__).resolve().parent.parent
 MAX_FILE_BYTES = 1 << 20
 PROGRESS_FILE = "campaign.json"
 EXIT_OK = 0
-EXIT_BAD_INPUT = 2
 EXIT_RUN_FAILED = 5
 EXIT_STACK_LEFT = 8
 EXIT_INTERRUPTED = 130
@@ -65,12 +66,6 @@ STACK_NOT_FOUND = 6
 
 class CliError(Exception):
     """Bad input; printed as `error: …` (one line per mistake), exit 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        sys.exit(EXIT_BAD_INPUT)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -573,7 +568,7 @@ class Runner:
     # -- the whole campaign ---------------------------------------------------------------------
 
     def execute(self) -> int:
-        def handle(signum: int, frame: object) -> None:
+        def handle(signum: int) -> None:
             self.signals.append(signum)
             if self.stopping.is_set():
                 self.lines.note("still cleaning up (destroying); please wait")
@@ -585,12 +580,8 @@ class Runner:
             for process in live:  # each in its own group: this is the one signal it gets
                 self._signal(process, signal.SIGINT)
 
-        previous = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
+        with on_stop_signals(handle):
             self._execute()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
         kubectl = f" --kubectl {shlex.quote(self.args.kubectl)}" if self.args.kubectl else ""
         for stack in self.left_up:
             print(
@@ -663,8 +654,10 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m scripts.campaign", description=__doc__, allow_abbrev=False)
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(
+        prog="python -m scripts.campaign", description=__doc__, allow_abbrev=False
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     plan = sub.add_parser("plan", help="the runs, their modelled cost, the budget check")
     plan.add_argument("file", help="the campaign file (YAML or JSON)")
     plan.set_defaults(func=cmd_plan)

@@ -6,7 +6,6 @@ python -m scripts.config_reference --write    # replace the section in docs/conf
 
 from __future__ import annotations
 
-import argparse
 import sys
 import types
 from pathlib import Path
@@ -17,6 +16,7 @@ from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
 from minaperf.config import CONFIG_NAMESPACE, ExperimentConfig, GkePlatform, KubernetesPlatform
+from scripts.cli import OneLineParser
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "config.md"
 BEGIN = (
@@ -129,7 +129,7 @@ def reference_section(text: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.config_reference")
+    parser = OneLineParser(prog="python -m scripts.config_reference")
     parser.add_argument("--write", action="store_true", help="update docs/config.md in place")
     args = parser.parse_args(argv)
     reference = render_reference()

@@ -32,20 +32,19 @@ import pulumi
 import pulumi.runtime
 from pulumi.resource import DependencyResource
 from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import rpc
 from pulumi.runtime.settings import set_root_resource
 from pulumi.runtime.stack import run_pulumi_func, wait_for_rpcs
 from pulumi.runtime.sync_await import _sync_await
 
+from minaperf.rfc3339 import format_utc
+from policy.markers import SECRET_SIG_KEY as SECRET_SIG
+from policy.markers import SECRET_SIG_VALUE as SECRET_VALUE
 from scripts.gc_pause import cyclic_gc_paused
 
 PROJECT = "mina-itn"
 PROGRAM = Path(__file__).resolve().parent.parent / "__main__.py"
 MOCK_NOW = datetime(2030, 1, 1, tzinfo=UTC)
 """The clock the mocks report for resources that capture "now" at creation."""
-
-SECRET_SIG = rpc._special_sig_key  # pyright: ignore[reportPrivateUsage]
-SECRET_VALUE = rpc._special_secret_sig  # pyright: ignore[reportPrivateUsage]
 
 
 def _digest(*parts: str) -> bytes:
@@ -170,7 +169,7 @@ class RecordingMocks(pulumi_mocks.Mocks):
             ]
         elif typ == "pulumi-python:dynamic:Resource" and "delayMinutes" in plain:
             moment = self.now + timedelta(minutes=float(plain["delayMinutes"]))
-            invented["timestamp"] = moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+            invented["timestamp"] = format_utc(moment)
         return resource_id, state, invented
 
     def call(self, args: pulumi_mocks.MockCallArgs) -> tuple[dict, list[tuple[str, str]] | None]:

@@ -14,11 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
-from typing import NoReturn
 
-from scripts.cli import stack_name
+from scripts.cli import EXIT_BAD_INPUT, OneLineParser, stack_name
 from scripts.experiment_cli import lint, runs, up, wait
-from scripts.experiment_cli.common import EXIT_BAD_INPUT, CliError
+from scripts.experiment_cli.common import CliError
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     lint.register,  # config, check
@@ -28,16 +27,8 @@ SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
 )
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as one line and exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        sys.exit(EXIT_BAD_INPUT)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m scripts.experiment", description=__doc__)
+    parser = OneLineParser(prog="python -m scripts.experiment", description=__doc__)
     source = parser.add_mutually_exclusive_group()
     source.add_argument(
         "--stack", type=stack_name, help="read outputs with `pulumi stack output --show-secrets`"
@@ -46,7 +37,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--kubectl", help="kubectl executable (default $MINAPERF_KUBECTL or kubectl)"
     )
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
     for register in SUBCOMMANDS:
         register(sub)
     return parser

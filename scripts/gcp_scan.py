@@ -21,7 +21,6 @@ Exit 0: written; 2: bad input (one line).
 
 from __future__ import annotations
 
-import argparse
 import json
 import re
 import sys
@@ -33,6 +32,7 @@ from components.platform import CLUSTER_SCAN_EXCEPTIONS, SUBNET_SCAN_EXCEPTIONS
 from components.postgres import DISK_SCAN_EXCEPTIONS
 from components.worker_pool import template_scan_exceptions
 from minaperf.files import FileInputError, read_regular_file
+from scripts.cli import OneLineParser
 
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
@@ -233,7 +233,7 @@ def to_terraform(resources: Sequence[Mapping[str, Any]]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m scripts.gcp_scan", description=__doc__)
+    parser = OneLineParser(prog="python -m scripts.gcp_scan", description=__doc__)
     parser.add_argument("resources", type=Path, help="resources.json written by scripts.render")
     parser.add_argument("--out", type=Path, required=True, help="directory to write into")
     args = parser.parse_args(argv)

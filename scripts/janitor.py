@@ -10,7 +10,7 @@ this project sets (never by generic look-alikes such as `experiment` or `managed
 another team's Pulumi VMs may carry), and must belong to `--project`, checked on every item
 gcloud returns (its selfLink/zone), not only in the query. Service accounts carry no labels: they
 are ours only when their whole `description` is the marker the program writes
-(`mina-itn-experiment=<experiment>; expiry=<expiry>`, components/labels.py), and theirs only when
+(`mina-itn-experiment=<experiment>; expiry=<expiry>`, policy/markers.py), and theirs only when
 their resource name and email name `--project`. A managed instance group (groups carry no labels)
 is ours only when its own description is exactly `mina-itn-experiment=<experiment>`, found in
 `--project` by its own zone or region; a labelled instance whose group is not ours is reported,
@@ -40,18 +40,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from components.labels import parse_group_description, parse_own_description
+from minaperf import rfc3339
 from minaperf.config import one_line, stderr_line
+from policy.markers import (
+    GCP_LABEL_EXPIRY,
+    K8S_KEPT_DATA_LABEL,
+    K8S_PART_OF,
+    POSTGRES_DATA_CLAIM,
+    parse_expiry_label,
+    parse_group_description,
+    parse_own_description,
+)
 from policy.markers import K8S_EXPERIMENT_LABEL as K8S_LABEL_EXPERIMENT
-from policy.markers import K8S_KEPT_DATA_LABEL, K8S_PART_OF, POSTGRES_DATA_CLAIM
+from policy.markers import K8S_EXPIRY_LABEL as K8S_LABEL_EXPIRY
 from policy.markers import K8S_PART_OF_LABEL as K8S_LABEL_PART_OF
 from policy.markers import OWN_GCP_LABEL as GCP_LABEL_OWN
 from scripts.cli import OneLineParser
 
 _Json = TypeVar("_Json", list, dict)
 
-GCP_LABEL_EXPIRY = "expiry"
-K8S_LABEL_EXPIRY = "mina-itn/expiry"
 K8S_SELECTOR = f"{K8S_LABEL_PART_OF}={K8S_PART_OF},{K8S_LABEL_EXPERIMENT}"
 # gcloud's filter `labels.KEY:*` means "has the key" (gcloud topic filters: `:*` existence).
 GCP_FILTER = f"labels.{GCP_LABEL_OWN}:*"
@@ -72,11 +79,6 @@ _INSTALL_HINTS = {
     "gcloud": "install the Google Cloud CLI, or pass --no-gcloud to skip GCE and GKE",
     "kubectl": "install kubectl, or pass --no-kubectl to skip namespaces",
 }
-
-_LABEL_TIME = re.compile(
-    r"^(?P<date>\d{4}-\d{2}-\d{2})"
-    r"(?:[tT_ ](?P<h>\d{2})[-:]?(?P<m>\d{2})(?:[-:]?(?P<s>\d{2}))?[zZ]?)?$"
-)
 
 
 class JanitorError(RuntimeError):
@@ -100,23 +102,10 @@ class Finding:
 
 
 def parse_time(value: Any) -> dt.datetime | None:
-    """ISO 8601 or a label-safe expiry (`2025-01-31`, `2025-01-31_06-30`); naive means UTC."""
-    if not isinstance(value, str) or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
-    except ValueError:
-        match = _LABEL_TIME.match(text)
-        if not match:
-            return None
-        try:
-            moment = dt.datetime.combine(
-                dt.date.fromisoformat(match["date"]),
-                dt.time(int(match["h"] or 0), int(match["m"] or 0), int(match["s"] or 0)),
-            )
-        except ValueError:
-            return None
+    """RFC 3339 or a label-safe expiry (`2025-01-31`, `2025-01-31_06-30`); naive means UTC."""
+    moment = rfc3339.read(value)
+    if moment is None:
+        return parse_expiry_label(value)
     return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
@@ -471,7 +460,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m scripts.janitor", description=__doc__)
     parser.add_argument("--delete", action="store_true", help="run the plan the listing shows")
     parser.add_argument("--project", help="the GCP project to search (required with gcloud)")
-    parser.add_argument("--now", help="ISO time to judge expiry against (default: now, UTC)")
+    parser.add_argument("--now", help="RFC 3339 time or date to judge expiry by (default: now)")
     parser.add_argument("--no-gcloud", action="store_true", help="skip GCE and GKE")
     parser.add_argument("--no-kubectl", action="store_true", help="skip Kubernetes namespaces")
     args = parser.parse_args(argv)
@@ -479,7 +468,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.now is not None:
         parsed = parse_time(args.now)
         if parsed is None:
-            parser.error(f"--now {args.now!r} is not an ISO date or time")
+            parser.error(
+                f"--now {args.now!r} is not an RFC 3339 time or a date, like {rfc3339.EXAMPLE} "
+                "or 2025-01-01"
+            )
         now = parsed
     try:
         return run(

@@ -14,15 +14,13 @@ import stat
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import NoReturn
 
 from minaperf.config import one_line
 from minaperf.files import FileInputError, read_text_file
 from minaperf.keys import itn, libp2p, mina, secret_box
 from minaperf.keys.secret_box import KeyFileError
-from scripts.cli import stack_name
+from scripts.cli import EXIT_BAD_INPUT, OneLineParser, stack_name
 
-EXIT_BAD_INPUT = 2
 DEFAULT_MINA_PASSWORD_ENV = "MINA_PRIVKEY_PASS"  # noqa: S105 (a variable name)
 DEFAULT_LIBP2P_PASSWORD_ENV = "MINA_LIBP2P_PASS"  # noqa: S105 (a variable name)
 
@@ -254,16 +252,9 @@ def cmd_export(args: argparse.Namespace) -> None:
     print(f"wrote {len(funding)} funding key(s) to {out}")
 
 
-class _Parser(argparse.ArgumentParser):
-    """argparse that reports usage errors as one line and exit status 2."""
-
-    def error(self, message: str) -> NoReturn:
-        raise CliError(message)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m scripts.keys", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    parser = OneLineParser(prog="python -m scripts.keys", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=OneLineParser)
 
     public_key = commands.add_parser(
         "public-key",
@@ -275,7 +266,7 @@ def build_parser() -> argparse.ArgumentParser:
     public_key.set_defaults(func=cmd_public_key)
 
     new = commands.add_parser("new", help="generate a key")
-    kinds = new.add_subparsers(dest="kind", required=True, parser_class=_Parser)
+    kinds = new.add_subparsers(dest="kind", required=True, parser_class=OneLineParser)
     for kind, env, side, func in (
         ("mina", DEFAULT_MINA_PASSWORD_ENV, ".pub", cmd_new_mina),
         ("libp2p", DEFAULT_LIBP2P_PASSWORD_ENV, ".peerid", cmd_new_libp2p),

@@ -55,6 +55,7 @@ from minaperf.files import (
 from minaperf.load import parse_config
 from minaperf.local_inputs import check_local_inputs
 from minaperf.outputs import SECRET_MARKER
+from minaperf.signals import on_stop_signals
 from scripts.cli import OneLineParser, stack_name
 from scripts.gc_pause import cyclic_gc_paused
 
@@ -782,15 +783,10 @@ def _signals_held() -> Iterator[None]:
         yield
         return
     held: list[int] = []
-    previous = {
-        number: signal.signal(number, lambda received, _frame: held.append(received))
-        for number in (signal.SIGINT, signal.SIGTERM)
-    }
     try:
-        yield
+        with on_stop_signals(held.append):
+            yield
     finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
         if held:
             signal.raise_signal(held[0])
 

@@ -22,7 +22,6 @@ import sys
 from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
-from typing import NoReturn
 
 import psycopg
 from pydantic import ValidationError
@@ -51,19 +50,13 @@ from minaperf.report.verdict import (
     read_thresholds,
     table,
 )
-from scripts.cli import stack_name
+from scripts.cli import OneLineParser, stack_name
 
 MAX_GRACE_MIN = 7 * 24 * 60  # a week: far beyond any late inclusion, well inside datetime's range
 
 
 class CliError(Exception):
     """Bad input; one `error: …` line and exit 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> NoReturn:
-        print(f"error: {message} (see --help)", file=sys.stderr)
-        sys.exit(EXIT_BAD_INPUT)
 
 
 def _host(value: str) -> str:
@@ -77,7 +70,7 @@ def _host(value: str) -> str:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m scripts.report", description=__doc__)
+    parser = OneLineParser(prog="python -m scripts.report", description=__doc__)
     parser.add_argument("--run", required=True, help="run directory of `experiment run --out`")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(

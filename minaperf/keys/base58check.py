@@ -51,11 +51,3 @@ def decode(text: str, *, version: int) -> bytes:
 def encode_plain(data: bytes) -> str:
     """Base58 (Bitcoin alphabet) without version or checksum, as libp2p peer ids use."""
     return base58.b58encode(data).decode("ascii")
-
-
-def decode_plain(text: str) -> bytes:
-    """Inverse of `encode_plain`."""
-    try:
-        return base58.b58decode(text.encode("ascii"))
-    except (ValueError, UnicodeEncodeError) as error:
-        raise Base58CheckError("not base58 (Bitcoin alphabet)") from error

@@ -11,13 +11,13 @@ import base64
 import binascii
 import json
 import os
-from datetime import datetime
 from pathlib import Path, PurePath, PurePosixPath
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from minaperf.outputs import SECRET_MARKER, StackOutputs
+from minaperf.rfc3339 import parse
 
 LOG_FILE_NAME = "orchestrator-logfile.log"
 CONFIG_FILE_NAME = "orchestrator-config.json"
@@ -68,7 +68,7 @@ class OrchestratorConfig(BaseModel):
     @field_validator("genesis_timestamp")
     @classmethod
     def _rfc3339(cls, value: str) -> str:
-        parse_rfc3339(value)
+        parse(value)
         return value
 
     @field_validator("fund_daemon_ports")
@@ -94,20 +94,6 @@ class OrchestratorConfig(BaseModel):
         if not show_secrets:
             data["key"] = SECRET_MARKER
         return data
-
-
-def parse_rfc3339(value: str) -> datetime:
-    """Accept what Go's time.RFC3339 accepts: a date, `T`, a time and a zone (Z or ±hh:mm)."""
-    text = value.strip()
-    if "T" not in text or not (text.endswith(("Z", "z")) or text[-6:-5] in "+-"):
-        raise ValueError(f"{value!r} is not RFC3339 (e.g. 2024-01-01T00:00:00Z)")
-    try:
-        parsed = datetime.fromisoformat(text[:-1] + "+00:00" if text[-1] in "Zz" else text)
-    except ValueError as error:
-        raise ValueError(f"{value!r} is not RFC3339 (e.g. 2024-01-01T00:00:00Z)") from error
-    if parsed.tzinfo is None:
-        raise ValueError(f"{value!r} is not RFC3339: it needs a zone")
-    return parsed
 
 
 def build_config(outputs: StackOutputs, run_dir: str | PurePath) -> OrchestratorConfig:

@@ -21,6 +21,7 @@ from typing import Any
 from minaperf.files import read_regular_file
 from minaperf.orchestrator.readiness import ClusterUnreachableError, kubectl_json
 from minaperf.outputs import NodeEndpoint
+from minaperf.rfc3339 import read_zoned
 
 RESTARTS_FILE = "restarts.json"
 DAEMON_CONTAINER = "mina"  # components/mina_network.py _daemon_container
@@ -103,16 +104,6 @@ def load(run_dir: Path) -> list[dict[str, Any]]:
     return [s for s in snapshots if isinstance(s, dict) and isinstance(s.get("time"), str)]
 
 
-def _parse(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo is not None else None
-
-
 def per_node(snapshots: list[dict[str, Any]]) -> tuple[list[dict[str, Any]] | None, str]:
     """(rows per node, how counted) from snapshots in time order; rows None when none was read.
 
@@ -120,7 +111,7 @@ def per_node(snapshots: list[dict[str, Any]]) -> tuple[list[dict[str, Any]] | No
     same pod uid), or the last count when the pod was replaced in between. A node seen in one
     snapshot only counts its restarts since its pod started."""
     readable = [s for s in snapshots if isinstance(s.get("nodes"), dict)]
-    readable.sort(key=lambda s: _parse(s["time"]) or datetime.min.replace(tzinfo=UTC))
+    readable.sort(key=lambda s: read_zoned(s["time"]) or datetime.min.replace(tzinfo=UTC))
     if not readable:
         errors = [str(s["error"]) for s in snapshots if s.get("error")]
         return None, errors[-1] if errors else "no snapshot was taken"
@@ -151,4 +142,4 @@ def per_node(snapshots: list[dict[str, Any]]) -> tuple[list[dict[str, Any]] | No
 
 
 def last_termination(row: dict[str, Any]) -> datetime | None:
-    return _parse(row.get("lastFinishedAt"))
+    return read_zoned(row.get("lastFinishedAt"))

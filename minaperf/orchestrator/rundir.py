@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import threading
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
@@ -24,6 +23,7 @@ from typing import Any
 
 from minaperf.files import FileInputError, read_regular_file
 from minaperf.orchestrator.script import parse_script
+from minaperf.rfc3339 import format_utc, read_zoned
 
 STATE_FILE = "run.json"
 STDOUT_FILE = "stdout.jsonl"
@@ -47,7 +47,7 @@ def read_capped(path: Path) -> bytes:
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return format_utc(datetime.now(UTC), micros=True)
 
 
 class RunState:
@@ -310,30 +310,6 @@ def script_stops(
     return stops
 
 
-def parse_time_as_written(value: Any) -> datetime | None:
-    """An RFC 3339-like time as Go or the runner writes it, with or without a zone (None: not a
-    time). Go prints up to 9 fractional digits; Python takes 6."""
-    if not isinstance(value, str):
-        return None
-    try:
-        text = value.replace("Z", "+00:00")
-        if "." in text:
-            head, _, tail = text.partition(".")
-            digits = re.match(r"\d+", tail)
-            frac = digits.group(0) if digits else ""
-            text = f"{head}.{frac[:6].ljust(6, '0')}{tail[len(frac) :]}"
-        return datetime.fromisoformat(text)
-    except ValueError:
-        return None
-
-
-def _parse_time(value: Any) -> datetime | None:
-    # Go's RFC 3339 and the runner's own times carry an offset; one without is not ours, and
-    # could not be compared with the clock.
-    parsed = parse_time_as_written(value)
-    return parsed if parsed is not None and parsed.tzinfo is not None else None
-
-
 def script_steps(run_dir: Path) -> dict[int, Any]:
     """The saved script's steps by index (empty when the copy is missing, not a regular file,
     too large, or not UTF-8: a binary or latin-1 copy is no script of ours)."""
@@ -355,7 +331,9 @@ def receipt_end(receipt: dict[str, Any], steps: dict[int, Any]) -> datetime | No
     index = receipt.get("step")
     step = steps.get(index) if isinstance(index, int) else None
     duration = step.params.get("durationMin") if step else None
-    issued_at = _parse_time(receipt.get("time"))
+    # Go's RFC 3339 and the runner's own times carry an offset; one without is not ours, and
+    # could not be compared with the clock.
+    issued_at = read_zoned(receipt.get("time"))
     if isinstance(duration, bool) or not isinstance(duration, int) or issued_at is None:
         return None
     try:
@@ -434,9 +412,9 @@ def status_report(run_dir: Path, *, now: datetime | None = None) -> str:
         elif end is None:
             when = "duration unknown (may still be running)"
         elif end > now:
-            when = f"STILL RUNNING until {end:%Y-%m-%dT%H:%M:%SZ}"
+            when = f"STILL RUNNING until {format_utc(end)}"
         else:
-            when = f"ended by itself at {end:%Y-%m-%dT%H:%M:%SZ}"
+            when = f"ended by itself at {format_utc(end)}"
         if recorded["state"] == "failed":
             when += f"; last stop failed: {recorded['reason']}"
         step = steps.get(receipt["step"]) if isinstance(receipt.get("step"), int) else None

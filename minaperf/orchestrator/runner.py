@@ -22,6 +22,7 @@ by the key files it did not write (`unfunded_step`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import signal
 import sys
@@ -48,6 +49,7 @@ from minaperf.orchestrator.rundir import (
 from minaperf.orchestrator.script import GUARANTEED_OUTPUTS, Script
 from minaperf.orchestrator.stopping import SENTINEL, SENTINEL_COMMENT, stop_outstanding
 from minaperf.orchestrator.targets import Target
+from minaperf.signals import on_stop_signals
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -117,25 +119,17 @@ class SignalLatch:
 
     def __init__(self) -> None:
         self.received: int | None = None
-        self._old: dict[int, Any] = {}
+        self._handlers = contextlib.ExitStack()
 
     def __enter__(self) -> SignalLatch:
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            self._old[sig] = signal.signal(sig, self._handle)
+        self._handlers.enter_context(on_stop_signals(self._handle))
         return self
 
-    def _handle(self, signum: int, frame: object) -> None:
+    def _handle(self, signum: int) -> None:
         self.received = signum
 
     def __exit__(self, *exc: object) -> None:
-        for sig, handler in self._old.items():
-            signal.signal(sig, handler)
-
-
-def completed_steps(state: dict[str, Any]) -> int:
-    """Steps known to have finished: every step before the highest one the orchestrator began."""
-    markers = state.get("stepsStarted") or []
-    return max(markers, default=-1) if markers else 0
+        self._handlers.close()
 
 
 def _stopped_by_script(script: Script, outputs: list[dict[str, Any]], started: set[int]):

@@ -16,6 +16,8 @@ import matplotlib
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
+from minaperf.rfc3339 import parse
+
 COLOURS = {
     "scheduled": "#7f7f7f",
     "seen": "#1f77b4",
@@ -232,7 +234,7 @@ def story_plot(run: dict[str, Any], start: datetime) -> str:
     def minute(value: str | None) -> float | None:
         if value is None:
             return None
-        t = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        t = parse(value)
         return (t - start).total_seconds() / 60
 
     steps = run["steps"]

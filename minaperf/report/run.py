@@ -10,13 +10,14 @@ orchestrator's outputs, one JSON object per line: `time`, `step`, `name`, `value
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from minaperf.orchestrator import rundir
 from minaperf.orchestrator.process import _BATCH_MARK, _STEP_MARK, is_error_line
 from minaperf.orchestrator.script import Step, parse_script
+from minaperf.rfc3339 import format_utc, read
 
 LOAD_ACTIONS = frozenset({"payments", "zkapp-txs"})
 
@@ -32,7 +33,7 @@ def parse_time(value: Any, where: str | None = None) -> datetime | None:
     instant it means is unknown, so RunDirError names it. Without, such a time reads as none."""
     if not isinstance(value, str) or not value:
         return None
-    parsed = rundir.parse_time_as_written(value)
+    parsed = read(value)
     if parsed is not None and parsed.tzinfo is None:
         if where is not None:
             raise RunDirError(
@@ -136,7 +137,7 @@ class RunStory:
 
     def as_json(self) -> dict[str, Any]:
         def iso(t: datetime | None) -> str | None:
-            return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if t else None
+            return format_utc(t) if t else None
 
         return {
             "directory": str(self.directory),

@@ -8,12 +8,13 @@ reads as "no data" instead of a zero or a division error.
 from __future__ import annotations
 
 import math
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from minaperf.orchestrator.restarts import last_termination
 from minaperf.outputs import StackOutputs
 from minaperf.report.run import RunStory
+from minaperf.rfc3339 import format_utc
 
 SUMMARY_VERSION = 1
 NO_DATA = "no data"
@@ -51,7 +52,7 @@ def ratio(numerator: float | None, denominator: float | None) -> float | None:
 
 
 def iso(t: datetime | None) -> str | None:
-    return t.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ") if t else None
+    return format_utc(t) if t else None
 
 
 def _section(ok: bool, note: str, body: dict[str, Any]) -> dict[str, Any]:

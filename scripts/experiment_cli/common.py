@@ -12,8 +12,6 @@ from minaperf.files import FileInputError
 from minaperf.orchestrator.config import OrchestratorConfig, build_config
 from minaperf.outputs import StackOutputs, load_outputs, read_stack_outputs
 
-EXIT_BAD_INPUT = 2
-
 
 class CliError(Exception):
     """Bad input; reported as one `error: …` line and exit status 2."""

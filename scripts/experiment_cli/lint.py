@@ -10,8 +10,8 @@ from minaperf.files import HAND_WRITTEN_LIMIT, FileInputError, read_regular_file
 from minaperf.orchestrator.config import config_text, default_run_dir
 from minaperf.orchestrator.script import Script, decode_script, lint_script
 from minaperf.outputs import SECRET_MARKER
+from scripts.cli import EXIT_BAD_INPUT
 from scripts.experiment_cli.common import (
-    EXIT_BAD_INPUT,
     CliError,
     orchestrator_config,
     stack_outputs,

@@ -11,8 +11,9 @@ from pathlib import Path
 from minaperf.orchestrator import restarts, runner, stopping
 from minaperf.orchestrator.rundir import STATE_FILE, RunState, now_iso, status_report
 from minaperf.orchestrator.targets import LocalTarget, PodTarget, Target, remote_run_dir
+from minaperf.signals import on_stop_signals
+from scripts.cli import EXIT_BAD_INPUT
 from scripts.experiment_cli.common import (
-    EXIT_BAD_INPUT,
     CliError,
     executable_file,
     kubectl,
@@ -82,7 +83,7 @@ def cmd_stop(args: argparse.Namespace) -> int:
     orchestrator and kubectl run in sessions of their own, out of the terminal's reach)."""
     noted: list[int] = []
 
-    def note(signum: int, frame: object) -> None:
+    def note(signum: int) -> None:
         if not noted:
             print(
                 f"[experiment] {signal.Signals(signum).name}: still stopping the load; it "
@@ -92,19 +93,16 @@ def cmd_stop(args: argparse.Namespace) -> int:
             )
         noted.append(signum)
 
-    previous = {sig: signal.signal(sig, note) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        return stopping.stop_saved_run(
-            Path(args.run),
-            kubectl=kubectl(args),
-            orchestrator=args.orchestrator,
-            terminal=sys.stderr,
-        )
+        with on_stop_signals(note):
+            return stopping.stop_saved_run(
+                Path(args.run),
+                kubectl=kubectl(args),
+                orchestrator=args.orchestrator,
+                terminal=sys.stderr,
+            )
     except ValueError as error:
         raise CliError(str(error)) from error
-    finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
 
 
 def cmd_status(args: argparse.Namespace) -> int:

@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib.util
 import json
 import os
-import signal
 import subprocess
 import sys
 import threading
@@ -44,10 +42,10 @@ from minaperf.orchestrator import readiness, stopping
 from minaperf.orchestrator.rundir import STATE_FILE, RunState
 from minaperf.outputs import parse_outputs
 from minaperf.report.verdict import EXIT_INCOMPLETE
-from scripts.cli import stack_name
+from minaperf.signals import on_stop_signals
+from scripts.cli import EXIT_BAD_INPUT, stack_name
 from scripts.experiment_cli import runs, wait
 from scripts.experiment_cli.common import (
-    EXIT_BAD_INPUT,
     CliError,
     executable_file,
     run_directory,
@@ -157,7 +155,7 @@ def sigint_mode(mode: str, latch: list[int], forward: Callable[[], None]) -> Ite
     cleanly; it runs in its own session, so this is the only one it gets); `defer`: note it and
     carry on (cleanup must finish)."""
 
-    def handle(signum: int, frame: object) -> None:
+    def handle(signum: int) -> None:
         latch.append(signum)
         if mode == "forward":
             say("interrupted: asking pulumi to cancel (it finishes the resource in flight)")
@@ -165,12 +163,8 @@ def sigint_mode(mode: str, latch: list[int], forward: Callable[[], None]) -> Ite
         else:
             say("interrupted: still cleaning up (stopping load, destroying); please wait")
 
-    old = {sig: signal.signal(sig, handle) for sig in (signal.SIGINT, signal.SIGTERM)}
-    try:
+    with on_stop_signals(handle):
         yield
-    finally:
-        for sig, handler in old.items():
-            signal.signal(sig, handler)
 
 
 def in_thread(call: Callable[[], T], mode: str, latch: list[int], forward: Callable[[], None]) -> T:
@@ -272,9 +266,6 @@ class Experiment:
         return StepFailedError(line)
 
     def preflight(self) -> None:
-        if importlib.util.find_spec(PREFLIGHT_MODULE) is None:
-            self.life.add("preflight", "skipped", f"{PREFLIGHT_MODULE} not available")
-            return
         # The stack's own file in the project it was just configured in (the preflight's
         # `--stack` reads this checkout's Pulumi.<stack>.yaml, which may be another project).
         own = self.project_dir / f"Pulumi.{self.stack_name}.yaml"
@@ -370,9 +361,6 @@ class Experiment:
             raise StepFailedError(reason or f"the run exited {code}")
 
     def report(self) -> None:
-        if importlib.util.find_spec(REPORT_MODULE) is None:
-            self.life.add("report", "skipped", f"{REPORT_MODULE} not available")
-            return
         result = subprocess.run(
             [
                 sys.executable,
@@ -459,15 +447,11 @@ class Experiment:
         return value
 
     def execute(self) -> int:
-        def interrupt(signum: int, frame: object) -> None:
+        def interrupt(signum: int) -> None:
             raise SignalledError  # SIGTERM (CI cancelling a job) cleans up like Ctrl-C
 
-        previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
-        try:
+        with on_stop_signals(interrupt):
             return self._execute()
-        finally:
-            for sig, handler in previous.items():
-                signal.signal(sig, handler)
 
     def _execute(self) -> int:
         try:

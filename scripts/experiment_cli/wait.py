@@ -24,6 +24,7 @@ from minaperf.orchestrator import access, readiness, restarts, traces, workers
 from minaperf.orchestrator.config import default_run_dir
 from minaperf.orchestrator.rundir import now_iso
 from minaperf.outputs import StackOutputs
+from minaperf.signals import on_stop_signals
 from scripts.experiment_cli.common import CliError, kubectl, orchestrator_config, stack_outputs
 
 
@@ -113,24 +114,24 @@ def cmd_wait(args: argparse.Namespace) -> int:
     context = WaitContext(outputs, kubectl_exe, gate_access)
     checks = [check for factory in CHECKS if (check := factory(context)) is not None]
 
-    def interrupt(signum: int, frame: object) -> None:
+    def interrupt(signum: int) -> None:
         # Close the forwards first: node checks blocked on them return at once, and none of
         # them outlives this process (SIGTERM alone reaches no child).
         if isinstance(gate_access, access.PortForwardAccess):
             gate_access.close_all()
         raise WaitInterruptedError(signum)
 
-    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGINT, signal.SIGTERM)}
     try:
-        sweep = readiness.wait_ready(
-            outputs,
-            gate_access,
-            auth_header,
-            kubectl=kubectl_exe,
-            timeout=args.timeout,
-            checks=checks,
-            parallelism=args.parallel,
-        )
+        with on_stop_signals(interrupt):
+            sweep = readiness.wait_ready(
+                outputs,
+                gate_access,
+                auth_header,
+                kubectl=kubectl_exe,
+                timeout=args.timeout,
+                checks=checks,
+                parallelism=args.parallel,
+            )
     except WaitInterruptedError as error:
         print(f"wait: interrupted by {error}; not waiting any longer", file=sys.stderr)
         return EXIT_INTERRUPTED
@@ -141,8 +142,6 @@ def cmd_wait(args: argparse.Namespace) -> int:
         print(f"error: {error}", file=sys.stderr)
         return 1
     finally:
-        for sig, handler in previous.items():
-            signal.signal(sig, handler)
         if isinstance(gate_access, access.PortForwardAccess):
             gate_access.close_all()
     snapshot = restarts.take(kubectl_exe, outputs.namespace, outputs.nodes, now_iso())

@@ -10,7 +10,8 @@ import pytest
 
 from components.platform import NODE_POOL_IGNORED, POOLS, gke_service_agent
 from minaperf.config import Images
-from minaperf.gcp_project import BASE_APIS, SERVICE_ACCOUNT_ID
+from minaperf.gcp_project import BASE_APIS
+from policy.markers import SERVICE_ACCOUNT_ID
 from tests.conftest import ROOT, Rendered, render
 
 SERVICE = "gcp:projects/service:Service"

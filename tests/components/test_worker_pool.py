@@ -16,11 +16,11 @@ from components.worker_pool import (
     worker_threads,
 )
 from minaperf.config import ConfigError, WorkerPoolConfig
-from minaperf.gcp_project import NODES_ACCOUNT, WORKERS_ACCOUNT, service_account_id
 from minaperf.load import parse_config
 from minaperf.node_script import snark_worker_supervisor_script
 from minaperf.outputs import WorkerPool
 from minaperf.signing_key import MINA_APT_REPO_URL, SIGNING_KEY_URL
+from policy.markers import NODES_ACCOUNT, WORKERS_ACCOUNT, service_account_id
 from policy.runner import run_policies
 from scripts.pin import build_parser as pin_parser
 from tests.conftest import KUBERNETES_VERSION, ROOT, Rendered, render

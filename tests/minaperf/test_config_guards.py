@@ -7,13 +7,9 @@ from typing import Any
 
 import pytest
 
-from minaperf.config import (
-    GCP_MAX_LABELS,
-    PROGRAM_GCP_LABELS,
-    ConfigError,
-    prepare_values,
-)
+from minaperf.config import ConfigError, prepare_values
 from minaperf.load import parse_config
+from policy.markers import GCP_MAX_LABELS, PROGRAM_GCP_LABELS
 from policy.ranges import public_address_count
 
 GKE = {"kind": "gke", "project": "my-project-123"}

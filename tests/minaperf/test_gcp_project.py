@@ -15,22 +15,20 @@ from hypothesis import strategies as st
 from minaperf.config import GkePlatform, memory_bytes
 from minaperf.cost import MissingPriceError, load_prices, machine_prices
 from minaperf.gcp_project import (
-    ACCOUNT_PURPOSES,
     DISK_QUOTA_BY_TYPE,
     HYPERDISK_QUOTA,
     PREEMPTIBLE_CPUS,
-    SERVICE_ACCOUNT_ID,
     cost_or_reason,
     estimated_hourly_cost,
     experiment_cost,
     machines,
     quota_demand,
-    service_account_id,
     through_mirror,
     upgrade_exclusion,
 )
 from minaperf.load import parse_config
 from minaperf.machines import known_machine_types, machine_shape
+from policy.markers import ACCOUNT_PURPOSES, SERVICE_ACCOUNT_ID, service_account_id
 from scripts.render import read_stack_input, validate
 from tests.conftest import ROOT, render
 

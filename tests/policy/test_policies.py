@@ -14,25 +14,26 @@ from typing import Any
 import pytest
 from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
 
+from policy import markers as m
 from policy import policies as p
 from policy.runner import build_args
 
 STACK = "dev"
 PROJECT = "mina-itn"
 GCP_LABELS = {
-    p.GCP_LABEL_EXPERIMENT: STACK,
-    p.GCP_LABEL_EXPIRY: "2031-05-01",
-    p.GCP_LABEL_OWNER: "perf-team",
-    p.GCP_LABEL_MANAGED_BY: "pulumi",
+    m.GCP_LABEL_EXPERIMENT: STACK,
+    m.GCP_LABEL_EXPIRY: "2031-05-01",
+    m.GCP_LABEL_OWNER: "perf-team",
+    m.GCP_LABEL_MANAGED_BY: "pulumi",
 }
 K8S_LABELS = {
-    p.K8S_LABEL_PART_OF: p.K8S_PART_OF_VALUE,
-    p.K8S_LABEL_EXPERIMENT: STACK,
-    p.K8S_LABEL_EXPIRY: "2031-05-01",
-    p.K8S_LABEL_OWNER: "perf-team",
+    m.K8S_PART_OF_LABEL: m.K8S_PART_OF,
+    m.K8S_EXPERIMENT_LABEL: STACK,
+    m.K8S_EXPIRY_LABEL: "2031-05-01",
+    m.K8S_OWNER_LABEL: "perf-team",
 }
 CONFIG = {"allowPublic": False, "experiment": STACK}
-SECRET_SIG = {"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270"}
+SECRET_SIG = {m.SECRET_SIG_KEY: m.SECRET_SIG_VALUE}
 
 
 def record(type_: str, name: str, inputs: dict[str, Any], parent: str = "Experiment") -> dict:
@@ -684,7 +685,7 @@ def test_experiment_label_must_name_this_experiment():
     ],
 )
 def test_service_accounts_carry_the_janitors_marker(description, ok, a_marker):
-    from components.labels import parse_own_description
+    from policy.markers import parse_own_description
 
     inputs = {"accountId": "itn-dev-workers-0a1b2c3d", "project": "p"}
     if description is not None:
@@ -707,11 +708,11 @@ def test_kubernetes_objects_need_labels():
 
 
 def test_namespace_needs_part_of_for_the_janitor():
-    labels = {k: v for k, v in K8S_LABELS.items() if k != p.K8S_LABEL_PART_OF}
+    labels = {k: v for k, v in K8S_LABELS.items() if k != m.K8S_PART_OF_LABEL}
     ns = k8s("kubernetes:core/v1:Namespace", "mina-dev", labels)
     found = violations(p.experiment_labels, ns)
     assert len(found) == 1
-    assert p.K8S_LABEL_PART_OF in found[0]
+    assert m.K8S_PART_OF_LABEL in found[0]
     assert violations(p.experiment_labels, k8s(ns["type"], "mina-dev", K8S_LABELS)) == []
 
 

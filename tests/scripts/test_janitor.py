@@ -19,8 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from components.labels import parse_own_description
-from minaperf.gcp_project import NODES_ACCOUNT, WORKERS_ACCOUNT, service_account_id
+from policy.markers import NODES_ACCOUNT, WORKERS_ACCOUNT, parse_own_description, service_account_id
 from scripts.janitor import parse_time
 from tests.conftest import render
 
@@ -336,7 +335,7 @@ def test_parse_time(value, expected):
 
 
 def test_the_program_sets_the_label_the_janitor_selects_by() -> None:
-    from minaperf.config import PROGRAM_GCP_LABELS
+    from policy.markers import PROGRAM_GCP_LABELS
     from policy.policies import GCP_LABEL_PATHS, get_path
     from scripts.janitor import GCP_LABEL_OWN
 
@@ -472,7 +471,7 @@ def test_a_group_that_does_not_carry_our_marker_is_never_deleted(stubs, creator,
 
 
 def test_the_program_marks_its_worker_group_the_way_the_janitor_reads_it() -> None:
-    from components.labels import parse_group_description
+    from policy.markers import parse_group_description
 
     groups = [
         r for r in render("dev").resources
@@ -589,7 +588,7 @@ def test_service_accounts_are_ours_only_by_the_whole_marker_in_our_project(stubs
     ],
 )
 def test_marker_round_trips(description: str) -> None:
-    from components.labels import own_description
+    from policy.markers import own_description
 
     parsed = parse_own_description(description)
     assert parsed is not None
@@ -616,7 +615,7 @@ def test_anything_but_the_exact_marker_is_not_ours(description: str | None) -> N
 
 
 def test_a_marker_that_cannot_be_read_back_is_refused() -> None:
-    from components.labels import own_description
+    from policy.markers import own_description
 
     with pytest.raises(ValueError, match="no service account marker"):
         own_description("dev", "2030-06-01T06:00:00Z")

@@ -12,10 +12,10 @@ from minaperf.orchestrator.config import (
     OrchestratorConfig,
     build_config,
     config_text,
-    parse_rfc3339,
     write_secret_file,
 )
 from minaperf.outputs import parse_outputs
+from minaperf.rfc3339 import parse
 from tests.fakes.outputs_fixture import ORCHESTRATOR_KEY, make_outputs
 
 
@@ -81,13 +81,13 @@ def test_exactly_one_discovery_method() -> None:
     "value", ["2024-01-01", "2024-01-01T00:00:00", "yesterday", "2024-13-01T00:00:00Z"]
 )
 def test_genesis_must_be_rfc3339(value: str) -> None:
-    with pytest.raises(ValueError, match="RFC3339"):
-        parse_rfc3339(value)
+    with pytest.raises(ValueError, match="RFC 3339"):
+        parse(value)
 
 
 def test_rfc3339_accepts_offsets_and_fractions() -> None:
-    parse_rfc3339("2024-01-01T00:00:00.123456789Z"[:26] + "Z")
-    parse_rfc3339("2024-01-01T00:00:00+02:00")
+    parse("2024-01-01T00:00:00.123456789Z"[:26] + "Z")
+    parse("2024-01-01T00:00:00+02:00")
 
 
 def test_secret_file_is_0600(tmp_path: Path) -> None:

@@ -1,0 +1,59 @@
+"""Each rule has one home: a second spelling of it anywhere in shipped code fails, naming the line.
+
+A rule here is a value or a format more than one module must agree on. Its home defines it; every
+other module imports it from there.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ("__main__.py", "components", "minaperf", "policy", "scripts")
+
+
+def shipped_files() -> list[Path]:
+    files: list[Path] = []
+    for name in SHIPPED:
+        path = ROOT / name
+        files.extend([path] if path.is_file() else sorted(path.rglob("*.py")))
+    return files
+
+
+RULES: dict[str, tuple[str, re.Pattern[str]]] = {
+    "the label, marker and naming contract": (
+        "policy/markers.py",
+        re.compile(
+            r"""["'](?:mina-itn/(?:experiment|expiry|owner|kept-data)"""
+            r"""|app\.kubernetes\.io/(?:part-of|component)|mina-itn-experiment)["']"""
+            r"|itn-\{[^}]*\}-postgres"
+            r"|4dabf18193072939515e22adb298388d"
+            r"""|["']%Y-%m-%d_%H-%M["']"""
+        ),
+    ),
+    "a usage error as one line and exit 2": (
+        "scripts/cli.py",
+        re.compile(r"ArgumentParser\(|def error\(self"),
+    ),
+    "a handler for Ctrl-C and SIGTERM": ("minaperf/signals.py", re.compile(r"signal\.signal\(")),
+    "RFC 3339 times, written and read": (
+        "minaperf/rfc3339.py",
+        re.compile(r"%Y-%m-%dT|datetime\.(?:fromisoformat|strptime)\b"),
+    ),
+}
+
+
+@pytest.mark.parametrize("rule", sorted(RULES))
+def test_a_rule_is_spelled_in_its_home_only(rule: str) -> None:
+    home, spelling = RULES[rule]
+    found = [
+        f"{path.relative_to(ROOT)}:{number}: {line.strip()}"
+        for path in shipped_files()
+        if path.relative_to(ROOT).as_posix() != home
+        for number, line in enumerate(path.read_text().splitlines(), 1)
+        if spelling.search(line)
+    ]
+    assert not found, f"{rule} is defined in {home}; import it from there:\n" + "\n".join(found)
