@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from minaperf import campaign as lib
+from minaperf.experiment import campaign as lib
 from minaperf.report.summary import HEADLINES
 from scripts import campaign as command
 

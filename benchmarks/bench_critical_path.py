@@ -2,7 +2,7 @@
 
     python -m benchmarks.bench_critical_path [--stack dev | --config stacks/large-200.yaml]
 
-Renders the stack, then walks `resources.json` with `minaperf.critical_path` (the graph walk
+Renders the stack, then walks `resources.json` with `minaperf.plan.critical_path` (the graph walk
 and the times assumed per resource type are there: a node pool takes NODE_POOL_SECONDS plus
 NODE_POOL_SECONDS_PER_NODE per node, so a large stack is modelled with its own pools; a
 cluster's own `nodePools` come up in its create, the larger one deciding). Prints the
@@ -20,7 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from minaperf.critical_path import (
+from minaperf.plan.critical_path import (
     CLUSTER,
     DEFAULT_POOL_DETOUR_SECONDS,
     NODE_POOL,

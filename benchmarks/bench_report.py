@@ -23,7 +23,7 @@ import time
 from datetime import UTC, datetime, timedelta
 
 from minaperf.report import queries
-from minaperf.services import POSTGRES_SHARED_BUFFERS
+from minaperf.workloads.services import POSTGRES_SHARED_BUFFERS
 from tests.fakes.consumer_db import (
     PgImage,
     find_pg_bindir,

@@ -23,9 +23,9 @@ if __package__ in (None, ""):  # run as a file: make `minaperf` and `tests` impo
 import httpx
 
 from minaperf.keys.itn import ItnKey
+from minaperf.model.outputs import parse_outputs
 from minaperf.orchestrator.access import Access, DirectAccess, PortForwardAccess
 from minaperf.orchestrator.readiness import check_once, rollout_check
-from minaperf.outputs import parse_outputs
 from tests.fakes.outputs_fixture import (
     ORCHESTRATOR_KEY,
     ORCHESTRATOR_PUBLIC_KEY,

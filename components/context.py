@@ -9,8 +9,8 @@ import pulumi_kubernetes as k8s
 
 from components.keys import ExperimentKeys
 from components.labels import Labels
-from minaperf.config import ExperimentConfig, node_names
 from minaperf.keys.material import NodeSpec
+from minaperf.model.config import ExperimentConfig, node_names
 
 CLUSTER_DOMAIN = "svc.cluster.local"
 SKIP_AWAIT = {"pulumi.com/skipAwait": "true"}

@@ -14,12 +14,7 @@ import pulumi_gcp as gcp
 import pulumi_kubernetes as k8s
 
 from components.clock import Clock
-from components.context import (
-    ExperimentContext,
-    ExperimentNamespace,
-    GkeNetworking,
-    node_specs,
-)
+from components.context import ExperimentContext, ExperimentNamespace, GkeNetworking, node_specs
 from components.disruption import ServiceDisruptionBudgets
 from components.keys import ExperimentKeys
 from components.labels import Labels, expires_at, expiry_label
@@ -33,10 +28,10 @@ from components.postgres import Postgres, PostgresArgs
 from components.security import POD_SECURITY_LABELS
 from components.uptime import UptimeArgs, UptimeBackend
 from components.worker_pool import SnarkWorkerPool, WorkerPoolArgs
-from minaperf.config import ExperimentConfig, GkePlatform, KubernetesPlatform, NetworkParams
-from minaperf.gcp_project import estimated_hourly_cost
+from minaperf.cloud.gcp_project import estimated_hourly_cost
+from minaperf.model.config import ExperimentConfig, GkePlatform, KubernetesPlatform, NetworkParams
+from minaperf.model.sizing import mina_pool_size, services_pool_size
 from minaperf.orchestrator.config import LOG_FILE_NAME, OrchestratorConfig, config_text
-from minaperf.sizing import mina_pool_size, services_pool_size
 from policy.markers import K8S_KEPT_DATA_LABEL
 
 WORKSPACE_DIR = "/work"
@@ -331,7 +326,7 @@ class Experiment(pulumi.ComponentResource):
         workers: dict[str, Any],
         workspace: dict[str, Any],
     ) -> dict[str, Any]:
-        """The stack outputs (contract: minaperf/outputs.py).
+        """The stack outputs (contract: minaperf/model/outputs.py).
 
         A value computed from something only the cloud knows (an address, the clock, keys from
         a random seed) is its own Output beside the configured values: render marks an Output

@@ -15,7 +15,6 @@ from typing import Any
 import pulumi
 import pulumi_random as random
 
-from minaperf.config import ConfigError, KeysConfig
 from minaperf.keys.material import (
     ImportedMinaKey,
     KeyMaterial,
@@ -23,7 +22,8 @@ from minaperf.keys.material import (
     PublicSummary,
     derive_key_material,
 )
-from minaperf.local_inputs import read_imported_key
+from minaperf.model.config import ConfigError, KeysConfig
+from minaperf.model.local_inputs import read_imported_key
 
 
 def _read_imported(node: str, key_file: str, password: str) -> ImportedMinaKey:

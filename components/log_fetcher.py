@@ -57,9 +57,10 @@ from components.context import SKIP_AWAIT, ExperimentNamespace
 from components.labels import Labels
 from components.postgres import POSTGRES_UID, Postgres, asset
 from components.security import NOBODY, container_security, pod_security, scanner_skips
-from minaperf import daemon, pods, services
-from minaperf.config import ROLE_PREFIXES
 from minaperf.keys.material import KeyMaterial, NodeSpec, PublicSummary
+from minaperf.model import pods
+from minaperf.model.config import ROLE_PREFIXES
+from minaperf.workloads import daemon, services
 
 LOG_API_PORT = 9080
 FETCHER_PORT = 4000
@@ -77,7 +78,7 @@ NODE_LIST_PORT = 8081
 NODE_LIST_URL = f"http://127.0.0.1:{NODE_LIST_PORT}/{NODE_LIST_FILE}"
 LOG_QUOTA_INTERVAL_SECONDS = 60
 
-# Requests live in minaperf/pods.py, where node pool sizing reads them too.
+# Requests live in minaperf/model/pods.py, where node pool sizing reads them too.
 ROW_RESOURCES = cast(k8s.core.v1.ResourceRequirementsArgsDict, pods.FETCHER_ROW_RESOURCES)
 QUOTA_RESOURCES = cast(k8s.core.v1.ResourceRequirementsArgsDict, pods.FETCHER_QUOTA_RESOURCES)
 NODE_LIST_RESOURCES = cast(

@@ -3,8 +3,8 @@
 Every daemon is a one-replica StatefulSet named after its node (`seed-1`, `bp-2`, ...), running
 the pod `<node>-0`. The daemons of one role form a group named after the role's node prefix
 (`seed`, `bp`, `node`, `coordinator`) that owns one headless Service and one Secret for all its
-members (names in minaperf/daemon.py): a 200-node network registers ~200 StatefulSets plus a
-handful of shared objects, not three objects per node. All daemons share one runtime config and
+members (names in minaperf/workloads/daemon.py): a 200-node network registers ~200 StatefulSets plus
+a handful of shared objects, not three objects per node. All daemons share one runtime config and
 the entry script `mina-node.sh`, each in an immutable ConfigMap whose name carries a hash of its
 content, so a change creates a new ConfigMap and rolls every pod that references it.
 
@@ -46,14 +46,14 @@ from components.context import SKIP_AWAIT, ExperimentNamespace, GkeNetworking
 from components.disruption import daemon_max_unavailable, disruption_budget
 from components.labels import Labels
 from components.security import container_security_args, pod_security_args, scanner_skips
-from minaperf import daemon
-from minaperf.config import ROLE_PREFIXES as ROLE_PREFIX
-from minaperf.config import NetworkParams, Resources, RoleResources
-from minaperf.genesis import build_runtime_config
 from minaperf.keys.libp2p import seed_multiaddr
 from minaperf.keys.material import KeyMaterial, NodeSpec, PublicSummary
-from minaperf.node_script import mina_node_script
-from minaperf.pods import DAEMON_INIT_RESOURCES
+from minaperf.model.config import ROLE_PREFIXES as ROLE_PREFIX
+from minaperf.model.config import NetworkParams, Resources, RoleResources
+from minaperf.model.pods import DAEMON_INIT_RESOURCES
+from minaperf.shell.node_script import mina_node_script
+from minaperf.workloads import daemon
+from minaperf.workloads.genesis import build_runtime_config
 from policy.markers import K8S_COMPONENT_LABEL, K8S_PREFIX
 
 COMPONENT = "mina-daemon"

@@ -17,8 +17,8 @@ from components import log_fetcher, orchestrator, postgres, uptime, worker_pool
 from components.context import ExperimentNamespace
 from components.mina_network import COMPONENT as DAEMON
 from components.mina_network import ROLE_LABEL
-from minaperf import daemon
-from minaperf.config import ExperimentConfig, GkePlatform
+from minaperf.model.config import ExperimentConfig, GkePlatform
+from minaperf.workloads import daemon
 from policy.markers import K8S_COMPONENT_LABEL as COMPONENT_LABEL
 
 DEFAULT_DENY = "default-deny-ingress"

@@ -40,8 +40,8 @@ from components.context import SKIP_AWAIT, ExperimentNamespace
 from components.labels import Labels
 from components.security import container_security, pod_security, scanner_skips
 from minaperf.keys.material import KeyMaterial, PublicSummary
-from minaperf.pods import ORCHESTRATOR_INIT_RESOURCES, ORCHESTRATOR_RESOURCES
-from minaperf.sizing import ORCHESTRATOR_WORK_VOLUME
+from minaperf.model.pods import ORCHESTRATOR_INIT_RESOURCES, ORCHESTRATOR_RESOURCES
+from minaperf.model.sizing import ORCHESTRATOR_WORK_VOLUME
 
 COMPONENT = "orchestrator"
 POD = "orchestrator-0"
@@ -123,7 +123,7 @@ wait
 
 
 def workspace_info(namespace: str) -> dict[str, Any]:
-    """The `workspace` stack output (minaperf.outputs.Workspace)."""
+    """The `workspace` stack output (minaperf.model.outputs.Workspace)."""
     return {
         "namespace": namespace,
         "pod": POD,

@@ -15,14 +15,10 @@ import pulumi_kubernetes as k8s
 
 from components.context import POOL_LABEL
 from components.labels import Labels
-from minaperf.config import (
-    ConfigError,
-    GkePlatform,
-    KubernetesPlatform,
-)
-from minaperf.gcp_project import docker_hub_repository_id, required_apis, upgrade_exclusion
-from minaperf.kubeconfig import gke_kubeconfig
-from minaperf.local_inputs import read_kubeconfig
+from minaperf.cloud.gcp_project import docker_hub_repository_id, required_apis, upgrade_exclusion
+from minaperf.cloud.kubeconfig import gke_kubeconfig
+from minaperf.model.config import ConfigError, GkePlatform, KubernetesPlatform
+from minaperf.model.local_inputs import read_kubeconfig
 from policy.markers import NODES_ACCOUNT, service_account_id
 
 NODE_SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]

@@ -23,9 +23,9 @@ from components.context import SKIP_AWAIT, ExperimentNamespace
 from components.exposure import restricted_load_balancer
 from components.labels import Labels
 from components.security import container_security, pod_security, scanner_skips
-from minaperf import postgres_access, schema_pins, services
-from minaperf.config import GkePlatform, PostgresConfig, Resources
-from minaperf.pods import POSTGRES_INIT_RESOURCES
+from minaperf.model.config import GkePlatform, PostgresConfig, Resources
+from minaperf.model.pods import POSTGRES_INIT_RESOURCES
+from minaperf.workloads import postgres_access, schema_pins, services
 from policy.markers import DISK_SUFFIX_BYTES, POSTGRES_DATA_CLAIM, data_disk_name
 
 POSTGRES_PORT = 5432

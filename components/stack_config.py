@@ -5,10 +5,10 @@ from __future__ import annotations
 import pulumi
 from pulumi.runtime import config as runtime_config
 
-from minaperf.config import CONFIG_NAMESPACE, ConfigError, ExperimentConfig, prepare_values
-from minaperf.gcp_project import with_docker_hub_mirror
-from minaperf.load import parse_config
-from minaperf.local_inputs import check_local_inputs
+from minaperf.cloud.gcp_project import with_docker_hub_mirror
+from minaperf.model.config import CONFIG_NAMESPACE, ConfigError, ExperimentConfig, prepare_values
+from minaperf.model.load import parse_config
+from minaperf.model.local_inputs import check_local_inputs
 
 
 def load_experiment_config() -> ExperimentConfig:

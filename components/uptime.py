@@ -25,9 +25,9 @@ import pulumi_kubernetes as k8s
 from components.context import SKIP_AWAIT, ExperimentNamespace
 from components.labels import Labels
 from components.security import NOBODY, container_security, pod_security, scanner_skips
-from minaperf import services
 from minaperf.keys.material import PublicSummary
-from minaperf.pods import UPTIME_RESOURCES
+from minaperf.model.pods import UPTIME_RESOURCES
+from minaperf.workloads import services
 
 UPTIME_PORT = 8080
 COMPONENT = "uptime-backend"

@@ -20,14 +20,13 @@ import pulumi_kubernetes as k8s
 from components.context import ExperimentNamespace, GkeNetworking
 from components.labels import Labels
 from components.security import container_security, pod_security, scanner_skips
-from minaperf.config import (
-    WorkerPoolConfig,
-    cpu_millis,
-    memory_bytes,
+from minaperf.model.config import WorkerPoolConfig, cpu_millis, memory_bytes
+from minaperf.model.machines import boot_disk_type, machine_shape
+from minaperf.shell.node_script import (
+    SNARK_WORKER_SUPERVISOR_SCRIPT,
+    snark_worker_supervisor_script,
 )
-from minaperf.machines import boot_disk_type, machine_shape
-from minaperf.node_script import SNARK_WORKER_SUPERVISOR_SCRIPT, snark_worker_supervisor_script
-from minaperf.worker_script import render_worker_startup_script
+from minaperf.shell.worker_script import render_worker_startup_script
 from policy.markers import WORKERS_ACCOUNT, group_description, service_account_id
 
 COMPONENT = "snark-worker"
@@ -232,7 +231,7 @@ class WorkerPoolArgs:
 class SnarkWorkerPool(pulumi.ComponentResource):
     group: gcp.compute.InstanceGroupManager | None
     summary: dict[str, Any]
-    """Stack output `workerPool` (minaperf.outputs.WorkerPool): kind, servers, machineType,
+    """Stack output `workerPool` (minaperf.model.outputs.WorkerPool): kind, servers, machineType,
     processesPerServer, coordinatorAddress (host:port), and where `wait` finds the workers."""
 
     def __init__(

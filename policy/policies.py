@@ -963,7 +963,7 @@ def check_signing_key(
     resource_type: str, name: str, props: Mapping[str, Any], config: Mapping[str, Any]
 ) -> list[str]:
     """Worker VMs check the apt repository's signing key against a pinned fingerprint: without
-    one they trust whatever key the repository serves on first boot (minaperf/worker_script.py
+    one they trust whatever key the repository serves on first boot (minaperf/shell/worker_script.py
     writes `readonly SIGNING_KEY_FINGERPRINT='...'` into the startup script)."""
     if resource_type not in INSTANCE_TYPES:
         return []

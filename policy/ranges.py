@@ -1,8 +1,8 @@
 """How much of the internet a set of address ranges opens, judged on the addresses it covers.
 
 `0.0.0.0/1` plus `128.0.0.0/1` is the whole internet although neither is `0.0.0.0/0`; a list of
-a thousand /24s is as wide as a /14. Both the config check (`minaperf.config`) and the policy pack
-use this module, so it imports nothing but the standard library (the engine runs the pack with
+a thousand /24s is as wide as a /14. Both the config check (`minaperf.model.config`) and the policy
+pack use this module, so it imports nothing but the standard library (the engine runs the pack with
 only `policy/` on `sys.path`).
 
 One rule for reading a range, `parse_range`, as Go's `net` (and so Kubernetes and GKE's

@@ -34,21 +34,28 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
-from minaperf import campaign as lib
-from minaperf import campaign_report
-from minaperf.campaign import Campaign, CampaignError, CellPlan, Progress, Run, RunProgress
-from minaperf.campaign_live import LiveLines, clock
-from minaperf.config import ConfigError, ExperimentConfig, GkePlatform, one_line
-from minaperf.cost import MissingPriceError
-from minaperf.critical_path import critical_path, duration
+from minaperf.cloud.gcp_project import experiment_cost, quota_demand
+from minaperf.experiment import campaign as lib
+from minaperf.experiment.campaign import (
+    Campaign,
+    CampaignError,
+    CellPlan,
+    Progress,
+    Run,
+    RunProgress,
+)
+from minaperf.experiment.campaign_live import LiveLines, clock
 from minaperf.files import FileInputError, read_regular_file
-from minaperf.gcp_project import experiment_cost, quota_demand
+from minaperf.model.config import ConfigError, ExperimentConfig, GkePlatform, one_line
+from minaperf.model.cost import MissingPriceError
 from minaperf.orchestrator.script import lint_script
+from minaperf.plan.critical_path import critical_path, duration
+from minaperf.report import campaign_report
 from minaperf.signals import on_stop_signals
 from scripts.cli import EXIT_BAD_INPUT, OneLineParser
 
 if TYPE_CHECKING:
-    from scripts.render import StackInput
+    from minaperf.model.stack_file import StackInput
 
 ROOT = Path(__file__).resolve().parent.parent
 MAX_FILE_BYTES = 1 << 20
@@ -81,7 +88,7 @@ def read_file(path: Path, what: str) -> bytes:
 
 
 def read_campaign(path: Path) -> Campaign:
-    from scripts.render import load_yaml
+    from minaperf.model.stack_file import load_yaml
 
     raw = read_file(path, "campaign")
     try:
@@ -125,7 +132,7 @@ def base_file(campaign: Campaign, file: Path) -> Iterator[Path]:
 
 def cell_input(base: Path, run: Run) -> tuple[StackInput, ExperimentConfig]:
     """The run's stack config (base + the cell's overrides), validated as render validates it."""
-    from scripts.render import UsageError, read_stack_input, validate
+    from minaperf.model.stack_file import UsageError, read_stack_input, validate
 
     overrides = [f"{path}={json.dumps(value)}" for path, value in run.cell.overrides.items()]
     try:
@@ -145,7 +152,7 @@ def _where(run: Run) -> str:
 def up_seconds(run: Run, stack_input: StackInput) -> float:
     """The modelled critical path of the cell's `pulumi up` from an empty project: the program
     run under the mock engine as `scripts.render` runs it, its resources walked by
-    `minaperf.critical_path`."""
+    `minaperf.plan.critical_path`."""
     from scripts.engine import run_program
     from scripts.render import resource_records
 
@@ -255,7 +262,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
 def project_quotas(plans: list[CellPlan]) -> tuple[dict[str, dict[str, Any]], str]:
     """The regional quotas of the cells' project (all cells share the base's platform), and
     a note for the heading; none without credentials in the environment."""
-    from minaperf.gcp_api import GcpApi, GcpApiError
+    from minaperf.cloud.gcp_api import GcpApi, GcpApiError
     from scripts.preflight import API_BASE_ENV, KEY_ENV, TOKEN_ENV, access_token
 
     if not (os.environ.get(TOKEN_ENV) or os.environ.get(KEY_ENV)):

@@ -15,7 +15,12 @@ from pydantic import BaseModel
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
-from minaperf.config import CONFIG_NAMESPACE, ExperimentConfig, GkePlatform, KubernetesPlatform
+from minaperf.model.config import (
+    CONFIG_NAMESPACE,
+    ExperimentConfig,
+    GkePlatform,
+    KubernetesPlatform,
+)
 from scripts.cli import OneLineParser
 
 REFERENCE = Path(__file__).resolve().parent.parent / "docs" / "config.md"

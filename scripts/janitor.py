@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from minaperf import rfc3339
-from minaperf.config import one_line, stderr_line
+from minaperf.model.config import one_line, stderr_line
 from policy.markers import (
     GCP_LABEL_EXPIRY,
     K8S_KEPT_DATA_LABEL,

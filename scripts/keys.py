@@ -15,10 +15,10 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from minaperf.config import one_line
 from minaperf.files import FileInputError, read_text_file
 from minaperf.keys import itn, libp2p, mina, secret_box
 from minaperf.keys.secret_box import KeyFileError
+from minaperf.model.config import one_line
 from scripts.cli import EXIT_BAD_INPUT, OneLineParser, stack_name
 
 DEFAULT_MINA_PASSWORD_ENV = "MINA_PRIVKEY_PASS"  # noqa: S105 (a variable name)
@@ -218,7 +218,7 @@ def cmd_inspect(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from minaperf.outputs import load_outputs, read_stack_outputs
+    from minaperf.model.outputs import load_outputs, read_stack_outputs
 
     try:
         if args.outputs is not None:

@@ -4,11 +4,11 @@ the registries and the repository.
 
 Every image of the stack's effective `images` without a digest is looked up through the OCI
 distribution API (anonymous token, digest computed from the manifest's bytes, the multi-platform
-index kept; `minaperf.oci`) and becomes `repo:tag@sha256:<digest>`. When the stack creates worker
-VMs, the signing key they fetch (`minaperf.signing_key.SIGNING_KEY_URL`) is read with gpg as the
-VMs read it; its fingerprint, user ids, creation and expiry are printed, and the fingerprint
-becomes `workerPool.minaPackage.signingKeyFingerprint` (a file with more than one primary key,
-or an expired or revoked key, is refused).
+index kept; `minaperf.cloud.oci`) and becomes `repo:tag@sha256:<digest>`. When the stack creates
+worker VMs, the signing key they fetch (`minaperf.shell.signing_key.SIGNING_KEY_URL`) is read with
+gpg as the VMs read it; its fingerprint, user ids, creation and expiry are printed, and the
+fingerprint becomes `workerPool.minaPackage.signingKeyFingerprint` (a file with more than one
+primary key, or an expired or revoked key, is refused).
 
 * default: print what to set (the `pulumi config set` lines, or the keys of a stack file);
 * `--write`: set them in the stack file in place (comments and layout kept, atomic);
@@ -33,10 +33,11 @@ from typing import Any
 
 import httpx
 
-from minaperf.config import CONFIG_NAMESPACE, ConfigError, ExperimentConfig, one_line
+from minaperf.cloud.oci import Registry, RegistryError, https_base, parse_image
 from minaperf.files import FileInputError, read_text_file
-from minaperf.oci import Registry, RegistryError, https_base, parse_image
-from minaperf.signing_key import (
+from minaperf.model.config import CONFIG_NAMESPACE, ConfigError, ExperimentConfig, one_line
+from minaperf.model.stack_file import ROOT, UsageError, load_yaml, read_stack_input, validate
+from minaperf.shell.signing_key import (
     FINGERPRINT_PATH,
     SIGNING_KEY_URL,
     SigningKeyError,
@@ -45,7 +46,6 @@ from minaperf.signing_key import (
     uses_worker_vms,
 )
 from scripts.cli import OneLineParser, stack_name
-from scripts.render import ROOT, UsageError, load_yaml, read_stack_input, validate
 from scripts.stack_edit import EditError, set_values, write_atomically
 
 PROG = "pin"
@@ -200,7 +200,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # Point a registry host at another URL (tests, a mirror of the same content).
     parser.add_argument("--registry", action="append", default=[], help=argparse.SUPPRESS)
-    # The signing key's URL is minaperf/signing_key.py's, the one the VMs use; tests serve it.
+    # The signing key's URL is minaperf/shell/signing_key.py's, the one the VMs use; tests serve it.
     parser.add_argument("--key-url", default=SIGNING_KEY_URL, help=argparse.SUPPRESS)
     return parser
 

@@ -2,9 +2,9 @@
 
 Renders the stack first (the program under the mock engine, as `scripts.render` does), then
 checks, all at once: credentials and the GKE auth plugin; the deployer's permissions for every
-resource type in that render (testIamPermissions, minaperf.gcp_permissions); the organization
-policy constraints that render would run into (getEffectiveOrgPolicy, minaperf.org_policy; policies
-the caller cannot read are one note); the APIs; regional
+resource type in that render (testIamPermissions, minaperf.cloud.gcp_permissions); the organization
+policy constraints that render would run into (getEffectiveOrgPolicy, minaperf.cloud.org_policy;
+policies the caller cannot read are one note); the APIs; regional
 quotas against what the render asks for (printed side by side); machine types in the zone and
 the worker image; that access.adminCidrs contains this machine's public IPv4 address; images
 pinned by digest and the apt signing key by fingerprint (fix: `python -m scripts.pin --stack NAME
@@ -29,18 +29,18 @@ from typing import Any
 
 import httpx
 
-from minaperf.config import ConfigError, ExperimentConfig, GkePlatform, one_line
-from minaperf.gcp_api import GcpApi
-from minaperf.preflight import AUTH_PLUGIN, Environment, PreflightReport, Problem, preflight
-from scripts.cli import OneLineParser, stack_name
-from scripts.render import (
+from minaperf.cloud.gcp_api import GcpApi
+from minaperf.cloud.preflight import AUTH_PLUGIN, Environment, PreflightReport, Problem, preflight
+from minaperf.model.config import ConfigError, ExperimentConfig, GkePlatform, one_line
+from minaperf.model.stack_file import (
     PLACEHOLDER_PROJECT,
     StackInput,
     UsageError,
     read_stack_input,
-    resource_records,
     validate,
 )
+from scripts.cli import OneLineParser, stack_name
+from scripts.render import resource_records
 
 IPV4_ECHO = "https://ifconfig.me/ip"
 """Answers with the caller's address as plain text; asked over IPv4 only (see public_ipv4)."""

@@ -26,17 +26,17 @@ from pathlib import Path
 import psycopg
 from pydantic import ValidationError
 
-from minaperf.files import FileInputError
-from minaperf.orchestrator import restarts
-from minaperf.orchestrator.rundir import now_iso
-from minaperf.outputs import StackOutputs, load_outputs, read_stack_outputs
-from minaperf.postgres_routes import (
+from minaperf.experiment.postgres_routes import (
     RouteError,
     external_route,
     failure_hint,
     libpq_params,
     port_forward_route,
 )
+from minaperf.files import FileInputError
+from minaperf.model.outputs import StackOutputs, load_outputs, read_stack_outputs
+from minaperf.orchestrator import restarts
+from minaperf.orchestrator.rundir import now_iso
 from minaperf.report import build, load_compare, write
 from minaperf.report.run import RunDirError, read_run
 from minaperf.report.verdict import (

@@ -21,7 +21,7 @@ from typing import Any
 
 import yaml
 
-from scripts.render import load_yaml
+from minaperf.model.stack_file import load_yaml
 
 
 class EditError(Exception):

@@ -19,6 +19,7 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
+from minaperf.model.outputs import StackOutputs, read_stack_outputs
 from minaperf.orchestrator.config import CONFIG_FILE_NAME
 from minaperf.orchestrator.rundir import (
     STATE_FILE,
@@ -29,7 +30,6 @@ from minaperf.orchestrator.rundir import (
     script_steps,
 )
 from minaperf.orchestrator.stopping import stop_saved_run
-from minaperf.outputs import StackOutputs, read_stack_outputs
 from scripts.cli import OneLineParser, stack_name
 
 EXIT_STOP_FAILED = 3

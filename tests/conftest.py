@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from minaperf.model.stack_file import read_stack_input, validate
 from scripts.engine import ProgramRun, run_program
-from scripts.render import read_stack_input, validate, write_render
+from scripts.render import write_render
 
 ROOT = Path(__file__).resolve().parent.parent
 KUBERNETES_VERSION = "1.34.0"

@@ -14,7 +14,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from minaperf.outputs import StackOutputs
+from minaperf.model.outputs import StackOutputs
 from scripts.engine import SECRET_SIG, SECRET_VALUE
 from scripts.render import _plain
 from tests.conftest import KUBERNETES_VERSION, ROOT, Rendered, render
@@ -187,8 +187,8 @@ def test_gcp_resources_carry_experiment_and_expiry_labels(dev: Rendered) -> None
 
 def test_a_second_run_registers_exactly_the_same_inputs(dev: Rendered) -> None:
     """No churn: a repeated `pulumi up` of the same stack sends the engine identical inputs."""
+    from minaperf.model.stack_file import read_stack_input
     from scripts.engine import run_program
-    from scripts.render import read_stack_input
 
     stack_input = read_stack_input(stack="dev", config_file=None, overrides=())
     again = run_program(stack_input.name, stack_input.config, stack_input.secret_keys)

@@ -101,7 +101,7 @@ def test_the_static_check_names_a_dev_only_import(tmp_path: Path) -> None:
     planted = tmp_path / "planted.py"
     planted.write_text(
         "import os\nimport pytest\nfrom hypothesis import given\nimport pulumi\n"
-        "from .sibling import x\nimport minaperf.config\n"
+        "from .sibling import x\nimport minaperf.model.config\n"
     )
     assert third_party_imports(planted) == {"pytest", "hypothesis", "pulumi"}
     assert not_in_runtime_lock([planted]) == [

@@ -18,9 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from minaperf.schema_pins import SCHEMA_FILES
+from minaperf.workloads.schema_pins import SCHEMA_FILES
 from tests.fakes import upstream_schema
-from tests.minaperf.services.conftest import find_pg_bindir
+from tests.minaperf.workloads.conftest import find_pg_bindir
 
 ROOT = Path(__file__).resolve().parents[1]
 FACTS = ROOT / "docs" / "upstream-facts.md"

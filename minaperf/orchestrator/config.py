@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from minaperf.outputs import SECRET_MARKER, StackOutputs
+from minaperf.model.outputs import SECRET_MARKER, StackOutputs
 from minaperf.rfc3339 import parse
 
 LOG_FILE_NAME = "orchestrator-logfile.log"

@@ -27,8 +27,8 @@ from typing import Any, TextIO
 
 import httpx
 
+from minaperf.model.outputs import NodeEndpoint, StackOutputs
 from minaperf.orchestrator.access import Access, PortForwardError, kubectl_error_line, url_parts
-from minaperf.outputs import NodeEndpoint, StackOutputs
 
 AUTH_QUERY = "query { auth { serverUuid signerSequenceNumber libp2pPort peerId isBlockProducer } }"
 SYNC_QUERY = "{ syncStatus }"

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from minaperf.files import read_regular_file
+from minaperf.model.outputs import NodeEndpoint
 from minaperf.orchestrator.readiness import ClusterUnreachableError, kubectl_json
-from minaperf.outputs import NodeEndpoint
 from minaperf.rfc3339 import read_zoned
 
 RESTARTS_FILE = "restarts.json"

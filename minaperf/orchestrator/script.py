@@ -17,7 +17,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from minaperf.config import one_line
+from minaperf.model.config import one_line
 
 
 @dataclass(frozen=True)

@@ -25,8 +25,8 @@ from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
+from minaperf.model.outputs import LogFetcherShard, StackOutputs
 from minaperf.orchestrator.readiness import CheckStatus, ClusterCheck, ClusterUnreachableError
-from minaperf.outputs import LogFetcherShard, StackOutputs
 
 CHECK_NAME = "trace flow"
 TRACE_FILE = "internal-trace.jsonl"  # ITC src/trace_consumer/mod.rs:6

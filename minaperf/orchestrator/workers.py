@@ -14,7 +14,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from minaperf.gcp_api import GcpApiError
+from minaperf.cloud.gcp_api import GcpApiError
+from minaperf.model.outputs import StackOutputs
 from minaperf.orchestrator.readiness import (
     CheckFailedError,
     CheckStatus,
@@ -22,7 +23,6 @@ from minaperf.orchestrator.readiness import (
     ClusterUnreachableError,
     kubectl_json,
 )
-from minaperf.outputs import StackOutputs
 
 NAME = "snark workers"
 GUEST_ATTRIBUTES_NAMESPACE = "mina-workers"
@@ -50,7 +50,7 @@ for project ..."), whatever the code."""
 
 
 class WorkerCompute(Protocol):
-    """The two Compute v1 calls this check makes (`minaperf.gcp_api.GcpApi` has them)."""
+    """The two Compute v1 calls this check makes (`minaperf.cloud.gcp_api.GcpApi` has them)."""
 
     def managed_instances(self, project: str, zone: str, group: str) -> list[dict[str, Any]]: ...
 

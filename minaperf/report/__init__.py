@@ -13,7 +13,7 @@ from typing import Any
 import psycopg
 
 from minaperf.files import FileInputError, MissingFileError, read_json_file
-from minaperf.outputs import StackOutputs
+from minaperf.model.outputs import StackOutputs
 from minaperf.report import page, queries
 from minaperf.report.run import RunStory
 from minaperf.report.summary import HEADLINES, SUMMARY_VERSION, build_summary, window

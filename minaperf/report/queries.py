@@ -1,9 +1,9 @@
 """Every figure of the report, aggregated inside PostgreSQL over upstream's tables.
 
 Schema: o1-labs/mina-perf-testing@7da1f2c `load-tests-cluster/init-sql/` (pinned in
-minaperf/schema_pins.py; below "002:n" = 002-init-triggeres.sql line n). Every query is scoped to
-one deployment and to the run's window; the run's load is told apart by its memo. What each table's
-rows mean, with citations: docs/report.md, "Where the figures come from".
+minaperf/workloads/schema_pins.py; below "002:n" = 002-init-triggeres.sql line n). Every query is
+scoped to one deployment and to the run's window; the run's load is told apart by its memo. What
+each table's rows mean, with citations: docs/report.md, "Where the figures come from".
 """
 
 from __future__ import annotations

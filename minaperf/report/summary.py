@@ -11,8 +11,8 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
+from minaperf.model.outputs import StackOutputs
 from minaperf.orchestrator.restarts import last_termination
-from minaperf.outputs import StackOutputs
 from minaperf.report.run import RunStory
 from minaperf.rfc3339 import format_utc
 
@@ -223,7 +223,8 @@ def _production(
     total = sum(per_producer.values())
     producers = [n for n in outputs.nodes if n.role == "block-producer"] if outputs else []
     # Every producer holds `network.blockProducerStake` in the genesis ledger the stack builds
-    # (minaperf/genesis.py); funding accounts are delegated round-robin, so shares are ~equal.
+    # (minaperf/workloads/genesis.py); funding accounts are delegated round-robin, so shares are
+    # ~equal.
     stake_share = ratio(1, len(producers))
     seen_names = {labels[n].split(" ", 1)[0] for n in per_producer}
     rows = [

@@ -9,8 +9,8 @@ from pathlib import Path, PurePath
 from pydantic import ValidationError
 
 from minaperf.files import FileInputError
+from minaperf.model.outputs import StackOutputs, load_outputs, read_stack_outputs
 from minaperf.orchestrator.config import OrchestratorConfig, build_config
-from minaperf.outputs import StackOutputs, load_outputs, read_stack_outputs
 
 
 class CliError(Exception):

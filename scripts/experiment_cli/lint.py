@@ -7,15 +7,11 @@ import sys
 from pathlib import Path
 
 from minaperf.files import HAND_WRITTEN_LIMIT, FileInputError, read_regular_file
+from minaperf.model.outputs import SECRET_MARKER
 from minaperf.orchestrator.config import config_text, default_run_dir
 from minaperf.orchestrator.script import Script, decode_script, lint_script
-from minaperf.outputs import SECRET_MARKER
 from scripts.cli import EXIT_BAD_INPUT
-from scripts.experiment_cli.common import (
-    CliError,
-    orchestrator_config,
-    stack_outputs,
-)
+from scripts.experiment_cli.common import CliError, orchestrator_config, stack_outputs
 
 _PLACEHOLDER_KEY = "A" * 43 + "="  # 32 zero bytes; only to render a masked config
 

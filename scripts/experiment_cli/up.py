@@ -7,7 +7,7 @@ Steps: select or create the stack, apply `--config` / `--set`, `python -m script
 when that module exists, `up` (progress streamed to stderr), `wait`, `run`, optionally
 `python -m scripts.report`; then always stop the load the run started, and with
 `--destroy-after` destroy (on success, failure and Ctrl-C; `--keep-on-failure` keeps a failed
-stack). One summary on stdout at the end; exit codes in `minaperf.lifecycle`.
+stack). One summary on stdout at the end; exit codes in `minaperf.experiment.lifecycle`.
 
 Ctrl-C: `wait` and `report` stop at once; `run` stops the load it scheduled (the runner's own
 signal handling); `up` asks Pulumi to cancel (it finishes the resource in flight and releases the
@@ -35,12 +35,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
-from minaperf import lifecycle
-from minaperf.config import ConfigError
-from minaperf.lifecycle import Lifecycle
+from minaperf.experiment import lifecycle
+from minaperf.experiment.lifecycle import Lifecycle
+from minaperf.model.config import ConfigError
+from minaperf.model.outputs import parse_outputs
 from minaperf.orchestrator import readiness, stopping
 from minaperf.orchestrator.rundir import STATE_FILE, RunState
-from minaperf.outputs import parse_outputs
 from minaperf.report.verdict import EXIT_INCOMPLETE
 from minaperf.signals import on_stop_signals
 from scripts.cli import EXIT_BAD_INPUT, stack_name
@@ -107,7 +107,12 @@ def desired_config(
 
     With --config, every key of that file; otherwise only the keys --set touches (the stack's
     own Pulumi.<stack>.yaml holds the rest, encrypted values included)."""
-    from scripts.render import PLACEHOLDER_PROJECT, UsageError, read_stack_input, validate
+    from minaperf.model.stack_file import (
+        PLACEHOLDER_PROJECT,
+        UsageError,
+        read_stack_input,
+        validate,
+    )
 
     base = config_file if config_file is not None else project_dir / f"Pulumi.{stack}.yaml"
     try:
@@ -137,7 +142,7 @@ def desired_config(
 
 
 def _top_key(item: str) -> str:
-    from minaperf.config import CONFIG_NAMESPACE
+    from minaperf.model.config import CONFIG_NAMESPACE
 
     key = item.partition("=")[0]
     qualified = key if ":" in key else f"{CONFIG_NAMESPACE}:{key}"

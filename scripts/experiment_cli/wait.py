@@ -18,12 +18,12 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from minaperf.gcp_api import GcpApi
+from minaperf.cloud.gcp_api import GcpApi
 from minaperf.keys.itn import ItnKey
+from minaperf.model.outputs import StackOutputs
 from minaperf.orchestrator import access, readiness, restarts, traces, workers
 from minaperf.orchestrator.config import default_run_dir
 from minaperf.orchestrator.rundir import now_iso
-from minaperf.outputs import StackOutputs
 from minaperf.signals import on_stop_signals
 from scripts.experiment_cli.common import CliError, kubectl, orchestrator_config, stack_outputs
 

@@ -9,9 +9,9 @@ import sys
 
 import pytest
 
-from minaperf.config import ConfigError
 from minaperf.keys import mina, secret_box
-from minaperf.load import parse_config
+from minaperf.model.config import ConfigError
+from minaperf.model.load import parse_config
 from tests.conftest import ROOT, render
 
 VECTOR = "tests/data/vectors/minimina-large/block_producer_keys/receiver.json"

@@ -18,12 +18,12 @@ from typing import Any
 import pytest
 
 from components.mina_network import COMPONENT
-from minaperf import daemon
-from minaperf.config import MAX_MINA_NODES
-from minaperf.genesis import build_runtime_config
 from minaperf.keys import libp2p, mina, secret_box
 from minaperf.keys.itn import ItnKey
-from minaperf.node_script import mina_node_script
+from minaperf.model.config import MAX_MINA_NODES
+from minaperf.shell.node_script import mina_node_script
+from minaperf.workloads import daemon
+from minaperf.workloads.genesis import build_runtime_config
 from tests.conftest import KUBERNETES_VERSION, Rendered, render
 
 STATEFULSET = "kubernetes:apps/v1:StatefulSet"

@@ -14,10 +14,10 @@ import pytest
 import yaml
 
 from components import orchestrator as ws
-from minaperf.outputs import Workspace
+from minaperf.model.outputs import Workspace
 from policy.runner import run_policies
 from tests.conftest import KUBERNETES_VERSION, Rendered
-from tests.minaperf.shell_sandbox import shellcheck
+from tests.minaperf.shell.shell_sandbox import shellcheck
 
 SECRET = "kubernetes:core/v1:Secret"
 STATEFULSET = "kubernetes:apps/v1:StatefulSet"

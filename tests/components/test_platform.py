@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from components.platform import NODE_POOL_IGNORED, POOLS, gke_service_agent
-from minaperf.config import Images
-from minaperf.gcp_project import BASE_APIS
+from minaperf.cloud.gcp_project import BASE_APIS
+from minaperf.model.config import Images
 from policy.markers import SERVICE_ACCOUNT_ID
 from tests.conftest import ROOT, Rendered, render
 

@@ -10,21 +10,17 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from components.worker_pool import (
-    pod_resources,
-    vm_plan,
-    worker_threads,
-)
-from minaperf.config import ConfigError, WorkerPoolConfig
-from minaperf.load import parse_config
-from minaperf.node_script import snark_worker_supervisor_script
-from minaperf.outputs import WorkerPool
-from minaperf.signing_key import MINA_APT_REPO_URL, SIGNING_KEY_URL
+from components.worker_pool import pod_resources, vm_plan, worker_threads
+from minaperf.model.config import ConfigError, WorkerPoolConfig
+from minaperf.model.load import parse_config
+from minaperf.model.outputs import WorkerPool
+from minaperf.shell.node_script import snark_worker_supervisor_script
+from minaperf.shell.signing_key import MINA_APT_REPO_URL, SIGNING_KEY_URL
 from policy.markers import NODES_ACCOUNT, WORKERS_ACCOUNT, service_account_id
 from policy.runner import run_policies
 from scripts.pin import build_parser as pin_parser
 from tests.conftest import KUBERNETES_VERSION, ROOT, Rendered, render
-from tests.minaperf.shell_sandbox import shellcheck
+from tests.minaperf.shell.shell_sandbox import shellcheck
 
 INSTANCE = "gcp:compute/instance:Instance"
 TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate"
@@ -317,7 +313,7 @@ def test_vm_plan_per_family(machine_type: str, disk: str, nic: str | None) -> No
 
 @pytest.mark.parametrize("stack", ["dev", "large-200"])
 def test_the_worker_account_id_is_the_shared_scheme(stack: str, dev: Rendered) -> None:
-    """One id scheme for every account the program makes (minaperf/gcp_project.py), so the
+    """One id scheme for every account the program makes (minaperf/cloud/gcp_project.py), so the
     worker and node accounts of one stack, and those of two long stack names, never meet."""
     rendered = dev if stack == "dev" else render(config_file=ROOT / "stacks" / "large-200.yaml")
     experiment = rendered.outputs["namespace"].removeprefix("itn-")

@@ -33,7 +33,7 @@ import psycopg
 import yaml
 from psycopg import sql
 
-from minaperf.postgres_access import scram_verifier
+from minaperf.workloads.postgres_access import scram_verifier
 from tests.fakes.consumer_db import Consumer, add_deployment, block_meta, tx
 
 ROOT = Path(__file__).resolve().parents[2]

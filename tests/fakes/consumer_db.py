@@ -31,7 +31,7 @@ import pytest
 from psycopg import sql
 
 from tests.fakes.upstream_schema import schema_files
-from tests.minaperf.services.conftest import PgImage, find_pg_bindir, pick_run_as
+from tests.minaperf.workloads.conftest import PgImage, find_pg_bindir, pick_run_as
 
 PASSWORD = "report-test-password"
 

@@ -14,7 +14,7 @@ The Automation API drives the CLI with these command lines (installed SDK, pulum
 - `up --yes --skip-preview [--color C] --exec-kind auto.local --stack S` (_stack.py:391-443);
 - `destroy --skip-preview --yes --exec-kind auto.local --stack S` (_stack.py:981-1038);
 - `stack output --json [--show-secrets] --stack S` (_local_workspace.py:699-712; also run
-  without `--non-interactive` by minaperf/outputs.py read_stack_outputs);
+  without `--non-interactive` by minaperf/model/outputs.py read_stack_outputs);
 - `stack history --json [--show-secrets] --page-size 1 --page 1 --stack S` after up and destroy
   (_stack.py:1408-1416, 1454).
 

@@ -11,7 +11,7 @@ import os
 import sys
 from pathlib import Path
 
-from minaperf.outputs import read_stack_outputs
+from minaperf.model.outputs import read_stack_outputs
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()

@@ -9,7 +9,7 @@ refusal. Connection types: `local` only the Unix socket; `host` any TCP connecti
 program never writes (`samehost`, `+group`, `@file`, `replication`, host names) are refused
 here rather than guessed.
 
-Checked against the real server in tests/minaperf/services/test_database_routes.py.
+Checked against the real server in tests/minaperf/workloads/test_database_routes.py.
 """
 
 from __future__ import annotations

@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from minaperf.signing_key import FINGERPRINT_PATH, uses_worker_vms
+from minaperf.model.stack_file import read_stack_input, validate
+from minaperf.shell.signing_key import FINGERPRINT_PATH, uses_worker_vms
 from scripts.pin import edited_text, images
-from scripts.render import read_stack_input, validate
 
 DIGEST = "sha256:" + "5" * 64
 FINGERPRINT = "AB" * 20

@@ -1,4 +1,5 @@
-"""The pinned upstream schema (minaperf/schema_pins.py), found or fetched, every sha256 checked.
+"""The pinned upstream schema (minaperf/workloads/schema_pins.py), found or fetched, every sha256
+checked.
 
 No upstream SQL lives in this repository. The tests that apply the schema take it from, in order:
 1. the directory named by $MINAPERF_UPSTREAM_SCHEMA_DIR;
@@ -19,7 +20,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from minaperf.schema_pins import (
+from minaperf.workloads.schema_pins import (
     SCHEMA_COMMIT,
     SCHEMA_DIRECTORY,
     SCHEMA_FILES,

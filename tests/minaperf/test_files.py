@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from minaperf.config import stderr_line
 from minaperf.files import (
     FileInputError,
     MissingFileError,
@@ -17,7 +16,8 @@ from minaperf.files import (
     read_regular_file,
     read_text_file,
 )
-from minaperf.outputs import read_stack_outputs
+from minaperf.model.config import stderr_line
+from minaperf.model.outputs import read_stack_outputs
 
 
 def _fifo(tmp_path: Path) -> Path:
@@ -123,8 +123,8 @@ def test_stack_outputs_that_are_no_object_are_one_line(
 READS = re.compile(r"\.read_text\(|\.read_bytes\(|json\.load\(|\bopen\([^)]*[\"']r")
 NOT_USER_FILES = {
     "minaperf/files.py": "the one reader itself",
-    "minaperf/cost.py": "the package's own price table",
-    "minaperf/node_script.py": "the package's own assets",
+    "minaperf/model/cost.py": "the package's own price table",
+    "minaperf/shell/node_script.py": "the package's own assets",
     "components/postgres.py": "the package's own assets",
     "scripts/config_reference.py": "this checkout's docs/config.md",
     "minaperf/orchestrator/targets.py": "/proc of processes the runner started",

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from minaperf.model.stack_file import _placeholder
 from scripts import render, report
-from scripts.render import _placeholder
 
 
 def _one_line(capsys: pytest.CaptureFixture[str]) -> str:

@@ -29,10 +29,10 @@ from typing import Any
 import pytest
 import yaml
 
-from minaperf.postgres_access import server_certificate
+from minaperf.workloads.postgres_access import server_certificate
 from tests.fakes.cell_database import SECONDS_PER_PLAIN_NODE
 from tests.fakes.consumer_db import PgImage, start_upstream_server, stop_server
-from tests.minaperf.services.conftest import pick_run_as
+from tests.minaperf.workloads.conftest import pick_run_as
 from tests.scripts.test_experiment_cli import FAKE_KUBECTL, FAKE_ORCHESTRATOR
 from tests.scripts.test_experiment_up import ROOT, SIG_KEY, SIG_SECRET, World
 
@@ -429,7 +429,7 @@ def _summary(tps: float, p90: float) -> dict[str, Any]:
 
 
 def test_report_plots_each_figure_and_judges_each_cell(cworld: CampaignWorld) -> None:
-    from minaperf import campaign as lib
+    from minaperf.experiment import campaign as lib
     from scripts import campaign
 
     file = cworld.write_campaign(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from minaperf.config import ExperimentConfig
+from minaperf.model.config import ExperimentConfig
 from scripts.config_reference import REFERENCE, reference_section, render_reference
 
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
+from minaperf.model.stack_file import read_stack_input
 from scripts.engine import run_program
-from scripts.render import read_stack_input
 from tests.conftest import ROOT, Rendered, render
 
 

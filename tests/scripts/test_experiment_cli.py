@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from minaperf.keys.itn import ItnKey
-from minaperf.outputs import parse_outputs
+from minaperf.model.outputs import parse_outputs
 from minaperf.report.run import read_run
 from scripts import experiment
 from tests.fakes.outputs_fixture import (

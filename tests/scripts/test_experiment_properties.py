@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from minaperf.model.outputs import parse_outputs
 from minaperf.orchestrator.config import CONFIG_FILE_NAME
-from minaperf.outputs import parse_outputs
 from minaperf.report.run import RunDirError, read_run
 from scripts import experiment
 from scripts.teardown import outstanding_runs

@@ -1,8 +1,8 @@
 """`python -m scripts.experiment up`: the lifecycle through the Automation API, against the
 stand-in `pulumi` (tests/fakes/fake_pulumi.py), orchestrator, kubectl and daemons.
 
-Every scenario ends in its documented state (minaperf/lifecycle.py): no load left scheduled, and
-no stack left up unless --destroy-after was not given or --keep-on-failure kept it.
+Every scenario ends in its documented state (minaperf/experiment/lifecycle.py): no load left
+scheduled, and no stack left up unless --destroy-after was not given or --keep-on-failure kept it.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from typing import Any
 
 import pytest
 
-from minaperf import lifecycle
-from minaperf.lifecycle import Lifecycle
+from minaperf.experiment import lifecycle
+from minaperf.experiment.lifecycle import Lifecycle
 from tests.fakes.outputs_fixture import ORCHESTRATOR_PUBLIC_KEY, make_outputs, node, worker_pod_item
 from tests.fakes.pinned import pinned_copy
 from tests.fakes.process_tree import assert_none_left, tree_marker

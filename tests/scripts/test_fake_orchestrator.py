@@ -18,9 +18,9 @@ from typing import Any
 import pytest
 
 from minaperf.keys import mina, secret_box
+from minaperf.model.outputs import parse_outputs
 from minaperf.orchestrator.config import build_config, config_text
 from minaperf.orchestrator.script import lint_script
-from minaperf.outputs import parse_outputs
 from tests.fakes.outputs_fixture import ORCHESTRATOR_PUBLIC_KEY, make_outputs
 from tests.fakes.servers import FakeDaemon, FakeUptimeBackend
 from tests.minaperf.orchestrator.test_script import _REFUSED_BY_UPSTREAM as REFUSED_BY_UPSTREAM

@@ -13,8 +13,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from minaperf import oci
-from minaperf.oci import (
+from minaperf.cloud import oci
+from minaperf.cloud.oci import (
     DOCKER_MANIFEST,
     DOCKER_MANIFEST_LIST,
     OCI_INDEX,
@@ -24,8 +24,8 @@ from minaperf.oci import (
     parse_challenges,
     parse_image,
 )
+from minaperf.model.stack_file import load_yaml, read_stack_input, validate
 from scripts import pin
-from scripts.render import load_yaml, read_stack_input, validate
 from tests.conftest import ROOT
 from tests.fakes.oci_registry import SERVICE, FakeRegistry, image_manifest
 from tests.fakes.openpgp import KeyServer, sample_keys

@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import TypeAdapter, ValidationError
 
-from minaperf.config import Image
-from minaperf.oci import parse_image
-from scripts.render import load_yaml
+from minaperf.cloud.oci import parse_image
+from minaperf.model.config import Image
+from minaperf.model.stack_file import load_yaml
 from scripts.stack_edit import EditError, set_values
 
 PROPERTY = settings(max_examples=60, derandomize=True, deadline=None)

@@ -11,11 +11,10 @@ from typing import Any
 
 import pytest
 
-from minaperf.config import ExperimentConfig, GkePlatform
-from minaperf.gcp_api import GcpApi, GcpApiError
-from minaperf.gcp_permissions import PERMISSIONS_BY_TYPE, permissions_for
-from minaperf.gcp_project import BASE_APIS
-from minaperf.preflight import (
+from minaperf.cloud.gcp_api import GcpApi, GcpApiError
+from minaperf.cloud.gcp_permissions import PERMISSIONS_BY_TYPE, permissions_for
+from minaperf.cloud.gcp_project import BASE_APIS
+from minaperf.cloud.preflight import (
     READ_PERMISSIONS,
     WAIT_PERMISSIONS,
     Environment,
@@ -23,8 +22,9 @@ from minaperf.preflight import (
     preflight,
     run_preflight,
 )
+from minaperf.model.config import ExperimentConfig, GkePlatform
+from minaperf.model.stack_file import read_stack_input, validate
 from scripts import preflight as cli
-from scripts.render import read_stack_input, validate
 from tests.conftest import ROOT, render
 from tests.fakes.gcp_apis import TOKEN, FakeGcp, FakeProject
 from tests.fakes.pinned import pin_overrides, pinned_copy

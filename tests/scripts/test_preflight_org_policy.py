@@ -6,17 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from minaperf.config import GkePlatform
-from minaperf.org_policy import constraint_needs
+from minaperf.cloud.org_policy import constraint_needs
+from minaperf.model.config import GkePlatform
 from tests.fakes.gcp_apis import FakeGcp
-from tests.scripts.test_preflight import (
-    PROJECT,
-    _config,  # pyright: ignore[reportPrivateUsage]
-    _lines,  # pyright: ignore[reportPrivateUsage]
-    _resources,  # pyright: ignore[reportPrivateUsage]
-    _run,  # pyright: ignore[reportPrivateUsage]
-    healthy,
-)
+from tests.scripts.test_preflight import PROJECT, _config, _lines, _resources, _run, healthy
 
 LARGE = "stacks/large-200.yaml"
 ENFORCED = {"booleanPolicy": {"enforced": True}}

@@ -1,4 +1,4 @@
-"""Preflight's permission check follows each stack's render (minaperf.gcp_permissions)."""
+"""Preflight's permission check follows each stack's render (minaperf.cloud.gcp_permissions)."""
 
 from __future__ import annotations
 
@@ -6,18 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from minaperf.gcp_api import GcpApi
-from minaperf.preflight import Environment, preflight
+from minaperf.cloud.gcp_api import GcpApi
+from minaperf.cloud.preflight import Environment, preflight
 from tests.fakes.gcp_apis import TOKEN, FakeGcp
-from tests.scripts.test_preflight import (
-    HERE,
-    PROJECT,
-    _config,  # pyright: ignore[reportPrivateUsage]
-    _lines,  # pyright: ignore[reportPrivateUsage]
-    _resources,  # pyright: ignore[reportPrivateUsage]
-    _run,  # pyright: ignore[reportPrivateUsage]
-    healthy,
-)
+from tests.scripts.test_preflight import HERE, PROJECT, _config, _lines, _resources, _run, healthy
 
 
 @pytest.fixture
@@ -83,5 +75,5 @@ def test_a_type_the_table_lacks_is_one_problem_not_a_traceback(gcp: FakeGcp) -> 
     (line,) = [p.line() for p in report.problems if p.check == "permissions"]
     assert line.startswith(
         "permissions: cannot tell what the render needs: gcp:compute/instance:Instance is not in "
-        "minaperf.gcp_permissions.PERMISSIONS_BY_TYPE"
+        "minaperf.cloud.gcp_permissions.PERMISSIONS_BY_TYPE"
     )

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from minaperf.preview import format_summary
+from minaperf.model.cost import PRICES_PATH
+from minaperf.plan.preview import format_summary
 from tests.conftest import ROOT
 
 
@@ -206,7 +207,7 @@ def test_two_renders_of_the_same_config_are_byte_identical(
 def test_outputs_mark_what_the_mock_engine_invented(
     dev_render: tuple[Path, subprocess.CompletedProcess[str]],
 ) -> None:
-    from minaperf.outputs import load_outputs
+    from minaperf.model.outputs import load_outputs
 
     out, _ = dev_render
     outputs = load_outputs(out / "outputs.json")
@@ -275,7 +276,7 @@ STACK_ARGS = {
 @pytest.mark.parametrize("stack", sorted(STACK_ARGS))
 def test_every_cost_shown_is_the_stack_output(stack: str, tmp_path: Path) -> None:
     """The `estimatedHourlyCostUsd` output, the `--json` summary and the text summary show one
-    figure (minaperf.gcp_project.experiment_cost), for dev and every stack in stacks/."""
+    figure (minaperf.cloud.gcp_project.experiment_cost), for dev and every stack in stacks/."""
     result = run_render(*STACK_ARGS[stack], "--json", "--out", str(tmp_path / stack))
     assert result.returncode == 0, result.stderr
     summary = json.loads(result.stdout)
@@ -292,12 +293,12 @@ def test_every_cost_shown_is_the_stack_output(stack: str, tmp_path: Path) -> Non
 def test_a_missing_price_is_reported_by_every_cost(tmp_path: Path) -> None:
     """A price table without the forwarding rule price: the render says so, the output is
     unset with a warning, and nothing shows a total that silently left it out."""
-    prices = json.loads((ROOT / "minaperf" / "data" / "gcp_prices.json").read_text())
+    prices = json.loads(PRICES_PATH.read_text())
     del prices["forwardingRulePerHour"]
     table = tmp_path / "prices.json"
     table.write_text(json.dumps(prices))
     script = (
-        "import sys, runpy, minaperf.cost as cost; from pathlib import Path; "
+        "import sys, runpy, minaperf.model.cost as cost; from pathlib import Path; "
         "cost.PRICES_PATH = Path(sys.argv.pop(1)); cost.load_prices.cache_clear(); "
         "runpy.run_module('scripts.render', run_name='__main__')"
     )
@@ -401,7 +402,7 @@ def test_diff_needs_a_render_directory(tmp_path: Path) -> None:
 
 
 def test_encrypted_values_get_deterministic_placeholders(tmp_path: Path) -> None:
-    from scripts.render import read_stack_input, validate
+    from minaperf.model.stack_file import read_stack_input, validate
 
     stack = tmp_path / "secure.yaml"
     stack.write_text(

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from minaperf.model.stack_file import UsageError
 from scripts import render as render_cli
-from scripts.render import MARKER, UsageError, _check_target, write_output_directory
+from scripts.render import MARKER, _check_target, write_output_directory
 from tests.conftest import render
 
 

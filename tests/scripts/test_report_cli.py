@@ -39,7 +39,7 @@ def _outputs(tmp_path: Path, server: PgImage, db: str, **changes: Any) -> Path:
 PORT_FORWARD = ["--db-host", "127.0.0.1"]
 """This server has neither TLS nor the read-only role: the report reaches it as through a
 port-forward (the superuser at 127.0.0.1). The default route, the read-only role over verified TLS,
-is tested on a server configured from the render (tests/minaperf/services/test_database_routes.py).
+is tested on a server configured from the render (tests/minaperf/workloads/test_database_routes.py).
 """
 
 
@@ -456,7 +456,7 @@ def test_restarts_from_kubernetes_per_node_with_reason(
 
 
 def _snapshot(listing: dict[str, Any], outputs_path: Path) -> dict[str, Any]:
+    from minaperf.model.outputs import load_outputs
     from minaperf.orchestrator.restarts import pods_snapshot
-    from minaperf.outputs import load_outputs
 
     return pods_snapshot(listing, load_outputs(outputs_path).nodes, "unused")

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from minaperf.model.stack_file import StackYamlError, load_yaml
 from scripts import render
-from scripts.render import StackYamlError, load_yaml
 
 
 @pytest.mark.parametrize(

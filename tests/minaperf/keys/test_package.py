@@ -11,7 +11,7 @@ REPO = Path(__file__).resolve().parents[3]
 
 def test_importing_keys_and_genesis_does_not_load_pulumi() -> None:
     code = (
-        "import sys, minaperf.keys, minaperf.genesis; "
+        "import sys, minaperf.keys, minaperf.workloads.genesis; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'pulumi'))"
     )
     result = subprocess.run(

@@ -8,13 +8,13 @@ import pytest
 from pydantic import ValidationError
 
 from minaperf.keys.itn import ItnKey
+from minaperf.model.outputs import parse_outputs
 from minaperf.orchestrator.config import (
     OrchestratorConfig,
     build_config,
     config_text,
     write_secret_file,
 )
-from minaperf.outputs import parse_outputs
 from minaperf.rfc3339 import parse
 from tests.fakes.outputs_fixture import ORCHESTRATOR_KEY, make_outputs
 

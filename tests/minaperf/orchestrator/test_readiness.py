@@ -9,9 +9,9 @@ import httpx
 import pytest
 
 from minaperf.keys.itn import ItnKey
+from minaperf.model.outputs import parse_outputs
 from minaperf.orchestrator.access import DirectAccess
 from minaperf.orchestrator.readiness import itn_auth, parse_auth_response, wait_ready
-from minaperf.outputs import parse_outputs
 from tests.fakes.outputs_fixture import (
     ORCHESTRATOR_KEY,
     ORCHESTRATOR_PUBLIC_KEY,

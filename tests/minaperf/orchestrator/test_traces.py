@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from minaperf.model.outputs import LogFetcherShard, StackOutputs
 from minaperf.orchestrator.readiness import ClusterUnreachableError
 from minaperf.orchestrator.traces import (
     ROWS_SQL,
@@ -22,15 +23,9 @@ from minaperf.orchestrator.traces import (
     rows_argv,
     trace_flow_check,
 )
-from minaperf.outputs import LogFetcherShard, StackOutputs
-from tests.fakes.consumer_db import (  # noqa: F401 (fixtures)
-    Consumer,
-    add_deployment,
-    upstream_db,
-    upstream_server,
-)
+from tests.fakes.consumer_db import Consumer, add_deployment, upstream_db, upstream_server  # noqa: F401 (fixtures)
 from tests.fakes.outputs_fixture import make_outputs
-from tests.minaperf.services.conftest import ASSETS, PgImage
+from tests.minaperf.workloads.conftest import ASSETS, PgImage
 
 ROOT = Path(__file__).resolve().parents[3]
 FAKE_KUBECTL = str(ROOT / "tests" / "fakes" / "fake_kubectl.py")

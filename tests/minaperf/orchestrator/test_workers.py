@@ -9,14 +9,14 @@ from typing import Any
 
 import pytest
 
-from minaperf.gcp_api import GcpApi
+from minaperf.cloud.gcp_api import GcpApi
+from minaperf.model.outputs import StackOutputs, parse_outputs
 from minaperf.orchestrator.readiness import CheckFailedError, ClusterUnreachableError
 from minaperf.orchestrator.workers import (
     GUEST_ATTRIBUTES_NAMESPACE,
     gce_worker_check,
     worker_pool_check,
 )
-from minaperf.outputs import StackOutputs, parse_outputs
 from tests.fakes.gcp_apis import TOKEN
 from tests.fakes.gcp_workers import FakeVm, FakeWorkerCompute, WorkerProject
 from tests.fakes.outputs_fixture import make_outputs

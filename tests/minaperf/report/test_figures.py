@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 import pytest
 
-from minaperf.outputs import parse_outputs
+from minaperf.model.outputs import parse_outputs
 from minaperf.report import build, queries, read_database
 from minaperf.report.run import read_run
 from tests.fakes import report_scenario as sc

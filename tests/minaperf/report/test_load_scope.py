@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from minaperf.outputs import parse_outputs
+from minaperf.model.outputs import parse_outputs
 from minaperf.report import build, read_database
 from minaperf.report.run import read_run
 from tests.fakes import report_scenario as sc

@@ -17,16 +17,12 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from minaperf.outputs import parse_outputs
+from minaperf.model.outputs import parse_outputs
 from minaperf.report import build, write
 from minaperf.report.plots import HEALTH_NODE_ROWS
 from minaperf.report.run import read_run
 from tests.fakes import report_scenario as sc
-from tests.fakes.consumer_db import (
-    PgImage,
-    upstream_db,  # noqa: F401 (fixture)
-    upstream_server,  # noqa: F401 (fixture)
-)
+from tests.fakes.consumer_db import PgImage, upstream_db, upstream_server  # noqa: F401 (fixtures)
 from tests.fakes.headless import find_chromium, inspect_page
 
 pytestmark = pytest.mark.postgres
