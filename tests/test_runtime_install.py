@@ -121,14 +121,16 @@ def runtime_python(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The interpreter of a new virtualenv holding `requirements.lock` and nothing else.
 
     uv installs it (hash-checked like pip, from its cache in seconds; pip's install of the same
-    locks is what .ci/run does for .venv).
+    locks is what .ci/run does for .venv). It trusts the platform's certificate store, as pip
+    does through the system's configuration, so a TLS-intercepting proxy the machine trusts
+    works for both (uv's own bundle alone refuses it: "invalid peer certificate").
     """
     home = tmp_path_factory.mktemp("runtime-venv")
     venv.create(home, with_pip=False)
     python = home / "bin" / "python"
     install = subprocess.run(
-        [find_uv(), "pip", "install", "-q", "--python", str(python), "--require-hashes",
-         "-r", "requirements.lock"],
+        [find_uv(), "pip", "install", "-q", "--system-certs", "--python", str(python),
+         "--require-hashes", "-r", "requirements.lock"],
         cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
     )  # fmt: skip
     assert install.returncode == 0, f"install -r requirements.lock:\n{install.stderr[-3000:]}"
