@@ -78,7 +78,7 @@ def test_only_the_wiring_uses_the_experiment_context() -> None:
         (
             "class B(ComponentResource):\n"
             "    def __init__(self, name, config: minaperf.model.config.ExperimentConfig): ...\n",
-            {"minaperf", "config", "ExperimentConfig"},
+            {"minaperf", "model", "config", "ExperimentConfig"},
         ),
         ("class C:\n    def __init__(self, ctx: ExperimentContext): ...\n", None),
     ],
