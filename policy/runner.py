@@ -199,22 +199,6 @@ async def _await(result: Any) -> None:
     await result
 
 
-def run_policies(
-    resources: Sequence[Mapping[str, Any]],
-    config: Mapping[str, Any],
-    policies: Iterable[Policy] = ALL_POLICIES,
-    *,
-    levels: Mapping[str, str] | None = None,
-    settings: Mapping[str, Mapping[str, Any]] | None = None,
-) -> list[Violation]:
-    """The violations (mandatory findings) over the recorded resources, in record order."""
-    return [
-        finding
-        for finding in evaluate(resources, config, policies, levels=levels, settings=settings)
-        if finding.level == "mandatory"
-    ]
-
-
 def _stack_resources(resources: Sequence[Mapping[str, Any]]) -> list[PolicyResource]:
     """The engine's view of the whole stack, for stack policies (parents and dependencies
     resolved to the recorded resources they name)."""
