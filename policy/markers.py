@@ -149,15 +149,13 @@ def parse_group_description(text: object) -> str | None:
 
 # --- names ---------------------------------------------------------------------------------------
 
-SERVICE_ACCOUNT_ID = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])$")
-"""IAM `accountId`: 6-30 characters, RFC 1035 (projects.serviceAccounts.create reference)."""
 SERVICE_ACCOUNT_ID_LENGTH = (6, 30)
+"""IAM `accountId`: 6-30 characters, RFC 1035 (projects.serviceAccounts.create reference)."""
 _DIGEST_CHARS = 8
 NODES_ACCOUNT = "nodes"
 """Purpose of the GKE nodes' account (components/platform.py)."""
 WORKERS_ACCOUNT = "workers"
 """Purpose of the snark worker VMs' account (components/worker_pool.py)."""
-ACCOUNT_PURPOSES = (NODES_ACCOUNT, WORKERS_ACCOUNT)
 
 
 def service_account_id(experiment: str, purpose: str) -> str:

@@ -44,7 +44,7 @@ from pulumi_policy.policy import _NotApplicableError
 from pulumi_policy.proxy import UnknownValueError, unknown_checking_proxy
 
 from policy.policies import ALL_POLICIES, CONFIG_ALLOW_PUBLIC, CONFIG_EXPERIMENT
-from scripts.cli import OneLineParser
+from scripts.cli import OneLineParser, bad_input
 
 
 @dataclass(frozen=True)
@@ -199,22 +199,6 @@ async def _await(result: Any) -> None:
     await result
 
 
-def run_policies(
-    resources: Sequence[Mapping[str, Any]],
-    config: Mapping[str, Any],
-    policies: Iterable[Policy] = ALL_POLICIES,
-    *,
-    levels: Mapping[str, str] | None = None,
-    settings: Mapping[str, Mapping[str, Any]] | None = None,
-) -> list[Violation]:
-    """The violations (mandatory findings) over the recorded resources, in record order."""
-    return [
-        finding
-        for finding in evaluate(resources, config, policies, levels=levels, settings=settings)
-        if finding.level == "mandatory"
-    ]
-
-
 def _stack_resources(resources: Sequence[Mapping[str, Any]]) -> list[PolicyResource]:
     """The engine's view of the whole stack, for stack policies (parents and dependencies
     resolved to the recorded resources they name)."""
@@ -323,8 +307,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ValueError("the pack config must be a JSON object of policy names")
         levels, settings = pack_levels(pack_config), pack_settings(pack_config)
     except (OSError, ValueError) as error:
-        print(f"policy.runner: --pack-config {args.pack_config}: {error}", file=sys.stderr)
-        return 2
+        return bad_input(f"--pack-config {args.pack_config}: {error}", label="policy.runner")
     findings = evaluate(
         json.loads(args.resources.read_text()),
         {CONFIG_EXPERIMENT: args.experiment},

@@ -52,7 +52,7 @@ from minaperf.orchestrator.script import lint_script
 from minaperf.plan.critical_path import critical_path, duration
 from minaperf.report import campaign_report
 from minaperf.signals import on_stop_signals
-from scripts.cli import EXIT_BAD_INPUT, OneLineParser
+from scripts.cli import EXIT_BAD_INPUT, CliError, OneLineParser, bad_input
 
 if TYPE_CHECKING:
     from minaperf.model.stack_file import StackInput
@@ -69,10 +69,6 @@ REPORT_MODULE = "scripts.report"
 TEARDOWN_MODULE = "scripts.teardown"
 STACK_NOT_FOUND = 6
 """`pulumi` exit status for an unknown stack (sdk/go/common/util/cmdutil/exit.go:129)."""
-
-
-class CliError(Exception):
-    """Bad input; printed as `error: …` (one line per mistake), exit 2."""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -255,7 +251,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if problem:
         problems.append(problem)
     for problem in problems:
-        print(f"error: {problem}", file=sys.stderr)
+        bad_input(problem)
     return EXIT_BAD_INPUT if problems else EXIT_OK
 
 
@@ -737,7 +733,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.func(args)
     except CliError as error:
         for line in str(error).splitlines():
-            print(f"error: {line}", file=sys.stderr)
+            bad_input(line)
         return EXIT_BAD_INPUT
 
 

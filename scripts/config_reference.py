@@ -128,11 +128,6 @@ def render_reference() -> str:
     return "\n".join(lines) + "\n"
 
 
-def reference_section(text: str) -> str:
-    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
-    return text[start:end].strip("\n") + "\n"
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m scripts.config_reference")
     parser.add_argument("--write", action="store_true", help="update docs/config.md in place")

@@ -15,9 +15,8 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 
-from scripts.cli import EXIT_BAD_INPUT, OneLineParser, stack_name
+from scripts.cli import CliError, OneLineParser, add_outputs_source, bad_input
 from scripts.experiment_cli import lint, runs, up, wait
-from scripts.experiment_cli.common import CliError
 
 SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
     lint.register,  # config, check
@@ -29,11 +28,7 @@ SUBCOMMANDS: tuple[Callable[[argparse._SubParsersAction], None], ...] = (
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m scripts.experiment", description=__doc__)
-    source = parser.add_mutually_exclusive_group()
-    source.add_argument(
-        "--stack", type=stack_name, help="read outputs with `pulumi stack output --show-secrets`"
-    )
-    source.add_argument("--outputs", help="read outputs from an outputs.json file")
+    add_outputs_source(parser, required=False)
     parser.add_argument(
         "--kubectl", help="kubectl executable (default $MINAPERF_KUBECTL or kubectl)"
     )
@@ -48,8 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args)
     except CliError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return bad_input(error)
 
 
 if __name__ == "__main__":

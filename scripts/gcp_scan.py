@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import json
 import re
-import sys
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -32,7 +31,7 @@ from components.platform import CLUSTER_SCAN_EXCEPTIONS, SUBNET_SCAN_EXCEPTIONS
 from components.postgres import DISK_SCAN_EXCEPTIONS
 from components.worker_pool import template_scan_exceptions
 from minaperf.files import FileInputError, read_regular_file
-from scripts.cli import OneLineParser
+from scripts.cli import OneLineParser, bad_input
 
 CLUSTER = "gcp:container/cluster:Cluster"
 NODE_POOL = "gcp:container/nodePool:NodePool"
@@ -244,11 +243,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise ScanInputError("not a JSON list of resources")
         text = to_terraform(resources)
     except FileInputError as error:
-        print(f"gcp_scan: {error}", file=sys.stderr)
-        return 2
+        return bad_input(error, label="gcp_scan")
     except (ValueError, RecursionError, ScanInputError) as error:
-        print(f"gcp_scan: {args.resources}: {error}", file=sys.stderr)
-        return 2
+        return bad_input(f"{args.resources}: {error}", label="gcp_scan")
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / f"{args.resources.parent.name or 'stack'}.tf").write_text(text)
     return 0

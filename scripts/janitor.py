@@ -55,7 +55,7 @@ from policy.markers import K8S_EXPERIMENT_LABEL as K8S_LABEL_EXPERIMENT
 from policy.markers import K8S_EXPIRY_LABEL as K8S_LABEL_EXPIRY
 from policy.markers import K8S_PART_OF_LABEL as K8S_LABEL_PART_OF
 from policy.markers import OWN_GCP_LABEL as GCP_LABEL_OWN
-from scripts.cli import OneLineParser
+from scripts.cli import OneLineParser, bad_input
 
 _Json = TypeVar("_Json", list, dict)
 
@@ -482,8 +482,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             project=args.project,
         )
     except JanitorError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+        return bad_input(error)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from minaperf.files import FileInputError, read_text_file
 from minaperf.keys import itn, libp2p, mina, secret_box
 from minaperf.keys.secret_box import KeyFileError
 from minaperf.model.config import one_line
-from scripts.cli import EXIT_BAD_INPUT, OneLineParser, stack_name
+from scripts.cli import CliError, OneLineParser, add_outputs_source, bad_input, read_outputs
 
 DEFAULT_MINA_PASSWORD_ENV = "MINA_PRIVKEY_PASS"  # noqa: S105 (a variable name)
 DEFAULT_LIBP2P_PASSWORD_ENV = "MINA_LIBP2P_PASS"  # noqa: S105 (a variable name)
@@ -32,10 +32,6 @@ export layout (DIR is created 0700; every file is 0600):
                             MINA_PRIVKEY_PASS="$(cat DIR/funding-0.password)" mina ...
   DIR/public-keys           one line per account: funding-<i> <B62 public key>
 """
-
-
-class CliError(Exception):
-    """Bad input; reported as one `error: …` line and exit status 2."""
 
 
 def _password(env_name: str) -> str:
@@ -218,19 +214,11 @@ def cmd_inspect(args: argparse.Namespace) -> None:
 
 
 def cmd_export(args: argparse.Namespace) -> None:
-    from minaperf.model.outputs import load_outputs, read_stack_outputs
-
+    outputs = read_outputs(args)
     try:
-        if args.outputs is not None:
-            outputs = load_outputs(Path(args.outputs))
-        else:
-            outputs = read_stack_outputs(args.stack, show_secrets=True)
         outputs.require_secrets()
-    except FileInputError as error:
-        raise CliError(str(error)) from None
-    except ValueError as error:  # includes pydantic.ValidationError
-        first_line = str(error).strip().splitlines()[0] if str(error).strip() else "invalid"
-        raise CliError(f"cannot read stack outputs: {first_line}") from error
+    except ValueError as error:
+        raise CliError(f"cannot read stack outputs: {error}") from error
     funding = outputs.funding_keys
     assert not isinstance(funding, str)  # require_secrets() rejected the masked form
     for index, key in enumerate(funding):
@@ -320,11 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=EXPORT_LAYOUT,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    source = export.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--stack", metavar="NAME", type=stack_name, help="read `pulumi stack output --show-secrets`"
-    )
-    source.add_argument("--outputs", metavar="FILE", help="read an outputs.json with secrets shown")
+    add_outputs_source(export, required=True)
     export.add_argument("--out", required=True, metavar="DIR")
     export.set_defaults(func=cmd_export)
     return parser
@@ -338,8 +322,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (CliError, ValueError, OSError) as error:
         # ValueError covers every key-library error (KeyFileError, MinaKeyError, ...).
         lines = str(error).strip().splitlines() or [type(error).__name__]
-        print(f"error: {one_line(lines[0])}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return bad_input(one_line(lines[0]))
     return 0
 
 

@@ -45,7 +45,7 @@ from minaperf.shell.signing_key import (
     inspect_key,
     uses_worker_vms,
 )
-from scripts.cli import OneLineParser, stack_name
+from scripts.cli import OneLineParser, bad_input, stack_name
 from scripts.stack_edit import EditError, set_values, write_atomically
 
 PROG = "pin"
@@ -220,17 +220,13 @@ def main(argv: list[str] | None = None, *, transport: httpx.BaseTransport | None
                 edits[FINGERPRINT_PATH] = "0" * 40
             edited_text(file, edits)
     except ConfigError as error:
-        print(f"config error: {error}", file=sys.stderr)
-        return 2
+        return bad_input(error, label="config error")
     except (UsageError, EditError, FileInputError) as error:
-        print(f"error: {one_line(str(error))}", file=sys.stderr)
-        return 2
+        return bad_input(one_line(str(error)))
     except OSError as error:
-        print(f"error: cannot read {args.stack or args.config}: {error}", file=sys.stderr)
-        return 2
+        return bad_input(f"cannot read {args.stack or args.config}: {error}")
     if args.accept_changes and not (args.check and args.write):
-        print("error: --accept-changes goes with --check --write", file=sys.stderr)
-        return 2
+        return bad_input("--accept-changes goes with --check --write")
     with httpx.Client(transport=transport, follow_redirects=False) as client:
         plan = plan_images(config, Registry(client, base_url), check=args.check)
         plan_key(config, client, args.key_url, check=args.check, plan=plan)
@@ -259,11 +255,9 @@ def main(argv: list[str] | None = None, *, transport: httpx.BaseTransport | None
     try:
         write_atomically(file, edited_text(file, plan.changes))
     except (EditError, FileInputError) as error:
-        print(f"error: {file}: {one_line(str(error))}", file=sys.stderr)
-        return 2
+        return bad_input(f"{file}: {one_line(str(error))}")
     except OSError as error:
-        print(f"error: cannot write {file}: {error.strerror}", file=sys.stderr)
-        return 2
+        return bad_input(f"cannot write {file}: {error.strerror}")
     print(f"{PROG}: set {len(plan.changes)} key(s) in {file}")
     return 0
 

@@ -39,7 +39,7 @@ from minaperf.model.stack_file import (
     read_stack_input,
     validate,
 )
-from scripts.cli import OneLineParser, stack_name
+from scripts.cli import EXIT_BAD_INPUT, OneLineParser, bad_input, stack_name
 from scripts.render import resource_records
 
 IPV4_ECHO = "https://ifconfig.me/ip"
@@ -151,26 +151,23 @@ def main(argv: list[str] | None = None) -> int:
         stack_input = read_stack_input(stack=None, config_file=config_file, overrides=())
         config = validate(stack_input)
     except ConfigError as error:
-        print(f"config error: {error}", file=sys.stderr)
-        return 2
+        return bad_input(error, label="config error")
     except UsageError as error:
-        print(f"error: {one_line(str(error))}", file=sys.stderr)
-        return 2
+        return bad_input(one_line(str(error)))
     platform = config.platform
     if isinstance(platform, GkePlatform) and platform.project == PLACEHOLDER_PROJECT:
         problem = Problem(
             "config", "no GCP project is set", "pulumi config set gcp:project <your-project-id>"
         )
         print(problem.line(), file=sys.stderr)
-        return 2
+        return EXIT_BAD_INPUT
     try:
         resources = rendered_resources(stack_input) if isinstance(platform, GkePlatform) else []
     except Exception as error:
         message = one_line(str(error))
         if not message.startswith("config error: "):
             raise
-        print(f"preflight: {message}", file=sys.stderr)
-        return 2
+        return bad_input(message, label="preflight")
     report = check(config, resources, ipv4_url=args.ipv4_url)
     if report.quotas:
         print("\n".join(report.table()))
@@ -180,7 +177,7 @@ def main(argv: list[str] | None = None) -> int:
         print(problem.line(), file=sys.stderr)
     if report.problems:
         print(f"preflight: {len(report.problems)} problem(s); fix them before `pulumi up`")
-        return 2
+        return EXIT_BAD_INPUT
     print(f"preflight: project {getattr(platform, 'project', '-')} is ready for `pulumi up`")
     return 0
 

@@ -39,7 +39,7 @@ from minaperf.model.config import ConfigError, one_line
 from minaperf.model.outputs import SECRET_MARKER
 from minaperf.model.stack_file import ROOT, UsageError, read_stack_input, validate
 from minaperf.signals import on_stop_signals
-from scripts.cli import OneLineParser, stack_name
+from scripts.cli import OneLineParser, bad_input, stack_name
 from scripts.gc_pause import cyclic_gc_paused
 
 _SafeDumper: type[yaml.SafeDumper] = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -515,11 +515,9 @@ def _render(args: argparse.Namespace) -> int:
             args.out = _check_target(args.out, force=args.force)
         old_records = _read_old_render(args.diff) if args.diff is not None else None
     except ConfigError as error:
-        print(f"config error: {hide(str(error), hidden)}", file=sys.stderr)
-        return 2
+        return bad_input(hide(str(error), hidden), label="config error")
     except UsageError as error:
-        print(f"error: {hide(one_line(str(error)), hidden)}", file=sys.stderr)
-        return 2
+        return bad_input(hide(one_line(str(error)), hidden))
     for warning in stack_input.warnings:
         print(warning, file=sys.stderr)
 
@@ -532,8 +530,8 @@ def _render(args: argparse.Namespace) -> int:
         message = str(error)
         if not message.startswith("config error: "):
             raise
-        print(hide(one_line(message), hidden), file=sys.stderr)
-        return 2
+        detail = one_line(message.removeprefix("config error: "))
+        return bad_input(hide(detail, hidden), label="config error")
     mock_values = run.mock_values
     # Secrets masked: what the summary and --diff read, and what --out holds by default.
     records = resource_records(run, show_secrets=False)
@@ -549,8 +547,7 @@ def _render(args: argparse.Namespace) -> int:
                 records=None if args.show_secrets else records,
             )
         except OSError as error:
-            print(f"error: --out: cannot write {args.out}: {error.strerror}", file=sys.stderr)
-            return 2
+            return bad_input(f"--out: cannot write {args.out}: {error.strerror}")
 
     from minaperf.cloud.gcp_project import cost_or_reason
     from minaperf.plan.preview import docker_hub_warning, format_summary, summarize
@@ -567,8 +564,7 @@ def _render(args: argparse.Namespace) -> int:
     try:
         diff = diff_records(old_records, records) if old_records is not None else None
     except RecursionError:
-        print(f"error: --diff: {args.diff}: inputs nested too deeply to compare", file=sys.stderr)
-        return 2
+        return bad_input(f"--diff: {args.diff}: inputs nested too deeply to compare")
     pull_warning = docker_hub_warning(records)
     if pull_warning is not None:
         print(pull_warning, file=sys.stderr)

@@ -24,7 +24,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import psycopg
-from pydantic import ValidationError
 
 from minaperf.experiment.postgres_routes import (
     RouteError,
@@ -33,14 +32,12 @@ from minaperf.experiment.postgres_routes import (
     libpq_params,
     port_forward_route,
 )
-from minaperf.files import FileInputError
-from minaperf.model.outputs import StackOutputs, load_outputs, read_stack_outputs
+from minaperf.model.outputs import StackOutputs
 from minaperf.orchestrator import restarts
 from minaperf.orchestrator.rundir import now_iso
 from minaperf.report import build, load_compare, write
 from minaperf.report.run import RunDirError, read_run
 from minaperf.report.verdict import (
-    EXIT_BAD_INPUT,
     EXIT_INCOMPLETE,
     EXIT_OK,
     Limit,
@@ -50,13 +47,16 @@ from minaperf.report.verdict import (
     read_thresholds,
     table,
 )
-from scripts.cli import OneLineParser, stack_name
+from scripts.cli import (
+    EXIT_BAD_INPUT,
+    CliError,
+    OneLineParser,
+    add_outputs_source,
+    bad_input,
+    read_outputs,
+)
 
 MAX_GRACE_MIN = 7 * 24 * 60  # a week: far beyond any late inclusion, well inside datetime's range
-
-
-class CliError(Exception):
-    """Bad input; one `error: …` line and exit 2."""
 
 
 def _host(value: str) -> str:
@@ -72,11 +72,7 @@ def _host(value: str) -> str:
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(prog="python -m scripts.report", description=__doc__)
     parser.add_argument("--run", required=True, help="run directory of `experiment run --out`")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument(
-        "--stack", type=stack_name, help="read outputs with `pulumi stack output --show-secrets`"
-    )
-    source.add_argument("--outputs", help="read outputs from an outputs.json file")
+    add_outputs_source(parser, required=True)
     parser.add_argument("--out", help="where to write the report (default <run>/report)")
     parser.add_argument("--compare", help="another run directory, already reported, to set beside")
     parser.add_argument(
@@ -128,21 +124,6 @@ def _limits(args: argparse.Namespace) -> list[Limit]:
     return limits + inline
 
 
-def _outputs(args: argparse.Namespace) -> StackOutputs:
-    try:
-        if args.stack:
-            return read_stack_outputs(args.stack, show_secrets=True)
-        return load_outputs(Path(args.outputs))
-    except ValidationError as error:
-        first = error.errors()[0]
-        field = ".".join(str(p) for p in first["loc"]) or "(root)"
-        raise CliError(f"outputs: {field}: {first['msg']} (fix the outputs file)") from error
-    except FileInputError as error:
-        raise CliError(str(error)) from None
-    except ValueError as error:
-        raise CliError(f"outputs: {error}") from error
-
-
 def connect(args: argparse.Namespace, outputs: StackOutputs) -> psycopg.Connection:
     """The external route by default; `--db-host` takes the port-forward route."""
     try:
@@ -180,7 +161,7 @@ def run(args: argparse.Namespace) -> int:
             compare = load_compare(Path(args.compare))
         except ValueError as error:
             raise CliError(str(error)) from error
-    outputs = _outputs(args)
+    outputs = read_outputs(args)
     out_dir = Path(args.out) if args.out else run_dir / "report"
     if out_dir.exists() and not out_dir.is_dir():
         raise CliError(f"--out: {out_dir} exists and is not a directory")
@@ -225,8 +206,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return run(args)
     except CliError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return bad_input(error)
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from minaperf.orchestrator.rundir import (
     script_steps,
 )
 from minaperf.orchestrator.stopping import stop_saved_run
-from scripts.cli import OneLineParser, stack_name
+from scripts.cli import OneLineParser, bad_input, stack_name
 
 EXIT_STOP_FAILED = 3
 
@@ -87,15 +87,11 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if shutil.which("pulumi") is None:  # teardown has no --outputs: it must run `pulumi destroy`
-        print(
-            "error: the `pulumi` CLI is not on PATH; teardown needs it to destroy", file=sys.stderr
-        )
-        return 2
+        return bad_input("the `pulumi` CLI is not on PATH; teardown needs it to destroy")
     try:
         outputs = read_stack_outputs(args.stack, show_secrets=False)
     except ValueError as error:
-        print(f"error: --stack {args.stack}: {str(error).splitlines()[0]}", file=sys.stderr)
-        return 2
+        return bad_input(f"--stack {args.stack}: {str(error).splitlines()[0]}")
     failed = []
     for run_dir in outstanding_runs(args.runs, outputs):
         print(f"stopping load still scheduled by {run_dir}", file=sys.stderr)

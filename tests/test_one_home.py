@@ -38,6 +38,18 @@ RULES: dict[str, tuple[str, re.Pattern[str]]] = {
         "scripts/cli.py",
         re.compile(r"ArgumentParser\(|def error\(self"),
     ),
+    "bad input as one `error:` line and exit 2": (
+        "scripts/cli.py",
+        re.compile(r"\breturn 2$|\bclass CliError\b|\bdef (?:bad_input|validation_message)\("),
+    ),
+    "the exit status of bad input": ("minaperf/exit_codes.py", re.compile(r"EXIT_BAD_INPUT\s*=")),
+    "where the stack outputs come from (--stack NAME or --outputs FILE)": (
+        "scripts/cli.py",
+        re.compile(
+            r"""add_argument\(\s*["']--outputs["']"""
+            r"|read_stack_outputs\([^)]*show_secrets=True|\bload_outputs\(Path\("
+        ),
+    ),
     "a handler for Ctrl-C and SIGTERM": ("minaperf/signals.py", re.compile(r"signal\.signal\(")),
     "RFC 3339 times, written and read": (
         "minaperf/rfc3339.py",
@@ -57,3 +69,33 @@ def test_a_rule_is_spelled_in_its_home_only(rule: str) -> None:
         if spelling.search(line)
     ]
     assert not found, f"{rule} is defined in {home}; import it from there:\n" + "\n".join(found)
+
+
+BAD_INPUT_BY_HAND = re.compile(
+    r"""print\(\s*f?["'](?:config )?error: [^\n]*(?:\n[^\n]*)?\)\n"""
+    r"\s*return (?:2|EXIT_BAD_INPUT)\b"
+)
+"""An `error:` line printed and exit 2 returned by hand instead of `return bad_input(...)`."""
+
+
+def test_bad_input_is_reported_through_the_cli_kit() -> None:
+    found = [
+        f"{path.relative_to(ROOT)}:{text[: match.start()].count(chr(10)) + 1}"
+        for path in shipped_files()
+        if path.relative_to(ROOT).as_posix() != "scripts/cli.py"
+        for text in [path.read_text()]
+        for match in BAD_INPUT_BY_HAND.finditer(text)
+    ]
+    assert not found, "return scripts.cli.bad_input(message) instead:\n" + "\n".join(found)
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        'print(f"error: {error}", file=sys.stderr)\n        return 2\n',
+        'print(\n    "error: no pulumi", file=sys.stderr\n)\n    return EXIT_BAD_INPUT\n',
+        'print(f"config error: {error}", file=sys.stderr)\n        return 2\n',
+    ],
+)
+def test_a_hand_written_bad_input_report_is_found(source: str) -> None:
+    assert BAD_INPUT_BY_HAND.search(source)

@@ -24,8 +24,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from minaperf.exit_codes import EXIT_BAD_INPUT
+
 EXIT_OK = 0
-EXIT_BAD_INPUT = 2
 EXIT_UP_FAILED = 3
 EXIT_WAIT_FAILED = 4
 EXIT_RUN_FAILED = 5

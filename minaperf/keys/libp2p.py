@@ -112,16 +112,6 @@ def write_key_file(
     )
 
 
-def read_key_file(text: str | bytes, password: str | bytes) -> Libp2pKeypair:
-    """Decrypt and parse a libp2p key file."""
-    plaintext = secret_box.decrypt(text, password)
-    try:
-        triple = plaintext.decode("utf-8")
-    except UnicodeDecodeError as error:
-        raise Libp2pKeyError("libp2p key file plaintext is not UTF-8") from error
-    return parse_triple(triple)
-
-
 def seed_multiaddr(host: str, port: int, peer_id: str) -> str:
     """`/dns4/<host>/tcp/<port>/p2p/<peer_id>`, the form `--peer` takes."""
     if not host or "/" in host:

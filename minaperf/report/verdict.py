@@ -30,7 +30,6 @@ THRESHOLDS_VERSION = 1
 
 EXIT_OK = 0
 EXIT_REGRESSION = 1
-EXIT_BAD_INPUT = 2
 EXIT_INCOMPLETE = 3
 """A figure with a limit had no value in one run, or the candidate's report is incomplete."""
 

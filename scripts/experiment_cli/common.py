@@ -1,4 +1,4 @@
-"""What every experiment subcommand shares: the one-line error contract and reading the outputs."""
+"""What every experiment subcommand shares: run directories, the orchestrator config, kubectl."""
 
 from __future__ import annotations
 
@@ -8,37 +8,9 @@ from pathlib import Path, PurePath
 
 from pydantic import ValidationError
 
-from minaperf.files import FileInputError
-from minaperf.model.outputs import StackOutputs, load_outputs, read_stack_outputs
+from minaperf.model.outputs import StackOutputs
 from minaperf.orchestrator.config import OrchestratorConfig, build_config
-
-
-class CliError(Exception):
-    """Bad input; reported as one `error: …` line and exit status 2."""
-
-
-def validation_message(error: ValidationError, prefix: str = "") -> str:
-    first = error.errors()[0]
-    field = ".".join(str(part) for part in first["loc"]) or "(root)"
-    return f"{prefix}{field}: {first['msg']}"
-
-
-def stack_outputs(args: argparse.Namespace) -> StackOutputs:
-    """The outputs named by the global `--stack` / `--outputs`, or a CliError."""
-    try:
-        if args.stack:
-            return read_stack_outputs(args.stack, show_secrets=True)
-        if args.outputs:
-            return load_outputs(Path(args.outputs))
-    except FileInputError as error:
-        raise CliError(str(error)) from None
-    except ValidationError as error:
-        raise CliError(
-            validation_message(error, "outputs: ") + " (fix the outputs file)"
-        ) from error
-    except ValueError as error:
-        raise CliError(f"outputs: {error}") from error
-    raise CliError("pass --stack NAME or --outputs FILE (the stack outputs) before the command")
+from scripts.cli import CliError, validation_message
 
 
 def run_directory(value: str, *, empty: bool) -> Path:

@@ -10,14 +10,14 @@ from minaperf.files import HAND_WRITTEN_LIMIT, FileInputError, read_regular_file
 from minaperf.model.outputs import SECRET_MARKER
 from minaperf.orchestrator.config import config_text, default_run_dir
 from minaperf.orchestrator.script import Script, decode_script, lint_script
-from scripts.cli import EXIT_BAD_INPUT
-from scripts.experiment_cli.common import CliError, orchestrator_config, stack_outputs
+from scripts.cli import EXIT_BAD_INPUT, CliError, read_outputs
+from scripts.experiment_cli.common import orchestrator_config
 
 _PLACEHOLDER_KEY = "A" * 43 + "="  # 32 zero bytes; only to render a masked config
 
 
 def cmd_config(args: argparse.Namespace) -> int:
-    outputs = stack_outputs(args)
+    outputs = read_outputs(args)
     run_dir = args.run_dir or default_run_dir(outputs)
     if outputs.orchestrator_key == SECRET_MARKER and not args.show_secrets:
         outputs = outputs.model_copy(update={"orchestrator_key": _PLACEHOLDER_KEY})

@@ -12,14 +12,12 @@ from minaperf.orchestrator import restarts, runner, stopping
 from minaperf.orchestrator.rundir import STATE_FILE, RunState, now_iso, status_report
 from minaperf.orchestrator.targets import LocalTarget, PodTarget, Target, remote_run_dir
 from minaperf.signals import on_stop_signals
-from scripts.cli import EXIT_BAD_INPUT
+from scripts.cli import EXIT_BAD_INPUT, CliError, read_outputs
 from scripts.experiment_cli.common import (
-    CliError,
     executable_file,
     kubectl,
     orchestrator_config,
     run_directory,
-    stack_outputs,
 )
 from scripts.experiment_cli.lint import read_script
 
@@ -44,7 +42,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return EXIT_BAD_INPUT
-    outputs = stack_outputs(args)
+    outputs = read_outputs(args)
     out_dir = Path(args.out)
     if (out_dir / STATE_FILE).exists() and not _never_started(out_dir):
         raise CliError(f"--out: {out_dir} already holds a run; choose a new directory")

@@ -43,14 +43,9 @@ from minaperf.orchestrator import readiness, stopping
 from minaperf.orchestrator.rundir import STATE_FILE, RunState
 from minaperf.report.verdict import EXIT_INCOMPLETE
 from minaperf.signals import on_stop_signals
-from scripts.cli import EXIT_BAD_INPUT, stack_name
+from scripts.cli import EXIT_BAD_INPUT, CliError, stack_name, validation_message
 from scripts.experiment_cli import runs, wait
-from scripts.experiment_cli.common import (
-    CliError,
-    executable_file,
-    run_directory,
-    validation_message,
-)
+from scripts.experiment_cli.common import executable_file, run_directory
 from scripts.experiment_cli.lint import read_script
 
 ROOT = Path(__file__).resolve().parents[2]

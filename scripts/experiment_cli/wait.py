@@ -25,7 +25,8 @@ from minaperf.orchestrator import access, readiness, restarts, traces, workers
 from minaperf.orchestrator.config import default_run_dir
 from minaperf.orchestrator.rundir import now_iso
 from minaperf.signals import on_stop_signals
-from scripts.experiment_cli.common import CliError, kubectl, orchestrator_config, stack_outputs
+from scripts.cli import CliError, read_outputs
+from scripts.experiment_cli.common import kubectl, orchestrator_config
 
 
 @dataclass(frozen=True)
@@ -97,7 +98,7 @@ def make_auth_header(secret_b64: str) -> readiness.AuthHeader:
 
 
 def cmd_wait(args: argparse.Namespace) -> int:
-    outputs = stack_outputs(args)
+    outputs = read_outputs(args)
     if not outputs.secrets_shown:
         raise CliError(
             "outputs: orchestratorKey is masked; the readiness gate signs ITN requests with it "

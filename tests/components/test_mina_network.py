@@ -18,13 +18,14 @@ from typing import Any
 import pytest
 
 from components.mina_network import COMPONENT
-from minaperf.keys import libp2p, mina, secret_box
+from minaperf.keys import mina, secret_box
 from minaperf.keys.itn import ItnKey
 from minaperf.model.config import MAX_MINA_NODES
 from minaperf.shell.node_script import mina_node_script
 from minaperf.workloads import daemon
 from minaperf.workloads.genesis import build_runtime_config
 from tests.conftest import KUBERNETES_VERSION, Rendered, render
+from tests.minaperf.keys import read_key_file
 
 STATEFULSET = "kubernetes:apps/v1:StatefulSet"
 SERVICE = "kubernetes:core/v1:Service"
@@ -103,7 +104,7 @@ def secret_data(rendered: Rendered, node: str) -> dict[str, str]:
 
 def peer_id_of(rendered: Rendered, node: str) -> str:
     data = secret_data(rendered, node)
-    return libp2p.read_key_file(data["libp2p-key"], data["libp2p-password"]).peer_id
+    return read_key_file(data["libp2p-key"], data["libp2p-password"]).peer_id
 
 
 def public_key_of(rendered: Rendered, node: str) -> str:

@@ -15,9 +15,9 @@ import yaml
 
 from components import orchestrator as ws
 from minaperf.model.outputs import Workspace
-from policy.runner import run_policies
 from tests.conftest import KUBERNETES_VERSION, Rendered
 from tests.minaperf.shell.shell_sandbox import shellcheck
+from tests.policy.test_runner import run_policies
 
 SECRET = "kubernetes:core/v1:Secret"
 STATEFULSET = "kubernetes:apps/v1:StatefulSet"

@@ -11,8 +11,8 @@ import pytest
 from components.platform import NODE_POOL_IGNORED, POOLS, gke_service_agent
 from minaperf.cloud.gcp_project import BASE_APIS
 from minaperf.model.config import Images
-from policy.markers import SERVICE_ACCOUNT_ID
 from tests.conftest import ROOT, Rendered, render
+from tests.minaperf.cloud.test_gcp_project import SERVICE_ACCOUNT_ID
 
 SERVICE = "gcp:projects/service:Service"
 PROVIDER = "pulumi:providers:gcp"

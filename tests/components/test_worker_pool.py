@@ -17,10 +17,10 @@ from minaperf.model.outputs import WorkerPool
 from minaperf.shell.node_script import snark_worker_supervisor_script
 from minaperf.shell.signing_key import MINA_APT_REPO_URL, SIGNING_KEY_URL
 from policy.markers import NODES_ACCOUNT, WORKERS_ACCOUNT, service_account_id
-from policy.runner import run_policies
 from scripts.pin import build_parser as pin_parser
 from tests.conftest import KUBERNETES_VERSION, ROOT, Rendered, render
 from tests.minaperf.shell.shell_sandbox import shellcheck
+from tests.policy.test_runner import run_policies
 
 INSTANCE = "gcp:compute/instance:Instance"
 TEMPLATE = "gcp:compute/instanceTemplate:InstanceTemplate"

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 
 from policy import policies as p
-from policy.runner import evaluate, pack_levels, run_policies
+from policy.runner import evaluate, pack_levels
 from tests.conftest import ROOT, Rendered, render
 from tests.fakes.pinned import pin_overrides
+from tests.policy.test_runner import run_policies
 
 ORGANISATION_CONFIG = {"allowPublic": False}
 HALVES = ["0.0.0.0/1", "128.0.0.0/1"]

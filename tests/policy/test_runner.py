@@ -11,8 +11,9 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pytest
@@ -27,7 +28,6 @@ from policy.runner import (
     main,
     pack_levels,
     pack_settings,
-    run_policies,
 )
 from tests.policy.test_policies import (
     CONFIG,
@@ -43,6 +43,17 @@ from tests.policy.test_policies import (
     service,
     stateful_set,
 )
+
+
+def run_policies(
+    resources: Sequence[Mapping[str, Any]],
+    config: Mapping[str, Any],
+    *,
+    levels: Mapping[str, str] | None = None,
+) -> list[Violation]:
+    """The violations (mandatory findings) over the recorded resources, in record order."""
+    return [f for f in evaluate(resources, config, levels=levels) if f.level == "mandatory"]
+
 
 POLICY_DIR = Path(__file__).resolve().parents[2] / "policy"
 

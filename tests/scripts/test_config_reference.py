@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from minaperf.model.config import ExperimentConfig
-from scripts.config_reference import REFERENCE, reference_section, render_reference
+from scripts.config_reference import BEGIN, END, REFERENCE, render_reference
+
+
+def reference_section(text: str) -> str:
+    """The generated part of docs/config.md, between the markers `--write` keeps."""
+    start, end = text.index(BEGIN) + len(BEGIN), text.index(END)
+    return text[start:end].strip("\n") + "\n"
 
 
 def test_reference_doc_matches_the_model() -> None:

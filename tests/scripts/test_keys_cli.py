@@ -12,6 +12,7 @@ import pytest
 
 from minaperf.keys import itn, libp2p, mina, secret_box
 from minaperf.keys.material import KeyMaterial, NodeSpec, derive_key_material
+from tests.minaperf.keys import read_key_file
 
 REPO = Path(__file__).resolve().parents[2]
 EK = "EKFFrQVB9tmtHVxAGBqvZYUy9Wm2e5ERwNh4dgZpjyLsT6nfpmPS"
@@ -122,7 +123,7 @@ def test_new_libp2p_with_custom_variable(tmp_path: Path) -> None:
     assert peer_id.startswith("12D3KooW")
     assert Path(f"{out}.peerid").read_text() == peer_id
     assert (mode(out), mode(out.parent)) == (0o600, 0o700)
-    assert libp2p.read_key_file(out.read_text(), "libp2p pw").peer_id == peer_id
+    assert read_key_file(out.read_text(), "libp2p pw").peer_id == peer_id
 
     inspected = run("inspect", str(out), "--password-env", "TEST_PW_P2P", env=env)
     assert json.loads(inspected.stdout) == {"kind": "libp2p", "peer_id": peer_id}

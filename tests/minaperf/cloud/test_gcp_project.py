@@ -29,12 +29,15 @@ from minaperf.model.cost import MissingPriceError, load_prices, machine_prices
 from minaperf.model.load import parse_config
 from minaperf.model.machines import known_machine_types, machine_shape
 from minaperf.model.stack_file import read_stack_input, validate
-from policy.markers import ACCOUNT_PURPOSES, SERVICE_ACCOUNT_ID, service_account_id
+from policy.markers import NODES_ACCOUNT, WORKERS_ACCOUNT, service_account_id
 from tests.conftest import ROOT, render
 
 # Stack names the config accepts: DNS labels of at most 30 characters.
 stack_names = st.from_regex(r"[a-z]([-a-z0-9]{0,28}[a-z0-9])?", fullmatch=True)
+ACCOUNT_PURPOSES = (NODES_ACCOUNT, WORKERS_ACCOUNT)
 purposes = st.sampled_from(ACCOUNT_PURPOSES)
+SERVICE_ACCOUNT_ID = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])$")
+"""IAM `accountId`: 6-30 characters, RFC 1035 (projects.serviceAccounts.create reference)."""
 
 
 @given(stack_names, purposes)

@@ -17,7 +17,7 @@ from minaperf.keys import libp2p
 from minaperf.keys.libp2p import Libp2pKeyError, Libp2pKeypair
 from minaperf.keys.secret_box import KeyFileError
 
-from . import VECTOR_PASSWORD, VECTORS
+from . import VECTOR_PASSWORD, VECTORS, read_key_file
 
 TRIPLE = (
     "CAESQNf7ldToowe604aFXdZ76GqW/XVlDmnXmBT+otorvIekBmBaDWu/6ZwYkZzqfr+3IrEh6FLbHQ3VSmubV9I9Kpc=,"
@@ -52,7 +52,7 @@ def test_upstream_key_files(name: str) -> None:
     if name not in DEFAULT_FILES and not os.environ.get("MINAPERF_ALL_VECTORS"):
         pytest.skip("slow moderate-cost vector; set MINAPERF_ALL_VECTORS=1")
     text = (VECTORS / "libp2p_keys" / name).read_text()
-    keypair = libp2p.read_key_file(text, VECTOR_PASSWORD)
+    keypair = read_key_file(text, VECTOR_PASSWORD)
     assert keypair.peer_id == _peerid_file(name).read_text().strip()
 
 
@@ -82,13 +82,13 @@ def test_protobuf_layout_and_peer_id(seed: bytes) -> None:
 def test_key_file_round_trip(seed: bytes, password: str) -> None:
     keypair = Libp2pKeypair.from_seed(seed)
     text = libp2p.write_key_file(keypair, password, salt=SALT, nonce=NONCE)
-    assert libp2p.read_key_file(text, password) == keypair
+    assert read_key_file(text, password) == keypair
 
 
 def test_read_key_file_wrong_password() -> None:
     text = libp2p.write_key_file(Libp2pKeypair.generate(), "a", salt=SALT, nonce=NONCE)
     with pytest.raises(KeyFileError, match="wrong password"):
-        libp2p.read_key_file(text, "b")
+        read_key_file(text, "b")
 
 
 def test_inconsistent_triples_are_refused() -> None:

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from minaperf.keys import libp2p, mina, secret_box
+from minaperf.keys import mina, secret_box
 from minaperf.keys.material import (
     ImportedMinaKey,
     KeyMaterial,
@@ -12,6 +12,7 @@ from minaperf.keys.material import (
     derive_key_material,
 )
 from minaperf.keys.secret_box import KeyFileError
+from tests.minaperf.keys import read_key_file
 
 SEED_A = bytes(range(32))
 SEED_B = bytes(range(1, 33))
@@ -85,7 +86,7 @@ def test_files_decrypt_to_the_advertised_keys() -> None:
             node.private_key
         )
         assert mina.public_key_of(node.private_key) == node.public_key
-        assert libp2p.read_key_file(node.libp2p_key_file, node.libp2p_password) == node.libp2p
+        assert read_key_file(node.libp2p_key_file, node.libp2p_password) == node.libp2p
         assert json.loads(node.key_file)["pwdiff"] == secret_box.GENERATED_PWDIFF.as_list()
     for account in material.funding:
         plaintext = secret_box.decrypt(account.key_file, account.password)
