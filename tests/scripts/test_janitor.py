@@ -370,12 +370,13 @@ def test_missing_cli_is_a_clear_error(stubs):
         "error: `kubectl` is not on PATH: install kubectl, or pass --no-kubectl to skip namespaces"
     ]
     assert calls == []
-    # GCP needs no CLI: the janitor calls the REST APIs itself.
+    # GCP needs no CLI: the janitor calls the REST APIs itself, deletes included.
     result, calls = janitor(
-        stubs, "--project", "p", "--now", NOW, "--no-kubectl", path=str(only_pulumi)
+        stubs, "--project", "p", "--delete", "--now", NOW, "--no-kubectl", path=str(only_pulumi)
     )
     assert result.returncode == 0, result.stderr
     assert {c[0] for c in calls} == {"pulumi", "REST"}
+    assert f"REST DELETE /v1/projects/p/serviceAccounts/{GONE_WORKERS_EMAIL}" in mutating(calls)
     for skip in ("--no-gcp", "--no-gcloud"):  # --no-gcloud: the name before REST
         result, calls = janitor(stubs, "--now", NOW, skip, "--no-kubectl", path=str(only_pulumi))
         assert result.returncode == 0, result.stderr
