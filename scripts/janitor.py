@@ -194,8 +194,8 @@ def gcp_fix(error: GcpApiError, project: str, what: str) -> str:
     return "retry later, or pass --no-gcp to skip GCP"
 
 
-def _listing(api: GcpApi, project: str, what: str) -> Any:
-    """One GCP listing; a refused call is a JanitorError naming what failed and the fix."""
+def _listing(api: GcpApi, project: str, what: str) -> list[dict[str, Any]]:
+    """One of GCP_LISTINGS; a refused call is a JanitorError naming what failed and the fix."""
     try:
         if what == "GKE clusters":
             clusters, missing = api.clusters(project)
@@ -204,10 +204,9 @@ def _listing(api: GcpApi, project: str, what: str) -> Any:
             return clusters
         if what == "service accounts":
             return api.service_accounts(project)
-        collection = {"instances": "instances", "disks": "disks"}.get(what)
-        if collection is not None:
-            return api.aggregated(project, collection, GCP_FILTER)
-        return api.aggregated(project, "instanceGroupManagers")
+        if what == "instance groups":
+            return api.aggregated(project, "instanceGroupManagers")
+        return api.aggregated(project, what, GCP_FILTER)  # instances, disks
     except GcpApiError as error:
         detail = one_line(str(error))
         raise JanitorError(

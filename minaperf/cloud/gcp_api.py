@@ -25,6 +25,8 @@ IAM = "https://iam.googleapis.com"
 BATCH_GET_LIMIT = 20
 """services:batchGet takes at most 20 names per call (Service Usage v1 reference)."""
 TIMEOUT_SECONDS = 20.0
+WAIT_SECONDS = 150.0
+"""Operations' `wait` answers within about two minutes (zoneOperations.wait reference)."""
 
 
 @dataclass
@@ -301,7 +303,10 @@ class GcpApi:
         operation = self._call("compute", "DELETE", f"{base}/{collection}/{quote(name)}")
         while operation.get("status") != "DONE":
             operation = self._call(
-                "compute", "POST", f"{base}/operations/{quote(str(operation.get('name')))}/wait"
+                "compute",
+                "POST",
+                f"{base}/operations/{quote(str(operation.get('name')))}/wait",
+                timeout=WAIT_SECONDS,
             )
         errors = (operation.get("error") or {}).get("errors") or []
         if errors and isinstance(errors[0], dict):

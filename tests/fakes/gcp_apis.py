@@ -37,7 +37,8 @@ Behaviours copied (each where the real API documents or shows it):
   `maxResults` items a page, then `nextPageToken`; `filter=labels.<key>:*` keeps the items that
   have the label, any other expression is 400 `invalid`.
 * Compute deletes (`instances.delete`, `instanceGroupManagers.delete`) answer a RUNNING
-  Operation; `zoneOperations.wait`/`regionOperations.wait` answer it DONE. Unknown: 404.
+  Operation; `zoneOperations.wait`/`regionOperations.wait` answer it DONE, with `error.errors`
+  and `httpErrorStatusCode` when the delete failed (`failing_deletes`). Unknown: 404.
 * GKE `projects.locations.clusters.list` with location `-`: `{clusters, missingZones}`, unpaged;
   403 PERMISSION_DENIED without container.clusters.list.
 * IAM `projects.serviceAccounts.list`: `accounts` (left out when empty), `pageSize` a page, then
@@ -94,11 +95,13 @@ class FakeProject:
     org_policy_readable: bool = True
     instances: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """`zones/<zone>` -> instances (Compute v1 Instance bodies)."""
-    groups: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    instance_groups: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     """`zones/<zone>` or `regions/<region>` -> InstanceGroupManager bodies."""
     clusters: list[dict[str, Any]] = field(default_factory=list)
     missing_zones: list[str] = field(default_factory=list)
     accounts: list[dict[str, Any]] = field(default_factory=list)
+    failing_deletes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Resource name -> (error code, message) its delete Operation ends with."""
     page_size: int = 0
     """Items per page of the janitor's lists (0: the caller's maxResults/pageSize)."""
     leaky: bool = False
@@ -417,7 +420,7 @@ class FakeGcp:
     def _aggregated(self, collection: str, query: dict[str, list[str]]) -> tuple[int, Any]:
         project = self.project
         known = {"instances": project.instances, "disks": project.disks}
-        known["instanceGroupManagers"] = project.groups
+        known["instanceGroupManagers"] = project.instance_groups
         if collection not in known:
             return self._not_found(f"projects/{project.project_id}/aggregated/{collection}")
         if f"compute.{collection}.list" not in project.granted:
@@ -463,11 +466,12 @@ class FakeGcp:
             return self._not_found(path)
         if f"compute.{collection}.delete" not in project.granted:
             return self._forbidden(f"compute.{collection}.delete", path)
-        store = project.instances if collection == "instances" else project.groups
+        store = project.instances if collection == "instances" else project.instance_groups
         items = store.get(f"{scope}/{where}", [])
         if not any(item["name"] == name for item in items):
             return self._not_found(path)
-        store[f"{scope}/{where}"] = [item for item in items if item["name"] != name]
+        if name not in project.failing_deletes:
+            store[f"{scope}/{where}"] = [item for item in items if item["name"] != name]
         base = f"https://www.googleapis.com/compute/v1/projects/{project_id}/{scope}/{where}"
         return 200, {
             "kind": "compute#operation",
@@ -481,7 +485,17 @@ class FakeGcp:
 
     def _compute_wait(self, scope: str, where: str, operation: str) -> tuple[int, Any]:
         base = f"https://www.googleapis.com/compute/v1/projects/{self.project.project_id}"
+        failure = self.project.failing_deletes.get(operation.removeprefix("operation-delete-"))
+        error: dict[str, Any] = {}
+        if failure is not None:
+            code, message = failure
+            error = {
+                "error": {"errors": [{"code": code, "message": message}]},
+                "httpErrorStatusCode": 400,
+                "httpErrorMessage": "BAD REQUEST",
+            }
         return 200, {
+            **error,
             "kind": "compute#operation",
             "name": operation,
             scope[:-1]: f"{base}/{scope}/{where}",

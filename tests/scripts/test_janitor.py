@@ -383,6 +383,18 @@ def test_missing_cli_is_a_clear_error(stubs):
         assert {c[0] for c in calls} == {"pulumi"}
 
 
+def test_a_delete_operation_that_ends_in_an_error_is_a_failure(stubs):
+    stubs.gcp.project.failing_deletes["itn-gone-worker-0"] = (
+        "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE",
+        "The instance is in use by another resource.",
+    )
+    result, calls = janitor(stubs, "--project", "p", "--delete", "--no-kubectl", "--now", NOW)
+    assert result.returncode == 1
+    (failed,) = [line for line in result.stderr.splitlines() if "FAILED" in line]
+    assert "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE: The instance is in use" in failed
+    assert f"REST DELETE /v1/projects/p/serviceAccounts/{GONE_WORKERS_EMAIL}" in mutating(calls)
+
+
 def test_no_google_credentials_is_one_line_naming_the_fix(stubs, tmp_path):
     missing = tmp_path / "missing.json"
     with pytest.MonkeyPatch.context() as patch:
@@ -515,10 +527,10 @@ REGIONAL = "regions/us-central1/instanceGroupManagers"
 def group_janitor(stubs: Rig, members: list[dict], groups: list[dict]):
     project = stubs.gcp.project
     project.instances = {ZONE: members}
-    project.groups = {}
+    project.instance_groups = {}
     for item in groups:
         scope = "/".join(str(item.get("region") or item["zone"]).split("/")[-2:])
-        project.groups.setdefault(scope, []).append(item)
+        project.instance_groups.setdefault(scope, []).append(item)
     result, calls = janitor(stubs, "--project", "p", "--delete", "--no-kubectl", "--now", NOW)
     assert result.returncode == 0, result.stderr + result.stdout
     return result, [c for c in mutating(calls) if c.startswith("REST DELETE /compute")]
