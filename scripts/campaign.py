@@ -259,7 +259,7 @@ def project_quotas(plans: list[CellPlan]) -> tuple[dict[str, dict[str, Any]], st
     """The regional quotas of the cells' project (all cells share the base's platform), and
     a note for the heading; none without credentials in the environment."""
     from minaperf.cloud.gcp_api import GcpApi, GcpApiError
-    from scripts.preflight import API_BASE_ENV, KEY_ENV, TOKEN_ENV, access_token
+    from minaperf.cloud.gcp_credentials import API_BASE_ENV, KEY_ENV, TOKEN_ENV, access_token
 
     if not (os.environ.get(TOKEN_ENV) or os.environ.get(KEY_ENV)):
         return {}, f" (project quotas not read: set {TOKEN_ENV} or {KEY_ENV} to compare)"

@@ -3,12 +3,14 @@
 Experiments are meant to be short; forgotten ones cost money. Stacks expire by their `expiresAt`
 output; cloud leftovers by their expiry label (`expiry` on GCP, `mina-itn/expiry` on Kubernetes).
 
-    python -m scripts.janitor --project P [--delete] [--now ISO] [--no-gcloud] [--no-kubectl]
+    python -m scripts.janitor --project P [--delete] [--now ISO] [--no-gcp] [--no-kubectl]
 
 It deletes only what is ours. GCP resources are selected by `mina-itn-experiment`, a label only
 this project sets (never by generic look-alikes such as `experiment` or `managed-by=pulumi` that
 another team's Pulumi VMs may carry), and must belong to `--project`, checked on every item
-gcloud returns (its selfLink/zone), not only in the query. Service accounts carry no labels: they
+the API returns (its selfLink/zone), not only in the query. GCP is read and changed over the
+REST APIs (minaperf.cloud.gcp_api) with the credentials preflight uses
+(minaperf.cloud.gcp_credentials); no gcloud is needed. Service accounts carry no labels: they
 are ours only when their whole `description` is the marker the program writes
 (`mina-itn-experiment=<experiment>; expiry=<expiry>`, policy/markers.py), and theirs only when
 their resource name and email name `--project`. A managed instance group (groups carry no labels)
@@ -17,7 +19,8 @@ is ours only when its own description is exactly `mina-itn-experiment=<experimen
 never deleted. Namespaces must carry `app.kubernetes.io/part-of=mina-itn` and
 `mina-itn/experiment` (policy/markers.py holds every marker).
 
-Read-only by default; the listing is the plan: exactly the commands `--delete` would run. An
+Read-only by default; the listing is the plan: exactly what `--delete` would do, each GCP step
+shown as the gcloud command that does the same (the janitor makes the REST call itself). An
 expired stack goes through `python -m scripts.teardown --stack S --yes`, which stops the load its
 runs left scheduled before `pulumi destroy`. Expired GCE instances, instance groups and service
 accounts are deleted only when no stack owns their experiment (a stack's own resources go with
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -41,6 +45,8 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 from minaperf import rfc3339
+from minaperf.cloud.gcp_api import GcpApi, GcpApiError
+from minaperf.cloud.gcp_credentials import API_BASE_ENV, LOGIN_FIX, access_token
 from minaperf.model.config import one_line, stderr_line
 from policy.markers import (
     GCP_LABEL_EXPIRY,
@@ -60,13 +66,11 @@ from scripts.cli import OneLineParser, bad_input
 _Json = TypeVar("_Json", list, dict)
 
 K8S_SELECTOR = f"{K8S_LABEL_PART_OF}={K8S_PART_OF},{K8S_LABEL_EXPERIMENT}"
-# gcloud's filter `labels.KEY:*` means "has the key" (gcloud topic filters: `:*` existence).
+# Compute's list `filter`: `labels.KEY:*` means "has the label" (instances.aggregatedList,
+# https://cloud.google.com/compute/docs/reference/rest/v1/instances/aggregatedList, `filter`).
+# A narrowing only: the label is checked again on every item. GKE, IAM and instance groups are
+# listed whole (clusters.list and serviceAccounts.list take no filter) and checked item by item.
 GCP_FILTER = f"labels.{GCP_LABEL_OWN}:*"
-GKE_FILTER = f"resourceLabels.{GCP_LABEL_OWN}:*"
-# `~` is a regular-expression match (gcloud topic filters): a narrowing only, with no `=` in the
-# value to trip the filter lexer; the exact marker is checked on every account gcloud returns.
-ACCOUNT_FILTER = f"description~^{GCP_LABEL_OWN}"
-GROUP_FILTER = ACCOUNT_FILTER
 # `created-by` on a group's member: `projects/<number>/(zones|regions)/<where>/
 # instanceGroupManagers/<name>`
 # (https://cloud.google.com/compute/docs/instance-groups/creating-groups-of-managed-instances).
@@ -76,13 +80,13 @@ _CREATED_BY = re.compile(
 )
 _INSTALL_HINTS = {
     "pulumi": "install the Pulumi CLI (https://www.pulumi.com/docs/install/)",
-    "gcloud": "install the Google Cloud CLI, or pass --no-gcloud to skip GCE and GKE",
     "kubectl": "install kubectl, or pass --no-kubectl to skip namespaces",
 }
 
 
 class JanitorError(RuntimeError):
-    """A problem the user must fix before the janitor can run (missing CLI, failed command)."""
+    """A problem the user must fix before the janitor can run (missing CLI, failed command,
+    no Google credentials, a refused GCP listing)."""
 
 
 @dataclass(frozen=True)
@@ -164,21 +168,65 @@ def _in_project(item: dict[str, Any], project: str) -> bool:
     return any(marker in str(item.get(key) or "") for key in ("selfLink", "zone"))
 
 
-def list_gcp(project: str) -> list[Finding]:
+GCP_LISTINGS = {
+    # what: (API, the permission its list call needs)
+    "instances": ("compute.googleapis.com", "compute.instances.list"),
+    "disks": ("compute.googleapis.com", "compute.disks.list"),
+    "instance groups": ("compute.googleapis.com", "compute.instanceGroupManagers.list"),
+    "GKE clusters": ("container.googleapis.com", "container.clusters.list"),
+    "service accounts": ("iam.googleapis.com", "iam.serviceAccounts.list"),
+}
+
+
+def gcp_fix(error: GcpApiError, project: str, what: str) -> str:
+    """What the user does about a refused GCP call, as preflight words it."""
+    service, permission = GCP_LISTINGS.get(what, ("", ""))
+    if error.service_disabled:
+        return f"enable the API: gcloud services enable {service} --project {project}"
+    if error.http_status == 401:
+        return f"the credentials were refused: {LOGIN_FIX}"
+    if error.http_status == 403:
+        return (
+            f"the caller needs {permission} on {project} (roles/viewer has it), or check --project"
+        )
+    if error.not_found:
+        return f"no project {project}: check --project"
+    return "retry later, or pass --no-gcp to skip GCP"
+
+
+def _listing(api: GcpApi, project: str, what: str) -> list[dict[str, Any]]:
+    """One of GCP_LISTINGS; a refused call is a JanitorError naming what failed and the fix."""
+    try:
+        if what == "GKE clusters":
+            clusters, missing = api.clusters(project)
+            if missing:
+                print(f"  warning: GKE could not list zones {', '.join(missing)}", file=sys.stderr)
+            return clusters
+        if what == "service accounts":
+            return api.service_accounts(project)
+        if what == "instance groups":
+            return api.aggregated(project, "instanceGroupManagers")
+        return api.aggregated(project, what, GCP_FILTER)  # instances, disks
+    except GcpApiError as error:
+        detail = one_line(str(error))
+        raise JanitorError(
+            f"listing {what} of {project} failed: {detail}; {gcp_fix(error, project, what)}"
+        ) from None
+
+
+def list_gcp(api: GcpApi, project: str) -> list[Finding]:
     """Our GCE instances (as their groups), disks and GKE clusters in `project`; anything else
-    gcloud returns (look-alike labels, another project) is dropped here, whatever the filter did."""
+    the API returns (look-alike labels, another project) is dropped here, whatever the filter
+    did."""
     found: list[Finding] = []
     groups: dict[tuple[str, str, str], dict[str, Any]] | None = None
-    for kind, argv, labels_key, label_filter in (
-        ("instance", ["gcloud", "compute", "instances", "list"], "labels", GCP_FILTER),
-        ("disk", ["gcloud", "compute", "disks", "list"], "labels", GCP_FILTER),
-        ("cluster", ["gcloud", "container", "clusters", "list"], "resourceLabels", GKE_FILTER),
+    for kind, what, labels_key in (
+        ("instance", "instances", "labels"),
+        ("disk", "disks", "labels"),
+        ("cluster", "GKE clusters", "resourceLabels"),
     ):
-        listing = _run_json(
-            [*argv, f"--project={project}", "--format=json", f"--filter={label_filter}"], list
-        )
-        for item in listing:
-            if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+        for item in _listing(api, project, what):
+            if not isinstance(item.get("name"), str):
                 continue
             labels = item.get(labels_key) or {}
             if not isinstance(labels, dict) or not labels.get(GCP_LABEL_OWN):
@@ -192,26 +240,19 @@ def list_gcp(project: str) -> list[Finding]:
             creator = _created_by(item) if kind == "instance" else None
             if creator is not None:
                 if groups is None:
-                    groups = list_groups(project)
+                    groups = list_groups(api, project)
                 finding = _group_finding(finding, creator, groups)
             if finding not in found:  # one finding per group, however many members
                 found.append(finding)
     return found
 
 
-def list_groups(project: str) -> dict[tuple[str, str, str], dict[str, Any]]:
+def list_groups(api: GcpApi, project: str) -> dict[tuple[str, str, str], dict[str, Any]]:
     """Managed instance groups of `project` (zonal and regional), by (scope, zone or region,
     name), as their own `zone`/`region` and `selfLink` name them."""
-    listing = _run_json(
-        [
-            "gcloud", "compute", "instance-groups", "managed", "list",
-            f"--project={project}", "--format=json", f"--filter={GROUP_FILTER}",
-        ],
-        list,
-    )  # fmt: skip
     groups = {}
-    for item in listing:
-        if not isinstance(item, dict) or not isinstance(item.get("name"), str):
+    for item in _listing(api, project, "instance groups"):
+        if not isinstance(item.get("name"), str):
             continue
         if f"/projects/{project}/" not in str(item.get("selfLink") or ""):
             continue  # another project's group: never ours to delete here
@@ -248,22 +289,16 @@ def _group_finding(
     )
 
 
-def list_service_accounts(project: str) -> list[Finding]:
+def list_service_accounts(api: GcpApi, project: str) -> list[Finding]:
     """Our service accounts in `project`, found by the description marker (accounts have no
-    labels). The IAM ServiceAccount resource gcloud prints has `name`
+    labels). The IAM ServiceAccount resource has `name`
     (`projects/<project>/serviceAccounts/<email>`), `email`
     (`<id>@<project>.iam.gserviceaccount.com`), `projectId`, `displayName`, `description` and
     `disabled` (https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts)."""
-    listing = _run_json(
-        [
-            "gcloud", "iam", "service-accounts", "list",
-            f"--project={project}", "--format=json", f"--filter={ACCOUNT_FILTER}",
-        ],
-        list,
-    )  # fmt: skip
+    listing = _listing(api, project, "service accounts")
     found = []
     for item in listing:
-        if not isinstance(item, dict) or not isinstance(item.get("email"), str):
+        if not isinstance(item.get("email"), str):
             continue
         marker = parse_own_description(item.get("description"))
         if marker is None:
@@ -368,13 +403,32 @@ class Step:
     note: str
 
 
-def _act(command: list[str]) -> bool:
-    print(f"  running: {' '.join(command)}", flush=True)
-    argv = [sys.executable, *command[1:]] if command[0] == "python" else command
-    result = subprocess.run(argv, check=False)
-    if result.returncode != 0:
-        print(f"  FAILED ({result.returncode}): {' '.join(command)}", file=sys.stderr)
-    return result.returncode == 0
+def _delete_gcp(api: GcpApi, project: str, finding: Finding) -> None:
+    """The REST call a GCP step's gcloud command stands for."""
+    if finding.kind == "service-account":
+        api.delete_service_account(project, finding.name)
+        return
+    scope = "regions" if finding.regional else "zones"
+    collection = "instanceGroupManagers" if finding.kind == "instance-group" else "instances"
+    api.delete_compute(project, scope, finding.location or "", collection, finding.name)
+
+
+def _act(step: Step, api: GcpApi | None, project: str | None) -> bool:
+    command = " ".join(step.command)
+    print(f"  running: {command}", flush=True)
+    if step.finding.kind == "stack":
+        result = subprocess.run([sys.executable, *step.command[1:]], check=False)
+        if result.returncode != 0:
+            print(f"  FAILED ({result.returncode}): {command}", file=sys.stderr)
+        return result.returncode == 0
+    if api is None or not project:  # plan() only runs GCP steps when GCP was listed
+        raise JanitorError(f"{command}: GCP was not listed (--no-gcp)")
+    try:
+        _delete_gcp(api, project, step.finding)
+    except GcpApiError as error:
+        print(f"  FAILED ({one_line(str(error))}): {command}", file=sys.stderr)
+        return False
+    return True
 
 
 def _describe(finding: Finding) -> str:
@@ -414,18 +468,40 @@ def plan(
     return steps  # fmt: skip
 
 
-def run(*, delete: bool, now: dt.datetime, gcloud: bool, kubectl: bool, project: str | None) -> int:
-    required = ["pulumi"] + (["gcloud"] if gcloud else []) + (["kubectl"] if kubectl else [])
+def gcp_client(project: str | None) -> GcpApi:
+    """The REST client, with the credentials preflight uses; none is a JanitorError."""
+    if not project:
+        raise JanitorError("--project is required with GCP: only that project is searched")
+    token, why = access_token()
+    if token is None:
+        raise JanitorError(
+            f"no Google credentials ({why}): {LOGIN_FIX}, or pass --no-gcp to skip GCP"
+        )
+    return GcpApi(token, base_url=os.environ.get(API_BASE_ENV))
+
+
+def run(*, delete: bool, now: dt.datetime, gcp: bool, kubectl: bool, project: str | None) -> int:
+    required = ["pulumi"] + (["kubectl"] if kubectl else [])
     missing = [tool for tool in required if shutil.which(tool) is None]
     if missing:
         raise JanitorError(
             "; ".join(f"`{tool}` is not on PATH: {_INSTALL_HINTS[tool]}" for tool in missing)
         )
-    if gcloud and not project:
-        raise JanitorError("--project is required with gcloud: only that project is searched")
+    api = gcp_client(project) if gcp else None
+    try:
+        return _run(delete=delete, now=now, api=api, kubectl=kubectl, project=project)
+    finally:
+        if api is not None:
+            api.close()
+
+
+def _run(
+    *, delete: bool, now: dt.datetime, api: GcpApi | None, kubectl: bool, project: str | None
+) -> int:
     stacks, stack_names = list_stacks()
     owners = {_short(name) for name in stack_names}
-    cloud = list_gcp(project or "") + list_service_accounts(project or "") if gcloud else []
+    where = project or ""
+    cloud = list_gcp(api, where) + list_service_accounts(api, where) if api is not None else []
     leftovers = cloud + (list_namespaces() if kubectl else [])
     steps = plan(stacks, leftovers, owners, now, project)
     print(f"janitor: now={now.isoformat()} mode={'DELETE' if delete else 'read-only'}")
@@ -450,7 +526,7 @@ def run(*, delete: bool, now: dt.datetime, gcloud: bool, kubectl: bool, project:
     failures = 0
     if delete:
         for step in doing:
-            failures += not _act(step.command)
+            failures += not _act(step, api, project)
     elif doing:
         print("read-only: nothing changed; rerun with --delete to run the commands above")
     return 1 if failures else 0
@@ -459,9 +535,11 @@ def run(*, delete: bool, now: dt.datetime, gcloud: bool, kubectl: bool, project:
 def main(argv: Sequence[str] | None = None) -> int:
     parser = OneLineParser(prog="python -m scripts.janitor", description=__doc__)
     parser.add_argument("--delete", action="store_true", help="run the plan the listing shows")
-    parser.add_argument("--project", help="the GCP project to search (required with gcloud)")
+    parser.add_argument("--project", help="the GCP project to search (required unless --no-gcp)")
     parser.add_argument("--now", help="RFC 3339 time or date to judge expiry by (default: now)")
-    parser.add_argument("--no-gcloud", action="store_true", help="skip GCE and GKE")
+    parser.add_argument(
+        "--no-gcp", "--no-gcloud", action="store_true", help="skip GCP (GCE, GKE and IAM)"
+    )
     parser.add_argument("--no-kubectl", action="store_true", help="skip Kubernetes namespaces")
     args = parser.parse_args(argv)
     now = dt.datetime.now(dt.UTC)
@@ -477,7 +555,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run(
             delete=args.delete,
             now=now,
-            gcloud=not args.no_gcloud,
+            gcp=not args.no_gcp,
             kubectl=not args.no_kubectl,
             project=args.project,
         )

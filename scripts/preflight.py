@@ -18,11 +18,9 @@ runs it first (`run_preflight` is the same check as a function).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,6 +28,7 @@ from typing import Any
 import httpx
 
 from minaperf.cloud.gcp_api import GcpApi
+from minaperf.cloud.gcp_credentials import API_BASE_ENV, access_token
 from minaperf.cloud.preflight import AUTH_PLUGIN, Environment, PreflightReport, Problem, preflight
 from minaperf.model.config import ConfigError, ExperimentConfig, GkePlatform, one_line
 from minaperf.model.stack_file import (
@@ -44,13 +43,6 @@ from scripts.render import resource_records
 
 IPV4_ECHO = "https://ifconfig.me/ip"
 """Answers with the caller's address as plain text; asked over IPv4 only (see public_ipv4)."""
-SCOPES = ["https://www.googleapis.com/auth/cloud-platform"]
-TOKEN_ENV = "GOOGLE_OAUTH_ACCESS_TOKEN"  # noqa: S105 (an environment variable name)
-"""An access token, as the pulumi-gcp provider also accepts it; used as is when set."""
-KEY_ENV = "GOOGLE_CREDENTIALS"
-"""A key file's path or its JSON, as the pulumi-gcp provider reads it."""
-API_BASE_ENV = "MINA_ITN_GCP_API_BASE"
-"""One base URL for Resource Manager, Service Usage and Compute (a stand-in, a private endpoint)."""
 
 
 def public_ipv4(url: str = IPV4_ECHO) -> str:
@@ -64,41 +56,6 @@ def public_ipv4(url: str = IPV4_ECHO) -> str:
             return response.text
     except httpx.HTTPError as error:
         raise OSError(f"{url}: {error}") from None
-
-
-def access_token() -> tuple[str | None, str | None]:
-    """(token, where it came from), or (None, why not)."""
-    token = os.environ.get(TOKEN_ENV)
-    if token:
-        return token, TOKEN_ENV
-    with warnings.catch_warnings():
-        return _load_token()
-
-
-def _load_token() -> tuple[str | None, str | None]:
-    import google.auth
-    import google.auth.exceptions
-    import google.auth.transport.requests
-
-    try:
-        key = os.environ.get(KEY_ENV)
-        if key:
-            # google-auth warns that these loaders do not vet a configuration from an untrusted
-            # source; this one is the user's own, as the pulumi-gcp provider also takes it.
-            warnings.simplefilter("ignore", DeprecationWarning)
-            info = json.loads(key) if key.lstrip().startswith("{") else None
-            if info is not None:
-                credentials, _ = google.auth.load_credentials_from_dict(info, scopes=SCOPES)
-            else:
-                credentials, _ = google.auth.load_credentials_from_file(key, scopes=SCOPES)
-            source = KEY_ENV
-        else:
-            credentials, _ = google.auth.default(scopes=SCOPES)
-            source = "application-default credentials"
-        credentials.refresh(google.auth.transport.requests.Request())  # type: ignore[no-untyped-call]
-    except (google.auth.exceptions.GoogleAuthError, ValueError, OSError) as error:
-        return None, str(error).splitlines()[0] if str(error) else type(error).__name__
-    return str(credentials.token), source  # type: ignore[attr-defined]
 
 
 def rendered_resources(stack_input: StackInput) -> list[dict[str, Any]]:

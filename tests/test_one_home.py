@@ -99,3 +99,33 @@ def test_bad_input_is_reported_through_the_cli_kit() -> None:
 )
 def test_a_hand_written_bad_input_report_is_found(source: str) -> None:
     assert BAD_INPUT_BY_HAND.search(source)
+
+
+GCLOUD_RUN = re.compile(r"""["']gcloud["']""")
+"""`gcloud` as a word of its own in Python: an argv element or a `shutil.which` name. A message
+that tells the user a gcloud command to run is a longer string and is fine."""
+GCLOUD_RUN_SHELL = re.compile(r"(?:^|[;&|(`]|\$\()\s*gcloud\b")
+RUNS_NO_GCLOUD = {
+    "scripts/janitor.py": "prints each GCP step of its plan as the gcloud command that does the "
+    "same; it makes the REST call itself (its tests run --delete without gcloud on PATH)",
+}
+"""Shipped files that spell gcloud as a command, each with the documented reason."""
+
+
+def test_gcp_is_reached_over_rest_only() -> None:
+    """One GCP access path: minaperf.cloud.gcp_api with minaperf.cloud.gcp_credentials; no
+    shipped module runs the gcloud CLI."""
+    found, spelled = [], set()
+    for path in [*shipped_files(), *sorted((ROOT / "minaperf").rglob("*.sh"))]:
+        name = path.relative_to(ROOT).as_posix()
+        shell = path.suffix == ".sh"
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            code = line.split("#", 1)[0] if shell else line
+            if (GCLOUD_RUN_SHELL if shell else GCLOUD_RUN).search(code):
+                spelled.add(name)
+                if name not in RUNS_NO_GCLOUD:
+                    found.append(f"{name}:{number}: {line.strip()}")
+    assert not found, "call the REST API (minaperf/cloud/gcp_api.py), not gcloud:\n" + "\n".join(
+        found
+    )
+    assert spelled >= set(RUNS_NO_GCLOUD), "a stale RUNS_NO_GCLOUD entry"

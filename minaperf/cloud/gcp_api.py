@@ -20,9 +20,13 @@ CRM = "https://cloudresourcemanager.googleapis.com"
 SERVICE_USAGE = "https://serviceusage.googleapis.com"
 COMPUTE = "https://compute.googleapis.com"
 KMS = "https://cloudkms.googleapis.com"
+CONTAINER = "https://container.googleapis.com"
+IAM = "https://iam.googleapis.com"
 BATCH_GET_LIMIT = 20
 """services:batchGet takes at most 20 names per call (Service Usage v1 reference)."""
 TIMEOUT_SECONDS = 20.0
+WAIT_SECONDS = 150.0
+"""Operations' `wait` answers within about two minutes (zoneOperations.wait reference)."""
 
 
 @dataclass
@@ -86,9 +90,9 @@ def decode_error(response: httpx.Response) -> GcpApiError:
 
 
 class GcpApi:
-    """Cloud Resource Manager, Service Usage, Compute and Cloud KMS, with one bearer token.
+    """Cloud Resource Manager, Service Usage, Compute, Cloud KMS, GKE and IAM, with one token.
 
-    `base_url` replaces all three hosts (a stand-in in tests, a private endpoint in a VPC-SC
+    `base_url` replaces every host (a stand-in in tests, a private endpoint in a VPC-SC
     perimeter); the paths are the public ones.
     """
 
@@ -98,6 +102,8 @@ class GcpApi:
             "serviceusage": base_url or SERVICE_USAGE,
             "compute": base_url or COMPUTE,
             "kms": base_url or KMS,
+            "container": base_url or CONTAINER,
+            "iam": base_url or IAM,
         }
         self._client = httpx.Client(
             headers={"Authorization": f"Bearer {token}"}, timeout=TIMEOUT_SECONDS
@@ -119,6 +125,19 @@ class GcpApi:
         except ValueError:
             raise GcpApiError(response.status_code, "", "", f"{url}: not JSON") from None
         return body if isinstance(body, dict) else {}
+
+    def _pages(self, api: str, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+        """Every page of a list call: each response, until one has no `nextPageToken`."""
+        pages: list[dict[str, Any]] = []
+        token = ""
+        while True:
+            body = self._call(
+                api, "GET", path, params={**params, **({"pageToken": token} if token else {})}
+            )
+            pages.append(body)
+            token = str(body.get("nextPageToken") or "")
+            if not token:
+                return pages
 
     # ------------------------------------------------------------------ Resource Manager
 
@@ -254,3 +273,74 @@ class GcpApi:
             f"/instances/{quote(instance)}/getGuestAttributes",
             params={"queryPath": query_path},
         )
+
+    def aggregated(self, project: str, collection: str, filter_: str = "") -> list[dict[str, Any]]:
+        """`<collection>.aggregatedList` (instances, disks, instanceGroupManagers): the items of
+        every zone and region, paged by `nextPageToken`. `items` maps a scope (`zones/<zone>`,
+        `regions/<region>`) to `{<collection>: [...]}`, or to `{warning: {code:
+        NO_RESULTS_ON_PAGE}}` when it has none; `items` itself is left out when nothing matched
+        (https://cloud.google.com/compute/docs/reference/rest/v1/instances/aggregatedList)."""
+        params = {"maxResults": "500", **({"filter": filter_} if filter_ else {})}
+        found: list[dict[str, Any]] = []
+        for page in self._pages(
+            "compute", f"/compute/v1/projects/{quote(project)}/aggregated/{collection}", params
+        ):
+            scopes = page.get("items") or {}
+            for scoped in scopes.values() if isinstance(scopes, dict) else []:
+                listed = scoped.get(collection) if isinstance(scoped, dict) else None
+                found.extend(item for item in listed or [] if isinstance(item, dict))
+        return found
+
+    def delete_compute(
+        self, project: str, scope: str, where: str, collection: str, name: str
+    ) -> None:
+        """Delete a zonal or regional Compute resource (`scope` is `zones` or `regions`) and
+        wait for its Operation (`zoneOperations.wait` / `regionOperations.wait` answer when it is
+        DONE or after about two minutes, so they are asked again until DONE); an Operation that
+        ends with `error.errors` is a `GcpApiError`
+        (https://cloud.google.com/compute/docs/reference/rest/v1/zoneOperations/wait)."""
+        base = f"/compute/v1/projects/{quote(project)}/{scope}/{quote(where)}"
+        operation = self._call("compute", "DELETE", f"{base}/{collection}/{quote(name)}")
+        while operation.get("status") != "DONE":
+            operation = self._call(
+                "compute",
+                "POST",
+                f"{base}/operations/{quote(str(operation.get('name')))}/wait",
+                timeout=WAIT_SECONDS,
+            )
+        errors = (operation.get("error") or {}).get("errors") or []
+        if errors and isinstance(errors[0], dict):
+            raise GcpApiError(
+                int(operation.get("httpErrorStatusCode") or 0),
+                "",
+                str(errors[0].get("code", "")),
+                str(errors[0].get("message", "")),
+            )
+
+    # ------------------------------------------------------------------ GKE
+
+    def clusters(self, project: str) -> tuple[list[dict[str, Any]], list[str]]:
+        """`projects.locations.clusters.list` over every location (`-`), unpaged: the clusters
+        and `missingZones`, the zones that could not answer
+        (https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/projects.locations.clusters/list)."""
+        body = self._call("container", "GET", f"/v1/projects/{quote(project)}/locations/-/clusters")
+        clusters = [c for c in body.get("clusters") or [] if isinstance(c, dict)]
+        return clusters, [str(zone) for zone in body.get("missingZones") or []]
+
+    # ------------------------------------------------------------------ IAM
+
+    def service_accounts(self, project: str) -> list[dict[str, Any]]:
+        """`projects.serviceAccounts.list`, paged by `nextPageToken` (`accounts` is left out of
+        an empty page; there is no filter parameter)
+        (https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts/list)."""
+        found: list[dict[str, Any]] = []
+        for page in self._pages(
+            "iam", f"/v1/projects/{quote(project)}/serviceAccounts", {"pageSize": "100"}
+        ):
+            found.extend(a for a in page.get("accounts") or [] if isinstance(a, dict))
+        return found
+
+    def delete_service_account(self, project: str, email: str) -> None:
+        """`projects.serviceAccounts.delete`: an empty body on success
+        (https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts/delete)."""
+        self._call("iam", "DELETE", f"/v1/projects/{quote(project)}/serviceAccounts/{quote(email)}")

@@ -47,13 +47,12 @@ def rollouts(context: WaitContext) -> readiness.ClusterCheck:
 
 def compute_client() -> GcpApi:
     """Compute API access for the worker VMs' status, with the credentials preflight uses."""
-    from scripts.preflight import API_BASE_ENV, access_token
+    from minaperf.cloud.gcp_credentials import API_BASE_ENV, LOGIN_FIX, access_token
 
     token, why = access_token()
     if token is None:
         raise CliError(
-            f"snark workers: no Google credentials to read the worker VMs ({why}); run "
-            "`gcloud auth application-default login` or set GOOGLE_OAUTH_ACCESS_TOKEN"
+            f"snark workers: no Google credentials to read the worker VMs ({why}); {LOGIN_FIX}"
         )
     return GcpApi(token, base_url=os.environ.get(API_BASE_ENV))
 

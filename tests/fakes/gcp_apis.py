@@ -1,5 +1,6 @@
-"""A stand-in for the Google Cloud APIs preflight calls: Cloud Resource Manager v1, Service
-Usage v1 and Compute v1, on 127.0.0.1, answering in their documented shapes, errors first.
+"""A stand-in for the Google Cloud APIs preflight and the janitor call: Cloud Resource Manager
+v1, Service Usage v1, Compute v1, GKE v1 and IAM v1, on 127.0.0.1, answering in their documented
+shapes, errors first.
 
 Behaviours copied (each where the real API documents or shows it):
 
@@ -29,6 +30,20 @@ Behaviours copied (each where the real API documents or shows it):
 * Compute reads need their `compute.<collection>.get/list` permission (403 `forbidden` with
   "Required '<permission>' permission for '<resource>'"); unknown resources are 404 `notFound`;
   list responses omit `items` when empty; `filter=name eq "<re>"` is a whole-name regex match.
+* Compute `<collection>.aggregatedList` (instances, disks, instanceGroupManagers; reference
+  https://cloud.google.com/compute/docs/reference/rest/v1/instances/aggregatedList): `items` maps
+  `zones/<zone>` or `regions/<region>` to `{<collection>: [...]}`, a scope without items on the
+  page to `{warning: {code: NO_RESULTS_ON_PAGE}}`; `items` is left out when nothing matched;
+  `maxResults` items a page, then `nextPageToken`; `filter=labels.<key>:*` keeps the items that
+  have the label, any other expression is 400 `invalid`.
+* Compute deletes (`instances.delete`, `instanceGroupManagers.delete`) answer a RUNNING
+  Operation; `zoneOperations.wait`/`regionOperations.wait` answer it DONE, with `error.errors`
+  and `httpErrorStatusCode` when the delete failed (`failing_deletes`). Unknown: 404.
+* GKE `projects.locations.clusters.list` with location `-`: `{clusters, missingZones}`, unpaged;
+  403 PERMISSION_DENIED without container.clusters.list.
+* IAM `projects.serviceAccounts.list`: `accounts` (left out when empty), `pageSize` a page, then
+  `nextPageToken`; 403 IAM_PERMISSION_DENIED without iam.serviceAccounts.list. `.delete`: `{}`,
+  404 NOT_FOUND for an unknown account.
 """
 
 from __future__ import annotations
@@ -78,6 +93,20 @@ class FakeProject:
     organization_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     """Constraint -> the organization's policy, which the project inherits."""
     org_policy_readable: bool = True
+    instances: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """`zones/<zone>` -> instances (Compute v1 Instance bodies)."""
+    instance_groups: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """`zones/<zone>` or `regions/<region>` -> InstanceGroupManager bodies."""
+    clusters: list[dict[str, Any]] = field(default_factory=list)
+    missing_zones: list[str] = field(default_factory=list)
+    accounts: list[dict[str, Any]] = field(default_factory=list)
+    failing_deletes: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Resource name -> (error code, message) its delete Operation ends with."""
+    page_size: int = 0
+    """Items per page of the janitor's lists (0: the caller's maxResults/pageSize)."""
+    leaky: bool = False
+    """Return every item known, ignoring `filter` and whose project it is: the worst a filter
+    typo or a shared listing can do (the caller must check each item itself)."""
     requests: list[str] = field(default_factory=list)
 
 
@@ -135,7 +164,13 @@ class FakeGcp:
             )
         if path.startswith("/compute/v1/"):
             return self._guard("compute", "Compute Engine API") or self._compute(
-                path.removeprefix("/compute/v1/"), query
+                method, path.removeprefix("/compute/v1/"), query
+            )
+        if path.startswith("/v1/projects/") and path.endswith("/locations/-/clusters"):
+            return self._guard("container", "Kubernetes Engine API") or self._clusters(path)
+        if path.startswith("/v1/projects/") and "/serviceAccounts" in path:
+            return self._guard("iam", "Identity and Access Management (IAM) API") or (
+                self._accounts(method, path, query)
             )
         if "/cryptoKeys/" in path and path.endswith(":testIamPermissions"):
             return self._guard("kms", "Cloud Key Management Service (KMS) API") or (
@@ -160,6 +195,8 @@ class FakeGcp:
             "crm": "cloudresourcemanager.googleapis.com",
             "serviceusage": "serviceusage.googleapis.com",
             "kms": "cloudkms.googleapis.com",
+            "container": "container.googleapis.com",
+            "iam": "iam.googleapis.com",
         }[api]
         consumer = {"consumer": f"projects/{project.number}", "service": service}
         if api in project.rate_limited:
@@ -304,15 +341,19 @@ class FakeGcp:
             }
         }
 
-    def _compute(self, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+    def _compute(self, method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
         project = self.project
         segments = path.split("/")
+        if method != "GET" and len(segments) in {6, 7} and segments[0] == "projects":
+            return self._compute_write(method, segments)
         if segments[:2] == ["projects", "debian-cloud"] and segments[2:4] == ["global", "images"]:
             image = project.images.get(("debian-cloud", segments[-1]))
             return (200, image) if image else self._not_found(path)
         if segments[:2] != ["projects", project.project_id]:
             return self._forbidden("compute.projects.get", "/".join(segments[:2]))
         rest = segments[2:]
+        if rest[:1] == ["aggregated"] and len(rest) == 2:
+            return self._aggregated(rest[1], query)
         if not rest:
             if "compute.projects.get" not in project.granted:
                 return self._forbidden("compute.projects.get", path)
@@ -364,3 +405,148 @@ class FakeGcp:
         if disks:
             body["items"] = disks
         return body
+
+    # ------------------------------------------------------------------------ the janitor's lists
+
+    def _page(
+        self, items: list[Any], query: dict[str, list[str]], size_key: str
+    ) -> tuple[list[Any], str]:
+        """One page of `items` from `pageToken` (an offset here; opaque to callers)."""
+        size = self.project.page_size or int((query.get(size_key) or ["500"])[0])
+        start = int((query.get("pageToken") or ["0"])[0])
+        following = start + size
+        return items[start:following], str(following) if following < len(items) else ""
+
+    def _aggregated(self, collection: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+        project = self.project
+        known = {"instances": project.instances, "disks": project.disks}
+        known["instanceGroupManagers"] = project.instance_groups
+        if collection not in known:
+            return self._not_found(f"projects/{project.project_id}/aggregated/{collection}")
+        if f"compute.{collection}.list" not in project.granted:
+            return self._forbidden(f"compute.{collection}.list", f"projects/{project.project_id}")
+        expression = (query.get("filter") or [""])[0]
+        has_label = re.fullmatch(r"labels\.([a-z][a-z0-9_-]*):\*", expression)
+        if expression and not has_label:
+            message = f"Invalid value for field 'filter': '{expression}'."
+            return _error(400, "INVALID_ARGUMENT", message, legacy=("global", "invalid"))
+        scoped = [
+            (scope, item)
+            for scope, items in known[collection].items()
+            for item in items
+            if project.leaky
+            or (
+                f"/projects/{project.project_id}/" in str(item.get("selfLink"))
+                and (has_label is None or has_label[1] in (item.get("labels") or {}))
+            )
+        ]
+        page, token = self._page(scoped, query, "maxResults")
+        body: dict[str, Any] = {"kind": f"compute#{collection[:-1]}AggregatedList"}
+        if scoped:
+            items: dict[str, Any] = {
+                "zones/us-east1-b": {"warning": {"code": "NO_RESULTS_ON_PAGE"}}
+            }
+            for scope, item in page:
+                items.setdefault(scope, {}).setdefault(collection, []).append(item)
+            body["items"] = items
+        if token:
+            body["nextPageToken"] = token
+        return 200, body
+
+    def _compute_write(self, method: str, segments: list[str]) -> tuple[int, Any]:
+        """DELETE projects/P/<zones|regions>/W/<collection>/N, or POST .../operations/O/wait."""
+        project = self.project
+        _, project_id, scope, where, collection, name, *verb = segments
+        path = "/".join(segments)
+        if project_id != project.project_id:
+            return self._forbidden(f"compute.{collection}.delete", path)
+        if method == "POST" and collection == "operations" and verb == ["wait"]:
+            return self._compute_wait(scope, where, name)
+        if verb or method != "DELETE" or collection not in {"instances", "instanceGroupManagers"}:
+            return self._not_found(path)
+        if f"compute.{collection}.delete" not in project.granted:
+            return self._forbidden(f"compute.{collection}.delete", path)
+        store = project.instances if collection == "instances" else project.instance_groups
+        items = store.get(f"{scope}/{where}", [])
+        if not any(item["name"] == name for item in items):
+            return self._not_found(path)
+        if name not in project.failing_deletes:
+            store[f"{scope}/{where}"] = [item for item in items if item["name"] != name]
+        base = f"https://www.googleapis.com/compute/v1/projects/{project_id}/{scope}/{where}"
+        return 200, {
+            "kind": "compute#operation",
+            "name": f"operation-delete-{name}",
+            scope[:-1]: base,
+            "operationType": "delete",
+            "targetLink": f"{base}/{collection}/{name}",
+            "status": "RUNNING",
+            "selfLink": f"{base}/operations/operation-delete-{name}",
+        }
+
+    def _compute_wait(self, scope: str, where: str, operation: str) -> tuple[int, Any]:
+        base = f"https://www.googleapis.com/compute/v1/projects/{self.project.project_id}"
+        failure = self.project.failing_deletes.get(operation.removeprefix("operation-delete-"))
+        error: dict[str, Any] = {}
+        if failure is not None:
+            code, message = failure
+            error = {
+                "error": {"errors": [{"code": code, "message": message}]},
+                "httpErrorStatusCode": 400,
+                "httpErrorMessage": "BAD REQUEST",
+            }
+        return 200, {
+            **error,
+            "kind": "compute#operation",
+            "name": operation,
+            scope[:-1]: f"{base}/{scope}/{where}",
+            "operationType": "delete",
+            "status": "DONE",
+        }
+
+    def _clusters(self, path: str) -> tuple[int, Any]:
+        project = self.project
+        if path != f"/v1/projects/{project.project_id}/locations/-/clusters" or (
+            "container.clusters.list" not in project.granted
+        ):
+            return _error(
+                403,
+                "PERMISSION_DENIED",
+                f'Required "container.clusters.list" permission(s) for "projects/'
+                f'{path.split("/")[3]}".',
+            )
+        clusters = [
+            c
+            for c in project.clusters
+            if project.leaky or f"/projects/{project.project_id}/" in str(c.get("selfLink"))
+        ]
+        body: dict[str, Any] = {"clusters": clusters} if clusters else {}
+        return 200, {
+            **body,
+            **({"missingZones": project.missing_zones} if project.missing_zones else {}),
+        }
+
+    def _accounts(self, method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+        project = self.project
+        parent = f"/v1/projects/{project.project_id}/serviceAccounts"
+        permission = "iam.serviceAccounts.list" if method == "GET" else "iam.serviceAccounts.delete"
+        if not path.startswith(parent) or permission not in project.granted:
+            resource = path.removeprefix("/v1/")
+            return _error(
+                403,
+                "PERMISSION_DENIED",
+                f"Permission '{permission}' denied on resource (or it may not exist).",
+                reason="IAM_PERMISSION_DENIED",
+                metadata={"permission": permission, "resource": resource},
+            )
+        if method == "DELETE":
+            email = path.removeprefix(parent + "/")
+            if not any(a.get("email") == email for a in project.accounts):
+                return _error(404, "NOT_FOUND", f"Unknown service account {email}")
+            project.accounts = [a for a in project.accounts if a.get("email") != email]
+            return 200, {}
+        accounts = [
+            a for a in project.accounts if project.leaky or a.get("projectId") == project.project_id
+        ]
+        page, token = self._page(accounts, query, "pageSize")
+        body = {"accounts": page} if page else {}
+        return 200, {**body, **({"nextPageToken": token} if token else {})}

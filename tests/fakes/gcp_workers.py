@@ -22,7 +22,6 @@ instances.getGuestAttributes) and the error shapes `tests.fakes.gcp_apis` alread
 
 from __future__ import annotations
 
-import threading
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,28 +52,18 @@ class WorkerProject(FakeProject):
 class FakeWorkerCompute(FakeGcp):
     project: WorkerProject
 
-    def __init__(self, project: WorkerProject) -> None:
-        self._method = threading.local()
-        super().__init__(project)
-
-    def _handle(
-        self, method: str, target: str, headers: dict[str, str], body: bytes
-    ) -> tuple[int, Any]:
-        self._method.value = method
-        return super()._handle(method, target, headers, body)
-
-    def _compute(self, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
+    def _compute(self, method: str, path: str, query: dict[str, list[str]]) -> tuple[int, Any]:
         project = self.project
         segments = path.split("/")
         if segments[:2] == ["projects", project.project_id] and segments[2:3] == ["zones"]:
             rest = segments[3:]
             if len(rest) == 4 and rest[1] == "instanceGroupManagers":
-                if rest[3] != "listManagedInstances" or self._method.value != "POST":
+                if rest[3] != "listManagedInstances" or method != "POST":
                     return self._not_found(path)
                 return self._list_managed(path, rest[0], rest[2], query)
             if len(rest) == 4 and rest[1] == "instances" and rest[3] == "getGuestAttributes":
                 return self._guest_attributes(path, rest[0], rest[2], query)
-        return super()._compute(path, query)
+        return super()._compute(method, path, query)
 
     def _list_managed(
         self, path: str, zone: str, group: str, query: dict[str, list[str]]

@@ -51,6 +51,7 @@ class _Server:
 
             do_GET = _serve  # noqa: N815
             do_POST = _serve  # noqa: N815
+            do_DELETE = _serve  # noqa: N815
 
             def log_message(self, format: str, *args: Any) -> None:
                 return

@@ -469,8 +469,8 @@ def test_report_plots_each_figure_and_judges_each_cell(cworld: CampaignWorld) ->
 def test_a_plan_whose_peak_quota_exceeds_the_project_s_is_refused(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    from minaperf.cloud.gcp_credentials import API_BASE_ENV, TOKEN_ENV
     from scripts import campaign
-    from scripts.preflight import API_BASE_ENV, TOKEN_ENV
     from tests.fakes.gcp_apis import TOKEN, FakeGcp
     from tests.scripts.test_preflight import healthy
 

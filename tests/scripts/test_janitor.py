@@ -1,11 +1,12 @@
-"""The janitor against stand-in `pulumi`, `gcloud` and `kubectl` executables first on PATH.
+"""The janitor against stand-in `pulumi` and `kubectl` executables first on PATH and the Google
+REST stand-in (tests/fakes/gcp_apis.py) that preflight's tests use.
 
-Each stand-in records its argv and prints the canned JSON registered for that command line. The
-`gcloud` and `kubectl` stand-ins ignore `--filter`, `--project` and `-l` and return everything,
-including another team's Pulumi VMs with look-alike labels (`experiment`, `managed-by=pulumi`,
-`expiry`), service accounts whose description only mentions our marker, and resources of another
-project: the worst a filter typo or a shared listing can do. The janitor must still delete only
-what is ours.
+Each executable records its argv and prints the canned JSON registered for that command line;
+`kubectl` ignores `-l`. The REST stand-in runs `leaky` here: it ignores the filter and the project
+and returns everything, including another team's Pulumi VMs with look-alike labels (`experiment`,
+`managed-by=pulumi`, `expiry`), service accounts whose description only mentions our marker, and
+resources of another project: the worst a filter typo or a shared listing can do. The janitor must
+still delete only what is ours. Lists come two items a page, so every listing is paged.
 """
 
 from __future__ import annotations
@@ -15,13 +16,17 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from minaperf.cloud.gcp_credentials import API_BASE_ENV, KEY_ENV, TOKEN_ENV
 from policy.markers import NODES_ACCOUNT, WORKERS_ACCOUNT, parse_own_description, service_account_id
 from scripts.janitor import parse_time
 from tests.conftest import render
+from tests.fakes.gcp_apis import TOKEN, FakeGcp, FakeProject
 
 ROOT = Path(__file__).resolve().parents[2]
 NOW = "2030-06-01T12:00:00Z"
@@ -35,8 +40,7 @@ with open(os.environ["STUB_LOG"], "a") as log:
     log.write(json.dumps(argv) + "\\n")
 canned = json.load(open(os.environ["STUB_CANNED"]))
 # Filters and scopes are ignored: the stand-in returns every resource it knows.
-ignored = ("--filter=", "--project=")
-words = [a for a in argv if not a.startswith(ignored)]
+words = list(argv)
 if words[:2] == ["kubectl", "get"] and "-l" in words:
     index = words.index("-l")
     del words[index : index + 2]
@@ -74,20 +78,26 @@ def ns_ours(name: str, experiment: str, expiry: str) -> dict:
     )
 
 
+ZONE = "zones/us-central1-a"
+
+
 def compute(project: str, name: str, labels: dict[str, str], kind: str = "instances") -> dict:
-    zone = f"https://www.googleapis.com/compute/v1/projects/{project}/zones/us-central1-a"
+    """A Compute v1 Instance or Disk as aggregatedList returns it (the fields the janitor reads)."""
+    zone = f"https://www.googleapis.com/compute/v1/projects/{project}/{ZONE}"
     return {"name": name, "zone": zone, "selfLink": f"{zone}/{kind}/{name}", "labels": labels}
 
 
 def cluster(project: str, name: str, labels: dict[str, str]) -> dict:
+    """A GKE v1 Cluster (https://cloud.google.com/kubernetes-engine/docs/reference/rest/v1/
+    projects.locations.clusters): `location`, `selfLink`, `resourceLabels`."""
     link = f"https://container.googleapis.com/v1/projects/{project}/zones/us-central1-a/clusters/{name}"
     return {"name": name, "location": "us-central1-a", "selfLink": link, "resourceLabels": labels}
 
 
 def account(project: str, account_id: str, description: str | None) -> dict:
-    """An IAM ServiceAccount as `gcloud iam service-accounts list --format=json` prints it
+    """An IAM ServiceAccount as serviceAccounts.list returns it
     (https://cloud.google.com/iam/docs/reference/rest/v1/projects.serviceAccounts; an empty
-    description is left out, as gcloud omits empty fields)."""
+    description is left out, as proto3 JSON omits empty fields)."""
     email = f"{account_id}@{project}.iam.gserviceaccount.com"
     item = {
         "name": f"projects/{project}/serviceAccounts/{email}",
@@ -123,25 +133,59 @@ def canned_outputs() -> dict:
         "pulumi stack output --json --stack dev": dev_outputs,
         "pulumi stack output --json --stack exp-2": {"expiresAt": "2030-06-03T00:00:00Z"},
         "pulumi stack output --json --stack exp-3": {},
-        "gcloud compute instances list --format=json": [
-            compute("p", "itn-dev-worker-0", ours("dev", PAST)),
-            compute("p", "itn-gone-worker-0", ours("gone", PAST)),
-            compute("p", "itn-new-worker-0", ours("new", FUTURE)),
-            # Another team's expired Pulumi VMs, same project, same generic labels:
-            compute("p", "payments-batch-7", lookalike("payments", PAST)),
-            compute("p", "itn-gone-worker-9", lookalike("gone", PAST)),
-            # Our label, but another project (a shared listing): not ours to delete here.
-            compute("other-team", "itn-gone-worker-1", ours("gone", PAST)),
-        ],
-        "gcloud compute disks list --format=json": [
-            compute("p", "itn-gone-pgdata", ours("gone", PAST), "disks"),
-            compute("p", "payments-db", lookalike("payments", PAST), "disks"),
-        ],
-        "gcloud container clusters list --format=json": [
+        "kubectl get namespaces -o json": {
+            "items": [
+                ns_ours("mina-dev", "dev", PAST),
+                ns_ours("mina-gone", "gone", PAST),
+                ns("payments", {"experiment": "payments", "mina-itn/expiry": PAST}),
+            ]
+        },
+        "kubectl get persistentvolumeclaims -A -o json": {"items": []},
+    }
+
+
+GRANTED = {
+    "compute.instances.list",
+    "compute.disks.list",
+    "compute.instanceGroupManagers.list",
+    "container.clusters.list",
+    "iam.serviceAccounts.list",
+    "compute.instances.delete",
+    "compute.instanceGroupManagers.delete",
+    "iam.serviceAccounts.delete",
+}
+
+
+def fake_project() -> FakeProject:
+    return FakeProject(
+        project_id="p",
+        enabled={"compute.googleapis.com", "container.googleapis.com", "iam.googleapis.com"},
+        granted=set(GRANTED),
+        leaky=True,
+        page_size=2,
+        instances={
+            ZONE: [
+                compute("p", "itn-dev-worker-0", ours("dev", PAST)),
+                compute("p", "itn-gone-worker-0", ours("gone", PAST)),
+                compute("p", "itn-new-worker-0", ours("new", FUTURE)),
+                # Another team's expired Pulumi VMs, same project, same generic labels:
+                compute("p", "payments-batch-7", lookalike("payments", PAST)),
+                compute("p", "itn-gone-worker-9", lookalike("gone", PAST)),
+                # Our label, but another project (a shared listing): not ours to delete here.
+                compute("other-team", "itn-gone-worker-1", ours("gone", PAST)),
+            ]
+        },
+        disks={
+            ZONE: [
+                compute("p", "itn-gone-pgdata", ours("gone", PAST), "disks"),
+                compute("p", "payments-db", lookalike("payments", PAST), "disks"),
+            ]
+        },
+        clusters=[
             cluster("p", "itn-gone", ours("gone", "2030-05-30_06-00")),
             cluster("p", "payments", lookalike("payments", PAST)),
         ],
-        "gcloud iam service-accounts list --format=json": [
+        accounts=[
             account("p", GONE_WORKERS, marker("gone", PAST_LABEL)),
             account("p", service_account_id("dev", NODES_ACCOUNT), marker("dev", PAST_LABEL)),
             account("p", service_account_id("new", NODES_ACCOUNT), marker("new", FUTURE_LABEL)),
@@ -155,42 +199,47 @@ def canned_outputs() -> dict:
             # Our marker, but another project's account: not ours to delete here.
             account("other-team", "itn-gone-workers-0a1b2c3d", marker("gone", PAST_LABEL)),
         ],
-        "gcloud compute instance-groups managed list --format=json": [],
-        "kubectl get namespaces -o json": {
-            "items": [
-                ns_ours("mina-dev", "dev", PAST),
-                ns_ours("mina-gone", "gone", PAST),
-                ns("payments", {"experiment": "payments", "mina-itn/expiry": PAST}),
-            ]
-        },
-        "kubectl get persistentvolumeclaims -A -o json": {"items": []},
-    }
+    )
+
+
+@dataclass
+class Rig:
+    tmp: Path
+    gcp: FakeGcp
 
 
 @pytest.fixture
-def stubs(tmp_path: Path) -> Path:
+def stubs(tmp_path: Path) -> Iterator[Rig]:
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    for tool in ("pulumi", "gcloud", "kubectl"):
+    for tool in ("pulumi", "kubectl"):
         path = bin_dir / tool
         path.write_text(STUB.format(python=sys.executable))
         path.chmod(0o755)
     (tmp_path / "canned.json").write_text(json.dumps({"outputs": canned_outputs()}))
-    return tmp_path
+    gcp = FakeGcp(fake_project())
+    yield Rig(tmp_path, gcp)
+    gcp.close()
 
 
 def janitor(
-    tmp: Path, *args: str, path: str | None = None, canned: dict | None = None
+    rig: Rig, *args: str, path: str | None = None, canned: dict | None = None, token: str = TOKEN
 ) -> tuple[subprocess.CompletedProcess[str], list[list[str]]]:
+    """The janitor's result, and what it did: the executables' argv, then the REST calls as
+    `["REST", method, path]`."""
+    tmp = rig.tmp
     if canned is not None:
         (tmp / "canned.json").write_text(json.dumps(canned))
     log = tmp / "argv.log"
     log.unlink(missing_ok=True)
+    rig.gcp.project.requests.clear()
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != KEY_ENV},
         "PATH": path if path is not None else f"{tmp / 'bin'}{os.pathsep}{os.environ['PATH']}",
         "STUB_LOG": str(log),
         "STUB_CANNED": str(tmp / "canned.json"),
+        TOKEN_ENV: token,
+        API_BASE_ENV: rig.gcp.url,
     }
     result = subprocess.run(
         [sys.executable, "-m", "scripts.janitor", *args],
@@ -202,11 +251,14 @@ def janitor(
         check=False,
     )
     calls = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-    return result, calls
+    rest = [["REST", *request.split(" ", 1)] for request in rig.gcp.project.requests]
+    return result, calls + rest
 
 
 def mutating(calls: list[list[str]]) -> list[str]:
-    return [" ".join(c) for c in calls if "delete" in c or "destroy" in c]
+    return [
+        " ".join(c) for c in calls if "delete" in c or "destroy" in c or c[:2] == ["REST", "DELETE"]
+    ]
 
 
 FOREIGN = ("payments", "itn-gone-worker-9", "itn-gone-worker-1", "other-team")
@@ -236,11 +288,21 @@ def test_read_only_listing_is_the_plan_and_changes_nothing(stubs):
     for name in FOREIGN:
         assert name not in out
     assert mutating(calls) == []
-    lists = [c for c in calls if c[0] == "gcloud"]
-    assert all("--project=p" in c for c in lists)
-    assert all(
-        any(a.startswith("--filter=") and "mina-itn-experiment" in a for a in c) for c in lists
-    )
+    rest = [c for c in calls if c[0] == "REST"]
+    assert rest
+    assert all(c[1] == "GET" and "/projects/p/" in c[2] for c in rest)
+    # Every list was paged through (two items a page): five pages of ten accounts.
+    assert rest.count(["REST", "GET", "/v1/projects/p/serviceAccounts"]) == 5
+
+
+def test_the_label_filter_is_one_compute_accepts_and_the_plan_is_the_same(stubs):
+    """A stand-in that applies the filter and the project as Compute does (an expression it
+    cannot read is 400) leaves the same plan: the janitor's own checks and the filter agree."""
+    leaky, _ = janitor(stubs, "--project", "p", "--now", NOW)
+    stubs.gcp.project.leaky = False
+    strict, _ = janitor(stubs, "--project", "p", "--now", NOW)
+    assert strict.returncode == 0, strict.stderr
+    assert strict.stdout == leaky.stdout
 
 
 def test_delete_runs_exactly_the_listed_plan_through_teardown(stubs):
@@ -250,10 +312,14 @@ def test_delete_runs_exactly_the_listed_plan_through_teardown(stubs):
     # The teardown path reads the stack's outputs (to stop scheduled load), then destroys.
     assert mutating(calls) == [
         "pulumi destroy --stack dev --yes",
-        "gcloud compute instances delete itn-gone-worker-0 --zone us-central1-a --project=p "
-        "--quiet",
-        f"gcloud iam service-accounts delete {GONE_WORKERS_EMAIL} --project=p --quiet",
+        "REST DELETE /compute/v1/projects/p/zones/us-central1-a/instances/itn-gone-worker-0",
+        f"REST DELETE /v1/projects/p/serviceAccounts/{GONE_WORKERS_EMAIL}",
     ]
+    # The instance's delete Operation is waited for, as gcloud does.
+    wait = (
+        "/compute/v1/projects/p/zones/us-central1-a/operations/operation-delete-itn-gone-worker-0"
+    )
+    assert ["REST", "POST", f"{wait}/wait"] in calls
     planned = listed.stdout.split("--delete would run (3):\n")[1].split("not deleted")[0]
     ran = result.stdout.split("will run (3):\n")[1].split("not deleted")[0]
     assert planned == ran
@@ -261,7 +327,7 @@ def test_delete_runs_exactly_the_listed_plan_through_teardown(stubs):
         assert not any(name in call for call in mutating(calls))
 
 
-def test_gcloud_needs_a_project(stubs):
+def test_gcp_needs_a_project(stubs):
     result, calls = janitor(stubs, "--now", NOW)
     assert result.returncode == 2
     assert "--project is required" in result.stderr
@@ -280,32 +346,118 @@ def test_failed_teardown_is_reported_and_the_rest_still_runs(stubs):
     result, calls = janitor(stubs, "--project", "p", "--delete", "--now", NOW, canned=canned)
     assert result.returncode == 1
     assert "FAILED" in result.stderr
-    assert f"gcloud iam service-accounts delete {GONE_WORKERS_EMAIL} --project=p --quiet" in (
-        mutating(calls)
-    )
+    assert f"REST DELETE /v1/projects/p/serviceAccounts/{GONE_WORKERS_EMAIL}" in mutating(calls)
+
+
+def test_a_refused_delete_is_reported_and_the_rest_still_runs(stubs):
+    stubs.gcp.project.granted.discard("compute.instances.delete")
+    result, calls = janitor(stubs, "--project", "p", "--delete", "--now", NOW)
+    assert result.returncode == 1
+    failed = [line for line in result.stderr.splitlines() if "FAILED" in line]
+    assert len(failed) == 1
+    assert "compute.instances.delete" in failed[0]
+    assert "gcloud compute instances delete itn-gone-worker-0" in failed[0]
+    assert f"REST DELETE /v1/projects/p/serviceAccounts/{GONE_WORKERS_EMAIL}" in mutating(calls)
 
 
 def test_missing_cli_is_a_clear_error(stubs):
-    only_pulumi = stubs / "only"
+    only_pulumi = stubs.tmp / "only"
     only_pulumi.mkdir()
-    (only_pulumi / "pulumi").symlink_to(stubs / "bin" / "pulumi")
+    (only_pulumi / "pulumi").symlink_to(stubs.tmp / "bin" / "pulumi")
     result, calls = janitor(stubs, "--project", "p", "--now", NOW, path=str(only_pulumi))
     assert result.returncode == 2
-    assert "`gcloud` is not on PATH" in result.stderr
-    assert "--no-gcloud" in result.stderr
-    assert "`kubectl` is not on PATH" in result.stderr
+    assert result.stderr.splitlines() == [
+        "error: `kubectl` is not on PATH: install kubectl, or pass --no-kubectl to skip namespaces"
+    ]
     assert calls == []
+    # GCP needs no CLI: the janitor calls the REST APIs itself, deletes included.
     result, calls = janitor(
-        stubs, "--now", NOW, "--no-gcloud", "--no-kubectl", path=str(only_pulumi)
+        stubs, "--project", "p", "--delete", "--now", NOW, "--no-kubectl", path=str(only_pulumi)
     )
     assert result.returncode == 0, result.stderr
-    assert {c[0] for c in calls} == {"pulumi"}
+    assert {c[0] for c in calls} == {"pulumi", "REST"}
+    assert f"REST DELETE /v1/projects/p/serviceAccounts/{GONE_WORKERS_EMAIL}" in mutating(calls)
+    for skip in ("--no-gcp", "--no-gcloud"):  # --no-gcloud: the name before REST
+        result, calls = janitor(stubs, "--now", NOW, skip, "--no-kubectl", path=str(only_pulumi))
+        assert result.returncode == 0, result.stderr
+        assert {c[0] for c in calls} == {"pulumi"}
+
+
+def test_a_delete_operation_that_ends_in_an_error_is_a_failure(stubs):
+    stubs.gcp.project.failing_deletes["itn-gone-worker-0"] = (
+        "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE",
+        "The instance is in use by another resource.",
+    )
+    result, calls = janitor(stubs, "--project", "p", "--delete", "--no-kubectl", "--now", NOW)
+    assert result.returncode == 1
+    (failed,) = [line for line in result.stderr.splitlines() if "FAILED" in line]
+    assert "RESOURCE_IN_USE_BY_ANOTHER_RESOURCE: The instance is in use" in failed
+    assert f"REST DELETE /v1/projects/p/serviceAccounts/{GONE_WORKERS_EMAIL}" in mutating(calls)
+
+
+def test_no_google_credentials_is_one_line_naming_the_fix(stubs, tmp_path):
+    missing = tmp_path / "missing.json"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(missing))
+        result, calls = janitor(stubs, "--project", "p", "--now", NOW, token="")
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: no Google credentials (")
+    assert str(missing) in line
+    assert "gcloud auth application-default login" in line
+    assert "--no-gcp" in line
+    assert "Traceback" not in result.stderr
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    ("change", "says"),
+    [
+        (
+            lambda project: project.granted.discard("iam.serviceAccounts.list"),
+            "listing service accounts of p failed: 403 PERMISSION_DENIED: Permission "
+            "'iam.serviceAccounts.list' denied on resource (or it may not exist).; the caller "
+            "needs iam.serviceAccounts.list on p (roles/viewer has it), or check --project",
+        ),
+        (
+            lambda project: project.enabled.discard("container.googleapis.com"),
+            "enable the API: gcloud services enable container.googleapis.com --project p",
+        ),
+        (
+            lambda project: project.granted.discard("compute.disks.list"),
+            "listing disks of p failed: 403 PERMISSION_DENIED: Required 'compute.disks.list' "
+            "permission for 'projects/p'; the caller needs compute.disks.list",
+        ),
+    ],
+)
+def test_a_refused_listing_is_one_line_naming_what_and_the_fix(stubs, change, says):
+    change(stubs.gcp.project)
+    result, calls = janitor(stubs, "--project", "p", "--delete", "--now", NOW)
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert says in line
+    assert mutating(calls) == []
+
+
+def test_refused_credentials_name_the_login_fix(stubs):
+    result, _ = janitor(stubs, "--project", "p", "--now", NOW, token="expired")
+    assert result.returncode == 2
+    (line,) = result.stderr.splitlines()
+    assert "401 UNAUTHENTICATED" in line
+    assert "gcloud auth application-default login" in line
+
+
+def test_zones_gke_could_not_list_are_a_warning(stubs):
+    stubs.gcp.project.missing_zones = ["asia-east1-a"]
+    result, _ = janitor(stubs, "--project", "p", "--now", NOW)
+    assert result.returncode == 0, result.stderr
+    assert "warning: GKE could not list zones asia-east1-a" in result.stderr
 
 
 def test_missing_pulumi_is_a_clear_error(stubs, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    result, _ = janitor(stubs, "--no-gcloud", "--no-kubectl", path=str(empty))
+    result, _ = janitor(stubs, "--no-gcp", "--no-kubectl", path=str(empty))
     assert result.returncode == 2
     assert "`pulumi` is not on PATH" in result.stderr
 
@@ -348,7 +500,7 @@ def test_the_program_sets_the_label_the_janitor_selects_by() -> None:
 
 
 def member(name: str, labels: dict[str, str], creator: str) -> dict:
-    """A group member as `gcloud compute instances list` prints it: GCE sets `created-by` to
+    """A group member as instances.aggregatedList returns it: GCE sets `created-by` to
     `projects/<number>/(zones|regions)/<where>/instanceGroupManagers/<name>`."""
     item = compute("p", name, labels)
     item["metadata"] = {"items": [{"key": "created-by", "value": f"projects/123456/{creator}"}]}
@@ -356,8 +508,8 @@ def member(name: str, labels: dict[str, str], creator: str) -> dict:
 
 
 def group(project: str, name: str, description: str | None, *, region: str | None = None) -> dict:
-    """An InstanceGroupManager as `gcloud compute instance-groups managed list` prints it: a
-    zonal group has `zone`, a regional one `region` (compute v1 instanceGroupManagers)."""
+    """An InstanceGroupManager as instanceGroupManagers.aggregatedList returns it: a zonal
+    group has `zone`, a regional one `region` (compute v1 instanceGroupManagers)."""
     base = f"https://www.googleapis.com/compute/v1/projects/{project}"
     where = f"{base}/regions/{region}" if region else f"{base}/zones/us-central1-a"
     item = {
@@ -372,16 +524,16 @@ ZONAL = "zones/us-central1-a/instanceGroupManagers"
 REGIONAL = "regions/us-central1/instanceGroupManagers"
 
 
-def group_janitor(stubs: Path, members: list[dict], groups: list[dict]):
-    canned = canned_outputs()
-    canned["gcloud compute instances list --format=json"] = members
-    canned["gcloud compute instance-groups managed list --format=json"] = groups
-    result, calls = janitor(
-        stubs, "--project", "p", "--delete", "--no-kubectl", "--now", NOW,
-        canned={"outputs": canned},
-    )  # fmt: skip
+def group_janitor(stubs: Rig, members: list[dict], groups: list[dict]):
+    project = stubs.gcp.project
+    project.instances = {ZONE: members}
+    project.instance_groups = {}
+    for item in groups:
+        scope = "/".join(str(item.get("region") or item["zone"]).split("/")[-2:])
+        project.instance_groups.setdefault(scope, []).append(item)
+    result, calls = janitor(stubs, "--project", "p", "--delete", "--no-kubectl", "--now", NOW)
     assert result.returncode == 0, result.stderr + result.stdout
-    return result, [c for c in mutating(calls) if c.startswith("gcloud compute")]
+    return result, [c for c in mutating(calls) if c.startswith("REST DELETE /compute")]
 
 
 def test_a_worker_group_is_deleted_as_a_group_not_member_by_member(stubs):
@@ -402,14 +554,18 @@ def test_a_worker_group_is_deleted_as_a_group_not_member_by_member(stubs):
         ],
     )
     assert deletes == [
-        "gcloud compute instance-groups managed delete itn-gone-workers --zone us-central1-a "
-        "--project=p --quiet"
+        "REST DELETE /compute/v1/projects/p/zones/us-central1-a/instanceGroupManagers/"
+        "itn-gone-workers"
     ]
+    assert (
+        "gcloud compute instance-groups managed delete itn-gone-workers --zone us-central1-a "
+        "--project=p --quiet" in result.stdout
+    )
     assert "payments" not in result.stdout
 
 
 def test_a_regional_group_is_deleted_by_its_region_never_as_a_same_named_zonal_one(stubs):
-    _, deletes = group_janitor(
+    result, deletes = group_janitor(
         stubs,
         [member("itn-gone-workers-x1z2", ours("gone", PAST), f"{REGIONAL}/itn-gone-workers")],
         [
@@ -418,9 +574,13 @@ def test_a_regional_group_is_deleted_by_its_region_never_as_a_same_named_zonal_o
         ],
     )
     assert deletes == [
-        "gcloud compute instance-groups managed delete itn-gone-workers --region us-central1 "
-        "--project=p --quiet"
+        "REST DELETE /compute/v1/projects/p/regions/us-central1/instanceGroupManagers/"
+        "itn-gone-workers"
     ]
+    assert (
+        "gcloud compute instance-groups managed delete itn-gone-workers --region us-central1 "
+        "--project=p --quiet" in result.stdout
+    )
 
 
 @pytest.mark.parametrize(
@@ -509,7 +669,7 @@ def test_namespaces_are_reported_never_deleted(stubs):
         ]
     }
     result, calls = janitor(
-        stubs, "--project", "p", "--delete", "--no-gcloud", "--now", NOW,
+        stubs, "--project", "p", "--delete", "--no-gcp", "--now", NOW,
         canned={"outputs": canned},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr + result.stdout
@@ -563,19 +723,17 @@ def test_the_program_marks_its_service_accounts_the_way_the_janitor_reads_them()
 
 def test_service_accounts_are_ours_only_by_the_whole_marker_in_our_project(stubs):
     """Only exact markers in `--project` are deleted; quoted, extended, malformed or other-project
-    markers and unmarked accounts of the same project never are, whatever gcloud returns."""
+    markers and unmarked accounts of the same project never are, whatever the API returns."""
     result, calls = janitor(stubs, "--project", "p", "--delete", "--no-kubectl", "--now", NOW)
     assert result.returncode == 0, result.stderr + result.stdout
-    account_calls = [c for c in calls if c[:3] == ["gcloud", "iam", "service-accounts"]]
-    assert account_calls[0][3:] == [
-        "list",
-        "--project=p",
-        "--format=json",
-        "--filter=description~^mina-itn-experiment",
+    account_calls = [" ".join(c) for c in calls if "/serviceAccounts" in c[-1]]
+    assert set(account_calls[:-1]) == {"REST GET /v1/projects/p/serviceAccounts"}
+    assert account_calls[-1:] == [
+        f"REST DELETE /v1/projects/p/serviceAccounts/{GONE_WORKERS_EMAIL}"
     ]
-    assert [" ".join(c) for c in account_calls[1:]] == [
-        f"gcloud iam service-accounts delete {GONE_WORKERS_EMAIL} --project=p --quiet"
-    ]
+    assert f"gcloud iam service-accounts delete {GONE_WORKERS_EMAIL} --project=p --quiet" in (
+        result.stdout
+    )
     for name in ("payments-", "other-team"):
         assert name not in result.stdout
 

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from minaperf.cloud import gcp_credentials as credentials
 from minaperf.cloud.gcp_api import GcpApi, GcpApiError
 from minaperf.cloud.gcp_permissions import PERMISSIONS_BY_TYPE, permissions_for
 from minaperf.cloud.gcp_project import BASE_APIS
@@ -441,8 +442,8 @@ def cli_env(monkeypatch: pytest.MonkeyPatch, gcp: FakeGcp, tmp_path: Path) -> Fa
     plugin.write_text("#!/bin/sh\nexit 0\n")
     plugin.chmod(0o755)
     monkeypatch.setenv("PATH", f"{plugin.parent}")
-    monkeypatch.setenv(cli.TOKEN_ENV, TOKEN)
-    monkeypatch.setenv(cli.API_BASE_ENV, gcp.url)
+    monkeypatch.setenv(credentials.TOKEN_ENV, TOKEN)
+    monkeypatch.setenv(credentials.API_BASE_ENV, gcp.url)
     return gcp
 
 
@@ -551,19 +552,21 @@ def _env() -> Environment:
 def test_unusable_google_credentials_are_one_reason(monkeypatch: pytest.MonkeyPatch) -> None:
     """(Exchanging good credentials for a token is google-auth's job against Google's fixed
     token endpoint, which no stand-in can take the place of.)"""
-    monkeypatch.delenv(cli.TOKEN_ENV, raising=False)
-    monkeypatch.setenv(cli.KEY_ENV, json.dumps({"type": "authorized_user", "client_id": "x"}))
-    token, why = cli.access_token()
+    monkeypatch.delenv(credentials.TOKEN_ENV, raising=False)
+    monkeypatch.setenv(
+        credentials.KEY_ENV, json.dumps({"type": "authorized_user", "client_id": "x"})
+    )
+    token, why = credentials.access_token()
     assert token is None
     assert why is not None
     assert "\n" not in why
 
 
 def test_no_credentials_anywhere(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv(cli.TOKEN_ENV, raising=False)
-    monkeypatch.delenv(cli.KEY_ENV, raising=False)
+    monkeypatch.delenv(credentials.TOKEN_ENV, raising=False)
+    monkeypatch.delenv(credentials.KEY_ENV, raising=False)
     monkeypatch.setenv("GOOGLE_APPLICATION_CREDENTIALS", str(tmp_path / "missing.json"))
-    token, why = cli.access_token()
+    token, why = credentials.access_token()
     assert token is None
     assert why is not None
     assert "missing.json" in why
