@@ -812,6 +812,59 @@ def test_ctrl_c_during_stop_lets_the_stop_finish(env: dict) -> None:
     assert_none_left(env["marker"])
 
 
+@pytest.mark.parametrize("to_group", [True, False], ids=["to-group", "to-runner-only"])
+def test_sigterm_during_run_stops_the_load_leaving_no_process(env: dict, to_group: bool) -> None:
+    """A CI cancel or `timeout` sends SIGTERM (to the group, or to the runner alone): the runner
+    stops what it scheduled and ends its orchestrator, as on Ctrl-C."""
+    script = write_script(env, payments_script(_step("wait", sec=60), _step("discovery")))
+    out = env["tmp"] / "run"
+    process = cli(
+        env,
+        "run",
+        "--script",
+        script,
+        "--out",
+        str(out),
+        "--orchestrator",
+        FAKE_ORCHESTRATOR,
+        extra={"HANG_AT_STEP": "2"},
+        start_new_session=True,
+    )
+    wait_for_receipts(out, 3)
+    if to_group:
+        os.killpg(process.pid, signal.SIGTERM)
+    else:
+        process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert_none_left(env["marker"])
+    assert stopped_by_runner(env) == issued(out)
+    assert json.loads((out / "run.json").read_text())["outcome"] == "interrupted"
+
+
+@pytest.mark.parametrize("to_group", [True, False], ids=["to-group", "to-stop-only"])
+def test_sigterm_during_stop_lets_the_stop_finish(env: dict, to_group: bool) -> None:
+    out = _killed_runner(env)
+    process = cli(
+        env, "stop", "--run", str(out), extra={"FAKE_STOP_DELAY_SEC": "1"}, start_new_session=True
+    )
+    deadline = time.monotonic() + 20
+    while not list(out.glob("stop-1.script.jsonl")) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # the stop run's orchestrator is at its first step
+    if to_group:
+        os.killpg(process.pid, signal.SIGTERM)
+    else:
+        process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert "SIGTERM: still stopping the load; it finishes first" in err
+    assert "Traceback" not in err
+    assert stopped_by_runner(env) == issued(out)
+    assert_none_left(env["marker"])
+
+
 def _waiting(env: dict, pods: Path) -> subprocess.Popen[str]:
     """`wait` through port-forwards on a network that never gets ready (n1 catching up)."""
     process = cli(
