@@ -385,6 +385,8 @@ def main(argv: list[str]) -> int:
         load(stack)
         config_path = Path.cwd() / f"Pulumi.{stack}.yaml"
         values = (_read_yaml(config_path).get("config") or {}) if config_path.exists() else {}
+        if opts.get("--show-secrets") and any(map(_secure, values.values())):
+            fail("the fake cannot decrypt secure config values; list without --show-secrets")
         print(json.dumps({key: _config_json(value) for key, value in values.items()}, indent=2))
         return 0
     if command == ["up"]:
@@ -419,13 +421,18 @@ def version() -> tuple[int, int, int]:
 
 
 def _config_json(value: Any) -> dict[str, Any]:
-    """One key as `pulumi config --json` lists it: secure values masked, objects also as
-    `objectValue` (the shape `config set-all --json` reads back)."""
-    if isinstance(value, dict) and set(value) == {"secure"}:
+    """One key as `pulumi config --json` lists it: a secure value as `{"secret": true}` alone
+    without --show-secrets, objects also as `objectValue` (the shape `config set-all --json`
+    reads back; pkg/cmd/pulumi/config/config.go:1111-1117, 1213-1234)."""
+    if _secure(value):
         return {"secret": True}
     if isinstance(value, dict | list):
         return {"value": json.dumps(value), "objectValue": value, "secret": False}
     return {"value": value if isinstance(value, str) else json.dumps(value), "secret": False}
+
+
+def _secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
