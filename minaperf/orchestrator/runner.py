@@ -10,10 +10,13 @@ just ends the run, silently. So a run only counts as successful when ALL of thes
    without error, so this catches a failed last step and any early exit;
 3. every step whose action always prints an output on success (`payments`/`zkapp-txs` →
    `receipt`, `discovery` → `participant`) printed it on stdout;
-4. no log line at ERROR level or above (or a Go panic) appeared on stderr. The orchestrator's own
-   code logs what it survives at WARN (payments.go:76, zkapp.go:137, …) and returns what it does
-   not; an ERROR line comes from elsewhere (a library it links, the Go runtime) and means the
-   run cannot be trusted even when every step finished.
+4. no failure line appeared on stderr (`process.is_error_line`): a go-log line whose level field
+   is ERROR, DPANIC, PANIC or FATAL (the word elsewhere in a message does not count), or a line
+   Go writes itself: `panic:`, a `goroutine N [` dump, a runtime `fatal error:`, or main's final
+   `Error: …` (itn_orchestrator/main.go:69). The orchestrator's own code logs what it survives at
+   WARN (payments.go:76, zkapp.go:137, …) and returns what it does not; an ERROR line comes from
+   elsewhere (a library it links, the Go runtime) and means the run cannot be trusted even when
+   every step finished (test: `test_an_error_line_fails_an_otherwise_clean_run`).
 
 A batched `fund-keys` step that failed leaves none of these signals: its error is discarded
 (orchestrator.go:275-277) and its retries log at WARN (misc.go:234-236). The runner catches it

@@ -10,24 +10,32 @@
   (client-go tools/portforward/portforward.go, getListener), plus `Handling connection for R`
   per connection. Bytes pass untouched, headers included. For `service/NAME :P` the relay goes to
   the Service's `targetPort` for port P, from $FAKE_KUBECTL_SERVICES (a List of Services; a named
-  targetPort is looked up in the containers of the first listed pod the selector matches), and
-  the line names that pod port, as kubectl does. A connection the pod refuses ends the forward:
-  kubectl 1.23+ logs it and "lost connection to pod" and exits 1. A pod missing from
-  $FAKE_KUBECTL_PODS fails like kubectl (`Error from server (NotFound): pods "x" not found`),
-  and so does one whose phase is not Running (kubectl's port-forward refuses: "unable to forward
-  port because pod is not running").
+  targetPort is looked up in the containers of the pod kubectl picks, below), and the line names
+  that pod port, as kubectl does. A connection the pod refuses ends the forward: kubectl 1.23+
+  logs it and "lost connection to pod" and exits 1. A pod missing from $FAKE_KUBECTL_PODS fails
+  like kubectl (`Error from server (NotFound): pods "x" not found`), and so does one whose phase
+  is not Running (kubectl's port-forward refuses: "unable to forward port because pod is not
+  running").
+- `service/NAME` (with $FAKE_KUBECTL_SERVICES) and `deploy/NAME` (a Deployment in
+  $FAKE_KUBECTL_WORKLOADS) resolve to one pod as kubectl does: of the pods in $FAKE_KUBECTL_PODS
+  the selector matches, the most active (assigned, Running, ready, not deleting); with none, it
+  waits `--pod-running-timeout` (default 60 s) for one to appear, then `error: timed out waiting
+  for the condition`. An unknown object is `Error from server (NotFound): deployments.apps "x"
+  not found` (or `services "x"`).
 - `proxy --port=0 …`: the API server's proxy subresources on a local port. A request to
   `/api/v1/namespaces/NS/(services|pods)/NAME:PORT/proxy/PATH` is passed to 127.0.0.1:PORT/PATH
   WITHOUT its `Authorization` header: the API server deletes that header once it has
   authenticated the request (k8s.io/apiserver pkg/endpoints/filters/authentication.go,
   WithAuthentication, `req.Header.Del("Authorization")`). So an ITN-signed request sent this way
   arrives unsigned, as on a real cluster.
-- `exec -i -n NS POD -c CONTAINER -- CMD…`: runs CMD here, stdin/stdout/stderr relayed. With
-  $FAKE_KUBECTL_PODS set, POD must be listed (`Error from server (NotFound): pods "x" not
-  found`) and CONTAINER one of its `spec.containers` (`Error from server (BadRequest): container
-  c is not valid for pod x`, kubernetes pkg/registry/core/pod/strategy.go), exit 1. CMD is the
-  "remote" process: it runs under a shim in its own session, as in the container runtime, so a
-  signal to kubectl's process group does not reach it and killing kubectl does not end it
+- `exec -i -n NS POD|deploy/NAME -c CONTAINER -- CMD…`: runs CMD here, stdin/stdout/stderr
+  relayed. With $FAKE_KUBECTL_PODS set, POD must be listed (or the Deployment resolve to a pod),
+  not completed (`error: cannot exec into a container in a completed pod; current phase is
+  Succeeded`), and CONTAINER one of its `spec.containers` (`error: container c is not valid for
+  pod x out of: a, b`), all checked by kubectl itself (pkg/cmd/exec/exec.go:322-367), exit 1.
+  CMD is the "remote" process: it runs under a shim in its own session, as in the container
+  runtime, so a signal to kubectl's process group does not reach it and killing kubectl does not
+  end it
   (kubernetes/kubernetes#89031, kubernetes/kubectl#1076); once kubectl is gone its stdin is at
   EOF and its output is drained and dropped. A non-zero exit prints `command terminated with exit
   code N` and exits N (client-go remotecommand's CodeExitError, which kubectl's CheckErr exits
@@ -165,47 +173,119 @@ def _relay(listener: socket.socket, remote: int) -> None:
             threading.Thread(target=_pump, args=(a, b), daemon=True).start()
 
 
-def _target_port(service: str, port: int) -> int:
-    """The pod port a Service's `port` leads to (its targetPort, by number or by name)."""
-    path = os.environ.get("FAKE_KUBECTL_SERVICES")
-    items = json.loads(_read(path)).get("items", []) if path else []
-    found = next((s for s in items if s.get("metadata", {}).get("name") == service), None)
-    if found is None:
-        return port  # no Services given: the port is the pod's
-    spec = found.get("spec", {})
-    entry = next((p for p in spec.get("ports", []) if p.get("port") == port), {})
+def _items(variable: str) -> list[dict[str, Any]]:
+    path = os.environ.get(variable)
+    return json.loads(_read(path)).get("items", []) if path else []
+
+
+def _named(items: list[dict[str, Any]], name: str) -> dict[str, Any] | None:
+    return next((i for i in items if i.get("metadata", {}).get("name") == name), None)
+
+
+def _matches(pod: dict[str, Any], selector: dict[str, str]) -> bool:
+    labels = pod.get("metadata", {}).get("labels", {})
+    return all(labels.get(key) == value for key, value in selector.items())
+
+
+def _activeness(pod: dict[str, Any]) -> tuple[bool, int, bool, bool]:
+    """Criteria 1-4 of podutils.ActivePods.Less (kubectl pkg/util/podutils/podutils.go:133-152):
+    assigned, then Running > Unknown > Pending, then ready, then not being deleted."""
+    status = pod.get("status", {})
+    ready = any(
+        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions", [])
+    )
+    phase = {"Pending": 0, "Unknown": 1, "Running": 2}.get(status.get("phase", "Running"), 0)
+    deleting = bool(pod.get("metadata", {}).get("deletionTimestamp"))
+    return bool(pod.get("spec", {}).get("nodeName", "n")), phase, ready, not deleting
+
+
+def _seconds(options: list[str]) -> float:
+    """`--pod-running-timeout` (a Go duration such as 20s, 500ms or 1m0s); kubectl's default
+    for exec and port-forward is 60 s (pkg/cmd/exec/exec.go:78, portforward.go:99)."""
+    given = next(
+        (o.split("=", 1)[1] for o in options if o.startswith("--pod-running-timeout=")), ""
+    )
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", given)
+    return sum(float(n) * units[u] for n, u in parts) if parts else 60.0
+
+
+def _first_pod(selector: dict[str, str], timeout: float) -> dict[str, Any] | None:
+    """The pod kubectl picks for a Deployment or Service: of the pods the selector matches, the
+    most active (sort.Reverse(ActivePods), attachablepodforobject.go:51-52); with none, it watches
+    until one appears or the timeout passes (helpers.go:40-87 GetPodList), None then."""
+    deadline = time.monotonic() + timeout
+    while True:
+        pods = [pod for pod in _pods() if _matches(pod, selector)]
+        if pods:
+            return max(pods, key=_activeness)
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.1)
+
+
+_NO_POD = "error: timed out waiting for the condition"
+"""What kubectl prints when no pod appeared in time (client-go tools/watch/until.go
+UntilWithoutRetry returns wait.ErrWaitTimeout; kubectl's CheckErr prefixes `error: `)."""
+
+
+def _resolve(kind: str, name: str, options: list[str]) -> dict[str, Any] | str:
+    """The pod a `pod/X`, `deploy/X` or `service/X` argument names, or kubectl's error line."""
+    if kind in ("pod", "pods", "po", ""):
+        pod = _named(_pods(), name)
+        return pod if pod is not None else f'Error from server (NotFound): pods "{name}" not found'
+    if kind in ("deploy", "deployment", "deployments"):
+        found = _named(
+            [i for i in _items("FAKE_KUBECTL_WORKLOADS") if i.get("kind") == "Deployment"], name
+        )
+        if found is None:
+            return f'Error from server (NotFound): deployments.apps "{name}" not found'
+        selector = found.get("spec", {}).get("selector", {}).get("matchLabels", {})
+    else:
+        found = _named(_items("FAKE_KUBECTL_SERVICES"), name)
+        if found is None:
+            return f'Error from server (NotFound): services "{name}" not found'
+        selector = found.get("spec", {}).get("selector", {})
+    pod = _first_pod(selector, _seconds(options))
+    return pod if pod is not None else _NO_POD
+
+
+def _target_port(service: dict[str, Any], pod: dict[str, Any], port: int) -> int:
+    """The pod port a Service's `port` leads to: its targetPort, by number or by name in the
+    chosen pod's containers (portforward.go:182-210, translateServicePortToTargetPort)."""
+    entry = next((p for p in service.get("spec", {}).get("ports", []) if p.get("port") == port), {})
     target = entry.get("targetPort", port)
     if isinstance(target, int):
         return target
-    selector = spec.get("selector", {})
-    for pod in _pods():
-        labels = pod.get("metadata", {}).get("labels", {})
-        if all(labels.get(k) == v for k, v in selector.items()):
-            for container in pod.get("spec", {}).get("containers", []):
-                for named in container.get("ports", []):
-                    if named.get("name") == target:
-                        return int(named["containerPort"])
+    for container in pod.get("spec", {}).get("containers", []):
+        for named in container.get("ports", []):
+            if named.get("name") == target:
+                return int(named["containerPort"])
     return port
 
 
 def _port_forward(args: list[str]) -> int:
     resource = next(a for a in args if "/" in a)
     kind, _, name = resource.partition("/")
-    if kind in ("pod", "pods", "po"):
-        pod = next((p for p in _pods() if p.get("metadata", {}).get("name") == name), None)
-        if pod is None:
-            sys.stderr.write(f'Error from server (NotFound): pods "{name}" not found\n')
+    remotes = [int(a.rpartition(":")[2]) for a in args if re.fullmatch(r"\d*:\d+", a)]
+    service = kind in ("service", "services", "svc")
+    if service and not os.environ.get("FAKE_KUBECTL_SERVICES"):
+        pod = None  # no Services given: the port is the pod's, no pod to check
+    else:
+        pod = _resolve(kind, name, args)
+        if isinstance(pod, str):
+            sys.stderr.write(pod + "\n")
             return 1
         phase = pod.get("status", {}).get("phase", "Running")
-        if phase != "Running":
+        if phase != "Running":  # portforward.go:427-429
             sys.stderr.write(
                 "error: unable to forward port because pod is not running. "
                 f"Current status={phase}\n"
             )
             return 1
-    remotes = [int(a.rpartition(":")[2]) for a in args if re.fullmatch(r"\d*:\d+", a)]
-    if kind in ("service", "services", "svc"):
-        remotes = [_target_port(name, remote) for remote in remotes]
+        if service:
+            found = _named(_items("FAKE_KUBECTL_SERVICES"), name) or {}
+            remotes = [_target_port(found, pod, remote) for remote in remotes]
     for remote in remotes:
         listener = socket.socket()
         listener.bind(("127.0.0.1", 0))
@@ -217,7 +297,9 @@ def _port_forward(args: list[str]) -> int:
 
 
 def _exec_refused(options: list[str]) -> str | None:
-    """Why the API server refuses to exec into POD/CONTAINER, when the pods are known."""
+    """Why kubectl refuses to exec into POD (or a Deployment's pod) and CONTAINER, when the pods
+    are known: kubectl pkg/cmd/exec/exec.go:322-367 (the object, the pod it resolves to, a
+    completed pod, a container the pod does not have, all checked before any stream opens)."""
     if not os.environ.get("FAKE_KUBECTL_PODS"):
         return None
     container = options[options.index("-c") + 1] if "-c" in options else ""
@@ -227,17 +309,19 @@ def _exec_refused(options: list[str]) -> str | None:
         for i, a in enumerate(options[1:], 1)
         if not a.startswith("-") and options[i - 1] not in valued
     ]
-    name = names[0] if names else ""
-    kind, _, short = name.rpartition("/")
-    if kind not in ("", "pod", "pods", "po"):
-        return None  # deploy/x and the like: kubectl picks one of its pods (not modelled)
-    name = short
-    pod = next((p for p in _pods() if p.get("metadata", {}).get("name") == name), None)
-    if pod is None:
-        return f'Error from server (NotFound): pods "{name}" not found'
+    kind, _, name = (names[0] if names else "").rpartition("/")
+    pod = _resolve(kind, name, options)
+    if isinstance(pod, str):
+        return pod
+    name = pod.get("metadata", {}).get("name", name)
+    phase = pod.get("status", {}).get("phase", "Running")
+    if phase in ("Succeeded", "Failed"):
+        return f"error: cannot exec into a container in a completed pod; current phase is {phase}"
     containers = [c.get("name") for c in pod.get("spec", {}).get("containers", [])]
     if container not in containers:
-        return f"Error from server (BadRequest): container {container} is not valid for pod {name}"
+        return f"error: container {container} is not valid for pod {name} out of: " + ", ".join(
+            map(str, containers)
+        )
     return None
 
 

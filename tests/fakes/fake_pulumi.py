@@ -3,12 +3,15 @@
 
 The Automation API drives the CLI with these command lines (installed SDK, pulumi/automation/):
 - `pulumi version` when a workspace is made (_cmd.py:81-85, PULUMI_SKIP_UPDATE_CHECK=true; the
-  SDK refuses a CLI below 3.1.0 or above major 3, _cmd.py:293-323, _minimum_version.py);
+  SDK refuses a CLI below 3.1.0 or above major 3, _cmd.py:293-323, _minimum_version.py); the
+  fake prints FAKE_PULUMI_VERSION (default v3.205.0) as the release tag the real CLI prints
+  (pkg/cmd/pulumi/version/version.go:30);
 - every other command gets `--non-interactive` inserted first (_cmd.py:223-231);
 - `stack select --stack S`, then `stack init S [--secrets-provider P]` when select failed with
   "no stack named … found" (_stack.py:257-264, _local_workspace.py:468-484, errors.py:70,84);
 - `config set-all --stack S --json J` (_local_workspace.py:365-367), refused as an unknown flag
-  when FAKE_PULUMI_VERSION claims a CLI before v3.202.0 (pulumi/pulumi#19427, 3.202.0 changelog);
+  when FAKE_PULUMI_VERSION claims a CLI before v3.202.0 (pulumi/pulumi#19427; its
+  CHANGELOG.md:2676-2686);
 - `config --json --stack S` (listing; secure values as `{"secret": true}` without a value) and
   `config rm-all --stack S KEY…` (_local_workspace.py:375-382), run by `up --config`;
 - `up --yes --skip-preview [--color C] --exec-kind auto.local --stack S` (_stack.py:391-443);
@@ -41,8 +44,10 @@ The fake never runs the program: `up` creates FAKE_PULUMI_RESOURCES (default 3) 
 exports the outputs in the JSON file FAKE_PULUMI_OUTPUTS, where a secret value (what the program
 wraps in `Output.secret`) is written as Pulumi's state writes it: an object with the secret
 signature `{"4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270", "plaintext":
-<JSON text>}` (sdk/go/common/resource/sig/sig.go). `stack output` shows every output holding such
-a value, at any depth, as "[secret]" unless `--show-secrets`, which unwraps them all.
+<JSON text>}` (sdk/go/common/resource/sig/sig.go). `stack output` replaces each such value, at
+any depth, by "[secret]" in place, unless `--show-secrets`, which unwraps them all
+(pkg/backend/display/json.go:48-71): which outputs are secret is the state's marker, never a list
+of keys.
 `{stack}` in FAKE_PULUMI_OUTPUTS stands for the stack's name (one outputs file per stack).
 FAKE_PULUMI_UP_HOOK is a command run with the stack's name once its resources exist, before the
 outputs are exported (a test's stand-in for what the program's resources bring up, e.g. the
@@ -74,18 +79,19 @@ SECRET_SENTINEL = "[secret]"
 SIG_KEY, SIG_SECRET = "4dabf18193072939515e22adb298388d", "1b47061264138c4ac30d75fd1eb44270"
 
 
-def holds_secret(value: Any) -> bool:
-    if isinstance(value, dict):
-        return value.get(SIG_KEY) == SIG_SECRET or any(map(holds_secret, value.values()))
-    return isinstance(value, list) and any(map(holds_secret, value))
-
-
-def unwrap(value: Any) -> Any:
+def massage(value: Any, show_secrets: bool) -> Any:
+    """One output as `stack output` prints it: each secret, at any depth, replaced in place by
+    "[secret]", or by its plaintext with --show-secrets (pkg/backend/display/json.go:48-71,
+    massagePropertyValue; stack_output.go:147-162)."""
     if isinstance(value, dict):
         if value.get(SIG_KEY) == SIG_SECRET:
-            return unwrap(json.loads(value["plaintext"]))
-        return {key: unwrap(item) for key, item in value.items()}
-    return [unwrap(item) for item in value] if isinstance(value, list) else value
+            if not show_secrets:
+                return SECRET_SENTINEL
+            return massage(json.loads(value["plaintext"]), show_secrets)
+        return {key: massage(item, show_secrets) for key, item in value.items()}
+    if isinstance(value, list):
+        return [massage(item, show_secrets) for item in value]
+    return value
 
 
 class CliError(Exception):
@@ -379,6 +385,8 @@ def main(argv: list[str]) -> int:
         load(stack)
         config_path = Path.cwd() / f"Pulumi.{stack}.yaml"
         values = (_read_yaml(config_path).get("config") or {}) if config_path.exists() else {}
+        if opts.get("--show-secrets") and any(map(_secure, values.values())):
+            fail("the fake cannot decrypt secure config values; list without --show-secrets")
         print(json.dumps({key: _config_json(value) for key, value in values.items()}, indent=2))
         return 0
     if command == ["up"]:
@@ -394,13 +402,8 @@ def main(argv: list[str]) -> int:
     if command == ["stack", "output"]:
         opts = options(rest, {"--json", "--show-secrets"}, {"--stack"})
         state = load(opts["--stack"])
-        outputs = state.get("outputs", {})
-        outputs = {
-            key: unwrap(value)
-            if opts.get("--show-secrets")
-            else (SECRET_SENTINEL if holds_secret(value) else value)
-            for key, value in outputs.items()
-        }
+        shown = bool(opts.get("--show-secrets"))
+        outputs = {key: massage(value, shown) for key, value in state.get("outputs", {}).items()}
         print(json.dumps(outputs, indent=2))
         return 0
     if command == ["stack", "history"]:
@@ -418,13 +421,18 @@ def version() -> tuple[int, int, int]:
 
 
 def _config_json(value: Any) -> dict[str, Any]:
-    """One key as `pulumi config --json` lists it: secure values masked, objects also as
-    `objectValue` (the shape `config set-all --json` reads back)."""
-    if isinstance(value, dict) and set(value) == {"secure"}:
+    """One key as `pulumi config --json` lists it: a secure value as `{"secret": true}` alone
+    without --show-secrets, objects also as `objectValue` (the shape `config set-all --json`
+    reads back; pkg/cmd/pulumi/config/config.go:1111-1117, 1213-1234)."""
+    if _secure(value):
         return {"secret": True}
     if isinstance(value, dict | list):
         return {"value": json.dumps(value), "objectValue": value, "secret": False}
     return {"value": value if isinstance(value, str) else json.dumps(value), "secret": False}
+
+
+def _secure(value: Any) -> bool:
+    return isinstance(value, dict) and set(value) == {"secure"}
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:

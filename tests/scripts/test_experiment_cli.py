@@ -175,8 +175,11 @@ def test_clean_run_with_its_own_stop(env: dict) -> None:
     assert "3 issued, 3 stopped" in status.stdout
 
 
-def test_sigint_stops_exactly_the_receipts_issued(env: dict) -> None:
-    script = write_script(env, payments_script(_step("wait", sec=60), _step("discovery")))
+def _hanging_run(
+    env: dict, *steps: dict, new_session: bool = False
+) -> tuple[subprocess.Popen[str], Path]:
+    """`run` of a payments script whose orchestrator hangs at step 2, once 3 receipts are out."""
+    script = write_script(env, payments_script(*steps))
     out = env["tmp"] / "run"
     process = cli(
         env,
@@ -188,9 +191,22 @@ def test_sigint_stops_exactly_the_receipts_issued(env: dict) -> None:
         "--orchestrator",
         FAKE_ORCHESTRATOR,
         extra={"HANG_AT_STEP": "2"},
-        start_new_session=True,
+        start_new_session=new_session,
     )
     wait_for_receipts(out, 3)
+    return process, out
+
+
+def _signal(process: subprocess.Popen[str], signum: int, to_group: bool) -> None:
+    """As a terminal (the whole group) or a CI cancel / `kill` (the command alone) sends it."""
+    if to_group:
+        os.killpg(process.pid, signum)
+    else:
+        process.send_signal(signum)
+
+
+def test_sigint_stops_exactly_the_receipts_issued(env: dict) -> None:
+    process, out = _hanging_run(env, _step("wait", sec=60), _step("discovery"), new_session=True)
     os.killpg(process.pid, signal.SIGINT)  # Ctrl-C as a terminal sends it
     _, err = process.communicate(timeout=30)
     assert process.returncode == 130, err
@@ -775,26 +791,18 @@ def test_run_json_of_the_wrong_shape_is_one_line(env: dict, content: str) -> Non
 
 def _killed_runner(env: dict) -> Path:
     """A run whose runner was SIGKILLed with three receipts out (its orchestrator lives on)."""
-    script = write_script(env, payments_script(_step("wait", sec=60)))
-    out = env["tmp"] / "run"
-    process = cli(
-        env,
-        "run",
-        "--script",
-        script,
-        "--out",
-        str(out),
-        "--orchestrator",
-        FAKE_ORCHESTRATOR,
-        extra={"HANG_AT_STEP": "2"},
-    )
-    wait_for_receipts(out, 3)
+    process, out = _hanging_run(env, _step("wait", sec=60))
     process.send_signal(signal.SIGKILL)
     process.communicate(timeout=10)
     return out
 
 
-def test_ctrl_c_during_stop_lets_the_stop_finish(env: dict) -> None:
+@pytest.mark.parametrize(
+    ("signum", "to_group"),
+    [(signal.SIGINT, True), (signal.SIGTERM, True), (signal.SIGTERM, False)],
+    ids=["ctrl-c", "sigterm-to-group", "sigterm-to-stop-only"],
+)
+def test_a_signal_during_stop_lets_the_stop_finish(env: dict, signum: int, to_group: bool) -> None:
     out = _killed_runner(env)
     process = cli(
         env, "stop", "--run", str(out), extra={"FAKE_STOP_DELAY_SEC": "1"}, start_new_session=True
@@ -803,13 +811,28 @@ def test_ctrl_c_during_stop_lets_the_stop_finish(env: dict) -> None:
     while not list(out.glob("stop-1.script.jsonl")) and time.monotonic() < deadline:
         time.sleep(0.05)
     time.sleep(0.3)  # the stop run's orchestrator is at its first step
-    os.killpg(process.pid, signal.SIGINT)
+    _signal(process, signum, to_group)
     _, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
-    assert "SIGINT: still stopping the load; it finishes first" in err
+    name = signal.Signals(signum).name
+    assert f"{name}: still stopping the load; it finishes first" in err
     assert "Traceback" not in err
     assert stopped_by_runner(env) == issued(out)
     assert_none_left(env["marker"])
+
+
+@pytest.mark.parametrize("to_group", [True, False], ids=["to-group", "to-runner-only"])
+def test_sigterm_during_run_stops_the_load_leaving_no_process(env: dict, to_group: bool) -> None:
+    """A CI cancel or `timeout` sends SIGTERM (to the group, or to the runner alone): the runner
+    stops what it scheduled and ends its orchestrator, as on Ctrl-C."""
+    process, out = _hanging_run(env, _step("wait", sec=60), _step("discovery"), new_session=True)
+    _signal(process, signal.SIGTERM, to_group)
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 130, err
+    assert "Traceback" not in err
+    assert_none_left(env["marker"])
+    assert stopped_by_runner(env) == issued(out)
+    assert json.loads((out / "run.json").read_text())["outcome"] == "interrupted"
 
 
 def _waiting(env: dict, pods: Path) -> subprocess.Popen[str]:

@@ -634,12 +634,16 @@ def test_stale_config_keys_rule() -> None:
     assert lifecycle.stale_config_keys(current, {"ns:a": 1, "ns:gone": 2}) == []
 
 
-def test_the_fake_pulumi_masks_any_output_holding_a_secret() -> None:
-    from tests.fakes.fake_pulumi import holds_secret, unwrap
+def test_the_fake_pulumi_masks_each_secret_in_place() -> None:
+    """As pkg/backend/display/json.go:48-71: the secret itself, at any depth, is "[secret]"; the
+    plain values around it stay; --show-secrets unwraps every one."""
+    from tests.fakes.fake_pulumi import massage
 
     secret = {SIG_KEY: SIG_SECRET, "plaintext": json.dumps({"k": "v"})}
-    nested = {"config": [1, {"token": secret}]}
-    assert holds_secret(secret)
-    assert holds_secret(nested)  # the whole output is masked, as `pulumi stack output` does
-    assert not holds_secret({"plain": [1, {"a": "b"}]})
-    assert unwrap(nested) == {"config": [1, {"token": {"k": "v"}}]}
+    nested = {"config": [1, {"token": secret, "name": "n"}]}
+    assert massage(secret, False) == "[secret]"
+    assert massage(nested, False) == {"config": [1, {"token": "[secret]", "name": "n"}]}
+    assert massage({"plain": [1, {"a": "b"}]}, False) == {"plain": [1, {"a": "b"}]}
+    assert massage(nested, True) == {"config": [1, {"token": {"k": "v"}, "name": "n"}]}
+    inner = {SIG_KEY: SIG_SECRET, "plaintext": json.dumps([secret])}
+    assert massage(inner, True) == [{"k": "v"}]

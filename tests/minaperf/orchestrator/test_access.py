@@ -111,6 +111,27 @@ def test_port_forward_to_a_missing_or_pending_pod_fails_in_one_line(
         pass
 
 
+def test_a_service_without_a_pod_gets_kubectls_own_verdict(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """kubectl waits `--pod-running-timeout` for a pod behind the Service before it answers
+    (helpers.go:40-87); `wait` gives it that long and a margin, so the line is kubectl's verdict
+    naming the Service, not "kubectl said nothing"."""
+    service = {"metadata": {"name": "node"}, "spec": {"selector": {"app": "node"}}}
+    (tmp_path / "services.json").write_text(json.dumps({"items": [service]}))
+    monkeypatch.setenv("FAKE_KUBECTL_PODS", str(_pods(tmp_path, **{"bp-1-0": "Running"})))
+    monkeypatch.setenv("FAKE_KUBECTL_SERVICES", str(tmp_path / "services.json"))
+    access = PortForwardAccess(FAKE_KUBECTL, "exp1", pod_running_timeout=2)
+    with (
+        pytest.raises(PortForwardError) as raised,
+        access.open("node.exp1", [80]),
+    ):
+        pass
+    assert str(raised.value) == (
+        "port-forward to service/node: error: timed out waiting for the condition"
+    )
+
+
 def test_close_all_ends_open_forwards_and_refuses_new_ones(
     tmp_path: Path, daemon: FakeDaemon, monkeypatch: pytest.MonkeyPatch
 ) -> None:

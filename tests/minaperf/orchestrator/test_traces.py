@@ -4,6 +4,7 @@ real PostgreSQL with upstream's schema filled the way the consumer fills it."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -15,11 +16,13 @@ import pytest
 from minaperf.model.outputs import LogFetcherShard, StackOutputs
 from minaperf.orchestrator.readiness import ClusterUnreachableError
 from minaperf.orchestrator.traces import (
+    PROBE_CONTAINER,
     ROWS_SQL,
     TraceFlow,
     kubectl_runner,
     parse_probe,
     parse_rows,
+    probe_argv,
     rows_argv,
     trace_flow_check,
 )
@@ -224,3 +227,56 @@ def test_wait_runs_the_trace_flow_check_for_stacks_with_fetchers() -> None:
     made = [check for factory in CHECKS if (check := factory(context)) is not None]
     bare = WaitContext(StackOutputs.model_validate(make_outputs()), FAKE_KUBECTL, DirectAccess())
     assert len(made) == len([f for f in CHECKS if f(bare) is not None]) + 1
+
+
+def _fetcher_pod(name: str, phase: str, containers: list[str], ready: bool) -> dict:
+    return {
+        "metadata": {"name": name, "labels": {"app": "log-fetcher-1"}},
+        "spec": {"nodeName": "n1", "containers": [{"name": c} for c in containers]},
+        "status": {
+            "phase": phase,
+            "conditions": [{"type": "Ready", "status": "True" if ready else "False"}],
+        },
+    }
+
+
+def test_the_probe_execs_into_the_pod_kubectl_picks_for_the_deployment(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`exec deploy/X` runs in the most active of the Deployment's pods (kubectl
+    attachablepodforobject.go:51-52); a rollout's Pending pod without the probe container is
+    passed over, a missing Deployment or a completed pod is kubectl's own one-line refusal."""
+    deployment = {
+        "kind": "Deployment",
+        "metadata": {"name": "log-fetcher-1"},
+        "spec": {"selector": {"matchLabels": {"app": "log-fetcher-1"}}},
+    }
+    (tmp_path / "workloads.json").write_text(json.dumps({"items": [deployment]}))
+    pods = tmp_path / "pods.json"
+    pods.write_text(
+        json.dumps(
+            {
+                "items": [
+                    _fetcher_pod("log-fetcher-1-new", "Pending", ["fetcher"], ready=False),
+                    _fetcher_pod("log-fetcher-1-old", "Running", [PROBE_CONTAINER], ready=True),
+                ]
+            }
+        )
+    )
+    monkeypatch.setenv("FAKE_KUBECTL_WORKLOADS", str(tmp_path / "workloads.json"))
+    monkeypatch.setenv("FAKE_KUBECTL_PODS", str(pods))
+    trace = tmp_path / "output" / "aaaaaaaa-bp-1-0.bp-3086" / "internal-trace.jsonl"
+    trace.parent.mkdir(parents=True)
+    trace.write_text("{}\n" * 3)
+
+    argv = probe_argv(FAKE_KUBECTL, "exp1", "log-fetcher-1", str(tmp_path / "output"))
+    assert parse_probe(kubectl_runner(argv, None)).trace_bytes == {"aaaaaaaa-bp-1-0.bp-3086": 9}
+
+    gone = probe_argv(FAKE_KUBECTL, "exp1", "log-fetcher-9", str(tmp_path / "output"))
+    with pytest.raises(RuntimeError, match=r'deployments\.apps "log-fetcher-9" not found'):
+        kubectl_runner(gone, None)
+
+    done = _fetcher_pod("log-fetcher-1-done", "Succeeded", [PROBE_CONTAINER], ready=False)
+    pods.write_text(json.dumps({"items": [done]}))
+    with pytest.raises(RuntimeError, match="cannot exec into a container in a completed pod"):
+        kubectl_runner(argv, None)
