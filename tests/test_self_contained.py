@@ -95,17 +95,6 @@ def test_every_cited_section_of_the_upstream_facts_exists() -> None:
     assert not missing, "not a section of docs/upstream-facts.md: " + ", ".join(missing)
 
 
-def test_the_docs_links_resolve_inside_the_repository() -> None:
-    broken = []
-    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
-        for target in re.findall(r"\]\(([^)#\s]+)", page.read_text()):
-            if "://" in target or target.startswith("mailto:"):
-                continue
-            if not (page.parent / target).exists():
-                broken.append(f"{page.relative_to(ROOT)} -> {target}")
-    assert not broken, broken
-
-
 @pytest.fixture
 def schema_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """An empty directory named by $MINAPERF_UPSTREAM_SCHEMA_DIR, looked at afresh."""
