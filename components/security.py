@@ -83,7 +83,7 @@ def scanner_skips(
     if unpinned:
         reasons["CKV_K8S_43"] = (
             f"no public digest known for {', '.join(unpinned)}; pin it in the stack's "
-            "`images` config as repo:tag@sha256:<digest> (README: Images)"
+            "`images` config as repo:tag@sha256:<digest> (docs/security.md#images-pinned-by-digest)"
         )
     annotations: dict[str, str] = {}
     for number, (check, reason) in enumerate(sorted(reasons.items()), start=1):
