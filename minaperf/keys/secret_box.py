@@ -1,8 +1,9 @@
 """The daemon's password-protected key file ("secret box", reference §5a): write and read it.
 
 A one-line JSON document whose box is XSalsa20-Poly1305 under an Argon2i key from the password.
-Reading honours the file's own Argon2i cost within bounds; the stack's own files use a cheap
-cost, files the CLI writes for people libsodium's moderate one. See docs/cli.md#keys.
+Reading honours the file's own Argon2i cost, within bounds. Writing uses a cheap cost for the
+stack's own files and libsodium's moderate one for files the CLI hands to people.
+See docs/cli.md#keys.
 """
 
 from __future__ import annotations
