@@ -1,13 +1,10 @@
-"""Campaign report time: 20 cells (default) of 250 plain nodes each x 3 repeats, each run's
-summary.json as a 250-node experiment's report leaves it (every headline figure set).
+"""Campaign report time: 20 cells (default) of 250 plain nodes each x 3 repeats.
 
     python -m benchmarks.bench_campaign_report [--cells 20] [--repeats 3] [--repeat 3]
 
-Writes a campaign directory as `python -m scripts.campaign run` leaves it (the campaign file,
-campaign.json, each run's report/summary.json), then times `python -m scripts.campaign report
-DIR` in-process: reading and checking the files, the means, spread and verdicts, the page (one
-SVG per figure) and its writes. The per-run aggregation over PostgreSQL is the run's own report
-(benchmarks/bench_report.py).
+Writes a campaign directory as `scripts.campaign run` leaves it (every run's summary.json as a
+250-node report leaves it), then times `scripts.campaign report DIR` in-process.
+See docs/campaigns.md#report.
 """
 
 from __future__ import annotations
@@ -31,6 +28,7 @@ from scripts import campaign as command
 
 
 def summary(rng: random.Random) -> dict[str, Any]:
+    """One run's summary.json with every headline figure set."""
     out: dict[str, Any] = {"complete": True}
     for section, key, _, _ in HEADLINES:
         out.setdefault(section, {})[key] = rng.uniform(1, 250)
@@ -74,6 +72,9 @@ def main() -> int:
     times = []
     with tempfile.TemporaryDirectory() as tmp:
         out = write_campaign(Path(tmp), args.cells, args.repeats)
+        # Timed: reading and checking the files, the means, spread and verdicts, the page (one
+        # SVG per figure) and its writes. The per-run aggregation over PostgreSQL is the run's
+        # own report (benchmarks/bench_report.py).
         for _ in range(args.repeat):
             started = time.perf_counter()
             with contextlib.redirect_stdout(io.StringIO()):

@@ -2,12 +2,9 @@
 
     python -m benchmarks.bench_critical_path [--stack dev | --config stacks/large-200.yaml]
 
-Renders the stack, then walks `resources.json` with `minaperf.plan.critical_path` (the graph walk
-and the times assumed per resource type are there: a node pool takes NODE_POOL_SECONDS plus
-NODE_POOL_SECONDS_PER_NODE per node, so a large stack is modelled with its own pools; a
-cluster's own `nodePools` come up in its create, the larger one deciding). Prints the
-longest chain with its times, the total against the goal (issue "Time to a running experiment":
-dev <= 12.5 min from an empty project), and the part after the node pools.
+Renders the stack and walks `resources.json` with `minaperf.plan.critical_path`; prints the
+longest chain with its times, the total against the goal, and the part after the node pools.
+See docs/gcp-deploy.md#time-to-a-running-experiment.
 """
 
 from __future__ import annotations
@@ -30,6 +27,7 @@ from minaperf.plan.critical_path import (
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Issue "Time to a running experiment": dev <= 12.5 min from an empty project.
 GOAL_SECONDS = 12.5 * 60
 LOG_API = "log-api"
 """components/log_fetcher.py LOG_API: it needs PostgreSQL's Service and credentials only."""

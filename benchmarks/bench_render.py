@@ -2,16 +2,9 @@
 
     python -m benchmarks.bench_render [--repeat N]
 
-Each figure is the median over N runs of a fresh interpreter, as a user would run it. Targets
-(issue "Foundation"): dev render within 1.5x of the bare import time, 200-node render within 3x.
-Render pauses the cyclic garbage collector (scripts/gc_pause.py), its SDK import included, and
-ends its process without the interpreter's teardown (scripts/render.py `_exit_now`): about a
-third of the bare import's time is collections and half a second or more is teardown. So the
-import is also timed the way render runs it, and both ratios are printed: the second says how
-far render is from its own floor.
-
-Figures measured before and after the render work, with the load:
-CHANGELOG.md, "Render performance".
+Each figure is the median over N runs of a fresh interpreter, as a user would run it; the import
+is also timed the way render runs it (collector paused, no teardown), render's own floor.
+See docs/verification.md#render-performance.
 """
 
 from __future__ import annotations
@@ -48,6 +41,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cases = {
             "bare import (SDK + providers used)": [sys.executable, "-c", IMPORTS],
+            # Render pauses the cyclic garbage collector (scripts/gc_pause.py), its SDK import
+            # included, and ends without the interpreter's teardown (scripts/render.py
+            # `_exit_now`); this is that floor.
             "bare import as render runs it": [
                 sys.executable,
                 "-c",
@@ -84,6 +80,7 @@ def main() -> None:
             )
     base = medians["bare import (SDK + providers used)"]
     floor = medians["bare import as render runs it"]
+    # Targets (issue "Foundation"): dev within 1.5x of the bare import, 200 nodes within 3x.
     for label, case, target in (
         ("dev render", "render dev stack (10 nodes)", 1.5),
         ("200-node render", "render 200-node stack", 3.0),

@@ -2,17 +2,10 @@
 
     python -m benchmarks.bench_report [--rows N] [--nodes 250] [--hours 24] [--repeat 3]
 
-Starts a throw-away PostgreSQL 15 with upstream's pinned schema (as the tests do) and the stack's
-shared_buffers, fills it with rows shaped as the log consumer and its triggers leave them, then
-times `minaperf.report.queries.collect` (every figure, aggregated in SQL) and each query alone.
-
-The rows are generated in SQL with triggers off (`session_replication_role = replica`): going
-through the triggers costs a round of trigger work per row, which is the consumer's cost, not
-the report's. What the triggers would have derived is generated directly with the same shape:
-per tx_traces row, its gossip checkpoint and its control checkpoint (metadata with the diff);
-one `0` trace per node; one trace per node per block (Internal on the producer, External
-elsewhere); `unique_txs` / `block_txs` one row per transaction. A second deployment with its own
-rows in the same window checks nothing leaks into the timing by accident.
+Fills a throw-away PostgreSQL 15 (upstream's pinned schema, the stack's shared_buffers) with rows
+shaped as the log consumer and its triggers leave them, then times
+`minaperf.report.queries.collect` (every figure, in SQL) and each query alone.
+See docs/report.md#running-it.
 """
 
 from __future__ import annotations
@@ -32,6 +25,13 @@ from tests.fakes.consumer_db import (
     stop_server,
 )
 
+# The rows are generated in SQL with triggers off (`session_replication_role = replica`): going
+# through the triggers costs a round of trigger work per row, which is the consumer's cost, not
+# the report's. What the triggers would have derived is generated directly with the same shape:
+# per tx_traces row, its gossip checkpoint and its control checkpoint (metadata with the diff);
+# one `0` trace per node; one trace per node per block (Internal on the producer, External
+# elsewhere); `unique_txs` / `block_txs` one row per transaction. A second deployment with its
+# own rows in the same window checks nothing leaks into the timing by accident.
 GENERATE = """
 SET session_replication_role = replica;
 INSERT INTO deployment (metadata_json) VALUES ('{"name": "exp-41"}'), ('{"name": "exp-42"}');

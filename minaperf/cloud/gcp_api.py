@@ -1,11 +1,8 @@
 """The few Google Cloud REST calls preflight makes, over httpx, with Google's error shapes decoded.
 
-Every call returns parsed JSON or raises `GcpApiError`. Google APIs answer errors as
-`{"error": {"code", "message", "status", "details": [...]}}` (AIP-193); the `details` carry a
-`google.rpc.ErrorInfo` whose `reason` says why (googleapis/googleapis@2f8d204
-google/api/error_reason.proto, enum ErrorReason: SERVICE_DISABLED, RATE_LIMIT_EXCEEDED,
-RESOURCE_QUOTA_EXCEEDED), and Compute's v1 API also keeps its older
-`errors: [{"domain", "reason", "message"}]` list (e.g. `accessNotConfigured`, `notFound`).
+Every call returns parsed JSON or raises `GcpApiError`, which says whether the service is
+disabled, the call rate-limited or the object missing, whichever error body the API sent.
+See docs/gcp-deploy.md#preflight.
 """
 
 from __future__ import annotations
@@ -59,7 +56,15 @@ class GcpApiError(Exception):
 
 
 def decode_error(response: httpx.Response) -> GcpApiError:
-    """A `GcpApiError` from any of the error bodies Google APIs send (or a non-JSON one)."""
+    """A `GcpApiError` from any of the error bodies Google APIs send (or a non-JSON one).
+
+    Google APIs answer `{"error": {"code", "message", "status", "details": [...]}}` (AIP-193);
+    the `details` carry a `google.rpc.ErrorInfo` whose `reason` says why
+    (googleapis/googleapis@2f8d204 google/api/error_reason.proto, enum ErrorReason:
+    SERVICE_DISABLED, RATE_LIMIT_EXCEEDED, RESOURCE_QUOTA_EXCEEDED). Compute's v1 API also keeps
+    its older `errors: [{"domain", "reason", "message"}]` list (e.g. `accessNotConfigured`,
+    `notFound`).
+    """
     try:
         body = response.json()
     except ValueError:

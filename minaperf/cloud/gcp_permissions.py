@@ -1,13 +1,9 @@
 """What the deployer must hold for each resource type the render contains: one table.
 
 `PERMISSIONS_BY_TYPE` maps every cloud resource type the program can create to the IAM
-permissions its create (including the provider's read-back), update and delete need, with the
-page that documents them. Preflight tests the permissions of the types in the stack's own render
-(`permissions_for`), so the list follows the program: a type the table lacks is an error, and a
-test renders every shipped stack and checks the table covers it.
-
-Types that make no cloud call (components, providers, `random`, the clock's dynamic resource)
-need nothing (`needs_no_permission`).
+permissions its create (with the provider's read-back), update and delete need. Preflight asks
+for those of the types in the stack's own render (`permissions_for`), so the list follows the
+program. See docs/gcp-deploy.md#permissions-come-from-the-render.
 """
 
 from __future__ import annotations

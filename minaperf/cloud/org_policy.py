@@ -1,11 +1,9 @@
 """Organization policy constraints a stack's render would run into, judged against the project's
 effective policies (Resource Manager v1 `projects.getEffectiveOrgPolicy`).
 
-`constraint_needs(resources, platform)` reads the render and returns, for each constraint this
-stack can hit, what it needs (a boolean constraint not enforced, or list values allowed) and why.
-`judge(need, policy)` compares one need with one effective `OrgPolicy` (v1 JSON: `booleanPolicy
-{enforced}` or `listPolicy {allowedValues, deniedValues, allValues}`; values may carry the `is:`,
-`in:` or `under:` prefixes; an unset constraint comes back without either, or with it empty).
+`constraint_needs` reads the render and says, for each constraint this stack can hit, what it
+needs and why; `judge` compares one need with one effective policy.
+See docs/gcp-deploy.md#organization-policies.
 """
 
 from __future__ import annotations
@@ -230,7 +228,13 @@ def restricts(policy: Mapping[str, Any]) -> bool:
 
 
 def judge(need: Need, policy: Mapping[str, Any], project: str) -> Verdict:
-    """One need against the constraint's effective policy on the project."""
+    """One need against the constraint's effective policy on the project.
+
+    A need is a boolean constraint not enforced, or list values allowed. The policy is v1 JSON:
+    `booleanPolicy {enforced}` or `listPolicy {allowedValues, deniedValues, allValues}`; values
+    may carry the `is:`, `in:` or `under:` prefixes; an unset constraint comes back without
+    either, or with it empty.
+    """
     name = f"constraints/{need.constraint}"
     if need.note_only:
         if restricts(policy):

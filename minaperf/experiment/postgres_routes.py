@@ -1,18 +1,9 @@
 """How a person's tools reach the experiment's PostgreSQL, built from the stack outputs alone.
 
-Two routes (docs/database-access.md), each admitted by the pg_hba.conf the program writes
-(`postgres_access.hba_conf`):
-
-- `external`, the default: the load balancer address `postgres.externalAddress`, as the
-  read-only role `postgres.readerUser` with `postgresReaderPassword`, over TLS with the server's
-  certificate verified (`sslmode=verify-full` against the name in the certificate,
-  `postgres.host`, while the TCP connection goes to the address: libpq's `hostaddr`).
-- `port-forward`: `kubectl port-forward svc/postgres` arrives at 127.0.0.1 inside the pod,
-  where every role may log in: the superuser, for maintenance. TLS is verified the same way when
-  the outputs carry the certificate.
-
-`libpq_params` gives the connection keywords (the certificate in a private file for the
-connection's life); `failure_hint` says what to check when the server or the network refuses.
+Two routes, each admitted by the pg_hba.conf the program writes: `external` (the default: the
+load balancer, the read-only role, verified TLS) and `port-forward` (the superuser, arriving at
+127.0.0.1 inside the pod). `libpq_params` gives the connection keywords and `failure_hint` says
+what to check when a route fails. See docs/database-access.md#the-reports-default-route.
 """
 
 from __future__ import annotations

@@ -1,18 +1,9 @@
-"""The daemon's password-protected key file ("secret box", reference §5a).
+"""The daemon's password-protected key file ("secret box", reference §5a): write and read it.
 
-One-line JSON with exactly: box_primitive, pw_primitive, nonce, pwsalt, pwdiff, ciphertext.
-nonce (24 B), pwsalt (16 B) and ciphertext (16-byte Poly1305 tag first, then the plaintext) are
-base58check with version 0x02; the key is Argon2i(password, salt, opslimit=pwdiff[1],
-memlimit=pwdiff[0]), and the box is XSalsa20-Poly1305. Reading honours the file's own pwdiff.
-
-Cost for files WE generate (`GENERATED_PWDIFF` = [65536, 3], 64 KiB / 3 passes, ~0.1 ms):
-the KDF cost only protects a low-entropy password against offline guessing. Ours are random
-(>= 128 bits) and live in the same Kubernetes Secret as the key file, so anyone who can read the
-file can read the password; a slow KDF would protect nothing and would cost ~0.5 s per key on
-every `pulumi preview` (two files per node). The value is within what every reader accepts:
-libsodium's argon2i minimum is memlimit 8192 B / opslimit 3, and Go's
-`argon2.Key(pw, salt, ops, mem/1024, 1, 32)` (the orchestrator's loader) gets 64 KiB >= 8.
-Files meant to leave the cluster (user-facing CLI) use `MODERATE_PWDIFF`, the daemon's default.
+A one-line JSON document whose box is XSalsa20-Poly1305 under an Argon2i key from the password.
+Reading honours the file's own Argon2i cost, within bounds. Writing uses a cheap cost for the
+stack's own files and libsodium's moderate one for files the CLI hands to people.
+See docs/cli.md#keys.
 """
 
 from __future__ import annotations
@@ -28,6 +19,10 @@ import nacl.utils
 
 from . import base58check
 
+# The format (reference §5a): one-line JSON with exactly FIELDS. nonce (24 B), pwsalt (16 B) and
+# ciphertext (16-byte Poly1305 tag first, then the plaintext) are base58check with version 0x02;
+# the key is Argon2i(password, salt, opslimit=pwdiff[1], memlimit=pwdiff[0]), and the box is
+# XSalsa20-Poly1305.
 SECRET_BOX_VERSION = 0x02
 BOX_PRIMITIVE = "xsalsa20poly1305"
 PW_PRIMITIVE = "argon2i"
@@ -56,6 +51,13 @@ class PwDiff:
 MODERATE_PWDIFF = PwDiff(
     nacl.pwhash.argon2i.MEMLIMIT_MODERATE, nacl.pwhash.argon2i.OPSLIMIT_MODERATE
 )
+# Files WE generate: 64 KiB / 3 passes, ~0.1 ms. The KDF cost only protects a low-entropy password
+# against offline guessing; ours are random (>= 128 bits) and live in the same Kubernetes Secret
+# as the key file, so a slow KDF would protect nothing and would cost ~0.5 s per key on every
+# `pulumi preview` (two files per node). Every reader accepts it: libsodium's argon2i minimum is
+# memlimit 8192 B / opslimit 3, and Go's `argon2.Key(pw, salt, ops, mem/1024, 1, 32)` (the
+# orchestrator's loader) gets 64 KiB >= 8. Files meant to leave the cluster (user-facing CLI) use
+# MODERATE_PWDIFF, the daemon's default.
 GENERATED_PWDIFF = PwDiff(65536, 3)
 MIN_PWDIFF = PwDiff(nacl.pwhash.argon2i.MEMLIMIT_MIN, nacl.pwhash.argon2i.OPSLIMIT_MIN)
 

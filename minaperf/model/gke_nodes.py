@@ -1,19 +1,9 @@
-"""What one GKE Standard node of a machine type leaves to our pods (docs/sizing.md).
+"""What one GKE Standard node of a machine type leaves to our pods.
 
-Three deductions from the machine's nominal memory and vCPUs, each with its source:
-
-1. The kernel's share: a node reports less memory capacity than the machine type's nominal size.
-   Not published; an upper bound fitted to four observed nodes (docs/sizing.md, "Capacity").
-2. GKE's reservation for the kubelet, the runtime and the OS, plus the kubelet's 100 MiB hard
-   eviction threshold: the published formula (cloud.google.com/kubernetes-engine/docs/concepts/
-   plan-node-sizes, "Memory and CPU reservations"), applied to the reported capacity.
-   The remainder is the node's `allocatable`.
-3. GKE's own DaemonSets on this program's cluster configuration (Dataplane V2, default logging
-   and system monitoring, Managed Service for Prometheus, Workload Identity, the PD CSI driver):
-   one pod of each on every node (`SYSTEM_DAEMONSETS`).
-
-GKE's cluster add-ons that run as Deployments (kube-dns, konnectivity, metrics-server...) land on
-some node of some pool; `CLUSTER_ADDONS` lists them so that each pool is sized to take them all.
+The machine's nominal memory and vCPUs, less the kernel's share (`capacity`), less GKE's
+reservation and the kubelet's eviction threshold (`allocatable`), less one pod of each of GKE's
+DaemonSets (`schedulable`); `CLUSTER_ADDONS` are the add-ons every pool is sized to take.
+See docs/sizing.md#what-one-node-leaves-to-pods.
 """
 
 from __future__ import annotations
@@ -106,7 +96,11 @@ def capacity(machine_type: str) -> Requests:
 
 
 def reserved(machine_type: str) -> Requests:
-    """GKE's reservation on a node of `machine_type` (kube-reserved + system), no eviction."""
+    """GKE's reservation on a node of `machine_type` (kube-reserved + system), no eviction.
+
+    The published formula (cloud.google.com/kubernetes-engine/docs/concepts/plan-node-sizes,
+    "Memory and CPU reservations"), applied to the reported capacity.
+    """
     total = capacity(machine_type)
     if total.memory_bytes < GIB:
         memory = float(_SMALL_MACHINE_MEMORY)

@@ -1,13 +1,9 @@
 """The longest chain of a `pulumi up` through a render's resource graph, for given durations.
 
-The engine starts a custom resource once everything it waits for is done: its `dependencies`
-and `propertyDependencies`, and its provider (a provider reference is `<urn>::<id>`; the
-provider is a resource with dependencies of its own). A dependency on a component resource
-waits for every resource under it. A component itself takes no time. `duration` gives the
-times this project assumes per resource type (not measured): Kubernetes objects marked
-`pulumi.com/skipAwait` take only the API call, awaited ones their rollout, and times that grow
-with a count read it from the render. `benchmarks/bench_critical_path.py` prints the chain and
-`scripts.campaign plan` models each cell with it.
+`critical_path` walks `resources.json` the way the engine orders creates; `duration` gives the
+times this project assumes per resource type (not measured). `benchmarks/bench_critical_path.py`
+prints the chain and `scripts.campaign plan` models each cell with it.
+See docs/gcp-deploy.md#time-to-a-running-experiment.
 """
 
 from __future__ import annotations
@@ -66,6 +62,9 @@ def pool_seconds(pool: Mapping[str, Any]) -> float:
 
 
 def duration(resource: Mapping[str, Any]) -> float:
+    """Assumed seconds to create `resource`: none for a component, the API call alone for a
+    Kubernetes object marked `pulumi.com/skipAwait`, the rollout for an awaited one, and for a
+    node pool a time that grows with its count as the render gives it."""
     kind = resource["type"]
     if not resource["custom"] or kind.startswith("pulumi:"):
         return 0.0
@@ -105,7 +104,8 @@ def provider_urn(reference: str) -> str:
 
 
 def waits_for(resource: Record) -> set[str]:
-    """The URNs a custom resource waits for before the engine creates it."""
+    """The URNs a custom resource waits for before the engine creates it: its `dependencies`,
+    its `propertyDependencies`, and its provider (a resource with dependencies of its own)."""
     urns: set[str] = set(resource.get("dependencies") or ())
     for dependencies in (resource.get("propertyDependencies") or {}).values():
         urns.update(dependencies)
@@ -117,6 +117,8 @@ def waits_for(resource: Record) -> set[str]:
 def critical_path(resources: Sequence[Record], duration: Callable[[Record], float]) -> CriticalPath:
     """Finish times of every resource and the chain that decides the last one.
 
+    A custom resource starts once everything it `waits_for` is done; a dependency on a
+    component waits for every resource under it, and a component itself takes no time.
     A URN nothing in `resources` defines (a default provider the render does not record)
     is done at 0. Ties go to the greater URN, so the chain is the same on every run. Raises
     ValueError on a cycle (a resource waiting on a component that holds it, for example).

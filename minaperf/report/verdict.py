@@ -1,17 +1,9 @@
 """A verdict on a candidate run against a baseline: per-figure limits, each with a direction.
 
 Pure (no I/O but `read_thresholds`); `scripts.report --compare --fail-on` prints it and exits with
-its `exit_code`. API:
-
-- `parse_limit("inclusion latency p90", "+10 %")` → `Limit`: the figure may rise by at most 10 %
-  of the baseline (`-5 %`: may fall by at most 5 %; `+2`: may rise by at most 2, absolute).
-- `load_thresholds(data)` → `list[Limit]` from a thresholds document (`read_thresholds(path)`
-  reads one from disk); `parse_inline(["figure: +10 %", …])` from command-line text.
-- `evaluate(baseline, candidate, limits)` → `Verdict` (two `summary.json` structures).
-
-Every figure is one of the report's headlines (`summary.HEADLINES`), named by its label.
-Each figure's status: `regression` (moved the limited way beyond the limit), `improvement`
-(moved the other way beyond the same amount), `within limits`, or `no data` (missing in a run).
+its `exit_code`. Limits name the report's headlines (`summary.HEADLINES`) by label; `evaluate`
+judges two `summary.json` structures against them.
+See docs/report.md#the-verdict---compare-baseline---fail-on-file.
 """
 
 from __future__ import annotations

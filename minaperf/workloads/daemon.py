@@ -2,15 +2,9 @@
 
 `components/mina_network.py` turns these plain values into Kubernetes objects; keeping them here
 makes the contract with `minaperf/assets/mina-node.sh` (its header lists the environment `start`
-reads) testable without Pulumi. Nothing in this module ever holds a password or a private key:
-passwords reach the daemon as `secretKeyRef`s to the node's own entries of its role's Secret,
-never as values.
-
-Naming: the daemons of one role form a group named after the role's node prefix (`seed`, `bp`,
-`node`, `coordinator`); node `bp-2` is the StatefulSet `bp-2` with the pod `bp-2-0`. The group
-has one headless Service named after the group (`bp`: never a StatefulSet or pod name, which
-always end in `-<n>`), giving each pod the DNS name `bp-2-0.bp.<namespace>.svc.cluster.local`,
-and one Secret `bp-keys` holding every member's entries as `<node>.<entry>` (`bp-2.node-key`).
+reads) testable without Pulumi. Nothing here holds a password or a private key: passwords reach
+the daemon as `secretKeyRef`s to its own entries of its group's Secret, never as values.
+See docs/security.md#what-reaches-what-and-why.
 """
 
 from __future__ import annotations
@@ -69,7 +63,11 @@ _SECRET_KEY = re.compile(r"^[-._a-zA-Z0-9]+$")
 
 
 def group_service_name(group: str) -> str:
-    """The headless Service of a role group (`bp`): the DNS subdomain of every member's pod."""
+    """The headless Service of a role group (`bp`): the DNS subdomain of every member's pod.
+
+    A group is named after its role's node prefix (`seed`, `bp`, `node`, `coordinator`), so the
+    Service's name never equals a StatefulSet's or a pod's, which always end in `-<n>`.
+    """
     return group
 
 

@@ -1,16 +1,9 @@
 """The pinned upstream database schema (data only; no upstream SQL lives in this repository).
 
-The log consumer's PostgreSQL schema belongs to `o1-labs/mina-perf-testing`
-(`load-tests-cluster/init-sql/`, docs/upstream-facts.md perf-services §3). At deploy time an init
-container (`assets/pg-fetch-schema.sh`) downloads each file below from `schema_base_url()` and
-refuses any file whose SHA-256 differs from the pin; the initdb hook (`assets/pg-init.sh`) checks
-again and applies the files in lexical order.
-
-Pins: commit 7da1f2c (2026-03-18, "Merge pull request #17 … monitor-restarts-sql"), the
-reference's MPT pin. The sums were computed from that commit's blobs of the four files; the files
-were also applied, each in one transaction, to a PostgreSQL 15 server without error.
-To move the pin: change `SCHEMA_COMMIT`, recompute every sum from the new commit's files
-(`sha256sum`), and re-check that they apply in order on an empty database.
+The log consumer's schema belongs to o1-labs/mina-perf-testing (perf-services §3). At deploy
+time an init container downloads each file below from `schema_base_url()` and refuses any whose
+SHA-256 differs from its pin; the initdb hook checks again and applies them in lexical order.
+See docs/upstream-facts.md#perf-services-3-the-postgresql-schema.
 """
 
 from __future__ import annotations
@@ -19,6 +12,13 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+# Pin: commit 7da1f2c (2026-03-18, "Merge pull request #17 … monitor-restarts-sql"), the
+# reference's MPT pin, directory `load-tests-cluster/init-sql/` (fetched by
+# `assets/pg-fetch-schema.sh`, applied by `assets/pg-init.sh`). The sums were computed from that
+# commit's blobs of the four files; the files were also applied, each in one transaction, to a
+# PostgreSQL 15 server without error. To move the pin: change SCHEMA_COMMIT, recompute every
+# sum from the new commit's files (`sha256sum`), and re-check that they apply in order on an
+# empty database.
 SCHEMA_REPOSITORY = "o1-labs/mina-perf-testing"
 SCHEMA_COMMIT = "7da1f2cbff669178a4723619bf6ce52ae0737a2a"
 SCHEMA_DIRECTORY = "load-tests-cluster/init-sql"
