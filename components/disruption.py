@@ -1,12 +1,9 @@
 """PodDisruptionBudgets: what a planned disruption (a node drain, a GKE upgrade) may take at once.
 
-Daemons: never every daemon of one role (seeds, block producers, plain nodes, coordinator); a
-role with several members loses at most one at a time, a role of one member (the usual seed and
-coordinator) none, so a drain waits instead of cutting the network off its seed or the workers
-off their coordinator. Services are one replica each and hold state a restart loses (PostgreSQL
-connections, the uptime backend's in-memory submissions, a run in the workspace): none may be
-evicted; the log fetcher shards go one at a time. GKE honours a budget for up to an hour per node
-during an upgrade, then drains anyway; the maintenance exclusion keeps upgrades out of a run.
+A daemon role loses at most one member at a time and a role of one member none, so a drain
+waits rather than cut the network off its seed or the workers off their coordinator. The
+single-replica services may lose none, the log fetcher shards one at a time.
+See docs/design.md#disruption-budgets.
 """
 
 from __future__ import annotations
@@ -49,7 +46,10 @@ SERVICE_BUDGETS: tuple[tuple[str, str, int], ...] = (
     ("log-fetcher", "log-fetcher", 1),
     ("orchestrator", "orchestrator", 0),
 )
-"""(budget name, component label of the pods, maxUnavailable)."""
+"""(budget name, component label of the pods, maxUnavailable).
+
+Each service is one replica holding state a restart loses (PostgreSQL connections, the uptime
+backend's in-memory submissions, a run in the workspace), so none may be evicted."""
 
 
 class ServiceDisruptionBudgets(pulumi.ComponentResource):

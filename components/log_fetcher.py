@@ -1,47 +1,9 @@
-"""Internal log fetchers (sharded, each with a per-node disk quota) and the log API.
+"""Internal log fetchers and the log API: every daemon's internal traces into PostgreSQL.
 
-Each fetcher fetches its nodes' internal logs with the experiment's ITN fetcher key (one key, one
-Secret, for every shard) and runs one consumer process per node that writes to PostgreSQL
-(docs/upstream-facts.md perf-services §2). A consumer needs 0.5-1 CPU (seed issue), so the
-fetchers are sharded: shard `log-fetcher-<k>` follows a fixed set of at most
-`FETCHER_NODES_PER_SHARD` nodes and requests 0.5 CPU per node (`services.fetcher_shards`,
-`services.fetcher_resources`); the total follows the node count at any scale. Each shard's pod:
-
-* init container `deployment-row` (`assets/pg-deployment-row.sh`, postgres image for `psql`):
-  waits for the database and makes sure `deployment` holds this experiment's row (under an
-  advisory lock, so concurrent shards write it once), else every consumer fails with
-  "Deployment table is empty!";
-* `fetcher` in `discovery` mode whose `ONLINE_URL` is the shard's own static node list, served
-  on 127.0.0.1 by the `node-list` container (busybox httpd). The list names each node by its
-  pod's DNS name `<node>-0.<group>` and submitter key, so the fetcher's node names
-  (`<key[-8:]>-<host>-<port>`, the log API's `node_name`) and the `/nodes` names from the
-  `-n` map stay what discovery gives, but stable across pod restarts, and the fetcher no
-  longer depends on the uptime backend (a whitelist change that restarts it no longer drops
-  every node's traces). `node-address-port` mode was not used: it follows one node per
-  process, the REST port 4000 is hard-coded (ITC@46be56f internal-log-fetcher/src/main.rs:447)
-  so a pod can run only one fetcher, and its nodes carry no submitter key, so they lose their
-  name (main.rs:112-119,205-208);
-* `log-quota` (`assets/log-quota.sh`): never deletes or truncates a file a process holds open
-  (the pod shares one PID namespace so it can tell), truncates the consumers' logs in place,
-  prunes closed leftovers to a per-node quota, and writes `quota-status.txt` (usage, read by
-  `scripts.experiment wait`). The output volume is sized for the open trace files at the highest
-  rate a node can deliver over the experiment's TTL (`services.node_output_bytes`).
-
-The fetchers' REST API (:4000, with unauthenticated `POST /reset`) has no Service: nothing
-outside the pod reaches it.
-
-The database's address and credentials never appear in a command line or the pod spec: the
-fetcher, its consumers and the log API are given the URI `postgresql://` (`DB_URI_FROM_ENV`),
-which makes libpq take host, port, user, database and password from `PGHOST`, `PGPORT`,
-`PGUSER`, `PGDATABASE` and `PGPASSWORD` (the password by reference to the Secret
-`postgres-credentials`). The consumer passes a URI with a host to libpq unchanged (Caqti's
-PostgreSQL driver, `Pg_ext.conninfo_of_uri`), and the fetcher starts each consumer with its own
-environment (ITC@46be56f internal-log-fetcher/src/trace_consumer/worker.rs:48-55, no
-`env_clear`), so the variables reach every consumer. Why the password is an env var and not
-libpq's password file: libpq ignores that file unless it is 0600, and a Secret volume under the
-pod's `fsGroup` is always group-readable.
-
-The log API (`consumer serve`, :9080) serves the stored traces over GraphQL.
+The nodes are split into fetcher shards (`log-fetcher-<k>`), each following a static list of its
+nodes and keeping its output volume under a disk quota; the log API (`consumer serve`, :9080)
+serves the stored traces over GraphQL. The fetchers' REST API (:4000) has no Service.
+See docs/trace-path.md#fetcher-shards.
 """
 
 from __future__ import annotations
@@ -98,7 +60,12 @@ def fetched_nodes(
     nodes: list[NodeSpec], itn_port: int, summary: PublicSummary
 ) -> list[services.FetchedNode]:
     """Every daemon as the fetchers follow it, in node order: its pod's DNS name under its
-    group's headless Service, relative to the namespace (`bp-2-0.bp`)."""
+    group's headless Service, relative to the namespace (`bp-2-0.bp`).
+
+    Named by pod DNS name and submitter key, a node keeps the names discovery would give it (the
+    fetcher's `<key[-8:]>-<host>-<port>`, the log API's `node_name`, and its `/nodes` name from
+    the `-n` map), but stable across pod restarts, and the fetchers do not depend on the uptime
+    backend: a whitelist change that restarts it does not drop every node's traces."""
     return [
         services.FetchedNode(
             name=node.name,
@@ -116,7 +83,13 @@ def shard_name(index: int) -> str:
 
 READER_SCRAM_DIR = "/run/secrets/reader"
 DB_URI_FROM_ENV = "postgresql://"
-"""A PostgreSQL URI with nothing in it: libpq takes every part from the PG* variables."""
+"""A PostgreSQL URI with nothing in it: libpq takes every part from the PG* variables.
+
+So no address or credential is in a command line or the pod spec. The consumer passes a URI with
+a host to libpq unchanged (Caqti's PostgreSQL driver, `Pg_ext.conninfo_of_uri`), and the fetcher
+starts each consumer with its own environment (ITC@46be56f
+internal-log-fetcher/src/trace_consumer/worker.rs:48-55, no `env_clear`), so the variables reach
+every consumer."""
 LIBPQ_ENV_REASON = (
     "libpq reads the database password from PGPASSWORD; its password file would have to be "
     "0600, which a Secret volume under the pod's fsGroup cannot be"
@@ -124,6 +97,12 @@ LIBPQ_ENV_REASON = (
 
 
 def fetcher_args() -> list[str]:
+    """`fetcher` in `discovery` mode over the shard's static node list (`ONLINE_URL`).
+
+    Not `node-address-port`: it follows one node per process, the REST port 4000 is hard-coded
+    (ITC@46be56f internal-log-fetcher/src/main.rs:447) so a pod can run only one fetcher, and its
+    nodes carry no submitter key, so they lose their name (main.rs:112-119,205-208).
+    """
     return [
         "fetcher",
         "-k",
@@ -158,7 +137,10 @@ SCRIPTS_MOUNT: k8s.core.v1.VolumeMountArgsDict = {
 
 
 def database_env(postgres: Postgres) -> list[k8s.core.v1.EnvVarArgsDict]:
-    """libpq's PG* variables: where the database is, the password by reference to its Secret."""
+    """libpq's PG* variables: where the database is, the password by reference to its Secret.
+
+    The password is an env var, not libpq's password file: libpq ignores that file unless it is
+    0600, and a Secret volume under the pod's `fsGroup` is always group-readable."""
     return [
         {"name": "PGHOST", "value": postgres.host},
         {"name": "PGPORT", "value": str(postgres.port)},
@@ -174,7 +156,12 @@ def database_env(postgres: Postgres) -> list[k8s.core.v1.EnvVarArgsDict]:
 def row_init_containers(
     image: str, row_env: list[k8s.core.v1.EnvVarArgsDict], reader: str
 ) -> list[k8s.core.v1.ContainerArgsDict]:
-    """A shard's init containers: this experiment's deployment row, and the reader role."""
+    """A shard's init containers: this experiment's deployment row, and the reader role.
+
+    `deployment-row` (`assets/pg-deployment-row.sh`, the postgres image for `psql`) waits for the
+    database and makes sure `deployment` holds this experiment's row, under an advisory lock so
+    concurrent shards write it once; without it every consumer fails with "Deployment table is
+    empty!"."""
     return [
         {
             "name": "deployment-row",
@@ -253,6 +240,8 @@ def fetcher_container(
             "timeout_seconds": 10,
             "failure_threshold": 5,
         },
+        # One consumer process per node writes to PostgreSQL (docs/upstream-facts.md
+        # perf-services §2) and needs 0.5-1 CPU (seed issue): 0.5 CPU per node of the shard.
         "resources": cast(
             k8s.core.v1.ResourceRequirementsArgsDict,
             services.fetcher_resources(node_count),
@@ -269,7 +258,11 @@ def fetcher_container(
 
 
 def sidecars(image: str) -> list[k8s.core.v1.ContainerArgsDict]:
-    """`node-list` (serves the shard's node list on 127.0.0.1) and `log-quota`."""
+    """`node-list` (serves the shard's node list on 127.0.0.1) and `log-quota`.
+
+    `log-quota` (`assets/log-quota.sh`) never deletes or truncates a file a process holds open,
+    truncates the consumers' logs in place, prunes closed leftovers to a per-node quota, and
+    writes `quota-status.txt` (usage, read by `scripts.experiment wait`)."""
     return [
         {
             "name": "node-list",
@@ -414,6 +407,7 @@ class LogFetcher(pulumi.ComponentResource):
         ]
         # Shards are cut from the node order alone (no keys needed), so the resource graph is
         # known at preview; each shard's list is filled in once the public keys are.
+        # At most FETCHER_NODES_PER_SHARD nodes a shard, so the total follows the node count.
         node_indexes = list(range(len(args.nodes)))
         shard_members = services.fetcher_shards(node_indexes)
         self.shards = [shard_name(index) for index in range(len(shard_members))]
@@ -501,6 +495,8 @@ class LogFetcher(pulumi.ComponentResource):
             data={NODE_LIST_FILE: everyone.apply(shard_list)},
             opts=child,
         )
+        # Sized for the open trace files at the highest rate a node can deliver over the
+        # experiment's TTL (services.node_output_bytes): log-quota never touches an open file.
         output_spec: k8s.core.v1.PersistentVolumeClaimSpecArgsDict = {
             "access_modes": ["ReadWriteOnce"],
             "resources": {

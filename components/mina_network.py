@@ -1,34 +1,9 @@
 """The Mina network: seed, block producers, plain nodes and snark coordinator.
 
-Every daemon is a one-replica StatefulSet named after its node (`seed-1`, `bp-2`, ...), running
-the pod `<node>-0`. The daemons of one role form a group named after the role's node prefix
-(`seed`, `bp`, `node`, `coordinator`) that owns one headless Service and one Secret for all its
-members (names in minaperf/workloads/daemon.py): a 200-node network registers ~200 StatefulSets plus
-a handful of shared objects, not three objects per node. All daemons share one runtime config and
-the entry script `mina-node.sh`, each in an immutable ConfigMap whose name carries a hash of its
-content, so a change creates a new ConfigMap and rolls every pod that references it.
-
-Decisions (reasons in docs/upstream-facts.md mina-nodes):
-- State directory on a PVC (`data`, 20Gi, default storage class): a restarted pod keeps its
-  ledgers and frontier and catches up in minutes; an emptyDir would force a full resync (and
-  lose the internal trace log) on every restart. PVCs are deleted with their StatefulSet.
-- Key files are copied from the Secret into a memory-backed emptyDir by an init container
-  (`mina-node.sh install-keys`): the daemon demands a 0700 directory and 0600 files, which a
-  Secret volume cannot give. A pod mounts only its own two key files (volume `items`, under
-  the file names the script expects); its passwords reach the daemon through `secretKeyRef`s
-  to its own entries and are never written to the pod's filesystem. The group's Secret holds
-  every member's keys (~1.2 KiB per node as stored, ~300 KiB at the 250-node maximum, well
-  below the 1 MiB object limit), so the kubelet of a machine running any member of a group can
-  read the whole group's keys.
-- A group's Service is headless (`clusterIP: None`) with `publishNotReadyAddresses`, and is
-  every member StatefulSet's `serviceName`: each pod gets its own DNS name
-  `<node>-0.<group>.<namespace>.svc.cluster.local`, published while the pod is still syncing,
-  which peers need in order to sync at all. The name resolves to the pod's own IP: it follows
-  the pod when it is rescheduled and does not resolve while no pod exists (unlike a per-node
-  ClusterIP Service's stable virtual IP, which cost one more object per node).
-- The snark worker pool reaches the coordinator through its own Service: on GKE an internal
-  passthrough load balancer on a reserved subnet address (the VMs get that address at once and
-  never wait for the load balancer), open to the subnet only; elsewhere a ClusterIP Service.
+Every daemon is a one-replica StatefulSet (`seed-1`, `bp-2`, ...) with its own data volume; the
+daemons of one role form a group sharing one headless Service and one key Secret, and all share
+one runtime config and start script in immutable ConfigMaps named by their content's hash.
+See docs/design.md#daemons-one-statefulset-each-grouped-by-role.
 """
 
 from __future__ import annotations
@@ -183,7 +158,10 @@ _SCRIPT_MOUNT = k8s.core.v1.VolumeMountArgs(
 
 
 def _install_keys_container(image: str) -> k8s.core.v1.ContainerArgs:
-    """Copies this node's key files into the 0700 memory volume the daemon demands."""
+    """Copies this node's key files into the 0700 memory volume the daemon demands.
+
+    The daemon wants a 0700 directory and 0600 files, which a Secret volume cannot give
+    (`mina-node.sh install-keys`)."""
     return k8s.core.v1.ContainerArgs(
         name="install-keys",
         image=image,
@@ -286,7 +264,8 @@ def _daemon_volumes(
             secret=k8s.core.v1.SecretVolumeSourceArgs(
                 secret_name=secret_name,
                 default_mode=daemon.SECRET_MODE,
-                # Only this node's key files out of its group's Secret.
+                # Only this node's key files out of its group's Secret, under the file names
+                # mina-node.sh expects.
                 items=[
                     k8s.core.v1.KeyToPathArgs(key=key, path=path, mode=daemon.SECRET_MODE)
                     for key, path in daemon.key_file_items(node.name)
@@ -367,7 +346,12 @@ class MinaNodeGroup(pulumi.ComponentResource):
         group: str,
         nodes: Sequence[NodeSpec],
     ) -> pulumi.Output[str]:
-        """The group's Secret: every member's key files and passwords under `<node>.<entry>`."""
+        """The group's Secret: every member's key files and passwords under `<node>.<entry>`.
+
+        About 1.2 KiB per node as stored (some 300 KiB at the 250-node maximum, below the 1 MiB
+        object limit). A pod mounts only its own key files and reads its passwords through
+        `secretKeyRef`s to its own entries, never from its filesystem; still, the kubelet of a
+        machine running any member can read the whole group's keys."""
         args = settings.args
         members = [node.name for node in nodes]
 
@@ -400,7 +384,11 @@ class MinaNodeGroup(pulumi.ComponentResource):
     def _service(
         self, group_resource: str, settings: DaemonSettings, role: str, service: str
     ) -> None:
-        """The group's headless Service: the DNS subdomain of every member's pod."""
+        """The group's headless Service: the DNS subdomain of every member's pod.
+
+        Every member StatefulSet's `serviceName`, so each pod gets its own DNS name
+        `<node>-0.<group>.<namespace>.svc.cluster.local`: the pod's own IP, following it when it
+        is rescheduled, and not resolving while no pod exists."""
         args = settings.args
         k8s.core.v1.Service(
             f"{group_resource}-service",
@@ -467,7 +455,10 @@ class MinaNodeGroup(pulumi.ComponentResource):
                     ),
                     spec=self._pod_spec(settings, node, public_key, secret_name),
                 ),
-                # Static on purpose: volumeClaimTemplates cannot change after creation.
+                # The state directory on a volume: a restarted pod keeps its ledgers, frontier
+                # and internal trace log and catches up in minutes; an emptyDir would force a
+                # full resync. Static on purpose: volumeClaimTemplates cannot change after
+                # creation.
                 volume_claim_templates=[
                     k8s.core.v1.PersistentVolumeClaimArgs(
                         metadata=k8s.meta.v1.ObjectMetaArgs(name=daemon.DATA_VOLUME),
@@ -480,6 +471,7 @@ class MinaNodeGroup(pulumi.ComponentResource):
                         ),
                     )
                 ],
+                # The claims go with their StatefulSet.
                 persistent_volume_claim_retention_policy=(
                     k8s.apps.v1.StatefulSetPersistentVolumeClaimRetentionPolicyArgs(
                         when_deleted="Delete", when_scaled="Retain"
@@ -529,6 +521,9 @@ class MinaNodeGroup(pulumi.ComponentResource):
     def _workers_service(
         self, group: str, settings: DaemonSettings, coordinator: str
     ) -> pulumi.Output[str]:
+        """The Service the snark worker pool dials: on GKE an internal passthrough load balancer
+        on a reserved subnet address (the VMs get the address at once and never wait for the
+        load balancer), open to the subnet only; elsewhere a ClusterIP Service."""
         args = settings.args
         child = pulumi.ResourceOptions(parent=self)
         service_name = daemon.workers_service_name(coordinator)
@@ -663,6 +658,8 @@ class MinaNetwork(pulumi.ComponentResource):
             immutable=True,
             opts=child,
         )
+        # Immutable and named by a hash of their content: a change makes a new ConfigMap and
+        # rolls every pod that mounts it.
         script = mina_node_script()
         script_map = k8s.core.v1.ConfigMap(
             f"{name}-node-script",

@@ -2,28 +2,9 @@
 
     kubectl exec -it -n <namespace> orchestrator-0 -c orchestrator -- bash
 
-One StatefulSet replica, `orchestrator-0`, whose main container runs the Mina DAEMON image: the
-orchestrator's `fund-keys` and `rotate-balance` steps run `mina advanced itn-create-accounts` and
-friends, so the `mina` CLI must be there and match the daemons (the orchestrator image has no
-`mina`; docs/upstream-facts.md perf-services §0.3, §1.11). Init containers copy `/orchestrator` and
-`/generator` out of the orchestrator image into an emptyDir on PATH, and install the funding key
-files from their Secret into the persistent work directory with the modes the `mina` CLI insists
-on (directory 0700, files 0600).
-
-Layout inside the pod:
-
-- `/work` (PVC `work-orchestrator-0`, survives restarts): run directories, `orchestrator.log`,
-  and the generator's `-fund-keys-dir` (use a directory under /work, e.g. `/work/fund_keys`; the
-  image's default `./fund_keys` would be lost with the container, §1.8).
-- `/work/keys/funding/funding-<i>`: the funding accounts' key files, rewritten from the Secret at
-  every pod start (stale `funding-*` files are removed; nothing else there is touched).
-- `/etc/orchestrator/config.json` (mode 0400): the orchestrator config with the ITN key, from a
-  Secret, kept current by the kubelet.
-- env `FUNDING_KEY_PASSWORD_<i>`: the password of `funding-<i>` (from the Secret);
-  `FUNDING_KEY_PASSWORD`: the password of `funding-0`, and of every funding key when all share
-  one. Pass the variable's NAME to the generator (`-password-env FUNDING_KEY_PASSWORD`) or to a
-  step (`passwordEnv`), never its value.
-- env `ITN_FEATURES=1`, as `fund-keys` needs it for the `mina` CLI.
+One StatefulSet replica running the Mina daemon image, for a `mina` CLI that matches the daemons,
+with the orchestrator's binaries, config and funding keys put in and a work volume that persists.
+See docs/design.md#inside-the-orchestrator-workspace.
 """
 
 from __future__ import annotations
@@ -137,7 +118,8 @@ def workspace_info(namespace: str) -> dict[str, Any]:
 
 
 def funding_secret_data(material: KeyMaterial) -> dict[str, str]:
-    """Key files `funding-<i>`, passwords `password-<i>`, and `password` (see module doc)."""
+    """Key files `funding-<i>`, passwords `password-<i>`, and `password`: `funding-0`'s, which
+    is every funding key's when all share one."""
     data: dict[str, str] = {}
     for account in material.funding:
         data[f"funding-{account.index}"] = account.key_file
@@ -173,7 +155,10 @@ WORKSPACE_SCAN_SKIPS = {
 def password_env(
     funding_secret: pulumi.Input[str], accounts: int
 ) -> list[k8s.core.v1.EnvVarArgsDict]:
-    """`FUNDING_KEY_PASSWORD_<i>` for each funding account, and `FUNDING_KEY_PASSWORD`."""
+    """`FUNDING_KEY_PASSWORD_<i>` for each funding account, and `FUNDING_KEY_PASSWORD`.
+
+    People pass the variable's NAME to the generator (`-password-env FUNDING_KEY_PASSWORD`) or to
+    a step (`passwordEnv`), never its value."""
     env: list[k8s.core.v1.EnvVarArgsDict] = [
         {
             "name": f"{PASSWORD_ENV}_{index}",
@@ -191,7 +176,11 @@ def password_env(
 
 
 def init_containers(orchestrator_image: str) -> list[k8s.core.v1.ContainerArgsDict]:
-    """Copy the binaries onto PATH; install the funding key files into the work directory."""
+    """Copy the binaries onto PATH; install the funding key files into the work directory.
+
+    The key files are rewritten from the Secret at every pod start (stale `funding-*` files are
+    removed, nothing else there is touched), in a 0700 directory as 0600 files: the modes the
+    `mina` CLI insists on."""
     return [
         {
             "name": "install-binaries",
@@ -223,8 +212,13 @@ def init_containers(orchestrator_image: str) -> list[k8s.core.v1.ContainerArgsDi
 def workspace_container(
     daemon_image: str, orchestrator_image: str, passwords: list[k8s.core.v1.EnvVarArgsDict]
 ) -> k8s.core.v1.ContainerArgsDict:
-    """The workspace itself: the daemon image (for `mina`), idling after its smoke test."""
+    """The workspace itself: the daemon image (for `mina`), idling after its smoke test.
+
+    The orchestrator's `fund-keys` and `rotate-balance` steps run `mina advanced
+    itn-create-accounts` and friends, so the `mina` CLI must be there and match the daemons; the
+    orchestrator image has no `mina` (docs/upstream-facts.md perf-services §0.3, §1.11)."""
     env: list[k8s.core.v1.EnvVarArgsDict] = [
+        # `fund-keys` needs it for the `mina` CLI.
         {"name": "ITN_FEATURES", "value": "1"},
         {"name": "PATH", "value": PATH},
         {"name": "ORCHESTRATOR_IMAGE", "value": orchestrator_image},
@@ -276,7 +270,11 @@ def workspace_volumes(
 
 
 def work_claim_spec(storage_class: str | None) -> k8s.core.v1.PersistentVolumeClaimSpecArgsDict:
-    """The persistent `/work` (class `platform.storageClass`, or the cluster's default)."""
+    """The persistent `/work` (class `platform.storageClass`, or the cluster's default).
+
+    Run directories and `orchestrator.log` live there, and so should the generator's
+    `-fund-keys-dir` (e.g. `/work/fund_keys`): the image's default `./fund_keys` would be lost
+    with the container (§1.8)."""
     claim_spec: k8s.core.v1.PersistentVolumeClaimSpecArgsDict = {
         "access_modes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": ORCHESTRATOR_WORK_VOLUME}},

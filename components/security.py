@@ -1,14 +1,10 @@
 """Pod Security settings every workload shares: one place decides what a container may do.
 
-Each pod runs under the runtime's default seccomp profile, and each container drops every Linux
-capability, cannot gain privileges and, unless its process writes to its own filesystem, has a
-read-only root filesystem (scratch space is an emptyDir). Callers add back only the
-capabilities they need, and say why next to the call. Images that can run as an unprivileged
-user get one here (`user`); the rest run as root, which the namespace's `baseline` Pod Security
-level allows and `restricted` warns about.
-
-Where a check of the scanner (checkov, see `.checkov.yaml`) cannot pass for a real reason, the
-object carries a `checkov.io/skip<N>` annotation made by `scanner_skips`, stating that reason.
+Pods run the runtime's default seccomp profile; containers drop every capability, cannot gain
+privileges and have a read-only root filesystem unless their process writes to it. Callers add
+back only the capabilities they need, saying why beside the call, and each scanner (checkov)
+check an object cannot pass carries its reason (`scanner_skips`).
+See docs/security.md#what-reaches-what-and-why.
 """
 
 from __future__ import annotations
@@ -52,7 +48,11 @@ def container_security(
     add: Sequence[str] = (),
 ) -> k8s.core.v1.SecurityContextArgsDict:
     """A container that drops every capability and adds back only `add` (each a baseline
-    capability); runs as `user` (and its group) when given, else as the image's user."""
+    capability); runs as `user` (and its group) when given, else as the image's user.
+
+    Images that can run as an unprivileged user get one (`user`); the rest run as root, which the
+    namespace's `baseline` Pod Security level allows and `restricted` warns about. Scratch space
+    of a read-only root filesystem is an emptyDir."""
     unknown = sorted(set(add) - BASELINE_CAPABILITIES)
     if unknown:
         raise ValueError(f"capabilities {unknown} are not allowed under Pod Security baseline")
@@ -75,7 +75,9 @@ def container_security(
 def scanner_skips(
     reasons: Mapping[str, str] | None = None, *, images: Sequence[str] = ()
 ) -> dict[str, str]:
-    """`checkov.io/skip<N>: <check>=<reason>` annotations, one per check, in a stable order.
+    """`checkov.io/skip<N>: <check>=<reason>` annotations, one per check, in a stable order,
+    for the scanner's checks (checkov, see `.checkov.yaml`) an object cannot pass for a real
+    reason.
     `images` are the workload's images: those without a digest get the digest check skipped,
     naming them (no digest could be established for them from public sources)."""
     reasons = dict(reasons or {})

@@ -1,16 +1,8 @@
 """In-memory uptime backend: node discovery for the orchestrator.
 
-Every Mina node submits to `submit_url`; the orchestrator and `wait` read `online_url`,
-which lists each submitter with the `remote_addr` it submitted from (docs/upstream-facts.md
-perf-services §4). That address must be the node's pod IP, so nodes reach the backend through a
-plain ClusterIP Service (kube-proxy rewrites the destination only, never the source) and nothing
-that proxies or sets `X-Forwarded-For` sits in front of it.
-
-The backend keeps its state in memory: exactly one replica, replaced with `Recreate`, so there
-is never a second copy with a different view of who is online. A whitelist change therefore
-empties `/v1/online` until each node's next submission (ITN issue 12 §4). The log fetchers do
-not read it (each shard follows a static node list, components/log_fetcher.py), so tracing goes
-on; the orchestrator's `discovery` and `wait` see nodes again as they resubmit.
+Every Mina node submits to `submit_url`; the orchestrator and `wait` read `online_url`, which
+lists each submitter with the address it submitted from. One replica behind a plain ClusterIP
+Service, its state in memory. See docs/design.md#one-uptime-backend-state-in-memory.
 """
 
 from __future__ import annotations
@@ -108,7 +100,8 @@ class UptimeBackend(pulumi.ComponentResource):
             f"{name}-config",
             metadata=where.metadata(f"{COMPONENT}-config", COMPONENT),
             # Immutable: a new whitelist replaces the object, and the checksum annotation below
-            # rolls the pod, so the backend never keeps running with a stale list.
+            # rolls the pod, so the backend never keeps running with a stale list. The new pod
+            # starts empty: `/v1/online` fills again as each node next submits (ITN issue 12 §4).
             immutable=True,
             data={CONFIG_FILE: config_json},
             opts=child,
@@ -123,6 +116,7 @@ class UptimeBackend(pulumi.ComponentResource):
             },
             spec={
                 "replicas": 1,
+                # State in memory: never a second copy with another view of who is online.
                 "strategy": {"type": "Recreate"},
                 "selector": {"match_labels": selector},
                 "template": {
@@ -146,6 +140,9 @@ class UptimeBackend(pulumi.ComponentResource):
             },
             opts=child,
         )
+        # `/v1/online` lists each submitter's `remote_addr` (docs/upstream-facts.md
+        # perf-services §4), which must be the node's pod IP: a plain ClusterIP Service (kube-proxy
+        # rewrites the destination only), and nothing that proxies or sets `X-Forwarded-For`.
         self.service = k8s.core.v1.Service(
             f"{name}-service",
             metadata={**where.metadata(COMPONENT, COMPONENT), "annotations": SKIP_AWAIT},

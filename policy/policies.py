@@ -1,26 +1,10 @@
 """Guardrail policies for a Mina ITN experiment stack.
 
+Everything testable lives here: pure `check_*` functions that take the wire inputs (camelCase,
+numbers as floats) and return violation messages, and thin `ResourceValidationPolicy` wrappers.
 Only `policy/__main__.py` builds the `PolicyPack` (constructing one starts a gRPC server that
-never returns), so everything testable lives here: pure `check_*` functions that take the wire
-inputs (camelCase, numbers as floats) and return violation messages, and thin
-`ResourceValidationPolicy` wrappers around them.
-
-This module must import nothing from the project: the engine runs the pack with only the `policy/`
-directory on `sys.path`.
-
-Conventions the program must follow (the label keys below are the contract):
-
-* GCP resources that accept labels carry `experiment`, `expiry`, `owner` and `managed-by` labels
-  (`resourceLabels` on a GKE Cluster, `nodeConfig.resourceLabels` on a NodePool).
-* Service accounts (they take no labels) carry exactly
-  `mina-itn-experiment=<experiment>; expiry=<expiry label>` as their description, the marker the
-  janitor finds them by (policy/markers.py `own_description`).
-* Kubernetes objects carry `mina-itn/experiment`, `mina-itn/expiry`, `mina-itn/owner` and
-  `app.kubernetes.io/part-of: mina-itn` in `metadata.labels`.
-* A Service is "the PostgreSQL service" or "the dashboard service" when its `metadata.labels`
-  has `app.kubernetes.io/component` set to `postgres` or `dashboard`.
-* Expiry label values are `YYYY-MM-DD`, optionally followed by a label-safe UTC time such as
-  `_12-30` (the program's `%Y-%m-%d_%H-%M`), `t12-30z` or `t1230z` (labels cannot hold `:`).
+never returns). Imports nothing outside `policy/`: the engine puts only that on `sys.path`.
+See docs/security.md#guardrails-the-policy-pack.
 """
 
 from __future__ import annotations
@@ -59,6 +43,18 @@ except ImportError:  # run by the engine, with only this directory on sys.path
     )
 
 # --- contract with the program: policy/markers.py is its one home --------------------------------
+# Conventions the program must follow (the label keys below are the contract):
+# * GCP resources that accept labels carry `experiment`, `expiry`, `owner` and `managed-by` labels
+#   (`resourceLabels` on a GKE Cluster, `nodeConfig.resourceLabels` on a NodePool).
+# * Service accounts (they take no labels) carry exactly
+#   `mina-itn-experiment=<experiment>; expiry=<expiry label>` as their description, the marker the
+#   janitor finds them by (policy/markers.py `own_description`).
+# * Kubernetes objects carry `mina-itn/experiment`, `mina-itn/expiry`, `mina-itn/owner` and
+#   `app.kubernetes.io/part-of: mina-itn` in `metadata.labels`.
+# * A Service is "the PostgreSQL service" or "the dashboard service" when its `metadata.labels`
+#   has `app.kubernetes.io/component` set to `postgres` or `dashboard`.
+# * Expiry label values are `YYYY-MM-DD`, optionally followed by a label-safe UTC time such as
+#   `_12-30` (the program's `%Y-%m-%d_%H-%M`), `t12-30z` or `t1230z` (labels cannot hold `:`).
 
 GCP_LABEL_EXPERIMENT = markers.GCP_LABEL_EXPERIMENT
 GCP_LABEL_EXPIRY = markers.GCP_LABEL_EXPIRY

@@ -3,16 +3,7 @@
 `0.0.0.0/1` plus `128.0.0.0/1` is the whole internet although neither is `0.0.0.0/0`; a list of
 a thousand /24s is as wide as a /14. Both the config check (`minaperf.model.config`) and the policy
 pack use this module, so it imports nothing but the standard library (the engine runs the pack with
-only `policy/` on `sys.path`).
-
-One rule for reading a range, `parse_range`, as Go's `net` (and so Kubernetes and GKE's
-controllers) reads it: an IPv4-mapped range (inside `::ffff:0:0/96`) *is* its IPv4 range.
-Go's `IPNet.String` and `IPNet.Contains` go through `networkNumberAndMask` (go src/net/ip.go),
-which takes `ip.To4()` (the last 4 bytes when the first 10 are zero and the next two 0xff) and
-the last 4 bytes of a 16-byte mask: `::ffff:0:0/96` prints, and matches, as `0.0.0.0/0`.
-IPv4-compatible ranges (inside `::/96`, deprecated by RFC 4291 §2.5.5.1) are refused: Go keeps
-them IPv6, other software maps them, so no reading of them is safe. An IPv6 range that holds the
-whole mapped (or compatible) block, such as `::/0`, also counts as all of IPv4 when judging width.
+only `policy/` on `sys.path`). See docs/security.md#guardrails-the-policy-pack.
 """
 
 from __future__ import annotations
@@ -103,7 +94,14 @@ _ALL_IPV4 = ipaddress.IPv4Network("0.0.0.0/0")
 def parse_range(text: str, *, strict: bool = True) -> Network:
     """A range as Go's `net` reads it: an IPv4-mapped range becomes its IPv4 range
     (`::ffff:10.0.0.0/104` is `10.0.0.0/8`, `::ffff:0:0/96` is `0.0.0.0/0`); an IPv4-compatible
-    one is refused. `strict`: host bits set are an error (`10.0.0.1/8`). ValueError otherwise."""
+    one is refused. `strict`: host bits set are an error (`10.0.0.1/8`). ValueError otherwise.
+
+    The one rule for reading a range, shared by Go's `net` and so by Kubernetes and GKE's
+    controllers. Go's `IPNet.String` and `IPNet.Contains` go through `networkNumberAndMask` (go
+    src/net/ip.go), which takes `ip.To4()` (the last 4 bytes when the first 10 are zero and the
+    next two 0xff) and the last 4 bytes of a 16-byte mask: `::ffff:0:0/96` prints, and matches, as
+    `0.0.0.0/0`. IPv4-compatible ranges (inside `::/96`, deprecated by RFC 4291 §2.5.5.1) are
+    refused: Go keeps them IPv6, other software maps them, so no reading of them is safe."""
     network = ipaddress.ip_network(text, strict=strict)
     if network.version == 4 or network.prefixlen < 96:
         return network

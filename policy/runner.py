@@ -1,20 +1,9 @@
 """Run the policy pack over a recorded render, without the Pulumi CLI.
 
-`python -m scripts.render` writes `resources.json`; this turns each record into the same
-`ResourceValidationArgs` the engine would build (props wrapped in the engine's unknown-checking
-proxy, options and provider filled in) and calls every policy's `validate` with a collecting
-reporter. Each finding carries its policy's enforcement level: the level in the code, overridden
-by the pack config the operator passes (`--policy-pack-config`, e.g. policy/config.json: `"all"`
-or a policy's name mapped to a level or to `{"enforcementLevel": ...}`, as Pulumi reads it,
-pulumi.com/docs/using-pulumi/crossguard/configuration "Enforcement Level"). Only mandatory findings
-are violations; advisory ones are reported and block nothing; disabled policies do not run.
-
-A policy's settings come from the pack config as the engine hands them over: each policy gets only
-the properties of its own entry (without `enforcementLevel`; pulumi_policy policy.py Configure and
-_get_policy_config), checked against the policy's config schema as the CLI checks them; `all`
-sets levels only. Stack policies get every record at once (StackValidationArgs).
-Command line: `python -m policy.runner build/<stack>/resources.json [--experiment NAME]
-[--pack-config policy/config.json]` (exit 1 on a violation, 2 on a bad pack config).
+Each record of `resources.json` (from `python -m scripts.render`) becomes the arguments the engine
+would build, and every policy runs at the level the operator's pack config gives it
+(`--pack-config policy/config.json`). Only mandatory findings are violations (exit 1); a bad
+pack config exits 2. See docs/security.md#the-offline-runner-agrees-with-the-engine.
 """
 
 from __future__ import annotations
@@ -67,7 +56,10 @@ LEVELS = {level.value: level for level in EnforcementLevel}
 def pack_levels(
     pack_config: Mapping[str, Any], policies: Iterable[Policy] = ALL_POLICIES
 ) -> dict[str, str]:
-    """Each policy's effective level: its own, then `all`, then its entry in the pack config."""
+    """Each policy's effective level: its own, then `all`, then its entry in the pack config.
+
+    An entry is a level or `{"enforcementLevel": ...}`, as Pulumi reads it
+    (pulumi.com/docs/using-pulumi/crossguard/configuration "Enforcement Level")."""
 
     def level_of(entry: Any) -> str | None:
         value = entry.get("enforcementLevel") if isinstance(entry, Mapping) else entry
@@ -98,7 +90,9 @@ def pack_settings(
     pack_config: Mapping[str, Any], policies: Iterable[Policy] = ALL_POLICIES
 ) -> dict[str, dict[str, Any]]:
     """Each policy's own settings from the pack config, as the engine passes them to it: the
-    properties of its entry without `enforcementLevel`, each of the type its schema declares."""
+    properties of its entry without `enforcementLevel` (pulumi_policy policy.py Configure and
+    _get_policy_config), each of the type its schema declares, as the CLI checks them; `all`
+    sets levels only."""
     settings: dict[str, dict[str, Any]] = {}
     for policy in policies:
         entry = pack_config.get(policy.name)
@@ -178,7 +172,8 @@ def build_args(
     config: Mapping[str, Any],
     by_urn: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> ResourceValidationArgs:
-    """The engine's view of one recorded resource."""
+    """The engine's view of one recorded resource: props wrapped in the engine's
+    unknown-checking proxy, options and provider filled in."""
     return ResourceValidationArgs(
         resource_type=record["type"],
         props=unknown_checking_proxy(json.loads(json.dumps(record.get("inputs") or {}))),
@@ -235,7 +230,8 @@ def evaluate(
 ) -> list[Violation]:
     """Every finding of every enabled policy, with its level (`levels`: pack_levels' answer;
     default: the levels in the code). `config` goes to every policy; `settings` (pack_settings'
-    answer) adds each policy's own, as the engine passes them."""
+    answer) adds each policy's own, as the engine passes them. Disabled policies do not run;
+    stack policies get every record at once (StackValidationArgs)."""
     # The given config is authoritative: never fall back to whatever stack config is ambient.
     base = {CONFIG_ALLOW_PUBLIC: False, CONFIG_EXPERIMENT: None, **config}
     by_urn = {r["urn"]: r for r in resources}
