@@ -274,7 +274,7 @@ def work_claim_spec(storage_class: str | None) -> k8s.core.v1.PersistentVolumeCl
 
     Run directories and `orchestrator.log` live there, and so should the generator's
     `-fund-keys-dir` (e.g. `/work/fund_keys`): the image's default `./fund_keys` would be lost
-    with the container (§1.8)."""
+    with the container (perf-services §1.8)."""
     claim_spec: k8s.core.v1.PersistentVolumeClaimSpecArgsDict = {
         "access_modes": ["ReadWriteOnce"],
         "resources": {"requests": {"storage": ORCHESTRATOR_WORK_VOLUME}},

@@ -43,7 +43,8 @@ except ImportError:  # run by the engine, with only this directory on sys.path
     )
 
 # --- contract with the program: policy/markers.py is its one home --------------------------------
-# Conventions the program must follow (the label keys below are the contract):
+# Conventions the program follows; the pack checks the experiment and expiry labels (and
+# part-of on Namespaces), the ones the janitor and the policies depend on:
 # * GCP resources that accept labels carry `experiment`, `expiry`, `owner` and `managed-by` labels
 #   (`resourceLabels` on a GKE Cluster, `nodeConfig.resourceLabels` on a NodePool).
 # * Service accounts (they take no labels) carry exactly
