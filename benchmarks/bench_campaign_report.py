@@ -64,7 +64,11 @@ def write_campaign(directory: Path, cells: int, repeats: int) -> Path:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_campaign_report")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_campaign_report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--cells", type=int, default=20)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--repeat", type=int, default=3)

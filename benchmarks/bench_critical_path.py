@@ -48,7 +48,11 @@ def render(args: list[str], out: Path) -> list[dict[str, Any]]:
 
 
 def main() -> int:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_critical_path")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_critical_path",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     source = parser.add_mutually_exclusive_group()
     source.add_argument("--stack", default=None)
     source.add_argument("--config", default=None)

@@ -38,7 +38,11 @@ def measure(count: int, funding_accounts: int, repeat: int) -> list[float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_keys",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--funding-accounts", type=int, default=10)
     args = parser.parse_args()

@@ -132,7 +132,11 @@ def start_server() -> PgImage:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.bench_report")
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_report",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--rows", type=int, default=10_000_000, help="tx_traces rows")
     parser.add_argument("--nodes", type=int, default=250)
     parser.add_argument("--hours", type=float, default=24.0)

@@ -80,7 +80,11 @@ def sweep_seconds(count: int, parallel: int, direct: bool) -> tuple[float, int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.bench_wait_sweep",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--nodes", type=int, default=250)
     parser.add_argument("--parallel", type=int, default=16)
     parser.add_argument("--mode", choices=("both", "port-forward", "direct"), default="both")
