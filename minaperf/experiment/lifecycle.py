@@ -1,21 +1,9 @@
 """The rules of `python -m scripts.experiment up`, free of Pulumi and processes.
 
 `up` runs stack → config → preflight → up → wait → run → report, then always stop → destroy.
-Each step ends ok, failed or interrupted; from those this module decides the exit code,
-whether the stack is destroyed, and the one summary printed at the end.
-
-Exit codes (docs/cli.md, "experiment up: one command"):
-  0   every step succeeded (and the stack was destroyed if --destroy-after);
-  2   bad input, a missing `pulumi` CLI or passphrase, or preflight refused: nothing deployed;
-  3   the stack could not be prepared or `up` failed (a stack locked by someone else included);
-  4   `wait`: the network was not ready in time;
-  5   `run`: a step of the script failed;
-  6   `report` failed;
-  7   the load could not be stopped: transactions may still be scheduled
-      (`python -m scripts.experiment stop --run DIR`);
-  8   `destroy` was asked for and failed: the stack is still up;
-  130 interrupted (Ctrl-C / SIGTERM), after stopping the load and destroying if asked.
-When several apply, the first of 8, 7, 130 wins, then the code of the first failed step.
+Each step ends ok, failed or interrupted; from those this module decides the exit code, whether
+the stack is destroyed, and the one summary printed at the end.
+See docs/cli.md#experiment-up-one-command.
 """
 
 from __future__ import annotations
@@ -96,6 +84,9 @@ def should_destroy(life: Lifecycle, *, destroy_after: bool, keep_on_failure: boo
 
 
 def exit_code(life: Lifecycle) -> int:
+    """`up`'s exit status (the table in docs/cli.md#experiment-up-one-command): when several
+    apply, the first of 8 (destroy failed), 7 (load left) and 130 (interrupted) wins, then the
+    code of the first failed step."""
     by_name = {step.name: step for step in life.steps}
     for name in ("destroy", "stop"):
         step = by_name.get(name)

@@ -1,23 +1,9 @@
 """How a runner outside the cluster reaches in-cluster ports without losing request headers.
 
-The ITN GraphQL port checks a signed `Authorization` header on every request. The API server's
-proxy subresources (what `kubectl proxy` exposes) cannot carry it: once the API server has
-authenticated a request it deletes `Authorization` before handing the request on
-(k8s.io/apiserver pkg/endpoints/filters/authentication.go, WithAuthentication: "authorization
-header is not required anymore in case of a successful authentication"), and client-go's bearer
-and exec round-trippers leave a caller's own `Authorization` alone rather than adding a second
-one (client-go transport/round_trippers.go, bearerAuthRoundTripper.RoundTrip returns early when
-the header is set), so the signed header either never reaches the daemon or is taken as the
-API server's credential. A signed request sent that way gets 401.
-
-So the default is `kubectl port-forward`: a TCP tunnel through the API server to the pod, which
-carries bytes, headers included, untouched. One forward per node, opened for the duration of that
-node's checks (`PortForwardAccess.open`); kubectl prints one `Forwarding from 127.0.0.1:L -> R`
-line per port once it listens (client-go tools/portforward/portforward.go, getListener).
-kubectl is given `--pod-running-timeout` and a little longer than that to answer, so a pod that
-is not running yet gets kubectl's own verdict, not our silence. `close_all` ends every forward
-still open and refuses new ones (a signal ends `wait`: nothing may outlive it).
-Inside the network (`--direct`) addresses are used as they are.
+The daemons' ITN port checks a signed `Authorization` header that the API server's proxy does
+not pass on, so the default is one `kubectl port-forward` per node (`PortForwardAccess`); inside
+the network (`--direct`) addresses are used as they are (`DirectAccess`).
+See docs/design.md#wait-reaches-daemons-through-kubectl-port-forward-not-kubectl-proxy.
 """
 
 from __future__ import annotations
@@ -31,6 +17,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
+# kubectl prints one `Forwarding from 127.0.0.1:L -> R` line per port once it listens (client-go
+# tools/portforward/portforward.go, getListener).
 _FORWARDING = re.compile(r"Forwarding from (127\.0\.0\.1|\[::1\]):(\d+) -> (\d+)")
 _KLOG_PREFIX = re.compile(r"^[IWEF]\d{4} \d\d:\d\d:\d\d\.\d+\s+\d+ [^\]]+\] ")
 
@@ -96,7 +84,19 @@ class DirectAccess:
 
 @dataclass(frozen=True)
 class PortForwardAccess:
-    """One `kubectl port-forward` per `open`, to the pod (or the Service's pod), ended on exit."""
+    """One `kubectl port-forward` per `open`, to the pod (or the Service's pod), ended on exit.
+
+    Why not the API server's proxy subresources (what `kubectl proxy` exposes): once the API
+    server has authenticated a request it deletes `Authorization` before handing the request on
+    (k8s.io/apiserver pkg/endpoints/filters/authentication.go, WithAuthentication: "authorization
+    header is not required anymore in case of a successful authentication"), and client-go's
+    bearer and exec round-trippers leave a caller's own `Authorization` alone rather than adding
+    a second one (client-go transport/round_trippers.go, bearerAuthRoundTripper.RoundTrip returns
+    early when the header is set), so the signed header either never reaches the daemon or is
+    taken as the API server's credential: a signed request sent that way gets 401. A
+    port-forward is a TCP tunnel through the API server to the pod that carries bytes, headers
+    included, untouched. The runner opens one per node for the duration of that node's checks.
+    """
 
     kubectl: str
     namespace: str
@@ -108,11 +108,13 @@ class PortForwardAccess:
 
     @property
     def startup_timeout(self) -> float:
-        """kubectl's own wait, then time for it to print its verdict."""
+        """kubectl's own wait, then time for it to print its verdict: a pod that is not running
+        yet gets kubectl's own verdict, not our silence."""
         return self.pod_running_timeout + 10.0
 
     def close_all(self) -> None:
-        """End every forward still open; later `open` calls fail at once."""
+        """End every forward still open; later `open` calls fail at once (a signal ends `wait`:
+        nothing may outlive it)."""
         with self._lock:
             self._closed.set()
             live = list(self._live)

@@ -1,13 +1,8 @@
 """Asking a daemon itself about a schedule handle, after a stop step failed.
 
-The orchestrator drops a stop step's error text (itn_orchestrator/main.go:48), so a stop that
-failed because the daemon had already forgotten the handle (it restarted, or the load was stopped
-elsewhere) reads the same as one that could not reach it. The runner then asks the daemon
-directly, signed with the orchestrator's ITN key as the orchestrator signs (graphql.go
-NewGqlClient: the unsequenced `auth`, then each request sequenced), with the very mutation
-`stop` sends (genqlient.graphql `stopScheduledTransactions`): either the daemon knew the handle
-and stops it now, or it answers "Could not find scheduled transactions with handle …"
-(MinaProtocol/mina mina_graphql.ml, stop_scheduled_transactions) and that load is over.
+The orchestrator does not say why a stop step failed (itn_orchestrator/main.go:48), so a daemon
+that had already forgotten the handle reads the same as one that could not be reached; asking
+the daemon directly, as `stop` would, tells the two apart. See docs/runner.md#receipts-and-stopping.
 """
 
 from __future__ import annotations
@@ -20,7 +15,10 @@ import httpx
 from minaperf.keys.itn import ItnKey
 from minaperf.orchestrator.readiness import itn_auth
 
+# The very mutation the orchestrator's `stop` sends (genqlient.graphql `stopScheduledTransactions`).
 STOP_MUTATION = "mutation ($handle: String!) { stopScheduledTransactions(handle: $handle) }"
+# A daemon's answer for a handle it no longer knows: it restarted, or the load was stopped
+# elsewhere (MinaProtocol/mina mina_graphql.ml, stop_scheduled_transactions).
 FORGOTTEN = "Could not find scheduled transactions with handle"
 
 Verdict = Literal["stopped", "forgotten"]
@@ -35,7 +33,10 @@ def _messages(payload: Any) -> list[str]:
 
 def stop_or_learn(client: httpx.Client, url: str, key: ItnKey, handle: str) -> Verdict:
     """`stopped` when the daemon knew `handle` (and has stopped it), `forgotten` when it does not
-    know it; any other answer is a ValueError or httpx.HTTPError naming it."""
+    know it; any other answer is a ValueError or httpx.HTTPError naming it.
+
+    Signed with the orchestrator's ITN key as the orchestrator signs (graphql.go NewGqlClient:
+    the unsequenced `auth`, then each request sequenced)."""
     info = itn_auth(client, url, key.authorization_header)
     body = json.dumps({"query": STOP_MUTATION, "variables": {"handle": handle}}).encode()
     header = key.sequenced_authorization_header(body, info.server_uuid, info.signer_sequence_number)

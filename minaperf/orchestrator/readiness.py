@@ -1,17 +1,7 @@
-"""The readiness gate: an experiment only starts once every node can really take part.
+"""The readiness gate of `experiment wait`: an experiment only starts once every node can take part.
 
-A node counts as ready when (a) its pod is Ready, (b) the uptime backend lists its key as a
-submitter (that is how the orchestrator's `discovery` finds it), (c) it answers a signed ITN `auth`
-query with our orchestrator key (so `--itn-keys` is right and the ITN port is reachable), and
-(d) its GraphQL reports `syncStatus == SYNCED` (payments to an unsynced node fail).
-
-Beyond the nodes, a sweep runs a list of cluster checks (`ClusterCheck`): callables that take no
-arguments and return a `CheckStatus` (ok flag + one status line saying what it saw or waits for).
-This is the seam for whatever else must be up before load starts (service rollouts Pulumi no
-longer awaits, the snark worker pool, trace flow): add a callable to the list `wait_ready` gets;
-`wait` is done only when every node is ready AND every check is ok. A check must not raise for
-"not ready yet" (return ok=False with the reason); raising `ClusterUnreachableError` ends the wait,
-and so does `CheckFailedError` (the check saw something no amount of waiting fixes).
+Each sweep checks every node (`check_once`) and runs every cluster check (`ClusterCheck`);
+`wait_ready` repeats sweeps until all pass or the time is up. See docs/runner.md#readiness.
 """
 
 from __future__ import annotations
@@ -57,6 +47,11 @@ class CheckStatus:
 
 
 ClusterCheck = Callable[[], CheckStatus]
+"""Whatever else must be up before load starts (rollouts Pulumi no longer awaits, the snark
+worker pool, trace flow). `wait` is done only when every node is ready AND every check is ok. A
+check must not raise for "not ready yet" (return ok=False with the reason); raising
+`ClusterUnreachableError` ends the wait, and so does `CheckFailedError` (the check saw something
+no amount of waiting fixes)."""
 
 
 class ClusterUnreachableError(RuntimeError):
@@ -250,6 +245,12 @@ def check_once(
     parallelism: int = DEFAULT_PARALLELISM,
 ) -> Sweep:
     """One pass over all four node conditions and every cluster check.
+
+    A node is ready when (a) its pod is Ready, (b) the uptime backend lists its key as a
+    submitter (that is how the orchestrator's `discovery` finds it), (c) it answers a signed ITN
+    `auth` query with our orchestrator key (so `--itn-keys` is right and the ITN port is
+    reachable), and (d) its GraphQL reports `syncStatus == SYNCED` (payments to an unsynced node
+    fail).
 
     Nodes are queried concurrently, at most `parallelism` at a time, so one sweep over hundreds
     of nodes takes seconds, not the sum of every node's round trips.

@@ -1,12 +1,8 @@
 """Daemon restarts as Kubernetes counts them, since upstream's `node_restarts` table is written only
 by its experiments-api, which this stack does not deploy.
 
-A snapshot is each daemon pod's `mina` container `restartCount` and last termination
-(`lastState.terminated`: reason such as `OOMKilled` or `Error`, exit code, finish time), read with
-`kubectl get pods -o json` (core/v1 ContainerStatus). `experiment wait` prints one (stderr);
-`experiment run` saves one before and one after the run in `<run>/restarts.json`; the report
-takes its own and counts restarts from the run's first snapshot to the last. When nothing could
-be read, the report says "restarts not recorded" instead of zero.
+`experiment wait` prints a snapshot, `experiment run` saves one before and one after the run in
+`<run>/restarts.json`, and the report counts restarts between them. See docs/report.md#restarts.
 """
 
 from __future__ import annotations
@@ -30,7 +26,9 @@ _MAX_FILE_BYTES = 4 * 1024 * 1024
 
 def pods_snapshot(listing: Any, nodes: list[NodeEndpoint], taken: str) -> dict[str, Any]:
     """One snapshot from a PodList: node name → its pod's daemon container state (a node whose
-    pod is missing is absent)."""
+    pod is missing is absent): the `mina` container's `restartCount` and last termination
+    (`lastState.terminated`: reason such as `OOMKilled` or `Error`, exit code, finish time;
+    core/v1 ContainerStatus)."""
     by_pod = {node.pod: node.name for node in nodes}
     found: dict[str, dict[str, Any]] = {}
     items = listing.get("items") if isinstance(listing, dict) else None

@@ -1,14 +1,8 @@
 """A run directory's files and `run.json`: the one record a dead runner leaves behind.
 
-Every change to `run.json` is written atomically, so whatever killed the runner, the directory
-tells the truth about what was started, which receipts were issued and what was stopped.
-
-This module is the one reader of a run directory for `stop`, `status`, `teardown` and `report`.
-`RunState.load` checks `run.json` field by field: what nothing can be done without (not a JSON
-object, no usable `target`) is a ValueError naming the file; any other field or list entry of the
-wrong type is dropped and named in `RunState.notes`, so cleanup still runs on what is sound.
-`stdout.jsonl` and `script.jsonl` are read as bytes, line by line, at most `FILE_LIMIT` bytes
-each: a torn or non-UTF-8 line is skipped. Times and durations that overflow mean "unknown".
+`run.json` is rewritten atomically on every change, and this module is the one reader of a run
+directory for `stop`, `status`, `teardown` and `report`; it reads forgivingly (`RunState.load`),
+so cleanup still runs on whatever survived a crash. See docs/runner.md#run-directories.
 """
 
 from __future__ import annotations
@@ -62,8 +56,10 @@ class RunState:
 
     @classmethod
     def load(cls, directory: Path) -> RunState:
-        """Read `run.json` and check every field (module docstring): a ValueError naming the file
-        when the run cannot be used at all, otherwise a state whose bad parts are in `notes`."""
+        """Read `run.json` and check it field by field: what nothing can be done without (not a
+        JSON object, no usable `target`) is a ValueError naming the file; any other field or list
+        entry of the wrong type is dropped and named in `notes`, so cleanup still runs on what is
+        sound."""
         path = directory / STATE_FILE
         if not path.exists():
             raise ValueError(f"--run: {directory} has no {STATE_FILE}; pass a run directory")

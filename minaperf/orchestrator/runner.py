@@ -1,26 +1,8 @@
 """Run an orchestrator script, judge the outcome from its streams, and stop what it scheduled.
 
-Success rule. The orchestrator exits 0 even when a step fails (perf-services §0.1): a failing step
-just ends the run, silently. So a run only counts as successful when ALL of these hold:
-
-1. the process exited 0 (1/2/3/11 are config errors, 2 is also a Go panic);
-2. the runner appends a sentinel step (`wait {"sec": 0}`) after the last script step, and the
-   orchestrator logged `Performing step wait (<sentinel>)` on stderr. It logs that line right
-   before running each non-batched step, and only reaches it if every earlier step returned
-   without error, so this catches a failed last step and any early exit;
-3. every step whose action always prints an output on success (`payments`/`zkapp-txs` →
-   `receipt`, `discovery` → `participant`) printed it on stdout;
-4. no failure line appeared on stderr (`process.is_error_line`): a go-log line whose level field
-   is ERROR, DPANIC, PANIC or FATAL (the word elsewhere in a message does not count), or a line
-   Go writes itself: `panic:`, a `goroutine N [` dump, a runtime `fatal error:`, or main's final
-   `Error: …` (itn_orchestrator/main.go:69). The orchestrator's own code logs what it survives at
-   WARN (payments.go:76, zkapp.go:137, …) and returns what it does not; an ERROR line comes from
-   elsewhere (a library it links, the Go runtime) and means the run cannot be trusted even when
-   every step finished (test: `test_an_error_line_fails_an_otherwise_clean_run`).
-
-A batched `fund-keys` step that failed leaves none of these signals: its error is discarded
-(orchestrator.go:275-277) and its retries log at WARN (misc.go:234-236). The runner catches it
-by the key files it did not write (`unfunded_step`).
+The orchestrator exits 0 even when a step fails, so a run's success is judged from what it
+printed (`judge`, `unfunded_step`); after a failure or an interrupt every receipt that may still
+be live is stopped (`stopping`). See docs/runner.md#running-the-orchestrator.
 """
 
 from __future__ import annotations
@@ -86,7 +68,29 @@ def unfunded_step(script: Script, result: StreamResult, target: Target) -> str |
 
 
 def judge(script: Script, result: StreamResult) -> tuple[bool, str]:
-    """Apply the success rule (module docstring); return (ok, first reason it failed)."""
+    """Apply the success rule; return (ok, first reason it failed).
+
+    The orchestrator exits 0 even when a step fails (perf-services §0.1): a failing step just
+    ends the run, silently. So a run only counts as successful when ALL of these hold:
+
+    1. the process exited 0 (1/2/3/11 are config errors, 2 is also a Go panic);
+    2. the runner appends a sentinel step (`wait {"sec": 0}`) after the last script step, and the
+       orchestrator logged `Performing step wait (<sentinel>)` on stderr. It logs that line right
+       before running each non-batched step, and only reaches it if every earlier step returned
+       without error, so this catches a failed last step and any early exit;
+    3. every step whose action always prints an output on success (`payments`/`zkapp-txs` →
+       `receipt`, `discovery` → `participant`) printed it on stdout;
+    4. no failure line appeared on stderr (`process.is_error_line`): a go-log line whose level
+       field is ERROR, DPANIC, PANIC or FATAL (the word elsewhere in a message does not count),
+       or a line Go writes itself: `panic:`, a `goroutine N [` dump, a runtime `fatal error:`,
+       or main's final `Error: …` (itn_orchestrator/main.go:69). The orchestrator's own code
+       logs what it survives at WARN (payments.go:76, zkapp.go:137, …) and returns what it does
+       not; an ERROR line comes from elsewhere (a library it links, the Go runtime) and means
+       the run cannot be trusted even when every step finished
+       (test: `test_an_error_line_fails_an_otherwise_clean_run`).
+
+    A failed batched `fund-keys` step leaves none of these signals: see `unfunded_step`.
+    """
     if result.interrupted:
         return False, "interrupted"
     if result.exit_status != 0:

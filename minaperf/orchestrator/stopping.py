@@ -1,29 +1,9 @@
 """Stopping what a run scheduled, one receipt at a time, and remembering each receipt's fate.
 
-Stop format. A stop script has one `stop` step per receipt, each with a literal one-element
-`receipts` array, then a sentinel step. The orchestrator only treats a param as a reference when it
-decodes as a JSON *object* (o1-labs/mina-perf-testing@7da1f2c orchestrator/src/params.go:78-82,
-`ResolveParam` passes the raw value on when it does not unmarshal into the reference struct), so an
-array of objects is decoded as the receipts list (stop.go:8-10). Literal receipts need no copy of
-our saved stdout next to the orchestrator and stop exactly the receipts we know of.
-
-Why one step per receipt. `StopTransactions` tries every receipt of a step and fails the step with
-the joined errors (stop.go:12-26); a failing step ends the run, and `main` discards that error
-without printing it (itn_orchestrator/main.go:48), so the only per-receipt signal is the INFO line
-`stopped scheduled transactions at <handle> on <address>` (stop.go:17) and the step markers. With
-one receipt per step, the step that did not finish names the receipt that failed; the runner marks
-it failed and starts a new stop run with the receipts after it, so one failure never hides the
-others.
-
-Receipt states in `run.json` (`receiptsStopped`, `receiptStates`): stopped; ended (its
-`durationMin` has run out: the daemon has forgotten the handle by itself, mina_graphql.ml
-`schedule_payments`, and a stop would only get "Could not find scheduled transactions with
-handle …"); failed (the stop step failed, with the reason; it may still be running until its
-duration ends); scheduled (not yet tried). A stop succeeds when no receipt may still be live.
-
-After a failed stop step the runner asks that receipt's daemon itself (`handles`): a handle it
-still knows is stopped there, one it no longer knows is ended; only a daemon that cannot be asked
-leaves the receipt failed.
+A stop script has one `stop` step per receipt, written literally, so one failing receipt cannot
+hide the others; a receipt whose step failed is then asked about at its own daemon (`handles`).
+Each receipt's state (stopped, ended, failed, scheduled) is kept in `run.json`.
+See docs/runner.md#receipts-and-stopping.
 """
 
 from __future__ import annotations
@@ -67,10 +47,21 @@ SENTINEL_COMMENT = "sentinel step added by scripts.experiment: proves the previo
 EXIT_OK = 0
 EXIT_STOP_FAILED = 3
 
+# The only per-receipt signal of a stop run: `main` discards a failed step's error without printing
+# it (itn_orchestrator/main.go:48), but each receipt stopped logs this INFO line (stop.go:17).
 _STOPPED_LINE = re.compile(r"stopped scheduled transactions at (\S+) on (\S+):")
 
 
 def stop_script(receipts: list[dict[str, Any]]) -> str:
+    """One `stop` step per receipt, each with a literal one-element `receipts` array, then the
+    sentinel step.
+
+    The orchestrator only treats a param as a reference when it decodes as a JSON *object*
+    (o1-labs/mina-perf-testing@7da1f2c orchestrator/src/params.go:78-82, `ResolveParam` passes
+    the raw value on when it does not unmarshal into the reference struct), so an array of
+    objects is decoded as the receipts list (stop.go:8-10). Literal receipts need no copy of our
+    saved stdout next to the orchestrator and stop exactly the receipts we know of.
+    """
     lines = [json.dumps(f"stop {len(receipts)} scheduled transaction receipt(s), one per step")]
     for r in receipts:
         literal = [{"address": r["address"], "handle": r["handle"]}]
@@ -159,7 +150,17 @@ def stop_outstanding(
     *,
     now: datetime | None = None,
 ) -> bool:
-    """Stop every receipt that may still be live; True when none is left live."""
+    """Stop every receipt that may still be live; True when none is left live.
+
+    `StopTransactions` tries every receipt of a step and fails the step with the joined errors
+    (stop.go:12-26); a failing step ends the run, and `main` discards that error without
+    printing it (itn_orchestrator/main.go:48). With one receipt per step, the step that did not
+    finish names the receipt that failed: it is marked failed and a new stop run starts with the
+    receipts after it. A receipt whose `durationMin` has run out is ended, not stopped: the
+    daemon has forgotten the handle by itself (mina_graphql.ml `schedule_payments`, see
+    `rundir.receipt_end`), and a stop would only get "Could not find scheduled transactions with
+    handle …". After failed steps each receipt's daemon is asked itself (`_ask_daemons`).
+    """
     now = now or datetime.now(UTC)
     steps = script_steps(run_dir)
     receipts = all_receipts(run_dir, state.data)

@@ -1,19 +1,9 @@
 """Trace-flow check of `wait`: every node's traces reach its fetcher's disk and PostgreSQL.
 
-Two facts per node, read through `kubectl exec` (no port needs opening):
-
-* its fetcher shard holds a non-empty `<trace name>/internal-trace.jsonl`: the fetcher writes
-  fetched entries there (ITC@46be56f internal-log-fetcher/src/mina_server.rs:38-56,96-123), so
-  an empty or missing file means the node is not being fetched (wrong key, unreachable ITN
-  port, or an image whose fetch loop discards logs, like ITC cde858b);
-* PostgreSQL holds `block_trace` rows with the node's `node_name` for the deployment the
-  consumers write to (`get_max_deployment_id()`, ITC src/persistent_registry.ml:23,28): the
-  consumer turns the file into rows (ITC src/store.ml add_block_trace).
-
-A node whose file has had data for `ROWS_GRACE_SECONDS` without rows is named as stuck between
-the file and the database (look at its `consumer-stderr.log`). The same exec also reads each
-shard's `quota-status.txt` (written by log-quota.sh), so the status line shows how full the
-fullest fetcher volume is.
+Per node, read through `kubectl exec` (no port is opened): a non-empty trace file in its fetcher
+shard, and `block_trace` rows under its name for the current deployment; a node with a file but
+no rows for `ROWS_GRACE_SECONDS` is named as stuck between the two.
+See docs/trace-path.md#checking-that-traces-flow.
 """
 
 from __future__ import annotations
@@ -34,15 +24,23 @@ OUTPUT_DIR = "/output"  # components.log_fetcher.OUTPUT_DIR
 PROBE_CONTAINER = "log-quota"  # busybox: has sh, stat, cat
 POSTGRES_POD = "postgres-0"  # the one pod of StatefulSet `postgres` (components.postgres)
 POSTGRES_CONTAINER = "postgres"
-ROWS_GRACE_SECONDS = 300.0
+ROWS_GRACE_SECONDS = 300.0  # file data this long without rows: stuck (see consumer-stderr.log)
 EXEC_TIMEOUT_SECONDS = 60
 PARALLEL_EXECS = 8
 
+# Each shard's `<trace name>/internal-trace.jsonl`: the fetcher writes fetched entries there
+# (ITC@46be56f internal-log-fetcher/src/mina_server.rs:38-56,96-123), so an empty or missing file
+# means the node is not being fetched (wrong key, unreachable ITN port, or an image whose fetch
+# loop discards logs, like ITC cde858b). The same exec reads the shard's `quota-status.txt`
+# (written by log-quota.sh), for how full the fullest fetcher volume is.
 PROBE_SCRIPT = (
     'for f in "$1"/*/' + TRACE_FILE + "; do "
     '[ -f "$f" ] && printf "file %s %s\\n" "$(stat -c %s "$f")" "$f"; done; '
     '[ -f "$1/quota-status.txt" ] && cat "$1/quota-status.txt"; exit 0'
 )
+# Rows for the deployment the consumers write to (`get_max_deployment_id()`, ITC
+# src/persistent_registry.ml:23,28): the consumer turns the file into rows (ITC src/store.ml
+# add_block_trace).
 ROWS_SQL = (
     "SELECT node_name, count(*) FROM block_trace "
     "WHERE deployment_id = get_max_deployment_id() GROUP BY node_name;\n"
