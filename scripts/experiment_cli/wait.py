@@ -2,7 +2,7 @@
 
 Every sweep checks the nodes and runs each check that `CHECKS` builds for this stack; `wait`
 succeeds only when all nodes are ready and all checks are ok. An extra check plugs in as one more
-factory in `CHECKS`. See docs/design.md#extra-readiness-checks-plug-into-wait.
+factory in `CHECKS`. See docs/runner.md#readiness.
 """
 
 from __future__ import annotations
