@@ -1,18 +1,9 @@
-"""Campaigns: many experiments from one file (docs/campaigns.md).
+"""Campaigns: many experiments from one file, planned, run and reported together.
 
-    python -m scripts.campaign plan FILE
-    python -m scripts.campaign run FILE --out DIR [--kubectl K] [--orchestrator O] [--direct]
-    python -m scripts.campaign report DIR
-
-`plan` lists the runs (cell x repeat) with their stack names and modelled cost, and refuses a plan
-over the budget. `run` takes each run through `experiment up` (stack, up, wait, run), the report
-and the destroy, `maxConcurrency` at a time; the destroy always happens. Progress is in
-`DIR/campaign.json` after every step; the same command again resumes. `report` writes one page
-and `summary.json` across the runs and judges each cell against the baseline.
-
-Exit status: 0 ok; 1 a regression (report); 2 bad input, a plan over budget or quota; 5 a run
-failed; 8 a stack could not be destroyed (named, with the command that finishes it); 130
-interrupted (after destroying what was up).
+`plan` lists the runs (cell x repeat) with their stack names and modelled cost, and refuses a
+plan over the budget; `run` takes each run through `experiment up`, the report and the destroy
+(which always happens) and resumes when run again; `report` judges each cell against the
+baseline. See docs/campaigns.md.
 """
 
 from __future__ import annotations

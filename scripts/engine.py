@@ -1,18 +1,9 @@
 """A recording stand-in for the Pulumi engine: runs the real program with no CLI and no cloud.
 
-The SDK's mock monitor is subclassed so every `RegisterResource` request is kept as the engine
-would receive it: type, name, parent, provider, dependencies, resource options, and the inputs
-under their wire names. `RecordingMocks` answers each resource with plausible provider outputs
-(a cluster endpoint, an address, a random seed) that are deterministic, so two runs of the same
-stack record byte-identical inputs.
-
-The values the mocks invent are tagged, so one run tells which stack outputs a real `up` would
-get from the cloud instead (`ProgramRun.mock_values`): the response to each registration names
-the resource itself as a dependency of every property the mocks invented. The SDK turns that
-into a `DependencyResource` in the resource set of that property's Output only, and every
-`apply`/`all` built on it carries the set along; its URN is the resource's own, so the
-dependencies the program's resources record do not change (upstream references at
-`RecordingMonitor.RegisterResource` and `_invented_paths`).
+It keeps every `RegisterResource` request as the engine would receive it, answers with
+deterministic provider outputs, and tags the values it invents (`ProgramRun.mock_values`). The
+SDK internals it relies on are pinned by tests/scripts/test_engine_sdk.py.
+See docs/development.md#the-recording-engine.
 """
 
 from __future__ import annotations
@@ -218,7 +209,8 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
         for prop in self.recording_mocks.current_invented():
             # The tag: the SDK makes each URN of a property's dependencies a DependencyResource
             # (runtime/resource.py:1235-1239, resource.py:1044) and adds it to that property's
-            # Output only (runtime/rpc.py:1514, :1585, :1205-1206).
+            # Output only (runtime/rpc.py:1514, :1585, :1205-1206). The URN is the resource's
+            # own, so the dependencies the program's resources record do not change.
             response.propertyDependencies[prop].urns.append(response.urn)
         timeouts = request.customTimeouts
         self.recorded.append(

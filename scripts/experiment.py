@@ -1,12 +1,9 @@
 """Post-deploy runner: orchestrator config, script lint, readiness gate, run, stop, status.
 
-Run as `python -m scripts.experiment (--stack NAME | --outputs FILE) COMMAND …`. Secrets (the
-orchestrator key) are never put on a command line or printed unless `config --show-secrets`.
-Exit status 2 with a one-line `error: …` on stderr for any bad input.
-
-This file only dispatches. Each subcommand lives in a module of `scripts/experiment_cli/` with a
-`register(subparsers)` function; to add one, write the module and list its `register` in
-`SUBCOMMANDS`. Extra readiness checks for `wait` go in `scripts.experiment_cli.wait.CHECKS`.
+Run as `python -m scripts.experiment (--stack NAME | --outputs FILE) COMMAND …`. The
+orchestrator key is never put on a command line, nor printed unless `config --show-secrets`.
+This file only dispatches: each subcommand is a module of scripts/experiment_cli/ whose
+`register` is listed in SUBCOMMANDS. See docs/cli.md#experiment-the-post-deploy-runner.
 """
 
 from __future__ import annotations

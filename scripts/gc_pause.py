@@ -1,11 +1,9 @@
 """The cyclic garbage collector paused while render works.
 
-A render process holds the Pulumi SDK and both providers' modules (hundreds of thousands of
-objects) and then builds tens of thousands of short-lived Outputs, futures and records; every
-collection those allocations trigger rescans the modules too. Measured with
-`python -m benchmarks.bench_render`: collections were about a third of a render's CPU time, the
-SDK import included. What a paused stretch leaves is collected when the pause ends; a render
-exits soon after, and its peak memory barely moves (large-200: 260 MB, 250 MB collecting).
+A render holds the Pulumi SDK's and both providers' modules (hundreds of thousands of objects) and
+builds tens of thousands of short-lived Outputs, so every collection rescans the modules: about a
+third of a render's CPU time. What a pause leaves is collected when it ends, and peak memory
+barely moves. See docs/verification.md#render-performance.
 """
 
 from __future__ import annotations

@@ -1,22 +1,9 @@
 """Write a render's GCP resources as Terraform, for checkov's Terraform (CIS GCP) checks.
 
-    python -m scripts.gcp_scan build/<stack>/resources.json --out DIR
-
-`resources.json` (written by `scripts.render`) holds each resource's inputs as the engine sends
-them to pulumi-gcp, camelCase. pulumi-gcp is generated from terraform-provider-google, so every
-input is the provider's Terraform argument under another spelling: `masterAuthorizedNetworksConfig`
-is `master_authorized_networks_config`, and a nested object is a Terraform block (written once,
-as a block). Map arguments (labels, metadata) stay maps. Only the types below are written; the
-file `DIR/<stack>.tf` has one `resource` per GCP resource, named after its Pulumi name.
-
-A check the program does not meet is explained on the resource: the component that creates the
-resource states the reason (`GCP_SCAN_EXCEPTIONS` below collects them from the components), and
-it is written into the resource as checkov's skip comment, `#checkov:skip=<id>:<reason>`. checkov
-then reports it as skipped with that reason; any other failure fails the scan. A reference to
-another scanned resource (a firewall's `network`) is written as a Terraform reference, so
-checkov's graph checks (CKV2_*) see the connection.
-
-Exit 0: written; 2: bad input (one line).
+pulumi-gcp's inputs are terraform-provider-google's arguments in camelCase, so `DIR/<stack>.tf`
+holds one `resource` per GCP resource of `resources.json`; each check a component states it does
+not meet is written as checkov's skip comment with its reason.
+See docs/security.md#gcp-resources-against-the-cis-benchmark.
 """
 
 from __future__ import annotations
@@ -105,7 +92,8 @@ REFERENCES = {
     "router": ("google_compute_router", "name"),
     "cluster": ("google_container_cluster", "name"),
 }
-"""Arguments that name another resource: the type they name and the attribute they take."""
+"""Arguments that name another resource: the type they name and the attribute they take. Written
+as a Terraform reference, so checkov's graph checks (CKV2_*) see the connection."""
 
 _CAMEL = re.compile(r"(?<=[a-z0-9])([A-Z])")
 _NAME = re.compile(r"[^A-Za-z0-9_-]")
@@ -149,6 +137,9 @@ def _reference(key: str, value: Any, names: Names) -> str | None:
 
 
 def _body(inputs: Mapping[str, Any], indent: str, names: Names) -> list[str]:
+    """Each input as its Terraform argument: pulumi-gcp is generated from terraform-provider-google,
+    so an input is the provider's argument under another spelling (`masterAuthorizedNetworksConfig`
+    is `master_authorized_networks_config`); a nested object is a block, written once."""
     lines = []
     for key, value in inputs.items():
         name = snake(key)
@@ -197,7 +188,9 @@ def _own_pools(record: Mapping[str, Any]) -> list[Mapping[str, Any]]:
 
 
 def to_terraform(resources: Sequence[Mapping[str, Any]]) -> str:
-    """The GCP resources of a render as Terraform, with each stated exception as a skip."""
+    """The GCP resources of a render as Terraform, with each stated exception as a skip comment
+    (`#checkov:skip=<id>:<reason>`): checkov reports it skipped with that reason, and any other
+    failure fails the scan. Only the types in TERRAFORM_TYPES are written."""
     scanned = []
     for record in resources:
         if not isinstance(record, Mapping) or not isinstance(record.get("inputs"), Mapping):

@@ -1,34 +1,10 @@
 """Find (and with --delete, remove) experiments that outlived their expiry.
 
-Experiments are meant to be short; forgotten ones cost money. Stacks expire by their `expiresAt`
-output; cloud leftovers by their expiry label (`expiry` on GCP, `mina-itn/expiry` on Kubernetes).
-
-    python -m scripts.janitor --project P [--delete] [--now ISO] [--no-gcp] [--no-kubectl]
-
-It deletes only what is ours. GCP resources are selected by `mina-itn-experiment`, a label only
-this project sets (never by generic look-alikes such as `experiment` or `managed-by=pulumi` that
-another team's Pulumi VMs may carry), and must belong to `--project`, checked on every item
-the API returns (its selfLink/zone), not only in the query. GCP is read and changed over the
-REST APIs (minaperf.cloud.gcp_api) with the credentials preflight uses
-(minaperf.cloud.gcp_credentials); no gcloud is needed. Service accounts carry no labels: they
-are ours only when their whole `description` is the marker the program writes
-(`mina-itn-experiment=<experiment>; expiry=<expiry>`, policy/markers.py), and theirs only when
-their resource name and email name `--project`. A managed instance group (groups carry no labels)
-is ours only when its own description is exactly `mina-itn-experiment=<experiment>`, found in
-`--project` by its own zone or region; a labelled instance whose group is not ours is reported,
-never deleted. Namespaces must carry `app.kubernetes.io/part-of=mina-itn` and
-`mina-itn/experiment` (policy/markers.py holds every marker).
-
-Read-only by default; the listing is the plan: exactly what `--delete` would do, each GCP step
-shown as the gcloud command that does the same (the janitor makes the REST call itself). An
-expired stack goes through `python -m scripts.teardown --stack S --yes`, which stops the load its
-runs left scheduled before `pulumi destroy`. Expired GCE instances, instance groups and service
-accounts are deleted only when no stack owns their experiment (a stack's own resources go with
-its teardown). Disks and GKE clusters are only reported: a kept disk may hold an experiment's data
-on purpose, and a cluster deserves a human look. Namespaces are only reported too: one marked
-`mina-itn/kept-data` or holding PostgreSQL's claim `postgres-data` keeps data on purpose, and on a
-shared cluster a namespace no stack of this backend owns may be a colleague's, deployed from
-another Pulumi backend (nothing on the object tells the two apart).
+Experiments are meant to be short; forgotten ones cost money. Read-only by default: the listing
+is the plan, exactly what --delete would do. Expired stacks go through scripts.teardown; a
+leftover is deleted only when it carries this project's marker (policy/markers.py) and belongs
+to --project, and disks, clusters and namespaces are only reported.
+See docs/cli.md#data-teardown-and-leaks.
 """
 
 from __future__ import annotations

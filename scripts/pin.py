@@ -1,24 +1,9 @@
-"""`python -m scripts.pin (--stack NAME | --config FILE) [--check] [--write]`: pin a stack's images
-by digest and the Mina apt repository's signing key by fingerprint, from a machine that can reach
-the registries and the repository.
+"""Pin a stack's images by digest and the worker VMs' apt signing key by fingerprint.
 
-Every image of the stack's effective `images` without a digest is looked up through the OCI
-distribution API (anonymous token, digest computed from the manifest's bytes, the multi-platform
-index kept; `minaperf.cloud.oci`) and becomes `repo:tag@sha256:<digest>`. When the stack creates
-worker VMs, the signing key they fetch (`minaperf.shell.signing_key.SIGNING_KEY_URL`) is read with
-gpg as the VMs read it; its fingerprint, user ids, creation and expiry are printed, and the
-fingerprint becomes `workerPool.minaPackage.signingKeyFingerprint` (a file with more than one
-primary key, or an expired or revoked key, is refused).
-
-* default: print what to set (the `pulumi config set` lines, or the keys of a stack file);
-* `--write`: set them in the stack file in place (comments and layout kept, atomic);
-* `--check`: for images already pinned, does the tag still point to the pinned digest? A moved
-  tag, or a rotated signing key, is drift: printed with the old and the new value (exit 1).
-  `--check --write` writes nothing while anything moved; `--check --write --accept-changes`
-  bumps the drifted pins, once the old and new values were reviewed.
-
-Exit 0: done (or no drift); 1: a lookup failed or drift was found (nothing written);
-2: bad command line, stack config or stack file (one line, nothing written).
+Run it where the registries and the Mina apt repository can be reached: it prints what to set,
+sets it in the stack file with --write, and with --check reports drift (a moved tag, a rotated
+key). A pin never changes silently, and nothing is written unless every lookup succeeded.
+See docs/security.md#images-pinned-by-digest.
 """
 
 from __future__ import annotations

@@ -1,18 +1,9 @@
 """`python -m scripts.preflight --stack NAME`: can `pulumi up` of this stack start?
 
-Renders the stack first (the program under the mock engine, as `scripts.render` does), then
-checks, all at once: credentials and the GKE auth plugin; the deployer's permissions for every
-resource type in that render (testIamPermissions, minaperf.cloud.gcp_permissions); the organization
-policy constraints that render would run into (getEffectiveOrgPolicy, minaperf.cloud.org_policy;
-policies the caller cannot read are one note); the APIs; regional
-quotas against what the render asks for (printed side by side); machine types in the zone and
-the worker image; that access.adminCidrs contains this machine's public IPv4 address; images
-pinned by digest and the apt signing key by fingerprint (fix: `python -m scripts.pin --stack NAME
---write`).
-
-Output: the quota table and notes on stdout; one line per problem, each with its fix, on stderr.
-Exit 0 when nothing is wrong, 2 otherwise (also for a bad stack config). `scripts.experiment up`
-runs it first (`run_preflight` is the same check as a function).
+Renders the stack (the program under the mock engine, as scripts.render does), then checks the
+GCP project against that render, all at once: credentials, permissions, organization policies,
+APIs, quotas, the zone, admin access, pinned images and signing key. Each problem is one line
+with its fix (exit 2). See docs/gcp-deploy.md#what-preflight-checks.
 """
 
 from __future__ import annotations

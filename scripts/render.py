@@ -1,18 +1,9 @@
 """Render what `pulumi up` would send, without a cloud or the Pulumi CLI, and preview it.
 
-    python -m scripts.render (--stack NAME | --config FILE) [--set KEY=VALUE]...
-                             (--out DIR [--force] [--show-secrets] | --diff OLD_DIR) [--json]
-
-Runs the real program (`__main__.py`) under the recording mock engine with the stack's config and
-writes `resources.json` (sorted by URN, byte-stable), `manifests/`, `outputs.json` (with the
-`mockValues` the engine invented) and `files/` (runtime config, VM startup scripts, orchestrator
-config, every ConfigMap and Secret entry); prints a summary (`minaperf.plan.preview`) and, with
-`--diff`, what changed since an older render (`minaperf.plan.render_diff`). Secret values are
-written as `[secret]` unless `--show-secrets` (then files are 0600 in 0700 directories). Encrypted
-config values (`secure:`) cannot be read here and are replaced by deterministic placeholders, with a
-warning. `--out` is replaced only when render wrote it (marker file) or with `--force`, by a
-swap, never half-written. A bad config exits 2 with `config error: <key>: <why>` and writes
-nothing.
+Runs the real program (`__main__.py`) under the recording mock engine (scripts.engine) with the
+stack's config, writes the resources, manifests, outputs and generated files into --out, and
+prints a summary, or with --diff what changed since an older render.
+See docs/cli.md#render-preview-before-pulumi-up.
 """
 
 from __future__ import annotations

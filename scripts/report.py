@@ -1,17 +1,9 @@
 """Experiment report: `python -m scripts.report --run DIR (--stack NAME | --outputs FILE)`.
 
-Writes `report.html` (self-contained: inline SVG plots, no external anything) and `summary.json`
-(the same figures, versioned) into `--out` (default `<run>/report/`). PostgreSQL is reached
-through the load balancer address as the read-only role over verified TLS (all from the outputs;
-$PGPASSWORD when its password is masked), or, with `--db-host`, through a port-forward as the
-superuser (docs/database-access.md).
-Bad input: one `error: …` line on stderr, exit 2, nothing written. A database without this stack's
-data still gives a report that says what is missing, marked incomplete (exit 3).
-
-With `--compare BASELINE_RUN` and limits (`--fail-on FILE` and/or `--limit 'figure: +10 %'`), the
-run is judged against the baseline (docs/report.md): exit 1 on a regression, 0 within limits.
-Exit status: 0 ok, 1 regression, 2 bad input, 3 incomplete (a section had no data, or a limited
-figure had no value).
+Writes a self-contained `report.html` and `summary.json` (the same figures, versioned) from the
+run directory and the stack's PostgreSQL (docs/database-access.md). With --compare and limits it
+judges the run against a baseline. Exit 0 ok, 1 regression, 2 bad input, 3 incomplete.
+See docs/report.md#running-it.
 """
 
 from __future__ import annotations

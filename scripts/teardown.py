@@ -1,13 +1,9 @@
 """End an experiment safely: stop its scheduled load, then `pulumi destroy`, then say where the
 data is.
 
-    python -m scripts.teardown --stack NAME [--runs DIR] [--yes] [--force]
-
-`pulumi destroy` alone deletes the nodes, but load an orchestrator scheduled keeps running until
-then, and a run directory the runner left (Ctrl-C'd, killed) may still hold receipts nobody
-stopped. This stops every run of this stack that the runner knows of (`--runs`, default `runs/`)
-and still has receipts outstanding, refuses to destroy if a stop fails (unless `--force`), then
-destroys the stack and prints where PostgreSQL's data was kept.
+Load an orchestrator scheduled runs until the nodes go, and a killed runner may leave receipts
+nobody stopped: every run of this stack the runner knows of (--runs) is stopped first, and a
+failed stop refuses the destroy unless --force. See docs/cli.md#data-teardown-and-leaks.
 """
 
 from __future__ import annotations

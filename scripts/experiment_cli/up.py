@@ -1,24 +1,9 @@
 """`up`: one command from config to report, through Pulumi's Automation API.
 
-    python -m scripts.experiment up --stack NAME [--config FILE] [--set K=V]... --script S
-        [--out RUN_DIR] [--report] [--destroy-after] [--keep-on-failure]
-
-Steps: select or create the stack, apply `--config` / `--set`, `python -m scripts.preflight`
-when that module exists, `up` (progress streamed to stderr), `wait`, `run`, optionally
-`python -m scripts.report`; then always stop the load the run started, and with
-`--destroy-after` destroy (on success, failure and Ctrl-C; `--keep-on-failure` keeps a failed
-stack). One summary on stdout at the end; exit codes in `minaperf.experiment.lifecycle`.
-
-Ctrl-C: `wait` and `report` stop at once; `run` stops the load it scheduled (the runner's own
-signal handling); `up` asks Pulumi to cancel (it finishes the resource in flight and releases the
-lock). Every `pulumi` command runs in its own session (`pulumi_session`), so a terminal's Ctrl-C,
-sent to our whole process group, reaches only this process: it forwards one SIGINT during `up`
-and none while stopping the load and destroying, where further Ctrl-C is noted and ignored so
-cleanup completes.
-
-With `--config FILE` the stack's config becomes that file's (keys an earlier `--config` set and
-this file lacks are removed; secrets set on the stack and its `gcp:project` stay): Pulumi keeps it
-in `Pulumi.<stack>.yaml` in `--project-dir`.
+Selects or creates the stack, applies --config/--set, then runs preflight, `pulumi up`, `wait`,
+`run` and optionally the report; it always stops the load the run started and, with
+--destroy-after, destroys the stack, after a failure or Ctrl-C too. Exit codes are in
+minaperf.experiment.lifecycle. See docs/cli.md#experiment-up-one-command.
 """
 
 from __future__ import annotations

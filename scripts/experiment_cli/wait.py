@@ -1,11 +1,8 @@
 """`wait`: the readiness gate before an experiment starts.
 
-Extra checks plug in here: `CHECKS` is a list of factories. Each takes the `WaitContext` and
-returns a `readiness.ClusterCheck` (a no-argument callable returning `CheckStatus(name, ok, line)`)
-or None when it does not apply to this stack. Every sweep runs every check next to the node
-checks, prints the failing ones' lines ("waiting for <name>: <line>"), and `wait` succeeds only
-when all nodes are ready and all checks are ok. To add one, write the factory in your own module
-and append it to `CHECKS`.
+Every sweep checks the nodes and runs each check that `CHECKS` builds for this stack; `wait`
+succeeds only when all nodes are ready and all checks are ok. An extra check plugs in as one more
+factory in `CHECKS`. See docs/runner.md#readiness.
 """
 
 from __future__ import annotations
@@ -61,6 +58,10 @@ def snark_workers(context: WaitContext) -> readiness.ClusterCheck | None:
     return workers.worker_pool_check(context.outputs, context.kubectl, compute_client)
 
 
+# Each factory takes the WaitContext and returns a readiness.ClusterCheck (a no-argument callable
+# returning CheckStatus(name, ok, line)), or None when it does not apply to this stack. Every sweep
+# prints the failing checks' lines ("waiting for <name>: <line>"). To add a check, write its
+# factory in your own module and append it here.
 CHECKS: list[CheckFactory] = [
     # Every Deployment/StatefulSet rolled out (the service rollouts pulumi up does not await).
     rollouts,
