@@ -131,13 +131,15 @@ class GcpApi:
             raise GcpApiError(response.status_code, "", "", f"{url}: not JSON") from None
         return body if isinstance(body, dict) else {}
 
-    def _pages(self, api: str, path: str, params: dict[str, str]) -> list[dict[str, Any]]:
+    def _pages(
+        self, api: str, path: str, params: dict[str, str], method: str = "GET"
+    ) -> list[dict[str, Any]]:
         """Every page of a list call: each response, until one has no `nextPageToken`."""
         pages: list[dict[str, Any]] = []
         token = ""
         while True:
             body = self._call(
-                api, "GET", path, params={**params, **({"pageToken": token} if token else {})}
+                api, method, path, params={**params, **({"pageToken": token} if token else {})}
             )
             pages.append(body)
             token = str(body.get("nextPageToken") or "")
@@ -228,43 +230,26 @@ class GcpApi:
 
     def disks(self, project: str, zone: str, name_regex: str) -> list[dict[str, Any]]:
         """Disks in the zone whose whole name matches `name_regex` (Compute's `eq` filter)."""
-        found: list[dict[str, Any]] = []
-        token = ""
-        while True:
-            params = {"filter": f'name eq "{name_regex}"', "maxResults": "500"}
-            if token:
-                params["pageToken"] = token
-            body = self._call(
-                "compute",
-                "GET",
-                f"/compute/v1/projects/{quote(project)}/zones/{quote(zone)}/disks",
-                params=params,
-            )
-            found.extend(body.get("items") or [])
-            token = str(body.get("nextPageToken") or "")
-            if not token:
-                return found
+        pages = self._pages(
+            "compute",
+            f"/compute/v1/projects/{quote(project)}/zones/{quote(zone)}/disks",
+            {"filter": f'name eq "{name_regex}"', "maxResults": "500"},
+        )
+        return [disk for page in pages for disk in page.get("items") or []]
 
     def managed_instances(self, project: str, zone: str, group: str) -> list[dict[str, Any]]:
         """`instanceGroupManagers.listManagedInstances` (a POST, paged by `nextPageToken`):
         every member with `name`, `instance` (URL), `instanceStatus` (absent until the VM
         exists), `currentAction` and `lastAttempt.errors.errors` (why the last create failed).
         An empty group comes back without the field."""
-        found: list[dict[str, Any]] = []
-        token = ""
-        while True:
-            params = {"maxResults": "500", **({"pageToken": token} if token else {})}
-            body = self._call(
-                "compute",
-                "POST",
-                f"/compute/v1/projects/{quote(project)}/zones/{quote(zone)}"
-                f"/instanceGroupManagers/{quote(group)}/listManagedInstances",
-                params=params,
-            )
-            found.extend(body.get("managedInstances") or [])
-            token = str(body.get("nextPageToken") or "")
-            if not token:
-                return found
+        pages = self._pages(
+            "compute",
+            f"/compute/v1/projects/{quote(project)}/zones/{quote(zone)}"
+            f"/instanceGroupManagers/{quote(group)}/listManagedInstances",
+            {"maxResults": "500"},
+            method="POST",
+        )
+        return [member for page in pages for member in page.get("managedInstances") or []]
 
     def guest_attributes(
         self, project: str, zone: str, instance: str, query_path: str
