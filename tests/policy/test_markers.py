@@ -30,6 +30,15 @@ def loaded_after(statement: str, *, path: Path = ROOT) -> set[str]:
     return set(json.loads(result.stdout))
 
 
+def foreign_modules(loaded: set[str], own: str) -> list[str]:
+    """What `loaded` holds beyond the standard library and the `own` package (private helpers
+    such as `_io` aside)."""
+    allowed = sys.stdlib_module_names | {own, "__main__"}
+    return sorted(
+        name for name in loaded if name.split(".")[0] not in allowed and not name.startswith("_")
+    )
+
+
 def test_the_janitor_loads_no_pulumi() -> None:
     loaded = loaded_after("import scripts.janitor")
     assert "scripts.janitor" in loaded
@@ -39,23 +48,13 @@ def test_the_janitor_loads_no_pulumi() -> None:
 
 def test_the_markers_need_only_the_standard_library() -> None:
     loaded = loaded_after("import markers", path=ROOT / "policy")
-    foreign = sorted(
-        name
-        for name in loaded
-        if name.split(".")[0] not in sys.stdlib_module_names | {"markers", "__main__"}
-        and not name.startswith("_")
-    )
+    foreign = foreign_modules(loaded, "markers")
     assert not foreign, f"policy/markers.py loads {foreign}"
 
 
 def test_the_time_and_signal_kits_need_only_the_standard_library() -> None:
     loaded = loaded_after("import minaperf.rfc3339, minaperf.signals")
-    foreign = sorted(
-        name
-        for name in loaded
-        if name.split(".")[0] not in sys.stdlib_module_names | {"minaperf", "__main__"}
-        and not name.startswith("_")
-    )
+    foreign = foreign_modules(loaded, "minaperf")
     assert not foreign, f"minaperf/rfc3339.py or minaperf/signals.py loads {foreign}"
     assert {name for name in loaded if name.startswith("minaperf")} == {
         "minaperf",
